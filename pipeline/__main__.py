@@ -1,0 +1,5 @@
+"""Lets `python -m pipeline` run the coffre command."""
+
+from pipeline.cli import main
+
+main()

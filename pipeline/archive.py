@@ -1,0 +1,281 @@
+"""The end-of-day archive run, stage by stage: snapshot, pack, tee to every copy, read back, sign."""
+
+from __future__ import annotations
+
+import calendar
+import io
+import json
+import secrets
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import blake3
+
+from pipeline import __version__
+from pipeline.config import Config
+from pipeline.destinations import Destination, RunWriter, open_destination
+from pipeline.errors import CANNOT_RUN, OK, PARTIAL, CannotRun, UsageError
+from pipeline.keys import signing
+from pipeline.keys.age_identity import parse_recipient
+from pipeline.manifest import format as fmt
+from pipeline.manifest import restore_text
+from pipeline.manifest.sign import sign
+from pipeline.pack.hashing import hash_stream
+from pipeline.pack.stream import pack
+from pipeline.pack.tee import AllBranchesFailed, Tee
+from pipeline.snapshot import open_source
+from pipeline.state.history import History
+from pipeline.state.lock import StoreLock
+
+
+@dataclass
+class CopyOutcome:
+    destination: str
+    ok: bool = True
+    reason: str = ""
+
+
+@dataclass
+class ArchiveResult:
+    run_id: str | None
+    store_id: str
+    copies: list[CopyOutcome]
+    files: list[dict] = field(default_factory=list)
+    facts: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        good = sum(c.ok for c in self.copies)
+        if good == len(self.copies):
+            return OK
+        return PARTIAL if good else CANNOT_RUN
+
+    def to_json(self) -> dict:
+        snap = self.facts.get("snapshot", {})
+        return {
+            "run_id": self.run_id,
+            "store_id": self.store_id,
+            "exit_code": self.exit_code,
+            "seconds": round(self.seconds, 3),
+            "copies": [{"destination": c.destination, "ok": c.ok, "reason": c.reason} for c in self.copies],
+            "files": self.files,
+            "snapshot": {k: snap.get(k) for k in ("plain_size", "row_counts", "quick_check")},
+            "warnings": self.warnings,
+        }
+
+
+def new_run_id(now: float, after: str | None = None) -> str:
+    """A run id later than `after`, even within the same second or when the clock went back:
+    sorting ids must sort runs, which the chain check relies on."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    if after and stamp <= after[:16]:
+        last = calendar.timegm(time.strptime(after[:16], "%Y%m%dT%H%M%SZ"))
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(last + 1))
+    return stamp + "-" + secrets.token_hex(3)
+
+
+def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool = False,
+                say=print, progress=None) -> ArchiveResult:
+    """One archive run. `say` gets one-line messages; `progress(total)` returns a callback for bytes read."""
+    started = time.time()
+    if not destination_specs:
+        raise UsageError("No destination: give --to DEST or configure destinations in the config file.")
+    source = open_source(cfg.source)
+    recipients = [parse_recipient(r) for r in cfg.recipients]
+    secret_key = signing.load_secret(cfg.signing_secret_key_file)
+
+    copies = {spec: CopyOutcome(spec) for spec in destination_specs}
+    dests: dict[str, Destination] = {}
+    for spec in destination_specs:
+        d = open_destination(spec)
+        try:
+            d.check_ready()
+        except CannotRun as err:
+            copies[spec].ok, copies[spec].reason = False, str(err)
+            say(f"Skipping: {err}")
+            continue
+        dests[spec] = d
+    result = ArchiveResult(None, cfg.store_id, list(copies.values()))
+    _refuse_same_disk(source, dests, allow_same_disk or cfg.allow_same_disk, result, say)
+    if not dests:
+        raise CannotRun("No destination can be written: " + " ".join(c.reason for c in copies.values()))
+
+    with StoreLock(cfg.state_dir, cfg.store_id, say=say):
+        history = History(cfg.state_dir, cfg.store_id)
+        scratch = Path(tempfile.mkdtemp(prefix="coffre-", dir=cfg.scratch_dir))
+        try:
+            snap = source.take(scratch)
+            prev = history.last_run()
+            run_id = new_run_id(time.time(), history.runs[-1]["run_id"] if history.runs else None)
+            result.run_id = run_id
+            run = _RunWrite(cfg, run_id, dests, copies, say)
+            with open(snap.path, "rb") as f:
+                tick = progress(snap.path.stat().st_size) if progress else None
+                data_name = snap.name + ".zst.age"
+                plain_hash, plain_size = run.data_file(data_name, "snapshot",
+                                                       lambda sink: pack(f, sink, recipients, cfg.compression_level, tick))
+            snap.path.unlink()  # free the scratch space as soon as the copy is packed
+            facts = {
+                "run_id": run_id,
+                "store_id": cfg.store_id,
+                "snapshot": dict(snap.facts, file=data_name, plain_name=snap.name, plain_blake3=plain_hash, plain_size=plain_size),
+            }
+            result.facts = facts
+            run.data_file("facts.json.zst.age", "facts",
+                          lambda sink: pack(io.BytesIO(json.dumps(facts, indent=2, sort_keys=True).encode()), sink,
+                                            recipients, cfg.compression_level))
+            run.read_back()
+            manifest_hash = run.finish(prev, secret_key, started)
+            result.files = run.files
+            written = [s for s, c in copies.items() if c.ok]
+            history.add_run({"run_id": run_id, "created_at": run.created_at, "manifest_blake3": manifest_hash,
+                             "written": written, "failed": {s: c.reason for s, c in copies.items() if not c.ok}},
+                            destinations=destination_specs)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    result.seconds = time.time() - started
+    return result
+
+
+def _refuse_same_disk(source, dests: dict, allowed: bool, result: ArchiveResult, say) -> None:
+    src_dev = source.device()
+    if src_dev is None:
+        return
+    for spec, d in dests.items():
+        if d.device() == src_dev:
+            msg = (f"The destination {d.describe()} is on the same disk as the database ({source.describe()}): "
+                   "a copy there dies with that disk, so choose a USB key, another disk or a network share.")
+            if not allowed:
+                raise UsageError(msg + " (Experts: --allow-same-disk.)")
+            warning = f"Warning: {msg} Written anyway because --allow-same-disk was given."
+            result.warnings.append(warning)
+            say(warning)
+
+
+class _RunWrite:
+    """The writing of one run to every destination at once, dropping the ones that fail."""
+
+    def __init__(self, cfg: Config, run_id: str, dests: dict[str, Destination], copies: dict[str, CopyOutcome], say):
+        self.cfg, self.run_id, self.say = cfg, run_id, say
+        self.dests = dests
+        self.copies = copies
+        self.created_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.files: list[dict] = []
+        self.writers: dict[str, RunWriter] = {}
+        for spec, d in list(dests.items()):
+            try:
+                self.writers[spec] = d.start_run(cfg.store_id, run_id)
+            except OSError as err:
+                self._fail(spec, f"cannot create the run folder ({err.strerror})")
+
+    def _fail(self, spec: str, reason: str) -> None:
+        copy = self.copies[spec]
+        if not copy.ok:
+            return
+        copy.ok, copy.reason = False, f"{self.dests[spec].describe()}: {reason}"
+        self.say(f"Copy failed: {copy.reason}")
+        writer = self.writers.pop(spec, None)
+        if writer is not None:
+            writer.discard()
+        _remove_unsigned_run(self.dests[spec], self.cfg.store_id, self.run_id)
+        if not self.writers:
+            raise CannotRun("No copy could be written: " + "; ".join(c.reason for c in self.copies.values() if not c.ok))
+
+    def _open_all(self, name: str) -> dict:
+        branches = {}
+        for spec, w in list(self.writers.items()):
+            try:
+                branches[spec] = w.open(name)
+            except OSError as err:
+                self._fail(spec, f"cannot create {name} ({err.strerror})")
+        return branches
+
+    def _commit_all(self, name: str, failures: dict[str, OSError]) -> None:
+        for spec, err in failures.items():
+            self._fail(spec, f"writing {name} failed ({err.strerror or err})")
+        for spec, w in list(self.writers.items()):
+            try:
+                w.commit(name)
+            except OSError as err:
+                self._fail(spec, f"writing {name} failed ({err.strerror or err})")
+
+    def data_file(self, name: str, kind: str, produce):
+        tee = Tee(self._open_all(name))
+        try:
+            out = produce(tee)
+        except AllBranchesFailed:
+            for spec, err in tee.failures.items():
+                self._fail(spec, f"writing {name} failed ({err.strerror or err})")
+            raise CannotRun("No copy could be written.")  # _fail raised already; kept for clarity
+        self._commit_all(name, tee.failures)
+        self.files.append({"name": name, "kind": kind, "size": tee.size, "blake3": tee.hash.hexdigest(),
+                           "compression": "zstd", "encryption": "age"})
+        return out
+
+    def small_file(self, name: str, data: bytes) -> str:
+        tee = Tee(self._open_all(name))
+        try:
+            tee.write(data)
+        except AllBranchesFailed:
+            pass
+        self._commit_all(name, tee.failures)
+        return tee.hash.hexdigest()
+
+    def read_back(self, names: list[str] | None = None, expected: dict[str, str] | None = None) -> None:
+        """Reads every file back from each destination and checks its BLAKE3 against what was sent."""
+        expected = expected or {f["name"]: f["blake3"] for f in self.files}
+        for spec in list(self.writers):
+            for name, digest in expected.items():
+                try:
+                    with self.dests[spec].open_read(self.cfg.store_id, self.run_id, name) as f:
+                        got, _ = hash_stream(f)
+                except OSError as err:
+                    self._fail(spec, f"reading {name} back failed ({err.strerror or err})")
+                    break
+                if got != digest:
+                    self._fail(spec, f"{name} read back differs from what was written (the medium is failing)")
+                    break
+
+    def finish(self, prev: dict | None, secret_key, started: float) -> str:
+        """Writes RESTORE.txt, manifest.json, MANIFEST.b3, then the signature: only then is it a run."""
+        data_names = [f["name"] for f in self.files]
+        restore = restore_text.render(self.run_id, self.cfg.store_id, self.created_at, __version__, data_names)
+        manifest = {
+            "format": fmt.FORMAT_NAME,
+            "format_version": fmt.FORMAT_VERSION,
+            "run_id": self.run_id,
+            "store_id": self.cfg.store_id,
+            "created_at": self.created_at,
+            "tool": {"name": "coffre", "version": __version__},
+            "previous_run": {"run_id": prev["run_id"], "manifest_blake3": prev["manifest_blake3"]} if prev else None,
+            "recipients": list(self.cfg.recipients),
+            "files": self.files,
+        }
+        manifest_bytes = fmt.render_manifest(manifest)
+        entries = [(f["name"], f["blake3"]) for f in self.files]
+        entries.append((fmt.RESTORE_TXT, self.small_file(fmt.RESTORE_TXT, restore)))
+        manifest_hash = self.small_file(fmt.MANIFEST_JSON, manifest_bytes)
+        entries.append((fmt.MANIFEST_JSON, manifest_hash))
+        b3 = fmt.render_b3(sorted(entries))
+        b3_hash = self.small_file(fmt.MANIFEST_B3, b3)
+        self.read_back(expected={fmt.RESTORE_TXT: blake3.blake3(restore).hexdigest(), fmt.MANIFEST_JSON: manifest_hash,
+                                 fmt.MANIFEST_B3: b3_hash})
+        signature = sign(secret_key, b3, f"coffre store:{self.cfg.store_id} run:{self.run_id}")
+        sig_hash = self.small_file(fmt.SIGNATURE, signature)
+        self.read_back(expected={fmt.SIGNATURE: sig_hash})
+        return manifest_hash
+
+
+def _remove_unsigned_run(dest: Destination, store_id: str, run_id: str) -> None:
+    """A copy that failed is not a run: remove what it left, best effort, so it does not fill the medium."""
+    remove = getattr(dest, "remove_run", None)
+    if remove:
+        try:
+            remove(store_id, run_id)
+        except OSError:
+            pass

@@ -1,0 +1,35 @@
+"""The `coffre` command: one small file per subcommand; the logic lives in the stages."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from pipeline import __version__
+from pipeline.cli.common import GuardedGroup
+
+
+@click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="coffre")
+def cli() -> None:
+    """Coffre keeps a shop's till data safe: several encrypted, signed copies, proven restorable."""
+
+
+def _register() -> None:
+    from pipeline.cli import archive, demo, init, sample_db, verify
+
+    for module in (sample_db, init, archive, verify, demo):
+        cli.add_command(module.command)
+
+
+_register()
+
+
+def main() -> None:
+    cli.main(prog_name="coffre", standalone_mode=True)
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)

@@ -1,0 +1,50 @@
+"""What every subcommand shares: one-sentence errors with the documented exit codes, and messages."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from pipeline.errors import CANNOT_RUN, USAGE, CoffreError
+
+
+def say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+class GuardedGroup(click.Group):
+    """Turns every failure into one sentence and an exit code; never a traceback."""
+
+    def main(self, *args, **kwargs):
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.exceptions.Exit as e:
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            e.show()
+            sys.exit(USAGE)
+        except click.exceptions.Abort:
+            say("coffre: interrupted.")
+            sys.exit(CANNOT_RUN)
+        except CoffreError as e:
+            say(f"coffre: {e}")
+            sys.exit(e.exit_code)
+        except KeyboardInterrupt:
+            say("coffre: interrupted; earlier runs are intact and an unfinished run is never counted.")
+            sys.exit(CANNOT_RUN)
+        except OSError as e:
+            where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+            say(f"coffre: a system error stopped the command: {e.strerror or e}{where}.")
+            sys.exit(CANNOT_RUN)
+        sys.exit(code or 0)
+
+
+def config_option(f):
+    return click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
+                        help="The store's configuration file (written by `coffre init`).")(f)
+
+
+def interactive() -> bool:
+    return sys.stdin.isatty() and sys.stderr.isatty()

@@ -1,0 +1,157 @@
+"""The store's TOML configuration: read, checked field by field, and written."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomli_w
+
+from pipeline.errors import UsageError
+
+FORMAT = 1
+
+
+@dataclass
+class Config:
+    path: Path
+    store_id: str
+    source: str  # "sqlite:/abs/path.db"
+    destinations: list[str]
+    recipients: list[str]
+    signing_public_key: str  # base64 minisign public key, the one verify trusts
+    signing_secret_key_file: Path
+    signing_public_key_file: Path
+    state_dir: Path
+    scratch_dir: Path | None = None
+    compression_level: int = 3
+    allow_same_disk: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def to_toml(self) -> dict:
+        base = self.path.parent
+        doc = {
+            "format": FORMAT,
+            "store_id": self.store_id,
+            "source": self.source,
+            "destinations": list(self.destinations),
+            "encryption": {"recipients": list(self.recipients)},
+            "signing": {
+                "public_key": self.signing_public_key,
+                "secret_key_file": _relative(self.signing_secret_key_file, base),
+                "public_key_file": _relative(self.signing_public_key_file, base),
+            },
+            "state": {"dir": _relative(self.state_dir, base)},
+            "archive": {"compression_level": self.compression_level, "allow_same_disk": self.allow_same_disk},
+        }
+        if self.scratch_dir is not None:
+            doc["archive"]["scratch_dir"] = str(self.scratch_dir)
+        return doc
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return str(path.relative_to(base))
+    except ValueError:
+        return str(path)
+
+
+def save(cfg: Config) -> None:
+    """Writes the config through a temporary name so a crash never leaves half a file."""
+    tmp = cfg.path.with_name(cfg.path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        tomli_w.dump(cfg.to_toml(), f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, cfg.path)
+
+
+def load(path: str | os.PathLike) -> Config:
+    path = Path(path).absolute()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"The configuration file {path} does not exist (create it with `coffre init`).")
+    except OSError as err:
+        raise UsageError(f"The configuration file {path} cannot be read: {err.strerror}.")
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise UsageError(f"The configuration file {path} is not valid TOML ({err}).")
+    r = _Reader(doc, path)
+    base = path.parent
+    cfg = Config(
+        path=path,
+        store_id=r.text("store_id", pattern_safe=True),
+        source=r.text("source"),
+        destinations=r.text_list("destinations"),
+        recipients=r.text_list("encryption.recipients", allow_empty=False),
+        signing_public_key=r.text("signing.public_key"),
+        signing_secret_key_file=base / r.text("signing.secret_key_file"),
+        signing_public_key_file=base / r.text("signing.public_key_file"),
+        state_dir=base / r.text("state.dir", default="state"),
+        scratch_dir=(Path(s) if (s := r.text("archive.scratch_dir", default="")) else None),
+        compression_level=r.integer("archive.compression_level", default=3, low=1, high=19),
+        allow_same_disk=r.boolean("archive.allow_same_disk", default=False),
+    )
+    for rec in cfg.recipients:
+        if not rec.startswith("age1"):
+            raise UsageError(f"In {path}, encryption.recipients holds {rec!r}, which is not an age X25519 recipient (age1…).")
+    return cfg
+
+
+_MISSING = object()
+
+
+class _Reader:
+    """Reads dotted keys and turns each wrong type into one sentence naming the key."""
+
+    def __init__(self, doc: dict, path: Path):
+        self.doc, self.path = doc, path
+
+    def _get(self, key: str, default):
+        node = self.doc
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                if default is _MISSING:
+                    raise UsageError(f"The configuration file {self.path} has no `{key}`.")
+                return default
+            node = node[part]
+        return node
+
+    def _wrong(self, key: str, want: str):
+        return UsageError(f"In {self.path}, `{key}` must be {want}.")
+
+    def text(self, key: str, default=_MISSING, pattern_safe: bool = False) -> str:
+        value = self._get(key, default)
+        if not isinstance(value, str) or (default is _MISSING and not value):
+            raise self._wrong(key, "a non-empty string")
+        if pattern_safe and not _safe_name(value):
+            raise self._wrong(key, "letters, digits, '.', '_' or '-' only")
+        return value
+
+    def text_list(self, key: str, allow_empty: bool = True) -> list[str]:
+        value = self._get(key, _MISSING)
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self._wrong(key, "a list of strings")
+        if not allow_empty and not value:
+            raise self._wrong(key, "a list with at least one entry")
+        return value
+
+    def integer(self, key: str, default: int, low: int, high: int) -> int:
+        value = self._get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self._wrong(key, f"a whole number from {low} to {high}")
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self._get(key, default)
+        if not isinstance(value, bool):
+            raise self._wrong(key, "true or false")
+        return value
+
+
+def _safe_name(value: str) -> bool:
+    return 0 < len(value) <= 64 and all(c.isascii() and (c.isalnum() or c in "._-") for c in value) and value[0] not in ".-"

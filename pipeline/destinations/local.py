@@ -1,0 +1,120 @@
+"""A local folder destination: USB key, external disk or a mounted network share."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+from pipeline.errors import CannotRun
+from pipeline.manifest.format import RUN_ID, valid_name
+
+TMP_PREFIX = ".tmp-"
+
+
+class LocalDestination:
+    def __init__(self, spec: str):
+        self.spec = spec
+        self.root = Path(spec).expanduser().absolute()
+
+    def describe(self) -> str:
+        return str(self.root)
+
+    def check_ready(self) -> None:
+        # The root must already exist: creating it would write "the USB key" onto the till's own disk
+        # when the key is not plugged in.
+        if not self.root.is_dir():
+            raise CannotRun(f"The destination {self.root} is missing: is the USB key or disk plugged in and mounted?")
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise CannotRun(f"The destination {self.root} is not writable.")
+
+    def device(self) -> int | None:
+        p = self.root
+        while not p.exists() and p != p.parent:
+            p = p.parent
+        return os.stat(p).st_dev
+
+    def store_dir(self, store_id: str) -> Path:
+        return self.root / store_id
+
+    def runs(self, store_id: str) -> list[str]:
+        d = self.store_dir(store_id)
+        if not d.is_dir():
+            return []
+        return sorted(e.name for e in os.scandir(d) if e.is_dir(follow_symlinks=False) and RUN_ID.match(e.name))
+
+    def files(self, store_id: str, run_id: str) -> list[str]:
+        d = self.store_dir(store_id) / run_id
+        return sorted(e.name for e in os.scandir(d))
+
+    def open_read(self, store_id: str, run_id: str, name: str):
+        if not valid_name(name):
+            raise ValueError(f"refusing to read {name!r}")
+        return open(self.store_dir(store_id) / run_id / name, "rb")
+
+    def remove_run(self, store_id: str, run_id: str) -> None:
+        """Removes a run folder that never got its signature; a signed run is never removed here."""
+        d = self.store_dir(store_id) / run_id
+        if not RUN_ID.match(run_id) or (d / "MANIFEST.b3.minisig").exists():
+            return
+        for e in os.scandir(d):
+            if e.is_file(follow_symlinks=False):
+                os.unlink(e.path)
+        os.rmdir(d)
+
+    def start_run(self, store_id: str, run_id: str) -> "LocalRunWriter":
+        d = self.store_dir(store_id) / run_id
+        d.mkdir(parents=True, exist_ok=False)
+        _fsync_dir(d.parent)
+        return LocalRunWriter(d)
+
+
+class LocalRunWriter:
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.open_files: dict[str, object] = {}
+
+    def open(self, name: str):
+        if not valid_name(name):
+            raise ValueError(f"refusing to write {name!r}")
+        f = open(self.folder / (TMP_PREFIX + name), "xb")
+        self.open_files[name] = f
+        return f
+
+    def commit(self, name: str) -> None:
+        f = self.open_files.pop(name)
+        try:
+            f.flush()
+            os.fsync(f.fileno())
+            # Drop the cached pages so the read-back check reads the medium, not memory.
+            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            f.close()
+        os.rename(self.folder / (TMP_PREFIX + name), self.folder / name)
+        _fsync_dir(self.folder)
+
+    def discard(self) -> None:
+        for name, f in list(self.open_files.items()):
+            try:
+                f.close()
+            except OSError:
+                pass
+            try:
+                os.unlink(self.folder / (TMP_PREFIX + name))
+            except OSError:
+                pass
+        self.open_files.clear()
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as err:
+        if err.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""Key material: the age identity that decrypts, the minisign key that signs runs."""

@@ -1,0 +1,67 @@
+"""The age X25519 identity: made by init, read back (with its passphrase, if any) to decrypt."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyrage
+from pyrage import x25519
+
+from pipeline.errors import UsageError
+from pipeline.keys.files import write_new_secret
+
+AGE_HEADER = b"age-encryption.org/v1\n"
+
+
+def generate() -> tuple[str, str]:
+    """Returns (identity text, recipient) for a fresh key pair."""
+    ident = x25519.Identity.generate()
+    return str(ident), str(ident.to_public())
+
+
+def write_identity(path: Path, identity: str, recipient: str, passphrase: str | None) -> None:
+    """Writes the identity file; with a passphrase, in age's own passphrase format (`age -d -i` asks)."""
+    text = f"# created by coffre init\n# public key: {recipient}\n{identity}\n".encode()
+    if passphrase:
+        text = pyrage.passphrase.encrypt(text, passphrase)
+    write_new_secret(path, text)
+
+
+def is_passphrase_protected(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(len(AGE_HEADER)) == AGE_HEADER
+
+
+def load_identities(path: str | os.PathLike, passphrase: str | None = None) -> list[x25519.Identity]:
+    """Reads an identity file; a protected one needs `passphrase`. Errors name the file, never the secret."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise UsageError(f"The identity file {path} cannot be read: {err.strerror}.")
+    if raw.startswith(AGE_HEADER):
+        if passphrase is None:
+            raise UsageError(f"The identity file {path} is protected by a passphrase; give it with --passphrase-env VAR.")
+        try:
+            raw = pyrage.passphrase.decrypt(raw, passphrase)
+        except pyrage.DecryptError:
+            raise UsageError(f"The passphrase does not open the identity file {path}.")
+    idents = []
+    for line in raw.decode("utf-8", "replace").splitlines():
+        line = line.strip()
+        if line.startswith("AGE-SECRET-KEY-"):
+            try:
+                idents.append(x25519.Identity.from_str(line))
+            except pyrage.IdentityError:
+                raise UsageError(f"The identity file {path} holds a malformed age key.")
+    if not idents:
+        raise UsageError(f"The identity file {path} holds no age identity (AGE-SECRET-KEY-…).")
+    return idents
+
+
+def parse_recipient(text: str) -> x25519.Recipient:
+    try:
+        return x25519.Recipient.from_str(text)
+    except pyrage.RecipientError:
+        raise UsageError(f"{text!r} is not a valid age X25519 recipient.")

@@ -1,0 +1,36 @@
+"""The run-signing key: Ed25519 in minisign format, so stock `minisign -V` checks every run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import minisign
+
+from pipeline.errors import UsageError
+from pipeline.keys.files import write_new_public, write_new_secret
+
+
+def generate(secret_path: Path, public_path: Path, store_id: str) -> str:
+    """Writes both key files and returns the public key's base64 line, to be pinned in the config."""
+    pair = minisign.KeyPair.generate()
+    # Unencrypted on purpose: the archive runs unattended at closing time. It can only sign, never decrypt.
+    pair.secret_key.untrusted_comment = f"coffre signing secret key for store {store_id}"
+    pair.public_key.untrusted_comment = f"coffre signing public key for store {store_id}"
+    write_new_secret(secret_path, bytes(pair.secret_key) + b"\n")
+    write_new_public(public_path, bytes(pair.public_key) + b"\n")
+    return pair.public_key.to_base64().decode()
+
+
+def load_secret(path: Path) -> minisign.SecretKey:
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise UsageError(f"The signing key {path} cannot be read: {err.strerror}.")
+    try:
+        key = minisign.SecretKey.from_bytes(data)
+    except (minisign.Error, ValueError):
+        raise UsageError(f"The signing key {path} is not a minisign secret key.")
+    if key.is_encrypted():
+        raise UsageError(f"The signing key {path} is password-protected; Coffre needs an unattended key.")
+    return key
+

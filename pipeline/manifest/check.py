@@ -1,0 +1,30 @@
+"""Checks a MANIFEST.b3 signature against the pinned public key, never the one that travels with a run."""
+
+from __future__ import annotations
+
+import minisign
+
+
+class SignatureInvalid(ValueError):
+    pass
+
+
+def verify(pinned_public_key_b64: str, data: bytes, signature: bytes) -> str:
+    """Returns the signature's trusted comment; raises SignatureInvalid with one sentence."""
+    try:
+        pk = minisign.PublicKey.from_base64(pinned_public_key_b64)
+    except Exception:
+        raise SignatureInvalid("the pinned public key in the configuration is malformed")
+    try:
+        sig = minisign.Signature.from_bytes(signature)
+    except Exception:
+        raise SignatureInvalid("the signature file is malformed")
+    try:
+        pk.verify(data, sig)
+    except minisign.VerifyError as err:
+        if "key identifiers" in str(err):
+            raise SignatureInvalid("the signature was made by another key than the pinned one")
+        raise SignatureInvalid("the signature does not match MANIFEST.b3")
+    except Exception:
+        raise SignatureInvalid("the signature cannot be checked")
+    return sig.trusted_comment

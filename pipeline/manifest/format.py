@@ -1,0 +1,110 @@
+"""Renders and parses manifest.json and MANIFEST.b3, refusing anything a reader should not trust."""
+
+from __future__ import annotations
+
+import json
+import re
+
+FORMAT_NAME = "coffre-run"
+FORMAT_VERSION = 1
+
+MANIFEST_JSON = "manifest.json"
+MANIFEST_B3 = "MANIFEST.b3"
+SIGNATURE = "MANIFEST.b3.minisig"
+RESTORE_TXT = "RESTORE.txt"
+CONTROL_FILES = (MANIFEST_JSON, MANIFEST_B3, SIGNATURE, RESTORE_TXT)
+
+# A run's files sit flat in its folder; a name is a plain file name, nothing a path could escape with.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
+
+
+class ManifestError(ValueError):
+    """The manifest cannot be trusted as written; the message is one sentence."""
+
+
+def valid_name(name: str) -> bool:
+    return bool(_NAME.match(name)) and ".." not in name
+
+
+def render_b3(entries: list[tuple[str, str]]) -> bytes:
+    """`b3sum` output format: '<64 hex>  <name>' per line, so `b3sum --check` reads it."""
+    for name, digest in entries:
+        if not valid_name(name) or not _HEX64.match(digest):
+            raise ValueError(f"refusing to list {name!r}")
+    return "".join(f"{digest}  {name}\n" for name, digest in entries).encode()
+
+
+def parse_b3(data: bytes) -> dict[str, str]:
+    """Returns {name: hex}; any odd line (a path, a NUL, a duplicate) makes the whole list untrusted."""
+    if len(data) > 1 << 20:
+        raise ManifestError("MANIFEST.b3 is larger than any Coffre run writes.")
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        raise ManifestError("MANIFEST.b3 holds bytes that are not plain ASCII.")
+    if not text.endswith("\n"):
+        raise ManifestError("MANIFEST.b3 is truncated (no final newline).")
+    out: dict[str, str] = {}
+    for n, line in enumerate(text[:-1].split("\n"), 1):
+        digest, sep, name = line.partition("  ")
+        if not sep or not _HEX64.match(digest):
+            raise ManifestError(f"MANIFEST.b3 line {n} is not '<BLAKE3 hex>  <name>'.")
+        if not valid_name(name):
+            raise ManifestError(f"MANIFEST.b3 line {n} names {name[:80]!r}, which is not a plain file name of the run.")
+        if name in out:
+            raise ManifestError(f"MANIFEST.b3 lists {name} twice.")
+        out[name] = digest
+    if not out:
+        raise ManifestError("MANIFEST.b3 lists no file.")
+    return out
+
+
+def render_manifest(doc: dict) -> bytes:
+    return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode()
+
+
+def parse_manifest(data: bytes) -> dict:
+    """Parses manifest.json and checks the fields readers rely on, with their types."""
+    if len(data) > 1 << 20:
+        raise ManifestError("manifest.json is larger than any Coffre run writes.")
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise ManifestError("manifest.json is not valid JSON.")
+    if not isinstance(doc, dict):
+        raise ManifestError("manifest.json is not a JSON object.")
+    if doc.get("format") != FORMAT_NAME or doc.get("format_version") != FORMAT_VERSION:
+        raise ManifestError("manifest.json is not a coffre-run version 1 manifest.")
+    _expect(doc, "run_id", str)
+    if not RUN_ID.match(doc["run_id"]):
+        raise ManifestError("manifest.json has a malformed run_id.")
+    _expect(doc, "store_id", str)
+    _expect(doc, "created_at", str)
+    _expect(doc, "recipients", list)
+    prev = doc.get("previous_run")
+    if prev is not None:
+        if not isinstance(prev, dict) or not isinstance(prev.get("run_id"), str) or not RUN_ID.match(prev["run_id"]) \
+                or not isinstance(prev.get("manifest_blake3"), str) or not _HEX64.match(prev["manifest_blake3"]):
+            raise ManifestError("manifest.json has a malformed previous_run.")
+    files = _expect(doc, "files", list)
+    seen = set()
+    for f in files:
+        if not isinstance(f, dict) or not isinstance(f.get("name"), str) or not valid_name(f["name"]):
+            raise ManifestError("manifest.json lists a file with a malformed name.")
+        if f["name"] in seen or f["name"] in CONTROL_FILES:
+            raise ManifestError(f"manifest.json lists {f['name']} more than once or as a data file.")
+        seen.add(f["name"])
+        if isinstance(f.get("size"), bool) or not isinstance(f.get("size"), int) or f["size"] < 0:
+            raise ManifestError(f"manifest.json gives {f['name']} a malformed size.")
+        if not isinstance(f.get("blake3"), str) or not _HEX64.match(f["blake3"]):
+            raise ManifestError(f"manifest.json gives {f['name']} a malformed BLAKE3.")
+    return doc
+
+
+def _expect(doc: dict, key: str, kind: type):
+    value = doc.get(key)
+    if not isinstance(value, kind):
+        raise ManifestError(f"manifest.json has no valid `{key}`.")
+    return value

@@ -1,0 +1,37 @@
+"""File wrappers that hash what passes through them, so no byte is read twice to be hashed."""
+
+from __future__ import annotations
+
+import blake3
+
+
+class HashingReader:
+    """Reads from `raw`, hashing the plain bytes on the way; `progress(n)` is told of each chunk."""
+
+    def __init__(self, raw, progress=None):
+        self.raw = raw
+        self.hash = blake3.blake3(max_threads=1)
+        self.size = 0
+        self.progress = progress
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        if data:
+            self.hash.update(data)
+            self.size += len(data)
+            if self.progress:
+                self.progress(len(data))
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+
+def hash_stream(f, chunk: int = 1 << 20) -> tuple[str, int]:
+    """BLAKE3 hex and size of a whole file object, read in fixed chunks."""
+    h = blake3.blake3()
+    size = 0
+    while data := f.read(chunk):
+        h.update(data)
+        size += len(data)
+    return h.hexdigest(), size

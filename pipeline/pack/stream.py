@@ -1,0 +1,34 @@
+"""Compresses with zstd (all cores) and encrypts to age recipients, in one streaming pass."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pyrage
+import zstandard
+
+from pipeline.pack.hashing import HashingReader
+
+READ_SIZE = 1 << 20
+
+
+def compressor(level: int) -> zstandard.ZstdCompressor:
+    # threads=-1: one worker per core; the frames stay standard, so stock `zstd -d` reads them.
+    return zstandard.ZstdCompressor(level=level, threads=-1, write_checksum=True)
+
+
+def pack(src, sink, recipients: list, level: int, progress=None) -> tuple[str, int]:
+    """Streams `src` (a readable file) to `sink` as age(zstd(plain)); returns (plain BLAKE3, plain size)."""
+    plain = HashingReader(src, progress)
+    reader = compressor(level).stream_reader(plain, read_size=READ_SIZE)
+    pyrage.encrypt_io(reader, sink, recipients)
+    return plain.hash.hexdigest(), plain.size
+
+
+def pack_bytes(data: bytes, sink, recipients: list, level: int) -> tuple[str, int]:
+    return pack(io.BytesIO(data), sink, recipients, level)
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

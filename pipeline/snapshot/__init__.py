@@ -1,0 +1,40 @@
+"""Sources: take a consistent copy of the till's database while it keeps selling.
+
+Every source kind (sqlite:PATH today, postgres:… later) offers the same small interface:
+`device()` for the same-disk rule, `describe()` for messages, and `take(scratch)`, which
+returns a Snapshot: a plain file in the scratch folder plus the facts recorded about it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from pipeline.errors import UsageError
+
+
+@dataclass
+class Snapshot:
+    path: Path  # a consistent plain copy, owned by the caller, removed after packing
+    name: str  # the data file's name in a run, before .zst.age
+    facts: dict = field(default_factory=dict)  # row counts and checks, stored encrypted
+
+
+class Source(Protocol):
+    kind: str
+
+    def describe(self) -> str: ...
+
+    def device(self) -> int | None: ...
+
+    def take(self, scratch: Path) -> Snapshot: ...
+
+
+def open_source(spec: str) -> Source:
+    kind, sep, rest = spec.partition(":")
+    if sep and kind == "sqlite" and rest:
+        from pipeline.snapshot.sqlite import SqliteSource
+
+        return SqliteSource(Path(rest))
+    raise UsageError(f"The source {spec!r} is not understood; write it as sqlite:/path/to/pos.db.")

@@ -1,0 +1,1 @@
+"""What this machine remembers: the store lock, and which run was written to which destination."""

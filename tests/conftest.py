@@ -1,0 +1,109 @@
+"""Shared test parts: real stock tools (required under CI=true), a second real device, the CLI as a person runs it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def need_tool(name: str) -> str:
+    """The path of a stock tool; a missing one FAILS under CI=true and skips (loudly) elsewhere."""
+    path = shutil.which(name)
+    if path:
+        return path
+    if IN_CI:
+        pytest.fail(f"the stock tool `{name}` is missing; scripts/test installs it", pytrace=False)
+    pytest.skip(f"stock tool `{name}` not installed (run scripts/test to install it)")
+
+
+@pytest.fixture
+def other_disk(tmp_path):
+    """A folder on another device than tmp_path, like a USB key beside the till's disk."""
+    base = Path("/dev/shm")
+    if base.is_dir() and os.access(base, os.W_OK) and os.stat(base).st_dev != os.stat(tmp_path).st_dev:
+        d = base / f"coffre-test-{uuid.uuid4().hex[:8]}"
+        d.mkdir()
+        yield d
+        shutil.rmtree(d, ignore_errors=True)
+        return
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    if os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512m", "tmpfs", str(mnt)]).returncode == 0:
+        yield mnt
+        subprocess.run(["umount", "-l", str(mnt)])
+        return
+    if IN_CI:
+        pytest.fail("no second device for the destinations (/dev/shm or a tmpfs mount)", pytrace=False)
+    pytest.skip("no second device available")
+
+
+class Result:
+    def __init__(self, proc: subprocess.CompletedProcess):
+        self.code = proc.returncode
+        self.out = proc.stdout
+        self.err = proc.stderr
+
+    def __repr__(self):
+        return f"<exit {self.code}\nstdout:\n{self.out}\nstderr:\n{self.err}>"
+
+
+def run_coffre(*args, env=None, input=None, cwd=None, timeout=300) -> Result:
+    """Runs `coffre` as a separate process, the way a person or the till's button does."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    proc = subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], capture_output=True, text=True,
+                          env=full_env, input=input, cwd=cwd, timeout=timeout)
+    return Result(proc)
+
+
+@pytest.fixture(scope="session")
+def sample_db_template(tmp_path_factory) -> Path:
+    """A small sample shop, built once per session; tests copy it."""
+    path = tmp_path_factory.mktemp("sample") / "caisse.db"
+    res = run_coffre("sample-db", path, "--days", "3", "--tickets-per-day", "120", "--seed", "7")
+    assert res.code == 0, res
+    return path
+
+
+@pytest.fixture
+def sample_db(sample_db_template, tmp_path) -> Path:
+    shop = tmp_path / "shop"
+    shop.mkdir()
+    dst = shop / "caisse.db"
+    shutil.copy(sample_db_template, dst)
+    return dst
+
+
+@pytest.fixture
+def store(sample_db, tmp_path, other_disk):
+    """A store set up with `coffre init` on the sample shop, with two destinations on another device."""
+    a, b = other_disk / "usb-A", other_disk / "disk-B"
+    a.mkdir()
+    b.mkdir()
+    keys = tmp_path / "offline"
+    res = run_coffre("init", "--config", tmp_path / "etc" / "coffre.toml", "--source", f"sqlite:{sample_db}",
+                     "--to", a, "--to", b, "--identity-out", keys / "identity.txt", "--store-id", "boutique")
+    assert res.code == 0, res
+    return Store(tmp_path / "etc" / "coffre.toml", sample_db, [a, b], keys / "identity.txt", "boutique")
+
+
+class Store:
+    def __init__(self, config, db, destinations, identity, store_id):
+        self.config, self.db, self.destinations, self.identity, self.store_id = config, db, destinations, identity, store_id
+
+    @property
+    def public_key_file(self) -> Path:
+        return self.config.with_name("coffre-signing.pub")
+
+    def run_dirs(self, dest: Path) -> list[Path]:
+        d = dest / self.store_id
+        return sorted(p for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
