@@ -1,0 +1,168 @@
+"""An rclone remote destination (`rclone:REMOTE:PATH`): cloud or network storage through the stock rclone."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+
+from pipeline.errors import CannotRun, UsageError
+from pipeline.manifest.format import RUN_ID, SIGNATURE, valid_name
+
+TMP_PREFIX = ".tmp-"
+# Fail fast rather than retry for minutes: the end-of-day run must end, and the other copies go on.
+FLAGS = ["--retries", "1", "--low-level-retries", "3", "--contimeout", "15s", "--timeout", "60s"]
+
+
+class RcloneDestination:
+    def __init__(self, spec: str):
+        self.spec = spec
+        rest = spec[len("rclone:"):]
+        remote, sep, path = rest.partition(":")
+        if not sep or not remote or "\0" in rest:
+            raise UsageError(f"The destination {spec!r} must be written rclone:REMOTE:PATH.")
+        self.remote = f"{remote}:{path.rstrip('/')}"
+
+    def describe(self) -> str:
+        return self.spec
+
+    def _rclone(self) -> str:
+        exe = shutil.which("rclone")
+        if not exe:
+            raise CannotRun(f"The destination {self.spec} needs the rclone program, which is not installed.")
+        return exe
+
+    def _path(self, *parts: str) -> str:
+        joiner = "" if self.remote.endswith(":") else "/"
+        return self.remote + joiner + "/".join(parts)
+
+    def _run(self, *args: str, check_msg: str) -> str:
+        proc = subprocess.run([self._rclone(), *FLAGS, *args], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise OSError(f"{check_msg}: {_last_line(proc.stderr)}")
+        return proc.stdout
+
+    def check_ready(self) -> None:
+        try:
+            self._run("lsf", "--max-depth", "1", self.remote, check_msg="not reachable")
+        except OSError as err:
+            raise CannotRun(f"The destination {self.spec} cannot be reached ({err}).")
+
+    def device(self) -> int | None:
+        return None
+
+    def runs(self, store_id: str) -> list[str]:
+        try:
+            out = self._run("lsf", "--dirs-only", self._path(store_id), check_msg="cannot list")
+        except OSError as err:
+            if "not found" in str(err):
+                return []
+            raise
+        return sorted(n.rstrip("/") for n in out.splitlines() if RUN_ID.match(n.rstrip("/")))
+
+    def files(self, store_id: str, run_id: str) -> list[str]:
+        out = self._run("lsf", "--files-only", self._path(store_id, run_id), check_msg="cannot list")
+        return sorted(out.splitlines())
+
+    def open_read(self, store_id: str, run_id: str, name: str):
+        if not valid_name(name):
+            raise ValueError(f"refusing to read {name!r}")
+        return _PipeReader([self._rclone(), *FLAGS, "cat", self._path(store_id, run_id, name)], name)
+
+    def remove_run(self, store_id: str, run_id: str) -> None:
+        if not RUN_ID.match(run_id) or SIGNATURE in self.files(store_id, run_id):
+            return
+        self._run("purge", self._path(store_id, run_id), check_msg="cannot remove")
+
+    def start_run(self, store_id: str, run_id: str) -> "RcloneRunWriter":
+        self._run("mkdir", self._path(store_id, run_id), check_msg="cannot create the run folder")
+        return RcloneRunWriter(self, store_id, run_id)
+
+
+class RcloneRunWriter:
+    def __init__(self, dest: RcloneDestination, store_id: str, run_id: str):
+        self.dest, self.store_id, self.run_id = dest, store_id, run_id
+        self.procs: dict[str, tuple[subprocess.Popen, object]] = {}
+
+    def _tmp(self, name: str) -> str:
+        return self.dest._path(self.store_id, self.run_id, TMP_PREFIX + name)
+
+    def open(self, name: str):
+        if not valid_name(name):
+            raise ValueError(f"refusing to write {name!r}")
+        # stderr to a file, not a pipe: a chatty rclone must never block on a pipe nobody reads yet.
+        log = tempfile.TemporaryFile()
+        proc = subprocess.Popen([self.dest._rclone(), *FLAGS, "rcat", self._tmp(name)], stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, stderr=log)
+        self.procs[name] = (proc, log)
+        return proc.stdin
+
+    def commit(self, name: str) -> None:
+        proc, log = self.procs.pop(name)
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+        code = proc.wait()
+        err = _read_log(log)
+        if code != 0:
+            raise OSError(f"upload failed: {_last_line(err)}")
+        self.dest._run("moveto", self._tmp(name), self.dest._path(self.store_id, self.run_id, name),
+                       check_msg="cannot publish")
+
+    def discard(self) -> None:
+        for name, (proc, log) in list(self.procs.items()):
+            proc.kill()
+            proc.wait()
+            log.close()
+            try:
+                self.dest._run("deletefile", self._tmp(name), check_msg="cannot remove")
+            except OSError:
+                pass
+        self.procs.clear()
+
+
+class _PipeReader:
+    """`rclone cat` as a readable file; a failed transfer raises OSError instead of looking like a short file."""
+
+    def __init__(self, argv: list[str], name: str):
+        self.name = name
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.log)
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.proc.stdout.read(n)
+        if not data or (n > 0 and len(data) < n):  # a buffered pipe read is short only at the end
+            self._check()
+        return data
+
+    def _check(self) -> None:
+        code = self.proc.wait()
+        err = _read_log(self.log)
+        if code != 0:
+            if "not found" in err or "doesn't exist" in err:
+                raise FileNotFoundError(2, f"{self.name} not found")
+            raise OSError(f"reading {self.name} failed: {_last_line(err)}")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+        self.log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _read_log(log) -> str:
+    log.seek(0)
+    return log.read(65536).decode("utf-8", "replace")
+
+
+def _last_line(text: str) -> str:
+    lines = [l.strip() for l in text.strip().splitlines() if l.strip()]
+    return (lines[-1] if lines else "no message")[:300]
