@@ -9,6 +9,7 @@ import secrets
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,16 +115,19 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
             run_id = new_run_id(time.time(), history.runs[-1]["run_id"] if history.runs else None)
             result.run_id = run_id
             run = _RunWrite(cfg, run_id, dests, copies, say)
-            with open(snap.path, "rb") as f:
-                tick = progress(snap.path.stat().st_size) if progress else None
-                data_name = snap.name + ".zst.age"
-                plain_hash, plain_size = run.data_file(data_name, "snapshot",
-                                                       lambda sink: pack(f, sink, recipients, cfg.compression_level, tick))
+            with ThreadPoolExecutor(1) as pool:
+                inspected = pool.submit(snap.inspect)  # row counts and quick_check, beside the packing
+                with open(snap.path, "rb") as f:
+                    tick = progress(snap.path.stat().st_size) if progress else None
+                    data_name = snap.name + ".zst.age"
+                    plain_hash, plain_size = run.data_file(
+                        data_name, "snapshot", lambda sink: pack(f, sink, recipients, cfg.compression_level, tick))
+                snap_facts = dict(snap.facts, **inspected.result())
             snap.path.unlink()  # free the scratch space as soon as the copy is packed
             facts = {
                 "run_id": run_id,
                 "store_id": cfg.store_id,
-                "snapshot": dict(snap.facts, file=data_name, plain_name=snap.name, plain_blake3=plain_hash, plain_size=plain_size),
+                "snapshot": dict(snap_facts, file=data_name, plain_name=snap.name, plain_blake3=plain_hash, plain_size=plain_size),
             }
             result.facts = facts
             run.data_file("facts.json.zst.age", "facts",

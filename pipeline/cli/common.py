@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -37,6 +38,12 @@ class GuardedGroup(click.Group):
         except OSError as e:
             where = f" ({e.filename})" if getattr(e, "filename", None) else ""
             say(f"coffre: a system error stopped the command: {e.strerror or e}{where}.")
+            sys.exit(CANNOT_RUN)
+        except Exception as e:  # a bug must still end in one sentence; COFFRE_DEBUG=1 shows the trace
+            if os.environ.get("COFFRE_DEBUG"):
+                raise
+            say(f"coffre: internal error ({type(e).__name__}: {e}); nothing was counted as done. "
+                "Run again with COFFRE_DEBUG=1 for details.")
             sys.exit(CANNOT_RUN)
         sys.exit(code or 0)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 from pipeline.errors import UsageError
 
@@ -18,7 +18,10 @@ from pipeline.errors import UsageError
 class Snapshot:
     path: Path  # a consistent plain copy, owned by the caller, removed after packing
     name: str  # the data file's name in a run, before .zst.age
-    facts: dict = field(default_factory=dict)  # row counts and checks, stored encrypted
+    facts: dict = field(default_factory=dict)  # what is known at once (time, size)
+    # Row counts and the database's own check: slow on a big file, so the archive runs this
+    # beside the packing of the same (cached) file rather than before it.
+    inspect: Callable[[], dict] = lambda: {}
 
 
 class Source(Protocol):

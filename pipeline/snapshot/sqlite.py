@@ -43,36 +43,53 @@ class SqliteSource:
                 src.backup(dst, pages=-1)
                 # The copy is one self-contained file (no -wal/-shm needed to open it anywhere).
                 dst.execute("PRAGMA journal_mode=DELETE")
-                facts = _facts(dst)
             finally:
                 dst.close()
         except sqlite3.DatabaseError as err:
             raise CannotRun(f"The source database {self.path} cannot be read ({err}).")
         finally:
             src.close()
-        facts.update(
-            {
-                "source_kind": self.kind,
-                "snapshot_started_at": _iso(started),
-                "snapshot_seconds": round(time.time() - started, 3),
-                "size": out.stat().st_size,
-            }
-        )
-        return Snapshot(path=out, name="snapshot.sqlite", facts=facts)
+        facts = {
+            "source_kind": self.kind,
+            "snapshot_started_at": _iso(started),
+            "snapshot_seconds": round(time.time() - started, 3),
+            "size": out.stat().st_size,
+        }
+        return Snapshot(path=out, name="snapshot.sqlite", facts=facts, inspect=lambda: inspect(out))
+
+
+def inspect(path: Path) -> dict:
+    """What a restore must find again: row counts per table, and SQLite's own check (read-only)."""
+    conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        return _facts(conn)
+    finally:
+        conn.close()
 
 
 def _facts(conn: sqlite3.Connection) -> dict:
-    """What a restore must find again: row counts per table, and SQLite's own check."""
-    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
-    counts = {t: conn.execute(f'SELECT count(*) FROM "{t.replace(chr(34), chr(34) * 2)}"').fetchone()[0] for t in tables}
-    check = [r[0] for r in conn.execute("PRAGMA quick_check")]
-    return {
-        "row_counts": counts,
-        "quick_check": "ok" if check == ["ok"] else check[:20],
-        "page_size": conn.execute("PRAGMA page_size").fetchone()[0],
-        "page_count": conn.execute("PRAGMA page_count").fetchone()[0],
-        "user_version": conn.execute("PRAGMA user_version").fetchone()[0],
-    }
+    # A damaged till database is still saved (the copy is what is left of it): errors become facts.
+    facts: dict = {}
+    try:
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    except sqlite3.DatabaseError as err:
+        return {"row_counts": {}, "quick_check": [f"schema unreadable: {err}"]}
+    counts: dict = {}
+    for t in tables:
+        try:
+            counts[t] = conn.execute(f'SELECT count(*) FROM "{t.replace(chr(34), chr(34) * 2)}"').fetchone()[0]
+        except sqlite3.DatabaseError:
+            counts[t] = None
+    facts["row_counts"] = counts
+    try:
+        check = [r[0] for r in conn.execute("PRAGMA quick_check")]
+        facts["quick_check"] = "ok" if check == ["ok"] else check[:20]
+        for pragma in ("page_size", "page_count", "user_version"):
+            facts[pragma] = conn.execute(f"PRAGMA {pragma}").fetchone()[0]
+    except sqlite3.DatabaseError as err:
+        facts["quick_check"] = [str(err)]
+    return facts
 
 
 def _iso(t: float) -> str:
