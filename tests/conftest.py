@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -107,3 +108,43 @@ class Store:
     def run_dirs(self, dest: Path) -> list[Path]:
         d = dest / self.store_id
         return sorted(p for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
+
+
+def run_in_terminal(argv: list[str], dialogue: list[tuple[str, str]], env=None, timeout=60) -> tuple[int, str]:
+    """Runs argv on a pseudo-terminal, as a person at the till would, answering each prompt in turn.
+
+    `dialogue` is a list of (text to wait for, line to type). Returns (exit code, everything shown).
+    """
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    full_env = dict(os.environ, **(env or {}), TERM="dumb", COLUMNS="200")
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=full_env, close_fds=True,
+                            start_new_session=True)
+    os.close(slave)
+    shown = b""
+    pending = list(dialogue)
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+            if pending and pending[0][0].encode() in shown:
+                os.write(master, pending.pop(0)[1].encode() + b"\r")
+                shown += b"\n"
+            if proc.poll() is not None and not ready:
+                break
+        code = proc.wait(timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    return code, shown.decode("utf-8", "replace")

@@ -1,0 +1,57 @@
+"""MANIFEST.b3 and manifest.json parsing: what a reader refuses to trust."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.manifest import format as fmt
+
+H = "a" * 64
+
+
+def test_b3_round_trip():
+    data = fmt.render_b3([("manifest.json", H), ("snapshot.sqlite.zst.age", "b" * 64)])
+    assert data == f"{H}  manifest.json\n{'b' * 64}  snapshot.sqlite.zst.age\n".encode()
+    assert fmt.parse_b3(data) == {"manifest.json": H, "snapshot.sqlite.zst.age": "b" * 64}
+
+
+@pytest.mark.parametrize("name", ["../etc/passwd", "/etc/passwd", "a/b", "x\0y", "..", ".hidden", "a" * 300, "a..b", "é.txt"])
+def test_b3_refuses_names_that_are_not_plain_files(name):
+    with pytest.raises(fmt.ManifestError):
+        fmt.parse_b3(f"{H}  {name}\n".encode("utf-8"))
+
+
+@pytest.mark.parametrize("data", [b"", b"\n", f"{H}  a\n{H}  a\n".encode(), f"{H} a\n".encode(), f"{H[:-1]}  a\n".encode(),
+                                  f"{H}  a".encode(), b"\xff\xfe\n", f"{H.upper()}  a\n".encode()])
+def test_b3_refuses_malformed_lists(data):
+    with pytest.raises(fmt.ManifestError):
+        fmt.parse_b3(data)
+
+
+def _manifest(**over):
+    doc = {"format": "coffre-run", "format_version": 1, "run_id": "20261128T120000Z-abcdef", "store_id": "s",
+           "created_at": "2026-11-28T12:00:00Z", "tool": {"name": "coffre", "version": "0"}, "previous_run": None,
+           "recipients": ["age1x"], "files": [{"name": "snapshot.sqlite.zst.age", "size": 1, "blake3": H}]}
+    doc.update(over)
+    return fmt.render_manifest(doc)
+
+
+def test_manifest_parses():
+    assert fmt.parse_manifest(_manifest())["run_id"] == "20261128T120000Z-abcdef"
+
+
+@pytest.mark.parametrize("over", [
+    {"format_version": 2}, {"run_id": "../x"}, {"files": [{"name": "../x", "size": 1, "blake3": H}]},
+    {"files": [{"name": "a", "size": -1, "blake3": H}]}, {"files": [{"name": "a", "size": True, "blake3": H}]},
+    {"files": [{"name": "a", "size": 1, "blake3": "zz"}]}, {"files": "nope"}, {"previous_run": {"run_id": 3}},
+    {"files": [{"name": "MANIFEST.b3", "size": 1, "blake3": H}]}, {"recipients": None},
+])
+def test_manifest_refuses_wrong_fields(over):
+    with pytest.raises(fmt.ManifestError):
+        fmt.parse_manifest(_manifest(**over))
+
+
+@pytest.mark.parametrize("data", [b"", b"[]", b"{", b"\xff", b"[" * 100000, b"null"])
+def test_manifest_refuses_garbage(data):
+    with pytest.raises(fmt.ManifestError):
+        fmt.parse_manifest(data)
