@@ -10,7 +10,7 @@ import random
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -356,28 +356,9 @@ class ShopBuilder:
         self._jet(prefix, jet)
 
     def _ticket(self, reg: RegisterState, day: date, timestamp: str, operator_id: int) -> tuple[str, int]:
-        rng = self.rng
-        u = rng.random()
-        kind = "refund" if u < 0.02 else "cancellation" if u < 0.03 else "training" if u < 0.035 else "sale"
-        original = self._original_for(reg, day, kind)
-        if original is None and kind in ("refund", "cancellation"):
-            kind = "sale"  # nothing sold yet that it could undo
-        if kind == "refund":
-            picked = sorted(rng.sample(range(len(original.lines)), rng.randint(1, len(original.lines))))
-            lines = [original.lines[i].negated() for i in picked]
-        elif kind == "cancellation":
-            lines = [line.negated() for line in original.lines]
-        else:
-            lines = draw_sale_lines(rng, self.catalogue)
+        """Draws, signs and queues one ticket with its lines and payments; returns (type, id)."""
+        kind, original, lines, payments = self._draw_ticket(reg, day)
         amounts = ticket_amounts(lines)
-        total = amounts["total_ttc"]
-        if kind == "refund":
-            payments = refund_payments(original.payments, total)
-        elif kind == "cancellation":
-            payments = [(means, -amount) for means, amount in original.payments]
-        else:
-            payments = draw_payments(rng, total)
-
         ticket_id = self._next_id("tickets")
         reg.ticket_number += 1
         record = {
@@ -399,7 +380,7 @@ class ShopBuilder:
         for means, amount in payments:
             self.rows["payments"].append((self._next_id("payments"), ticket_id, means, amount))
 
-        if kind != "training":
+        if kind != "training":  # training tickets are numbered and signed but count in no closure
             period = reg.periods["daily"]
             period[0] += 1
             for i, column in enumerate(AMOUNT_COLUMNS, start=1):
@@ -409,6 +390,30 @@ class ShopBuilder:
             if len(reg.recent_sales) > RECENT_SALES_KEPT:
                 del reg.recent_sales[0]
         return kind, ticket_id
+
+    def _draw_ticket(self, reg: RegisterState, day: date):
+        """(type, original sale or None, lines, payments): ~2 % refunds, ~1 % cancellations, ~0.5 % training."""
+        rng = self.rng
+        u = rng.random()
+        kind = "refund" if u < 0.02 else "cancellation" if u < 0.03 else "training" if u < 0.035 else "sale"
+        original = self._original_for(reg, day, kind)
+        if original is None and kind in ("refund", "cancellation"):
+            kind = "sale"  # nothing sold yet that it could undo
+        if kind == "refund":
+            picked = sorted(rng.sample(range(len(original.lines)), rng.randint(1, len(original.lines))))
+            lines = [original.lines[i].negated() for i in picked]
+        elif kind == "cancellation":
+            lines = [line.negated() for line in original.lines]
+        else:
+            lines = draw_sale_lines(rng, self.catalogue)
+        total = sum(line.line_total_ttc for line in lines)
+        if kind == "refund":
+            payments = refund_payments(original.payments, total)
+        elif kind == "cancellation":
+            payments = [(means, -amount) for means, amount in original.payments]
+        else:
+            payments = draw_payments(rng, total)
+        return kind, original, lines, payments
 
     def _original_for(self, reg: RegisterState, day: date, kind: str) -> Sale | None:
         """A refund takes back a recent sale; a cancellation voids one of today's. Each sale once."""
@@ -564,9 +569,7 @@ def generate(
         finally:
             conn.close()
         _fsync(tmp)
-        if path.exists():
-            raise FileExistsError(errno.EEXIST, "refusing to overwrite an existing file", str(path))
-        os.replace(tmp, path)
+        _publish(tmp, path)
         _fsync(path.parent)
     except BaseException:
         _remove_database(tmp)
@@ -595,6 +598,20 @@ def _build(conn: sqlite3.Connection, days: int, tickets_per_day: int, seed: int,
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     return summary
+
+
+def _publish(tmp: Path, path: Path) -> None:
+    """Gives the finished file its name, never over a file that appeared meanwhile."""
+    try:
+        os.link(tmp, path)  # fails atomically if `path` exists, unlike a rename
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, "refusing to overwrite an existing file", str(path)) from None
+    except OSError:  # a file system without hard links: check, then rename
+        if path.exists():
+            raise FileExistsError(errno.EEXIST, "refusing to overwrite an existing file", str(path)) from None
+        os.replace(tmp, path)
+        return
+    tmp.unlink()
 
 
 def _remove_database(path: Path) -> None:
@@ -656,7 +673,8 @@ class SaleWriter:
             ).fetchone()
             number, previous = (last[0] + 1, last[1]) if last else (1, "")
             latest = conn.execute("SELECT max(timestamp) FROM tickets").fetchone()[0]
-            timestamp = _after(latest, step)
+            closed = conn.execute("SELECT max(period_end) FROM closures WHERE kind = 'daily'").fetchone()[0]
+            timestamp = _next_sale_time(latest, closed, step)
             record = {
                 **amounts,
                 "timestamp": timestamp,
@@ -698,9 +716,14 @@ class SaleWriter:
         self.close()
 
 
-def _after(timestamp: str | None, seconds: int) -> str:
-    if timestamp is None:
-        base = datetime.combine(DEFAULT_START, datetime.min.time(), timezone.utc) + timedelta(seconds=OPEN)
-    else:
-        base = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    return (base + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _next_sale_time(latest: str | None, closed_through: str | None, step: int) -> str:
+    """`step` seconds after the latest ticket, but never on a day whose Z is already made:
+    a sale there would make that day's closure stop adding up."""
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    candidates = [datetime.combine(DEFAULT_START, datetime.min.time()) + timedelta(seconds=OPEN)]
+    if latest is not None:
+        candidates.append(datetime.strptime(latest, fmt))
+    if closed_through is not None:
+        next_day = date.fromisoformat(closed_through) + timedelta(days=1)
+        candidates.append(datetime.combine(next_day, datetime.min.time()) + timedelta(seconds=OPEN))
+    return (max(candidates) + timedelta(seconds=step)).strftime(fmt)
