@@ -24,7 +24,7 @@ from pipeline.keys.age_identity import parse_recipient
 from pipeline.manifest import format as fmt
 from pipeline.manifest import restore_text
 from pipeline.manifest.sign import sign
-from pipeline.pack.hashing import hash_stream
+from pipeline.hashing import hash_stream
 from pipeline.pack.stream import pack
 from pipeline.pack.tee import AllBranchesFailed, Tee
 from pipeline.snapshot import open_source

@@ -8,6 +8,8 @@ from pipeline import config
 from pipeline.archive import run_archive
 from pipeline.errors import CHECK_FAILED, OK
 from pipeline.initialise import init_store
+from pipeline.keys.age_identity import load_identities
+from pipeline.restore.drill import drill
 from pipeline.sample import generate
 from pipeline.verify.run import verify_destinations
 
@@ -52,7 +54,13 @@ def run_demo(folder: Path | None, days: int, say) -> int:
         say(f"   {r.destination}: {'intact' if r.ok else 'DAMAGED'}")
         for p in r.problems:
             say(f"     - {p.sentence()}")
-    ok = result.exit_code == OK and all(r.ok for r in reports)
+    say("5. coffre drill: restore every copy into a scratch folder, compare with what was recorded at archive time")
+    identities = load_identities(identity)
+    report = drill(cfg, identities, cfg.destinations)
+    for o in report.outcomes:
+        say(f"   {o.destination}: " + (f"restored in {o.seconds:.2f} s, {o.tables} tables and {o.rows} rows as recorded"
+                                      if o.ok else f"FAILED: {o.problem}"))
+    ok = result.exit_code == OK and all(r.ok for r in reports) and report.ok
 
     say("")
     say(f"Done in {result.seconds:.1f} s. Look at {run_dir}: RESTORE.txt explains it. Check it with stock tools:")
@@ -60,5 +68,6 @@ def run_demo(folder: Path | None, days: int, say) -> int:
     say(f"   b3sum --check MANIFEST.b3")
     say(f"   minisign -V -p {cfg.signing_public_key_file} -m MANIFEST.b3")
     say(f"   age -d -i {identity} snapshot.sqlite.zst.age | zstd -d > /tmp/snapshot.sqlite")
+    say(f"Then: coffre status --config {cfg.path}")
     say(f"Config: {cfg.path}")
     return OK if ok else CHECK_FAILED

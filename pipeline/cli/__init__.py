@@ -17,9 +17,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from pipeline.cli import archive, demo, init, sample_db, verify
+    from pipeline.cli import archive, demo, drill, init, restore, sample_db, status, verify
 
-    for module in (sample_db, init, archive, verify, demo):
+    for module in (sample_db, init, archive, verify, restore, drill, status, demo):
         cli.add_command(module.command)
 
 

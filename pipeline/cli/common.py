@@ -55,3 +55,30 @@ def config_option(f):
 
 def interactive() -> bool:
     return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def identity_options(f):
+    f = click.option("--passphrase-env", metavar="VAR",
+                     help="The identity file's passphrase is in this environment variable (else asked on a terminal).")(f)
+    return f
+
+
+def load_identity(path: str, passphrase_env: str | None) -> list:
+    """Reads the age identity; a protected one takes its passphrase from VAR or, on a terminal, a prompt."""
+    from pathlib import Path
+
+    from pipeline.errors import UsageError
+    from pipeline.keys.age_identity import is_passphrase_protected, load_identities
+
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"The identity file {p} does not exist.")
+    passphrase = None
+    if is_passphrase_protected(p):
+        if passphrase_env:
+            passphrase = os.environ.get(passphrase_env)
+            if not passphrase:
+                raise UsageError(f"The environment variable {passphrase_env} is empty or not set.")
+        elif interactive():
+            passphrase = click.prompt(f"Phrase secrète de {p}", hide_input=True, err=True)
+    return load_identities(p, passphrase)

@@ -13,7 +13,7 @@ from pipeline.cli.common import say
 @click.option("--dir", "folder", type=click.Path(file_okay=False), help="Where to build the demo (default: ./coffre-demo, or -2, -3… if taken).")
 @click.option("--days", default=30, show_default=True, type=click.IntRange(1, 3660), help="Days of sample trading.")
 def command(folder, days) -> None:
-    """Sample shop, keys, an archive run to two folders, then verify what was written."""
+    """Sample shop, keys, an archive run to two folders, verify what was written, a restore drill."""
     from pipeline.demo import run_demo
 
     raise SystemExit(run_demo(Path(folder) if folder else None, days, say))

@@ -6,34 +6,54 @@ import json
 
 import click
 
-from pipeline.cli.common import config_option, say
-from pipeline.errors import CHECK_FAILED, OK
+from pipeline.cli.common import config_option, identity_options, load_identity, say
+from pipeline.errors import CHECK_FAILED, OK, UsageError
 
 
 @click.command("verify")
 @config_option
 @click.option("--from", "sources", multiple=True, help="Verify these destinations instead of the configured ones.")
-@click.option("--run", "run_id", help="Verify only this run.")
+@click.option("--run", "run_id", help="Verify only this run (default: every run).")
+@click.option("--all", "all_runs", is_flag=True, help="Every run (the default; for scripts that want to say so).")
+@click.option("--deep", is_flag=True, help="Also decrypt and decompress every stream and open the snapshot (needs --identity).")
+@click.option("--identity", type=click.Path(dir_okay=False), help="The age identity file, for --deep.")
+@identity_options
+@click.option("--read-data-subset", "subset", metavar="n/m", help="Read the data of only the n-th of m fixed slices of the runs.")
+@click.option("--max-duration", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Read data for at most this long, least recently checked runs first; the rest next time.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable report on standard output.")
-def command(config_path, sources, run_id, as_json) -> None:
+def command(config_path, sources, run_id, all_runs, deep, identity, passphrase_env, subset, max_duration, as_json) -> None:
     """Check every copy: signature, every file's BLAKE3, nothing missing or added, the chain of runs."""
     from pipeline import config
-    from pipeline.verify.run import verify_destinations
+    from pipeline.verify.run import DataSelection, parse_subset, verify_destinations
 
+    if run_id and all_runs:
+        raise UsageError("--run and --all exclude each other.")
+    if deep and not identity:
+        raise UsageError("--deep needs --identity FILE (the age identity that decrypts the copies).")
+    if subset and max_duration is not None:
+        raise UsageError("--read-data-subset and --max-duration exclude each other.")
     cfg = config.load(config_path)
-    reports = verify_destinations(cfg, list(sources) or cfg.destinations, run_id)
+    identities = load_identity(identity, passphrase_env) if deep else None
+    selection = DataSelection(parse_subset(subset) if subset else None, max_duration)
+    reports = verify_destinations(cfg, list(sources) or cfg.destinations, run_id, identities, selection)
     code = OK if all(r.ok for r in reports) else CHECK_FAILED
     if as_json:
-        click.echo(json.dumps({"exit_code": code, "copies": [
-            {"destination": r.destination, "ok": r.ok, "runs": [x.run_id for x in r.runs],
+        click.echo(json.dumps({"exit_code": code, "deep": deep, "copies": [
+            {"destination": r.spec, "ok": r.ok,
+             "runs": [{"run_id": x.run_id, "ok": x.ok, "data_read": x.data_read, "bytes_read": x.bytes_read} for x in r.runs],
              "problems": [{"run": p.run_id, "file": p.file, "message": p.message} for p in r.problems],
              "notes": r.notes} for r in reports]}, indent=2))
     else:
         for r in reports:
+            read = sum(1 for x in r.runs if x.data_read)
             verdict = "intact" if r.ok else "DAMAGED"
-            say(f"{r.destination}: {verdict} ({len(r.runs)} run(s) checked)")
+            say(f"{r.destination}: {verdict} — {len(r.runs)} run(s), data read for {read}"
+                + (" (decrypted and opened)" if deep else ""))
             for p in r.problems:
                 say(f"  - {p.sentence()}")
             for n in r.notes:
                 say(f"  note: {n}")
+        if selection.subset or selection.max_seconds is not None:
+            say(f"This time: {selection.describe()}; signatures, lists and chain of every run.")
     raise SystemExit(code)

@@ -37,7 +37,8 @@ class Destination(Protocol):
 
     def runs(self, store_id: str) -> list[str]: ...
 
-    def files(self, store_id: str, run_id: str) -> list[str]: ...
+    def files(self, store_id: str, run_id: str) -> dict[str, int]:
+        """Every entry of a run folder with its size in bytes (-1 for what is not a plain file)."""
 
     def open_read(self, store_id: str, run_id: str, name: str) -> BinaryIO: ...
 

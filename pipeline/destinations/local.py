@@ -43,9 +43,10 @@ class LocalDestination:
             return []
         return sorted(e.name for e in os.scandir(d) if e.is_dir(follow_symlinks=False) and RUN_ID.match(e.name))
 
-    def files(self, store_id: str, run_id: str) -> list[str]:
+    def files(self, store_id: str, run_id: str) -> dict[str, int]:
         d = self.store_dir(store_id) / run_id
-        return sorted(e.name for e in os.scandir(d))
+        return {e.name: (e.stat(follow_symlinks=False).st_size if e.is_file(follow_symlinks=False) else -1)
+                for e in os.scandir(d)}
 
     def open_read(self, store_id: str, run_id: str, name: str):
         if not valid_name(name):

@@ -60,9 +60,13 @@ class RcloneDestination:
             raise
         return sorted(n.rstrip("/") for n in out.splitlines() if RUN_ID.match(n.rstrip("/")))
 
-    def files(self, store_id: str, run_id: str) -> list[str]:
-        out = self._run("lsf", "--files-only", self._path(store_id, run_id), check_msg="cannot list")
-        return sorted(out.splitlines())
+    def files(self, store_id: str, run_id: str) -> dict[str, int]:
+        out = self._run("lsf", "--format", "sp", "--separator", ";", self._path(store_id, run_id), check_msg="cannot list")
+        listing = {}
+        for line in out.splitlines():
+            size, _, name = line.partition(";")
+            listing[name.rstrip("/")] = int(size) if size.lstrip("-").isdigit() else -1
+        return listing
 
     def open_read(self, store_id: str, run_id: str, name: str):
         if not valid_name(name):

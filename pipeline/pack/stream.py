@@ -8,7 +8,7 @@ import os
 import pyrage
 import zstandard
 
-from pipeline.pack.hashing import HashingReader
+from pipeline.hashing import HashingReader
 
 READ_SIZE = 1 << 20
 

@@ -40,6 +40,14 @@ class History:
         self.doc["last_destinations"] = destinations
         self.save()
 
+    def data_checks(self, spec: str) -> dict[str, dict]:
+        """When each run's data was last read at destination `spec`: {run_id: {at, deep, ok}}."""
+        return dict((self.doc.get("data_checks") or {}).get(spec) or {})
+
+    def record_data_check(self, spec: str, run_id: str, record: dict) -> None:
+        """Kept in memory; saved with the next add_check, which every command that reads data makes."""
+        self.doc.setdefault("data_checks", {}).setdefault(spec, {})[run_id] = record
+
     def add_check(self, record: dict) -> None:
         self.doc.setdefault("checks", []).append(record)
         self.doc["checks"] = self.doc["checks"][-1000:]

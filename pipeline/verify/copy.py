@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
 
+from pipeline.hashing import hash_stream
 from pipeline.manifest import format as fmt
 from pipeline.manifest.check import SignatureInvalid, verify as verify_signature
-from pipeline.pack.hashing import hash_stream
 
 
 @dataclass
@@ -28,12 +30,15 @@ class RunReport:
     complete: bool = True  # False: no signature, an interrupted run, not counted as a run
     manifest: dict | None = None
     manifest_blake3: str | None = None
+    data_read: bool = False  # every data byte was read (and, deep, decrypted) this time
+    deep: bool = False
     bytes_read: int = 0
 
 
 @dataclass
 class CopyReport:
     destination: str
+    spec: str = ""
     runs: list[RunReport] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -43,7 +48,14 @@ class CopyReport:
         return not self.problems
 
 
-def verify_run(dest, store_id: str, run_id: str, pinned_key: str, problems: list[Problem]) -> RunReport:
+@dataclass
+class VerifyOptions:
+    pinned_key: str
+    read_data: Callable[[str], bool] = lambda run_id: True  # whether to read this run's data files now
+    deep: Callable | None = None  # deep(dest, run_report, listed, problem) reads data files itself
+
+
+def verify_run(dest, store_id: str, run_id: str, opts: VerifyOptions, problems: list[Problem]) -> RunReport:
     rep = RunReport(run_id)
     label = dest.describe()
 
@@ -52,7 +64,7 @@ def verify_run(dest, store_id: str, run_id: str, pinned_key: str, problems: list
         problems.append(Problem(label, run_id, file, message))
 
     try:
-        present = set(dest.files(store_id, run_id))
+        present = dest.files(store_id, run_id)
     except OSError as err:
         problem(None, f"the run folder cannot be listed ({err.strerror or err})")
         return rep
@@ -60,8 +72,8 @@ def verify_run(dest, store_id: str, run_id: str, pinned_key: str, problems: list
         rep.ok, rep.complete = False, False
         return rep
     try:
-        b3 = _read_small(dest, store_id, run_id, fmt.MANIFEST_B3)
-        sig = _read_small(dest, store_id, run_id, fmt.SIGNATURE)
+        b3 = read_small(dest, store_id, run_id, fmt.MANIFEST_B3)
+        sig = read_small(dest, store_id, run_id, fmt.SIGNATURE)
     except FileNotFoundError:
         problem(fmt.MANIFEST_B3, "is missing")
         return rep
@@ -69,7 +81,7 @@ def verify_run(dest, store_id: str, run_id: str, pinned_key: str, problems: list
         problem(fmt.MANIFEST_B3, f"cannot be read ({err.strerror or err})")
         return rep
     try:
-        verify_signature(pinned_key, b3, sig)
+        verify_signature(opts.pinned_key, b3, sig)
     except SignatureInvalid as err:
         problem(fmt.SIGNATURE, f"{err} (checked with the public key pinned in the configuration)")
         return rep
@@ -78,68 +90,91 @@ def verify_run(dest, store_id: str, run_id: str, pinned_key: str, problems: list
     except fmt.ManifestError as err:
         problem(fmt.MANIFEST_B3, str(err))
         return rep
-    for name in sorted(present - set(listed) - {fmt.MANIFEST_B3, fmt.SIGNATURE}):
+    for name in sorted(set(present) - set(listed) - {fmt.MANIFEST_B3, fmt.SIGNATURE}):
         problem(name, "is not listed in MANIFEST.b3 (an unlisted file was added)")
-    for name, digest in sorted(listed.items()):
-        if name not in present:
-            problem(name, "is missing")
-            continue
+    missing = {name for name in listed if name not in present}
+    for name in sorted(missing):
+        problem(name, "is missing")
+
+    def hash_file(name: str) -> str | None:
         try:
             with dest.open_read(store_id, run_id, name) as f:
                 got, size = hash_stream(f)
         except OSError as err:
             problem(name, f"cannot be read ({err.strerror or err})")
-            continue
+            return None
         rep.bytes_read += size
-        if got != digest:
+        if got != listed[name]:
             problem(name, "is damaged: its BLAKE3 differs from MANIFEST.b3")
-        elif name == fmt.MANIFEST_JSON:
-            rep.manifest_blake3 = got
+            return None
+        return got
+
+    # The small control files first: manifest.json tells which files are data and their sizes.
     if fmt.MANIFEST_JSON not in listed:
         problem(fmt.MANIFEST_JSON, "is not listed in MANIFEST.b3")
-    elif rep.manifest_blake3:
+    elif fmt.MANIFEST_JSON not in missing and hash_file(fmt.MANIFEST_JSON):
+        rep.manifest_blake3 = listed[fmt.MANIFEST_JSON]
         try:
-            rep.manifest = fmt.parse_manifest(_read_small(dest, store_id, run_id, fmt.MANIFEST_JSON))
-        except (fmt.ManifestError, OSError) as err:
+            rep.manifest = fmt.parse_manifest(read_small(dest, store_id, run_id, fmt.MANIFEST_JSON))
+        except fmt.ManifestError as err:
             problem(fmt.MANIFEST_JSON, str(err))
-            return rep
-        _cross_check(rep, listed, problem, store_id)
+        except OSError as err:
+            problem(fmt.MANIFEST_JSON, f"cannot be read ({err.strerror or err})")
+    data_files = {f["name"]: f for f in rep.manifest["files"]} if rep.manifest else {}
+    if rep.manifest:
+        _cross_check(rep, listed, present, problem, store_id)
+    for name in sorted(listed):
+        if name in missing or name == fmt.MANIFEST_JSON or name in data_files:
+            continue
+        hash_file(name)
+    if not rep.manifest:
+        return rep  # without a trusted manifest the data files cannot be told apart: problems already said
+    if not opts.read_data(run_id):
+        return rep
+    rep.data_read = True
+    todo = [n for n in data_files if n not in missing]
+    if opts.deep is not None:
+        rep.deep = True
+        opts.deep(dest, store_id, rep, {n: listed.get(n) for n in todo}, problem)
+    else:
+        for name in todo:
+            hash_file(name)
     return rep
 
 
-def _cross_check(rep: RunReport, listed: dict, problem, store_id: str) -> None:
+def _cross_check(rep: RunReport, listed: dict, present: dict, problem, store_id: str) -> None:
     m = rep.manifest
     if m["run_id"] != rep.run_id or m["store_id"] != store_id:
         problem(fmt.MANIFEST_JSON, f"names run {m['run_id']} of store {m['store_id']}, not this folder's")
     for f in m["files"]:
         if listed.get(f["name"]) != f["blake3"]:
             problem(f["name"], "manifest.json and MANIFEST.b3 disagree about this file")
+        elif f["name"] in present and present[f["name"]] != f["size"]:
+            problem(f["name"], f"is {present[f['name']]} bytes, manifest.json says {f['size']} (truncated or grown)")
 
 
-def _read_small(dest, store_id, run_id, name) -> bytes:
+def read_small(dest, store_id, run_id, name) -> bytes:
     with dest.open_read(store_id, run_id, name) as f:
-        data = f.read((1 << 20) + 1)
-    return data
+        return f.read((1 << 20) + 1)
 
 
-def verify_copy(dest, store_id: str, pinned_key: str, only_run: str | None, history_runs: list[dict]) -> CopyReport:
-    """Verifies every run (or one) of a copy, then the chain that links them."""
-    report = CopyReport(dest.describe())
+def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, history_runs: list[dict],
+                order=None) -> CopyReport:
+    """Verifies every run (or one) of a copy, in `order` (a sort key on run ids), then the chain."""
+    report = CopyReport(dest.describe(), dest.spec)
     try:
         run_ids = dest.runs(store_id)
     except OSError as err:
         report.problems.append(Problem(report.destination, None, None, f"cannot be listed ({err.strerror or err})"))
         return report
-    targets = [only_run] if only_run else run_ids
     if only_run and only_run not in run_ids:
         report.problems.append(Problem(report.destination, only_run, None, "this run is not in this copy"))
         return report
     by_id = {}
-    for run_id in targets:
-        rep = verify_run(dest, store_id, run_id, pinned_key, report.problems)
+    for run_id in [only_run] if only_run else sorted(run_ids, key=order):
+        rep = verify_run(dest, store_id, run_id, opts, report.problems)
         if not rep.complete:
-            written_here = any(r["run_id"] == run_id and dest.spec in r.get("written", []) for r in history_runs)
-            if written_here:
+            if _written_here(history_runs, run_id, dest.spec):
                 report.problems.append(Problem(report.destination, run_id, fmt.SIGNATURE,
                                                "is missing from a run this machine wrote completely"))
             else:
@@ -147,6 +182,7 @@ def verify_copy(dest, store_id: str, pinned_key: str, only_run: str | None, hist
             continue
         report.runs.append(rep)
         by_id[run_id] = rep
+    report.runs.sort(key=lambda r: r.run_id)
     _check_chain(report, dest, run_ids, by_id, history_runs, only_run is None)
     return report
 
@@ -161,12 +197,14 @@ def _check_chain(report: CopyReport, dest, run_ids: list[str], by_id: dict, hist
         if pid in by_id and by_id[pid].manifest_blake3 and by_id[pid].manifest_blake3 != prev["manifest_blake3"]:
             report.problems.append(Problem(report.destination, pid, fmt.MANIFEST_JSON,
                                            f"differs from the one run {rep.run_id} chains to (the run was replaced)"))
-        elif pid not in present and (any(r < pid for r in run_ids) or _written_here(history_runs, pid, dest.spec)):
+        elif pid not in present and not _removed_on_purpose(history_runs, pid) and (
+                any(r < pid for r in run_ids) or _written_here(history_runs, pid, dest.spec)):
             report.problems.append(Problem(report.destination, pid, None,
                                            f"is missing from this copy (run {rep.run_id} chains to it): deleted?"))
     if whole:
         for r in history_runs:
-            if dest.spec in r.get("written", []) and r["run_id"] not in present and not r.get("removed"):
+            if _written_here([r], r["run_id"], dest.spec) and r["run_id"] not in present \
+                    and not _removed_on_purpose([r], r["run_id"], dest.spec):
                 if not any(p.run_id == r["run_id"] for p in report.problems):
                     report.problems.append(Problem(report.destination, r["run_id"], None,
                                                    "was written here by this machine and is no longer in this copy"))
@@ -174,3 +212,12 @@ def _check_chain(report: CopyReport, dest, run_ids: list[str], by_id: dict, hist
 
 def _written_here(history_runs: list[dict], run_id: str, spec: str) -> bool:
     return any(r["run_id"] == run_id and spec in r.get("written", []) for r in history_runs)
+
+
+def _removed_on_purpose(history_runs: list[dict], run_id: str, spec: str | None = None) -> bool:
+    """Retention records each removal: such a gap is not an alarm."""
+    for r in history_runs:
+        if r["run_id"] == run_id:
+            removed = r.get("removed") or {}
+            return bool(removed) if spec is None else spec in removed
+    return False

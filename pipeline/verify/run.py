@@ -3,30 +3,87 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import blake3
 
 from pipeline.config import Config
 from pipeline.destinations import open_destination
 from pipeline.errors import CoffreError, UsageError
 from pipeline.state.history import History
-from pipeline.verify.copy import CopyReport, Problem, verify_copy
+from pipeline.verify.copy import CopyReport, Problem, VerifyOptions, verify_copy
+from pipeline.verify.deep import DeepChecker
 
 
-def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None) -> list[CopyReport]:
+@dataclass
+class DataSelection:
+    """Which runs have their data files read this time (metadata is always checked for all)."""
+
+    subset: tuple[int, int] | None = None  # (n, m): the n-th of m fixed slices of the runs
+    max_seconds: float | None = None  # budget: least recently read runs first (one at least), stop when spent
+
+    def describe(self) -> str:
+        if self.subset:
+            return f"data of slice {self.subset[0]}/{self.subset[1]} of the runs"
+        if self.max_seconds is not None:
+            return f"data of the least recently checked runs, for {self.max_seconds:g} s"
+        return "data of every run"
+
+
+def parse_subset(text: str) -> tuple[int, int]:
+    n, sep, m = text.partition("/")
+    if not sep or not n.isdigit() or not m.isdigit() or not 1 <= int(n) <= int(m):
+        raise UsageError(f"--read-data-subset takes n/m with 1 <= n <= m, not {text!r}.")
+    return int(n), int(m)
+
+
+def _slice_of(run_id: str, m: int) -> int:
+    return int(blake3.blake3(run_id.encode()).hexdigest()[:8], 16) % m + 1
+
+
+def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None, identities: list | None = None,
+                        selection: DataSelection | None = None, scratch: Path | None = None) -> list[CopyReport]:
     if not specs:
         raise UsageError("No destination to verify: give --from DEST or configure destinations.")
+    selection = selection or DataSelection()
     history = History(cfg.state_dir, cfg.store_id)
+    started = time.monotonic()
+    deep = DeepChecker(identities, scratch or cfg.scratch_dir) if identities else None
     reports = []
     for spec in specs:
         dest = open_destination(spec)
         try:
             dest.check_ready()
         except CoffreError as err:  # a missing copy is a failed copy, not a crash
-            rep = CopyReport(dest.describe())
+            rep = CopyReport(dest.describe(), spec)
             rep.problems.append(Problem(dest.describe(), None, None, str(err)))
             reports.append(rep)
             continue
-        reports.append(verify_copy(dest, cfg.store_id, cfg.signing_public_key, run_id, history.runs))
-    history.add_check({"kind": "verify", "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                       "copies": [{"destination": r.destination, "ok": r.ok, "runs": [x.run_id for x in r.runs],
+        last_read = history.data_checks(spec)
+        reads = [0]
+
+        def read_data(rid: str, reads=reads) -> bool:
+            if selection.subset:
+                return _slice_of(rid, selection.subset[1]) == selection.subset[0]
+            if selection.max_seconds is not None:
+                # At least one run per copy each time, so that coverage always moves on.
+                if reads[0] and time.monotonic() - started >= selection.max_seconds:
+                    return False
+            reads[0] += 1
+            return True
+
+        opts = VerifyOptions(pinned_key=cfg.signing_public_key, read_data=read_data, deep=deep)
+        # Least recently read first, so that a budget covers every run over successive verifies.
+        order = (lambda rid, last_read=last_read: (last_read.get(rid, {}).get("at", ""), rid))
+        reports.append(verify_copy(dest, cfg.store_id, opts, run_id, history.runs, order=order))
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    for r in reports:
+        for run in r.runs:
+            if run.data_read:
+                history.record_data_check(r.spec, run.run_id, {"at": now, "deep": run.deep, "ok": run.ok})
+    history.add_check({"kind": "verify-deep" if deep else "verify", "at": now,
+                       "copies": [{"destination": r.spec, "ok": r.ok, "runs": [x.run_id for x in r.runs],
+                                   "data_read": [x.run_id for x in r.runs if x.data_read],
                                    "problems": [p.sentence() for p in r.problems]} for r in reports]})
     return reports

@@ -1,4 +1,4 @@
-"""File wrappers that hash what passes through them, so no byte is read twice to be hashed."""
+"""Stream wrappers that hash what passes through them, so no byte is read twice to be hashed."""
 
 from __future__ import annotations
 
@@ -13,9 +13,14 @@ class HashingReader:
         self.hash = blake3.blake3(max_threads=1)
         self.size = 0
         self.progress = progress
+        self.error: OSError | None = None
 
     def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
+        try:
+            data = self.raw.read(n)
+        except OSError as err:  # kept apart: a medium that cannot be read is not a damaged stream
+            self.error = err
+            raise
         if data:
             self.hash.update(data)
             self.size += len(data)
@@ -35,3 +40,25 @@ def hash_stream(f, chunk: int = 1 << 20) -> tuple[str, int]:
         h.update(data)
         size += len(data)
     return h.hexdigest(), size
+
+
+class HashingWriter:
+    """Writes to `raw` (or nowhere), hashing the bytes on the way."""
+
+    def __init__(self, raw=None):
+        self.raw = raw
+        self.hash = blake3.blake3(max_threads=1)
+        self.size = 0
+
+    def write(self, data) -> int:
+        self.hash.update(data)
+        self.size += len(data)
+        if self.raw is not None:
+            self.raw.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def writable(self) -> bool:
+        return True

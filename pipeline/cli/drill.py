@@ -1,0 +1,37 @@
+"""`coffre drill`: the monthly restore drill, every copy restored to scratch, checked, timed, removed."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from pipeline.cli.common import config_option, identity_options, load_identity, say
+from pipeline.errors import CHECK_FAILED, OK
+
+
+@click.command("drill")
+@config_option
+@click.option("--identity", required=True, type=click.Path(dir_okay=False), help="The age identity file that decrypts the copies.")
+@identity_options
+@click.option("--from", "sources", multiple=True, help="Drill these destinations instead of the configured ones.")
+@click.option("--run", "run_id", help="Drill this run (default: the latest complete one of each copy).")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable report on standard output.")
+def command(config_path, identity, passphrase_env, sources, run_id, as_json) -> None:
+    """Restore every copy into a scratch folder, check it against the archive-time facts, report, clean up."""
+    from pipeline import config
+    from pipeline.restore.drill import drill
+
+    cfg = config.load(config_path)
+    identities = load_identity(identity, passphrase_env)
+    report = drill(cfg, identities, list(sources) or cfg.destinations, run_id, say=say)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        for o in report.outcomes:
+            if o.ok:
+                say(f"PASS {o.destination}: run {o.run_id} restored in {o.seconds:.2f} s "
+                    f"({o.restored_bytes / 1e6:.1f} MB, {o.tables} tables, {o.rows} rows as recorded)")
+            else:
+                say(f"FAIL {o.destination}: {o.problem}")
+    raise SystemExit(OK if report.ok else CHECK_FAILED)

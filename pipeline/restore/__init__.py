@@ -1,0 +1,1 @@
+"""Readers that give the data back: unpack a stream, restore a run, drill a restore."""

@@ -1,0 +1,60 @@
+"""The restore drill: each copy restored into a scratch folder, checked against the facts, timed, removed."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.config import Config
+from pipeline.errors import CannotRun, CheckFailed
+from pipeline.restore.restore import restore
+from pipeline.state.history import History
+
+
+@dataclass
+class DrillOutcome:
+    destination: str
+    ok: bool
+    run_id: str | None = None
+    seconds: float = 0.0
+    restored_bytes: int = 0
+    tables: int = 0
+    rows: int = 0
+    problem: str = ""
+
+
+@dataclass
+class DrillReport:
+    at: str
+    outcomes: list[DrillOutcome] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.outcomes) and all(o.ok for o in self.outcomes)
+
+    def to_json(self) -> dict:
+        return {"at": self.at, "ok": self.ok, "copies": [o.__dict__ for o in self.outcomes]}
+
+
+def drill(cfg: Config, identities: list, specs: list[str], run_id: str | None = None, scratch: Path | None = None,
+          say=lambda m: None) -> DrillReport:
+    report = DrillReport(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    for spec in specs:
+        work = Path(tempfile.mkdtemp(prefix="coffre-drill-", dir=scratch or cfg.scratch_dir))
+        started = time.time()
+        try:
+            res = restore(cfg, identities, work / "restored", run_id, [spec], say=say)
+            snap = res.facts.get("snapshot", {})
+            counts = snap.get("row_counts") or {}
+            report.outcomes.append(DrillOutcome(
+                spec, True, res.run_id, round(time.time() - started, 3),
+                sum(p.stat().st_size for p in res.files), len(counts), sum(v or 0 for v in counts.values())))
+        except (CheckFailed, CannotRun) as err:
+            report.outcomes.append(DrillOutcome(spec, False, run_id, round(time.time() - started, 3), problem=str(err)))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    History(cfg.state_dir, cfg.store_id).add_check({"kind": "drill", **report.to_json()})
+    return report

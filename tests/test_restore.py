@@ -1,0 +1,139 @@
+"""restore and drill: the data comes back identical, or the command says why in one sentence."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from conftest import need_tool, run_coffre
+
+
+@pytest.fixture
+def archived(store):
+    for _ in range(2):
+        assert run_coffre("archive", "--config", store.config, "--yes").code == 0
+    return store
+
+
+def dump(db) -> str:
+    sqlite3 = need_tool("sqlite3")
+    return subprocess.run([sqlite3, str(db), ".dump"], capture_output=True, text=True, check=True).stdout
+
+
+def test_restore_gives_the_same_database(archived, tmp_path):
+    out = tmp_path / "restored"
+    res = run_coffre("restore", "--config", archived.config, "--identity", archived.identity, "--out", out)
+    assert res.code == 0, res
+    assert dump(out / "snapshot.sqlite") == dump(archived.db)
+    facts = json.loads((out / "facts.json").read_text())
+    assert facts["run_id"] == archived.run_dirs(archived.destinations[0])[-1].name
+    assert not [p for p in out.iterdir() if p.name.startswith(".coffre-partial-")]
+
+
+def test_restore_takes_the_next_copy_when_the_first_is_damaged(archived, tmp_path):
+    run = archived.run_dirs(archived.destinations[0])[-1]
+    f = run / "snapshot.sqlite.zst.age"
+    f.write_bytes(f.read_bytes()[:-100])
+    out = tmp_path / "restored"
+    res = run_coffre("restore", "--config", archived.config, "--identity", archived.identity, "--out", out)
+    assert res.code == 0, res
+    assert str(archived.destinations[1]) in res.err
+    assert dump(out / "snapshot.sqlite") == dump(archived.db)
+
+
+def test_restore_with_every_copy_damaged_writes_nothing(archived, tmp_path):
+    for dest in archived.destinations:
+        run = archived.run_dirs(dest)[-1]
+        f = run / "snapshot.sqlite.zst.age"
+        data = bytearray(f.read_bytes())
+        data[-200] ^= 1
+        f.write_bytes(bytes(data))
+    out = tmp_path / "restored"
+    res = run_coffre("restore", "--config", archived.config, "--identity", archived.identity, "--out", out)
+    assert res.code == 1, res
+    assert "snapshot.sqlite.zst.age" in res.err and "Traceback" not in res.err
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_damage_found_only_by_decryption_is_never_published(archived, tmp_path):
+    """A copy whose hash list was forged consistently still fails age's authentication: nothing published."""
+    from pipeline.restore.unpack import UnpackError, unpack
+    from pipeline.keys.age_identity import load_identities
+
+    run = archived.run_dirs(archived.destinations[0])[-1]
+    data = bytearray((run / "snapshot.sqlite.zst.age").read_bytes())
+    data[len(data) // 2] ^= 1
+    import io
+    with pytest.raises(UnpackError):
+        unpack(io.BytesIO(bytes(data)), load_identities(archived.identity), io.BytesIO())
+
+
+def test_restore_into_the_live_database_folder_is_refused(archived):
+    res = run_coffre("restore", "--config", archived.config, "--identity", archived.identity, "--out", archived.db.parent)
+    assert res.code == 2, res
+    assert "live database" in res.err and len(res.err.strip().splitlines()) == 1
+    assert sorted(p.name for p in archived.db.parent.iterdir() if not p.name.startswith("caisse.db")) == []
+
+
+def test_restore_never_overwrites(archived, tmp_path):
+    out = tmp_path / "restored"
+    out.mkdir()
+    (out / "snapshot.sqlite").write_text("precious")
+    res = run_coffre("restore", "--config", archived.config, "--identity", archived.identity, "--out", out)
+    assert res.code == 2 and "already exists" in res.err, res
+    assert (out / "snapshot.sqlite").read_text() == "precious"
+
+
+def test_restore_with_a_wrong_identity_is_one_sentence(archived, tmp_path):
+    age_keygen = need_tool("age-keygen")
+    other = tmp_path / "other.txt"
+    subprocess.run([age_keygen, "-o", str(other)], check=True, capture_output=True)
+    res = run_coffre("restore", "--config", archived.config, "--identity", other, "--out", tmp_path / "r")
+    assert res.code == 2, res
+    assert "matches none of the recipients" in res.err and len(res.err.strip().splitlines()) == 1
+    (tmp_path / "garbage.txt").write_text("not a key\n")
+    res = run_coffre("restore", "--config", archived.config, "--identity", tmp_path / "garbage.txt", "--out", tmp_path / "r")
+    assert res.code == 2 and "no age identity" in res.err, res
+
+
+def test_restore_with_the_usb_key_missing(archived, tmp_path):
+    import shutil
+
+    for d in archived.destinations:
+        shutil.rmtree(d)
+    res = run_coffre("restore", "--config", archived.config, "--identity", archived.identity, "--out", tmp_path / "r")
+    assert res.code == 3 and "missing" in res.err, res
+
+
+def test_restore_of_a_chosen_run(archived, tmp_path):
+    first = archived.run_dirs(archived.destinations[1])[0].name
+    res = run_coffre("restore", "--config", archived.config, "--identity", archived.identity, "--out", tmp_path / "r",
+                     "--run", first, "--from", archived.destinations[1])
+    assert res.code == 0, res
+    assert json.loads((tmp_path / "r" / "facts.json").read_text())["run_id"] == first
+
+
+def test_drill_passes_on_good_copies_and_names_the_damaged_one(archived):
+    res = run_coffre("drill", "--config", archived.config, "--identity", archived.identity, "--json")
+    assert res.code == 0, res
+    report = json.loads(res.out)
+    assert [c["ok"] for c in report["copies"]] == [True, True]
+    assert all(c["seconds"] >= 0 and c["rows"] > 0 for c in report["copies"])
+    status = json.loads(run_coffre("status", "--config", archived.config, "--json").out)
+    assert all(d["last_drill"]["ok"] for d in status["destinations"])
+
+    run = archived.run_dirs(archived.destinations[1])[-1]
+    (run / "facts.json.zst.age").unlink()
+    res = run_coffre("drill", "--config", archived.config, "--identity", archived.identity, "--json")
+    assert res.code == 1, res
+    report = json.loads(res.out)
+    bad = [c for c in report["copies"] if not c["ok"]]
+    assert [c["destination"] for c in bad] == [str(archived.destinations[1])]
+    assert "facts.json.zst.age" in bad[0]["problem"]
+    status = run_coffre("status", "--config", archived.config)
+    assert status.code == 1 and "drill" in status.out
+    # the scratch folders are gone
+    import glob, tempfile
+    assert not glob.glob(f"{tempfile.gettempdir()}/coffre-drill-*")

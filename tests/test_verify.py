@@ -1,0 +1,162 @@
+"""verify and verify --deep: clean copies pass; each kind of damage on one copy is named, the other copy passes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import need_tool, run_coffre
+
+
+@pytest.fixture
+def archived(store):
+    for _ in range(3):
+        res = run_coffre("archive", "--config", store.config, "--yes")
+        assert res.code == 0, res
+    return store
+
+
+def verify(store, *extra):
+    return run_coffre("verify", "--config", store.config, *extra)
+
+
+def assert_only_copy_a_damaged(store, res, *names):
+    assert res.code == 1, res
+    assert "Traceback" not in res.err
+    for name in names:
+        assert name in res.err, (name, res.err)
+    report = json.loads(verify(store, "--json").out)
+    verdicts = {c["destination"]: c["ok"] for c in report["copies"]}
+    assert verdicts == {str(store.destinations[0]): False, str(store.destinations[1]): True}
+    assert verify(store, "--from", store.destinations[1]).code == 0
+    assert verify(store, "--from", store.destinations[1], "--deep", "--identity", store.identity).code == 0
+
+
+def test_clean_copies_verify_and_deep_verify(archived):
+    assert verify(archived).code == 0
+    res = verify(archived, "--deep", "--identity", archived.identity, "--json")
+    assert res.code == 0, res
+    report = json.loads(res.out)
+    assert all(r["data_read"] for c in report["copies"] for r in c["runs"])
+    assert len(report["copies"][0]["runs"]) == 3
+
+
+@pytest.mark.parametrize("deep", [False, True])
+def test_flipped_byte_in_a_data_file(archived, deep):
+    run = archived.run_dirs(archived.destinations[0])[1]
+    f = run / "snapshot.sqlite.zst.age"
+    data = bytearray(f.read_bytes())
+    data[len(data) // 3] ^= 0x40
+    f.write_bytes(bytes(data))
+    extra = ("--deep", "--identity", archived.identity) if deep else ()
+    res = verify(archived, *extra)
+    assert_only_copy_a_damaged(archived, res, run.name, "snapshot.sqlite.zst.age", "damaged")
+
+
+def test_truncated_data_file(archived):
+    run = archived.run_dirs(archived.destinations[0])[0]
+    f = run / "facts.json.zst.age"
+    f.write_bytes(f.read_bytes()[:-20])
+    res = verify(archived)
+    assert_only_copy_a_damaged(archived, res, run.name, "facts.json.zst.age")
+
+
+def test_missing_data_file(archived):
+    run = archived.run_dirs(archived.destinations[0])[2]
+    (run / "snapshot.sqlite.zst.age").unlink()
+    res = verify(archived)
+    assert_only_copy_a_damaged(archived, res, run.name, "snapshot.sqlite.zst.age", "missing")
+
+
+def test_extra_unlisted_file(archived):
+    run = archived.run_dirs(archived.destinations[0])[1]
+    (run / "ventes-cachees.csv").write_text("1;2;3\n")
+    res = verify(archived)
+    assert_only_copy_a_damaged(archived, res, run.name, "ventes-cachees.csv", "not listed")
+
+
+def test_manifest_resigned_with_another_key(archived, tmp_path):
+    minisign = need_tool("minisign")
+    run = archived.run_dirs(archived.destinations[0])[1]
+    # The forger replaces a data file, rewrites MANIFEST.b3, and signs it with a key of their own.
+    forged = run / "facts.json.zst.age"
+    forged.write_bytes(b"age-encryption.org/v1\nforged")
+    b3sum = need_tool("b3sum")
+    listing = subprocess.run([b3sum] + sorted(p.name for p in run.iterdir() if p.name not in ("MANIFEST.b3", "MANIFEST.b3.minisig")),
+                             cwd=run, capture_output=True, text=True, check=True).stdout
+    (run / "MANIFEST.b3").write_text(listing)
+    key, pub = tmp_path / "forger.key", tmp_path / "forger.pub"
+    subprocess.run([minisign, "-G", "-W", "-s", str(key), "-p", str(pub)], check=True, capture_output=True)
+    (run / "MANIFEST.b3.minisig").unlink()
+    subprocess.run([minisign, "-S", "-s", str(key), "-m", str(run / "MANIFEST.b3")], check=True, capture_output=True)
+    shutil.copy(pub, run / "minisign.pub")  # the forger's key travels with the run: never trusted
+    assert subprocess.run([minisign, "-V", "-p", str(run / "minisign.pub"), "-m", str(run / "MANIFEST.b3")],
+                          capture_output=True).returncode == 0
+    res = verify(archived)
+    assert_only_copy_a_damaged(archived, res, run.name, "MANIFEST.b3.minisig", "pinned")
+
+
+def test_earlier_run_deleted_from_a_copy(archived):
+    run = archived.run_dirs(archived.destinations[0])[1]
+    shutil.rmtree(run)
+    res = verify(archived)
+    assert_only_copy_a_damaged(archived, res, run.name, "missing")
+
+
+def test_newest_run_vanished_is_noticed_against_the_record(archived):
+    run = archived.run_dirs(archived.destinations[0])[-1]
+    shutil.rmtree(run)
+    res = verify(archived)
+    assert_only_copy_a_damaged(archived, res, run.name, "no longer in this copy")
+
+
+def test_replaced_earlier_run_breaks_the_chain(archived):
+    """A run swapped for another, validly signed run (the same run id) shows through the chain."""
+    runs_a = archived.run_dirs(archived.destinations[0])
+    # Swap copy A's first run for a different genuine run renamed: the manifest names another id.
+    shutil.rmtree(runs_a[0])
+    shutil.copytree(runs_a[1], runs_a[0])
+    res = verify(archived)
+    assert res.code == 1 and runs_a[0].name in res.err, res
+
+
+def test_rotating_subset_covers_every_run(archived):
+    covered = set()
+    for n in (1, 2, 3):
+        res = verify(archived, "--read-data-subset", f"{n}/3", "--json")
+        assert res.code == 0, res
+        for c in json.loads(res.out)["copies"]:
+            covered |= {(c["destination"], r["run_id"]) for r in c["runs"] if r["data_read"]}
+    assert len(covered) == 6
+
+
+def test_time_budget_reads_least_recently_checked_first(archived):
+    seen = []
+    for _ in range(3):
+        res = verify(archived, "--from", archived.destinations[1], "--max-duration", "0", "--json")
+        assert res.code == 0, res
+        runs = json.loads(res.out)["copies"][0]["runs"]
+        read = [r["run_id"] for r in runs if r["data_read"]]
+        assert len(read) == 1, "a zero budget still reads one run, so that coverage moves on"
+        seen += read
+    assert sorted(seen) == [r.name for r in archived.run_dirs(archived.destinations[1])]
+    # A damaged file in a run whose data is not read this time is still caught by its size.
+    run = archived.run_dirs(archived.destinations[0])[2]
+    f = run / "snapshot.sqlite.zst.age"
+    f.write_bytes(f.read_bytes()[:-1])
+    res = verify(archived, "--from", archived.destinations[0], "--max-duration", "0", "--json")
+    assert res.code == 1
+    (problem,) = json.loads(res.out)["copies"][0]["problems"]
+    assert problem["run"] == run.name and "truncated" in problem["message"]
+
+
+def test_deep_verify_with_a_wrong_identity_is_exit_2(archived, tmp_path):
+    age_keygen = need_tool("age-keygen")
+    other = tmp_path / "other.txt"
+    subprocess.run([age_keygen, "-o", str(other)], check=True, capture_output=True)
+    res = verify(archived, "--deep", "--identity", other)
+    assert res.code == 2 and "matches none of the recipients" in res.err, res
+    assert "AGE-SECRET-KEY" not in res.err
