@@ -27,7 +27,10 @@ from pipeline.manifest.sign import sign
 from pipeline.hashing import hash_stream
 from pipeline.pack.stream import pack
 from pipeline.pack.tee import AllBranchesFailed, Tee
+from pipeline.journals.run import journals_of_snapshot
+from pipeline.pack.tar import TarStream
 from pipeline.snapshot import open_source
+from pipeline.state.activity_log import ActivityLog
 from pipeline.state.history import History
 from pipeline.state.lock import StoreLock
 
@@ -48,6 +51,8 @@ class ArchiveResult:
     facts: dict = field(default_factory=dict)
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    findings: list[dict] = field(default_factory=list)
+    journals: dict | None = None
 
     @property
     def exit_code(self) -> int:
@@ -67,6 +72,8 @@ class ArchiveResult:
             "files": self.files,
             "snapshot": {k: snap.get(k) for k in ("plain_size", "row_counts", "quick_check")},
             "warnings": self.warnings,
+            "journals": self.journals,
+            "findings": self.findings,
         }
 
 
@@ -115,20 +122,39 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
             run_id = new_run_id(time.time(), history.runs[-1]["run_id"] if history.runs else None)
             result.run_id = run_id
             run = _RunWrite(cfg, run_id, dests, copies, say)
-            with ThreadPoolExecutor(1) as pool:
-                inspected = pool.submit(snap.inspect)  # row counts and quick_check, beside the packing
+            with ThreadPoolExecutor(2) as pool:
+                # Beside the packing of the snapshot, on the same (cached) file: its facts, and the journals.
+                inspected = pool.submit(snap.inspect)
+                journals = pool.submit(_journals_stage, cfg, snap.path, scratch / "journals", history, run_id) \
+                    if cfg.journals_enabled else None
                 with open(snap.path, "rb") as f:
                     tick = progress(snap.path.stat().st_size) if progress else None
                     data_name = snap.name + ".zst.age"
                     plain_hash, plain_size = run.data_file(
                         data_name, "snapshot", lambda sink: pack(f, sink, recipients, cfg.compression_level, tick))
                 snap_facts = dict(snap.facts, **inspected.result())
+                outcome = _journals_result(journals, result, say)
             snap.path.unlink()  # free the scratch space as soon as the copy is packed
             facts = {
                 "run_id": run_id,
                 "store_id": cfg.store_id,
                 "snapshot": dict(snap_facts, file=data_name, plain_name=snap.name, plain_blake3=plain_hash, plain_size=plain_size),
             }
+            if outcome is not None:
+                log = ActivityLog(cfg.state_dir, cfg.store_id).path
+                if log.exists():  # Coffre's own log travels in every run: a rewritten line shows against it
+                    shutil.copy(log, outcome.folder / "coffre-log.jsonl")
+                stream = TarStream(outcome.folder, "journals")
+                try:
+                    tar_hash, tar_size = run.data_file(
+                        "journals.tar.zst.age", "journals", lambda sink: pack(stream, sink, recipients, cfg.compression_level))
+                finally:
+                    stream.close()
+                facts["journals"] = {"file": "journals.tar.zst.age", "mapping": outcome.mapping, "records": outcome.counts,
+                                     "plain_blake3": tar_hash, "plain_size": tar_size,
+                                     "checks": outcome.checks.summary(), "seconds": round(outcome.seconds, 3)}
+                result.findings = [f.to_json() for f in outcome.checks.findings]
+                result.journals = facts["journals"]
             result.facts = facts
             run.data_file("facts.json.zst.age", "facts",
                           lambda sink: pack(io.BytesIO(json.dumps(facts, indent=2, sort_keys=True).encode()), sink,
@@ -137,13 +163,46 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
             manifest_hash = run.finish(prev, secret_key, started)
             result.files = run.files
             written = [s for s, c in copies.items() if c.ok]
+            if outcome is not None and outcome.checks.checkpoint:
+                history.doc["journal_checkpoint"] = {"mapping": outcome.mapping, "run_id": run_id,
+                                                     "chains": outcome.checks.checkpoint}
             history.add_run({"run_id": run_id, "created_at": run.created_at, "manifest_blake3": manifest_hash,
                              "written": written, "failed": {s: c.reason for s, c in copies.items() if not c.ok}},
                             destinations=destination_specs)
+            ActivityLog(cfg.state_dir, cfg.store_id).append(
+                "archive", "ok" if len(written) == len(copies) else "partial", run_id=run_id, written=written,
+                failed=sorted(s for s, c in copies.items() if not c.ok), findings=len(result.findings))
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     result.seconds = time.time() - started
     return result
+
+
+def _journals_stage(cfg: Config, snapshot: Path, folder: Path, history: History, run_id: str):
+    cp = history.doc.get("journal_checkpoint") or {}
+    checkpoint = cp.get("chains") if cp.get("mapping") == cfg.journals_mapping else None
+    return journals_of_snapshot(snapshot, folder, cfg.journals_mapping, checkpoint, None,
+                                {"store_id": cfg.store_id, "run_id": run_id})
+
+
+def _journals_result(job, result: "ArchiveResult", say):
+    """The journals never block a backup: a failure to export them is shouted, the snapshot is saved anyway."""
+    if job is None:
+        return None
+    try:
+        outcome = job.result()
+    except UsageError as err:
+        msg = f"Warning: the fiscal journals were not exported: {err}"
+    except Exception as err:  # noqa: BLE001 - the backup goes on; the message says what broke
+        msg = f"Warning: the fiscal journals could not be exported ({type(err).__name__}: {err}); the database itself is saved."
+    else:
+        if outcome is None:
+            msg = "Note: this database does not match the configured journal mapping; no journals were exported."
+        else:
+            return outcome
+    result.warnings.append(msg)
+    say(msg)
+    return None
 
 
 def _refuse_same_disk(source, dests: dict, allowed: bool, result: ArchiveResult, say) -> None:

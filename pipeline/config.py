@@ -28,6 +28,8 @@ class Config:
     scratch_dir: Path | None = None
     compression_level: int = 3
     allow_same_disk: bool = False
+    journals_enabled: bool = True
+    journals_mapping: str = "reference-pos"
     extra: dict = field(default_factory=dict)
 
     def to_toml(self) -> dict:
@@ -45,6 +47,7 @@ class Config:
             },
             "state": {"dir": _relative(self.state_dir, base)},
             "archive": {"compression_level": self.compression_level, "allow_same_disk": self.allow_same_disk},
+            "journals": {"enabled": self.journals_enabled, "mapping": self.journals_mapping},
         }
         if self.scratch_dir is not None:
             doc["archive"]["scratch_dir"] = str(self.scratch_dir)
@@ -95,6 +98,8 @@ def load(path: str | os.PathLike) -> Config:
         scratch_dir=(Path(s) if (s := r.text("archive.scratch_dir", default="")) else None),
         compression_level=r.integer("archive.compression_level", default=3, low=1, high=19),
         allow_same_disk=r.boolean("archive.allow_same_disk", default=False),
+        journals_enabled=r.boolean("journals.enabled", default=True),
+        journals_mapping=r.text("journals.mapping", default="reference-pos"),
     )
     for rec in cfg.recipients:
         if not rec.startswith("age1"):

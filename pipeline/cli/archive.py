@@ -53,6 +53,17 @@ def _print_human(result) -> None:
         f" in {result.seconds:.1f} s.")
     for c in result.copies:
         say(f"  {'OK    ' if c.ok else 'FAILED'} {c.destination}" + ("" if c.ok else f" — {c.reason}"))
+    if result.journals:
+        j = result.journals
+        say(f"  Fiscal journals: {sum(j['records'].values())} records in {len(j['records'])} journals, "
+            f"{j['checks']['signatures_verified']} signatures verified"
+            f" ({j['checks']['signatures_unchanged_since_last_check']} unchanged since the last check).")
+    if result.findings:
+        say(f"  ATTENTION: {len(result.findings)} finding(s) in the fiscal journals (the data is saved all the same):")
+        for f in result.findings[:20]:
+            say(f"    ! {f['text']}")
+        if len(result.findings) > 20:
+            say(f"    … and {len(result.findings) - 20} more: see findings.json in the run's journals.")
     if snap.get("quick_check") not in (None, "ok"):
         say(f"  WARNING: the source database fails SQLite's quick_check: {snap['quick_check']}")
     if result.exit_code == 0:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tarfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 from pipeline.config import Config
 from pipeline.destinations import open_destination
 from pipeline.errors import CannotRun, CheckFailed, CoffreError, UsageError
+from pipeline.manifest.format import valid_name
 from pipeline.restore.check import check_snapshot, parse_facts
 from pipeline.restore.unpack import SourceReadError, UnpackError, unpack
 from pipeline.snapshot import open_source
@@ -89,6 +92,27 @@ class _CopyBad(Exception):
     pass
 
 
+def extract_journals(tar_path: Path, final: Path) -> None:
+    """Extracts the journals tar into `final`: plain files under journals/ only, nothing else, nowhere else."""
+    partial = final.with_name(TMP_PREFIX + final.name + ".d")
+    partial.mkdir()
+    try:
+        with tarfile.open(tar_path, mode="r:") as tar:
+            for member in tar:
+                parts = member.name.split("/")
+                if len(parts) != 2 or parts[0] != "journals" or not valid_name(parts[1]) or not member.isfile():
+                    raise _CopyBad(f"journals.tar holds {member.name[:80]!r}, which is not a journal file")
+                src = tar.extractfile(member)
+                with open(partial / parts[1], "xb") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+        os.rename(partial, final)
+    except tarfile.TarError as err:
+        raise _CopyBad(f"journals.tar cannot be read ({err})")
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial)
+
+
 def _latest_signed(dest, store_id: str, runs: list[str]) -> str | None:
     for rid in reversed(runs):
         try:
@@ -106,7 +130,7 @@ def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: 
     plan = []
     for name, f in listed.items():
         plain = name.removesuffix(".age").removesuffix(".zst")
-        final = out_dir / plain
+        final = out_dir / ("journals" if f["kind"] == "journals" else plain)
         if final.exists() or final.is_symlink():
             raise UsageError(f"{final} already exists; restore never writes over a file.")
         plan.append((name, f, final))
@@ -145,7 +169,11 @@ def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: 
                     if bad:
                         raise _CopyBad(f"{name}: " + "; ".join(bad))
         for tmp, final in temps:
-            os.rename(tmp, final)
+            if final.name == "journals":
+                extract_journals(tmp, final)
+                tmp.unlink()
+            else:
+                os.rename(tmp, final)
         temps = []
         return [final for _, _, final in plan], facts or {}
     finally:

@@ -50,8 +50,10 @@ class DeepChecker:
                     self._snapshot(dest, store_id, rep, name, expected[name], facts, problem)
                 else:
                     got = self._unpack(dest, store_id, rep, name, None)
-                    if got:
-                        self._stored_ok(got, expected[name], name, problem)
+                    if got and self._stored_ok(got, expected[name], name, problem):
+                        recorded = (facts or {}).get(kind, {}).get("plain_blake3")
+                        if recorded and recorded != got.plain_blake3:
+                            problem(name, "decrypts to content whose BLAKE3 differs from the one recorded at archive time")
             except UnpackError as err:
                 problem(name, f"is damaged: {err}")
             except (SourceReadError, FileNotFoundError) as err:

@@ -1,0 +1,356 @@
+"""Checks the journals of a snapshot: signature chains, numbering, closures against tickets, grand totals.
+
+Everything runs on the snapshot (never the live till), mostly in SQL. Signatures are the
+expensive part (an Ed25519 verify per record), so a chain already verified in an earlier run
+is held to that run's digest of its records instead: if any earlier record changed, the digest
+differs and the whole chain is verified again, naming the record.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import sqlite3
+from dataclasses import dataclass, field
+
+import blake3
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from pipeline.journals.mapping import Journal, Mapping, payload_sql, quote_ident
+
+MAX_FINDINGS_PER_CHECK = 200  # a wholly broken journal must not drown the report
+
+
+@dataclass
+class Finding:
+    journal: str
+    check: str  # signature, chain_link, numbering_gap, numbering_duplicate, closure_total, grand_total, tail_deleted
+    record: dict  # what names the record: register, kind, number / seq
+    message: str
+
+    def to_json(self) -> dict:
+        return {"journal": self.journal, "check": self.check, "record": self.record, "message": self.message,
+                "text": self.sentence()}
+
+    def sentence(self) -> str:
+        rec = ", ".join(f"{k} {v}" for k, v in self.record.items())
+        return f"{self.journal} [{rec}]: {self.message}"
+
+
+@dataclass
+class CheckResult:
+    findings: list[Finding] = field(default_factory=list)
+    signatures_verified: int = 0
+    signatures_trusted_from_checkpoint: int = 0
+    records: dict[str, int] = field(default_factory=dict)
+    truncated_checks: list[str] = field(default_factory=list)
+    checkpoint: dict = field(default_factory=dict)
+
+    def add(self, f: Finding) -> None:
+        same = sum(1 for x in self.findings if x.journal == f.journal and x.check == f.check)
+        if same < MAX_FINDINGS_PER_CHECK:
+            self.findings.append(f)
+        elif same == MAX_FINDINGS_PER_CHECK:
+            self.truncated_checks.append(f"{f.journal}/{f.check}")
+
+    def summary(self) -> dict:
+        by = {}
+        for f in self.findings:
+            by[f"{f.journal}/{f.check}"] = by.get(f"{f.journal}/{f.check}", 0) + 1
+        return {"findings": len(self.findings), "by_check": by, "signatures_verified": self.signatures_verified,
+                "signatures_unchanged_since_last_check": self.signatures_trusted_from_checkpoint,
+                "records": self.records, "truncated": self.truncated_checks}
+
+
+def load_public_keys(conn: sqlite3.Connection, mapping: Mapping) -> list[Ed25519PublicKey]:
+    keys = []
+    for row in conn.execute(mapping.public_keys_sql):
+        try:
+            keys.append(Ed25519PublicKey.from_public_bytes(base64.b64decode(row[-1], validate=True)))
+        except (binascii.Error, ValueError):
+            continue
+    return keys
+
+
+def _decode_sig(sig: str) -> bytes:
+    return base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))
+
+
+def _verify(keys: list[Ed25519PublicKey], payload: str, sig: str | None) -> bool:
+    if not sig:
+        return False
+    try:
+        raw = _decode_sig(sig)
+    except (binascii.Error, ValueError):
+        return False
+    data = payload.encode("utf-8")
+    for k in keys:
+        try:
+            k.verify(raw, data)
+            return True
+        except InvalidSignature:
+            continue
+    return False
+
+
+def _record(j: Journal, row_key: tuple, number) -> dict:
+    rec = dict(zip(j.chain_key or j.numbering_key or [], row_key))
+    rec[j.numbering_field or "number"] = number
+    return rec
+
+
+def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | None, where: str, params: tuple,
+                full_period: bool) -> dict:
+    """Verifies one signed journal; returns its new checkpoint {chain: {count, digest, last}}."""
+    key_cols = [quote_ident(k) for k in j.chain_key]
+    key_sql = ", ".join(key_cols) if key_cols else "''"
+    num = quote_ident(j.numbering_field) if j.numbering_field else "NULL"
+    sql = (f"SELECT {payload_sql(j.payload)}, signature, previous_signature, {num}, {key_sql} "
+           f"FROM ({j.sql}) {where}")
+    checkpoint = checkpoint or {}
+    new_cp: dict = {}
+    redo: set[str] = set()
+
+    def run(only: set[str] | None):
+        chain = None
+        prev_sig = None
+        index = 0
+        h = None
+        cp = None
+        for row in conn.execute(sql, params):
+            payload, sig, prev, number = row[0], row[1], row[2], row[3]
+            key = tuple(row[4:]) if key_cols else ()
+            name = "/".join(str(k) for k in key)
+            if name != chain:
+                if chain is not None and only is None:
+                    new_cp[chain] = {"count": index, "digest": h.hexdigest(), "last": last_number}
+                chain, prev_sig, index, h = name, None, 0, blake3.blake3()
+                cp = None if only is not None else checkpoint.get(name)
+            if only is not None and name not in only:
+                continue
+            index += 1
+            last_number = number
+            h.update(payload.encode("utf-8") + b"\x1f" + (sig or "").encode() + b"\n")
+            if prev_sig is not None and prev != prev_sig:
+                result.add(Finding(j.name, "chain_link", _record(j, key, number),
+                                   "its previous_signature is not the signature of the record before it: "
+                                   "a record was removed, inserted or rewritten here"))
+            elif prev_sig is None and full_period and prev not in ("", None):
+                result.add(Finding(j.name, "chain_link", _record(j, key, number),
+                                   "the first record of the chain points to an earlier record that is not there"))
+            trusted = cp is not None and index <= cp["count"]
+            if trusted:
+                result.signatures_trusted_from_checkpoint += 1
+                if index == cp["count"] and h.hexdigest() != cp["digest"]:
+                    redo.add(name)  # an already verified record changed: verify this chain again, fully
+            else:
+                result.signatures_verified += 1
+                if not _verify(keys, payload, sig):
+                    result.add(Finding(j.name, "signature", _record(j, key, number),
+                                       "its signature does not match its content: the record was altered after signing"))
+            prev_sig = sig
+        if chain is not None and only is None:
+            new_cp[chain] = {"count": index, "digest": h.hexdigest(), "last": last_number}
+
+    last_number = None
+    before = len(result.findings)
+    run(None)
+    # A chain with a broken record is never taken as a checkpoint: the finding must come back every run.
+    for f in result.findings[before:]:
+        if f.check in ("signature", "chain_link"):
+            new_cp.pop("/".join(str(f.record.get(k)) for k in j.chain_key), None)
+    for name, cp in checkpoint.items():
+        if name in new_cp and new_cp[name]["count"] < cp["count"]:
+            redo.add(name)
+        if name not in new_cp or new_cp[name]["count"] < cp["count"]:
+            rec = dict(zip(j.chain_key, name.split("/"))) if j.chain_key else {}
+            result.add(Finding(j.name, "tail_deleted", dict(rec, last_seen=cp.get("last")),
+                               f"{cp['count']} records were here at the last check, "
+                               f"{new_cp.get(name, {}).get('count', 0)} now: records were deleted"))
+    if redo:
+        before = len(result.findings)
+        run(redo)
+        if len(result.findings) == before:
+            for name in redo:
+                rec = dict(zip(j.chain_key, name.split("/"))) if j.chain_key else {}
+                result.add(Finding(j.name, "chain_changed", rec,
+                                   "records verified at an earlier run have changed since, yet still verify"))
+    return new_cp
+
+
+def check_numbering(conn, j: Journal, result: CheckResult, where: str, params: tuple, full_period: bool) -> None:
+    keys = [quote_ident(k) for k in j.numbering_key]
+    part = f"PARTITION BY {', '.join(keys)}" if keys else ""
+    n = quote_ident(j.numbering_field)
+    key_sel = (", ".join(keys) + ", ") if keys else ""
+    sql = (f"SELECT {key_sel}{n}, prev, first FROM (SELECT {key_sel}{n}, LAG({n}) OVER ({part} ORDER BY {n}) AS prev, "
+           f"ROW_NUMBER() OVER ({part} ORDER BY {n}) = 1 AS first FROM ({j.sql}) {where}) "
+           f"WHERE (prev IS NOT NULL AND {n} - prev <> 1) OR (first AND ? AND {n} <> 1)")
+    for row in conn.execute(sql, params + (1 if full_period else 0,)):
+        key, number, prev, first = tuple(row[:len(keys)]), row[len(keys)], row[len(keys) + 1], row[len(keys) + 2]
+        rec = dict(zip(j.numbering_key, key))
+        if first and prev is None:
+            result.add(Finding(j.name, "numbering_gap", dict(rec, **{j.numbering_field: number}),
+                               f"numbering starts at {number}: numbers 1 to {number - 1} are missing"))
+        elif number == prev:
+            result.add(Finding(j.name, "numbering_duplicate", dict(rec, **{j.numbering_field: number}),
+                               f"number {number} is used twice"))
+        else:
+            missing = f"{prev + 1}" if number - prev == 2 else f"{prev + 1} to {number - 1}"
+            result.add(Finding(j.name, "numbering_gap", dict(rec, **{j.numbering_field: prev + 1}),
+                               f"number(s) {missing} missing between {prev} and {number}"))
+
+
+def check_closures(conn, mapping: Mapping, result: CheckResult, where: str, params: tuple, full_period: bool) -> None:
+    spec = mapping.doc.get("closure_checks")
+    if not spec:
+        return
+    cj, tj = mapping.journals[spec["journal"]], mapping.journals[spec["tickets"]]
+    amounts, count = spec["amounts"], spec["count"]
+    types = mapping.doc.get("counted_ticket_types") or []
+    type_list = ", ".join("'" + t.replace("'", "''") + "'" for t in types)
+    sums = ", ".join(f"sum({quote_ident(a)}) AS {quote_ident(a)}" for a in amounts)
+    conn.execute("DROP TABLE IF EXISTS temp.coffre_ticket_days")
+    conn.execute(f"CREATE TEMP TABLE coffre_ticket_days AS SELECT register, {tj.day} AS day, count(*) AS n, {sums} "
+                 f"FROM ({tj.sql}) WHERE type IN ({type_list}) GROUP BY register, day")
+    conn.execute("CREATE INDEX temp.coffre_ticket_days_i ON coffre_ticket_days (register, day)")
+    conn.execute("DROP TABLE IF EXISTS temp.coffre_closures")
+    conn.execute(f"CREATE TEMP TABLE coffre_closures AS SELECT * FROM ({cj.sql}) {where}", params)
+    diff = " OR ".join(f"c.{quote_ident(a)} IS NOT COALESCE(s.{quote_ident(a)}, 0)" for a in amounts)
+    sel = ", ".join(f"c.{quote_ident(a)}, COALESCE(s.{quote_ident(a)}, 0)" for a in amounts)
+    # daily closures against the sum of their tickets
+    daily = spec["daily"]
+    sql = (f"SELECT c.register, c.kind, c.number, c.period_start, c.{quote_ident(count)}, COALESCE(s.n, 0), {sel} "
+           f"FROM coffre_closures c LEFT JOIN (SELECT t.register AS register, cc.rowid AS cid, sum(t.n) AS n, "
+           + ", ".join(f"sum(t.{quote_ident(a)}) AS {quote_ident(a)}" for a in amounts) +
+           " FROM coffre_closures cc JOIN coffre_ticket_days t ON t.register = cc.register AND t.day BETWEEN cc.period_start "
+           "AND cc.period_end WHERE cc.kind = ? GROUP BY cc.rowid) s ON s.cid = c.rowid "
+           f"WHERE c.kind = ? AND (c.{quote_ident(count)} IS NOT COALESCE(s.n, 0) OR {diff})")
+    _report_sums(conn, sql, (daily, daily), amounts, result, "tickets")
+    _check_lines_and_payments(conn, mapping, result, daily, where, params)
+    # monthly and yearly closures against the closures they roll up
+    for kind, lower in spec.get("rollups", {}).items():
+        sql = (f"SELECT c.register, c.kind, c.number, c.period_start, c.{quote_ident(count)}, COALESCE(s.n, 0), {sel} "
+               f"FROM coffre_closures c LEFT JOIN (SELECT cc.rowid AS cid, sum(l.{quote_ident(count)}) AS n, "
+               + ", ".join(f"sum(l.{quote_ident(a)}) AS {quote_ident(a)}" for a in amounts) +
+               " FROM coffre_closures cc JOIN coffre_closures l ON l.register = cc.register AND l.kind = ? "
+               "AND l.period_start >= cc.period_start AND l.period_end <= cc.period_end WHERE cc.kind = ? GROUP BY cc.rowid) s "
+               f"ON s.cid = c.rowid WHERE c.kind = ? AND (c.{quote_ident(count)} IS NOT COALESCE(s.n, 0) OR {diff})")
+        _report_sums(conn, sql, (lower, kind, kind), amounts, result, f"{lower} closures")
+    # perpetual grand totals: each daily closure adds its period total to the running total
+    for perpetual, period_total in (spec.get("perpetual") or {}).items():
+        p, t = quote_ident(perpetual), quote_ident(period_total)
+        sql = (f"SELECT register, kind, number, {p}, prev_p, {t}, first FROM (SELECT register, kind, number, {p}, {t}, "
+               f"LAG({p}) OVER (PARTITION BY register ORDER BY number) AS prev_p, "
+               f"ROW_NUMBER() OVER (PARTITION BY register ORDER BY number) = 1 AS first "
+               f"FROM coffre_closures WHERE kind = ?) WHERE (prev_p IS NOT NULL AND {p} - prev_p IS NOT {t}) "
+               f"OR (first AND ? AND {p} IS NOT {t})")
+        for reg, kind, number, got, prev_p, total, first in conn.execute(sql, (daily, 1 if full_period else 0)):
+            expected = total if prev_p is None else prev_p + total
+            result.add(Finding(cj.name, "grand_total", {"register": reg, "kind": kind, "number": number},
+                               f"{perpetual} is {got}, but the previous grand total plus this period's {period_total} "
+                               f"gives {expected}"))
+        # rollup closures carry the running total of the last daily closure they cover
+        sql = (f"SELECT c.register, c.kind, c.number, c.{p}, (SELECT d.{p} FROM coffre_closures d WHERE d.register = c.register "
+               f"AND d.kind = ? AND d.period_end <= c.period_end ORDER BY d.number DESC LIMIT 1) AS last_p "
+               f"FROM coffre_closures c WHERE c.kind <> ?")
+        for reg, kind, number, got, last_p in conn.execute(sql, (daily, daily)):
+            if last_p is not None and got != last_p:
+                result.add(Finding(cj.name, "grand_total", {"register": reg, "kind": kind, "number": number},
+                                   f"{perpetual} is {got}, but the last daily closure of its period says {last_p}"))
+
+
+def _check_lines_and_payments(conn, mapping: Mapping, result: CheckResult, daily: str, where: str, params: tuple) -> None:
+    """Each ticket equals its lines and its payments; each daily closure equals the lines of its day, rate by rate."""
+    lc, pc = mapping.doc.get("line_checks"), mapping.doc.get("payment_checks")
+    tj = mapping.journals[mapping.doc["closure_checks"]["tickets"]]
+    types = mapping.doc.get("counted_ticket_types") or []
+    type_list = ", ".join("'" + t.replace("'", "''") + "'" for t in types)
+    if lc:
+        lj = mapping.journals[lc["journal"]]
+        k1, k2 = (quote_ident(k) for k in lc["ticket_key"])
+        rate, amount = quote_ident(lc["rate_field"]), quote_ident(lc["amount"])
+        pivot = ", ".join(f"sum(CASE WHEN {rate} = {int(r)} THEN {amount} ELSE 0 END) AS r{int(r)}" for r in lc["rates"])
+        conn.execute("DROP TABLE IF EXISTS temp.coffre_ticket_lines")
+        conn.execute(f"CREATE TEMP TABLE coffre_ticket_lines AS SELECT {k1} AS k1, {k2} AS k2, {pivot} FROM ({lj.sql}) GROUP BY 1, 2")
+        conn.execute("CREATE INDEX temp.coffre_ticket_lines_i ON coffre_ticket_lines (k1, k2)")
+        cols = ", ".join(f"t.{quote_ident(ht)} + t.{quote_ident(tva)}, COALESCE(l.r{int(r)}, 0)" for r, (ht, tva) in lc["rates"].items())
+        cond = " OR ".join(f"t.{quote_ident(ht)} + t.{quote_ident(tva)} IS NOT COALESCE(l.r{int(r)}, 0)" for r, (ht, tva) in lc["rates"].items())
+        sql = (f"SELECT t.register, t.number, {cols} FROM ({tj.sql}) t LEFT JOIN coffre_ticket_lines l "
+               f"ON l.k1 = t.register AND l.k2 = t.number {('WHERE ' + tj.day.replace('timestamp', 't.timestamp') + ' BETWEEN ? AND ? AND') if where else 'WHERE'} ({cond})")
+        for row in conn.execute(sql, params):
+            diffs = [f"{r / 100:g} % rate: {row[2 + 2 * i]} on the ticket, {row[3 + 2 * i]} in its lines"
+                     for i, r in enumerate(int(x) for x in lc["rates"]) if row[2 + 2 * i] != row[3 + 2 * i]]
+            result.add(Finding(tj.name, "ticket_lines", {"register": row[0], "number": row[1]},
+                               "does not equal the sum of its lines: " + "; ".join(diffs)))
+        # daily closures against the lines of the counted tickets of their days
+        conn.execute("DROP TABLE IF EXISTS temp.coffre_line_days")
+        sums = ", ".join(f"sum(l.r{int(r)}) AS r{int(r)}" for r in lc["rates"])
+        conn.execute(f"CREATE TEMP TABLE coffre_line_days AS SELECT t.register AS register, {tj.day.replace('timestamp', 't.timestamp')} AS day, {sums} "
+                     f"FROM ({tj.sql}) t JOIN coffre_ticket_lines l ON l.k1 = t.register AND l.k2 = t.number "
+                     f"WHERE t.type IN ({type_list}) GROUP BY 1, 2")
+        cols = ", ".join(f"c.{quote_ident(ht)} + c.{quote_ident(tva)}, COALESCE(s.r{int(r)}, 0)" for r, (ht, tva) in lc["rates"].items())
+        cond = " OR ".join(f"c.{quote_ident(ht)} + c.{quote_ident(tva)} IS NOT COALESCE(s.r{int(r)}, 0)" for r, (ht, tva) in lc["rates"].items())
+        inner = ", ".join(f"sum(d.r{int(r)}) AS r{int(r)}" for r in lc["rates"])
+        sql = (f"SELECT c.register, c.kind, c.number, c.period_start, {cols} FROM coffre_closures c LEFT JOIN "
+               f"(SELECT cc.rowid AS cid, {inner} FROM coffre_closures cc JOIN coffre_line_days d ON d.register = cc.register "
+               f"AND d.day BETWEEN cc.period_start AND cc.period_end WHERE cc.kind = ? GROUP BY cc.rowid) s ON s.cid = c.rowid "
+               f"WHERE c.kind = ? AND ({cond})")
+        for row in conn.execute(sql, (daily, daily)):
+            diffs = [f"{r / 100:g} % rate: {row[4 + 2 * i]} recorded, {row[5 + 2 * i]} from the lines of its tickets"
+                     for i, r in enumerate(int(x) for x in lc["rates"]) if row[4 + 2 * i] != row[5 + 2 * i]]
+            result.add(Finding("closures", "closure_lines", {"register": row[0], "kind": row[1], "number": row[2],
+                                                             "period_start": row[3]},
+                               "does not match the ticket lines of its period: " + "; ".join(diffs)))
+    if pc:
+        pj = mapping.journals[pc["journal"]]
+        k1, k2 = (quote_ident(k) for k in pc["ticket_key"])
+        total = quote_ident(pc["ticket_total"])
+        sql = (f"SELECT t.register, t.number, t.{total}, COALESCE(p.s, 0) FROM ({tj.sql}) t LEFT JOIN "
+               f"(SELECT {k1} AS k1, {k2} AS k2, sum({quote_ident(pc['amount'])}) AS s FROM ({pj.sql}) GROUP BY 1, 2) p "
+               f"ON p.k1 = t.register AND p.k2 = t.number WHERE t.type <> 'training' AND t.{total} IS NOT COALESCE(p.s, 0)"
+               + (f" AND {tj.day.replace('timestamp', 't.timestamp')} BETWEEN ? AND ?" if where else ""))
+        for reg, number, tot, paid in conn.execute(sql, params):
+            result.add(Finding(tj.name, "payments", {"register": reg, "number": number},
+                               f"total {tot} but payments add up to {paid}"))
+
+
+def _report_sums(conn, sql, params, amounts, result: CheckResult, what: str) -> None:
+    for row in conn.execute(sql, params):
+        reg, kind, number, start, c_count, s_count = row[:6]
+        diffs = []
+        if c_count != s_count:
+            diffs.append(f"{c_count} tickets recorded, {s_count} found")
+        vals = row[6:]
+        for i, a in enumerate(amounts):
+            if vals[2 * i] != vals[2 * i + 1]:
+                diffs.append(f"{a} {vals[2 * i]} recorded, {vals[2 * i + 1]} from its {what}")
+        result.add(Finding("closures", "closure_total", {"register": reg, "kind": kind, "number": number, "period_start": start},
+                           "does not add up: " + "; ".join(diffs[:4])))
+
+
+def check_journals(conn: sqlite3.Connection, mapping: Mapping, checkpoint: dict | None = None,
+                   period: tuple[str, str] | None = None) -> CheckResult:
+    """Runs every check; `checkpoint` (from the last run) spares re-verifying unchanged signatures.
+
+    With a period, checks are limited to it and nothing is trusted from a checkpoint.
+    """
+    result = CheckResult()
+    keys = load_public_keys(conn, mapping)
+    new_cp: dict = {}
+    for j in mapping.journals.values():
+        where, params = ("WHERE " + j.day + " BETWEEN ? AND ?", period) if period else ("", ())
+        result.records[j.name] = conn.execute(f"SELECT count(*) FROM ({j.sql}) {where}", params).fetchone()[0]
+        if j.payload and j.chain_key is not None:
+            if not keys:
+                result.add(Finding(j.name, "signature", {}, "no till public key found: signatures cannot be checked"))
+            else:
+                new_cp[j.name] = check_chain(conn, j, keys, result, None if period else (checkpoint or {}).get(j.name),
+                                             where, params, period is None)
+        if j.numbering_field:
+            check_numbering(conn, j, result, where, params, period is None)
+    where, params = ("WHERE period_start BETWEEN ? AND ?", period) if period else ("", ())
+    check_closures(conn, mapping, result, where, params, period is None)
+    result.checkpoint = {} if period else new_cp
+    return result

@@ -1,0 +1,121 @@
+"""LISEZMOI.txt: the French guide to an export, every file and field, and how to recompute each chain."""
+
+from __future__ import annotations
+
+from pipeline.journals.checks import CheckResult
+from pipeline.journals.mapping import Mapping, journal_schema
+
+HEAD = """\
+LISEZMOI - Journaux fiscaux de la caisse, exportés par Coffre
+==============================================================
+
+Ce dossier contient les journaux de la caisse enregistreuse, tels que la caisse les a
+enregistrés, dans des formats ouverts lisibles sans le logiciel de la caisse :
+
+  - NOM.csv  : texte UTF-8, séparateur « ; », une ligne d'en-tête avec le nom des champs,
+               fins de ligne CRLF. Les textes sont entre guillemets (un guillemet dans un
+               texte est doublé), les nombres ne le sont pas, une valeur absente est vide.
+  - NOM.json : les mêmes enregistrements, dans le même ordre, en JSON (un tableau d'objets,
+               un objet par ligne). Son schéma JSON est publié avec Coffre
+               (schemas/journals/NOM.schema.json).
+
+Conventions : les montants sont en centimes d'euro (nombres entiers : 1234 = 12,34 EUR),
+négatifs pour un remboursement ou une annulation ; les dates et heures suivent l'ISO 8601
+à la seconde (2025-01-31T18:02:45Z, « Z » = temps universel UTC) ; les taux de TVA sont en
+points de base (550 = 5,5 %, 1000 = 10 %, 2000 = 20 %).
+
+Coffre ne rend pas une caisse conforme : il conserve et prouve ce que la caisse a enregistré.
+Les contrôles ci-dessous ne bloquent jamais la sauvegarde ; leurs constats sont dans
+findings.json et résumés à la fin de ce fichier.
+
+Fichiers
+--------
+  export.json     : description de l'export (magasin, sauvegarde d'origine, période,
+                    nombre d'enregistrements par journal, correspondance utilisée).
+  findings.json   : constats des contrôles (voir « Contrôles »), chacun nommant le journal,
+                    l'enregistrement (caisse, numéro) et le problème.
+  coffre-log.jsonl: (dans les sauvegardes) journal des opérations de Coffre lui-même,
+                    chaîné (voir la fin de ce fichier).
+"""
+
+CHAIN = """\
+Chaînage et signatures : comment tout recalculer
+-------------------------------------------------
+Chaque enregistrement signé porte « signature » (sa signature) et « previous_signature »
+(la signature de l'enregistrement précédent de la même chaîne, vide pour le premier).
+La signature est une signature Ed25519 (RFC 8032) de la « chaîne signée » ci-dessous,
+encodée en UTF-8, écrite en base64url sans « = » final. La clé publique de la caisse est
+dans la table {keys} de la base (clé brute de 32 octets, base64) ; Coffre la lit par :
+  {keys_sql}
+
+Pour vérifier une chaîne : prendre ses enregistrements dans l'ordre indiqué, vérifier que
+previous_signature de chacun est la signature du précédent, reconstruire la chaîne signée
+avec la recette, et vérifier la signature avec la clé publique (par exemple avec Python et
+le paquet « cryptography », ou OpenSSL : openssl pkeyutl -verify -rawin).
+
+Recette : chaque {{champ}} est remplacé par la valeur du champ du même nom dans le CSV
+(nombre en décimal, valeur absente = vide) ; {{champ!e}} de même, mais « \\ » y est écrit
+« \\\\ » et « , » y est écrit « \\, ».
+"""
+
+
+def render(mapping: Mapping, meta: dict, checks: CheckResult) -> str:
+    out = [HEAD]
+    for name, j in mapping.journals.items():
+        schema = journal_schema(name)
+        n = meta.get("records", {}).get(name)
+        out.append(f"\n{name}.csv / {name}.json" + (f"  ({n} enregistrements)" if n is not None else ""))
+        out.append("-" * (len(name) * 2 + 12))
+        out.append(schema.get("description", ""))
+        for f, p in schema["items"]["properties"].items():
+            out.append(f"  {f:34} {p.get('description', '')}")
+    keys_table = mapping.doc["signature"].get("public_keys_sql", "").split(" FROM ")[-1].split()[0]
+    out.append("\n" + CHAIN.format(keys=keys_table, keys_sql=mapping.public_keys_sql))
+    for name, j in mapping.journals.items():
+        if not j.payload:
+            continue
+        scope = ("par " + " et ".join(j.chain_key)) if j.chain_key else "une seule chaîne pour tout le magasin"
+        order = j.numbering_field or "ordre du fichier"
+        out.append(f"  {name} : une chaîne {scope}, dans l'ordre de « {order} » ; chaîne signée :")
+        out.append(f"      {j.payload}")
+    out.append(CHECKS)
+    summary = checks.summary()
+    out.append(f"Résultat des contrôles de cet export : {summary['findings']} constat(s).")
+    for f in checks.findings[:50]:
+        out.append(f"  - {f.sentence()}")
+    if summary["findings"] > 50:
+        out.append(f"  … et {summary['findings'] - 50} autres, tous dans findings.json.")
+    out.append(LOG)
+    return "\n".join(out) + "\n"
+
+
+CHECKS = """
+Contrôles faits par Coffre (sur une copie de la base, jamais sur la base en service)
+-------------------------------------------------------------------------------------
+  signature        : la signature de l'enregistrement correspond à son contenu ;
+  chain_link       : previous_signature est bien la signature du précédent (un
+                     enregistrement supprimé, inséré ou réécrit rompt la chaîne) ;
+  numbering_gap    : numéros sans trou (tickets, clôtures, duplicata par caisse ; JET) ;
+  numbering_duplicate : aucun numéro utilisé deux fois ;
+  tail_deleted     : des enregistrements présents lors d'un contrôle précédent ont disparu ;
+  ticket_lines     : chaque ticket, taux par taux, est égal à la somme de ses lignes ;
+  payments         : les règlements d'un ticket font son total ;
+  closure_total    : chaque clôture journalière est égale à la somme des tickets du jour
+                     (ventes, remboursements, annulations ; hors formation), chaque clôture
+                     mensuelle à ses journalières, chaque annuelle à ses mensuelles ;
+  closure_lines    : chaque clôture journalière, taux par taux, égale les lignes du jour ;
+  grand_total      : chaque grand total perpétuel est le précédent plus le total de la
+                     période ; une clôture mensuelle ou annuelle porte celui de sa
+                     dernière journalière.
+Un contrôle limité à une période ne vérifie pas le lien du premier enregistrement de chaque
+chaîne avec le précédent (hors période).
+"""
+
+LOG = """
+Journal de Coffre (coffre-log.jsonl)
+------------------------------------
+Une ligne JSON par opération de Coffre (archivage, vérification, exercice de restauration,
+export). Chaque ligne porte « previous_hash », l'empreinte BLAKE3 (hexadécimal) de la ligne
+précédente telle qu'écrite (octets UTF-8, sans la fin de ligne) ; la première porte 64 zéros.
+Une ligne supprimée ou réécrite rompt la chaîne.
+"""

@@ -1,0 +1,109 @@
+"""Source mappings: which tables and columns make each canonical journal, and how its chain is signed.
+
+A mapping (schemas/sources/*.json) is data: SQL that yields the canonical fields of each
+journal (schemas/journals/*.schema.json) in chain order, and payload templates. Another
+till's schema is another mapping file, not new code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from pipeline.errors import UsageError
+
+JOURNALS = ("tickets", "ticket_lines", "payments", "closures", "jet", "duplicates")
+_PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)(!e)?\}")
+
+
+@dataclass
+class Journal:
+    name: str
+    table: str
+    sql: str
+    day: str  # SQL expression over the canonical fields giving the business day (YYYY-MM-DD)
+    fields: list[str]  # canonical fields in order, from the journal's JSON Schema
+    types: dict[str, str]  # field -> "integer" | "string"
+    nullable: set[str] = field(default_factory=set)
+    chain_key: list[str] | None = None  # None: not a signed chain
+    payload: str | None = None
+    numbering_key: list[str] | None = None
+    numbering_field: str | None = None
+
+
+@dataclass
+class Mapping:
+    name: str
+    doc: dict
+    journals: dict[str, Journal]
+
+    @property
+    def public_keys_sql(self) -> str:
+        return self.doc["signature"]["public_keys_sql"]
+
+
+def journal_schema(name: str) -> dict:
+    return json.loads(resources.files("pipeline.schemas").joinpath("journals", f"{name}.schema.json").read_text("utf-8"))
+
+
+def load_mapping(name_or_path: str = "reference-pos") -> Mapping:
+    path = Path(name_or_path)
+    try:
+        if path.suffix == ".json" and path.exists():
+            doc = json.loads(path.read_text("utf-8"))
+        else:
+            doc = json.loads(resources.files("pipeline.schemas").joinpath("sources", f"{name_or_path}.json").read_text("utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"No source mapping named {name_or_path!r}.")
+    except (OSError, ValueError) as err:
+        raise UsageError(f"The source mapping {name_or_path} cannot be read ({err}).")
+    journals = {}
+    for name, spec in (doc.get("journals") or {}).items():
+        if name not in JOURNALS:
+            raise UsageError(f"The source mapping {doc.get('name')} defines an unknown journal {name!r}.")
+        props = journal_schema(name)["items"]["properties"]
+        types, nullable = {}, set()
+        for fname, p in props.items():
+            t = p.get("type")
+            if isinstance(t, list):
+                nullable.add(fname)
+                t = next(x for x in t if x != "null")
+            types[fname] = t
+        chain = spec.get("chain")
+        numbering = spec.get("numbering")
+        j = Journal(name, spec["table"], spec["sql"], spec.get("day", "substr(timestamp, 1, 10)"), list(props), types, nullable,
+                    chain["key"] if chain else None, chain["payload"] if chain else None,
+                    numbering["key"] if numbering else None, numbering["field"] if numbering else None)
+        if j.payload:
+            for fname, _ in _PLACEHOLDER.findall(j.payload):
+                if fname not in types:
+                    raise UsageError(f"The payload of {name} in mapping {doc.get('name')} names an unknown field {fname!r}.")
+        journals[name] = j
+    return Mapping(doc.get("name", "?"), doc, journals)
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def payload_sql(template: str) -> str:
+    """The payload template as one SQL expression, so SQLite builds every payload string in C."""
+    parts, pos = [], 0
+    for m in _PLACEHOLDER.finditer(template):
+        if m.start() > pos:
+            parts.append(_sql_literal(template[pos:m.start()]))
+        col = f"COALESCE(CAST({quote_ident(m.group(1))} AS TEXT), '')"
+        if m.group(2):
+            col = f"replace(replace({col}, '\\', '\\\\'), ',', '\\,')"
+        parts.append(col)
+        pos = m.end()
+    if pos < len(template):
+        parts.append(_sql_literal(template[pos:]))
+    return " || ".join(parts) or "''"
+
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

@@ -1,0 +1,59 @@
+"""Coffre's own chained log of what it did, in the spirit of the JET: a deleted or rewritten line shows."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import blake3
+
+GENESIS = "0" * 64
+
+
+def _hash(line: str) -> str:
+    return blake3.blake3(line.encode("utf-8")).hexdigest()
+
+
+class ActivityLog:
+    """`<state>/<store>.coffre-log.jsonl`: one JSON object a line, each naming the BLAKE3 of the line before."""
+
+    def __init__(self, state_dir: Path, store_id: str):
+        self.path = state_dir / f"{store_id}.coffre-log.jsonl"
+
+    def lines(self) -> list[str]:
+        try:
+            return self.path.read_text("utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+
+    def append(self, action: str, result: str, **details) -> dict:
+        lines = self.lines()
+        entry = {"seq": len(lines) + 1, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "action": action,
+                 "result": result, "details": details, "previous_hash": _hash(lines[-1]) if lines else GENESIS}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        return entry
+
+
+def check_log(lines: list[str]) -> list[str]:
+    """Sentences for every break in the chain (a line removed, inserted or rewritten)."""
+    problems = []
+    previous = GENESIS
+    for n, line in enumerate(lines, 1):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            problems.append(f"line {n} of Coffre's log is not JSON")
+            previous = _hash(line)
+            continue
+        if not isinstance(entry, dict) or entry.get("previous_hash") != previous:
+            problems.append(f"line {n} of Coffre's log does not follow line {n - 1}: a line was removed, inserted or rewritten")
+        if isinstance(entry, dict) and entry.get("seq") != n:
+            problems.append(f"line {n} of Coffre's log carries number {entry.get('seq')}")
+        previous = _hash(line)
+    return problems
