@@ -17,9 +17,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from pipeline.cli import archive, demo, drill, init, restore, sample_db, status, verify
+    from pipeline.cli import archive, demo, drill, init, journals, restore, sample_db, status, verify
 
-    for module in (sample_db, init, archive, verify, restore, drill, status, demo):
+    for module in (sample_db, init, archive, verify, restore, drill, status, journals, demo):
         cli.add_command(module.command)
 
 

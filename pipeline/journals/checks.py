@@ -154,12 +154,8 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
             new_cp[chain] = {"count": index, "digest": h.hexdigest(), "last": last_number}
 
     last_number = None
-    before = len(result.findings)
+    first_finding = len(result.findings)
     run(None)
-    # A chain with a broken record is never taken as a checkpoint: the finding must come back every run.
-    for f in result.findings[before:]:
-        if f.check in ("signature", "chain_link"):
-            new_cp.pop("/".join(str(f.record.get(k)) for k in j.chain_key), None)
     for name, cp in checkpoint.items():
         if name in new_cp and new_cp[name]["count"] < cp["count"]:
             redo.add(name)
@@ -176,6 +172,10 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
                 rec = dict(zip(j.chain_key, name.split("/"))) if j.chain_key else {}
                 result.add(Finding(j.name, "chain_changed", rec,
                                    "records verified at an earlier run have changed since, yet still verify"))
+    # A chain with a broken record is never taken as a checkpoint: the finding must come back every run.
+    for f in result.findings[first_finding:]:
+        if f.check in ("signature", "chain_link", "chain_changed"):
+            new_cp.pop("/".join(str(f.record.get(k)) for k in j.chain_key), None)
     return new_cp
 
 

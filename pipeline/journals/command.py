@@ -1,0 +1,63 @@
+"""`coffre journals export`: the journals of the live database (through a snapshot) or of a run, into a folder."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from pipeline.config import Config
+from pipeline.errors import UsageError
+from pipeline.journals.run import JournalsOutcome, journals_of_snapshot
+from pipeline.restore.restore import refuse_live_folder, restore
+from pipeline.snapshot import open_source
+from pipeline.state.activity_log import ActivityLog
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_period(text: str | None) -> tuple[str, str] | None:
+    if not text:
+        return None
+    start, sep, end = text.partition("..")
+    if not sep or not _DATE.match(start) or not _DATE.match(end) or start > end:
+        raise UsageError(f"A period is written FROM..TO with dates YYYY-MM-DD, FROM not after TO; not {text!r}.")
+    return start, end
+
+
+def export_journals(cfg: Config, out_dir: Path, period: tuple[str, str] | None, run_id: str | None = None,
+                    identities: list | None = None, specs: list[str] | None = None, say=lambda m: None) -> JournalsOutcome:
+    out_dir = Path(out_dir).absolute()
+    refuse_live_folder(cfg, out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise UsageError(f"{out_dir} is not empty; the export goes into a new or empty folder.")
+    scratch = Path(tempfile.mkdtemp(prefix="coffre-journals-", dir=cfg.scratch_dir))
+    try:
+        if run_id:
+            if not identities:
+                raise UsageError("Exporting from a run needs --identity FILE.")
+            res = restore(cfg, identities, scratch / "run", run_id, specs, say=say)
+            snapshot = scratch / "run" / "snapshot.sqlite"
+            context = {"store_id": cfg.store_id, "run_id": res.run_id, "from": res.destination}
+        else:
+            snap = open_source(cfg.source).take(scratch)
+            snapshot = snap.path
+            context = {"store_id": cfg.store_id, "run_id": None, "from": "live database (snapshot)",
+                       "snapshot_started_at": snap.facts.get("snapshot_started_at")}
+        partial = out_dir.with_name(out_dir.name + ".coffre-partial")
+        if partial.exists():
+            shutil.rmtree(partial)
+        outcome = journals_of_snapshot(snapshot, partial, cfg.journals_mapping, None, period, context)
+        if outcome is None:
+            raise UsageError(f"The database does not match the journal mapping {cfg.journals_mapping!r}.")
+        if out_dir.exists():
+            out_dir.rmdir()
+        partial.rename(out_dir)
+        outcome.folder = out_dir
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    ActivityLog(cfg.state_dir, cfg.store_id).append("journals-export", "ok", run_id=run_id,
+                                                    period=list(period) if period else None,
+                                                    findings=len(outcome.checks.findings))
+    return outcome
