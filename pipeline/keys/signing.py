@@ -34,3 +34,26 @@ def load_secret(path: Path) -> minisign.SecretKey:
         raise UsageError(f"The signing key {path} is password-protected; Coffre needs an unattended key.")
     return key
 
+
+
+def ed25519_private(secret_key: minisign.SecretKey):
+    """The same Ed25519 key as a `cryptography` object, to make plain signatures OpenSSL checks.
+
+    py-minisign exposes no accessor for the raw key; minisign stores the 32-byte seed first
+    (followed by the public key in keys made by the C tool), so the first 32 bytes are the seed.
+    """
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.from_private_bytes(bytes(secret_key._keynum_sk.secret_key)[:32])
+
+
+def public_pem(public_key_b64: str) -> bytes:
+    """The pinned minisign public key as a PEM SubjectPublicKeyInfo, for `openssl pkeyutl -verify`."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    raw = base64.b64decode(public_key_b64)[10:42]  # 2 bytes algorithm, 8 bytes key id, 32 bytes key
+    return Ed25519PublicKey.from_public_bytes(raw).public_bytes(serialization.Encoding.PEM,
+                                                                serialization.PublicFormat.SubjectPublicKeyInfo)

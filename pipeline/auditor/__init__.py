@@ -1,0 +1,1 @@
+"""The auditor handoff: a verified, signed, AES-256 ZIP that a tax inspector opens with stock tools."""

@@ -1,0 +1,175 @@
+"""Builds the auditor package: a verified copy, the period's journals, sums, signatures, in an AES-256 ZIP."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import pyzipper
+
+from pipeline import __version__
+from pipeline.auditor import recipes
+from pipeline.auditor.report import render as render_report
+from pipeline.config import Config
+from pipeline.destinations import open_destination
+from pipeline.errors import CheckFailed, UsageError
+from pipeline.journals.checks import CheckResult
+from pipeline.journals.mapping import load_mapping
+from pipeline.journals.run import journals_of_snapshot
+from pipeline.keys import signing
+from pipeline.manifest import format as fmt
+from pipeline.restore.restore import restore
+from pipeline.state.activity_log import ActivityLog
+
+UNSIGNED = ("SHA256SUMS", "SHA256SUMS.minisig", "SHA256SUMS.sig")
+
+
+@dataclass
+class AuditorPackage:
+    path: Path
+    destination: str
+    run_id: str
+    records: dict[str, int]
+    findings: int
+    files: int
+
+
+def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zip: Path, password: str,
+                  run_id: str | None = None, specs: list[str] | None = None, say=lambda m: None) -> AuditorPackage:
+    out_zip = Path(out_zip).absolute()
+    if out_zip.exists():
+        raise UsageError(f"{out_zip} already exists; export-auditor never overwrites a file.")
+    if not out_zip.parent.is_dir():
+        raise UsageError(f"The folder {out_zip.parent} does not exist.")
+    secret = signing.load_secret(cfg.signing_secret_key_file)
+    scratch = Path(tempfile.mkdtemp(prefix="coffre-auditor-", dir=cfg.scratch_dir))
+    partial = out_zip.with_name(out_zip.name + ".coffre-partial")
+    try:
+        # restore() deep-verifies as it reads (signature with the pinned key, no file missing or added,
+        # every stored byte's BLAKE3, age authentication, plain BLAKE3, integrity, row counts) and passes
+        # over damaged copies; when none verifies it raises CheckFailed and no package is written.
+        res = restore(cfg, identities, scratch / "run", run_id, specs, say=say)
+        root = scratch / "package" / f"coffre-audit-{cfg.store_id}-{period[0]}_{period[1]}"
+        context = {"store_id": cfg.store_id, "run_id": res.run_id, "from": res.destination, "period": list(period)}
+        outcome = journals_of_snapshot(scratch / "run" / "snapshot.sqlite", root / "journals", cfg.journals_mapping,
+                                       None, period, context)
+        if outcome is None:
+            raise UsageError(f"The database does not match the journal mapping {cfg.journals_mapping!r}.")
+        if outcome.counts.get("tickets", 0) == 0:
+            say(f"Note: no ticket in the period {period[0]}..{period[1]}.")
+        _add_run_manifest(cfg, res, root / "run")
+        mapping = load_mapping(cfg.journals_mapping)
+        conn = sqlite3.connect(f"{(scratch / 'run' / 'snapshot.sqlite').as_uri()}?mode=ro", uri=True)
+        try:
+            till = recipes.till_keys(conn, mapping)
+            totals = _monthly_totals(conn, mapping, period)
+        finally:
+            conn.close()
+        keys = root / "keys"
+        keys.mkdir()
+        shutil.copy(cfg.signing_public_key_file, keys / "coffre-signing.pub")
+        (keys / "coffre-signing.pem").write_bytes(signing.public_pem(cfg.signing_public_key))
+        (keys / "till-keys.json").write_text(json.dumps(till, indent=2) + "\n")
+        (root / "recipes.json").write_text(json.dumps(recipes.recipes(mapping), indent=2, ensure_ascii=False) + "\n")
+        (root / "verify.py").write_bytes(resources.files("pipeline.auditor").joinpath("verify_script.py").read_bytes())
+        os.replace(root / "journals" / "LISEZMOI.txt", root / "LISEZMOI.txt")
+        with open(root / "LISEZMOI.txt", "a", encoding="utf-8") as f:
+            f.write(PACKAGE_NOTE)
+        ctx = {"store_id": cfg.store_id, "period": period, "created_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+               "version": __version__, "destination": res.destination, "run_id": res.run_id,
+               "run_created_at": res.facts.get("snapshot", {}).get("snapshot_started_at", "?")}
+        (root / "rapport.html").write_text(render_report(ctx, outcome.checks, totals, res.skipped), encoding="utf-8")
+        _sums_and_signatures(root, secret)
+        _zip(root, partial, password)
+        os.replace(partial, out_zip)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        if partial.exists():
+            partial.unlink()
+    ActivityLog(cfg.state_dir, cfg.store_id).append("export-auditor", "ok", run_id=res.run_id, period=list(period),
+                                                    destination=res.destination, findings=len(outcome.checks.findings))
+    return AuditorPackage(out_zip, res.destination, res.run_id, outcome.counts, len(outcome.checks.findings),
+                          sum(1 for p in root.rglob("*") if p.is_file()) if root.exists() else 0)
+
+
+def _add_run_manifest(cfg: Config, res, folder: Path) -> None:
+    folder.mkdir(parents=True)
+    dest = next(d for d in (open_destination(s) for s in (cfg.destinations + [res.destination]))
+                if d.describe() == res.destination)
+    for name in (fmt.MANIFEST_JSON, fmt.MANIFEST_B3, fmt.SIGNATURE):
+        with dest.open_read(cfg.store_id, res.run_id, name) as src, open(folder / name, "wb") as out:
+            out.write(src.read(1 << 20))
+
+
+def _monthly_totals(conn: sqlite3.Connection, mapping, period: tuple[str, str]) -> list[dict]:
+    cj = mapping.journals["closures"]
+    sql = (f"SELECT register, substr(period_start, 1, 7) AS month, count(*), sum(ticket_count), sum(total_ht_cents), "
+           f"sum(total_tva_cents), sum(total_ttc_cents), max(number) FROM ({cj.sql}) WHERE kind = 'daily' "
+           f"AND period_start BETWEEN ? AND ? GROUP BY register, month ORDER BY register, month")
+    out = []
+    for reg, month, n, tickets, ht, tva, ttc, last in conn.execute(sql, period):
+        perpetual = conn.execute(f"SELECT grand_total_perpetual_ttc_cents FROM ({cj.sql}) WHERE kind = 'daily' "
+                                 f"AND register = ? AND number = ?", (reg, last)).fetchone()
+        out.append({"register": reg, "month": month, "closures": n, "tickets": tickets, "ht": ht, "tva": tva, "ttc": ttc,
+                    "perpetual_ttc": perpetual[0] if perpetual else None})
+    return out
+
+
+def _sums_and_signatures(root: Path, secret) -> None:
+    lines = []
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.name not in UNSIGNED:
+            h = hashlib.sha256()
+            with open(p, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+            lines.append(f"{h.hexdigest()}  {p.relative_to(root).as_posix()}\n")
+    sums = "".join(lines).encode()
+    (root / "SHA256SUMS").write_bytes(sums)
+    sig = secret.sign(sums, prehash=True, untrusted_comment="signature from coffre", trusted_comment="coffre auditor package")
+    (root / "SHA256SUMS.minisig").write_bytes(bytes(sig) + b"\n")
+    (root / "SHA256SUMS.sig").write_bytes(signing.ed25519_private(secret).sign(sums))
+
+
+def _zip(root: Path, path: Path, password: str) -> None:
+    with pyzipper.AESZipFile(path, "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES) as z:
+        z.setpassword(password.encode("utf-8"))
+        z.setencryption(pyzipper.WZ_AES, nbits=256)
+        for p in sorted(root.rglob("*")):
+            if p.is_file():
+                z.write(p, f"{root.name}/{p.relative_to(root).as_posix()}")
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+PACKAGE_NOTE = """
+Ce paquet (remis au contrôle)
+-----------------------------
+  journals/        les journaux de la période (voir plus haut), findings.json, export.json ;
+  run/             le manifeste de la sauvegarde d'où viennent les données (manifest.json,
+                   MANIFEST.b3 et sa signature minisign) ;
+  keys/            coffre-signing.pub (minisign) et coffre-signing.pem (OpenSSL) : la clé
+                   publique de Coffre pour ce magasin ; till-keys.json : la ou les clés
+                   publiques de la caisse, qui signent les tickets et les clôtures ;
+  recipes.json     les recettes des chaînes, lues par verify.py ;
+  verify.py        un programme Python (bibliothèque standard seulement) qui revérifie
+                   SHA256SUMS, les chaînes, la numérotation et les totaux : python3 verify.py
+  rapport.html     le rapport de vérification, à ouvrir dans un navigateur ;
+  SHA256SUMS       l'empreinte SHA-256 de chaque fichier du paquet ;
+  SHA256SUMS.minisig, SHA256SUMS.sig : la signature de SHA256SUMS par Coffre.
+
+Pour vérifier le paquet :
+  sha256sum --check SHA256SUMS
+      (Windows : certutil -hashfile journals\\tickets.csv SHA256, à comparer à SHA256SUMS)
+  minisign -V -p keys/coffre-signing.pub -m SHA256SUMS
+  openssl pkeyutl -verify -pubin -inkey keys/coffre-signing.pem -rawin -in SHA256SUMS -sigfile SHA256SUMS.sig
+  python3 verify.py                  (ajouter --all-signatures pour vérifier chaque signature)
+"""

@@ -1,0 +1,31 @@
+"""recipes.json and till-keys.json: what verify.py needs to recompute every chain without Coffre."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from pipeline.journals.mapping import Mapping
+
+
+def recipes(mapping: Mapping) -> dict:
+    doc = mapping.doc
+    return {
+        "format": "coffre-recipes/1",
+        "mapping": mapping.name,
+        "journals": {j.name: {"chain_key": j.chain_key, "order_field": j.numbering_field, "payload": j.payload}
+                     for j in mapping.journals.values() if j.payload and j.chain_key is not None},
+        "numbering": {j.name: {"key": j.numbering_key, "field": j.numbering_field}
+                      for j in mapping.journals.values() if j.numbering_field},
+        "counted_ticket_types": doc.get("counted_ticket_types", []),
+        "closure_checks": doc.get("closure_checks"),
+        "line_checks": doc.get("line_checks"),
+        "payment_checks": doc.get("payment_checks"),
+        "template_rules": doc.get("template_rules"),
+    }
+
+
+def till_keys(conn: sqlite3.Connection, mapping: Mapping) -> dict:
+    keys = []
+    for row in conn.execute(mapping.public_keys_sql):
+        keys.append({"key_id": str(row[0]) if len(row) > 1 else "", "algorithm": "ed25519", "public_key_b64": row[-1]})
+    return {"keys": keys}

@@ -1,0 +1,51 @@
+"""`coffre export-auditor`: a verified package for a tax inspector, opened with 7-Zip or Windows."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from pipeline.cli.common import config_option, identity_options, load_identity, say
+from pipeline.errors import UsageError
+
+
+@click.command("export-auditor")
+@config_option
+@click.option("--identity", required=True, type=click.Path(dir_okay=False), help="The age identity file that decrypts the copies.")
+@identity_options
+@click.option("--period", required=True, metavar="FROM..TO", help="The period to hand over (dates YYYY-MM-DD, inclusive).")
+@click.option("--out", "out_zip", required=True, type=click.Path(dir_okay=False), help="The ZIP file to write (must not exist).")
+@click.option("--password-env", metavar="VAR", help="Take the ZIP password from this environment variable; else one is generated and shown once.")
+@click.option("--run", "run_id", help="Use this run (default: the latest complete one).")
+@click.option("--from", "sources", multiple=True, help="Read these destinations, in this order.")
+def command(config_path, identity, passphrase_env, period, out_zip, password_env, run_id, sources) -> None:
+    """Deep-verify a copy, then package the period's journals, report, sums and signatures in an AES-256 ZIP."""
+    from pathlib import Path
+
+    from pipeline import config
+    from pipeline.auditor import password as pw
+    from pipeline.auditor.package import build_package
+    from pipeline.journals.command import parse_period
+
+    cfg = config.load(config_path)
+    span = parse_period(period)
+    if password_env:
+        secret = pw.from_env(password_env)
+        if not secret:
+            raise UsageError(f"The environment variable {password_env} is empty or not set.")
+        generated = False
+    else:
+        if not sys.stderr.isatty():
+            raise UsageError("Not on a terminal: give the ZIP password with --password-env VAR "
+                             "(a generated password is only ever shown on a terminal).")
+        secret, generated = pw.generate(), True
+    identities = load_identity(identity, passphrase_env)
+    pkg = build_package(cfg, identities, span, Path(out_zip), secret, run_id, list(sources) or None, say=say)
+    say(f"Package written: {pkg.path} — run {pkg.run_id} from {pkg.destination}, verified before use; "
+        + ", ".join(f"{n} {k}" for k, n in pkg.records.items()) + ".")
+    if pkg.findings:
+        say(f"ATTENTION: {pkg.findings} finding(s) in the journals of the period: see rapport.html and findings.json.")
+    if generated:
+        # Shown once, on the terminal only: never written to a file, a log or the report.
+        click.echo(f"\nMot de passe du paquet (à transmettre à part, il ne sera plus affiché) :\n\n    {secret}\n", err=True)
