@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.journals.checks import CheckResult
@@ -36,13 +34,6 @@ def json_sql(j: Journal) -> str:
     return "json_object(" + ", ".join(f"'{f}', {_typed(j, f)}" for f in j.fields) + ")"
 
 
-@dataclass
-class ExportResult:
-    files: list[Path]
-    counts: dict[str, int]
-    seconds: float
-
-
 def export_journal(conn: sqlite3.Connection, j: Journal, out_dir: Path, period: tuple[str, str] | None) -> int:
     where, params = (f"WHERE {j.day} BETWEEN ? AND ?", period) if period else ("", ())
     cur = conn.execute(f"SELECT {csv_sql(j)}, {json_sql(j)} FROM ({j.sql}) {where}", params)
@@ -61,20 +52,25 @@ def export_journal(conn: sqlite3.Connection, j: Journal, out_dir: Path, period: 
     return n
 
 
-def export_all(conn: sqlite3.Connection, mapping: Mapping, out_dir: Path, checks: CheckResult,
-               period: tuple[str, str] | None, context: dict) -> ExportResult:
-    """Writes every journal, findings.json, export.json and LISEZMOI.txt into `out_dir`."""
-    started = time.time()
+def export_tables(snapshot: Path, mapping: Mapping, out_dir: Path, period: tuple[str, str] | None) -> dict[str, int]:
+    """Writes NAME.csv and NAME.json of every journal, on a connection of its own (it runs beside the checks)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    counts = {}
-    for j in mapping.journals.values():
-        counts[j.name] = export_journal(conn, j, out_dir, period)
-    files = [out_dir / f"{j}.{ext}" for j in mapping.journals for ext in ("csv", "json")]
+    conn = sqlite3.connect(f"{snapshot.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        return {j.name: export_journal(conn, j, out_dir, period) for j in mapping.journals.values()}
+    finally:
+        conn.close()
+
+
+def write_reports(mapping: Mapping, out_dir: Path, counts: dict[str, int], checks: CheckResult,
+                  period: tuple[str, str] | None, context: dict) -> list[Path]:
+    """findings.json, export.json and LISEZMOI.txt, once both the export and the checks are done."""
+    checks.records = dict(counts)
     findings = {"summary": checks.summary(), "findings": [f.to_json() for f in checks.findings]}
     (out_dir / "findings.json").write_text(json.dumps(findings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tables = [f"{j}.{ext}" for j in mapping.journals for ext in ("csv", "json")]
     meta = dict(context, mapping=mapping.name, period=list(period) if period else None, records=counts,
-                files=sorted(p.name for p in files) + ["findings.json", "LISEZMOI.txt"])
+                files=sorted(tables) + ["findings.json", "LISEZMOI.txt"])
     (out_dir / "export.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (out_dir / "LISEZMOI.txt").write_text(render_lisezmoi(mapping, meta, checks), encoding="utf-8")
-    files += [out_dir / "findings.json", out_dir / "export.json", out_dir / "LISEZMOI.txt"]
-    return ExportResult(files, counts, time.time() - started)
+    return [out_dir / n for n in tables + ["findings.json", "export.json", "LISEZMOI.txt"]]
