@@ -12,7 +12,7 @@ def recipes(mapping: Mapping) -> dict:
     return {
         "format": "coffre-recipes/1",
         "mapping": mapping.name,
-        "journals": {j.name: {"chain_key": j.chain_key, "order_field": j.numbering_field, "payload": j.payload}
+        "journals": {j.name: {"chain_key": j.chain_key, "order_field": j.chain_order or j.numbering_field, "payload": j.payload}
                      for j in mapping.journals.values() if j.payload and j.chain_key is not None},
         "numbering": {j.name: {"key": j.numbering_key, "field": j.numbering_field}
                       for j in mapping.journals.values() if j.numbering_field},

@@ -202,7 +202,8 @@ def check_numbering(conn, j: Journal, result: CheckResult, where: str, params: t
                                f"number(s) {missing} missing between {prev} and {number}"))
 
 
-def check_closures(conn, mapping: Mapping, result: CheckResult, where: str, params: tuple, full_period: bool) -> None:
+def check_closures(conn, mapping: Mapping, result: CheckResult, where: str, params: tuple, full_period: bool,
+                   period: tuple[str, str] | None = None) -> None:
     spec = mapping.doc.get("closure_checks")
     if not spec:
         return
@@ -236,8 +237,10 @@ def check_closures(conn, mapping: Mapping, result: CheckResult, where: str, para
                + ", ".join(f"sum(l.{quote_ident(a)}) AS {quote_ident(a)}" for a in amounts) +
                " FROM coffre_closures cc JOIN coffre_closures l ON l.register = cc.register AND l.kind = ? "
                "AND l.period_start >= cc.period_start AND l.period_end <= cc.period_end WHERE cc.kind = ? GROUP BY cc.rowid) s "
-               f"ON s.cid = c.rowid WHERE c.kind = ? AND (c.{quote_ident(count)} IS NOT COALESCE(s.n, 0) OR {diff})")
-        _report_sums(conn, sql, (lower, kind, kind), amounts, result, f"{lower} closures")
+               f"ON s.cid = c.rowid WHERE c.kind = ? AND c.period_start >= ? "
+               f"AND (c.{quote_ident(count)} IS NOT COALESCE(s.n, 0) OR {diff})")
+        # A roll-up that reaches back before an export's period cannot be summed from it: left out.
+        _report_sums(conn, sql, (lower, kind, kind, period[0] if period else ""), amounts, result, f"{lower} closures")
     # perpetual grand totals: each daily closure adds its period total to the running total
     for perpetual, period_total in (spec.get("perpetual") or {}).items():
         p, t = quote_ident(perpetual), quote_ident(period_total)
@@ -349,7 +352,8 @@ def check_journals(conn: sqlite3.Connection, mapping: Mapping, checkpoint: dict 
                                              where, params, period is None)
         if j.numbering_field:
             check_numbering(conn, j, result, where, params, period is None)
-    where, params = ("WHERE period_start BETWEEN ? AND ?", period) if period else ("", ())
-    check_closures(conn, mapping, result, where, params, period is None)
+    cj = mapping.journals.get((mapping.doc.get("closure_checks") or {}).get("journal", ""))
+    where, params = (f"WHERE {cj.day} BETWEEN ? AND ?", period) if period and cj else ("", ())
+    check_closures(conn, mapping, result, where, params, period is None, period)
     result.checkpoint = {} if period else new_cp
     return result

@@ -75,7 +75,7 @@ def render(mapping: Mapping, meta: dict, checks: CheckResult) -> str:
         if not j.payload:
             continue
         scope = ("par " + " et ".join(j.chain_key)) if j.chain_key else "une seule chaîne pour tout le magasin"
-        order = j.numbering_field or "ordre du fichier"
+        order = j.chain_order or j.numbering_field or "ordre du fichier"
         out.append(f"  {name} : une chaîne {scope}, dans l'ordre de « {order} » ; chaîne signée :")
         out.append(f"      {j.payload}")
     out.append(CHECKS)

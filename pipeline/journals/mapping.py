@@ -30,6 +30,7 @@ class Journal:
     nullable: set[str] = field(default_factory=set)
     chain_key: list[str] | None = None  # None: not a signed chain
     payload: str | None = None
+    chain_order: str | None = None  # the field that orders a chain (the mapping's SQL already does)
     numbering_key: list[str] | None = None
     numbering_field: str | None = None
 
@@ -76,7 +77,7 @@ def load_mapping(name_or_path: str = "reference-pos") -> Mapping:
         numbering = spec.get("numbering")
         j = Journal(name, spec["table"], spec["sql"], spec.get("day", "substr(timestamp, 1, 10)"), list(props), types, nullable,
                     chain["key"] if chain else None, chain["payload"] if chain else None,
-                    numbering["key"] if numbering else None, numbering["field"] if numbering else None)
+                    chain.get("order") if chain else None, numbering["key"] if numbering else None, numbering["field"] if numbering else None)
         if j.payload:
             for fname, _ in _PLACEHOLDER.findall(j.payload):
                 if fname not in types:

@@ -1,0 +1,146 @@
+"""export-auditor: a package the inspector opens and checks with 7-Zip, sha256sum, minisign and openssl."""
+
+from __future__ import annotations
+
+import csv
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from conftest import need_tool, run_coffre, run_in_terminal
+
+PASSWORD = "cheval-agrafe-batterie-42"
+PERIOD = ("2025-01-02", "2025-01-03")
+
+
+@pytest.fixture
+def package(store, tmp_path):
+    assert run_coffre("archive", "--config", store.config, "--yes").code == 0
+    out = tmp_path / "audit.zip"
+    res = run_coffre("export-auditor", "--config", store.config, "--identity", store.identity,
+                     "--period", f"{PERIOD[0]}..{PERIOD[1]}", "--out", out, "--password-env", "AUDIT_PW",
+                     env={"AUDIT_PW": PASSWORD})
+    assert res.code == 0, res
+    assert PASSWORD not in res.out + res.err
+    return store, out, res
+
+
+def extract(zip_path, into, password):
+    sevenz = need_tool("7z")
+    return subprocess.run([sevenz, "x", "-y", f"-p{password}", f"-o{into}", str(zip_path)], capture_output=True, text=True)
+
+
+def test_7z_shows_aes256_and_extracts_only_with_the_password(package, tmp_path):
+    store, out, _ = package
+    sevenz = need_tool("7z")
+    listing = subprocess.run([sevenz, "l", "-slt", f"-p{PASSWORD}", str(out)], capture_output=True, text=True)
+    assert listing.returncode == 0, listing.stderr
+    methods = [l for l in listing.stdout.splitlines() if l.startswith("Method = ")]
+    assert methods and all("AES-256" in m for m in methods), methods
+    assert extract(out, tmp_path / "bad", "not-the-password").returncode != 0
+    assert extract(out, tmp_path / "good", PASSWORD).returncode == 0
+
+
+def test_package_checks_with_stock_tools(package, tmp_path):
+    store, out, _ = package
+    sha256sum, minisign, openssl = need_tool("sha256sum"), need_tool("minisign"), need_tool("openssl")
+    assert extract(out, tmp_path / "x", PASSWORD).returncode == 0
+    (root,) = list((tmp_path / "x").iterdir())
+    check = subprocess.run([sha256sum, "--check", "SHA256SUMS"], cwd=root, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    listed = {l.split("  ", 1)[1] for l in (root / "SHA256SUMS").read_text().splitlines()}
+    present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    assert listed == present - {"SHA256SUMS", "SHA256SUMS.minisig", "SHA256SUMS.sig"}
+    assert subprocess.run([minisign, "-V", "-p", "keys/coffre-signing.pub", "-m", "SHA256SUMS"], cwd=root,
+                          capture_output=True).returncode == 0
+    ossl = subprocess.run([openssl, "pkeyutl", "-verify", "-pubin", "-inkey", "keys/coffre-signing.pem", "-rawin",
+                           "-in", "SHA256SUMS", "-sigfile", "SHA256SUMS.sig"], cwd=root, capture_output=True, text=True)
+    assert ossl.returncode == 0 and "Verified Successfully" in ossl.stdout, ossl.stdout + ossl.stderr
+    # the key in the package is the store's pinned key, not one made up for the package
+    assert (root / "keys" / "coffre-signing.pub").read_bytes() == store.public_key_file.read_bytes()
+    # a changed file fails sha256sum; a changed SHA256SUMS fails both signatures
+    (root / "journals" / "tickets.csv").write_text("rien\n")
+    assert subprocess.run([sha256sum, "--check", "SHA256SUMS"], cwd=root, capture_output=True).returncode != 0
+    with open(root / "SHA256SUMS", "a") as f:
+        f.write("0" * 64 + "  extra\n")
+    assert subprocess.run([minisign, "-V", "-p", "keys/coffre-signing.pub", "-m", "SHA256SUMS"], cwd=root,
+                          capture_output=True).returncode != 0
+    assert subprocess.run([openssl, "pkeyutl", "-verify", "-pubin", "-inkey", "keys/coffre-signing.pem", "-rawin",
+                           "-in", "SHA256SUMS", "-sigfile", "SHA256SUMS.sig"], cwd=root, capture_output=True).returncode != 0
+
+
+def test_package_holds_the_periods_tickets_and_explains_itself(package, tmp_path):
+    store, out, _ = package
+    assert extract(out, tmp_path / "x", PASSWORD).returncode == 0
+    (root,) = list((tmp_path / "x").iterdir())
+    with open(root / "journals" / "tickets.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f, delimiter=";"))
+    expected = sqlite3.connect(store.db).execute(
+        "SELECT count(*) FROM tickets WHERE substr(timestamp, 1, 10) BETWEEN ? AND ?", PERIOD).fetchone()[0]
+    assert len(rows) - 1 == expected > 0
+    for name in ("ticket_lines", "payments", "closures", "jet", "duplicates"):
+        assert (root / "journals" / f"{name}.csv").exists() and (root / "journals" / f"{name}.json").exists()
+    lisezmoi = (root / "LISEZMOI.txt").read_text(encoding="utf-8")
+    assert "sha256sum --check SHA256SUMS" in lisezmoi and "openssl pkeyutl" in lisezmoi and "python3 verify.py" in lisezmoi
+    report = (root / "rapport.html").read_text(encoding="utf-8")
+    assert 'lang="fr"' in report and store.run_dirs(store.destinations[0])[-1].name in report
+    assert "Tous les contrôles sont satisfaits" in report
+    assert (root / "run" / "manifest.json").exists() and (root / "findings.json").exists() is False
+    assert (root / "journals" / "findings.json").exists()
+    # nothing in the package holds the password
+    for p in root.rglob("*"):
+        if p.is_file():
+            assert PASSWORD.encode() not in p.read_bytes(), p
+    verify = subprocess.run([sys.executable, "verify.py"], cwd=root, capture_output=True, text=True, timeout=300)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_every_copy_damaged_means_no_package(store, tmp_path):
+    assert run_coffre("archive", "--config", store.config, "--yes").code == 0
+    for dest in store.destinations:
+        run = store.run_dirs(dest)[-1]
+        f = run / "journals.tar.zst.age"
+        data = bytearray(f.read_bytes())
+        data[len(data) // 2] ^= 0x10
+        f.write_bytes(bytes(data))
+    out = tmp_path / "audit.zip"
+    res = run_coffre("export-auditor", "--config", store.config, "--identity", store.identity, "--period",
+                     "2025-01-01..2025-01-03", "--out", out, "--password-env", "AUDIT_PW", env={"AUDIT_PW": PASSWORD})
+    assert res.code == 1, res
+    assert "journals.tar.zst.age" in res.err and "Traceback" not in res.err
+    assert not out.exists() and not list(tmp_path.glob("audit.zip*"))
+
+
+def test_a_damaged_first_copy_is_passed_over(store, tmp_path):
+    assert run_coffre("archive", "--config", store.config, "--yes").code == 0
+    run = store.run_dirs(store.destinations[0])[-1]
+    (run / "facts.json.zst.age").unlink()
+    out = tmp_path / "audit.zip"
+    res = run_coffre("export-auditor", "--config", store.config, "--identity", store.identity, "--period",
+                     "2025-01-01..2025-01-03", "--out", out, "--password-env", "AUDIT_PW", env={"AUDIT_PW": PASSWORD})
+    assert res.code == 0, res
+    assert str(store.destinations[1]) in res.err
+    assert extract(out, tmp_path / "x", PASSWORD).returncode == 0
+    (root,) = list((tmp_path / "x").iterdir())
+    assert str(store.destinations[0]) in (root / "rapport.html").read_text(encoding="utf-8")  # the copy passed over
+
+
+def test_generated_password_is_shown_once_on_a_terminal_only(store, tmp_path):
+    assert run_coffre("archive", "--config", store.config, "--yes").code == 0
+    res = run_coffre("export-auditor", "--config", store.config, "--identity", store.identity, "--period",
+                     "2025-01-01..2025-01-03", "--out", tmp_path / "a.zip")
+    assert res.code == 2 and "--password-env" in res.err and not (tmp_path / "a.zip").exists()
+    code, shown = run_in_terminal([sys.executable, "-m", "pipeline", "export-auditor", "--config", str(store.config),
+                                   "--identity", str(store.identity), "--period", "2025-01-01..2025-01-03",
+                                   "--out", str(tmp_path / "b.zip")], [])
+    assert code == 0, shown
+    lines = shown.splitlines()
+    password = lines[lines.index(next(l for l in lines if "Mot de passe du paquet" in l)) + 2].strip()
+    assert len(password) >= 24
+    assert extract(tmp_path / "b.zip", tmp_path / "x", password).returncode == 0
+    state = store.config.with_name("coffre-state")
+    for p in list(state.rglob("*")) + list(store.config.parent.rglob("*")):
+        if p.is_file():
+            assert password.encode() not in p.read_bytes(), p
