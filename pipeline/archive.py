@@ -115,7 +115,12 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
 
     with StoreLock(cfg.state_dir, cfg.store_id, say=say):
         history = History(cfg.state_dir, cfg.store_id)
-        scratch = Path(tempfile.mkdtemp(prefix="coffre-", dir=cfg.scratch_dir))
+        # Under the lock no other run of this store is alive: a scratch folder of its own left here is a killed
+        # run's (a plain copy of the till database). '@' cannot be in a store id, so no other store's matches.
+        prefix = f"coffre-archive@{cfg.store_id}@"
+        for stale in Path(cfg.scratch_dir or tempfile.gettempdir()).glob(prefix + "*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        scratch = Path(tempfile.mkdtemp(prefix=prefix, dir=cfg.scratch_dir))
         try:
             snap = source.take(scratch)
             prev = history.last_run()
@@ -271,7 +276,9 @@ class _RunWrite:
         tee = Tee(self._open_all(name))
         try:
             out = produce(tee)
-        except AllBranchesFailed:
+        except Exception:
+            if tee.branches:  # not the destinations failing (pyrage hands the sink's error back as its own)
+                raise
             for spec, err in tee.failures.items():
                 self._fail(spec, f"writing {name} failed ({err.strerror or err})")
             raise CannotRun("No copy could be written.")  # _fail raised already; kept for clarity

@@ -7,6 +7,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import minisign
 import tomli_w
 
 from pipeline.errors import UsageError
@@ -102,8 +103,15 @@ def load(path: str | os.PathLike) -> Config:
         journals_mapping=r.text("journals.mapping", default="reference-pos"),
     )
     for rec in cfg.recipients:
+        if rec.strip().upper().startswith("AGE-SECRET-KEY-"):  # never echo a secret into a log
+            raise UsageError(f"In {path}, encryption.recipients holds an age SECRET key: put its public recipient "
+                             "(age1…) there, and keep the identity off this machine.")
         if not rec.startswith("age1"):
             raise UsageError(f"In {path}, encryption.recipients holds {rec!r}, which is not an age X25519 recipient (age1…).")
+    try:
+        minisign.PublicKey.from_base64(cfg.signing_public_key)
+    except Exception:
+        raise UsageError(f"In {path}, `signing.public_key` is not a minisign public key (see {cfg.signing_public_key_file}).")
     return cfg
 
 
@@ -118,8 +126,12 @@ class _Reader:
 
     def _get(self, key: str, default):
         node = self.doc
-        for part in key.split("."):
-            if not isinstance(node, dict) or part not in node:
+        parts = key.split(".")
+        for i, part in enumerate(parts):
+            if not isinstance(node, dict):  # a table written as a value: never fall back to defaults silently
+                table = ".".join(parts[:i])
+                raise UsageError(f"In {self.path}, `{table}` must be a table ([{table}]).")
+            if part not in node:
                 if default is _MISSING:
                     raise UsageError(f"The configuration file {self.path} has no `{key}`.")
                 return default

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import minisign
 
+from pipeline.manifest.format import SIGNATURE_COMMENT
+
 
 class SignatureInvalid(ValueError):
     pass
@@ -19,6 +21,10 @@ def verify(pinned_public_key_b64: str, data: bytes, signature: bytes) -> str:
         sig = minisign.Signature.from_bytes(signature)
     except Exception:
         raise SignatureInvalid("the signature file is malformed")
+    # minisign authenticates neither the untrusted comment nor the encoding: the file must be exactly what Coffre
+    # writes, so that no byte of the run can change (or carry anything) unnoticed.
+    if sig.untrusted_comment != SIGNATURE_COMMENT or bytes(sig) + b"\n" != signature:
+        raise SignatureInvalid("the signature file was altered outside its signed part")
     try:
         pk.verify(data, sig)
     except minisign.VerifyError as err:

@@ -12,6 +12,8 @@ MANIFEST_JSON = "manifest.json"
 MANIFEST_B3 = "MANIFEST.b3"
 SIGNATURE = "MANIFEST.b3.minisig"
 RESTORE_TXT = "RESTORE.txt"
+SIGNATURE_COMMENT = "signature from coffre"  # the untrusted comment line of MANIFEST.b3.minisig
+DATA_KINDS = ("snapshot", "facts", "journals")
 CONTROL_FILES = (MANIFEST_JSON, MANIFEST_B3, SIGNATURE, RESTORE_TXT)
 
 # A run's files sit flat in its folder; a name is a plain file name, nothing a path could escape with.
@@ -82,13 +84,17 @@ def parse_manifest(data: bytes) -> dict:
         raise ManifestError("manifest.json has a malformed run_id.")
     _expect(doc, "store_id", str)
     _expect(doc, "created_at", str)
-    _expect(doc, "recipients", list)
+    recipients = _expect(doc, "recipients", list)
+    if not recipients or not all(isinstance(r, str) for r in recipients):
+        raise ManifestError("manifest.json has no valid `recipients`.")
     prev = doc.get("previous_run")
     if prev is not None:
         if not isinstance(prev, dict) or not isinstance(prev.get("run_id"), str) or not RUN_ID.match(prev["run_id"]) \
                 or not isinstance(prev.get("manifest_blake3"), str) or not _HEX64.match(prev["manifest_blake3"]):
             raise ManifestError("manifest.json has a malformed previous_run.")
     files = _expect(doc, "files", list)
+    if not files:
+        raise ManifestError("manifest.json lists no data file.")
     seen = set()
     for f in files:
         if not isinstance(f, dict) or not isinstance(f.get("name"), str) or not valid_name(f["name"]):
@@ -96,6 +102,8 @@ def parse_manifest(data: bytes) -> dict:
         if f["name"] in seen or f["name"] in CONTROL_FILES:
             raise ManifestError(f"manifest.json lists {f['name']} more than once or as a data file.")
         seen.add(f["name"])
+        if f.get("kind") not in DATA_KINDS:
+            raise ManifestError(f"manifest.json gives {f['name']} a malformed kind.")
         if isinstance(f.get("size"), bool) or not isinstance(f.get("size"), int) or f["size"] < 0:
             raise ManifestError(f"manifest.json gives {f['name']} a malformed size.")
         if not isinstance(f.get("blake3"), str) or not _HEX64.match(f["blake3"]):

@@ -16,6 +16,10 @@ def parse_facts(data: bytes) -> dict:
         raise ValueError("facts.json is not valid JSON")
     if not isinstance(facts, dict) or not isinstance(facts.get("snapshot"), dict):
         raise ValueError("facts.json has no snapshot section")
+    counts = facts["snapshot"].get("row_counts", {})
+    if not isinstance(counts, dict) or not all(v is None or (isinstance(v, int) and not isinstance(v, bool))
+                                               for v in counts.values()):
+        raise ValueError("facts.json has malformed row counts")
     return facts
 
 

@@ -92,8 +92,9 @@ class _CopyBad(Exception):
     pass
 
 
-def extract_journals(tar_path: Path, final: Path) -> None:
-    """Extracts the journals tar into `final`: plain files under journals/ only, nothing else, nowhere else."""
+def extract_journals(tar_path: Path, final: Path) -> Path:
+    """Extracts the journals tar into a partial folder beside `final`, returned for the caller to publish once
+    everything is checked: plain files under journals/ only, nothing else, nowhere else."""
     partial = final.with_name(TMP_PREFIX + final.name + ".d")
     partial.mkdir()
     try:
@@ -105,12 +106,12 @@ def extract_journals(tar_path: Path, final: Path) -> None:
                 src = tar.extractfile(member)
                 with open(partial / parts[1], "xb") as out:
                     shutil.copyfileobj(src, out, 1 << 20)
-        os.rename(partial, final)
-    except tarfile.TarError as err:
-        raise _CopyBad(f"journals.tar cannot be read ({err})")
-    finally:
-        if partial.exists():
-            shutil.rmtree(partial)
+        return partial
+    except BaseException as err:
+        shutil.rmtree(partial, ignore_errors=True)
+        if isinstance(err, tarfile.TarError):
+            raise _CopyBad(f"journals.tar cannot be read ({err})")
+        raise
 
 
 def _latest_signed(dest, store_id: str, runs: list[str]) -> str | None:
@@ -160,6 +161,9 @@ def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: 
                         facts = parse_facts(fh.read(16 << 20))
                 except ValueError as err:
                     raise _CopyBad(f"{name}: {err}")
+            elif f["kind"] == "journals" and facts is not None:
+                if (facts.get("journals") or {}).get("plain_blake3") != got.plain_blake3:
+                    raise _CopyBad(f"{name} decrypts to journals that differ from the ones recorded at archive time")
             elif f["kind"] == "snapshot" and facts is not None:
                 snap = facts["snapshot"]
                 if snap.get("plain_blake3") != got.plain_blake3:
@@ -168,12 +172,15 @@ def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: 
                     bad = check_snapshot(tmp, snap)
                     if bad:
                         raise _CopyBad(f"{name}: " + "; ".join(bad))
+        ready = []  # everything unpacked and checked before the first file is published
         for tmp, final in temps:
             if final.name == "journals":
-                extract_journals(tmp, final)
+                ready.append((extract_journals(tmp, final), final))
                 tmp.unlink()
             else:
-                os.rename(tmp, final)
+                ready.append((tmp, final))
+        for src, final in ready:
+            os.rename(src, final)
         temps = []
         return [final for _, _, final in plan], facts or {}
     finally:

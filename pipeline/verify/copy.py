@@ -146,6 +146,9 @@ def _cross_check(rep: RunReport, listed: dict, present: dict, problem, store_id:
     m = rep.manifest
     if m["run_id"] != rep.run_id or m["store_id"] != store_id:
         problem(fmt.MANIFEST_JSON, f"names run {m['run_id']} of store {m['store_id']}, not this folder's")
+    described = {f["name"] for f in m["files"]}
+    for name in sorted(set(listed) - described - set(fmt.CONTROL_FILES)):
+        problem(name, "is listed in MANIFEST.b3 but not in manifest.json")
     for f in m["files"]:
         if listed.get(f["name"]) != f["blake3"]:
             problem(f["name"], "manifest.json and MANIFEST.b3 disagree about this file")

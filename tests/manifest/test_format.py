@@ -31,7 +31,7 @@ def test_b3_refuses_malformed_lists(data):
 def _manifest(**over):
     doc = {"format": "coffre-run", "format_version": 1, "run_id": "20261128T120000Z-abcdef", "store_id": "s",
            "created_at": "2026-11-28T12:00:00Z", "tool": {"name": "coffre", "version": "0"}, "previous_run": None,
-           "recipients": ["age1x"], "files": [{"name": "snapshot.sqlite.zst.age", "size": 1, "blake3": H}]}
+           "recipients": ["age1x"], "files": [{"name": "snapshot.sqlite.zst.age", "kind": "snapshot", "size": 1, "blake3": H}]}
     doc.update(over)
     return fmt.render_manifest(doc)
 
