@@ -46,6 +46,11 @@ def run_demo(folder: Path | None, days: int, say) -> int:
     result = run_archive(cfg, cfg.destinations, allow_same_disk=True, say=lambda m: None)
     for c in result.copies:
         say(f"   {'written, read back and checked' if c.ok else 'FAILED: ' + c.reason}: {c.destination}")
+    if result.journals:
+        j = result.journals
+        say(f"   fiscal journals: {sum(j['records'].values())} records exported (CSV + JSON, LISEZMOI in French), "
+            f"{j['checks']['signatures_verified']} signatures and every total checked: "
+            f"{len(result.findings)} finding(s)")
     run_dir = usb / cfg.store_id / result.run_id
 
     say("4. coffre verify: signature with the pinned key, BLAKE3 of every file, the chain of runs")
