@@ -30,7 +30,8 @@ from pipeline.pack.tee import AllBranchesFailed, Tee
 from pipeline.journals.run import journals_of_snapshot
 from pipeline.pack.tar import TarStream
 from pipeline.snapshot import open_source
-from pipeline.state.activity_log import ActivityLog
+from pipeline.state.activity_log import ActivityLog, check_against
+from pipeline.state.activity_log import head as log_head
 from pipeline.state.history import History
 from pipeline.state.lock import StoreLock
 
@@ -146,9 +147,15 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
                 "snapshot": dict(snap_facts, file=data_name, plain_name=snap.name, plain_blake3=plain_hash, plain_size=plain_size),
             }
             if outcome is not None:
-                log = ActivityLog(cfg.state_dir, cfg.store_id).path
-                if log.exists():  # Coffre's own log travels in every run: a rewritten line shows against it
-                    shutil.copy(log, outcome.folder / "coffre-log.jsonl")
+                # Coffre's own log travels in every run; it must still hold what the last run carried.
+                log_lines = ActivityLog(cfg.state_dir, cfg.store_id).lines()
+                for problem in check_against(log_lines, history.doc.get("log_carried")):
+                    warning = f"Warning: {problem}."
+                    result.warnings.append(warning)
+                    say(warning)
+                if log_lines:
+                    (outcome.folder / "coffre-log.jsonl").write_text("\n".join(log_lines) + "\n", encoding="utf-8")
+                carried = dict(log_head(log_lines), run_id=run_id)
                 stream = TarStream(outcome.folder, "journals")
                 try:
                     tar_hash, tar_size = run.data_file(
@@ -168,6 +175,8 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
             manifest_hash = run.finish(prev, secret_key, started)
             result.files = run.files
             written = [s for s, c in copies.items() if c.ok]
+            if outcome is not None:
+                history.doc["log_carried"] = carried
             if outcome is not None and outcome.checks.checkpoint:
                 history.doc["journal_checkpoint"] = {"mapping": outcome.mapping, "run_id": run_id,
                                                      "chains": outcome.checks.checkpoint}

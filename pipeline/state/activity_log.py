@@ -57,3 +57,21 @@ def check_log(lines: list[str]) -> list[str]:
             problems.append(f"line {n} of Coffre's log carries number {entry.get('seq')}")
         previous = _hash(line)
     return problems
+
+
+def check_against(lines: list[str], recorded: dict | None) -> list[str]:
+    """The log must still hold, unchanged, the lines it held when a run carried it: {entries, head}."""
+    problems = check_log(lines)
+    if recorded and recorded.get("entries"):
+        n = recorded["entries"]
+        if len(lines) < n:
+            problems.append(f"Coffre's log has {len(lines)} lines, but run {recorded.get('run_id')} carried {n}: "
+                            "lines were deleted")
+        elif _hash(lines[n - 1]) != recorded.get("head"):
+            problems.append(f"line {n} of Coffre's log differs from the one run {recorded.get('run_id')} carried: "
+                            "the log was rewritten")
+    return problems
+
+
+def head(lines: list[str]) -> dict:
+    return {"entries": len(lines), "head": _hash(lines[-1]) if lines else GENESIS}

@@ -161,3 +161,14 @@ def test_coffre_log_is_chained_and_travels_in_runs(store, tmp_path):
     rewritten = [all_lines[0].replace('"ok"', '"partial"')] + all_lines[1:]
     assert check_log(rewritten)
     assert check_log(all_lines[1:])
+
+
+def test_a_rewritten_or_truncated_coffre_log_is_shouted_at_the_next_run(store):
+    archive_json(store)
+    archive_json(store)
+    archive_json(store)
+    local = store.config.with_name("coffre-state") / "boutique.coffre-log.jsonl"
+    lines = local.read_text().splitlines()
+    local.write_text("\n".join(lines[:1]) + "\n")  # someone hides the last runs
+    summary, _ = archive_json(store)
+    assert any("lines were deleted" in w or "does not follow" in w for w in summary["warnings"]), summary["warnings"]
