@@ -1,0 +1,890 @@
+#!/usr/bin/env python3
+"""Coffre's benchmark: `coffre archive / verify / restore` against restic, borg and the stock
+`sqlite3 .backup | zstd | age` pipeline, on the same sample shop database, as ratios.
+
+This is NOT a test (pytest only collects tests/). Standard library only; run it with the
+project's virtualenv so that the `coffre` beside the interpreter is used:
+
+    .venv/bin/python bench/run.py [--days N] [--repeat K] [--work DIR] [--json OUT] [--cold] [--profile]
+
+See bench/README.md for what it measures and how to read the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STORE_ID = "bench"
+PASSWORD = "coffre-bench-not-a-secret"
+
+
+class BenchError(Exception):
+    """A clear, one-sentence reason why the benchmark cannot go on."""
+
+
+# --------------------------------------------------------------------------- processes
+
+
+@dataclass
+class Proc:
+    argv: list[str]
+    stdin: str | None = None  # a file to read from (only for the first process of a stage)
+    stdout: str | None = None  # a file to write to (only for the last process of a stage)
+    cwd: str | None = None
+
+
+@dataclass
+class Measure:
+    seconds: float
+    peak_kb: int  # max over sequential stages of the sum of the concurrent processes' max RSS
+
+
+class Runner:
+    """Runs commands with a clean environment, times them, and takes each child's max RSS from wait4."""
+
+    def __init__(self, env: dict, logs: Path, cold: bool):
+        self.env = env
+        self.logs = logs
+        self.cold = cold
+        self.cold_status = "off (warm page cache)"
+        if cold:
+            ok, why = drop_caches()
+            self.cold_status = ("on: page cache dropped before each timed command (tmpfs contents stay in memory)"
+                                if ok else f"requested but FAILED ({why}); the page cache stayed warm")
+            self.cold = ok
+
+    def run(self, label: str, stages: list) -> Measure:
+        """`stages` run one after the other; a stage is a list of Proc piped together, or a callable."""
+        if self.cold:
+            drop_caches()
+        log = self.logs / (slug(label) + ".log")
+        peak = 0
+        started = time.perf_counter()
+        with open(log, "wb") as logf:
+            for stage in stages:
+                if callable(stage):
+                    stage()
+                    continue
+                peak = max(peak, self._stage(stage, logf, label, log))
+        seconds = time.perf_counter() - started
+        return Measure(seconds, peak)
+
+    def _stage(self, procs: list[Proc], logf, label: str, log: Path) -> int:
+        children = []
+        opened = []
+        prev_out = None
+        try:
+            for i, p in enumerate(procs):
+                if i == 0:
+                    stdin = open(p.stdin, "rb") if p.stdin else subprocess.DEVNULL
+                    if p.stdin:
+                        opened.append(stdin)
+                else:
+                    stdin = prev_out
+                if i == len(procs) - 1:
+                    stdout = open(p.stdout, "wb") if p.stdout else logf
+                    if p.stdout:
+                        opened.append(stdout)
+                else:
+                    stdout = subprocess.PIPE
+                try:
+                    child = subprocess.Popen(p.argv, stdin=stdin, stdout=stdout, stderr=logf, cwd=p.cwd, env=self.env)
+                except OSError as err:
+                    raise BenchError(f"cannot start {p.argv[0]} ({err.strerror})")
+                if prev_out is not None:
+                    prev_out.close()  # the child holds it now; EOF/SIGPIPE flow as in a shell pipeline
+                prev_out = child.stdout
+                children.append(child)
+        finally:
+            for f in opened:
+                f.close()
+        rss = 0
+        failed = []
+        try:
+            for child in children:
+                _, status, usage = os.wait4(child.pid, 0)
+                child.returncode = os.waitstatus_to_exitcode(status)
+                rss += usage.ru_maxrss  # kilobytes on Linux
+                if child.returncode != 0:
+                    failed.append(f"{' '.join(Path(a).name for a in child.args[:4])} exited {child.returncode}")
+        except BaseException:  # Ctrl-C: stop the children too, the way a terminal would, then give up
+            _stop(children)
+            raise
+        if failed:
+            logf.flush()
+            tail = log.read_text(errors="replace").strip().splitlines()[-6:]
+            raise BenchError(f"{label}: {', '.join(failed)}; last output ({log}):\n    " + "\n    ".join(tail))
+        return rss
+
+
+def _stop(children: list) -> None:
+    import signal
+    for child in children:
+        if child.returncode is None:
+            try:
+                child.send_signal(signal.SIGINT)  # coffre cleans up its scratch and unsigned run on SIGINT
+            except OSError:
+                pass
+    # A child started with SIGINT ignored (a background job) does not hear it: then SIGTERM, then SIGKILL.
+    for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        deadline = time.monotonic() + grace
+        for child in children:
+            if child.returncode is None:
+                try:
+                    child.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass
+        alive = [c for c in children if c.returncode is None]
+        if not alive:
+            return
+        for child in alive:
+            try:
+                child.send_signal(sig)
+            except OSError:
+                pass
+    for child in children:
+        if child.returncode is None:
+            child.wait()
+
+
+def drop_caches() -> tuple[bool, str]:
+    try:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True, ""
+    except OSError as err:
+        return False, err.strerror or str(err)
+
+
+def slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text).strip("-")[:80]
+
+
+def tree_size(path: Path) -> int:
+    """Apparent size of every regular file under `path` (or of `path` itself)."""
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except FileNotFoundError:
+                pass
+    return total
+
+
+def rmtree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    if path.exists():
+        raise BenchError(f"cannot remove {path}")
+
+
+def find_tools() -> dict[str, str]:
+    tools: dict[str, str] = {}
+    here = Path(sys.executable).parent / "coffre"  # the venv's coffre, beside this interpreter
+    candidates = [here, REPO_ROOT / ".venv" / "bin" / "coffre"]
+    coffre = next((str(c) for c in candidates if c.is_file() and os.access(c, os.X_OK)), shutil.which("coffre"))
+    if not coffre:
+        raise BenchError("`coffre` is not installed: run `python3 -m venv .venv && .venv/bin/pip install -e .` "
+                         "and start the benchmark with .venv/bin/python bench/run.py")
+    tools["coffre"] = coffre
+    python = Path(coffre).parent / "python"  # the interpreter of coffre's own environment
+    tools["python"] = str(python) if python.is_file() else sys.executable
+    missing = []
+    for name, pkg in (("restic", "restic"), ("borg", "borgbackup"), ("age", "age"), ("zstd", "zstd"),
+                      ("sqlite3", "sqlite3"), ("b3sum", "b3sum")):
+        path = shutil.which(name)
+        if path:
+            tools[name] = path
+        else:
+            missing.append(f"{name} (Debian package {pkg})")
+    if missing:
+        raise BenchError("missing stock tool(s): " + ", ".join(missing) + "; install them, e.g. `apt-get install "
+                         + " ".join(m.split("package ")[1].rstrip(")") for m in missing) + "`")
+    return tools
+
+
+def tool_versions(tools: dict[str, str], env: dict, coffre: list[str]) -> dict[str, str]:
+    out = {}
+    for name, args in (("coffre", ["--version"]), ("restic", ["version"]), ("borg", ["--version"]),
+                       ("age", ["--version"]), ("zstd", ["--version"]), ("sqlite3", ["--version"]),
+                       ("b3sum", ["--version"])):
+        try:
+            argv = [*coffre, *args] if name == "coffre" else [tools[name], *args]
+            r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=30, cwd="/")
+            line = (r.stdout or r.stderr).strip().splitlines()[0]
+            words = line.replace(",", " ").split()
+            # "restic 0.14.0 compiled…", "borg 1.2.4", "coffre, version 0.1.0", "v1.1.1", "*** Zstandard CLI (64-bit) v1.5.4…"
+            out[name] = next((w.lstrip("v") for w in words if w.lstrip("v")[:1].isdigit()), line[:40])
+        except (OSError, subprocess.SubprocessError, IndexError):
+            out[name] = "?"
+    return out
+
+
+def _code_files(root: Path, frozen: bool):
+    """(logical name, path) of the code and data Coffre runs: pipeline/ and schemas/ (which installs as
+    pipeline/schemas, and sits there in a frozen copy)."""
+    tops = [("pipeline", root / "pipeline")] + ([] if frozen else [("pipeline/schemas", root / "schemas")])
+    for name, top in tops:
+        for path in sorted(top.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".json", ".sql", ".txt"):
+                yield name + "/" + str(path.relative_to(top)), path
+
+
+def code_fingerprint(root: Path = REPO_ROOT, frozen: bool = False) -> dict:
+    """Which Coffre is measured: a digest of its code and schemas, and for the repository its git HEAD and
+    whether the tree differs from it. Taken at the start and at the end, so that a change shows."""
+    import hashlib
+    h = hashlib.sha256()
+    files = 0
+    for name, path in sorted(_code_files(root, frozen)):
+        h.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+        files += 1
+    out = {"code_sha256": h.hexdigest()[:16], "files": files}
+    if frozen:
+        return out
+    try:
+        out["git_head"] = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                                         capture_output=True, text=True, timeout=10).stdout.strip() or "?"
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "pipeline", "schemas"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        out["uncommitted_changes"] = bool(dirty)
+    except (OSError, subprocess.SubprocessError):
+        out["git_head"] = "?"
+    return out
+
+
+def freeze_code(work: Path) -> Path:
+    """A copy of pipeline/ (with schemas/ as pipeline/schemas, as installed) taken now: every command of the
+    benchmark runs this copy, so that someone editing the repository meanwhile cannot mix two versions."""
+    tmp = Path(tempfile.mkdtemp(prefix="code-", dir=work))
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(REPO_ROOT / "pipeline", tmp / "pipeline", ignore=ignore)
+    if (REPO_ROOT / "schemas").is_dir() and not (tmp / "pipeline" / "schemas").exists():
+        shutil.copytree(REPO_ROOT / "schemas", tmp / "pipeline" / "schemas", ignore=ignore)
+    return tmp
+
+
+def quiet(argv: list[str], env: dict, what: str, cwd: str | None = None) -> str:
+    """An untimed set-up step; fails with a clear sentence."""
+    r = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd, stdin=subprocess.DEVNULL)
+    if r.returncode != 0:
+        tail = (r.stderr or r.stdout).strip().splitlines()[-5:]
+        raise BenchError(f"{what} failed (exit {r.returncode}): " + " | ".join(tail))
+    return r.stdout
+
+
+# --------------------------------------------------------------------------- set-up
+
+
+def sample_db(coffre: list[str], env: dict, work: Path, days: int) -> Path:
+    """The sample shop for `days`, built once and reused (cached by days under --work)."""
+    folder = work / f"db-{days}d"
+    db = folder / "caisse.db"
+    if db.is_file():
+        print(f"Reusing the sample database {db} ({db.stat().st_size / 1e6:.1f} MB).", flush=True)
+        return db
+    building = work / f"db-{days}d.building"
+    rmtree(building)
+    building.mkdir(parents=True)
+    print(f"Building the sample database ({days} days) in {folder} …", flush=True)
+    t = time.perf_counter()
+    quiet([*coffre, "sample-db", str(building / "caisse.db"), "--days", str(days)], env, "coffre sample-db")
+    rmtree(folder)
+    os.rename(building, folder)
+    print(f"  built in {time.perf_counter() - t:.0f} s: {db.stat().st_size / 1e6:.1f} MB.", flush=True)
+    return db
+
+
+def choose_dest_root(db: Path, requested: str | None, need: int) -> tuple[Path, bool, str]:
+    """Where copies and repositories go: another device than the database when possible.
+    Returns (parent folder, same_device, sentence)."""
+    db_dev = db.stat().st_dev
+    if requested:
+        base = Path(requested).absolute()
+        base.mkdir(parents=True, exist_ok=True)
+    else:
+        shm = Path("/dev/shm")
+        base = None
+        if shm.is_dir() and os.access(shm, os.W_OK) and shm.stat().st_dev != db_dev:
+            if shutil.disk_usage(shm).free > need:
+                base = shm
+        if base is None:
+            base = db.parent.parent
+    same = base.stat().st_dev == db_dev
+    fs = _fs_type(base)
+    where = (f"{base} ({fs}, {'the SAME device as' if same else 'another device than'} the database"
+             + ("; coffre runs with --allow-same-disk" if same else "") + ")")
+    return base, same, where
+
+
+def _fs_type(path: Path) -> str:
+    best, fstype = "", "?"
+    try:
+        for line in Path("/proc/mounts").read_text().splitlines():
+            parts = line.split()
+            if len(parts) > 2 and str(path).startswith(parts[1]) and len(parts[1]) > len(best):
+                best, fstype = parts[1], parts[2]
+    except OSError:
+        pass
+    return fstype
+
+
+# --------------------------------------------------------------------------- the benchmark
+
+
+@dataclass
+class Row:
+    group: str  # archive | verify | restore
+    key: str
+    label: str
+    times: list[float] = field(default_factory=list)
+    peaks_kb: list[int] = field(default_factory=list)
+    written: list[int] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times) if self.times else float("nan")
+
+
+class Bench:
+    def __init__(self, args, tools: dict):
+        self.args = args
+        self.tools = tools
+        self.work = Path(args.work).absolute()
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.env = self._env()
+        self.rows: dict[str, Row] = {}
+        self.info: dict = {}
+
+    def _env(self) -> dict:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RESTIC_", "BORG_", "COFFRE_"))}
+        env.update({
+            "RESTIC_PASSWORD": PASSWORD,
+            "RESTIC_CACHE_DIR": str(self.work / "cache" / "restic"),
+            "RESTIC_PROGRESS_FPS": "0.016",
+            "BORG_PASSPHRASE": PASSWORD,
+            "BORG_BASE_DIR": str(self.work / "cache" / "borg"),  # borg's config, keys, security and cache
+            "BORG_RELOCATED_REPO_ACCESS_IS_OK": "yes",
+            "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK": "yes",
+            "BORG_DISPLAY_PASSPHRASE": "no",
+            "LC_ALL": "C.UTF-8",
+            # An installed coffre has its bytecode compiled (pip does it); keep that cache out of the source tree.
+            "PYTHONPYCACHEPREFIX": str(self.work / "pycache"),
+        })
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        return env
+
+    def row(self, group: str, key: str, label: str, note: str = "") -> Row:
+        if key not in self.rows:
+            self.rows[key] = Row(group, key, label, note=note)
+        return self.rows[key]
+
+    def record(self, key: str, m: Measure, written: int | None = None) -> None:
+        r = self.rows[key]
+        r.times.append(m.seconds)
+        r.peaks_kb.append(m.peak_kb)
+        if written is not None:
+            r.written.append(written)
+
+    # ---------------------------------------------------------------- set-up
+
+    def setup(self) -> None:
+        a = self.args
+        if a.live_code:
+            self.coffre_argv = [self.tools["coffre"]]
+            self.code_note = f"the live tree ({REPO_ROOT}), as the venv's coffre runs it"
+        else:
+            frozen = freeze_code(self.work)
+            self.frozen = frozen
+            self.env["PYTHONPATH"] = str(frozen)
+            # -P: no current folder on sys.path, so the frozen copy wins over a checkout in the cwd.
+            self.coffre_argv = [self.tools["python"], "-P", "-m", "pipeline"]
+            self.code_note = f"a copy of {REPO_ROOT}/pipeline (+ schemas) frozen at the start in {frozen}"
+            print(f"Measuring {self.code_note}.", flush=True)
+        self.db = sample_db(self.coffre_argv, self.env, self.work, a.days)
+        wal = Path(str(self.db) + "-wal")
+        if wal.exists() and wal.stat().st_size:
+            print(f"Note: {wal} holds {wal.stat().st_size} bytes; counted in the input, but restic and borg, "
+                  "given the database file only, do not read it.")
+        self.input_size = sum(tree_size(Path(str(self.db) + s)) for s in ("", "-wal") if Path(str(self.db) + s).exists())
+        base, same, where = choose_dest_root(self.db, a.dest_dir, need=4 * self.input_size)
+        self.root = Path(tempfile.mkdtemp(prefix=f"coffre-bench-{a.days}d-", dir=base))
+        self.same_disk = same
+        self.A, self.B = self.root / "A", self.root / "B"
+        self.stock_dir = self.root / "stock"
+        for d in (self.A, self.B, self.stock_dir):
+            d.mkdir()
+        self.scratch = Path(tempfile.gettempdir())
+        self.setup_dir = self.work / "setup"
+        rmtree(self.setup_dir)
+        self.setup_dir.mkdir()
+        rmtree(self.work / "cache")
+        self.logs = self.work / "logs" / f"{a.days}d"
+        rmtree(self.logs)
+        self.logs.mkdir(parents=True)
+        self.restore_root = self.work / "restored"
+        rmtree(self.restore_root)
+        self.restore_root.mkdir()
+        self.config = self.setup_dir / "coffre.toml"
+        self.identity = self.setup_dir / "identity.txt"
+        quiet([*self.coffre_argv, "init", "--config", str(self.config), "--source", f"sqlite:{self.db}",
+               "--to", str(self.A), "--to", str(self.B), "--identity-out", str(self.identity), "--store-id", STORE_ID],
+              self.env, "coffre init")
+        import tomllib
+        recipients = tomllib.loads(self.config.read_text())["encryption"]["recipients"]
+        self.recipient = recipients[0]  # the stock pipeline encrypts to the same age recipient
+        self.runner = Runner(self.env, self.logs, a.cold)
+        self.info = {
+            "days": a.days, "repeat": a.repeat, "database": str(self.db), "input_bytes": self.input_size,
+            "database_device": _dev(self.db), "destinations": where, "destination_root": str(self.root),
+            "destination_device": _dev(self.root), "scratch": f"{self.scratch} (device {_dev(self.scratch)})",
+            "restore_target": f"{self.restore_root} (device {_dev(self.restore_root)})",
+            "page_cache": self.runner.cold_status, "cpus": len(os.sched_getaffinity(0)),
+            "load_average_at_start": round(os.getloadavg()[0], 2),
+            "code_measured": self.code_note,
+            "code_at_start": code_fingerprint(),
+            "code_frozen": code_fingerprint(self.frozen, frozen=True) if not a.live_code else None,
+            "machine": f"{platform.system()} {platform.release()} {platform.machine()}, Python {platform.python_version()}",
+            "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "versions": tool_versions(self.tools, self.env, self.coffre_argv),
+        }
+        print(f"Copies and repositories under {where}: {self.root}", flush=True)
+        print(f"Scratch (coffre's snapshot, the stock pipeline's .backup): {self.info['scratch']}; "
+              f"page cache: {self.runner.cold_status}", flush=True)
+
+    def coffre(self, *args: str) -> list[str]:
+        extra = ["--allow-same-disk"] if self.same_disk and args[0] == "archive" else []
+        return [*self.coffre_argv, args[0], "--config", str(self.config), *args[1:], *extra]
+
+    def reset_coffre(self) -> None:
+        """A fresh store for each archive run: no earlier run, no history, empty destinations."""
+        for d in (self.A / STORE_ID, self.B / STORE_ID):
+            rmtree(d)
+        for p in self.setup_dir.iterdir():
+            if p.is_dir():
+                rmtree(p)  # the state folder (history, lock, journal checkpoint) that `archive` creates
+
+    def coffre_runs(self, dest: Path) -> list[Path]:
+        d = dest / STORE_ID
+        return sorted(p for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
+
+    # ---------------------------------------------------------------- archive
+
+    def archive_phase(self) -> None:
+        k = self.args.repeat
+        self.row("archive", "coffre2", "coffre archive (2 copies), first run")
+        self.row("archive", "coffre2b", "coffre archive (2 copies), second run")
+        if self.args.one_copy:
+            self.row("archive", "coffre1", "coffre archive --to A (1 copy), first")
+        self.row("archive", "restic1", "restic backup, first (empty repo)")
+        self.row("archive", "restic2", "restic backup --force, second")
+        self.row("archive", "borg1", "borg create zstd,3, first (empty repo)")
+        self.row("archive", "borg2", "borg create zstd,3, second")
+        self.row("archive", "stock", "stock .backup|zstd -3 -T0|age (1 copy)")
+        units = [self.u_coffre, self.u_restic, self.u_borg, self.u_stock]
+        for rep in range(k):
+            last = rep == k - 1
+            order = units[rep % len(units):] + units[:rep % len(units)]  # alternate, and rotate who goes first
+            print(f"  archive, repetition {rep + 1}/{k}: " + ", ".join(u.__name__[2:] for u in order), flush=True)
+            for unit in order:
+                unit(rep, last)
+
+    def u_coffre(self, rep: int, last: bool) -> None:
+        if self.args.one_copy:
+            self.reset_coffre()
+            m = self.runner.run(f"coffre-archive-1copy-{rep}", [[Proc(self.coffre("archive", "--yes", "--to", str(self.A)))]])
+            self.record("coffre1", m, sum(tree_size(r) for r in self.coffre_runs(self.A)))
+        # First run: a fresh store (no earlier run, no history, so no journal checkpoint).
+        self.reset_coffre()
+        m = self.runner.run(f"coffre-archive-first-{rep}", [[Proc(self.coffre("archive", "--yes"))]])
+        runs_a, runs_b = self.coffre_runs(self.A), self.coffre_runs(self.B)
+        if len(runs_a) != 1 or len(runs_b) != 1:
+            raise BenchError(f"coffre archive left {len(runs_a)} and {len(runs_b)} runs in A and B, expected 1 each")
+        self.record("coffre2", m, tree_size(runs_a[0]) + tree_size(runs_b[0]))
+        self.coffre_files = sorted(p.name for p in runs_a[0].iterdir())
+        self.coffre_copy_size = tree_size(runs_a[0])
+        state_after_first = self._save_state() if last else None
+        # Second run into the same store, as every evening after the first: whatever Coffre carries over
+        # from the previous run (the journals' checkpoint) is used. It writes a full run again.
+        m = self.runner.run(f"coffre-archive-second-{rep}", [[Proc(self.coffre("archive", "--yes"))]])
+        second = [r for r in self.coffre_runs(self.A) + self.coffre_runs(self.B) if r.name != runs_a[0].name]
+        self.record("coffre2b", m, sum(tree_size(r) for r in second))
+        if last:
+            # Verify and restore work on a store holding the first run only, like restic's and borg's
+            # repositories that hold the file's data once: the second run is taken away, state and all.
+            for r in second:
+                rmtree(r)
+            self._restore_state(state_after_first)
+        else:
+            self.reset_coffre()
+
+    def _state_dirs(self) -> list[Path]:
+        return [p for p in self.setup_dir.iterdir() if p.is_dir() and not p.name.startswith(".bench-")]
+
+    def _save_state(self) -> Path:
+        saved = self.setup_dir / ".bench-state"
+        rmtree(saved)
+        saved.mkdir()
+        for d in self._state_dirs():
+            shutil.copytree(d, saved / d.name, symlinks=True)
+        return saved
+
+    def _restore_state(self, saved: Path) -> None:
+        for d in self._state_dirs():
+            rmtree(d)
+        for d in saved.iterdir():
+            shutil.copytree(d, self.setup_dir / d.name, symlinks=True)
+        rmtree(saved)
+
+    def _restic(self, repo: Path, *args: str) -> list[str]:
+        return [self.tools["restic"], "-r", str(repo), *args]
+
+    def u_restic(self, rep: int, last: bool) -> None:
+        repo = self.root / "restic"
+        rmtree(repo)
+        rmtree(self.work / "cache" / "restic")
+        quiet(self._restic(repo, "init"), self.env, "restic init")
+        before = tree_size(repo)
+        m = self.runner.run(f"restic-backup-first-{rep}", [[Proc(self._restic(repo, "backup", "--host", "bench", str(self.db)))]])
+        after1 = tree_size(repo)
+        self.record("restic1", m, after1 - before)
+        # --force: re-read the file as restic must when the database changed (a till's does every day);
+        # without it restic skips an unchanged file on its mtime and reads nothing.
+        m = self.runner.run(f"restic-backup-second-{rep}",
+                            [[Proc(self._restic(repo, "backup", "--force", "--host", "bench", str(self.db)))]])
+        self.record("restic2", m, tree_size(repo) - after1)
+        self.restic_repo = repo
+
+    def _borg(self, *args: str) -> list[str]:
+        return [self.tools["borg"], *args]
+
+    def u_borg(self, rep: int, last: bool) -> None:
+        repo = self.root / "borg"
+        rmtree(repo)
+        rmtree(self.work / "cache" / "borg")
+        quiet(self._borg("init", "--encryption", "repokey-blake2", str(repo)), self.env, "borg init")
+        before = tree_size(repo)
+        m = self.runner.run(f"borg-create-first-{rep}",
+                            [[Proc(self._borg("create", "--compression", "zstd,3", f"{repo}::first", str(self.db)))]])
+        after1 = tree_size(repo)
+        self.record("borg1", m, after1 - before)
+        # --files-cache=disabled: read and chunk the file again (as for a changed database), dedup does the rest.
+        m = self.runner.run(f"borg-create-second-{rep}",
+                            [[Proc(self._borg("create", "--files-cache=disabled", "--compression", "zstd,3",
+                                              f"{repo}::second", str(self.db)))]])
+        self.record("borg2", m, tree_size(repo) - after1)
+        self.borg_repo = repo
+
+    def u_stock(self, rep: int, last: bool) -> None:
+        tmp = self.scratch / f"coffre-bench-stock-{os.getpid()}.sqlite"
+        out = self.stock_dir / "caisse.sqlite.zst.age"
+        for p in (tmp, out):
+            p.unlink(missing_ok=True)
+        t = self.tools
+        m = self.runner.run(f"stock-archive-{rep}", [
+            [Proc([t["sqlite3"], str(self.db), f".backup '{tmp}'"])],
+            [Proc([t["zstd"], "-3", "-T0", "-q", "-c", str(tmp)]), Proc([t["age"], "-r", self.recipient], stdout=str(out))],
+            lambda: tmp.unlink(),
+        ])
+        self.record("stock", m, out.stat().st_size)
+        self.stock_out = out
+
+    # ---------------------------------------------------------------- verify
+
+    def verify_phase(self) -> None:
+        k = self.args.repeat
+        run_a = self.coffre_runs(self.A)[0]
+        ident = str(self.identity)
+        rows = [
+            ("coffre_verify", "coffre verify (2 copies)", [[Proc(self.coffre("verify"))]]),
+            ("coffre_deep", "coffre verify --deep (2 copies)", [[Proc(self.coffre("verify", "--deep", "--identity", ident))]]),
+            ("coffre_deep1", "coffre verify --deep --from A (1 copy)",
+             [[Proc(self.coffre("verify", "--deep", "--identity", ident, "--from", str(self.A)))]]),
+            ("restic_check", "restic check --read-data",
+             [[Proc(self._restic(self.restic_repo, "check", "--read-data"))]]),
+            ("borg_check", "borg check --verify-data", [[Proc(self._borg("check", "--verify-data", str(self.borg_repo)))]]),
+            ("stock_b3", "stock b3sum --check MANIFEST.b3 (1 copy)",
+             [[Proc([self.tools["b3sum"], "--check", "MANIFEST.b3"], cwd=str(run_a))]]),
+        ]
+        for key, label, _ in rows:
+            self.row("verify", key, label)
+        for rep in range(k):
+            order = rows[rep % len(rows):] + rows[:rep % len(rows)]
+            print(f"  verify, repetition {rep + 1}/{k}", flush=True)
+            for key, label, stages in order:
+                self.record(key, self.runner.run(f"{key}-{rep}", stages))
+
+    # ---------------------------------------------------------------- restore
+
+    def restore_phase(self) -> None:
+        k = self.args.repeat
+        t = self.tools
+
+        def target(key: str, rep: int) -> Path:
+            return self.restore_root / f"{key}-{rep}"
+
+        def coffre(rep):
+            out = target("coffre", rep)
+            return out, [[Proc(self.coffre("restore", "--identity", str(self.identity), "--out", str(out)))]]
+
+        def restic(rep):
+            out = target("restic", rep)
+            return out, [[Proc(self._restic(self.restic_repo, "restore", "latest", "--target", str(out)))]]
+
+        def borg(rep):
+            out = target("borg", rep)
+            out.mkdir()
+            return out, [[Proc(self._borg("extract", f"{self.borg_repo}::second"), cwd=str(out))]]
+
+        def stock(rep):
+            out = target("stock", rep)
+            out.mkdir()
+            return out, [[Proc([t["age"], "-d", "-i", str(self.identity), str(self.stock_out)]),
+                          Proc([t["zstd"], "-d", "-q", "-c"], stdout=str(out / "caisse.db"))]]
+
+        rows = [("coffre_restore", "coffre restore --out NEW", coffre),
+                ("restic_restore", "restic restore latest --target NEW", restic),
+                ("borg_extract", "borg extract (into NEW)", borg),
+                ("stock_restore", "stock age -d | zstd -d > NEW", stock)]
+        for key, label, _ in rows:
+            self.row("restore", key, label)
+        for rep in range(k):
+            order = rows[rep % len(rows):] + rows[:rep % len(rows)]
+            print(f"  restore, repetition {rep + 1}/{k}", flush=True)
+            for key, label, make in order:
+                out, stages = make(rep)
+                m = self.runner.run(f"{key}-{rep}", stages)
+                self.record(key, m, tree_size(out))
+                rmtree(out)
+
+    # ---------------------------------------------------------------- profile
+
+    def profile(self) -> str:
+        """`coffre archive` under cProfile in every thread (bench/profile_threads.py): a first run into a
+        fresh store, then a second run into the same store. Top entries of each."""
+        import io
+        import pstats
+        self.reset_coffre()
+        helper = Path(__file__).resolve().parent / "profile_threads.py"
+        out = []
+        for which in ("first", "second"):
+            prefix = self.work / f"archive-{self.args.days}d-{which}"
+            cmd = [self.tools["python"], "-P", str(helper), str(prefix),
+                   *self.coffre("archive", "--yes")[len(self.coffre_argv):]]
+            quiet(cmd, self.env, f"coffre archive ({which} run) under cProfile", cwd=str(self.work))
+            threads = json.loads(Path(str(prefix) + ".threads.json").read_text())
+            out.append(f"--- {which} run: {threads['wall_seconds']:.1f} s wall under the profiler; threads: "
+                       + ", ".join(f"{t['name']} {t['seconds']:.1f} s" for t in threads["threads"]))
+            for title, key, restrict in (("by own time, top 14", "tottime", (14,)),
+                                         ("coffre's own functions by cumulative time, top 16", "cumulative",
+                                          (r"pipeline[/\\]", 16))):
+                buf = io.StringIO()
+                pstats.Stats(str(prefix) + ".all.prof", stream=buf).sort_stats(key).print_stats(*restrict)
+                out.append(f"  {title}:")
+                for line in buf.getvalue().splitlines():
+                    if (not line.strip() or line.lstrip().startswith(("Ordered by", "List reduced"))
+                            or str(prefix) in line or "function calls" in line):
+                        continue
+                    for root in (getattr(self, "frozen", None), REPO_ROOT):
+                        if root:
+                            line = line.replace(str(root) + "/", "")
+                    out.append(line.replace(sys.base_prefix + "/lib/", ""))
+            out.append(f"(all threads merged; {prefix}.all.prof, main thread alone in {prefix}.main.prof)")
+        text = "\n".join(out)
+        (self.work / f"archive-{self.args.days}d.profile.txt").write_text(text + "\n")
+        return text
+
+    def cleanup(self) -> None:
+        if getattr(self, "frozen", None):
+            rmtree(self.frozen)
+        if not self.args.keep:
+            rmtree(self.root)
+            rmtree(self.restore_root)
+
+
+def _dev(p: Path) -> str:
+    st = os.stat(p)
+    return f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
+
+
+# --------------------------------------------------------------------------- report
+
+
+REFS = {"archive": ("restic1", "restic2", "stock"), "verify": ("restic_check", None, "stock_b3"),
+        "restore": ("restic_restore", None, "stock_restore")}
+
+
+def mb(n: float | None) -> str:
+    return "-" if n is None else f"{n / 1e6:.1f} MB"
+
+
+def build_report(bench: Bench) -> dict:
+    rows = []
+    by_key = bench.rows
+    for r in by_key.values():
+        ref1, ref2, ref_stock = REFS[r.group]
+        rat = {}
+        if ref1 in by_key and by_key[ref1].times:
+            rat["restic"] = r.median / by_key[ref1].median
+        if ref2 and by_key.get(ref2) and by_key[ref2].times:
+            rat["restic_second"] = r.median / by_key[ref2].median
+        if ref_stock in by_key and by_key[ref_stock].times:
+            rat["stock"] = r.median / by_key[ref_stock].median
+        rows.append({
+            "group": r.group, "key": r.key, "command": r.label,
+            "median_seconds": round(r.median, 4), "seconds": [round(t, 4) for t in r.times],
+            "ratio_to_restic": round(rat["restic"], 3) if "restic" in rat else None,
+            "ratio_to_restic_second": round(rat["restic_second"], 3) if "restic_second" in rat else None,
+            "ratio_to_stock": round(rat["stock"], 3) if "stock" in rat else None,
+            "peak_rss_mb": round(max(r.peaks_kb) / 1024, 1) if r.peaks_kb else None,
+            "bytes_written": int(statistics.median(r.written)) if r.written else None,
+            "input_bytes": bench.input_size,
+        })
+    return {"info": bench.info, "coffre_run_files": getattr(bench, "coffre_files", []),
+            "coffre_copy_bytes": getattr(bench, "coffre_copy_size", None), "rows": rows}
+
+
+def _code_line(info: dict) -> str:
+    a, b = info.get("code_at_start", {}), info.get("code_at_end", {})
+    frozen = info.get("code_frozen")
+    line = (f"code: git {a.get('git_head', '?')}" + (" + uncommitted changes" if a.get("uncommitted_changes") else "")
+            + f", pipeline+schemas sha256 {(frozen or a).get('code_sha256', '?')}"
+            + (", frozen copy taken at the start" if frozen else ", live tree"))
+    if b and b.get("code_sha256") != (frozen or a).get("code_sha256"):
+        if frozen:
+            line += f"  (the live tree has changed since, now git {b.get('git_head', '?')}: not measured)"
+        else:
+            line += (f"  <- CHANGED during the benchmark (now git {b.get('git_head', '?')}, {b.get('code_sha256', '?')}):"
+                     " rows may mix two versions")
+    return line
+
+
+def render(report: dict) -> str:
+    info = report["info"]
+    lines = [
+        f"Coffre benchmark: {info['days']} days of sample shop, database {mb(info['input_bytes'])} ({info['database']}, device {info['database_device']})",
+        f"copies and repos: {info['destinations']}",
+        f"scratch: {info['scratch']}; restores into {info['restore_target']}",
+        f"{info['cpus']} CPUs, {info['machine']}; page cache: {info['page_cache']}",
+        f"load average (1 min) {info['load_average_at_start']} at start, {info.get('load_average_at_end', '?')} at end"
+        + ("  <- other work was using the CPU: timings are noisy" if max(
+            info["load_average_at_start"], info.get("load_average_at_end", 0)) > 0.5 * info["cpus"] else ""),
+        _code_line(info),
+        f"medians of {info['repeat']} alternating repetitions; versions: "
+        + ", ".join(f"{k} {v}" for k, v in info["versions"].items()),
+        f"coffre run files: {', '.join(report['coffre_run_files'])}",
+        "",
+    ]
+    head = ("command", "median s", "min..max s", "÷restic", "÷stock", "peak RSS", "written", "input")
+    widths = (42, 9, 13, 13, 7, 10, 11, 9)
+    titles = {"archive": "ARCHIVE   (÷restic = ÷ restic backup first / ÷ second; written = bytes stored, all copies)",
+              "verify": "VERIFY    (÷restic = ÷ restic check --read-data; ÷stock = ÷ b3sum --check one copy)",
+              "restore": "RESTORE   (÷restic = ÷ restic restore; written = bytes restored)"}
+
+    def fmt_row(cells):
+        out = []
+        for i, (c, w) in enumerate(zip(cells, widths)):
+            out.append(c.ljust(w) if i == 0 else c.rjust(w))
+        return "  ".join(out).rstrip()
+
+    lines.append(fmt_row(head))
+    lines.append("-" * (sum(widths) + 2 * (len(widths) - 1)))
+    for group in ("archive", "verify", "restore"):
+        rows = [r for r in report["rows"] if r["group"] == group]
+        if not rows:
+            continue
+        lines.append(titles[group])
+        for r in rows:
+            ratio = "-" if r["ratio_to_restic"] is None else f"{r['ratio_to_restic']:.2f}"
+            if r["ratio_to_restic_second"] is not None:
+                ratio += f" / {r['ratio_to_restic_second']:.2f}"
+            stock = "-" if r["ratio_to_stock"] is None else f"{r['ratio_to_stock']:.2f}"
+            secs = r["seconds"]
+            lines.append(fmt_row((
+                r["command"], f"{r['median_seconds']:.2f}", f"{min(secs):.2f}..{max(secs):.2f}", ratio, stock,
+                f"{r['peak_rss_mb']:.0f} MB", mb(r["bytes_written"]) if r["bytes_written"] is not None else "-",
+                mb(r["input_bytes"]))))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description="Coffre's benchmark against restic, borg and sqlite3|zstd|age (see bench/README.md).")
+    p.add_argument("--days", type=int, default=365, help="days of the sample shop (365: the 1-year sample; 1460: 4 times larger)")
+    p.add_argument("--repeat", type=int, default=5, help="repetitions of each command (medians are reported)")
+    p.add_argument("--work", default="/var/tmp/coffre-bench", help="work folder: sample databases (cached by days), logs, keys")
+    p.add_argument("--dest-dir", help="where copies and repositories go (default: /dev/shm when it is another device)")
+    p.add_argument("--json", dest="json_out", help="also write the results as JSON to this file")
+    p.add_argument("--cold", action="store_true", help="drop the page cache before each timed command (needs root)")
+    p.add_argument("--profile", action="store_true", help="also run `coffre archive` once under cProfile and print the top entries")
+    p.add_argument("--one-copy", action="store_true", help="also time `coffre archive --to A` (one copy, like the stock pipeline)")
+    p.add_argument("--live-code", action="store_true",
+                   help="run the venv's coffre on the live tree instead of a copy of pipeline/ frozen at the start")
+    p.add_argument("--keep", action="store_true", help="keep the copies, repositories and restored files")
+    args = p.parse_args(argv)
+    if args.days < 1 or args.repeat < 1:
+        p.error("--days and --repeat must be at least 1")
+    bench = None
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+
+    import signal
+    signal.signal(signal.SIGTERM, interrupted)  # a CI timeout stops the benchmark as Ctrl-C does, children too
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, interrupted)  # started in the background: Ctrl-C still reaches it via kill -INT
+    try:
+        tools = find_tools()
+        bench = Bench(args, tools)
+        bench.setup()
+        t0 = time.perf_counter()
+        bench.archive_phase()
+        bench.verify_phase()
+        bench.restore_phase()
+        prof = bench.profile() if args.profile else None
+        report = build_report(bench)
+        report["info"]["benchmark_seconds"] = round(time.perf_counter() - t0, 1)
+        report["info"]["load_average_at_end"] = round(os.getloadavg()[0], 2)
+        report["info"]["code_at_end"] = code_fingerprint()
+        print()
+        print(render(report))
+        if prof:
+            print("\ncProfile of `coffre archive`, every thread (bench/profile_threads.py):")
+            print(prof)
+            report["profile"] = prof
+        if args.json_out:
+            Path(args.json_out).write_text(json.dumps(report, indent=2) + "\n")
+            print(f"\nJSON written to {args.json_out}")
+        return 0
+    except BenchError as err:
+        print(f"bench: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted.", file=sys.stderr)
+        return 3
+    finally:
+        if bench is not None and hasattr(bench, "root"):
+            bench.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
