@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import click
@@ -27,7 +28,14 @@ def _register() -> None:
 _register()
 
 
+def _terminated(signum, frame):
+    # A service manager's SIGTERM goes the way of Ctrl-C: finally blocks run, the scratch copy of the
+    # database is removed, the unfinished run stays unsigned, and the exit code says it did not run.
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminated)
     cli.main(prog_name="coffre", standalone_mode=True)
 
 
