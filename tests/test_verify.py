@@ -160,3 +160,23 @@ def test_deep_verify_with_a_wrong_identity_is_exit_2(archived, tmp_path):
     res = verify(archived, "--deep", "--identity", other)
     assert res.code == 2 and "matches none of the recipients" in res.err, res
     assert "AGE-SECRET-KEY" not in res.err
+
+
+def test_a_copy_that_missed_a_run_is_not_called_damaged(store, other_disk):
+    """The key was unplugged one evening (exit 4), or one run went elsewhere with --to: no false alarm after."""
+    b = store.destinations[1]
+    assert run_coffre("archive", "--config", store.config, "--yes").code == 0
+    b.rename(b.with_name("unplugged"))
+    assert run_coffre("archive", "--config", store.config, "--yes").code == 4
+    b.with_name("unplugged").rename(b)
+    elsewhere = other_disk / "elsewhere"
+    elsewhere.mkdir()
+    assert run_coffre("archive", "--config", store.config, "--yes", "--to", elsewhere).code == 0
+    assert run_coffre("archive", "--config", store.config, "--yes").code == 0
+    res = verify(store)
+    assert res.code == 0, res
+    assert len(store.run_dirs(b)) == 2 and len(store.run_dirs(store.destinations[0])) == 3
+    # while a run that WAS written there and is gone still is an alarm
+    shutil.rmtree(store.run_dirs(store.destinations[0])[1])
+    res = verify(store)
+    assert res.code == 1 and "no longer in this copy" in res.err, res

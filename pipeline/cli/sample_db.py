@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import click
 
@@ -19,6 +20,9 @@ def command(path: str, days: int, tickets_per_day: int, seed: int) -> None:
     """Build a realistic, deterministic sample shop database (SQLite, WAL) at PATH."""
     from pipeline.sample import generate
 
+    parent = Path(path).absolute().parent
+    if not parent.is_dir():
+        raise UsageError(f"The folder {parent} does not exist.")
     started = time.time()
     try:
         counts = generate(path, days=days, tickets_per_day=tickets_per_day, seed=seed)

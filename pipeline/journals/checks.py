@@ -48,6 +48,8 @@ class CheckResult:
     checkpoint: dict = field(default_factory=dict)
 
     def add(self, f: Finding) -> None:
+        if any(x.journal == f.journal and x.check == f.check and x.record == f.record for x in self.findings):
+            return  # the full re-check of a chain meets again what the first pass already said
         same = sum(1 for x in self.findings if x.journal == f.journal and x.check == f.check)
         if same < MAX_FINDINGS_PER_CHECK:
             self.findings.append(f)
@@ -142,6 +144,7 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
             trusted = cp is not None and index <= cp["count"]
             if trusted:
                 result.signatures_trusted_from_checkpoint += 1
+                trusted_in[name] = trusted_in.get(name, 0) + 1
                 if index == cp["count"] and h.hexdigest() != cp["digest"]:
                     redo.add(name)  # an already verified record changed: verify this chain again, fully
             else:
@@ -154,6 +157,7 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
             new_cp[chain] = {"count": index, "digest": h.hexdigest(), "last": last_number}
 
     last_number = None
+    trusted_in: dict[str, int] = {}
     first_finding = len(result.findings)
     run(None)
     for name, cp in checkpoint.items():
@@ -166,6 +170,8 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
                                f"{new_cp.get(name, {}).get('count', 0)} now: records were deleted"))
     if redo:
         before = len(result.findings)
+        for name in redo:  # verified in full now, so no longer counted as trusted
+            result.signatures_trusted_from_checkpoint -= trusted_in.get(name, 0)
         run(redo)
         if len(result.findings) == before:
             for name in redo:

@@ -148,7 +148,7 @@ def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: 
                     with dest.open_read(store_id, manifest["run_id"], name) as src:
                         got = unpack(src, identities, out)
                 except UnpackError as err:
-                    raise _CopyBad(f"{name} {err}")
+                    raise _CopyBad(f"{name} is damaged: {err}")
                 except (SourceReadError, FileNotFoundError) as err:
                     raise _CopyBad(f"{name} cannot be read ({err.strerror or err})")
                 out.flush()

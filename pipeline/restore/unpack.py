@@ -93,14 +93,14 @@ def unpack(src, identities: list, out=None, progress=None) -> Unpacked:
         if sink.out_error is not None:
             if isinstance(sink.out_error, OSError):
                 raise sink.out_error
-            raise UnpackError(f"its plain content is {sink.out_error}")
+            raise UnpackError(f"the plain content is {sink.out_error}")
         if isinstance(err, UnpackError):
             raise
         if isinstance(err, pyrage.DecryptError) and "No matching keys" in str(err):
-            raise UnpackError("no identity given opens it (encrypted to other recipients)")
-        raise UnpackError(f"it does not decrypt ({err}): damaged, truncated or forged")
+            raise UnpackError("no identity given opens the age stream (encrypted to other recipients)")
+        raise UnpackError(f"the age stream does not decrypt ({err}): damaged, truncated or forged")
     sink.finish()
     # age may stop before the end of a file with junk appended; anything left is damage too.
     if stored.read(1):
-        raise UnpackError("it holds bytes after the end of the age stream")
+        raise UnpackError("bytes follow the end of the age stream")
     return Unpacked(stored.hash.hexdigest(), stored.size, plain.hash.hexdigest(), plain.size)

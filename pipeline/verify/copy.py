@@ -200,8 +200,8 @@ def _check_chain(report: CopyReport, dest, run_ids: list[str], by_id: dict, hist
         if pid in by_id and by_id[pid].manifest_blake3 and by_id[pid].manifest_blake3 != prev["manifest_blake3"]:
             report.problems.append(Problem(report.destination, pid, fmt.MANIFEST_JSON,
                                            f"differs from the one run {rep.run_id} chains to (the run was replaced)"))
-        elif pid not in present and not _removed_on_purpose(history_runs, pid) and (
-                any(r < pid for r in run_ids) or _written_here(history_runs, pid, dest.spec)):
+        elif pid not in present and not _removed_on_purpose(history_runs, pid) and _should_be_here(
+                history_runs, pid, dest.spec, run_ids):
             report.problems.append(Problem(report.destination, pid, None,
                                            f"is missing from this copy (run {rep.run_id} chains to it): deleted?"))
     if whole:
@@ -211,6 +211,15 @@ def _check_chain(report: CopyReport, dest, run_ids: list[str], by_id: dict, hist
                 if not any(p.run_id == r["run_id"] for p in report.problems):
                     report.problems.append(Problem(report.destination, r["run_id"], None,
                                                    "was written here by this machine and is no longer in this copy"))
+
+
+def _should_be_here(history_runs: list[dict], run_id: str, spec: str, run_ids: list[str]) -> bool:
+    """A run this copy never received (the key was unplugged that evening, or `--to` pointed elsewhere) is no
+    alarm: this machine's record says where each run went. Without a record, a gap amid older runs is one."""
+    for r in history_runs:
+        if r["run_id"] == run_id:
+            return spec in r.get("written", [])
+    return any(r < run_id for r in run_ids)
 
 
 def _written_here(history_runs: list[dict], run_id: str, spec: str) -> bool:
