@@ -99,6 +99,7 @@ def test_destination_on_database_disk_is_refused_and_nothing_written(sample_db, 
     res = run_coffre("init", "--config", tmp_path / "etc" / "c.toml", "--source", f"sqlite:{sample_db}",
                      "--to", other_disk, "--to", same, "--identity-out", tmp_path / "off" / "id.txt")
     assert res.code == 0, res
+    assert "same disk" in res.err  # said at once, not only at the first evening's run
     res = run_coffre("archive", "--config", tmp_path / "etc" / "c.toml", "--yes")
     assert res.code in (2, 3), res
     assert "Traceback" not in res.err and "same disk" in res.err

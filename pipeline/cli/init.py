@@ -62,6 +62,15 @@ def command(config_path, source, destinations, identity_out, store_id, passphras
     say(f"Copies are encrypted to {recipient}.")
     say("Keep the identity file OFF this machine (a USB key in a safe, a password manager): without it no copy can be read,"
         " and this machine never needs it to archive.")
+    from pipeline.destinations import open_destination
+    from pipeline.snapshot import open_source
+
+    src_dev = open_source(cfg.source).device()
+    for spec in cfg.destinations:
+        d = open_destination(spec)
+        if src_dev is not None and d.device() == src_dev:
+            say(f"Warning: {d.describe()} is on the same disk as the database; `coffre archive` will refuse it "
+                "(a copy there dies with that disk).")
     if Path(identity_out).absolute().parent == cfg.path.parent:
         say("Warning: the identity file sits beside the configuration; move it off this machine.")
 
