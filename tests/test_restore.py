@@ -59,7 +59,7 @@ def test_restore_with_every_copy_damaged_writes_nothing(archived, tmp_path):
 
 def test_damage_found_only_by_decryption_is_never_published(archived, tmp_path):
     """A copy whose hash list was forged consistently still fails age's authentication: nothing published."""
-    from pipeline.restore.unpack import UnpackError, unpack
+    from pipeline.unpack.stream import UnpackError, unpack
     from pipeline.keys.age_identity import load_identities
 
     run = archived.run_dirs(archived.destinations[0])[-1]

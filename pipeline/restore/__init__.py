@@ -1,1 +1,1 @@
-"""Readers that give the data back: unpack a stream, restore a run, drill a restore."""
+"""Giving the data back: restore a run into a new folder, and the restore drill."""

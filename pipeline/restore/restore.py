@@ -13,8 +13,8 @@ from pipeline.config import Config
 from pipeline.destinations import open_destination
 from pipeline.errors import CannotRun, CheckFailed, CoffreError, UsageError
 from pipeline.manifest.format import valid_name
-from pipeline.restore.check import check_snapshot, parse_facts
-from pipeline.restore.unpack import SourceReadError, UnpackError, unpack
+from pipeline.unpack.check import check_snapshot, parse_facts
+from pipeline.unpack.stream import SourceReadError, UnpackError, unpack
 from pipeline.snapshot import open_source
 from pipeline.verify.copy import Problem, VerifyOptions, verify_run
 from pipeline.verify.deep import require_matching_identity

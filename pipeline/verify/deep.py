@@ -7,8 +7,8 @@ import tempfile
 from pathlib import Path
 
 from pipeline.errors import UsageError
-from pipeline.restore.check import BoundedBuffer, check_snapshot, parse_facts
-from pipeline.restore.unpack import SourceReadError, UnpackError, unpack
+from pipeline.unpack.check import BoundedBuffer, check_snapshot, parse_facts
+from pipeline.unpack.stream import SourceReadError, UnpackError, unpack
 
 
 def identity_recipients(identities: list) -> set[str]:
