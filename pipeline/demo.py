@@ -70,7 +70,7 @@ def run_demo(folder: Path | None, days: int, say) -> int:
     say("")
     say(f"Done in {result.seconds:.1f} s. Look at {run_dir}: RESTORE.txt explains it. Check it with stock tools:")
     say(f"   cd {run_dir}")
-    say(f"   b3sum --check MANIFEST.b3")
+    say("   b3sum --check MANIFEST.b3")
     say(f"   minisign -V -p {cfg.signing_public_key_file} -m MANIFEST.b3")
     say(f"   age -d -i {identity} snapshot.sqlite.zst.age | zstd -d > /tmp/snapshot.sqlite")
     say(f"Then: coffre status --config {cfg.path}")

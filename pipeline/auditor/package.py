@@ -20,8 +20,7 @@ from pipeline.auditor import recipes
 from pipeline.auditor.report import render as render_report
 from pipeline.config import Config
 from pipeline.destinations import open_destination
-from pipeline.errors import CheckFailed, UsageError
-from pipeline.journals.checks import CheckResult
+from pipeline.errors import UsageError
 from pipeline.journals.mapping import load_mapping
 from pipeline.journals.run import journals_of_snapshot
 from pipeline.keys import signing

@@ -116,6 +116,7 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
 
     def run(only: set[str] | None):
         chain = None
+        last_number = None
         prev_sig = None
         index = 0
         h = None
@@ -156,7 +157,6 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
         if chain is not None and only is None:
             new_cp[chain] = {"count": index, "digest": h.hexdigest(), "last": last_number}
 
-    last_number = None
     trusted_in: dict[str, int] = {}
     first_finding = len(result.findings)
     run(None)

@@ -143,6 +143,25 @@ def init_store(base: Path, db: Path, destinations: list[Path], *, store_id: str 
     return store
 
 
+@contextlib.contextmanager
+def two_copy_store(base: Path, days: int, tickets_per_day: int, seed: int):
+    """A sample shop and a store with two copies (usb-A, disk-B) on another device than the shop."""
+    db = make_sample_db(base / "shop" / "caisse.db", days=days, tickets_per_day=tickets_per_day, seed=seed)
+    with other_device_dir(base) as dev:
+        dests = [dev / "usb-A", dev / "disk-B"]
+        for d in dests:
+            d.mkdir()
+        yield init_store(base, db, dests)
+
+
+def archived_once(store: RStore) -> Path:
+    """Archives once and returns the run folder on the first copy."""
+    res = store.coffre("archive", "--yes")
+    assert res.code == 0, res
+    (run,) = store.run_dirs(store.destinations[0])
+    return run
+
+
 def archive_ok(store: RStore, *args) -> dict:
     res = store.coffre("archive", "--yes", "--json", *args)
     assert res.code == 0, res

@@ -21,7 +21,7 @@ from conftest import need_tool
 
 from .helpers import (PASSPHRASE_VAR, already_works, assert_written_only_under, b3_of, expect_fixed,
                       init_store, make_sample_db, mentioned, other_device_dir, pristine, replace_data_file, resign,
-                      tree, write_manifest)
+                      tree, write_manifest, two_copy_store, archived_once)
 
 SECRET_KEY = re.compile(r"AGE-SECRET-KEY-1[0-9A-Z]{20,}")
 SNAPSHOT, FACTS, JOURNALS = "snapshot.sqlite.zst.age", "facts.json.zst.age", "journals.tar.zst.age"
@@ -30,17 +30,8 @@ SNAPSHOT, FACTS, JOURNALS = "snapshot.sqlite.zst.age", "facts.json.zst.age", "jo
 @pytest.fixture(scope="module")
 def forge(tmp_path_factory):
     """One archived run on two copies; each case forges copy A (signed with the store's own key) and puts it back."""
-    base = tmp_path_factory.mktemp("forge")
-    db = make_sample_db(base / "shop" / "caisse.db", days=2, tickets_per_day=50, seed=21)
-    with other_device_dir(base) as dev:
-        dests = [dev / "usb-A", dev / "disk-B"]
-        for d in dests:
-            d.mkdir()
-        store = init_store(base, db, dests)
-        res = store.coffre("archive", "--yes")
-        assert res.code == 0, res
-        (run,) = store.run_dirs(dests[0])
-        yield store, run
+    with two_copy_store(tmp_path_factory.mktemp("forge"), days=2, tickets_per_day=50, seed=21) as store:
+        yield store, archived_once(store)
 
 
 def watched(store):

@@ -12,7 +12,7 @@ import pytest
 from pipeline.destinations.local import LocalDestination
 from pipeline.verify.copy import VerifyOptions, verify_run
 
-from .helpers import expect_fixed, init_store, make_sample_db, no_traceback, other_device_dir
+from .helpers import archived_once, expect_fixed, no_traceback, two_copy_store
 
 SEED = 286
 MUTATIONS = 1400  # spread evenly over every file of the run
@@ -23,17 +23,8 @@ SIGNATURE = "MANIFEST.b3.minisig"
 
 @pytest.fixture(scope="module")
 def one_run(tmp_path_factory):
-    base = tmp_path_factory.mktemp("corruption")
-    db = make_sample_db(base / "shop" / "caisse.db", days=2, tickets_per_day=50, seed=3)
-    with other_device_dir(base) as dev:
-        dests = [dev / "usb-A", dev / "disk-B"]
-        for d in dests:
-            d.mkdir()
-        store = init_store(base, db, dests)
-        res = store.coffre("archive", "--yes")
-        assert res.code == 0, res
-        (run,) = store.run_dirs(dests[0])
-        yield store, run.name
+    with two_copy_store(tmp_path_factory.mktemp("corruption"), days=2, tickets_per_day=50, seed=3) as store:
+        yield store, archived_once(store).name
 
 
 def mutate(rng: random.Random, data: bytes) -> tuple[str, bytes]:
