@@ -31,6 +31,12 @@ STORE_ID = "bench"
 PASSWORD = "coffre-bench-not-a-secret"
 
 
+
+def rotated(rows: list, rep: int) -> list:
+    """The rows, started one further along at each repetition: no tool always runs first (or last)."""
+    k = rep % len(rows)
+    return rows[k:] + rows[:k]
+
 class BenchError(Exception):
     """A clear, one-sentence reason why the benchmark cannot go on."""
 
@@ -626,7 +632,7 @@ class Bench:
         for key, label, _ in rows:
             self.row("verify", key, label)
         for rep in range(k):
-            order = rows[rep % len(rows):] + rows[:rep % len(rows)]
+            order = rotated(rows, rep)
             print(f"  verify, repetition {rep + 1}/{k}", flush=True)
             for key, label, stages in order:
                 self.record(key, self.runner.run(f"{key}-{rep}", stages))
@@ -666,7 +672,7 @@ class Bench:
         for key, label, _ in rows:
             self.row("restore", key, label)
         for rep in range(k):
-            order = rows[rep % len(rows):] + rows[:rep % len(rows)]
+            order = rotated(rows, rep)
             print(f"  restore, repetition {rep + 1}/{k}", flush=True)
             for key, label, make in order:
                 out, stages = make(rep)

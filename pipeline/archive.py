@@ -290,7 +290,7 @@ class _RunWrite:
                 raise
             for spec, err in tee.failures.items():
                 self._fail(spec, f"writing {name} failed ({err.strerror or err})")
-            raise CannotRun("No copy could be written.")  # _fail raised already; kept for clarity
+            raise CannotRun("No copy could be written.")  # not reached: _fail raises once no writer is left
         self._commit_all(name, tee.failures)
         self.files.append({"name": name, "kind": kind, "size": tee.size, "blake3": tee.hash.hexdigest(),
                            "compression": "zstd", "encryption": "age"})

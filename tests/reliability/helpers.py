@@ -144,14 +144,14 @@ def init_store(base: Path, db: Path, destinations: list[Path], *, store_id: str 
 
 
 @contextlib.contextmanager
-def two_copy_store(base: Path, days: int, tickets_per_day: int, seed: int):
+def two_copy_store(base: Path, days: int, tickets_per_day: int, seed: int, passphrase: str | None = None):
     """A sample shop and a store with two copies (usb-A, disk-B) on another device than the shop."""
     db = make_sample_db(base / "shop" / "caisse.db", days=days, tickets_per_day=tickets_per_day, seed=seed)
     with other_device_dir(base) as dev:
         dests = [dev / "usb-A", dev / "disk-B"]
         for d in dests:
             d.mkdir()
-        yield init_store(base, db, dests)
+        yield init_store(base, db, dests, passphrase=passphrase)
 
 
 def archived_once(store: RStore) -> Path:

@@ -20,7 +20,7 @@ from pyrage import x25519
 from conftest import need_tool
 
 from .helpers import (PASSPHRASE_VAR, already_works, assert_written_only_under, b3_of, expect_fixed,
-                      init_store, make_sample_db, mentioned, other_device_dir, pristine, replace_data_file, resign,
+                      mentioned, pristine, replace_data_file, resign,
                       tree, write_manifest, two_copy_store, archived_once)
 
 SECRET_KEY = re.compile(r"AGE-SECRET-KEY-1[0-9A-Z]{20,}")
@@ -301,15 +301,9 @@ def test_journals_that_differ_from_the_archive_time_facts_are_refused_by_restore
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory):
     """A store whose identity is protected by a passphrase (`coffre init --passphrase-env`), one run archived."""
-    base = tmp_path_factory.mktemp("guarded")
-    db = make_sample_db(base / "shop" / "caisse.db", days=2, tickets_per_day=50, seed=22)
-    with other_device_dir(base) as dev:
-        dests = [dev / "usb-A", dev / "disk-B"]
-        for d in dests:
-            d.mkdir()
-        store = init_store(base, db, dests, passphrase="Caisse-Fermee-42 le soir")
-        res = store.coffre("archive", "--yes")
-        assert res.code == 0, res
+    with two_copy_store(tmp_path_factory.mktemp("guarded"), days=2, tickets_per_day=50, seed=22,
+                        passphrase="Caisse-Fermee-42 le soir") as store:
+        archived_once(store)
         # Opened once: the passphrase-protected identity costs a second of scrypt each time.
         raw = pyrage.passphrase.decrypt(store.identity.read_bytes(), store.passphrase).decode()
         store.secret = next(line for line in raw.splitlines() if line.startswith("AGE-SECRET-KEY-"))
