@@ -424,7 +424,15 @@ class Bench:
             self.coffre_argv = [self.tools["python"], "-P", "-m", "pipeline"]
             self.code_note = f"a copy of {REPO_ROOT}/pipeline (+ schemas) frozen at the start in {frozen}"
             print(f"Measuring {self.code_note}.", flush=True)
-        self.db = sample_db(self.coffre_argv, self.env, self.work, a.days)
+        cached = sample_db(self.coffre_argv, self.env, self.work, a.days)
+        # The shop sells between two evenings' backups (--sales): a working copy takes those sales, so
+        # the cached sample stays as built.
+        live = self.work / f"live-{a.days}d"
+        rmtree(live)
+        live.mkdir()
+        self.db = live / cached.name
+        shutil.copyfile(cached, self.db)
+        self.sold = 0
         wal = Path(str(self.db) + "-wal")
         if wal.exists() and wal.stat().st_size:
             print(f"Note: {wal} holds {wal.stat().st_size} bytes; counted in the input, but restic and borg, "
@@ -463,6 +471,7 @@ class Bench:
             "destination_device": _dev(self.root), "scratch": f"{self.scratch} (device {_dev(self.scratch)})",
             "restore_target": f"{self.restore_root} (device {_dev(self.restore_root)})",
             "page_cache": self.runner.cold_status, "cpus": len(os.sched_getaffinity(0)),
+            "sales_per_second_backup": a.sales,
             "load_average_at_start": round(os.getloadavg()[0], 2),
             "code_measured": self.code_note,
             "code_at_start": code_fingerprint(),
@@ -474,6 +483,16 @@ class Bench:
         print(f"Copies and repositories under {where}: {self.root}", flush=True)
         print(f"Scratch (coffre's snapshot, the stock pipeline's .backup): {self.info['scratch']}; "
               f"page cache: {self.runner.cold_status}", flush=True)
+
+    def sell(self) -> None:
+        """A day's trading (--sales tickets, signed and chained like the till's) before a second backup."""
+        n = self.args.sales
+        if not n:
+            return
+        code = ("import sys; from pipeline.sample import SaleWriter; w = SaleWriter(sys.argv[1], seed=1); "
+                "[w.commit_ticket() for _ in range(int(sys.argv[2]))]")
+        quiet([self.tools["python"], "-P", "-c", code, str(self.db), str(n)], self.env, "sales into the sample")
+        self.sold += n
 
     def coffre(self, *args: str) -> list[str]:
         extra = ["--allow-same-disk"] if self.same_disk and args[0] == "archive" else []
@@ -496,13 +515,14 @@ class Bench:
     def archive_phase(self) -> None:
         k = self.args.repeat
         self.row("archive", "coffre2", "coffre archive (2 copies), first run")
-        self.row("archive", "coffre2b", "coffre archive (2 copies), second run")
+        after = f", after {self.args.sales} sales" if self.args.sales else ""
+        self.row("archive", "coffre2b", f"coffre archive (2 copies), second run{after}")
         if self.args.one_copy:
             self.row("archive", "coffre1", "coffre archive --to A (1 copy), first")
         self.row("archive", "restic1", "restic backup, first (empty repo)")
-        self.row("archive", "restic2", "restic backup --force, second")
+        self.row("archive", "restic2", f"restic backup --force, second{after}")
         self.row("archive", "borg1", "borg create zstd,3, first (empty repo)")
-        self.row("archive", "borg2", "borg create zstd,3, second")
+        self.row("archive", "borg2", f"borg create zstd,3, second{after}")
         self.row("archive", "stock", "stock .backup|zstd -3 -T0|age (1 copy)")
         units = [self.u_coffre, self.u_restic, self.u_borg, self.u_stock]
         for rep in range(k):
@@ -527,8 +547,9 @@ class Bench:
         self.coffre_files = sorted(p.name for p in runs_a[0].iterdir())
         self.coffre_copy_size = tree_size(runs_a[0])
         state_after_first = self._save_state() if last else None
-        # Second run into the same store, as every evening after the first: whatever Coffre carries over
-        # from the previous run (the journals' checkpoint) is used. It writes a full run again.
+        # Second run into the same store, after a day's sales, as every evening after the first: whatever
+        # Coffre carries over from the previous run (the journals already checked and compressed) is used.
+        self.sell()
         m = self.runner.run(f"coffre-archive-second-{rep}", [[Proc(self.coffre("archive", "--yes"))]])
         second = [r for r in self.coffre_runs(self.A) + self.coffre_runs(self.B) if r.name != runs_a[0].name]
         self.record("coffre2b", m, sum(tree_size(r) for r in second))
@@ -571,8 +592,9 @@ class Bench:
         m = self.runner.run(f"restic-backup-first-{rep}", [[Proc(self._restic(repo, "backup", "--host", "bench", str(self.db)))]])
         after1 = tree_size(repo)
         self.record("restic1", m, after1 - before)
-        # --force: re-read the file as restic must when the database changed (a till's does every day);
-        # without it restic skips an unchanged file on its mtime and reads nothing.
+        # After a day's sales, as for Coffre's second run. --force: re-read the file as restic must when the
+        # database changed (a till's does every day); without it restic skips an unchanged file on its mtime.
+        self.sell()
         m = self.runner.run(f"restic-backup-second-{rep}",
                             [[Proc(self._restic(repo, "backup", "--force", "--host", "bench", str(self.db)))]])
         self.record("restic2", m, tree_size(repo) - after1)
@@ -591,7 +613,9 @@ class Bench:
                             [[Proc(self._borg("create", "--compression", "zstd,3", f"{repo}::first", str(self.db)))]])
         after1 = tree_size(repo)
         self.record("borg1", m, after1 - before)
-        # --files-cache=disabled: read and chunk the file again (as for a changed database), dedup does the rest.
+        # After a day's sales. --files-cache=disabled: read and chunk the file again (as for a changed
+        # database), dedup does the rest.
+        self.sell()
         m = self.runner.run(f"borg-create-second-{rep}",
                             [[Proc(self._borg("create", "--files-cache=disabled", "--compression", "zstd,3",
                                               f"{repo}::second", str(self.db)))]])
@@ -787,6 +811,8 @@ def render(report: dict) -> str:
     lines = [
         f"Coffre benchmark: {info['days']} days of sample shop, database {mb(info['input_bytes'])} ({info['database']}, device {info['database_device']})",
         f"copies and repos: {info['destinations']}",
+        f"between each tool's first and second backup, {info.get('sales_per_second_backup', 0)} tickets were sold "
+        f"into a working copy of the sample ({info.get('tickets_sold', 0)} in all)",
         f"scratch: {info['scratch']}; restores into {info['restore_target']}",
         f"{info['cpus']} CPUs, {info['machine']}; page cache: {info['page_cache']}",
         f"load average (1 min) {info['load_average_at_start']} at start, {info.get('load_average_at_end', '?')} at end"
@@ -836,6 +862,8 @@ def render(report: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Coffre's benchmark against restic, borg and sqlite3|zstd|age (see bench/README.md).")
     p.add_argument("--days", type=int, default=365, help="days of the sample shop (365: the 1-year sample; 1460: 4 times larger)")
+    p.add_argument("--sales", type=int, default=400,
+                   help="tickets sold into the database before each second backup (default 400, a day of the sample shop)")
     p.add_argument("--repeat", type=int, default=5, help="repetitions of each command (medians are reported)")
     p.add_argument("--work", default="/var/tmp/coffre-bench", help="work folder: sample databases (cached by days), logs, keys")
     p.add_argument("--dest-dir", help="where copies and repositories go (default: /dev/shm when it is another device)")
@@ -870,6 +898,7 @@ def main(argv=None) -> int:
         report = build_report(bench)
         report["info"]["benchmark_seconds"] = round(time.perf_counter() - t0, 1)
         report["info"]["load_average_at_end"] = round(os.getloadavg()[0], 2)
+        report["info"]["tickets_sold"] = bench.sold
         report["info"]["code_at_end"] = code_fingerprint()
         print()
         print(render(report))

@@ -9,7 +9,8 @@ import secrets
 import shutil
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import blake3
 from pipeline import __version__
 from pipeline.config import Config
 from pipeline.destinations import Destination, RunWriter, open_destination
+from pipeline.destinations.parallel import PerDestination
 from pipeline.errors import CANNOT_RUN, OK, PARTIAL, CannotRun, UsageError
 from pipeline.keys import signing
 from pipeline.keys.age_identity import parse_recipient
@@ -27,8 +29,9 @@ from pipeline.manifest.sign import sign
 from pipeline.hashing import hash_stream
 from pipeline.pack.stream import pack
 from pipeline.pack.tee import AllBranchesFailed, Tee
-from pipeline.journals.run import journals_of_snapshot
-from pipeline.pack.tar import TarStream
+from pipeline.journals.cache import FrameCache
+from pipeline.journals.incremental import journals_for_run
+from pipeline.pack.frames import FrameTar, seal
 from pipeline.snapshot import open_source
 from pipeline.state.activity_log import ActivityLog, check_against
 from pipeline.state.activity_log import head as log_head
@@ -122,6 +125,7 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
         for stale in Path(cfg.scratch_dir or tempfile.gettempdir()).glob(prefix + "*"):
             shutil.rmtree(stale, ignore_errors=True)
         scratch = Path(tempfile.mkdtemp(prefix=prefix, dir=cfg.scratch_dir))
+        outcome, committed = None, False
         try:
             snap = source.take(scratch)
             prev = history.last_run()
@@ -156,15 +160,16 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
                 if log_lines:
                     (outcome.folder / "coffre-log.jsonl").write_text("\n".join(log_lines) + "\n", encoding="utf-8")
                 carried = dict(log_head(log_lines), run_id=run_id)
-                stream = TarStream(outcome.folder, "journals")
-                try:
-                    tar_hash, tar_size = run.data_file(
-                        "journals.tar.zst.age", "journals", lambda sink: pack(stream, sink, recipients, cfg.compression_level))
-                finally:
-                    stream.close()
+                stream = FrameTar(outcome.members(cfg.compression_level), "journals", cfg.compression_level,
+                                  int(time.time()))
+                zst_hash, zst_size = run.data_file("journals.tar.zst.age", "journals",
+                                                   lambda sink: seal(stream, sink, recipients))
                 facts["journals"] = {"file": "journals.tar.zst.age", "mapping": outcome.mapping, "records": outcome.counts,
-                                     "plain_blake3": tar_hash, "plain_size": tar_size,
+                                     "zst_blake3": zst_hash, "zst_size": zst_size, "plain_size": stream.plain_size,
+                                     "checked": "new records only" if outcome.incremental else "all records",
                                      "checks": outcome.checks.summary(), "seconds": round(outcome.seconds, 3)}
+                if outcome.full_because:
+                    facts["journals"]["all_records_because"] = outcome.full_because
                 result.findings = [f.to_json() for f in outcome.checks.findings]
                 result.journals = facts["journals"]
             result.facts = facts
@@ -177,9 +182,13 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
             written = [s for s, c in copies.items() if c.ok]
             if outcome is not None:
                 history.doc["log_carried"] = carried
-            if outcome is not None and outcome.checks.checkpoint:
+            if outcome is not None:
+                # The kept frames grow before the history points at them: a kill in between leaves
+                # bytes past the recorded length, which the next run cuts off.
+                outcome.commit()
+                committed = True
                 history.doc["journal_checkpoint"] = {"mapping": outcome.mapping, "run_id": run_id,
-                                                     "chains": outcome.checks.checkpoint}
+                                                     "chains": outcome.checks.checkpoint, "tail": outcome.state}
             history.add_run({"run_id": run_id, "created_at": run.created_at, "manifest_blake3": manifest_hash,
                              "written": written, "failed": {s: c.reason for s, c in copies.items() if not c.ok}},
                             destinations=destination_specs)
@@ -187,6 +196,8 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
                 "archive", "ok" if len(written) == len(copies) else "partial", run_id=run_id, written=written,
                 failed=sorted(s for s, c in copies.items() if not c.ok), findings=len(result.findings))
         finally:
+            if outcome is not None and not committed:
+                outcome.discard()
             shutil.rmtree(scratch, ignore_errors=True)
     result.seconds = time.time() - started
     return result
@@ -194,9 +205,9 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
 
 def _journals_stage(cfg: Config, snapshot: Path, folder: Path, history: History, run_id: str):
     cp = history.doc.get("journal_checkpoint") or {}
-    checkpoint = cp.get("chains") if cp.get("mapping") == cfg.journals_mapping else None
-    return journals_of_snapshot(snapshot, folder, cfg.journals_mapping, checkpoint, None,
-                                {"store_id": cfg.store_id, "run_id": run_id})
+    previous = cp if cp.get("mapping") == cfg.journals_mapping else None
+    return journals_for_run(snapshot, folder, cfg.journals_mapping, previous, FrameCache(cfg.state_dir, cfg.store_id),
+                            cfg.compression_level, {"store_id": cfg.store_id, "run_id": run_id})
 
 
 def _journals_result(job, result: "ArchiveResult", say):
@@ -244,6 +255,11 @@ class _RunWrite:
         self.created_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.files: list[dict] = []
         self.writers: dict[str, RunWriter] = {}
+        # One thread per destination flushes (fsync) its files, another reads them back: separate media
+        # work at the same time instead of one after the other.
+        self._flushers, self._checkers = PerDestination(), PerDestination()
+        self._checks: dict[tuple[str, str], tuple[str, Future]] = {}  # (spec, name) -> (digest, read-back)
+        weakref.finalize(self, _close_workers, self._flushers, self._checkers)
         for spec, d in list(dests.items()):
             try:
                 self.writers[spec] = d.start_run(cfg.store_id, run_id)
@@ -275,11 +291,12 @@ class _RunWrite:
     def _commit_all(self, name: str, failures: dict[str, OSError]) -> None:
         for spec, err in failures.items():
             self._fail(spec, f"writing {name} failed ({err.strerror or err})")
-        for spec, w in list(self.writers.items()):
-            try:
-                w.commit(name)
-            except OSError as err:
-                self._fail(spec, f"writing {name} failed ({err.strerror or err})")
+        writers = dict(self.writers)
+        errors = self._flushers.run_all(writers, lambda spec: writers[spec].commit(name))
+        for spec, err in errors.items():
+            if not isinstance(err, OSError):
+                raise err
+            self._fail(spec, f"writing {name} failed ({err.strerror or err})")
 
     def data_file(self, name: str, kind: str, produce):
         tee = Tee(self._open_all(name))
@@ -292,8 +309,12 @@ class _RunWrite:
                 self._fail(spec, f"writing {name} failed ({err.strerror or err})")
             raise CannotRun("No copy could be written.")  # not reached: _fail raises once no writer is left
         self._commit_all(name, tee.failures)
-        self.files.append({"name": name, "kind": kind, "size": tee.size, "blake3": tee.hash.hexdigest(),
+        digest = tee.hash.hexdigest()
+        self.files.append({"name": name, "kind": kind, "size": tee.size, "blake3": digest,
                            "compression": "zstd", "encryption": "age"})
+        # Read back at once, beside what comes next (the facts, the other files); read_back collects it.
+        for spec in self.writers:
+            self._start_check(spec, name, digest)
         return out
 
     def small_file(self, name: str, data: bytes) -> str:
@@ -308,17 +329,32 @@ class _RunWrite:
     def read_back(self, names: list[str] | None = None, expected: dict[str, str] | None = None) -> None:
         """Reads every file back from each destination and checks its BLAKE3 against what was sent."""
         expected = expected or {f["name"]: f["blake3"] for f in self.files}
-        for spec in list(self.writers):
+        for spec in self.writers:
             for name, digest in expected.items():
-                try:
-                    with self.dests[spec].open_read(self.cfg.store_id, self.run_id, name) as f:
-                        got, _ = hash_stream(f)
-                except OSError as err:
-                    self._fail(spec, f"reading {name} back failed ({err.strerror or err})")
+                if self._checks.get((spec, name), ("",))[0] != digest:
+                    self._start_check(spec, name, digest)
+        for spec in list(self.writers):
+            for name in expected:
+                reason = self._checks.pop((spec, name))[1].result()
+                if reason:
+                    self._fail(spec, reason)
                     break
-                if got != digest:
-                    self._fail(spec, f"{name} read back differs from what was written (the medium is failing)")
-                    break
+
+    def _start_check(self, spec: str, name: str, digest: str) -> None:
+        self._checks[(spec, name)] = (digest, self._checkers.submit(spec, self._check_one, spec, name, digest))
+
+    def _check_one(self, spec: str, name: str, digest: str) -> str | None:
+        """In the destination's reading thread: None when the copy holds what was sent, else why not."""
+        if spec not in self.writers:
+            return None  # that copy has failed meanwhile: nothing to read
+        try:
+            with self.dests[spec].open_read(self.cfg.store_id, self.run_id, name) as f:
+                got, _ = hash_stream(f)
+        except OSError as err:
+            return f"reading {name} back failed ({err.strerror or err})"
+        if got != digest:
+            return f"{name} read back differs from what was written (the medium is failing)"
+        return None
 
     def finish(self, prev: dict | None, secret_key, started: float) -> str:
         """Writes RESTORE.txt, manifest.json, MANIFEST.b3, then the signature: only then is it a run."""
@@ -347,7 +383,13 @@ class _RunWrite:
         signature = sign(secret_key, b3, f"coffre store:{self.cfg.store_id} run:{self.run_id}")
         sig_hash = self.small_file(fmt.SIGNATURE, signature)
         self.read_back(expected={fmt.SIGNATURE: sig_hash})
+        _close_workers(self._flushers, self._checkers)
         return manifest_hash
+
+
+def _close_workers(*workers: PerDestination) -> None:
+    for w in workers:
+        w.close()
 
 
 def _remove_unsigned_run(dest: Destination, store_id: str, run_id: str) -> None:

@@ -108,7 +108,8 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
     key_cols = [quote_ident(k) for k in j.chain_key]
     key_sql = ", ".join(key_cols) if key_cols else "''"
     num = quote_ident(j.numbering_field) if j.numbering_field else "NULL"
-    sql = (f"SELECT {payload_sql(j.payload)}, signature, previous_signature, {num}, {key_sql} "
+    order = quote_ident(j.chain_order) if j.chain_order else "NULL"
+    sql = (f"SELECT {payload_sql(j.payload)}, signature, previous_signature, {num}, {order}, {key_sql} "
            f"FROM ({j.sql}) {where}")
     checkpoint = checkpoint or {}
     new_cp: dict = {}
@@ -116,24 +117,25 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
 
     def run(only: set[str] | None):
         chain = None
-        last_number = None
+        last_number = last_order = None
         prev_sig = None
         index = 0
         h = None
         cp = None
         for row in conn.execute(sql, params):
-            payload, sig, prev, number = row[0], row[1], row[2], row[3]
-            key = tuple(row[4:]) if key_cols else ()
+            payload, sig, prev, number, order_value = row[0], row[1], row[2], row[3], row[4]
+            key = tuple(row[5:]) if key_cols else ()
             name = "/".join(str(k) for k in key)
             if name != chain:
                 if chain is not None and only is None:
-                    new_cp[chain] = {"count": index, "digest": h.hexdigest(), "last": last_number}
+                    new_cp[chain] = {"count": index, "digest": h.hexdigest(), "last": last_number,
+                                     "sig": prev_sig, "order": last_order}
                 chain, prev_sig, index, h = name, None, 0, blake3.blake3()
                 cp = None if only is not None else checkpoint.get(name)
             if only is not None and name not in only:
                 continue
             index += 1
-            last_number = number
+            last_number, last_order = number, order_value
             h.update(payload.encode("utf-8") + b"\x1f" + (sig or "").encode() + b"\n")
             if prev_sig is not None and prev != prev_sig:
                 result.add(Finding(j.name, "chain_link", _record(j, key, number),
@@ -155,7 +157,8 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
                                        "its signature does not match its content: the record was altered after signing"))
             prev_sig = sig
         if chain is not None and only is None:
-            new_cp[chain] = {"count": index, "digest": h.hexdigest(), "last": last_number}
+            new_cp[chain] = {"count": index, "digest": h.hexdigest(), "last": last_number,
+                             "sig": prev_sig, "order": last_order}
 
     trusted_in: dict[str, int] = {}
     first_finding = len(result.findings)
@@ -208,20 +211,26 @@ def check_numbering(conn, j: Journal, result: CheckResult, where: str, params: t
                                f"number(s) {missing} missing between {prev} and {number}"))
 
 
+def counted_types_sql(mapping: Mapping) -> str:
+    return ", ".join("'" + t.replace("'", "''") + "'" for t in mapping.doc.get("counted_ticket_types") or [])
+
+
 def check_closures(conn, mapping: Mapping, result: CheckResult, where: str, params: tuple, full_period: bool,
-                   period: tuple[str, str] | None = None) -> None:
+                   period: tuple[str, str] | None = None, tail=None) -> None:
+    """Closures against their tickets and lines, roll-ups, perpetual grand totals.
+
+    The day sums (temp tables coffre_ticket_days, coffre_line_days) come from the whole journals, or,
+    with `tail` (journals/tail.py), from the sums kept at the last run plus the records added since.
+    """
     spec = mapping.doc.get("closure_checks")
     if not spec:
         return
-    cj, tj = mapping.journals[spec["journal"]], mapping.journals[spec["tickets"]]
+    cj = mapping.journals[spec["journal"]]
     amounts, count = spec["amounts"], spec["count"]
-    types = mapping.doc.get("counted_ticket_types") or []
-    type_list = ", ".join("'" + t.replace("'", "''") + "'" for t in types)
-    sums = ", ".join(f"sum({quote_ident(a)}) AS {quote_ident(a)}" for a in amounts)
-    conn.execute("DROP TABLE IF EXISTS temp.coffre_ticket_days")
-    conn.execute(f"CREATE TEMP TABLE coffre_ticket_days AS SELECT register, {tj.day} AS day, count(*) AS n, {sums} "
-                 f"FROM ({tj.sql}) WHERE type IN ({type_list}) GROUP BY register, day")
-    conn.execute("CREATE INDEX temp.coffre_ticket_days_i ON coffre_ticket_days (register, day)")
+    if tail is None:
+        _day_tables_full(conn, mapping)
+    else:
+        tail.day_tables(conn)
     conn.execute("DROP TABLE IF EXISTS temp.coffre_closures")
     conn.execute(f"CREATE TEMP TABLE coffre_closures AS SELECT * FROM ({cj.sql}) {where}", params)
     diff = " OR ".join(f"c.{quote_ident(a)} IS NOT COALESCE(s.{quote_ident(a)}, 0)" for a in amounts)
@@ -235,7 +244,11 @@ def check_closures(conn, mapping: Mapping, result: CheckResult, where: str, para
            "AND cc.period_end WHERE cc.kind = ? GROUP BY cc.rowid) s ON s.cid = c.rowid "
            f"WHERE c.kind = ? AND (c.{quote_ident(count)} IS NOT COALESCE(s.n, 0) OR {diff})")
     _report_sums(conn, sql, (daily, daily), amounts, result, "tickets")
-    _check_lines_and_payments(conn, mapping, result, daily, where, params)
+    if tail is None:
+        _per_ticket_full(conn, mapping, result, where, params)
+    else:
+        tail.per_ticket_checks(conn, result)
+    _closure_lines(conn, mapping, result, daily)
     # monthly and yearly closures against the closures they roll up
     for kind, lower in spec.get("rollups", {}).items():
         sql = (f"SELECT c.register, c.kind, c.number, c.period_start, c.{quote_ident(count)}, COALESCE(s.n, 0), {sel} "
@@ -270,48 +283,70 @@ def check_closures(conn, mapping: Mapping, result: CheckResult, where: str, para
                                    f"{perpetual} is {got}, but the last daily closure of its period says {last_p}"))
 
 
-def _check_lines_and_payments(conn, mapping: Mapping, result: CheckResult, daily: str, where: str, params: tuple) -> None:
-    """Each ticket equals its lines and its payments; each daily closure equals the lines of its day, rate by rate."""
+def _day_tables_full(conn, mapping: Mapping) -> None:
+    """coffre_ticket_days (counted tickets per register and day) and, with line checks, coffre_ticket_lines
+    (each ticket's lines per VAT rate) and coffre_line_days (those lines per register and day)."""
+    spec = mapping.doc["closure_checks"]
+    tj = mapping.journals[spec["tickets"]]
+    sums = ", ".join(f"sum({quote_ident(a)}) AS {quote_ident(a)}" for a in spec["amounts"])
+    conn.execute("DROP TABLE IF EXISTS temp.coffre_ticket_days")
+    conn.execute(f"CREATE TEMP TABLE coffre_ticket_days AS SELECT register, {tj.day} AS day, count(*) AS n, {sums} "
+                 f"FROM ({tj.sql}) WHERE type IN ({counted_types_sql(mapping)}) GROUP BY register, day")
+    conn.execute("CREATE INDEX temp.coffre_ticket_days_i ON coffre_ticket_days (register, day)")
+    lc = mapping.doc.get("line_checks")
+    if not lc:
+        return
+    lj = mapping.journals[lc["journal"]]
+    k1, k2 = (quote_ident(k) for k in lc["ticket_key"])
+    conn.execute("DROP TABLE IF EXISTS temp.coffre_ticket_lines")
+    conn.execute(f"CREATE TEMP TABLE coffre_ticket_lines AS SELECT {k1} AS k1, {k2} AS k2, {rate_pivot(lc)} "
+                 f"FROM ({lj.sql}) GROUP BY 1, 2")
+    conn.execute("CREATE INDEX temp.coffre_ticket_lines_i ON coffre_ticket_lines (k1, k2)")
+    conn.execute("DROP TABLE IF EXISTS temp.coffre_line_days")
+    sums = ", ".join(f"sum(l.r{int(r)}) AS r{int(r)}" for r in lc["rates"])
+    conn.execute(f"CREATE TEMP TABLE coffre_line_days AS SELECT t.register AS register, {tj.day.replace('timestamp', 't.timestamp')} AS day, {sums} "
+                 f"FROM ({tj.sql}) t JOIN coffre_ticket_lines l ON l.k1 = t.register AND l.k2 = t.number "
+                 f"WHERE t.type IN ({counted_types_sql(mapping)}) GROUP BY 1, 2")
+    conn.execute("CREATE INDEX temp.coffre_line_days_i ON coffre_line_days (register, day)")
+
+
+def rate_pivot(lc: dict) -> str:
+    rate, amount = quote_ident(lc["rate_field"]), quote_ident(lc["amount"])
+    return ", ".join(f"sum(CASE WHEN {rate} = {int(r)} THEN {amount} ELSE 0 END) AS r{int(r)}" for r in lc["rates"])
+
+
+def report_ticket_lines(rows, lc: dict, tj_name: str, result: CheckResult) -> None:
+    """rows: (register, number, then per rate: ticket's HT+TVA, lines' sum)."""
+    for row in rows:
+        diffs = [f"{r / 100:g} % rate: {row[2 + 2 * i]} on the ticket, {row[3 + 2 * i]} in its lines"
+                 for i, r in enumerate(int(x) for x in lc["rates"]) if row[2 + 2 * i] != row[3 + 2 * i]]
+        result.add(Finding(tj_name, "ticket_lines", {"register": row[0], "number": row[1]},
+                           "does not equal the sum of its lines: " + "; ".join(diffs)))
+
+
+def report_payments(rows, tj_name: str, result: CheckResult) -> None:
+    for reg, number, tot, paid in rows:
+        result.add(Finding(tj_name, "payments", {"register": reg, "number": number},
+                           f"total {tot} but payments add up to {paid}"))
+
+
+def ticket_line_columns(lc: dict) -> tuple[str, str]:
+    """SELECT columns and the mismatch condition of a ticket `t` against its line sums `l`."""
+    cols = ", ".join(f"t.{quote_ident(ht)} + t.{quote_ident(tva)}, COALESCE(l.r{int(r)}, 0)" for r, (ht, tva) in lc["rates"].items())
+    cond = " OR ".join(f"t.{quote_ident(ht)} + t.{quote_ident(tva)} IS NOT COALESCE(l.r{int(r)}, 0)" for r, (ht, tva) in lc["rates"].items())
+    return cols, cond
+
+
+def _per_ticket_full(conn, mapping: Mapping, result: CheckResult, where: str, params: tuple) -> None:
+    """Each ticket equals its lines and its payments."""
     lc, pc = mapping.doc.get("line_checks"), mapping.doc.get("payment_checks")
     tj = mapping.journals[mapping.doc["closure_checks"]["tickets"]]
-    types = mapping.doc.get("counted_ticket_types") or []
-    type_list = ", ".join("'" + t.replace("'", "''") + "'" for t in types)
+    tday = tj.day.replace('timestamp', 't.timestamp')
     if lc:
-        lj = mapping.journals[lc["journal"]]
-        k1, k2 = (quote_ident(k) for k in lc["ticket_key"])
-        rate, amount = quote_ident(lc["rate_field"]), quote_ident(lc["amount"])
-        pivot = ", ".join(f"sum(CASE WHEN {rate} = {int(r)} THEN {amount} ELSE 0 END) AS r{int(r)}" for r in lc["rates"])
-        conn.execute("DROP TABLE IF EXISTS temp.coffre_ticket_lines")
-        conn.execute(f"CREATE TEMP TABLE coffre_ticket_lines AS SELECT {k1} AS k1, {k2} AS k2, {pivot} FROM ({lj.sql}) GROUP BY 1, 2")
-        conn.execute("CREATE INDEX temp.coffre_ticket_lines_i ON coffre_ticket_lines (k1, k2)")
-        cols = ", ".join(f"t.{quote_ident(ht)} + t.{quote_ident(tva)}, COALESCE(l.r{int(r)}, 0)" for r, (ht, tva) in lc["rates"].items())
-        cond = " OR ".join(f"t.{quote_ident(ht)} + t.{quote_ident(tva)} IS NOT COALESCE(l.r{int(r)}, 0)" for r, (ht, tva) in lc["rates"].items())
+        cols, cond = ticket_line_columns(lc)
         sql = (f"SELECT t.register, t.number, {cols} FROM ({tj.sql}) t LEFT JOIN coffre_ticket_lines l "
-               f"ON l.k1 = t.register AND l.k2 = t.number {('WHERE ' + tj.day.replace('timestamp', 't.timestamp') + ' BETWEEN ? AND ? AND') if where else 'WHERE'} ({cond})")
-        for row in conn.execute(sql, params):
-            diffs = [f"{r / 100:g} % rate: {row[2 + 2 * i]} on the ticket, {row[3 + 2 * i]} in its lines"
-                     for i, r in enumerate(int(x) for x in lc["rates"]) if row[2 + 2 * i] != row[3 + 2 * i]]
-            result.add(Finding(tj.name, "ticket_lines", {"register": row[0], "number": row[1]},
-                               "does not equal the sum of its lines: " + "; ".join(diffs)))
-        # daily closures against the lines of the counted tickets of their days
-        conn.execute("DROP TABLE IF EXISTS temp.coffre_line_days")
-        sums = ", ".join(f"sum(l.r{int(r)}) AS r{int(r)}" for r in lc["rates"])
-        conn.execute(f"CREATE TEMP TABLE coffre_line_days AS SELECT t.register AS register, {tj.day.replace('timestamp', 't.timestamp')} AS day, {sums} "
-                     f"FROM ({tj.sql}) t JOIN coffre_ticket_lines l ON l.k1 = t.register AND l.k2 = t.number "
-                     f"WHERE t.type IN ({type_list}) GROUP BY 1, 2")
-        cols = ", ".join(f"c.{quote_ident(ht)} + c.{quote_ident(tva)}, COALESCE(s.r{int(r)}, 0)" for r, (ht, tva) in lc["rates"].items())
-        cond = " OR ".join(f"c.{quote_ident(ht)} + c.{quote_ident(tva)} IS NOT COALESCE(s.r{int(r)}, 0)" for r, (ht, tva) in lc["rates"].items())
-        inner = ", ".join(f"sum(d.r{int(r)}) AS r{int(r)}" for r in lc["rates"])
-        sql = (f"SELECT c.register, c.kind, c.number, c.period_start, {cols} FROM coffre_closures c LEFT JOIN "
-               f"(SELECT cc.rowid AS cid, {inner} FROM coffre_closures cc JOIN coffre_line_days d ON d.register = cc.register "
-               f"AND d.day BETWEEN cc.period_start AND cc.period_end WHERE cc.kind = ? GROUP BY cc.rowid) s ON s.cid = c.rowid "
-               f"WHERE c.kind = ? AND ({cond})")
-        for row in conn.execute(sql, (daily, daily)):
-            diffs = [f"{r / 100:g} % rate: {row[4 + 2 * i]} recorded, {row[5 + 2 * i]} from the lines of its tickets"
-                     for i, r in enumerate(int(x) for x in lc["rates"]) if row[4 + 2 * i] != row[5 + 2 * i]]
-            result.add(Finding("closures", "closure_lines", {"register": row[0], "kind": row[1], "number": row[2],
-                                                             "period_start": row[3]},
-                               "does not match the ticket lines of its period: " + "; ".join(diffs)))
+               f"ON l.k1 = t.register AND l.k2 = t.number {('WHERE ' + tday + ' BETWEEN ? AND ? AND') if where else 'WHERE'} ({cond})")
+        report_ticket_lines(conn.execute(sql, params), lc, tj.name, result)
     if pc:
         pj = mapping.journals[pc["journal"]]
         k1, k2 = (quote_ident(k) for k in pc["ticket_key"])
@@ -319,10 +354,28 @@ def _check_lines_and_payments(conn, mapping: Mapping, result: CheckResult, daily
         sql = (f"SELECT t.register, t.number, t.{total}, COALESCE(p.s, 0) FROM ({tj.sql}) t LEFT JOIN "
                f"(SELECT {k1} AS k1, {k2} AS k2, sum({quote_ident(pc['amount'])}) AS s FROM ({pj.sql}) GROUP BY 1, 2) p "
                f"ON p.k1 = t.register AND p.k2 = t.number WHERE t.type <> 'training' AND t.{total} IS NOT COALESCE(p.s, 0)"
-               + (f" AND {tj.day.replace('timestamp', 't.timestamp')} BETWEEN ? AND ?" if where else ""))
-        for reg, number, tot, paid in conn.execute(sql, params):
-            result.add(Finding(tj.name, "payments", {"register": reg, "number": number},
-                               f"total {tot} but payments add up to {paid}"))
+               + (f" AND {tday} BETWEEN ? AND ?" if where else ""))
+        report_payments(conn.execute(sql, params), tj.name, result)
+
+
+def _closure_lines(conn, mapping: Mapping, result: CheckResult, daily: str) -> None:
+    """Each daily closure equals the lines of the counted tickets of its day, rate by rate."""
+    lc = mapping.doc.get("line_checks")
+    if not lc:
+        return
+    cols = ", ".join(f"c.{quote_ident(ht)} + c.{quote_ident(tva)}, COALESCE(s.r{int(r)}, 0)" for r, (ht, tva) in lc["rates"].items())
+    cond = " OR ".join(f"c.{quote_ident(ht)} + c.{quote_ident(tva)} IS NOT COALESCE(s.r{int(r)}, 0)" for r, (ht, tva) in lc["rates"].items())
+    inner = ", ".join(f"sum(d.r{int(r)}) AS r{int(r)}" for r in lc["rates"])
+    sql = (f"SELECT c.register, c.kind, c.number, c.period_start, {cols} FROM coffre_closures c LEFT JOIN "
+           f"(SELECT cc.rowid AS cid, {inner} FROM coffre_closures cc JOIN coffre_line_days d ON d.register = cc.register "
+           f"AND d.day BETWEEN cc.period_start AND cc.period_end WHERE cc.kind = ? GROUP BY cc.rowid) s ON s.cid = c.rowid "
+           f"WHERE c.kind = ? AND ({cond})")
+    for row in conn.execute(sql, (daily, daily)):
+        diffs = [f"{r / 100:g} % rate: {row[4 + 2 * i]} recorded, {row[5 + 2 * i]} from the lines of its tickets"
+                 for i, r in enumerate(int(x) for x in lc["rates"]) if row[4 + 2 * i] != row[5 + 2 * i]]
+        result.add(Finding("closures", "closure_lines", {"register": row[0], "kind": row[1], "number": row[2],
+                                                         "period_start": row[3]},
+                           "does not match the ticket lines of its period: " + "; ".join(diffs)))
 
 
 def _report_sums(conn, sql, params, amounts, result: CheckResult, what: str) -> None:

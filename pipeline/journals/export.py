@@ -34,21 +34,41 @@ def json_sql(j: Journal) -> str:
     return "json_object(" + ", ".join(f"'{f}', {_typed(j, f)}" for f in j.fields) + ")"
 
 
+def journal_rows(conn: sqlite3.Connection, j: Journal, where: str, params: tuple):
+    """Batches of (CSV line, JSON object) text for the rows selected, in the mapping's order."""
+    cur = conn.execute(f"SELECT {csv_sql(j)}, {json_sql(j)} FROM ({j.sql}) {where}", params)
+    while rows := cur.fetchmany(FETCH):
+        yield rows
+
+
+def csv_header(j: Journal) -> str:
+    return ";".join(j.fields) + CSV_EOL
+
+
+JSON_OPEN, JSON_CLOSE = "[", "\n]\n"
+
+
+def write_rows(conn: sqlite3.Connection, j: Journal, where: str, params: tuple, csv_write, json_write,
+               rows_before: int = 0) -> int:
+    """Writes the selected rows' CSV lines and JSON array elements (after `rows_before` earlier ones)."""
+    n = 0
+    sep = ",\n" if rows_before else "\n"
+    for rows in journal_rows(conn, j, where, params):
+        csv_write(CSV_EOL.join(r[0] for r in rows) + CSV_EOL)
+        json_write(sep + ",\n".join(r[1] for r in rows))
+        sep = ",\n"
+        n += len(rows)
+    return n
+
+
 def export_journal(conn: sqlite3.Connection, j: Journal, out_dir: Path, period: tuple[str, str] | None) -> int:
     where, params = (f"WHERE {j.day} BETWEEN ? AND ?", period) if period else ("", ())
-    cur = conn.execute(f"SELECT {csv_sql(j)}, {json_sql(j)} FROM ({j.sql}) {where}", params)
-    n = 0
     with open(out_dir / f"{j.name}.csv", "w", encoding="utf-8", newline="") as c, \
             open(out_dir / f"{j.name}.json", "w", encoding="utf-8", newline="\n") as js:
-        c.write(";".join(j.fields) + CSV_EOL)
-        js.write("[")
-        sep = "\n"
-        while rows := cur.fetchmany(FETCH):
-            c.write(CSV_EOL.join(r[0] for r in rows) + CSV_EOL)
-            js.write(sep + ",\n".join(r[1] for r in rows))
-            sep = ",\n"
-            n += len(rows)
-        js.write("\n]\n")
+        c.write(csv_header(j))
+        js.write(JSON_OPEN)
+        n = write_rows(conn, j, where, params, c.write, js.write)
+        js.write(JSON_CLOSE)
     return n
 
 

@@ -1,4 +1,8 @@
-"""The restore drill: each copy restored into a scratch folder, checked against the facts, timed, removed."""
+"""The restore drill: each copy restored into a scratch folder, checked against the facts, timed, removed.
+
+The drill is the thorough one: besides what every restore checks (signature, every stored BLAKE3, age, the plain
+BLAKE3 and row counts of the database), SQLite's PRAGMA integrity_check runs on the restored database, and the
+journals are decrypted and decompressed (streamed, never written) and held to their recorded hash and size."""
 
 from __future__ import annotations
 
@@ -46,7 +50,8 @@ def drill(cfg: Config, identities: list, specs: list[str], run_id: str | None = 
         work = Path(tempfile.mkdtemp(prefix="coffre-drill-", dir=scratch or cfg.scratch_dir))
         started = time.time()
         try:
-            res = restore(cfg, identities, work / "restored", run_id, [spec], say=say)
+            res = restore(cfg, identities, work / "restored", run_id, [spec], say=say, journals="check",
+                          integrity="full")
             snap = res.facts.get("snapshot", {})
             counts = snap.get("row_counts") or {}
             report.outcomes.append(DrillOutcome(

@@ -6,6 +6,7 @@ import os
 import shutil
 import tarfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +14,9 @@ from pipeline.config import Config
 from pipeline.destinations import open_destination
 from pipeline.errors import CannotRun, CheckFailed, CoffreError, UsageError
 from pipeline.manifest.format import valid_name
-from pipeline.unpack.check import check_snapshot, parse_facts
+from pipeline.hashing import hash_stream
+from pipeline.unpack.check import (BoundedBuffer, check_snapshot, damaged_at_archive_time, journals_mismatch,
+                                   journals_need_decompressing, parse_facts)
 from pipeline.unpack.stream import SourceReadError, UnpackError, unpack
 from pipeline.snapshot import open_source
 from pipeline.verify.copy import Problem, VerifyOptions, verify_run
@@ -31,6 +34,7 @@ class RestoreResult:
     facts: dict = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # copies passed over, and why
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)  # sentences to show; the restore itself is good
 
 
 def refuse_live_folder(cfg: Config, out_dir: Path) -> None:
@@ -46,8 +50,22 @@ def refuse_live_folder(cfg: Config, out_dir: Path) -> None:
                          "restore into a new folder.")
 
 
+JOURNALS_MODES = ("authenticate", "check", "extract")
+# authenticate: the stored bytes' BLAKE3 against the signed manifest, nothing decrypted (the default: the database
+#               is what a merchant needs back); check: also decrypted and decompressed, compared with the facts,
+#               nothing written (the drill); extract: checked, and published as journals/ (restore --journals).
+
+
 def restore(cfg: Config, identities: list, out_dir: Path, run_id: str | None = None, specs: list[str] | None = None,
-            say=lambda m: None, check: bool = True) -> RestoreResult:
+            say=lambda m: None, check: bool = True, journals: str = "authenticate",
+            integrity: str = "none") -> RestoreResult:
+    """Restores a run into `out_dir`: the database and facts.json, plus journals/ with journals="extract".
+
+    `integrity` ("none", "quick", "full") also runs SQLite's quick_check or integrity_check on the restored
+    database; the plain BLAKE3 and the row counts are always compared with the archive-time facts.
+    """
+    if journals not in JOURNALS_MODES:
+        raise ValueError(f"journals must be one of {JOURNALS_MODES}")
     started = time.time()
     out_dir = Path(out_dir).absolute()
     refuse_live_folder(cfg, out_dir)
@@ -77,15 +95,25 @@ def restore(cfg: Config, identities: list, out_dir: Path, run_id: str | None = N
             continue
         require_matching_identity(identities, rep.manifest, dest.describe())
         try:
-            files, facts = _unpack_run(dest, cfg.store_id, rep.manifest, identities, out_dir, check)
+            files, facts = _unpack_run(dest, cfg.store_id, rep.manifest, identities, out_dir,
+                                       _Checks(check, journals, integrity))
         except _CopyBad as err:
             skipped.append(f"{dest.describe()} / {chosen}: {err}")
             say(f"Copy {dest.describe()} is damaged ({err}); trying the next one.")
             continue
-        return RestoreResult(dest.describe(), chosen, out_dir, files, facts, skipped, time.time() - started)
+        damaged = damaged_at_archive_time(facts.get("snapshot") or {})
+        return RestoreResult(dest.describe(), chosen, out_dir, files, facts, skipped, time.time() - started,
+                             [damaged[0].upper() + damaged[1:] + "."] if damaged else [])
     if not reachable:
         raise CannotRun("No copy can be reached: " + "; ".join(skipped))
     raise CheckFailed("No copy restores: " + "; ".join(skipped))
+
+
+@dataclass
+class _Checks:
+    snapshot: bool  # row counts (and `integrity`) of the restored database
+    journals: str
+    integrity: str
 
 
 class _CopyBad(Exception):
@@ -124,54 +152,46 @@ def _latest_signed(dest, store_id: str, runs: list[str]) -> str | None:
     return None
 
 
-def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: Path, check: bool):
-    """Writes every data file to a temporary name, checks all, then renames: all or nothing."""
+def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: Path, checks: _Checks):
+    """Writes every file to publish to a temporary name, checks all, then renames: all or nothing.
+
+    facts.json first (it says what the rest must be), then the snapshot and the journals side by side: age
+    holds the GIL, zstd, BLAKE3 and the writes do not, so one file's work overlaps the other's.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    listed = {f["name"]: f for f in manifest["files"]}
     plan = []
-    for name, f in listed.items():
+    for f in manifest["files"]:
+        name = f["name"]
         plain = name.removesuffix(".age").removesuffix(".zst")
-        final = out_dir / ("journals" if f["kind"] == "journals" else plain)
-        if final.exists() or final.is_symlink():
+        if f["kind"] == "journals":
+            final = out_dir / "journals" if checks.journals == "extract" else None
+        else:
+            final = out_dir / plain
+        if final is not None and (final.exists() or final.is_symlink()):
             raise UsageError(f"{final} already exists; restore never writes over a file.")
         plan.append((name, f, final))
-    # facts first: they say what the rest must be.
-    plan.sort(key=lambda p: p[1]["kind"] != "facts")
-    temps: list[tuple[Path, Path]] = []
-    facts = None
+    if not any(f["kind"] == "facts" for _, f, _ in plan):
+        raise _CopyBad("the run has no facts.json.zst.age: nothing to hold the restored data to")
+    temps: list[tuple[Path, Path]] = []  # (temporary, final), appended once created by us ("x" mode)
+    facts: dict = {}
     try:
         for name, f, final in plan:
-            tmp = out_dir / (TMP_PREFIX + final.name)
-            with open(tmp, "xb") as out:
-                temps.append((tmp, final))
-                try:
-                    with dest.open_read(store_id, manifest["run_id"], name) as src:
-                        got = unpack(src, identities, out)
-                except UnpackError as err:
-                    raise _CopyBad(f"{name} is damaged: {err}")
-                except (SourceReadError, FileNotFoundError) as err:
-                    raise _CopyBad(f"{name} cannot be read ({err.strerror or err})")
-                out.flush()
-                os.fsync(out.fileno())
-            if got.stored_blake3 != f["blake3"]:
-                raise _CopyBad(f"{name} is damaged: its BLAKE3 differs from MANIFEST.b3")
             if f["kind"] == "facts":
-                try:
-                    with open(tmp, "rb") as fh:
-                        facts = parse_facts(fh.read(16 << 20))
-                except ValueError as err:
-                    raise _CopyBad(f"{name}: {err}")
-            elif f["kind"] == "journals" and facts is not None:
-                if (facts.get("journals") or {}).get("plain_blake3") != got.plain_blake3:
-                    raise _CopyBad(f"{name} decrypts to journals that differ from the ones recorded at archive time")
-            elif f["kind"] == "snapshot" and facts is not None:
-                snap = facts["snapshot"]
-                if snap.get("plain_blake3") != got.plain_blake3:
-                    raise _CopyBad(f"{name} decrypts to a database that differs from the one recorded at archive time")
-                if check:
-                    bad = check_snapshot(tmp, snap)
-                    if bad:
-                        raise _CopyBad(f"{name}: " + "; ".join(bad))
+                facts = _restore_facts(dest, store_id, manifest["run_id"], name, f, identities, final, temps)
+        jobs = [(name, f, final) for name, f, final in plan if f["kind"] != "facts"]
+
+        def run(job):
+            name, f, final = job
+            _restore_one(dest, store_id, manifest["run_id"], name, f, final, identities, facts, checks, temps)
+
+        if len(jobs) > 1:
+            with ThreadPoolExecutor(2, thread_name_prefix="coffre-restore") as pool:
+                futures = [pool.submit(run, job) for job in jobs]
+            for fut in futures:  # the first failure in plan order is the one reported
+                fut.result()
+        else:
+            for job in jobs:
+                run(job)
         ready = []  # everything unpacked and checked before the first file is published
         for tmp, final in temps:
             if final.name == "journals":
@@ -182,7 +202,7 @@ def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: 
         for src, final in ready:
             os.rename(src, final)
         temps = []
-        return [final for _, _, final in plan], facts or {}
+        return [final for _, _, final in plan if final is not None], facts
     finally:
         for tmp, _ in temps:
             try:
@@ -190,3 +210,80 @@ def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: 
             except OSError:
                 pass
 
+
+def _open_temp(final: Path, temps: list):
+    tmp = final.with_name(TMP_PREFIX + final.name)
+    out = open(tmp, "xb")
+    temps.append((tmp, final))
+    return tmp, out
+
+
+def _unpack_file(dest, store_id, run_id, name, identities, out, decompress=True):
+    try:
+        with dest.open_read(store_id, run_id, name) as src:
+            return unpack(src, identities, out, decompress=decompress)
+    except UnpackError as err:
+        raise _CopyBad(f"{name} is damaged: {err}")
+    except (SourceReadError, FileNotFoundError) as err:
+        raise _CopyBad(f"{name} cannot be read ({err.strerror or err})")
+
+
+def _restore_facts(dest, store_id, run_id, name, f, identities, final, temps) -> dict:
+    buf = BoundedBuffer()
+    got = _unpack_file(dest, store_id, run_id, name, identities, buf)
+    if got.stored_blake3 != f["blake3"]:
+        raise _CopyBad(f"{name} is damaged: its BLAKE3 differs from MANIFEST.b3")
+    data = buf.getvalue()
+    try:
+        facts = parse_facts(data)
+    except ValueError as err:
+        raise _CopyBad(f"{name}: {err}")
+    tmp, out = _open_temp(final, temps)
+    with out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    return facts
+
+
+def _restore_one(dest, store_id, run_id, name, f, final, identities, facts, checks: _Checks, temps) -> None:
+    kind = f["kind"]
+    if kind == "journals" and checks.journals == "authenticate":
+        # Authenticated like every file (its BLAKE3 is in the signed MANIFEST.b3), neither decrypted nor written.
+        try:
+            with dest.open_read(store_id, run_id, name) as src:
+                got, _ = hash_stream(src)
+        except OSError as err:
+            raise _CopyBad(f"{name} cannot be read ({err.strerror or err})")
+        if got != f["blake3"]:
+            raise _CopyBad(f"{name} is damaged: its BLAKE3 differs from MANIFEST.b3")
+        return
+    out = None
+    if final is not None:
+        tmp, out = _open_temp(final, temps)
+    try:
+        decompress = kind != "journals" or checks.journals == "extract" or journals_need_decompressing(
+            facts.get(kind) if isinstance(facts.get(kind), dict) else None)
+        # The drill's journals check decompresses too: it proves the stream gives back the recorded size.
+        decompress = decompress or checks.journals == "check"
+        got = _unpack_file(dest, store_id, run_id, name, identities, out, decompress)
+        if out is not None:
+            out.flush()
+            os.fsync(out.fileno())
+    finally:
+        if out is not None:
+            out.close()
+    if got.stored_blake3 != f["blake3"]:
+        raise _CopyBad(f"{name} is damaged: its BLAKE3 differs from MANIFEST.b3")
+    if kind == "journals":
+        part = facts.get("journals") if isinstance(facts.get("journals"), dict) else None
+        if journals_mismatch(part, got):
+            raise _CopyBad(f"{name} decrypts to journals that differ from the ones recorded at archive time")
+    elif kind == "snapshot":
+        snap = facts["snapshot"]
+        if snap.get("plain_blake3") != got.plain_blake3:
+            raise _CopyBad(f"{name} decrypts to a database that differs from the one recorded at archive time")
+        if checks.snapshot:
+            bad = check_snapshot(tmp, snap, checks.integrity)
+            if bad:
+                raise _CopyBad(f"{name}: " + "; ".join(bad))

@@ -32,6 +32,7 @@ class RunReport:
     data_read: bool = False  # every data byte was read (and, deep, decrypted) this time
     deep: bool = False
     bytes_read: int = 0
+    notes: list[str] = field(default_factory=list)  # worth saying, not a problem of this copy
 
 
 @dataclass
@@ -183,6 +184,7 @@ def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, 
                 report.notes.append(f"{run_id}: an interrupted run (no signature); not counted as a run")
             continue
         report.runs.append(rep)
+        report.notes.extend(f"{run_id}: {n}" for n in rep.notes)
         by_id[run_id] = rep
     report.runs.sort(key=lambda r: r.run_id)
     _check_chain(report, dest, run_ids, by_id, history_runs, only_run is None)

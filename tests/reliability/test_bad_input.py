@@ -61,10 +61,10 @@ def check_verify_fails(store, *mentions, deep=False) -> None:
     assert_written_only_under(before, watched(store), store.state_dir, store.scratch)
 
 
-def check_restore_fails(store, out, *mentions) -> None:
+def check_restore_fails(store, out, *mentions, extra=()) -> None:
     """restore from copy A: exit 1, one sentence; nothing published in --out, nothing written anywhere else."""
     before = watched(store)
-    res = store.coffre("restore", *store.identity_args(), "--out", out, "--from", store.destinations[0])
+    res = store.coffre("restore", *store.identity_args(), "--out", out, "--from", store.destinations[0], *extra)
     refused(res, 1, *mentions)
     left = sorted(p.name for p in out.iterdir()) if out.exists() else []
     expect_fixed(left == [], f"restore left {left} in --out")
@@ -228,7 +228,10 @@ def test_data_file_that_lies_is_refused_by_deep_verify_and_restore(forge, tmp_pa
     with pristine(run):
         replace_data_file(store, run, name, forged(store, run))
         check_verify_fails(store, name, deep=True)
-        check_restore_fails(store, tmp_path / "out", name)
+        if name == JOURNALS:
+            # A plain restore gives back the database only; the journals are unpacked with --journals.
+            check_plain_restore_leaves_journals_alone(store, tmp_path / "plain")
+        check_restore_fails(store, tmp_path / "out", name, extra=("--journals",) if name == JOURNALS else ())
 
 
 def _facts_edit(edit):
@@ -278,7 +281,8 @@ def test_journals_tar_with_evil_members_writes_nothing(forge, tmp_path, members)
             check_verify_fails(store, JOURNALS, deep=True)
         out = tmp_path / "restored" / "out"
         before = watched(store)
-        res = store.coffre("restore", *store.identity_args(), "--out", out, "--from", store.destinations[0])
+        res = store.coffre("restore", *store.identity_args(), "--out", out, "--from", store.destinations[0],
+                           "--journals")
         assert not (tmp_path / "restored" / "escape.txt").exists() and not (tmp_path / "escape.txt").exists()
         assert not (tmp_path / "coffre-evil.txt").exists()
         assert res.code == 1 and "Traceback" not in res.err and "journals.tar" in res.err, res
@@ -293,7 +297,16 @@ def test_journals_that_differ_from_the_archive_time_facts_are_refused_by_restore
         replace_data_file(store, run, JOURNALS, real_age(store, _tar(("journals/tickets.csv", b"id;total\n1;0\n"))))
         with already_works():
             check_verify_fails(store, JOURNALS, deep=True)
-        check_restore_fails(store, tmp_path / "out", JOURNALS)
+        check_plain_restore_leaves_journals_alone(store, tmp_path / "plain")
+        check_restore_fails(store, tmp_path / "out", JOURNALS, extra=("--journals",))
+
+
+def check_plain_restore_leaves_journals_alone(store, out) -> None:
+    """A journals file signed with the store's key but lying about its content: a plain restore authenticates
+    it (signed BLAKE3) without unpacking it, and gives back the database, checked, and nothing else."""
+    res = store.coffre("restore", *store.identity_args(), "--out", out, "--from", store.destinations[0])
+    assert res.code == 0, res
+    assert sorted(p.name for p in out.iterdir()) == ["facts.json", "snapshot.sqlite"]
 
 
 # --- configurations with wrong types ---------------------------------------------------------------------------

@@ -1,0 +1,162 @@
+"""The journals' text kept from earlier runs as zstd frames beside the config, so a run compresses only what is new.
+
+Each file (tickets.csv, tickets.json, ...) is kept as NAME.zst: frames that concatenate to the
+file's text so far, without the JSON's closing bracket. The checkpoint in the history records
+each file's length and BLAKE3; bytes past that length (a run killed after appending) are cut
+off, and a file that does not hash to its record is not used: the run then exports everything.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import blake3
+import zstandard
+
+from pipeline.pack.frames import FileSlice
+
+CHUNK = 4 << 20
+
+
+class _Counter:
+    """The file object a zstd stream writer writes to: appends to `out`, counting and hashing."""
+
+    def __init__(self, out, hasher):
+        self.out, self.hasher, self.size = out, hasher, 0
+
+    def write(self, data) -> int:
+        self.out.write(data)
+        self.hasher.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+@dataclass
+class FrameFile:
+    name: str
+    kept_path: Path | None  # frames kept from earlier runs (the first `kept` bytes)
+    kept: int
+    kept_plain: int
+    hasher: object
+    new_path: Path  # this run's frames
+    new_len: int = 0
+    new_plain: int = 0
+
+    @contextmanager
+    def frame(self, level: int):
+        """A write(text) that compresses into one more frame; no frame at all if nothing is written.
+
+        One thread per frame: a first run writes two frames at once beside the snapshot's packing,
+        and zstd's worker buffers for each would take the run past its memory bound."""
+        with open(self.new_path, "ab") as out:
+            sink = _Counter(out, self.hasher)
+            state = {"w": None, "plain": 0}
+
+            def write(text: str) -> None:
+                data = text.encode("utf-8")
+                if not data:
+                    return
+                if state["w"] is None:
+                    cctx = zstandard.ZstdCompressor(level=level, write_checksum=True)
+                    state["w"] = cctx.stream_writer(sink, closefd=False)
+                state["plain"] += len(data)
+                state["w"].write(data)
+
+            yield write
+            if state["w"] is not None:
+                state["w"].close()
+        self.new_len += sink.size
+        self.new_plain += state["plain"]
+
+    @property
+    def plain_size(self) -> int:
+        return self.kept_plain + self.new_plain
+
+    def parts(self) -> list[FileSlice]:
+        parts = [FileSlice(self.kept_path, self.kept)] if self.kept else []
+        return parts + ([FileSlice(self.new_path, self.new_len)] if self.new_len else [])
+
+    def record(self) -> dict:
+        return {"length": self.kept + self.new_len, "blake3": self.hasher.hexdigest(), "plain": self.plain_size}
+
+
+class FrameCache:
+    def __init__(self, state_dir: Path, store_id: str):
+        self.dir = state_dir / f"{store_id}.journals"
+        self.staging = state_dir / f"{store_id}.journals.new"
+
+    def fresh(self, names: list[str]) -> dict[str, FrameFile]:
+        """Files for a run that exports everything; they replace the kept ones only at commit."""
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self.staging.mkdir(mode=0o700, parents=True)
+        files = {n: FrameFile(n, None, 0, 0, blake3.blake3(), self.staging / f"{n}.zst") for n in names}
+        for f in files.values():
+            f.new_path.touch(mode=0o600)
+        return files
+
+    def resume(self, index: dict) -> dict[str, FrameFile] | None:
+        """The kept files, each checked against its record; None when one is missing, short or different."""
+        files = {}
+        for name, rec in index.items():
+            path = self.dir / f"{name}.zst"
+            h = blake3.blake3(max_threads=blake3.blake3.AUTO)
+            try:
+                with open(path, "rb") as f:
+                    left = rec["length"]
+                    while left:
+                        data = f.read(min(CHUNK, left))
+                        if not data:
+                            return None
+                        h.update(data)
+                        left -= len(data)
+            except (OSError, KeyError, TypeError):
+                return None
+            if h.hexdigest() != rec.get("blake3"):
+                return None
+            new = self.dir / f"{name}.zst.new"
+            new.unlink(missing_ok=True)
+            files[name] = FrameFile(name, path, rec["length"], rec.get("plain", 0), h, new)
+        return files
+
+    def commit(self, files: dict[str, FrameFile], fresh: bool) -> None:
+        """Makes this run's frames part of the kept files, before the history records them."""
+        if fresh:
+            for f in files.values():
+                _fsync(f.new_path)
+            old = self.dir.with_name(self.dir.name + ".old")
+            shutil.rmtree(old, ignore_errors=True)
+            if self.dir.exists():
+                self.dir.rename(old)
+            self.staging.rename(self.dir)
+            shutil.rmtree(old, ignore_errors=True)
+            return
+        for f in files.values():
+            if not f.new_len:
+                continue
+            with open(f.kept_path, "r+b") as out, open(f.new_path, "rb") as new:
+                out.truncate(f.kept)
+                out.seek(f.kept)
+                shutil.copyfileobj(new, out, CHUNK)
+                out.flush()
+                os.fsync(out.fileno())
+            f.new_path.unlink()
+
+    def discard(self, files: dict[str, FrameFile] | None, fresh: bool) -> None:
+        if fresh:
+            shutil.rmtree(self.staging, ignore_errors=True)
+        for f in (files or {}).values():
+            if not fresh:
+                f.new_path.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    if path.exists():
+        with open(path, "rb") as f:
+            os.fsync(f.fileno())

@@ -1,0 +1,187 @@
+"""The journals stage of an archive run: only what is new since the last run is checked and compressed.
+
+Every run still carries the whole journals: the frames kept from earlier runs (journals/cache.py)
+followed by a frame of the new records. What makes that safe is journals/tail.py: the rows
+behind the kept frames are proved unchanged from the snapshot's own pages first. When they
+cannot be (a first run, a changed record, a finding at the last run, a new mapping), the run
+checks and exports everything, as `coffre journals export` does.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.journals.cache import FrameCache, FrameFile
+from pipeline.journals.checks import CheckResult, check_closures, check_journals, load_public_keys
+from pipeline.journals.export import JSON_CLOSE, JSON_OPEN, csv_header, write_reports, write_rows
+from pipeline.journals.mapping import Mapping, load_mapping, quote_ident
+from pipeline.journals.run import mapping_fits
+from pipeline.journals.tail import (SOURCE_ID, NotTail, Tail, chain_anchors, day_sums, mapping_digest,
+                                    numbering_anchors, page_evidence, tables_read)
+from pipeline.pack.frames import Member, frame
+
+EXPORT_VERSION = 1  # bump when the CSV/JSON text changes: kept frames of the older text are then not reused
+
+
+@dataclass
+class RunJournals:
+    folder: Path  # the small files: findings.json, export.json, LISEZMOI.txt (and the archive's own log)
+    mapping: str
+    counts: dict[str, int]
+    checks: CheckResult
+    seconds: float
+    incremental: bool
+    full_because: str | None
+    files: dict[str, FrameFile]
+    state: dict | None  # what the next run starts from; None after a finding (it then checks everything)
+    cache: FrameCache
+
+    def members(self, level: int) -> list[Member]:
+        """The tar's members in name order: the journals' kept and new frames, and the small files."""
+        out = []
+        for name, f in self.files.items():
+            close = [frame(JSON_CLOSE.encode(), level)] if name.endswith(".json") else []
+            size = f.plain_size + (len(JSON_CLOSE) if close else 0)
+            out.append(Member(name, size, f.parts() + close))
+        for p in self.folder.iterdir():
+            if p.is_file() and not p.is_symlink():
+                data = p.read_bytes()
+                out.append(Member(p.name, len(data), [frame(data, level)] if data else []))
+        return sorted(out, key=lambda m: m.name)
+
+    def commit(self) -> None:
+        self.cache.commit(self.files, fresh=not self.incremental)
+
+    def discard(self) -> None:
+        self.cache.discard(self.files, fresh=not self.incremental)
+
+
+def _file_names(mapping: Mapping) -> list[str]:
+    return [f"{j}.{ext}" for j in mapping.journals for ext in ("csv", "json")]
+
+
+def _supports_tail(mapping: Mapping) -> None:
+    for j in mapping.journals.values():
+        if SOURCE_ID not in j.fields:
+            raise NotTail(f"journal {j.name} has no {SOURCE_ID}")
+    for spec in ("line_checks", "payment_checks"):
+        jn = (mapping.doc.get(spec) or {}).get("journal")
+        if jn and "ticket_source_id" not in mapping.journals[jn].fields:
+            raise NotTail(f"journal {jn} has no ticket_source_id")
+
+
+def _export_everything(snapshot: Path, mapping: Mapping, files: dict[str, FrameFile], level: int) -> dict[str, int]:
+    conn = sqlite3.connect(f"{snapshot.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        counts = {}
+        for j in mapping.journals.values():
+            csv, js = files[f"{j.name}.csv"], files[f"{j.name}.json"]
+            with csv.frame(level) as w:
+                w(csv_header(j))
+            with js.frame(level) as w:
+                w(JSON_OPEN)
+            with csv.frame(level) as cw, js.frame(level) as jw:
+                counts[j.name] = write_rows(conn, j, "", (), cw, jw)
+        return counts
+    finally:
+        conn.close()
+
+
+def _export_tail(conn, mapping: Mapping, tail: Tail, files: dict[str, FrameFile], before: dict, level: int) -> dict:
+    counts = {}
+    for j in mapping.journals.values():
+        where, params = tail.where(j)
+        with files[f"{j.name}.csv"].frame(level) as cw, files[f"{j.name}.json"].frame(level) as jw:
+            counts[j.name] = before[j.name] + write_rows(conn, j, where, params, cw, jw, before[j.name])
+    return counts
+
+
+def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: dict | None, cache: FrameCache,
+                     level: int, context: dict) -> RunJournals | None:
+    """None when the mapping does not fit this database (the snapshot is still saved whole)."""
+    started = time.time()
+    mapping = load_mapping(mapping_name)
+    folder.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(f"{snapshot.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        if not mapping_fits(conn, mapping.doc):
+            return None
+        conn.execute("PRAGMA temp_store=FILE")  # temp tables of the checks on disk: memory stays flat
+        digest = mapping_digest(mapping, EXPORT_VERSION)
+        state = (previous or {}).get("tail")
+        files, tail, why, evidence = None, None, None, None
+        if not state:
+            why = "no clean check at the last run"
+        elif state.get("mapping") != digest:
+            why = "the mapping or the export format changed"
+        else:
+            try:
+                _supports_tail(mapping)
+                evidence = page_evidence(snapshot, conn, _tables_read(conn, mapping), state["tables"])
+                files = cache.resume(state["cache"])
+                if files is None or set(files) != set(_file_names(mapping)):
+                    raise NotTail("the journals kept from the last run do not match their record")
+                tail = Tail(mapping, state)
+                checks = CheckResult()
+                tail.check(conn, load_public_keys(conn, mapping), checks)
+                check_closures(conn, mapping, checks, "", (), True, None, tail=tail)
+                counts = _export_tail(conn, mapping, tail, files, state["counts"], level)
+            except NotTail as err:
+                why = str(err)
+                cache.discard(files, fresh=False)
+                files, tail = None, None
+        if tail is None:
+            files = cache.fresh(_file_names(mapping))
+            with ThreadPoolExecutor(1) as pool:
+                exported = pool.submit(_export_everything, snapshot, mapping, files, level)
+                checks = check_journals(conn, mapping, (previous or {}).get("chains"), None)
+                counts = exported.result()
+        new_state = None
+        if not checks.findings:
+            try:
+                if evidence is None:
+                    _supports_tail(mapping)
+                    evidence = page_evidence(snapshot, conn, _tables_read(conn, mapping), None)
+                new_state = _next_state(conn, mapping, digest, evidence, checks, tail, counts, files)
+            except NotTail:
+                new_state = None  # this database cannot be followed by its pages: every run checks all
+        if tail is not None:
+            checks.checkpoint = (previous or {}).get("chains") or {}
+    finally:
+        conn.close()
+    write_reports(mapping, folder, counts, checks, None, context)
+    return RunJournals(folder, mapping.name, counts, checks, time.time() - started, tail is not None, why,
+                       files, new_state, cache)
+
+
+def _tables_read(conn, mapping: Mapping) -> set[str]:
+    return tables_read(conn, [j.sql for j in mapping.journals.values()] + [mapping.public_keys_sql])
+
+
+def _next_state(conn, mapping: Mapping, digest: str, tables: dict, checks: CheckResult, tail: Tail | None,
+                counts: dict, files: dict[str, FrameFile]) -> dict:
+    bounds = {}
+    for j in mapping.journals.values():
+        if j.table not in tables:
+            raise NotTail(f"journal {j.name} does not read its table {j.table}")
+        bounds[j.name] = tables[j.table]["upto"]
+    # A journal whose rows carry a source_id beyond its table's rowids cannot be followed by rowid.
+    for j in mapping.journals.values():
+        beyond = conn.execute(f"SELECT count(*) FROM ({j.sql}) WHERE {quote_ident(SOURCE_ID)} > ?",
+                              (bounds[j.name],)).fetchone()[0]
+        if beyond:
+            raise NotTail(f"journal {j.name}'s {SOURCE_ID} is not its table's rowid")
+    return {
+        "mapping": digest,
+        "tables": tables,
+        "boundaries": bounds,
+        "chains": tail.chains if tail else chain_anchors(checks.checkpoint),
+        "numbers": tail.numbers if tail else numbering_anchors(conn, mapping),
+        "days": day_sums(conn, mapping),
+        "counts": counts,
+        "cache": {name: f.record() for name, f in files.items()},
+    }

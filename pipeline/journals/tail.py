@@ -1,0 +1,284 @@
+"""Checks only the records added since the last run, when the file's pages prove the older ones unchanged.
+
+At the end of a run whose checks found nothing, the checkpoint records, for every table the
+journals read, the highest rowid and a digest of its rows up to it (snapshot/pages.py), each
+chain's last signature, each numbering's last number, and the day sums the closures are held
+to. The next run recomputes those digests on its own snapshot: if every one is equal, the
+rows already checked are byte for byte the same, and only the rows after them need checking
+(signatures, links to the last checked record, numbering, the closures of their days). Any
+difference, an addition in the middle of a chain, or a finding at the last run: the whole
+journals are checked again (journals/checks.py), as on a first run.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import blake3
+
+from pipeline.journals.checks import (CheckResult, Finding, _verify, counted_types_sql, rate_pivot,
+                                      report_payments, report_ticket_lines, ticket_line_columns)
+from pipeline.journals.mapping import Journal, Mapping, payload_sql, quote_ident
+from pipeline.snapshot.pages import MalformedFile, NotRowidTable, SQLiteFile
+
+STATE_VERSION = 1
+SOURCE_ID = "source_id"  # the canonical field that carries the journal's row id in its source table
+
+
+class NotTail(Exception):
+    """The rows checked at the last run cannot be taken as they were: check everything."""
+
+
+def mapping_digest(mapping: Mapping, export_version: int) -> str:
+    doc = json.dumps({"mapping": mapping.doc, "state": STATE_VERSION, "export": export_version}, sort_keys=True)
+    return blake3.blake3(doc.encode()).hexdigest()
+
+
+def tables_read(conn: sqlite3.Connection, sqls: list[str]) -> set[str]:
+    """Every table the given statements read, as SQLite itself resolves them (views and joins included)."""
+    seen: set[str] = set()
+
+    def auth(action, arg1, arg2, db, trigger):
+        if action == sqlite3.SQLITE_READ and arg1:
+            seen.add(arg1)
+        return sqlite3.SQLITE_OK
+
+    conn.set_authorizer(auth)
+    try:
+        for sql in sqls:
+            conn.execute(f"EXPLAIN {sql}").fetchall()
+    finally:
+        conn.set_authorizer(None)
+    return seen - {"sqlite_master", "sqlite_schema", "sqlite_temp_master"}
+
+
+def page_evidence(snapshot: Path, conn: sqlite3.Connection, tables: set[str], recorded: dict | None) -> dict:
+    """{table: {upto, rows, digest}}: each table's rows up to its highest rowid now, from the file's pages.
+
+    With `recorded` (the last run's), raises NotTail unless every table still holds, up to the
+    rowid recorded then, the very rows of then; both digests come from one pass over the pages.
+    """
+    out = {}
+    try:
+        with SQLiteFile(snapshot) as f:
+            if not f.accounted_for():
+                raise NotTail("the database holds overflow pages")
+            roots = f.table_roots()
+            for name in sorted((set(tables) | set(recorded or {})) - {"sqlite_schema"}):
+                if name not in roots:
+                    raise NotTail(f"table {name} is gone")
+                now = conn.execute(f"SELECT COALESCE(max(rowid), 0) FROM {quote_ident(name)}").fetchone()[0]
+                rec = (recorded or {}).get(name)
+                digests = f.rows_digests(roots[name], [now] + ([rec["upto"]] if rec else []))
+                if rec and (digests[1].hexdigest != rec["digest"] or digests[1].rows != rec["rows"]):
+                    raise NotTail(f"rows of table {name} checked at the last run have changed")
+                out[name] = {"upto": now, "rows": digests[0].rows, "digest": digests[0].hexdigest}
+            schema = f.rows_digest(1, 1 << 62)
+            rec = (recorded or {}).get("sqlite_schema")
+            if rec and (schema.hexdigest != rec["digest"] or schema.rows != rec["rows"]):
+                raise NotTail("the database's schema changed")
+            out["sqlite_schema"] = {"upto": None, "rows": schema.rows, "digest": schema.hexdigest}
+    except (NotRowidTable, MalformedFile, sqlite3.Error, OSError, KeyError, TypeError) as err:
+        raise NotTail(str(err)) from err
+    return out
+
+
+def chain_anchors(checkpoint: dict) -> dict:
+    """From a full check's chain checkpoint: {journal: {chain: {sig, order, last, count}}}."""
+    return {j: {name: {k: cp.get(k) for k in ("sig", "order", "last", "count")} for name, cp in chains.items()}
+            for j, chains in checkpoint.items()}
+
+
+def numbering_anchors(conn, mapping: Mapping) -> dict:
+    out = {}
+    for j in mapping.journals.values():
+        if not j.numbering_field:
+            continue
+        keys = [quote_ident(k) for k in j.numbering_key]
+        key_sel = ", ".join(keys) if keys else "''"
+        group = f"GROUP BY {', '.join(keys)}" if keys else ""
+        rows = conn.execute(f"SELECT {key_sel}, max({quote_ident(j.numbering_field)}) FROM ({j.sql}) {group}")
+        out[j.name] = {_key_name(r[:-1] if keys else ()): r[-1] for r in rows if r[-1] is not None}
+    return out
+
+
+def day_sums(conn, mapping: Mapping) -> dict:
+    """The day sums the closures were held to (temp tables made by check_closures), for the next run."""
+    out = {}
+    for name, table in (("tickets", "coffre_ticket_days"), ("lines", "coffre_line_days")):
+        try:
+            out[name] = [list(r) for r in conn.execute(f"SELECT * FROM temp.{table} ORDER BY 1, 2")]
+        except sqlite3.OperationalError:
+            out[name] = None
+    return out
+
+
+def _key_name(key) -> str:
+    return "/".join(str(k) for k in key)
+
+
+class Tail:
+    """The checks of the rows after each journal's boundary (the highest source rowid at the last run)."""
+
+    def __init__(self, mapping: Mapping, state: dict):
+        self.mapping = mapping
+        self.state = state
+        self.bounds: dict[str, int] = state["boundaries"]
+        self.chains = {j: {n: dict(a) for n, a in c.items()} for j, c in state["chains"].items()}
+        self.numbers = {j: dict(n) for j, n in state["numbers"].items()}
+
+    def where(self, j: Journal) -> tuple[str, tuple]:
+        return f"WHERE {quote_ident(SOURCE_ID)} > ?", (self.bounds[j.name],)
+
+    @staticmethod
+    def rows_into(conn, table: str, j: Journal, where: str, params: tuple = ()) -> None:
+        """Copies the selected rows of a journal into a temp table first: SQLite pushes a plain WHERE on
+        source ids down to rowid lookups, but reads the whole journal when it is grouped or joined."""
+        conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+        conn.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM ({j.sql}) {where}", params)
+
+    def check(self, conn, keys, result: CheckResult) -> None:
+        for j in self.mapping.journals.values():
+            if j.payload and j.chain_key is not None:
+                if not keys:
+                    result.add(Finding(j.name, "signature", {}, "no till public key found: signatures cannot be checked"))
+                else:
+                    self._chain(conn, j, keys, result)
+            if j.numbering_field:
+                self._numbering(conn, j, result)
+
+    def _chain(self, conn, j: Journal, keys, result: CheckResult) -> None:
+        anchors = self.chains.setdefault(j.name, {})
+        key_cols = [quote_ident(k) for k in j.chain_key]
+        num = quote_ident(j.numbering_field) if j.numbering_field else "NULL"
+        order = quote_ident(j.chain_order) if j.chain_order else "NULL"
+        where, params = self.where(j)
+        sql = (f"SELECT {payload_sql(j.payload)}, signature, previous_signature, {num}, {order}, "
+               f"{', '.join(key_cols) if key_cols else chr(39) * 2} FROM ({j.sql}) {where}")
+        result.signatures_trusted_from_checkpoint += sum(a.get("count") or 0 for a in anchors.values())
+        for row in conn.execute(sql, params):
+            payload, sig, prev, number, order_value = row[:5]
+            key = tuple(row[5:]) if key_cols else ()
+            a = anchors.get(_key_name(key))
+            if a is not None and (order_value is None or a.get("order") is None or order_value <= a["order"]):
+                raise NotTail(f"a {j.name} record was added before records already checked")
+            rec = dict(zip(j.chain_key, key))
+            rec[j.numbering_field or "number"] = number
+            if a is None:
+                if prev not in ("", None):
+                    result.add(Finding(j.name, "chain_link", rec,
+                                       "the first record of the chain points to an earlier record that is not there"))
+                a = anchors[_key_name(key)] = {"count": 0}
+            elif prev != a.get("sig"):
+                result.add(Finding(j.name, "chain_link", rec,
+                                   "its previous_signature is not the signature of the record before it: "
+                                   "a record was removed, inserted or rewritten here"))
+            result.signatures_verified += 1
+            if not _verify(keys, payload, sig):
+                result.add(Finding(j.name, "signature", rec,
+                                   "its signature does not match its content: the record was altered after signing"))
+            a.update(sig=sig, order=order_value, last=number, count=(a.get("count") or 0) + 1)
+
+    def _numbering(self, conn, j: Journal, result: CheckResult) -> None:
+        last = self.numbers.setdefault(j.name, {})
+        keys = [quote_ident(k) for k in j.numbering_key]
+        n = quote_ident(j.numbering_field)
+        where, params = self.where(j)
+        order = ", ".join(keys + [n])
+        for row in conn.execute(f"SELECT {', '.join(keys + [n])} FROM ({j.sql}) {where} ORDER BY {order}", params):
+            key, number = tuple(row[:-1]), row[-1]
+            name = _key_name(key)
+            prev = last.get(name)
+            rec = dict(zip(j.numbering_key, key))
+            if prev is None:
+                if number != 1:
+                    result.add(Finding(j.name, "numbering_gap", dict(rec, **{j.numbering_field: number}),
+                                       f"numbering starts at {number}: numbers 1 to {number - 1} are missing"))
+            elif number <= prev:
+                raise NotTail(f"a {j.name} number was used again or out of order")
+            elif number - prev != 1:
+                missing = f"{prev + 1}" if number - prev == 2 else f"{prev + 1} to {number - 1}"
+                result.add(Finding(j.name, "numbering_gap", dict(rec, **{j.numbering_field: prev + 1}),
+                                   f"number(s) {missing} missing between {prev} and {number}"))
+            last[name] = number
+
+    # --- called by check_closures -------------------------------------------------------------------
+
+    def day_tables(self, conn) -> None:
+        """coffre_ticket_days and coffre_line_days: the last run's sums plus the new records'."""
+        spec = self.mapping.doc["closure_checks"]
+        tj = self.mapping.journals[spec["tickets"]]
+        amounts = [quote_ident(a) for a in spec["amounts"]]
+        days = self.state["days"]
+        cols = ["register", "day", "n", *amounts]
+        conn.execute("DROP TABLE IF EXISTS temp.coffre_days_in")
+        conn.execute(f"CREATE TEMP TABLE coffre_days_in ({', '.join(cols)})")
+        marks = ", ".join("?" * len(cols))
+        conn.executemany(f"INSERT INTO coffre_days_in VALUES ({marks})", days["tickets"] or [])
+        self.rows_into(conn, "coffre_tail_tickets", tj, *self.where(tj))
+        conn.execute(f"INSERT INTO coffre_days_in SELECT register, {tj.day}, count(*), "
+                     + ", ".join(f"sum({a})" for a in amounts)
+                     + f" FROM coffre_tail_tickets WHERE type IN ({counted_types_sql(self.mapping)}) GROUP BY 1, 2")
+        conn.execute("DROP TABLE IF EXISTS temp.coffre_ticket_days")
+        conn.execute("CREATE TEMP TABLE coffre_ticket_days AS SELECT register, day, sum(n) AS n, "
+                     + ", ".join(f"sum({a}) AS {a}" for a in amounts) + " FROM coffre_days_in GROUP BY 1, 2")
+        conn.execute("CREATE INDEX temp.coffre_ticket_days_i ON coffre_ticket_days (register, day)")
+        lc = self.mapping.doc.get("line_checks")
+        if not lc:
+            return
+        lj = self.mapping.journals[lc["journal"]]
+        self.rows_into(conn, "coffre_tail_line_rows", lj, *self.where(lj))
+        conn.execute("DROP TABLE IF EXISTS temp.coffre_tail_lines")
+        conn.execute(f"CREATE TEMP TABLE coffre_tail_lines AS SELECT ticket_source_id AS tid, {rate_pivot(lc)} "
+                     f"FROM coffre_tail_line_rows GROUP BY 1")
+        self.rows_into(conn, "coffre_tail_line_tickets", tj, f"WHERE {SOURCE_ID} IN (SELECT tid FROM coffre_tail_lines)")
+        rates = [f"r{int(r)}" for r in lc["rates"]]
+        conn.execute("DROP TABLE IF EXISTS temp.coffre_line_days_in")
+        conn.execute(f"CREATE TEMP TABLE coffre_line_days_in (register, day, {', '.join(rates)})")
+        conn.executemany(f"INSERT INTO coffre_line_days_in VALUES ({', '.join('?' * (2 + len(rates)))})",
+                         days["lines"] or [])
+        tday = tj.day.replace("timestamp", "t.timestamp")
+        conn.execute(f"INSERT INTO coffre_line_days_in SELECT t.register, {tday}, "
+                     + ", ".join(f"sum(l.{r})" for r in rates)
+                     + f" FROM coffre_tail_line_tickets t JOIN coffre_tail_lines l ON l.tid = t.{SOURCE_ID} "
+                     f"WHERE t.type IN ({counted_types_sql(self.mapping)}) GROUP BY 1, 2")
+        conn.execute("DROP TABLE IF EXISTS temp.coffre_line_days")
+        conn.execute("CREATE TEMP TABLE coffre_line_days AS SELECT register, day, "
+                     + ", ".join(f"sum({r}) AS {r}" for r in rates) + " FROM coffre_line_days_in GROUP BY 1, 2")
+        conn.execute("CREATE INDEX temp.coffre_line_days_i ON coffre_line_days (register, day)")
+
+    def per_ticket_checks(self, conn, result: CheckResult) -> None:
+        """Each new ticket, and each older one that got new lines or payments, against its lines and payments."""
+        lc, pc = self.mapping.doc.get("line_checks"), self.mapping.doc.get("payment_checks")
+        tj = self.mapping.journals[self.mapping.doc["closure_checks"]["tickets"]]
+        conn.execute("DROP TABLE IF EXISTS temp.coffre_affected")
+        conn.execute("CREATE TEMP TABLE coffre_affected (id INTEGER PRIMARY KEY)")
+        conn.execute(f"INSERT OR IGNORE INTO coffre_affected SELECT {SOURCE_ID} FROM coffre_tail_tickets")
+        if lc:
+            conn.execute("INSERT OR IGNORE INTO coffre_affected SELECT tid FROM coffre_tail_lines")
+        if pc:
+            pj = self.mapping.journals[pc["journal"]]
+            self.rows_into(conn, "coffre_tail_payments", pj, *self.where(pj))
+            conn.execute("INSERT OR IGNORE INTO coffre_affected SELECT ticket_source_id FROM coffre_tail_payments")
+        self.rows_into(conn, "coffre_affected_tickets", tj, f"WHERE {SOURCE_ID} IN (SELECT id FROM coffre_affected)")
+        if lc:
+            lj = self.mapping.journals[lc["journal"]]
+            self.rows_into(conn, "coffre_affected_line_rows", lj, "WHERE ticket_source_id IN (SELECT id FROM coffre_affected)")
+            conn.execute("DROP TABLE IF EXISTS temp.coffre_affected_lines")
+            conn.execute(f"CREATE TEMP TABLE coffre_affected_lines AS SELECT ticket_source_id AS tid, {rate_pivot(lc)} "
+                         f"FROM coffre_affected_line_rows GROUP BY 1")
+            cols, cond = ticket_line_columns(lc)
+            sql = (f"SELECT t.register, t.number, {cols} FROM coffre_affected_tickets t LEFT JOIN coffre_affected_lines l "
+                   f"ON l.tid = t.{SOURCE_ID} WHERE ({cond})")
+            report_ticket_lines(conn.execute(sql), lc, tj.name, result)
+        if pc:
+            pj = self.mapping.journals[pc["journal"]]
+            total = quote_ident(pc["ticket_total"])
+            self.rows_into(conn, "coffre_affected_payments", pj, "WHERE ticket_source_id IN (SELECT id FROM coffre_affected)")
+            sql = (f"SELECT t.register, t.number, t.{total}, COALESCE(p.s, 0) FROM coffre_affected_tickets t LEFT JOIN "
+                   f"(SELECT ticket_source_id AS tid, sum({quote_ident(pc['amount'])}) AS s FROM coffre_affected_payments "
+                   f"GROUP BY 1) p ON p.tid = t.{SOURCE_ID} "
+                   f"WHERE t.type <> 'training' AND t.{total} IS NOT COALESCE(p.s, 0)")
+            report_payments(conn.execute(sql), tj.name, result)

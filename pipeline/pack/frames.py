@@ -1,0 +1,109 @@
+"""A tar.zst assembled from zstd frames, so that members compressed at an earlier run are copied, not compressed again.
+
+zstd frames concatenate: `zstd -d` of frame(a) + frame(b) gives a + b. A member's content may
+therefore be the frames kept from earlier runs followed by a frame made now, and the tar
+headers and paddings between members are small frames of their own.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyrage
+import zstandard
+
+from pipeline.hashing import HashingReader
+
+BLOCK = 512
+RECORD = 20 * BLOCK  # what tarfile pads a stream to; kept so readers see what they always saw
+READ_SIZE = 1 << 20
+
+
+@dataclass
+class FileSlice:
+    """The first `length` bytes of a file of zstd frames."""
+    path: Path
+    length: int
+
+
+@dataclass
+class Member:
+    name: str
+    plain_size: int
+    parts: list = field(default_factory=list)  # bytes (whole zstd frames) or FileSlice, in order
+
+
+def frame(data: bytes, level: int) -> bytes:
+    return zstandard.ZstdCompressor(level=level, write_checksum=True).compress(data)
+
+
+def member_of_bytes(name: str, data: bytes, level: int) -> Member:
+    return Member(name, len(data), [frame(data, level)])
+
+
+class FrameTar(io.RawIOBase):
+    """Readable stream of the compressed tar of `members` under `arcroot/`, in the order given."""
+
+    def __init__(self, members: list[Member], arcroot: str, level: int, mtime: int):
+        self._chunks = self._produce(members, arcroot, level, mtime)
+        self._buf = b""
+        self._pos = 0
+        self.plain_size = 0
+
+    def _header(self, m: Member, arcroot: str, mtime: int) -> bytes:
+        info = tarfile.TarInfo(f"{arcroot}/{m.name}")
+        info.size, info.mtime, info.mode = m.plain_size, mtime, 0o644
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+    def _produce(self, members: list[Member], arcroot: str, level: int, mtime: int):
+        pad = b""
+        for m in members:
+            head = pad + self._header(m, arcroot, mtime)
+            self.plain_size += len(head) + m.plain_size
+            yield frame(head, level)
+            for part in m.parts:
+                if isinstance(part, FileSlice):
+                    with open(part.path, "rb") as f:
+                        left = part.length
+                        while left:
+                            data = f.read(min(READ_SIZE, left))
+                            if not data:
+                                raise OSError(f"{part.path} is shorter than recorded")
+                            left -= len(data)
+                            yield data
+                else:
+                    yield part
+            pad = b"\0" * (-m.plain_size % BLOCK)
+        end = pad + b"\0" * (2 * BLOCK)
+        end += b"\0" * (-(self.plain_size + len(end)) % RECORD)
+        self.plain_size += len(end)
+        yield frame(end, level)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            rest, self._buf, self._pos = self._buf[self._pos:], b"", 0
+            return b"".join([rest, *self._chunks])
+        # Serves reads from the current chunk by offset: no copy of the megabyte left over at each read.
+        while self._pos >= len(self._buf):
+            nxt = next(self._chunks, None)
+            if nxt is None:
+                return b""
+            self._buf, self._pos = nxt, 0
+        out = self._buf[self._pos:self._pos + n]
+        self._pos += len(out)
+        return out
+
+
+def seal(src, sink, recipients: list) -> tuple[str, int]:
+    """Encrypts an already compressed stream; returns (BLAKE3, size) of what was encrypted."""
+    plain = HashingReader(src)
+    pyrage.encrypt_io(plain, sink, recipients)
+    return plain.hash.hexdigest(), plain.size
