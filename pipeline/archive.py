@@ -14,8 +14,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import blake3
-
 from pipeline import __version__
 from pipeline.config import Config
 from pipeline.destinations import Destination, RunWriter, open_destination
@@ -183,12 +181,10 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
             if outcome is not None:
                 history.doc["log_carried"] = carried
             if outcome is not None:
-                # The kept frames grow before the history points at them: a kill in between leaves
-                # bytes past the recorded length, which the next run cuts off.
-                outcome.commit()
+                outcome.commit()  # the journals kept for the next run, with what it starts from
                 committed = True
                 history.doc["journal_checkpoint"] = {"mapping": outcome.mapping, "run_id": run_id,
-                                                     "chains": outcome.checks.checkpoint, "tail": outcome.state}
+                                                     "chains": outcome.checks.checkpoint}
             history.add_run({"run_id": run_id, "created_at": run.created_at, "manifest_blake3": manifest_hash,
                              "written": written, "failed": {s: c.reason for s, c in copies.items() if not c.ok}},
                             destinations=destination_specs)
@@ -260,11 +256,15 @@ class _RunWrite:
         self._flushers, self._checkers = PerDestination(), PerDestination()
         self._checks: dict[tuple[str, str], tuple[str, Future]] = {}  # (spec, name) -> (digest, read-back)
         weakref.finalize(self, _close_workers, self._flushers, self._checkers)
-        for spec, d in list(dests.items()):
-            try:
-                self.writers[spec] = d.start_run(cfg.store_id, run_id)
-            except OSError as err:
-                self._fail(spec, f"cannot create the run folder ({err.strerror})")
+        started = {}
+        errors = self._flushers.run_all(dests, lambda spec: started.__setitem__(spec, dests[spec].start_run(cfg.store_id, run_id)))
+        for spec in dests:
+            if spec in started:
+                self.writers[spec] = started[spec]
+        for spec, err in errors.items():
+            if not isinstance(err, OSError):
+                raise err
+            self._fail(spec, f"cannot create the run folder ({err.strerror})")
 
     def _fail(self, spec: str, reason: str) -> None:
         copy = self.copies[spec]
@@ -373,12 +373,13 @@ class _RunWrite:
         }
         manifest_bytes = fmt.render_manifest(manifest)
         entries = [(f["name"], f["blake3"]) for f in self.files]
-        entries.append((fmt.RESTORE_TXT, self.small_file(fmt.RESTORE_TXT, restore)))
+        restore_hash = self.small_file(fmt.RESTORE_TXT, restore)
+        entries.append((fmt.RESTORE_TXT, restore_hash))
         manifest_hash = self.small_file(fmt.MANIFEST_JSON, manifest_bytes)
         entries.append((fmt.MANIFEST_JSON, manifest_hash))
         b3 = fmt.render_b3(sorted(entries))
         b3_hash = self.small_file(fmt.MANIFEST_B3, b3)
-        self.read_back(expected={fmt.RESTORE_TXT: blake3.blake3(restore).hexdigest(), fmt.MANIFEST_JSON: manifest_hash,
+        self.read_back(expected={fmt.RESTORE_TXT: restore_hash, fmt.MANIFEST_JSON: manifest_hash,
                                  fmt.MANIFEST_B3: b3_hash})
         signature = sign(secret_key, b3, f"coffre store:{self.cfg.store_id} run:{self.run_id}")
         sig_hash = self.small_file(fmt.SIGNATURE, signature)

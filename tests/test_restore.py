@@ -29,7 +29,53 @@ def test_restore_gives_the_same_database(archived, tmp_path):
     assert dump(out / "snapshot.sqlite") == dump(archived.db)
     facts = json.loads((out / "facts.json").read_text())
     assert facts["run_id"] == archived.run_dirs(archived.destinations[0])[-1].name
+    # The database is what a merchant needs back: the journals are authenticated, not unpacked.
+    assert sorted(p.name for p in out.iterdir()) == ["facts.json", "snapshot.sqlite"]
+    assert "--journals" in res.err
+
+
+def stock_journals(store, run, into) -> None:
+    """The journals of `run` unpacked by the stock tools alone: age -d | zstd -d | tar x."""
+    age, zstd, tar = need_tool("age"), need_tool("zstd"), need_tool("tar")
+    into.mkdir()
+    subprocess.run(f'"{age}" -d -i "{store.identity}" "{run / "journals.tar.zst.age"}" | "{zstd}" -d -q '
+                   f'| "{tar}" -x -C "{into}"', shell=True, check=True)
+
+
+def test_restore_with_journals_extracts_what_the_stock_tools_extract(archived, tmp_path):
+    out = tmp_path / "restored"
+    res = run_coffre("restore", "--config", archived.config, "--identity", archived.identity, "--out", out,
+                     "--journals")
+    assert res.code == 0, res
+    assert sorted(p.name for p in out.iterdir()) == ["facts.json", "journals", "snapshot.sqlite"]
+    assert dump(out / "snapshot.sqlite") == dump(archived.db)
+    stock_journals(archived, archived.run_dirs(archived.destinations[0])[-1], tmp_path / "stock")
+    expected = {p.name: p.read_bytes() for p in (tmp_path / "stock" / "journals").iterdir()}
+    got = {p.name: p.read_bytes() for p in (out / "journals").iterdir()}
+    assert got == expected and "tickets.csv" in got and "LISEZMOI.txt" in got
     assert not [p for p in out.iterdir() if p.name.startswith(".coffre-partial-")]
+
+
+def test_a_damaged_journals_file_is_still_found_by_a_plain_restore(archived, tmp_path):
+    """Not unpacked is not unchecked: the journals file's BLAKE3 is held to the signed list, so a copy with
+    damaged journals is passed over even when only the database is restored."""
+    run = archived.run_dirs(archived.destinations[0])[-1]
+    f = run / "journals.tar.zst.age"
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0x08
+    f.write_bytes(bytes(data))
+    out = tmp_path / "restored"
+    res = run_coffre("restore", "--config", archived.config, "--identity", archived.identity, "--out", out)
+    assert res.code == 0, res
+    assert "journals.tar.zst.age" in res.err and str(archived.destinations[1]) in res.err
+    assert dump(out / "snapshot.sqlite") == dump(archived.db)
+    for dest in archived.destinations[1:]:
+        g = archived.run_dirs(dest)[-1] / "journals.tar.zst.age"
+        g.write_bytes(g.read_bytes()[:-50])
+    res = run_coffre("restore", "--config", archived.config, "--identity", archived.identity,
+                     "--out", tmp_path / "again")
+    assert res.code == 1 and "journals.tar.zst.age" in res.err and "Traceback" not in res.err, res
+    assert not (tmp_path / "again").exists() or list((tmp_path / "again").iterdir()) == []
 
 
 def test_restore_takes_the_next_copy_when_the_first_is_damaged(archived, tmp_path):
@@ -68,6 +114,29 @@ def test_damage_found_only_by_decryption_is_never_published(archived, tmp_path):
     import io
     with pytest.raises(UnpackError):
         unpack(io.BytesIO(bytes(data)), load_identities(archived.identity), io.BytesIO())
+
+
+def test_unpack_hashes_the_compressed_stream_as_it_flows(archived):
+    """zst_blake3 is the BLAKE3 of the age plaintext (the zstd stream), taken in the same pass; without
+    decompressing, only that and the stored hash are given."""
+    import io
+
+    import blake3
+    import pyrage
+
+    from pipeline.keys.age_identity import load_identities
+    from pipeline.unpack.stream import unpack
+
+    ids = load_identities(archived.identity)
+    f = archived.run_dirs(archived.destinations[0])[-1] / "journals.tar.zst.age"
+    stored = f.read_bytes()
+    zst = pyrage.decrypt(stored, ids)
+    full = unpack(io.BytesIO(stored), ids, io.BytesIO())
+    assert full.zst_blake3 == blake3.blake3(zst).hexdigest() and full.zst_size == len(zst)
+    assert full.stored_blake3 == blake3.blake3(stored).hexdigest() and full.plain_size > len(zst)
+    only = unpack(io.BytesIO(stored), ids, None, decompress=False)
+    assert (only.zst_blake3, only.stored_blake3, only.plain_blake3, only.plain_size) == \
+        (full.zst_blake3, full.stored_blake3, None, None)
 
 
 def test_restore_into_the_live_database_folder_is_refused(archived):

@@ -8,6 +8,7 @@ off, and a file that does not hash to its record is not used: the run then expor
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ import zstandard
 from pipeline.pack.frames import FileSlice
 
 CHUNK = 4 << 20
+STATE = "state.json"
 
 
 class _Counter:
@@ -125,11 +127,21 @@ class FrameCache:
             files[name] = FrameFile(name, path, rec["length"], rec.get("plain", 0), h, new)
         return files
 
-    def commit(self, files: dict[str, FrameFile], fresh: bool) -> None:
-        """Makes this run's frames part of the kept files, before the history records them."""
+    def load_state(self) -> dict | None:
+        """What the last run left for the next one to start from (journals/tail.py), if anything."""
+        try:
+            state = json.loads((self.dir / STATE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return state if isinstance(state, dict) else None
+
+    def commit(self, files: dict[str, FrameFile], fresh: bool, state: dict | None) -> None:
+        """Makes this run's frames part of the kept files, then records them and `state` (None: the next
+        run starts from nothing). A kill in between leaves bytes past the recorded lengths, cut off later."""
         if fresh:
             for f in files.values():
                 _fsync(f.new_path)
+            _write_state(self.staging, state)
             old = self.dir.with_name(self.dir.name + ".old")
             shutil.rmtree(old, ignore_errors=True)
             if self.dir.exists():
@@ -147,6 +159,7 @@ class FrameCache:
                 out.flush()
                 os.fsync(out.fileno())
             f.new_path.unlink()
+        _write_state(self.dir, state)
 
     def discard(self, files: dict[str, FrameFile] | None, fresh: bool) -> None:
         if fresh:
@@ -154,6 +167,19 @@ class FrameCache:
         for f in (files or {}).values():
             if not fresh:
                 f.new_path.unlink(missing_ok=True)
+
+
+def _write_state(folder: Path, state: dict | None) -> None:
+    path = folder / STATE
+    if state is None:
+        path.unlink(missing_ok=True)
+        return
+    tmp = folder / (STATE + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(state, f, separators=(",", ":"))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def _fsync(path: Path) -> None:

@@ -54,7 +54,7 @@ class RunJournals:
         return sorted(out, key=lambda m: m.name)
 
     def commit(self) -> None:
-        self.cache.commit(self.files, fresh=not self.incremental)
+        self.cache.commit(self.files, not self.incremental, self.state)
 
     def discard(self) -> None:
         self.cache.discard(self.files, fresh=not self.incremental)
@@ -112,7 +112,7 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
             return None
         conn.execute("PRAGMA temp_store=FILE")  # temp tables of the checks on disk: memory stays flat
         digest = mapping_digest(mapping, EXPORT_VERSION)
-        state = (previous or {}).get("tail")
+        state = cache.load_state() if previous else None
         files, tail, why, evidence = None, None, None, None
         if not state:
             why = "no clean check at the last run"

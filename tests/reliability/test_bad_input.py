@@ -301,6 +301,86 @@ def test_journals_that_differ_from_the_archive_time_facts_are_refused_by_restore
         check_restore_fails(store, tmp_path / "out", JOURNALS, extra=("--journals",))
 
 
+# --- the journals' recorded hash: of the zstd stream (zst_blake3), or of the plain tar in older runs -------------
+
+def _all_frames(zst: bytes) -> bytes:
+    return zstandard.ZstdDecompressor().decompressobj(read_across_frames=True).decompress(zst)
+
+
+def _with_journal_facts(store, run, edit) -> None:
+    facts = json.loads(real_plain(store, run, FACTS))
+    edit(facts["journals"])
+    replace_data_file(store, run, FACTS, real_age(store, json.dumps(facts).encode()))
+
+
+def _older_facts(plain_blake3: str):
+    def edit(j):
+        j.pop("zst_blake3", None)
+        j.pop("zst_size", None)
+        j["plain_blake3"] = plain_blake3
+    return edit
+
+
+def test_runs_that_record_the_plain_journals_hash_still_verify_restore_and_drill(forge, tmp_path):
+    """Runs written before `zst_blake3` record the BLAKE3 of the plain tar: readers decompress and compare it."""
+    from pipeline.keys.age_identity import load_identities
+
+    store, run = forge
+    with pristine(run):
+        tar = _all_frames(pyrage.decrypt((run / JOURNALS).read_bytes(), load_identities(store.identity)))
+        _with_journal_facts(store, run, _older_facts(b3(tar)))
+        res = store.coffre("verify", "--from", store.destinations[0], "--deep", *store.identity_args())
+        assert res.code == 0, res
+        res = store.coffre("restore", *store.identity_args(), "--out", tmp_path / "out", "--from",
+                           store.destinations[0], "--journals")
+        assert res.code == 0, res
+        assert (tmp_path / "out" / "journals" / "tickets.csv").is_file()
+        res = store.coffre("drill", *store.identity_args(), "--from", store.destinations[0])
+        assert res.code == 0, res
+        # and an older run whose plain hash does not match is refused by each of them
+        _with_journal_facts(store, run, _older_facts("0" * 64))
+        check_verify_fails(store, JOURNALS, deep=True)
+        check_restore_fails(store, tmp_path / "out2", JOURNALS, extra=("--journals",))
+        res = store.coffre("drill", *store.identity_args(), "--from", store.destinations[0])
+        assert res.code == 1 and JOURNALS in res.err, res
+
+
+def test_a_zst_blake3_that_differs_is_refused(forge, tmp_path):
+    store, run = forge
+    with pristine(run):
+        _with_journal_facts(store, run, lambda j: j.update(zst_blake3="1" * 64))
+        check_verify_fails(store, JOURNALS, deep=True)
+        check_plain_restore_leaves_journals_alone(store, tmp_path / "plain")
+        check_restore_fails(store, tmp_path / "out", JOURNALS, extra=("--journals",))
+
+
+def test_journals_recorded_damaged_pass_deep_verify_but_fail_the_drill(forge, tmp_path):
+    """The documented trade-off: verify --deep holds the journals' zstd stream to the BLAKE3 recorded at archive
+    time without decompressing it; the drill (and restore --journals) decompress it. A run whose recorded stream
+    itself does not decompress (forged here with the store's own key) shows in the drill."""
+    store, run = forge
+    with pristine(run):
+        zst = bytearray(zstandard.ZstdCompressor(write_checksum=True).compress(
+            _tar(("journals/tickets.csv", b"id;total\n" + b"1;100\n" * 5000))))
+        zst[-2] ^= 0xFF  # the frame's content checksum
+        zst = bytes(zst)
+        replace_data_file(store, run, JOURNALS, real_age(store, zst, compress=False))
+        _with_journal_facts(store, run, lambda j: j.update(zst_blake3=b3(zst), zst_size=len(zst)))
+        res = store.coffre("verify", "--from", store.destinations[0], "--deep", *store.identity_args())
+        assert res.code == 0, res
+        res = store.coffre("drill", *store.identity_args(), "--from", store.destinations[0], "--json")
+        assert res.code == 1 and "Traceback" not in res.err, res
+        (copy,) = json.loads(res.out)["copies"]
+        assert JOURNALS in copy["problem"] and "zstd" in copy["problem"], copy
+        check_restore_fails(store, tmp_path / "out", JOURNALS, extra=("--journals",))
+
+
+def b3(data: bytes) -> str:
+    import blake3
+
+    return blake3.blake3(data).hexdigest()
+
+
 def check_plain_restore_leaves_journals_alone(store, out) -> None:
     """A journals file signed with the store's key but lying about its content: a plain restore authenticates
     it (signed BLAKE3) without unpacking it, and gives back the database, checked, and nothing else."""
