@@ -19,6 +19,12 @@ enregistrés, dans des formats ouverts lisibles sans le logiciel de la caisse :
                un objet par ligne). Son schéma JSON est publié avec Coffre
                (schemas/journals/NOM.schema.json).
 
+Ordre des lignes : par caisse puis par numéro. Dans une sauvegarde qui n'a contrôlé que les
+enregistrements nouveaux depuis la précédente, ceux-ci suivent les enregistrements déjà
+sauvegardés : avec plusieurs caisses, le fichier est alors dans l'ordre d'archivage, et la
+chaîne de chaque caisse reste dans son propre ordre. Trier sur « register » puis « number »
+(ou « seq ») redonne l'ordre par caisse.
+
 Conventions : les montants sont en centimes d'euro (nombres entiers : 1234 = 12,34 EUR),
 négatifs pour un remboursement ou une annulation ; les dates et heures suivent l'ISO 8601
 à la seconde (2025-01-31T18:02:45Z, « Z » = temps universel UTC) ; les taux de TVA sont en
