@@ -532,35 +532,41 @@ class Bench:
             for unit in order:
                 unit(rep, last)
 
+    def first_time(self, rep: int) -> bool:
+        """Whether this repetition starts each tool afresh (--first-repeat); later ones only add an evening."""
+        return rep < self.args.first_repeat
+
     def u_coffre(self, rep: int, last: bool) -> None:
-        if self.args.one_copy:
+        if self.args.one_copy and self.first_time(rep):
             self.reset_coffre()
             m = self.runner.run(f"coffre-archive-1copy-{rep}", [[Proc(self.coffre("archive", "--yes", "--to", str(self.A)))]])
             self.record("coffre1", m, sum(tree_size(r) for r in self.coffre_runs(self.A)))
-        # First run: a fresh store (no earlier run, no history, so no journal checkpoint).
-        self.reset_coffre()
-        m = self.runner.run(f"coffre-archive-first-{rep}", [[Proc(self.coffre("archive", "--yes"))]])
-        runs_a, runs_b = self.coffre_runs(self.A), self.coffre_runs(self.B)
-        if len(runs_a) != 1 or len(runs_b) != 1:
-            raise BenchError(f"coffre archive left {len(runs_a)} and {len(runs_b)} runs in A and B, expected 1 each")
-        self.record("coffre2", m, tree_size(runs_a[0]) + tree_size(runs_b[0]))
-        self.coffre_files = sorted(p.name for p in runs_a[0].iterdir())
-        self.coffre_copy_size = tree_size(runs_a[0])
-        state_after_first = self._save_state() if last else None
-        # Second run into the same store, after a day's sales, as every evening after the first: whatever
-        # Coffre carries over from the previous run (the journals already checked and compressed) is used.
+        if self.first_time(rep):
+            # First run: a fresh store (no earlier run, no history, so no journal checkpoint).
+            self.reset_coffre()
+            m = self.runner.run(f"coffre-archive-first-{rep}", [[Proc(self.coffre("archive", "--yes"))]])
+            runs_a, runs_b = self.coffre_runs(self.A), self.coffre_runs(self.B)
+            if len(runs_a) != 1 or len(runs_b) != 1:
+                raise BenchError(f"coffre archive left {len(runs_a)} and {len(runs_b)} runs in A and B, expected 1 each")
+            self.record("coffre2", m, tree_size(runs_a[0]) + tree_size(runs_b[0]))
+            self.coffre_first = runs_a[0].name
+            self.coffre_files = sorted(p.name for p in runs_a[0].iterdir())
+            self.coffre_copy_size = tree_size(runs_a[0])
+            self.state_after_first = self._save_state()
+        # A later evening into the same store, after a day's sales: whatever Coffre carries over from the
+        # previous run (the journals already checked and compressed) is used. It writes a whole run again.
         self.sell()
+        before = {r.name for r in self.coffre_runs(self.A) + self.coffre_runs(self.B)}
         m = self.runner.run(f"coffre-archive-second-{rep}", [[Proc(self.coffre("archive", "--yes"))]])
-        second = [r for r in self.coffre_runs(self.A) + self.coffre_runs(self.B) if r.name != runs_a[0].name]
+        second = [r for r in self.coffre_runs(self.A) + self.coffre_runs(self.B) if r.name not in before]
         self.record("coffre2b", m, sum(tree_size(r) for r in second))
         if last:
             # Verify and restore work on a store holding the first run only, like restic's and borg's
-            # repositories that hold the file's data once: the second run is taken away, state and all.
-            for r in second:
-                rmtree(r)
-            self._restore_state(state_after_first)
-        else:
-            self.reset_coffre()
+            # repositories that hold the file's data once: the later runs are taken away, state and all.
+            for r in self.coffre_runs(self.A) + self.coffre_runs(self.B):
+                if r.name != self.coffre_first:
+                    rmtree(r)
+            self._restore_state(self.state_after_first)
 
     def _state_dirs(self) -> list[Path]:
         return [p for p in self.setup_dir.iterdir() if p.is_dir() and not p.name.startswith(".bench-")]
@@ -585,13 +591,14 @@ class Bench:
 
     def u_restic(self, rep: int, last: bool) -> None:
         repo = self.root / "restic"
-        rmtree(repo)
-        rmtree(self.work / "cache" / "restic")
-        quiet(self._restic(repo, "init"), self.env, "restic init")
-        before = tree_size(repo)
-        m = self.runner.run(f"restic-backup-first-{rep}", [[Proc(self._restic(repo, "backup", "--host", "bench", str(self.db)))]])
+        if self.first_time(rep):
+            rmtree(repo)
+            rmtree(self.work / "cache" / "restic")
+            quiet(self._restic(repo, "init"), self.env, "restic init")
+            before = tree_size(repo)
+            m = self.runner.run(f"restic-backup-first-{rep}", [[Proc(self._restic(repo, "backup", "--host", "bench", str(self.db)))]])
+            self.record("restic1", m, tree_size(repo) - before)
         after1 = tree_size(repo)
-        self.record("restic1", m, after1 - before)
         # After a day's sales, as for Coffre's second run. --force: re-read the file as restic must when the
         # database changed (a till's does every day); without it restic skips an unchanged file on its mtime.
         self.sell()
@@ -605,20 +612,22 @@ class Bench:
 
     def u_borg(self, rep: int, last: bool) -> None:
         repo = self.root / "borg"
-        rmtree(repo)
-        rmtree(self.work / "cache" / "borg")
-        quiet(self._borg("init", "--encryption", "repokey-blake2", str(repo)), self.env, "borg init")
-        before = tree_size(repo)
-        m = self.runner.run(f"borg-create-first-{rep}",
-                            [[Proc(self._borg("create", "--compression", "zstd,3", f"{repo}::first", str(self.db)))]])
+        if self.first_time(rep):
+            rmtree(repo)
+            rmtree(self.work / "cache" / "borg")
+            quiet(self._borg("init", "--encryption", "repokey-blake2", str(repo)), self.env, "borg init")
+            before = tree_size(repo)
+            m = self.runner.run(f"borg-create-first-{rep}",
+                                [[Proc(self._borg("create", "--compression", "zstd,3", f"{repo}::first-{rep}", str(self.db)))]])
+            self.record("borg1", m, tree_size(repo) - before)
         after1 = tree_size(repo)
-        self.record("borg1", m, after1 - before)
         # After a day's sales. --files-cache=disabled: read and chunk the file again (as for a changed
         # database), dedup does the rest.
         self.sell()
         m = self.runner.run(f"borg-create-second-{rep}",
                             [[Proc(self._borg("create", "--files-cache=disabled", "--compression", "zstd,3",
-                                              f"{repo}::second", str(self.db)))]])
+                                              f"{repo}::second-{rep}", str(self.db)))]])
+        self.borg_latest = f"second-{rep}"
         self.record("borg2", m, tree_size(repo) - after1)
         self.borg_repo = repo
 
@@ -681,7 +690,7 @@ class Bench:
         def borg(rep):
             out = target("borg", rep)
             out.mkdir()
-            return out, [[Proc(self._borg("extract", f"{self.borg_repo}::second"), cwd=str(out))]]
+            return out, [[Proc(self._borg("extract", f"{self.borg_repo}::{self.borg_latest}"), cwd=str(out))]]
 
         def stock(rep):
             out = target("stock", rep)
@@ -862,6 +871,8 @@ def render(report: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Coffre's benchmark against restic, borg and sqlite3|zstd|age (see bench/README.md).")
     p.add_argument("--days", type=int, default=365, help="days of the sample shop (365: the 1-year sample; 1460: 4 times larger)")
+    p.add_argument("--first-repeat", type=int, default=1,
+                   help="repetitions that start every tool afresh (first runs); the others each add one evening")
     p.add_argument("--sales", type=int, default=400,
                    help="tickets sold into the database before each second backup (default 400, a day of the sample shop)")
     p.add_argument("--repeat", type=int, default=5, help="repetitions of each command (medians are reported)")
