@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+FIRST = -1  # the repetition number of the first backups, made once before the evenings
 STORE_ID = "bench"
 PASSWORD = "coffre-bench-not-a-secret"
 
@@ -485,7 +486,7 @@ class Bench:
               f"page cache: {self.runner.cold_status}", flush=True)
 
     def sell(self) -> None:
-        """A day's trading (--sales tickets, signed and chained like the till's) before a second backup."""
+        """A day's trading (--sales tickets, signed and chained like the till's) before an evening's backups."""
         n = self.args.sales
         if not n:
             return
@@ -524,24 +525,26 @@ class Bench:
         self.row("archive", "borg1", "borg create zstd,3, first (empty repo)")
         self.row("archive", "borg2", f"borg create zstd,3, second{after}")
         self.row("archive", "stock", "stock .backup|zstd -3 -T0|age (1 copy)")
+        # First backups once (a fresh store, empty repositories); then each repetition is an evening: one
+        # day's sales, then every tool's backup of the same file, in an order that rotates.
+        print("  archive, first backups: coffre, restic, borg", flush=True)
+        for unit in (self.u_coffre, self.u_restic, self.u_borg):
+            unit(FIRST, False)
         units = [self.u_coffre, self.u_restic, self.u_borg, self.u_stock]
         for rep in range(k):
             last = rep == k - 1
             order = units[rep % len(units):] + units[:rep % len(units)]  # alternate, and rotate who goes first
-            print(f"  archive, repetition {rep + 1}/{k}: " + ", ".join(u.__name__[2:] for u in order), flush=True)
+            self.sell()
+            print(f"  archive, evening {rep + 1}/{k}: " + ", ".join(u.__name__[2:] for u in order), flush=True)
             for unit in order:
                 unit(rep, last)
 
-    def first_time(self, rep: int) -> bool:
-        """Whether this repetition starts each tool afresh (--first-repeat); later ones only add an evening."""
-        return rep < self.args.first_repeat
-
     def u_coffre(self, rep: int, last: bool) -> None:
-        if self.args.one_copy and self.first_time(rep):
+        if self.args.one_copy and rep == FIRST:
             self.reset_coffre()
             m = self.runner.run(f"coffre-archive-1copy-{rep}", [[Proc(self.coffre("archive", "--yes", "--to", str(self.A)))]])
             self.record("coffre1", m, sum(tree_size(r) for r in self.coffre_runs(self.A)))
-        if self.first_time(rep):
+        if rep == FIRST:
             # First run: a fresh store (no earlier run, no history, so no journal checkpoint).
             self.reset_coffre()
             m = self.runner.run(f"coffre-archive-first-{rep}", [[Proc(self.coffre("archive", "--yes"))]])
@@ -553,9 +556,9 @@ class Bench:
             self.coffre_files = sorted(p.name for p in runs_a[0].iterdir())
             self.coffre_copy_size = tree_size(runs_a[0])
             self.state_after_first = self._save_state()
-        # A later evening into the same store, after a day's sales: whatever Coffre carries over from the
+            return
+        # An evening into the same store, after the day's sales: whatever Coffre carries over from the
         # previous run (the journals already checked and compressed) is used. It writes a whole run again.
-        self.sell()
         before = {r.name for r in self.coffre_runs(self.A) + self.coffre_runs(self.B)}
         m = self.runner.run(f"coffre-archive-second-{rep}", [[Proc(self.coffre("archive", "--yes"))]])
         second = [r for r in self.coffre_runs(self.A) + self.coffre_runs(self.B) if r.name not in before]
@@ -591,17 +594,18 @@ class Bench:
 
     def u_restic(self, rep: int, last: bool) -> None:
         repo = self.root / "restic"
-        if self.first_time(rep):
+        if rep == FIRST:
             rmtree(repo)
             rmtree(self.work / "cache" / "restic")
             quiet(self._restic(repo, "init"), self.env, "restic init")
             before = tree_size(repo)
             m = self.runner.run(f"restic-backup-first-{rep}", [[Proc(self._restic(repo, "backup", "--host", "bench", str(self.db)))]])
             self.record("restic1", m, tree_size(repo) - before)
+            self.restic_repo = repo
+            return
         after1 = tree_size(repo)
-        # After a day's sales, as for Coffre's second run. --force: re-read the file as restic must when the
-        # database changed (a till's does every day); without it restic skips an unchanged file on its mtime.
-        self.sell()
+        # After the day's sales, as for Coffre. --force: re-read the file as restic must when the database
+        # changed (a till's does every day); without it restic skips an unchanged file on its mtime.
         m = self.runner.run(f"restic-backup-second-{rep}",
                             [[Proc(self._restic(repo, "backup", "--force", "--host", "bench", str(self.db)))]])
         self.record("restic2", m, tree_size(repo) - after1)
@@ -612,7 +616,7 @@ class Bench:
 
     def u_borg(self, rep: int, last: bool) -> None:
         repo = self.root / "borg"
-        if self.first_time(rep):
+        if rep == FIRST:
             rmtree(repo)
             rmtree(self.work / "cache" / "borg")
             quiet(self._borg("init", "--encryption", "repokey-blake2", str(repo)), self.env, "borg init")
@@ -620,10 +624,11 @@ class Bench:
             m = self.runner.run(f"borg-create-first-{rep}",
                                 [[Proc(self._borg("create", "--compression", "zstd,3", f"{repo}::first-{rep}", str(self.db)))]])
             self.record("borg1", m, tree_size(repo) - before)
+            self.borg_repo, self.borg_latest = repo, f"first-{rep}"
+            return
         after1 = tree_size(repo)
-        # After a day's sales. --files-cache=disabled: read and chunk the file again (as for a changed
+        # After the day's sales. --files-cache=disabled: read and chunk the file again (as for a changed
         # database), dedup does the rest.
-        self.sell()
         m = self.runner.run(f"borg-create-second-{rep}",
                             [[Proc(self._borg("create", "--files-cache=disabled", "--compression", "zstd,3",
                                               f"{repo}::second-{rep}", str(self.db)))]])
@@ -820,7 +825,7 @@ def render(report: dict) -> str:
     lines = [
         f"Coffre benchmark: {info['days']} days of sample shop, database {mb(info['input_bytes'])} ({info['database']}, device {info['database_device']})",
         f"copies and repos: {info['destinations']}",
-        f"between each tool's first and second backup, {info.get('sales_per_second_backup', 0)} tickets were sold "
+        f"before each evening's backups, {info.get('sales_per_second_backup', 0)} tickets were sold "
         f"into a working copy of the sample ({info.get('tickets_sold', 0)} in all)",
         f"scratch: {info['scratch']}; restores into {info['restore_target']}",
         f"{info['cpus']} CPUs, {info['machine']}; page cache: {info['page_cache']}",
@@ -871,10 +876,8 @@ def render(report: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Coffre's benchmark against restic, borg and sqlite3|zstd|age (see bench/README.md).")
     p.add_argument("--days", type=int, default=365, help="days of the sample shop (365: the 1-year sample; 1460: 4 times larger)")
-    p.add_argument("--first-repeat", type=int, default=1,
-                   help="repetitions that start every tool afresh (first runs); the others each add one evening")
     p.add_argument("--sales", type=int, default=400,
-                   help="tickets sold into the database before each second backup (default 400, a day of the sample shop)")
+                   help="tickets sold into the database before each evening's backups (default 400, a day of the sample shop)")
     p.add_argument("--repeat", type=int, default=5, help="repetitions of each command (medians are reported)")
     p.add_argument("--work", default="/var/tmp/coffre-bench", help="work folder: sample databases (cached by days), logs, keys")
     p.add_argument("--dest-dir", help="where copies and repositories go (default: /dev/shm when it is another device)")
