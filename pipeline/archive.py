@@ -15,6 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import blake3
+
 from pipeline import __version__
 from pipeline.config import Config
 from pipeline.destinations import Destination, RunWriter, open_destination
@@ -119,8 +121,10 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
     with StoreLock(cfg.state_dir, cfg.store_id, say=say):
         history = History(cfg.state_dir, cfg.store_id)
         # Under the lock no other run of this store is alive: a scratch folder of its own left here is a killed
-        # run's (a plain copy of the till database). '@' cannot be in a store id, so no other store's matches.
-        prefix = f"coffre-archive@{cfg.store_id}@"
+        # run's (a plain copy of the till database). '@' cannot be in a store id, so no other store's matches;
+        # the state folder's digest keeps apart two stores that share an id on this machine (their locks do).
+        place = blake3.blake3(str(Path(cfg.state_dir).absolute()).encode()).hexdigest()[:12]
+        prefix = f"coffre-archive@{cfg.store_id}@{place}@"
         for stale in Path(cfg.scratch_dir or tempfile.gettempdir()).glob(prefix + "*"):
             shutil.rmtree(stale, ignore_errors=True)
         scratch = Path(tempfile.mkdtemp(prefix=prefix, dir=cfg.scratch_dir))

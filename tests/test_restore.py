@@ -176,6 +176,14 @@ def test_restore_with_the_usb_key_missing(archived, tmp_path):
     assert res.code == 3 and "missing" in res.err, res
 
 
+def test_restore_with_the_integrity_check(archived, tmp_path):
+    res = run_coffre("restore", "--config", archived.config, "--identity", archived.identity,
+                     "--out", tmp_path / "r", "--integrity-check")
+    assert res.code == 0, res
+    assert "integrity_check ok" in res.err
+    assert dump(tmp_path / "r" / "snapshot.sqlite") == dump(archived.db)
+
+
 def test_restore_of_a_chosen_run(archived, tmp_path):
     first = archived.run_dirs(archived.destinations[1])[0].name
     res = run_coffre("restore", "--config", archived.config, "--identity", archived.identity, "--out", tmp_path / "r",

@@ -53,9 +53,10 @@ def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zi
     partial = out_zip.with_name(out_zip.name + ".coffre-partial")
     try:
         # restore() deep-verifies as it reads (signature with the pinned key, no file missing or added,
-        # every stored byte's BLAKE3, age authentication, plain BLAKE3, integrity, row counts) and passes
-        # over damaged copies; when none verifies it raises CheckFailed and no package is written.
-        res = restore(cfg, identities, scratch / "run", run_id, specs, say=say)
+        # every stored byte's BLAKE3, age authentication, plain BLAKE3, row counts) and passes over damaged
+        # copies; when none verifies it raises CheckFailed and no package is written. What goes to an
+        # inspector also passes SQLite's full integrity check.
+        res = restore(cfg, identities, scratch / "run", run_id, specs, say=say, integrity="full")
         root = scratch / "package" / f"coffre-audit-{cfg.store_id}-{period[0]}_{period[1]}"
         context = {"store_id": cfg.store_id, "run_id": res.run_id, "from": res.destination, "period": list(period)}
         outcome = journals_of_snapshot(scratch / "run" / "snapshot.sqlite", root / "journals", cfg.journals_mapping,

@@ -15,7 +15,8 @@ from pipeline.errors import CHECK_FAILED, OK, UsageError
 @click.option("--from", "sources", multiple=True, help="Verify these destinations instead of the configured ones.")
 @click.option("--run", "run_id", help="Verify only this run (default: every run).")
 @click.option("--all", "all_runs", is_flag=True, help="Every run (the default; for scripts that want to say so).")
-@click.option("--deep", is_flag=True, help="Also decrypt and decompress every stream and open the snapshot (needs --identity).")
+@click.option("--deep", is_flag=True, help="Also decrypt every data file and hold it to the archive-time facts "
+              "(the snapshot decompressed, its BLAKE3 and SQLite header); needs --identity.")
 @click.option("--identity", type=click.Path(dir_okay=False), help="The age identity file, for --deep.")
 @identity_options
 @click.option("--read-data-subset", "subset", metavar="n/m", help="Read the data of only the n-th of m fixed slices of the runs.")
@@ -49,7 +50,7 @@ def command(config_path, sources, run_id, all_runs, deep, identity, passphrase_e
             read = sum(1 for x in r.runs if x.data_read)
             verdict = "intact" if r.ok else "DAMAGED"
             say(f"{r.destination}: {verdict} — {len(r.runs)} run(s), data read for {read}"
-                + (" (decrypted and opened)" if deep else ""))
+                + (" (decrypted and held to the archive-time facts)" if deep else ""))
             for p in r.problems:
                 say(f"  - {p.sentence()}")
             for n in r.notes:

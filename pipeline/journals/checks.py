@@ -195,11 +195,15 @@ def check_numbering(conn, j: Journal, result: CheckResult, where: str, params: t
     key_sel = (", ".join(keys) + ", ") if keys else ""
     sql = (f"SELECT {key_sel}{n}, prev, first FROM (SELECT {key_sel}{n}, LAG({n}) OVER ({part} ORDER BY {n}) AS prev, "
            f"ROW_NUMBER() OVER ({part} ORDER BY {n}) = 1 AS first FROM ({j.sql}) {where}) "
-           f"WHERE (prev IS NOT NULL AND {n} - prev <> 1) OR (first AND ? AND {n} <> 1)")
+           f"WHERE (prev IS NOT NULL AND {n} - prev <> 1) OR (first AND ? AND {n} <> 1) OR typeof({n}) <> 'integer'")
     for row in conn.execute(sql, params + (1 if full_period else 0,)):
         key, number, prev, first = tuple(row[:len(keys)]), row[len(keys)], row[len(keys) + 1], row[len(keys) + 2]
         rec = dict(zip(j.numbering_key, key))
-        if first and prev is None:
+        if not isinstance(number, int) or not isinstance(prev, (int, type(None))):
+            bad = number if not isinstance(number, int) else prev
+            result.add(Finding(j.name, "numbering_not_integer", dict(rec, **{j.numbering_field: bad}),
+                               f"number {bad!r} is not a whole number"))
+        elif first and prev is None:
             result.add(Finding(j.name, "numbering_gap", dict(rec, **{j.numbering_field: number}),
                                f"numbering starts at {number}: numbers 1 to {number - 1} are missing"))
         elif number == prev:

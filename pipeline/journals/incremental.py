@@ -20,8 +20,8 @@ from pipeline.journals.checks import CheckResult, check_closures, check_journals
 from pipeline.journals.export import JSON_CLOSE, JSON_OPEN, csv_header, write_reports, write_rows
 from pipeline.journals.mapping import Mapping, load_mapping, quote_ident
 from pipeline.journals.run import mapping_fits
-from pipeline.journals.tail import (SOURCE_ID, NotTail, Tail, chain_anchors, day_sums, mapping_digest,
-                                    numbering_anchors, page_evidence, tables_read)
+from pipeline.journals.tail import (SOURCE_ID, NotTail, Tail, chain_anchors, dangling_references, day_sums,
+                                    mapping_digest, numbering_anchors, page_evidence, tables_read)
 from pipeline.pack.frames import Member, frame
 
 EXPORT_VERSION = 1  # bump when the CSV/JSON text changes: kept frames of the older text are then not reused
@@ -78,6 +78,18 @@ def _supports_tail(mapping: Mapping) -> None:
             raise NotTail(f"journal {jn} has no ticket_source_id")
 
 
+def _consistent(state: dict, mapping: Mapping) -> None:
+    """A state file that does not hold together (damaged, edited) is not followed."""
+    try:
+        for j in mapping.journals.values():
+            bound, count = state["boundaries"][j.name], state["counts"][j.name]
+            if bound != state["tables"][j.table]["upto"] or not isinstance(count, int) or count < 0 \
+                    or count != state["tables"][j.table]["rows"]:
+                raise NotTail(f"the kept state of journal {j.name} does not hold together")
+    except (KeyError, TypeError) as err:
+        raise NotTail(f"the kept state is incomplete ({err})") from err
+
+
 def _export_everything(snapshot: Path, mapping: Mapping, files: dict[str, FrameFile], level: int) -> dict[str, int]:
     conn = sqlite3.connect(f"{snapshot.absolute().as_uri()}?mode=ro", uri=True)
     try:
@@ -121,12 +133,15 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
         state = cache.load_state() if previous else None
         files, tail, why, evidence = None, None, None, None
         if not state:
-            why = "no clean check at the last run"
+            why = "no checkpoint from the last run"
+        elif state.get("none_because"):
+            why = f"the last run cannot be followed: {state['none_because']}"
         elif state.get("mapping") != digest:
             why = "the mapping or the export format changed"
         else:
             try:
                 _supports_tail(mapping)
+                _consistent(state, mapping)
                 evidence = page_evidence(snapshot, conn, _tables_read(conn, mapping), state["tables"])
                 files = cache.resume(state["cache"])
                 if files is None or set(files) != set(_file_names(mapping)):
@@ -146,15 +161,16 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
                 exported = pool.submit(_export_everything, snapshot, mapping, files, level)
                 checks = check_journals(conn, mapping, (previous or {}).get("chains"), None)
                 counts = exported.result()
-        new_state = None
+        new_state = {"none_because": "its checks had findings, which every run must report again"}
         if not checks.findings:
             try:
                 if evidence is None:
                     _supports_tail(mapping)
                     evidence = page_evidence(snapshot, conn, _tables_read(conn, mapping), None)
-                new_state = _next_state(conn, mapping, digest, evidence, checks, tail, counts, files)
-            except NotTail:
-                new_state = None  # this database cannot be followed by its pages: every run checks all
+                new_state = _next_state(conn, mapping, digest, evidence, checks, tail, counts, files,
+                                        state["tables"] if tail is not None else None)
+            except NotTail as err:
+                new_state = {"none_because": str(err)}
         if tail is not None:
             checks.checkpoint = (previous or {}).get("chains") or {}
     finally:
@@ -169,12 +185,20 @@ def _tables_read(conn, mapping: Mapping) -> set[str]:
 
 
 def _next_state(conn, mapping: Mapping, digest: str, tables: dict, checks: CheckResult, tail: Tail | None,
-                counts: dict, files: dict[str, FrameFile]) -> dict:
+                counts: dict, files: dict[str, FrameFile], previous_tables: dict | None) -> dict:
+    """What the next run starts from, or NotTail when its rows could change without their pages changing."""
     bounds = {}
     for j in mapping.journals.values():
         if j.table not in tables:
             raise NotTail(f"journal {j.name} does not read its table {j.table}")
         bounds[j.name] = tables[j.table]["upto"]
+        # A row of the table that its journal leaves out (a join that finds nothing) could come in later.
+        if counts[j.name] != tables[j.table]["rows"]:
+            raise NotTail(f"{tables[j.table]['rows'] - counts[j.name]} row(s) of {j.table} are not in journal {j.name}")
+    after = {t: r["upto"] for t, r in (previous_tables or {}).items()} if previous_tables else None
+    dangling = dangling_references(conn, set(tables) - {"sqlite_schema"}, after)
+    if dangling:
+        raise NotTail(dangling)
     # A journal whose rows carry a source_id beyond its table's rowids cannot be followed by rowid.
     for j in mapping.journals.values():
         beyond = conn.execute(f"SELECT count(*) FROM ({j.sql}) WHERE {quote_ident(SOURCE_ID)} > ?",

@@ -69,7 +69,7 @@ def page_evidence(snapshot: Path, conn: sqlite3.Connection, tables: set[str], re
             for name in sorted((set(tables) | set(recorded or {})) - {"sqlite_schema"}):
                 if name not in roots:
                     raise NotTail(f"table {name} is gone")
-                now = conn.execute(f"SELECT COALESCE(max(rowid), 0) FROM {quote_ident(name)}").fetchone()[0]
+                now = f.max_rowid(roots[name])
                 rec = (recorded or {}).get(name)
                 digests = f.rows_digests(roots[name], [now] + ([rec["upto"]] if rec else []))
                 if rec and (digests[1].hexdigest != rec["digest"] or digests[1].rows != rec["rows"]):
@@ -83,6 +83,34 @@ def page_evidence(snapshot: Path, conn: sqlite3.Connection, tables: set[str], re
     except (NotRowidTable, MalformedFile, sqlite3.Error, OSError, KeyError, TypeError) as err:
         raise NotTail(str(err)) from err
     return out
+
+
+def _rowid_name(conn, table: str) -> str:
+    columns = {r[1].lower() for r in conn.execute(f"PRAGMA table_info({quote_ident(table)})")}
+    for name in ("rowid", "_rowid_", "oid"):
+        if name not in columns:
+            return name
+    raise NotTail(f"table {table} hides its rowid behind columns of every rowid name")
+
+
+def dangling_references(conn, tables: set[str], after: dict[str, int] | None) -> str | None:
+    """The first row (after each table's `after` rowid, or any row) whose declared foreign key points
+    at no row. Such a row's journal text could change when the row it points at is added later: a run
+    that checks only new rows would never see that change, so it is not allowed to."""
+    for table in sorted(tables):
+        rowid = _rowid_name(conn, table)
+        low = (after or {}).get(table)
+        for fk in conn.execute(f"PRAGMA foreign_key_list({quote_ident(table)})").fetchall():
+            parent, col, to = fk[2], fk[3], fk[4]
+            if to is None:
+                return f"{table}.{col} references {parent} without naming a column"
+            sql = (f"SELECT {rowid} FROM {quote_ident(table)} t WHERE t.{quote_ident(col)} IS NOT NULL "
+                   f"AND NOT EXISTS (SELECT 1 FROM {quote_ident(parent)} p WHERE p.{quote_ident(to)} = t.{quote_ident(col)})")
+            row = conn.execute(sql + (f" AND t.{rowid} > ?" if low is not None else "") + " LIMIT 1",
+                               (low,) if low is not None else ()).fetchone()
+            if row is not None:
+                return f"row {row[0]} of {table} points at no {parent} row ({col})"
+    return None
 
 
 def chain_anchors(checkpoint: dict) -> dict:
@@ -162,7 +190,9 @@ class Tail:
             payload, sig, prev, number, order_value = row[:5]
             key = tuple(row[5:]) if key_cols else ()
             a = anchors.get(_key_name(key))
-            if a is not None and (order_value is None or a.get("order") is None or order_value <= a["order"]):
+            if not isinstance(order_value, int) or (a is not None and not isinstance(a.get("order"), int)):
+                raise NotTail(f"a {j.name} record has an order value that is not a whole number")
+            if a is not None and order_value <= a["order"]:
                 raise NotTail(f"a {j.name} record was added before records already checked")
             rec = dict(zip(j.chain_key, key))
             rec[j.numbering_field or "number"] = number
@@ -189,6 +219,8 @@ class Tail:
         order = ", ".join(keys + [n])
         for row in conn.execute(f"SELECT {', '.join(keys + [n])} FROM ({j.sql}) {where} ORDER BY {order}", params):
             key, number = tuple(row[:-1]), row[-1]
+            if not isinstance(number, int):
+                raise NotTail(f"a {j.name} number is not a whole number")
             name = _key_name(key)
             prev = last.get(name)
             rec = dict(zip(j.numbering_key, key))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tarfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,8 +16,8 @@ from pipeline.destinations import open_destination
 from pipeline.errors import CannotRun, CheckFailed, CoffreError, UsageError
 from pipeline.manifest.format import valid_name
 from pipeline.hashing import hash_stream
-from pipeline.unpack.check import (BoundedBuffer, check_snapshot, damaged_at_archive_time, journals_mismatch,
-                                   journals_need_decompressing, parse_facts)
+from pipeline.unpack.check import (BoundedBuffer, check_snapshot, check_snapshot_stream, damaged_at_archive_time,
+                                   journals_mismatch, journals_need_decompressing, parse_facts)
 from pipeline.unpack.stream import SourceReadError, UnpackError, unpack
 from pipeline.snapshot import open_source
 from pipeline.verify.copy import Problem, VerifyOptions, verify_run
@@ -211,6 +212,52 @@ def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: 
                 pass
 
 
+class _EarlySync:
+    """Writes to the file `out` and, every SYNC_EVERY bytes, has a helper thread fdatasync it while the writing
+    goes on: the final fsync before publishing then waits for the last few MB only, not for the whole file."""
+
+    SYNC_EVERY = 32 << 20
+
+    def __init__(self, out):
+        self.out = out
+        self.since = 0
+        self.wanted = threading.Event()
+        self.done = False
+        self.thread = threading.Thread(target=self._run, name="coffre-sync", daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done = True
+        self.wanted.set()
+        self.thread.join()
+        return False
+
+    def _run(self) -> None:
+        while True:
+            self.wanted.wait()
+            self.wanted.clear()
+            if self.done:
+                return
+            try:
+                os.fdatasync(self.out.fileno())  # what the kernel holds; the writer's small buffer can wait
+            except (OSError, ValueError):
+                return  # the final fsync, in the caller's thread, reports what is wrong
+
+    def write(self, data) -> int:
+        n = self.out.write(data)
+        self.since += len(data)
+        if self.since >= self.SYNC_EVERY:
+            self.since = 0
+            self.wanted.set()
+        return n
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
 def _open_temp(final: Path, temps: list):
     tmp = final.with_name(TMP_PREFIX + final.name)
     out = open(tmp, "xb")
@@ -218,10 +265,10 @@ def _open_temp(final: Path, temps: list):
     return tmp, out
 
 
-def _unpack_file(dest, store_id, run_id, name, identities, out, decompress=True):
+def _unpack_file(dest, store_id, run_id, name, identities, out, decompress=True, hash_zst=True):
     try:
         with dest.open_read(store_id, run_id, name) as src:
-            return unpack(src, identities, out, decompress=decompress)
+            return unpack(src, identities, out, decompress=decompress, hash_zst=hash_zst)
     except UnpackError as err:
         raise _CopyBad(f"{name} is damaged: {err}")
     except (SourceReadError, FileNotFoundError) as err:
@@ -262,12 +309,15 @@ def _restore_one(dest, store_id, run_id, name, f, final, identities, facts, chec
     if final is not None:
         tmp, out = _open_temp(final, temps)
     try:
-        decompress = kind != "journals" or checks.journals == "extract" or journals_need_decompressing(
-            facts.get(kind) if isinstance(facts.get(kind), dict) else None)
         # The drill's journals check decompresses too: it proves the stream gives back the recorded size.
-        decompress = decompress or checks.journals == "check"
-        got = _unpack_file(dest, store_id, run_id, name, identities, out, decompress)
-        if out is not None:
+        decompress = kind != "journals" or checks.journals in ("check", "extract") or journals_need_decompressing(
+            facts.get(kind) if isinstance(facts.get(kind), dict) else None)
+        hash_zst = kind != "snapshot"  # the facts hold the snapshot's plain hash
+        if out is None:
+            got = _unpack_file(dest, store_id, run_id, name, identities, None, decompress, hash_zst)
+        else:
+            with _EarlySync(out) as early:
+                got = _unpack_file(dest, store_id, run_id, name, identities, early, decompress, hash_zst)
             out.flush()
             os.fsync(out.fileno())
     finally:
@@ -277,13 +327,16 @@ def _restore_one(dest, store_id, run_id, name, f, final, identities, facts, chec
         raise _CopyBad(f"{name} is damaged: its BLAKE3 differs from MANIFEST.b3")
     if kind == "journals":
         part = facts.get("journals") if isinstance(facts.get("journals"), dict) else None
-        if journals_mismatch(part, got):
-            raise _CopyBad(f"{name} decrypts to journals that differ from the ones recorded at archive time")
+        wrong = journals_mismatch(part, got)
+        if wrong:
+            raise _CopyBad(f"{name} {wrong}")
     elif kind == "snapshot":
         snap = facts["snapshot"]
         if snap.get("plain_blake3") != got.plain_blake3:
             raise _CopyBad(f"{name} decrypts to a database that differs from the one recorded at archive time")
-        if checks.snapshot:
+        with open(tmp, "rb") as fh:
+            bad = check_snapshot_stream(fh.read(100), got.plain_size, snap)
+        if checks.snapshot and not bad:
             bad = check_snapshot(tmp, snap, checks.integrity)
-            if bad:
-                raise _CopyBad(f"{name}: " + "; ".join(bad))
+        if bad:
+            raise _CopyBad(f"{name}: " + "; ".join(bad))

@@ -179,6 +179,13 @@ class SQLiteFile:
             self._claim(list(self._other_pages()), seen, "a freelist, pointer-map or lock-byte page")
             return len(seen) == self.page_count
 
+    def max_rowid(self, root: int) -> int:
+        """The highest rowid of the table (0 when empty), from its last leaf: no column can shadow it here."""
+        leaf_pages = self._table_leaf_pages(root)
+        with _Slips(self):
+            last = leaf_pages[-1]
+            return self._rowid_at(last, -1) if self._cell_count(last) else 0
+
     def rows_digest(self, root: int, upto: int) -> RowsDigest:
         """BLAKE3 of the rows with rowid <= upto, the same after rows with larger rowids are appended.
 

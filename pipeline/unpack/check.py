@@ -66,6 +66,43 @@ def check_snapshot(path: Path, snap_facts: dict, integrity: str = "none") -> lis
     return problems
 
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class HeaderProbe:
+    """A writer that keeps the first 100 bytes of a stream (an SQLite database's header) and drops the rest."""
+
+    def __init__(self):
+        self.data = b""
+
+    def write(self, data) -> int:
+        if len(self.data) < 100:
+            self.data += bytes(data[:100 - len(self.data)])
+        return len(data)
+
+
+def check_snapshot_stream(header: bytes, size: int | None, snap_facts: dict) -> list[str]:
+    """What a streamed (not written) snapshot can be held to besides its BLAKE3: an SQLite header whose page size
+    and page count agree with its size and with the facts recorded at archive time."""
+    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
+        return ["decrypts to something that is not an SQLite database"]
+    problems = []
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    # The in-header page count is valid only when the change counter equals the version-valid-for number.
+    page_count = int.from_bytes(header[28:32], "big") if header[24:28] == header[92:96] else None
+    if snap_facts.get("page_size") not in (None, page_size):
+        problems.append(f"has pages of {page_size} bytes, {snap_facts['page_size']} were recorded at archive time")
+    if page_count is not None:
+        if size is not None and size != page_size * page_count:
+            problems.append(f"decompresses to {size} bytes, its header says {page_count} pages of {page_size}")
+        if snap_facts.get("page_count") not in (None, page_count):
+            problems.append(f"has {page_count} pages, {snap_facts['page_count']} were recorded at archive time")
+    if snap_facts.get("plain_size") not in (None, size):
+        problems.append(f"decompresses to {size} bytes, {snap_facts['plain_size']} were recorded at archive time")
+    return problems
+
+
 def damaged_at_archive_time(snap_facts: dict) -> str | None:
     """The sentence to show when SQLite found the source damaged at archive time (the copy is faithful to it)."""
     qc = snap_facts.get("quick_check")
@@ -100,7 +137,8 @@ def journals_mismatch(journal_facts: dict | None, got) -> str | None:
 
 def journals_need_decompressing(journal_facts: dict | None) -> bool:
     """Whether checking the journals against the facts needs the plain tar (runs without zst_blake3)."""
-    return bool(journal_facts) and journal_facts.get("zst_blake3") is None and journal_facts.get("plain_blake3") is not None
+    return (bool(journal_facts) and journal_facts.get("zst_blake3") is None
+            and journal_facts.get("plain_blake3") is not None)
 
 
 class BoundedBuffer:

@@ -36,7 +36,7 @@ class SourceReadError(OSError):
 class Unpacked:
     stored_blake3: str
     stored_size: int
-    zst_blake3: str  # of the age plaintext, i.e. the zstd stream before decompression
+    zst_blake3: str | None  # of the age plaintext, i.e. the zstd stream before decompression (None: not asked)
     zst_size: int
     plain_blake3: str | None  # None when the stream was not decompressed
     plain_size: int | None
@@ -183,8 +183,8 @@ class _Sink:
     """What age writes into (8 KiB at a time): the compressed stream, gathered into batches, each hashed in one
     call and handed to the zstd thread (if any)."""
 
-    def __init__(self, inflater: _Inflater | None):
-        self.hash = blake3.blake3(max_threads=1)
+    def __init__(self, inflater: _Inflater | None, hash_zst: bool = True):
+        self.hash = blake3.blake3(max_threads=1) if hash_zst else None
         self.size = 0
         self.inflater = inflater
         self.parts: list[bytes] = []
@@ -207,7 +207,8 @@ class _Sink:
             return
         batch = b"".join(self.parts) if len(self.parts) > 1 else self.parts[0]
         self.parts, self.pending = [], 0
-        self.hash.update(batch)
+        if self.hash is not None:
+            self.hash.update(batch)
         self.size += len(batch)
         if self.inflater is not None:
             self.inflater.put(batch)
@@ -219,10 +220,11 @@ class _Sink:
         return True
 
 
-def unpack(src, identities: list, out=None, progress=None, decompress: bool = True) -> Unpacked:
+def unpack(src, identities: list, out=None, progress=None, decompress: bool = True, hash_zst: bool = True) -> Unpacked:
     """Streams `src` (stored bytes) through age and zstd into `out` (None: hash only).
 
-    With decompress=False the age plaintext (the zstd stream) is only hashed: plain_* are None.
+    With decompress=False the age plaintext (the zstd stream) is only hashed: plain_* are None. hash_zst=False
+    spares the BLAKE3 of the zstd stream where the facts record none (the snapshot): zst_blake3 is None.
     Raises UnpackError when the data is damaged, SourceReadError when reading fails, and
     OSError when writing `out` fails.
     Plain bytes reach `out` before the whole stream is authenticated: callers write to a
@@ -230,7 +232,7 @@ def unpack(src, identities: list, out=None, progress=None, decompress: bool = Tr
     """
     stored = _StoredReader(src, progress)
     inflater = _Inflater(out) if decompress else None
-    sink = _Sink(inflater)
+    sink = _Sink(inflater, hash_zst)
     try:
         try:
             pyrage.decrypt_io(stored, sink, identities)
@@ -253,5 +255,5 @@ def unpack(src, identities: list, out=None, progress=None, decompress: bool = Tr
     if stored.read(1):
         raise UnpackError("bytes follow the end of the age stream")
     plain = inflater.plain if inflater is not None else None
-    return Unpacked(stored.hash.hexdigest(), stored.size, sink.hash.hexdigest(), sink.size,
+    return Unpacked(stored.hash.hexdigest(), stored.size, sink.hash.hexdigest() if sink.hash else None, sink.size,
                     plain.hash.hexdigest() if plain else None, plain.size if plain else None)

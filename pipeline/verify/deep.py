@@ -6,14 +6,11 @@ the GIL, zstd and BLAKE3 do not, so one file's decryption overlaps the other's d
 
 from __future__ import annotations
 
-import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from pipeline.errors import UsageError
-from pipeline.unpack.check import (BoundedBuffer, check_snapshot, damaged_at_archive_time, journals_mismatch,
-                                   journals_need_decompressing, parse_facts)
+from pipeline.unpack.check import (BoundedBuffer, HeaderProbe, check_snapshot_stream, damaged_at_archive_time,
+                                   journals_mismatch, journals_need_decompressing, parse_facts)
 from pipeline.unpack.stream import SourceReadError, UnpackError, unpack
 
 
@@ -30,15 +27,16 @@ def require_matching_identity(identities: list, manifest: dict, where: str) -> N
 class DeepChecker:
     """Called by verify_run for the data files of one run; the stored BLAKE3 is taken during decryption.
 
-    The snapshot is decompressed, hashed and written to a scratch file, opened read-only and its row counts
-    compared; SQLite's integrity check is not run again on bytes whose BLAKE3 equals the archived snapshot's
-    (the drill runs it). The journals of runs that record the BLAKE3 of their zstd stream (`zst_blake3`) are
+    The snapshot is decrypted, decompressed and hashed as it streams, nothing written: its BLAKE3 and size must
+    be the archived snapshot's, and its SQLite header the recorded page size and count. Bytes equal to the
+    archived ones are the ones SQLite checked at archive time (facts' quick_check) and counted (row_counts):
+    opening them again, which needs them on disk, is left to restore (row counts) and the drill (also
+    PRAGMA integrity_check). The journals of runs that record the BLAKE3 of their zstd stream (`zst_blake3`) are
     decrypted and hashed, not decompressed; older runs' journals are decompressed and their plain BLAKE3 compared.
     """
 
-    def __init__(self, identities: list, scratch: Path | None):
+    def __init__(self, identities: list):
         self.identities = identities
-        self.scratch = scratch
 
     def __call__(self, dest, store_id: str, rep, expected: dict[str, str | None], problem) -> None:
         manifest = rep.manifest
@@ -102,24 +100,20 @@ class DeepChecker:
         except (SourceReadError, FileNotFoundError) as err:
             return [f"cannot be read ({err.strerror or err})"], 0, []
 
-    def _unpack(self, dest, store_id, run_id, name, out, decompress=True):
+    def _unpack(self, dest, store_id, run_id, name, out, decompress=True, hash_zst=True):
         with dest.open_read(store_id, run_id, name) as src:
-            return unpack(src, self.identities, out, decompress=decompress)
+            return unpack(src, self.identities, out, decompress=decompress, hash_zst=hash_zst)
 
     def _snapshot(self, dest, store_id, run_id, name, expected, facts):
-        fd, tmp = tempfile.mkstemp(prefix="coffre-verify-", suffix=".sqlite", dir=self.scratch)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                got = self._unpack(dest, store_id, run_id, name, out)
-            if got.stored_blake3 != expected:
-                return ["is damaged: its BLAKE3 differs from MANIFEST.b3"], got.stored_size, []
-            if facts is None:
-                return ["cannot be compared: facts.json.zst.age did not verify"], got.stored_size, []
-            snap = facts["snapshot"]
-            if snap.get("plain_blake3") != got.plain_blake3:
-                return (["decrypts to a database whose BLAKE3 differs from the one recorded at archive time"],
-                        got.stored_size, [])
-            damaged = damaged_at_archive_time(snap)
-            return check_snapshot(Path(tmp), snap), got.stored_size, [damaged] if damaged else []
-        finally:
-            os.unlink(tmp)
+        head = HeaderProbe()
+        got = self._unpack(dest, store_id, run_id, name, head, hash_zst=False)  # the facts hold the plain hash
+        if got.stored_blake3 != expected:
+            return ["is damaged: its BLAKE3 differs from MANIFEST.b3"], got.stored_size, []
+        if facts is None:
+            return ["cannot be compared: facts.json.zst.age did not verify"], got.stored_size, []
+        snap = facts["snapshot"]
+        if snap.get("plain_blake3") != got.plain_blake3:
+            return (["decrypts to a database whose BLAKE3 differs from the one recorded at archive time"],
+                    got.stored_size, [])
+        damaged = damaged_at_archive_time(snap)
+        return check_snapshot_stream(head.data, got.plain_size, snap), got.stored_size, [damaged] if damaged else []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import blake3
 
@@ -43,13 +42,13 @@ def _slice_of(run_id: str, m: int) -> int:
 
 
 def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None, identities: list | None = None,
-                        selection: DataSelection | None = None, scratch: Path | None = None) -> list[CopyReport]:
+                        selection: DataSelection | None = None) -> list[CopyReport]:
     if not specs:
         raise UsageError("No destination to verify: give --from DEST or configure destinations.")
     selection = selection or DataSelection()
     history = History(cfg.state_dir, cfg.store_id)
     started = time.monotonic()
-    deep = DeepChecker(identities, scratch or cfg.scratch_dir) if identities else None
+    deep = DeepChecker(identities) if identities else None
     reports = []
     for spec in specs:
         dest = open_destination(spec)

@@ -174,7 +174,7 @@ def fuzz_bytes(original: bytes):
 
 def _verify(store, run, identities, scratch, deep: bool):
     problems: list = []
-    opts = VerifyOptions(store.pinned_key, deep=DeepChecker(identities, scratch) if deep else None)
+    opts = VerifyOptions(store.pinned_key, deep=DeepChecker(identities) if deep else None)
     rep = verify_run(LocalDestination(str(store.destinations[0])), store.store_id, run.name, opts, problems)
     return problems, rep
 
