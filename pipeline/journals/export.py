@@ -10,7 +10,7 @@ from pipeline.journals.checks import CheckResult
 from pipeline.journals.lisezmoi import render as render_lisezmoi
 from pipeline.journals.mapping import Journal, Mapping, quote_ident
 
-FETCH = 20000
+FETCH = 2000  # rows per batch: their CSV and JSON text, joined and encoded, stay a few megabytes
 CSV_EOL = "\r\n"  # RFC 4180, what spreadsheet tools on Windows expect
 
 
