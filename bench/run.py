@@ -653,7 +653,6 @@ class Bench:
     # ---------------------------------------------------------------- verify
 
     def verify_phase(self) -> None:
-        k = self.args.repeat
         run_a = self.coffre_runs(self.A)[0]
         ident = str(self.identity)
         rows = [
@@ -667,18 +666,21 @@ class Bench:
             ("stock_b3", "stock b3sum --check MANIFEST.b3 (1 copy)",
              [[Proc([self.tools["b3sum"], "--check", "MANIFEST.b3"], cwd=str(run_a))]]),
         ]
+        self.alternate("verify", rows, lambda key, stages, rep: self.record(key, self.runner.run(f"{key}-{rep}", stages)))
+
+    def alternate(self, group: str, rows: list, measure) -> None:
+        """Each row's command in turn, --repeat times, in an order that rotates: measure(key, what, rep)."""
+        k = self.args.repeat
         for key, label, _ in rows:
-            self.row("verify", key, label)
+            self.row(group, key, label)
         for rep in range(k):
-            order = rotated(rows, rep)
-            print(f"  verify, repetition {rep + 1}/{k}", flush=True)
-            for key, label, stages in order:
-                self.record(key, self.runner.run(f"{key}-{rep}", stages))
+            print(f"  {group}, repetition {rep + 1}/{k}", flush=True)
+            for key, _, what in rotated(rows, rep):
+                measure(key, what, rep)
 
     # ---------------------------------------------------------------- restore
 
     def restore_phase(self) -> None:
-        k = self.args.repeat
         t = self.tools
 
         def target(key: str, rep: int) -> Path:
@@ -707,16 +709,13 @@ class Bench:
                 ("restic_restore", "restic restore latest --target NEW", restic),
                 ("borg_extract", "borg extract (into NEW)", borg),
                 ("stock_restore", "stock age -d | zstd -d > NEW", stock)]
-        for key, label, _ in rows:
-            self.row("restore", key, label)
-        for rep in range(k):
-            order = rotated(rows, rep)
-            print(f"  restore, repetition {rep + 1}/{k}", flush=True)
-            for key, label, make in order:
-                out, stages = make(rep)
-                m = self.runner.run(f"{key}-{rep}", stages)
-                self.record(key, m, tree_size(out))
-                rmtree(out)
+
+        def measure(key, make, rep):
+            out, stages = make(rep)
+            self.record(key, self.runner.run(f"{key}-{rep}", stages), tree_size(out))
+            rmtree(out)
+
+        self.alternate("restore", rows, measure)
 
     # ---------------------------------------------------------------- profile
 

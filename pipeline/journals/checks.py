@@ -102,15 +102,48 @@ def _record(j: Journal, row_key: tuple, number) -> dict:
     return rec
 
 
-def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | None, where: str, params: tuple,
-                full_period: bool) -> dict:
-    """Verifies one signed journal; returns its new checkpoint {chain: {count, digest, last}}."""
+# The findings both the full check and the check of new records (tail.py) make, worded once.
+NO_KEYS = "no till public key found: signatures cannot be checked"
+
+
+def broken_link(j: Journal, rec: dict) -> Finding:
+    return Finding(j.name, "chain_link", rec, "its previous_signature is not the signature of the record before it: "
+                   "a record was removed, inserted or rewritten here")
+
+
+def dangling_first(j: Journal, rec: dict) -> Finding:
+    return Finding(j.name, "chain_link", rec, "the first record of the chain points to an earlier record that is not there")
+
+
+def bad_signature(j: Journal, rec: dict) -> Finding:
+    return Finding(j.name, "signature", rec, "its signature does not match its content: the record was altered after signing")
+
+
+def late_start(j: Journal, rec: dict, number: int) -> Finding:
+    return Finding(j.name, "numbering_gap", dict(rec, **{j.numbering_field: number}),
+                   f"numbering starts at {number}: numbers 1 to {number - 1} are missing")
+
+
+def numbers_missing(j: Journal, rec: dict, prev: int, number: int) -> Finding:
+    missing = f"{prev + 1}" if number - prev == 2 else f"{prev + 1} to {number - 1}"
+    return Finding(j.name, "numbering_gap", dict(rec, **{j.numbering_field: prev + 1}),
+                   f"number(s) {missing} missing between {prev} and {number}")
+
+
+def chain_sql(j: Journal, where: str) -> str:
+    """payload, signature, previous_signature, number, order value, then the chain key, in chain order."""
     key_cols = [quote_ident(k) for k in j.chain_key]
     key_sql = ", ".join(key_cols) if key_cols else "''"
     num = quote_ident(j.numbering_field) if j.numbering_field else "NULL"
     order = quote_ident(j.chain_order) if j.chain_order else "NULL"
-    sql = (f"SELECT {payload_sql(j.payload)}, signature, previous_signature, {num}, {order}, {key_sql} "
-           f"FROM ({j.sql}) {where}")
+    return (f"SELECT {payload_sql(j.payload)}, signature, previous_signature, {num}, {order}, {key_sql} "
+            f"FROM ({j.sql}) {where}")
+
+
+def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | None, where: str, params: tuple,
+                full_period: bool) -> dict:
+    """Verifies one signed journal; returns its new checkpoint {chain: {count, digest, last}}."""
+    sql = chain_sql(j, where)
     checkpoint = checkpoint or {}
     new_cp: dict = {}
     redo: set[str] = set()
@@ -124,7 +157,7 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
         cp = None
         for row in conn.execute(sql, params):
             payload, sig, prev, number, order_value = row[0], row[1], row[2], row[3], row[4]
-            key = tuple(row[5:]) if key_cols else ()
+            key = tuple(row[5:]) if j.chain_key else ()
             name = "/".join(str(k) for k in key)
             if name != chain:
                 if chain is not None and only is None:
@@ -138,12 +171,9 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
             last_number, last_order = number, order_value
             h.update(payload.encode("utf-8") + b"\x1f" + (sig or "").encode() + b"\n")
             if prev_sig is not None and prev != prev_sig:
-                result.add(Finding(j.name, "chain_link", _record(j, key, number),
-                                   "its previous_signature is not the signature of the record before it: "
-                                   "a record was removed, inserted or rewritten here"))
+                result.add(broken_link(j, _record(j, key, number)))
             elif prev_sig is None and full_period and prev not in ("", None):
-                result.add(Finding(j.name, "chain_link", _record(j, key, number),
-                                   "the first record of the chain points to an earlier record that is not there"))
+                result.add(dangling_first(j, _record(j, key, number)))
             trusted = cp is not None and index <= cp["count"]
             if trusted:
                 result.signatures_trusted_from_checkpoint += 1
@@ -153,8 +183,7 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
             else:
                 result.signatures_verified += 1
                 if not _verify(keys, payload, sig):
-                    result.add(Finding(j.name, "signature", _record(j, key, number),
-                                       "its signature does not match its content: the record was altered after signing"))
+                    result.add(bad_signature(j, _record(j, key, number)))
             prev_sig = sig
         if chain is not None and only is None:
             new_cp[chain] = {"count": index, "digest": h.hexdigest(), "last": last_number,
@@ -204,15 +233,12 @@ def check_numbering(conn, j: Journal, result: CheckResult, where: str, params: t
             result.add(Finding(j.name, "numbering_not_integer", dict(rec, **{j.numbering_field: bad}),
                                f"number {bad!r} is not a whole number"))
         elif first and prev is None:
-            result.add(Finding(j.name, "numbering_gap", dict(rec, **{j.numbering_field: number}),
-                               f"numbering starts at {number}: numbers 1 to {number - 1} are missing"))
+            result.add(late_start(j, rec, number))
         elif number == prev:
             result.add(Finding(j.name, "numbering_duplicate", dict(rec, **{j.numbering_field: number}),
                                f"number {number} is used twice"))
         else:
-            missing = f"{prev + 1}" if number - prev == 2 else f"{prev + 1} to {number - 1}"
-            result.add(Finding(j.name, "numbering_gap", dict(rec, **{j.numbering_field: prev + 1}),
-                               f"number(s) {missing} missing between {prev} and {number}"))
+            result.add(numbers_missing(j, rec, prev, number))
 
 
 def counted_types_sql(mapping: Mapping) -> str:
@@ -409,7 +435,7 @@ def check_journals(conn: sqlite3.Connection, mapping: Mapping, checkpoint: dict 
         where, params = ("WHERE " + j.day + " BETWEEN ? AND ?", period) if period else ("", ())
         if j.payload and j.chain_key is not None:
             if not keys:
-                result.add(Finding(j.name, "signature", {}, "no till public key found: signatures cannot be checked"))
+                result.add(Finding(j.name, "signature", {}, NO_KEYS))
             else:
                 new_cp[j.name] = check_chain(conn, j, keys, result, None if period else (checkpoint or {}).get(j.name),
                                              where, params, period is None)

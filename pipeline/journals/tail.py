@@ -18,9 +18,11 @@ from pathlib import Path
 
 import blake3
 
-from pipeline.journals.checks import (CheckResult, Finding, _verify, counted_types_sql, rate_pivot,
-                                      report_payments, report_ticket_lines, ticket_line_columns)
-from pipeline.journals.mapping import Journal, Mapping, payload_sql, quote_ident
+from pipeline.journals.checks import (NO_KEYS, CheckResult, Finding, _record, _verify, bad_signature,
+                                      broken_link, chain_sql, counted_types_sql, dangling_first, late_start,
+                                      numbers_missing, rate_pivot, report_payments, report_ticket_lines,
+                                      ticket_line_columns)
+from pipeline.journals.mapping import Journal, Mapping, quote_ident
 from pipeline.snapshot.pages import MalformedFile, NotRowidTable, SQLiteFile
 
 STATE_VERSION = 1
@@ -171,7 +173,7 @@ class Tail:
         for j in self.mapping.journals.values():
             if j.payload and j.chain_key is not None:
                 if not keys:
-                    result.add(Finding(j.name, "signature", {}, "no till public key found: signatures cannot be checked"))
+                    result.add(Finding(j.name, "signature", {}, NO_KEYS))
                 else:
                     self._chain(conn, j, keys, result)
             if j.numbering_field:
@@ -179,36 +181,27 @@ class Tail:
 
     def _chain(self, conn, j: Journal, keys, result: CheckResult) -> None:
         anchors = self.chains.setdefault(j.name, {})
-        key_cols = [quote_ident(k) for k in j.chain_key]
-        num = quote_ident(j.numbering_field) if j.numbering_field else "NULL"
-        order = quote_ident(j.chain_order) if j.chain_order else "NULL"
         where, params = self.where(j)
-        sql = (f"SELECT {payload_sql(j.payload)}, signature, previous_signature, {num}, {order}, "
-               f"{', '.join(key_cols) if key_cols else chr(39) * 2} FROM ({j.sql}) {where}")
+        sql = chain_sql(j, where)
         result.signatures_trusted_from_checkpoint += sum(a.get("count") or 0 for a in anchors.values())
         for row in conn.execute(sql, params):
             payload, sig, prev, number, order_value = row[:5]
-            key = tuple(row[5:]) if key_cols else ()
+            key = tuple(row[5:]) if j.chain_key else ()
             a = anchors.get(_key_name(key))
             if not isinstance(order_value, int) or (a is not None and not isinstance(a.get("order"), int)):
                 raise NotTail(f"a {j.name} record has an order value that is not a whole number")
             if a is not None and order_value <= a["order"]:
                 raise NotTail(f"a {j.name} record was added before records already checked")
-            rec = dict(zip(j.chain_key, key))
-            rec[j.numbering_field or "number"] = number
+            rec = _record(j, key, number)
             if a is None:
                 if prev not in ("", None):
-                    result.add(Finding(j.name, "chain_link", rec,
-                                       "the first record of the chain points to an earlier record that is not there"))
+                    result.add(dangling_first(j, rec))
                 a = anchors[_key_name(key)] = {"count": 0}
             elif prev != a.get("sig"):
-                result.add(Finding(j.name, "chain_link", rec,
-                                   "its previous_signature is not the signature of the record before it: "
-                                   "a record was removed, inserted or rewritten here"))
+                result.add(broken_link(j, rec))
             result.signatures_verified += 1
             if not _verify(keys, payload, sig):
-                result.add(Finding(j.name, "signature", rec,
-                                   "its signature does not match its content: the record was altered after signing"))
+                result.add(bad_signature(j, rec))
             a.update(sig=sig, order=order_value, last=number, count=(a.get("count") or 0) + 1)
 
     def _numbering(self, conn, j: Journal, result: CheckResult) -> None:
@@ -226,14 +219,11 @@ class Tail:
             rec = dict(zip(j.numbering_key, key))
             if prev is None:
                 if number != 1:
-                    result.add(Finding(j.name, "numbering_gap", dict(rec, **{j.numbering_field: number}),
-                                       f"numbering starts at {number}: numbers 1 to {number - 1} are missing"))
+                    result.add(late_start(j, rec, number))
             elif number <= prev:
                 raise NotTail(f"a {j.name} number was used again or out of order")
             elif number - prev != 1:
-                missing = f"{prev + 1}" if number - prev == 2 else f"{prev + 1} to {number - 1}"
-                result.add(Finding(j.name, "numbering_gap", dict(rec, **{j.numbering_field: prev + 1}),
-                                   f"number(s) {missing} missing between {prev} and {number}"))
+                result.add(numbers_missing(j, rec, prev, number))
             last[name] = number
 
     # --- called by check_closures -------------------------------------------------------------------
