@@ -176,7 +176,8 @@ def _write_state(folder: Path, state: dict | None) -> None:
         return
     tmp = folder / (STATE + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(state, f, separators=(",", ":"))
+        # dumps, not dump: json.dump streams through the pure-Python encoder (the day sums make this big).
+        f.write(json.dumps(state, separators=(",", ":")))
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)

@@ -9,6 +9,7 @@ import pyrage
 from pyrage import x25519
 
 from pipeline.errors import UsageError
+from pipeline.keys import bech32
 from pipeline.keys.files import write_new_secret
 
 AGE_HEADER = b"age-encryption.org/v1\n"
@@ -60,8 +61,12 @@ def load_identities(path: str | os.PathLike, passphrase: str | None = None) -> l
     return idents
 
 
-def parse_recipient(text: str) -> x25519.Recipient:
+def parse_recipient(text: str) -> bytes:
+    """The 32-byte X25519 public key of an `age1…` recipient."""
     try:
-        return x25519.Recipient.from_str(text)
-    except pyrage.RecipientError:
+        hrp, key = bech32.decode(text.strip())
+    except bech32.Bech32Error:
+        hrp, key = "", b""
+    if hrp != "age" or len(key) != 32:
         raise UsageError(f"{text!r} is not a valid age X25519 recipient.")
+    return key

@@ -12,10 +12,10 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyrage
 import zstandard
 
 from pipeline.hashing import HashingReader
+from pipeline.pack.age_writer import AgeWriter
 
 BLOCK = 512
 RECORD = 20 * BLOCK  # what tarfile pads a stream to; kept so readers see what they always saw
@@ -105,5 +105,8 @@ class FrameTar(io.RawIOBase):
 def seal(src, sink, recipients: list) -> tuple[str, int]:
     """Encrypts an already compressed stream; returns (BLAKE3, size) of what was encrypted."""
     plain = HashingReader(src)
-    pyrage.encrypt_io(plain, sink, recipients)
+    age = AgeWriter(sink, recipients)
+    while data := plain.read(READ_SIZE):
+        age.write(data)
+    age.close()
     return plain.hash.hexdigest(), plain.size

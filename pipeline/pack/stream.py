@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 import os
 
-import pyrage
 import zstandard
 
 from pipeline.hashing import HashingReader
+from pipeline.pack.age_writer import AgeWriter
 
 READ_SIZE = 1 << 20
 
@@ -19,10 +19,12 @@ def compressor(level: int) -> zstandard.ZstdCompressor:
 
 
 def pack(src, sink, recipients: list, level: int, progress=None) -> tuple[str, int]:
-    """Streams `src` (a readable file) to `sink` as age(zstd(plain)); returns (plain BLAKE3, plain size)."""
+    """Streams `src` (a readable file) to `sink` as age(zstd(plain)); returns (plain BLAKE3, plain size).
+    `recipients` are X25519 public keys (keys.age_identity.parse_recipient)."""
     plain = HashingReader(src, progress)
-    reader = compressor(level).stream_reader(plain, read_size=READ_SIZE)
-    pyrage.encrypt_io(reader, sink, recipients)
+    age = AgeWriter(sink, recipients)
+    compressor(level).copy_stream(plain, age, read_size=READ_SIZE, write_size=READ_SIZE)
+    age.close()
     return plain.hash.hexdigest(), plain.size
 
 
