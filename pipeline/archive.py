@@ -40,6 +40,9 @@ from pipeline.state.history import History
 from pipeline.state.lock import StoreLock
 
 
+FILE_KINDS = ("snapshot", "journals", "facts")  # the order of a run's data files in its manifest
+
+
 @dataclass
 class CopyOutcome:
     destination: str
@@ -128,7 +131,7 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
         for stale in Path(cfg.scratch_dir or tempfile.gettempdir()).glob(prefix + "*"):
             shutil.rmtree(stale, ignore_errors=True)
         scratch = Path(tempfile.mkdtemp(prefix=prefix, dir=cfg.scratch_dir))
-        outcome, committed = None, False
+        outcome, journals, committed = None, None, False
         try:
             snap = source.take(scratch)
             prev = history.last_run()
@@ -136,17 +139,18 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
             result.run_id = run_id
             run = _RunWrite(cfg, run_id, dests, copies, say)
             with ThreadPoolExecutor(2) as pool:
-                # Beside the packing of the snapshot, on the same (cached) file: its facts, and the journals.
+                # Beside the packing of the snapshot, on the same (cached) file: its facts, and the journals,
+                # which are sealed into the run as soon as they are ready (both files stream to every copy).
                 inspected = pool.submit(snap.inspect)
-                journals = pool.submit(_journals_stage, cfg, snap.path, scratch / "journals", history, run_id) \
-                    if cfg.journals_enabled else None
+                journals = pool.submit(_journals_sealed, cfg, snap.path, scratch / "journals", history, run_id, run,
+                                       recipients, result, say) if cfg.journals_enabled else None
                 with open(snap.path, "rb") as f:
                     tick = progress(snap.path.stat().st_size) if progress else None
                     data_name = snap.name + ".zst.age"
                     plain_hash, plain_size = run.data_file(
                         data_name, "snapshot", lambda sink: pack(f, sink, recipients, cfg.compression_level, tick))
                 snap_facts = dict(snap.facts, **inspected.result())
-                outcome = _journals_result(journals, result, say)
+                sealed = journals.result() if journals else None
             # Free the scratch space as soon as the copy is packed, off the run's path: dropping a few
             # hundred megabytes of cache takes the kernel a noticeable fraction of a second.
             threading.Thread(target=snap.path.unlink, kwargs={"missing_ok": True}, name="coffre-scratch-free").start()
@@ -155,22 +159,11 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
                 "store_id": cfg.store_id,
                 "snapshot": dict(snap_facts, file=data_name, plain_name=snap.name, plain_blake3=plain_hash, plain_size=plain_size),
             }
-            if outcome is not None:
-                # Coffre's own log travels in every run; it must still hold what the last run carried.
-                log_lines = ActivityLog(cfg.state_dir, cfg.store_id).lines()
-                for problem in check_against(log_lines, history.doc.get("log_carried")):
-                    warning = f"Warning: {problem}."
-                    result.warnings.append(warning)
-                    say(warning)
-                if log_lines:
-                    (outcome.folder / "coffre-log.jsonl").write_text("\n".join(log_lines) + "\n", encoding="utf-8")
-                carried = dict(log_head(log_lines), run_id=run_id)
-                stream = FrameTar(outcome.members(cfg.compression_level), "journals", cfg.compression_level,
-                                  int(time.time()))
-                zst_hash, zst_size = run.data_file("journals.tar.zst.age", "journals",
-                                                   lambda sink: seal(stream, sink, recipients))
-                facts["journals"] = {"file": "journals.tar.zst.age", "mapping": outcome.mapping, "records": outcome.counts,
-                                     "zst_blake3": zst_hash, "zst_size": zst_size, "plain_size": stream.plain_size,
+            if sealed is not None:
+                outcome, carried = sealed.outcome, sealed.carried
+                facts["journals"] = {"file": sealed.name, "mapping": outcome.mapping, "records": outcome.counts,
+                                     "zst_blake3": sealed.zst_blake3, "zst_size": sealed.zst_size,
+                                     "plain_size": sealed.plain_size,
                                      "checked": "new records only" if outcome.incremental else "all records",
                                      "checks": outcome.checks.summary(), "seconds": round(outcome.seconds, 3)}
                 if outcome.full_because:
@@ -199,11 +192,52 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
                 "archive", "ok" if len(written) == len(copies) else "partial", run_id=run_id, written=written,
                 failed=sorted(s for s, c in copies.items() if not c.ok), findings=len(result.findings))
         finally:
-            if outcome is not None and not committed:
-                outcome.discard()
+            if not committed:
+                _discard_sealed(journals)
             shutil.rmtree(scratch, ignore_errors=True)
     result.seconds = time.time() - started
     return result
+
+
+@dataclass
+class _SealedJournals:
+    outcome: object  # journals.incremental.RunJournals
+    carried: dict  # the head of Coffre's own log that this run carries
+    name: str
+    zst_blake3: str
+    zst_size: int
+    plain_size: int
+
+
+def _journals_sealed(cfg: Config, snapshot: Path, folder: Path, history: History, run_id: str, run: "_RunWrite",
+                     recipients: list, result: "ArchiveResult", say) -> _SealedJournals | None:
+    """In a thread beside the snapshot's packing: the journals stage, then its tar sealed into every copy."""
+    outcome = _journals_result(lambda: _journals_stage(cfg, snapshot, folder, history, run_id), result, say)
+    if outcome is None:
+        return None
+    try:
+        # Coffre's own log travels in every run; it must still hold what the last run carried.
+        log_lines = ActivityLog(cfg.state_dir, cfg.store_id).lines()
+        for problem in check_against(log_lines, history.doc.get("log_carried")):
+            warning = f"Warning: {problem}."
+            result.warnings.append(warning)
+            say(warning)
+        if log_lines:
+            (outcome.folder / "coffre-log.jsonl").write_text("\n".join(log_lines) + "\n", encoding="utf-8")
+        carried = dict(log_head(log_lines), run_id=run_id)
+        stream = FrameTar(outcome.members(cfg.compression_level), "journals", cfg.compression_level, int(time.time()))
+        name = "journals.tar.zst.age"
+        zst_hash, zst_size = run.data_file(name, "journals", lambda sink: seal(stream, sink, recipients))
+    except BaseException:
+        outcome.discard()
+        raise
+    return _SealedJournals(outcome, carried, name, zst_hash, zst_size, stream.plain_size)
+
+
+def _discard_sealed(job: Future | None) -> None:
+    """A run that fails after its journals were sealed must not leave their new frames as kept ones."""
+    if job is not None and job.done() and not job.cancelled() and job.exception() is None and job.result():
+        job.result().outcome.discard()
 
 
 def _journals_stage(cfg: Config, snapshot: Path, folder: Path, history: History, run_id: str):
@@ -213,12 +247,10 @@ def _journals_stage(cfg: Config, snapshot: Path, folder: Path, history: History,
                             cfg.compression_level, {"store_id": cfg.store_id, "run_id": run_id})
 
 
-def _journals_result(job, result: "ArchiveResult", say):
+def _journals_result(stage, result: "ArchiveResult", say):
     """The journals never block a backup: a failure to export them is shouted, the snapshot is saved anyway."""
-    if job is None:
-        return None
     try:
-        outcome = job.result()
+        outcome = stage()
     except UsageError as err:
         msg = f"Warning: the fiscal journals were not exported: {err}"
     except Exception as err:  # noqa: BLE001 - the backup goes on; the message says what broke
@@ -262,6 +294,9 @@ class _RunWrite:
         # work at the same time instead of one after the other.
         self._flushers, self._checkers = PerDestination(), PerDestination()
         self._checks: dict[tuple[str, str], tuple[str, Future]] = {}  # (spec, name) -> (digest, read-back)
+        # The snapshot and the journals are written at once, from two threads: the writers and copies they
+        # share change under this lock (a copy failing in one is dropped for both).
+        self._lock = threading.RLock()
         weakref.finalize(self, _close_workers, self._flushers, self._checkers)
         started: dict[str, RunWriter] = {}
 
@@ -276,21 +311,26 @@ class _RunWrite:
             self._fail(spec, f"cannot create the run folder ({err.strerror})")
 
     def _fail(self, spec: str, reason: str) -> None:
-        copy = self.copies[spec]
-        if not copy.ok:
-            return
-        copy.ok, copy.reason = False, f"{self.dests[spec].describe()}: {reason}"
-        self.say(f"Copy failed: {copy.reason}")
-        writer = self.writers.pop(spec, None)
-        if writer is not None:
-            writer.discard()
-        _remove_unsigned_run(self.dests[spec], self.cfg.store_id, self.run_id)
-        if not self.writers:
-            raise CannotRun("No copy could be written: " + "; ".join(c.reason for c in self.copies.values() if not c.ok))
+        with self._lock:
+            copy = self.copies[spec]
+            if not copy.ok:
+                return
+            copy.ok, copy.reason = False, f"{self.dests[spec].describe()}: {reason}"
+            self.say(f"Copy failed: {copy.reason}")
+            writer = self.writers.pop(spec, None)
+            if writer is not None:
+                writer.discard()
+            _remove_unsigned_run(self.dests[spec], self.cfg.store_id, self.run_id)
+            if not self.writers:
+                raise CannotRun("No copy could be written: " + "; ".join(c.reason for c in self.copies.values() if not c.ok))
+
+    def _live(self) -> dict[str, RunWriter]:
+        with self._lock:
+            return dict(self.writers)
 
     def _open_all(self, name: str) -> dict:
         branches = {}
-        for spec, w in list(self.writers.items()):
+        for spec, w in self._live().items():
             try:
                 branches[spec] = w.open(name)
             except OSError as err:
@@ -300,7 +340,7 @@ class _RunWrite:
     def _commit_all(self, name: str, failures: dict[str, OSError]) -> None:
         for spec, err in failures.items():
             self._fail(spec, f"writing {name} failed ({err.strerror or err})")
-        writers = dict(self.writers)
+        writers = self._live()
         errors = self._flushers.run_all(writers, lambda spec: writers[spec].commit(name))
         for spec, err in errors.items():
             if not isinstance(err, OSError):
@@ -322,7 +362,7 @@ class _RunWrite:
         self.files.append({"name": name, "kind": kind, "size": tee.size, "blake3": digest,
                            "compression": "zstd", "encryption": "age"})
         # Read back at once, beside what comes next (the facts, the other files); read_back collects it.
-        for spec in self.writers:
+        for spec in self._live():
             self._start_check(spec, name, digest)
         return out
 
@@ -338,11 +378,11 @@ class _RunWrite:
     def read_back(self, names: list[str] | None = None, expected: dict[str, str] | None = None) -> None:
         """Reads every file back from each destination and checks its BLAKE3 against what was sent."""
         expected = expected or {f["name"]: f["blake3"] for f in self.files}
-        for spec in self.writers:
+        for spec in self._live():
             for name, digest in expected.items():
                 if self._checks.get((spec, name), ("",))[0] != digest:
                     self._start_check(spec, name, digest)
-        for spec in list(self.writers):
+        for spec in self._live():
             for name in expected:
                 reason = self._checks.pop((spec, name))[1].result()
                 if reason:
@@ -350,7 +390,8 @@ class _RunWrite:
                     break
 
     def _start_check(self, spec: str, name: str, digest: str) -> None:
-        self._checks[(spec, name)] = (digest, self._checkers.submit(spec, self._check_one, spec, name, digest))
+        with self._lock:
+            self._checks[(spec, name)] = (digest, self._checkers.submit(spec, self._check_one, spec, name, digest))
 
     def _check_one(self, spec: str, name: str, digest: str) -> str | None:
         """In the destination's reading thread: None when the copy holds what was sent, else why not."""
@@ -367,6 +408,8 @@ class _RunWrite:
 
     def finish(self, prev: dict | None, secret_key, started: float) -> str:
         """Writes RESTORE.txt, manifest.json, MANIFEST.b3, then the signature: only then is it a run."""
+        # Written at once, the snapshot and the journals may end in either order: the manifest lists them in one.
+        self.files.sort(key=lambda f: FILE_KINDS.index(f["kind"]))
         data_names = [f["name"] for f in self.files]
         restore = restore_text.render(self.run_id, self.cfg.store_id, self.created_at, __version__, data_names)
         manifest = {

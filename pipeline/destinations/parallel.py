@@ -16,13 +16,16 @@ from concurrent.futures import Future
 class PerDestination:
     def __init__(self):
         self._queues: dict[str, queue.SimpleQueue] = {}
+        self._lock = threading.Lock()  # two files of a run may be written at once, from two threads
 
     def submit(self, key: str, fn, *args) -> Future:
         fut: Future = Future()
-        q = self._queues.get(key)
-        if q is None:
-            q = self._queues[key] = queue.SimpleQueue()
-            threading.Thread(target=_work, args=(q,), name=f"coffre-destination-{len(self._queues)}", daemon=True).start()
+        with self._lock:
+            q = self._queues.get(key)
+            if q is None:
+                q = self._queues[key] = queue.SimpleQueue()
+                threading.Thread(target=_work, args=(q,), name=f"coffre-destination-{len(self._queues)}",
+                                 daemon=True).start()
         q.put((fut, fn, args))
         return fut
 
@@ -44,9 +47,10 @@ class PerDestination:
         return errors
 
     def close(self) -> None:
-        for q in self._queues.values():
-            q.put(None)
-        self._queues.clear()
+        with self._lock:
+            for q in self._queues.values():
+                q.put(None)
+            self._queues.clear()
 
 
 def _work(q: queue.SimpleQueue) -> None:

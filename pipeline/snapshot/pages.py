@@ -25,6 +25,7 @@ DIGEST_DOMAIN = b"coffre sqlite rows v1\0"
 # into batches of about this size first.
 BATCH_BYTES = 1 << 18
 READ_BYTES = 4 << 20
+COLUMN_OFFSETS = (0, 3, 4)  # the page type and the cell count: the bytes asked of many pages at once
 FOLIO_BYTES = 2 << 20  # the most a single touch of a mapped file can make resident (a PMD-sized folio)
 SHED_BYTES = 32 << 20  # mapped bytes read before the map lets go of its pages (see SQLiteFile._shed)
 
@@ -469,12 +470,22 @@ class SQLiteFile:
                     out.append(mm[(page - 1) * page_size + offset])
                     self._shed()
                 return bytes(out)
-            step, ps, parts = SHED_BYTES // self.page_size, self.page_size, [b"\0"]
-            for first in range(0, self.page_count, step):
-                parts.append(bytes(self._view[first * ps + offset:(first + step) * ps:ps]))
-                self._shed(step * ps)
-            column = self._columns[offset] = b"".join(parts)[:self.page_count + 1]
+            self._read_columns({offset, *COLUMN_OFFSETS})
+            column = self._columns[offset]
         return bytes(map(column.__getitem__, pages))
+
+    def _read_columns(self, offsets: set[int]) -> None:
+        """The byte at each offset of every page, from one read of the file in large blocks: touching every
+        page through the map instead costs a page fault each, and did so again for each offset."""
+        fd, ps = self._file.fileno(), self.page_size
+        per = max(1, READ_BYTES // ps)
+        parts: dict[int, list[bytes]] = {o: [b"\0"] for o in offsets}
+        for first in range(0, self.page_count, per):
+            block = os.pread(fd, min(per, self.page_count - first) * ps, first * ps)
+            for o in offsets:
+                parts[o].append(block[o::ps])
+        for o in offsets:
+            self._columns[o] = b"".join(parts[o])[:self.page_count + 1]
 
     def _schema(self) -> list[tuple[str, str, int]]:
         """(type, name, rootpage) of every sqlite_schema row."""
