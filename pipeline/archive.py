@@ -28,7 +28,8 @@ from pipeline.manifest import format as fmt
 from pipeline.manifest import restore_text
 from pipeline.manifest.sign import sign
 from pipeline.hashing import hash_stream
-from pipeline.pack.stream import pack
+from pipeline.pack.blocks import BLOCK, BlockCache, pack_blocks
+from pipeline.pack.stream import cpu_count, pack
 from pipeline.pack.tee import AllBranchesFailed, Tee
 from pipeline.journals.cache import FrameCache
 from pipeline.journals.incremental import journals_for_run
@@ -144,11 +145,12 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
                 inspected = pool.submit(snap.inspect)
                 journals = pool.submit(_journals_sealed, cfg, snap.path, scratch / "journals", history, run_id, run,
                                        recipients, result, say) if cfg.journals_enabled else None
+                blocks = BlockCache.open(cfg.state_dir, cfg.store_id, cfg.compression_level)
                 with open(snap.path, "rb") as f:
                     tick = progress(snap.path.stat().st_size) if progress else None
                     data_name = snap.name + ".zst.age"
                     plain_hash, plain_size = run.data_file(
-                        data_name, "snapshot", lambda sink: pack(f, sink, recipients, cfg.compression_level, tick))
+                        data_name, "snapshot", lambda sink: pack_blocks(f, sink, recipients, blocks, tick, cpu_count()))
                 snap_facts = dict(snap.facts, **inspected.result())
                 sealed = journals.result() if journals else None
             # Free the scratch space as soon as the copy is packed, off the run's path: dropping a few
@@ -157,7 +159,9 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
             facts = {
                 "run_id": run_id,
                 "store_id": cfg.store_id,
-                "snapshot": dict(snap_facts, file=data_name, plain_name=snap.name, plain_blake3=plain_hash, plain_size=plain_size),
+                "snapshot": dict(snap_facts, file=data_name, plain_name=snap.name, plain_blake3=plain_hash, plain_size=plain_size,
+                                 blocks={"size": BLOCK, "count": blocks.count, "compressed": blocks.compressed,
+                                         "reused": blocks.reused}),
             }
             if sealed is not None:
                 outcome, carried = sealed.outcome, sealed.carried
@@ -180,6 +184,7 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
             written = [s for s, c in copies.items() if c.ok]
             if outcome is not None:
                 history.doc["log_carried"] = carried
+            blocks.commit()  # the snapshot's frames, for the next run to copy where its blocks are the same
             if outcome is not None:
                 outcome.commit()  # the journals kept for the next run, with what it starts from
                 committed = True

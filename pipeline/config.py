@@ -27,10 +27,8 @@ class Config:
     signing_public_key_file: Path
     state_dir: Path
     scratch_dir: Path | None = None
-    # zstd level of the snapshot. 2, not zstd's usual 3: on the 4x sample (297 MB) it takes half the CPU
-    # (~1.0 vs ~2 CPU-s), which a 2-core till's evening run is bound by, for 2 % more bytes per run
-    # (121 vs 114 MB of snapshot beside 170 MB of journals at level 9). bench/README.md has the figures.
-    compression_level: int = 2
+    # zstd level of the snapshot's blocks (pack/blocks.py: an evening run compresses only the few that changed).
+    compression_level: int = 3
     allow_same_disk: bool = False
     journals_enabled: bool = True
     journals_mapping: str = "reference-pos"

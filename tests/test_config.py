@@ -9,7 +9,7 @@ from conftest import run_coffre
 
 @pytest.mark.parametrize("edit, key", [
     (lambda t: t.replace('store_id = "boutique"', "store_id = 12"), "store_id"),
-    (lambda t: t.replace("compression_level = 2", 'compression_level = "fast"'), "compression_level"),
+    (lambda t: t.replace("compression_level = 3", 'compression_level = "fast"'), "compression_level"),
     (lambda t: t.replace("allow_same_disk = false", 'allow_same_disk = "no"'), "allow_same_disk"),
     (lambda t: t.replace('store_id = "boutique"', 'store_id = "../escape"'), "store_id"),
     (lambda t: t.replace("[encryption]", "[encryption]\nrecipients = 5\n[x]"), "encryption.recipients"),

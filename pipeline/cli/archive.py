@@ -49,8 +49,11 @@ def _ask_destination(proposed: list[str]) -> list[str]:
 
 def _print_human(result) -> None:
     snap = result.facts.get("snapshot", {})
+    blocks = snap.get("blocks") or {}
+    fresh = f" ({blocks['compressed']} of its {blocks['count']} blocks compressed, the others copied unchanged" \
+        " from the last run)" if blocks.get("reused") else ""
     say(f"Run {result.run_id} of store {result.store_id}: snapshot of {snap.get('plain_size', 0) / 1e6:.1f} MB"
-        f" in {result.seconds:.1f} s.")
+        f"{fresh} in {result.seconds:.1f} s.")
     for c in result.copies:
         say(f"  {'OK    ' if c.ok else 'FAILED'} {c.destination}" + ("" if c.ok else f" — {c.reason}"))
     if result.journals:
