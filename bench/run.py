@@ -557,8 +557,9 @@ class Bench:
             self.coffre_copy_size = tree_size(runs_a[0])
             self.state_after_first = self._save_state()
             return
-        # An evening into the same store, after the day's sales: whatever Coffre carries over from the
-        # previous run (the journals already checked and compressed) is used. It writes a whole run again.
+        # An evening into the same store, after the day's sales: whatever Coffre carries over from the previous
+        # run (the journals already checked and compressed, the snapshot blocks' frames) is used. It writes a
+        # whole run again.
         before = {r.name for r in self.coffre_runs(self.A) + self.coffre_runs(self.B)}
         m = self.runner.run(f"coffre-archive-second-{rep}", [[Proc(self.coffre("archive", "--yes"))]])
         second = [r for r in self.coffre_runs(self.A) + self.coffre_runs(self.B) if r.name not in before]

@@ -67,8 +67,10 @@ class BlockCache:
         try:
             doc = json.loads((cache.dir / INDEX).read_text(encoding="utf-8"))
             if doc.get("format") == FORMAT and doc.get("block") == BLOCK and doc.get("level") == level:
-                cache.kept = [Kept(*k) if k else None for k in doc["blocks"]]
-                cache.size = int(doc["size"])
+                cache.kept = [_entry(k) for k in doc["blocks"]]
+                cache.size = doc["size"]
+                if type(cache.size) is not int or any(k.offset + k.length > cache.size for k in cache.kept):
+                    raise ValueError("the index points past the frames it records")
         except (OSError, ValueError, TypeError, KeyError):
             cache.kept, cache.size = [], 0
         live = sum(k.length for k in cache.kept if k)
@@ -97,6 +99,17 @@ class BlockCache:
             pass  # the next run compresses what it cannot find
 
 
+def _entry(k) -> Kept:
+    """One block's record, refused (ValueError) unless every field has its type and range."""
+    plain, offset, length, frame = k
+    for digest in (plain, frame):
+        if not (isinstance(digest, str) and len(digest) == 64):
+            raise ValueError("not a BLAKE3 digest")
+    if not (type(offset) is int and type(length) is int and offset >= 0 and 0 < length <= 2 * BLOCK):
+        raise ValueError("not a frame's place")
+    return Kept(plain, offset, length, frame)
+
+
 class _Frames:
     """The cache's frames file: kept frames read by offset, this run's frames appended; errors only disable it."""
 
@@ -119,7 +132,7 @@ class _Frames:
         cache.end = 0 if cache.fresh else cache.size
 
     def read(self, kept: Kept) -> bytes | None:
-        if self.reader is None or self.cache.broken or kept.offset + kept.length > self.cache.size:
+        if self.reader is None or self.cache.broken:
             return None
         try:
             return os.pread(self.reader.fileno(), kept.length, kept.offset)

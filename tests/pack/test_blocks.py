@@ -118,7 +118,8 @@ def test_a_damaged_kept_frame_is_never_used(tmp_path, key):
     assert (run_pack(data, tmp_path, key)[1].reused) == 4  # the block's new frame is kept in its place
 
 
-@pytest.mark.parametrize("damage", ["index is not JSON", "index lists blocks past the file", "frames file gone"])
+@pytest.mark.parametrize("damage", ["index is not JSON", "index lists blocks past the file", "frames file gone",
+                                    "a negative length", "a digest that is a number", "an entry too short"])
 def test_a_damaged_cache_means_compressing_again(tmp_path, key, damage):
     data = bytes(text_like(3 * BLOCK, 7))
     run_pack(data, tmp_path, key)[1].commit()
@@ -130,8 +131,15 @@ def test_a_damaged_cache_means_compressing_again(tmp_path, key, damage):
         doc["size"] += 10 ** 6
         doc["blocks"] = [[b[0], b[1] + 10 ** 6, b[2], b[3]] for b in doc["blocks"]]
         (folder / "index.json").write_text(json.dumps(doc))
-    else:
+    elif damage == "frames file gone":
         (folder / "frames.zst").unlink()
+    else:
+        doc = json.loads((folder / "index.json").read_text())
+        entry = {"a negative length": [doc["blocks"][1][0], doc["blocks"][1][1], -5, doc["blocks"][1][3]],
+                 "a digest that is a number": [7, doc["blocks"][1][1], doc["blocks"][1][2], doc["blocks"][1][3]],
+                 "an entry too short": doc["blocks"][1][:3]}[damage]
+        doc["blocks"][1] = entry
+        (folder / "index.json").write_text(json.dumps(doc))
     sealed, cache, _ = run_pack(data, tmp_path, key)
     assert cache.reused == 0 and cache.compressed == 3
     assert stock_open(sealed, key) == data
