@@ -357,7 +357,7 @@ class _RunWrite:
         try:
             out = produce(tee)
         except Exception:
-            if tee.branches:  # not the destinations failing (pyrage hands the sink's error back as its own)
+            if tee.branches:  # a copy is still writable: the failure is the stream's own (a read error, say)
                 raise
             for spec, err in tee.failures.items():
                 self._fail(spec, f"writing {name} failed ({err.strerror or err})")

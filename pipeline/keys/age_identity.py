@@ -70,3 +70,11 @@ def parse_recipient(text: str) -> bytes:
     if hrp != "age" or len(key) != 32:
         raise UsageError(f"{text!r} is not a valid age X25519 recipient.")
     return key
+
+
+def identity_secret(identity) -> bytes:
+    """The 32-byte X25519 secret of an identity (pyrage's, as load_identities returns them)."""
+    hrp, secret = bech32.decode(str(identity))
+    if hrp != "age-secret-key-" or len(secret) != 32:
+        raise UsageError("An age identity is malformed.")
+    return secret

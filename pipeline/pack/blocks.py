@@ -26,7 +26,7 @@ import blake3
 import zstandard
 
 from pipeline.hashing import HashingReader
-from pipeline.pack.age_writer import AgeWriter
+from pipeline.age.writer import AgeWriter
 
 BLOCK = 1 << 20
 INDEX = "index.json"

@@ -15,7 +15,7 @@ from pathlib import Path
 import zstandard
 
 from pipeline.hashing import HashingReader
-from pipeline.pack.age_writer import AgeWriter
+from pipeline.age.writer import AgeWriter
 
 BLOCK = 512
 RECORD = 20 * BLOCK  # what tarfile pads a stream to; kept so readers see what they always saw

@@ -8,7 +8,7 @@ import os
 import zstandard
 
 from pipeline.hashing import HashingReader
-from pipeline.pack.age_writer import AgeWriter
+from pipeline.age.writer import AgeWriter
 
 READ_SIZE = 1 << 20
 

@@ -1,9 +1,8 @@
 """Turns stored bytes back into plain data in one pass: BLAKE3 of what is read, age, BLAKE3 of the compressed
 stream, zstd, BLAKE3 of the plain.
 
-Three stages, each in its own thread, so that they overlap on several CPUs: age in the calling thread (pyrage
-holds the GIL while it decrypts), zstd in a second, the plain BLAKE3 and the writes to `out` in a third (both
-release the GIL while they work). Between stages, queues of at most QUEUE_DEPTH items: memory stays flat.
+Three stages, each in its own thread, so that they overlap on several CPUs: age in the calling thread, zstd in
+a second, the plain BLAKE3 and the writes to `out` in a third. Between stages, queues of at most QUEUE_DEPTH items: memory stays flat.
 """
 
 from __future__ import annotations
@@ -13,8 +12,11 @@ import threading
 from dataclasses import dataclass
 
 import blake3
-import pyrage
 import zstandard
+
+from pipeline.age import AgeError, NoIdentity
+from pipeline.age.reader import decrypt
+from pipeline.keys.age_identity import identity_secret
 
 from pipeline.hashing import HashingWriter
 
@@ -235,7 +237,7 @@ def unpack(src, identities: list, out=None, progress=None, decompress: bool = Tr
     sink = _Sink(inflater, hash_zst)
     try:
         try:
-            pyrage.decrypt_io(stored, sink, identities)
+            decrypt(stored, sink, [identity_secret(i) for i in identities])
             sink.hand_over()
         finally:
             if inflater is not None:
@@ -245,8 +247,10 @@ def unpack(src, identities: list, out=None, progress=None, decompress: bool = Tr
             raise SourceReadError(stored.error.errno, stored.error.strerror or str(stored.error))
         if inflater is not None:
             inflater.raise_failure()
-        if isinstance(err, pyrage.DecryptError) and "No matching keys" in str(err):
-            raise UnpackError("no identity given opens the age stream (encrypted to other recipients)")
+        if isinstance(err, NoIdentity):
+            raise UnpackError(str(err))
+        if isinstance(err, AgeError):
+            raise UnpackError(f"the age stream does not decrypt ({err})")
         raise UnpackError(f"the age stream does not decrypt ({err}): damaged, truncated or forged")
     if inflater is not None:
         inflater.raise_failure()

@@ -1,35 +1,18 @@
-"""age (age-encryption.org/v1) encryption as a stream writer: the header, then the payload in 64 KiB chunks.
-
-Coffre encrypts every byte of every run, and pyrage (still used to decrypt) encrypts at about
-350 MB/s holding Python's lock all the while; ChaCha20-Poly1305 from `cryptography` runs at
-over 2 GB/s. The format is small and fixed, and stock `age -d` is the judge (tests/pack).
-"""
+"""age encryption as a stream writer: the header, then the payload in 64 KiB chunks."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.hashes import SHA256
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from pipeline.pack import age_x25519
-
-VERSION_LINE = b"age-encryption.org/v1\n"
-CHUNK = 64 * 1024
-TAG = 16
-
-
-def _hkdf(ikm: bytes, salt: bytes, info: bytes) -> bytes:
-    return HKDF(SHA256(), 32, salt=salt, info=info).derive(ikm)
+from pipeline.age import CHUNK, VERSION_LINE, b64, header_mac, hkdf, payload_nonce
+from pipeline.age import x25519
 
 
 def header(file_key: bytes, stanzas: list[bytes]) -> bytes:
-    head = VERSION_LINE + b"".join(stanzas) + b"---"
-    mac = hmac.new(_hkdf(file_key, b"", b"header"), head, hashlib.sha256).digest()
-    return head + b" " + age_x25519.b64(mac) + b"\n"
+    head = VERSION_LINE + b"\n" + b"".join(stanzas) + b"---"
+    return head + b" " + b64(header_mac(file_key, head)) + b"\n"
 
 
 class AgeWriter:
@@ -44,16 +27,15 @@ class AgeWriter:
         file_key = file_key or os.urandom(16)
         nonce = nonce or os.urandom(16)
         self._sink = sink
-        sink.write(header(file_key, stanzas or [age_x25519.wrap(file_key, r) for r in recipients]) + nonce)
-        self._aead = ChaCha20Poly1305(_hkdf(file_key, nonce, b"payload"))
+        sink.write(header(file_key, stanzas or [x25519.wrap(file_key, r) for r in recipients]) + nonce)
+        self._aead = ChaCha20Poly1305(hkdf(file_key, nonce, b"payload"))
         self._counter = 0
         self._pending = bytearray()
         self._closed = False
 
     def _seal(self, chunk, last: bool) -> None:
-        nonce = self._counter.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
+        self._sink.write(self._aead.encrypt(payload_nonce(self._counter, last), chunk, None))
         self._counter += 1
-        self._sink.write(self._aead.encrypt(nonce, chunk, None))
 
     def write(self, data) -> int:
         if self._closed:

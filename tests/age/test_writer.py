@@ -1,4 +1,4 @@
-"""Coffre's age encryption (pack/age_writer.py) is read by the stock `age` and by pyrage, and by nothing without the key."""
+"""Coffre's age encryption (age/writer.py) is read by the stock `age` and by pyrage, and by nothing without the key."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from pyrage import x25519
 
 from pipeline.keys.age_identity import parse_recipient
-from pipeline.pack.age_writer import CHUNK, AgeWriter
+from pipeline.age import CHUNK
+from pipeline.age.writer import AgeWriter
 
 SIZES = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 3 * CHUNK + 5, 1_000_003]
 
@@ -121,7 +122,7 @@ def test_stock_age_refuses_a_damaged_file(key, damage):
 def test_known_answer_with_fixed_randomness():
     """With the file key, nonce and ephemeral secret fixed, the bytes are fixed: stock age (Go) and pyrage
     (Rust) must read these exact bytes, so a change to the construction shows here."""
-    from pipeline.pack import age_x25519
+    from pipeline.age import x25519 as age_x25519
 
     identity = X25519PrivateKey.from_private_bytes(b"\x42" * 32)
     recipient = identity.public_key().public_bytes_raw()

@@ -1,0 +1,128 @@
+"""age decryption as a stream: the header parsed and authenticated, then the payload checked chunk by chunk."""
+
+from __future__ import annotations
+
+import hmac
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+from pipeline.age import CHUNK, NONCE, TAG, VERSION_LINE, AgeError, NoIdentity, header_mac, hkdf, payload_nonce, unb64
+from pipeline.age import x25519
+
+MAX_HEADER = 64 << 10  # far above any header of a few recipients: garbage is refused before it fills memory
+READ_SIZE = 1 << 20
+SEALED = CHUNK + TAG
+
+
+class _Input:
+    """Buffered reads from `src` with a look-ahead, so the last chunk is known when it is reached."""
+
+    def __init__(self, src):
+        self.src = src
+        self.buf = bytearray()
+        self.eof = False
+        self.consumed = 0  # header bytes taken so far
+
+    def fill(self, want: int) -> None:
+        while len(self.buf) < want and not self.eof:
+            data = self.src.read(READ_SIZE)
+            if data:
+                self.buf += data
+            else:
+                self.eof = True
+
+    def line(self) -> bytes:
+        """One header line without its LF; AgeError if the header runs past MAX_HEADER or the file ends."""
+        at = 0
+        while True:
+            end = self.buf.find(b"\n", at)
+            if end >= 0:
+                line = bytes(self.buf[:end])
+                del self.buf[:end + 1]
+                self.consumed += end + 1
+                if self.consumed > MAX_HEADER:
+                    break
+                return line
+            at = len(self.buf)
+            if self.eof or self.consumed + at > MAX_HEADER:
+                break
+            self.fill(at + 1)
+        raise AgeError("the header ends too early or runs too long: not an age file, or a damaged one")
+
+
+def _parse_header(inp: _Input) -> tuple[list[tuple[list[bytes], bytes]], bytes, bytes]:
+    """(stanzas as (arguments, body), the header bytes the MAC covers, the MAC)."""
+    if inp.line() != VERSION_LINE:
+        raise AgeError("it does not start with age-encryption.org/v1: not an age file")
+    head = [VERSION_LINE + b"\n"]
+    stanzas = []
+    line = inp.line()
+    while line.startswith(b"-> "):
+        head.append(line + b"\n")
+        args = line[3:].split(b" ")
+        if not all(a and all(0x21 <= c <= 0x7E for c in a) for a in args):
+            raise AgeError("a malformed stanza line in the header")
+        body = []
+        while True:
+            chunk = inp.line()
+            head.append(chunk + b"\n")
+            if len(chunk) > 64:
+                raise AgeError("a stanza body line longer than 64 columns")
+            body.append(chunk)
+            if len(chunk) < 64:
+                break
+        stanzas.append((args, unb64(b"".join(body))))
+        line = inp.line()
+    if not stanzas or not line.startswith(b"--- "):
+        raise AgeError("a header without recipient stanzas or without its MAC line")
+    head.append(b"---")
+    mac = unb64(line[4:])
+    if len(mac) != 32:
+        raise AgeError("a header MAC of the wrong size")
+    return stanzas, b"".join(head), mac
+
+
+def decrypt(src, sink, identities: list[bytes]) -> None:
+    """Reads the age file `src` to its end and writes the plaintext to `sink`, chunk by chunk.
+
+    Plaintext reaches `sink` before the whole file is authenticated (a later chunk may still fail):
+    callers that must not publish damaged data write to a temporary name. Raises NoIdentity when no
+    identity opens a stanza, AgeError for anything malformed, forged, truncated or extended."""
+    inp = _Input(src)
+    stanzas, head, mac = _parse_header(inp)
+    file_key = None
+    for args, body in stanzas:
+        if args[0] == x25519.TYPE:
+            file_key = x25519.unwrap(args, body, identities)
+            if file_key is not None:
+                break
+    if file_key is None:
+        raise NoIdentity("no identity given opens the age stream (encrypted to other recipients)")
+    if not hmac.compare_digest(header_mac(file_key, head), mac):
+        raise AgeError("the header's MAC does not match: the header was changed")
+    inp.fill(NONCE)
+    if len(inp.buf) < NONCE:
+        raise AgeError("the file ends before its payload")
+    aead = ChaCha20Poly1305(hkdf(file_key, bytes(inp.buf[:NONCE]), b"payload"))
+    del inp.buf[:NONCE]
+    counter = 0
+    while True:
+        inp.fill(SEALED + 1)  # one byte more than a chunk tells whether this chunk is the last
+        last = len(inp.buf) <= SEALED
+        size = len(inp.buf) if last else SEALED
+        if size < TAG or (last and size == TAG and counter):
+            raise AgeError("the payload is truncated")
+        view = memoryview(inp.buf)
+        try:
+            plain = aead.decrypt(payload_nonce(counter, last), view[:size], None)
+        except InvalidTag:
+            raise AgeError(f"chunk {counter} of the payload does not authenticate: damaged, truncated or forged") \
+                from None
+        finally:
+            view.release()
+        del inp.buf[:size]
+        sink.write(plain)
+        counter += 1
+        if last:
+            return
