@@ -142,14 +142,27 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
             try:
                 _supports_tail(mapping)
                 _consistent(state, mapping)
-                evidence = page_evidence(snapshot, conn, _tables_read(conn, mapping), state["tables"])
-                files = cache.resume(state["cache"])
-                if files is None or set(files) != set(_file_names(mapping)):
-                    raise NotTail("the journals kept from the last run do not match their record")
+                tables = _tables_read(conn, mapping)
                 tail = Tail(mapping, state)
                 checks = CheckResult()
-                tail.check(conn, load_public_keys(conn, mapping), checks)
-                check_closures(conn, mapping, checks, "", (), True, None, tail=tail)
+                # The proof reads the whole file, the kept frames are read and hashed; the checks of the new
+                # records need neither, so all three run at once. Nothing of the checks counts unless both hold.
+                with ThreadPoolExecutor(2) as pool:
+                    proof = pool.submit(page_evidence, snapshot, conn, tables, state["tables"])
+                    kept = pool.submit(cache.resume, state["cache"])
+                    try:
+                        tail.check(conn, load_public_keys(conn, mapping), checks)
+                        check_closures(conn, mapping, checks, "", (), True, None, tail=tail)
+                        failed = None
+                    except Exception as err:  # noqa: BLE001 - held until the proof is known
+                        failed = err
+                    files = kept.result()  # None when a kept file is missing, short or different
+                    # The proof's NotTail comes first: checks run on rows it would have refused prove nothing.
+                    evidence = proof.result()
+                if files is None or set(files) != set(_file_names(mapping)):
+                    raise NotTail("the journals kept from the last run do not match their record")
+                if failed is not None:
+                    raise failed
                 counts = _export_tail(conn, mapping, tail, files, state["counts"], level)
             except NotTail as err:
                 why = str(err)
