@@ -106,6 +106,10 @@ def test_destination_on_database_disk_is_refused_and_nothing_written(sample_db, 
     assert len(res.err.strip().splitlines()) == 1
     assert list(same.iterdir()) == []
     assert list(other_disk.iterdir()) == []
+    res = run_coffre("archive", "--config", tmp_path / "etc" / "c.toml", "--json")  # a script asks why, on stdout
+    said = json.loads(res.out)
+    assert res.code == said["exit_code"] == 2 and said["run_id"] is None and "same disk" in said["error"]
+    assert list(same.iterdir()) == [] and list(other_disk.iterdir()) == []
     res = run_coffre("archive", "--config", tmp_path / "etc" / "c.toml", "--yes", "--allow-same-disk")
     assert res.code == 0, res
     assert "Warning" in res.err

@@ -8,7 +8,7 @@ import click
 
 from pipeline.cli.common import config_option, interactive, say
 from pipeline.cli.progress import byte_progress
-from pipeline.errors import UsageError
+from pipeline.errors import CoffreError, UsageError
 
 
 @click.command("archive")
@@ -28,8 +28,14 @@ def command(config_path, destinations, yes, as_json, allow_same_disk) -> None:
     if not destinations and not yes and not as_json and interactive():
         specs = _ask_destination(History(cfg.state_dir, cfg.store_id).last_destinations() or specs)
     quiet = as_json
-    with byte_progress(not quiet, "Sauvegarde") as progress:
-        result = run_archive(cfg, specs, allow_same_disk=allow_same_disk, say=say, progress=progress)
+    try:
+        with byte_progress(not quiet, "Sauvegarde") as progress:
+            result = run_archive(cfg, specs, allow_same_disk=allow_same_disk, say=say, progress=progress)
+    except CoffreError as err:
+        if as_json:  # a script reading standard output learns why no run was made, not only from the exit code
+            click.echo(json.dumps({"run_id": None, "store_id": cfg.store_id, "exit_code": err.exit_code,
+                                   "error": str(err)}, indent=2, sort_keys=True))
+        raise
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))
     else:
