@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 import weakref
+from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -302,6 +303,10 @@ class _RunWrite:
         # The snapshot and the journals are written at once, from two threads: the writers and copies they
         # share change under this lock (a copy failing in one is dropped for both).
         self._lock = threading.RLock()
+        # A copy that fails while the other stream still has a file open on it is only dropped from the
+        # writers at once; its files are closed and its folder removed once no stream is writing.
+        self._streams = 0
+        self._dropped: list[tuple[str, RunWriter | None]] = []
         weakref.finalize(self, _close_workers, self._flushers, self._checkers)
         started: dict[str, RunWriter] = {}
 
@@ -322,12 +327,32 @@ class _RunWrite:
                 return
             copy.ok, copy.reason = False, f"{self.dests[spec].describe()}: {reason}"
             self.say(f"Copy failed: {copy.reason}")
-            writer = self.writers.pop(spec, None)
+            self._dropped.append((spec, self.writers.pop(spec, None)))
+            if not self._streams:
+                self._clear_dropped()
+            if not self.writers:
+                raise CannotRun("No copy could be written: " + "; ".join(c.reason for c in self.copies.values() if not c.ok))
+
+    def _clear_dropped(self) -> None:
+        """Closes and removes what the failed copies hold; called under the lock, with no stream writing."""
+        dropped, self._dropped = self._dropped, []
+        for spec, writer in dropped:
             if writer is not None:
                 writer.discard()
             _remove_unsigned_run(self.dests[spec], self.cfg.store_id, self.run_id)
-            if not self.writers:
-                raise CannotRun("No copy could be written: " + "; ".join(c.reason for c in self.copies.values() if not c.ok))
+
+    @contextmanager
+    def _stream(self):
+        """One file being written to every copy (the snapshot and the journals may be at once)."""
+        with self._lock:
+            self._streams += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._streams -= 1
+                if not self._streams:
+                    self._clear_dropped()
 
     def _live(self) -> dict[str, RunWriter]:
         with self._lock:
@@ -353,16 +378,17 @@ class _RunWrite:
             self._fail(spec, f"writing {name} failed ({err.strerror or err})")
 
     def data_file(self, name: str, kind: str, produce):
-        tee = Tee(self._open_all(name))
-        try:
-            out = produce(tee)
-        except Exception:
-            if tee.branches:  # a copy is still writable: the failure is the stream's own (a read error, say)
-                raise
-            for spec, err in tee.failures.items():
-                self._fail(spec, f"writing {name} failed ({err.strerror or err})")
-            raise CannotRun("No copy could be written.")  # not reached: _fail raises once no writer is left
-        self._commit_all(name, tee.failures)
+        with self._stream():
+            tee = Tee(self._open_all(name))
+            try:
+                out = produce(tee)
+            except Exception:
+                if tee.branches:  # a copy is still writable: the failure is the stream's own (a read error, say)
+                    raise
+                for spec, err in tee.failures.items():
+                    self._fail(spec, f"writing {name} failed ({err.strerror or err})")
+                raise CannotRun("No copy could be written.")  # not reached: _fail raises once no writer is left
+            self._commit_all(name, tee.failures)
         digest = tee.hash.hexdigest()
         self.files.append({"name": name, "kind": kind, "size": tee.size, "blake3": digest,
                            "compression": "zstd", "encryption": "age"})
@@ -372,12 +398,13 @@ class _RunWrite:
         return out
 
     def small_file(self, name: str, data: bytes) -> str:
-        tee = Tee(self._open_all(name))
-        try:
-            tee.write(data)
-        except AllBranchesFailed:
-            pass
-        self._commit_all(name, tee.failures)
+        with self._stream():
+            tee = Tee(self._open_all(name))
+            try:
+                tee.write(data)
+            except AllBranchesFailed:
+                pass
+            self._commit_all(name, tee.failures)
         return tee.hash.hexdigest()
 
     def read_back(self, names: list[str] | None = None, expected: dict[str, str] | None = None) -> None:

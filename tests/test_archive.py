@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
@@ -9,10 +10,14 @@ import stat
 import subprocess
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
 from conftest import need_tool, run_coffre
+
+from pipeline.archive import CopyOutcome, _RunWrite
+from pipeline.destinations.local import LocalDestination
 
 
 def table_counts(db) -> dict[str, int]:
@@ -216,3 +221,109 @@ def test_demo_runs_to_the_end(tmp_path):
     res = run_coffre("demo", "--dir", tmp_path / "demo", "--days", "2")
     assert res.code == 0, res
     assert "intact" in res.err
+
+
+def two_copy_run(tmp_path):
+    """A run being written to two local copies, A and B, as archive.py drives it (no snapshot, no journals)."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    dests = {str(a): LocalDestination(str(a)), str(b): LocalDestination(str(b))}
+    copies = {s: CopyOutcome(s) for s in dests}
+    return a, b, copies, _RunWrite(SimpleNamespace(store_id="shop"), "20260101T000000Z-abcdef", dests, copies,
+                                   lambda m: None)
+
+
+def refuse(writer, method: str, prefix: str, err: OSError) -> None:
+    """writer.method(name) raises `err` for the names that start with `prefix`, as a failing medium would."""
+    real = getattr(writer, method)
+
+    def patched(name):
+        if name.startswith(prefix):
+            raise err
+        return real(name)
+
+    setattr(writer, method, patched)
+
+
+def test_a_copy_failing_in_the_journals_stream_does_not_fail_the_snapshot_stream(tmp_path):
+    """The snapshot and the journals are written at once: a copy failing in one stream drops that copy for both,
+    without closing the file the other stream is still writing there."""
+    a, b, copies, run = two_copy_run(tmp_path)
+
+    # Copy A cannot take one more file (its medium is full, say) when the journals' tar is opened.
+    refuse(run.writers[str(a)], "open", "journals", OSError(errno.ENOSPC, "No space left on device"))
+    errors = []
+
+    def journals_thread():
+        try:
+            run.data_file("journals.tar.zst.age", "journals", lambda sink: sink.write(b"journals"))
+        except BaseException as err:  # noqa: BLE001
+            errors.append(err)
+
+    def produce(sink):  # the snapshot, in the main thread, while the journals are sealed beside it
+        sink.write(b"x" * 4096)
+        t = threading.Thread(target=journals_thread)
+        t.start()
+        t.join()
+        sink.write(b"y" * 4096)
+        return "packed"
+
+    assert run.data_file("snap.db.zst.age", "snapshot", produce) == "packed"
+    assert not errors
+    run.read_back()
+    assert not copies[str(a)].ok and copies[str(b)].ok
+    assert (b / "shop" / "20260101T000000Z-abcdef" / "snap.db.zst.age").stat().st_size == 8192
+
+
+def test_a_copy_failing_in_the_snapshot_stream_does_not_fail_the_journals_stream(tmp_path):
+    """The other way round: the snapshot's file cannot be committed on A while the journals stream writes."""
+    a, b, copies, run = two_copy_run(tmp_path)
+    refuse(run.writers[str(a)], "commit", "snap", OSError(errno.EIO, "Input/output error"))
+    snapshot_done = threading.Event()
+    results = []
+
+    def journals_thread():
+        def produce(sink):
+            sink.write(b"j" * 4096)
+            snapshot_done.wait(10)  # A fails while this stream still has its file open there
+            sink.write(b"k" * 4096)
+            return "sealed"
+        results.append(run.data_file("journals.tar.zst.age", "journals", produce))
+
+    t = threading.Thread(target=journals_thread)
+    t.start()
+    run.data_file("snap.db.zst.age", "snapshot", lambda sink: sink.write(b"s" * 4096))
+    snapshot_done.set()
+    t.join()
+    assert results == ["sealed"]
+    run.read_back()
+    assert not copies[str(a)].ok and copies[str(b)].ok
+    folder_b = b / "shop" / "20260101T000000Z-abcdef"
+    assert (folder_b / "journals.tar.zst.age").stat().st_size == 8192
+    assert not (a / "shop" / "20260101T000000Z-abcdef").exists()  # the failed copy's unsigned run is removed
+
+
+def test_a_copy_failing_while_the_other_stream_commits_there_is_only_removed_after(tmp_path):
+    """The journals stream fails copy A just as the snapshot stream commits its file on A: that commit must
+    find its file still open (A is cleared once no stream writes), and only A is lost."""
+    a, b, copies, run = two_copy_run(tmp_path)
+    writer_a = run.writers[str(a)]
+    refuse(writer_a, "open", "journals", OSError(errno.ENOSPC, "No space left on device"))
+    real_commit = writer_a.commit
+
+    def commit(name):
+        if name.startswith("snap"):  # the journals stream fails A in between
+            t = threading.Thread(target=run.data_file, args=("journals.tar.zst.age", "journals",
+                                                              lambda sink: sink.write(b"journals")))
+            t.start()
+            t.join()
+        return real_commit(name)
+
+    writer_a.commit = commit
+    run.data_file("snap.db.zst.age", "snapshot", lambda sink: sink.write(b"s" * 4096))
+    run.read_back()
+    assert not copies[str(a)].ok and copies[str(b)].ok
+    assert not (a / "shop" / "20260101T000000Z-abcdef").exists()
+    assert sorted(p.name for p in (b / "shop" / "20260101T000000Z-abcdef").iterdir()) == \
+        ["journals.tar.zst.age", "snap.db.zst.age"]

@@ -43,6 +43,8 @@ def _to_bytes(values: list[int]) -> bytes:
 
 def decode(text: str) -> tuple[str, bytes]:
     """(human-readable part in lower case, data bytes); Bech32Error when the text is not valid Bech32."""
+    if not text.isascii():  # str.lower() would turn a Kelvin sign into a 'k'
+        raise Bech32Error("not ASCII")
     if text.lower() != text and text.upper() != text:
         raise Bech32Error("mixed case")
     text = text.lower()

@@ -66,12 +66,14 @@ class BlockCache:
         cache = cls(Path(state_dir) / f"{store_id}.snapshot", level)
         try:
             doc = json.loads((cache.dir / INDEX).read_text(encoding="utf-8"))
+            if not isinstance(doc, dict) or not isinstance(doc.get("blocks"), list):
+                raise ValueError("the index is not an index")
             if doc.get("format") == FORMAT and doc.get("block") == BLOCK and doc.get("level") == level:
                 cache.kept = [_entry(k) for k in doc["blocks"]]
                 cache.size = doc["size"]
                 if type(cache.size) is not int or any(k.offset + k.length > cache.size for k in cache.kept):
                     raise ValueError("the index points past the frames it records")
-        except (OSError, ValueError, TypeError, KeyError):
+        except (OSError, ValueError, TypeError, KeyError, RecursionError):
             cache.kept, cache.size = [], 0
         live = sum(k.length for k in cache.kept if k)
         # Frames replaced by later runs stay in the file until it is written afresh, once they outweigh the live ones.

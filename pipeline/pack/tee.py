@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 import blake3
 
 
@@ -30,6 +32,9 @@ class Tee:
                 f.write(data)
             except OSError as err:
                 self.failures[key] = err
+                del self.branches[key]
+            except ValueError:  # its file was closed under it (that copy failed elsewhere): the same, for this copy
+                self.failures[key] = OSError(errno.EIO, "the copy's file was closed")
                 del self.branches[key]
         if not self.branches:
             raise AllBranchesFailed("every destination failed")

@@ -38,6 +38,7 @@ def test_keys_made_by_pyrage():
     SPEC_RECIPIENT.replace("z", "b", 1),                                  # 'b' is not in the alphabet
     "",
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG",
+    SPEC_RECIPIENT.upper().replace("K", "\u212a"),                          # a Kelvin sign lower-cases to 'k'
 ])
 def test_parse_recipient_refuses(text):
     with pytest.raises(UsageError, match="not a valid age X25519 recipient"):

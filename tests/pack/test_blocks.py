@@ -145,6 +145,15 @@ def test_a_damaged_cache_means_compressing_again(tmp_path, key, damage):
     assert stock_open(sealed, key) == data
 
 
+@pytest.mark.parametrize("text", ["null", "[]", "7", '"x"', "[" * 100000 + "]" * 100000])
+def test_an_index_that_is_not_an_object_drops_the_cache(tmp_path, text):
+    folder = tmp_path / "shop.snapshot"
+    folder.mkdir()
+    (folder / "index.json").write_text(text)
+    cache = BlockCache.open(tmp_path, "shop", 3)  # not AttributeError / RecursionError
+    assert cache.kept == [] and cache.fresh
+
+
 def test_another_level_compresses_again(tmp_path, key):
     data = bytes(text_like(2 * BLOCK, 8))
     run_pack(data, tmp_path, key, level=3)[1].commit()
