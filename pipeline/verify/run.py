@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import blake3
@@ -49,20 +50,18 @@ def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None
     history = History(cfg.state_dir, cfg.store_id)
     started = time.monotonic()
     deep = DeepChecker(identities) if identities else None
-    reports = []
-    for spec in specs:
+    def one_copy(spec: str) -> CopyReport:
         dest = open_destination(spec)
         try:
             dest.check_ready()
         except CoffreError as err:  # a missing copy is a failed copy, not a crash
             rep = CopyReport(dest.describe(), spec)
             rep.problems.append(Problem(dest.describe(), None, None, str(err)))
-            reports.append(rep)
-            continue
+            return rep
         last_read = history.data_checks(spec)
         reads = [0]
 
-        def read_data(rid: str, reads=reads) -> bool:
+        def read_data(rid: str) -> bool:
             if selection.subset:
                 return _slice_of(rid, selection.subset[1]) == selection.subset[0]
             if selection.max_seconds is not None:
@@ -74,8 +73,13 @@ def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None
 
         opts = VerifyOptions(pinned_key=cfg.signing_public_key, read_data=read_data, deep=deep)
         # Least recently read first, so that a budget covers every run over successive verifies.
-        order = (lambda rid, last_read=last_read: (last_read.get(rid, {}).get("at", ""), rid))
-        reports.append(verify_copy(dest, cfg.store_id, opts, run_id, history.runs, order=order))
+        order = (lambda rid: (last_read.get(rid, {}).get("at", ""), rid))
+        return verify_copy(dest, cfg.store_id, opts, run_id, history.runs, order=order)
+
+    # The copies are on separate media (a USB key, a disk, a remote): they are read at the same time, and
+    # reported in the order given.
+    with ThreadPoolExecutor(max(1, min(len(specs), 4)), thread_name_prefix="coffre-verify") as pool:
+        reports = list(pool.map(one_copy, specs))
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     for r in reports:
         for run in r.runs:
