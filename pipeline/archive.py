@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import calendar
-import io
 import json
 import secrets
 import shutil
@@ -30,7 +29,7 @@ from pipeline.manifest import restore_text
 from pipeline.manifest.sign import sign
 from pipeline.hashing import hash_stream
 from pipeline.pack.blocks import BLOCK, BlockCache, pack_blocks
-from pipeline.pack.stream import cpu_count, pack
+from pipeline.pack.stream import cpu_count, pack_bytes
 from pipeline.pack.tee import AllBranchesFailed, Tee
 from pipeline.journals.cache import FrameCache
 from pipeline.journals.incremental import journals_for_run
@@ -177,8 +176,8 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
                 result.journals = facts["journals"]
             result.facts = facts
             run.data_file("facts.json.zst.age", "facts",
-                          lambda sink: pack(io.BytesIO(json.dumps(facts, indent=2, sort_keys=True).encode()), sink,
-                                            recipients, cfg.compression_level))
+                          lambda sink: pack_bytes(json.dumps(facts, indent=2, sort_keys=True).encode(), sink,
+                                                  recipients, cfg.compression_level))
             run.read_back()
             manifest_hash = run.finish(prev, secret_key, started)
             result.files = run.files

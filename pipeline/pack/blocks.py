@@ -52,7 +52,7 @@ class BlockCache:
 
     dir: Path
     level: int
-    kept: list[Kept | None] = field(default_factory=list)
+    kept: list[Kept] = field(default_factory=list)
     size: int = 0  # bytes of the frames file that the index covers; past them, a killed run's leftovers
     fresh: bool = False  # this run writes a new frames file (none yet, or mostly stale frames)
     next: list[Kept] = field(default_factory=list)
@@ -217,9 +217,9 @@ def pack_blocks(src, sink, recipients: list, cache: BlockCache, progress=None, w
 
 def _reusable(cache: BlockCache, frames: _Frames, i: int, digest: str) -> bytes | None:
     """The kept frame of block i if it was made from these very bytes and is intact, else None."""
-    kept = cache.kept[i] if i < len(cache.kept) else None
-    if kept is None or kept.plain != digest:
+    if i >= len(cache.kept) or cache.kept[i].plain != digest:
         return None
+    kept = cache.kept[i]
     frame = frames.read(kept)
     if frame is None or len(frame) != kept.length or blake3.blake3(frame).hexdigest() != kept.frame:
         return None

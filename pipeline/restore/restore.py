@@ -156,8 +156,8 @@ def _latest_signed(dest, store_id: str, runs: list[str]) -> str | None:
 def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: Path, checks: _Checks):
     """Writes every file to publish to a temporary name, checks all, then renames: all or nothing.
 
-    facts.json first (it says what the rest must be), then the snapshot and the journals side by side: age
-    holds the GIL, zstd, BLAKE3 and the writes do not, so one file's work overlaps the other's.
+    facts.json first (it says what the rest must be), then the snapshot and the journals side by side, each in
+    its own threads (unpack/stream.py), so that one file's work overlaps the other's.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     plan = []

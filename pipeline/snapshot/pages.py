@@ -72,14 +72,13 @@ class SQLiteFile:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self._mm = self._view = None
+        self._mm = None
         self._file = open(self.path, "rb")
         try:
             size = os.fstat(self._file.fileno()).st_size
             if size < HEADER_SIZE:
                 raise self._bad(f"it holds {size} bytes, fewer than an SQLite header")
             self._mm = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
-            self._view = memoryview(self._mm)
             self._read_header(size)
         except BaseException:
             self.close()
@@ -136,9 +135,6 @@ class SQLiteFile:
         self._domain = DIGEST_DOMAIN + struct.pack(">III", page_size, self.usable, max(encoding, 1))
 
     def close(self) -> None:
-        if self._view is not None:
-            self._view.release()
-            self._view = None
         if self._mm is not None:
             self._mm.close()
             self._mm = None

@@ -1,7 +1,7 @@
 """Deep verify: each data file decrypted, decompressed and checked against the facts, reading each byte once.
 
-The facts first (they say what the rest must be), then the snapshot and the journals side by side: age holds
-the GIL, zstd and BLAKE3 do not, so one file's decryption overlaps the other's decompression.
+The facts first (they say what the rest must be), then the snapshot and the journals side by side, so that one
+file's decryption overlaps the other's decompression.
 """
 
 from __future__ import annotations
