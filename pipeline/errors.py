@@ -5,6 +5,7 @@ CHECK_FAILED = 1  # a copy damaged, missing, tampered, or a restore that does no
 USAGE = 2  # usage or configuration error
 CANNOT_RUN = 3  # source unreadable, destination missing or full, lock held
 PARTIAL = 4  # some copies written, others not
+NEEDS_PERSON = 5  # done and saved, but what was saved needs a person (findings, data that shrank or vanished)
 
 
 class CoffreError(Exception):
