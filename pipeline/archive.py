@@ -20,8 +20,12 @@ import blake3
 from pipeline import __version__
 from pipeline.config import Config
 from pipeline.destinations import Destination, RunWriter, open_destination
+from pipeline.attention import needs_a_person
+from pipeline.destinations.leftovers import remove_leftovers
+from pipeline.destinations.medium import MediumFileInvalid, ensure_medium, read_medium
 from pipeline.destinations.parallel import PerDestination
-from pipeline.errors import CANNOT_RUN, OK, PARTIAL, CannotRun, UsageError
+from pipeline.destinations.presence import absent_reason
+from pipeline.errors import CANNOT_RUN, NEEDS_PERSON, OK, PARTIAL, CannotRun, UsageError
 from pipeline.keys import signing
 from pipeline.keys.age_identity import parse_recipient
 from pipeline.manifest import format as fmt
@@ -39,6 +43,7 @@ from pipeline.state.activity_log import ActivityLog, check_against
 from pipeline.state.activity_log import head as log_head
 from pipeline.state.history import History
 from pipeline.state.lock import StoreLock
+from pipeline.verify.unrecorded import find_unrecorded
 
 
 FILE_KINDS = ("snapshot", "journals", "facts")  # the order of a run's data files in its manifest
@@ -62,13 +67,15 @@ class ArchiveResult:
     warnings: list[str] = field(default_factory=list)
     findings: list[dict] = field(default_factory=list)
     journals: dict | None = None
+    attention: list[str] = field(default_factory=list)  # what needs a person although the run is saved (exit 5)
+    journals_problem: str | None = None
 
     @property
     def exit_code(self) -> int:
         good = sum(c.ok for c in self.copies)
-        if good == len(self.copies):
-            return OK
-        return PARTIAL if good else CANNOT_RUN
+        if good < len(self.copies):
+            return PARTIAL if good else CANNOT_RUN
+        return NEEDS_PERSON if self.attention else OK
 
     def to_json(self) -> dict:
         snap = self.facts.get("snapshot", {})
@@ -81,6 +88,7 @@ class ArchiveResult:
             "files": self.files,
             "snapshot": {k: snap.get(k) for k in ("plain_size", "row_counts", "quick_check")},
             "warnings": self.warnings,
+            "attention": self.attention,
             "journals": self.journals,
             "findings": self.findings,
         }
@@ -106,24 +114,24 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
     recipients = [parse_recipient(r) for r in cfg.recipients]
     secret_key = signing.load_secret(cfg.signing_secret_key_file)
 
-    copies = {spec: CopyOutcome(spec) for spec in destination_specs}
-    dests: dict[str, Destination] = {}
-    for spec in destination_specs:
-        d = open_destination(spec)
-        try:
-            d.check_ready()
-        except CannotRun as err:
-            copies[spec].ok, copies[spec].reason = False, str(err)
-            say(f"Skipping: {err}")
-            continue
-        dests[spec] = d
-    result = ArchiveResult(None, cfg.store_id, list(copies.values()))
-    _refuse_same_disk(source, dests, allow_same_disk or cfg.allow_same_disk, result, say)
-    if not dests:
-        raise CannotRun("No destination can be written: " + " ".join(c.reason for c in copies.values()))
-
     with StoreLock(cfg.state_dir, cfg.store_id, say=say):
-        history = History(cfg.state_dir, cfg.store_id)
+        history = History.of(cfg)
+        result = ArchiveResult(None, cfg.store_id, [])
+        dests, media = _ready_destinations(cfg, destination_specs, source, history,
+                                           allow_same_disk or cfg.allow_same_disk, result, say)
+        copies = {c.destination: c for c in result.copies}
+        if not dests:
+            raise CannotRun("No destination can be written: " + " ".join(c.reason for c in result.copies))
+        unrecorded = find_unrecorded(dests, cfg.store_id, cfg.signing_public_key, history.runs)
+        result.attention += unrecorded.forks
+        for r in unrecorded.adopted:
+            say(f"Note: run {r['run_id']} was signed on {', '.join(r['written'])}, but an interruption kept it out of "
+                "this machine's record: it is recorded now, and this run follows it.")
+        prev = unrecorded.adopted[-1] if unrecorded.adopted else history.last_run()
+        run_id = new_run_id(time.time(), max([r["run_id"] for r in history.runs[-1:] + unrecorded.adopted] or [""]))
+        for d in dests.values():
+            # What interrupted runs left (unsigned folders, their .tmp- files) goes before this run starts.
+            remove_leftovers(d, cfg.store_id, run_id)
         # Under the lock no other run of this store is alive: a scratch folder of its own left here is a killed
         # run's (a plain copy of the till database). '@' cannot be in a store id, so no other store's matches;
         # the state folder's digest keeps apart two stores that share an id on this machine (their locks do).
@@ -135,8 +143,6 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
         outcome, journals, committed = None, None, False
         try:
             snap = source.take(scratch)
-            prev = history.last_run()
-            run_id = new_run_id(time.time(), history.runs[-1]["run_id"] if history.runs else None)
             result.run_id = run_id
             run = _RunWrite(cfg, run_id, dests, copies, say)
             with ThreadPoolExecutor(2) as pool:
@@ -163,6 +169,7 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
                                  blocks={"size": BLOCK, "count": blocks.count, "compressed": blocks.compressed,
                                          "reused": blocks.reused}),
             }
+            carried = None
             if sealed is not None:
                 outcome, carried = sealed.outcome, sealed.carried
                 facts["journals"] = {"file": sealed.name, "mapping": outcome.mapping, "records": outcome.counts,
@@ -175,6 +182,9 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
                 result.findings = [f.to_json() for f in outcome.checks.findings]
                 result.journals = facts["journals"]
             result.facts = facts
+            result.attention += needs_a_person(facts["snapshot"], (history.last_run() or {}).get("row_counts"),
+                                               cfg.journals_enabled,
+                                               outcome is not None, result.journals_problem, len(result.findings))
             run.data_file("facts.json.zst.age", "facts",
                           lambda sink: pack_bytes(json.dumps(facts, indent=2, sort_keys=True).encode(), sink,
                                                   recipients, cfg.compression_level))
@@ -182,26 +192,98 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
             manifest_hash = run.finish(prev, secret_key, started)
             result.files = run.files
             written = [s for s, c in copies.items() if c.ok]
-            if outcome is not None:
-                history.doc["log_carried"] = carried
             blocks.commit()  # the snapshot's frames, for the next run to copy where its blocks are the same
+            also = {}
             if outcome is not None:
                 outcome.commit()  # the journals kept for the next run, with what it starts from
                 committed = True
-                history.doc["journal_checkpoint"] = {"mapping": outcome.mapping, "run_id": run_id,
-                                                     "chains": outcome.checks.checkpoint}
-            history.add_run({"run_id": run_id, "created_at": run.created_at, "manifest_blake3": manifest_hash,
-                             "written": written, "failed": {s: c.reason for s, c in copies.items() if not c.ok}},
-                            destinations=destination_specs)
+                also = {"log_carried": carried, "journal_checkpoint": {"mapping": outcome.mapping, "run_id": run_id,
+                                                                       "chains": outcome.checks.checkpoint}}
+            _name_new_media(dests, written, media, result, say)
+            _record_run(history, run, written, copies, media, dests, destination_specs, result, also,
+                        unrecorded.adopted)
             ActivityLog(cfg.state_dir, cfg.store_id).append(
                 "archive", "ok" if len(written) == len(copies) else "partial", run_id=run_id, written=written,
-                failed=sorted(s for s, c in copies.items() if not c.ok), findings=len(result.findings))
+                failed=sorted(s for s, c in copies.items() if not c.ok), findings=len(result.findings),
+                attention=len(result.attention))
         finally:
             if not committed:
                 _discard_sealed(journals)
             shutil.rmtree(scratch, ignore_errors=True)
+    for sentence in result.attention:
+        say(f"Needs a person: {sentence}.")
     result.seconds = time.time() - started
     return result
+
+
+def _ready_destinations(cfg: Config, specs: list[str], source, history: History, allow_same_disk: bool,
+                        result: "ArchiveResult", say) -> tuple[dict[str, Destination], dict[str, str]]:
+    """The destinations that can take a copy tonight, each with its medium id; the others are failed copies."""
+    known = history.doc.get("destinations") or {}
+    dests: dict[str, Destination] = {}
+    media: dict[str, str] = {}
+    for spec in specs:
+        copy = CopyOutcome(spec)
+        result.copies.append(copy)
+        d = open_destination(spec)
+        why, warning = absent_reason(d, source, known.get(d.normalised()), allow_same_disk)
+        if warning:
+            result.warnings.append(warning)
+            say(warning)
+        if why is None:
+            try:
+                # A medium without an id gets one with its first run (written once the run is signed there).
+                media[spec] = read_medium(d) or ""
+            except (OSError, MediumFileInvalid) as err:
+                why = f"The destination {d.describe()} cannot be prepared ({getattr(err, 'strerror', None) or err})."
+        if why is not None:
+            copy.ok, copy.reason = False, why
+            say(f"Skipping: {why}")
+            continue
+        dests[spec] = d
+    return dests, media
+
+
+def _name_new_media(dests: dict[str, Destination], written: list[str], media: dict[str, str],
+                    result: "ArchiveResult", say) -> None:
+    """Writes the id file of every medium that got its first run tonight (not before: a copy that failed leaves
+    nothing behind)."""
+    for spec in written:
+        if media[spec]:
+            continue
+        try:
+            media[spec] = ensure_medium(dests[spec])
+        except (OSError, MediumFileInvalid) as err:
+            warning = (f"Warning: the run was written to {dests[spec].describe()}, but its medium could not be given "
+                       f"an id ({getattr(err, 'strerror', None) or err}): the next run tries again.")
+            result.warnings.append(warning)
+            say(warning)
+
+
+def _record_run(history: History, run: "_RunWrite", written: list[str], copies: dict, media: dict[str, str],
+                dests: dict[str, Destination], specs: list[str], result: "ArchiveResult", also: dict,
+                adopted: list[dict]) -> None:
+    """The run, where it went (by medium and by spelling), and what it must be compared with next time."""
+    places = {}
+    for spec in written:
+        d = dests[spec]
+        mount_point = getattr(d, "mount_point", None)
+        places[d.normalised()] = {"spec": spec, "medium": media[spec] or None, "last_run": run.run_id,
+                                  "mount_point": mount_point() if mount_point else None}
+    record = {"run_id": run.run_id, "created_at": run.created_at, "manifest_blake3": run.manifest_hash,
+              "written": written, "media": {media[s]: s for s in written if media[s]},
+              "failed": {s: c.reason for s, c in copies.items() if not c.ok},
+              "row_counts": (result.facts.get("snapshot") or {}).get("row_counts") or {},
+              "attention": list(result.attention)}
+    for r in adopted:
+        r["media"] = {media[s]: s for s in r["written"] if media.get(s)}
+    with history.update() as doc:
+        if any(r.get("run_id") == record["run_id"] for r in doc["runs"]):
+            raise CannotRun(f"Run {record['run_id']} is already in the record {history.path}.")
+        doc["runs"] += adopted + [record]
+        doc["last_destinations"] = specs
+        doc.setdefault("destinations", {}).update(places)
+        doc.update(also)
 
 
 @dataclass
@@ -217,7 +299,8 @@ class _SealedJournals:
 def _journals_sealed(cfg: Config, snapshot: Path, folder: Path, history: History, run_id: str, run: "_RunWrite",
                      recipients: list, result: "ArchiveResult", say) -> _SealedJournals | None:
     """In a thread beside the snapshot's packing: the journals stage, then its tar sealed into every copy."""
-    outcome = _journals_result(lambda: _journals_stage(cfg, snapshot, folder, history, run_id), result, say)
+    outcome = _journals_result(lambda: _journals_stage(cfg, snapshot, folder, history, run_id), cfg.journals_mapping,
+                               result, say)
     if outcome is None:
         return None
     try:
@@ -228,7 +311,8 @@ def _journals_sealed(cfg: Config, snapshot: Path, folder: Path, history: History
             result.warnings.append(warning)
             say(warning)
         if log_lines:
-            (outcome.folder / "coffre-log.jsonl").write_text("\n".join(log_lines) + "\n", encoding="utf-8")
+            (outcome.folder / "coffre-log.jsonl").write_text("\n".join(log_lines) + "\n", encoding="utf-8",
+                                                             errors="surrogateescape")
         carried = dict(log_head(log_lines), run_id=run_id)
         stream = FrameTar(outcome.members(cfg.compression_level), "journals", cfg.compression_level, int(time.time()))
         name = "journals.tar.zst.age"
@@ -252,7 +336,7 @@ def _journals_stage(cfg: Config, snapshot: Path, folder: Path, history: History,
                             cfg.compression_level, {"store_id": cfg.store_id, "run_id": run_id})
 
 
-def _journals_result(stage, result: "ArchiveResult", say):
+def _journals_result(stage, mapping: str, result: "ArchiveResult", say):
     """The journals never block a backup: a failure to export them is shouted, the snapshot is saved anyway."""
     try:
         outcome = stage()
@@ -263,26 +347,14 @@ def _journals_result(stage, result: "ArchiveResult", say):
     else:
         if outcome is None:
             msg = "Note: this database does not match the configured journal mapping; no journals were exported."
+            result.journals_problem = ("the till database does not match the journal mapping "
+                                       f"{mapping!r}: is it the till's database, or did the till change?")
         else:
             return outcome
+    result.journals_problem = result.journals_problem or msg.removeprefix("Warning: ")
     result.warnings.append(msg)
     say(msg)
     return None
-
-
-def _refuse_same_disk(source, dests: dict, allowed: bool, result: ArchiveResult, say) -> None:
-    src_dev = source.device()
-    if src_dev is None:
-        return
-    for spec, d in dests.items():
-        if d.device() == src_dev:
-            msg = (f"The destination {d.describe()} is on the same disk as the database ({source.describe()}): "
-                   "a copy there dies with that disk, so choose a USB key, another disk or a network share.")
-            if not allowed:
-                raise UsageError(msg + " (Experts: --allow-same-disk.)")
-            warning = f"Warning: {msg} Written anyway because --allow-same-disk was given."
-            result.warnings.append(warning)
-            say(warning)
 
 
 class _RunWrite:
@@ -464,10 +536,11 @@ class _RunWrite:
         b3_hash = self.small_file(fmt.MANIFEST_B3, b3)
         self.read_back(expected={fmt.RESTORE_TXT: restore_hash, fmt.MANIFEST_JSON: manifest_hash,
                                  fmt.MANIFEST_B3: b3_hash})
-        signature = sign(secret_key, b3, f"coffre store:{self.cfg.store_id} run:{self.run_id}")
+        signature = sign(secret_key, b3, fmt.trusted_comment(self.cfg.store_id, self.run_id))
         sig_hash = self.small_file(fmt.SIGNATURE, signature)
         self.read_back(expected={fmt.SIGNATURE: sig_hash})
         _close_workers(self._flushers, self._checkers)
+        self.manifest_hash = manifest_hash
         return manifest_hash
 
 

@@ -54,7 +54,7 @@ def run_demo(folder: Path | None, days: int, say) -> int:
     run_dir = usb / cfg.store_id / result.run_id
 
     say("4. coffre verify: signature with the pinned key, BLAKE3 of every file, the chain of runs")
-    reports = verify_destinations(cfg, cfg.destinations)
+    reports = verify_destinations(cfg, cfg.destinations).reports
     for r in reports:
         say(f"   {r.destination}: {'intact' if r.ok else 'DAMAGED'}")
         for p in r.problems:

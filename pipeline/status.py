@@ -7,6 +7,7 @@ import time
 
 from pipeline.config import Config
 from pipeline.state.history import History
+from pipeline.verify.identity import CopyIdentity, normalised as _normalised
 
 
 def _age_hours(stamp: str | None, now: float) -> float | None:
@@ -20,26 +21,27 @@ def _age_hours(stamp: str | None, now: float) -> float | None:
 
 def store_status(cfg: Config, now: float | None = None) -> dict:
     now = now or time.time()
-    h = History(cfg.state_dir, cfg.store_id)
+    h = History.of(cfg)
     last = h.runs[-1] if h.runs else None
     checks = h.doc.get("checks") or []
     per_dest = {}
+    places = h.doc.get("destinations") or {}
     for spec in cfg.destinations:
+        where = _normalised(spec)
+        medium = (places.get(where) or {}).get("medium")
+        copy = CopyIdentity(medium, where, {medium} if medium else set())
         entry = {"destination": spec, "last_run_written": None, "last_verify": None, "last_deep_verify": None, "last_drill": None}
-        for r in reversed(h.runs):
-            if spec in r.get("written", []):
-                entry["last_run_written"] = r["run_id"]
-                break
+        written = [r["run_id"] for r in h.runs if copy.written_here(r)]
+        entry["last_run_written"] = written[-1] if written else None
         for c in reversed(checks):
             key = {"verify": "last_verify", "verify-deep": "last_deep_verify", "drill": "last_drill"}.get(c.get("kind"))
             if not key or entry[key]:
                 continue
-            for copy in c.get("copies", []):
-                if copy.get("destination") == spec:
-                    entry[key] = {"at": c["at"], "ok": copy.get("ok"), "run_id": copy.get("run_id")}
+            for one in c.get("copies", []):
+                if (medium and one.get("medium") == medium) or (where and _normalised(one.get("destination")) == where):
+                    entry[key] = {"at": c["at"], "ok": one.get("ok"), "run_id": one.get("run_id")}
                     break
-        written = [r["run_id"] for r in h.runs if spec in r.get("written", [])]
-        read = h.data_checks(spec)
+        read = h.data_checks(copy.key)
         entry["runs_never_read_back_by_verify"] = sum(1 for rid in written if rid not in read)
         per_dest[spec] = entry
     problems = []
@@ -48,6 +50,8 @@ def store_status(cfg: Config, now: float | None = None) -> dict:
     else:
         if last.get("failed"):
             problems.append(f"the last run {last['run_id']} missed: " + ", ".join(last["failed"]))
+        for sentence in last.get("attention") or []:
+            problems.append(f"the last run {last['run_id']} needs a person: {sentence}")
         age = _age_hours(last.get("created_at"), now)
         if age is not None and age > 36:
             problems.append(f"the last run is {age:.0f} hours old")

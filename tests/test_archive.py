@@ -98,7 +98,9 @@ def test_no_decryption_secret_beside_config_and_key_modes(store):
     assert pub in store.config.read_text()
 
 
-def test_destination_on_database_disk_is_refused_and_nothing_written(sample_db, tmp_path, other_disk):
+def test_destination_on_database_disk_is_a_missing_copy_and_nothing_is_written_there(sample_db, tmp_path, other_disk):
+    """A folder on the till's own disk (often the mount point an unplugged USB key leaves behind) takes no copy:
+    that copy is reported missing and the others are written (exit 4), not the whole run refused."""
     same = tmp_path / "same-disk-copy"
     same.mkdir()
     res = run_coffre("init", "--config", tmp_path / "etc" / "c.toml", "--source", f"sqlite:{sample_db}",
@@ -106,15 +108,20 @@ def test_destination_on_database_disk_is_refused_and_nothing_written(sample_db, 
     assert res.code == 0, res
     assert "same disk" in res.err  # said at once, not only at the first evening's run
     res = run_coffre("archive", "--config", tmp_path / "etc" / "c.toml", "--yes")
-    assert res.code in (2, 3), res
+    assert res.code == 4, res
     assert "Traceback" not in res.err and "same disk" in res.err
-    assert len(res.err.strip().splitlines()) == 1
     assert list(same.iterdir()) == []
-    assert list(other_disk.iterdir()) == []
+    (store_dir,) = [p for p in other_disk.iterdir() if p.is_dir()]
+    assert len(list(store_dir.iterdir())) == 1
     res = run_coffre("archive", "--config", tmp_path / "etc" / "c.toml", "--json")  # a script asks why, on stdout
     said = json.loads(res.out)
-    assert res.code == said["exit_code"] == 2 and said["run_id"] is None and "same disk" in said["error"]
-    assert list(same.iterdir()) == [] and list(other_disk.iterdir()) == []
+    assert res.code == said["exit_code"] == 4 and said["run_id"], res
+    assert [c["ok"] for c in said["copies"]] == [True, False] and "same disk" in said["copies"][1]["reason"]
+    assert list(same.iterdir()) == []
+    res = run_coffre("archive", "--config", tmp_path / "etc" / "c.toml", "--to", same, "--json")
+    said = json.loads(res.out)
+    assert res.code == said["exit_code"] == 3 and said["run_id"] is None and "same disk" in said["error"], res
+    assert list(same.iterdir()) == []
     res = run_coffre("archive", "--config", tmp_path / "etc" / "c.toml", "--yes", "--allow-same-disk")
     assert res.code == 0, res
     assert "Warning" in res.err

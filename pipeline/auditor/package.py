@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import sqlite3
-import tempfile
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -27,6 +26,7 @@ from pipeline.keys import signing
 from pipeline.manifest import format as fmt
 from pipeline.restore.restore import restore
 from pipeline.state.activity_log import ActivityLog
+from pipeline.state.scratch import scratch_folder
 
 UNSIGNED = ("SHA256SUMS", "SHA256SUMS.minisig", "SHA256SUMS.sig")
 
@@ -49,55 +49,63 @@ def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zi
     if not out_zip.parent.is_dir():
         raise UsageError(f"The folder {out_zip.parent} does not exist.")
     secret = signing.load_secret(cfg.signing_secret_key_file)
-    scratch = Path(tempfile.mkdtemp(prefix="coffre-auditor-", dir=cfg.scratch_dir))
     partial = out_zip.with_name(out_zip.name + ".coffre-partial")
-    try:
-        # restore() deep-verifies as it reads (signature with the pinned key, no file missing or added,
-        # every stored byte's BLAKE3, age authentication, plain BLAKE3, row counts) and passes over damaged
-        # copies; when none verifies it raises CheckFailed and no package is written. What goes to an
-        # inspector also passes SQLite's full integrity check.
-        res = restore(cfg, identities, scratch / "run", run_id, specs, say=say, integrity="full")
-        root = scratch / "package" / f"coffre-audit-{cfg.store_id}-{period[0]}_{period[1]}"
-        context = {"store_id": cfg.store_id, "run_id": res.run_id, "from": res.destination, "period": list(period)}
-        outcome = journals_of_snapshot(scratch / "run" / "snapshot.sqlite", root / "journals", cfg.journals_mapping,
-                                       None, period, context)
-        if outcome is None:
-            raise UsageError(f"The database does not match the journal mapping {cfg.journals_mapping!r}.")
-        if outcome.counts.get("tickets", 0) == 0:
-            say(f"Note: no ticket in the period {period[0]}..{period[1]}.")
-        _add_run_manifest(cfg, res, root / "run")
-        mapping = load_mapping(cfg.journals_mapping)
-        conn = sqlite3.connect(f"{(scratch / 'run' / 'snapshot.sqlite').as_uri()}?mode=ro", uri=True)
+    with scratch_folder("auditor", cfg.store_id, cfg.scratch_dir) as scratch:
         try:
-            till = recipes.till_keys(conn, mapping)
-            totals = _monthly_totals(conn, mapping, period)
+            # restore() deep-verifies as it reads (signature with the pinned key, no file missing or added,
+            # every stored byte's BLAKE3, age authentication, plain BLAKE3, row counts) and passes over damaged
+            # copies; when none verifies it raises CheckFailed and no package is written. What goes to an
+            # inspector also passes SQLite's full integrity check.
+            res = restore(cfg, identities, scratch / "run", run_id, specs, say=say, integrity="full")
+            for warning in res.warnings:
+                say(f"Warning: {warning}")
+            root = scratch / "package" / f"coffre-audit-{cfg.store_id}-{period[0]}_{period[1]}"
+            outcome = _fill_package(cfg, res, period, scratch / "run" / "snapshot.sqlite", root, secret, say)
+            files = sum(1 for p in root.rglob("*") if p.is_file())
+            # The package is encrypted, but a copy of the shop's sales all the same: for its owner's eyes.
+            os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600))
+            _zip(root, partial, password)
+            os.replace(partial, out_zip)
         finally:
-            conn.close()
-        keys = root / "keys"
-        keys.mkdir()
-        shutil.copy(cfg.signing_public_key_file, keys / "coffre-signing.pub")
-        (keys / "coffre-signing.pem").write_bytes(signing.public_pem(cfg.signing_public_key))
-        (keys / "till-keys.json").write_text(json.dumps(till, indent=2) + "\n")
-        (root / "recipes.json").write_text(json.dumps(recipes.recipes(mapping), indent=2, ensure_ascii=False) + "\n")
-        (root / "verify.py").write_bytes(resources.files("pipeline.auditor").joinpath("verify_script.py").read_bytes())
-        os.replace(root / "journals" / "LISEZMOI.txt", root / "LISEZMOI.txt")
-        with open(root / "LISEZMOI.txt", "a", encoding="utf-8") as f:
-            f.write(PACKAGE_NOTE)
-        ctx = {"store_id": cfg.store_id, "period": period, "created_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-               "version": __version__, "destination": res.destination, "run_id": res.run_id,
-               "run_created_at": res.facts.get("snapshot", {}).get("snapshot_started_at", "?")}
-        (root / "rapport.html").write_text(render_report(ctx, outcome.checks, totals, res.skipped), encoding="utf-8")
-        _sums_and_signatures(root, secret)
-        _zip(root, partial, password)
-        os.replace(partial, out_zip)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-        if partial.exists():
-            partial.unlink()
+            if partial.exists():
+                partial.unlink()
     ActivityLog(cfg.state_dir, cfg.store_id).append("export-auditor", "ok", run_id=res.run_id, period=list(period),
                                                     destination=res.destination, findings=len(outcome.checks.findings))
-    return AuditorPackage(out_zip, res.destination, res.run_id, outcome.counts, len(outcome.checks.findings),
-                          sum(1 for p in root.rglob("*") if p.is_file()) if root.exists() else 0)
+    return AuditorPackage(out_zip, res.destination, res.run_id, outcome.counts, len(outcome.checks.findings), files)
+
+
+def _fill_package(cfg: Config, res, period: tuple[str, str], snapshot: Path, root: Path, secret, say):
+    """The package's folder: the period's journals, the run's manifest, keys, recipes, verify.py, the report, sums."""
+    context = {"store_id": cfg.store_id, "run_id": res.run_id, "from": res.destination, "period": list(period)}
+    outcome = journals_of_snapshot(snapshot, root / "journals", cfg.journals_mapping, None, period, context)
+    if outcome is None:
+        raise UsageError(f"The database does not match the journal mapping {cfg.journals_mapping!r}.")
+    if outcome.counts.get("tickets", 0) == 0:
+        say(f"Note: no ticket in the period {period[0]}..{period[1]}.")
+    _add_run_manifest(cfg, res, root / "run")
+    mapping = load_mapping(cfg.journals_mapping)
+    conn = sqlite3.connect(f"{snapshot.as_uri()}?mode=ro", uri=True)
+    try:
+        till = recipes.till_keys(conn, mapping)
+        totals = _monthly_totals(conn, mapping, period)
+    finally:
+        conn.close()
+    keys = root / "keys"
+    keys.mkdir()
+    shutil.copy(cfg.signing_public_key_file, keys / "coffre-signing.pub")
+    (keys / "coffre-signing.pem").write_bytes(signing.public_pem(cfg.signing_public_key))
+    (keys / "till-keys.json").write_text(json.dumps(till, indent=2) + "\n")
+    (root / "recipes.json").write_text(json.dumps(recipes.recipes(mapping), indent=2, ensure_ascii=False) + "\n")
+    (root / "verify.py").write_bytes(resources.files("pipeline.auditor").joinpath("verify_script.py").read_bytes())
+    os.replace(root / "journals" / "LISEZMOI.txt", root / "LISEZMOI.txt")
+    with open(root / "LISEZMOI.txt", "a", encoding="utf-8") as f:
+        f.write(PACKAGE_NOTE)
+    ctx = {"store_id": cfg.store_id, "period": period, "created_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+           "version": __version__, "destination": res.destination, "run_id": res.run_id,
+           "run_created_at": res.facts.get("snapshot", {}).get("snapshot_started_at", "?")}
+    (root / "rapport.html").write_text(render_report(ctx, outcome.checks, totals, res.skipped), encoding="utf-8")
+    _sums_and_signatures(root, secret)
+    return outcome
 
 
 def _add_run_manifest(cfg: Config, res, folder: Path) -> None:

@@ -26,7 +26,7 @@ def command(config_path, destinations, yes, as_json, allow_same_disk) -> None:
     cfg = config.load(config_path)
     specs = list(destinations) or list(cfg.destinations)
     if not destinations and not yes and not as_json and interactive():
-        specs = _ask_destination(History(cfg.state_dir, cfg.store_id).last_destinations() or specs)
+        specs = _ask_destination(History.of(cfg).last_destinations() or specs)
     quiet = as_json
     try:
         with byte_progress(not quiet, "Sauvegarde") as progress:

@@ -32,6 +32,8 @@ def command(config_path, identity, passphrase_env, sources, run_id, as_json) -> 
             if o.ok:
                 say(f"PASS {o.destination}: run {o.run_id} restored in {o.seconds:.2f} s "
                     f"({o.restored_bytes / 1e6:.1f} MB, {o.tables} tables, {o.rows} rows as recorded)")
+                for note in o.notes:
+                    say(f"  Warning: {note}")
             else:
                 say(f"FAIL {o.destination}: {o.problem}")
     raise SystemExit(OK if report.ok else CHECK_FAILED)

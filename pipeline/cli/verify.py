@@ -37,10 +37,11 @@ def command(config_path, sources, run_id, all_runs, deep, identity, passphrase_e
     cfg = config.load(config_path)
     identities = load_identity(identity, passphrase_env) if deep else None
     selection = DataSelection(parse_subset(subset) if subset else None, max_duration)
-    reports = verify_destinations(cfg, list(sources) or cfg.destinations, run_id, identities, selection)
+    outcome = verify_destinations(cfg, list(sources) or cfg.destinations, run_id, identities, selection)
+    reports = outcome.reports
     code = OK if all(r.ok for r in reports) else CHECK_FAILED
     if as_json:
-        click.echo(json.dumps({"exit_code": code, "deep": deep, "copies": [
+        click.echo(json.dumps({"exit_code": code, "deep": deep, "recorded": outcome.recorded, "copies": [
             {"destination": r.spec, "ok": r.ok,
              "runs": [{"run_id": x.run_id, "ok": x.ok, "data_read": x.data_read, "bytes_read": x.bytes_read} for x in r.runs],
              "problems": [{"run": p.run_id, "file": p.file, "message": p.message} for p in r.problems],
@@ -57,4 +58,7 @@ def command(config_path, sources, run_id, all_runs, deep, identity, passphrase_e
                 say(f"  note: {n}")
         if selection.subset or selection.max_seconds is not None:
             say(f"This time: {selection.describe()}; signatures, lists and chain of every run.")
+    if not outcome.recorded:
+        say(f"Note: nothing was recorded of this verify ({outcome.not_recorded_because}): the state folder "
+            f"{cfg.state_dir} cannot be written by this user. The copies were checked all the same.")
     raise SystemExit(code)

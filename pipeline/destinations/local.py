@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from pathlib import Path
 
 from pipeline.errors import CannotRun
-from pipeline.manifest.format import RUN_ID, valid_name
+from pipeline.manifest.format import RUN_ID, SIGNATURE, valid_name
 
 TMP_PREFIX = ".tmp-"
 # While a file is written, every this many bytes the kernel is asked to start writing them to the medium.
@@ -45,6 +46,11 @@ class LocalDestination:
             return []
         return sorted(e.name for e in os.scandir(d) if e.is_dir(follow_symlinks=False) and RUN_ID.match(e.name))
 
+    def signed_runs(self, store_id: str) -> set[str]:
+        """The run folders that hold a signature file (whether it verifies is the reader's business)."""
+        d = self.store_dir(store_id)
+        return {r for r in self.runs(store_id) if os.path.lexists(d / r / SIGNATURE)}
+
     def files(self, store_id: str, run_id: str) -> dict[str, int]:
         d = self.store_dir(store_id) / run_id
         return {e.name: (e.stat(follow_symlinks=False).st_size if e.is_file(follow_symlinks=False) else -1)
@@ -58,12 +64,56 @@ class LocalDestination:
     def remove_run(self, store_id: str, run_id: str) -> None:
         """Removes a run folder that never got its signature; a signed run is never removed here."""
         d = self.store_dir(store_id) / run_id
-        if not RUN_ID.match(run_id) or (d / "MANIFEST.b3.minisig").exists():
+        if not RUN_ID.match(run_id) or os.path.lexists(d / SIGNATURE):
             return
         for e in os.scandir(d):
-            if e.is_file(follow_symlinks=False):
+            if not e.is_dir(follow_symlinks=False):  # files, and links themselves (never what they point to)
                 os.unlink(e.path)
         os.rmdir(d)
+
+    def normalised(self) -> str:
+        """The folder this spec names, whatever the spelling (trailing slash, relative path, symlinks)."""
+        return os.path.realpath(self.root)
+
+    def mount_point(self) -> str:
+        """The mount point of the file system the destination's folder is on (or would be, were it created)."""
+        p = Path(os.path.realpath(self.root))
+        while not p.exists() and p != p.parent:
+            p = p.parent
+        while not os.path.ismount(p) and p != p.parent:
+            p = p.parent
+        return str(p)
+
+    def read_root_file(self, name: str, limit: int) -> bytes | None:
+        """At most limit+1 bytes of a regular file at the root (never through a symlink); None when absent."""
+        try:
+            fd = os.open(self.root / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise OSError(errno.ELOOP, f"{name} is a symbolic link, not a file of Coffre's")
+            raise
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError(errno.EINVAL, f"{name} is not a regular file")
+            return f.read(limit + 1)
+
+    def create_root_file(self, name: str, data: bytes) -> bool:
+        """Writes a file at the root through a temporary name; False, writing nothing, if it already exists."""
+        tmp = self.root / (TMP_PREFIX + name + "-" + os.urandom(4).hex())
+        with open(tmp, "xb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, self.root / name)  # unlike rename, never replaces a file that appeared meanwhile
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+        _fsync_dir(self.root)
+        return True
 
     def start_run(self, store_id: str, run_id: str) -> "LocalRunWriter":
         d = self.store_dir(store_id) / run_id

@@ -60,6 +60,17 @@ class RcloneDestination:
             raise
         return sorted(n.rstrip("/") for n in out.splitlines() if RUN_ID.match(n.rstrip("/")))
 
+    def signed_runs(self, store_id: str) -> set[str]:
+        """The run folders that hold a signature file, in one listing (not one call per run)."""
+        try:
+            out = self._run("lsf", "-R", "--max-depth", "2", "--files-only", "--include", f"/*/{SIGNATURE}",
+                            self._path(store_id), check_msg="cannot list")
+        except OSError as err:
+            if "not found" in str(err):
+                return set()
+            raise
+        return {line.partition("/")[0] for line in out.splitlines() if RUN_ID.match(line.partition("/")[0])}
+
     def files(self, store_id: str, run_id: str) -> dict[str, int]:
         out = self._run("lsf", "--format", "sp", "--separator", ";", self._path(store_id, run_id), check_msg="cannot list")
         listing = {}
@@ -77,6 +88,33 @@ class RcloneDestination:
         if not RUN_ID.match(run_id) or SIGNATURE in self.files(store_id, run_id):
             return
         self._run("purge", self._path(store_id, run_id), check_msg="cannot remove")
+
+    def normalised(self) -> str:
+        """rclone:REMOTE:PATH with the path's redundant slashes and dots removed."""
+        remote, _, path = self.remote.partition(":")
+        absolute = path.startswith("/")
+        parts = [p for p in path.split("/") if p not in ("", ".")]
+        return f"rclone:{remote}:{'/' if absolute else ''}{'/'.join(parts)}"
+
+    def read_root_file(self, name: str, limit: int) -> bytes | None:
+        proc = subprocess.run([self._rclone(), *FLAGS, "cat", "--count", str(limit + 1), self._path(name)],
+                              capture_output=True)
+        if proc.returncode != 0:
+            err = proc.stderr.decode("utf-8", "replace")
+            if "not found" in err or "doesn't exist" in err:
+                return None
+            raise OSError(f"reading {name} failed: {_last_line(err)}")
+        return proc.stdout
+
+    def create_root_file(self, name: str, data: bytes) -> bool:
+        if self.read_root_file(name, 0) is not None:
+            return False
+        tmp = self._path(TMP_PREFIX + name)
+        proc = subprocess.run([self._rclone(), *FLAGS, "rcat", tmp], input=data, capture_output=True)
+        if proc.returncode != 0:
+            raise OSError(f"writing {name} failed: {_last_line(proc.stderr.decode('utf-8', 'replace'))}")
+        self._run("moveto", tmp, self._path(name), check_msg="cannot publish")
+        return True
 
     def start_run(self, store_id: str, run_id: str) -> "RcloneRunWriter":
         self._run("mkdir", self._path(store_id, run_id), check_msg="cannot create the run folder")

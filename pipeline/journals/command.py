@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 from pipeline.config import Config
@@ -13,6 +12,7 @@ from pipeline.journals.run import JournalsOutcome, journals_of_snapshot
 from pipeline.restore.restore import refuse_live_folder, restore
 from pipeline.snapshot import open_source
 from pipeline.state.activity_log import ActivityLog
+from pipeline.state.scratch import private_files, scratch_folder
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -32,12 +32,14 @@ def export_journals(cfg: Config, out_dir: Path, period: tuple[str, str] | None, 
     refuse_live_folder(cfg, out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise UsageError(f"{out_dir} is not empty; the export goes into a new or empty folder.")
-    scratch = Path(tempfile.mkdtemp(prefix="coffre-journals-", dir=cfg.scratch_dir))
-    try:
+    # What is exported is the shop's plain sales: folders 0700, files 0600, whatever the user's umask.
+    with private_files(), scratch_folder("journals", cfg.store_id, cfg.scratch_dir) as scratch:
         if run_id:
             if not identities:
                 raise UsageError("Exporting from a run needs --identity FILE.")
             res = restore(cfg, identities, scratch / "run", run_id, specs, say=say)
+            for warning in res.warnings:
+                say(f"Warning: {warning}")
             snapshot = scratch / "run" / "snapshot.sqlite"
             context = {"store_id": cfg.store_id, "run_id": res.run_id, "from": res.destination}
         else:
@@ -55,8 +57,6 @@ def export_journals(cfg: Config, out_dir: Path, period: tuple[str, str] | None, 
             out_dir.rmdir()
         partial.rename(out_dir)
         outcome.folder = out_dir
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     ActivityLog(cfg.state_dir, cfg.store_id).append("journals-export", "ok", run_id=run_id,
                                                     period=list(period) if period else None,
                                                     findings=len(outcome.checks.findings))

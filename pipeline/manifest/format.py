@@ -22,6 +22,11 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
 
 
+def trusted_comment(store_id: str, run_id: str) -> str:
+    """The signed comment of a run's MANIFEST.b3.minisig: it binds the signature to this store and this run."""
+    return f"coffre store:{store_id} run:{run_id}"
+
+
 class ManifestError(ValueError):
     """The manifest cannot be trusted as written; the message is one sentence."""
 

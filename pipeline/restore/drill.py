@@ -6,8 +6,6 @@ journals are decrypted and decompressed (streamed, never written) and held to th
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +14,7 @@ from pipeline.config import Config
 from pipeline.errors import CannotRun, CheckFailed
 from pipeline.restore.restore import restore
 from pipeline.state.history import History
+from pipeline.state.scratch import scratch_folder
 
 
 @dataclass
@@ -28,6 +27,7 @@ class DrillOutcome:
     tables: int = 0
     rows: int = 0
     problem: str = ""
+    notes: list[str] = field(default_factory=list)  # said of a copy that passed (an older run taken, and why)
 
 
 @dataclass
@@ -47,19 +47,19 @@ def drill(cfg: Config, identities: list, specs: list[str], run_id: str | None = 
           say=lambda m: None) -> DrillReport:
     report = DrillReport(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     for spec in specs:
-        work = Path(tempfile.mkdtemp(prefix="coffre-drill-", dir=scratch or cfg.scratch_dir))
         started = time.time()
-        try:
-            res = restore(cfg, identities, work / "restored", run_id, [spec], say=say, journals="check",
-                          integrity="full")
-            snap = res.facts.get("snapshot", {})
-            counts = snap.get("row_counts") or {}
-            report.outcomes.append(DrillOutcome(
-                spec, True, res.run_id, round(time.time() - started, 3),
-                sum(p.stat().st_size for p in res.files), len(counts), sum(v or 0 for v in counts.values())))
-        except (CheckFailed, CannotRun) as err:
-            report.outcomes.append(DrillOutcome(spec, False, run_id, round(time.time() - started, 3), problem=str(err)))
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    History(cfg.state_dir, cfg.store_id).add_check({"kind": "drill", **report.to_json()})
+        with scratch_folder("drill", cfg.store_id, scratch or cfg.scratch_dir) as work:
+            try:
+                res = restore(cfg, identities, work / "restored", run_id, [spec], say=say, journals="check",
+                              integrity="full")
+                snap = res.facts.get("snapshot", {})
+                counts = snap.get("row_counts") or {}
+                report.outcomes.append(DrillOutcome(
+                    spec, True, res.run_id, round(time.time() - started, 3),
+                    sum(p.stat().st_size for p in res.files), len(counts), sum(v or 0 for v in counts.values()),
+                    notes=res.warnings))
+            except (CheckFailed, CannotRun) as err:
+                report.outcomes.append(DrillOutcome(spec, False, run_id, round(time.time() - started, 3),
+                                                    problem=str(err)))
+    History.of(cfg).add_check({"kind": "drill", **report.to_json()})
     return report

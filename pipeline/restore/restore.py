@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tarfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,14 +18,19 @@ from pipeline.destinations import open_destination
 from pipeline.errors import CannotRun, CheckFailed, CoffreError, UsageError
 from pipeline.manifest.format import valid_name
 from pipeline.hashing import hash_stream
+from pipeline.journals.mapping import JOURNALS
 from pipeline.unpack.check import (BoundedBuffer, check_snapshot, check_snapshot_stream, damaged_at_archive_time,
                                    journals_mismatch, journals_need_decompressing, parse_facts)
 from pipeline.unpack.stream import SourceReadError, UnpackError, unpack
 from pipeline.snapshot import open_source
 from pipeline.verify.copy import Problem, VerifyOptions, verify_run
 from pipeline.verify.deep import require_matching_identity
+from pipeline.restore.choose import lacking, newer_than_written, older_than_written, plan
 
 TMP_PREFIX = ".coffre-partial-"
+# FORMAT.md §3: the only members journals.tar may hold, each once, under journals/.
+JOURNAL_MEMBERS = frozenset({f"{j}.{ext}" for j in JOURNALS for ext in ("csv", "json")}
+                            | {"findings.json", "export.json", "LISEZMOI.txt", "coffre-log.jsonl"})
 
 
 @dataclass
@@ -73,41 +80,84 @@ def restore(cfg: Config, identities: list, out_dir: Path, run_id: str | None = N
     specs = specs or cfg.destinations
     if not specs:
         raise UsageError("No destination to restore from: give --from DEST or configure destinations.")
-    skipped: list[str] = []
-    reachable = 0
-    for spec in specs:
-        dest = open_destination(spec)
-        try:
-            dest.check_ready()
-            runs = dest.runs(cfg.store_id)
-        except (CoffreError, OSError) as err:
-            skipped.append(f"{dest.describe()}: {err}")
-            continue
-        reachable += 1
-        chosen = run_id or _latest_signed(dest, cfg.store_id, runs)
-        if chosen is None or chosen not in runs:
-            skipped.append(f"{dest.describe()}: {'run ' + run_id + ' is not there' if run_id else 'no complete run'}")
-            continue
-        problems: list[Problem] = []
-        rep = verify_run(dest, cfg.store_id, chosen, VerifyOptions(cfg.signing_public_key, read_data=lambda r: False), problems)
-        if problems or not rep.complete or not rep.manifest:
-            skipped.append(f"{dest.describe()} / {chosen}: " + ("; ".join(" ".join(x for x in (p.file, p.message) if x) for p in problems[:3])
-                                                    or "not a complete run"))
-            continue
-        require_matching_identity(identities, rep.manifest, dest.describe())
-        try:
-            files, facts = _unpack_run(dest, cfg.store_id, rep.manifest, identities, out_dir,
-                                       _Checks(check, journals, integrity))
-        except _CopyBad as err:
-            skipped.append(f"{dest.describe()} / {chosen}: {err}")
-            say(f"Copy {dest.describe()} is damaged ({err}); trying the next one.")
-            continue
-        damaged = damaged_at_archive_time(facts.get("snapshot") or {})
-        return RestoreResult(dest.describe(), chosen, out_dir, files, facts, skipped, time.time() - started,
-                             [damaged[0].upper() + damaged[1:] + "."] if damaged else [])
-    if not reachable:
+    p = plan(cfg, specs)
+    skipped: list[str] = list(p.skipped)
+    if not p.copies:
         raise CannotRun("No copy can be reached: " + "; ".join(skipped))
+    passed_over: dict[str, list[str]] = {}  # run id -> why each copy of it was passed over
+    newest_real = None  # the newest run signed for this store and run id: the one to restore, damaged or not
+    with _restore_folder(out_dir):
+        for chosen in p.candidates(run_id):
+            holders = p.holders(chosen)
+            if not holders:
+                skipped += [f"{c.dest.describe()}: run {chosen} is not there" for c in p.copies]
+                continue
+            for c in holders:
+                dest = c.dest
+                problems: list[Problem] = []
+                rep = verify_run(dest, cfg.store_id, chosen, VerifyOptions(cfg.signing_public_key, read_data=lambda r: False),
+                                 problems)
+                newest_real = newest_real or (chosen if rep.authentic else None)
+                if problems or not rep.complete or not rep.manifest:
+                    why = "; ".join(" ".join(x for x in (q.file, q.message) if x) for q in problems[:3]) or "not a complete run"
+                    passed_over.setdefault(chosen, []).append(f"{dest.describe()} / {chosen}: {why}")
+                    continue
+                require_matching_identity(identities, rep.manifest, dest.describe())
+                try:
+                    files, facts = _unpack_run(dest, cfg.store_id, rep.manifest, identities, out_dir,
+                                               _Checks(check, journals, integrity))
+                except _CopyBad as err:
+                    passed_over.setdefault(chosen, []).append(f"{dest.describe()} / {chosen}: {err}")
+                    say(f"Copy {dest.describe()} is damaged ({err}); trying the next one.")
+                    continue
+                newer = [w for rid, why in passed_over.items() if rid > chosen for w in why]
+                warnings = [older_than_written(p, chosen, newer), *lacking(p, chosen, c.spec),
+                            newer_than_written(p, chosen), damaged_at_archive_time(facts.get("snapshot") or {})]
+                if p.record_note:
+                    warnings.append("this machine's record cannot be read, so whether a newer run was written cannot "
+                                    "be told (coffre rebuild-record rebuilds it)")
+                return RestoreResult(dest.describe(), chosen, out_dir, files, facts,
+                                     skipped + [w for why in passed_over.values() for w in why], time.time() - started,
+                                     [w[0].upper() + w[1:] + "." for w in warnings if w])
+            if newest_real:
+                # A real run whose every copy is damaged: an older run is never restored in its place unasked.
+                break
+    skipped += [w for why in passed_over.values() for w in why]
+    if not any(c.signed for c in p.copies):
+        skipped += [f"{c.dest.describe()}: no complete run" for c in p.copies]
+    if newest_real and not run_id:
+        raise CheckFailed(f"Run {newest_real}, the newest, does not restore from any copy: " + "; ".join(skipped)
+                          + ". To restore an older run instead, give --run RUN (coffre verify lists the runs).")
     raise CheckFailed("No copy restores: " + "; ".join(skipped))
+
+
+@contextmanager
+def _restore_folder(out_dir: Path):
+    """The restore's folder, created private (0700), locked against a second restore into it, and cleared of
+    what an interrupted restore left there (its partial files: never published, so never the user's)."""
+    created = not out_dir.exists()
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CannotRun(f"Another restore is writing into {out_dir}; wait for it to finish or choose another folder.")
+        for leftover in out_dir.glob(TMP_PREFIX + "*"):
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+        yield
+    except BaseException:
+        if created:
+            try:
+                out_dir.rmdir()  # only if empty: a failed restore leaves no folder of its own behind
+            except OSError:
+                pass
+        raise
+    finally:
+        os.close(fd)
 
 
 @dataclass
@@ -121,19 +171,23 @@ class _CopyBad(Exception):
     pass
 
 
-def extract_journals(tar_path: Path, final: Path) -> Path:
+def extract_journals(tar_path: Path, final: Path, allowed: set[str]) -> Path:
     """Extracts the journals tar into a partial folder beside `final`, returned for the caller to publish once
-    everything is checked: plain files under journals/ only, nothing else, nowhere else."""
+    everything is checked: the members FORMAT.md lists (`allowed`), each once, plain files under journals/ only."""
     partial = final.with_name(TMP_PREFIX + final.name + ".d")
-    partial.mkdir()
+    partial.mkdir(mode=0o700)
+    seen: set[str] = set()
     try:
         with tarfile.open(tar_path, mode="r:") as tar:
             for member in tar:
                 parts = member.name.split("/")
-                if len(parts) != 2 or parts[0] != "journals" or not valid_name(parts[1]) or not member.isfile():
+                if len(parts) != 2 or parts[0] != "journals" or parts[1] not in allowed or not member.isfile():
                     raise _CopyBad(f"journals.tar holds {member.name[:80]!r}, which is not a journal file")
+                if parts[1] in seen:
+                    raise _CopyBad(f"journals.tar holds {member.name[:80]!r} twice: this copy is damaged")
+                seen.add(parts[1])
                 src = tar.extractfile(member)
-                with open(partial / parts[1], "xb") as out:
+                with _create_private(partial / parts[1]) as out:
                     shutil.copyfileobj(src, out, 1 << 20)
         return partial
     except BaseException as err:
@@ -141,16 +195,6 @@ def extract_journals(tar_path: Path, final: Path) -> Path:
         if isinstance(err, tarfile.TarError):
             raise _CopyBad(f"journals.tar cannot be read ({err})")
         raise
-
-
-def _latest_signed(dest, store_id: str, runs: list[str]) -> str | None:
-    for rid in reversed(runs):
-        try:
-            if "MANIFEST.b3.minisig" in dest.files(store_id, rid):
-                return rid
-        except OSError:
-            continue
-    return None
 
 
 def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: Path, checks: _Checks):
@@ -196,7 +240,7 @@ def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: 
         ready = []  # everything unpacked and checked before the first file is published
         for tmp, final in temps:
             if final.name == "journals":
-                ready.append((extract_journals(tmp, final), final))
+                ready.append((extract_journals(tmp, final, JOURNAL_MEMBERS), final))
                 tmp.unlink()
             else:
                 ready.append((tmp, final))
@@ -260,9 +304,14 @@ class _EarlySync:
 
 def _open_temp(final: Path, temps: list):
     tmp = final.with_name(TMP_PREFIX + final.name)
-    out = open(tmp, "xb")
+    out = _create_private(tmp)
     temps.append((tmp, final))
     return tmp, out
+
+
+def _create_private(path: Path):
+    """A new file only its owner can read: restored data is the shop's plain sales."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), "wb")
 
 
 def _unpack_file(dest, store_id, run_id, name, identities, out, decompress=True, hash_zst=True):

@@ -9,34 +9,40 @@ from pathlib import Path
 
 import blake3
 
+from pipeline.state.record_lock import record_lock
+
 GENESIS = "0" * 64
 
 
 def _hash(line: str) -> str:
-    return blake3.blake3(line.encode("utf-8")).hexdigest()
+    return blake3.blake3(line.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 class ActivityLog:
     """`<state>/<store>.coffre-log.jsonl`: one JSON object a line, each naming the BLAKE3 of the line before."""
 
     def __init__(self, state_dir: Path, store_id: str):
-        self.path = state_dir / f"{store_id}.coffre-log.jsonl"
+        self.state_dir, self.store_id = Path(state_dir), store_id
+        self.path = self.state_dir / f"{store_id}.coffre-log.jsonl"
 
     def lines(self) -> list[str]:
         try:
-            return self.path.read_text("utf-8").splitlines()
+            data = self.path.read_bytes()
         except FileNotFoundError:
             return []
+        # Bytes that are not UTF-8 are kept as they are (surrogates): the chain check names the line they damage.
+        return data.decode("utf-8", "surrogateescape").splitlines()
 
     def append(self, action: str, result: str, **details) -> dict:
-        lines = self.lines()
-        entry = {"seq": len(lines) + 1, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "action": action,
-                 "result": result, "details": details, "previous_hash": _hash(lines[-1]) if lines else GENESIS}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        # Under the record lock: two commands appending at once would both name the same line before them.
+        with record_lock(self.state_dir, self.store_id):
+            lines = self.lines()
+            entry = {"seq": len(lines) + 1, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "action": action,
+                     "result": result, "details": details, "previous_hash": _hash(lines[-1]) if lines else GENESIS}
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
         return entry
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from pipeline.destinations.medium import MEDIUM_FILE
 from pipeline.hashing import hash_stream
 from pipeline.manifest import format as fmt
 from pipeline.manifest.check import SignatureInvalid, verify as verify_signature
+from pipeline.verify.identity import CopyIdentity, identify
 
 
 @dataclass
@@ -27,6 +29,7 @@ class RunReport:
     run_id: str
     ok: bool = True
     complete: bool = True  # False: no signature, an interrupted run, not counted as a run
+    authentic: bool = False  # signed with the pinned key, for this store and this run id (its files may be damaged)
     manifest: dict | None = None
     manifest_blake3: str | None = None
     data_read: bool = False  # every data byte was read (and, deep, decrypted) this time
@@ -42,6 +45,7 @@ class CopyReport:
     runs: list[RunReport] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    key: str = ""  # the copy's key in the record (its medium id, or its normalised spelling)
 
     @property
     def ok(self) -> bool:
@@ -81,10 +85,16 @@ def verify_run(dest, store_id: str, run_id: str, opts: VerifyOptions, problems: 
         problem(fmt.MANIFEST_B3, f"cannot be read ({err.strerror or err})")
         return rep
     try:
-        verify_signature(opts.pinned_key, b3, sig)
+        # The trusted comment names the store and the run: a real run copied under another folder name is not
+        # a run there.
+        comment = verify_signature(opts.pinned_key, b3, sig)
     except SignatureInvalid as err:
         problem(fmt.SIGNATURE, f"{err} (checked with the public key pinned in the configuration)")
         return rep
+    rep.authentic = comment == fmt.trusted_comment(store_id, run_id)
+    if not rep.authentic:
+        problem(fmt.SIGNATURE, f"signs another run than this folder's (its signed comment says {comment[:120]!r}): "
+                               "a run copied or renamed")
     try:
         listed = fmt.parse_b3(b3)
     except fmt.ManifestError as err:
@@ -161,23 +171,30 @@ def read_small(dest, store_id, run_id, name) -> bytes:
         return f.read((1 << 20) + 1)
 
 
-def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, history_runs: list[dict],
-                order=None) -> CopyReport:
-    """Verifies every run (or one) of a copy, in `order` (a sort key on run ids), then the chain."""
+def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, record: dict) -> CopyReport:
+    """Verifies every run (or one) of a copy, then the chain, holding the copy to what the machine's `record` says
+    was written to its medium. Runs are read least recently read first, so that a time budget (verify
+    --max-duration) covers every run over successive verifies."""
     report = CopyReport(dest.describe(), dest.spec)
     try:
         run_ids = dest.runs(store_id)
+        signed = dest.signed_runs(store_id)
     except OSError as err:
         report.problems.append(Problem(report.destination, None, None, f"cannot be listed ({err.strerror or err})"))
         return report
+    ident = identify(dest, signed, record)
+    report.key = ident.key
+    report.problems += [Problem(report.destination, None, MEDIUM_FILE, p) for p in ident.problems]
     if only_run and only_run not in run_ids:
         report.problems.append(Problem(report.destination, only_run, None, "this run is not in this copy"))
         return report
+    history_runs = record.get("runs") or []
+    last_read = ((record.get("data_checks") or {}).get(ident.key) or {})
     by_id = {}
-    for run_id in [only_run] if only_run else sorted(run_ids, key=order):
+    for run_id in [only_run] if only_run else sorted(run_ids, key=lambda r: ((last_read.get(r) or {}).get("at", ""), r)):
         rep = verify_run(dest, store_id, run_id, opts, report.problems)
         if not rep.complete:
-            if _written_here(history_runs, run_id, dest.spec):
+            if any(r["run_id"] == run_id and ident.written_here(r) for r in history_runs):
                 report.problems.append(Problem(report.destination, run_id, fmt.SIGNATURE,
                                                "is missing from a run this machine wrote completely"))
             else:
@@ -187,50 +204,40 @@ def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, 
         report.notes.extend(f"{run_id}: {n}" for n in rep.notes)
         by_id[run_id] = rep
     report.runs.sort(key=lambda r: r.run_id)
-    _check_chain(report, dest, run_ids, by_id, history_runs, only_run is None)
+    _check_chain(report, run_ids, by_id, history_runs, ident, only_run is None)
     return report
 
 
-def _check_chain(report: CopyReport, dest, run_ids: list[str], by_id: dict, history_runs: list[dict], whole: bool) -> None:
+def _check_chain(report: CopyReport, run_ids: list[str], by_id: dict, history_runs: list[dict],
+                 ident: CopyIdentity, whole: bool) -> None:
     present = set(run_ids)
+    recorded = {r["run_id"]: r for r in history_runs}
+    followers: dict[str | None, list[str]] = {}
     for rep in by_id.values():
         prev = rep.manifest and rep.manifest.get("previous_run")
+        followers.setdefault(prev["run_id"] if prev else None, []).append(rep.run_id)
         if not prev:
             continue
         pid = prev["run_id"]
         if pid in by_id and by_id[pid].manifest_blake3 and by_id[pid].manifest_blake3 != prev["manifest_blake3"]:
             report.problems.append(Problem(report.destination, pid, fmt.MANIFEST_JSON,
                                            f"differs from the one run {rep.run_id} chains to (the run was replaced)"))
-        elif pid not in present and not _removed_on_purpose(history_runs, pid) and _should_be_here(
-                history_runs, pid, dest.spec, run_ids):
+        elif pid not in present and not (pid in recorded and ident.removed_here(recorded[pid])) and (
+                ident.written_here(recorded[pid]) if pid in recorded else any(r < pid for r in run_ids)):
+            # A run this copy never received (the key was unplugged that evening, or `--to` pointed elsewhere) is
+            # no alarm: the record says where each run went. Without a record, a gap amid older runs is one.
             report.problems.append(Problem(report.destination, pid, None,
                                            f"is missing from this copy (run {rep.run_id} chains to it): deleted?"))
+    forks = [(pid, sorted(runs)) for pid, runs in followers.items() if len(runs) > 1] if whole else []
+    for pid, runs in forks:
+        after = f"run {pid}" if pid else "no previous run (each is a first run)"
+        report.problems.append(Problem(
+            report.destination, runs[-1], fmt.MANIFEST_JSON,
+            f"the chain of runs forks: {', '.join(runs)} all follow {after}; two machines archive this store, "
+            "or a record was lost, rebuilt too late or restored from an older copy"))
     if whole:
         for r in history_runs:
-            if _written_here([r], r["run_id"], dest.spec) and r["run_id"] not in present \
-                    and not _removed_on_purpose([r], r["run_id"], dest.spec):
+            if ident.written_here(r) and r["run_id"] not in present and not ident.removed_here(r):
                 if not any(p.run_id == r["run_id"] for p in report.problems):
                     report.problems.append(Problem(report.destination, r["run_id"], None,
                                                    "was written here by this machine and is no longer in this copy"))
-
-
-def _should_be_here(history_runs: list[dict], run_id: str, spec: str, run_ids: list[str]) -> bool:
-    """A run this copy never received (the key was unplugged that evening, or `--to` pointed elsewhere) is no
-    alarm: this machine's record says where each run went. Without a record, a gap amid older runs is one."""
-    for r in history_runs:
-        if r["run_id"] == run_id:
-            return spec in r.get("written", [])
-    return any(r < run_id for r in run_ids)
-
-
-def _written_here(history_runs: list[dict], run_id: str, spec: str) -> bool:
-    return any(r["run_id"] == run_id and spec in r.get("written", []) for r in history_runs)
-
-
-def _removed_on_purpose(history_runs: list[dict], run_id: str, spec: str | None = None) -> bool:
-    """Retention records each removal: such a gap is not an alarm."""
-    for r in history_runs:
-        if r["run_id"] == run_id:
-            removed = r.get("removed") or {}
-            return bool(removed) if spec is None else spec in removed
-    return False

@@ -10,7 +10,7 @@ import blake3
 
 from pipeline.config import Config
 from pipeline.destinations import open_destination
-from pipeline.errors import CoffreError, UsageError
+from pipeline.errors import CannotRun, CoffreError, UsageError
 from pipeline.state.history import History
 from pipeline.verify.copy import CopyReport, Problem, VerifyOptions, verify_copy
 from pipeline.verify.deep import DeepChecker
@@ -42,14 +42,22 @@ def _slice_of(run_id: str, m: int) -> int:
     return int(blake3.blake3(run_id.encode()).hexdigest()[:8], 16) % m + 1
 
 
+@dataclass
+class VerifyOutcome:
+    reports: list[CopyReport]
+    recorded: bool = True  # False: the verdict could not be written to the record (a read-only state folder)
+    not_recorded_because: str = ""
+
+
 def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None, identities: list | None = None,
-                        selection: DataSelection | None = None) -> list[CopyReport]:
+                        selection: DataSelection | None = None) -> VerifyOutcome:
     if not specs:
         raise UsageError("No destination to verify: give --from DEST or configure destinations.")
     selection = selection or DataSelection()
-    history = History(cfg.state_dir, cfg.store_id)
+    history = History.of(cfg)
     started = time.monotonic()
     deep = DeepChecker(identities) if identities else None
+
     def one_copy(spec: str) -> CopyReport:
         dest = open_destination(spec)
         try:
@@ -58,7 +66,6 @@ def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None
             rep = CopyReport(dest.describe(), spec)
             rep.problems.append(Problem(dest.describe(), None, None, str(err)))
             return rep
-        last_read = history.data_checks(spec)
         reads = [0]
 
         def read_data(rid: str) -> bool:
@@ -72,21 +79,22 @@ def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None
             return True
 
         opts = VerifyOptions(pinned_key=cfg.signing_public_key, read_data=read_data, deep=deep)
-        # Least recently read first, so that a budget covers every run over successive verifies.
-        order = (lambda rid: (last_read.get(rid, {}).get("at", ""), rid))
-        return verify_copy(dest, cfg.store_id, opts, run_id, history.runs, order=order)
+        return verify_copy(dest, cfg.store_id, opts, run_id, history.doc)
 
     # The copies are on separate media (a USB key, a disk, a remote): they are read at the same time, and
     # reported in the order given.
     with ThreadPoolExecutor(max(1, min(len(specs), 4)), thread_name_prefix="coffre-verify") as pool:
         reports = list(pool.map(one_copy, specs))
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    for r in reports:
-        for run in r.runs:
-            if run.data_read:
-                history.record_data_check(r.spec, run.run_id, {"at": now, "deep": run.deep, "ok": run.ok})
-    history.add_check({"kind": "verify-deep" if deep else "verify", "at": now,
-                       "copies": [{"destination": r.spec, "ok": r.ok, "runs": [x.run_id for x in r.runs],
-                                   "data_read": [x.run_id for x in r.runs if x.data_read],
-                                   "problems": [p.sentence() for p in r.problems]} for r in reports]})
-    return reports
+    read = {r.key: {run.run_id: {"at": now, "deep": run.deep, "ok": run.ok} for run in r.runs if run.data_read}
+            for r in reports if r.key}
+    check = {"kind": "verify-deep" if deep else "verify", "at": now,
+             "copies": [{"destination": r.spec, "medium": r.key, "ok": r.ok, "runs": [x.run_id for x in r.runs],
+                         "data_read": [x.run_id for x in r.runs if x.data_read],
+                         "problems": [p.sentence() for p in r.problems]} for r in reports]}
+    try:
+        history.add_check(check, read)
+    except (OSError, CannotRun) as err:
+        # Whoever may read the copies may check them: a state folder they cannot write costs only the record.
+        return VerifyOutcome(reports, False, getattr(err, "strerror", None) or str(err))
+    return VerifyOutcome(reports)

@@ -1,0 +1,39 @@
+"""What in an archive run needs a person (exit 5): the run is saved all the same, but someone must look.
+
+A till database that is suddenly empty, another program's database, journals that no longer fit their mapping,
+tables that lost rows since the last run: a backup that copies them faithfully every evening would otherwise
+overwrite the shop's memory of what it sold without anyone hearing of it.
+"""
+
+from __future__ import annotations
+
+
+def shrinkage(before: dict | None, now: dict) -> list[str]:
+    """Sentences for every table that vanished or holds fewer rows than at the last run."""
+    said = []
+    for table, was in sorted((before or {}).items()):
+        if not isinstance(was, int) or isinstance(was, bool):
+            continue
+        if table not in now:
+            said.append(f"table {table} has vanished from the database (it held {was} rows at the last run)")
+        elif isinstance(now[table], int) and now[table] < was:
+            said.append(f"table {table} holds {now[table]} rows, {was} at the last run: rows were deleted")
+    return said
+
+
+def needs_a_person(snapshot: dict, last_counts: dict | None, journals_expected: bool, journals_done: bool,
+                   journals_problem: str | None, findings: int) -> list[str]:
+    """The sentences that make a written run end with exit 5; empty when nothing needs a person."""
+    counts = snapshot.get("row_counts") or {}
+    said = []
+    if not counts or not any(isinstance(v, int) and v > 0 for v in counts.values()):
+        said.append("the till database holds no data (no table, or every table empty): is it the right database?")
+    said += shrinkage(last_counts, counts)
+    if journals_expected and not journals_done:
+        said.append(journals_problem or "the fiscal journals could not be exported from this database")
+    if findings:
+        said.append(f"{findings} finding(s) in the fiscal journals")
+    qc = snapshot.get("quick_check")
+    if qc not in (None, "ok"):
+        said.append("SQLite's quick_check finds the till database damaged")
+    return said

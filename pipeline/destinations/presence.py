@@ -1,0 +1,40 @@
+"""Whether a destination is really there this evening: reachable, its medium mounted, not on the till's own disk.
+
+An unplugged USB key often leaves its mount point behind, an empty folder on the till's disk: writing "the key's
+copy" there would put it beside the database it is meant to outlive. Such a destination is reported missing and
+the other copies are written.
+"""
+
+from __future__ import annotations
+
+from pipeline.destinations.medium import MediumFileInvalid, read_medium
+from pipeline.errors import CannotRun
+
+
+def absent_reason(dest, source, recorded: dict | None, allow_same_disk: bool) -> tuple[str | None, str | None]:
+    """(why this destination cannot take a copy tonight, or None; a warning to show, or None)."""
+    try:
+        dest.check_ready()
+    except CannotRun as err:
+        return str(err), None
+    mount_point = getattr(dest, "mount_point", None)
+    if mount_point is not None and recorded and recorded.get("mount_point"):
+        now, then = mount_point(), recorded["mount_point"]
+        if now != then and not _has_medium(dest):
+            return (f"The destination {dest.describe()} is missing: the disk or USB key it was written to (mounted at "
+                    f"{then}) is not mounted now; is it plugged in?"), None
+    src_dev = source.device()
+    if src_dev is not None and dest.device() == src_dev:
+        msg = (f"The destination {dest.describe()} is on the same disk as the database ({source.describe()}): "
+               "a copy there dies with that disk; is the USB key or disk plugged in and mounted?")
+        if not allow_same_disk:
+            return msg + " (Experts: --allow-same-disk.)", None
+        return None, f"Warning: {msg} Written anyway because --allow-same-disk was given."
+    return None, None
+
+
+def _has_medium(dest) -> bool:
+    try:
+        return read_medium(dest) is not None
+    except (OSError, MediumFileInvalid):
+        return False

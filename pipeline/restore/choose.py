@@ -1,0 +1,86 @@
+"""Which run restore, drill and export-auditor take, and from which copy: never older data without saying so.
+
+The newest signed run found on any copy reached comes first, tried on each copy that holds it in the order given;
+a folder that only looks like a run (a junk or copied folder with a far-future id, a forged signature) is passed
+over for the next newest. The machine's record says which run was written last: restoring an older one is said.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pipeline.destinations import open_destination
+from pipeline.errors import CoffreError
+from pipeline.state.history import History, RecordUnreadable
+
+
+@dataclass
+class Reached:
+    spec: str
+    dest: object
+    signed: set[str]  # run folders that hold a signature file (checked when taken)
+
+
+@dataclass
+class Plan:
+    copies: list[Reached] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # copies that could not be reached, and why
+    newest_written: str | None = None  # the newest run the machine's record says reached a copy
+    record_note: str | None = None  # why the record could not be used, if it could not
+
+    def candidates(self, run_id: str | None) -> list[str]:
+        """The runs to try, newest first (only `run_id` when one is asked for)."""
+        if run_id:
+            return [run_id]
+        return sorted(set().union(*(c.signed for c in self.copies)), reverse=True)
+
+    def holders(self, run_id: str) -> list[Reached]:
+        return [c for c in self.copies if run_id in c.signed]
+
+
+def plan(cfg, specs: list[str]) -> Plan:
+    p = Plan()
+    try:
+        last = History.of(cfg).last_run()
+        p.newest_written = last["run_id"] if last else None
+    except RecordUnreadable as err:
+        # The day the till died, the record may be gone with it: the copies still restore.
+        p.record_note = str(err)
+    for spec in specs:
+        dest = open_destination(spec)
+        try:
+            dest.check_ready()
+            signed = dest.signed_runs(cfg.store_id)
+        except (CoffreError, OSError) as err:
+            p.skipped.append(f"{dest.describe()}: {err}")
+            continue
+        p.copies.append(Reached(spec, dest, signed))
+    return p
+
+
+def older_than_written(p: Plan, chosen: str, why_not_newer: list[str]) -> str | None:
+    """The sentence to say when the run taken is older than the newest one this machine wrote."""
+    if not p.newest_written or chosen >= p.newest_written:
+        return None
+    where = "; ".join(why_not_newer[:3]) if why_not_newer else "it is on none of the copies reached"
+    return (f"this is NOT the newest run: run {p.newest_written}, the last this machine wrote, could not be restored "
+            f"({where}); run {chosen} is older")
+
+
+def newer_than_written(p: Plan, chosen: str) -> str | None:
+    if not p.newest_written or chosen <= p.newest_written:
+        return None
+    return (f"run {chosen} is newer than the last one this machine's record knows ({p.newest_written}): another "
+            "machine wrote it, or the record is behind")
+
+
+def lacking(p: Plan, chosen: str, taken_from: str) -> list[str]:
+    """Sentences for the copies, tried before the one used, that do not hold the run taken."""
+    said = []
+    for c in p.copies:
+        if c.spec == taken_from:
+            break
+        if chosen not in c.signed:
+            said.append(f"the copy {c.dest.describe()} does not hold run {chosen} (was it plugged in that evening?); "
+                        f"it was taken from {taken_from}")
+    return said

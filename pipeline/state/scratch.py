@@ -1,0 +1,56 @@
+"""Private scratch folders for plaintext (a drill's restored database, an export being made), swept after a kill.
+
+Each folder is held by an flock on its own descriptor for as long as its process lives: the kernel drops it when
+the process dies, however it dies, so the next command of the same kind can tell a dead one's leftovers (plain
+sales data in /tmp) from a live one's folder and remove them.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def scratch_folder(kind: str, store_id: str, base: Path | None = None):
+    base = Path(base or tempfile.gettempdir())
+    prefix = f"coffre-{kind}@{store_id}@"
+    sweep(base, prefix)
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=base))  # mode 0700
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.close(fd)
+
+
+def sweep(base: Path, prefix: str) -> None:
+    """Removes the folders named `prefix…` under `base` whose process is gone (their flock is free)."""
+    for p in base.glob(prefix + "*"):
+        try:
+            fd = os.open(p, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # alive
+        finally:
+            os.close(fd)
+        shutil.rmtree(p, ignore_errors=True)
+
+
+@contextmanager
+def private_files():
+    """New files 0600 and folders 0700 for the block, whatever the user's umask (for plain data written out)."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)

@@ -1,0 +1,87 @@
+"""Which runs of the machine's record a copy must hold: found by its medium id, whatever the destination's spelling.
+
+Runs are recorded against the medium they were written to (destinations/medium.py). Runs recorded before media had
+ids are matched by the destination's normalised spelling instead (its real path, or its tidied rclone path).
+A copy whose id file is gone, replaced or damaged while it holds runs of this store is a problem: deleting or
+swapping that small file must not be a way to hide a deleted run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from pipeline.destinations import open_destination
+from pipeline.destinations.medium import MEDIUM_FILE, MediumFileInvalid, read_medium
+from pipeline.errors import CoffreError
+
+
+@dataclass
+class CopyIdentity:
+    medium: str | None  # the id read at the copy's root
+    where: str  # the destination's normalised spelling
+    media: set[str] = field(default_factory=set)  # the media whose recorded runs this copy must hold
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        """What the record's per-copy entries (when each run's data was last read) are filed under."""
+        return self.medium or self.where
+
+    def written_here(self, run: dict) -> bool:
+        media = run.get("media")
+        if isinstance(media, dict):
+            return bool(self.media & set(media))
+        return any(normalised(spec) == self.where for spec in run.get("written") or [] if isinstance(spec, str))
+
+    def removed_here(self, run: dict) -> bool:
+        """Retention records each removal, by medium (or spelling): such a gap is not an alarm."""
+        removed = run.get("removed") or {}
+        return isinstance(removed, dict) and any(k in removed for k in (self.medium, self.where) if k)
+
+
+def identify(dest, present: set[str], record: dict) -> CopyIdentity:
+    """The copy's identity, with a problem for every way its id file disagrees with the runs it holds."""
+    ident = CopyIdentity(None, dest.normalised())
+    try:
+        ident.medium = read_medium(dest)
+    except MediumFileInvalid as err:
+        ident.problems.append(f"{err}: Coffre cannot tell which medium this is (the file was altered)")
+    except OSError as err:
+        ident.problems.append(f"{MEDIUM_FILE} cannot be read ({err.strerror or err})")
+    if ident.medium:
+        ident.media.add(ident.medium)
+    runs = record.get("runs") or []
+    # Runs found here that the record says went to other media only: this copy is one of those media.
+    foreign = [r for r in runs if r["run_id"] in present and isinstance(r.get("media"), dict) and r["media"]
+               and ident.medium not in r["media"]]
+    elsewhere = set().union(*(set(r["media"]) for r in foreign)) if foreign else set()
+    if foreign:
+        example = foreign[-1]["run_id"]
+        if ident.medium is None and not ident.problems:
+            ident.problems.append(f"{MEDIUM_FILE} is missing, yet this copy holds runs this machine wrote to a known "
+                                  f"medium (such as {example}): the file was deleted")
+        elif ident.medium is not None:
+            ident.problems.append(f"this copy's {MEDIUM_FILE} names another medium than the one this machine wrote "
+                                  f"{len(foreign)} of its runs to (such as {example}): the file was replaced, or runs "
+                                  "were copied here by hand")
+        ident.media |= elsewhere
+    elif ident.medium is None:
+        last = ((record.get("destinations") or {}).get(ident.where) or {}).get("medium")
+        if last and any(isinstance(r.get("media"), dict) and last in r["media"] for r in runs):
+            if not ident.problems:
+                ident.problems.append(f"{MEDIUM_FILE} is missing and this copy holds none of the runs this machine "
+                                      f"wrote here: is it the right disk or USB key? (A new one: archive to it first.)")
+            ident.media.add(last)
+    return ident
+
+
+@lru_cache(maxsize=256)
+def normalised(spec) -> str | None:
+    """A destination's normalised spelling; None for what is not a destination."""
+    if not isinstance(spec, str):
+        return None
+    try:
+        return open_destination(spec).normalised()
+    except (CoffreError, OSError, ValueError):
+        return None

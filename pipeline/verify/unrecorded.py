@@ -1,0 +1,50 @@
+"""Runs signed on a copy that the machine's record does not hold: an interrupted archive's, or another machine's.
+
+An archive killed after its signature reached a copy but before the record was saved leaves a real run the record
+does not know. The next run takes it as its parent (and records it), so that the chain of runs stays one line.
+A signed run that does not follow the record's last run is a fork: said, never adopted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pipeline.verify.copy import VerifyOptions, verify_run
+
+
+@dataclass
+class Unrecorded:
+    adopted: list[dict] = field(default_factory=list)  # record entries for the interrupted runs taken over
+    forks: list[str] = field(default_factory=list)  # sentences
+
+
+def find_unrecorded(dests: dict, store_id: str, pinned_key: str, runs: list[dict]) -> Unrecorded:
+    """`dests` {spec: destination}; `runs` the record's runs, oldest first."""
+    known = {r["run_id"] for r in runs}
+    last = next((r for r in reversed(runs) if r.get("written")), None)
+    floor = runs[-1]["run_id"] if runs else ""
+    found: dict[str, dict] = {}  # run id -> {"manifest": …, "blake3": …, "written": [spec…]}
+    for spec, dest in dests.items():
+        for run_id in sorted(r for r in dest.signed_runs(store_id) if r > floor and r not in known):
+            problems: list = []
+            rep = verify_run(dest, store_id, run_id, VerifyOptions(pinned_key, read_data=lambda r: False), problems)
+            if rep.authentic and rep.manifest and not problems:
+                entry = found.setdefault(run_id, {"manifest": rep.manifest, "blake3": rep.manifest_blake3, "written": []})
+                entry["written"].append(spec)
+    out = Unrecorded()
+    for run_id in sorted(found):
+        entry = found[run_id]
+        prev = entry["manifest"].get("previous_run")
+        follows = (prev is None and last is None) or (
+            prev is not None and last is not None and prev.get("run_id") == last["run_id"]
+            and prev.get("manifest_blake3") == last.get("manifest_blake3"))
+        if follows:
+            last = {"run_id": run_id, "created_at": entry["manifest"].get("created_at"),
+                    "manifest_blake3": entry["blake3"], "written": entry["written"], "recovered": True}
+            out.adopted.append(last)
+        else:
+            where = ", ".join(dests[s].describe() for s in entry["written"])
+            out.forks.append(f"the copy {where} holds run {run_id}, which this machine's record does not know and "
+                             "which does not follow its last run (another machine archives this store, or the record "
+                             "was rebuilt or restored): the chain of runs forks there")
+    return out
