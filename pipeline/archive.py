@@ -110,7 +110,7 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
     started = time.time()
     if not destination_specs:
         raise UsageError("No destination: give --to DEST or configure destinations in the config file.")
-    source = open_source(cfg.source)
+    source = open_source(cfg.source, cfg.source_lock_wait)
     recipients = [parse_recipient(r) for r in cfg.recipients]
     secret_key = signing.load_secret(cfg.signing_secret_key_file)
 
@@ -142,6 +142,9 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
         scratch = Path(tempfile.mkdtemp(prefix=prefix, dir=cfg.scratch_dir))
         outcome, journals, committed = None, None, False
         try:
+            for warning in source.warnings():  # said before the snapshot they are about
+                result.warnings.append(warning)
+                say(warning)
             snap = source.take(scratch)
             result.run_id = run_id
             run = _RunWrite(cfg, run_id, dests, copies, say)

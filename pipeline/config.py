@@ -30,6 +30,8 @@ class Config:
     # zstd level of the snapshot's blocks (pack/blocks.py: an evening run compresses only the few that changed).
     compression_level: int = 3
     allow_same_disk: bool = False
+    # Seconds a snapshot waits for a lock the till holds on its database before the run gives up (exit 3).
+    source_lock_wait: int = 60
     journals_enabled: bool = True
     journals_mapping: str = "reference-pos"
     extra: dict = field(default_factory=dict)
@@ -48,7 +50,8 @@ class Config:
                 "public_key_file": _relative(self.signing_public_key_file, base),
             },
             "state": {"dir": _relative(self.state_dir, base)},
-            "archive": {"compression_level": self.compression_level, "allow_same_disk": self.allow_same_disk},
+            "archive": {"compression_level": self.compression_level, "allow_same_disk": self.allow_same_disk,
+                        "source_lock_wait": self.source_lock_wait},
             "journals": {"enabled": self.journals_enabled, "mapping": self.journals_mapping},
         }
         if self.scratch_dir is not None:
@@ -100,6 +103,7 @@ def load(path: str | os.PathLike) -> Config:
         scratch_dir=(Path(s) if (s := r.text("archive.scratch_dir", default="")) else None),
         compression_level=r.integer("archive.compression_level", default=Config.compression_level, low=1, high=19),
         allow_same_disk=r.boolean("archive.allow_same_disk", default=False),
+        source_lock_wait=r.integer("archive.source_lock_wait", default=Config.source_lock_wait, low=0, high=3600),
         journals_enabled=r.boolean("journals.enabled", default=True),
         journals_mapping=r.text("journals.mapping", default="reference-pos"),
     )

@@ -65,7 +65,10 @@ def command(config_path, source, destinations, identity_out, store_id, passphras
     from pipeline.destinations import open_destination
     from pipeline.snapshot import open_source
 
-    src_dev = open_source(cfg.source).device()
+    source = open_source(cfg.source)
+    for warning in source.warnings():
+        say(warning)
+    src_dev = source.device()
     for spec in cfg.destinations:
         d = open_destination(spec)
         if src_dev is not None and d.device() == src_dev:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -12,6 +13,7 @@ from pipeline.manifest.format import RUN_ID, SIGNATURE, valid_name
 TMP_PREFIX = ".tmp-"
 # Fail fast rather than retry for minutes: the end-of-day run must end, and the other copies go on.
 FLAGS = ["--retries", "1", "--low-level-retries", "3", "--contimeout", "15s", "--timeout", "60s"]
+DIRECTORY_NOT_FOUND = 3  # rclone's documented exit code: the remote answered, and the folder is not there
 
 
 class RcloneDestination:
@@ -38,6 +40,8 @@ class RcloneDestination:
 
     def _run(self, *args: str, check_msg: str) -> str:
         proc = subprocess.run([self._rclone(), *FLAGS, *args], capture_output=True, text=True)
+        if proc.returncode == DIRECTORY_NOT_FOUND:
+            raise FileNotFoundError(f"{check_msg}: {_last_line(proc.stderr)}")
         if proc.returncode != 0:
             raise OSError(f"{check_msg}: {_last_line(proc.stderr)}")
         return proc.stdout
@@ -45,6 +49,9 @@ class RcloneDestination:
     def check_ready(self) -> None:
         try:
             self._run("lsf", "--max-depth", "1", self.remote, check_msg="not reachable")
+        except FileNotFoundError:
+            raise CannotRun(f"The destination {self.spec} does not exist on the remote: create it with "
+                            f"`rclone mkdir {shlex.quote(self.remote)}`.")
         except OSError as err:
             raise CannotRun(f"The destination {self.spec} cannot be reached ({err}).")
 

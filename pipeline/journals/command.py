@@ -43,7 +43,7 @@ def export_journals(cfg: Config, out_dir: Path, period: tuple[str, str] | None, 
             snapshot = scratch / "run" / "snapshot.sqlite"
             context = {"store_id": cfg.store_id, "run_id": res.run_id, "from": res.destination}
         else:
-            snap = open_source(cfg.source).take(scratch)
+            snap = open_source(cfg.source, cfg.source_lock_wait).take(scratch)
             snapshot = snap.path
             context = {"store_id": cfg.store_id, "run_id": None, "from": "live database (snapshot)",
                        "snapshot_started_at": snap.facts.get("snapshot_started_at")}

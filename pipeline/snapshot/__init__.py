@@ -1,8 +1,10 @@
 """Sources: take a consistent copy of the till's database while it keeps selling.
 
 Every source kind (sqlite:PATH today, postgres:… later) offers the same small interface:
-`device()` for the same-disk rule, `describe()` for messages, and `take(scratch)`, which
-returns a Snapshot: a plain file in the scratch folder plus the facts recorded about it.
+`device()` for the same-disk rule, `describe()` for messages, `warnings()` for what a person
+should know before a snapshot is taken, and `take(scratch)`, which returns a Snapshot: a plain
+file in the scratch folder plus the facts recorded about it. `take` waits at most `lock_wait`
+seconds for a lock another program holds on the database, then gives up with CannotRun.
 """
 
 from __future__ import annotations
@@ -31,13 +33,15 @@ class Source(Protocol):
 
     def device(self) -> int | None: ...
 
+    def warnings(self) -> list[str]: ...
+
     def take(self, scratch: Path) -> Snapshot: ...
 
 
-def open_source(spec: str) -> Source:
+def open_source(spec: str, lock_wait: int = 60) -> Source:
     kind, sep, rest = spec.partition(":")
     if sep and kind == "sqlite" and rest:
         from pipeline.snapshot.sqlite import SqliteSource
 
-        return SqliteSource(Path(rest))
+        return SqliteSource(Path(rest), lock_wait)
     raise UsageError(f"The source {spec!r} is not understood; write it as sqlite:/path/to/pos.db.")

@@ -10,12 +10,21 @@ from pathlib import Path
 from pipeline.errors import CannotRun
 from pipeline.snapshot import Snapshot
 
+# SQLite's own busy wait for one try. The tries are looped in Python, so that a SIGTERM (a KeyboardInterrupt,
+# see cli/__init__.py) stops the wait within this much: a single long busy timeout would hold it in C.
+BUSY_TRY = 0.2
+
+
+class _StillLocked(Exception):
+    """The deadline passed while another program held its lock on the database."""
+
 
 class SqliteSource:
     kind = "sqlite"
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, lock_wait: int = 60):
         self.path = Path(path).absolute()
+        self.lock_wait = lock_wait
 
     def describe(self) -> str:
         return f"SQLite database {self.path}"
@@ -26,28 +35,49 @@ class SqliteSource:
         except OSError:
             return None
 
+    def warnings(self) -> list[str]:
+        if not self.path.is_file():
+            return []  # take() says what is wrong with it
+        # Bytes 18 and 19 of the header are 2 in WAL mode and 1 otherwise. Read from the file with no SQLite
+        # connection, they take no lock, so a till holding the database cannot make this wait, and nothing changes.
+        try:
+            with open(self.path, "rb") as f:
+                header = f.read(20)
+        except OSError:
+            return []
+        if not header.startswith(b"SQLite format 3\0") or header[18:20] == b"\2\2":
+            return []
+        return [f"Warning: the till database {self.path} is not in WAL mode: the till cannot record a sale while "
+                "the snapshot is taken (a few seconds). If the till software allows it, switch it to WAL "
+                "(PRAGMA journal_mode=WAL)."]
+
     def take(self, scratch: Path) -> Snapshot:
         if not self.path.is_file():
             raise CannotRun(f"The source database {self.path} does not exist or is not a file.")
         out = scratch / "snapshot.sqlite"
         started = time.time()
+        deadline = time.monotonic() + self.lock_wait
         try:
-            src = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True, timeout=30)
+            src = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True, timeout=BUSY_TRY, isolation_level=None)
         except sqlite3.Error as err:
             raise CannotRun(f"The source database {self.path} cannot be opened ({err}).")
         try:
+            _begin_read(src, deadline)
             dst = sqlite3.connect(out)
             try:
                 # The copy is scratch: a crash leaves nothing worth keeping (the next run removes it),
                 # so no fsync of hundreds of megabytes to the till's disk before packing can start.
                 dst.execute("PRAGMA synchronous=OFF")
-                # pages=-1 copies every page in ONE step, i.e. inside one read transaction:
+                # pages=-1 copies every page in ONE step, inside the read transaction opened above:
                 # a consistent instant, while WAL lets the till keep committing.
-                src.backup(dst, pages=-1)
+                src.backup(dst, pages=-1, progress=_until(deadline), sleep=BUSY_TRY)
                 # The copy is one self-contained file (no -wal/-shm needed to open it anywhere).
                 dst.execute("PRAGMA journal_mode=DELETE")
             finally:
                 dst.close()
+        except _StillLocked:
+            raise CannotRun(f"The till database {self.path} is locked by another program (waited {self.lock_wait} s): "
+                            "try again when the till has finished writing.")
         except sqlite3.DatabaseError as err:
             raise CannotRun(f"The source database {self.path} cannot be read ({err}).")
         finally:
@@ -59,6 +89,35 @@ class SqliteSource:
             "size": out.stat().st_size,
         }
         return Snapshot(path=out, name="snapshot.sqlite", facts=facts, inspect=lambda: inspect(out))
+
+
+def _begin_read(src: sqlite3.Connection, deadline: float) -> None:
+    """Opens the read transaction the backup then copies from, trying again until the deadline while the database
+    is locked (a rollback-journal till writing, or one holding it in exclusive locking mode)."""
+    src.execute("BEGIN")
+    while True:
+        try:
+            src.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return
+        except sqlite3.OperationalError as err:
+            if not _busy(getattr(err, "sqlite_errorcode", 0)):
+                raise
+            if time.monotonic() >= deadline:
+                raise _StillLocked from err
+
+
+def _until(deadline: float):
+    """A backup progress callback: CPython retries a busy step forever, and in C, where no signal is handled."""
+
+    def progress(status: int, remaining: int, total: int) -> None:
+        if _busy(status) and time.monotonic() >= deadline:
+            raise _StillLocked
+
+    return progress
+
+
+def _busy(code: int | None) -> bool:
+    return code is not None and (code & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def inspect(path: Path) -> dict:

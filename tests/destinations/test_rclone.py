@@ -76,3 +76,40 @@ def test_archive_to_a_folder_and_an_rclone_remote(sample_db, tmp_path, other_dis
     copies = json.loads(res.out)["copies"]
     assert copies[0]["ok"] and not copies[1]["ok"]
     assert "Traceback" not in res.err
+
+
+def _init_with_usb_and(remote: str, sample_db, tmp_path, other_disk):
+    usb = other_disk / "usb"
+    usb.mkdir()
+    cfg = tmp_path / "etc" / "coffre.toml"
+    res = run_coffre("init", "--config", cfg, "--source", f"sqlite:{sample_db}", "--to", usb, "--to", remote,
+                     "--identity-out", tmp_path / "off" / "id.txt", "--store-id", "s1")
+    assert res.code == 0, res
+    return cfg, usb
+
+
+def test_a_missing_remote_folder_is_named_with_the_command_that_creates_it(sample_db, tmp_path, other_disk, webdav):
+    _, served = webdav
+    cfg, usb = _init_with_usb_and("rclone:coffretest:backups/nothere", sample_db, tmp_path, other_disk)
+    res = run_coffre("archive", "--config", cfg, "--yes", "--json")
+    assert res.code == 4, res  # the folder copy is still written
+    copies = json.loads(res.out)["copies"]
+    assert copies[0]["ok"] and not copies[1]["ok"], copies
+    said = ("The destination rclone:coffretest:backups/nothere does not exist on the remote: "
+            "create it with `rclone mkdir coffretest:backups/nothere`.")
+    assert copies[1]["reason"] == said
+    assert said in res.err and "cannot be reached" not in res.err, res
+    assert not (served / "nothere").exists()  # never created behind the person's back
+    assert len(list((usb / "s1").iterdir())) == 1
+
+
+def test_an_unreachable_remote_is_still_said_to_be_unreachable(sample_db, tmp_path, other_disk, monkeypatch):
+    need_tool("rclone")
+    monkeypatch.setenv("RCLONE_CONFIG_COFFRECLOSED_TYPE", "webdav")
+    monkeypatch.setenv("RCLONE_CONFIG_COFFRECLOSED_URL", f"http://127.0.0.1:{_free_port()}/")  # nobody listens
+    cfg, usb = _init_with_usb_and("rclone:coffreclosed:backups", sample_db, tmp_path, other_disk)
+    res = run_coffre("archive", "--config", cfg, "--yes", "--json")
+    assert res.code == 4, res
+    reason = json.loads(res.out)["copies"][1]["reason"]
+    assert reason.startswith("The destination rclone:coffreclosed:backups cannot be reached ("), reason
+    assert "does not exist" not in res.err, res
