@@ -1,0 +1,128 @@
+"""Copies known by their medium, not by how a destination is spelt: a deleted run shows whatever the spelling, and
+two USB keys taking turns at one mount point are told apart."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+from conftest import need_tool
+
+from reliability.helpers import archive_ok, two_copy_store
+
+
+def deleted_run_is_named(store, dest_spelling, run_id: str) -> None:
+    """The newest run was deleted: no later run chains to it, so only the record can say it is gone."""
+    res = store.coffre("verify", "--from", dest_spelling)
+    assert res.code == 1 and run_id in res.err and "no longer in this copy" in res.err, (dest_spelling, res)
+
+
+def test_a_deleted_run_shows_however_the_destination_is_written(tmp_path, monkeypatch):
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=4) as store:
+        a = store.destinations[0]
+        for _ in range(3):
+            archive_ok(store)
+        victim = store.run_dirs(a)[-1].name
+        shutil.rmtree(a / store.store_id / victim)
+        link = tmp_path / "usb-link"
+        link.symlink_to(a)
+        monkeypatch.chdir(a.parent)
+        for spelling in (a, f"{a}/", f"{a}//", f"{a}/.", os.path.relpath(a, a.parent), f"./{a.name}/", link):
+            deleted_run_is_named(store, spelling, victim)
+        # The other copy, however written, is intact.
+        b = store.destinations[1]
+        assert store.coffre("verify", "--from", f"{b}/").code == 0
+
+
+def test_runs_written_through_one_spelling_are_held_against_another(tmp_path):
+    """`archive --to DIR/` then `verify` of the configured DIR: the same medium, the same runs."""
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=4) as store:
+        a = store.destinations[0]
+        archive_ok(store)
+        second = archive_ok(store, "--to", f"{a}/", "--to", store.destinations[1])["run_id"]
+        shutil.rmtree(a / store.store_id / second)
+        deleted_run_is_named(store, a, second)
+
+
+def test_two_usb_keys_taking_turns_at_one_mount_point_are_told_apart(tmp_path):
+    """Monday key 1, Tuesday key 2, at the same place: neither is blamed for the runs the other holds, and a run
+    deleted from one is still named."""
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=4) as store:
+        usb = store.destinations[0]
+        key1, key2 = usb.with_name("key-1"), usb.with_name("key-2")
+        key2.mkdir()
+        plugged = {}
+
+        def plug(key):
+            if usb.exists():
+                os.rename(usb, plugged.pop("now"))
+            os.rename(key, usb)
+            plugged["now"] = key
+
+        os.rename(usb, key1)
+        on = {key1: [], key2: []}
+        for evening in range(4):
+            key = (key1, key2)[evening % 2]
+            plug(key)
+            on[key].append(archive_ok(store)["run_id"])
+        for key in (key1, key2):
+            plug(key)
+            res = store.coffre("verify", "--from", usb, "--json")
+            assert res.code == 0, (key, res)
+            (copy,) = json.loads(res.out)["copies"]
+            assert [r["run_id"] for r in copy["runs"]] == on[key]
+        plug(key1)
+        shutil.rmtree(usb / store.store_id / on[key1][-1])
+        deleted_run_is_named(store, usb, on[key1][-1])
+        plug(key2)
+        assert store.coffre("verify", "--from", usb).code == 0
+
+
+def test_a_copy_whose_id_file_is_deleted_or_swapped_is_named_and_its_deleted_run_still_shows(tmp_path):
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=4) as store:
+        a, b = store.destinations
+        for _ in range(3):
+            archive_ok(store)
+        victim = store.run_dirs(a)[-1].name
+        shutil.rmtree(a / store.store_id / victim)
+        saved = (a / "coffre-medium.json").read_bytes()
+        (a / "coffre-medium.json").unlink()
+        res = store.coffre("verify", "--from", a)
+        assert res.code == 1 and "coffre-medium.json is missing" in res.err and victim in res.err, res
+        # The other copy's id put in its place: the runs it must hold are found all the same.
+        shutil.copy(b / "coffre-medium.json", a / "coffre-medium.json")
+        res = store.coffre("verify", "--from", a)
+        assert res.code == 1 and victim in res.err, res
+        # Garbage in its place.
+        (a / "coffre-medium.json").write_text("{}")
+        res = store.coffre("verify", "--from", a)
+        assert res.code == 1 and "coffre-medium.json" in res.err and victim in res.err, res
+        (a / "coffre-medium.json").write_bytes(saved)
+        deleted_run_is_named(store, a, victim)
+        # A fresh id of its own put in place: the runs this machine wrote to this medium only are held to it.
+        own = archive_ok(store, "--to", a)["run_id"]
+        (a / "coffre-medium.json").write_text(json.dumps({"coffre_medium": "0" * 32}))
+        shutil.rmtree(a / store.store_id / own)
+        res = store.coffre("verify", "--from", a)
+        assert res.code == 1 and "names another medium" in res.err and victim in res.err, res
+
+
+@pytest.fixture
+def local_remotes(monkeypatch):
+    """Two rclone remote names for the same local folders (an alias: only the medium's id can tell)."""
+    need_tool("rclone")
+    for name in ("RLOCAL", "RALIAS"):
+        monkeypatch.setenv(f"RCLONE_CONFIG_{name}_TYPE", "local")
+
+
+def test_rclone_spellings_and_remote_names_find_the_same_medium(tmp_path, local_remotes):
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=4) as store:
+        a, b = store.destinations
+        spec = f"rclone:rlocal:{a}"
+        runs = [archive_ok(store, "--to", spec, "--to", b)["run_id"] for _ in range(3)]
+        shutil.rmtree(a / store.store_id / runs[-1])
+        for spelling in (spec, f"{spec}/", f"rclone:rlocal:{a}//", f"rclone:ralias:{a}", a):
+            deleted_run_is_named(store, spelling, runs[-1])

@@ -1,0 +1,115 @@
+"""The machine's record: changed under a lock by commands running at once, never replaced when it cannot be read,
+and a chain of runs that forks is named."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from conftest import run_coffre
+
+from reliability.helpers import archive_ok, b3_of, one_sentence_error, two_copy_store
+
+
+def history_of(store) -> dict:
+    return json.loads((store.state_dir / f"{store.store_id}.history.json").read_text())
+
+
+def test_an_unreadable_record_stops_every_command_and_is_never_replaced(tmp_path):
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=3) as store:
+        archive_ok(store)
+        archive_ok(store)
+        path = store.state_dir / f"{store.store_id}.history.json"
+        damaged = path.read_bytes()[: len(path.read_bytes()) // 2]  # a half-written file, as a full disk leaves it
+        path.write_bytes(damaged)
+        before = b3_of(path)
+        for args in (("archive", "--yes"), ("verify",), ("status",), ("drill", *store.identity_args())):
+            res = store.coffre(*args)
+            line = one_sentence_error(res, 3, str(path), "rebuild-record")
+            assert "cannot be read" in line
+            assert b3_of(path) == before, args  # not replaced, not even rewritten
+        # A restore still works the day the record is lost with the till: it says what it cannot tell.
+        res = store.coffre("restore", *store.identity_args(), "--out", tmp_path / "restored")
+        assert res.code == 0, res
+        assert "record cannot be read" in res.err
+        # The way out: the unreadable file kept aside, byte for byte, and a record rebuilt from the copies.
+        res = store.coffre("rebuild-record")
+        assert res.code == 0, res
+        (aside,) = store.state_dir.glob(f"{store.store_id}.history.json.unreadable-*")
+        assert aside.read_bytes() == damaged
+        rebuilt = history_of(store)
+        assert [r["run_id"] for r in rebuilt["runs"]] == [p.name for p in store.run_dirs(store.destinations[0])]
+        assert all(sorted(r["written"]) == sorted(map(str, store.destinations)) for r in rebuilt["runs"])
+        res = store.coffre("rebuild-record")  # a readable record is never thrown away
+        assert res.code == 2 and "nothing to rebuild" in res.err, res
+        # The next run follows the newest run the copies hold: one chain, which verify holds to the new record.
+        summary = archive_ok(store)
+        assert summary["attention"] == []
+        res = store.coffre("verify")
+        assert res.code == 0, res
+        # A run deleted from a copy after the rebuild is still found.
+        shutil.rmtree(store.run_dir(store.destinations[1], rebuilt["runs"][0]["run_id"]))
+        res = store.coffre("verify")
+        assert res.code == 1 and rebuilt["runs"][0]["run_id"] in res.err, res
+
+
+def test_a_record_of_another_shape_is_unreadable_too(tmp_path):
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=3) as store:
+        archive_ok(store)
+        path = store.state_dir / f"{store.store_id}.history.json"
+        for shape in (b"[]", b'{"runs": {"a": 1}}', b'{"runs": [{"no": "run id"}]}', b"\xff\xfe not utf-8"):
+            path.write_bytes(shape)
+            res = store.coffre("verify")
+            one_sentence_error(res, 3, "rebuild-record")
+            assert path.read_bytes() == shape
+
+
+def test_a_run_signed_but_not_recorded_is_taken_as_the_next_runs_parent(tmp_path):
+    """An archive killed between its signature and the record's save: the next run records it and follows it, so
+    the chain stays one line (no fork, no run the record does not know)."""
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=3) as store:
+        archive_ok(store)
+        lost = archive_ok(store)["run_id"]
+        path = store.state_dir / f"{store.store_id}.history.json"
+        record = json.loads(path.read_text())
+        record["runs"] = [r for r in record["runs"] if r["run_id"] != lost]
+        path.write_text(json.dumps(record))
+        res = store.coffre("archive", "--yes", "--json")
+        assert res.code == 0 and lost in res.err and "recorded now" in res.err, res
+        new = json.loads(res.out)["run_id"]
+        manifest = json.loads((store.run_dir(store.destinations[0], new) / "manifest.json").read_text())
+        assert manifest["previous_run"]["run_id"] == lost
+        assert [r["run_id"] for r in history_of(store)["runs"]][-2:] == [lost, new]
+        assert store.coffre("verify").code == 0
+
+
+def test_two_runs_that_follow_the_same_run_are_a_fork(tmp_path):
+    """Two machines archiving one store (or a record restored from an older backup of the till): their runs both
+    name the same previous run. Each copy's chain looked whole; the fork is named where one copy holds both."""
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=3) as store:
+        a, b = store.destinations
+        archive_ok(store)
+        twin_state = tmp_path / "twin-state"
+        shutil.copytree(store.state_dir, twin_state)
+        first = archive_ok(store, "--to", a)["run_id"]
+        # The twin machine: the same config and keys, the state as it was before `first`.
+        twin = tmp_path / "etc" / "twin.toml"
+
+        def edit(doc):
+            doc["state"]["dir"] = str(twin_state)
+
+        original = store.config.read_text()
+        store.edit_config(edit)
+        twin.write_text(store.config.read_text())
+        store.config.write_text(original)
+        res = run_coffre("archive", "--config", twin, "--yes", "--to", b, "--json")
+        assert res.code == 0, res
+        second = json.loads(res.out)["run_id"]
+        # Someone gathers the copies in one place.
+        shutil.copytree(store.run_dir(b, second), store.run_dir(a, second))
+        res = store.coffre("verify", "--from", a)
+        assert res.code == 1 and "forks" in res.err and first in res.err and second in res.err, res
+        # The twin's next evening on the copy that holds the other branch says so too (exit 5: saved, but look).
+        res = run_coffre("archive", "--config", twin, "--yes", "--to", a, "--json")
+        assert res.code == 5, res
+        assert any("forks" in s and first in s for s in json.loads(res.out)["attention"]), res.out
