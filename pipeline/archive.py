@@ -273,7 +273,8 @@ def _record_run(history: History, run: "_RunWrite", written: list[str], copies: 
         mount_point = getattr(d, "mount_point", None)
         places[d.normalised()] = {"spec": spec, "medium": media[spec] or None, "last_run": run.run_id,
                                   "mount_point": mount_point() if mount_point else None}
-    record = {"run_id": run.run_id, "created_at": run.created_at, "manifest_blake3": run.manifest_hash,
+    record = {"run_id": run.run_id, "created_at": run.created_at, "previous": run.previous,
+              "manifest_blake3": run.manifest_hash,
               "written": written, "media": {media[s]: s for s in written if media[s]},
               "failed": {s: c.reason for s, c in copies.items() if not c.ok},
               "row_counts": (result.facts.get("snapshot") or {}).get("row_counts") or {},
@@ -544,6 +545,7 @@ class _RunWrite:
         self.read_back(expected={fmt.SIGNATURE: sig_hash})
         _close_workers(self._flushers, self._checkers)
         self.manifest_hash = manifest_hash
+        self.previous = prev["run_id"] if prev else None
         return manifest_hash
 
 

@@ -68,7 +68,9 @@ def _rebuild(cfg, specs: list[str]) -> Rebuilt:
                              problems)
             if not (rep.authentic and rep.manifest):
                 continue
+            prev = rep.manifest.get("previous_run")
             entry = runs.setdefault(run_id, {"run_id": run_id, "created_at": rep.manifest.get("created_at"),
+                                             "previous": prev["run_id"] if prev else None,
                                              "manifest_blake3": rep.manifest_blake3, "written": [], "media": {},
                                              "failed": {}, "rebuilt": True})
             entry["written"].append(spec)

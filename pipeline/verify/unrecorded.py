@@ -21,11 +21,11 @@ class Unrecorded:
 def find_unrecorded(dests: dict, store_id: str, pinned_key: str, runs: list[dict]) -> Unrecorded:
     """`dests` {spec: destination}; `runs` the record's runs, oldest first."""
     known = {r["run_id"] for r in runs}
+    followed = _followed(runs)
     last = next((r for r in reversed(runs) if r.get("written")), None)
-    floor = runs[-1]["run_id"] if runs else ""
     found: dict[str, dict] = {}  # run id -> {"manifest": …, "blake3": …, "written": [spec…]}
     for spec, dest in dests.items():
-        for run_id in sorted(r for r in dest.signed_runs(store_id) if r > floor and r not in known):
+        for run_id in sorted(dest.signed_runs(store_id) - known):
             problems: list = []
             rep = verify_run(dest, store_id, run_id, VerifyOptions(pinned_key, read_data=lambda r: False), problems)
             if rep.authentic and rep.manifest and not problems:
@@ -35,16 +35,35 @@ def find_unrecorded(dests: dict, store_id: str, pinned_key: str, runs: list[dict
     for run_id in sorted(found):
         entry = found[run_id]
         prev = entry["manifest"].get("previous_run")
-        follows = (prev is None and last is None) or (
-            prev is not None and last is not None and prev.get("run_id") == last["run_id"]
+        prev_id = prev.get("run_id") if prev else None
+        follows_last = (prev is None and last is None) or (
+            prev is not None and last is not None and prev_id == last["run_id"]
             and prev.get("manifest_blake3") == last.get("manifest_blake3"))
-        if follows:
-            last = {"run_id": run_id, "created_at": entry["manifest"].get("created_at"),
+        if follows_last and prev_id not in followed:
+            last = {"run_id": run_id, "created_at": entry["manifest"].get("created_at"), "previous": prev_id,
                     "manifest_blake3": entry["blake3"], "written": entry["written"], "recovered": True}
             out.adopted.append(last)
-        else:
+            followed[prev_id] = run_id
+        elif prev_id in followed or (prev is None and runs):
+            # The record knows another run that follows the same one: two lines of runs from one point.
             where = ", ".join(dests[s].describe() for s in entry["written"])
+            other = followed.get(prev_id)
             out.forks.append(f"the copy {where} holds run {run_id}, which this machine's record does not know and "
-                             "which does not follow its last run (another machine archives this store, or the record "
-                             "was rebuilt or restored): the chain of runs forks there")
+                             f"which follows {'run ' + prev_id if prev_id else 'no run'}, as run {other} does: the "
+                             "chain of runs forks (another machine archives this store, or the record was restored "
+                             "from an older backup)")
+        # Otherwise it hangs from a run the record does not know either (a copy the record never held): no alarm.
+    return out
+
+
+def _followed(runs: list[dict]) -> dict:
+    """{run id: the recorded run that follows it} (None for the first run's "previous"). Runs recorded before the
+    record kept `previous` followed the last run before them that reached a copy, as the archive then chose."""
+    out: dict = {}
+    last = None
+    for r in runs:
+        prev = r["previous"] if "previous" in r else last
+        out.setdefault(prev, r["run_id"])
+        if r.get("written"):
+            last = r["run_id"]
     return out
