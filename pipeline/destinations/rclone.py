@@ -6,11 +6,15 @@ import shutil
 import subprocess
 import tempfile
 
+from pipeline import interrupt
 from pipeline.errors import CannotRun, UsageError
 from pipeline.manifest.format import RUN_ID, SIGNATURE, valid_name
 
 TMP_PREFIX = ".tmp-"
 # Fail fast rather than retry for minutes: the end-of-day run must end, and the other copies go on.
+# Never -L/--copy-links: on a local remote rclone then skips symbolic links (they are missing from a listing, so
+# never read), and a copy can only show its own files.
+# Every child goes through interrupt.spawn, so that a stop kills it: a remote that never answers holds nothing.
 FLAGS = ["--retries", "1", "--low-level-retries", "3", "--contimeout", "15s", "--timeout", "60s"]
 
 
@@ -37,10 +41,10 @@ class RcloneDestination:
         return self.remote + joiner + "/".join(parts)
 
     def _run(self, *args: str, check_msg: str) -> str:
-        proc = subprocess.run([self._rclone(), *FLAGS, *args], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise OSError(f"{check_msg}: {_last_line(proc.stderr)}")
-        return proc.stdout
+        code, out, err = interrupt.run([self._rclone(), *FLAGS, *args])
+        if code != 0:
+            raise OSError(f"{check_msg}: {_last_line(err)}")
+        return out
 
     def check_ready(self) -> None:
         try:
@@ -67,6 +71,11 @@ class RcloneDestination:
             size, _, name = line.partition(";")
             listing[name.rstrip("/")] = int(size) if size.lstrip("-").isdigit() else -1
         return listing
+
+    def entry_kind(self, store_id: str, run_id: str, name: str) -> str:
+        # lsf gives -1 for a folder and for an object whose size the remote does not know.
+        out = self._run("lsf", "--dirs-only", self._path(store_id, run_id), check_msg="cannot list")
+        return "a folder" if name + "/" in out.splitlines() else "an object of unknown size"
 
     def open_read(self, store_id: str, run_id: str, name: str):
         if not valid_name(name):
@@ -96,8 +105,12 @@ class RcloneRunWriter:
             raise ValueError(f"refusing to write {name!r}")
         # stderr to a file, not a pipe: a chatty rclone must never block on a pipe nobody reads yet.
         log = tempfile.TemporaryFile()
-        proc = subprocess.Popen([self.dest._rclone(), *FLAGS, "rcat", self._tmp(name)], stdin=subprocess.PIPE,
-                                stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            proc = interrupt.spawn([self.dest._rclone(), *FLAGS, "rcat", self._tmp(name)], stdin=subprocess.PIPE,
+                                   stdout=subprocess.DEVNULL, stderr=log)
+        except BaseException:
+            log.close()
+            raise
         self.procs[name] = (proc, log)
         return proc.stdin
 
@@ -108,7 +121,9 @@ class RcloneRunWriter:
         except OSError:
             pass
         code = proc.wait()
+        interrupt.forget(proc)
         err = _read_log(log)
+        log.close()
         if code != 0:
             raise OSError(f"upload failed: {_last_line(err)}")
         self.dest._run("moveto", self._tmp(name), self.dest._path(self.store_id, self.run_id, name),
@@ -118,6 +133,7 @@ class RcloneRunWriter:
         for name, (proc, log) in list(self.procs.items()):
             proc.kill()
             proc.wait()
+            interrupt.forget(proc)
             log.close()
             try:
                 self.dest._run("deletefile", self._tmp(name), check_msg="cannot remove")
@@ -132,7 +148,11 @@ class _PipeReader:
     def __init__(self, argv: list[str], name: str):
         self.name = name
         self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.log)
+        try:
+            self.proc = interrupt.spawn(argv, stdout=subprocess.PIPE, stderr=self.log)
+        except BaseException:
+            self.log.close()
+            raise
 
     def read(self, n: int = -1) -> bytes:
         data = self.proc.stdout.read(n)
@@ -152,6 +172,7 @@ class _PipeReader:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+        interrupt.forget(self.proc)
         self.proc.stdout.close()
         self.log.close()
 
