@@ -1,4 +1,4 @@
-"""Stopping promptly on SIGTERM or Ctrl-C: cleanup in the main thread, child programs killed, then an exit nothing holds.
+"""Stopping promptly on SIGTERM or Ctrl-C: cleanup first, child programs killed, then an exit nothing can hold.
 
 The first signal raises KeyboardInterrupt in the main thread, so that finally blocks run (the scratch copy of the
 database removed, the lock's note cleared, partial files removed), and kills every child program started through
@@ -49,7 +49,7 @@ def _on_signal(signum, frame) -> None:
 
 
 def _watchdog() -> None:
-    # Killed here rather than in the handler: the handler may run while the main thread holds the registry.
+    # Killed from here, not in the handler: the handler only raises, so that the main thread starts unwinding at once.
     _kill_children()
     time.sleep(GRACE)
     # Python's streams are not flushed from here: the main thread may be stuck holding one of them.
@@ -81,8 +81,12 @@ def spawn(argv: list[str], **popen_args) -> subprocess.Popen:
     with _lock:
         if _stopping.is_set():
             raise InterruptedError("the command is stopping")
-        proc = subprocess.Popen(argv, **popen_args)
-        _children.add(proc)
+        proc = None
+        try:
+            proc = subprocess.Popen(argv, **popen_args)
+        finally:
+            if proc is not None:  # registered even if the signal's KeyboardInterrupt comes right after the start
+                _children.add(proc)
     return proc
 
 

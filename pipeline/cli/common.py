@@ -12,6 +12,8 @@ from pipeline.errors import CANNOT_RUN, USAGE, CoffreError
 
 
 def say(message: str) -> None:
+    if interrupt.requested():
+        return  # what a stopping command meets (a copy failing as its upload is killed) is the stop, already said
     click.echo(message, err=True)
 
 

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import time
 import uuid
@@ -52,12 +53,12 @@ def fifo(path: Path) -> None:
 
 def device(path: Path) -> None:
     try:
-        os.mknod(path, 0o600 | 0o020000, os.makedev(1, 5))  # a character device: the kernel's /dev/zero
+        os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 5))  # a character device: the kernel's /dev/zero
     except PermissionError:
         fail_or_skip("creating a device node needs root")
 
 
-def link_to(target) -> callable:
+def link_to(target):
     return lambda path: os.symlink(target(path) if callable(target) else target, path)
 
 
