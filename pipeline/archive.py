@@ -19,7 +19,7 @@ import blake3
 
 from pipeline import __version__
 from pipeline.config import Config
-from pipeline.destinations import Destination, RunWriter, open_destination
+from pipeline.destinations import Destination, RunWriter, open_destination, why_not_read
 from pipeline.attention import needs_a_person
 from pipeline.destinations.leftovers import remove_leftovers
 from pipeline.destinations.medium import MediumFileInvalid, ensure_medium, read_medium
@@ -131,7 +131,11 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
         run_id = new_run_id(time.time(), max([r["run_id"] for r in history.runs[-1:] + unrecorded.adopted] or [""]))
         for d in dests.values():
             # What interrupted runs left (unsigned folders, their .tmp- files) goes before this run starts.
-            remove_leftovers(d, cfg.store_id, run_id)
+            try:
+                remove_leftovers(d, cfg.store_id, run_id)
+            except OSError as err:
+                say(f"Note: what interrupted runs left on {d.describe()} could not be removed ({err}); "
+                    "it is never counted, and the next run tries again.")
         # Under the lock no other run of this store is alive: a scratch folder of its own left here is a killed
         # run's (a plain copy of the till database). '@' cannot be in a store id, so no other store's matches;
         # the state folder's digest keeps apart two stores that share an id on this machine (their locks do).
@@ -237,8 +241,10 @@ def _ready_destinations(cfg: Config, specs: list[str], source, history: History,
             try:
                 # A medium without an id gets one with its first run (written once the run is signed there).
                 media[spec] = read_medium(d) or ""
+                d.signed_runs(cfg.store_id)  # a store folder that cannot be listed (or is a link) takes no copy
             except (OSError, MediumFileInvalid) as err:
-                why = f"The destination {d.describe()} cannot be prepared ({getattr(err, 'strerror', None) or err})."
+                why = (f"The destination {d.describe()} cannot be prepared: "
+                       f"{why_not_read(err) if isinstance(err, OSError) else err}.")
         if why is not None:
             copy.ok, copy.reason = False, why
             say(f"Skipping: {why}")

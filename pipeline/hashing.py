@@ -32,11 +32,11 @@ class HashingReader:
         return True
 
 
-def hash_stream(f, chunk: int = 1 << 20) -> tuple[str, int]:
-    """BLAKE3 hex and size of a whole file object, read in fixed chunks."""
+def hash_stream(f, chunk: int = 1 << 20, limit: int | None = None) -> tuple[str, int]:
+    """BLAKE3 hex and size of a whole file object (at most its first `limit` bytes), read in fixed chunks."""
     h = blake3.blake3()
     size = 0
-    while data := f.read(chunk):
+    while data := f.read(chunk if limit is None else min(chunk, limit - size)):
         h.update(data)
         size += len(data)
     return h.hexdigest(), size

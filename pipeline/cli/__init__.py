@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 
 import click
 
-from pipeline import __version__
+from pipeline import __version__, interrupt
 from pipeline.cli.common import GuardedGroup
 
 
@@ -29,14 +28,10 @@ def _register() -> None:
 _register()
 
 
-def _terminated(signum, frame):
-    # A service manager's SIGTERM goes the way of Ctrl-C: finally blocks run, the scratch copy of the
-    # database is removed, the unfinished run stays unsigned, and the exit code says it did not run.
-    raise KeyboardInterrupt
-
-
 def main() -> None:
-    signal.signal(signal.SIGTERM, _terminated)
+    # A service manager's SIGTERM goes the way of Ctrl-C: finally blocks run, the scratch copy of the database is
+    # removed, the unfinished run stays unsigned, the exit code says it did not run, and the process ends promptly.
+    interrupt.install()
     cli.main(prog_name="coffre", standalone_mode=True)
 
 

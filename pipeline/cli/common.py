@@ -7,10 +7,13 @@ import sys
 
 import click
 
+from pipeline import interrupt
 from pipeline.errors import CANNOT_RUN, USAGE, CoffreError
 
 
 def say(message: str) -> None:
+    if interrupt.requested():
+        return  # what a stopping command meets (a copy failing as its upload is killed) is the stop, already said
     click.echo(message, err=True)
 
 
@@ -21,31 +24,35 @@ class GuardedGroup(click.Group):
         kwargs["standalone_mode"] = False
         try:
             code = super().main(*args, **kwargs)
-        except click.exceptions.Exit as e:
-            sys.exit(e.exit_code)
-        except click.ClickException as e:
-            e.show()
-            sys.exit(USAGE)
-        except click.exceptions.Abort:
-            say("coffre: interrupted.")
-            sys.exit(CANNOT_RUN)
-        except CoffreError as e:
-            say(f"coffre: {e}")
-            sys.exit(e.exit_code)
-        except KeyboardInterrupt:
-            say("coffre: interrupted; earlier runs are intact and an unfinished run is never counted.")
-            sys.exit(CANNOT_RUN)
-        except OSError as e:
-            where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-            say(f"coffre: a system error stopped the command: {e.strerror or e}{where}.")
-            sys.exit(CANNOT_RUN)
-        except Exception as e:  # a bug must still end in one sentence; COFFRE_DEBUG=1 shows the trace
-            if os.environ.get("COFFRE_DEBUG"):
-                raise
-            say(f"coffre: internal error ({type(e).__name__}: {e}); nothing was counted as done. "
-                "Run again with COFFRE_DEBUG=1 for details.")
-            sys.exit(CANNOT_RUN)
+        except (click.exceptions.Abort, KeyboardInterrupt):
+            # Said, then ended at once: a worker thread stuck on a medium must not keep the process alive.
+            interrupt.end()
+        except Exception as e:
+            if interrupt.requested():
+                interrupt.end()  # an error met while stopping follows from the stop: the stop is what is said
+            sys.exit(_report(e))
         sys.exit(code or 0)
+
+
+def _report(e: Exception) -> int:
+    """Says in one sentence what stopped the command; returns the exit code."""
+    if isinstance(e, click.exceptions.Exit):
+        return e.exit_code
+    if isinstance(e, click.ClickException):
+        e.show()
+        return USAGE
+    if isinstance(e, CoffreError):
+        say(f"coffre: {e}")
+        return e.exit_code
+    if isinstance(e, OSError):
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        say(f"coffre: a system error stopped the command: {e.strerror or e}{where}.")
+        return CANNOT_RUN
+    if os.environ.get("COFFRE_DEBUG"):  # a bug must still end in one sentence; COFFRE_DEBUG=1 shows the trace
+        raise e
+    say(f"coffre: internal error ({type(e).__name__}: {e}); nothing was counted as done. "
+        "Run again with COFFRE_DEBUG=1 for details.")
+    return CANNOT_RUN
 
 
 def config_option(f):

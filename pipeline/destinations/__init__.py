@@ -4,10 +4,15 @@ A destination holds, per store, one folder per run: `<root>/<store_id>/<run_id>/
 create each file under a temporary name and publish it with `commit` (fsync, rename); readers
 only ever see published names. Kinds: a local folder (USB key, disk, mounted share) and
 `rclone:REMOTE:PATH`.
+
+Whoever can write to one copy (a USB key left in the shop, a shared cloud folder) must not be able to make the
+till machine read something else than that copy's own files: readers open only regular files, reached without
+following a symbolic link below the destination's root, and refuse the rest with NotRegular.
 """
 
 from __future__ import annotations
 
+import errno
 from typing import BinaryIO, Protocol
 
 from pipeline.errors import UsageError
@@ -40,9 +45,37 @@ class Destination(Protocol):
     def files(self, store_id: str, run_id: str) -> dict[str, int]:
         """Every entry of a run folder with its size in bytes (-1 for what is not a plain file)."""
 
-    def open_read(self, store_id: str, run_id: str, name: str) -> BinaryIO: ...
+    def entry_kind(self, store_id: str, run_id: str, name: str) -> str:
+        """What an entry that files() gives as -1 is, in a few words ("a FIFO (named pipe)", "a symbolic link")."""
+
+    def open_read(self, store_id: str, run_id: str, name: str) -> BinaryIO:
+        """The published file `name`; raises NotRegular for anything but a regular file of that run folder."""
 
     def start_run(self, store_id: str, run_id: str) -> RunWriter: ...
+
+
+class NotRegular(OSError):
+    """An entry of a copy that is not read: not a regular file (or folder), or reached through a symbolic link.
+
+    str(err) is what to say after the entry's name, e.g. "is a FIFO (named pipe), not a regular file; not read".
+    """
+
+    def __init__(self, message: str):
+        super().__init__(errno.EPERM, message)
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+def not_a_file(kind: str) -> NotRegular:
+    return NotRegular(f"is {kind}, not a regular file; not read")
+
+
+def why_not_read(err: OSError) -> str:
+    """What to say after a file's name when opening or reading it failed."""
+    if isinstance(err, NotRegular):
+        return str(err)
+    return f"cannot be read ({err.strerror or err})"
 
 
 def open_destination(spec: str) -> Destination:

@@ -7,10 +7,17 @@ import os
 import stat
 from pathlib import Path
 
+from pipeline.destinations import NotRegular, not_a_file
 from pipeline.errors import CannotRun
 from pipeline.manifest.format import RUN_ID, SIGNATURE, valid_name
 
 TMP_PREFIX = ".tmp-"
+# Below the root (which may be a symbolic link the user configured) nothing is followed: a store or run folder, or a
+# file, that is a link is refused, so that a copy can only ever show its own files. A FIFO could block the open
+# forever and a device could act on being opened: what is not a regular file is refused before it is opened, and
+# the open does not block (O_NONBLOCK) in case it was swapped meanwhile.
+_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 # While a file is written, every this many bytes the kernel is asked to start writing them to the medium.
 WRITEBACK_EVERY = 8 << 20
 
@@ -40,36 +47,115 @@ class LocalDestination:
     def store_dir(self, store_id: str) -> Path:
         return self.root / store_id
 
+    def _open_store(self, store_id: str) -> int:
+        """A descriptor of `<root>/<store_id>`; NotRegular when it is a symbolic link or not a folder."""
+        root = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            return _enter(root, store_id, lambda kind: f"the store folder {store_id} is {kind}, not a folder; "
+                                                       "not followed")
+        finally:
+            os.close(root)
+
+    def _open_run(self, store_id: str, run_id: str) -> int:
+        store = self._open_store(store_id)
+        try:
+            return _enter(store, run_id, lambda kind: f"is {kind}, not a folder; not followed")
+        finally:
+            os.close(store)
+
     def runs(self, store_id: str) -> list[str]:
-        d = self.store_dir(store_id)
-        if not d.is_dir():
+        """The run folders; a symbolic link named like one is listed too, so that readers say it is not followed."""
+        try:
+            store = self._open_store(store_id)
+        except FileNotFoundError:
             return []
-        return sorted(e.name for e in os.scandir(d) if e.is_dir(follow_symlinks=False) and RUN_ID.match(e.name))
+        try:
+            with os.scandir(store) as entries:
+                return sorted(e.name for e in entries if RUN_ID.match(e.name)
+                              and (e.is_dir(follow_symlinks=False) or e.is_symlink()))
+        finally:
+            os.close(store)
 
     def signed_runs(self, store_id: str) -> set[str]:
-        """The run folders that hold a signature file (whether it verifies is the reader's business)."""
-        d = self.store_dir(store_id)
-        return {r for r in self.runs(store_id) if os.path.lexists(d / r / SIGNATURE)}
+        """The run folders (real ones, not links) that hold a signature file; whether it verifies is the reader's
+        business."""
+        try:
+            store = self._open_store(store_id)
+        except FileNotFoundError:
+            return set()
+        try:
+            with os.scandir(store) as entries:
+                folders = [e.name for e in entries if RUN_ID.match(e.name) and e.is_dir(follow_symlinks=False)]
+            return {r for r in folders if _lexists(f"{r}/{SIGNATURE}", store)}
+        finally:
+            os.close(store)
 
     def files(self, store_id: str, run_id: str) -> dict[str, int]:
-        d = self.store_dir(store_id) / run_id
-        return {e.name: (e.stat(follow_symlinks=False).st_size if e.is_file(follow_symlinks=False) else -1)
-                for e in os.scandir(d)}
+        folder = self._open_run(store_id, run_id)
+        try:
+            with os.scandir(folder) as entries:
+                return {e.name: (e.stat(follow_symlinks=False).st_size if e.is_file(follow_symlinks=False) else -1)
+                        for e in entries}
+        finally:
+            os.close(folder)
+
+    def entry_kind(self, store_id: str, run_id: str, name: str) -> str:
+        folder = self._open_run(store_id, run_id)
+        try:
+            return _kind(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
+        finally:
+            os.close(folder)
 
     def open_read(self, store_id: str, run_id: str, name: str):
         if not valid_name(name):
             raise ValueError(f"refusing to read {name!r}")
-        return open(self.store_dir(store_id) / run_id / name, "rb")
+        folder = self._open_run(store_id, run_id)
+        try:
+            mode = os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode
+            if not stat.S_ISREG(mode):
+                raise not_a_file(_kind(mode))
+            try:
+                fd = os.open(name, _FILE, dir_fd=folder)
+            except OSError as err:
+                if err.errno == errno.ELOOP:
+                    raise not_a_file("a symbolic link") from None
+                raise
+        finally:
+            os.close(folder)
+        try:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                raise not_a_file(_kind(mode))
+            os.set_blocking(fd, True)
+            return os.fdopen(fd, "rb")
+        except BaseException:
+            os.close(fd)
+            raise
 
     def remove_run(self, store_id: str, run_id: str) -> None:
         """Removes a run folder that never got its signature; a signed run is never removed here."""
-        d = self.store_dir(store_id) / run_id
-        if not RUN_ID.match(run_id) or os.path.lexists(d / SIGNATURE):
+        if not RUN_ID.match(run_id):
             return
-        for e in os.scandir(d):
-            if not e.is_dir(follow_symlinks=False):  # files, and links themselves (never what they point to)
-                os.unlink(e.path)
-        os.rmdir(d)
+        # Through descriptors, following no link: a linked store folder must not lead to another copy's run.
+        try:
+            folder = self._open_run(store_id, run_id)
+        except NotRegular:
+            return
+        try:
+            with os.scandir(folder) as entries:
+                found = list(entries)
+            if any(e.name == SIGNATURE for e in found):
+                return
+            for e in found:
+                if not e.is_dir(follow_symlinks=False):  # files, and links themselves (never what they point to)
+                    os.unlink(e.name, dir_fd=folder)
+        finally:
+            os.close(folder)
+        store = self._open_store(store_id)
+        try:
+            os.rmdir(run_id, dir_fd=store)
+        finally:
+            os.close(store)
 
     def normalised(self) -> str:
         """The folder this spec names, whatever the spelling (trailing slash, relative path, symlinks)."""
@@ -116,10 +202,14 @@ class LocalDestination:
         return True
 
     def start_run(self, store_id: str, run_id: str) -> "LocalRunWriter":
-        d = self.store_dir(store_id) / run_id
-        d.mkdir(parents=True, exist_ok=False)
-        _fsync_dir(d.parent)
-        return LocalRunWriter(d)
+        self.store_dir(store_id).mkdir(parents=True, exist_ok=True)
+        store = self._open_store(store_id)  # never a run written through a linked store folder, elsewhere
+        try:
+            os.mkdir(run_id, dir_fd=store)
+            _fsync_fd(store)
+        finally:
+            os.close(store)
+        return LocalRunWriter(self.store_dir(store_id) / run_id)
 
 
 class LocalRunWriter:
@@ -196,15 +286,57 @@ class _WritebackFile:
         self.raw.close()
 
 
+def _lexists(name: str, dir_fd: int) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        return True
+    except FileNotFoundError:
+        return False
+
+
 def _fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
         return
     try:
+        _fsync_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_fd(fd: int) -> None:
+    try:
         os.fsync(fd)
     except OSError as err:
         if err.errno not in (errno.EINVAL, errno.ENOTSUP):
             raise
-    finally:
-        os.close(fd)
+
+
+def _enter(parent: int, name: str, refusal) -> int:
+    """A descriptor of the folder `name` in `parent`, not following a link; refusal(kind) words any other entry."""
+    if not valid_name(name):
+        raise ValueError(f"refusing to open {name!r}")
+    try:
+        return os.open(name, _FOLDER, dir_fd=parent)
+    except OSError as err:
+        if err.errno not in (errno.ENOTDIR, errno.ELOOP):
+            raise
+        kind = _kind(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode)
+    raise NotRegular(refusal(kind))
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    return "an entry of an unknown kind"

@@ -7,11 +7,15 @@ import shutil
 import subprocess
 import tempfile
 
+from pipeline import interrupt
 from pipeline.errors import CannotRun, UsageError
 from pipeline.manifest.format import RUN_ID, SIGNATURE, valid_name
 
 TMP_PREFIX = ".tmp-"
 # Fail fast rather than retry for minutes: the end-of-day run must end, and the other copies go on.
+# Never -L/--copy-links: on a local remote rclone then skips symbolic links (they are missing from a listing, so
+# never read), and a copy can only show its own files.
+# Every child goes through interrupt.spawn, so that a stop kills it: a remote that never answers holds nothing.
 FLAGS = ["--retries", "1", "--low-level-retries", "3", "--contimeout", "15s", "--timeout", "60s"]
 DIRECTORY_NOT_FOUND = 3  # rclone's documented exit code: the remote answered, and the folder is not there
 
@@ -39,12 +43,12 @@ class RcloneDestination:
         return self.remote + joiner + "/".join(parts)
 
     def _run(self, *args: str, check_msg: str) -> str:
-        proc = subprocess.run([self._rclone(), *FLAGS, *args], capture_output=True, text=True)
-        if proc.returncode == DIRECTORY_NOT_FOUND:
-            raise FileNotFoundError(f"{check_msg}: {_last_line(proc.stderr)}")
-        if proc.returncode != 0:
-            raise OSError(f"{check_msg}: {_last_line(proc.stderr)}")
-        return proc.stdout
+        code, out, err = interrupt.run([self._rclone(), *FLAGS, *args])
+        if code == DIRECTORY_NOT_FOUND:
+            raise FileNotFoundError(f"{check_msg}: {_last_line(err)}")
+        if code != 0:
+            raise OSError(f"{check_msg}: {_last_line(err)}")
+        return out
 
     def check_ready(self) -> None:
         try:
@@ -86,6 +90,11 @@ class RcloneDestination:
             listing[name.rstrip("/")] = int(size) if size.lstrip("-").isdigit() else -1
         return listing
 
+    def entry_kind(self, store_id: str, run_id: str, name: str) -> str:
+        # lsf gives -1 for a folder and for an object whose size the remote does not know.
+        out = self._run("lsf", "--dirs-only", self._path(store_id, run_id), check_msg="cannot list")
+        return "a folder" if name + "/" in out.splitlines() else "an object of unknown size"
+
     def open_read(self, store_id: str, run_id: str, name: str):
         if not valid_name(name):
             raise ValueError(f"refusing to read {name!r}")
@@ -104,22 +113,24 @@ class RcloneDestination:
         return f"rclone:{remote}:{'/' if absolute else ''}{'/'.join(parts)}"
 
     def read_root_file(self, name: str, limit: int) -> bytes | None:
-        proc = subprocess.run([self._rclone(), *FLAGS, "cat", "--count", str(limit + 1), self._path(name)],
-                              capture_output=True)
-        if proc.returncode != 0:
-            err = proc.stderr.decode("utf-8", "replace")
-            if "not found" in err or "doesn't exist" in err:
+        # `rclone cat PATH` of a folder prints every file in it: the root is listed with a filter instead, so that
+        # only a file of that name, at the root, is ever read (none: nothing printed).
+        code, out, err = interrupt.run([self._rclone(), *FLAGS, "cat", "--max-depth", "1", "--include", f"/{name}",
+                                        "--count", str(limit + 1), self.remote], text=False)
+        if code != 0:
+            err = err.decode("utf-8", "replace")
+            if code == DIRECTORY_NOT_FOUND:
                 return None
             raise OSError(f"reading {name} failed: {_last_line(err)}")
-        return proc.stdout
+        return out or None
 
     def create_root_file(self, name: str, data: bytes) -> bool:
         if self.read_root_file(name, 0) is not None:
             return False
         tmp = self._path(TMP_PREFIX + name)
-        proc = subprocess.run([self._rclone(), *FLAGS, "rcat", tmp], input=data, capture_output=True)
-        if proc.returncode != 0:
-            raise OSError(f"writing {name} failed: {_last_line(proc.stderr.decode('utf-8', 'replace'))}")
+        code, _, err = interrupt.run([self._rclone(), *FLAGS, "rcat", tmp], input=data, text=False)
+        if code != 0:
+            raise OSError(f"writing {name} failed: {_last_line(err.decode('utf-8', 'replace'))}")
         self._run("moveto", tmp, self._path(name), check_msg="cannot publish")
         return True
 
@@ -141,8 +152,12 @@ class RcloneRunWriter:
             raise ValueError(f"refusing to write {name!r}")
         # stderr to a file, not a pipe: a chatty rclone must never block on a pipe nobody reads yet.
         log = tempfile.TemporaryFile()
-        proc = subprocess.Popen([self.dest._rclone(), *FLAGS, "rcat", self._tmp(name)], stdin=subprocess.PIPE,
-                                stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            proc = interrupt.spawn([self.dest._rclone(), *FLAGS, "rcat", self._tmp(name)], stdin=subprocess.PIPE,
+                                   stdout=subprocess.DEVNULL, stderr=log)
+        except BaseException:
+            log.close()
+            raise
         self.procs[name] = (proc, log)
         return proc.stdin
 
@@ -153,7 +168,9 @@ class RcloneRunWriter:
         except OSError:
             pass
         code = proc.wait()
+        interrupt.forget(proc)
         err = _read_log(log)
+        log.close()
         if code != 0:
             raise OSError(f"upload failed: {_last_line(err)}")
         self.dest._run("moveto", self._tmp(name), self.dest._path(self.store_id, self.run_id, name),
@@ -163,6 +180,7 @@ class RcloneRunWriter:
         for name, (proc, log) in list(self.procs.items()):
             proc.kill()
             proc.wait()
+            interrupt.forget(proc)
             log.close()
             try:
                 self.dest._run("deletefile", self._tmp(name), check_msg="cannot remove")
@@ -177,7 +195,11 @@ class _PipeReader:
     def __init__(self, argv: list[str], name: str):
         self.name = name
         self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.log)
+        try:
+            self.proc = interrupt.spawn(argv, stdout=subprocess.PIPE, stderr=self.log)
+        except BaseException:
+            self.log.close()
+            raise
 
     def read(self, n: int = -1) -> bytes:
         data = self.proc.stdout.read(n)
@@ -197,6 +219,7 @@ class _PipeReader:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+        interrupt.forget(self.proc)
         self.proc.stdout.close()
         self.log.close()
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.config import Config
-from pipeline.destinations import open_destination
+from pipeline.destinations import open_destination, why_not_read
 from pipeline.errors import CannotRun, CheckFailed, CoffreError, UsageError
 from pipeline.manifest.format import valid_name
 from pipeline.hashing import hash_stream
@@ -314,14 +314,22 @@ def _create_private(path: Path):
     return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), "wb")
 
 
+def _open_copy_file(dest, store_id, run_id, name):
+    """The copy's file; any failure to open it (missing, refused, medium failing) is that copy's, not ours."""
+    try:
+        return dest.open_read(store_id, run_id, name)
+    except OSError as err:
+        raise _CopyBad(f"{name} {why_not_read(err)}")
+
+
 def _unpack_file(dest, store_id, run_id, name, identities, out, decompress=True, hash_zst=True):
     try:
-        with dest.open_read(store_id, run_id, name) as src:
+        with _open_copy_file(dest, store_id, run_id, name) as src:
             return unpack(src, identities, out, decompress=decompress, hash_zst=hash_zst)
     except UnpackError as err:
         raise _CopyBad(f"{name} is damaged: {err}")
-    except (SourceReadError, FileNotFoundError) as err:
-        raise _CopyBad(f"{name} cannot be read ({err.strerror or err})")
+    except SourceReadError as err:
+        raise _CopyBad(f"{name} {why_not_read(err)}")
 
 
 def _restore_facts(dest, store_id, run_id, name, f, identities, final, temps) -> dict:
@@ -347,10 +355,10 @@ def _restore_one(dest, store_id, run_id, name, f, final, identities, facts, chec
     if kind == "journals" and checks.journals == "authenticate":
         # Authenticated like every file (its BLAKE3 is in the signed MANIFEST.b3), neither decrypted nor written.
         try:
-            with dest.open_read(store_id, run_id, name) as src:
+            with _open_copy_file(dest, store_id, run_id, name) as src:
                 got, _ = hash_stream(src)
         except OSError as err:
-            raise _CopyBad(f"{name} cannot be read ({err.strerror or err})")
+            raise _CopyBad(f"{name} {why_not_read(err)}")
         if got != f["blake3"]:
             raise _CopyBad(f"{name} is damaged: its BLAKE3 differs from MANIFEST.b3")
         return

@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from pipeline.destinations import NotRegular, not_a_file, why_not_read
 from pipeline.destinations.medium import MEDIUM_FILE
 from pipeline.hashing import hash_stream
 from pipeline.manifest import format as fmt
 from pipeline.manifest.check import SignatureInvalid, verify as verify_signature
 from pipeline.verify.identity import CopyIdentity, identify
+
+CONTROL_LIMIT = 1 << 20  # far above any control file Coffre writes (a few kB): a larger one is not read
 
 
 @dataclass
@@ -69,25 +72,50 @@ def verify_run(dest, store_id: str, run_id: str, opts: VerifyOptions, problems: 
 
     try:
         present = dest.files(store_id, run_id)
+    except NotRegular as err:
+        problem(None, str(err))
+        return rep
     except OSError as err:
         problem(None, f"the run folder cannot be listed ({err.strerror or err})")
         return rep
     if fmt.SIGNATURE not in present:
         rep.ok, rep.complete = False, False
         return rep
-    try:
-        b3 = read_small(dest, store_id, run_id, fmt.MANIFEST_B3)
-        sig = read_small(dest, store_id, run_id, fmt.SIGNATURE)
-    except FileNotFoundError:
-        problem(fmt.MANIFEST_B3, "is missing")
-        return rep
-    except OSError as err:
-        problem(fmt.MANIFEST_B3, f"cannot be read ({err.strerror or err})")
-        return rep
+
+    # Nothing is opened that the listing already shows is not what Coffre wrote: a FIFO or a link is not a file
+    # of this copy, and a huge file would be read for nothing (a hostile copy must not make verify hang or work).
+    def refused(name: str) -> bool:
+        if present.get(name, 0) >= 0:
+            return False
+        problem(name, str(not_a_file(_kind_of(dest, store_id, run_id, name))))
+        return True
+
+    def too_large(name: str) -> bool:
+        if present.get(name, 0) <= CONTROL_LIMIT:
+            return False
+        problem(name, f"is {present[name]} bytes, larger than any file of this kind Coffre writes; not read")
+        return True
+
+    signed = {}
+    for name in (fmt.MANIFEST_B3, fmt.SIGNATURE):
+        if name not in present:
+            problem(name, "is missing")
+            return rep
+        if refused(name) or too_large(name):
+            return rep
+        try:
+            signed[name] = read_small(dest, store_id, run_id, name)
+        except FileNotFoundError:
+            problem(name, "is missing")
+            return rep
+        except OSError as err:
+            problem(name, why_not_read(err))
+            return rep
+    b3 = signed[fmt.MANIFEST_B3]
     try:
         # The trusted comment names the store and the run: a real run copied under another folder name is not
         # a run there.
-        comment = verify_signature(opts.pinned_key, b3, sig)
+        comment = verify_signature(opts.pinned_key, b3, signed[fmt.SIGNATURE])
     except SignatureInvalid as err:
         problem(fmt.SIGNATURE, f"{err} (checked with the public key pinned in the configuration)")
         return rep
@@ -105,13 +133,18 @@ def verify_run(dest, store_id: str, run_id: str, opts: VerifyOptions, problems: 
     missing = {name for name in listed if name not in present}
     for name in sorted(missing):
         problem(name, "is missing")
+    unread = set(missing)  # never opened
+    for name in sorted(set(listed) - missing):
+        if refused(name):
+            unread.add(name)
 
-    def hash_file(name: str) -> str | None:
+    def hash_file(name: str, limit: int) -> str | None:
         try:
             with dest.open_read(store_id, run_id, name) as f:
-                got, size = hash_stream(f)
+                # One byte past the listed size is enough to tell a file that grew since it was listed.
+                got, size = hash_stream(f, limit=limit + 1)
         except OSError as err:
-            problem(name, f"cannot be read ({err.strerror or err})")
+            problem(name, why_not_read(err))
             return None
         rep.bytes_read += size
         if got != listed[name]:
@@ -122,53 +155,67 @@ def verify_run(dest, store_id: str, run_id: str, opts: VerifyOptions, problems: 
     # The small control files first: manifest.json tells which files are data and their sizes.
     if fmt.MANIFEST_JSON not in listed:
         problem(fmt.MANIFEST_JSON, "is not listed in MANIFEST.b3")
-    elif fmt.MANIFEST_JSON not in missing and hash_file(fmt.MANIFEST_JSON):
+    elif fmt.MANIFEST_JSON not in unread and not too_large(fmt.MANIFEST_JSON) \
+            and hash_file(fmt.MANIFEST_JSON, CONTROL_LIMIT):
         rep.manifest_blake3 = listed[fmt.MANIFEST_JSON]
         try:
             rep.manifest = fmt.parse_manifest(read_small(dest, store_id, run_id, fmt.MANIFEST_JSON))
         except fmt.ManifestError as err:
             problem(fmt.MANIFEST_JSON, str(err))
         except OSError as err:
-            problem(fmt.MANIFEST_JSON, f"cannot be read ({err.strerror or err})")
+            problem(fmt.MANIFEST_JSON, why_not_read(err))
     data_files = {f["name"]: f for f in rep.manifest["files"]} if rep.manifest else {}
     if rep.manifest:
-        _cross_check(rep, listed, present, problem, store_id)
+        unread |= _cross_check(rep, listed, present, problem, store_id)
     for name in sorted(listed):
-        if name in missing or name == fmt.MANIFEST_JSON or name in data_files:
+        if name in unread or name == fmt.MANIFEST_JSON or name in data_files:
             continue
-        hash_file(name)
+        # Without a trusted manifest the data files cannot be told apart: only the known control files are read.
+        if (rep.manifest or name in fmt.CONTROL_FILES) and not too_large(name):
+            hash_file(name, CONTROL_LIMIT)
     if not rep.manifest:
-        return rep  # without a trusted manifest the data files cannot be told apart: problems already said
+        return rep  # problems already said
     if not opts.read_data(run_id):
         return rep
     rep.data_read = True
-    todo = [n for n in data_files if n not in missing]
+    todo = [n for n in data_files if n not in unread]
     if opts.deep is not None:
         rep.deep = True
         opts.deep(dest, store_id, rep, {n: listed.get(n) for n in todo}, problem)
     else:
         for name in todo:
-            hash_file(name)
+            hash_file(name, data_files[name]["size"])
     return rep
 
 
-def _cross_check(rep: RunReport, listed: dict, present: dict, problem, store_id: str) -> None:
+def _kind_of(dest, store_id: str, run_id: str, name: str) -> str:
+    try:
+        return dest.entry_kind(store_id, run_id, name)
+    except OSError:
+        return "an entry that cannot be examined"
+
+
+def _cross_check(rep: RunReport, listed: dict, present: dict, problem, store_id: str) -> set[str]:
+    """manifest.json against MANIFEST.b3 and the listing; returns the data files not to read (wrong size)."""
     m = rep.manifest
     if m["run_id"] != rep.run_id or m["store_id"] != store_id:
         problem(fmt.MANIFEST_JSON, f"names run {m['run_id']} of store {m['store_id']}, not this folder's")
     described = {f["name"] for f in m["files"]}
     for name in sorted(set(listed) - described - set(fmt.CONTROL_FILES)):
         problem(name, "is listed in MANIFEST.b3 but not in manifest.json")
+    wrong_size = set()
     for f in m["files"]:
         if listed.get(f["name"]) != f["blake3"]:
             problem(f["name"], "manifest.json and MANIFEST.b3 disagree about this file")
-        elif f["name"] in present and present[f["name"]] != f["size"]:
+        elif present.get(f["name"], -1) >= 0 and present[f["name"]] != f["size"]:
             problem(f["name"], f"is {present[f['name']]} bytes, manifest.json says {f['size']} (truncated or grown)")
+            wrong_size.add(f["name"])
+    return wrong_size
 
 
 def read_small(dest, store_id, run_id, name) -> bytes:
     with dest.open_read(store_id, run_id, name) as f:
-        return f.read((1 << 20) + 1)
+        return f.read(CONTROL_LIMIT + 1)
 
 
 def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, record: dict) -> CopyReport:
@@ -180,7 +227,8 @@ def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, 
         run_ids = dest.runs(store_id)
         signed = dest.signed_runs(store_id)
     except OSError as err:
-        report.problems.append(Problem(report.destination, None, None, f"cannot be listed ({err.strerror or err})"))
+        why = str(err) if isinstance(err, NotRegular) else f"cannot be listed ({err.strerror or err})"
+        report.problems.append(Problem(report.destination, None, None, why))
         return report
     ident = identify(dest, signed, record)
     report.key = ident.key

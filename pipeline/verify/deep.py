@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+from pipeline.destinations import why_not_read
 from pipeline.errors import UsageError
 from pipeline.unpack.check import (BoundedBuffer, HeaderProbe, check_snapshot_stream, damaged_at_archive_time,
                                    journals_mismatch, journals_need_decompressing, parse_facts)
-from pipeline.unpack.stream import SourceReadError, UnpackError, unpack
+from pipeline.unpack.stream import UnpackError, unpack
 
 
 def identity_recipients(identities: list) -> set[str]:
@@ -72,8 +73,8 @@ class DeepChecker:
             got = self._unpack(dest, store_id, run_id, name, buf)
         except UnpackError as err:
             return [f"is damaged: {err}"], 0, None
-        except (SourceReadError, FileNotFoundError) as err:
-            return [f"cannot be read ({err.strerror or err})"], 0, None
+        except OSError as err:  # nothing is written here: an OSError is the copy's (refused, missing, failing)
+            return [why_not_read(err)], 0, None
         if got.stored_blake3 != expected:
             return ["is damaged: its BLAKE3 differs from MANIFEST.b3"], got.stored_size, None
         try:
@@ -97,8 +98,8 @@ class DeepChecker:
             return [], got.stored_size, []
         except UnpackError as err:
             return [f"is damaged: {err}"], 0, []
-        except (SourceReadError, FileNotFoundError) as err:
-            return [f"cannot be read ({err.strerror or err})"], 0, []
+        except OSError as err:
+            return [why_not_read(err)], 0, []
 
     def _unpack(self, dest, store_id, run_id, name, out, decompress=True, hash_zst=True):
         with dest.open_read(store_id, run_id, name) as src:

@@ -1,0 +1,121 @@
+"""Stopping promptly on SIGTERM or Ctrl-C: cleanup first, child programs killed, then an exit nothing can hold.
+
+The first signal raises KeyboardInterrupt in the main thread, so that finally blocks run (the scratch copy of the
+database removed, the lock's note cleared, partial files removed), and kills every child program started through
+`spawn` (rclone), so that a thread reading from a remote that never answers is freed at once. Worker threads can
+still hold the process (a `with ThreadPoolExecutor` waits for them, and so does the interpreter's exit): once the
+command has said it was interrupted it ends with os._exit, and a watchdog ends it GRACE seconds after the signal
+whatever the main thread is doing. A second signal ends it at once. Ending this way is safe: the store lock is an
+flock the kernel releases, and an unsigned run is never counted.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from pipeline.errors import CANNOT_RUN
+
+GRACE = 5.0  # seconds between the first signal and the hard exit
+SENTENCE = "coffre: interrupted; earlier runs are intact and an unfinished run is never counted."
+
+# Reentrant: the second signal's handler runs in the main thread, which may hold it already.
+_lock = threading.RLock()
+_children: set[subprocess.Popen] = set()
+_stopping = threading.Event()
+_said = False
+
+
+def install() -> None:
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+
+
+def requested() -> bool:
+    """Whether a stop was asked for: what the main thread meets while unwinding is a consequence, not news."""
+    return _stopping.is_set()
+
+
+def _on_signal(signum, frame) -> None:
+    if _stopping.is_set():
+        end()
+    _stopping.set()
+    threading.Thread(target=_watchdog, name="coffre-stop", daemon=True).start()
+    raise KeyboardInterrupt
+
+
+def _watchdog() -> None:
+    # Killed from here, not in the handler: the handler only raises, so that the main thread starts unwinding at once.
+    _kill_children()
+    time.sleep(GRACE)
+    # Python's streams are not flushed from here: the main thread may be stuck holding one of them.
+    end(flush=False)
+
+
+def end(code: int = CANNOT_RUN, flush: bool = True) -> None:
+    """Says the interruption sentence (once), kills the child programs and ends the process now."""
+    global _said
+    with _lock:
+        first = not _said
+        _said = True
+    _kill_children()
+    if first:
+        for stream in (sys.stdout, sys.stderr) if flush else ():
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001 - a closed or broken stream must not stop the exit
+                pass
+        try:
+            os.write(2, (SENTENCE + "\n").encode())
+        except OSError:
+            pass
+    os._exit(code)
+
+
+def spawn(argv: list[str], **popen_args) -> subprocess.Popen:
+    """Starts a child program that a stop kills; refused (InterruptedError) once a stop was asked for."""
+    with _lock:
+        if _stopping.is_set():
+            raise InterruptedError("the command is stopping")
+        proc = None
+        try:
+            proc = subprocess.Popen(argv, **popen_args)
+        finally:
+            if proc is not None:  # registered even if the signal's KeyboardInterrupt comes right after the start
+                _children.add(proc)
+    return proc
+
+
+def forget(proc: subprocess.Popen) -> None:
+    """The child has ended (it was waited for): a stop has nothing to kill there."""
+    with _lock:
+        _children.discard(proc)
+
+
+def run(argv: list[str], input: bytes | None = None, text: bool = True) -> tuple[int, str | bytes, str | bytes]:
+    """subprocess.run with its output captured (as text, or bytes), through `spawn`: (exit code, stdout, stderr)."""
+    proc = spawn(argv, stdin=subprocess.PIPE if input is not None else None, stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, text=text)
+    try:
+        out, err = proc.communicate(input)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        forget(proc)
+    return proc.returncode, out, err
+
+
+def _kill_children() -> None:
+    with _lock:
+        children = list(_children)
+    for proc in children:
+        try:
+            proc.kill()
+        except OSError:
+            pass

@@ -1,0 +1,172 @@
+"""SIGTERM (a service manager) or SIGINT (Ctrl-C) stops a command promptly even while it waits on a remote that
+never answers: exit 3, one sentence, no rclone left running, the store lock free for the next run."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, need_tool
+
+from .helpers import archived_once, no_traceback, two_copy_store
+
+# A stopped command must be gone well within this (the hard stop comes 5 s after the signal at the latest).
+STOP_WITHIN = 8.0
+
+_LISTING = ('<?xml version="1.0" encoding="utf-8"?><D:multistatus xmlns:D="DAV:"><D:response><D:href>{href}</D:href>'
+            "<D:propstat><D:prop><D:resourcetype><D:collection/></D:resourcetype>"
+            "<D:getlastmodified>Mon, 01 Jan 2024 00:00:00 GMT</D:getlastmodified></D:prop>"
+            "<D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response></D:multistatus>")
+
+
+class StallServer(http.server.ThreadingHTTPServer):
+    """A WebDAV server on 127.0.0.1 that accepts every connection and never answers, except that under /listed/
+    it shows empty folders and creates folders (so that an archive gets as far as uploading, and stalls there)."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _Stall)
+        self.stalled = threading.Event()  # a request is being held
+        self.release = threading.Event()  # set at the end of the test: held requests are let go
+
+
+class _Stall(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _answer(self):
+        if self.path.startswith("/listed") and self.command in ("PROPFIND", "MKCOL"):
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            body = _LISTING.format(href=self.path).encode() if self.command == "PROPFIND" else b""
+            status = 201 if self.command == "MKCOL" else 207 if self.path.endswith("/") else 404
+            self.send_response(status)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(body) if status == 207 else 0))
+            self.end_headers()
+            if status == 207:
+                self.wfile.write(body)
+            return
+        self.server.stalled.set()
+        self.server.release.wait(120)
+        self.close_connection = True
+
+    do_GET = do_HEAD = do_PUT = do_PROPFIND = do_MKCOL = do_MOVE = do_DELETE = _answer
+
+
+@pytest.fixture
+def stall(monkeypatch):
+    """An rclone remote whose server never answers: `name` is unique to the test, to find its rclone processes."""
+    need_tool("rclone")
+    server = StallServer()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    name = "stall" + uuid.uuid4().hex[:10]
+    monkeypatch.setenv(f"RCLONE_CONFIG_{name.upper()}_TYPE", "webdav")
+    monkeypatch.setenv(f"RCLONE_CONFIG_{name.upper()}_URL", f"http://127.0.0.1:{server.server_address[1]}/")
+    server.remote = name
+    try:
+        yield server
+    finally:
+        server.release.set()
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    with two_copy_store(tmp_path_factory.mktemp("stop"), days=2, tickets_per_day=200, seed=51) as store:
+        archived_once(store)
+        yield store
+
+
+def processes_naming(text: str) -> list[int]:
+    """Live processes whose command line holds `text` (a zombie's is empty)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def stop_while_stalled(store, server, sig, *args) -> tuple[int, str, float]:
+    """Starts `coffre ARGS`, waits until the server holds one of its requests, sends `sig` to coffre alone; returns
+    (exit code, stderr, seconds from the signal to the end)."""
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", *map(str, args), "--config", str(store.config)],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # its own group: the cleanup below kills what it left
+    try:
+        assert server.stalled.wait(60), "the command never reached the remote"
+        time.sleep(1.0)  # well stuck
+        assert proc.poll() is None, proc.communicate()
+        assert processes_naming(server.remote + ":"), "no rclone child is waiting on the remote"
+        sent = time.monotonic()
+        proc.send_signal(sig)
+        try:
+            _, err = proc.communicate(timeout=STOP_WITHIN + 30)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"coffre {args[0]} still running {STOP_WITHIN + 30:.0f} s after {sig.name}", pytrace=False)
+        return proc.returncode, err, time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        for pid in processes_naming(server.remote + ":"):  # rclone children a failing run left behind
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def assert_stopped(code: int, err: str, seconds: float, remote: str) -> None:
+    assert seconds < STOP_WITHIN, f"ended {seconds:.1f} s after the signal"
+    assert code == 3, err
+    assert "Traceback" not in err, err
+    said = [line for line in err.splitlines() if line.strip()]
+    assert said == ["coffre: interrupted; earlier runs are intact and an unfinished run is never counted."], err
+    deadline = time.monotonic() + 2
+    while processes_naming(remote + ":") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_naming(remote + ":") == [], "an rclone child outlived coffre"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_verify_of_a_remote_that_never_answers_stops(shop, stall, sig):
+    code, err, seconds = stop_while_stalled(shop, stall, sig, "verify", "--from", shop.destinations[0],
+                                            "--from", f"rclone:{stall.remote}:x")
+    assert_stopped(code, err, seconds, stall.remote)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_archive_to_a_remote_that_never_answers_stops_and_frees_the_lock(shop, stall, sig):
+    local = shop.destinations[0]
+    before = {p.name for p in shop.run_dirs(local)}
+    code, err, seconds = stop_while_stalled(shop, stall, sig, "archive", "--yes", "--to", local,
+                                            "--to", f"rclone:{stall.remote}:listed")
+    assert_stopped(code, err, seconds, stall.remote)
+    # The interrupted run is not a run: the next archive takes the lock and is the next complete run.
+    res = shop.coffre("archive", "--yes", "--to", local)
+    no_traceback(res)
+    assert res.code == 0, res
+    assert "holds the lock" not in res.err, res
+    signed = {p.name for p in shop.run_dirs(local) if (p / "MANIFEST.b3.minisig").exists()}
+    assert len(signed - before) == 1, (before, signed)
+    res = shop.coffre("verify", "--from", local)
+    assert res.code == 0, res
