@@ -196,7 +196,7 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
                           lambda sink: pack_bytes(json.dumps(facts, indent=2, sort_keys=True).encode(), sink,
                                                   recipients, cfg.compression_level))
             run.read_back()
-            manifest_hash = run.finish(prev, secret_key, started)
+            run.finish(prev, secret_key, started)
             result.files = run.files
             written = [s for s, c in copies.items() if c.ok]
             blocks.commit()  # the snapshot's frames, for the next run to copy where its blocks are the same

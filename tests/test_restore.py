@@ -105,7 +105,7 @@ def test_restore_with_every_copy_damaged_writes_nothing(archived, tmp_path):
 
 def test_damage_found_only_by_decryption_is_never_published(archived, tmp_path):
     """A copy whose hash list was forged consistently still fails age's authentication: nothing published."""
-    from pipeline.unpack.stream import UnpackError, unpack
+    from pipeline.unpack.stream import Limits, UnpackError, unpack
     from pipeline.keys.age_identity import load_identities
 
     run = archived.run_dirs(archived.destinations[0])[-1]
@@ -113,7 +113,7 @@ def test_damage_found_only_by_decryption_is_never_published(archived, tmp_path):
     data[len(data) // 2] ^= 1
     import io
     with pytest.raises(UnpackError):
-        unpack(io.BytesIO(bytes(data)), load_identities(archived.identity), io.BytesIO())
+        unpack(io.BytesIO(bytes(data)), load_identities(archived.identity), io.BytesIO(), limits=Limits(len(data)))
 
 
 def test_unpack_hashes_the_compressed_stream_as_it_flows(archived):
@@ -125,16 +125,16 @@ def test_unpack_hashes_the_compressed_stream_as_it_flows(archived):
     import pyrage
 
     from pipeline.keys.age_identity import load_identities
-    from pipeline.unpack.stream import unpack
+    from pipeline.unpack.stream import Limits, unpack
 
     ids = load_identities(archived.identity)
     f = archived.run_dirs(archived.destinations[0])[-1] / "journals.tar.zst.age"
     stored = f.read_bytes()
     zst = pyrage.decrypt(stored, ids)
-    full = unpack(io.BytesIO(stored), ids, io.BytesIO())
+    full = unpack(io.BytesIO(stored), ids, io.BytesIO(), limits=Limits(len(stored)))
     assert full.zst_blake3 == blake3.blake3(zst).hexdigest() and full.zst_size == len(zst)
     assert full.stored_blake3 == blake3.blake3(stored).hexdigest() and full.plain_size > len(zst)
-    only = unpack(io.BytesIO(stored), ids, None, decompress=False)
+    only = unpack(io.BytesIO(stored), ids, None, decompress=False, limits=Limits(len(stored)))
     assert (only.zst_blake3, only.stored_blake3, only.plain_blake3, only.plain_size) == \
         (full.zst_blake3, full.stored_blake3, None, None)
 

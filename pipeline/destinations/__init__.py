@@ -75,6 +75,8 @@ def why_not_read(err: OSError) -> str:
     """What to say after a file's name when opening or reading it failed."""
     if isinstance(err, NotRegular):
         return str(err)
+    if getattr(err, "said", None):
+        return err.said
     return f"cannot be read ({err.strerror or err})"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import os
 import shutil
@@ -14,14 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.config import Config
-from pipeline.destinations import open_destination, why_not_read
-from pipeline.errors import CannotRun, CheckFailed, CoffreError, UsageError
-from pipeline.manifest.format import valid_name
-from pipeline.hashing import hash_stream
+from pipeline.destinations import why_not_read
+from pipeline.errors import CannotRun, CheckFailed, UsageError
 from pipeline.journals.mapping import JOURNALS
 from pipeline.unpack.check import (BoundedBuffer, check_snapshot, check_snapshot_stream, damaged_at_archive_time,
                                    journals_mismatch, journals_need_decompressing, parse_facts)
-from pipeline.unpack.stream import SourceReadError, UnpackError, unpack
+from pipeline.unpack.data_file import authenticate, unpack_data_file
+from pipeline.unpack.stream import SourceReadError, UnpackError
 from pipeline.snapshot import open_source
 from pipeline.verify.copy import Problem, VerifyOptions, verify_run
 from pipeline.verify.deep import require_matching_identity
@@ -86,6 +87,7 @@ def restore(cfg: Config, identities: list, out_dir: Path, run_id: str | None = N
         raise CannotRun("No copy can be reached: " + "; ".join(skipped))
     passed_over: dict[str, list[str]] = {}  # run id -> why each copy of it was passed over
     newest_real = None  # the newest run signed for this store and run id: the one to restore, damaged or not
+    ours: list[OSError] = []  # our own disk failing while a copy was written out (full, file too large...)
     with _restore_folder(out_dir):
         for chosen in p.candidates(run_id):
             holders = p.holders(chosen)
@@ -110,6 +112,13 @@ def restore(cfg: Config, identities: list, out_dir: Path, run_id: str | None = N
                     passed_over.setdefault(chosen, []).append(f"{dest.describe()} / {chosen}: {err}")
                     say(f"Copy {dest.describe()} is damaged ({err}); trying the next one.")
                     continue
+                except OSError as err:  # _unpack_run removed what it wrote; the next copy may fit, or fail alike
+                    ours.append(err)
+                    passed_over.setdefault(chosen, []).append(
+                        f"{dest.describe()} / {chosen}: writing to {out_dir} failed ({err.strerror or err})")
+                    say(f"Copy {dest.describe()} failed (writing to {out_dir}: {err.strerror or err}); "
+                        "trying the next one.")
+                    continue
                 newer = [w for rid, why in passed_over.items() if rid > chosen for w in why]
                 warnings = [older_than_written(p, chosen, newer), *lacking(p, chosen, c.spec),
                             newer_than_written(p, chosen), damaged_at_archive_time(facts.get("snapshot") or {})]
@@ -122,13 +131,16 @@ def restore(cfg: Config, identities: list, out_dir: Path, run_id: str | None = N
             if newest_real:
                 # A real run whose every copy is damaged: an older run is never restored in its place unasked.
                 break
-    skipped += [w for why in passed_over.values() for w in why]
-    if not any(c.signed for c in p.copies):
-        skipped += [f"{c.dest.describe()}: no complete run" for c in p.copies]
-    if newest_real and not run_id:
-        raise CheckFailed(f"Run {newest_real}, the newest, does not restore from any copy: " + "; ".join(skipped)
-                          + ". To restore an older run instead, give --run RUN (coffre verify lists the runs).")
-    raise CheckFailed("No copy restores: " + "; ".join(skipped))
+        # Raised inside the folder's block, so that a folder this restore created is removed again.
+        skipped += [w for why in passed_over.values() for w in why]
+        if ours:
+            raise CannotRun(_target_failed(out_dir, ours[-1]))
+        if not any(c.signed for c in p.copies):
+            skipped += [f"{c.dest.describe()}: no complete run" for c in p.copies]
+        if newest_real and not run_id:
+            raise CheckFailed(f"Run {newest_real}, the newest, does not restore from any copy: " + "; ".join(skipped)
+                              + ". To restore an older run instead, give --run RUN (coffre verify lists the runs).")
+        raise CheckFailed("No copy restores: " + "; ".join(skipped))
 
 
 @contextmanager
@@ -158,6 +170,13 @@ def _restore_folder(out_dir: Path):
         raise
     finally:
         os.close(fd)
+
+
+def _target_failed(out_dir: Path, err: OSError) -> str:
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"No copy could be restored: the restore target {out_dir} is full ({err.strerror}); "
+                "free some space there or restore elsewhere.")
+    return f"No copy could be restored: writing to the restore target {out_dir} failed ({err.strerror or err})."
 
 
 @dataclass
@@ -218,6 +237,7 @@ def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: 
     if not any(f["kind"] == "facts" for _, f, _ in plan):
         raise _CopyBad("the run has no facts.json.zst.age: nothing to hold the restored data to")
     temps: list[tuple[Path, Path]] = []  # (temporary, final), appended once created by us ("x" mode)
+    ready: list[tuple[Path, Path]] = []  # everything unpacked and checked before the first file is published
     facts: dict = {}
     try:
         for name, f, final in plan:
@@ -237,7 +257,6 @@ def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: 
         else:
             for job in jobs:
                 run(job)
-        ready = []  # everything unpacked and checked before the first file is published
         for tmp, final in temps:
             if final.name == "journals":
                 ready.append((extract_journals(tmp, final, JOURNAL_MEMBERS), final))
@@ -246,7 +265,7 @@ def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: 
                 ready.append((tmp, final))
         for src, final in ready:
             os.rename(src, final)
-        temps = []
+        temps, ready = [], []
         return [final for _, _, final in plan if final is not None], facts
     finally:
         for tmp, _ in temps:
@@ -254,6 +273,9 @@ def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: 
                 tmp.unlink()
             except OSError:
                 pass
+        for src, _ in ready:  # an extracted journals folder, if publishing failed midway
+            if src.is_dir():
+                shutil.rmtree(src, ignore_errors=True)
 
 
 class _EarlySync:
@@ -314,27 +336,25 @@ def _create_private(path: Path):
     return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), "wb")
 
 
-def _open_copy_file(dest, store_id, run_id, name):
-    """The copy's file; any failure to open it (missing, refused, medium failing) is that copy's, not ours."""
+@contextlib.contextmanager
+def _copy_failures(name: str):
+    """The copy's own failures as _CopyBad; an OSError that passes through is ours (writing the restore)."""
     try:
-        return dest.open_read(store_id, run_id, name)
-    except OSError as err:
-        raise _CopyBad(f"{name} {why_not_read(err)}")
-
-
-def _unpack_file(dest, store_id, run_id, name, identities, out, decompress=True, hash_zst=True):
-    try:
-        with _open_copy_file(dest, store_id, run_id, name) as src:
-            return unpack(src, identities, out, decompress=decompress, hash_zst=hash_zst)
+        yield
     except UnpackError as err:
         raise _CopyBad(f"{name} is damaged: {err}")
     except SourceReadError as err:
         raise _CopyBad(f"{name} {why_not_read(err)}")
 
 
+def _unpack_file(dest, store_id, run_id, f, identities, out, facts, decompress=True, hash_zst=True):
+    with _copy_failures(f["name"]):
+        return unpack_data_file(dest, store_id, run_id, f, identities, out, facts, decompress, hash_zst)
+
+
 def _restore_facts(dest, store_id, run_id, name, f, identities, final, temps) -> dict:
     buf = BoundedBuffer()
-    got = _unpack_file(dest, store_id, run_id, name, identities, buf)
+    got = _unpack_file(dest, store_id, run_id, f, identities, buf, None)
     if got.stored_blake3 != f["blake3"]:
         raise _CopyBad(f"{name} is damaged: its BLAKE3 differs from MANIFEST.b3")
     data = buf.getvalue()
@@ -354,13 +374,8 @@ def _restore_one(dest, store_id, run_id, name, f, final, identities, facts, chec
     kind = f["kind"]
     if kind == "journals" and checks.journals == "authenticate":
         # Authenticated like every file (its BLAKE3 is in the signed MANIFEST.b3), neither decrypted nor written.
-        try:
-            with _open_copy_file(dest, store_id, run_id, name) as src:
-                got, _ = hash_stream(src)
-        except OSError as err:
-            raise _CopyBad(f"{name} {why_not_read(err)}")
-        if got != f["blake3"]:
-            raise _CopyBad(f"{name} is damaged: its BLAKE3 differs from MANIFEST.b3")
+        with _copy_failures(name):
+            authenticate(dest, store_id, run_id, f)
         return
     out = None
     if final is not None:
@@ -371,10 +386,10 @@ def _restore_one(dest, store_id, run_id, name, f, final, identities, facts, chec
             facts.get(kind) if isinstance(facts.get(kind), dict) else None)
         hash_zst = kind != "snapshot"  # the facts hold the snapshot's plain hash
         if out is None:
-            got = _unpack_file(dest, store_id, run_id, name, identities, None, decompress, hash_zst)
+            got = _unpack_file(dest, store_id, run_id, f, identities, None, facts, decompress, hash_zst)
         else:
             with _EarlySync(out) as early:
-                got = _unpack_file(dest, store_id, run_id, name, identities, early, decompress, hash_zst)
+                got = _unpack_file(dest, store_id, run_id, f, identities, early, facts, decompress, hash_zst)
             out.flush()
             os.fsync(out.fileno())
     finally:

@@ -2,7 +2,9 @@
 stream, zstd, BLAKE3 of the plain.
 
 Three stages, each in its own thread, so that they overlap on several CPUs: age in the calling thread, zstd in
-a second, the plain BLAKE3 and the writes to `out` in a third. Between stages, queues of at most QUEUE_DEPTH items: memory stays flat.
+a second, the plain BLAKE3 and the writes to `out` in a third. Between stages, queues of at most QUEUE_DEPTH items,
+and no stage call gives more than a fixed amount whatever the file holds: memory stays flat. Each stage stops at
+the size recorded at archive time (Limits), so a forged file cannot make it read, decompress or write more.
 """
 
 from __future__ import annotations
@@ -16,14 +18,18 @@ import zstandard
 
 from pipeline.age import AgeError, NoIdentity
 from pipeline.age.reader import decrypt
-from pipeline.keys.age_identity import identity_secret
-
 from pipeline.hashing import HashingWriter
+from pipeline.keys.age_identity import identity_secret
+from pipeline.unpack.frames import FrameWalk
 
 READ_SIZE = 1 << 20  # stored bytes read (and hashed) at a time
 BATCH = 256 << 10  # compressed bytes handed to the zstd thread at a time
 QUEUE_DEPTH = 4  # items in flight between two stages
-SLICE = 64 << 10  # compressed bytes per zstd call: bounds the copy zstandard makes at each frame's end
+PLAIN_READ = 256 << 10  # the most plain bytes one zstd call gives: a 4-byte block may stand for 128 KiB
+# The largest window a frame may ask for. Coffre writes levels 1..19, whose windows are at most 8 MiB (levels 17-19,
+# windowLog 23; frames of known size get smaller ones), and libzstd would otherwise allocate up to 128 MiB per stream
+# for a forged header. Twice the most Coffre writes: headroom for a future libzstd's level table.
+MAX_WINDOW = 16 << 20
 
 
 class UnpackError(ValueError):
@@ -31,7 +37,27 @@ class UnpackError(ValueError):
 
 
 class SourceReadError(OSError):
-    """The copy could not be read (medium gone, remote failing); not the same as a write error of ours."""
+    """The copy could not be read (medium gone, remote failing); not the same as a write error of ours.
+
+    `said`, when set, is what to say after the file's name (a FIFO or a link in the copy says what it is)."""
+
+    said: str | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The most bytes unpacking one file may meet at each stage; past one, the file is damaged and the reading stops
+    before the byte that passes it reaches anyone."""
+
+    stored: int  # manifest.json's size (signed through MANIFEST.b3)
+    zst: int | None = None  # the age plaintext, i.e. the zstd stream (facts' zst_size, where recorded)
+    plain: int | None = None  # facts' plain_size; None: not recorded (the caller authenticates the file first)
+    plain_recorded: bool = True  # False: `plain` is the most any file of this kind holds, not a recorded size
+
+    def too_much(self) -> str:
+        if self.plain_recorded:
+            return f"it decompresses to more than the {self.plain} bytes recorded at archive time"
+        return f"it decompresses to more than {self.plain} bytes, more than any file of this kind Coffre writes"
 
 
 @dataclass
@@ -77,52 +103,117 @@ class _Stage:
             self.thread.join()
 
 
-class _Inflater:
-    """zstd, frame after frame, in one stage; the plain bytes go on to the next stage, which hashes and writes."""
+class _Batches:
+    """What the zstd thread reads: the batches age hands over, served in the sizes libzstd asks for, each byte shown
+    to a FrameWalk on the way. After a failure, `drain` takes what is still handed over, so the feeder never blocks."""
 
-    def __init__(self, out):
+    def __init__(self):
+        self.queue: queue.Queue = queue.Queue(QUEUE_DEPTH)
+        self.walk = FrameWalk()
+        self.left = memoryview(b"")
+        self.ended = False
+
+    def read(self, n: int = -1) -> memoryview | bytes:
+        if not self.left:
+            batch = None if self.ended else self.queue.get()
+            if batch is None:
+                self.ended = True
+                return b""
+            self.left = memoryview(batch)
+        n = len(self.left) if n is None or n < 0 else n
+        data, self.left = self.left[:n], self.left[n:]
+        self.walk.feed(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def drain(self) -> None:
+        while not self.ended:
+            self.ended = self.queue.get() is None
+
+
+class _Decompressors:
+    """zstd contexts kept from one file to the next: a context keeps its window buffer (up to MAX_WINDOW) for the
+    next stream, where a new one would allocate another, which the C allocator often keeps after it is freed
+    (one heap per thread): so memory stays at what the streams running at once need, copy after copy."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.free: list[zstandard.ZstdDecompressor] = []
+
+    def take(self) -> zstandard.ZstdDecompressor:
+        with self.lock:
+            if self.free:
+                return self.free.pop()
+        return zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
+
+    def give_back(self, dctx: zstandard.ZstdDecompressor) -> None:
+        with self.lock:
+            self.free.append(dctx)
+
+
+_decompressors = _Decompressors()
+
+
+class _Inflater:
+    """zstd in one stage, through libzstd's stream reader: each call gives at most PLAIN_READ bytes, whatever the
+    stream holds, and the plain bytes go on to the next stage, which hashes and writes, until `limits.plain`."""
+
+    def __init__(self, out, limits: Limits):
         self.plain = HashingWriter(out)
-        self.dctx = zstandard.ZstdDecompressor()
-        self.obj = self.dctx.decompressobj()
-        self.in_frame = False
-        self.frames = 0
+        self.limits = limits
+        self.source = _Batches()
+        self.given = 0
+        self.error: BaseException | None = None
         self.writer = _Stage("coffre-plain", self.plain.write)
-        self.stage = _Stage("coffre-unzstd", self._feed)
+        self.thread = threading.Thread(target=self._run, name="coffre-unzstd", daemon=True)
+        self.thread.start()
 
     @property
     def failed(self) -> bool:
-        return self.stage.error is not None or self.writer.error is not None
+        return self.error is not None or self.writer.error is not None
 
     def put(self, batch: bytes) -> None:
-        self.stage.put(batch)
+        self.source.queue.put(batch)
 
-    def _feed(self, batch: bytes) -> None:
-        view = memoryview(batch)
-        pos, end = 0, len(batch)
-        while pos < end:
-            piece = view[pos:pos + SLICE]
-            pos += len(piece)
-            while piece:
-                self.in_frame = True
-                try:
-                    plain = self.obj.decompress(piece)
-                except zstandard.ZstdError as err:
-                    raise UnpackError(f"the zstd stream inside is damaged ({err})")
-                if plain:
-                    if self.writer.error is not None:
-                        raise _Stop()
-                    self.writer.put(plain)
-                if self.obj.eof:
-                    piece = self.obj.unused_data
-                    self.obj = self.dctx.decompressobj()
-                    self.in_frame = False
-                    self.frames += 1
-                else:
-                    piece = b""
+    def _run(self) -> None:
+        dctx = reader = plain = None
+        try:
+            dctx = _decompressors.take()
+            reader = dctx.stream_reader(self.source, read_size=BATCH, read_across_frames=True)
+            while plain := self._read(reader):
+                self.given += len(plain)
+                if self.limits.plain is not None and self.given > self.limits.plain:
+                    raise UnpackError(self.limits.too_much())
+                if self.writer.error is not None:
+                    raise _Stop()
+                self.writer.put(plain)
+        except BaseException as err:  # noqa: BLE001 - raised again by the caller, in its thread
+            self.error = err
+        finally:
+            # An error's traceback keeps this frame, which keeps `self`: a cycle only the garbage collector breaks.
+            # Its locals are dropped now, so that the context (and its window) is held by the pool alone.
+            if reader is not None:
+                reader.close()
+                _decompressors.give_back(dctx)
+            dctx = reader = plain = None
+            self.source.drain()
+
+    def _read(self, reader) -> bytes:
+        try:
+            return reader.read(PLAIN_READ)
+        except zstandard.ZstdError as err:
+            if self.source.walk.window > MAX_WINDOW:
+                raise UnpackError(f"its zstd stream asks for a window of {self.source.walk.window >> 20} MiB, "
+                                  f"more than the {MAX_WINDOW >> 20} MiB Coffre ever needs")
+            raise UnpackError(f"the zstd stream inside is damaged ({err})")
 
     def close(self) -> None:
         try:
-            self.stage.close()
+            if self.thread.is_alive():
+                self.source.queue.put(None)
+                self.thread.join()
         finally:
             self.writer.close()
 
@@ -135,21 +226,25 @@ class _Inflater:
             if isinstance(err, Exception):
                 raise UnpackError(f"the plain content is {err}")
             raise err  # KeyboardInterrupt and the like
-        err = self.stage.error
+        err = self.error
         if err is not None and not isinstance(err, _Stop):
             raise err
 
     def finish(self) -> None:
-        if self.in_frame or not self.frames:
+        if self.source.walk.lost:
+            raise UnpackError("the zstd stream inside is damaged (not a sequence of zstd frames)")
+        if not self.source.walk.complete:
             raise UnpackError("the zstd stream inside ends before its last frame (truncated)")
 
 
 class _StoredReader:
     """Reads the stored bytes READ_SIZE at a time, hashing each block once, and serves them in the small reads
-    age makes (8 KiB): one BLAKE3 call and one system call per MiB, not per 8 KiB."""
+    age makes (8 KiB): one BLAKE3 call and one system call per MiB, not per 8 KiB. Never more than one byte past
+    `limit`: that byte says the file is longer than recorded."""
 
-    def __init__(self, raw, progress=None):
+    def __init__(self, raw, limit: int, progress=None):
         self.raw = raw
+        self.limit = limit
         self.hash = blake3.blake3(max_threads=1)
         self.size = 0
         self.progress = progress
@@ -159,8 +254,9 @@ class _StoredReader:
 
     def read(self, n: int = -1) -> bytes:
         if self.pos >= len(self.block):
+            want = min(READ_SIZE, self.limit + 1 - self.size)
             try:
-                self.block = self.raw.read(READ_SIZE)
+                self.block = self.raw.read(want) if want > 0 else b""
             except OSError as err:
                 self.error = err
                 raise
@@ -169,6 +265,8 @@ class _StoredReader:
                 return b""
             self.hash.update(self.block)
             self.size += len(self.block)
+            if self.size > self.limit:
+                raise UnpackError(f"it is longer than the {self.limit} bytes manifest.json records")
             if self.progress:
                 self.progress(len(self.block))
         if n is None or n < 0:
@@ -182,12 +280,13 @@ class _StoredReader:
 
 
 class _Sink:
-    """What age writes into (8 KiB at a time): the compressed stream, gathered into batches, each hashed in one
+    """What age writes into (64 KiB at a time): the compressed stream, gathered into batches, each hashed in one
     call and handed to the zstd thread (if any)."""
 
-    def __init__(self, inflater: _Inflater | None, hash_zst: bool = True):
+    def __init__(self, inflater: _Inflater | None, limits: Limits, hash_zst: bool = True):
         self.hash = blake3.blake3(max_threads=1) if hash_zst else None
         self.size = 0
+        self.limit = limits.zst
         self.inflater = inflater
         self.parts: list[bytes] = []
         self.pending = 0
@@ -198,6 +297,8 @@ class _Sink:
             return 0
         if self.inflater is not None and self.inflater.failed:
             raise _Stop()
+        if self.limit is not None and self.size + self.pending + n > self.limit:
+            raise UnpackError(f"it decrypts to more than the {self.limit} bytes of zstd stream recorded at archive time")
         self.parts.append(bytes(data))
         self.pending += n
         if self.pending >= BATCH:
@@ -222,19 +323,21 @@ class _Sink:
         return True
 
 
-def unpack(src, identities: list, out=None, progress=None, decompress: bool = True, hash_zst: bool = True) -> Unpacked:
-    """Streams `src` (stored bytes) through age and zstd into `out` (None: hash only).
+def unpack(src, identities: list, out=None, progress=None, decompress: bool = True, hash_zst: bool = True, *,
+           limits: Limits) -> Unpacked:
+    """Streams `src` (stored bytes) through age and zstd into `out` (None: hash only), within `limits`.
 
     With decompress=False the age plaintext (the zstd stream) is only hashed: plain_* are None. hash_zst=False
     spares the BLAKE3 of the zstd stream where the facts record none (the snapshot): zst_blake3 is None.
-    Raises UnpackError when the data is damaged, SourceReadError when reading fails, and
+    Raises UnpackError when the data is damaged (or passes a limit), SourceReadError when reading fails, and
     OSError when writing `out` fails.
     Plain bytes reach `out` before the whole stream is authenticated: callers write to a
-    temporary name and publish only after this returns.
+    temporary name and publish only after this returns. `out` never receives more than `limits.plain` bytes, and
+    without that limit (None) the caller has held the stored bytes to the signed manifest first.
     """
-    stored = _StoredReader(src, progress)
-    inflater = _Inflater(out) if decompress else None
-    sink = _Sink(inflater, hash_zst)
+    stored = _StoredReader(src, limits.stored, progress)
+    inflater = _Inflater(out, limits) if decompress else None
+    sink = _Sink(inflater, limits, hash_zst)
     try:
         try:
             decrypt(stored, sink, [identity_secret(i) for i in identities])
@@ -245,6 +348,8 @@ def unpack(src, identities: list, out=None, progress=None, decompress: bool = Tr
     except Exception as err:
         if stored.error is not None:
             raise SourceReadError(stored.error.errno, stored.error.strerror or str(stored.error))
+        if isinstance(err, UnpackError):
+            raise
         if inflater is not None:
             inflater.raise_failure()
         if isinstance(err, NoIdentity):

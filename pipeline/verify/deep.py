@@ -12,7 +12,8 @@ from pipeline.destinations import why_not_read
 from pipeline.errors import UsageError
 from pipeline.unpack.check import (BoundedBuffer, HeaderProbe, check_snapshot_stream, damaged_at_archive_time,
                                    journals_mismatch, journals_need_decompressing, parse_facts)
-from pipeline.unpack.stream import UnpackError, unpack
+from pipeline.unpack.data_file import unpack_data_file
+from pipeline.unpack.stream import UnpackError
 
 
 def identity_recipients(identities: list) -> set[str]:
@@ -42,10 +43,11 @@ class DeepChecker:
     def __call__(self, dest, store_id: str, rep, expected: dict[str, str | None], problem) -> None:
         manifest = rep.manifest
         require_matching_identity(self.identities, manifest, dest.describe())
-        kinds = {f["name"]: f["kind"] for f in manifest["files"]}
+        entries = {f["name"]: f for f in manifest["files"]}
+        kinds = {name: f["kind"] for name, f in entries.items()}
         facts = None
         for name in sorted(n for n in expected if kinds.get(n) == "facts"):
-            said, read, facts_found = self._facts(dest, store_id, rep.run_id, name, expected[name])
+            said, read, facts_found = self._facts(dest, store_id, rep.run_id, entries[name], expected[name])
             rep.bytes_read += read
             facts = facts if facts_found is None else facts_found
             for message in said:
@@ -54,10 +56,10 @@ class DeepChecker:
         jobs = [(name, kinds.get(name)) for name in others]
         if len(jobs) > 1:
             with ThreadPoolExecutor(2, thread_name_prefix="coffre-deep") as pool:
-                results = list(pool.map(lambda job: self._other(dest, store_id, rep.run_id, job[0], job[1],
+                results = list(pool.map(lambda job: self._other(dest, store_id, rep.run_id, entries[job[0]],
                                                                 expected[job[0]], facts), jobs))
         else:
-            results = [self._other(dest, store_id, rep.run_id, n, k, expected[n], facts) for n, k in jobs]
+            results = [self._other(dest, store_id, rep.run_id, entries[n], expected[n], facts) for n, _ in jobs]
         for (name, _), (said, read, notes) in zip(jobs, results):
             rep.bytes_read += read
             for message in said:
@@ -67,10 +69,10 @@ class DeepChecker:
     # Each check returns (problems, bytes read, ...) instead of reporting, so that the two threads' findings
     # are reported in one fixed order.
 
-    def _facts(self, dest, store_id, run_id, name, expected):
+    def _facts(self, dest, store_id, run_id, entry, expected):
         buf = BoundedBuffer()
         try:
-            got = self._unpack(dest, store_id, run_id, name, buf)
+            got = self._unpack(dest, store_id, run_id, entry, buf, None)
         except UnpackError as err:
             return [f"is damaged: {err}"], 0, None
         except OSError as err:  # nothing is written here: an OSError is the copy's (refused, missing, failing)
@@ -82,13 +84,14 @@ class DeepChecker:
         except ValueError as err:
             return [str(err)], got.stored_size, None
 
-    def _other(self, dest, store_id, run_id, name, kind, expected, facts):
+    def _other(self, dest, store_id, run_id, entry, expected, facts):
+        kind = entry["kind"]
         try:
             if kind == "snapshot":
-                return self._snapshot(dest, store_id, run_id, name, expected, facts)
-            part = (facts or {}).get(kind) if kind else None
+                return self._snapshot(dest, store_id, run_id, entry, expected, facts)
+            part = (facts or {}).get(kind)
             part = part if isinstance(part, dict) else None
-            got = self._unpack(dest, store_id, run_id, name, None, decompress=kind != "journals"
+            got = self._unpack(dest, store_id, run_id, entry, None, facts, decompress=kind != "journals"
                                or journals_need_decompressing(part))
             if got.stored_blake3 != expected:
                 return ["is damaged: its BLAKE3 differs from MANIFEST.b3"], got.stored_size, []
@@ -101,13 +104,12 @@ class DeepChecker:
         except OSError as err:
             return [why_not_read(err)], 0, []
 
-    def _unpack(self, dest, store_id, run_id, name, out, decompress=True, hash_zst=True):
-        with dest.open_read(store_id, run_id, name) as src:
-            return unpack(src, self.identities, out, decompress=decompress, hash_zst=hash_zst)
+    def _unpack(self, dest, store_id, run_id, entry, out, facts, decompress=True, hash_zst=True):
+        return unpack_data_file(dest, store_id, run_id, entry, self.identities, out, facts, decompress, hash_zst)
 
-    def _snapshot(self, dest, store_id, run_id, name, expected, facts):
+    def _snapshot(self, dest, store_id, run_id, entry, expected, facts):
         head = HeaderProbe()
-        got = self._unpack(dest, store_id, run_id, name, head, hash_zst=False)  # the facts hold the plain hash
+        got = self._unpack(dest, store_id, run_id, entry, head, facts, hash_zst=False)  # the facts hold the plain hash
         if got.stored_blake3 != expected:
             return ["is damaged: its BLAKE3 differs from MANIFEST.b3"], got.stored_size, []
         if facts is None:

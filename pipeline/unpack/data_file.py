@@ -1,0 +1,72 @@
+"""One data file of a run, read from its copy and unpacked within the sizes recorded at archive time."""
+
+from __future__ import annotations
+
+from pipeline.destinations import why_not_read
+from pipeline.hashing import hash_stream
+from pipeline.unpack.check import FACTS_LIMIT
+from pipeline.unpack.stream import Limits, SourceReadError, UnpackError, Unpacked, unpack
+
+
+def _size(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def limits_for(entry: dict, facts: dict | None) -> Limits:
+    """The stored size from manifest.json, and the sizes the facts recorded for this kind of file (facts.json
+    itself: the most any facts.json holds, since nothing records its size)."""
+    if entry["kind"] == "facts":
+        return Limits(entry["size"], plain=FACTS_LIMIT, plain_recorded=False)
+    part = facts.get(entry["kind"]) if isinstance(facts, dict) else None
+    part = part if isinstance(part, dict) else {}
+    return Limits(entry["size"], _size(part.get("zst_size")), _size(part.get("plain_size")))
+
+
+def authenticate(dest, store_id: str, run_id: str, entry: dict) -> None:
+    """The stored bytes' BLAKE3 against the signed manifest, nothing decrypted (at most one byte past its size)."""
+    try:
+        with dest.open_read(store_id, run_id, entry["name"]) as src:
+            got, size = hash_stream(_Capped(src, entry["size"] + 1))
+    except OSError as err:
+        raise _read_error(err)
+    if size > entry["size"]:
+        raise UnpackError(f"it is longer than the {entry['size']} bytes manifest.json records")
+    if got != entry["blake3"]:
+        raise UnpackError("its BLAKE3 differs from MANIFEST.b3")
+
+
+class _Capped:
+    """A reader that ends after `left` bytes."""
+
+    def __init__(self, raw, left: int):
+        self.raw, self.left = raw, left
+
+    def read(self, n: int) -> bytes:
+        data = self.raw.read(min(n, self.left)) if self.left > 0 else b""
+        self.left -= len(data)
+        return data
+
+
+def unpack_data_file(dest, store_id: str, run_id: str, entry: dict, identities: list, out, facts: dict | None,
+                     decompress: bool = True, hash_zst: bool = True) -> Unpacked:
+    """Unpacks `entry` (a manifest.json file object) into `out`; see stream.unpack for what it raises.
+
+    Where no plain size is recorded (facts from an older run, or facts that did not verify), the stored bytes
+    are first held to MANIFEST.b3, so that only the archive's own bytes are ever decompressed without a bound.
+    """
+    limits = limits_for(entry, facts)
+    if decompress and limits.plain is None:
+        authenticate(dest, store_id, run_id, entry)
+    try:
+        src = dest.open_read(store_id, run_id, entry["name"])
+    except OSError as err:
+        raise _read_error(err)
+    with src:  # an OSError from here on is `out` failing: unpack reports read errors as SourceReadError
+        return unpack(src, identities, out, decompress=decompress, hash_zst=hash_zst, limits=limits)
+
+
+def _read_error(err: OSError) -> SourceReadError:
+    """Every failure to read the copy, a missing file included, as one kind: the copy's problem, not ours."""
+    out = SourceReadError(err.errno, err.strerror or str(err))
+    out.said = why_not_read(err)
+    return out
