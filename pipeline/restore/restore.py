@@ -122,13 +122,14 @@ def restore(cfg: Config, identities: list, out_dir: Path, run_id: str | None = N
             if newest_real:
                 # A real run whose every copy is damaged: an older run is never restored in its place unasked.
                 break
-    skipped += [w for why in passed_over.values() for w in why]
-    if not any(c.signed for c in p.copies):
-        skipped += [f"{c.dest.describe()}: no complete run" for c in p.copies]
-    if newest_real and not run_id:
-        raise CheckFailed(f"Run {newest_real}, the newest, does not restore from any copy: " + "; ".join(skipped)
-                          + ". To restore an older run instead, give --run RUN (coffre verify lists the runs).")
-    raise CheckFailed("No copy restores: " + "; ".join(skipped))
+        # Raised inside the block, so that a folder this restore created is removed again.
+        skipped += [w for why in passed_over.values() for w in why]
+        if not any(c.signed for c in p.copies):
+            skipped += [f"{c.dest.describe()}: no complete run" for c in p.copies]
+        if newest_real and not run_id:
+            raise CheckFailed(f"Run {newest_real}, the newest, does not restore from any copy: " + "; ".join(skipped)
+                              + ". To restore an older run instead, give --run RUN (coffre verify lists the runs).")
+        raise CheckFailed("No copy restores: " + "; ".join(skipped))
 
 
 @contextmanager
