@@ -47,37 +47,30 @@ def key_plugged_back(store, key, held):
         assert res.code == 0, res
 
 
-def first_run_then_unplug(store, key, held):
-    """Archives with the key plugged in, then unplugs it, keeping what it holds (a tmpfs forgets it)."""
+def unplugged_then_plugged_back(tmp_path, db, key, other):
+    """A store on [key, other]: a run with the key plugged in, one with it unplugged, one with it back."""
+    held = tmp_path / "key-contents"
     with tmpfs(key, KEY_SIZE):
+        store = init_store(tmp_path, db, [key, other])
         archive(store, 0)
-        shutil.copytree(key, held)
+        shutil.copytree(key, held)  # what the key holds, for plugging it back (a tmpfs forgets it)
+    unplugged_key_is_missing(store, key, other, "not mounted now")
+    key_plugged_back(store, key, held)
 
 
 def test_unplugged_key_on_the_database_disk_is_missing_not_a_refusal(tmp_path):
     db = make_sample_db(tmp_path / "shop" / "caisse.db")
-    key, held = tmp_path / "media" / "usb", tmp_path / "key-contents"
     with other_device_dir(tmp_path) as dev:
-        other = dev / "disk-B"
-        other.mkdir()
-        with tmpfs(key, KEY_SIZE):
-            store = init_store(tmp_path, db, [key, other])
-        first_run_then_unplug(store, key, held)
-        unplugged_key_is_missing(store, key, other, "not mounted now")
-        key_plugged_back(store, key, held)
+        (dev / "disk-B").mkdir()
+        unplugged_then_plugged_back(tmp_path, db, tmp_path / "media" / "usb", dev / "disk-B")
 
 
 def test_unplugged_key_on_another_disk_than_the_database_is_missing(tmp_path):
     # The database on another device than the key's mount point folder: the same-disk rule cannot see the key gone.
-    key, held, other = tmp_path / "media" / "usb", tmp_path / "key-contents", tmp_path / "disk-B"
-    other.mkdir()
+    (tmp_path / "disk-B").mkdir()
     with other_device_dir(tmp_path) as dev:
         db = make_sample_db(dev / "shop" / "caisse.db")
-        with tmpfs(key, KEY_SIZE):
-            store = init_store(tmp_path, db, [key, other])
-        first_run_then_unplug(store, key, held)
-        unplugged_key_is_missing(store, key, other, "not mounted now")
-        key_plugged_back(store, key, held)
+        unplugged_then_plugged_back(tmp_path, db, tmp_path / "media" / "usb", tmp_path / "disk-B")
 
 
 def test_a_destination_on_the_database_disk_is_a_failed_copy_not_a_refused_run(tmp_path):
