@@ -20,7 +20,7 @@ import blake3
 from pipeline import __version__
 from pipeline.config import Config
 from pipeline.destinations import Destination, RunWriter, open_destination, why_not_read
-from pipeline.attention import needs_a_person
+from pipeline.attention import baseline, needs_a_person
 from pipeline.destinations.leftovers import remove_leftovers
 from pipeline.destinations.medium import MediumFileInvalid, ensure_medium, read_medium
 from pipeline.destinations.parallel import PerDestination
@@ -69,6 +69,7 @@ class ArchiveResult:
     journals: dict | None = None
     attention: list[str] = field(default_factory=list)  # what needs a person although the run is saved (exit 5)
     journals_problem: str | None = None
+    foreign_database: bool = False  # the database does not match the journal mapping: not the till's, it seems
 
     @property
     def exit_code(self) -> int:
@@ -189,7 +190,7 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
                 result.findings = [f.to_json() for f in outcome.checks.findings]
                 result.journals = facts["journals"]
             result.facts = facts
-            result.attention += needs_a_person(facts["snapshot"], (history.last_run() or {}).get("row_counts"),
+            result.attention += needs_a_person(facts["snapshot"], baseline(history.runs),
                                                cfg.journals_enabled,
                                                outcome is not None, result.journals_problem, len(result.findings))
             run.data_file("facts.json.zst.age", "facts",
@@ -285,6 +286,8 @@ def _record_run(history: History, run: "_RunWrite", written: list[str], copies: 
               "failed": {s: c.reason for s, c in copies.items() if not c.ok},
               "row_counts": (result.facts.get("snapshot") or {}).get("row_counts") or {},
               "attention": list(result.attention)}
+    if result.foreign_database:
+        record["foreign_database"] = True  # its row counts are not the next run's baseline
     for r in adopted:
         r["media"] = {media[s]: s for s in r["written"] if media.get(s)}
     with history.update() as doc:
@@ -357,11 +360,13 @@ def _journals_result(stage, mapping: str, result: "ArchiveResult", say):
     else:
         if outcome is None:
             msg = "Note: this database does not match the configured journal mapping; no journals were exported."
+            result.foreign_database = True
             result.journals_problem = ("the till database does not match the journal mapping "
                                        f"{mapping!r}: is it the till's database, or did the till change?")
         else:
             return outcome
-    result.journals_problem = result.journals_problem or msg.removeprefix("Warning: ")
+    # Said after "Needs a person: " with a full stop of its own.
+    result.journals_problem = result.journals_problem or msg.removeprefix("Warning: ").rstrip(".")
     result.warnings.append(msg)
     say(msg)
     return None

@@ -21,6 +21,16 @@ def shrinkage(before: dict | None, now: dict) -> list[str]:
     return said
 
 
+def baseline(runs: list[dict]) -> dict | None:
+    """The row counts tonight's are compared with: the newest written run's whose database was the till's. A run
+    of another program's database (said at the time) is no measure of the till's: once the right file is back,
+    its tables are not reported as vanished."""
+    for run in reversed(runs):
+        if run.get("written") and not run.get("foreign_database"):
+            return run.get("row_counts")
+    return None
+
+
 def needs_a_person(snapshot: dict, last_counts: dict | None, journals_expected: bool, journals_done: bool,
                    journals_problem: str | None, findings: int) -> list[str]:
     """The sentences that make a written run end with exit 5; empty when nothing needs a person."""

@@ -3,45 +3,23 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-import time
 
 import pytest
 
 from conftest import need_tool, run_coffre
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from reliability.helpers import free_port, rclone_webdav
 
 
 @pytest.fixture
 def webdav(tmp_path, other_disk, monkeypatch):
-    rclone = need_tool("rclone")
     served = other_disk / "served"
     served.mkdir()
     (served / "backups").mkdir()
-    port = _free_port()
-    proc = subprocess.Popen([rclone, "serve", "webdav", str(served), "--addr", f"127.0.0.1:{port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("rclone serve webdav did not start")
-    monkeypatch.setenv("RCLONE_CONFIG_COFFRETEST_TYPE", "webdav")
-    monkeypatch.setenv("RCLONE_CONFIG_COFFRETEST_URL", f"http://127.0.0.1:{port}/")
-    yield proc, served / "backups"
-    proc.kill()
-    proc.wait()
+    with rclone_webdav(served) as (proc, env):
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        yield proc, served / "backups"
 
 
 def test_archive_to_a_folder_and_an_rclone_remote(sample_db, tmp_path, other_disk, webdav):
@@ -106,7 +84,7 @@ def test_a_missing_remote_folder_is_named_with_the_command_that_creates_it(sampl
 def test_an_unreachable_remote_is_still_said_to_be_unreachable(sample_db, tmp_path, other_disk, monkeypatch):
     need_tool("rclone")
     monkeypatch.setenv("RCLONE_CONFIG_COFFRECLOSED_TYPE", "webdav")
-    monkeypatch.setenv("RCLONE_CONFIG_COFFRECLOSED_URL", f"http://127.0.0.1:{_free_port()}/")  # nobody listens
+    monkeypatch.setenv("RCLONE_CONFIG_COFFRECLOSED_URL", f"http://127.0.0.1:{free_port()}/")  # nobody listens
     cfg, usb = _init_with_usb_and("rclone:coffreclosed:backups", sample_db, tmp_path, other_disk)
     res = run_coffre("archive", "--config", cfg, "--yes", "--json")
     assert res.code == 4, res

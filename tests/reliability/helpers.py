@@ -7,7 +7,9 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
+import time
 import tomllib
 import uuid
 from pathlib import Path
@@ -68,6 +70,37 @@ def other_device_dir(anchor: Path, size: str = "1g"):
         return
     with tmpfs(anchor / f"mnt-{uuid.uuid4().hex[:6]}", size) as mnt:
         yield mnt
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def rclone_webdav(served: Path, remote: str = "coffretest"):
+    """A real `rclone serve webdav` of `served` on 127.0.0.1; yields the environment that names it as the rclone
+    remote `remote` (rclone:REMOTE:PATH destinations then reach `served`/PATH)."""
+    rclone = need_tool("rclone")
+    port = free_port()
+    proc = subprocess.Popen([rclone, "serve", "webdav", str(served), "--addr", f"127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    pytest.fail("rclone serve webdav did not start")
+                time.sleep(0.1)
+        yield proc, {f"RCLONE_CONFIG_{remote.upper()}_TYPE": "webdav",
+                     f"RCLONE_CONFIG_{remote.upper()}_URL": f"http://127.0.0.1:{port}/"}
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 class RStore(Store):
