@@ -6,6 +6,7 @@ import calendar
 import json
 import secrets
 import shutil
+import sqlite3
 import tempfile
 import threading
 import time
@@ -355,6 +356,11 @@ def _journals_result(stage, mapping: str, result: "ArchiveResult", say):
         outcome = stage()
     except UsageError as err:
         msg = f"Warning: the fiscal journals were not exported: {err}"
+    except sqlite3.DatabaseError as err:  # the mapping's SQL no longer runs on this database
+        msg = (f"Warning: the fiscal journals could not be exported: the till database no longer fits the journal "
+               f"mapping {mapping!r} ({err}); the database itself is saved.")
+        result.journals_problem = (f"the till database no longer fits the journal mapping {mapping!r} ({err}): "
+                                   "did the till software change?")
     except Exception as err:  # noqa: BLE001 - the backup goes on; the message says what broke
         msg = f"Warning: the fiscal journals could not be exported ({type(err).__name__}: {err}); the database itself is saved."
     else:

@@ -15,10 +15,14 @@ def shrinkage(before: dict | None, now: dict) -> list[str]:
         if not isinstance(was, int) or isinstance(was, bool):
             continue
         if table not in now:
-            said.append(f"table {table} has vanished from the database (it held {was} rows at the last run)")
+            said.append(f"table {table} has vanished from the database ({_rows(was)} at the last run)")
         elif isinstance(now[table], int) and now[table] < was:
-            said.append(f"table {table} holds {now[table]} rows, {was} at the last run: rows were deleted")
+            said.append(f"table {table} holds {_rows(now[table])}, {was} at the last run: rows were deleted")
     return said
+
+
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
 
 
 def baseline(runs: list[dict]) -> dict | None:

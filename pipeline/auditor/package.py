@@ -63,7 +63,8 @@ def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zi
             outcome = _fill_package(cfg, res, period, scratch / "run" / "snapshot.sqlite", root, secret, say)
             files = sum(1 for p in root.rglob("*") if p.is_file())
             # The package is encrypted, but a copy of the shop's sales all the same: for its owner's eyes.
-            os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600))
+            partial.unlink(missing_ok=True)  # an interrupted export's: made anew, so that its mode is ours
+            os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
             _zip(root, partial, password)
             os.replace(partial, out_zip)
         finally:

@@ -11,8 +11,12 @@ import fcntl
 import os
 import shutil
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
+
+
+YOUNG = 60  # seconds: a folder younger than this may be between its creation and its lock
 
 
 @contextmanager
@@ -36,6 +40,9 @@ def sweep(base: Path, prefix: str) -> None:
         try:
             fd = os.open(p, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         except OSError:
+            continue
+        if time.time() - os.fstat(fd).st_mtime < YOUNG:
+            os.close(fd)  # perhaps made a moment ago and not locked yet: next time
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

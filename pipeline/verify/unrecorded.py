@@ -25,7 +25,11 @@ def find_unrecorded(dests: dict, store_id: str, pinned_key: str, runs: list[dict
     last = next((r for r in reversed(runs) if r.get("written")), None)
     found: dict[str, dict] = {}  # run id -> {"manifest": …, "blake3": …, "written": [spec…]}
     for spec, dest in dests.items():
-        for run_id in sorted(dest.signed_runs(store_id) - known):
+        try:
+            unknown = sorted(dest.signed_runs(store_id) - known)
+        except OSError:
+            continue  # a copy that cannot be listed now tells nothing; writing to it will say what is wrong
+        for run_id in unknown:
             problems: list = []
             rep = verify_run(dest, store_id, run_id, VerifyOptions(pinned_key, read_data=lambda r: False), problems)
             if rep.authentic and rep.manifest and not problems:

@@ -210,6 +210,7 @@ def test_journals_export_and_auditor_package_are_private(shop, tmp_path, umask_0
     dead = store.scratch / f"coffre-journals@{store.store_id}@k1ll3d00"  # a killed export's plain copy
     (dead / "run").mkdir(parents=True)
     (dead / "run" / "snapshot.sqlite").write_bytes(b"plain sales")
+    an_hour_ago(dead)
     res = run_coffre("journals", "export", "--config", store.config, "--out", tmp_path / "journals", "--period",
                      f"{day}..{day}")
     no_traceback(res)
@@ -225,6 +226,11 @@ def test_journals_export_and_auditor_package_are_private(shop, tmp_path, umask_0
     assert mode(tmp_path / "audit.zip") == 0o600
 
 
+def an_hour_ago(path) -> None:
+    then = time.time() - 3600
+    os.utime(path, (then, then))
+
+
 def test_a_dead_drills_scratch_copy_is_removed_and_a_live_ones_kept(shop):
     store, usb, _ = shop
     sid = store.store_id
@@ -235,6 +241,10 @@ def test_a_dead_drills_scratch_copy_is_removed_and_a_live_ones_kept(shop):
     (live / "restored").mkdir(parents=True)
     other_store = store.scratch / "coffre-drill@autre-boutique@k1ll3d00"
     other_store.mkdir()
+    young = store.scratch / f"coffre-drill@{sid}@y0un9000"  # made a moment ago, perhaps not locked yet
+    young.mkdir()
+    for p in (dead, live, other_store):
+        an_hour_ago(p)
     fd = os.open(live, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # as a drill still running holds it
@@ -244,9 +254,11 @@ def test_a_dead_drills_scratch_copy_is_removed_and_a_live_ones_kept(shop):
         assert not dead.exists(), "a killed drill's plain copy of the database is still there"
         assert (live / "restored").is_dir(), "a live drill's folder was removed"
         assert other_store.is_dir(), "another store's folder was removed"
+        assert young.is_dir(), "a folder made a moment ago was removed before its drill could lock it"
     finally:
         os.close(fd)
-    assert [p.name for p in store.scratch.iterdir() if p.name.startswith(f"coffre-drill@{sid}@")] == [live.name]
+    assert sorted(p.name for p in store.scratch.iterdir() if p.name.startswith(f"coffre-drill@{sid}@")) == \
+        sorted([live.name, young.name])
 
 
 def test_a_failed_restore_leaves_no_folder_of_its_own(shop, tmp_path):
