@@ -44,6 +44,7 @@ from pipeline.state.activity_log import ActivityLog, check_against
 from pipeline.state.activity_log import head as log_head
 from pipeline.state.history import History
 from pipeline.state.lock import StoreLock
+from pipeline.state.record_lock import record_lock
 from pipeline.verify.unrecorded import find_unrecorded
 
 
@@ -119,22 +120,23 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
     with StoreLock(cfg.state_dir, cfg.store_id, say=say):
         history = History.of(cfg)
         result = ArchiveResult(None, cfg.store_id, [])
-        dests, media = _ready_destinations(cfg, destination_specs, source, history,
-                                           allow_same_disk or cfg.allow_same_disk, result, say)
+        dests, media, listed = _ready_destinations(cfg, destination_specs, source, history,
+                                                   allow_same_disk or cfg.allow_same_disk, result, say)
         copies = {c.destination: c for c in result.copies}
         if not dests:
             raise CannotRun("No destination can be written: " + " ".join(c.reason for c in result.copies))
-        unrecorded = find_unrecorded(dests, cfg.store_id, cfg.signing_public_key, history.runs)
+        unrecorded = find_unrecorded(dests, {s: signed for s, (_, signed) in listed.items()}, cfg.store_id,
+                                     cfg.signing_public_key, history.runs)
         result.attention += unrecorded.forks
         for r in unrecorded.adopted:
             say(f"Note: run {r['run_id']} was signed on {', '.join(r['written'])}, but an interruption kept it out of "
                 "this machine's record: it is recorded now, and this run follows it.")
         prev = unrecorded.adopted[-1] if unrecorded.adopted else history.last_run()
         run_id = new_run_id(time.time(), max([r["run_id"] for r in history.runs[-1:] + unrecorded.adopted] or [""]))
-        for d in dests.values():
+        for spec, d in dests.items():
             # What interrupted runs left (unsigned folders, their .tmp- files) goes before this run starts.
             try:
-                remove_leftovers(d, cfg.store_id, run_id)
+                remove_leftovers(d, cfg.store_id, run_id, *listed[spec])
             except OSError as err:
                 say(f"Note: what interrupted runs left on {d.describe()} could not be removed ({err}); "
                     "it is never counted, and the next run tries again.")
@@ -226,11 +228,13 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
 
 
 def _ready_destinations(cfg: Config, specs: list[str], source, history: History, allow_same_disk: bool,
-                        result: "ArchiveResult", say) -> tuple[dict[str, Destination], dict[str, str]]:
-    """The destinations that can take a copy tonight, each with its medium id; the others are failed copies."""
+                        result: "ArchiveResult", say) -> tuple[dict[str, Destination], dict[str, str], dict]:
+    """The destinations that can take a copy tonight, each with its medium id and its run folders (all, signed);
+    the others are failed copies."""
     known = history.doc.get("destinations") or {}
     dests: dict[str, Destination] = {}
     media: dict[str, str] = {}
+    listed: dict[str, tuple[list[str], set[str]]] = {}
     for spec in specs:
         copy = CopyOutcome(spec)
         result.copies.append(copy)
@@ -243,7 +247,8 @@ def _ready_destinations(cfg: Config, specs: list[str], source, history: History,
             try:
                 # A medium without an id gets one with its first run (written once the run is signed there).
                 media[spec] = read_medium(d) or ""
-                d.signed_runs(cfg.store_id)  # a store folder that cannot be listed (or is a link) takes no copy
+                # A store folder that cannot be listed (or is a link) takes no copy.
+                listed[spec] = (d.runs(cfg.store_id), d.signed_runs(cfg.store_id))
             except (OSError, MediumFileInvalid) as err:
                 why = (f"The destination {d.describe()} cannot be prepared: "
                        f"{why_not_read(err) if isinstance(err, OSError) else err}.")
@@ -252,7 +257,7 @@ def _ready_destinations(cfg: Config, specs: list[str], source, history: History,
             say(f"Skipping: {why}")
             continue
         dests[spec] = d
-    return dests, media
+    return dests, media, listed
 
 
 def _name_new_media(dests: dict[str, Destination], written: list[str], media: dict[str, str],
@@ -319,7 +324,8 @@ def _journals_sealed(cfg: Config, snapshot: Path, folder: Path, history: History
         return None
     try:
         # Coffre's own log travels in every run; it must still hold what the last run carried.
-        log_lines = ActivityLog(cfg.state_dir, cfg.store_id).lines()
+        with record_lock(cfg.state_dir, cfg.store_id):  # not a line another command is appending
+            log_lines = ActivityLog(cfg.state_dir, cfg.store_id).lines()
         for problem in check_against(log_lines, history.doc.get("log_carried")):
             warning = f"Warning: {problem}."
             result.warnings.append(warning)

@@ -8,11 +8,11 @@ Such a folder was never a run (FORMAT.md §2): removing it loses nothing and kee
 from __future__ import annotations
 
 
-def remove_leftovers(dest, store_id: str, before_run: str) -> list[str]:
-    """The run ids of the unsigned folders removed; a folder that cannot be removed is left for next time."""
+def remove_leftovers(dest, store_id: str, before_run: str, runs: list[str], signed: set[str]) -> list[str]:
+    """The run ids of the unsigned folders removed (`runs` and `signed`: the store's run folders as just listed);
+    a folder that cannot be removed is left for next time."""
     removed = []
-    signed = dest.signed_runs(store_id)
-    for run_id in dest.runs(store_id):
+    for run_id in runs:
         if run_id in signed or run_id >= before_run:
             continue
         try:

@@ -18,18 +18,16 @@ class Unrecorded:
     forks: list[str] = field(default_factory=list)  # sentences
 
 
-def find_unrecorded(dests: dict, store_id: str, pinned_key: str, runs: list[dict]) -> Unrecorded:
-    """`dests` {spec: destination}; `runs` the record's runs, oldest first."""
+def find_unrecorded(dests: dict, signed: dict[str, set[str]], store_id: str, pinned_key: str,
+                    runs: list[dict]) -> Unrecorded:
+    """`dests` {spec: destination}, `signed` {spec: the run folders with a signature file}; `runs` the record's
+    runs, oldest first."""
     known = {r["run_id"] for r in runs}
     followed = _followed(runs)
     last = next((r for r in reversed(runs) if r.get("written")), None)
     found: dict[str, dict] = {}  # run id -> {"manifest": …, "blake3": …, "written": [spec…]}
     for spec, dest in dests.items():
-        try:
-            unknown = sorted(dest.signed_runs(store_id) - known)
-        except OSError:
-            continue  # a copy that cannot be listed now tells nothing; writing to it will say what is wrong
-        for run_id in unknown:
+        for run_id in sorted(signed[spec] - known):
             problems: list = []
             rep = verify_run(dest, store_id, run_id, VerifyOptions(pinned_key, read_data=lambda r: False), problems)
             if rep.authentic and rep.manifest and not problems:
