@@ -26,7 +26,7 @@ def command(config_path, identity, passphrase_env, sources, run_id, as_json) -> 
     identities = load_identity(identity, passphrase_env)
     report = drill(cfg, identities, list(sources) or cfg.destinations, run_id, say=say)
     if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))
+        click.echo(json.dumps(dict(report.to_json(), recorded=report.recorded), indent=2))
     else:
         for o in report.outcomes:
             if o.ok:
@@ -36,4 +36,7 @@ def command(config_path, identity, passphrase_env, sources, run_id, as_json) -> 
                     say(f"  Warning: {note}")
             else:
                 say(f"FAIL {o.destination}: {o.problem}")
+    if not report.recorded:
+        say(f"Note: nothing was recorded of this drill ({report.not_recorded_because}): the state folder "
+            f"{cfg.state_dir} cannot be written by this user. The copies were drilled all the same.")
     raise SystemExit(OK if report.ok else CHECK_FAILED)

@@ -34,6 +34,7 @@ class DrillOutcome:
 class DrillReport:
     at: str
     outcomes: list[DrillOutcome] = field(default_factory=list)
+    not_recorded_because: str = ""  # set when the verdict could not be written to the machine's record
 
     @property
     def ok(self) -> bool:
@@ -41,6 +42,10 @@ class DrillReport:
 
     def to_json(self) -> dict:
         return {"at": self.at, "ok": self.ok, "copies": [o.__dict__ for o in self.outcomes]}
+
+    @property
+    def recorded(self) -> bool:
+        return not self.not_recorded_because
 
 
 def drill(cfg: Config, identities: list, specs: list[str], run_id: str | None = None, scratch: Path | None = None,
@@ -61,5 +66,9 @@ def drill(cfg: Config, identities: list, specs: list[str], run_id: str | None = 
             except (CheckFailed, CannotRun) as err:
                 report.outcomes.append(DrillOutcome(spec, False, run_id, round(time.time() - started, 3),
                                                     problem=str(err)))
-    History.of(cfg).add_check({"kind": "drill", **report.to_json()})
+    try:
+        History.of(cfg).add_check({"kind": "drill", **report.to_json()})
+    except (OSError, CannotRun) as err:
+        # The drill's verdict stands; only the record of it is lost (a state folder this user cannot write).
+        report.not_recorded_because = getattr(err, "strerror", None) or str(err)
     return report

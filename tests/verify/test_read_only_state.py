@@ -1,4 +1,4 @@
-"""`verify` by someone who may read the copies but not write the state folder: the full report and exit code,
+"""`verify` (and `drill`) by someone who may read the copies but not write the state folder: the full report and exit code,
 with a note that nothing was recorded, and the state folder left as it was."""
 
 from __future__ import annotations
@@ -48,6 +48,12 @@ def test_verify_reports_and_exits_as_usual_when_the_state_folder_is_read_only(tm
 
             res = store.coffre("verify", "--json")
             assert res.code == 0 and json.loads(res.out)["recorded"] is False, res
+
+            # The drill alike: its verdict in full, and the note.
+            res = store.coffre("drill", *store.identity_args(), "--json")
+            no_traceback(res)
+            assert res.code == 0 and json.loads(res.out)["recorded"] is False, res
+            assert "Note: nothing was recorded of this drill" in res.err, res
 
             damaged = run / "facts.json.zst.age"
             damaged.write_bytes(damaged.read_bytes()[:-1])
