@@ -53,10 +53,11 @@ def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zi
     with scratch_folder("auditor", cfg.store_id, cfg.scratch_dir) as scratch:
         try:
             # restore() deep-verifies as it reads (signature with the pinned key, no file missing or added,
-            # every stored byte's BLAKE3, age authentication, plain BLAKE3, row counts) and passes over damaged
+            # every stored byte's BLAKE3, age authentication, plain BLAKE3, row counts, the journals decrypted
+            # and held to the facts as the drill holds them) and passes over damaged
             # copies; when none verifies it raises CheckFailed and no package is written. What goes to an
             # inspector also passes SQLite's full integrity check.
-            res = restore(cfg, identities, scratch / "run", run_id, specs, say=say, integrity="full")
+            res = restore(cfg, identities, scratch / "run", run_id, specs, say=say, integrity="full", journals="check")
             for warning in res.warnings:
                 say(f"Warning: {warning}")
             root = scratch / "package" / f"coffre-audit-{cfg.store_id}-{period[0]}_{period[1]}"

@@ -42,14 +42,14 @@ def command(config_path, sources, run_id, all_runs, deep, identity, passphrase_e
     code = OK if all(r.ok for r in reports) else CHECK_FAILED
     if as_json:
         click.echo(json.dumps({"exit_code": code, "deep": deep, "recorded": outcome.recorded, "copies": [
-            {"destination": r.spec, "ok": r.ok,
+            {"destination": r.spec, "ok": r.ok, "missing": r.missing,
              "runs": [{"run_id": x.run_id, "ok": x.ok, "data_read": x.data_read, "bytes_read": x.bytes_read} for x in r.runs],
              "problems": [{"run": p.run_id, "file": p.file, "message": p.message} for p in r.problems],
              "notes": r.notes} for r in reports]}, indent=2))
     else:
         for r in reports:
             read = sum(1 for x in r.runs if x.data_read)
-            verdict = "intact" if r.ok else "DAMAGED"
+            verdict = "intact" if r.ok else "MISSING" if r.missing else "DAMAGED"
             say(f"{r.destination}: {verdict} — {len(r.runs)} run(s), data read for {read}"
                 + (" (decrypted and held to the archive-time facts)" if deep else ""))
             for p in r.problems:

@@ -18,10 +18,11 @@ from pathlib import Path
 from pipeline.config import Config
 from pipeline.destinations import why_not_read
 from pipeline.errors import CannotRun, CheckFailed, UsageError
-from pipeline.journals.mapping import JOURNALS
 from pipeline.unpack.check import (BoundedBuffer, check_snapshot, check_snapshot_stream, damaged_at_archive_time,
                                    journals_mismatch, journals_need_decompressing, parse_facts)
 from pipeline.unpack.data_file import authenticate, unpack_data_file
+from pipeline.unpack.journals_tar import JournalsTarBad, StreamCheck, required_members
+from pipeline.unpack.journals_tar import members as journal_members
 from pipeline.unpack.stream import SourceReadError, UnpackError
 from pipeline.snapshot import open_source
 from pipeline.verify.copy import Problem, VerifyOptions, verify_run
@@ -29,10 +30,6 @@ from pipeline.verify.deep import require_matching_identity
 from pipeline.restore.choose import lacking, newer_than_written, older_than_written, plan
 
 TMP_PREFIX = ".coffre-partial-"
-# FORMAT.md §3: the only members journals.tar may hold, each once, under journals/.
-JOURNAL_MEMBERS = frozenset({f"{j}.{ext}" for j in JOURNALS for ext in ("csv", "json")}
-                            | {"findings.json", "export.json", "LISEZMOI.txt", "coffre-log.jsonl"})
-
 
 @dataclass
 class RestoreResult:
@@ -101,7 +98,7 @@ def restore(cfg: Config, identities: list, out_dir: Path, run_id: str | None = N
                                  problems)
                 newest_real = newest_real or (chosen if rep.authentic else None)
                 if problems or not rep.complete or not rep.manifest:
-                    why = "; ".join(" ".join(x for x in (q.file, q.message) if x) for q in problems[:3]) or "not a complete run"
+                    why = "; ".join(_said(q) for q in problems[:3]) or "not a complete run"
                     passed_over.setdefault(chosen, []).append(f"{dest.describe()} / {chosen}: {why}")
                     continue
                 require_matching_identity(identities, rep.manifest, dest.describe())
@@ -138,9 +135,19 @@ def restore(cfg: Config, identities: list, out_dir: Path, run_id: str | None = N
         if not any(c.signed for c in p.copies):
             skipped += [f"{c.dest.describe()}: no complete run" for c in p.copies]
         if newest_real and not run_id:
-            raise CheckFailed(f"Run {newest_real}, the newest, does not restore from any copy: " + "; ".join(skipped)
-                              + ". To restore an older run instead, give --run RUN (coffre verify lists the runs).")
+            where = "this copy" if len(specs) == 1 else "any copy"
+            raise CheckFailed(f"Run {newest_real}, the newest, does not restore from {where}: " + "; ".join(skipped)
+                              + "; an older run is restored only when asked for, with --run RUN (coffre verify "
+                              "lists the runs).")
         raise CheckFailed("No copy restores: " + "; ".join(skipped))
+
+
+def _said(problem: Problem) -> str:
+    """A verify problem in one clause: the file's name once, no full stop of its own."""
+    message = problem.message.rstrip(".")
+    if problem.file and not message.startswith(problem.file):
+        return f"{problem.file} {message}"
+    return message
 
 
 @contextmanager
@@ -190,27 +197,21 @@ class _CopyBad(Exception):
     pass
 
 
-def extract_journals(tar_path: Path, final: Path, allowed: set[str]) -> Path:
+def extract_journals(tar_path: Path, final: Path, required: set[str]) -> Path:
     """Extracts the journals tar into a partial folder beside `final`, returned for the caller to publish once
-    everything is checked: the members FORMAT.md lists (`allowed`), each once, plain files under journals/ only."""
+    everything is checked: held to FORMAT.md's members (unpack/journals_tar.py), plain files under journals/ only."""
     partial = final.with_name(TMP_PREFIX + final.name + ".d")
     partial.mkdir(mode=0o700)
-    seen: set[str] = set()
     try:
         with tarfile.open(tar_path, mode="r:") as tar:
-            for member in tar:
-                parts = member.name.split("/")
-                if len(parts) != 2 or parts[0] != "journals" or parts[1] not in allowed or not member.isfile():
-                    raise _CopyBad(f"journals.tar holds {member.name[:80]!r}, which is not a journal file")
-                if parts[1] in seen:
-                    raise _CopyBad(f"journals.tar holds {member.name[:80]!r} twice: this copy is damaged")
-                seen.add(parts[1])
-                src = tar.extractfile(member)
-                with _create_private(partial / parts[1]) as out:
-                    shutil.copyfileobj(src, out, 1 << 20)
+            for name, member in journal_members(tar, required):
+                with _create_private(partial / name) as out:
+                    shutil.copyfileobj(tar.extractfile(member), out, 1 << 20)
         return partial
     except BaseException as err:
         shutil.rmtree(partial, ignore_errors=True)
+        if isinstance(err, JournalsTarBad):
+            raise _CopyBad(f"{err}: this copy is damaged")
         if isinstance(err, tarfile.TarError):
             raise _CopyBad(f"journals.tar cannot be read ({err})")
         raise
@@ -259,7 +260,7 @@ def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: 
                 run(job)
         for tmp, final in temps:
             if final.name == "journals":
-                ready.append((extract_journals(tmp, final, JOURNAL_MEMBERS), final))
+                ready.append((extract_journals(tmp, final, required_members(facts.get("journals"))), final))
                 tmp.unlink()
             else:
                 ready.append((tmp, final))
@@ -380,20 +381,25 @@ def _restore_one(dest, store_id, run_id, name, f, final, identities, facts, chec
     out = None
     if final is not None:
         tmp, out = _open_temp(final, temps)
+    elif kind == "journals" and checks.journals == "check":
+        # The drill walks the tar's members as it streams, as restore --journals would hold them when extracting.
+        out = StreamCheck(required_members(facts.get("journals") if isinstance(facts.get("journals"), dict) else None))
     try:
         # The drill's journals check decompresses too: it proves the stream gives back the recorded size.
         decompress = kind != "journals" or checks.journals in ("check", "extract") or journals_need_decompressing(
             facts.get(kind) if isinstance(facts.get(kind), dict) else None)
         hash_zst = kind != "snapshot"  # the facts hold the snapshot's plain hash
-        if out is None:
-            got = _unpack_file(dest, store_id, run_id, f, identities, None, facts, decompress, hash_zst)
+        if final is None:
+            got = _unpack_file(dest, store_id, run_id, f, identities, out, facts, decompress, hash_zst)
         else:
             with _EarlySync(out) as early:
                 got = _unpack_file(dest, store_id, run_id, f, identities, early, facts, decompress, hash_zst)
             out.flush()
             os.fsync(out.fileno())
     finally:
-        if out is not None:
+        if isinstance(out, StreamCheck):
+            tar_wrong = out.result()
+        elif out is not None:
             out.close()
     if got.stored_blake3 != f["blake3"]:
         raise _CopyBad(f"{name} is damaged: its BLAKE3 differs from MANIFEST.b3")
@@ -402,6 +408,8 @@ def _restore_one(dest, store_id, run_id, name, f, final, identities, facts, chec
         wrong = journals_mismatch(part, got)
         if wrong:
             raise _CopyBad(f"{name} {wrong}")
+        if isinstance(out, StreamCheck) and tar_wrong:
+            raise _CopyBad(f"{tar_wrong}: this copy is damaged")
     elif kind == "snapshot":
         snap = facts["snapshot"]
         if snap.get("plain_blake3") != got.plain_blake3:

@@ -7,7 +7,9 @@ import json
 import sqlite3
 from pathlib import Path
 
-FACTS_LIMIT = 16 << 20  # facts.json is small; a larger one is not ours
+# facts.json is a few kilobytes (row counts, journal counts, check summaries): a larger one is not ours, and each
+# copy read at once may hold one in memory.
+FACTS_LIMIT = 1 << 20
 
 
 def parse_facts(data: bytes) -> dict:

@@ -14,10 +14,13 @@ def _size(value) -> int | None:
 
 def limits_for(entry: dict, facts: dict | None) -> Limits:
     """The stored size from manifest.json, and the sizes the facts recorded for this kind of file (facts.json
-    itself: the most any facts.json holds, since nothing records its size)."""
+    itself: the most any facts.json holds, since nothing records its size). Every facts.json Coffre ever wrote
+    records the plain size of the snapshot and of the journals: facts without it are not Coffre's (UnpackError)."""
     if entry["kind"] == "facts":
         return Limits(entry["size"], plain=FACTS_LIMIT, plain_recorded=False)
     part = facts.get(entry["kind"]) if isinstance(facts, dict) else None
+    if isinstance(facts, dict) and (not isinstance(part, dict) or _size(part.get("plain_size")) is None):
+        raise UnpackError("facts.json records no plain size for it (every Coffre run records one): it is not unpacked")
     part = part if isinstance(part, dict) else {}
     return Limits(entry["size"], _size(part.get("zst_size")), _size(part.get("plain_size")))
 
@@ -51,12 +54,11 @@ def unpack_data_file(dest, store_id: str, run_id: str, entry: dict, identities: 
                      decompress: bool = True, hash_zst: bool = True) -> Unpacked:
     """Unpacks `entry` (a manifest.json file object) into `out`; see stream.unpack for what it raises.
 
-    Where no plain size is recorded (facts from an older run, or facts that did not verify), the stored bytes
-    are first held to MANIFEST.b3, so that only the archive's own bytes are ever decompressed without a bound.
-    """
+    Nothing is decompressed without a bound: with no facts to give the plain size (facts that did not verify),
+    the file is only authenticated and decrypted (decompress=False), or refused."""
     limits = limits_for(entry, facts)
     if decompress and limits.plain is None:
-        authenticate(dest, store_id, run_id, entry)
+        raise UnpackError("facts.json did not verify, so nothing bounds what it decompresses to: it is not unpacked")
     try:
         src = dest.open_read(store_id, run_id, entry["name"])
     except OSError as err:

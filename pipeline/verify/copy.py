@@ -49,6 +49,7 @@ class CopyReport:
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     key: str = ""  # the copy's key in the record (its medium id, or its normalised spelling)
+    missing: bool = False  # the copy could not be reached at all (an unplugged key, a remote folder gone)
 
     @property
     def ok(self) -> bool:

@@ -63,7 +63,7 @@ def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None
         try:
             dest.check_ready()
         except CoffreError as err:  # a missing copy is a failed copy, not a crash
-            rep = CopyReport(dest.describe(), spec)
+            rep = CopyReport(dest.describe(), spec, missing=True)
             rep.problems.append(Problem(dest.describe(), None, None, str(err)))
             return rep
         reads = [0]
@@ -83,7 +83,9 @@ def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None
 
     # The copies are on separate media (a USB key, a disk, a remote): they are read at the same time, and
     # reported in the order given.
-    with ThreadPoolExecutor(max(1, min(len(specs), 4)), thread_name_prefix="coffre-verify") as pool:
+    # Deep, two at a time: each copy read at once holds its zstd windows and facts in memory, and two already keep
+    # both cores busy decrypting, so memory stays within a constant however many copies there are.
+    with ThreadPoolExecutor(max(1, min(len(specs), 2 if deep else 4)), thread_name_prefix="coffre-verify") as pool:
         reports = list(pool.map(one_copy, specs))
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     read = {r.key: {run.run_id: {"at": now, "deep": run.deep, "ok": run.ok} for run in r.runs if run.data_read}

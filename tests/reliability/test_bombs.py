@@ -146,8 +146,9 @@ CASES += [(SNAPSHOT, "older-facts"), (JOURNALS, "older-facts")]
 
 
 def as_older_run(shop: Shop, kind: str) -> None:
-    """Copy A's facts.json rewritten as an older run's would be, with no plain_size (nor zst_size) for `kind`, and
-    the manifest re-signed: nothing bounds that file's plain bytes, so it must be held to MANIFEST.b3 first."""
+    """Copy A's facts.json rewritten with no plain_size (nor zst_size) for `kind`, the manifest re-signed (a stolen
+    signing key): nothing would bound that file's plain bytes, and no Coffre run ever wrote such facts, so the file
+    is refused without being decompressed."""
     store = shop.store
     stored = (shop.run / FACTS).read_bytes()
     age, zstd = need_tool("age"), need_tool("zstd")
@@ -177,7 +178,7 @@ def plant(shop: Shop, name: str, variant: str) -> str:
 
 def stopped_because(variant: str) -> str:
     """Why copy A is passed over: the limit met first."""
-    return {"wide-window": "asks for a window", "older-facts": "its BLAKE3 differs from MANIFEST.b3"}.get(
+    return {"wide-window": "asks for a window", "older-facts": "records no plain size"}.get(
         variant, "decompresses to more than")
 
 
@@ -319,3 +320,37 @@ def test_frames_are_followed_to_their_end(age_key):
         unpack(io.BytesIO(stored), ids, Recorder(), limits=Limits(len(stored) - 1))
     with pytest.raises(UnpackError, match=f"more than the {len(good) - 1} bytes of zstd stream recorded"):
         unpack(io.BytesIO(stored), ids, None, decompress=False, limits=Limits(len(stored), len(good) - 1))
+
+
+def test_facts_bombs_in_every_run_of_several_copies_keep_verify_deep_within_bounds(tmp_path, figures):
+    """Three copies out of four hold, in every run, a facts.json that declares the widest window Coffre accepts and
+    expands past the most any facts.json holds: deep verify names each one, and its memory stays under the cap
+    however many runs and copies there are (each facts.json was once held whole in memory, copy by copy)."""
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=33) as store:
+        a, b = store.destinations
+        c, d = a.with_name("copy-C"), a.with_name("copy-D")
+        c.mkdir()
+        d.mkdir()
+        copies = [a, b, c, d]
+        to = [x for dest in copies for x in ("--to", dest)]
+        for _ in range(4):
+            res = store.coffre("archive", "--yes", *to)
+            assert res.code == 0, res
+        recipient = json.loads((store.run_dirs(a)[0] / "manifest.json").read_text())["recipients"][0]
+        planted = 0
+        for dest in (a, b, c):
+            for run in store.run_dirs(dest):
+                path = run / FACTS
+                data, _ = bomb_of_size(path.stat().st_size, recipient, 64 << 20, window_log=24)
+                path.write_bytes(data)
+                planted += 1
+        fsize = max(p.stat().st_size for p in store.run_dirs(d)[0].iterdir())
+        deep = measured(store, "verify", "--deep", *store.identity_args(), *[x for dest in copies for x in ("--from", dest)],
+                        fsize=fsize)
+        assert deep.code == 1, deep
+        for dest in (a, b, c):
+            assert any(str(dest) in line and FACTS in line for line in deep.err.splitlines()), deep
+        assert not any(str(d) in line and FACTS in line for line in deep.err.splitlines()), deep
+        assert deep.peak_mb < PEAK_MB, deep
+    figures(f"{planted} facts bombs (window 2^24) in 3 of 4 copies: verify --deep peak RSS {deep.peak_mb:.0f} MB, "
+            f"{deep.seconds:.1f} s")

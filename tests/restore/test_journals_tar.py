@@ -27,18 +27,24 @@ def _seal(plain: bytes, recipient: str) -> tuple[bytes, bytes]:
     return zst, stored
 
 
+def journals_plain(store, run) -> bytes:
+    return subprocess.run([need_tool("zstd"), "-d", "-c"], input=_age_decrypt(run / "journals.tar.zst.age", store.identity),
+                          capture_output=True, check=True).stdout
+
+
 def forge_journals(store, run, edit) -> None:
     """Rewrites the run's journals tar through `edit(members) -> members`, with facts.json and the signed lists
     made to agree (what only the holder of the store's signing key could do): the tar itself is what is bad."""
-    plain = subprocess.run([need_tool("zstd"), "-d", "-c"], input=_age_decrypt(run / "journals.tar.zst.age", store.identity),
-                           capture_output=True, check=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(plain)) as tar:
+    with tarfile.open(fileobj=io.BytesIO(journals_plain(store, run))) as tar:
         members = [(m, tar.extractfile(m).read() if m.isfile() else None) for m in tar.getmembers()]
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for info, data in edit(members):
             tar.addfile(info, io.BytesIO(data) if data is not None else None)
-    new_plain = buf.getvalue()
+    forge_journals_plain(store, run, buf.getvalue())
+
+
+def forge_journals_plain(store, run, new_plain: bytes) -> None:
     zst, stored = _seal(new_plain, store.recipient)
     facts_plain = subprocess.run([need_tool("zstd"), "-d", "-c"],
                                  input=_age_decrypt(run / "facts.json.zst.age", store.identity),
@@ -61,11 +67,41 @@ def _stranger(members):
     return members + [(info, b"hello")]
 
 
-@pytest.mark.parametrize("edit, said", [(_twice, "twice"), (_stranger, "notes.txt")], ids=["a member twice", "a member not in FORMAT.md"])
+def _without_tickets(members):
+    return [(m, d) for m, d in members if not m.name.endswith("/tickets.csv")]
+
+
+def _sparse(store, run, tmp_path, fmt: str) -> bytes:
+    """The journals re-made by the stock GNU tar with tickets.csv a sparse file declaring 1 GiB in a few blocks (in
+    the GNU format a member of its own type; in the pax format a regular member with sparse pax records)."""
+    folder = tmp_path / "sparse"
+    with tarfile.open(fileobj=io.BytesIO(journals_plain(store, run))) as tar:
+        tar.extractall(folder, filter="data")
+    tickets = folder / "journals" / "tickets.csv"
+    with open(tickets, "r+b") as f:
+        f.truncate(1 << 30)
+    names = sorted(f"journals/{p.name}" for p in (folder / "journals").iterdir())  # files only, as Coffre writes
+    return subprocess.run([need_tool("tar"), "--sparse", f"--format={fmt}", "-cf", "-", "-C", str(folder), *names],
+                          capture_output=True, check=True).stdout
+
+
+CASES = [pytest.param(_twice, "twice", id="a member twice"),
+         pytest.param(_stranger, "notes.txt", id="a member not in FORMAT.md"),
+         pytest.param(_without_tickets, "lacks tickets.csv", id="a journal missing"),
+         pytest.param("gnu", "tickets.csv", id="a sparse member declaring 1 GiB, GNU format"),
+         pytest.param("pax", "tickets.csv", id="a sparse member declaring 1 GiB, pax format")]
+
+
+@pytest.mark.parametrize("edit, said", CASES)
 def test_a_journals_tar_out_of_format_is_a_damaged_copy_and_the_other_copy_is_restored(tmp_path, edit, said):
+    """restore --journals refuses copy A and takes copy B; the drill, which walks the tar as it streams, fails copy
+    A for the same reason (a drill that passes means the journals restore)."""
     with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=8) as store:
         run = archived_once(store)
-        forge_journals(store, run, edit)
+        if isinstance(edit, str):
+            forge_journals_plain(store, run, _sparse(store, run, tmp_path, edit))
+        else:
+            forge_journals(store, run, edit)
         out = tmp_path / "only-a"
         res = store.coffre("restore", *store.identity_args(), "--journals", "--out", out, "--from", store.destinations[0])
         assert res.code == 1 and said in res.err and "Traceback" not in res.err, res
@@ -73,5 +109,10 @@ def test_a_journals_tar_out_of_format_is_a_damaged_copy_and_the_other_copy_is_re
         out = tmp_path / "both"
         res = store.coffre("restore", *store.identity_args(), "--journals", "--out", out)
         assert res.code == 0 and said in res.err, res
-        assert sorted(p.name for p in (out / "journals").iterdir()).count("tickets.csv") == 1
-        assert not (out / "journals" / "notes.txt").exists()
+        got = sorted(p.name for p in (out / "journals").iterdir())
+        assert got.count("tickets.csv") == 1 and "notes.txt" not in got
+        assert (out / "journals" / "tickets.csv").stat().st_size < 1 << 20
+        res = store.coffre("drill", *store.identity_args(), "--json")
+        assert res.code == 1, res
+        a, b = json.loads(res.out)["copies"]
+        assert not a["ok"] and said in a["problem"] and b["ok"], (a, b)
