@@ -45,6 +45,7 @@ from pipeline.state.activity_log import head as log_head
 from pipeline.state.history import History
 from pipeline.state.lock import StoreLock
 from pipeline.state.record_lock import record_lock
+from pipeline.verify.identity import twins
 from pipeline.verify.unrecorded import find_unrecorded
 
 
@@ -125,6 +126,14 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
         copies = {c.destination: c for c in result.copies}
         if not dests:
             raise CannotRun("No destination can be written: " + " ".join(c.reason for c in result.copies))
+        said: set[str] = set()
+        for spec, others in twins(dests).items():
+            if dests[spec].describe() in said:
+                continue  # one sentence for the pair
+            said.update(others)
+            result.attention.append(f"the copy {dests[spec].describe()} carries the same medium id as "
+                                    f"{', '.join(others)}: one medium reached two ways, or an id file copied from one "
+                                    "medium to another")
         unrecorded = find_unrecorded(dests, {s: signed for s, (_, signed) in listed.items()}, cfg.store_id,
                                      cfg.signing_public_key, history.runs)
         result.attention += unrecorded.forks
@@ -301,7 +310,13 @@ def _record_run(history: History, run: "_RunWrite", written: list[str], copies: 
             raise CannotRun(f"Run {record['run_id']} is already in the record {history.path}.")
         doc["runs"] += adopted + [record]
         doc["last_destinations"] = specs
-        doc.setdefault("destinations", {}).update(places)
+        known = doc.setdefault("destinations", {})
+        for where, place in places.items():
+            # Every medium ever written at this place: a copy whose id file was copied from another is still held
+            # to the runs written here (verify/identity.py).
+            before = known.get(where) or {}
+            seen = set(before.get("media_seen") or []) | {m for m in (before.get("medium"), place["medium"]) if m}
+            known[where] = dict(place, media_seen=sorted(seen))
         doc.update(also)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from pipeline.config import Config
 from pipeline.errors import CannotRun, CheckFailed
 from pipeline.restore.restore import restore
-from pipeline.state.history import History
+from pipeline.state.history import History, RecordUnreadable
 from pipeline.state.scratch import scratch_folder
 
 
@@ -51,6 +51,7 @@ class DrillReport:
 def drill(cfg: Config, identities: list, specs: list[str], run_id: str | None = None, scratch: Path | None = None,
           say=lambda m: None) -> DrillReport:
     report = DrillReport(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    history = History.of(cfg)  # a record that cannot be read stops the drill before it starts, with the way out
     for spec in specs:
         started = time.time()
         with scratch_folder("drill", cfg.store_id, scratch or cfg.scratch_dir) as work:
@@ -67,7 +68,9 @@ def drill(cfg: Config, identities: list, specs: list[str], run_id: str | None = 
                 report.outcomes.append(DrillOutcome(spec, False, run_id, round(time.time() - started, 3),
                                                     problem=str(err)))
     try:
-        History.of(cfg).add_check({"kind": "drill", **report.to_json()})
+        history.add_check({"kind": "drill", **report.to_json()})
+    except RecordUnreadable:
+        raise
     except (OSError, CannotRun) as err:
         # The drill's verdict stands; only the record of it is lost (a state folder this user cannot write).
         report.not_recorded_because = getattr(err, "strerror", None) or str(err)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 
 from pipeline.errors import CannotRun
+from pipeline.manifest.format import RUN_ID
 from pipeline.state.record_lock import record_lock
 
 LIMIT = 256 << 20  # far above six years of evenings; a larger file is not a record of ours
@@ -33,18 +35,64 @@ def empty_record() -> dict:
     return {"runs": [], "last_destinations": [], "checks": []}
 
 
+def _is(value, kind, inner=None) -> bool:
+    """`value` is a `kind` (list or dict) whose items (or values) are all `inner`; None passes for optional keys."""
+    if value is None:
+        return True
+    if not isinstance(value, kind):
+        return False
+    items = value.values() if isinstance(value, dict) else value
+    return inner is None or all(isinstance(v, inner) for v in items)
+
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _run_problem(r) -> str | None:
+    if not isinstance(r, dict) or not isinstance(r.get("run_id"), str) or not RUN_ID.match(r["run_id"]):
+        return "a run's id is malformed"
+    if not _is(r.get("written"), list, str) or not _is(r.get("media"), dict, str) or not _is(r.get("failed"), dict, str):
+        return f"run {r['run_id']}'s list of copies is malformed"
+    if r.get("written") and not (isinstance(r.get("manifest_blake3"), str) and _HEX64.match(r["manifest_blake3"])):
+        return f"run {r['run_id']}'s manifest hash is malformed"
+    if not (r.get("previous") is None or (isinstance(r["previous"], str) and RUN_ID.match(r["previous"]))):
+        return f"run {r['run_id']}'s previous run is malformed"
+    if not _is(r.get("created_at"), str) or not _is(r.get("attention"), list, str) \
+            or not _is(r.get("row_counts"), dict, (int, type(None))):
+        return f"run {r['run_id']} is malformed"
+    return None
+
+
 def _problem(doc) -> str | None:
-    """Why a parsed record is not one Coffre wrote, or None."""
+    """Why a parsed record is not one Coffre wrote, or None: every part a command reads is checked here, so that
+    none meets a value of another shape later (and a record of another shape gets the way out, rebuild-record)."""
     if not isinstance(doc, dict):
         return "it is not a JSON object"
-    runs = doc.get("runs")
-    if not isinstance(runs, list) or not all(isinstance(r, dict) and isinstance(r.get("run_id"), str) for r in runs):
+    if not isinstance(doc.get("runs"), list):
         return "its list of runs is malformed"
-    if not all(isinstance(r.get("written", []), list) for r in runs):
-        return "a run's list of copies is malformed"
-    for key, kind in (("checks", list), ("last_destinations", list), ("data_checks", dict), ("destinations", dict)):
-        if key in doc and not isinstance(doc[key], kind):
+    for r in doc["runs"]:
+        why = _run_problem(r)
+        if why:
+            return why
+    checks = {"checks": (list, dict), "last_destinations": (list, str), "data_checks": (dict, dict),
+              "destinations": (dict, dict), "log_carried": (dict, None), "journal_checkpoint": (dict, None),
+              "rebuilt": (dict, None)}
+    for key, (kind, inner) in checks.items():
+        if not _is(doc.get(key), kind, inner):
             return f"its `{key}` is malformed"
+    if not all(_is(v, dict, dict) and all(_is(c.get("at"), str) for c in v.values())
+               for v in (doc.get("data_checks") or {}).values()):
+        return "its `data_checks` is malformed"
+    if not all(isinstance(c.get("at"), str) and _is(c.get("copies"), list, dict) for c in doc.get("checks") or []):
+        return "its `checks` is malformed"
+    if not all(all(_is(d.get(k), str) for k in ("spec", "medium", "mount_point", "last_run"))
+               and _is(d.get("media_seen"), list, str) for d in (doc.get("destinations") or {}).values()):
+        return "its `destinations` is malformed"
+    cp, carried = doc.get("journal_checkpoint"), doc.get("log_carried")
+    if cp is not None and not (isinstance(cp.get("mapping"), str) and _is(cp.get("chains"), dict)):
+        return "its `journal_checkpoint` is malformed"
+    if carried is not None and not (_is(carried.get("entries"), int) and _is(carried.get("head"), str)):
+        return "its `log_carried` is malformed"
     return None
 
 

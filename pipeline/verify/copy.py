@@ -219,7 +219,8 @@ def read_small(dest, store_id, run_id, name) -> bytes:
         return f.read(CONTROL_LIMIT + 1)
 
 
-def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, record: dict) -> CopyReport:
+def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, record: dict,
+                twins_of: list[str] | None = None) -> CopyReport:
     """Verifies every run (or one) of a copy, then the chain, holding the copy to what the machine's `record` says
     was written to its medium. Runs are read least recently read first, so that a time budget (verify
     --max-duration) covers every run over successive verifies."""
@@ -231,7 +232,7 @@ def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, 
         why = str(err) if isinstance(err, NotRegular) else f"cannot be listed ({err.strerror or err})"
         report.problems.append(Problem(report.destination, None, None, why))
         return report
-    ident = identify(dest, signed, record)
+    ident = identify(dest, signed, record, twins_of)
     report.key = ident.key
     report.problems += [Problem(report.destination, None, MEDIUM_FILE, p) for p in ident.problems]
     if only_run and only_run not in run_ids:

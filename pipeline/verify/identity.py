@@ -40,8 +40,30 @@ class CopyIdentity:
         return isinstance(removed, dict) and any(k in removed for k in (self.medium, self.where) if k)
 
 
-def identify(dest, present: set[str], record: dict) -> CopyIdentity:
-    """The copy's identity, with a problem for every way its id file disagrees with the runs it holds."""
+def twins(dests: dict) -> dict[str, list[str]]:
+    """{spec: the other copies} for the copies, among those checked together, that carry one medium id from
+    different places: one medium reached two ways, or an id file copied from one medium to another (which would
+    make a copy be held to the other's runs)."""
+    seen: dict[str, list[tuple[str, str, str]]] = {}
+    for spec, dest in dests.items():
+        try:
+            medium = read_medium(dest)
+        except (MediumFileInvalid, OSError):
+            continue
+        if medium:
+            seen.setdefault(medium, []).append((spec, dest.normalised(), dest.describe()))
+    out = {}
+    for group in seen.values():
+        for spec, where, _ in group:
+            others = [label for _, w, label in group if w != where]
+            if others:
+                out[spec] = others
+    return out
+
+
+def identify(dest, present: set[str], record: dict, twins_of: list[str] | None = None) -> CopyIdentity:
+    """The copy's identity, with a problem for every way its id file disagrees with the runs it holds, or with the
+    other copies checked at the same time (`twins_of`: those that carry the same medium id)."""
     ident = CopyIdentity(None, dest.normalised())
     try:
         ident.medium = read_medium(dest)
@@ -66,13 +88,20 @@ def identify(dest, present: set[str], record: dict) -> CopyIdentity:
                                   f"{len(foreign)} of its runs to (such as {example}): the file was replaced, or runs "
                                   "were copied here by hand")
         ident.media |= elsewhere
-    elif ident.medium is None:
-        last = ((record.get("destinations") or {}).get(ident.where) or {}).get("medium")
-        if last and any(isinstance(r.get("media"), dict) and last in r["media"] for r in runs):
-            if not ident.problems:
-                ident.problems.append(f"{MEDIUM_FILE} is missing and this copy holds none of the runs this machine "
-                                      f"wrote here: is it the right disk or USB key? (A new one: archive to it first.)")
-            ident.media.add(last)
+    place = (record.get("destinations") or {}).get(ident.where) or {}
+    last_here = place.get("medium")
+    if twins_of:
+        ident.problems.append(f"this copy carries the same {MEDIUM_FILE} as {', '.join(twins_of)}: one medium "
+                              "reached two ways, or an id file copied from one medium to another")
+        # Held also to the runs written to every medium seen at this place: a copied id file must not hide a run
+        # deleted from this one.
+        ident.media |= set(place.get("media_seen") or []) | ({last_here} if last_here else set())
+    if not foreign and ident.medium is None and last_here and any(
+            isinstance(r.get("media"), dict) and last_here in r["media"] for r in runs):
+        if not ident.problems:
+            ident.problems.append(f"{MEDIUM_FILE} is missing and this copy holds none of the runs this machine "
+                                  f"wrote here: is it the right disk or USB key? (A new one: archive to it first.)")
+        ident.media.add(last_here)
     return ident
 
 

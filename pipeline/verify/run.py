@@ -11,9 +11,10 @@ import blake3
 from pipeline.config import Config
 from pipeline.destinations import open_destination
 from pipeline.errors import CannotRun, CoffreError, UsageError
-from pipeline.state.history import History
+from pipeline.state.history import History, RecordUnreadable
 from pipeline.verify.copy import CopyReport, Problem, VerifyOptions, verify_copy
 from pipeline.verify.deep import DeepChecker
+from pipeline.verify.identity import twins
 
 
 @dataclass
@@ -57,9 +58,11 @@ def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None
     history = History.of(cfg)
     started = time.monotonic()
     deep = DeepChecker(identities) if identities else None
+    dests = {spec: open_destination(spec) for spec in specs}
+    same_medium = twins(dests)
 
     def one_copy(spec: str) -> CopyReport:
-        dest = open_destination(spec)
+        dest = dests[spec]
         try:
             dest.check_ready()
         except CoffreError as err:  # a missing copy is a failed copy, not a crash
@@ -79,7 +82,7 @@ def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None
             return True
 
         opts = VerifyOptions(pinned_key=cfg.signing_public_key, read_data=read_data, deep=deep)
-        return verify_copy(dest, cfg.store_id, opts, run_id, history.doc)
+        return verify_copy(dest, cfg.store_id, opts, run_id, history.doc, same_medium.get(spec))
 
     # The copies are on separate media (a USB key, a disk, a remote): they are read at the same time, and
     # reported in the order given.
@@ -96,6 +99,8 @@ def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None
                          "problems": [p.sentence() for p in r.problems]} for r in reports]}
     try:
         history.add_check(check, read)
+    except RecordUnreadable:
+        raise
     except (OSError, CannotRun) as err:
         # Whoever may read the copies may check them: a state folder they cannot write costs only the record.
         return VerifyOutcome(reports, False, getattr(err, "strerror", None) or str(err))

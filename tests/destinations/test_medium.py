@@ -126,3 +126,22 @@ def test_rclone_spellings_and_remote_names_find_the_same_medium(tmp_path, local_
         shutil.rmtree(a / store.store_id / runs[-1])
         for spelling in (spec, f"{spec}/", f"rclone:rlocal:{a}//", f"rclone:ralias:{a}", a):
             deleted_run_is_named(store, spelling, runs[-1])
+
+
+def test_an_id_file_copied_from_the_other_copy_does_not_hide_a_deleted_run(tmp_path):
+    """An evening with the USB key only: its run went there alone. Deleting it and copying the disk's
+    coffre-medium.json onto the key would make the key pass for the disk, which never had that run."""
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=4) as store:
+        a, b = store.destinations
+        archive_ok(store)
+        archive_ok(store)
+        lone = archive_ok(store, "--to", a)["run_id"]
+        assert store.coffre("verify").code == 0
+        shutil.rmtree(a / store.store_id / lone)
+        shutil.copyfile(b / "coffre-medium.json", a / "coffre-medium.json")
+        res = store.coffre("verify")
+        assert res.code == 1 and lone in res.err and "same coffre-medium.json" in res.err, res
+        res = store.coffre("archive", "--yes", "--json")
+        assert res.code == 5 and "same medium id" in res.out, res
+        res = store.coffre("verify")
+        assert res.code == 1 and lone in res.err, res

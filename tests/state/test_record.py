@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
+
 from conftest import run_coffre
 
 from reliability.helpers import archive_ok, b3_of, one_sentence_error, two_copy_store
@@ -113,3 +115,37 @@ def test_two_runs_that_follow_the_same_run_are_a_fork(tmp_path):
         res = run_coffre("archive", "--config", twin, "--yes", "--to", a, "--json")
         assert res.code == 5, res
         assert any("forks" in s and first in s for s in json.loads(res.out)["attention"]), res.out
+
+
+def _record_path(store):
+    return store.state_dir / f"{store.store_id}.history.json"
+
+
+@pytest.mark.parametrize("command, edit", [
+    ("status", lambda d: d.update(checks=[None])),
+    ("status", lambda d: d["runs"][-1].update(created_at=3)),
+    ("status", lambda d: d["runs"][-1].update(failed=True)),
+    ("archive", lambda d: d.update(log_carried="x")),
+    ("archive", lambda d: d["runs"][-1].update(row_counts=[None])),
+    ("archive", lambda d: d["runs"][-1].update(previous=[])),
+    ("archive", lambda d: d["runs"][-1].update(manifest_blake3=None)),
+    ("archive", lambda d: d["destinations"].update({k: 3 for k in d["destinations"]})),
+    ("verify", lambda d: d.update(data_checks={"x": {"r": {"at": 1}}})),
+], ids=["a check not an object", "a date not a string", "failed not a map", "log_carried not a map",
+        "row counts not a map", "previous not a run id", "manifest hash missing", "a place not a map",
+        "a read date not a string"])
+def test_a_record_with_a_malformed_entry_gets_the_way_out_too(tmp_path, command, edit):
+    """Found by review: JSON of the right outer shape with one entry of another shape ended in an internal error
+    (or, for a run's manifest hash, in a signed manifest its own readers refuse), and rebuild-record then said there
+    was nothing to rebuild."""
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=3) as store:
+        archive_ok(store)
+        doc = json.loads(_record_path(store).read_text())
+        edit(doc)
+        _record_path(store).write_text(json.dumps(doc))
+        res = store.coffre(command, *(["--yes"] if command == "archive" else []))
+        one_sentence_error(res, 3, "rebuild-record")
+        assert len(store.run_dirs(store.destinations[0])) == 1  # nothing signed from a record of another shape
+        res = store.coffre("rebuild-record")
+        assert res.code == 0, res
+        assert store.coffre("archive", "--yes").code == 0 and store.coffre("verify").code == 0
