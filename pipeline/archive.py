@@ -138,14 +138,18 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
                                      cfg.signing_public_key, history.runs)
         result.attention += unrecorded.forks
         for r in unrecorded.adopted:
-            say(f"Note: run {r['run_id']} was signed on {', '.join(r['written'])}, but an interruption kept it out of "
-                "this machine's record: it is recorded now, and this run follows it.")
+            say(f"Note: run {r['run_id']} is signed on {', '.join(r['written'])} but was not in this machine's record "
+                "(an archive interrupted before it could record it, or another machine archiving this store): it is "
+                "recorded now, and this run follows it.")
         prev = unrecorded.adopted[-1] if unrecorded.adopted else history.last_run()
         run_id = new_run_id(time.time(), max([r["run_id"] for r in history.runs[-1:] + unrecorded.adopted] or [""]))
+        with history.update() as doc:  # so that, killed, this run's folders are known to be this machine's
+            ours = set(doc.get("started") or [])
+            doc["started"] = sorted(ours | {run_id})[-50:]
         for spec, d in dests.items():
             # What interrupted runs left (unsigned folders, their .tmp- files) goes before this run starts.
             try:
-                remove_leftovers(d, cfg.store_id, run_id, *listed[spec])
+                remove_leftovers(d, cfg.store_id, run_id, *listed[spec], ours)
             except OSError as err:
                 say(f"Note: what interrupted runs left on {d.describe()} could not be removed ({err}); "
                     "it is never counted, and the next run tries again.")
@@ -222,7 +226,10 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
             _name_new_media(dests, written, media, result, say)
             _record_run(history, run, written, copies, media, dests, destination_specs, result, also,
                         unrecorded.adopted)
-            ActivityLog(cfg.state_dir, cfg.store_id).append(
+            log = ActivityLog(cfg.state_dir, cfg.store_id)
+            for r in unrecorded.adopted:
+                log.append("archive-recorded-later", "ok", run_id=r["run_id"], written=r["written"])
+            log.append(
                 "archive", "ok" if len(written) == len(copies) else "partial", run_id=run_id, written=written,
                 failed=sorted(s for s, c in copies.items() if not c.ok), findings=len(result.findings),
                 attention=len(result.attention))
@@ -309,6 +316,7 @@ def _record_run(history: History, run: "_RunWrite", written: list[str], copies: 
         if any(r.get("run_id") == record["run_id"] for r in doc["runs"]):
             raise CannotRun(f"Run {record['run_id']} is already in the record {history.path}.")
         doc["runs"] += adopted + [record]
+        doc["started"] = [r for r in doc.get("started") or [] if r > record["run_id"]]  # done, or dead and swept
         doc["last_destinations"] = specs
         known = doc.setdefault("destinations", {})
         for where, place in places.items():

@@ -180,9 +180,10 @@ class LocalDestination:
             if err.errno == errno.ELOOP:
                 raise OSError(errno.ELOOP, f"{name} is a symbolic link, not a file of Coffre's")
             raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise OSError(errno.EINVAL, f"{name} is not a regular file")
         with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise OSError(errno.EINVAL, f"{name} is not a regular file")
             return f.read(limit + 1)
 
     def create_root_file(self, name: str, data: bytes) -> bool:

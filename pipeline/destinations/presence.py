@@ -17,12 +17,9 @@ def absent_reason(dest, source, recorded: dict | None, allow_same_disk: bool) ->
         dest.check_ready()
     except CannotRun as err:
         return str(err), None
-    mount_point = getattr(dest, "mount_point", None)
-    if mount_point is not None and recorded and recorded.get("mount_point"):
-        now, then = mount_point(), recorded["mount_point"]
-        if now != then and not _has_medium(dest):
-            return (f"The destination {dest.describe()} is missing: the disk or USB key it was written to (mounted at "
-                    f"{then}) is not mounted now; is it plugged in?"), None
+    why = unmounted_reason(dest, recorded)
+    if why:
+        return why, None
     src_dev = source.device()
     if src_dev is not None and dest.device() == src_dev:
         msg = (f"The destination {dest.describe()} is on the same disk as the database ({source.describe()}): "
@@ -31,6 +28,19 @@ def absent_reason(dest, source, recorded: dict | None, allow_same_disk: bool) ->
             return msg + " (Experts: --allow-same-disk.)", None
         return None, f"Warning: {msg} Written anyway because --allow-same-disk was given."
     return None, None
+
+
+def unmounted_reason(dest, recorded: dict | None) -> str | None:
+    """Why a local destination's medium is not there (its folder is no longer on the file system it was written
+    to, and holds no medium id), from what the record says of its last run there; None when it is, or cannot tell."""
+    mount_point = getattr(dest, "mount_point", None)
+    if mount_point is None or not recorded or not recorded.get("mount_point"):
+        return None
+    then = recorded["mount_point"]
+    if mount_point() == then or _has_medium(dest):
+        return None
+    return (f"The destination {dest.describe()} is missing: the disk or USB key it was written to (mounted at {then}) "
+            "is not mounted now; is it plugged in?")
 
 
 def _has_medium(dest) -> bool:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pipeline.destinations import open_destination
 from pipeline.errors import CoffreError
 from pipeline.state.history import History, RecordUnreadable
+from pipeline.verify.identity import CopyIdentity, identify
 
 
 @dataclass
@@ -19,6 +20,7 @@ class Reached:
     spec: str
     dest: object
     signed: set[str]  # run folders that hold a signature file (checked when taken)
+    ident: CopyIdentity | None = None  # which runs the record says were written to this copy
 
 
 @dataclass
@@ -26,6 +28,7 @@ class Plan:
     copies: list[Reached] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # copies that could not be reached, and why
     newest_written: str | None = None  # the newest run the machine's record says reached a copy
+    newest_record: dict | None = None  # its entry in the record
     record_note: str | None = None  # why the record could not be used, if it could not
 
     def candidates(self, run_id: str | None) -> list[str]:
@@ -37,12 +40,21 @@ class Plan:
     def holders(self, run_id: str) -> list[Reached]:
         return [c for c in self.copies if run_id in c.signed]
 
+    def lost_newest(self) -> list[str]:
+        """The copies reached that the record says got the newest run, and that no longer hold it (deleted)."""
+        if not self.newest_record:
+            return []
+        return [c.dest.describe() for c in self.copies
+                if c.ident and c.ident.written_here(self.newest_record) and self.newest_written not in c.signed]
+
 
 def plan(cfg, specs: list[str]) -> Plan:
     p = Plan()
+    record = None
     try:
-        last = History.of(cfg).last_run()
-        p.newest_written = last["run_id"] if last else None
+        history = History.of(cfg)
+        record, last = history.doc, history.last_run()
+        p.newest_written, p.newest_record = (last["run_id"], last) if last else (None, None)
     except RecordUnreadable as err:
         # The day the till died, the record may be gone with it: the copies still restore.
         p.record_note = str(err)
@@ -54,7 +66,7 @@ def plan(cfg, specs: list[str]) -> Plan:
         except (CoffreError, OSError) as err:
             p.skipped.append(f"{dest.describe()}: {err}")
             continue
-        p.copies.append(Reached(spec, dest, signed))
+        p.copies.append(Reached(spec, dest, signed, identify(dest, signed, record) if record else None))
     return p
 
 

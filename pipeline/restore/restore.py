@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import shutil
 import tarfile
@@ -18,6 +19,7 @@ from pathlib import Path
 from pipeline.config import Config
 from pipeline.destinations import why_not_read
 from pipeline.errors import CannotRun, CheckFailed, UsageError
+from pipeline.manifest.format import valid_name
 from pipeline.unpack.check import (BoundedBuffer, check_snapshot, check_snapshot_stream, damaged_at_archive_time,
                                    journals_mismatch, journals_need_decompressing, parse_facts)
 from pipeline.unpack.data_file import authenticate, unpack_data_file
@@ -30,6 +32,7 @@ from pipeline.verify.deep import require_matching_identity
 from pipeline.restore.choose import lacking, newer_than_written, older_than_written, plan
 
 TMP_PREFIX = ".coffre-partial-"
+PUBLISHING = TMP_PREFIX + "publishing.json"  # written while a restore renames its files into place
 
 @dataclass
 class RestoreResult:
@@ -87,6 +90,12 @@ def restore(cfg: Config, identities: list, out_dir: Path, run_id: str | None = N
     ours: list[OSError] = []  # our own disk failing while a copy was written out (full, file too large...)
     with _restore_folder(out_dir):
         for chosen in p.candidates(run_id):
+            lost = p.lost_newest() if not run_id and p.newest_written and chosen < p.newest_written else []
+            if lost:
+                # Deleted from where it was written, as damaged everywhere: never an older run in its place unasked.
+                raise CheckFailed(f"Run {p.newest_written}, the newest this machine wrote, is missing from "
+                                  f"{', '.join(lost)}, where it was written (deleted?); an older run is restored only "
+                                  "when asked for, with --run RUN (coffre verify lists the runs).")
             holders = p.holders(chosen)
             if not holders:
                 skipped += [f"{c.dest.describe()}: run {chosen} is not there" for c in p.copies]
@@ -162,6 +171,7 @@ def _restore_folder(out_dir: Path):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise CannotRun(f"Another restore is writing into {out_dir}; wait for it to finish or choose another folder.")
+        _unpublish(out_dir)
         for leftover in out_dir.glob(TMP_PREFIX + "*"):
             if leftover.is_dir() and not leftover.is_symlink():
                 shutil.rmtree(leftover, ignore_errors=True)
@@ -177,6 +187,25 @@ def _restore_folder(out_dir: Path):
         raise
     finally:
         os.close(fd)
+
+
+def _unpublish(out_dir: Path) -> None:
+    """Removes what a restore killed while publishing had published, as its note lists (plain names only)."""
+    note = out_dir / PUBLISHING
+    try:
+        with open(note, "rb") as f:
+            names = json.loads(f.read(1 << 16))
+    except (OSError, ValueError):
+        return
+    for name in names if isinstance(names, list) else []:
+        if not isinstance(name, str) or not valid_name(name):
+            continue
+        path = out_dir / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+    note.unlink(missing_ok=True)
 
 
 def _target_failed(out_dir: Path, err: OSError) -> str:
@@ -264,8 +293,15 @@ def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: 
                 tmp.unlink()
             else:
                 ready.append((tmp, final))
+        # A note of what is being published, so that a restore killed between two renames can be run again into
+        # the same folder (the files it had published are its own: they are removed and made anew).
+        note = out_dir / PUBLISHING
+        with _create_private(note) as f:
+            f.write(json.dumps([final.name for _, final in ready]).encode())
+            os.fsync(f.fileno())
         for src, final in ready:
             os.rename(src, final)
+        note.unlink()
         temps, ready = [], []
         return [final for _, _, final in plan if final is not None], facts
     finally:

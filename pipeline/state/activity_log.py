@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import time
 from pathlib import Path
 
 import blake3
 
+from pipeline.errors import CannotRun
 from pipeline.state.record_lock import record_lock
 
 GENESIS = "0" * 64
@@ -27,9 +29,16 @@ class ActivityLog:
 
     def lines(self) -> list[str]:
         try:
-            data = self.path.read_bytes()
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError:
             return []
+        except OSError as err:
+            raise CannotRun(f"Coffre's log {self.path} cannot be read ({err.strerror or err}).")
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO would hang every command
+            os.close(fd)
+            raise CannotRun(f"Coffre's log {self.path} is not a regular file; move it aside to go on.")
+        with os.fdopen(fd, "rb") as f:
+            data = f.read()
         # Bytes that are not UTF-8 are kept as they are (surrogates): the chain check names the line they damage.
         return data.decode("utf-8", "surrogateescape").splitlines()
 

@@ -7,9 +7,11 @@ rename. A record that cannot be read is never replaced: the command stops and sa
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -74,7 +76,7 @@ def _problem(doc) -> str | None:
         why = _run_problem(r)
         if why:
             return why
-    checks = {"checks": (list, dict), "last_destinations": (list, str), "data_checks": (dict, dict),
+    checks = {"checks": (list, dict), "last_destinations": (list, str), "started": (list, str), "data_checks": (dict, dict),
               "destinations": (dict, dict), "log_carried": (dict, None), "journal_checkpoint": (dict, None),
               "rebuilt": (dict, None)}
     for key, (kind, inner) in checks.items():
@@ -97,13 +99,25 @@ def _problem(doc) -> str | None:
 
 
 def load_record(path: Path, config_path: Path | None = None) -> dict:
+    # Nothing there is an empty record; anything there that is not a plain file (a link, perhaps to a disk not
+    # mounted, a FIFO, a folder) is unreadable, never taken for "no record" nor waited on.
     try:
-        with open(path, "rb") as f:
-            data = f.read(LIMIT + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
+        if os.path.lexists(path):
+            raise RecordUnreadable(path, "it is a symbolic link to nothing", config_path)
         return empty_record()
     except OSError as err:
-        raise RecordUnreadable(path, err.strerror or str(err), config_path)
+        why = "it is a symbolic link, not a file" if err.errno == errno.ELOOP else err.strerror or str(err)
+        raise RecordUnreadable(path, why, config_path)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise RecordUnreadable(path, "it is not a regular file", config_path)
+    with os.fdopen(fd, "rb") as f:
+        try:
+            data = f.read(LIMIT + 1)
+        except OSError as err:
+            raise RecordUnreadable(path, err.strerror or str(err), config_path)
     if len(data) > LIMIT:
         raise RecordUnreadable(path, "it is larger than any record Coffre writes", config_path)
     try:

@@ -37,7 +37,7 @@ def rebuild_record(cfg, specs: list[str], say=lambda m: None) -> Rebuilt:
 def _rebuild(cfg, specs: list[str]) -> Rebuilt:
     path = Path(cfg.state_dir) / f"{cfg.store_id}.history.json"
     aside = None
-    if path.exists():
+    if os.path.lexists(path):  # whatever is there, a link or a folder included, is kept aside as it is
         try:
             load_record(path)
         except RecordUnreadable:

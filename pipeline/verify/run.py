@@ -10,6 +10,7 @@ import blake3
 
 from pipeline.config import Config
 from pipeline.destinations import open_destination
+from pipeline.destinations.presence import unmounted_reason
 from pipeline.errors import CannotRun, CoffreError, UsageError
 from pipeline.state.history import History, RecordUnreadable
 from pipeline.verify.copy import CopyReport, Problem, VerifyOptions, verify_copy
@@ -65,6 +66,10 @@ def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None
         dest = dests[spec]
         try:
             dest.check_ready()
+            # An unplugged key whose mount point remains is a missing copy, not one whose every run was deleted.
+            unmounted = unmounted_reason(dest, (history.doc.get("destinations") or {}).get(dest.normalised()))
+            if unmounted:
+                raise CannotRun(unmounted)
         except CoffreError as err:  # a missing copy is a failed copy, not a crash
             rep = CopyReport(dest.describe(), spec, missing=True)
             rep.problems.append(Problem(dest.describe(), None, None, str(err)))

@@ -48,9 +48,10 @@ def find_unrecorded(dests: dict, signed: dict[str, set[str]], store_id: str, pin
             followed[prev_id] = run_id
         elif prev_id in followed or (prev is None and runs):
             # The record knows another run that follows the same one: two lines of runs from one point.
-            where = ", ".join(dests[s].describe() for s in entry["written"])
+            where = " and ".join(dests[s].describe() for s in entry["written"])
             other = followed.get(prev_id)
-            out.forks.append(f"the copy {where} holds run {run_id}, which this machine's record does not know and "
+            out.forks.append(f"{where} hold{'s' if len(entry['written']) == 1 else ''} run {run_id}, which this "
+                             "machine's record does not know and "
                              f"which follows {'run ' + prev_id if prev_id else 'no run'}, as run {other} does: the "
                              "chain of runs forks (another machine archives this store, or the record was restored "
                              "from an older backup)")

@@ -36,6 +36,13 @@ def unplugged_key_is_missing(store, key, other, says: str):
     assert copies[str(other)]["ok"], copies
     written_and_verifying(store, other, json.loads(res.out)["run_id"])
     assert list(key.iterdir()) == [], "a copy was written into the empty mount point, on the till's own disk"
+    if says != "not mounted now":
+        return  # a folder never written to: verify has nothing to hold it to
+    # verify says the key is missing, not that each of its runs was deleted.
+    res = store.coffre("verify", "--from", key, "--json")
+    assert res.code == 1, res
+    (copy,) = json.loads(res.out)["copies"]
+    assert copy["missing"] and len(copy["problems"]) == 1 and says in copy["problems"][0]["message"], copy
 
 
 def key_plugged_back(store, key, held):

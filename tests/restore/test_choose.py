@@ -80,3 +80,22 @@ def test_a_newest_run_damaged_on_every_copy_is_not_replaced_by_an_older_one_unas
         assert not out.exists() or list(out.iterdir()) == []
         res = store.coffre("restore", *store.identity_args(), "--out", out, "--run", older)
         assert res.code == 0 and restored_run(out) == older, res
+
+
+def test_a_newest_run_deleted_from_every_copy_it_was_written_to_is_not_replaced_by_an_older_one(tmp_path):
+    """Found by review: deleting the newest run everywhere got a quieter answer (exit 0, drill PASS, an older run
+    restored with a warning) than damaging it (exit 1). Deleted from where the record says it was written, it is
+    treated alike: exit 1 for restore, FAIL for the drill of each such copy; --run restores an older one."""
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=6) as store:
+        older = archive_ok(store)["run_id"]
+        newest = archive_ok(store)["run_id"]
+        for dest in store.destinations:
+            shutil.rmtree(store.run_dir(dest, newest))
+        out = tmp_path / "restored"
+        res = store.coffre("restore", *store.identity_args(), "--out", out)
+        assert res.code == 1 and newest in res.err and "deleted?" in res.err and "--run" in res.err, res
+        assert not out.exists()
+        res = store.coffre("drill", *store.identity_args(), "--json")
+        assert res.code == 1 and all(not c["ok"] and newest in c["problem"] for c in json.loads(res.out)["copies"]), res
+        res = store.coffre("restore", *store.identity_args(), "--out", out, "--run", older)
+        assert res.code == 0 and restored_run(out) == older, res

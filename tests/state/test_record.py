@@ -4,6 +4,7 @@ and a chain of runs that forks is named."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -149,3 +150,30 @@ def test_a_record_with_a_malformed_entry_gets_the_way_out_too(tmp_path, command,
         res = store.coffre("rebuild-record")
         assert res.code == 0, res
         assert store.coffre("archive", "--yes").code == 0 and store.coffre("verify").code == 0
+
+
+@pytest.mark.parametrize("kind", ["a symbolic link to a disk not mounted", "a symbolic link loop", "a FIFO", "a folder"])
+def test_a_record_that_is_not_a_plain_file_is_unreadable_not_absent(tmp_path, kind):
+    """Found by review: a dangling link was taken for "no record" and replaced by a new file; a link loop could not be
+    rebuilt; a FIFO hung every command."""
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=3) as store:
+        archive_ok(store)
+        path = _record_path(store)
+        path.unlink()
+        if kind.startswith("a symbolic link to"):
+            path.symlink_to(tmp_path / "not-mounted" / "history.json")
+        elif kind == "a symbolic link loop":
+            path.symlink_to(path)
+        elif kind == "a FIFO":
+            os.mkfifo(path)
+        else:
+            path.mkdir()
+        for args in (("status",), ("verify",), ("archive", "--yes")):
+            res = store.coffre(*args, timeout=30)
+            one_sentence_error(res, 3, "rebuild-record")
+        assert os.path.lexists(path) and not path.is_file()  # not replaced
+        res = store.coffre("rebuild-record", timeout=30)
+        assert res.code == 0, res
+        (aside,) = store.state_dir.glob(f"{store.store_id}.history.json.unreadable-*")
+        assert not aside.is_file() or aside.is_symlink()  # kept aside as it was
+        assert store.coffre("verify").code == 0
