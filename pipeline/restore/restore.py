@@ -19,7 +19,6 @@ from pathlib import Path
 from pipeline.config import Config
 from pipeline.destinations import why_not_read
 from pipeline.errors import CannotRun, CheckFailed, UsageError
-from pipeline.manifest.format import valid_name
 from pipeline.unpack.check import (BoundedBuffer, check_snapshot, check_snapshot_stream, damaged_at_archive_time,
                                    journals_mismatch, journals_need_decompressing, parse_facts)
 from pipeline.unpack.data_file import authenticate, unpack_data_file
@@ -33,6 +32,7 @@ from pipeline.restore.choose import lacking, newer_than_written, older_than_writ
 
 TMP_PREFIX = ".coffre-partial-"
 PUBLISHING = TMP_PREFIX + "publishing.json"  # written while a restore renames its files into place
+PUBLISHED = ("snapshot.sqlite", "facts.json", "journals")  # what a restore of a Coffre run puts in its folder
 
 @dataclass
 class RestoreResult:
@@ -198,7 +198,7 @@ def _unpublish(out_dir: Path) -> None:
     except (OSError, ValueError):
         return
     for name in names if isinstance(names, list) else []:
-        if not isinstance(name, str) or not valid_name(name):
+        if name not in PUBLISHED:  # nothing but what a restore publishes, whatever a note says
             continue
         path = out_dir / name
         if path.is_dir() and not path.is_symlink():

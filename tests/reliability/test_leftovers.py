@@ -318,3 +318,14 @@ def test_an_unsigned_folder_another_machine_may_be_writing_is_left_until_it_is_h
     assert (usb / store.store_id / fresh).is_dir(), "another machine's run in the making was removed"
     assert not (usb / store.store_id / stale).exists(), "a folder hours old and never signed is still there"
     shutil.rmtree(usb / store.store_id / fresh)
+
+
+def test_a_publishing_note_never_removes_a_file_a_restore_does_not_publish(shop, tmp_path):
+    store, _, _ = shop
+    out = tmp_path / "shared"
+    out.mkdir()
+    (out / "comptes-2025.ods").write_bytes(b"the accountant's file")
+    (out / f"{PARTIAL}publishing.json").write_text(json.dumps(["comptes-2025.ods", "../outside", "facts.json"]))
+    res = store.coffre("restore", "--identity", store.identity, "--out", out)
+    assert res.code == 0, res
+    assert (out / "comptes-2025.ods").read_bytes() == b"the accountant's file"
