@@ -9,9 +9,13 @@ from __future__ import annotations
 import os
 import tarfile
 import threading
+from importlib import resources
 
-from pipeline.journals.mapping import JOURNALS
-
+# The canonical journals, one JSON Schema each (schemas/journals/NAME.schema.json): the contract, read from where it
+# is published rather than from the journals stage, which readers do not import.
+JOURNALS = tuple(sorted(p.name.removesuffix(".schema.json")
+                        for p in resources.files("pipeline.schemas").joinpath("journals").iterdir()
+                        if p.name.endswith(".schema.json")))
 SMALL_FILES = ("findings.json", "export.json", "LISEZMOI.txt")  # in every journals.tar
 ALLOWED = frozenset({f"{j}.{ext}" for j in JOURNALS for ext in ("csv", "json")} | set(SMALL_FILES)
                     | {"coffre-log.jsonl"})
