@@ -251,11 +251,18 @@ def _ready_destinations(cfg: Config, specs: list[str], source, history: History,
     dests: dict[str, Destination] = {}
     media: dict[str, str] = {}
     listed: dict[str, tuple[list[str], set[str]]] = {}
+    places: dict[str, str] = {}  # normalised spelling -> the spec that names it first
     for spec in specs:
+        d = open_destination(spec)
+        where = d.normalised()
+        if where in places:
+            # One folder named twice (a trailing slash, a symlink): one copy, written once, not two racing writers.
+            say(f"Note: {spec} is the same destination as {places[where]}: one copy, written once.")
+            continue
+        places[where] = spec
         copy = CopyOutcome(spec)
         result.copies.append(copy)
-        d = open_destination(spec)
-        why, warning = absent_reason(d, source, known.get(d.normalised()), allow_same_disk)
+        why, warning = absent_reason(d, source, known.get(where), allow_same_disk)
         if warning:
             result.warnings.append(warning)
             say(warning)

@@ -29,8 +29,12 @@ def init_store(config_path: Path, source: str, destinations: list[str], identity
     if spec_kind == "sqlite" and spec_path:
         source = f"sqlite:{Path(spec_path).absolute()}"
     open_source(source)  # refuses a malformed source before anything is written
+    seen: dict[str, str] = {}
     for d in destinations:
-        open_destination(d)
+        where = open_destination(d).normalised()
+        if where in seen:
+            raise UsageError(f"The destinations {seen[where]} and {d} are the same folder: give each copy once.")
+        seen[where] = d
     stem = config_path.stem
     secret_file = config_path.with_name(f"{stem}-signing.key")
     public_file = config_path.with_name(f"{stem}-signing.pub")

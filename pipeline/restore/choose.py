@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pipeline.destinations import open_destination
-from pipeline.errors import CoffreError
+from pipeline.destinations.presence import unmounted_reason
+from pipeline.errors import CannotRun, CoffreError
 from pipeline.state.history import History, RecordUnreadable
 from pipeline.verify.identity import CopyIdentity, identify
 
@@ -41,11 +42,11 @@ class Plan:
         return [c for c in self.copies if run_id in c.signed]
 
     def lost_newest(self) -> list[str]:
-        """The copies reached that the record says got the newest run, and that no longer hold it (deleted)."""
+        """The copies reached that the record says got the newest run: called once that run could not be taken from
+        any of them (deleted, its signature or files damaged)."""
         if not self.newest_record:
             return []
-        return [c.dest.describe() for c in self.copies
-                if c.ident and c.ident.written_here(self.newest_record) and self.newest_written not in c.signed]
+        return [c.dest.describe() for c in self.copies if c.ident and c.ident.written_here(self.newest_record)]
 
 
 def plan(cfg, specs: list[str]) -> Plan:
@@ -58,10 +59,15 @@ def plan(cfg, specs: list[str]) -> Plan:
     except RecordUnreadable as err:
         # The day the till died, the record may be gone with it: the copies still restore.
         p.record_note = str(err)
+    places = (record or {}).get("destinations") or {}
     for spec in specs:
         dest = open_destination(spec)
         try:
             dest.check_ready()
+            # An unplugged key whose mount point remains is out of reach, not a copy whose runs were deleted.
+            unmounted = unmounted_reason(dest, places.get(dest.normalised()))
+            if unmounted:
+                raise CannotRun(unmounted)
             signed = dest.signed_runs(cfg.store_id)
         except (CoffreError, OSError) as err:
             p.skipped.append(f"{dest.describe()}: {err}")

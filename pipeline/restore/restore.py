@@ -92,10 +92,10 @@ def restore(cfg: Config, identities: list, out_dir: Path, run_id: str | None = N
         for chosen in p.candidates(run_id):
             lost = p.lost_newest() if not run_id and p.newest_written and chosen < p.newest_written else []
             if lost:
-                # Deleted from where it was written, as damaged everywhere: never an older run in its place unasked.
-                raise CheckFailed(f"Run {p.newest_written}, the newest this machine wrote, is missing from "
-                                  f"{', '.join(lost)}, where it was written (deleted?); an older run is restored only "
-                                  "when asked for, with --run RUN (coffre verify lists the runs).")
+                # Deleted or damaged where it was written: never an older run in its place unasked.
+                raise CheckFailed(f"Run {p.newest_written}, the newest this machine wrote, does not restore from "
+                                  f"{', '.join(lost)}, where it was written (deleted or damaged?); an older run is "
+                                  "restored only when asked for, with --run RUN (coffre verify lists the runs).")
             holders = p.holders(chosen)
             if not holders:
                 skipped += [f"{c.dest.describe()}: run {chosen} is not there" for c in p.copies]

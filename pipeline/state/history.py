@@ -65,6 +65,11 @@ def _run_problem(r) -> str | None:
     return None
 
 
+def _check_copy_ok(copy) -> bool:
+    return isinstance(copy, dict) and _is(copy.get("destination"), str) and _is(copy.get("medium"), str) \
+        and _is(copy.get("run_id"), str) and _is(copy.get("ok"), bool)
+
+
 def _problem(doc) -> str | None:
     """Why a parsed record is not one Coffre wrote, or None: every part a command reads is checked here, so that
     none meets a value of another shape later (and a record of another shape gets the way out, rebuild-record)."""
@@ -76,16 +81,21 @@ def _problem(doc) -> str | None:
         why = _run_problem(r)
         if why:
             return why
-    checks = {"checks": (list, dict), "last_destinations": (list, str), "started": (list, str), "data_checks": (dict, dict),
-              "destinations": (dict, dict), "log_carried": (dict, None), "journal_checkpoint": (dict, None),
-              "rebuilt": (dict, None)}
-    for key, (kind, inner) in checks.items():
-        if not _is(doc.get(key), kind, inner):
+    # Lists and maps may be absent, not null (the code adds to them); the checkpoints may be null.
+    containers = {"checks": (list, dict), "last_destinations": (list, str), "started": (list, str),
+                  "data_checks": (dict, dict), "destinations": (dict, dict)}
+    for key, (kind, inner) in containers.items():
+        if key in doc and (doc[key] is None or not _is(doc[key], kind, inner)):
             return f"its `{key}` is malformed"
-    if not all(_is(v, dict, dict) and all(_is(c.get("at"), str) for c in v.values())
+    for key in ("log_carried", "journal_checkpoint", "rebuilt"):
+        if not _is(doc.get(key), dict):
+            return f"its `{key}` is malformed"
+    if not all(isinstance(v, dict) and all(isinstance(c, dict) and isinstance(c.get("at"), str) for c in v.values())
                for v in (doc.get("data_checks") or {}).values()):
         return "its `data_checks` is malformed"
-    if not all(isinstance(c.get("at"), str) and _is(c.get("copies"), list, dict) for c in doc.get("checks") or []):
+    if not all(isinstance(c.get("at"), str) and isinstance(c.get("kind"), str)
+               and isinstance(c.get("copies"), list) and all(_check_copy_ok(x) for x in c["copies"])
+               for c in doc.get("checks") or []):
         return "its `checks` is malformed"
     if not all(all(_is(d.get(k), str) for k in ("spec", "medium", "mount_point", "last_run"))
                and _is(d.get("media_seen"), list, str) for d in (doc.get("destinations") or {}).values()):

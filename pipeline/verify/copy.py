@@ -264,7 +264,9 @@ def _check_chain(report: CopyReport, run_ids: list[str], by_id: dict, history_ru
     recorded = {r["run_id"]: r for r in history_runs}
     followers: dict[str | None, list[str]] = {}
     for rep in by_id.values():
-        prev = rep.manifest and rep.manifest.get("previous_run")
+        if not rep.manifest:
+            continue  # what it follows is unknown: its own problems are said already
+        prev = rep.manifest.get("previous_run")
         followers.setdefault(prev["run_id"] if prev else None, []).append(rep.run_id)
         if not prev:
             continue

@@ -93,7 +93,7 @@ def test_a_newest_run_deleted_from_every_copy_it_was_written_to_is_not_replaced_
             shutil.rmtree(store.run_dir(dest, newest))
         out = tmp_path / "restored"
         res = store.coffre("restore", *store.identity_args(), "--out", out)
-        assert res.code == 1 and newest in res.err and "deleted?" in res.err and "--run" in res.err, res
+        assert res.code == 1 and newest in res.err and "deleted or damaged?" in res.err and "--run" in res.err, res
         assert not out.exists()
         res = store.coffre("drill", *store.identity_args(), "--json")
         assert res.code == 1 and all(not c["ok"] and newest in c["problem"] for c in json.loads(res.out)["copies"]), res
