@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 from pipeline.destinations import NotRegular, not_a_file
+from pipeline.durable import fsync_dir, fsync_fd
 from pipeline.errors import CannotRun
 from pipeline.manifest.format import RUN_ID, SIGNATURE, valid_name
 
@@ -199,7 +200,7 @@ class LocalDestination:
             return False
         finally:
             os.unlink(tmp)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         return True
 
     def start_run(self, store_id: str, run_id: str) -> "LocalRunWriter":
@@ -207,7 +208,7 @@ class LocalDestination:
         store = self._open_store(store_id)  # never a run written through a linked store folder, elsewhere
         try:
             os.mkdir(run_id, dir_fd=store)
-            _fsync_fd(store)
+            fsync_fd(store)
         finally:
             os.close(store)
         return LocalRunWriter(self.store_dir(store_id) / run_id)
@@ -234,7 +235,7 @@ class LocalRunWriter:
         finally:
             f.close()
         os.rename(self.folder / (TMP_PREFIX + name), self.folder / name)
-        _fsync_dir(self.folder)
+        fsync_dir(self.folder)
 
     def discard(self) -> None:
         for name, f in list(self.open_files.items()):
@@ -293,25 +294,6 @@ def _lexists(name: str, dir_fd: int) -> bool:
         return True
     except FileNotFoundError:
         return False
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        _fsync_fd(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_fd(fd: int) -> None:
-    try:
-        os.fsync(fd)
-    except OSError as err:
-        if err.errno not in (errno.EINVAL, errno.ENOTSUP):
-            raise
 
 
 def _enter(parent: int, name: str, refusal) -> int:

@@ -15,6 +15,7 @@ import stat
 from contextlib import contextmanager
 from pathlib import Path
 
+from pipeline.durable import fsync_dir
 from pipeline.errors import CannotRun
 from pipeline.manifest.format import RUN_ID
 from pipeline.state.record_lock import record_lock
@@ -194,17 +195,6 @@ class History:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
