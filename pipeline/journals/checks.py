@@ -11,59 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 import sqlite3
-from dataclasses import dataclass, field
 
 import blake3
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from pipeline.journals.findings import CheckResult, Finding
 from pipeline.journals.mapping import Journal, Mapping, payload_sql, quote_ident
-
-MAX_FINDINGS_PER_CHECK = 200  # a wholly broken journal must not drown the report
-
-
-@dataclass
-class Finding:
-    journal: str
-    check: str  # signature, chain_link, numbering_gap, numbering_duplicate, closure_total, grand_total, tail_deleted
-    record: dict  # what names the record: register, kind, number / seq
-    message: str
-
-    def to_json(self) -> dict:
-        return {"journal": self.journal, "check": self.check, "record": self.record, "message": self.message,
-                "text": self.sentence()}
-
-    def sentence(self) -> str:
-        rec = ", ".join(f"{k} {v}" for k, v in self.record.items())
-        return f"{self.journal} [{rec}]: {self.message}"
-
-
-@dataclass
-class CheckResult:
-    findings: list[Finding] = field(default_factory=list)
-    signatures_verified: int = 0
-    signatures_trusted_from_checkpoint: int = 0
-    records: dict[str, int] = field(default_factory=dict)
-    truncated_checks: list[str] = field(default_factory=list)
-    checkpoint: dict = field(default_factory=dict)
-
-    def add(self, f: Finding) -> None:
-        if any(x.journal == f.journal and x.check == f.check and x.record == f.record for x in self.findings):
-            return  # the full re-check of a chain meets again what the first pass already said
-        same = sum(1 for x in self.findings if x.journal == f.journal and x.check == f.check)
-        if same < MAX_FINDINGS_PER_CHECK:
-            self.findings.append(f)
-        elif same == MAX_FINDINGS_PER_CHECK:
-            self.truncated_checks.append(f"{f.journal}/{f.check}")
-
-    def summary(self) -> dict:
-        by = {}
-        for f in self.findings:
-            by[f"{f.journal}/{f.check}"] = by.get(f"{f.journal}/{f.check}", 0) + 1
-        return {"findings": len(self.findings), "by_check": by, "signatures_verified": self.signatures_verified,
-                "signatures_unchanged_since_last_check": self.signatures_trusted_from_checkpoint,
-                "records": self.records, "truncated": self.truncated_checks}
-
+from pipeline.journals.records import check_records
 
 def load_public_keys(conn: sqlite3.Connection, mapping: Mapping) -> list[Ed25519PublicKey]:
     keys = []
@@ -130,6 +85,24 @@ def numbers_missing(j: Journal, rec: dict, prev: int, number: int) -> Finding:
                    f"number(s) {missing} missing between {prev} and {number}")
 
 
+def tail_deleted(j: Journal, name: str, cp: dict, now: dict | None) -> Finding:
+    """The records a chain lost at its end since the last check, by number when the chain is numbered by itself."""
+    rec = dict(zip(j.chain_key, name.split("/"))) if j.chain_key else {}
+    count_now = (now or {}).get("count", 0)
+    last_then, last_now = cp.get("last"), (now or {}).get("last")
+    own = j.numbering_field and (j.numbering_key or []) == (j.chain_key or [])
+    if own and isinstance(last_then, int) and isinstance(last_now, (int, type(None))) and (last_now or 0) < last_then:
+        first = (last_now or 0) + 1
+        numbers = f"{first}" if first == last_then else f"{first} to {last_then}"
+        rec = dict(rec, numbers=numbers)
+        said = f"number(s) {numbers} were here at the last check and are gone"
+    else:
+        rec = dict(rec, last_seen=last_then)
+        said = f"the chain ended at number {last_then} at the last check, at {last_now} now"
+    return Finding(j.name, "tail_deleted", rec, f"{said} ({cp['count']} records then, {count_now} now): "
+                                                "records were deleted")
+
+
 def chain_sql(j: Journal, where: str) -> str:
     """payload, signature, previous_signature, number, order value, then the chain key, in chain order."""
     key_cols = [quote_ident(k) for k in j.chain_key]
@@ -192,21 +165,21 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
     trusted_in: dict[str, int] = {}
     first_finding = len(result.findings)
     run(None)
+    changed = set(redo)  # an already verified record whose content differs now
     for name, cp in checkpoint.items():
         if name in new_cp and new_cp[name]["count"] < cp["count"]:
-            redo.add(name)
+            redo.add(name)  # shorter: which records went is only known by verifying it all again
         if name not in new_cp or new_cp[name]["count"] < cp["count"]:
-            rec = dict(zip(j.chain_key, name.split("/"))) if j.chain_key else {}
-            result.add(Finding(j.name, "tail_deleted", dict(rec, last_seen=cp.get("last")),
-                               f"{cp['count']} records were here at the last check, "
-                               f"{new_cp.get(name, {}).get('count', 0)} now: records were deleted"))
+            result.add(tail_deleted(j, name, cp, new_cp.get(name)))
     if redo:
         before = len(result.findings)
         for name in redo:  # verified in full now, so no longer counted as trusted
             result.signatures_trusted_from_checkpoint -= trusted_in.get(name, 0)
         run(redo)
+        # A chain that only got shorter is said by tail_deleted: that its remaining records "changed" would
+        # accuse the till of a forgery it did not commit.
         if len(result.findings) == before:
-            for name in redo:
+            for name in redo & changed:
                 rec = dict(zip(j.chain_key, name.split("/"))) if j.chain_key else {}
                 result.add(Finding(j.name, "chain_changed", rec,
                                    "records verified at an earlier run have changed since, yet still verify"))
@@ -303,7 +276,7 @@ def check_closures(conn, mapping: Mapping, result: CheckResult, where: str, para
         for reg, kind, number, got, prev_p, total, first in conn.execute(sql, (daily, 1 if full_period else 0)):
             expected = total if prev_p is None else prev_p + total
             result.add(Finding(cj.name, "grand_total", {"register": reg, "kind": kind, "number": number},
-                               f"{perpetual} is {got}, but the previous grand total plus this period's {period_total} "
+                               f"{closure_name(kind)}: {perpetual} is {got}, but the previous grand total plus this period's {period_total} "
                                f"gives {expected}"))
         # rollup closures carry the running total of the last daily closure they cover
         sql = (f"SELECT c.register, c.kind, c.number, c.{p}, (SELECT d.{p} FROM coffre_closures d WHERE d.register = c.register "
@@ -312,7 +285,7 @@ def check_closures(conn, mapping: Mapping, result: CheckResult, where: str, para
         for reg, kind, number, got, last_p in conn.execute(sql, (daily, daily)):
             if last_p is not None and got != last_p:
                 result.add(Finding(cj.name, "grand_total", {"register": reg, "kind": kind, "number": number},
-                                   f"{perpetual} is {got}, but the last daily closure of its period says {last_p}"))
+                                   f"{closure_name(kind)}: {perpetual} is {got}, but the last daily closure of its period says {last_p}"))
 
 
 def _day_tables_full(conn, mapping: Mapping) -> None:
@@ -407,7 +380,12 @@ def _closure_lines(conn, mapping: Mapping, result: CheckResult, daily: str) -> N
                  for i, r in enumerate(int(x) for x in lc["rates"]) if row[4 + 2 * i] != row[5 + 2 * i]]
         result.add(Finding("closures", "closure_lines", {"register": row[0], "kind": row[1], "number": row[2],
                                                          "period_start": row[3]},
-                           "does not match the ticket lines of its period: " + "; ".join(diffs)))
+                           f"{closure_name(row[1])} does not match the ticket lines of its period: " + "; ".join(diffs)))
+
+
+def closure_name(kind) -> str:
+    return {"daily": "the daily closure (Z)", "monthly": "the monthly closure", "yearly": "the yearly closure"}.get(
+        kind, f"the {kind} closure")
 
 
 def _report_sums(conn, sql, params, amounts, result: CheckResult, what: str) -> None:
@@ -421,7 +399,7 @@ def _report_sums(conn, sql, params, amounts, result: CheckResult, what: str) -> 
             if vals[2 * i] != vals[2 * i + 1]:
                 diffs.append(f"{a} {vals[2 * i]} recorded, {vals[2 * i + 1]} from its {what}")
         result.add(Finding("closures", "closure_total", {"register": reg, "kind": kind, "number": number, "period_start": start},
-                           "does not add up: " + "; ".join(diffs[:4])))
+                           f"{closure_name(kind)} does not add up: " + "; ".join(diffs[:4])))
 
 
 def check_journals(conn: sqlite3.Connection, mapping: Mapping, checkpoint: dict | None = None,
@@ -446,5 +424,7 @@ def check_journals(conn: sqlite3.Connection, mapping: Mapping, checkpoint: dict 
     cj = mapping.journals.get((mapping.doc.get("closure_checks") or {}).get("journal", ""))
     where, params = (f"WHERE {cj.day} BETWEEN ? AND ?", period) if period and cj else ("", ())
     check_closures(conn, mapping, result, where, params, period is None, period)
+    check_records(conn, mapping, result,
+                  lambda j: (f"WHERE {j.day} BETWEEN ? AND ?", period) if period else ("", ()))
     result.checkpoint = {} if period else new_cp
     return result

@@ -19,6 +19,7 @@ from pipeline.journals.cache import FrameCache, FrameFile
 from pipeline.journals.checks import CheckResult, check_closures, check_journals, load_public_keys
 from pipeline.journals.export import JSON_CLOSE, JSON_OPEN, csv_header, write_reports, write_rows
 from pipeline.journals.mapping import Mapping, load_mapping, quote_ident
+from pipeline.journals.records import check_records
 from pipeline.journals.run import mapping_fits
 from pipeline.journals.tail import (SOURCE_ID, NotTail, Tail, chain_anchors, dangling_references, day_sums,
                                     mapping_digest, numbering_anchors, page_evidence, tables_read)
@@ -153,6 +154,7 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
                     try:
                         tail.check(conn, load_public_keys(conn, mapping), checks)
                         check_closures(conn, mapping, checks, "", (), True, None, tail=tail)
+                        check_records(conn, mapping, checks, tail.where)
                         failed = None
                     except Exception as err:  # noqa: BLE001 - held until the proof is known
                         failed = err

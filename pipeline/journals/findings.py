@@ -1,0 +1,50 @@
+"""What the journal checks found: one finding per record named, counted per check and bounded per check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MAX_FINDINGS_PER_CHECK = 200  # a wholly broken journal must not drown the report
+
+
+@dataclass
+class Finding:
+    journal: str
+    check: str  # signature, chain_link, numbering_gap, numbering_duplicate, closure_total, grand_total, tail_deleted
+    record: dict  # what names the record: register, kind, number / seq
+    message: str
+
+    def to_json(self) -> dict:
+        return {"journal": self.journal, "check": self.check, "record": self.record, "message": self.message,
+                "text": self.sentence()}
+
+    def sentence(self) -> str:
+        rec = ", ".join(f"{k} {v}" for k, v in self.record.items())
+        return f"{self.journal} [{rec}]: {self.message}"
+
+
+@dataclass
+class CheckResult:
+    findings: list[Finding] = field(default_factory=list)
+    signatures_verified: int = 0
+    signatures_trusted_from_checkpoint: int = 0
+    records: dict[str, int] = field(default_factory=dict)
+    truncated_checks: list[str] = field(default_factory=list)
+    checkpoint: dict = field(default_factory=dict)
+
+    def add(self, f: Finding) -> None:
+        if any(x.journal == f.journal and x.check == f.check and x.record == f.record for x in self.findings):
+            return  # the full re-check of a chain meets again what the first pass already said
+        same = sum(1 for x in self.findings if x.journal == f.journal and x.check == f.check)
+        if same < MAX_FINDINGS_PER_CHECK:
+            self.findings.append(f)
+        elif same == MAX_FINDINGS_PER_CHECK:
+            self.truncated_checks.append(f"{f.journal}/{f.check}")
+
+    def summary(self) -> dict:
+        by = {}
+        for f in self.findings:
+            by[f"{f.journal}/{f.check}"] = by.get(f"{f.journal}/{f.check}", 0) + 1
+        return {"findings": len(self.findings), "by_check": by, "signatures_verified": self.signatures_verified,
+                "signatures_unchanged_since_last_check": self.signatures_trusted_from_checkpoint,
+                "records": self.records, "truncated": self.truncated_checks}

@@ -1,0 +1,133 @@
+"""Record-level fiscal rules: each ticket and closure against its own breakdown, each line's arithmetic, lines and
+payments that belong to no ticket, and the JET events that every closure and duplicate must leave.
+
+What a till does not sign can still be held to what it does: a ticket's total_ht is not in the sample till's
+signature, but its per-rate amounts are, so a changed total_ht no longer equals their sum. The rules are data in
+the mapping (`record_checks`); each runs on the records in scope (all, a period's, or an evening's new ones) and
+looks the other side up in the whole journal.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from pipeline.journals.findings import CheckResult, Finding
+from pipeline.journals.mapping import Journal, Mapping, payload_sql, quote_ident
+
+Scope = Callable[[Journal], tuple[str, tuple]]  # a journal -> (WHERE clause, parameters) of the records checked
+
+# A rounding rule stated once (FORMAT.md): amounts are whole cents; quantity x unit price is rounded half away
+# from zero when the quantity has decimals, then the discount is taken off.
+LINE_RULE = "quantity x unit price, rounded half away from zero to the cent, minus the discount"
+
+
+def check_records(conn, mapping: Mapping, result: CheckResult, scope: Scope) -> None:
+    spec = mapping.doc.get("record_checks") or {}
+    lc = mapping.doc.get("line_checks") or {}
+    if spec.get("breakdown") and lc.get("rates"):
+        for name in spec["breakdown"]["journals"]:
+            if name in mapping.journals:
+                _breakdown(conn, mapping.journals[name], spec["breakdown"], lc["rates"], result, scope)
+    if spec.get("line_arithmetic"):
+        _line_arithmetic(conn, mapping, spec["line_arithmetic"], result, scope)
+    tickets = mapping.journals.get((mapping.doc.get("closure_checks") or {}).get("tickets", ""))
+    if tickets is not None:
+        for part in ("line_checks", "payment_checks"):
+            pc = mapping.doc.get(part)
+            if pc and pc.get("journal") in mapping.journals:
+                _orphans(conn, mapping.journals[pc["journal"]], pc["ticket_key"], tickets, result, scope)
+    jet = mapping.journals.get("jet")
+    for link in spec.get("jet_events") or []:
+        if jet is not None and link.get("journal") in mapping.journals:
+            _jet_links(conn, mapping.journals[link["journal"]], jet, link, result, scope)
+
+
+def _breakdown(conn, j: Journal, spec: dict, rates: dict, result: CheckResult, scope: Scope) -> None:
+    ht = " + ".join(f"COALESCE({quote_ident(cols[0])}, 0)" for cols in rates.values())
+    tva = " + ".join(f"COALESCE({quote_ident(cols[1])}, 0)" for cols in rates.values())
+    t_ht, t_tva, t_ttc = (quote_ident(spec[k]) for k in ("total_ht", "total_tva", "total_ttc"))
+    key = [k for k in ("register", "kind", "number") if k in j.fields]
+    where, params = scope(j)
+    sql = (f"SELECT {', '.join(quote_ident(k) for k in key)}, {t_ht}, {ht}, {t_tva}, {tva}, {t_ttc} "
+           f"FROM ({j.sql}) {where or 'WHERE 1'} AND ({t_ht} IS NOT ({ht}) OR {t_tva} IS NOT ({tva}) "
+           f"OR {t_ttc} IS NOT {t_ht} + {t_tva})")
+    for row in conn.execute(sql, params):
+        rec = dict(zip(key, row[:len(key)]))
+        got_ht, sum_ht, got_tva, sum_tva, got_ttc = row[len(key):]
+        said = []
+        if got_ht != sum_ht:
+            said.append(f"total HT {got_ht}, its per-rate HT amounts add up to {sum_ht}")
+        if got_tva != sum_tva:
+            said.append(f"total VAT {got_tva}, its per-rate VAT amounts add up to {sum_tva}")
+        if not said:
+            said.append(f"total TTC {got_ttc} is not total HT {got_ht} plus total VAT {got_tva}")
+        result.add(Finding(j.name, "breakdown", rec, "does not equal its own per-rate breakdown: " + "; ".join(said)))
+
+
+def _line_arithmetic(conn, mapping: Mapping, spec: dict, result: CheckResult, scope: Scope) -> None:
+    j = mapping.journals[spec["journal"]]
+    q, u, d, t = (quote_ident(spec[k]) for k in ("quantity", "unit_price", "discount", "total"))
+    # round(x) in SQLite rounds half away from zero, the rule stated above.
+    expected = f"CAST(round({q} * {u}) AS INTEGER) - {d}"
+    key = [k for k in ("register", "ticket_number", "line_no") if k in j.fields]
+    where, params = scope(j)
+    sql = (f"SELECT {', '.join(quote_ident(k) for k in key)}, {q}, {u}, {d}, {t}, {expected} FROM ({j.sql}) "
+           f"{where or 'WHERE 1'} AND {t} IS NOT {expected}")
+    for row in conn.execute(sql, params):
+        rec = dict(zip(key, row[:len(key)]))
+        qty, unit, disc, total, want = row[len(key):]
+        result.add(Finding(j.name, "line_arithmetic", rec,
+                           f"line total {total}, but quantity {qty} x unit price {unit} - discount {disc} gives {want}"))
+
+
+def _orphans(conn, j: Journal, ticket_key: list[str], tickets: Journal, result: CheckResult, scope: Scope) -> None:
+    """Lines or payments whose ticket is not in the tickets journal (the mapping's SQL keeps them, with an empty
+    ticket, rather than dropping them in a join)."""
+    k1, k2 = (quote_ident(k) for k in ticket_key)
+    src = "x.ticket_source_id" if "ticket_source_id" in j.fields else "NULL"
+    where, params = scope(j)
+    sql = (f"SELECT x.{k1}, x.{k2}, {src}, count(*) FROM (SELECT * FROM ({j.sql}) {where}) x "
+           f"LEFT JOIN ({tickets.sql}) t ON t.register = x.{k1} AND t.number = x.{k2} "
+           f"WHERE t.number IS NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
+    what = "line" if j.name == "ticket_lines" else "payment"
+    for reg, number, source, n in conn.execute(sql, params):
+        rec = {"register": reg, "ticket_number": number} if number is not None else {"ticket_source_id": source}
+        result.add(Finding(j.name, "orphan", rec, f"{n} {what}(s) of a ticket that is not in the tickets journal"))
+
+
+def _jet_links(conn, j: Journal, jet: Journal, link: dict, result: CheckResult, scope: Scope) -> None:
+    """Each record of `j` has its JET event (code, register, detail), and each such event its record."""
+    codes = link["codes"]
+    if isinstance(codes, dict):  # per value of a field: closures' kind
+        field = quote_ident(link["code_field"])
+        code_sql = "CASE " + " ".join(f"WHEN {field} = '{k.replace(chr(39), '')}' THEN {int(v)}"
+                                      for k, v in codes.items()) + " END"
+        all_codes = sorted({int(v) for v in codes.values()})
+    else:
+        code_sql, all_codes = str(int(codes)), [int(codes)]
+    detail = payload_sql(link["detail"])
+    in_list = ", ".join(str(c) for c in all_codes)
+    rec_cols = [k for k in ("register", "kind", "number", "ticket_number") if k in j.fields]
+    where, params = scope(j)
+    sql = (f"SELECT {', '.join('r.' + quote_ident(k) for k in rec_cols)} FROM "
+           f"(SELECT *, {code_sql} AS coffre_code, {detail} AS coffre_detail FROM ({j.sql}) {where}) r "
+           f"WHERE NOT EXISTS (SELECT 1 FROM coffre_jet_events e WHERE e.code = r.coffre_code "
+           f"AND e.register IS r.register AND e.detail IS r.coffre_detail)")
+    conn.execute("DROP TABLE IF EXISTS temp.coffre_jet_events")
+    conn.execute(f"CREATE TEMP TABLE coffre_jet_events AS SELECT seq, code, register, detail FROM ({jet.sql}) "
+                 f"WHERE code IN ({in_list})")
+    conn.execute("CREATE INDEX temp.coffre_jet_events_i ON coffre_jet_events (code, register, detail)")
+    for row in conn.execute(sql, params):
+        result.add(Finding(j.name, "jet_missing", dict(zip(rec_cols, row)),
+                           f"no event in the JET (code {' or '.join(str(c) for c in all_codes)}) records it"))
+    jwhere, jparams = scope(jet)
+    conn.execute("DROP TABLE IF EXISTS temp.coffre_jet_records")
+    conn.execute(f"CREATE TEMP TABLE coffre_jet_records AS SELECT {code_sql} AS code, register, {detail} AS detail "
+                 f"FROM ({j.sql})")
+    conn.execute("CREATE INDEX temp.coffre_jet_records_i ON coffre_jet_records (code, register, detail)")
+    sql = (f"SELECT e.seq, e.code, e.detail FROM (SELECT * FROM ({jet.sql}) {jwhere}) e WHERE e.code IN ({in_list}) "
+           f"AND NOT EXISTS (SELECT 1 FROM coffre_jet_records r WHERE r.code = e.code AND r.register IS e.register "
+           f"AND r.detail IS e.detail)")
+    for seq, code, det in conn.execute(sql, jparams):
+        result.add(Finding(jet.name, "jet_orphan", {"seq": seq},
+                           f"event {code} ({det}) names a {j.name[:-1]} record that is not in the {j.name} journal"))
