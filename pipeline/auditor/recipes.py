@@ -20,6 +20,7 @@ def recipes(mapping: Mapping) -> dict:
         "closure_checks": doc.get("closure_checks"),
         "line_checks": doc.get("line_checks"),
         "payment_checks": doc.get("payment_checks"),
+        "record_checks": doc.get("record_checks"),
         "template_rules": doc.get("template_rules"),
     }
 

@@ -932,6 +932,137 @@ def _show(v):
     return "vide" if v is None else str(v)
 
 
+def _rounded(value):
+    """Half away from zero to a whole number (the rule of LINE_RULE in pipeline/journals/records.py)."""
+    return int(value + (1 if value >= 0 else -1) * 0.5) if not isinstance(value, int) else value
+
+
+def check_records(ctx):
+    """Record-level rules (recipes' record_checks), as pipeline/journals/records.py: each ticket and closure against
+    its own per-rate breakdown, each line's arithmetic, orphan lines and payments, JET events of closures and
+    duplicates. Returns the number of rules that could run."""
+    R = ctx.recipes
+    spec = R.get("record_checks") if isinstance(R.get("record_checks"), dict) else {}
+    lc = R.get("line_checks") if isinstance(R.get("line_checks"), dict) else {}
+    ran = 0
+    bd = spec.get("breakdown")
+    rates = list((lc.get("rates") or {}).values())
+    if isinstance(bd, dict) and rates:
+        for name in bd.get("journals") or []:
+            j = ctx.pkg.journal(name)
+            totals = [bd.get("total_ht"), bd.get("total_tva"), bd.get("total_ttc")]
+            if j is None or j.index([]) is None:
+                continue
+            key = [k for k in ("register", "kind", "number") if k in j.header]
+            idx = j.index(key + totals + [c for pair in rates for c in pair])
+            if idx is None:
+                continue
+            ran += 1
+            for line, row in j.rows():
+                rec = [(k, row[idx[k]]) for k in key]
+                t_ht, t_tva, t_ttc = _ints(ctx, j, row, [(f, idx[f]) for f in totals], rec, line)
+                hts = _ints(ctx, j, row, [(pair[0], idx[pair[0]]) for pair in rates], rec, line)
+                tvas = _ints(ctx, j, row, [(pair[1], idx[pair[1]]) for pair in rates], rec, line)
+                if None in hts or None in tvas or None in (t_ht, t_tva, t_ttc):
+                    continue
+                said = []
+                if t_ht != sum(hts):
+                    said.append("total HT {}, ses montants HT par taux font {}".format(t_ht, sum(hts)))
+                if t_tva != sum(tvas):
+                    said.append("TVA totale {}, ses montants de TVA par taux font {}".format(t_tva, sum(tvas)))
+                if not said and t_ttc != t_ht + t_tva:
+                    said.append("total TTC {} différent du total HT {} plus la TVA {}".format(t_ttc, t_ht, t_tva))
+                if said:
+                    ctx.report.add(name, "breakdown", "différent de sa propre ventilation par taux : "
+                                   + " ; ".join(said) + ".", rec, line, j.shown)
+    la = spec.get("line_arithmetic")
+    if isinstance(la, dict):
+        j = ctx.pkg.journal(la.get("journal", "ticket_lines"))
+        cols = [la.get(k) for k in ("quantity", "unit_price", "discount", "total")]
+        key = [k for k in ("register", "ticket_number", "line_no")]
+        idx = j.index(key + cols) if j is not None else None
+        if idx is not None:
+            ran += 1
+            for line, row in j.rows():
+                rec = [(k, row[idx[k]]) for k in key]
+                q = _decimal(row[idx[cols[0]]])
+                u, d, t = _ints(ctx, j, row, [(f, idx[f]) for f in cols[1:]], rec, line)
+                if q is None or None in (u, d, t):
+                    continue
+                want = _rounded(q * u) - d
+                if t != want:
+                    ctx.report.add(j.name, "line_arithmetic", "total de ligne {}, mais quantité {} x prix unitaire {} - "
+                                   "remise {} donne {}.".format(t, row[idx[cols[0]]], u, d, want), rec, line, j.shown)
+    cc = R.get("closure_checks") if isinstance(R.get("closure_checks"), dict) else {}
+    tj = ctx.pkg.journal(cc.get("tickets", "tickets"))
+    tidx = tj.index(["register", "number"]) if tj is not None else None
+    parts = [p for p in (R.get("line_checks"), R.get("payment_checks")) if isinstance(p, dict)]
+    if tidx is not None and parts:
+        known = set((norm(row[tidx["register"]]), norm(row[tidx["number"]])) for _, row in tj.rows())
+        for part in parts:
+            j = ctx.pkg.journal(part.get("journal", ""))
+            k = list(part.get("ticket_key") or [])
+            idx = j.index(k) if j is not None and len(k) == 2 else None
+            if idx is None:
+                continue
+            src = j.header.index("ticket_source_id") if "ticket_source_id" in j.header else None
+            ran += 1
+            missing = {}
+            for line, row in j.rows():
+                key = (row[idx[k[0]]], row[idx[k[1]]], row[src] if src is not None and row[idx[k[1]]] == "" else "")
+                if (norm(key[0]), norm(key[1])) not in known:
+                    missing.setdefault(key, [0, line])[0] += 1
+            what = "ligne(s)" if j.name == "ticket_lines" else "règlement(s)"
+            for (reg, number, source), (n, line) in sorted(missing.items()):
+                # A line whose ticket row is gone entirely has no register nor number: named by its ticket's id.
+                rec = [("register", reg), ("ticket_number", number)] if number != "" else [("ticket_source_id", source)]
+                ctx.report.add(j.name, "orphan", "{} {} d'un ticket absent du journal des tickets.".format(n, what),
+                               rec, line, j.shown)
+    jet = ctx.pkg.journal("jet")
+    jidx = jet.index(["seq", "code", "register", "detail"]) if jet is not None else None
+    for link in spec.get("jet_events") or []:
+        j = ctx.pkg.journal(link.get("journal", "")) if isinstance(link, dict) else None
+        if j is None or jidx is None:
+            continue
+        codes = link.get("codes")
+        parts_, fields = compile_template(link.get("detail") or "")
+        by_value = isinstance(codes, dict)
+        rec_cols = [k for k in ("register", "kind", "number", "ticket_number") if j.index([]) is not None and k in j.header]
+        idx = j.index(sorted(set(fields + rec_cols + ([link.get("code_field")] if by_value else []))))
+        if idx is None:
+            continue
+        ran += 1
+        all_codes = set(int(v) for v in (codes.values() if by_value else [codes]))
+        events = set()
+        for _, row in jet.rows():
+            code = to_int(row[jidx["code"]])
+            if code in all_codes:
+                events.add((code, row[jidx["register"]], row[jidx["detail"]]))
+        records = set()
+        for line, row in j.rows():
+            code = int(codes.get(row[idx[link["code_field"]]], -1)) if by_value else int(codes)
+            item = (code, row[idx["register"]], render_payload(parts_, idx, row))
+            records.add(item)
+            if item not in events:
+                ctx.report.add(j.name, "jet_missing", "aucun événement du JET (code {}) ne l'enregistre.".format(
+                    " ou ".join(str(c) for c in sorted(all_codes))), [(k, row[idx[k]]) for k in rec_cols], line, j.shown)
+        for line, row in jet.rows():
+            code = to_int(row[jidx["code"]])
+            if code in all_codes and (code, row[jidx["register"]], row[jidx["detail"]]) not in records:
+                ctx.report.add("jet", "jet_orphan", "l'événement {} ({}) désigne un enregistrement absent du journal "
+                               "{}.".format(code, row[jidx["detail"]], j.name), [("seq", row[jidx["seq"]])], line,
+                               jet.shown)
+    return ran
+
+
+def _decimal(text):
+    """A quantity: a whole or decimal number ('2', '-0.35'), or None."""
+    try:
+        return int(text) if _INT.match(text) else float(text) if re.match(r"-?[0-9]+\.[0-9]+\Z", text) else None
+    except ValueError:
+        return None
+
+
 def check_totals(ctx):
     """Tickets against lines and payments, closures against tickets and each other, perpetual totals.
 
@@ -1381,6 +1512,9 @@ def verify(root, all_signatures=False, sample=DEFAULT_SAMPLE, seed="0", say=say)
     if "closures" in done:
         bits.append("; {} clôture(s) contre leurs tickets, entre elles et grands totaux".format(_number(done["closures"])))
     say("4. Totaux : {}.".format(" ".join(bits) if bits else "rien à contrôler"))
+    rules = (_guarded(ctx, "enregistrements", check_records, ctx) or 0) if ctx.recipes else 0
+    say("5. Règles par enregistrement (ventilation par taux, calcul des lignes, lignes et règlements sans ticket, "
+        "événements du JET) : {} règle(s) appliquée(s).".format(rules))
 
     # summary
     counts = []

@@ -27,6 +27,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from conftest import REPO, run_coffre
 
+from pipeline.auditor.recipes import recipes
+from pipeline.journals.mapping import load_mapping
+
 SCRIPT = REPO / "pipeline" / "auditor" / "verify_script.py"
 MAPPING = REPO / "schemas" / "sources" / "reference-pos.json"
 UNSIGNED = ("SHA256SUMS", "SHA256SUMS.minisig", "SHA256SUMS.sig")
@@ -61,20 +64,9 @@ def run_verify(root: Path, *args, python: str | None = None, cwd=None) -> subpro
 
 
 def write_recipes(root: Path) -> None:
-    doc = json.loads(MAPPING.read_text(encoding="utf-8"))
-    journals = doc["journals"]
-    recipes = {
-        "format": "coffre-recipes/1",
-        "journals": {n: {"chain_key": s["chain"]["key"], "order_field": s["numbering"]["field"],
-                         "payload": s["chain"]["payload"]} for n, s in journals.items() if "chain" in s},
-        "numbering": {n: s["numbering"] for n, s in journals.items() if "numbering" in s},
-        "counted_ticket_types": doc["counted_ticket_types"],
-        "closure_checks": doc["closure_checks"],
-        "line_checks": doc["line_checks"],
-        "payment_checks": doc["payment_checks"],
-        "template_rules": doc["template_rules"],
-    }
-    (root / "recipes.json").write_text(json.dumps(recipes, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    """recipes.json as export-auditor writes it, from the reference mapping."""
+    doc = recipes(load_mapping(str(MAPPING)))
+    (root / "recipes.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def till_keys(db: Path) -> dict:
