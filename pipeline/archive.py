@@ -200,7 +200,9 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
                                      "zst_blake3": sealed.zst_blake3, "zst_size": sealed.zst_size,
                                      "plain_size": sealed.plain_size,
                                      "checked": "new records only" if outcome.incremental else "all records",
-                                     "checks": outcome.checks.summary(), "seconds": round(outcome.seconds, 3)}
+                                     "checks": outcome.checks.summary(), "seconds": round(outcome.seconds, 3),
+                                     # Signed with the run, so that what it found outlives this machine's record.
+                                     "findings": outcome.checks.named()}
                 if outcome.full_because:
                     facts["journals"]["all_records_because"] = outcome.full_because
                 result.findings = [f.to_json() for f in outcome.checks.findings]
@@ -314,7 +316,8 @@ def _record_run(history: History, run: "_RunWrite", written: list[str], copies: 
               "written": written, "media": {media[s]: s for s in written if media[s]},
               "failed": {s: c.reason for s, c in copies.items() if not c.ok},
               "row_counts": (result.facts.get("snapshot") or {}).get("row_counts") or {},
-              "attention": list(result.attention)}
+              "attention": list(result.attention),
+              "findings": dict(((result.journals or {}).get("checks") or {}).get("by_check") or {})}
     if result.foreign_database:
         record["foreign_database"] = True  # its row counts are not the next run's baseline
     for r in adopted:

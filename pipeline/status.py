@@ -62,5 +62,6 @@ def store_status(cfg: Config, now: float | None = None) -> dict:
         if not e["last_drill"] or not e["last_drill"]["ok"]:
             if not e["last_drill"]:
                 problems.append(f"{spec} has never passed a restore drill")
-    return {"store_id": cfg.store_id, "last_run": last, "runs": len(h.runs), "destinations": list(per_dest.values()),
+    findings = (last or {}).get("findings") or {}
+    return {"store_id": cfg.store_id, "last_run": last, "last_run_findings": findings, "runs": len(h.runs), "destinations": list(per_dest.values()),
             "problems": problems, "ok": not problems}

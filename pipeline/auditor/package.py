@@ -17,6 +17,7 @@ import pyzipper
 from pipeline import __version__
 from pipeline.auditor import recipes
 from pipeline.auditor.report import render as render_report
+from pipeline.auditor.runs import runs_of_period
 from pipeline.config import Config
 from pipeline.destinations import open_destination
 from pipeline.errors import UsageError
@@ -39,6 +40,12 @@ class AuditorPackage:
     records: dict[str, int]
     findings: int
     files: int
+    runs: list[dict]  # the runs that checked the period, with what each found
+
+    @property
+    def earlier_findings(self) -> int:
+        """What the runs found when they were made (the evening of each), whatever the data says today."""
+        return sum(r["findings"] for r in self.runs)
 
 
 def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zip: Path, password: str,
@@ -61,7 +68,9 @@ def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zi
             for warning in res.warnings:
                 say(f"Warning: {warning}")
             root = scratch / "package" / f"coffre-audit-{cfg.store_id}-{period[0]}_{period[1]}"
-            outcome = _fill_package(cfg, res, period, scratch / "run" / "snapshot.sqlite", root, secret, say)
+            dest = _destination_of(cfg, res)
+            runs = runs_of_period(dest, cfg.store_id, cfg.signing_public_key, identities, period, res.run_id)
+            outcome = _fill_package(cfg, res, dest, runs, period, scratch / "run" / "snapshot.sqlite", root, secret, say)
             files = sum(1 for p in root.rglob("*") if p.is_file())
             # The package is encrypted, but a copy of the shop's sales all the same: for its owner's eyes.
             partial.unlink(missing_ok=True)  # an interrupted export's: made anew, so that its mode is ours
@@ -71,12 +80,20 @@ def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zi
         finally:
             if partial.exists():
                 partial.unlink()
+    pkg = AuditorPackage(out_zip, res.destination, res.run_id, outcome.counts, len(outcome.checks.findings), files, runs)
     ActivityLog(cfg.state_dir, cfg.store_id).append("export-auditor", "ok", run_id=res.run_id, period=list(period),
-                                                    destination=res.destination, findings=len(outcome.checks.findings))
-    return AuditorPackage(out_zip, res.destination, res.run_id, outcome.counts, len(outcome.checks.findings), files)
+                                                    destination=res.destination, findings=pkg.findings,
+                                                    earlier_findings=pkg.earlier_findings)
+    return pkg
 
 
-def _fill_package(cfg: Config, res, period: tuple[str, str], snapshot: Path, root: Path, secret, say):
+def _destination_of(cfg: Config, res):
+    return next(d for d in (open_destination(s) for s in (cfg.destinations + [res.destination]))
+                if d.describe() == res.destination)
+
+
+def _fill_package(cfg: Config, res, dest, runs: list[dict], period: tuple[str, str], snapshot: Path, root: Path,
+                  secret, say):
     """The package's folder: the period's journals, the run's manifest, keys, recipes, verify.py, the report, sums."""
     context = {"store_id": cfg.store_id, "run_id": res.run_id, "from": res.destination, "period": list(period)}
     outcome = journals_of_snapshot(snapshot, root / "journals", cfg.journals_mapping, None, period, context)
@@ -84,7 +101,9 @@ def _fill_package(cfg: Config, res, period: tuple[str, str], snapshot: Path, roo
         raise UsageError(f"The database does not match the journal mapping {cfg.journals_mapping!r}.")
     if outcome.counts.get("tickets", 0) == 0:
         say(f"Note: no ticket in the period {period[0]}..{period[1]}.")
-    _add_run_manifest(cfg, res, root / "run")
+    _add_run_manifest(cfg, res, dest, root / "run")
+    (root / "run" / "runs.json").write_text(json.dumps({"period": list(period), "runs": runs}, indent=2,
+                                                       ensure_ascii=False) + "\n", encoding="utf-8")
     mapping = load_mapping(cfg.journals_mapping)
     conn = sqlite3.connect(f"{snapshot.as_uri()}?mode=ro", uri=True)
     try:
@@ -105,15 +124,13 @@ def _fill_package(cfg: Config, res, period: tuple[str, str], snapshot: Path, roo
     ctx = {"store_id": cfg.store_id, "period": period, "created_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "version": __version__, "destination": res.destination, "run_id": res.run_id,
            "run_created_at": res.facts.get("snapshot", {}).get("snapshot_started_at", "?")}
-    (root / "rapport.html").write_text(render_report(ctx, outcome.checks, totals, res.skipped), encoding="utf-8")
+    (root / "rapport.html").write_text(render_report(ctx, outcome.checks, totals, res.skipped, runs), encoding="utf-8")
     _sums_and_signatures(root, secret)
     return outcome
 
 
-def _add_run_manifest(cfg: Config, res, folder: Path) -> None:
+def _add_run_manifest(cfg: Config, res, dest, folder: Path) -> None:
     folder.mkdir(parents=True)
-    dest = next(d for d in (open_destination(s) for s in (cfg.destinations + [res.destination]))
-                if d.describe() == res.destination)
     for name in (fmt.MANIFEST_JSON, fmt.MANIFEST_B3, fmt.SIGNATURE):
         with dest.open_read(cfg.store_id, res.run_id, name) as src, open(folder / name, "wb") as out:
             out.write(src.read(1 << 20))

@@ -19,9 +19,35 @@ def euros(cents: int | None) -> str:
     return f"{sign}{whole:,}".replace(",", "\u202f") + f",{part:02d}\u00a0€"
 
 
-def render(ctx: dict, checks: CheckResult, totals: list[dict], skipped: list[str]) -> str:
+def verdict(now: int, earlier: int) -> str:
+    said = []
+    if now:
+        said.append(f"{now} constat(s) sur les données remises (voir ci-dessous et findings.json)")
+    if earlier:
+        said.append(f"{earlier} constat(s) relevé(s) par les sauvegardes de la période le soir où chacune a été faite "
+                    "(section 5)")
+    return " ; ".join(said) + "."
+
+
+def runs_rows(runs: list[dict]) -> str:
+    rows = []
+    for r in runs:
+        if not r["authentic"]:
+            detail, n = escape(r.get("problem") or "illisible"), "?"
+        else:
+            detail = ", ".join(f"{escape(k)} : {v}" for k, v in sorted(r["by_check"].items())) or "aucun"
+            n = str(r["findings"])
+        checked = {"all records": "tout", "new records only": "nouveaux enregistrements"}.get(r.get("checked"), "—")
+        cls = " class=ko" if r["findings"] or not r["authentic"] else ""
+        rows.append(f"<tr{cls}><td class=l>{escape(r['run_id'])}</td><td class=l>{checked}</td><td>{n}</td>"
+                    f"<td class=l>{detail}</td></tr>")
+    return "".join(rows) or "<tr><td class=l colspan=4>Aucune sauvegarde dans la période.</td></tr>"
+
+
+def render(ctx: dict, checks: CheckResult, totals: list[dict], skipped: list[str], runs: list[dict]) -> str:
     s = checks.summary()
-    ok = not checks.findings
+    earlier = sum(r["findings"] for r in runs)  # each run's own, signed the evening it was made
+    ok = not checks.findings and not earlier
     rows = "".join(
         f"<tr><td class=l>{escape(t['register'])}</td><td class=l>{escape(t['month'])}</td><td>{t['closures']}</td>"
         f"<td>{t['tickets']}</td><td>{euros(t['ht'])}</td><td>{euros(t['tva'])}</td><td>{euros(t['ttc'])}</td>"
@@ -48,7 +74,7 @@ manquant ni ajouté, déchiffrement et décompression complets, empreinte de la 
 </ul>
 
 <h2>2. Contrôles des journaux</h2>
-<p class="{'ok' if ok else 'ko'}">{'Tous les contrôles sont satisfaits.' if ok else f"{s['findings']} constat(s) : voir ci-dessous et findings.json."}</p>
+<p class="{'ok' if ok else 'ko'}">{'Tous les contrôles sont satisfaits, aujourd’hui comme à chaque sauvegarde de la période.' if ok else verdict(s['findings'], earlier)}</p>
 <p>Signatures vérifiées : {s['signatures_verified']} (Ed25519, clé publique de la caisse dans <code>keys/till-keys.json</code>).
 Chaînes, numérotation, tickets = lignes = règlements, clôtures = tickets et lignes du jour, clôtures mensuelles et annuelles,
 grands totaux perpétuels : voir LISEZMOI.txt pour le détail de chaque contrôle et la façon de le refaire.</p>
@@ -61,7 +87,13 @@ grands totaux perpétuels : voir LISEZMOI.txt pour le détail de chaque contrôl
 <h2>4. Constats</h2>
 <ul>{findings}</ul>
 
-<h2>5. Refaire ces vérifications</h2>
+<h2>5. Les sauvegardes de la période et ce que chacune a constaté</h2>
+<p>Chaque soir, la sauvegarde revérifie les journaux et signe ses constats avec elle. Un constat d’un soir
+(un enregistrement supprimé en fin de chaîne, une chaîne re-signée) reste donc visible ici même si les données
+ont changé depuis. Détail : <code>run/runs.json</code>.</p>
+<table><tr><th class=l>Sauvegarde</th><th class=l>Contrôle</th><th>Constats</th><th class=l>Détail</th></tr>{runs_rows(runs)}</table>
+
+<h2>6. Refaire ces vérifications</h2>
 <ol>
 <li>Intégrité du paquet : <code>sha256sum --check SHA256SUMS</code> (sous Windows : <code>certutil -hashfile FICHIER SHA256</code>).</li>
 <li>Authenticité : <code>minisign -V -p keys/coffre-signing.pub -m SHA256SUMS</code>, ou

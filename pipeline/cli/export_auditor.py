@@ -7,7 +7,7 @@ import sys
 import click
 
 from pipeline.cli.common import config_option, identity_options, load_identity, say
-from pipeline.errors import UsageError
+from pipeline.errors import NEEDS_PERSON, UsageError
 
 
 @click.command("export-auditor")
@@ -46,6 +46,11 @@ def command(config_path, identity, passphrase_env, period, out_zip, password_env
         + ", ".join(f"{n} {k}" for k, n in pkg.records.items()) + ".")
     if pkg.findings:
         say(f"ATTENTION: {pkg.findings} finding(s) in the journals of the period: see rapport.html and findings.json.")
+    if pkg.earlier_findings:
+        say(f"ATTENTION: the runs of the period found {pkg.earlier_findings} finding(s) the evening each was made: "
+            "see rapport.html and run/runs.json.")
     if generated:
         # Shown once, on the terminal only: never written to a file, a log or the report.
         click.echo(f"\nMot de passe du paquet (à transmettre à part, il ne sera plus affiché) :\n\n    {secret}\n", err=True)
+    if pkg.findings or pkg.earlier_findings:
+        raise SystemExit(NEEDS_PERSON)  # the package is written all the same

@@ -7,6 +7,7 @@ import json
 import click
 
 from pipeline.cli.common import config_option, identity_options, load_identity, say
+from pipeline.errors import NEEDS_PERSON
 
 
 @click.group("journals")
@@ -45,5 +46,6 @@ def export(config_path, out_dir, period, run_id, identity, passphrase_env, sourc
         say(f"ATTENTION: {len(outcome.checks.findings)} finding(s):")
         for f in outcome.checks.findings[:20]:
             say(f"  ! {f.sentence()}")
-    else:
-        say(f"Checks: no finding ({summary['signatures_verified']} signatures verified).")
+        # Exported all the same, but a person must look (exit 5, as an archive run with findings).
+        raise SystemExit(NEEDS_PERSON)
+    say(f"Checks: no finding ({summary['signatures_verified']} signatures verified).")

@@ -29,6 +29,9 @@ def command(config_path, as_json) -> None:
                 return "never" if not x else f"{'ok' if x['ok'] else 'FAILED'} {x['at']}"
             click.echo(f"  {d['destination']}: last run {d['last_run_written'] or 'none'}; verify {show(d['last_verify'])};"
                        f" deep {show(d['last_deep_verify'])}; drill {show(d['last_drill'])}")
+        if st["last_run_findings"]:
+            click.echo("  Findings of the last run (see its findings.json): " + ", ".join(
+                f"{check} {n}" for check, n in sorted(st["last_run_findings"].items())))
         for p in st["problems"]:
             click.echo(f"  ! {p}")
         if st["ok"]:

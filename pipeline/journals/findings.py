@@ -41,6 +41,17 @@ class CheckResult:
         elif same == MAX_FINDINGS_PER_CHECK:
             self.truncated_checks.append(f"{f.journal}/{f.check}")
 
+    def named(self, per_check: int = 20) -> list[dict]:
+        """The first findings of each check, as a run keeps them in its facts (the whole list is in findings.json)."""
+        seen: dict[str, int] = {}
+        out = []
+        for f in self.findings:
+            key = f"{f.journal}/{f.check}"
+            seen[key] = seen.get(key, 0) + 1
+            if seen[key] <= per_check:
+                out.append(f.to_json())
+        return out
+
     def summary(self) -> dict:
         by = {}
         for f in self.findings:

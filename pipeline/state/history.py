@@ -61,7 +61,7 @@ def _run_problem(r) -> str | None:
     if not (r.get("previous") is None or (isinstance(r["previous"], str) and RUN_ID.match(r["previous"]))):
         return f"run {r['run_id']}'s previous run is malformed"
     if not _is(r.get("created_at"), str) or not _is(r.get("attention"), list, str) \
-            or not _is(r.get("row_counts"), dict, (int, type(None))):
+            or not _is(r.get("row_counts"), dict, (int, type(None))) or not _is(r.get("findings"), dict, int):
         return f"run {r['run_id']} is malformed"
     return None
 

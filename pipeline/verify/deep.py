@@ -121,3 +121,24 @@ class DeepChecker:
                     got.stored_size, [])
         damaged = damaged_at_archive_time(snap)
         return check_snapshot_stream(head.data, got.plain_size, snap), got.stored_size, [damaged] if damaged else []
+
+
+class FactsReader(DeepChecker):
+    """Reads and authenticates only each run's facts: what a run found, for the list an auditor package gives."""
+
+    def __init__(self, identities: list):
+        super().__init__(identities)
+        self.facts: dict[str, dict] = {}
+
+    def __call__(self, dest, store_id: str, rep, expected: dict[str, str | None], problem) -> None:
+        if not identity_recipients(self.identities) & set(rep.manifest.get("recipients") or []):
+            problem(None, "is encrypted to other recipients than the identity given: its facts cannot be read")
+            return
+        entries = {f["name"]: f for f in rep.manifest["files"]}
+        for name in sorted(n for n in expected if entries[n]["kind"] == "facts"):
+            said, read, facts = self._facts(dest, store_id, rep.run_id, entries[name], expected[name])
+            rep.bytes_read += read
+            for message in said:
+                problem(name, message)
+            if facts is not None:
+                self.facts[rep.run_id] = facts
