@@ -72,8 +72,9 @@ class Shop:
         self.n += 1
         out = self.tmp / f"full-{self.n}"
         res = run_coffre("journals", "export", "--config", self.store.config, "--out", out, env=self.env)
-        require(res.code == 0, res)
-        return out, keys(json.loads((out / "findings.json").read_text(encoding="utf-8"))["findings"])
+        found = keys(json.loads((out / "findings.json").read_text(encoding="utf-8"))["findings"])
+        require(res.code == (5 if found else 0), res)
+        return out, found
 
     def run_journals(self, summary: dict):
         self.n += 1
