@@ -28,6 +28,7 @@ from pipeline.manifest import format as fmt
 from pipeline.restore.restore import restore
 from pipeline.state.activity_log import ActivityLog
 from pipeline.state.scratch import scratch_folder
+from pipeline.journals.connection import open_snapshot
 
 UNSIGNED = ("SHA256SUMS", "SHA256SUMS.minisig", "SHA256SUMS.sig")
 
@@ -105,7 +106,7 @@ def _fill_package(cfg: Config, res, dest, runs: list[dict], period: tuple[str, s
     (root / "run" / "runs.json").write_text(json.dumps({"period": list(period), "runs": runs}, indent=2,
                                                        ensure_ascii=False) + "\n", encoding="utf-8")
     mapping = load_mapping(cfg.journals_mapping)
-    conn = sqlite3.connect(f"{snapshot.as_uri()}?mode=ro", uri=True)
+    conn = open_snapshot(snapshot)
     try:
         till = recipes.till_keys(conn, mapping)
         totals = _monthly_totals(conn, mapping, period)

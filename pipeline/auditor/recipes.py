@@ -21,6 +21,7 @@ def recipes(mapping: Mapping) -> dict:
         "line_checks": doc.get("line_checks"),
         "payment_checks": doc.get("payment_checks"),
         "record_checks": doc.get("record_checks"),
+        "digests": doc.get("digests"),
         "template_rules": doc.get("template_rules"),
     }
 

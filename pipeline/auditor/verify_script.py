@@ -937,6 +937,56 @@ def _rounded(value):
     return int(value + (1 if value >= 0 else -1) * 0.5) if not isinstance(value, int) else value
 
 
+def check_digests(ctx):
+    """Each ticket's lines and payments against the digests its signature covers (recipes' digests): a line or a
+    payment changed in the CSV after export no longer gives the digest the till signed. Returns the rules run."""
+    spec = ctx.recipes.get("digests") if isinstance(ctx.recipes.get("digests"), dict) else {}
+    cc = ctx.recipes.get("closure_checks") if isinstance(ctx.recipes.get("closure_checks"), dict) else {}
+    tj = ctx.pkg.journal(cc.get("tickets", "tickets"))
+    ran = 0
+    empty = hashlib.sha256(b"").hexdigest()
+    for field, d in sorted(spec.items()):
+        if not isinstance(d, dict) or tj is None:
+            continue
+        j = ctx.pkg.journal(d.get("journal", ""))
+        parts, fields = compile_template(d.get("part") or "")
+        key = list(d.get("ticket_key") or [])
+        idx = j.index(sorted(set(key + fields + [d.get("order")]))) if j is not None and len(key) == 2 else None
+        tidx = tj.index(["register", "number", field]) if idx is not None else None
+        if tidx is None:
+            continue
+        ran += 1
+        digests, scattered = {}, set()
+        current, pending = None, []
+
+        def close(k, items):
+            if k is None:
+                return
+            if k in digests:
+                scattered.add(k)  # the rows of one ticket must follow each other, as Coffre writes them
+            items.sort(key=lambda x: x[0])
+            digests[k] = hashlib.sha256("|".join(t for _, t in items).encode("utf-8")).hexdigest()
+
+        for _, row in j.rows():
+            k = (norm(row[idx[key[0]]]), norm(row[idx[key[1]]]))
+            if k != current:
+                close(current, pending)
+                current, pending = k, []
+            pending.append((order_value(row[idx[d["order"]]]), render_payload(parts, idx, row)))
+        close(current, pending)
+        for line, row in tj.rows():
+            k = (norm(row[tidx["register"]]), norm(row[tidx["number"]]))
+            rec = [("register", row[tidx["register"]]), ("number", row[tidx["number"]])]
+            if k in scattered:
+                ctx.report.add(tj.name, field, "les enregistrements de {} de ce ticket ne se suivent pas : son "
+                               "empreinte ne peut pas être recalculée.".format(j.name), rec, line, tj.shown)
+            elif row[tidx[field]] != digests.get(k, empty):
+                ctx.report.add(tj.name, field, "l'empreinte signée ({}) n'est pas celle de ses enregistrements de {} "
+                               "dans le paquet : ils ont été modifiés après l'export.".format(field, j.name),
+                               rec, line, tj.shown)
+    return ran
+
+
 def check_records(ctx):
     """Record-level rules (recipes' record_checks), as pipeline/journals/records.py: each ticket and closure against
     its own per-rate breakdown, each line's arithmetic, orphan lines and payments, JET events of closures and
@@ -1513,8 +1563,9 @@ def verify(root, all_signatures=False, sample=DEFAULT_SAMPLE, seed="0", say=say)
         bits.append("; {} clôture(s) contre leurs tickets, entre elles et grands totaux".format(_number(done["closures"])))
     say("4. Totaux : {}.".format(" ".join(bits) if bits else "rien à contrôler"))
     rules = (_guarded(ctx, "enregistrements", check_records, ctx) or 0) if ctx.recipes else 0
+    rules += (_guarded(ctx, "empreintes", check_digests, ctx) or 0) if ctx.recipes else 0
     say("5. Règles par enregistrement (ventilation par taux, calcul des lignes, lignes et règlements sans ticket, "
-        "événements du JET) : {} règle(s) appliquée(s).".format(rules))
+        "événements du JET, empreintes des lignes et des règlements) : {} règle(s) appliquée(s).".format(rules))
 
     # summary
     counts = []

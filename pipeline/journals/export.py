@@ -9,6 +9,7 @@ from pathlib import Path
 from pipeline.journals.checks import CheckResult
 from pipeline.journals.lisezmoi import render as render_lisezmoi
 from pipeline.journals.mapping import Journal, Mapping, quote_ident
+from pipeline.journals.connection import open_snapshot
 
 FETCH = 2000  # rows per batch: their CSV and JSON text, joined and encoded, stay a few megabytes
 CSV_EOL = "\r\n"  # RFC 4180, what spreadsheet tools on Windows expect
@@ -75,7 +76,7 @@ def export_journal(conn: sqlite3.Connection, j: Journal, out_dir: Path, period: 
 def export_tables(snapshot: Path, mapping: Mapping, out_dir: Path, period: tuple[str, str] | None) -> dict[str, int]:
     """Writes NAME.csv and NAME.json of every journal, on a connection of its own (it runs beside the checks)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(f"{snapshot.absolute().as_uri()}?mode=ro", uri=True)
+    conn = open_snapshot(snapshot)
     try:
         return {j.name: export_journal(conn, j, out_dir, period) for j in mapping.journals.values()}
     finally:

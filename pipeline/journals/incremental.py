@@ -9,7 +9,6 @@ checks and exports everything, as `coffre journals export` does.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pipeline.journals.run import mapping_fits
 from pipeline.journals.tail import (SOURCE_ID, NotTail, Tail, chain_anchors, dangling_references, day_sums,
                                     mapping_digest, numbering_anchors, page_evidence, tables_read)
 from pipeline.pack.frames import Member, frame
+from pipeline.journals.connection import open_snapshot
 
 EXPORT_VERSION = 1  # bump when the CSV/JSON text changes: kept frames of the older text are then not reused
 # The journals' frames are compressed once and then carried by every run (to a USB key, each night):
@@ -92,7 +92,7 @@ def _consistent(state: dict, mapping: Mapping) -> None:
 
 
 def _export_everything(snapshot: Path, mapping: Mapping, files: dict[str, FrameFile], level: int) -> dict[str, int]:
-    conn = sqlite3.connect(f"{snapshot.absolute().as_uri()}?mode=ro", uri=True)
+    conn = open_snapshot(snapshot)
     try:
         counts = {}
         level = max(level, FRAME_LEVEL)
@@ -125,7 +125,7 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
     started = time.time()
     mapping = load_mapping(mapping_name)
     folder.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(f"{snapshot.absolute().as_uri()}?mode=ro", uri=True)
+    conn = open_snapshot(snapshot)
     try:
         if not mapping_fits(conn, mapping.doc):
             return None

@@ -11,6 +11,7 @@ from pathlib import Path
 from pipeline.journals.checks import CheckResult, check_journals
 from pipeline.journals.export import export_tables, write_reports
 from pipeline.journals.mapping import load_mapping
+from pipeline.journals.connection import open_snapshot
 
 
 @dataclass
@@ -36,7 +37,7 @@ def journals_of_snapshot(snapshot: Path, out_dir: Path, mapping_name: str, check
     """
     started = time.time()
     mapping = load_mapping(mapping_name)
-    conn = sqlite3.connect(f"{snapshot.absolute().as_uri()}?mode=ro", uri=True)
+    conn = open_snapshot(snapshot)
     try:
         if not mapping_fits(conn, mapping.doc):
             return None

@@ -271,6 +271,13 @@ class Tail:
                      + ", ".join(f"sum({r}) AS {r}" for r in rates) + " FROM coffre_line_days_in GROUP BY 1, 2")
         conn.execute("CREATE INDEX temp.coffre_line_days_i ON coffre_line_days (register, day)")
 
+    def _older_tickets_touched(self, conn, tj: Journal) -> None:
+        """An older ticket that got a new line or payment: its exported row changes too (the digests its signature
+        covers), so the journals kept from the last run no longer hold: everything is checked and exported again."""
+        if tj.payload and conn.execute(f"SELECT 1 FROM coffre_affected_tickets WHERE {SOURCE_ID} <= ? LIMIT 1",
+                                       (self.bounds[tj.name],)).fetchone():
+            raise NotTail("lines or payments were added to tickets checked at an earlier run")
+
     def per_ticket_checks(self, conn, result: CheckResult) -> None:
         """Each new ticket, and each older one that got new lines or payments, against its lines and payments."""
         lc, pc = self.mapping.doc.get("line_checks"), self.mapping.doc.get("payment_checks")
@@ -285,6 +292,7 @@ class Tail:
             self.rows_into(conn, "coffre_tail_payments", pj, *self.where(pj))
             conn.execute("INSERT OR IGNORE INTO coffre_affected SELECT ticket_source_id FROM coffre_tail_payments")
         self.rows_into(conn, "coffre_affected_tickets", tj, f"WHERE {SOURCE_ID} IN (SELECT id FROM coffre_affected)")
+        self._older_tickets_touched(conn, tj)
         if lc:
             lj = self.mapping.journals[lc["journal"]]
             self.rows_into(conn, "coffre_affected_line_rows", lj, "WHERE ticket_source_id IN (SELECT id FROM coffre_affected)")

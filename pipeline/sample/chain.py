@@ -87,14 +87,38 @@ def _vat_breakdown(row: Row) -> list[str]:
     return [f"{rate}:{row[f'ht_{rate}']}:{row[f'tva_{rate}']}" for rate in VAT_RATES_BP]
 
 
+def line_part(line_no: int, sku: str, quantity, unit_price: int, discount: int, vat_rate_bp: int, total: int) -> str:
+    """One line as the ticket's signature covers it: line_no:sku:quantity:unit_price:discount:vat_rate_bp:total."""
+    return f"{line_no}:{sku}:{quantity}:{unit_price}:{discount}:{vat_rate_bp}:{total}"
+
+
+def payment_part(means: str, amount: int) -> str:
+    return f"{means}:{amount}"
+
+
+def digest(parts: list[str]) -> str:
+    """SHA-256 (hex) of the parts joined by '|', in their order (lines by line_no, payments as recorded)."""
+    return hashlib.sha256("|".join(parts).encode("utf-8")).hexdigest()
+
+
 def ticket_payload(row: Row) -> str:
-    """550:ht:tva,1000:ht:tva,2000:ht:tva,total_ttc,timestamp,register_code,number,type,previous_signature"""
+    """550:ht:tva,1000:ht:tva,2000:ht:tva,total_ttc,timestamp,register_code,number,type,operator_code,
+    original_register,original_number,lines_sha256,payments_sha256,previous_signature
+
+    As certified tills do (Odoo's French certification hashes each line's product, quantity, price, discount and
+    taxes), the signature covers the ticket's lines and payments through their digests, who sold, and for a refund
+    or a cancellation the sale it undoes ('' when none)."""
     fields = _vat_breakdown(row) + [
         row["total_ttc"],
         row["timestamp"],
         row["register_code"],
         row["number"],
         row["type"],
+        row["operator_code"],
+        row.get("original_register") or "",
+        "" if row.get("original_number") is None else row["original_number"],
+        row["lines_sha256"],
+        row["payments_sha256"],
         row["previous_signature"],
     ]
     return ",".join(str(f) for f in fields)
@@ -149,6 +173,10 @@ def duplicate_payload(row: Row) -> str:
     return ",".join(str(f) for f in fields)
 
 
+def _split(text: str | None) -> list[str]:
+    return text.split("|") if text else []
+
+
 # --- how to read each chain back -----------------------------------------------------
 
 
@@ -168,9 +196,23 @@ class Journal(NamedTuple):
 JOURNALS = (
     Journal(
         "tickets",
-        ticket_payload,
-        """SELECT r.code AS chain, r.code AS register_code, t.*
+        lambda row: ticket_payload(dict(row, lines_sha256=digest(_split(row["lines_text"])),
+                                        payments_sha256=digest(_split(row["payments_text"])))),
+        """SELECT r.code AS chain, r.code AS register_code, o.code AS operator_code,
+                  orr.code AS original_register, ot.number AS original_number,
+                  (SELECT group_concat(part, '|') FROM (
+                      SELECT l.line_no || ':' || p.sku || ':' || l.quantity || ':' || l.unit_price_cents || ':' ||
+                             l.discount_cents || ':' || l.vat_rate_bp || ':' || l.line_total_ttc AS part
+                        FROM ticket_lines l JOIN products p ON p.id = l.product_id
+                       WHERE l.ticket_id = t.id ORDER BY l.line_no)) AS lines_text,
+                  (SELECT group_concat(part, '|') FROM (
+                      SELECT y.means || ':' || y.amount_cents AS part FROM payments y
+                       WHERE y.ticket_id = t.id ORDER BY y.id)) AS payments_text,
+                  t.*
              FROM tickets t JOIN registers r ON r.id = t.register_id
+             JOIN operators o ON o.id = t.operator_id
+             LEFT JOIN tickets ot ON ot.id = t.original_ticket_id
+             LEFT JOIN registers orr ON orr.id = ot.register_id
             ORDER BY r.code, t.number""",
     ),
     Journal(

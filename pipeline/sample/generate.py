@@ -18,9 +18,12 @@ from pipeline.sample.chain import (
     VAT_RATES_BP,
     closure_payload,
     derive_private_key,
+    digest,
     duplicate_payload,
     jet_payload,
     key_id,
+    line_part,
+    payment_part,
     public_key_b64,
     sign,
     ticket_payload,
@@ -144,6 +147,15 @@ def schema_sql() -> str:
 # --- what one ticket holds -----------------------------------------------------------
 
 
+def lines_digest(lines: list[Line], skus: dict[int, str]) -> str:
+    return digest([line_part(n, skus[l.product_id], l.quantity, l.unit_price_cents, l.discount_cents, l.vat_rate_bp,
+                             l.line_total_ttc) for n, l in enumerate(lines, start=1)])
+
+
+def payments_digest(payments: list[tuple[str, int]]) -> str:
+    return digest([payment_part(means, amount) for means, amount in payments])
+
+
 def ticket_amounts(lines: list[Line]) -> dict[str, int]:
     """Per-rate TTC sums, VAT taken out of each rate's sum (not per line), HT is the rest."""
     ttc = dict.fromkeys(VAT_RATES_BP, 0)
@@ -206,6 +218,7 @@ def _empty_period() -> list[int]:
 @dataclass
 class Sale:
     ticket_id: int
+    number: int
     day: date
     lines: list[Line]
     payments: list[tuple[str, int]]
@@ -250,6 +263,7 @@ class ShopBuilder:
         self.registers = [RegisterState(i, f"CAISSE-{i:02d}") for i in range(1, registers + 1)]
         self.operator_codes = {i: f"OP{i:02d}" for i in range(1, len(OPERATOR_NAMES) + 1)}
         self.products_rows = self._draw_products()
+        self.skus = {row[0]: row[1] for row in self.products_rows}
         self.catalogue = self._catalogue(self.products_rows)
         self.ids = dict.fromkeys(("tickets", "ticket_lines", "payments", "closures", "jet", "duplicates"), 0)
         self.jet_seq = 0
@@ -367,6 +381,11 @@ class ShopBuilder:
             "register_code": reg.code,
             "number": reg.ticket_number,
             "type": kind,
+            "operator_code": self.operator_codes[operator_id],
+            "original_register": reg.code if original else None,  # a refund undoes a sale of its own register
+            "original_number": original.number if original else None,
+            "lines_sha256": lines_digest(lines, self.skus),
+            "payments_sha256": payments_digest(payments),
             "previous_signature": reg.ticket_signature,
         }
         reg.ticket_signature = sign(self.key, ticket_payload(record))
@@ -386,7 +405,7 @@ class ShopBuilder:
             for i, column in enumerate(AMOUNT_COLUMNS, start=1):
                 period[i] += amounts[column]
         if kind == "sale":
-            reg.recent_sales.append(Sale(ticket_id, day, lines, payments))
+            reg.recent_sales.append(Sale(ticket_id, reg.ticket_number, day, lines, payments))
             if len(reg.recent_sales) > RECENT_SALES_KEPT:
                 del reg.recent_sales[0]
         return kind, ticket_id
@@ -650,7 +669,9 @@ class SaleWriter:
             "SELECT id, label, unit_price_cents, vat_rate_bp FROM products ORDER BY id")]  # fmt: skip
         self.catalogue = Catalogue(products, [float(i) for i in range(1, len(products) + 1)])
         self.registers = self.conn.execute("SELECT id, code FROM registers ORDER BY id").fetchall()
-        self.operators = [row[0] for row in self.conn.execute("SELECT id FROM operators ORDER BY id")]
+        self.operator_codes = dict(self.conn.execute("SELECT id, code FROM operators ORDER BY id").fetchall())
+        self.operators = list(self.operator_codes)
+        self.skus = dict(self.conn.execute("SELECT id, sku FROM products").fetchall())
         self.last_ticket_id: int | None = None
 
     def commit_ticket(self) -> float:
@@ -681,6 +702,9 @@ class SaleWriter:
                 "register_code": register_code,
                 "number": number,
                 "type": "sale",
+                "operator_code": self.operator_codes[operator_id],
+                "lines_sha256": lines_digest(lines, self.skus),
+                "payments_sha256": payments_digest(payments),
                 "previous_signature": previous,
             }
             signature = sign(self.key, ticket_payload(record))

@@ -324,6 +324,39 @@ def test_a_changed_amount_is_named_by_register_and_number(package):
     assert "Traceback" not in res.stderr
 
 
+def test_a_product_or_means_changed_in_the_csv_breaks_the_signed_digest(package):
+    """What no sum can see (a product swapped for another of the same price, cash turned into card) changes the
+    digest of the ticket's lines or payments that the till signed."""
+    journals = package / "journals"
+    header = csv_rows(journals / "ticket_lines.csv")[0].split(b";")
+    sku = header.index(b"sku")
+
+    def other_product(line):
+        cells = line.split(b";")
+        cells[sku] = b'"0000000000000"'
+        return b";".join(cells)
+
+    edit_row(journals / "ticket_lines.csv", b'"CAISSE-01";42;1;', other_product)
+    pheader = csv_rows(journals / "payments.csv")[0].split(b";")
+    means = pheader.index(b"means")
+    rows = csv_rows(journals / "payments.csv")
+    target = next(r for r in rows[1:] if r.startswith(b'"CAISSE-02";') and b'"cash"' in r)
+    number = target.split(b";")[1]
+
+    def to_card(line):
+        cells = line.split(b";")
+        cells[means] = b'"card"'
+        return b";".join(cells)
+
+    edit_row(journals / "payments.csv", target[:target.index(b'"cash"')], to_card)
+    write_sums(package)
+    res = run_verify(package)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "tickets [caisse CAISSE-01, numéro 42] : l'empreinte signée (lines_sha256)" in res.stdout, res.stdout
+    assert (f"tickets [caisse CAISSE-02, numéro {number.decode()}] : l'empreinte signée (payments_sha256)"
+            in res.stdout), res.stdout
+
+
 def test_a_changed_byte_names_the_file(package):
     target = package / "journals" / "LISEZMOI.txt"
     data = bytearray(target.read_bytes())
@@ -387,7 +420,7 @@ def test_bad_input_is_one_sentence_never_a_traceback(package):
     assert "chemin refusé (absolu ou avec « .. ») : ../../etc/passwd" in out
     assert "chemin refusé (absolu ou avec « .. ») : /etc/hostname" in out
     assert "illisible (attendu : empreinte, deux espaces, chemin)" in out
-    assert "journals/tickets.csv, ligne 4 : 20 champ(s) au lieu de 19." in out
+    assert "journals/tickets.csv, ligne 4 : 22 champ(s) au lieu de 21." in out
 
 
 def test_missing_recipes_or_keys_fail_plainly(package):
