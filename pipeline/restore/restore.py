@@ -23,6 +23,7 @@ from pipeline.unpack.check import (BoundedBuffer, check_snapshot, check_snapshot
                                    journals_mismatch, journals_need_decompressing, parse_facts)
 from pipeline.unpack.data_file import authenticate, unpack_data_file
 from pipeline.unpack.journals_tar import JournalsTarBad, StreamCheck, required_members
+from pipeline.unpack.journals_tar import open_stream as open_tar_stream
 from pipeline.unpack.journals_tar import members as journal_members
 from pipeline.unpack.stream import SourceReadError, UnpackError
 from pipeline.snapshot import open_source
@@ -232,10 +233,12 @@ def extract_journals(tar_path: Path, final: Path, required: set[str]) -> Path:
     partial = final.with_name(TMP_PREFIX + final.name + ".d")
     partial.mkdir(mode=0o700)
     try:
-        with tarfile.open(tar_path, mode="r:") as tar:
-            for name, member in journal_members(tar, required):
-                with _create_private(partial / name) as out:
-                    shutil.copyfileobj(tar.extractfile(member), out, 1 << 20)
+        with open(tar_path, "rb") as raw:
+            tar, watch = open_tar_stream(raw)
+            with tar:
+                for name, member in journal_members(tar, required, watch):
+                    with _create_private(partial / name) as out:
+                        shutil.copyfileobj(tar.extractfile(member), out, 1 << 20)
         return partial
     except BaseException as err:
         shutil.rmtree(partial, ignore_errors=True)

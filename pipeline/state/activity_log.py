@@ -77,8 +77,8 @@ def check_log(lines: list[str]) -> list[str]:
 def check_against(lines: list[str], recorded: dict | None) -> list[str]:
     """The log must still hold, unchanged, the lines it held when a run carried it: {entries, head}."""
     problems = check_log(lines)
-    if recorded and recorded.get("entries"):
-        n = recorded["entries"]
+    n = (recorded or {}).get("entries")
+    if isinstance(n, int) and not isinstance(n, bool) and n > 0:
         if len(lines) < n:
             problems.append(f"Coffre's log has {len(lines)} lines, but run {recorded.get('run_id')} carried {n}: "
                             "lines were deleted")

@@ -104,7 +104,9 @@ def _problem(doc) -> str | None:
     cp, carried = doc.get("journal_checkpoint"), doc.get("log_carried")
     if cp is not None and not (isinstance(cp.get("mapping"), str) and _is(cp.get("chains"), dict)):
         return "its `journal_checkpoint` is malformed"
-    if carried is not None and not (_is(carried.get("entries"), int) and _is(carried.get("head"), str)):
+    entries = (carried or {}).get("entries")
+    if carried is not None and not (_is(entries, int) and not isinstance(entries, bool) and (entries or 0) >= 0
+                                    and _is(carried.get("head"), str)):
         return "its `log_carried` is malformed"
     return None
 

@@ -32,9 +32,45 @@ def required_members(journal_facts: dict | None) -> set[str]:
     return {f"{j}.{ext}" for j in names for ext in ("csv", "json")} | set(SMALL_FILES)
 
 
-def members(tar: tarfile.TarFile, required: set[str]):
+class TailWatch:
+    """A reader between the tar stream and tarfile that notes how far it read and where its last non-zero byte was.
+
+    tarfile takes a header it cannot parse after the first member as the end of the archive, silently: whatever
+    follows (a second tickets.csv that stock `tar x` would unpack over the first) would never be looked at. So the
+    end is checked here: nothing but zeros after the last member, and the two zero blocks of a proper end."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.read_bytes = 0
+        self.last_nonzero = -1
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        if data:
+            kept = len(data.rstrip(b"\0"))
+            if kept:
+                self.last_nonzero = self.read_bytes + kept - 1
+            self.read_bytes += len(data)
+        return data
+
+    def check_end(self, tar: tarfile.TarFile) -> None:
+        while self.read(1 << 16):
+            pass
+        end = tar.offset  # where the header that ended the walk starts
+        if self.last_nonzero >= end:
+            raise JournalsTarBad("journals.tar holds data after its last member")
+        if self.read_bytes < end + 2 * tarfile.BLOCKSIZE:
+            raise JournalsTarBad("journals.tar ends without its end-of-archive blocks")
+
+
+def open_stream(raw) -> tuple[tarfile.TarFile, TailWatch]:
+    watch = TailWatch(raw)
+    return tarfile.open(fileobj=watch, mode="r|"), watch
+
+
+def members(tar: tarfile.TarFile, required: set[str], watch: TailWatch | None = None):
     """Yields (file name, member) for each member, in order, after checking it; JournalsTarBad at the first one that
-    is not allowed, or at the end when one that must be there is missing."""
+    is not allowed, or at the end when one that must be there is missing or the tar does not end as a tar ends."""
     seen: set[str] = set()
     for member in tar:
         parts = member.name.split("/")
@@ -49,6 +85,8 @@ def members(tar: tarfile.TarFile, required: set[str]):
     missing = sorted(required - seen)
     if missing:
         raise JournalsTarBad(f"journals.tar lacks {', '.join(missing[:4])}")
+    if watch is not None:
+        watch.check_end(tar)
 
 
 class StreamCheck:
@@ -67,8 +105,9 @@ class StreamCheck:
     def _walk(self, stream) -> None:
         with stream:
             try:
-                with tarfile.open(fileobj=stream, mode="r|") as tar:
-                    for _ in members(tar, self.required):
+                tar, watch = open_stream(stream)
+                with tar:
+                    for _ in members(tar, self.required, watch):
                         pass  # in stream mode, a member's data is read past when the next header is read
             except BaseException as err:  # noqa: BLE001 - said (or raised again) by result(), in the caller's thread
                 self.error = err

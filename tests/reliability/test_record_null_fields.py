@@ -22,6 +22,7 @@ CASES = {
     "check-kind-list": (lambda d: d["checks"][0].__setitem__("kind", []), ["status"]),
     "check-copies-null": (lambda d: d["checks"][0].__setitem__("copies", None), ["status"]),
     "check-copy-destination-dict": (lambda d: d["checks"][0]["copies"][0].__setitem__("destination", {}), ["status"]),
+    "log-entries-negative": (lambda d: d["log_carried"].__setitem__("entries", -1), ["archive"]),
     "data_check-at-null": (lambda d: d["data_checks"][first(d["data_checks"])][first(d["data_checks"][first(d["data_checks"])])]
                            .__setitem__("at", None), ["verify"]),
 }

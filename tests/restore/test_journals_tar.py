@@ -85,7 +85,37 @@ def _sparse(store, run, tmp_path, fmt: str) -> bytes:
                           capture_output=True, check=True).stdout
 
 
+def _members_end(plain: bytes) -> int:
+    with tarfile.open(fileobj=io.BytesIO(plain)) as tar:
+        tar.getmembers()
+        return tar.offset
+
+
+def _junk_then_a_second_tickets(plain: bytes) -> bytes:
+    """After the real members, a block tarfile cannot parse, then a second tickets.csv: tarfile stops at the junk,
+    stock `tar x` skips it and unpacks the second tickets.csv over the first."""
+    end = _members_end(plain)
+    evil = io.BytesIO()
+    with tarfile.open(fileobj=evil, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("journals/tickets.csv")
+        info.size = 6
+        tar.addfile(info, io.BytesIO(b"forged"))
+    return plain[:end] + b"\x01" * 512 + evil.getvalue()
+
+
+def _junk_after_the_end(plain: bytes) -> bytes:
+    return plain + b"junk" * 128
+
+
+def _no_end_blocks(plain: bytes) -> bytes:
+    return plain[:_members_end(plain)]
+
+
 CASES = [pytest.param(_twice, "twice", id="a member twice"),
+         pytest.param(("bytes", _junk_then_a_second_tickets), "data after its last member",
+                      id="junk then a second tickets.csv"),
+         pytest.param(("bytes", _junk_after_the_end), "data after its last member", id="junk after the end"),
+         pytest.param(("bytes", _no_end_blocks), "without its end-of-archive blocks", id="no end blocks"),
          pytest.param(_stranger, "notes.txt", id="a member not in FORMAT.md"),
          pytest.param(_without_tickets, "lacks tickets.csv", id="a journal missing"),
          pytest.param("gnu", "tickets.csv", id="a sparse member declaring 1 GiB, GNU format"),
@@ -100,6 +130,8 @@ def test_a_journals_tar_out_of_format_is_a_damaged_copy_and_the_other_copy_is_re
         run = archived_once(store)
         if isinstance(edit, str):
             forge_journals_plain(store, run, _sparse(store, run, tmp_path, edit))
+        elif isinstance(edit, tuple):
+            forge_journals_plain(store, run, edit[1](journals_plain(store, run)))
         else:
             forge_journals(store, run, edit)
         out = tmp_path / "only-a"
