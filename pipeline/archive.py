@@ -386,7 +386,8 @@ def _journals_stage(cfg: Config, snapshot: Path, folder: Path, history: History,
     cp = history.doc.get("journal_checkpoint") or {}
     previous = cp if cp.get("mapping") == cfg.journals_mapping else None
     return journals_for_run(snapshot, folder, cfg.journals_mapping, previous, FrameCache(cfg.state_dir, cfg.store_id),
-                            cfg.compression_level, {"store_id": cfg.store_id, "run_id": run_id})
+                            cfg.compression_level, {"store_id": cfg.store_id, "run_id": run_id,
+                                                    "timezone": cfg.journals_timezone}, cfg.journals_timezone)
 
 
 def _journals_result(stage, mapping: str, result: "ArchiveResult", say):

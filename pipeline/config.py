@@ -6,6 +6,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import minisign
 import tomli_w
@@ -34,6 +35,7 @@ class Config:
     source_lock_wait: int = 60
     journals_enabled: bool = True
     journals_mapping: str = "reference-pos"
+    journals_timezone: str = "Europe/Paris"  # the shop's: its business day is the local date there
     extra: dict = field(default_factory=dict)
 
     def to_toml(self) -> dict:
@@ -52,7 +54,8 @@ class Config:
             "state": {"dir": _relative(self.state_dir, base)},
             "archive": {"compression_level": self.compression_level, "allow_same_disk": self.allow_same_disk,
                         "source_lock_wait": self.source_lock_wait},
-            "journals": {"enabled": self.journals_enabled, "mapping": self.journals_mapping},
+            "journals": {"enabled": self.journals_enabled, "mapping": self.journals_mapping,
+                         "timezone": self.journals_timezone},
         }
         if self.scratch_dir is not None:
             doc["archive"]["scratch_dir"] = str(self.scratch_dir)
@@ -106,7 +109,13 @@ def load(path: str | os.PathLike) -> Config:
         source_lock_wait=r.integer("archive.source_lock_wait", default=Config.source_lock_wait, low=0, high=3600),
         journals_enabled=r.boolean("journals.enabled", default=True),
         journals_mapping=r.text("journals.mapping", default="reference-pos"),
+        journals_timezone=r.text("journals.timezone", default=Config.journals_timezone),
     )
+    try:
+        ZoneInfo(cfg.journals_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"In {path}, journals.timezone {cfg.journals_timezone!r} is not a time zone "
+                         "(for example Europe/Paris, America/Martinique, Indian/Reunion).")
     for rec in cfg.recipients:
         if rec.strip().upper().startswith("AGE-SECRET-KEY-"):  # never echo a secret into a log
             raise UsageError(f"In {path}, encryption.recipients holds an age SECRET key: put its public recipient "

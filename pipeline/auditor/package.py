@@ -97,7 +97,8 @@ def _fill_package(cfg: Config, res, dest, runs: list[dict], period: tuple[str, s
                   secret, say):
     """The package's folder: the period's journals, the run's manifest, keys, recipes, verify.py, the report, sums."""
     context = {"store_id": cfg.store_id, "run_id": res.run_id, "from": res.destination, "period": list(period)}
-    outcome = journals_of_snapshot(snapshot, root / "journals", cfg.journals_mapping, None, period, context)
+    outcome = journals_of_snapshot(snapshot, root / "journals", cfg.journals_mapping, None, period, context,
+                                   cfg.journals_timezone)
     if outcome is None:
         raise UsageError(f"The database does not match the journal mapping {cfg.journals_mapping!r}.")
     if outcome.counts.get("tickets", 0) == 0:
@@ -105,8 +106,8 @@ def _fill_package(cfg: Config, res, dest, runs: list[dict], period: tuple[str, s
     _add_run_manifest(cfg, res, dest, root / "run")
     (root / "run" / "runs.json").write_text(json.dumps({"period": list(period), "runs": runs}, indent=2,
                                                        ensure_ascii=False) + "\n", encoding="utf-8")
-    mapping = load_mapping(cfg.journals_mapping)
-    conn = open_snapshot(snapshot)
+    mapping = load_mapping(cfg.journals_mapping, cfg.journals_timezone)
+    conn = open_snapshot(snapshot, cfg.journals_timezone)
     try:
         till = recipes.till_keys(conn, mapping)
         totals = _monthly_totals(conn, mapping, period)

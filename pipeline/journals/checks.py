@@ -110,7 +110,7 @@ def chain_sql(j: Journal, where: str) -> str:
     num = quote_ident(j.numbering_field) if j.numbering_field else "NULL"
     order = quote_ident(j.chain_order) if j.chain_order else "NULL"
     return (f"SELECT {payload_sql(j.payload)}, signature, previous_signature, {num}, {order}, {key_sql} "
-            f"FROM ({j.sql}) {where}")
+            f"FROM ({j.full_sql}) {where}")
 
 
 def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | None, where: str, params: tuple,

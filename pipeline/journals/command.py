@@ -50,7 +50,8 @@ def export_journals(cfg: Config, out_dir: Path, period: tuple[str, str] | None, 
         partial = out_dir.with_name(out_dir.name + ".coffre-partial")
         if partial.exists():
             shutil.rmtree(partial)
-        outcome = journals_of_snapshot(snapshot, partial, cfg.journals_mapping, None, period, context)
+        outcome = journals_of_snapshot(snapshot, partial, cfg.journals_mapping, None, period, context,
+                                       cfg.journals_timezone)
         if outcome is None:
             raise UsageError(f"The database does not match the journal mapping {cfg.journals_mapping!r}.")
         if out_dir.exists():

@@ -3,13 +3,22 @@
 coffre_digest(order, text) is an aggregate: the SHA-256 (hex) of the texts sorted by `order` and joined by '|',
 so that a mapping can rebuild the digest of a ticket's lines or payments that a till signs (SQLite's group_concat
 promises no order). With no row it gives the digest of the empty string.
+
+coffre_local_time(ts) and coffre_day(ts) give a till's time stamp as the shop's local time with its UTC offset, and
+its business day, in the configured time zone (Europe/Paris by default): a sale at 00:30 on 1 January in Paris is
+in the new year's Z, though it is still 31 December in UTC. A stamp with an offset or a Z is an instant; one without
+is already the shop's local time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_TIMEZONE = "Europe/Paris"
 
 
 class _Digest:
@@ -25,10 +34,74 @@ class _Digest:
         return hashlib.sha256("|".join(t for _, t in self.parts).encode("utf-8")).hexdigest()
 
 
-def add_functions(conn: sqlite3.Connection) -> sqlite3.Connection:
+class LocalClock:
+    """UTC stamps to local time in one zone. A till writes hundreds of thousands of stamps and SQLite calls this once
+    per row: the local hour and offset are looked up once per UTC hour (zones change offset on the hour or half
+    hour), and the rest is string slicing."""
+
+    def __init__(self, zone: str):
+        try:
+            self.zone = ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {zone!r}") from err
+        self.hours: dict[str, tuple[str, str] | None] = {}
+
+    def local(self, ts) -> str | None:
+        """'YYYY-MM-DDTHH:MM:SS+HH:MM' in the zone, or the stamp as it is when it is not one."""
+        if not isinstance(ts, str) or len(ts) < 19 or ts[10] not in "T ":
+            return None if ts is None else str(ts)
+        rest = ts[19:].lstrip(".0123456789") if ts[19:20] == "." else ts[19:]  # fractions of a second dropped
+        if rest in ("Z", "+00:00"):
+            hour = self.hours.get(ts[:13], False)
+            if hour is False:
+                hour = self.hours[ts[:13]] = self._hour(ts)
+            if hour is not None:
+                return hour[0] + ts[13:19] + hour[1]
+        return self._slow(ts, rest)
+
+    def _hour(self, ts: str) -> tuple[str, str] | None:
+        """(local 'YYYY-MM-DDTHH', offset text) for a UTC hour whose offset is whole hours, else None."""
+        try:
+            utc = datetime.fromisoformat(ts[:13] + ":00:00").replace(tzinfo=timezone.utc)
+        except ValueError:
+            return None
+        off = utc.astimezone(self.zone).utcoffset() or timedelta(0)
+        if off.total_seconds() % 3600:
+            return None
+        return (utc + off).strftime("%Y-%m-%dT%H"), _offset_text(off)
+
+    def _slow(self, ts: str, rest: str) -> str:
+        try:
+            if rest == "":  # no offset: already the shop's local time
+                naive = datetime.fromisoformat(ts[:10] + "T" + ts[11:19])
+                return naive.strftime("%Y-%m-%dT%H:%M:%S") + _offset_text(
+                    naive.replace(tzinfo=self.zone).utcoffset() or timedelta(0))
+            if rest != "Z" and not (len(rest) == 6 and rest[0] in "+-"):
+                return ts
+            instant = datetime.fromisoformat(ts[:19] + ("+00:00" if rest == "Z" else rest))
+        except ValueError:
+            return ts
+        local = instant.astimezone(self.zone)
+        return local.strftime("%Y-%m-%dT%H:%M:%S") + _offset_text(local.utcoffset() or timedelta(0))
+
+    def day(self, ts) -> str | None:
+        local = self.local(ts)
+        return local[:10] if local else local
+
+
+def _offset_text(off: timedelta) -> str:
+    minutes = int(off.total_seconds()) // 60
+    sign = "+" if minutes >= 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def add_functions(conn: sqlite3.Connection, zone: str = DEFAULT_TIMEZONE) -> sqlite3.Connection:
+    clock = LocalClock(zone)
     conn.create_aggregate("coffre_digest", 2, _Digest)
+    conn.create_function("coffre_local_time", 1, clock.local, deterministic=True)
+    conn.create_function("coffre_day", 1, clock.day, deterministic=True)
     return conn
 
 
-def open_snapshot(path: Path) -> sqlite3.Connection:
-    return add_functions(sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True))
+def open_snapshot(path: Path, zone: str = DEFAULT_TIMEZONE) -> sqlite3.Connection:
+    return add_functions(sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True), zone)

@@ -37,7 +37,7 @@ def json_sql(j: Journal) -> str:
 
 def journal_rows(conn: sqlite3.Connection, j: Journal, where: str, params: tuple):
     """Batches of (CSV line, JSON object) text for the rows selected, in the mapping's order."""
-    cur = conn.execute(f"SELECT {csv_sql(j)}, {json_sql(j)} FROM ({j.sql}) {where}", params)
+    cur = conn.execute(f"SELECT {csv_sql(j)}, {json_sql(j)} FROM ({j.full_sql}) {where}", params)
     while rows := cur.fetchmany(FETCH):
         yield rows
 
@@ -76,7 +76,7 @@ def export_journal(conn: sqlite3.Connection, j: Journal, out_dir: Path, period: 
 def export_tables(snapshot: Path, mapping: Mapping, out_dir: Path, period: tuple[str, str] | None) -> dict[str, int]:
     """Writes NAME.csv and NAME.json of every journal, on a connection of its own (it runs beside the checks)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    conn = open_snapshot(snapshot)
+    conn = open_snapshot(snapshot, mapping.timezone)
     try:
         return {j.name: export_journal(conn, j, out_dir, period) for j in mapping.journals.values()}
     finally:

@@ -23,7 +23,7 @@ from pipeline.journals.run import mapping_fits
 from pipeline.journals.tail import (SOURCE_ID, NotTail, Tail, chain_anchors, dangling_references, day_sums,
                                     mapping_digest, numbering_anchors, page_evidence, tables_read)
 from pipeline.pack.frames import Member, frame
-from pipeline.journals.connection import open_snapshot
+from pipeline.journals.connection import DEFAULT_TIMEZONE, open_snapshot
 
 EXPORT_VERSION = 1  # bump when the CSV/JSON text changes: kept frames of the older text are then not reused
 # The journals' frames are compressed once and then carried by every run (to a USB key, each night):
@@ -92,7 +92,7 @@ def _consistent(state: dict, mapping: Mapping) -> None:
 
 
 def _export_everything(snapshot: Path, mapping: Mapping, files: dict[str, FrameFile], level: int) -> dict[str, int]:
-    conn = open_snapshot(snapshot)
+    conn = open_snapshot(snapshot, mapping.timezone)
     try:
         counts = {}
         level = max(level, FRAME_LEVEL)
@@ -120,12 +120,12 @@ def _export_tail(conn, mapping: Mapping, tail: Tail, files: dict[str, FrameFile]
 
 
 def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: dict | None, cache: FrameCache,
-                     level: int, context: dict) -> RunJournals | None:
+                     level: int, context: dict, timezone: str = DEFAULT_TIMEZONE) -> RunJournals | None:
     """None when the mapping does not fit this database (the snapshot is still saved whole)."""
     started = time.time()
-    mapping = load_mapping(mapping_name)
+    mapping = load_mapping(mapping_name, timezone)
     folder.mkdir(parents=True, exist_ok=True)
-    conn = open_snapshot(snapshot)
+    conn = open_snapshot(snapshot, timezone)
     try:
         if not mapping_fits(conn, mapping.doc):
             return None
@@ -196,7 +196,7 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
 
 
 def _tables_read(conn, mapping: Mapping) -> set[str]:
-    return tables_read(conn, [j.sql for j in mapping.journals.values()] + [mapping.public_keys_sql])
+    return tables_read(conn, [j.full_sql for j in mapping.journals.values()] + [mapping.public_keys_sql])
 
 
 def _next_state(conn, mapping: Mapping, digest: str, tables: dict, checks: CheckResult, tail: Tail | None,

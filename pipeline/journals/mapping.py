@@ -33,6 +33,16 @@ class Journal:
     chain_order: str | None = None  # the field that orders a chain (the mapping's SQL already does)
     numbering_key: list[str] | None = None
     numbering_field: str | None = None
+    # Fields the journal's SQL leaves out because they cost (a digest of each ticket's lines): SQL expressions over
+    # the journal's row, named x, added only where they are read (the chain's payloads and the export).
+    derived: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def full_sql(self) -> str:
+        if not self.derived:
+            return self.sql
+        extra = ", ".join(f"{expr} AS {quote_ident(name)}" for name, expr in self.derived.items())
+        return f"SELECT x.*, {extra} FROM ({self.sql}) x"
 
 
 @dataclass
@@ -40,6 +50,7 @@ class Mapping:
     name: str
     doc: dict
     journals: dict[str, Journal]
+    timezone: str = "Europe/Paris"  # the shop's, for local times and business days (journals/connection.py)
 
     @property
     def public_keys_sql(self) -> str:
@@ -50,7 +61,7 @@ def journal_schema(name: str) -> dict:
     return json.loads(resources.files("pipeline.schemas").joinpath("journals", f"{name}.schema.json").read_text("utf-8"))
 
 
-def load_mapping(name_or_path: str = "reference-pos") -> Mapping:
+def load_mapping(name_or_path: str = "reference-pos", timezone: str = "Europe/Paris") -> Mapping:
     path = Path(name_or_path)
     try:
         if path.suffix == ".json" and path.exists():
@@ -77,13 +88,14 @@ def load_mapping(name_or_path: str = "reference-pos") -> Mapping:
         numbering = spec.get("numbering")
         j = Journal(name, spec["table"], spec["sql"], spec.get("day", "substr(timestamp, 1, 10)"), list(props), types, nullable,
                     chain["key"] if chain else None, chain["payload"] if chain else None,
-                    chain.get("order") if chain else None, numbering["key"] if numbering else None, numbering["field"] if numbering else None)
+                    chain.get("order") if chain else None, numbering["key"] if numbering else None, numbering["field"] if numbering else None,
+                    dict(spec.get("derived") or {}))
         if j.payload:
             for fname, _ in _PLACEHOLDER.findall(j.payload):
                 if fname not in types:
                     raise UsageError(f"The payload of {name} in mapping {doc.get('name')} names an unknown field {fname!r}.")
         journals[name] = j
-    return Mapping(doc.get("name", "?"), doc, journals)
+    return Mapping(doc.get("name", "?"), doc, journals, timezone)
 
 
 def quote_ident(name: str) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 from pipeline.journals.checks import CheckResult, check_journals
 from pipeline.journals.export import export_tables, write_reports
 from pipeline.journals.mapping import load_mapping
-from pipeline.journals.connection import open_snapshot
+from pipeline.journals.connection import DEFAULT_TIMEZONE, open_snapshot
 
 
 @dataclass
@@ -29,15 +29,16 @@ def mapping_fits(conn: sqlite3.Connection, doc: dict) -> bool:
 
 
 def journals_of_snapshot(snapshot: Path, out_dir: Path, mapping_name: str, checkpoint: dict | None,
-                         period: tuple[str, str] | None, context: dict) -> JournalsOutcome | None:
+                         period: tuple[str, str] | None, context: dict,
+                         timezone: str = DEFAULT_TIMEZONE) -> JournalsOutcome | None:
     """None when the mapping does not fit this database (the snapshot is still saved whole).
 
     The export and the checks run side by side, each on its own connection: both spend their
     time inside SQLite, which lets go of the GIL, so they share the two cores.
     """
     started = time.time()
-    mapping = load_mapping(mapping_name)
-    conn = open_snapshot(snapshot)
+    mapping = load_mapping(mapping_name, timezone)
+    conn = open_snapshot(snapshot, timezone)
     try:
         if not mapping_fits(conn, mapping.doc):
             return None

@@ -11,15 +11,14 @@ not check that A is canonically encoded. So:
   (a) ours (ed25519_verify) agrees with cryptography on every vector without a non_canonical_*
       flag; on non_canonical_A and non_canonical_R it rejects, as RFC 8032 5.1.3 / 5.1.7 require,
       and the vectors where that makes it differ (cryptography accepts) are counted;
-  (b) Ed25519Keys([pub], pure=True).verify_many agrees with ed25519_verify on every vector, except
-      that today it raises TypeError on a non-canonical A (xfail, strict, below);
+  (b) Ed25519Keys([pub], pure=True).verify_many agrees with ed25519_verify on every vector (it used to
+      raise TypeError on a non-canonical A);
   (c) totals per verdict, so a vector that goes missing fails the test.
 
-Ed25519Keys([pub]) without pure= uses cryptography when it is installed, as here: its verdict is
-cryptography's (plus the S < L check, which no vector reaches), so it accepts the 36
-non_canonical_A vectors that the pure Python rejects. That difference is asserted explicitly in
-test_default_keys_are_cryptography: with `cryptography` installed verify.py follows OpenSSL on
-non-canonical keys, without it RFC 8032.
+Ed25519Keys([pub]) without pure= uses cryptography when it is installed, as here, but only for keys
+that are canonical encodings: a non-canonical key verifies nothing in either engine, so verify.py
+gives the RFC 8032 verdict on every vector whether or not `cryptography` is installed (it used to
+accept the 36 non_canonical_A vectors OpenSSL accepts).
 """
 
 from __future__ import annotations
@@ -54,9 +53,6 @@ FLAGS = {  # flag: (vectors, cryptography accepts, ours accepts)
     "reencoded_k": (146, 10, 0),  # only with non_canonical_A: OpenSSL hashes A's bytes as given
     None: (1, 1, 1),  # vector 305, no flags: an ordinary signature
 }
-
-PURE_CRASH = ("bug: Ed25519Keys(pure=True).verify_many raises TypeError on a non-canonical A (RFC 8032 5.1.3: reject); "
-              "_table() builds _fixed_table(_decode_point(key)) with _decode_point's None")
 
 
 def flags(vec) -> set[str]:
@@ -164,7 +160,6 @@ def test_pure_batch_agrees_with_the_function(vec, verdicts, pure_keys):
 NON_CANONICAL_KEYS = sorted({vec["key"] for vec in VECTORS if "non_canonical_A" in flags(vec)})
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=PURE_CRASH)
 @pytest.mark.parametrize("key", NON_CANONICAL_KEYS)
 def test_pure_batch_rejects_a_non_canonical_key(key, vs, verdicts):
     """(b) on the 226 non_canonical_A vectors (6 keys): ed25519_verify rejects all; the pure batch must too."""
@@ -188,13 +183,12 @@ def test_pure_batch_agrees_with_the_function_on_a_batch(vs, verdicts):
         assert got == [verdicts[v["number"]]["ours"] for v in vecs], key
 
 
-def test_default_keys_are_cryptography(verdicts):
-    """Ed25519Keys([pub]) with `cryptography` installed: OpenSSL's verdict on every vector, so it differs from
-    the pure Python exactly where cryptography does, the non_canonical_A vectors OpenSSL accepts."""
+def test_default_keys_agree_with_the_pure_python(verdicts):
+    """Ed25519Keys([pub]) with `cryptography` installed uses OpenSSL, yet gives the pure Python's (RFC 8032) verdict
+    on every vector: a non-canonical key is refused before OpenSSL sees it."""
     assert {v["default_engine"] for v in verdicts.values()} == {"cryptography (OpenSSL)"}
     for vec in VECTORS:
         v = verdicts[vec["number"]]
-        assert v["default"] == v["cryptography"], vid(vec)
-    differ = [vec for vec in VECTORS if verdicts[vec["number"]]["default"] != verdicts[vec["number"]]["ours"]]
-    assert len(differ) == DIFFER_NON_CANONICAL_A
-    assert all("non_canonical_A" in flags(vec) and verdicts[vec["number"]]["default"] for vec in differ)
+        assert v["default"] == v["ours"], vid(vec)
+        if "non_canonical_A" not in flags(vec):
+            assert v["default"] == v["cryptography"], vid(vec)

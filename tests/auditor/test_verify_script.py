@@ -199,6 +199,7 @@ def test_rfc8032_vectors_verify(vs, secret, public, message, signature):
     assert raw_public(key) == pub and key.sign(msg) == sig
     assert vs.ed25519_verify(pub, sig, msg)
     assert vs.Ed25519Keys([pub]).verify_many([(msg, sig)]) == [True]
+    assert vs.Ed25519Keys([pub], pure=True).verify_many([(msg, sig)]) == [True]
     assert not vs.ed25519_verify(pub, sig, msg + b"\x00")
     bad = bytearray(sig)
     bad[5] ^= 1
@@ -234,8 +235,11 @@ def test_ed25519_agrees_with_cryptography_on_random_keys_and_tampering(vs):
     altered = {3, 64, 65, 149}
     for i in altered:
         items[i] = (items[i][0] + b"1", items[i][1])
-    results = vs.Ed25519Keys([raw_public(Ed25519PrivateKey.generate()), pub]).verify_many(items)
-    assert [i for i, ok in enumerate(results) if not ok] == sorted(altered)
+    for pure in (True, False):  # the pure Python, and OpenSSL through cryptography when it is there
+        keys = vs.Ed25519Keys([raw_public(Ed25519PrivateKey.generate()), pub], pure=pure)
+        assert keys.engine == ("Python pur" if pure else "cryptography (OpenSSL)")
+        results = keys.verify_many(items)
+        assert [i for i, ok in enumerate(results) if not ok] == sorted(altered)
 
 
 def test_ed25519_rejects_bad_encodings(vs):
@@ -244,7 +248,9 @@ def test_ed25519_rejects_bad_encodings(vs):
     s = int.from_bytes(sig[32:], "little")
     non_canonical_s = sig[:32] + (s + vs._L).to_bytes(32, "little")  # same point equation, S >= L: refused
     assert not vs.ed25519_verify(pub, non_canonical_s, msg)
-    assert vs.Ed25519Keys([pub]).verify_many([(msg, non_canonical_s), (msg, sig[:63]), (msg, sig)]) == [False, False, True]
+    for pure in (True, False):
+        assert vs.Ed25519Keys([pub], pure=pure).verify_many([(msg, non_canonical_s), (msg, sig[:63]), (msg, sig)]) \
+            == [False, False, True]
     assert not vs.ed25519_verify(b"\xff" * 32, sig, msg)  # y >= p: not a point
     assert not vs.ed25519_verify(pub[:31], sig, msg)
     assert vs._decode_point(b"\xff" * 32) is None
@@ -295,13 +301,15 @@ def test_long_chains_are_sampled(vs, package, monkeypatch):
     # chains here hold 120 tickets; with a threshold of 60 they are sampled: 50 first, 50 last, N others
     monkeypatch.setattr(vs, "FULL_CHAIN_MAX", 60)
     shown = []
-    report = vs.verify(str(package), sample=7, say=shown.append)
+    report = vs.verify(str(package), all_signatures=False, sample=7, say=shown.append)
     text = "\n".join(shown)
     assert report.total() == 0, text
     assert "240 enregistrement(s), 2 chaîne(s), 214 signature(s) vérifiée(s) sur 240" in text
-    assert "Échantillon" in text and "--all-signatures" in text
-    report = vs.verify(str(package), all_signatures=True, say=shown.append)
+    assert "Échantillon" in text and "Sans --sample, tout est vérifié" in text
+    shown.clear()
+    report = vs.verify(str(package), say=shown.append)  # by default, every signature
     assert report.total() == 0
+    assert "240 enregistrement(s), 2 chaîne(s), 240 signature(s) vérifiée(s) sur 240" in "\n".join(shown)
 
 
 def test_a_changed_amount_is_named_by_register_and_number(package):
@@ -420,7 +428,7 @@ def test_bad_input_is_one_sentence_never_a_traceback(package):
     assert "chemin refusé (absolu ou avec « .. ») : ../../etc/passwd" in out
     assert "chemin refusé (absolu ou avec « .. ») : /etc/hostname" in out
     assert "illisible (attendu : empreinte, deux espaces, chemin)" in out
-    assert "journals/tickets.csv, ligne 4 : 22 champ(s) au lieu de 21." in out
+    assert "journals/tickets.csv, ligne 4 : 24 champ(s) au lieu de 23." in out
 
 
 def test_missing_recipes_or_keys_fail_plainly(package):
