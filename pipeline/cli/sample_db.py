@@ -16,16 +16,34 @@ from pipeline.errors import UsageError
 @click.option("--days", default=30, show_default=True, type=click.IntRange(1, 36600), help="Days of trading.")
 @click.option("--tickets-per-day", default=400, show_default=True, type=click.IntRange(1, 100000), help="Tickets a day, over two registers.")
 @click.option("--seed", default=1, show_default=True, type=int, help="The same seed gives the same database.")
-def command(path: str, days: int, tickets_per_day: int, seed: int) -> None:
+@click.option("--start", "start", metavar="YYYY-MM-DD", help="First day of trading (default 2025-01-01).")
+@click.option("--timezone", "zone", metavar="ZONE", help="A till on this local time (e.g. Europe/Paris) instead of UTC.")
+@click.option("--night-sales", default=0, show_default=True, type=click.IntRange(0, 1000),
+              help="Sales a day between 00:05 and 01:55 local time, counted in that day's Z (a bar's night).")
+def command(path: str, days: int, tickets_per_day: int, seed: int, start, zone, night_sales) -> None:
     """Build a realistic, deterministic sample shop database (SQLite, WAL) at PATH."""
     from pipeline.sample import generate
+    from pipeline.sample.generate import DEFAULT_START
 
     parent = Path(path).absolute().parent
     if not parent.is_dir():
         raise UsageError(f"The folder {parent} does not exist.")
+    from datetime import date
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        first_day = date.fromisoformat(start) if start else DEFAULT_START
+    except ValueError:
+        raise UsageError(f"--start {start!r} is not a date (YYYY-MM-DD).")
+    if zone:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise UsageError(f"--timezone {zone!r} is not a time zone (for example Europe/Paris).")
     started = time.time()
     try:
-        counts = generate(path, days=days, tickets_per_day=tickets_per_day, seed=seed)
+        counts = generate(path, days=days, tickets_per_day=tickets_per_day, seed=seed, start=first_day,
+                          zone=zone, night_sales=night_sales)
     except FileExistsError:
         raise UsageError(f"{path} already exists; sample-db never overwrites a database.")
     summary = ", ".join(f"{n} {t}" for t, n in counts.items())

@@ -10,9 +10,10 @@ import random
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
 from pipeline.sample.chain import (
     VAT_RATES_BP,
@@ -46,6 +47,7 @@ TABLES = (
 DEFAULT_START = date(2025, 1, 1)
 OPEN = 9 * 3600  # seconds after midnight UTC; the sample shop lives on UTC so a day never straddles DST
 CLOSE = 19 * 3600
+NIGHT_START, NIGHT_END = 5 * 60, 115 * 60  # a night till's sales after midnight, in the day they open
 SHIFT_CHANGE = 14 * 3600
 CASH_FLOAT_CENTS = 15000
 COMMIT_EVERY_DAYS = 31
@@ -243,8 +245,12 @@ class RegisterState:
     )
 
 
-def _clock(day_prefix: str, seconds: int) -> str:
-    return f"{day_prefix}{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}Z"
+def _clock(day_prefix: str, seconds: int, zone: ZoneInfo | None = None) -> str:
+    """The UTC stamp of `seconds` after the start of the day; with a zone, the day is the shop's local day there."""
+    if zone is None:
+        return f"{day_prefix}{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}Z"
+    local = datetime.fromisoformat(day_prefix[:10]).replace(tzinfo=zone) + timedelta(seconds=seconds)
+    return local.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _insert(table: str, columns: tuple[str, ...]) -> str:
@@ -254,8 +260,13 @@ def _insert(table: str, columns: tuple[str, ...]) -> str:
 class ShopBuilder:
     """Draws and signs one business day after another into an open connection."""
 
-    def __init__(self, conn: sqlite3.Connection, seed: int, start: date, registers: int, tickets_per_day: int):
+    def __init__(self, conn: sqlite3.Connection, seed: int, start: date, registers: int, tickets_per_day: int,
+                 zone: str | None = None, night_sales: int = 0):
         self.conn = conn
+        # A till that lives on the shop's local time (zone) and sells after midnight (night_sales a day, between
+        # 00:05 and 01:55 local, in that day's Z): what a bar or New Year's Eve does to a UTC business day.
+        self.zone = ZoneInfo(zone) if zone else None
+        self.night_sales = night_sales
         self.rng = random.Random(seed)
         self.key = derive_private_key(seed)
         self.start = start
@@ -352,9 +363,11 @@ class ShopBuilder:
 
         issued: list[tuple[int, RegisterState, int, int]] = []  # (ticket id, register, seconds, number)
         times = sorted(rng.randrange(OPEN, CLOSE) for _ in range(self.tickets_per_day))
+        if self.night_sales:
+            times = sorted(rng.randrange(NIGHT_START, NIGHT_END) for _ in range(self.night_sales)) + times
         for seconds in times:
             reg = self.registers[rng.randrange(len(self.registers))]
-            kind, ticket_id = self._ticket(reg, day, _clock(prefix, seconds), operator(reg, seconds))
+            kind, ticket_id = self._ticket(reg, day, _clock(prefix, seconds, self.zone), operator(reg, seconds))
             if kind == "training":
                 jet.append((seconds, reg, JET_TRAINING, f"ticket {reg.code}/{reg.ticket_number}", operator(reg, seconds)))
             else:
@@ -466,7 +479,7 @@ class ShopBuilder:
                 "number": reg.duplicate_number,
                 "ticket_number": number,
                 "reprint_no": self.reprints[ticket_id],
-                "timestamp": _clock(prefix, seconds),
+                "timestamp": _clock(prefix, seconds, self.zone),
                 "operator_code": self.operator_codes[operator_id],
                 "previous_signature": reg.duplicate_signature,
             }
@@ -495,7 +508,7 @@ class ShopBuilder:
         closed = []
         for offset, (kind, first, last) in enumerate(periods):
             at = seconds + 20 * offset
-            self._closure(reg, kind, first, last, _clock(prefix, at))
+            self._closure(reg, kind, first, last, _clock(prefix, at, self.zone))
             reg.periods[kind] = _empty_period()
             closed.append((kind, at))
         return closed
@@ -532,7 +545,7 @@ class ShopBuilder:
                 "code": code,
                 "register_code": reg.code if reg else None,
                 "operator_code": self.operator_codes[operator_id] if operator_id is not None else None,
-                "timestamp": _clock(prefix, seconds),
+                "timestamp": _clock(prefix, seconds, self.zone),
                 "label": label,
                 "detail": detail,
                 "previous_signature": self.jet_signature,
@@ -568,6 +581,8 @@ def generate(
     seed: int = 1,
     start: date = DEFAULT_START,
     registers: int = 2,
+    zone: str | None = None,
+    night_sales: int = 0,
 ) -> dict[str, int]:
     """Writes a new sample shop database at `path`; returns the row count of every table.
 
@@ -584,7 +599,7 @@ def generate(
     try:
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
-            summary = _build(conn, days, tickets_per_day, seed, start, registers)
+            summary = _build(conn, days, tickets_per_day, seed, start, registers, zone, night_sales)
         finally:
             conn.close()
         _fsync(tmp)
@@ -596,13 +611,14 @@ def generate(
     return summary
 
 
-def _build(conn: sqlite3.Connection, days: int, tickets_per_day: int, seed: int, start: date, registers: int):
+def _build(conn: sqlite3.Connection, days: int, tickets_per_day: int, seed: int, start: date, registers: int,
+           zone: str | None = None, night_sales: int = 0):
     # No journal and no fsync while building: the .tmp file is thrown away if anything fails.
     conn.execute("PRAGMA journal_mode=OFF")
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: index pages stay in memory between batches
     conn.executescript(schema_sql())
-    builder = ShopBuilder(conn, seed, start, registers, tickets_per_day)
+    builder = ShopBuilder(conn, seed, start, registers, tickets_per_day, zone, night_sales)
     conn.execute("BEGIN")
     builder.write_reference_data()
     for offset in range(days):
