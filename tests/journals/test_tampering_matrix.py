@@ -1,0 +1,238 @@
+"""The tampering matrix: 25 ways to alter a till's records, each named in the four places a finding must reach.
+
+For every kind, on a shop archived once clean: the evening archive (exit 5), `journals export` (exit 5),
+export-auditor's report (exit 5, the finding listed) and the package's own verify.py under the system python3
+(exit 1) each name the expected check. And no finding on 100 clean seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import need_tool, run_coffre
+
+from pipeline.journals.checks import check_journals
+from pipeline.journals.connection import add_functions
+from pipeline.journals.mapping import load_mapping, payload_sql
+from pipeline.sample import generate
+from pipeline.sample.chain import derive_private_key, sign
+
+PASSWORD = "matrice-des-falsifications-2025"
+KEY = derive_private_key(7)  # the till key of conftest's sample shop (--seed 7)
+OTHER_KEY = derive_private_key(99)
+T = "(SELECT t.id FROM tickets t JOIN registers r ON r.id = t.register_id WHERE r.code = '{}' AND t.number = {})"
+
+
+def resign_tickets(conn, register: str, key=KEY) -> None:
+    """Re-signs a register's ticket chain from its first record, as a holder of the till key would after a change."""
+    j = load_mapping().journals["tickets"]
+    prev = ""
+    for (tid,) in conn.execute("SELECT t.id FROM tickets t JOIN registers r ON r.id = t.register_id WHERE r.code = ? "
+                               "ORDER BY t.number", (register,)).fetchall():
+        conn.execute("UPDATE tickets SET previous_signature = ? WHERE id = ?", (prev, tid))
+        (payload,) = conn.execute(f"SELECT {payload_sql(j.payload)} FROM ({j.full_sql}) WHERE source_id = ?",
+                                  (tid,)).fetchone()
+        prev = sign(key, payload)
+        conn.execute("UPDATE tickets SET signature = ? WHERE id = ?", (prev, tid))
+
+
+def _insert_copy(conn, table: str, row_id: int, **values) -> None:
+    """A copy of a row with some columns set to SQL expressions: a record forged from a real one."""
+    cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})") if r[1] != "id"]
+    sel = ", ".join(values.get(c, c) for c in cols)
+    conn.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT {sel} FROM {table} WHERE id = {row_id}")
+
+
+def _ticket_id(conn, register: str, number: int) -> int:
+    return conn.execute(f"SELECT {T.format(register, number)}").fetchone()[0]
+
+
+def _reorder(conn) -> None:
+    a, b = (_ticket_id(conn, "CAISSE-01", n) for n in (30, 31))
+    conn.execute("UPDATE tickets SET number = 100000 WHERE id = ?", (a,))
+    conn.execute("UPDATE tickets SET number = 30 WHERE id = ?", (b,))
+    conn.execute("UPDATE tickets SET number = 31 WHERE id = ?", (a,))
+
+
+def _resigned_after_change(conn) -> None:
+    conn.execute(f"UPDATE tickets SET ht_2000 = ht_2000 + 500, total_ht = total_ht + 500, total_ttc = total_ttc + 500 "
+                 f"WHERE id = {T.format('CAISSE-02', 20)}")
+    resign_tickets(conn, "CAISSE-02")
+
+
+def _resigned_other_key(conn) -> None:
+    resign_tickets(conn, "CAISSE-01", OTHER_KEY)
+
+
+def _tail_deleted(conn) -> None:
+    for n in (1, 2, 3):
+        tid = conn.execute("SELECT max(t.id) FROM tickets t JOIN registers r ON r.id = t.register_id "
+                           "WHERE r.code = 'CAISSE-01'").fetchone()[0]
+        for table in ("ticket_lines", "payments", "duplicates"):
+            conn.execute(f"DELETE FROM {table} WHERE ticket_id = ?", (tid,))
+        conn.execute("DELETE FROM tickets WHERE id = ?", (tid,))
+
+
+def _line_product(conn) -> None:
+    """Another product of the same price and rate: no sum can see it, only the signed digest of the lines."""
+    lid, other = conn.execute(
+        "SELECT l.id, p2.id FROM ticket_lines l JOIN products p1 ON p1.id = l.product_id JOIN products p2 "
+        "ON p2.unit_price_cents = p1.unit_price_cents AND p2.vat_rate_bp = p1.vat_rate_bp AND p2.id <> p1.id "
+        "ORDER BY l.id LIMIT 1").fetchone()
+    conn.execute("UPDATE ticket_lines SET product_id = ? WHERE id = ?", (other, lid))
+
+
+# kind -> (tampering, the (journal, check) every place must name)
+MATRIX: dict[str, tuple] = {
+    "ticket amount changed": (f"UPDATE tickets SET total_ttc = total_ttc + 100 WHERE id = {T.format('CAISSE-01', 42)}",
+                              ("tickets", "signature")),
+    "ticket total HT changed (unsigned)": (
+        f"UPDATE tickets SET total_ht = total_ht - 100 WHERE id = {T.format('CAISSE-01', 43)}", ("tickets", "breakdown")),
+    "ticket rate amount changed": (f"UPDATE tickets SET ht_550 = ht_550 + 7 WHERE id = {T.format('CAISSE-02', 11)}",
+                                   ("tickets", "signature")),
+    "ticket time changed": (f"UPDATE tickets SET timestamp = replace(timestamp, 'T1', 'T0') "
+                            f"WHERE id = {T.format('CAISSE-02', 12)}", ("tickets", "signature")),
+    "ticket deleted": (f"DELETE FROM tickets WHERE id = {T.format('CAISSE-02', 57)}", ("tickets", "numbering_gap")),
+    "ticket inserted": (lambda c: _insert_copy(c, "tickets", _ticket_id(c, "CAISSE-01", 50),
+                                               number="(SELECT max(number) + 1 FROM tickets WHERE register_id = 1)"),
+                        ("tickets", "chain_link")),
+    "tickets reordered": (_reorder, ("tickets", "chain_link")),
+    "chain re-signed after a change": (_resigned_after_change, ("closures", "closure_total")),
+    "chain re-signed with another key": (_resigned_other_key, ("tickets", "signature")),
+    "tail deleted": (_tail_deleted, ("closures", "closure_total")),
+    "line quantity changed": (f"UPDATE ticket_lines SET quantity = quantity + 1 WHERE id = 25",
+                              ("ticket_lines", "line_arithmetic")),
+    "line product swapped": (_line_product, ("tickets", "signature")),
+    "line deleted": ("DELETE FROM ticket_lines WHERE id = 31", ("tickets", "ticket_lines")),
+    "line inserted": (lambda c: _insert_copy(c, "ticket_lines", 40, line_no="99"), ("tickets", "ticket_lines")),
+    "payment means changed": ("UPDATE payments SET means = CASE means WHEN 'cash' THEN 'card' ELSE 'cash' END "
+                              "WHERE id = 17", ("tickets", "signature")),
+    "payment amount changed": ("UPDATE payments SET amount_cents = amount_cents - 50 WHERE id = 18",
+                               ("tickets", "payments")),
+    "payment deleted": ("DELETE FROM payments WHERE id = 19", ("tickets", "payments")),
+    "operator changed": (f"UPDATE tickets SET operator_id = operator_id % 6 + 1 WHERE id = {T.format('CAISSE-01', 60)}",
+                         ("tickets", "signature")),
+    "refund link changed": ("UPDATE tickets SET original_ticket_id = (SELECT min(id) FROM tickets WHERE type = 'sale' "
+                            "AND id <> tickets.original_ticket_id) WHERE id = (SELECT min(id) FROM tickets "
+                            "WHERE type = 'refund')", ("tickets", "signature")),
+    "JET event deleted": ("DELETE FROM jet WHERE seq = 20", ("jet", "numbering_gap")),
+    "JET event changed": ("UPDATE jet SET label = 'rien' WHERE seq = 21", ("jet", "signature")),
+    "JET closure event removed and renumbered": (
+        "DELETE FROM jet WHERE id = (SELECT min(id) FROM jet WHERE code = 80)", ("closures", "jet_missing")),
+    "closure total changed": ("UPDATE closures SET total_ttc = total_ttc + 1 WHERE id = 1", ("closures", "signature")),
+    "closure deleted": ("DELETE FROM closures WHERE id = 3", ("closures", "chain_link")),
+    "duplicate deleted": ("DELETE FROM duplicates WHERE id = (SELECT min(id) FROM duplicates)", ("jet", "jet_orphan")),
+}
+assert len(MATRIX) == 25
+
+
+def _tamper(db: Path, how) -> None:
+    conn = add_functions(sqlite3.connect(db))
+    if callable(how):
+        how(conn)
+    else:
+        assert conn.execute(how).rowcount >= 1, how
+    conn.commit()
+    conn.close()
+
+
+def _keys(findings) -> set[tuple[str, str]]:
+    return {(f["journal"], f["check"]) for f in findings}
+
+
+@pytest.fixture(scope="module")
+def clean_store(tmp_path_factory, sample_db_template):
+    """The conftest sample shop, its store initialised and archived once clean: the template each kind copies."""
+    base = tmp_path_factory.mktemp("matrix-base")
+    shutil.copytree(sample_db_template.parent, base / "shop")
+    usb = Path("/dev/shm") / f"coffre-matrix-{base.name}"
+    usb.mkdir()
+    res = run_coffre("init", "--config", base / "etc" / "coffre.toml", "--source", f"sqlite:{base / 'shop' / 'caisse.db'}",
+                     "--to", usb / "usb", "--identity-out", base / "off" / "id.txt", "--store-id", "matrice")
+    assert res.code == 0, res
+    (usb / "usb").mkdir(exist_ok=True)
+    res = run_coffre("archive", "--config", base / "etc" / "coffre.toml", "--yes", "--json")
+    assert res.code == 0 and json.loads(res.out)["findings"] == [], res
+    yield base, usb
+    shutil.rmtree(usb, ignore_errors=True)
+
+
+def _copy_store(clean_store, tmp_path: Path) -> tuple[Path, Path]:
+    """A private copy of the archived store (config, record, copy, database), its paths rewritten."""
+    base, usb = clean_store
+    here = tmp_path / "store"
+    shutil.copytree(base, here, symlinks=True)
+    dest = Path("/dev/shm") / f"coffre-matrix-{tmp_path.name}"
+    shutil.copytree(usb, dest, symlinks=True)
+    config = here / "etc" / "coffre.toml"
+    config.write_text(config.read_text().replace(str(base), str(here)).replace(str(usb), str(dest)))
+    for p in (here / "etc" / "state").rglob("*.json"):
+        p.write_text(p.read_text().replace(str(base), str(here)).replace(str(usb), str(dest)))
+    return here, dest
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", list(MATRIX))
+def test_each_tampering_is_named_by_archive_export_report_and_verify_py(clean_store, tmp_path, kind):
+    how, (journal, check) = MATRIX[kind]
+    here, dest = _copy_store(clean_store, tmp_path)
+    config = here / "etc" / "coffre.toml"
+    try:
+        _tamper(here / "shop" / "caisse.db", how)
+
+        archived = run_coffre("archive", "--config", config, "--yes", "--json")
+        assert archived.code == 5, archived
+        assert (journal, check) in _keys(json.loads(archived.out)["findings"]), archived.out
+
+        res = run_coffre("journals", "export", "--config", config, "--out", tmp_path / "export")
+        assert res.code == 5, res
+        found = json.loads((tmp_path / "export" / "findings.json").read_text(encoding="utf-8"))["findings"]
+        assert (journal, check) in _keys(found), found
+
+        package = tmp_path / "audit.zip"
+        res = run_coffre("export-auditor", "--config", config, "--identity", here / "off" / "id.txt",
+                         "--period", "2025-01-01..2025-01-03", "--out", package, "--password-env", "AUDIT_PW",
+                         env={"AUDIT_PW": PASSWORD})
+        assert res.code == 5, res
+        x = tmp_path / "x"
+        assert subprocess.run([need_tool("7z"), "x", "-y", f"-p{PASSWORD}", f"-o{x}", str(package)],
+                              capture_output=True).returncode == 0
+        (root,) = list(x.iterdir())
+        report = (root / "rapport.html").read_text(encoding="utf-8")
+        assert "Tous les contrôles sont satisfaits" not in report
+        in_package = json.loads((root / "journals" / "findings.json").read_text(encoding="utf-8"))["findings"]
+        runs = json.loads((root / "run" / "runs.json").read_text(encoding="utf-8"))["runs"]
+        named_then = any(f"{journal}/{check}" in r["by_check"] for r in runs)
+        assert (journal, check) in _keys(in_package) or named_then, (in_package, runs)
+        assert f"{journal}/{check}" in report or any(f["journal"] == journal for f in in_package), report[-3000:]
+
+        checked = subprocess.run([need_tool("python3"), "-I", "verify.py"], cwd=root, capture_output=True, text=True)
+        assert checked.returncode == 1, checked.stdout + checked.stderr
+        assert "RÉSULTAT : tout est conforme" not in checked.stdout
+        assert f"{journal} [" in checked.stdout or f"journals/{journal}.csv" in checked.stdout, checked.stdout
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_no_false_finding_on_100_clean_seeds(tmp_path):
+    mapping = load_mapping()
+    for seed in range(1, 101):
+        db = tmp_path / f"s{seed}.db"
+        zone, night = ("Europe/Paris", seed % 4) if seed % 2 else (None, 0)
+        generate(db, days=2 + seed % 3, tickets_per_day=15 + seed % 20, seed=seed, zone=zone, night_sales=night)
+        conn = add_functions(sqlite3.connect(db))
+        try:
+            result = check_journals(conn, mapping)
+        finally:
+            conn.close()
+        assert result.findings == [], (seed, [f.sentence() for f in result.findings[:5]])
+        assert result.signatures_verified > 0
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
