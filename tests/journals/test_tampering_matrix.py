@@ -106,7 +106,7 @@ MATRIX: dict[str, tuple] = {
     "chain re-signed after a change": (_resigned_after_change, ("closures", "closure_total")),
     "chain re-signed with another key": (_resigned_other_key, ("tickets", "signature")),
     "tail deleted": (_tail_deleted, ("closures", "closure_total")),
-    "line quantity changed": (f"UPDATE ticket_lines SET quantity = quantity + 1 WHERE id = 25",
+    "line quantity changed": ("UPDATE ticket_lines SET quantity = quantity + 1 WHERE id = 25",
                               ("ticket_lines", "line_arithmetic")),
     "line product swapped": (_line_product, ("tickets", "signature")),
     "line deleted": ("DELETE FROM ticket_lines WHERE id = 31", ("tickets", "ticket_lines")),
