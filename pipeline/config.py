@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import minisign
 import tomli_w
 
+from pipeline import shop
 from pipeline.errors import UsageError
 
 FORMAT = 1
@@ -36,6 +37,7 @@ class Config:
     journals_enabled: bool = True
     journals_mapping: str = "reference-pos"
     journals_timezone: str = "Europe/Paris"  # the shop's: its business day is the local date there
+    shop: dict = field(default_factory=dict)  # who the inspector is dealing with (pipeline/shop.py)
     extra: dict = field(default_factory=dict)
 
     def to_toml(self) -> dict:
@@ -59,6 +61,8 @@ class Config:
         }
         if self.scratch_dir is not None:
             doc["archive"]["scratch_dir"] = str(self.scratch_dir)
+        if self.shop:
+            doc["shop"] = dict(self.shop)
         return doc
 
 
@@ -111,6 +115,16 @@ def load(path: str | os.PathLike) -> Config:
         journals_mapping=r.text("journals.mapping", default="reference-pos"),
         journals_timezone=r.text("journals.timezone", default=Config.journals_timezone),
     )
+    shop_table = doc.get("shop", {})
+    if not isinstance(shop_table, dict) or not all(isinstance(v, str) for v in shop_table.values()):
+        raise UsageError(f"In {path}, [shop] must be a table of text values (name, siret, address, ...).")
+    unknown = sorted(set(shop_table) - set(shop.FIELDS))
+    if unknown:
+        raise UsageError(f"In {path}, [shop] has an unknown key {unknown[0]!r}; known: {', '.join(shop.FIELDS)}.")
+    try:
+        cfg.shop = shop.normalised(shop_table)
+    except UsageError as err:
+        raise UsageError(f"In {path}, [shop]: {err}")
     try:
         ZoneInfo(cfg.journals_timezone)
     except (ZoneInfoNotFoundError, ValueError):

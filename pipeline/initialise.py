@@ -18,7 +18,8 @@ def default_store_id() -> str:
 
 
 def init_store(config_path: Path, source: str, destinations: list[str], identity_out: Path,
-               store_id: str | None = None, passphrase: str | None = None) -> tuple[Config, str]:
+               store_id: str | None = None, passphrase: str | None = None,
+               shop: dict | None = None) -> tuple[Config, str]:
     """Returns the written config and the age recipient. Writes nothing if any argument is wrong."""
     config_path = Path(config_path).absolute()
     identity_out = Path(identity_out).absolute()
@@ -57,6 +58,7 @@ def init_store(config_path: Path, source: str, destinations: list[str], identity
         signing_secret_key_file=secret_file,
         signing_public_key_file=public_file,
         state_dir=config_path.with_name(f"{stem}-state"),
+        shop=dict(shop or {}),
     )
     save(cfg)
     return cfg, recipient

@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import shutil
-import sqlite3
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -15,7 +14,8 @@ from pathlib import Path
 import pyzipper
 
 from pipeline import __version__
-from pipeline.auditor import recipes
+from pipeline.auditor import letter, recipes
+from pipeline.auditor.figures import period_figures
 from pipeline.auditor.report import render as render_report
 from pipeline.auditor.runs import runs_of_period
 from pipeline.config import Config
@@ -52,8 +52,10 @@ class AuditorPackage:
 def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zip: Path, password: str,
                   run_id: str | None = None, specs: list[str] | None = None, say=lambda m: None) -> AuditorPackage:
     out_zip = Path(out_zip).absolute()
-    if out_zip.exists():
-        raise UsageError(f"{out_zip} already exists; export-auditor never overwrites a file.")
+    letters = letter_paths(out_zip)
+    for p in (out_zip, *letters):
+        if p.exists():
+            raise UsageError(f"{p} already exists; export-auditor never overwrites a file.")
     if not out_zip.parent.is_dir():
         raise UsageError(f"The folder {out_zip.parent} does not exist.")
     secret = signing.load_secret(cfg.signing_secret_key_file)
@@ -71,13 +73,15 @@ def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zi
             root = scratch / "package" / f"coffre-audit-{cfg.store_id}-{period[0]}_{period[1]}"
             dest = _destination_of(cfg, res)
             runs = runs_of_period(dest, cfg.store_id, cfg.signing_public_key, identities, period, res.run_id)
-            outcome = _fill_package(cfg, res, dest, runs, period, scratch / "run" / "snapshot.sqlite", root, secret, say)
+            outcome, till = _fill_package(cfg, res, dest, runs, period, scratch / "run" / "snapshot.sqlite", root, secret,
+                                          say)
             files = sum(1 for p in root.rglob("*") if p.is_file())
             # The package is encrypted, but a copy of the shop's sales all the same: for its owner's eyes.
             partial.unlink(missing_ok=True)  # an interrupted export's: made anew, so that its mode is ours
             os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
             _zip(root, partial, password)
             os.replace(partial, out_zip)
+            _write_letters(cfg, period, out_zip, till, letters)
         finally:
             if partial.exists():
                 partial.unlink()
@@ -86,6 +90,37 @@ def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zi
                                                     destination=res.destination, findings=pkg.findings,
                                                     earlier_findings=pkg.earlier_findings)
     return pkg
+
+
+def letter_paths(out_zip: Path) -> tuple[Path, Path]:
+    return (out_zip.with_name(f"{out_zip.stem}-lettre-de-transmission.txt"),
+            out_zip.with_name(f"{out_zip.stem}-lettre-de-transmission.html"))
+
+
+def _write_letters(cfg: Config, period, out_zip: Path, till: dict, paths: tuple[Path, Path]) -> None:
+    h = hashlib.sha256()
+    with open(out_zip, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    till_keys = [{"key_id": k.get("key_id") or "?", "fingerprint": _raw_fingerprint(k.get("public_key_b64", ""))}
+                 for k in till.get("keys", [])]
+    ctx = {"shop": cfg.shop, "store_id": cfg.store_id, "period": period, "timezone": cfg.journals_timezone,
+           "zip_name": out_zip.name, "zip_size": out_zip.stat().st_size, "zip_sha256": h.hexdigest(),
+           "public_key": cfg.signing_public_key, "key_fingerprint": signing.fingerprint(cfg.signing_public_key),
+           "till_keys": till_keys}
+    paths[0].write_text(letter.render_text(ctx), encoding="utf-8")
+    paths[1].write_text(letter.render_html(ctx), encoding="utf-8")
+
+
+def _raw_fingerprint(b64: str) -> str:
+    import base64
+    import binascii
+
+    try:
+        digest = hashlib.sha256(base64.b64decode(b64, validate=True)).hexdigest()
+    except (binascii.Error, ValueError):
+        return "illisible"
+    return " ".join(digest[i:i + 4] for i in range(0, 64, 4))
 
 
 def _destination_of(cfg: Config, res):
@@ -110,7 +145,7 @@ def _fill_package(cfg: Config, res, dest, runs: list[dict], period: tuple[str, s
     conn = open_snapshot(snapshot, cfg.journals_timezone)
     try:
         till = recipes.till_keys(conn, mapping)
-        totals = _monthly_totals(conn, mapping, period)
+        figures = period_figures(conn, mapping, period)
     finally:
         conn.close()
     keys = root / "keys"
@@ -125,10 +160,12 @@ def _fill_package(cfg: Config, res, dest, runs: list[dict], period: tuple[str, s
         f.write(PACKAGE_NOTE)
     ctx = {"store_id": cfg.store_id, "period": period, "created_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "version": __version__, "destination": res.destination, "run_id": res.run_id,
-           "run_created_at": res.facts.get("snapshot", {}).get("snapshot_started_at", "?")}
-    (root / "rapport.html").write_text(render_report(ctx, outcome.checks, totals, res.skipped, runs), encoding="utf-8")
+           "run_created_at": res.facts.get("snapshot", {}).get("snapshot_started_at", "?"), "shop": cfg.shop,
+           "timezone": cfg.journals_timezone, "key_fingerprint": signing.fingerprint(cfg.signing_public_key),
+           "jet_codes": mapping.doc.get("jet_codes") or {}}
+    (root / "rapport.html").write_text(render_report(ctx, outcome.checks, figures, res.skipped, runs), encoding="utf-8")
     _sums_and_signatures(root, secret)
-    return outcome
+    return outcome, till
 
 
 def _add_run_manifest(cfg: Config, res, dest, folder: Path) -> None:
@@ -136,20 +173,6 @@ def _add_run_manifest(cfg: Config, res, dest, folder: Path) -> None:
     for name in (fmt.MANIFEST_JSON, fmt.MANIFEST_B3, fmt.SIGNATURE):
         with dest.open_read(cfg.store_id, res.run_id, name) as src, open(folder / name, "wb") as out:
             out.write(src.read(1 << 20))
-
-
-def _monthly_totals(conn: sqlite3.Connection, mapping, period: tuple[str, str]) -> list[dict]:
-    cj = mapping.journals["closures"]
-    sql = (f"SELECT register, substr(period_start, 1, 7) AS month, count(*), sum(ticket_count), sum(total_ht_cents), "
-           f"sum(total_tva_cents), sum(total_ttc_cents), max(number) FROM ({cj.sql}) WHERE kind = 'daily' "
-           f"AND period_start BETWEEN ? AND ? GROUP BY register, month ORDER BY register, month")
-    out = []
-    for reg, month, n, tickets, ht, tva, ttc, last in conn.execute(sql, period):
-        perpetual = conn.execute(f"SELECT grand_total_perpetual_ttc_cents FROM ({cj.sql}) WHERE kind = 'daily' "
-                                 f"AND register = ? AND number = ?", (reg, last)).fetchone()
-        out.append({"register": reg, "month": month, "closures": n, "tickets": tickets, "ht": ht, "tva": tva, "ttc": ttc,
-                    "perpetual_ttc": perpetual[0] if perpetual else None})
-    return out
 
 
 def _sums_and_signatures(root: Path, secret) -> None:

@@ -25,7 +25,7 @@ def command(config_path, identity, passphrase_env, period, out_zip, password_env
 
     from pipeline import config
     from pipeline.auditor import password as pw
-    from pipeline.auditor.package import build_package
+    from pipeline.auditor.package import build_package, letter_paths
     from pipeline.journals.command import parse_period
 
     cfg = config.load(config_path)
@@ -44,6 +44,9 @@ def command(config_path, identity, passphrase_env, period, out_zip, password_env
     pkg = build_package(cfg, identities, span, Path(out_zip), secret, run_id, list(sources) or None, say=say)
     say(f"Package written: {pkg.path} — run {pkg.run_id} from {pkg.destination}, verified before use; "
         + ", ".join(f"{n} {k}" for k, n in pkg.records.items()) + ".")
+    text_letter, html_letter = letter_paths(pkg.path)
+    say(f"Cover letter (lettre de transmission): {text_letter.name} and {html_letter.name}, to print and give with the "
+        "password, apart from the package: it carries the signing key's fingerprint and the package's SHA-256.")
     if pkg.findings:
         say(f"ATTENTION: {pkg.findings} finding(s) in the journals of the period: see rapport.html and findings.json.")
     if pkg.earlier_findings:

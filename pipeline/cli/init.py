@@ -19,7 +19,17 @@ from pipeline.errors import UsageError
 @click.option("--store-id", help="A short name for the shop (letters, digits, . _ -). Default: the host name.")
 @click.option("--passphrase-env", metavar="VAR", help="Protect the identity file with the passphrase in this environment variable.")
 @click.option("--protect/--no-protect", default=None, help="Ask for a passphrase to protect the identity file (interactive).")
-def command(config_path, source, destinations, identity_out, store_id, passphrase_env, protect) -> None:
+@click.option("--shop-name", help="The company's name, for the inspector's package.")
+@click.option("--siret", help="The shop's SIRET (14 digits); its SIREN comes with it.")
+@click.option("--siren", help="The company's SIREN (9 digits), when no SIRET is given.")
+@click.option("--address", help="The shop's address.")
+@click.option("--vat-number", help="The intra-EU VAT number (FR…).")
+@click.option("--naf", help="The NAF (APE) code, e.g. 47.11B.")
+@click.option("--till-software", help="The till software's name.")
+@click.option("--till-version", help="The till software's version.")
+@click.option("--till-certificate", help="The till's NF525 certificate or attestation number.")
+def command(config_path, source, destinations, identity_out, store_id, passphrase_env, protect, shop_name, siret, siren,
+            address, vat_number, naf, till_software, till_version, till_certificate) -> None:
     """Set up a store: configuration, signing key, and the age identity that decrypts the copies."""
     from pipeline.initialise import default_store_id, init_store
 
@@ -54,7 +64,14 @@ def command(config_path, source, destinations, identity_out, store_id, passphras
             raise UsageError("--protect needs a terminal; use --passphrase-env VAR instead.")
         passphrase = click.prompt("Phrase secrète", hide_input=True, confirmation_prompt=True, err=True)
 
-    cfg, recipient = init_store(Path(config_path), source, destinations, Path(identity_out), store_id, passphrase)
+    from pipeline.shop import normalised
+
+    # Checked before anything is written: a mistyped SIRET is caught now, not on the day of the inspection.
+    shop = normalised({"name": shop_name, "siret": siret, "siren": siren, "address": address, "vat_number": vat_number,
+                       "naf": naf, "till_software": till_software, "till_version": till_version,
+                       "till_certificate": till_certificate})
+    cfg, recipient = init_store(Path(config_path), source, destinations, Path(identity_out), store_id, passphrase,
+                                shop)
     say(f"Configuration written to {cfg.path}")
     say(f"Signing key: {cfg.signing_secret_key_file} (0600); public key {cfg.signing_public_key_file}, pinned in the config.")
     say(f"Age identity (decryption secret) written to {Path(identity_out).absolute()} (0600)"

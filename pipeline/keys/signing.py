@@ -57,3 +57,13 @@ def public_pem(public_key_b64: str) -> bytes:
     raw = base64.b64decode(public_key_b64)[10:42]  # 2 bytes algorithm, 8 bytes key id, 32 bytes key
     return Ed25519PublicKey.from_public_bytes(raw).public_bytes(serialization.Encoding.PEM,
                                                                 serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def fingerprint(public_key_b64: str) -> str:
+    """SHA-256 of the raw 32-byte Ed25519 key, in groups of four hex digits: what a cover letter prints for an
+    inspector to compare, by eye or with `openssl pkey -pubin -outform DER | tail -c 32 | sha256sum`."""
+    import base64
+    import hashlib
+
+    digest = hashlib.sha256(base64.b64decode(public_key_b64)[10:42]).hexdigest()
+    return " ".join(digest[i:i + 4] for i in range(0, 64, 4))
