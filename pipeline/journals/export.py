@@ -1,4 +1,6 @@
-"""Exports the canonical journals of a snapshot: NAME.csv (UTF-8, ';', header) and NAME.json, built in bulk by SQLite."""
+"""Exports the canonical journals of a snapshot: NAME.csv (UTF-8 with a BOM, ';', header) and NAME.json, built in bulk by
+SQLite. The CSV is what a French spreadsheet opens by a double click: the BOM tells Excel it is UTF-8 (without it
+"Bière" shows as "BiÃ¨re"), and each amount in cents is followed by the same amount in euros with a decimal comma."""
 
 from __future__ import annotations
 
@@ -20,12 +22,37 @@ def _typed(j: Journal, f: str) -> str:
     return f"CAST({col} AS INTEGER)" if j.types[f] == "integer" else f"CAST({col} AS TEXT)"
 
 
+BOM = "\ufeff"
+
+
+def euro_field(j: Journal, f: str) -> str | None:
+    """The CSV-only euros column that follows an amount in cents (total_ttc_cents -> total_ttc_eur), or None."""
+    return f[:-len("_cents")] + "_eur" if f.endswith("_cents") and j.types[f] == "integer" else None
+
+
+def csv_fields(j: Journal) -> list[str]:
+    out = []
+    for f in j.fields:
+        out.append(f)
+        if euro_field(j, f):
+            out.append(euro_field(j, f))
+    return out
+
+
+def _euros_sql(col: str) -> str:
+    # "-12,05" for -1205 cents, quoted as text: French Excel reads it as a number, a point would make it a date.
+    return (f"""CASE WHEN {col} IS NULL THEN '' ELSE '"' || CASE WHEN {col} < 0 THEN '-' ELSE '' END || """
+            f"""(abs({col}) / 100) || ',' || printf('%02d', abs({col}) % 100) || '"' END""")
+
+
 def csv_sql(j: Journal) -> str:
     """One CSV line per row: integers bare, text always quoted (so ';', quotes and newlines are safe), NULL empty."""
     cells = []
     for f in j.fields:
         if j.types[f] == "integer":
             cells.append(f"COALESCE({_typed(j, f)}, '')")
+            if euro_field(j, f):
+                cells.append(_euros_sql(_typed(j, f)))
         else:
             cells.append(f"""COALESCE('"' || replace({_typed(j, f)}, '"', '""') || '"', '')""")
     return " || ';' || ".join(cells)
@@ -43,7 +70,7 @@ def journal_rows(conn: sqlite3.Connection, j: Journal, where: str, params: tuple
 
 
 def csv_header(j: Journal) -> str:
-    return ";".join(j.fields) + CSV_EOL
+    return BOM + ";".join(csv_fields(j)) + CSV_EOL
 
 
 JSON_OPEN, JSON_CLOSE = "[", "\n]\n"

@@ -25,7 +25,7 @@ from pipeline.journals.tail import (SOURCE_ID, NotTail, Tail, chain_anchors, dan
 from pipeline.pack.frames import Member, frame
 from pipeline.journals.connection import DEFAULT_TIMEZONE, open_snapshot
 
-EXPORT_VERSION = 1  # bump when the CSV/JSON text changes: kept frames of the older text are then not reused
+EXPORT_VERSION = 2  # 2: CSV with a BOM and euros columns. Bump when the CSV/JSON text changes: kept frames of the older text are then not reused
 # The journals' frames are compressed once and then carried by every run (to a USB key, each night):
 # level 9 makes them about a quarter smaller than level 3, at a cost paid once, in a thread beside
 # the checks (a day's new records take milliseconds).

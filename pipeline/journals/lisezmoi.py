@@ -12,9 +12,15 @@ LISEZMOI - Journaux fiscaux de la caisse, exportés par Coffre
 Ce dossier contient les journaux de la caisse enregistreuse, tels que la caisse les a
 enregistrés, dans des formats ouverts lisibles sans le logiciel de la caisse :
 
-  - NOM.csv  : texte UTF-8, séparateur « ; », une ligne d'en-tête avec le nom des champs,
-               fins de ligne CRLF. Les textes sont entre guillemets (un guillemet dans un
-               texte est doublé), les nombres ne le sont pas, une valeur absente est vide.
+  - NOM.csv  : texte UTF-8 avec BOM, séparateur « ; », une ligne d'en-tête avec le nom des
+               champs, fins de ligne CRLF. Les textes sont entre guillemets (un guillemet dans
+               un texte est doublé), les nombres ne le sont pas, une valeur absente est vide.
+               Chaque montant en centimes (…_cents) est suivi du même montant en euros avec
+               une virgule décimale (…_eur), pour un tableur.
+               Ouvrir dans Excel : un double clic suffit (le BOM indique l'UTF-8) ; sinon
+               Données > À partir d'un fichier texte/CSV, origine « 65001 : Unicode (UTF-8) »,
+               délimiteur « Point-virgule ». LibreOffice : jeu de caractères UTF-8, séparateur
+               « ; ».
   - NOM.json : les mêmes enregistrements, dans le même ordre, en JSON (un tableau d'objets,
                un objet par ligne). Son schéma JSON est publié avec Coffre
                (schemas/journals/NOM.schema.json).
@@ -27,7 +33,10 @@ chaîne de chaque caisse reste dans son propre ordre. Trier sur « register » p
 
 Conventions : les montants sont en centimes d'euro (nombres entiers : 1234 = 12,34 EUR),
 négatifs pour un remboursement ou une annulation ; les dates et heures suivent l'ISO 8601
-à la seconde (2025-01-31T18:02:45Z, « Z » = temps universel UTC) ; les taux de TVA sont en
+à la seconde : « timestamp » telle que la caisse l'a écrite (2025-01-31T18:02:45Z, « Z » = temps
+universel UTC), « local_time » l'heure locale du magasin avec son décalage
+(2025-01-31T19:02:45+01:00) et « business_day » la journée commerciale (date locale), celle que
+les clôtures (Z) regroupent ; les taux de TVA sont en
 points de base (550 = 5,5 %, 1000 = 10 %, 2000 = 20 %).
 
 Coffre ne rend pas une caisse conforme : il conserve et prouve ce que la caisse a enregistré.

@@ -75,7 +75,7 @@ def test_package_holds_the_periods_tickets_and_explains_itself(package, tmp_path
     store, out, _ = package
     assert extract(out, tmp_path / "x", PASSWORD).returncode == 0
     (root,) = list((tmp_path / "x").iterdir())
-    with open(root / "journals" / "tickets.csv", encoding="utf-8", newline="") as f:
+    with open(root / "journals" / "tickets.csv", encoding="utf-8-sig", newline="") as f:
         rows = list(csv.reader(f, delimiter=";"))
     expected = sqlite3.connect(store.db).execute(
         "SELECT count(*) FROM tickets WHERE substr(timestamp, 1, 10) BETWEEN ? AND ?", PERIOD).fetchone()[0]

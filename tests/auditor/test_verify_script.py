@@ -428,7 +428,7 @@ def test_bad_input_is_one_sentence_never_a_traceback(package):
     assert "chemin refusé (absolu ou avec « .. ») : ../../etc/passwd" in out
     assert "chemin refusé (absolu ou avec « .. ») : /etc/hostname" in out
     assert "illisible (attendu : empreinte, deux espaces, chemin)" in out
-    assert "journals/tickets.csv, ligne 4 : 24 champ(s) au lieu de 23." in out
+    assert "journals/tickets.csv, ligne 4 : 33 champ(s) au lieu de 32." in out
 
 
 def test_missing_recipes_or_keys_fail_plainly(package):

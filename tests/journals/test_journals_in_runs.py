@@ -43,15 +43,24 @@ def test_journals_open_with_stock_tools_one_row_per_table_row(store, tmp_path):
     folder = open_journals(run, store.identity, tmp_path / "x")
     conn = sqlite3.connect(store.db)
     for name in JOURNALS:
-        with open(folder / f"{name}.csv", encoding="utf-8", newline="") as f:
+        assert (folder / f"{name}.csv").read_bytes()[:3] == b"\xef\xbb\xbf", name  # the BOM French Excel needs
+        with open(folder / f"{name}.csv", encoding="utf-8-sig", newline="") as f:
             rows = list(csv.reader(f, delimiter=";"))
         schema = json.loads((REPO / "schemas" / "journals" / f"{name}.schema.json").read_text())
-        assert rows[0] == list(schema["items"]["properties"]), name
+        fields = list(schema["items"]["properties"])
+        # each amount in cents is followed by the same in euros, for a spreadsheet
+        euros = {f[:-6] + "_eur": f for f in fields if f.endswith("_cents")}
+        assert [h for h in rows[0] if h not in euros] == fields, name
+        assert all(rows[0][rows[0].index(e) - 1] == c for e, c in euros.items()), name
         assert len(rows) - 1 == conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0], name
         twin = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
         jsonschema.validate(twin, schema)
         assert len(twin) == len(rows) - 1
-        assert [str(v) if v is not None else "" for v in twin[0].values()] == rows[1], name
+        first = dict(zip(rows[0], rows[1]))
+        assert [str(v) if v is not None else "" for v in twin[0].values()] == [first[f] for f in fields], name
+        for e, c in euros.items():
+            cents = int(first[c])
+            assert first[e] == f"{'-' if cents < 0 else ''}{abs(cents) // 100},{abs(cents) % 100:02d}", (name, e)
     lisezmoi = (folder / "LISEZMOI.txt").read_text(encoding="utf-8")
     assert "Ce dossier contient les journaux" in lisezmoi and "centimes" in lisezmoi
     for name in JOURNALS:
@@ -137,7 +146,7 @@ def test_journals_export_command_for_a_period_and_from_a_run(store, tmp_path):
     assert res.code == 0, res
     conn = sqlite3.connect(store.db)
     n = conn.execute("SELECT count(*) FROM tickets WHERE substr(timestamp, 1, 10) = '2025-01-02'").fetchone()[0]
-    with open(tmp_path / "p" / "tickets.csv", encoding="utf-8") as f:
+    with open(tmp_path / "p" / "tickets.csv", encoding="utf-8-sig") as f:
         assert sum(1 for _ in f) - 1 == n
     archive_json(store)
     run_id = store.run_dirs(store.destinations[1])[-1].name
