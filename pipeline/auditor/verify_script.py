@@ -1523,6 +1523,84 @@ def _guarded(ctx, what, fn, *args):
         return None
 
 
+def run_rules(ctx):
+    """Steps 4 (totals) and 5 (record rules, digests): ({what was read}, rules applied)."""
+    if not ctx.recipes:
+        return {}, 0
+    done = _guarded(ctx, "totaux", check_totals, ctx) or {}
+    rules = (_guarded(ctx, "enregistrements", check_records, ctx) or 0) + \
+        (_guarded(ctx, "empreintes", check_digests, ctx) or 0)
+    return done, rules
+
+
+def rules_in(root, recipes, full_history, period):
+    """run_rules on a package of its own, in another process; returns what the parent's report needs."""
+    report = Report()
+    ctx = Context()
+    ctx.pkg, ctx.report, ctx.recipes, ctx.bad_cells = Package(root, report), report, recipes, set()
+    ctx.full_history, ctx.period = full_history, period
+    done, rules = run_rules(ctx)
+    counts = dict((n, j.count) for n, j in ctx.pkg.journals.items() if j is not None and j.count is not None)
+    return {"done": done, "rules": rules, "findings": report.findings, "per_check": report.per_check,
+            "truncated": report.truncated, "notes": report.notes, "counts": counts}
+
+
+def _start_rules(root, recipes, full_history, period):
+    if (os.cpu_count() or 1) < 2:
+        return None
+    try:
+        import multiprocessing
+        pool = multiprocessing.Pool(1)
+    except Exception:  # noqa: BLE001 - no second process here (a locked-down PC): done in this one, later
+        return None
+    return pool, pool.apply_async(rules_in, (root, recipes, full_history, period))
+
+
+def _finish_rules(started):
+    if started is None:
+        return None
+    pool, pending = started
+    try:
+        return pending.get()
+    except Exception:  # noqa: BLE001 - the other process failed or could not be fed: done again in this one
+        return None
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _merge(ctx, got):
+    """The other process's findings into this report, in its order, once each (both read the same files)."""
+    report = ctx.report
+    seen = set(repr(f) for f in report.findings)
+    for f in got["findings"]:
+        f = tuple(f)
+        if repr(f) in seen:
+            continue
+        seen.add(repr(f))
+        where, check = f[0], f[1]
+        n = report.per_check.get((where, check), 0)
+        report.per_check[(where, check)] = n + 1
+        if n < MAX_FINDINGS_PER_CHECK:
+            report.findings.append(f)
+    for (where, check), n in got["per_check"].items():
+        # counts beyond what was kept as findings: only the other process saw them
+        kept = sum(1 for f in got["findings"] if (f[0], f[1]) == (where, check))
+        if n > kept:
+            report.per_check[(where, check)] = report.per_check.get((where, check), 0) + n - kept
+    for key in got["truncated"]:
+        if key not in report.truncated:
+            report.truncated.append(key)
+    for text in got["notes"]:
+        report.note(text)
+    for name, n in got["counts"].items():
+        j = ctx.pkg.journals.get(name)
+        if j is None and name not in ctx.pkg.journals:
+            j = ctx.pkg.journal(name)
+        if j is not None and j.count is None:
+            j.count = n
+
+
 def verify(root, all_signatures=True, sample=DEFAULT_SAMPLE, seed="0", say=say, pure=False):
     """Checks the package in `root`, printing as it goes through `say`; returns the Report."""
     started = time.time()
@@ -1561,6 +1639,10 @@ def verify(root, all_signatures=True, sample=DEFAULT_SAMPLE, seed="0", say=say, 
         say("Période du paquet inconnue (export.json absent) : les liens vers des enregistrements hors du paquet "
             "ne sont pas contrôlés.")
     say("1. Empreintes SHA-256 (SHA256SUMS) : {} fichier(s) listé(s), {} conforme(s).".format(listed, good))
+
+    # Steps 4 and 5 are pure Python and read every CSV again: on a second core they run beside the chains, whose
+    # signature checks are mostly OpenSSL's (or the pure Python's) work.
+    elsewhere = _start_rules(root, ctx.recipes, ctx.full_history, ctx.period) if ctx.recipes else None
 
     # 2. chains and signatures
     journals = ctx.recipes.get("journals") if isinstance(ctx.recipes.get("journals"), dict) else {}
@@ -1601,8 +1683,13 @@ def verify(root, all_signatures=True, sample=DEFAULT_SAMPLE, seed="0", say=say, 
             numbered.append("{} ({})".format(name, _number(n)))
     say("3. Numérotation (trous et doublons) : {}.".format(", ".join(numbered) if numbered else "rien à contrôler"))
 
-    # 4. totals
-    done = (_guarded(ctx, "totaux", check_totals, ctx) or {}) if ctx.recipes else {}
+    # 4. totals, 5. record rules
+    got = _finish_rules(elsewhere)
+    if got is None:
+        done, rules = run_rules(ctx)
+    else:
+        done, rules = got["done"], got["rules"]
+        _merge(ctx, got)
     bits = []
     if "tickets" in done:
         bits.append("{} ticket(s)".format(_number(done["tickets"])))
@@ -1613,8 +1700,6 @@ def verify(root, all_signatures=True, sample=DEFAULT_SAMPLE, seed="0", say=say, 
     if "closures" in done:
         bits.append("; {} clôture(s) contre leurs tickets, entre elles et grands totaux".format(_number(done["closures"])))
     say("4. Totaux : {}.".format(" ".join(bits) if bits else "rien à contrôler"))
-    rules = (_guarded(ctx, "enregistrements", check_records, ctx) or 0) if ctx.recipes else 0
-    rules += (_guarded(ctx, "empreintes", check_digests, ctx) or 0) if ctx.recipes else 0
     say("5. Règles par enregistrement (ventilation par taux, calcul des lignes, lignes et règlements sans ticket, "
         "événements du JET, empreintes des lignes et des règlements) : {} règle(s) appliquée(s).".format(rules))
 

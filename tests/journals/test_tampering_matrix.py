@@ -11,6 +11,7 @@ import json
 import shutil
 import sqlite3
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -151,7 +152,7 @@ def clean_store(tmp_path_factory, sample_db_template):
     """The conftest sample shop, its store initialised and archived once clean: the template each kind copies."""
     base = tmp_path_factory.mktemp("matrix-base")
     shutil.copytree(sample_db_template.parent, base / "shop")
-    usb = Path("/dev/shm") / f"coffre-matrix-{base.name}"
+    usb = Path("/dev/shm") / f"coffre-matrix-{uuid.uuid4().hex[:12]}"  # another device than the till's disk
     usb.mkdir()
     res = run_coffre("init", "--config", base / "etc" / "coffre.toml", "--source", f"sqlite:{base / 'shop' / 'caisse.db'}",
                      "--to", usb / "usb", "--identity-out", base / "off" / "id.txt", "--store-id", "matrice")
@@ -168,7 +169,7 @@ def _copy_store(clean_store, tmp_path: Path) -> tuple[Path, Path]:
     base, usb = clean_store
     here = tmp_path / "store"
     shutil.copytree(base, here, symlinks=True)
-    dest = Path("/dev/shm") / f"coffre-matrix-{tmp_path.name}"
+    dest = Path("/dev/shm") / f"coffre-matrix-{uuid.uuid4().hex[:12]}"
     shutil.copytree(usb, dest, symlinks=True)
     config = here / "etc" / "coffre.toml"
     config.write_text(config.read_text().replace(str(base), str(here)).replace(str(usb), str(dest)))
