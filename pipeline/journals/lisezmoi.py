@@ -121,7 +121,22 @@ Contrôles faits par Coffre (sur une copie de la base, jamais sur la base en ser
   closure_lines    : chaque clôture journalière, taux par taux, égale les lignes du jour ;
   grand_total      : chaque grand total perpétuel est le précédent plus le total de la
                      période ; une clôture mensuelle ou annuelle porte celui de sa
-                     dernière journalière.
+                     dernière journalière ;
+  breakdown        : le total HT, la TVA totale et le TTC de chaque ticket et de chaque
+                     clôture égalent sa propre ventilation par taux (HT + TVA = TTC) ;
+  line_arithmetic  : chaque ligne : quantité x prix unitaire (arrondi au centime, au plus
+                     proche, la moitié loin de zéro) - remise = total de la ligne ;
+  orphan           : aucune ligne ni aucun règlement d'un ticket absent du journal ;
+  jet_missing      : chaque clôture (codes 80, 81, 82) et chaque duplicata (code 60) a son
+                     événement dans le JET ; jet_orphan : chaque tel événement a son
+                     enregistrement ;
+  chain_changed    : des enregistrements déjà vérifiés lors d'une sauvegarde précédente ont
+                     changé tout en restant signés (une chaîne re-signée).
+Empreintes des lignes et des règlements : la signature d'un ticket couvre « lines_sha256 » et
+« payments_sha256 », le SHA-256 (hexadécimal) de ses lignes, chacune écrite
+« ligne:sku:quantité:prix_unitaire:remise:taux:total » dans l'ordre des numéros de ligne,
+jointes par « | », et de ses règlements, « moyen:montant » dans l'ordre d'enregistrement ;
+verify.py les recalcule depuis ticket_lines.csv et payments.csv.
 Un contrôle limité à une période ne vérifie pas le lien du premier enregistrement de chaque
 chaîne avec le précédent (hors période).
 """
