@@ -22,6 +22,7 @@ def recipes(mapping: Mapping) -> dict:
         "payment_checks": doc.get("payment_checks"),
         "record_checks": doc.get("record_checks"),
         "digests": doc.get("digests"),
+        "means_checks": doc.get("means_checks"),
         "template_rules": doc.get("template_rules"),
     }
 

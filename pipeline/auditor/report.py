@@ -26,6 +26,7 @@ CHECKS_FR = {
     "closure_total": "la clôture ne correspond pas aux tickets de sa période",
     "closure_lines": "la clôture ne correspond pas aux lignes des tickets de sa période",
     "grand_total": "grand total perpétuel incohérent avec la clôture précédente",
+    "closure_means": "les règlements par moyen de paiement de la clôture ne correspondent pas à ceux de ses tickets",
     "ticket_lines": "le ticket ne correspond pas à la somme de ses lignes",
     "payments": "le total du ticket ne correspond pas à ses règlements",
     "breakdown": "les totaux ne correspondent pas à la ventilation par taux de TVA de l'enregistrement",

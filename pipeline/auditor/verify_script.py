@@ -1063,6 +1063,87 @@ def check_digests(ctx):
     return ran
 
 
+def _parse_means(text):
+    out = {}
+    for part in text.split("|") if text else []:
+        means, sep, amount = part.rpartition(":")
+        n = to_int(amount)
+        if not sep or not means or n is None:
+            return None
+        out[means] = out.get(means, 0) + n
+    return out
+
+
+def _means_text(sums):
+    return "|".join("{}:{}".format(m, a) for m, a in sorted(sums.items()))
+
+
+def check_means(ctx):
+    """Each closure's payments per means (recipes' means_checks) against the payments of the counted tickets of its
+    business days, or for a monthly or yearly closure against its daily ones; as pipeline/journals/means.py.
+    Returns the rules run (0 or 1)."""
+    R = ctx.recipes
+    spec, pc, cc = R.get("means_checks"), R.get("payment_checks"), R.get("closure_checks")
+    if not all(isinstance(x, dict) for x in (spec, pc, cc)):
+        return 0
+    tj, pj, cj = (ctx.pkg.journal(n) for n in (cc.get("tickets", "tickets"), pc.get("journal", "payments"),
+                                                spec.get("journal", "closures")))
+    if tj is None or pj is None or cj is None or tj.index([]) is None:
+        return 0
+    day_field = "business_day" if "business_day" in tj.header else "timestamp"
+    tidx = tj.index(["register", "number", "type", day_field])
+    key = list(pc.get("ticket_key") or [])
+    pidx = pj.index(key + ["means", pc.get("amount")]) if len(key) == 2 else None
+    field = spec.get("field")
+    cidx = cj.index(["register", "kind", "number", "period_start", "period_end", field])
+    if tidx is None or pidx is None or cidx is None:
+        return 0
+    counted = set(R.get("counted_ticket_types") or [])
+    tickets = {}
+    for _, row in tj.rows():
+        if row[tidx["type"]] in counted:
+            tickets[(norm(row[tidx["register"]]), norm(row[tidx["number"]]))] = (
+                row[tidx["register"]], row[tidx[day_field]][:10])
+    sums = {}
+    for line, row in pj.rows():
+        where = tickets.get((norm(row[pidx[key[0]]]), norm(row[pidx[key[1]]])))
+        amount = to_int(row[pidx[pc["amount"]]])
+        if where is None or amount is None:
+            continue
+        k = (where[0], where[1], row[pidx["means"]])
+        sums[k] = sums.get(k, 0) + amount
+    del tickets
+    by_day = {}  # register -> day -> means -> amount
+    for (r, d, m), a in sums.items():
+        by_day.setdefault(r, {}).setdefault(d, {})[m] = a
+    daily = cc.get("daily", "daily")
+    daily_means = [(row[cidx["register"]], row[cidx["period_start"]], _parse_means(row[cidx[field]]) or {})
+                   for _, row in cj.rows() if row[cidx["kind"]] == daily]
+    for line, row in cj.rows():
+        reg, kind, start, end = row[cidx["register"]], row[cidx["kind"]], row[cidx["period_start"]], row[cidx["period_end"]]
+        got = _parse_means(row[cidx[field]])
+        want = {}
+        if kind == daily:
+            days = [start] if start == end else [d for d in by_day.get(reg, {}) if start <= d <= end]
+            for d in days:
+                for m, a in by_day.get(reg, {}).get(d, {}).items():
+                    want[m] = want.get(m, 0) + a
+            source = "les règlements de ses tickets"
+        else:
+            for r, d, means in daily_means:
+                if r == reg and start <= d <= end:
+                    for m, a in means.items():
+                        want[m] = want.get(m, 0) + a
+            source = "ses clôtures journalières"
+        strip = lambda d: dict((m, a) for m, a in d.items() if a)  # noqa: E731
+        if got is None or strip(got) != strip(want):
+            ctx.report.add(cj.name, "closure_means", "règlements par moyen de paiement « {} » enregistrés, « {} » "
+                           "d'après {}.".format(row[cidx[field]], _means_text(strip(want)), source),
+                           [("register", reg), ("kind", kind), ("number", row[cidx["number"]]),
+                            ("period_start", start)], line, cj.shown)
+    return 1
+
+
 def check_records(ctx):
     """Record-level rules (recipes' record_checks), as pipeline/journals/records.py: each ticket and closure against
     its own per-rate breakdown, each line's arithmetic, orphan lines and payments, JET events of closures and
@@ -1562,7 +1643,8 @@ def run_rules(ctx):
         return {}, 0
     done = _guarded(ctx, "totaux", check_totals, ctx) or {}
     rules = (_guarded(ctx, "enregistrements", check_records, ctx) or 0) + \
-        (_guarded(ctx, "empreintes", check_digests, ctx) or 0)
+        (_guarded(ctx, "empreintes", check_digests, ctx) or 0) + \
+        (_guarded(ctx, "moyens de paiement", check_means, ctx) or 0)
     return done, rules
 
 
@@ -1736,7 +1818,8 @@ def verify(root, all_signatures=True, sample=DEFAULT_SAMPLE, seed="0", say=say, 
         bits.append("; {} clôture(s) contre leurs tickets, entre elles et grands totaux".format(_number(done["closures"])))
     say("4. Totaux : {}.".format(" ".join(bits) if bits else "rien à contrôler"))
     say("5. Règles par enregistrement (ventilation par taux, calcul des lignes, lignes et règlements sans ticket, "
-        "événements du JET, empreintes des lignes et des règlements) : {} règle(s) appliquée(s).".format(rules))
+        "événements du JET, empreintes des lignes et des règlements, moyens de paiement des clôtures) : "
+        "{} règle(s) appliquée(s).".format(rules))
 
     # summary
     counts = []

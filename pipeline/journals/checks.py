@@ -16,8 +16,9 @@ import blake3
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from pipeline.journals.findings import CheckResult, Finding
-from pipeline.journals.mapping import Journal, Mapping, payload_sql, quote_ident
+from pipeline.journals.findings import CheckResult, Finding, closure_name
+from pipeline.journals.mapping import Journal, Mapping, counted_types_sql, payload_sql, quote_ident
+from pipeline.journals.means import check_means
 from pipeline.journals.records import check_records
 
 def load_public_keys(conn: sqlite3.Connection, mapping: Mapping) -> list[Ed25519PublicKey]:
@@ -214,10 +215,6 @@ def check_numbering(conn, j: Journal, result: CheckResult, where: str, params: t
             result.add(numbers_missing(j, rec, prev, number))
 
 
-def counted_types_sql(mapping: Mapping) -> str:
-    return ", ".join("'" + t.replace("'", "''") + "'" for t in mapping.doc.get("counted_ticket_types") or [])
-
-
 def check_closures(conn, mapping: Mapping, result: CheckResult, where: str, params: tuple, full_period: bool,
                    period: tuple[str, str] | None = None, tail=None) -> None:
     """Closures against their tickets and lines, roll-ups, perpetual grand totals.
@@ -383,11 +380,6 @@ def _closure_lines(conn, mapping: Mapping, result: CheckResult, daily: str) -> N
                            f"{closure_name(row[1])} does not match the ticket lines of its period: " + "; ".join(diffs)))
 
 
-def closure_name(kind) -> str:
-    return {"daily": "the daily closure (Z)", "monthly": "the monthly closure", "yearly": "the yearly closure"}.get(
-        kind, f"the {kind} closure")
-
-
 def _report_sums(conn, sql, params, amounts, result: CheckResult, what: str) -> None:
     for row in conn.execute(sql, params):
         reg, kind, number, start, c_count, s_count = row[:6]
@@ -424,7 +416,9 @@ def check_journals(conn: sqlite3.Connection, mapping: Mapping, checkpoint: dict 
     cj = mapping.journals.get((mapping.doc.get("closure_checks") or {}).get("journal", ""))
     where, params = (f"WHERE {cj.day} BETWEEN ? AND ?", period) if period and cj else ("", ())
     check_closures(conn, mapping, result, where, params, period is None, period)
-    check_records(conn, mapping, result,
-                  lambda j: (f"WHERE {j.day} BETWEEN ? AND ?", period) if period else ("", ()))
+    def scope(j):
+        return (f"WHERE {j.day} BETWEEN ? AND ?", period) if period else ("", ())
+    check_records(conn, mapping, result, scope)
+    check_means(conn, mapping, result, scope)
     result.checkpoint = {} if period else new_cp
     return result

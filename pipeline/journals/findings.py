@@ -59,3 +59,8 @@ class CheckResult:
         return {"findings": len(self.findings), "by_check": by, "signatures_verified": self.signatures_verified,
                 "signatures_unchanged_since_last_check": self.signatures_trusted_from_checkpoint,
                 "records": self.records, "truncated": self.truncated_checks}
+
+
+def closure_name(kind) -> str:
+    return {"daily": "the daily closure (Z)", "monthly": "the monthly closure", "yearly": "the yearly closure"}.get(
+        kind, f"the {kind} closure")

@@ -18,6 +18,7 @@ from pipeline.journals.cache import FrameCache, FrameFile
 from pipeline.journals.checks import CheckResult, check_closures, check_journals, load_public_keys
 from pipeline.journals.export import JSON_CLOSE, JSON_OPEN, csv_header, write_reports, write_rows
 from pipeline.journals.mapping import Mapping, load_mapping, quote_ident
+from pipeline.journals.means import check_means
 from pipeline.journals.records import check_records
 from pipeline.journals.run import mapping_fits
 from pipeline.journals.tail import (SOURCE_ID, NotTail, Tail, chain_anchors, dangling_references, day_sums,
@@ -155,6 +156,7 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
                         tail.check(conn, load_public_keys(conn, mapping), checks)
                         check_closures(conn, mapping, checks, "", (), True, None, tail=tail)
                         check_records(conn, mapping, checks, tail.where)
+                        check_means(conn, mapping, checks, tail.where)
                         failed = None
                     except Exception as err:  # noqa: BLE001 - held until the proof is known
                         failed = err

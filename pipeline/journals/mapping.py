@@ -120,3 +120,7 @@ def payload_sql(template: str) -> str:
 
 def _sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def counted_types_sql(mapping: Mapping) -> str:
+    return ", ".join("'" + t.replace("'", "''") + "'" for t in mapping.doc.get("counted_ticket_types") or [])

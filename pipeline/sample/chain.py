@@ -124,9 +124,15 @@ def ticket_payload(row: Row) -> str:
     return ",".join(str(f) for f in fields)
 
 
+def means_text(sums: dict[str, int]) -> str:
+    """A closure's payments per means as it signs them: 'means:amount' sorted by means, joined by '|'."""
+    return "|".join(f"{m}:{a}" for m, a in sorted(sums.items()))
+
+
 def closure_payload(row: Row) -> str:
     """550:ht:tva,1000:ht:tva,2000:ht:tva,total_ttc,ticket_count,grand_total_perpetual_ht,
-    grand_total_perpetual_ttc,period_start,period_end,timestamp,register_code,kind,number,previous_signature"""
+    grand_total_perpetual_ttc,period_start,period_end,timestamp,register_code,kind,number,payments_by_means,
+    previous_signature"""
     fields = _vat_breakdown(row) + [
         row["total_ttc"],
         row["ticket_count"],
@@ -138,6 +144,7 @@ def closure_payload(row: Row) -> str:
         row["register_code"],
         row["kind"],
         row["number"],
+        row["payments_by_means"],
         row["previous_signature"],
     ]
     return ",".join(str(f) for f in fields)

@@ -24,6 +24,7 @@ from pipeline.sample.chain import (
     jet_payload,
     key_id,
     line_part,
+    means_text,
     payment_part,
     public_key_b64,
     sign,
@@ -68,7 +69,7 @@ LINE_COLUMNS = (
 PAYMENT_COLUMNS = ("id", "ticket_id", "means", "amount_cents")
 CLOSURE_COLUMNS = (
     "id", "register_id", "kind", "number", "period_start", "period_end", "timestamp", "ticket_count",
-    *AMOUNT_COLUMNS, "grand_total_perpetual_ht", "grand_total_perpetual_ttc",
+    *AMOUNT_COLUMNS, "grand_total_perpetual_ht", "grand_total_perpetual_ttc", "payments_by_means",
     "previous_signature", "signature",
 )  # fmt: skip
 JET_COLUMNS = (
@@ -243,6 +244,8 @@ class RegisterState:
     periods: dict[str, list[int]] = field(
         default_factory=lambda: {kind: _empty_period() for kind in ("daily", "monthly", "yearly")}
     )
+    # and their payments per means (a Z says how much came in cash, by card, ...)
+    means: dict[str, dict[str, int]] = field(default_factory=lambda: {k: {} for k in ("daily", "monthly", "yearly")})
 
 
 def _clock(day_prefix: str, seconds: int, zone: ZoneInfo | None = None) -> str:
@@ -417,6 +420,8 @@ class ShopBuilder:
             period[0] += 1
             for i, column in enumerate(AMOUNT_COLUMNS, start=1):
                 period[i] += amounts[column]
+            for means, amount in payments:
+                reg.means["daily"][means] = reg.means["daily"].get(means, 0) + amount
         if kind == "sale":
             reg.recent_sales.append(Sale(ticket_id, reg.ticket_number, day, lines, payments))
             if len(reg.recent_sales) > RECENT_SALES_KEPT:
@@ -499,9 +504,11 @@ class ShopBuilder:
         reg.perpetual_ht += daily[AMOUNT_COLUMNS.index("total_ht") + 1]
         reg.perpetual_ttc += daily[AMOUNT_COLUMNS.index("total_ttc") + 1]
         _add_into(reg.periods["monthly"], daily)
+        _add_means(reg.means["monthly"], reg.means["daily"])
         periods = [("daily", day, day)]
         if month_end:
             _add_into(reg.periods["yearly"], reg.periods["monthly"])
+            _add_means(reg.means["yearly"], reg.means["monthly"])
             periods.append(("monthly", day.replace(day=1), day))
         if year_end:
             periods.append(("yearly", day.replace(month=1, day=1), day))
@@ -510,6 +517,7 @@ class ShopBuilder:
             at = seconds + 20 * offset
             self._closure(reg, kind, first, last, _clock(prefix, at, self.zone))
             reg.periods[kind] = _empty_period()
+            reg.means[kind] = {}
             closed.append((kind, at))
         return closed
 
@@ -527,13 +535,14 @@ class ShopBuilder:
             "register_code": reg.code,
             "kind": kind,
             "number": reg.closure_numbers[kind],
+            "payments_by_means": means_text(reg.means[kind]),
             "previous_signature": reg.closure_signature,
         }
         reg.closure_signature = sign(self.key, closure_payload(record))
         self.rows["closures"].append(
             (self._next_id("closures"), reg.id, kind, record["number"], record["period_start"],
              record["period_end"], timestamp, sums[0], *sums[1:], reg.perpetual_ht, reg.perpetual_ttc,
-             record["previous_signature"], reg.closure_signature)
+             record["payments_by_means"], record["previous_signature"], reg.closure_signature)
         )  # fmt: skip
 
     def _jet(self, prefix: str, events: list[tuple]) -> None:
@@ -567,6 +576,11 @@ class ShopBuilder:
         ):
             self.conn.executemany(_insert(table, columns), self.rows[table])
             self.rows[table].clear()
+
+
+def _add_means(target: dict[str, int], source: dict[str, int]) -> None:
+    for means, amount in source.items():
+        target[means] = target.get(means, 0) + amount
 
 
 def _add_into(target: list[int], source: list[int]) -> None:

@@ -100,6 +100,7 @@ CREATE TABLE closures (
     total_ttc                  INTEGER NOT NULL,
     grand_total_perpetual_ht   INTEGER NOT NULL,  -- running total since the register opened
     grand_total_perpetual_ttc  INTEGER NOT NULL,
+    payments_by_means          TEXT    NOT NULL,  -- 'card:123|cash:456': the period's payments per means, by name
     previous_signature         TEXT    NOT NULL,
     signature                  TEXT    NOT NULL
 );

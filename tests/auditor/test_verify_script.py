@@ -484,6 +484,8 @@ def _key(journal, check, record) -> tuple:
     ("line_amount", f"UPDATE ticket_lines SET line_total_ttc = line_total_ttc + 5 WHERE ticket_id = {T.format('CAISSE-01', 10)} "
                     "AND line_no = 1"),
     ("jet_deleted", "DELETE FROM jet WHERE seq = 20"),
+    # cash turned into card: every total holds; the ticket's signed digest and the Z's payments per means do not
+    ("means", "UPDATE payments SET means = CASE means WHEN 'cash' THEN 'card' ELSE 'cash' END WHERE id = 17"),
     ("perpetual", "UPDATE closures SET grand_total_perpetual_ttc = grand_total_perpetual_ttc + 1 "
                   "WHERE id = (SELECT min(id) FROM closures WHERE kind = 'daily')"),
 ])

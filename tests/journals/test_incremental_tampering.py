@@ -22,7 +22,7 @@ from test_incremental import cache_dir, sell
 from test_journals_in_runs import JOURNALS, open_journals
 
 from pipeline.sample.chain import (closure_payload, derive_private_key, duplicate_payload, jet_payload, key_id,
-                                   public_key_b64, sign, ticket_payload)
+                                   means_text, public_key_b64, sign, ticket_payload)
 from pipeline.journals.connection import add_functions, open_snapshot
 from pipeline.sample.generate import AMOUNT_COLUMNS, Line, lines_digest, payments_digest, ticket_amounts
 
@@ -207,12 +207,16 @@ def closure(conn, code: str, day: str, *, off_by: int = 0, number=None) -> None:
                              "AND kind = 'daily' ORDER BY number DESC LIMIT 1", (rid,)).fetchone()
     ght, gttc = ght + amounts["total_ht"], gttc + amounts["total_ttc"]
     ts = f"{day}T19:30:00Z"
+    means = means_text(dict(conn.execute(
+        "SELECT p.means, sum(p.amount_cents) FROM payments p JOIN tickets t ON t.id = p.ticket_id WHERE t.register_id = ? "
+        "AND substr(t.timestamp, 1, 10) = ? AND t.type <> 'training' GROUP BY 1", (rid, day)).fetchall()))
     rec = dict(amounts, ticket_count=sums[0], grand_total_perpetual_ht=ght, grand_total_perpetual_ttc=gttc,
                period_start=day, period_end=day, timestamp=ts, register_code=code, kind="daily", number=number,
-               previous_signature=prev)
+               payments_by_means=means, previous_signature=prev)
     cols = ["register_id", "kind", "number", "period_start", "period_end", "timestamp", "ticket_count", *AMOUNT_COLUMNS,
-            "grand_total_perpetual_ht", "grand_total_perpetual_ttc", "previous_signature", "signature"]
-    vals = [rid, "daily", number, day, day, ts, sums[0], *(amounts[c] for c in AMOUNT_COLUMNS), ght, gttc, prev,
+            "grand_total_perpetual_ht", "grand_total_perpetual_ttc", "payments_by_means", "previous_signature",
+            "signature"]
+    vals = [rid, "daily", number, day, day, ts, sums[0], *(amounts[c] for c in AMOUNT_COLUMNS), ght, gttc, means, prev,
             sign(KEY, closure_payload(rec))]
     conn.execute(f"INSERT INTO closures ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", vals)
     # As the till does: every Z leaves its event in the JET.
@@ -327,7 +331,7 @@ APPENDS = {
                                                             ("tickets", "signature")}),
     "a payment added to an old ticket, a line to an old training ticket": (
         _payment_on_old_ticket_line_on_old_training_ticket, {("tickets", "payments"), ("tickets", "ticket_lines"),
-                                                              ("tickets", "signature")}),
+                                                              ("tickets", "signature"), ("closures", "closure_means")}),
     "closures that add up": (_closures_that_add_up, set()),
     "a closure that does not add up, a closure number skipped": (
         _closures_off_and_skipped, {("closures", "closure_total"), ("closures", "breakdown"), ("closures", "numbering_gap")}),

@@ -1,0 +1,109 @@
+"""Closures against payment means: what a Z says came in cash, by card or by voucher equals the payments of the
+tickets of its business day, and a monthly or yearly closure the sum of its daily ones.
+
+A payment turned from cash to card keeps every total right; the signed per-means line of the Z does not.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from pipeline.journals.findings import CheckResult, Finding, closure_name
+from pipeline.journals.mapping import Mapping, counted_types_sql, quote_ident
+
+
+def parse_means(text) -> dict[str, int] | None:
+    """'card:123|cash:-45' -> {'card': 123, 'cash': -45}; None when it is not that."""
+    if text is None:
+        return None
+    out: dict[str, int] = {}
+    for part in str(text).split("|") if text else []:
+        means, sep, amount = part.rpartition(":")
+        try:
+            out[means] = out.get(means, 0) + int(amount)
+        except ValueError:
+            return None
+        if not sep or not means:
+            return None
+    return out
+
+
+def means_text(sums: dict[str, int]) -> str:
+    return "|".join(f"{m}:{a}" for m, a in sorted(sums.items()) if a or m)
+
+
+def check_means(conn, mapping: Mapping, result: CheckResult, scope) -> None:
+    """The closures in scope (scope(journal) -> WHERE, parameters: all, a period's, an evening's new ones) against
+    their payments."""
+    spec = mapping.doc.get("means_checks")
+    pc = mapping.doc.get("payment_checks")
+    cc = mapping.doc.get("closure_checks")
+    if not spec or not pc or not cc:
+        return
+    cj, tj, pj = mapping.journals[spec["journal"]], mapping.journals[cc["tickets"]], mapping.journals[pc["journal"]]
+    field = quote_ident(spec["field"])
+    where, params = scope(cj)
+    closures = conn.execute(f"SELECT register, kind, number, period_start, period_end, {field} FROM ({cj.sql}) {where}",
+                            params).fetchall()
+    daily_kind = cc["daily"]
+    days = sorted({(c[0], c[3]) for c in closures if c[1] == daily_kind})
+    sums = _day_sums(conn, mapping, tj, pj, pc, days)
+    rollups = [c for c in closures if c[1] != daily_kind]
+    all_daily = []
+    if rollups:
+        all_daily = conn.execute(f"SELECT register, period_start, {field} FROM ({cj.sql}) WHERE kind = ?",
+                                 (daily_kind,)).fetchall()
+    for reg, kind, number, start, end, recorded in closures:
+        got = parse_means(recorded)
+        if kind == daily_kind:
+            want = {m: a for (r, d, m), a in sums.items() if r == reg and start <= d <= end}
+            source = "the payments of its tickets"
+        else:
+            want: dict[str, int] = {}
+            for r, d, text in all_daily:
+                if r == reg and start <= d <= end:
+                    for m, a in (parse_means(text) or {}).items():
+                        want[m] = want.get(m, 0) + a
+            source = "its daily closures"
+        if got is None or {m: a for m, a in got.items() if a} != {m: a for m, a in want.items() if a}:
+            rec = {"register": reg, "kind": kind, "number": number, "period_start": start}
+            result.add(Finding(cj.name, "closure_means", rec,
+                               f"{closure_name(kind)}: payments per means {recorded!r} recorded, "
+                               f"{means_text(want)!r} from {source}"))
+
+
+def _day_sums(conn, mapping: Mapping, tj, pj, pc, days: list[tuple]) -> dict[tuple, int]:
+    """{(register, business day, means): amount} for the counted tickets of the given (register, day)s. The
+    tickets are first narrowed on their stamps (a day's stamps lie within a day of its local date, whatever the
+    time zone), so that an evening reads one day of tickets, not the whole journal."""
+    if not days:
+        return {}
+    k1, k2 = (quote_ident(k) for k in pc["ticket_key"])
+    amount = quote_ident(pc["amount"])
+    out: dict[tuple, int] = {}
+    for lo, hi in _spans(sorted({d for _, d in days})):
+        sql = (f"SELECT t.register, t.business_day, p.means, sum(p.{amount}) FROM ({pj.sql}) p "
+               f"JOIN ({tj.sql}) t ON t.register = p.{k1} AND t.number = p.{k2} "
+               f"WHERE t.timestamp >= ? AND t.timestamp < ? AND t.business_day BETWEEN ? AND ? "
+               f"AND t.type IN ({counted_types_sql(mapping)}) GROUP BY 1, 2, 3")
+        for reg, day, means, total in conn.execute(sql, (_shift(lo, -1), _shift(hi, 2), lo, hi)):
+            out[(reg, day, means)] = total
+    return out
+
+
+def _spans(days: list[str]) -> list[tuple[str, str]]:
+    """Consecutive days merged into (first, last) spans: a full check is one span, an evening one or two."""
+    spans: list[list[str]] = []
+    for d in days:
+        if spans and _shift(spans[-1][1], 1) >= d:
+            spans[-1][1] = d
+        else:
+            spans.append([d, d])
+    return [(a, b) for a, b in spans]
+
+
+def _shift(day: str, n: int) -> str:
+    try:
+        return (date.fromisoformat(day) + timedelta(days=n)).isoformat()
+    except (TypeError, ValueError):
+        return day
