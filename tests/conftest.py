@@ -148,3 +148,14 @@ def run_in_terminal(argv: list[str], dialogue: list[tuple[str, str]], env=None, 
             proc.kill()
         os.close(master)
     return code, shown.decode("utf-8", "replace")
+
+
+@pytest.fixture(scope="session")
+def vs():
+    """The inspector's verify.py (pipeline/auditor/verify_script.py) as a module, for its Ed25519 and in-process runs."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("coffre_verify_script", REPO / "pipeline" / "auditor" / "verify_script.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -155,6 +155,7 @@ def _fill_package(cfg: Config, res, dest, runs: list[dict], period: tuple[str, s
     (keys / "till-keys.json").write_text(json.dumps(till, indent=2) + "\n")
     (root / "recipes.json").write_text(json.dumps(recipes.recipes(mapping), indent=2, ensure_ascii=False) + "\n")
     (root / "verify.py").write_bytes(resources.files("pipeline.auditor").joinpath("verify_script.py").read_bytes())
+    (root / "fiscal_rules.py").write_bytes(resources.files("pipeline").joinpath("fiscal_rules.py").read_bytes())
     os.replace(root / "journals" / "LISEZMOI.txt", root / "LISEZMOI.txt")
     with open(root / "LISEZMOI.txt", "a", encoding="utf-8") as f:
         f.write(PACKAGE_NOTE)
@@ -213,7 +214,11 @@ Ce paquet (remis au contrôle)
                    publiques de la caisse, qui signent les tickets et les clôtures ;
   recipes.json     les recettes des chaînes, lues par verify.py ;
   verify.py        un programme Python (bibliothèque standard seulement) qui revérifie
-                   SHA256SUMS, les chaînes, la numérotation et les totaux : python3 verify.py
+                   SHA256SUMS, chaque signature, les chaînes, la numérotation et les totaux :
+                   python3 verify.py
+  fiscal_rules.py  les règles fiscales de Coffre, écrites une seule fois : celles que
+                   Coffre applique et que verify.py applique (arrondi des lignes, empreintes
+                   des lignes et des règlements, règlements par moyen des clôtures) ;
   rapport.html     le rapport de vérification, à ouvrir dans un navigateur ;
   SHA256SUMS       l'empreinte SHA-256 de chaque fichier du paquet ;
   SHA256SUMS.minisig, SHA256SUMS.sig : la signature de SHA256SUMS par Coffre.
@@ -223,5 +228,5 @@ Pour vérifier le paquet :
       (Windows : certutil -hashfile journals\\tickets.csv SHA256, à comparer à SHA256SUMS)
   minisign -V -p keys/coffre-signing.pub -m SHA256SUMS
   openssl pkeyutl -verify -pubin -inkey keys/coffre-signing.pem -rawin -in SHA256SUMS -sigfile SHA256SUMS.sig
-  python3 verify.py                  (ajouter --all-signatures pour vérifier chaque signature)
+  python3 verify.py                  (vérifie chaque signature ; --sample N pour un aperçu rapide)
 """

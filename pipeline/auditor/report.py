@@ -6,6 +6,7 @@ from __future__ import annotations
 from html import escape
 
 from pipeline import shop as shop_identity
+from pipeline.fiscal_rules import CHECKS
 from pipeline.journals.findings import CheckResult
 
 CSS = """body{font-family:sans-serif;max-width:72em;margin:2em auto;color:#222}
@@ -14,27 +15,8 @@ th{background:#eee}td.l,th.l{text-align:left}.ok{color:#060}.ko{color:#a00;font-
 .missing{color:#a60;font-style:italic}code{background:#f4f4f4}
 @media print{body{max-width:none;margin:1cm}h2{page-break-after:avoid}}"""
 
-# What each check found, said to an inspector (the records are named beside it).
-CHECKS_FR = {
-    "signature": "signature invalide : l'enregistrement a été modifié après sa signature",
-    "chain_link": "chaînage rompu : un enregistrement a été supprimé, inséré ou réécrit à cet endroit",
-    "numbering_gap": "numérotation interrompue : des numéros manquent",
-    "numbering_duplicate": "numéro utilisé deux fois",
-    "numbering_not_integer": "numéro qui n'est pas un nombre entier",
-    "tail_deleted": "des enregistrements présents lors d'une sauvegarde précédente ont disparu en fin de chaîne",
-    "chain_changed": "des enregistrements déjà vérifiés ont changé depuis tout en restant signés (chaîne re-signée)",
-    "closure_total": "la clôture ne correspond pas aux tickets de sa période",
-    "closure_lines": "la clôture ne correspond pas aux lignes des tickets de sa période",
-    "grand_total": "grand total perpétuel incohérent avec la clôture précédente",
-    "closure_means": "les règlements par moyen de paiement de la clôture ne correspondent pas à ceux de ses tickets",
-    "ticket_lines": "le ticket ne correspond pas à la somme de ses lignes",
-    "payments": "le total du ticket ne correspond pas à ses règlements",
-    "breakdown": "les totaux ne correspondent pas à la ventilation par taux de TVA de l'enregistrement",
-    "line_arithmetic": "quantité × prix unitaire − remise ne donne pas le total de la ligne",
-    "orphan": "lignes ou règlements d'un ticket absent du journal des tickets",
-    "jet_missing": "aucun événement du journal technique (JET) n'enregistre cette opération",
-    "jet_orphan": "événement du JET dont l'opération est absente",
-}
+# What each check found, said to an inspector (the records are named beside it): the catalogue's words.
+CHECKS_FR = {check: fr for check, (_, fr) in CHECKS.items()}
 JOURNALS_FR = {"tickets": "tickets", "ticket_lines": "lignes", "payments": "règlements", "closures": "clôtures",
                "jet": "JET", "duplicates": "duplicata"}
 RECORD_FR = {"register": "caisse", "number": "numéro", "kind": "type", "period_start": "début", "seq": "séquence",

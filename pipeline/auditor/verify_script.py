@@ -26,8 +26,8 @@ Options :
                     (pour vérifier le vérificateur) ;
   --all-signatures  accepté pour les anciens usages : c'est le comportement par défaut.
 
-Written for Python 3.6 and later, standard library only, one file: the inspector may have
-nothing else. Memory: CSV files are streamed; what is held is per-chain state, per-ticket
+Written for Python 3.6 and later, standard library only, with fiscal_rules.py beside it (the rules
+Coffre itself applies, written once): the inspector may have nothing else. Memory: CSV files are streamed; what is held is per-chain state, per-ticket
 sums of lines and payments, and per-register, per-day sums of tickets.
 """
 
@@ -43,6 +43,23 @@ import random
 import re
 import sys
 import time
+
+def _rules_module():
+    """fiscal_rules.py, Coffre's rules written once: beside this file in a package, one folder up in Coffre's own
+    source tree."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for folder in (here, os.path.dirname(here)):
+        if os.path.isfile(os.path.join(folder, "fiscal_rules.py")):
+            if folder not in sys.path:
+                sys.path.insert(0, folder)
+            sys.dont_write_bytecode = True  # nothing written into the package (a __pycache__ would be a new file)
+            import fiscal_rules
+            return fiscal_rules
+    sys.stderr.write("verify.py : fiscal_rules.py est absent ; il doit se trouver à côté de verify.py.\n")
+    sys.exit(2)
+
+
+fiscal_rules = _rules_module()
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 UNSIGNED = ("SHA256SUMS", "SHA256SUMS.minisig", "SHA256SUMS.sig")
@@ -1008,11 +1025,6 @@ def _show(v):
     return "vide" if v is None else str(v)
 
 
-def _rounded(value):
-    """Half away from zero to a whole number (the rule of LINE_RULE in pipeline/journals/records.py)."""
-    return int(value + (1 if value >= 0 else -1) * 0.5) if not isinstance(value, int) else value
-
-
 def check_digests(ctx):
     """Each ticket's lines and payments against the digests its signature covers (recipes' digests): a line or a
     payment changed in the CSV after export no longer gives the digest the till signed. Returns the rules run."""
@@ -1041,7 +1053,7 @@ def check_digests(ctx):
             if k in digests:
                 scattered.add(k)  # the rows of one ticket must follow each other, as Coffre writes them
             items.sort(key=lambda x: x[0])
-            digests[k] = hashlib.sha256("|".join(t for _, t in items).encode("utf-8")).hexdigest()
+            digests[k] = fiscal_rules.digest([t for _, t in items])
 
         for _, row in j.rows():
             k = (norm(row[idx[key[0]]]), norm(row[idx[key[1]]]))
@@ -1061,21 +1073,6 @@ def check_digests(ctx):
                                "dans le paquet : ils ont été modifiés après l'export.".format(field, j.name),
                                rec, line, tj.shown)
     return ran
-
-
-def _parse_means(text):
-    out = {}
-    for part in text.split("|") if text else []:
-        means, sep, amount = part.rpartition(":")
-        n = to_int(amount)
-        if not sep or not means or n is None:
-            return None
-        out[means] = out.get(means, 0) + n
-    return out
-
-
-def _means_text(sums):
-    return "|".join("{}:{}".format(m, a) for m, a in sorted(sums.items()))
 
 
 def check_means(ctx):
@@ -1117,11 +1114,11 @@ def check_means(ctx):
     for (r, d, m), a in sums.items():
         by_day.setdefault(r, {}).setdefault(d, {})[m] = a
     daily = cc.get("daily", "daily")
-    daily_means = [(row[cidx["register"]], row[cidx["period_start"]], _parse_means(row[cidx[field]]) or {})
+    daily_means = [(row[cidx["register"]], row[cidx["period_start"]], fiscal_rules.parse_means(row[cidx[field]]) or {})
                    for _, row in cj.rows() if row[cidx["kind"]] == daily]
     for line, row in cj.rows():
         reg, kind, start, end = row[cidx["register"]], row[cidx["kind"]], row[cidx["period_start"]], row[cidx["period_end"]]
-        got = _parse_means(row[cidx[field]])
+        got = fiscal_rules.parse_means(row[cidx[field]])
         want = {}
         if kind == daily:
             days = [start] if start == end else [d for d in by_day.get(reg, {}) if start <= d <= end]
@@ -1138,7 +1135,7 @@ def check_means(ctx):
         strip = lambda d: dict((m, a) for m, a in d.items() if a)  # noqa: E731
         if got is None or strip(got) != strip(want):
             ctx.report.add(cj.name, "closure_means", "règlements par moyen de paiement « {} » enregistrés, « {} » "
-                           "d'après {}.".format(row[cidx[field]], _means_text(strip(want)), source),
+                           "d'après {}.".format(row[cidx[field]], fiscal_rules.means_text(strip(want)), source),
                            [("register", reg), ("kind", kind), ("number", row[cidx["number"]]),
                             ("period_start", start)], line, cj.shown)
     return 1
@@ -1196,7 +1193,7 @@ def check_records(ctx):
                 u, d, t = _ints(ctx, j, row, [(f, idx[f]) for f in cols[1:]], rec, line)
                 if q is None or None in (u, d, t):
                     continue
-                want = _rounded(q * u) - d
+                want = fiscal_rules.line_total(q, u, d)
                 if t != want:
                     ctx.report.add(j.name, "line_arithmetic", "total de ligne {}, mais quantité {} x prix unitaire {} - "
                                    "remise {} donne {}.".format(t, row[idx[cols[0]]], u, d, want), rec, line, j.shown)

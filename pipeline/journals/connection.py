@@ -12,11 +12,12 @@ is already the shop's local time.
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pipeline.fiscal_rules import digest
 
 DEFAULT_TIMEZONE = "Europe/Paris"
 
@@ -31,7 +32,7 @@ class _Digest:
     def finalize(self) -> str:
         # Orders of one kind sort as they are; mixed kinds (a corrupt row) still sort, by type name first.
         self.parts.sort(key=lambda p: (type(p[0]).__name__, p[0]) if p[0] is not None else ("", 0))
-        return hashlib.sha256("|".join(t for _, t in self.parts).encode("utf-8")).hexdigest()
+        return digest([t for _, t in self.parts])
 
 
 class LocalClock:

@@ -8,28 +8,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from pipeline.fiscal_rules import means_text, parse_means
 from pipeline.journals.findings import CheckResult, Finding, closure_name
 from pipeline.journals.mapping import Mapping, counted_types_sql, quote_ident
-
-
-def parse_means(text) -> dict[str, int] | None:
-    """'card:123|cash:-45' -> {'card': 123, 'cash': -45}; None when it is not that."""
-    if text is None:
-        return None
-    out: dict[str, int] = {}
-    for part in str(text).split("|") if text else []:
-        means, sep, amount = part.rpartition(":")
-        try:
-            out[means] = out.get(means, 0) + int(amount)
-        except ValueError:
-            return None
-        if not sep or not means:
-            return None
-    return out
-
-
-def means_text(sums: dict[str, int]) -> str:
-    return "|".join(f"{m}:{a}" for m, a in sorted(sums.items()) if a or m)
 
 
 def check_means(conn, mapping: Mapping, result: CheckResult, scope) -> None:

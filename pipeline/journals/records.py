@@ -16,9 +16,8 @@ from pipeline.journals.mapping import Journal, Mapping, payload_sql, quote_ident
 
 Scope = Callable[[Journal], tuple[str, tuple]]  # a journal -> (WHERE clause, parameters) of the records checked
 
-# A rounding rule stated once (FORMAT.md): amounts are whole cents; quantity x unit price is rounded half away
-# from zero when the quantity has decimals, then the discount is taken off.
-LINE_RULE = "quantity x unit price, rounded half away from zero to the cent, minus the discount"
+# The rule is pipeline/fiscal_rules.line_total (verify.py uses it as it is); SQLite's round() rounds half away from
+# zero as it does.
 
 
 def check_records(conn, mapping: Mapping, result: CheckResult, scope: Scope) -> None:
@@ -67,7 +66,6 @@ def _breakdown(conn, j: Journal, spec: dict, rates: dict, result: CheckResult, s
 def _line_arithmetic(conn, mapping: Mapping, spec: dict, result: CheckResult, scope: Scope) -> None:
     j = mapping.journals[spec["journal"]]
     q, u, d, t = (quote_ident(spec[k]) for k in ("quantity", "unit_price", "discount", "total"))
-    # round(x) in SQLite rounds half away from zero, the rule stated above.
     expected = f"CAST(round({q} * {u}) AS INTEGER) - {d}"
     key = [k for k in ("register", "ticket_number", "line_no") if k in j.fields]
     where, params = scope(j)

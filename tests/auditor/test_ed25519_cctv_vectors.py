@@ -23,7 +23,6 @@ accept the 36 non_canonical_A vectors OpenSSL accepts).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections import Counter
 
@@ -74,14 +73,6 @@ def cryptography_verdict(vec) -> bool:
     except Exception:  # noqa: BLE001 - a key it refuses or a signature that does not verify: rejected
         return False
     return True
-
-
-@pytest.fixture(scope="module")
-def vs():
-    spec = importlib.util.spec_from_file_location("coffre_verify_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

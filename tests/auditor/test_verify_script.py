@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import glob
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -38,14 +37,6 @@ T = "(SELECT t.id FROM tickets t JOIN registers r ON r.id = t.register_id WHERE 
 
 
 # --- the script, as a module (for Ed25519 and in-process runs) and as a program -----------
-
-
-@pytest.fixture(scope="module")
-def vs():
-    spec = importlib.util.spec_from_file_location("coffre_verify_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def system_python() -> str:
@@ -97,6 +88,7 @@ def build_package(db: Path, export: Path, root: Path, flat: bool = False) -> Pat
     keys.mkdir(exist_ok=True)
     (keys / "till-keys.json").write_text(json.dumps(till_keys(db), indent=2) + "\n", encoding="utf-8")
     shutil.copy(SCRIPT, root / "verify.py")
+    shutil.copy(REPO / "pipeline" / "fiscal_rules.py", root / "fiscal_rules.py")
     write_sums(root)
     return root
 

@@ -1,0 +1,100 @@
+"""Coffre's fiscal rules, written once: what each check means, how a line's total is rounded, how a ticket's lines
+and payments are digested, how a closure writes its payments per means.
+
+Standard library only, Python 3.6 and later: the same file is copied beside verify.py into every auditor package,
+where the inspector's bare python3 imports it, while Coffre's checks (pipeline/journals/) and its report import it
+here. A rule changed here changes for both.
+"""
+
+import hashlib
+
+# check -> (English, French): what a finding of that check means, said once for the logs, the report, LISEZMOI
+# and verify.py.
+CHECKS = {
+    "signature": ("its signature does not match its content: the record was altered after signing",
+                  "signature invalide : l'enregistrement a été modifié après sa signature"),
+    "chain_link": ("its previous_signature is not the signature of the record before it: a record was removed, "
+                   "inserted or rewritten here",
+                   "chaînage rompu : un enregistrement a été supprimé, inséré ou réécrit à cet endroit"),
+    "numbering_gap": ("numbers are missing", "numérotation interrompue : des numéros manquent"),
+    "numbering_duplicate": ("a number is used twice", "numéro utilisé deux fois"),
+    "numbering_not_integer": ("a number is not a whole number", "numéro qui n'est pas un nombre entier"),
+    "tail_deleted": ("records seen at an earlier run are gone from the end of the chain",
+                     "des enregistrements présents lors d'une sauvegarde précédente ont disparu en fin de chaîne"),
+    "chain_changed": ("records verified at an earlier run have changed since, yet still verify (a re-signed chain)",
+                      "des enregistrements déjà vérifiés ont changé depuis tout en restant signés (chaîne re-signée)"),
+    "closure_total": ("the closure does not add up to the tickets of its period",
+                      "la clôture ne correspond pas aux tickets de sa période"),
+    "closure_lines": ("the closure does not match the ticket lines of its period",
+                      "la clôture ne correspond pas aux lignes des tickets de sa période"),
+    "closure_means": ("the closure's payments per means do not match those of its tickets",
+                      "les règlements par moyen de paiement de la clôture ne correspondent pas à ceux de ses tickets"),
+    "grand_total": ("the perpetual grand total does not follow from the previous closure",
+                    "grand total perpétuel incohérent avec la clôture précédente"),
+    "ticket_lines": ("the ticket does not equal the sum of its lines",
+                     "le ticket ne correspond pas à la somme de ses lignes"),
+    "payments": ("the ticket's total does not equal its payments",
+                 "le total du ticket ne correspond pas à ses règlements"),
+    "breakdown": ("the totals do not equal the record's own per-rate VAT breakdown",
+                  "les totaux ne correspondent pas à la ventilation par taux de TVA de l'enregistrement"),
+    "line_arithmetic": ("quantity x unit price - discount does not give the line's total",
+                        "quantité × prix unitaire − remise ne donne pas le total de la ligne"),
+    "orphan": ("lines or payments of a ticket that is not in the tickets journal",
+               "lignes ou règlements d'un ticket absent du journal des tickets"),
+    "jet_missing": ("no event of the technical journal (JET) records this operation",
+                    "aucun événement du journal technique (JET) n'enregistre cette opération"),
+    "jet_orphan": ("a JET event whose operation is not there", "événement du JET dont l'opération est absente"),
+    "lines_sha256": ("the ticket's lines are not those its signature covers",
+                     "les lignes du ticket ne sont pas celles que couvre sa signature"),
+    "payments_sha256": ("the ticket's payments are not those its signature covers",
+                        "les règlements du ticket ne sont pas ceux que couvre sa signature"),
+}
+
+
+def french(check):
+    return CHECKS.get(check, (check, check))[1]
+
+
+def english(check):
+    return CHECKS.get(check, (check, check))[0]
+
+
+def round_half_away(value):
+    """To a whole number of cents, the half away from zero (2.5 -> 3, -2.5 -> -3): the rounding of a line's
+    quantity x unit price when the quantity has decimals (a weighed 0.35 kg)."""
+    if isinstance(value, int):
+        return value
+    whole = int(abs(value) + 0.5)
+    return whole if value >= 0 else -whole
+
+
+def line_total(quantity, unit_price, discount):
+    """What a line's total must be: quantity x unit price, rounded as above, minus the discount."""
+    return round_half_away(quantity * unit_price) - discount
+
+
+def digest(parts):
+    """SHA-256 (hex) of the parts joined by '|', in the order given (lines by line number, payments as recorded);
+    no part gives the digest of the empty string. What the reference till signs for a ticket's lines and payments."""
+    return hashlib.sha256("|".join(parts).encode("utf-8")).hexdigest()
+
+
+def means_text(sums):
+    """A closure's payments per means: 'means:amount' sorted by means, joined by '|' (means of no amount left out)."""
+    return "|".join("{}:{}".format(m, a) for m, a in sorted(sums.items()) if a)
+
+
+def parse_means(text):
+    """'card:123|cash:-45' -> {'card': 123, 'cash': -45}; None when the text is not that."""
+    if text is None:
+        return None
+    out = {}
+    for part in str(text).split("|") if text else []:
+        means, sep, amount = part.rpartition(":")
+        if not sep or not means:
+            return None
+        try:
+            out[means] = out.get(means, 0) + int(amount)
+        except ValueError:
+            return None
+    return out
