@@ -19,6 +19,8 @@ CSV_EOL = "\r\n"  # RFC 4180, what spreadsheet tools on Windows expect
 
 def _typed(j: Journal, f: str) -> str:
     col = quote_ident(f)
+    if j.types[f] == "number":  # a weighed 0.35 kg stays 0.35, a whole 2 stays 2
+        return f"(CASE WHEN {col} = CAST({col} AS INTEGER) THEN CAST({col} AS INTEGER) ELSE CAST({col} AS REAL) END)"
     return f"CAST({col} AS INTEGER)" if j.types[f] == "integer" else f"CAST({col} AS TEXT)"
 
 
@@ -49,7 +51,7 @@ def csv_sql(j: Journal) -> str:
     """One CSV line per row: integers bare, text always quoted (so ';', quotes and newlines are safe), NULL empty."""
     cells = []
     for f in j.fields:
-        if j.types[f] == "integer":
+        if j.types[f] in ("integer", "number"):
             cells.append(f"COALESCE({_typed(j, f)}, '')")
             if euro_field(j, f):
                 cells.append(_euros_sql(_typed(j, f)))

@@ -26,7 +26,7 @@ class Journal:
     sql: str
     day: str  # SQL expression over the canonical fields giving the business day (YYYY-MM-DD)
     fields: list[str]  # canonical fields in order, from the journal's JSON Schema
-    types: dict[str, str]  # field -> "integer" | "string"
+    types: dict[str, str]  # field -> "integer" | "number" | "string"
     nullable: set[str] = field(default_factory=set)
     chain_key: list[str] | None = None  # None: not a signed chain
     payload: str | None = None
