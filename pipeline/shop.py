@@ -67,7 +67,14 @@ def normalised(shop: dict) -> dict:
             raise UsageError(f"The SIRET {out['siret']} does not belong to the SIREN {out['siren']}.")
     if "vat_number" in out:
         vat = out["vat_number"]
-        if vat.startswith("FR") and "siren" in out and vat != vat_number(out["siren"]):
+        # A French shop's number: FR, a key, its SIREN. A numeric key is the SIREN's (12 + 3 x SIREN mod 97) mod 97;
+        # the tax office gives keys with letters to a few, which are accepted as they are.
+        if not re.fullmatch(r"FR[0-9A-HJ-NP-Z]{2}\d{9}", vat):
+            raise UsageError(f"The VAT number {vat} is not a French VAT number (FR, two characters, the SIREN).")
+        if vat[2:4].isdigit() and vat != vat_number(vat[4:]):
+            raise UsageError(f"The VAT number {vat} does not hold: its key is not that of the SIREN {vat[4:]} "
+                             f"(expected {vat_number(vat[4:])}).")
+        if "siren" in out and vat[4:] != out["siren"]:
             raise UsageError(f"The VAT number {vat} does not match the SIREN {out['siren']} "
                              f"(expected {vat_number(out['siren'])}).")
     if "naf" in out and not re.fullmatch(r"\d{2}\.?\d{2}[A-Z]", out["naf"]):

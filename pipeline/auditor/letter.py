@@ -17,7 +17,7 @@ def letter_facts(ctx: dict) -> list[tuple[str, str]]:
         ("Mot de passe du fichier", "remis séparément : ____________________________"),
         ("Clé publique de Coffre (minisign)", ctx["public_key"]),
         ("Empreinte de cette clé (SHA-256)", ctx["key_fingerprint"]),
-    ] + [(f"Clé de la caisse {k['key_id']}", k["fingerprint"]) for k in ctx["till_keys"]]
+    ] + [(f"Empreinte de la clé de la caisse {k['key_id']}", k["fingerprint"]) for k in ctx["till_keys"]]
 
 
 def render_text(ctx: dict) -> str:
@@ -35,13 +35,16 @@ Objet : remise, pour contrôle, des données de caisse de la période demandée.
 Pour vérifier, sans faire confiance à ce qui se trouve dans le paquet :
   1. sha256sum {ctx['zip_name']}     (Windows : certutil -hashfile {ctx['zip_name']} SHA256)
      doit donner l'empreinte SHA-256 ci-dessus ;
-  2. 7z x {ctx['zip_name']}          (ou l'Explorateur Windows), avec le mot de passe remis à part ;
+  2. 7z x {ctx['zip_name']}          (7-Zip, ou tout outil qui lit les ZIP chiffrés AES-256), avec le mot
+     de passe remis à part ;
   3. dans le dossier extrait :
      sha256sum --check SHA256SUMS
      minisign -V -P {ctx['public_key']} -m SHA256SUMS
      (la clé est donnée ici, pas lue dans le paquet ; avec OpenSSL, comparer d'abord l'empreinte de
      keys/coffre-signing.pem : openssl pkey -pubin -in keys/coffre-signing.pem -outform DER | tail -c 32 | sha256sum)
-  4. python3 verify.py               (revérifie chaque signature de la caisse, chaînes et totaux) ;
+  4. python3 verify.py               (revérifie chaque signature de la caisse, chaînes et totaux) ; les clés
+     de la caisse qu'il utilise sont dans keys/till-keys.json : le SHA-256 de chacune (la clé brute de 32
+     octets) doit être l'empreinte ci-dessus ;
   5. ouvrir rapport.html dans un navigateur.
 
 Fait à ____________________, le ____________________
@@ -68,7 +71,7 @@ code{{word-break:break-all}}@page{{size:A4;margin:2cm}}</style></head><body>
 <ol>
 <li><code>sha256sum {escape(ctx['zip_name'])}</code> doit donner l'empreinte SHA-256 ci-dessus
 (Windows : <code>certutil -hashfile {escape(ctx['zip_name'])} SHA256</code>).</li>
-<li>Extraire le paquet avec 7-Zip ou l'Explorateur Windows et le mot de passe remis à part.</li>
+<li>Extraire le paquet avec 7-Zip (ou tout outil qui lit les ZIP chiffrés AES-256) et le mot de passe remis à part.</li>
 <li>Dans le dossier extrait : <code>sha256sum --check SHA256SUMS</code> puis
 <code>minisign -V -P {escape(ctx['public_key'])} -m SHA256SUMS</code> (la clé est celle de cette lettre).</li>
 <li><code>python3 verify.py</code>, puis ouvrir <code>rapport.html</code>.</li>

@@ -10,7 +10,7 @@ from pipeline.fiscal_rules import CHECKS
 from pipeline.journals.findings import CheckResult
 
 CSS = """body{font-family:sans-serif;max-width:72em;margin:2em auto;color:#222}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #999;padding:.2em .5em;text-align:right;white-space:nowrap}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #999;padding:.2em .5em;text-align:right;white-space:nowrap}td.wrap{white-space:normal}
 th{background:#eee}td.l,th.l{text-align:left}.ok{color:#060}.ko{color:#a00;font-weight:bold}
 .missing{color:#a60;font-style:italic}code{background:#f4f4f4}
 @media print{body{max-width:none;margin:1cm}h2{page-break-after:avoid}}"""
@@ -39,7 +39,7 @@ def rate(bp: int) -> str:
 
 
 def finding_fr(f) -> str:
-    rec = ", ".join(f"{RECORD_FR.get(k, k)} {v}" for k, v in f.record.items())
+    rec = ", ".join(f"{RECORD_FR.get(k, k)} {KINDS_FR.get(v, v) if k == 'kind' else v}" for k, v in f.record.items())
     what = CHECKS_FR.get(f.check, f.check)
     return f"{JOURNALS_FR.get(f.journal, f.journal)} [{rec}] : {what} ({f.journal}/{f.check})"
 
@@ -54,18 +54,32 @@ def verdict(now: int, earlier: int) -> str:
     return " ; ".join(said) + "."
 
 
+def _run_finding(key: str, n) -> str:
+    journal, _, check = key.partition("/")
+    return f"{escape(JOURNALS_FR.get(journal, journal))} : {escape(CHECKS_FR.get(check, check))} ({n})"
+
+
+def _named_fr(f: dict) -> str:
+    rec = ", ".join(f"{RECORD_FR.get(k, k)} {KINDS_FR.get(v, v) if k == 'kind' else v}"
+                    for k, v in f["record"].items())
+    return f"{JOURNALS_FR.get(f.get('journal'), f.get('journal'))} [{rec}]"
+
+
 def runs_rows(runs: list[dict]) -> str:
     rows = []
     for r in runs:
         if not r["authentic"]:
             detail, n = escape(r.get("problem") or "illisible"), "?"
         else:
-            detail = ", ".join(f"{escape(k)} : {v}" for k, v in sorted(r["by_check"].items())) or "aucun"
+            detail = "<br>".join(_run_finding(k, v) for k, v in sorted(r["by_check"].items())) or "aucun"
+            named = [f for f in r.get("named") or [] if isinstance(f.get("record"), dict)][:10]
+            if named:
+                detail += "<br><small>" + "<br>".join(escape(_named_fr(f)) for f in named) + "</small>"
             n = str(r["findings"])
         checked = {"all records": "tout", "new records only": "nouveaux enregistrements"}.get(r.get("checked"), "—")
         cls = " class=ko" if r["findings"] or not r["authentic"] else ""
         rows.append(f"<tr{cls}><td class=l>{escape(r['run_id'])}</td><td class=l>{checked}</td><td>{n}</td>"
-                    f"<td class=l>{detail}</td></tr>")
+                    f"<td class='l wrap'>{detail}</td></tr>")
     return "".join(rows) or "<tr><td class=l colspan=4>Aucune sauvegarde dans la période.</td></tr>"
 
 

@@ -544,8 +544,7 @@ class Package:
         self.root = root
         self.report = report
         self.journal_dir = root
-        if not os.path.isfile(os.path.join(root, "tickets.csv")) and \
-                os.path.isfile(os.path.join(root, "journals", "tickets.csv")):
+        if not os.path.isfile(os.path.join(root, "tickets.csv")) and os.path.isdir(os.path.join(root, "journals")):
             self.journal_dir = os.path.join(root, "journals")
         self.journals = {}
 
@@ -1593,6 +1592,35 @@ def _load_keys(pkg, report, pure=False):
     return Ed25519Keys(keys, pure)
 
 
+def check_runs(pkg, report):
+    """run/runs.json: what each run of the period found the evening it was made (a deletion, a re-signed chain),
+    signed with the package: a finding there is a finding here, even if the records handed over look clean.
+    Returns the number of runs listed, or None without the file."""
+    path = os.path.join(pkg.root, "run", "runs.json")
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, "r", encoding="utf-8-sig") as f:
+            doc = json.load(f)
+        runs = doc["runs"]
+        assert isinstance(runs, list)
+    except (OSError, ValueError, KeyError, TypeError, AssertionError):
+        report.add("run/runs.json", "format", "illisible : la liste des sauvegardes de la période ne peut pas être lue.")
+        return None
+    for r in runs:
+        if not isinstance(r, dict):
+            continue
+        by_check = r.get("by_check") if isinstance(r.get("by_check"), dict) else {}
+        if not r.get("authentic", True):
+            report.add("run/runs.json", "earlier_run", "la sauvegarde {} n'a pas pu être relue : {}.".format(
+                r.get("run_id"), r.get("problem") or "?"))
+        for key, n in sorted(by_check.items()):
+            journal, _, check = str(key).partition("/")
+            report.add("run/runs.json", "earlier_run", "la sauvegarde {} a relevé ce soir-là {} constat(s) « {} » dans "
+                       "le journal {} : {}.".format(r.get("run_id"), n, check, journal, fiscal_rules.french(check)))
+    return len(runs)
+
+
 def _period(pkg, recipes):
     """(True, None) for the till's whole history, (False, (start, end)) for a period, (False, None) if unknown."""
     sources = []
@@ -1751,6 +1779,10 @@ def verify(root, all_signatures=True, sample=DEFAULT_SAMPLE, seed="0", say=say, 
         say("Période du paquet inconnue (export.json absent) : les liens vers des enregistrements hors du paquet "
             "ne sont pas contrôlés.")
     say("1. Empreintes SHA-256 (SHA256SUMS) : {} fichier(s) listé(s), {} conforme(s).".format(listed, good))
+    runs = check_runs(pkg, report)
+    if runs is not None:
+        say("   Sauvegardes de la période (run/runs.json) : {} ; leurs constats du soir sont repris ci-dessous."
+            .format(runs))
 
     # Steps 4 and 5 are pure Python and read every CSV again: on a second core they run beside the chains, whose
     # signature checks are mostly OpenSSL's (or the pure Python's) work.

@@ -1,4 +1,4 @@
-"""`coffre export-auditor`: a verified package for a tax inspector, opened with 7-Zip or Windows."""
+"""`coffre export-auditor`: a verified package for a tax inspector, an AES-256 ZIP that 7-Zip opens."""
 
 from __future__ import annotations
 

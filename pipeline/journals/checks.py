@@ -86,12 +86,14 @@ def numbers_missing(j: Journal, rec: dict, prev: int, number: int) -> Finding:
                    f"number(s) {missing} missing between {prev} and {number}")
 
 
-def tail_deleted(j: Journal, name: str, cp: dict, now: dict | None) -> Finding:
+def tail_deleted(j: Journal, name: str, cp: dict, now: dict | None) -> Finding | None:
     """The records a chain lost at its end since the last check, by number when the chain is numbered by itself."""
     rec = dict(zip(j.chain_key, name.split("/"))) if j.chain_key else {}
     count_now = (now or {}).get("count", 0)
     last_then, last_now = cp.get("last"), (now or {}).get("last")
     own = j.numbering_field and (j.numbering_key or []) == (j.chain_key or [])
+    if own and isinstance(last_then, int) and isinstance(last_now, int) and last_now >= last_then:
+        return None  # the end is still there: what went from the middle is a broken link and a gap, named as such
     if own and isinstance(last_then, int) and isinstance(last_now, (int, type(None))) and (last_now or 0) < last_then:
         first = (last_now or 0) + 1
         numbers = f"{first}" if first == last_then else f"{first} to {last_then}"
@@ -171,19 +173,21 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
         if name in new_cp and new_cp[name]["count"] < cp["count"]:
             redo.add(name)  # shorter: which records went is only known by verifying it all again
         if name not in new_cp or new_cp[name]["count"] < cp["count"]:
-            result.add(tail_deleted(j, name, cp, new_cp.get(name)))
+            gone = tail_deleted(j, name, cp, new_cp.get(name))
+            if gone is not None:
+                result.add(gone)
     if redo:
-        before = len(result.findings)
         for name in redo:  # verified in full now, so no longer counted as trusted
             result.signatures_trusted_from_checkpoint -= trusted_in.get(name, 0)
         run(redo)
-        # A chain that only got shorter is said by tail_deleted: that its remaining records "changed" would
-        # accuse the till of a forgery it did not commit.
-        if len(result.findings) == before:
-            for name in redo & changed:
-                rec = dict(zip(j.chain_key, name.split("/"))) if j.chain_key else {}
-                result.add(Finding(j.name, "chain_changed", rec,
-                                   "records verified at an earlier run have changed since, yet still verify"))
+        # Records verified at an earlier run whose content differs now: said for each such chain, whatever else
+        # the run finds (a bad signature elsewhere must not hide a chain re-signed with the till's key). A chain
+        # that only got shorter is said by tail_deleted: that its remaining records "changed" would accuse the
+        # till of a forgery it did not commit.
+        for name in sorted(changed):
+            rec = dict(zip(j.chain_key, name.split("/"))) if j.chain_key else {}
+            result.add(Finding(j.name, "chain_changed", rec,
+                               "records verified at an earlier run have changed since (re-signed, or altered)"))
     # A chain with a broken record is never taken as a checkpoint: the finding must come back every run.
     for f in result.findings[first_finding:]:
         if f.check in ("signature", "chain_link", "chain_changed"):

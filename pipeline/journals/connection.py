@@ -2,7 +2,8 @@
 
 coffre_digest(order, text) is an aggregate: the SHA-256 (hex) of the texts sorted by `order` and joined by '|',
 so that a mapping can rebuild the digest of a ticket's lines or payments that a till signs (SQLite's group_concat
-promises no order). With no row it gives the digest of the empty string.
+promises no order). Over no row SQL makes any aggregate NULL: coffre_digest_of_nothing() is the digest of the empty
+string, which a ticket without lines or payments signs.
 
 coffre_local_time(ts) and coffre_day(ts) give a till's time stamp as the shop's local time with its UTC offset, and
 its business day, in the configured time zone (Europe/Paris by default): a sale at 00:30 on 1 January in Paris is
@@ -99,6 +100,8 @@ def _offset_text(off: timedelta) -> str:
 def add_functions(conn: sqlite3.Connection, zone: str = DEFAULT_TIMEZONE) -> sqlite3.Connection:
     clock = LocalClock(zone)
     conn.create_aggregate("coffre_digest", 2, _Digest)
+    # An aggregate over no row is NULL in SQL; a ticket without lines or payments signs the digest of nothing.
+    conn.create_function("coffre_digest_of_nothing", 0, lambda: digest([]), deterministic=True)
     conn.create_function("coffre_local_time", 1, clock.local, deterministic=True)
     conn.create_function("coffre_day", 1, clock.day, deterministic=True)
     return conn

@@ -3,6 +3,7 @@ and a package made afterwards lists it in its report, even though the records ar
 
 from __future__ import annotations
 
+import html
 import json
 import sqlite3
 
@@ -51,9 +52,10 @@ def test_a_tail_deletion_caught_one_evening_reaches_status_and_the_package(store
     assert "the runs of the period found" in res.err + res.out
     assert extract(out, tmp_path / "x", PASSWORD).returncode == 0
     (root,) = list((tmp_path / "x").iterdir())
-    report = (root / "rapport.html").read_text(encoding="utf-8")
+    report = html.unescape((root / "rapport.html").read_text(encoding="utf-8"))
     assert "Tous les contrôles sont satisfaits" not in report
-    assert "tickets/tail_deleted" in report
+    assert "des enregistrements présents lors d'une sauvegarde précédente ont disparu en fin de chaîne (1)" in report
+    assert f"numéros {numbers[0]} to {numbers[-1]}" in report  # the records it named, in French
     runs = json.loads((root / "run" / "runs.json").read_text(encoding="utf-8"))["runs"]
     assert [r["run_id"] for r in runs] == [summary_id(first), summary["run_id"]]
     assert runs[0]["findings"] == 0 and runs[1]["by_check"].get("tickets/tail_deleted") == 1, runs

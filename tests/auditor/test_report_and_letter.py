@@ -120,8 +120,11 @@ def test_without_identity_the_report_says_non_renseigne(tmp_path, other_disk, sa
 @pytest.mark.parametrize("args, said", [
     (["--siret", "73282932000075"], "is not a valid SIRET"),
     (["--siren", "732829321"], "is not a valid SIREN"),
-    (["--siret", "73282932000074", "--vat-number", "FR45732829320"], "does not match the SIREN"),
+    (["--siret", "73282932000074", "--vat-number", "FR45732829320"], "its key is not that of the SIREN"),
+    (["--siret", "73282932000074", "--vat-number", "FR83404833048"], "does not match the SIREN"),
     (["--naf", "quarante-sept"], "is not a NAF code"),
+    (["--vat-number", "FR99732829320"], "its key is not that of the SIREN"),
+    (["--vat-number", "DE123456789"], "is not a French VAT number"),
 ])
 def test_a_mistyped_number_is_refused_at_init_and_nothing_is_written(tmp_path, sample_db, args, said):
     config = tmp_path / "etc" / "coffre.toml"

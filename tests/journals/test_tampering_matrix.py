@@ -237,3 +237,93 @@ def test_no_false_finding_on_100_clean_seeds(tmp_path):
         assert result.signatures_verified > 0
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
+
+
+def _archive(config) -> dict:
+    res = run_coffre("archive", "--config", config, "--yes", "--json")
+    assert res.code in (0, 5), res
+    return dict(json.loads(res.out), exit_code=res.code)
+
+
+def _package_verdict(config: Path, here: Path, tmp_path: Path) -> tuple[int, subprocess.CompletedProcess]:
+    package = tmp_path / "audit.zip"
+    res = run_coffre("export-auditor", "--config", config, "--identity", here / "off" / "id.txt",
+                     "--period", "2025-01-01..2025-01-03", "--out", package, "--password-env", "AUDIT_PW",
+                     env={"AUDIT_PW": PASSWORD})
+    x = tmp_path / "x"
+    assert subprocess.run([need_tool("7z"), "x", "-y", f"-p{PASSWORD}", f"-o{x}", str(package)],
+                          capture_output=True).returncode == 0
+    (root,) = list(x.iterdir())
+    return res.code, subprocess.run([need_tool("python3"), "-I", "verify.py"], cwd=root, capture_output=True, text=True)
+
+
+@pytest.mark.slow
+def test_a_chain_re_signed_with_the_till_key_is_named_even_beside_a_decoy(clean_store, tmp_path):
+    """A forger holding the till key re-signs a register's chain after a change, and breaks one signature on the
+    other register as a decoy: the re-signed chain is named all the same, and stays in the package once the decoy
+    is undone and the forged chain has become the next runs' reference."""
+    here, dest = _copy_store(clean_store, tmp_path)
+    config = here / "etc" / "coffre.toml"
+    db = here / "shop" / "caisse.db"
+    try:
+        def forge(conn):
+            conn.execute(f"UPDATE tickets SET operator_id = operator_id % 6 + 1 WHERE id = {T.format('CAISSE-01', 60)}")
+            resign_tickets(conn, "CAISSE-01")
+            conn.execute(f"UPDATE tickets SET total_ttc = total_ttc + 1 WHERE id = {T.format('CAISSE-02', 5)}")
+        _tamper(db, forge)
+        run = _archive(config)
+        assert run["exit_code"] == 5
+        named = {(f["check"], f["record"].get("register")) for f in run["findings"]}
+        assert ("chain_changed", "CAISSE-01") in named, run["findings"]
+        _tamper(db, f"UPDATE tickets SET total_ttc = total_ttc - 1 WHERE id = {T.format('CAISSE-02', 5)}")
+        assert _archive(config)["exit_code"] == 0  # the forged chain verifies: only the runs' record remembers
+        code, checked = _package_verdict(config, here, tmp_path)
+        assert code == 5
+        assert checked.returncode == 1 and "chain_changed" in checked.stdout, checked.stdout
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_a_deletion_in_the_middle_is_named_where_it_is_not_as_a_tail_deletion(clean_store, tmp_path):
+    here, dest = _copy_store(clean_store, tmp_path)
+    try:
+        def delete_middle(conn):
+            tid = _ticket_id(conn, "CAISSE-01", 100)
+            for table in ("ticket_lines", "payments", "duplicates"):
+                conn.execute(f"DELETE FROM {table} WHERE ticket_id = ?", (tid,))
+            conn.execute("DELETE FROM tickets WHERE id = ?", (tid,))
+        _tamper(here / "shop" / "caisse.db", delete_middle)
+        run = _archive(here / "etc" / "coffre.toml")
+        checks = {(f["journal"], f["check"]) for f in run["findings"]}
+        assert {("tickets", "chain_link"), ("tickets", "numbering_gap")} <= checks, run["findings"]
+        assert ("tickets", "tail_deleted") not in checks, run["findings"]
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_a_ticket_without_lines_or_payments_is_no_finding_anywhere(clean_store, tmp_path):
+    """A 0 EUR training ticket, validly signed, with no line and no payment: its digests are those of nothing."""
+    here, dest = _copy_store(clean_store, tmp_path)
+    config = here / "etc" / "coffre.toml"
+    try:
+        def empty_ticket(conn):
+            j = load_mapping().journals["tickets"]
+            rid, number, prev, ts = conn.execute(
+                "SELECT t.register_id, t.number, t.signature, t.timestamp FROM tickets t JOIN registers r "
+                "ON r.id = t.register_id WHERE r.code = 'CAISSE-01' ORDER BY t.number DESC LIMIT 1").fetchone()
+            cols = ("register_id, number, type, timestamp, operator_id, ht_550, tva_550, ht_1000, tva_1000, ht_2000, "
+                    "tva_2000, total_ht, total_tva, total_ttc, previous_signature, signature")
+            tid = conn.execute(f"INSERT INTO tickets ({cols}) VALUES (?, ?, 'training', ?, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, "
+                               f"?, '')", (rid, number + 1, ts, prev)).lastrowid
+            (payload,) = conn.execute(f"SELECT {payload_sql(j.payload)} FROM ({j.full_sql}) WHERE source_id = ?",
+                                      (tid,)).fetchone()
+            conn.execute("UPDATE tickets SET signature = ? WHERE id = ?", (sign(KEY, payload), tid))
+        _tamper(here / "shop" / "caisse.db", empty_ticket)
+        run = _archive(config)
+        assert run["exit_code"] == 0 and run["findings"] == [], run["findings"]
+        code, checked = _package_verdict(config, here, tmp_path)
+        assert code == 0 and checked.returncode == 0, checked.stdout
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
