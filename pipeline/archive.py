@@ -224,7 +224,8 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
                 outcome.commit()  # the journals kept for the next run, with what it starts from
                 committed = True
                 also = {"log_carried": carried, "journal_checkpoint": {"mapping": outcome.mapping, "run_id": run_id,
-                                                                       "chains": outcome.checks.checkpoint}}
+                                                                       "chains": outcome.checks.checkpoint,
+                                                                       "till_keys": outcome.checks.till_keys}}
             _name_new_media(dests, written, media, result, say)
             _record_run(history, run, written, copies, media, dests, destination_specs, result, also,
                         unrecorded.adopted)

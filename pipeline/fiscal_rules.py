@@ -44,6 +44,11 @@ CHECKS = {
     "jet_missing": ("no event of the technical journal (JET) records this operation",
                     "aucun événement du journal technique (JET) n'enregistre cette opération"),
     "jet_orphan": ("a JET event whose operation is not there", "événement du JET dont l'opération est absente"),
+    "till_key_added": ("a till public key appeared since the last run: check that the till made it",
+                       "une clé publique de caisse est apparue depuis la sauvegarde précédente : vérifier qu'elle "
+                       "vient de la caisse"),
+    "till_key_removed": ("a till public key that was there at the last run is gone",
+                         "une clé publique de caisse présente lors de la sauvegarde précédente a disparu"),
     "lines_sha256": ("the ticket's lines are not those its signature covers",
                      "les lignes du ticket ne sont pas celles que couvre sa signature"),
     "payments_sha256": ("the ticket's payments are not those its signature covers",

@@ -18,10 +18,10 @@ th{background:#eee}td.l,th.l{text-align:left}.ok{color:#060}.ko{color:#a00;font-
 # What each check found, said to an inspector (the records are named beside it): the catalogue's words.
 CHECKS_FR = {check: fr for check, (_, fr) in CHECKS.items()}
 JOURNALS_FR = {"tickets": "tickets", "ticket_lines": "lignes", "payments": "règlements", "closures": "clôtures",
-               "jet": "JET", "duplicates": "duplicata"}
+               "jet": "JET", "duplicates": "duplicata", "till_keys": "clés de la caisse"}
 RECORD_FR = {"register": "caisse", "number": "numéro", "kind": "type", "period_start": "début", "seq": "séquence",
              "ticket_number": "ticket", "line_no": "ligne", "numbers": "numéros", "last_seen": "dernier numéro vu",
-             "ticket_source_id": "ticket (id)"}
+             "ticket_source_id": "ticket (id)", "key_id": "clé", "public_key": "clé publique"}
 KINDS_FR = {"daily": "Z jour", "monthly": "mois", "yearly": "année"}
 TYPES_FR = {"sale": "ventes", "refund": "remboursements", "cancellation": "annulations", "training": "formation"}
 

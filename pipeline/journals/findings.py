@@ -31,6 +31,7 @@ class CheckResult:
     records: dict[str, int] = field(default_factory=dict)
     truncated_checks: list[str] = field(default_factory=list)
     checkpoint: dict = field(default_factory=dict)
+    till_keys: list = field(default_factory=list)  # [key id, public key] seen by this check
 
     def add(self, f: Finding) -> None:
         if any(x.journal == f.journal and x.check == f.check and x.record == f.record for x in self.findings):

@@ -102,7 +102,8 @@ def _problem(doc) -> str | None:
                and _is(d.get("media_seen"), list, str) for d in (doc.get("destinations") or {}).values()):
         return "its `destinations` is malformed"
     cp, carried = doc.get("journal_checkpoint"), doc.get("log_carried")
-    if cp is not None and not (isinstance(cp.get("mapping"), str) and _is(cp.get("chains"), dict)):
+    if cp is not None and not (isinstance(cp.get("mapping"), str) and _is(cp.get("chains"), dict)
+                               and _is(cp.get("till_keys"), list, list)):
         return "its `journal_checkpoint` is malformed"
     entries = (carried or {}).get("entries")
     if carried is not None and not (_is(entries, int) and not isinstance(entries, bool) and (entries or 0) >= 0

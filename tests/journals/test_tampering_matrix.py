@@ -327,3 +327,28 @@ def test_a_ticket_without_lines_or_payments_is_no_finding_anywhere(clean_store, 
         assert code == 0 and checked.returncode == 0, checked.stdout
     finally:
         shutil.rmtree(dest, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_a_till_key_added_after_the_first_run_is_named(clean_store, tmp_path):
+    """A forger adds a key of their own, backdated, and re-signs a chain with it: the new key is named, and the
+    re-signed chain too."""
+    from pipeline.sample.chain import key_id, public_key_b64
+
+    here, dest = _copy_store(clean_store, tmp_path)
+    try:
+        def new_key(conn):
+            pub = OTHER_KEY.public_key()
+            conn.execute("INSERT INTO till_keys (key_id, algorithm, public_key_b64, valid_from) "
+                         "VALUES (?, 'ed25519', ?, '2024-01-01T00:00:00Z')", (key_id(pub), public_key_b64(pub)))
+            resign_tickets(conn, "CAISSE-01", OTHER_KEY)
+        _tamper(here / "shop" / "caisse.db", new_key)
+        run = _archive(here / "etc" / "coffre.toml")
+        assert run["exit_code"] == 5
+        named = {(f["journal"], f["check"]) for f in run["findings"]}
+        assert {("till_keys", "till_key_added"), ("tickets", "chain_changed")} <= named, run["findings"]
+        added = [f for f in run["findings"] if f["check"] == "till_key_added"]
+        assert added[0]["record"]["public_key"] == public_key_b64(OTHER_KEY.public_key())
+        assert _archive(here / "etc" / "coffre.toml")["exit_code"] == 0  # said once; the runs' record keeps it
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
