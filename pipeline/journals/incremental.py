@@ -210,6 +210,8 @@ def keys_since(checks: CheckResult, before) -> None:
     if not isinstance(before, list):
         return  # a first run, or a record from before keys were kept
     then = {k[1]: k[0] for k in before if isinstance(k, list) and len(k) == 2}
+    if not then:
+        return  # the last run saw no key (an emptied or foreign database, said then): nothing to hold keys to
     now = {k: i for i, k in checks.till_keys}
     for key, kid in sorted(now.items()):
         if key not in then:
