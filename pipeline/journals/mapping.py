@@ -16,6 +16,7 @@ from pathlib import Path
 from pipeline.errors import UsageError
 
 JOURNALS = ("tickets", "ticket_lines", "payments", "closures", "jet", "duplicates")
+SOURCE_ID = "source_id"  # the canonical field that carries the journal's row id in its source table
 _PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)(!e)?\}")
 
 

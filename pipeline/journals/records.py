@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from pipeline.journals.findings import CheckResult, Finding
-from pipeline.journals.mapping import Journal, Mapping, payload_sql, quote_ident
+from pipeline.journals.mapping import SOURCE_ID, Journal, Mapping, payload_sql, quote_ident
 
 Scope = Callable[[Journal], tuple[str, tuple]]  # a journal -> (WHERE clause, parameters) of the records checked
 
@@ -82,13 +82,23 @@ def _orphans(conn, j: Journal, ticket_key: list[str], tickets: Journal, result: 
     """Lines or payments whose ticket is not in the tickets journal (the mapping's SQL keeps them, with an empty
     ticket, rather than dropping them in a join)."""
     k1, k2 = (quote_ident(k) for k in ticket_key)
-    src = "x.ticket_source_id" if "ticket_source_id" in j.fields else "NULL"
+    src = "ticket_source_id" if "ticket_source_id" in j.fields else "NULL"
     where, params = scope(j)
-    sql = (f"SELECT x.{k1}, x.{k2}, {src}, count(*) FROM (SELECT * FROM ({j.sql}) {where}) x "
-           f"LEFT JOIN ({tickets.sql}) t ON t.register = x.{k1} AND t.number = x.{k2} "
-           f"WHERE t.number IS NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
+    conn.execute("DROP TABLE IF EXISTS temp.coffre_orphan_rows")
+    conn.execute(f"CREATE TEMP TABLE coffre_orphan_rows AS SELECT {k1} AS k1, {k2} AS k2, {src} AS src "
+                 f"FROM ({j.sql}) {where}", params)
+    # The tickets they name, looked up by source id between bound values: SQLite takes a bound range into the
+    # journal's query as a rowid range, where a subquery would make it read (and convert) every ticket.
+    lo, hi = conn.execute("SELECT min(src), max(src) FROM coffre_orphan_rows").fetchone()
+    near = (f"WHERE {SOURCE_ID} BETWEEN ? AND ?", (lo, hi)) if src != "NULL" and lo is not None else ("", ())
+    conn.execute("DROP TABLE IF EXISTS temp.coffre_orphan_tickets")
+    conn.execute(f"CREATE TEMP TABLE coffre_orphan_tickets AS SELECT register, number FROM ({tickets.sql}) {near[0]}",
+                 near[1])
+    conn.execute("CREATE INDEX temp.coffre_orphan_tickets_i ON coffre_orphan_tickets (register, number)")
+    sql = ("SELECT x.k1, x.k2, x.src, count(*) FROM coffre_orphan_rows x LEFT JOIN coffre_orphan_tickets t "
+           "ON t.register = x.k1 AND t.number = x.k2 WHERE t.number IS NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
     what = "line" if j.name == "ticket_lines" else "payment"
-    for reg, number, source, n in conn.execute(sql, params):
+    for reg, number, source, n in conn.execute(sql):
         rec = {"register": reg, "ticket_number": number} if number is not None else {"ticket_source_id": source}
         result.add(Finding(j.name, "orphan", rec, f"{n} {what}(s) of a ticket that is not in the tickets journal"))
 

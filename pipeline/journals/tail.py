@@ -22,11 +22,10 @@ from pipeline.journals.checks import (NO_KEYS, CheckResult, Finding, _record, _v
                                       broken_link, chain_sql, counted_types_sql, dangling_first, late_start,
                                       numbers_missing, rate_pivot, report_payments, report_ticket_lines,
                                       ticket_line_columns)
-from pipeline.journals.mapping import Journal, Mapping, quote_ident
+from pipeline.journals.mapping import SOURCE_ID, Journal, Mapping, quote_ident
 from pipeline.snapshot.pages import MalformedFile, NotRowidTable, SQLiteFile
 
 STATE_VERSION = 1
-SOURCE_ID = "source_id"  # the canonical field that carries the journal's row id in its source table
 
 
 class NotTail(Exception):
