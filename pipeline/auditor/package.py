@@ -98,29 +98,32 @@ def letter_paths(out_zip: Path) -> tuple[Path, Path]:
 
 
 def _write_letters(cfg: Config, period, out_zip: Path, till: dict, paths: tuple[Path, Path]) -> None:
-    h = hashlib.sha256()
-    with open(out_zip, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    till_keys = [{"key_id": k.get("key_id") or "?", "fingerprint": _raw_fingerprint(k.get("public_key_b64", ""))}
+    till_keys = [{"key_id": k.get("key_id") or "?", "fingerprint": _till_fingerprint(k.get("public_key_b64", ""))}
                  for k in till.get("keys", [])]
     ctx = {"shop": cfg.shop, "store_id": cfg.store_id, "period": period, "timezone": cfg.journals_timezone,
-           "zip_name": out_zip.name, "zip_size": out_zip.stat().st_size, "zip_sha256": h.hexdigest(),
+           "zip_name": out_zip.name, "zip_size": out_zip.stat().st_size, "zip_sha256": _sha256_file(out_zip),
            "public_key": cfg.signing_public_key, "key_fingerprint": signing.fingerprint(cfg.signing_public_key),
            "till_keys": till_keys}
     paths[0].write_text(letter.render_text(ctx), encoding="utf-8")
     paths[1].write_text(letter.render_html(ctx), encoding="utf-8")
 
 
-def _raw_fingerprint(b64: str) -> str:
+def _till_fingerprint(b64: str) -> str:
     import base64
     import binascii
 
     try:
-        digest = hashlib.sha256(base64.b64decode(b64, validate=True)).hexdigest()
+        return signing.raw_fingerprint(base64.b64decode(b64, validate=True))
     except (binascii.Error, ValueError):
         return "illisible"
-    return " ".join(digest[i:i + 4] for i in range(0, 64, 4))
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _destination_of(cfg: Config, res):
@@ -180,11 +183,7 @@ def _sums_and_signatures(root: Path, secret) -> None:
     lines = []
     for p in sorted(root.rglob("*")):
         if p.is_file() and p.name not in UNSIGNED:
-            h = hashlib.sha256()
-            with open(p, "rb") as f:
-                while chunk := f.read(1 << 20):
-                    h.update(chunk)
-            lines.append(f"{h.hexdigest()}  {p.relative_to(root).as_posix()}\n")
+            lines.append(f"{_sha256_file(p)}  {p.relative_to(root).as_posix()}\n")
     sums = "".join(lines).encode()
     (root / "SHA256SUMS").write_bytes(sums)
     sig = secret.sign(sums, prehash=True, untrusted_comment="signature from coffre", trusted_comment="coffre auditor package")

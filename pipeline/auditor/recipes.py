@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from pipeline.journals.checks import till_key_rows
 from pipeline.journals.mapping import Mapping
 
 
@@ -28,7 +29,5 @@ def recipes(mapping: Mapping) -> dict:
 
 
 def till_keys(conn: sqlite3.Connection, mapping: Mapping) -> dict:
-    keys = []
-    for row in conn.execute(mapping.public_keys_sql):
-        keys.append({"key_id": str(row[0]) if len(row) > 1 else "", "algorithm": "ed25519", "public_key_b64": row[-1]})
-    return {"keys": keys}
+    return {"keys": [{"key_id": kid, "algorithm": "ed25519", "public_key_b64": b64}
+                     for kid, b64 in till_key_rows(conn, mapping)]}

@@ -38,10 +38,13 @@ def rate(bp: int) -> str:
     return f"{bp / 100:g}".replace(".", ",") + "\u00a0%"
 
 
+def record_fr(journal: str, record: dict) -> str:
+    rec = ", ".join(f"{RECORD_FR.get(k, k)} {KINDS_FR.get(v, v) if k == 'kind' else v}" for k, v in record.items())
+    return f"{JOURNALS_FR.get(journal, journal)} [{rec}]"
+
+
 def finding_fr(f) -> str:
-    rec = ", ".join(f"{RECORD_FR.get(k, k)} {KINDS_FR.get(v, v) if k == 'kind' else v}" for k, v in f.record.items())
-    what = CHECKS_FR.get(f.check, f.check)
-    return f"{JOURNALS_FR.get(f.journal, f.journal)} [{rec}] : {what} ({f.journal}/{f.check})"
+    return f"{record_fr(f.journal, f.record)} : {CHECKS_FR.get(f.check, f.check)} ({f.journal}/{f.check})"
 
 
 def verdict(now: int, earlier: int) -> str:
@@ -59,12 +62,6 @@ def _run_finding(key: str, n) -> str:
     return f"{escape(JOURNALS_FR.get(journal, journal))} : {escape(CHECKS_FR.get(check, check))} ({n})"
 
 
-def _named_fr(f: dict) -> str:
-    rec = ", ".join(f"{RECORD_FR.get(k, k)} {KINDS_FR.get(v, v) if k == 'kind' else v}"
-                    for k, v in f["record"].items())
-    return f"{JOURNALS_FR.get(f.get('journal'), f.get('journal'))} [{rec}]"
-
-
 def runs_rows(runs: list[dict]) -> str:
     rows = []
     for r in runs:
@@ -74,7 +71,7 @@ def runs_rows(runs: list[dict]) -> str:
             detail = "<br>".join(_run_finding(k, v) for k, v in sorted(r["by_check"].items())) or "aucun"
             named = [f for f in r.get("named") or [] if isinstance(f.get("record"), dict)][:10]
             if named:
-                detail += "<br><small>" + "<br>".join(escape(_named_fr(f)) for f in named) + "</small>"
+                detail += "<br><small>" + "<br>".join(escape(record_fr(f.get("journal"), f["record"])) for f in named) + "</small>"
             n = str(r["findings"])
         checked = {"all records": "tout", "new records only": "nouveaux enregistrements"}.get(r.get("checked"), "—")
         cls = " class=ko" if r["findings"] or not r["authentic"] else ""

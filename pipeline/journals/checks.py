@@ -21,14 +21,38 @@ from pipeline.journals.mapping import Journal, Mapping, counted_types_sql, paylo
 from pipeline.journals.means import check_means
 from pipeline.journals.records import check_records
 
+def till_key_rows(conn: sqlite3.Connection, mapping: Mapping) -> list[list[str]]:
+    """[key id, public key (base64)] of every till key the database holds, as the mapping reads them."""
+    return [[str(row[0]) if len(row) > 1 else "", str(row[-1])] for row in conn.execute(mapping.public_keys_sql)]
+
+
 def load_public_keys(conn: sqlite3.Connection, mapping: Mapping) -> list[Ed25519PublicKey]:
     keys = []
-    for row in conn.execute(mapping.public_keys_sql):
+    for _, b64 in till_key_rows(conn, mapping):
         try:
-            keys.append(Ed25519PublicKey.from_public_bytes(base64.b64decode(row[-1], validate=True)))
+            keys.append(Ed25519PublicKey.from_public_bytes(base64.b64decode(b64, validate=True)))
         except (binascii.Error, ValueError):
             continue
     return keys
+
+
+def keys_since(checks: CheckResult, before) -> None:
+    """A till key that appeared since the last run can sign records that were never the till's (a forger who
+    re-signs a chain with a key of their own adds it): said, as is a key that went."""
+    if not isinstance(before, list):
+        return  # a first run, or a record from before keys were kept
+    then = {k[1]: k[0] for k in before if isinstance(k, list) and len(k) == 2}
+    if not then:
+        return  # the last run saw no key (an emptied or foreign database, said then): nothing to hold keys to
+    now = {k: i for i, k in checks.till_keys}
+    for key, kid in sorted(now.items()):
+        if key not in then:
+            checks.add(Finding("till_keys", "till_key_added", {"key_id": kid, "public_key": key},
+                               "a till public key that was not there at the last run: check that the till made it"))
+    for key, kid in sorted(then.items()):
+        if key not in now:
+            checks.add(Finding("till_keys", "till_key_removed", {"key_id": kid, "public_key": key},
+                               "a till public key that was there at the last run is gone"))
 
 
 def _decode_sig(sig: str) -> bytes:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.journals.cache import FrameCache, FrameFile
-from pipeline.journals.checks import CheckResult, Finding, check_closures, check_journals, load_public_keys
+from pipeline.journals.checks import (CheckResult, check_closures, check_journals, keys_since, load_public_keys,
+                                     till_key_rows)
 from pipeline.journals.export import JSON_CLOSE, JSON_OPEN, csv_header, write_reports, write_rows
 from pipeline.journals.mapping import Mapping, load_mapping, quote_ident
 from pipeline.journals.means import check_means
@@ -178,7 +179,7 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
                 exported = pool.submit(_export_everything, snapshot, mapping, files, level)
                 checks = check_journals(conn, mapping, (previous or {}).get("chains"), None)
                 counts = exported.result()
-        checks.till_keys = till_keys_now(conn, mapping)
+        checks.till_keys = till_key_rows(conn, mapping)
         keys_since(checks, (previous or {}).get("till_keys"))
         new_state = {"none_because": "its checks had findings, which every run must report again"}
         if not checks.findings:
@@ -197,30 +198,6 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
     write_reports(mapping, folder, counts, checks, None, context)
     return RunJournals(folder, mapping.name, counts, checks, time.time() - started, tail is not None, why,
                        files, new_state, cache)
-
-
-def till_keys_now(conn, mapping: Mapping) -> list[list[str]]:
-    """[key id, public key] of every till key the database holds, as the mapping reads them."""
-    return [[str(row[0]) if len(row) > 1 else "", str(row[-1])] for row in conn.execute(mapping.public_keys_sql)]
-
-
-def keys_since(checks: CheckResult, before) -> None:
-    """A till key that appeared since the last run can sign records that were never the till's (a forger who
-    re-signs a chain with a key of their own adds it): said, as is a key that went."""
-    if not isinstance(before, list):
-        return  # a first run, or a record from before keys were kept
-    then = {k[1]: k[0] for k in before if isinstance(k, list) and len(k) == 2}
-    if not then:
-        return  # the last run saw no key (an emptied or foreign database, said then): nothing to hold keys to
-    now = {k: i for i, k in checks.till_keys}
-    for key, kid in sorted(now.items()):
-        if key not in then:
-            checks.add(Finding("till_keys", "till_key_added", {"key_id": kid, "public_key": key},
-                               "a till public key that was not there at the last run: check that the till made it"))
-    for key, kid in sorted(then.items()):
-        if key not in now:
-            checks.add(Finding("till_keys", "till_key_removed", {"key_id": kid, "public_key": key},
-                               "a till public key that was there at the last run is gone"))
 
 
 def _tables_read(conn, mapping: Mapping) -> set[str]:

@@ -59,11 +59,17 @@ def public_pem(public_key_b64: str) -> bytes:
                                                                 serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def fingerprint(public_key_b64: str) -> str:
-    """SHA-256 of the raw 32-byte Ed25519 key, in groups of four hex digits: what a cover letter prints for an
+def raw_fingerprint(raw: bytes) -> str:
+    """SHA-256 of a raw 32-byte Ed25519 key, in groups of four hex digits: what a cover letter prints for an
     inspector to compare, by eye or with `openssl pkey -pubin -outform DER | tail -c 32 | sha256sum`."""
-    import base64
     import hashlib
 
-    digest = hashlib.sha256(base64.b64decode(public_key_b64)[10:42]).hexdigest()
+    digest = hashlib.sha256(raw).hexdigest()
     return " ".join(digest[i:i + 4] for i in range(0, 64, 4))
+
+
+def fingerprint(public_key_b64: str) -> str:
+    """The fingerprint of a minisign public key (2 bytes algorithm, 8 bytes key id, then the raw key)."""
+    import base64
+
+    return raw_fingerprint(base64.b64decode(public_key_b64)[10:42])
