@@ -159,3 +159,11 @@ def vs():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def open_package(package: Path, into: Path, password: str) -> Path:
+    """An auditor package extracted with the stock 7-Zip, as the inspector does; returns its one folder."""
+    res = subprocess.run([need_tool("7z"), "x", "-y", f"-p{password}", f"-o{into}", str(package)], capture_output=True)
+    assert res.returncode == 0, res.stderr
+    (root,) = list(into.iterdir())
+    return root

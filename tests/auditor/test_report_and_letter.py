@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import need_tool, run_coffre
+from conftest import need_tool, open_package, run_coffre
 
 from pipeline.keys.signing import fingerprint
 
@@ -40,10 +40,7 @@ def _export(config: Path, tmp_path: Path) -> Path:
 
 
 def _extract(package: Path, into: Path) -> Path:
-    assert subprocess.run([need_tool("7z"), "x", "-y", f"-p{PASSWORD}", f"-o{into}", str(package)],
-                          capture_output=True).returncode == 0
-    (root,) = list(into.iterdir())
-    return root
+    return open_package(package, into, PASSWORD)
 
 
 def _chromium(page: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:

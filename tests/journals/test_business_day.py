@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import need_tool, run_coffre
+from conftest import need_tool, open_package, run_coffre
 
 PASSWORD = "nuit-de-la-saint-sylvestre-2025"
 
@@ -66,10 +66,7 @@ def test_a_sale_after_midnight_on_new_years_eve_is_in_the_new_years_z(night_stor
     res = run_coffre("export-auditor", "--config", config, "--identity", identity, "--period", "2025-01-01..2025-01-01",
                      "--out", package, "--password-env", "AUDIT_PW", env={"AUDIT_PW": PASSWORD})
     assert res.code == 0, res
-    x = tmp_path / "x"
-    assert subprocess.run([need_tool("7z"), "x", "-y", f"-p{PASSWORD}", f"-o{x}", str(package)],
-                          capture_output=True).returncode == 0
-    (root,) = list(x.iterdir())
+    root = open_package(package, tmp_path / "x", PASSWORD)
     check = subprocess.run([need_tool("python3"), "-I", "verify.py"], cwd=root, capture_output=True, text=True)
     assert check.returncode == 0 and "aucun constat" in check.stdout, check.stdout + check.stderr
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import need_tool, run_coffre
+from conftest import need_tool, open_package, run_coffre
 
 from pipeline.journals.checks import check_journals
 from pipeline.journals.connection import add_functions
@@ -201,10 +201,7 @@ def test_each_tampering_is_named_by_archive_export_report_and_verify_py(clean_st
                          "--period", "2025-01-01..2025-01-03", "--out", package, "--password-env", "AUDIT_PW",
                          env={"AUDIT_PW": PASSWORD})
         assert res.code == 5, res
-        x = tmp_path / "x"
-        assert subprocess.run([need_tool("7z"), "x", "-y", f"-p{PASSWORD}", f"-o{x}", str(package)],
-                              capture_output=True).returncode == 0
-        (root,) = list(x.iterdir())
+        root = open_package(package, tmp_path / "x", PASSWORD)
         report = (root / "rapport.html").read_text(encoding="utf-8")
         assert "Tous les contrôles sont satisfaits" not in report
         in_package = json.loads((root / "journals" / "findings.json").read_text(encoding="utf-8"))["findings"]
@@ -273,10 +270,7 @@ def _package_verdict(config: Path, here: Path, tmp_path: Path) -> tuple[int, sub
     res = run_coffre("export-auditor", "--config", config, "--identity", here / "off" / "id.txt",
                      "--period", "2025-01-01..2025-01-03", "--out", package, "--password-env", "AUDIT_PW",
                      env={"AUDIT_PW": PASSWORD})
-    x = tmp_path / "x"
-    assert subprocess.run([need_tool("7z"), "x", "-y", f"-p{PASSWORD}", f"-o{x}", str(package)],
-                          capture_output=True).returncode == 0
-    (root,) = list(x.iterdir())
+    root = open_package(package, tmp_path / "x", PASSWORD)
     return res.code, subprocess.run([need_tool("python3"), "-I", "verify.py"], cwd=root, capture_output=True, text=True)
 
 
