@@ -10,32 +10,28 @@ import sqlite3
 import tempfile
 import threading
 import time
-import weakref
-from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import blake3
 
-from pipeline import __version__
+from pipeline import clock
 from pipeline.config import Config
-from pipeline.destinations import Destination, RunWriter, open_destination, why_not_read
+from pipeline.destinations import Destination, open_destination, why_not_read
 from pipeline.attention import baseline, needs_a_person
 from pipeline.destinations.leftovers import remove_leftovers
 from pipeline.destinations.medium import MediumFileInvalid, ensure_medium, read_medium
-from pipeline.destinations.parallel import PerDestination
+from pipeline.destinations.transaction import CopyOutcome, RunTransaction
 from pipeline.destinations.presence import absent_reason
 from pipeline.errors import CANNOT_RUN, NEEDS_PERSON, OK, PARTIAL, CannotRun, UsageError
 from pipeline.keys import signing
 from pipeline.keys.age_identity import parse_recipient
 from pipeline.manifest import format as fmt
-from pipeline.manifest import restore_text
 from pipeline.manifest.sign import sign
-from pipeline.hashing import hash_stream
+from pipeline.manifest.write import FILE_KINDS, control_files
 from pipeline.pack.blocks import BLOCK, BlockCache, pack_blocks
 from pipeline.pack.stream import cpu_count, pack_bytes
-from pipeline.pack.tee import AllBranchesFailed, Tee
 from pipeline.journals.cache import FrameCache
 from pipeline.journals.incremental import journals_for_run
 from pipeline.pack.frames import FrameTar, seal
@@ -47,16 +43,6 @@ from pipeline.state.lock import StoreLock
 from pipeline.state.record_lock import record_lock
 from pipeline.verify.identity import twins
 from pipeline.verify.unrecorded import find_unrecorded
-
-
-FILE_KINDS = ("snapshot", "journals", "facts")  # the order of a run's data files in its manifest
-
-
-@dataclass
-class CopyOutcome:
-    destination: str
-    ok: bool = True
-    reason: str = ""
 
 
 @dataclass
@@ -142,7 +128,9 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
                 "(an archive interrupted before it could record it, or another machine archiving this store): it is "
                 "recorded now, and this run follows it.")
         prev = unrecorded.adopted[-1] if unrecorded.adopted else history.last_run()
-        run_id = new_run_id(time.time(), max([r["run_id"] for r in history.runs[-1:] + unrecorded.adopted] or [""]))
+        at = clock.now()
+        run_id = new_run_id(at, max([r["run_id"] for r in history.runs[-1:] + unrecorded.adopted] or [""]))
+        created_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
         with history.update() as doc:  # so that, killed, this run's folders are known to be this machine's
             ours = set(doc.get("started") or [])
             doc["started"] = sorted(ours | {run_id})[-50:]
@@ -168,7 +156,7 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
                 say(warning)
             snap = source.take(scratch)
             result.run_id = run_id
-            run = _RunWrite(cfg, run_id, dests, copies, say)
+            run = RunTransaction(cfg.store_id, run_id, dests, copies, say)
             with ThreadPoolExecutor(2) as pool:
                 # Beside the packing of the snapshot, on the same (cached) file: its facts, and the journals,
                 # which are sealed into the run as soon as they are ready (both files stream to every copy).
@@ -215,8 +203,10 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
                           lambda sink: pack_bytes(json.dumps(facts, indent=2, sort_keys=True).encode(), sink,
                                                   recipients, cfg.compression_level))
             run.read_back()
-            run.finish(prev, secret_key, started)
-            result.files = run.files
+            control = control_files(run_id, cfg.store_id, created_at, prev, cfg.recipients, run.files)
+            written_control = run.publish(control, fmt.SIGNATURE, lambda b3: sign(
+                secret_key, b3, fmt.trusted_comment(cfg.store_id, run_id)))
+            result.files = sorted(run.files, key=lambda f: FILE_KINDS.index(f["kind"]))
             written = [s for s, c in copies.items() if c.ok]
             blocks.commit()  # the snapshot's frames, for the next run to copy where its blocks are the same
             also = {}
@@ -227,7 +217,11 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
                                                                        "chains": outcome.checks.checkpoint,
                                                                        "till_keys": outcome.checks.till_keys}}
             _name_new_media(dests, written, media, result, say)
-            _record_run(history, run, written, copies, media, dests, destination_specs, result, also,
+            # What one copy of this run takes on its medium (the signature: a few hundred bytes, not counted).
+            size = sum(f["size"] for f in run.files) + sum(len(data) for _, data in control)
+            entry = {"run_id": run_id, "created_at": created_at, "previous": prev["run_id"] if prev else None,
+                     "manifest_blake3": written_control[fmt.MANIFEST_JSON], "bytes": size}
+            _record_run(history, entry, written, copies, media, dests, destination_specs, result, also,
                         unrecorded.adopted)
             log = ActivityLog(cfg.state_dir, cfg.store_id)
             for r in unrecorded.adopted:
@@ -302,7 +296,7 @@ def _name_new_media(dests: dict[str, Destination], written: list[str], media: di
             say(warning)
 
 
-def _record_run(history: History, run: "_RunWrite", written: list[str], copies: dict, media: dict[str, str],
+def _record_run(history: History, entry: dict, written: list[str], copies: dict, media: dict[str, str],
                 dests: dict[str, Destination], specs: list[str], result: "ArchiveResult", also: dict,
                 adopted: list[dict]) -> None:
     """The run, where it went (by medium and by spelling), and what it must be compared with next time."""
@@ -310,15 +304,14 @@ def _record_run(history: History, run: "_RunWrite", written: list[str], copies: 
     for spec in written:
         d = dests[spec]
         mount_point = getattr(d, "mount_point", None)
-        places[d.normalised()] = {"spec": spec, "medium": media[spec] or None, "last_run": run.run_id,
+        places[d.normalised()] = {"spec": spec, "medium": media[spec] or None, "last_run": entry["run_id"],
                                   "mount_point": mount_point() if mount_point else None}
-    record = {"run_id": run.run_id, "created_at": run.created_at, "previous": run.previous,
-              "manifest_blake3": run.manifest_hash,
-              "written": written, "media": {media[s]: s for s in written if media[s]},
-              "failed": {s: c.reason for s, c in copies.items() if not c.ok},
-              "row_counts": (result.facts.get("snapshot") or {}).get("row_counts") or {},
-              "attention": list(result.attention),
-              "findings": dict(((result.journals or {}).get("checks") or {}).get("by_check") or {})}
+    record = dict(entry,
+                  written=written, media={media[s]: s for s in written if media[s]},
+                  failed={s: c.reason for s, c in copies.items() if not c.ok},
+                  row_counts=(result.facts.get("snapshot") or {}).get("row_counts") or {},
+                  attention=list(result.attention),
+                  findings=dict(((result.journals or {}).get("checks") or {}).get("by_check") or {}))
     if result.foreign_database:
         record["foreign_database"] = True  # its row counts are not the next run's baseline
     for r in adopted:
@@ -349,7 +342,7 @@ class _SealedJournals:
     plain_size: int
 
 
-def _journals_sealed(cfg: Config, snapshot: Path, folder: Path, history: History, run_id: str, run: "_RunWrite",
+def _journals_sealed(cfg: Config, snapshot: Path, folder: Path, history: History, run_id: str, run: RunTransaction,
                      recipients: list, result: "ArchiveResult", say) -> _SealedJournals | None:
     """In a thread beside the snapshot's packing: the journals stage, then its tar sealed into every copy."""
     outcome = _journals_result(lambda: _journals_stage(cfg, snapshot, folder, history, run_id), cfg.journals_mapping,
@@ -417,206 +410,3 @@ def _journals_result(stage, mapping: str, result: "ArchiveResult", say):
     result.warnings.append(msg)
     say(msg)
     return None
-
-
-class _RunWrite:
-    """The writing of one run to every destination at once, dropping the ones that fail."""
-
-    def __init__(self, cfg: Config, run_id: str, dests: dict[str, Destination], copies: dict[str, CopyOutcome], say):
-        self.cfg, self.run_id, self.say = cfg, run_id, say
-        self.dests = dests
-        self.copies = copies
-        self.created_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        self.files: list[dict] = []
-        self.writers: dict[str, RunWriter] = {}
-        # One thread per destination flushes (fsync) its files, another reads them back: separate media
-        # work at the same time instead of one after the other.
-        self._flushers, self._checkers = PerDestination(), PerDestination()
-        self._checks: dict[tuple[str, str], tuple[str, Future]] = {}  # (spec, name) -> (digest, read-back)
-        # The snapshot and the journals are written at once, from two threads: the writers and copies they
-        # share change under this lock (a copy failing in one is dropped for both).
-        self._lock = threading.RLock()
-        # A copy that fails while the other stream still has a file open on it is only dropped from the
-        # writers at once; its files are closed and its folder removed once no stream is writing.
-        self._streams = 0
-        self._dropped: list[tuple[str, RunWriter | None]] = []
-        weakref.finalize(self, _close_workers, self._flushers, self._checkers)
-        started: dict[str, RunWriter] = {}
-
-        def start(spec: str) -> None:
-            started[spec] = dests[spec].start_run(cfg.store_id, run_id)
-
-        errors = self._flushers.run_all(dests, start)  # each medium creates its folder at once
-        self.writers.update((spec, started[spec]) for spec in dests if spec in started)
-        for spec, err in errors.items():
-            if not isinstance(err, OSError):
-                raise err
-            self._fail(spec, f"cannot create the run folder ({err.strerror})")
-
-    def _fail(self, spec: str, reason: str) -> None:
-        with self._lock:
-            copy = self.copies[spec]
-            if not copy.ok:
-                return
-            copy.ok, copy.reason = False, f"{self.dests[spec].describe()}: {reason}"
-            self.say(f"Copy failed: {copy.reason}")
-            self._dropped.append((spec, self.writers.pop(spec, None)))
-            if not self._streams:
-                self._clear_dropped()
-            if not self.writers:
-                raise CannotRun("No copy could be written: " + "; ".join(c.reason for c in self.copies.values() if not c.ok))
-
-    def _clear_dropped(self) -> None:
-        """Closes and removes what the failed copies hold; called under the lock, with no stream writing."""
-        dropped, self._dropped = self._dropped, []
-        for spec, writer in dropped:
-            if writer is not None:
-                writer.discard()
-            _remove_unsigned_run(self.dests[spec], self.cfg.store_id, self.run_id)
-
-    @contextmanager
-    def _stream(self):
-        """One file being written to every copy (the snapshot and the journals may be at once)."""
-        with self._lock:
-            self._streams += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._streams -= 1
-                if not self._streams:
-                    self._clear_dropped()
-
-    def _live(self) -> dict[str, RunWriter]:
-        with self._lock:
-            return dict(self.writers)
-
-    def _open_all(self, name: str) -> dict:
-        branches = {}
-        for spec, w in self._live().items():
-            try:
-                branches[spec] = w.open(name)
-            except OSError as err:
-                self._fail(spec, f"cannot create {name} ({err.strerror})")
-        return branches
-
-    def _commit_all(self, name: str, failures: dict[str, OSError]) -> None:
-        for spec, err in failures.items():
-            self._fail(spec, f"writing {name} failed ({err.strerror or err})")
-        writers = self._live()
-        errors = self._flushers.run_all(writers, lambda spec: writers[spec].commit(name))
-        for spec, err in errors.items():
-            if not isinstance(err, OSError):
-                raise err
-            self._fail(spec, f"writing {name} failed ({err.strerror or err})")
-
-    def data_file(self, name: str, kind: str, produce):
-        with self._stream():
-            tee = Tee(self._open_all(name))
-            try:
-                out = produce(tee)
-            except Exception:
-                if tee.branches:  # a copy is still writable: the failure is the stream's own (a read error, say)
-                    raise
-                for spec, err in tee.failures.items():
-                    self._fail(spec, f"writing {name} failed ({err.strerror or err})")
-                raise CannotRun("No copy could be written.")  # not reached: _fail raises once no writer is left
-            self._commit_all(name, tee.failures)
-        digest = tee.hash.hexdigest()
-        self.files.append({"name": name, "kind": kind, "size": tee.size, "blake3": digest,
-                           "compression": "zstd", "encryption": "age"})
-        # Read back at once, beside what comes next (the facts, the other files); read_back collects it.
-        for spec in self._live():
-            self._start_check(spec, name, digest)
-        return out
-
-    def small_file(self, name: str, data: bytes) -> str:
-        with self._stream():
-            tee = Tee(self._open_all(name))
-            try:
-                tee.write(data)
-            except AllBranchesFailed:
-                pass
-            self._commit_all(name, tee.failures)
-        return tee.hash.hexdigest()
-
-    def read_back(self, names: list[str] | None = None, expected: dict[str, str] | None = None) -> None:
-        """Reads every file back from each destination and checks its BLAKE3 against what was sent."""
-        expected = expected or {f["name"]: f["blake3"] for f in self.files}
-        for spec in self._live():
-            for name, digest in expected.items():
-                if self._checks.get((spec, name), ("",))[0] != digest:
-                    self._start_check(spec, name, digest)
-        for spec in self._live():
-            for name in expected:
-                reason = self._checks.pop((spec, name))[1].result()
-                if reason:
-                    self._fail(spec, reason)
-                    break
-
-    def _start_check(self, spec: str, name: str, digest: str) -> None:
-        with self._lock:
-            self._checks[(spec, name)] = (digest, self._checkers.submit(spec, self._check_one, spec, name, digest))
-
-    def _check_one(self, spec: str, name: str, digest: str) -> str | None:
-        """In the destination's reading thread: None when the copy holds what was sent, else why not."""
-        if spec not in self.writers:
-            return None  # that copy has failed meanwhile: nothing to read
-        try:
-            with self.dests[spec].open_read(self.cfg.store_id, self.run_id, name) as f:
-                got, _ = hash_stream(f)
-        except OSError as err:
-            return f"reading {name} back failed ({err.strerror or err})"
-        if got != digest:
-            return f"{name} read back differs from what was written (the medium is failing)"
-        return None
-
-    def finish(self, prev: dict | None, secret_key, started: float) -> str:
-        """Writes RESTORE.txt, manifest.json, MANIFEST.b3, then the signature: only then is it a run."""
-        # Written at once, the snapshot and the journals may end in either order: the manifest lists them in one.
-        self.files.sort(key=lambda f: FILE_KINDS.index(f["kind"]))
-        data_names = [f["name"] for f in self.files]
-        restore = restore_text.render(self.run_id, self.cfg.store_id, self.created_at, __version__, data_names)
-        manifest = {
-            "format": fmt.FORMAT_NAME,
-            "format_version": fmt.FORMAT_VERSION,
-            "run_id": self.run_id,
-            "store_id": self.cfg.store_id,
-            "created_at": self.created_at,
-            "tool": {"name": "coffre", "version": __version__},
-            "previous_run": {"run_id": prev["run_id"], "manifest_blake3": prev["manifest_blake3"]} if prev else None,
-            "recipients": list(self.cfg.recipients),
-            "files": self.files,
-        }
-        manifest_bytes = fmt.render_manifest(manifest)
-        entries = [(f["name"], f["blake3"]) for f in self.files]
-        restore_hash = self.small_file(fmt.RESTORE_TXT, restore)
-        entries.append((fmt.RESTORE_TXT, restore_hash))
-        manifest_hash = self.small_file(fmt.MANIFEST_JSON, manifest_bytes)
-        entries.append((fmt.MANIFEST_JSON, manifest_hash))
-        b3 = fmt.render_b3(sorted(entries))
-        b3_hash = self.small_file(fmt.MANIFEST_B3, b3)
-        self.read_back(expected={fmt.RESTORE_TXT: restore_hash, fmt.MANIFEST_JSON: manifest_hash,
-                                 fmt.MANIFEST_B3: b3_hash})
-        signature = sign(secret_key, b3, fmt.trusted_comment(self.cfg.store_id, self.run_id))
-        sig_hash = self.small_file(fmt.SIGNATURE, signature)
-        self.read_back(expected={fmt.SIGNATURE: sig_hash})
-        _close_workers(self._flushers, self._checkers)
-        self.manifest_hash = manifest_hash
-        self.previous = prev["run_id"] if prev else None
-        return manifest_hash
-
-
-def _close_workers(*workers: PerDestination) -> None:
-    for w in workers:
-        w.close()
-
-
-def _remove_unsigned_run(dest: Destination, store_id: str, run_id: str) -> None:
-    """A copy that failed is not a run: remove what it left, best effort, so it does not fill the medium."""
-    remove = getattr(dest, "remove_run", None)
-    if remove:
-        try:
-            remove(store_id, run_id)
-        except OSError:
-            pass

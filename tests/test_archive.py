@@ -10,13 +10,12 @@ import stat
 import subprocess
 import threading
 import time
-from types import SimpleNamespace
 
 import pytest
 
 from conftest import need_tool, run_coffre
 
-from pipeline.archive import CopyOutcome, _RunWrite
+from pipeline.destinations.transaction import CopyOutcome, RunTransaction
 from pipeline.destinations.local import LocalDestination
 
 
@@ -237,8 +236,8 @@ def two_copy_run(tmp_path):
     b.mkdir()
     dests = {str(a): LocalDestination(str(a)), str(b): LocalDestination(str(b))}
     copies = {s: CopyOutcome(s) for s in dests}
-    return a, b, copies, _RunWrite(SimpleNamespace(store_id="shop"), "20260101T000000Z-abcdef", dests, copies,
-                                   lambda m: None)
+    return a, b, copies, RunTransaction("shop", "20260101T000000Z-abcdef", dests, copies,
+                          lambda m: None)
 
 
 def refuse(writer, method: str, prefix: str, err: OSError) -> None:

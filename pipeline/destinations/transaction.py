@@ -1,0 +1,203 @@
+"""The writing of one run to every destination at once: each file teed to every copy, committed, read back;
+a copy that fails is dropped (and what it left removed) while the others go on."""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from pipeline.destinations import Destination, RunWriter
+from pipeline.destinations.parallel import PerDestination
+from pipeline.errors import CannotRun
+from pipeline.hashing import hash_stream
+from pipeline.pack.tee import AllBranchesFailed, Tee
+
+
+@dataclass
+class CopyOutcome:
+    destination: str
+    ok: bool = True
+    reason: str = ""
+
+
+
+class RunTransaction:
+    """The writing of one run to every destination at once, dropping the ones that fail."""
+
+    def __init__(self, store_id: str, run_id: str, dests: dict[str, Destination], copies: dict[str, CopyOutcome], say):
+        self.store_id, self.run_id, self.say = store_id, run_id, say
+        self.dests = dests
+        self.copies = copies
+        self.files: list[dict] = []
+        self.writers: dict[str, RunWriter] = {}
+        # One thread per destination flushes (fsync) its files, another reads them back: separate media
+        # work at the same time instead of one after the other.
+        self._flushers, self._checkers = PerDestination(), PerDestination()
+        self._checks: dict[tuple[str, str], tuple[str, Future]] = {}  # (spec, name) -> (digest, read-back)
+        # The snapshot and the journals are written at once, from two threads: the writers and copies they
+        # share change under this lock (a copy failing in one is dropped for both).
+        self._lock = threading.RLock()
+        # A copy that fails while the other stream still has a file open on it is only dropped from the
+        # writers at once; its files are closed and its folder removed once no stream is writing.
+        self._streams = 0
+        self._dropped: list[tuple[str, RunWriter | None]] = []
+        weakref.finalize(self, _close_workers, self._flushers, self._checkers)
+        started: dict[str, RunWriter] = {}
+
+        def start(spec: str) -> None:
+            started[spec] = dests[spec].start_run(store_id, run_id)
+
+        errors = self._flushers.run_all(dests, start)  # each medium creates its folder at once
+        self.writers.update((spec, started[spec]) for spec in dests if spec in started)
+        for spec, err in errors.items():
+            if not isinstance(err, OSError):
+                raise err
+            self._fail(spec, f"cannot create the run folder ({err.strerror})")
+
+    def _fail(self, spec: str, reason: str) -> None:
+        with self._lock:
+            copy = self.copies[spec]
+            if not copy.ok:
+                return
+            copy.ok, copy.reason = False, f"{self.dests[spec].describe()}: {reason}"
+            self.say(f"Copy failed: {copy.reason}")
+            self._dropped.append((spec, self.writers.pop(spec, None)))
+            if not self._streams:
+                self._clear_dropped()
+            if not self.writers:
+                raise CannotRun("No copy could be written: " + "; ".join(c.reason for c in self.copies.values() if not c.ok))
+
+    def _clear_dropped(self) -> None:
+        """Closes and removes what the failed copies hold; called under the lock, with no stream writing."""
+        dropped, self._dropped = self._dropped, []
+        for spec, writer in dropped:
+            if writer is not None:
+                writer.discard()
+            _remove_unsigned_run(self.dests[spec], self.store_id, self.run_id)
+
+    @contextmanager
+    def _stream(self):
+        """One file being written to every copy (the snapshot and the journals may be at once)."""
+        with self._lock:
+            self._streams += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._streams -= 1
+                if not self._streams:
+                    self._clear_dropped()
+
+    def _live(self) -> dict[str, RunWriter]:
+        with self._lock:
+            return dict(self.writers)
+
+    def _open_all(self, name: str) -> dict:
+        branches = {}
+        for spec, w in self._live().items():
+            try:
+                branches[spec] = w.open(name)
+            except OSError as err:
+                self._fail(spec, f"cannot create {name} ({err.strerror})")
+        return branches
+
+    def _commit_all(self, name: str, failures: dict[str, OSError]) -> None:
+        for spec, err in failures.items():
+            self._fail(spec, f"writing {name} failed ({err.strerror or err})")
+        writers = self._live()
+        errors = self._flushers.run_all(writers, lambda spec: writers[spec].commit(name))
+        for spec, err in errors.items():
+            if not isinstance(err, OSError):
+                raise err
+            self._fail(spec, f"writing {name} failed ({err.strerror or err})")
+
+    def data_file(self, name: str, kind: str, produce):
+        with self._stream():
+            tee = Tee(self._open_all(name))
+            try:
+                out = produce(tee)
+            except Exception:
+                if tee.branches:  # a copy is still writable: the failure is the stream's own (a read error, say)
+                    raise
+                for spec, err in tee.failures.items():
+                    self._fail(spec, f"writing {name} failed ({err.strerror or err})")
+                raise CannotRun("No copy could be written.")  # not reached: _fail raises once no writer is left
+            self._commit_all(name, tee.failures)
+        digest = tee.hash.hexdigest()
+        self.files.append({"name": name, "kind": kind, "size": tee.size, "blake3": digest,
+                           "compression": "zstd", "encryption": "age"})
+        # Read back at once, beside what comes next (the facts, the other files); read_back collects it.
+        for spec in self._live():
+            self._start_check(spec, name, digest)
+        return out
+
+    def small_file(self, name: str, data: bytes) -> str:
+        with self._stream():
+            tee = Tee(self._open_all(name))
+            try:
+                tee.write(data)
+            except AllBranchesFailed:
+                pass
+            self._commit_all(name, tee.failures)
+        return tee.hash.hexdigest()
+
+    def read_back(self, names: list[str] | None = None, expected: dict[str, str] | None = None) -> None:
+        """Reads every file back from each destination and checks its BLAKE3 against what was sent."""
+        expected = expected or {f["name"]: f["blake3"] for f in self.files}
+        for spec in self._live():
+            for name, digest in expected.items():
+                if self._checks.get((spec, name), ("",))[0] != digest:
+                    self._start_check(spec, name, digest)
+        for spec in self._live():
+            for name in expected:
+                reason = self._checks.pop((spec, name))[1].result()
+                if reason:
+                    self._fail(spec, reason)
+                    break
+
+    def _start_check(self, spec: str, name: str, digest: str) -> None:
+        with self._lock:
+            self._checks[(spec, name)] = (digest, self._checkers.submit(spec, self._check_one, spec, name, digest))
+
+    def _check_one(self, spec: str, name: str, digest: str) -> str | None:
+        """In the destination's reading thread: None when the copy holds what was sent, else why not."""
+        if spec not in self.writers:
+            return None  # that copy has failed meanwhile: nothing to read
+        try:
+            with self.dests[spec].open_read(self.store_id, self.run_id, name) as f:
+                got, _ = hash_stream(f)
+        except OSError as err:
+            return f"reading {name} back failed ({err.strerror or err})"
+        if got != digest:
+            return f"{name} read back differs from what was written (the medium is failing)"
+        return None
+
+    def publish(self, control: list[tuple[str, bytes]], signed_name: str, sign) -> dict[str, str]:
+        """Writes the control files in order, each read back, then `signed_name` = sign(the last one's bytes): only
+        then is the folder a run. Returns {name: BLAKE3} of what was written."""
+        written = {}
+        for name, data in control:
+            written[name] = self.small_file(name, data)
+        self.read_back(expected=dict(written))
+        written[signed_name] = self.small_file(signed_name, sign(control[-1][1]))
+        self.read_back(expected={signed_name: written[signed_name]})
+        _close_workers(self._flushers, self._checkers)
+        return written
+
+
+def _close_workers(*workers: PerDestination) -> None:
+    for w in workers:
+        w.close()
+
+
+def _remove_unsigned_run(dest: Destination, store_id: str, run_id: str) -> None:
+    """A copy that failed is not a run: remove what it left, best effort, so it does not fill the medium."""
+    remove = getattr(dest, "remove_run", None)
+    if remove:
+        try:
+            remove(store_id, run_id)
+        except OSError:
+            pass
