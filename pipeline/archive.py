@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import calendar
 import json
-import secrets
 import shutil
 import sqlite3
 import tempfile
@@ -84,16 +82,6 @@ class ArchiveResult:
         }
 
 
-def new_run_id(now: float, after: str | None = None) -> str:
-    """A run id later than `after`, even within the same second or when the clock went back:
-    sorting ids must sort runs, which the chain check relies on."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
-    if after and stamp <= after[:16]:
-        last = calendar.timegm(time.strptime(after[:16], "%Y%m%dT%H%M%SZ"))
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(last + 1))
-    return stamp + "-" + secrets.token_hex(3)
-
-
 def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool = False,
                 say=print, progress=None) -> ArchiveResult:
     """One archive run. `say` gets one-line messages; `progress(total)` returns a callback for bytes read."""
@@ -129,7 +117,7 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
                 "recorded now, and this run follows it.")
         prev = unrecorded.adopted[-1] if unrecorded.adopted else history.last_run()
         at = clock.now()
-        run_id = new_run_id(at, max([r["run_id"] for r in history.runs[-1:] + unrecorded.adopted] or [""]))
+        run_id = clock.new_run_id(at, max([r["run_id"] for r in history.runs[-1:] + unrecorded.adopted] or [""]))
         created_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
         with history.update() as doc:  # so that, killed, this run's folders are known to be this machine's
             ours = set(doc.get("started") or [])
@@ -191,6 +179,8 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
                                      "checks": outcome.checks.summary(), "seconds": round(outcome.seconds, 3),
                                      # Signed with the run, so that what it found outlives this machine's record.
                                      "findings": outcome.checks.named()}
+                if outcome.last_yearly_closure:
+                    facts["journals"]["last_yearly_closure"] = outcome.last_yearly_closure
                 if outcome.full_because:
                     facts["journals"]["all_records_because"] = outcome.full_because
                 result.findings = [f.to_json() for f in outcome.checks.findings]
@@ -312,6 +302,8 @@ def _record_run(history: History, entry: dict, written: list[str], copies: dict,
                   row_counts=(result.facts.get("snapshot") or {}).get("row_counts") or {},
                   attention=list(result.attention),
                   findings=dict(((result.journals or {}).get("checks") or {}).get("by_check") or {}))
+    if (result.journals or {}).get("last_yearly_closure"):
+        record["last_yearly_closure"] = result.journals["last_yearly_closure"]  # retention's legal rule
     if result.foreign_database:
         record["foreign_database"] = True  # its row counts are not the next run's baseline
     for r in adopted:

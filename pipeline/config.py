@@ -13,8 +13,10 @@ import tomli_w
 
 from pipeline import shop
 from pipeline.errors import UsageError
+from pipeline.retention.policy import LEGAL_YEARS, Rules
 
 FORMAT = 1
+ROLES = ("on-site", "off-site")  # where a copy lives: in the shop, or away from it (a fire, a theft)
 
 
 @dataclass
@@ -38,7 +40,18 @@ class Config:
     journals_mapping: str = "reference-pos"
     journals_timezone: str = "Europe/Paris"  # the shop's: its business day is the local date there
     shop: dict = field(default_factory=dict)  # who the inspector is dealing with (pipeline/shop.py)
+    roles: dict = field(default_factory=dict)  # destination spec -> role, as written in the config
+    retention: Rules = field(default_factory=Rules)
+    prune_after_archive: bool = False
+    below_legal_accepted: bool = False  # legal_years under the law's six, accepted in writing
+    # status warns when a copy's medium will be full within this many evenings at the current growth
+    warn_evenings: int = 14
     extra: dict = field(default_factory=dict)
+
+    def role(self, spec: str) -> str:
+        """A copy's role; unsaid, a cloud remote is off-site and a folder on-site (a mounted share may be either:
+        the config says)."""
+        return self.roles.get(spec) or ("off-site" if spec.startswith("rclone:") else "on-site")
 
     def to_toml(self) -> dict:
         base = self.path.parent
@@ -46,7 +59,7 @@ class Config:
             "format": FORMAT,
             "store_id": self.store_id,
             "source": self.source,
-            "destinations": list(self.destinations),
+            "destinations": [{"to": d, "role": self.roles[d]} if d in self.roles else d for d in self.destinations],
             "encryption": {"recipients": list(self.recipients)},
             "signing": {
                 "public_key": self.signing_public_key,
@@ -61,6 +74,11 @@ class Config:
         }
         if self.scratch_dir is not None:
             doc["archive"]["scratch_dir"] = str(self.scratch_dir)
+        if self.retention != Rules() or self.prune_after_archive or self.below_legal_accepted:
+            doc["retention"] = dict(self.retention.to_json(), after_archive=self.prune_after_archive,
+                                    below_legal_accepted=self.below_legal_accepted)
+        if self.warn_evenings != Config.warn_evenings:
+            doc["status"] = {"warn_evenings": self.warn_evenings}
         if self.shop:
             doc["shop"] = dict(self.shop)
         return doc
@@ -101,7 +119,7 @@ def load(path: str | os.PathLike) -> Config:
         path=path,
         store_id=r.text("store_id", pattern_safe=True),
         source=r.text("source"),
-        destinations=r.text_list("destinations"),
+        destinations=[],
         recipients=r.text_list("encryption.recipients", allow_empty=False),
         signing_public_key=r.text("signing.public_key"),
         signing_secret_key_file=base / r.text("signing.secret_key_file"),
@@ -115,6 +133,9 @@ def load(path: str | os.PathLike) -> Config:
         journals_mapping=r.text("journals.mapping", default="reference-pos"),
         journals_timezone=r.text("journals.timezone", default=Config.journals_timezone),
     )
+    cfg.destinations, cfg.roles = _destinations(doc.get("destinations", _MISSING), path)
+    cfg.retention, cfg.prune_after_archive, cfg.below_legal_accepted = _retention(r, path)
+    cfg.warn_evenings = r.integer("status.warn_evenings", default=Config.warn_evenings, low=1, high=365)
     shop_table = doc.get("shop", {})
     if not isinstance(shop_table, dict) or not all(isinstance(v, str) for v in shop_table.values()):
         raise UsageError(f"In {path}, [shop] must be a table of text values (name, siret, address, ...).")
@@ -144,6 +165,61 @@ def load(path: str | os.PathLike) -> Config:
 
 
 _MISSING = object()
+_RETENTION_KEYS = ("keep_last", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "legal_years",
+                   "fiscal_year_start", "after_archive", "below_legal_accepted")
+
+
+def _destinations(value, path: Path) -> tuple[list[str], dict[str, str]]:
+    """`destinations`: each a path or rclone:REMOTE:PATH, or a table {to = ..., role = "on-site" | "off-site"}."""
+    if value is _MISSING:
+        raise UsageError(f"The configuration file {path} has no `destinations`.")
+    wrong = UsageError(f"In {path}, `destinations` must be a list of destinations, each a path, "
+                       "rclone:REMOTE:PATH, or a table {{ to = \"...\", role = \"on-site\" or \"off-site\" }}.")
+    if not isinstance(value, list):
+        raise wrong
+    specs, roles = [], {}
+    for entry in value:
+        if isinstance(entry, dict):
+            unknown = sorted(set(entry) - {"to", "role"})
+            if unknown:
+                raise UsageError(f"In {path}, a destination has an unknown key {unknown[0]!r}; known: to, role.")
+            spec, role = entry.get("to"), entry.get("role")
+            if role is not None and role not in ROLES:
+                raise UsageError(f"In {path}, the role of destination {spec!r} must be \"on-site\" or \"off-site\", "
+                                 f"not {role!r}.")
+            if role is not None and isinstance(spec, str):
+                roles[spec] = role
+        else:
+            spec = entry
+        if not isinstance(spec, str) or not spec:
+            raise wrong
+        specs.append(spec)
+    return specs, roles
+
+
+def _retention(r: "_Reader", path: Path) -> tuple[Rules, bool, bool]:
+    table = r.doc.get("retention", {})
+    if isinstance(table, dict):
+        unknown = sorted(set(table) - set(_RETENTION_KEYS))
+        if unknown:
+            raise UsageError(f"In {path}, [retention] has an unknown key {unknown[0]!r}; known: "
+                             f"{', '.join(_RETENTION_KEYS)}.")
+    counts = {k: r.integer(f"retention.{k}", default=getattr(Rules, k), low=0, high=100000)
+              for k in ("keep_last", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")}
+    years = r.integer("retention.legal_years", default=LEGAL_YEARS, low=1, high=100)
+    start = r.text("retention.fiscal_year_start", default=Rules.fiscal_year_start)
+    month, sep, day = start.partition("-")
+    if not (sep and month.isdigit() and day.isdigit() and len(month) == len(day) == 2
+            and 1 <= int(month) <= 12 and 1 <= int(day) <= 31):
+        raise UsageError(f"In {path}, `retention.fiscal_year_start` must be MM-DD (for example 01-01 or 07-01).")
+    accepted = r.boolean("retention.below_legal_accepted", default=False)
+    if years < LEGAL_YEARS and not accepted:
+        raise UsageError(f"In {path}, `retention.legal_years` is {years}, below the {LEGAL_YEARS} years French law "
+                         "keeps a till's data: set below_legal_accepted = true only if you know why.")
+    if counts["keep_last"] < 1:
+        raise UsageError(f"In {path}, `retention.keep_last` must be at least 1: the newest run is always kept.")
+    return (Rules(**counts, legal_years=years, fiscal_year_start=start),
+            r.boolean("retention.after_archive", default=False), accepted)
 
 
 class _Reader:

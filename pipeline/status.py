@@ -1,50 +1,40 @@
-"""Health at a glance, from this machine's own record: last run, last verify, last drill, per copy."""
+"""Health at a glance: per copy, what was written, read back, verified and drilled, whether the medium is there and
+how many evenings it has room for; the copy policy; what the last run found; what a person must do."""
 
 from __future__ import annotations
 
 import calendar
 import time
 
+from pipeline import clock
 from pipeline.config import Config
+from pipeline.copy_policy import policy_gaps
+from pipeline.destinations import open_destination
+from pipeline.destinations.presence import unmounted_reason
+from pipeline.errors import CoffreError
 from pipeline.state.history import History
 from pipeline.verify.identity import CopyIdentity, normalised as _normalised
 
+GROWTH_RUNS = 10  # the growth of a copy is measured over its last this many runs
+MAX_AGE_HOURS = 36
 
-def _age_hours(stamp: str | None, now: float) -> float | None:
+
+def _stamp(stamp: str | None) -> float | None:
     if not stamp:
         return None
     try:
-        return (now - calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))) / 3600
+        return calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))
     except ValueError:
         return None
 
 
-def store_status(cfg: Config, now: float | None = None) -> dict:
-    now = now or time.time()
+def store_status(cfg: Config, now: float | None = None, look: bool = True) -> dict:
+    """`look`: also reach each destination (is the medium there, its free space); without, the record only."""
+    now = now or clock.now()
     h = History.of(cfg)
     last = h.runs[-1] if h.runs else None
-    checks = h.doc.get("checks") or []
-    per_dest = {}
-    places = h.doc.get("destinations") or {}
-    for spec in cfg.destinations:
-        where = _normalised(spec)
-        medium = (places.get(where) or {}).get("medium")
-        copy = CopyIdentity(medium, where, {medium} if medium else set())
-        entry = {"destination": spec, "last_run_written": None, "last_verify": None, "last_deep_verify": None, "last_drill": None}
-        written = [r["run_id"] for r in h.runs if copy.written_here(r)]
-        entry["last_run_written"] = written[-1] if written else None
-        for c in reversed(checks):
-            key = {"verify": "last_verify", "verify-deep": "last_deep_verify", "drill": "last_drill"}.get(c.get("kind"))
-            if not key or entry[key]:
-                continue
-            for one in c.get("copies", []):
-                if (medium and one.get("medium") == medium) or (where and _normalised(one.get("destination")) == where):
-                    entry[key] = {"at": c["at"], "ok": one.get("ok"), "run_id": one.get("run_id")}
-                    break
-        read = h.data_checks(copy.key)
-        entry["runs_never_read_back_by_verify"] = sum(1 for rid in written if rid not in read)
-        per_dest[spec] = entry
-    problems = []
+    per_dest = [_copy_status(cfg, spec, h, now, look) for spec in cfg.destinations]
+    problems, warnings = [], []
     if last is None:
         problems.append("no archive run yet")
     else:
@@ -52,16 +42,99 @@ def store_status(cfg: Config, now: float | None = None) -> dict:
             problems.append(f"the last run {last['run_id']} missed: " + ", ".join(last["failed"]))
         for sentence in last.get("attention") or []:
             problems.append(f"the last run {last['run_id']} needs a person: {sentence}")
-        age = _age_hours(last.get("created_at"), now)
-        if age is not None and age > 36:
-            problems.append(f"the last run is {age:.0f} hours old")
-    for spec, e in per_dest.items():
+        at = _stamp(last.get("created_at"))
+        if at is not None and (now - at) / 3600 > MAX_AGE_HOURS:
+            problems.append(f"the last run is {(now - at) / 3600:.0f} hours old")
+    missed, standing = policy_gaps(cfg, h.runs)
+    problems += [f"copy policy: {m}" for m in missed]
+    warnings += [f"copy policy: {s}" for s in standing]
+    for e in per_dest:
+        spec = e["destination"]
         for key, what in (("last_verify", "verify"), ("last_deep_verify", "deep verify"), ("last_drill", "drill")):
             if e[key] and not e[key]["ok"]:
                 problems.append(f"the last {what} of {spec} failed ({e[key]['at']})")
-        if not e["last_drill"] or not e["last_drill"]["ok"]:
-            if not e["last_drill"]:
-                problems.append(f"{spec} has never passed a restore drill")
+        if not e["last_drill"]:
+            problems.append(f"{spec} has never passed a restore drill")
+        left = e["evenings_left"]
+        if left is not None and left <= cfg.warn_evenings:
+            if left == 0:
+                problems.append(f"{spec} is full: the next run will not fit ({e['free_bytes'] / 1e6:.0f} MB free, "
+                                f"a run takes {e['run_bytes'] / 1e6:.0f} MB); prune ([retention]) or use a larger medium")
+            else:
+                problems.append(f"{spec} will be full in about {left} evening(s) at the current growth "
+                                f"({e['free_bytes'] / 1e6:.0f} MB free, {e['growth_bytes'] / 1e6:.1f} MB an evening): "
+                                "prune ([retention]) or use a larger medium")
     findings = (last or {}).get("findings") or {}
-    return {"store_id": cfg.store_id, "last_run": last, "last_run_findings": findings, "runs": len(h.runs), "destinations": list(per_dest.values()),
-            "problems": problems, "ok": not problems}
+    return {"store_id": cfg.store_id, "last_run": last, "last_run_findings": findings, "runs": len(h.runs),
+            "destinations": per_dest, "problems": problems, "warnings": warnings, "ok": not problems}
+
+
+def _copy_status(cfg: Config, spec: str, h: History, now: float, look: bool) -> dict:
+    where = _normalised(spec)
+    place = (h.doc.get("destinations") or {}).get(where) or {}
+    medium = place.get("medium")
+    copy = CopyIdentity(medium, where, {medium} if medium else set())
+    entry = {"destination": spec, "role": cfg.role(spec), "last_run_written": None, "last_written_at": None,
+             "last_verify": None, "last_deep_verify": None, "last_drill": None}
+    written = [r for r in h.runs if copy.written_here(r)]
+    held = [r for r in written if not copy.removed_here(r)]
+    if written:
+        entry["last_run_written"], entry["last_written_at"] = written[-1]["run_id"], written[-1].get("created_at")
+    entry["runs_held"] = len(held)
+    entry["bytes_held"] = sum(r.get("bytes") or 0 for r in held)
+    seen = [_stamp(entry["last_written_at"])]
+    for c in reversed(h.doc.get("checks") or []):
+        key = {"verify": "last_verify", "verify-deep": "last_deep_verify", "drill": "last_drill"}.get(c.get("kind"))
+        for one in c.get("copies", []):
+            if (medium and one.get("medium") == medium) or (where and _normalised(one.get("destination")) == where):
+                if not one.get("missing") and (one.get("ok") or one.get("runs")):
+                    seen.append(_stamp(c["at"]))
+                if key and not entry[key]:
+                    entry[key] = {"at": c["at"], "ok": one.get("ok"), "run_id": one.get("run_id")}
+                break
+    read = h.data_checks(copy.key)
+    entry["runs_never_read_back_by_verify"] = sum(1 for r in held if r["run_id"] not in read)
+    entry.update(present=None, absent_because=None, free_bytes=None)
+    if look:
+        try:
+            dest = open_destination(spec)
+            dest.check_ready()
+            why = unmounted_reason(dest, place)
+            if why:
+                raise CoffreError(why)
+            entry["present"] = True
+            seen.append(now)
+            entry["free_bytes"] = dest.free_space()
+        except (CoffreError, OSError) as err:
+            entry["present"], entry["absent_because"] = False, str(err)
+    last_seen = max((s for s in seen if s is not None), default=None)
+    entry["days_since_present"] = None if last_seen is None else int((now - last_seen) // 86400)
+    entry.update(_room(held[-GROWTH_RUNS:], written, copy, entry["free_bytes"]))
+    return entry
+
+
+def _room(recent: list[dict], written: list[dict], copy: CopyIdentity, free: int | None) -> dict:
+    """The copy's growth an evening (its last runs' sizes, less what prunes removed from it meanwhile) and how many
+    more evenings of runs its free space holds; None where it cannot tell."""
+    out = {"run_bytes": None, "growth_bytes": None, "evenings_left": None}
+    if not recent:
+        return out
+    run = recent[-1].get("bytes") or 0
+    since = recent[0]["run_id"]
+    added = sum(r.get("bytes") or 0 for r in recent)
+    # Act ids are stamped like run ids: a removal after the first of the recent runs counts against their growth.
+    removed = sum(r.get("bytes") or 0 for r in written
+                  if copy.removed_here(r) and max(_acts(r, copy), default="") > since)
+    growth = (added - removed) / len(recent)
+    out.update(run_bytes=run, growth_bytes=round(growth))
+    if free is not None and run:
+        if free < run:
+            out["evenings_left"] = 0
+        elif growth > 0:
+            out["evenings_left"] = int((free - run) // growth) + 1
+    return out
+
+
+def _acts(run: dict, copy: CopyIdentity) -> list[str]:
+    removed = run.get("removed") or {}
+    return [removed[k] for k in (copy.medium, copy.where) if k and k in removed]

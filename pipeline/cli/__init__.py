@@ -17,11 +17,11 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from pipeline.cli import (archive, demo, drill, export_auditor, init, journals, rebuild_record, restore, sample_db,
-                              status, verify)
+    from pipeline.cli import (archive, demo, drill, export_auditor, init, journals, prune, rebuild_record, restore,
+                              sample_db, status, verify)
 
-    for module in (sample_db, init, archive, verify, restore, drill, status, journals, export_auditor, rebuild_record,
-                   demo):
+    for module in (sample_db, init, archive, verify, restore, drill, prune, status, journals, export_auditor,
+                   rebuild_record, demo):
         cli.add_command(module.command)
 
 

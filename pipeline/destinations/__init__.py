@@ -1,6 +1,7 @@
 """Destinations: where copies go. Every kind offers the same interface (see Destination).
 
-A destination holds, per store, one folder per run: `<root>/<store_id>/<run_id>/`. Writers
+A destination holds, per store, one folder per run: `<root>/<store_id>/<run_id>/`, and the signed records of the
+runs retention removed: `<root>/<store_id>/removals/`. Writers
 create each file under a temporary name and publish it with `commit` (fsync, rename); readers
 only ever see published names. Kinds: a local folder (USB key, disk, mounted share) and
 `rclone:REMOTE:PATH`.
@@ -40,6 +41,9 @@ class Destination(Protocol):
     def device(self) -> int | None:
         """st_dev of the medium, for the same-disk rule; None when not a local device."""
 
+    def free_space(self) -> int | None:
+        """Bytes still free on the medium; None when the kind cannot tell."""
+
     def runs(self, store_id: str) -> list[str]: ...
 
     def files(self, store_id: str, run_id: str) -> dict[str, int]:
@@ -52,6 +56,21 @@ class Destination(Protocol):
         """The published file `name`; raises NotRegular for anything but a regular file of that run folder."""
 
     def start_run(self, store_id: str, run_id: str) -> RunWriter: ...
+
+    def remove_run(self, store_id: str, run_id: str) -> None:
+        """Removes a run folder that never got its signature (an interrupted run); never a signed one."""
+
+    def remove_signed_run(self, store_id: str, run_id: str) -> None:
+        """Removes a whole run, signature first (retention only, once its signed removal record is written)."""
+
+    def store_files(self, store_id: str, folder: str) -> list[str]:
+        """The files of `<store>/<folder>/` (the removal records: `removals`), [] when there is none."""
+
+    def read_store_file(self, store_id: str, folder: str, name: str, limit: int) -> bytes:
+        """At most limit+1 bytes of one of them."""
+
+    def put_store_file(self, store_id: str, folder: str, name: str, data: bytes) -> None:
+        """Writes one of them durably, published under its name only once complete."""
 
 
 class NotRegular(OSError):

@@ -39,6 +39,11 @@ class LocalDestination:
         if not os.access(self.root, os.W_OK | os.X_OK):
             raise CannotRun(f"The destination {self.root} is not writable.")
 
+    def free_space(self) -> int | None:
+        """Bytes a run may still take on the medium (what the file system gives a user that is not root)."""
+        st = os.statvfs(self.root)
+        return st.f_bavail * st.f_frsize
+
     def device(self) -> int | None:
         p = self.root
         while not p.exists() and p != p.parent:
@@ -155,6 +160,88 @@ class LocalDestination:
         store = self._open_store(store_id)
         try:
             os.rmdir(run_id, dir_fd=store)
+        finally:
+            os.close(store)
+
+    def remove_signed_run(self, store_id: str, run_id: str) -> None:
+        """Retention's removal of a whole run (prune, after its signed removal record is written): the signature
+        goes first, so that a removal cut short leaves a folder that is no longer a run, never a damaged one."""
+        if not RUN_ID.match(run_id):
+            raise ValueError(f"refusing to remove {run_id!r}")
+        folder = self._open_run(store_id, run_id)
+        try:
+            try:
+                os.unlink(SIGNATURE, dir_fd=folder)
+                fsync_fd(folder)
+            except FileNotFoundError:
+                pass
+        finally:
+            os.close(folder)
+        self.remove_run(store_id, run_id)
+
+    def store_files(self, store_id: str, folder: str) -> list[str]:
+        """The regular files of `<store>/<folder>/` (links and the rest refused by the reader); [] when absent."""
+        try:
+            fd = self._open_sub(store_id, folder)
+        except FileNotFoundError:
+            return []
+        try:
+            with os.scandir(fd) as entries:
+                return sorted(e.name for e in entries if not e.name.startswith(TMP_PREFIX))
+        finally:
+            os.close(fd)
+
+    def read_store_file(self, store_id: str, folder: str, name: str, limit: int) -> bytes:
+        """At most limit+1 bytes of `<store>/<folder>/<name>`, a regular file reached without following a link."""
+        if not valid_name(name):
+            raise ValueError(f"refusing to read {name!r}")
+        fd = self._open_sub(store_id, folder)
+        try:
+            mode = os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode
+            if not stat.S_ISREG(mode):
+                raise not_a_file(_kind(mode))
+            f = os.open(name, _FILE, dir_fd=fd)
+        finally:
+            os.close(fd)
+        with os.fdopen(f, "rb") as fh:
+            return fh.read(limit + 1)
+
+    def put_store_file(self, store_id: str, folder: str, name: str, data: bytes) -> None:
+        """Writes `<store>/<folder>/<name>` durably, through a temporary name, never over an existing file."""
+        if not valid_name(name) or not valid_name(folder):
+            raise ValueError(f"refusing to write {folder}/{name}")
+        store = self._open_store(store_id)
+        try:
+            try:
+                os.mkdir(folder, dir_fd=store)
+                fsync_fd(store)
+            except FileExistsError:
+                pass
+        finally:
+            os.close(store)
+        fd = self._open_sub(store_id, folder)
+        try:
+            tmp = f"{TMP_PREFIX}{name}-{os.urandom(4).hex()}"
+            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644, dir_fd=fd)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(out, view):]
+                os.fsync(out)
+            finally:
+                os.close(out)
+            try:
+                os.link(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+            finally:
+                os.unlink(tmp, dir_fd=fd)
+            fsync_fd(fd)
+        finally:
+            os.close(fd)
+
+    def _open_sub(self, store_id: str, folder: str) -> int:
+        store = self._open_store(store_id)
+        try:
+            return _enter(store, folder, lambda kind: f"{folder} is {kind}, not a folder; not followed")
         finally:
             os.close(store)
 

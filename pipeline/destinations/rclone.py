@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import subprocess
@@ -62,6 +63,15 @@ class RcloneDestination:
     def device(self) -> int | None:
         return None
 
+    def free_space(self) -> int | None:
+        """What `rclone about` says is free; None for a remote that does not tell (many object stores)."""
+        try:
+            out = self._run("about", "--json", self.remote, check_msg="cannot ask for the free space")
+            free = json.loads(out).get("free")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return free if isinstance(free, int) and not isinstance(free, bool) else None
+
     def runs(self, store_id: str) -> list[str]:
         try:
             out = self._run("lsf", "--dirs-only", self._path(store_id), check_msg="cannot list")
@@ -104,6 +114,44 @@ class RcloneDestination:
         if not RUN_ID.match(run_id) or SIGNATURE in self.files(store_id, run_id):
             return
         self._run("purge", self._path(store_id, run_id), check_msg="cannot remove")
+
+    def remove_signed_run(self, store_id: str, run_id: str) -> None:
+        """Retention's removal of a whole run: the signature first (see LocalDestination.remove_signed_run)."""
+        if not RUN_ID.match(run_id):
+            raise ValueError(f"refusing to remove {run_id!r}")
+        try:
+            self._run("deletefile", self._path(store_id, run_id, SIGNATURE), check_msg="cannot remove")
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            if "not found" not in str(err):
+                raise
+        self._run("purge", self._path(store_id, run_id), check_msg="cannot remove")
+
+    def store_files(self, store_id: str, folder: str) -> list[str]:
+        try:
+            out = self._run("lsf", "--files-only", self._path(store_id, folder), check_msg="cannot list")
+        except OSError as err:
+            if "not found" in str(err):
+                return []
+            raise
+        return sorted(n for n in out.splitlines() if n and not n.startswith(TMP_PREFIX))
+
+    def read_store_file(self, store_id: str, folder: str, name: str, limit: int) -> bytes:
+        if not valid_name(name):
+            raise ValueError(f"refusing to read {name!r}")
+        with _PipeReader([self._rclone(), *FLAGS, "cat", "--count", str(limit + 1),
+                          self._path(store_id, folder, name)], name) as f:
+            return f.read(limit + 1)
+
+    def put_store_file(self, store_id: str, folder: str, name: str, data: bytes) -> None:
+        if not valid_name(name) or not valid_name(folder):
+            raise ValueError(f"refusing to write {folder}/{name}")
+        tmp = self._path(store_id, folder, TMP_PREFIX + name)
+        code, _, err = interrupt.run([self._rclone(), *FLAGS, "rcat", tmp], input=data, text=False)
+        if code != 0:
+            raise OSError(f"writing {name} failed: {_last_line(err.decode('utf-8', 'replace'))}")
+        self._run("moveto", tmp, self._path(store_id, folder, name), check_msg="cannot publish")
 
     def normalised(self) -> str:
         """rclone:REMOTE:PATH with the path's redundant slashes and dots removed."""

@@ -46,6 +46,8 @@ class RunJournals:
     files: dict[str, FrameFile]
     state: dict | None  # what the next run starts from; None after a finding (it then checks everything)
     cache: FrameCache
+    # The end of the latest fiscal year the till has closed (its yearly Z), for retention's legal rule.
+    last_yearly_closure: str | None = None
 
     def members(self, level: int) -> list[Member]:
         """The tar's members in name order: the journals' kept and new frames, and the small files."""
@@ -193,11 +195,21 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
                 new_state = {"none_because": str(err)}
         if tail is not None:
             checks.checkpoint = (previous or {}).get("chains") or {}
+        yearly = last_yearly_closure(conn, mapping)
     finally:
         conn.close()
     write_reports(mapping, folder, counts, checks, None, context)
     return RunJournals(folder, mapping.name, counts, checks, time.time() - started, tail is not None, why,
-                       files, new_state, cache)
+                       files, new_state, cache, yearly)
+
+
+def last_yearly_closure(conn, mapping: Mapping) -> str | None:
+    """The period end of the till's latest yearly closure, when its closures journal says which are yearly."""
+    j = mapping.journals.get("closures")
+    if j is None or not {"kind", "period_end"} <= set(j.fields):
+        return None
+    row = conn.execute(f"SELECT max(period_end) FROM ({j.sql}) WHERE kind = 'yearly'").fetchone()
+    return row[0] if row and isinstance(row[0], str) else None
 
 
 def _tables_read(conn, mapping: Mapping) -> set[str]:

@@ -61,7 +61,9 @@ def _run_problem(r) -> str | None:
     if not (r.get("previous") is None or (isinstance(r["previous"], str) and RUN_ID.match(r["previous"]))):
         return f"run {r['run_id']}'s previous run is malformed"
     if not _is(r.get("created_at"), str) or not _is(r.get("attention"), list, str) \
-            or not _is(r.get("row_counts"), dict, (int, type(None))) or not _is(r.get("findings"), dict, int):
+            or not _is(r.get("row_counts"), dict, (int, type(None))) or not _is(r.get("findings"), dict, int) \
+            or not _is(r.get("removed"), dict, str) or not _is(r.get("last_yearly_closure"), str) \
+            or not (r.get("bytes") is None or (isinstance(r["bytes"], int) and not isinstance(r["bytes"], bool))):
         return f"run {r['run_id']} is malformed"
     return None
 

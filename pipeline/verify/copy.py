@@ -10,6 +10,7 @@ from pipeline.destinations.medium import MEDIUM_FILE
 from pipeline.hashing import hash_stream
 from pipeline.manifest import format as fmt
 from pipeline.manifest.check import SignatureInvalid, verify as verify_signature
+from pipeline.retention.removal import read_removals
 from pipeline.verify.identity import CopyIdentity, identify
 
 CONTROL_LIMIT = 1 << 20  # far above any control file Coffre writes (a few kB): a larger one is not read
@@ -235,6 +236,9 @@ def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, 
     ident = identify(dest, signed, record, twins_of)
     report.key = ident.key
     report.problems += [Problem(report.destination, None, MEDIUM_FILE, p) for p in ident.problems]
+    removals = read_removals(dest, store_id, opts.pinned_key, ident.medium)
+    ident.signed_removals = removals.runs
+    report.problems += [Problem(report.destination, None, None, p) for p in removals.problems]
     if only_run and only_run not in run_ids:
         report.problems.append(Problem(report.destination, only_run, None, "this run is not in this copy"))
         return report
@@ -244,7 +248,11 @@ def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, 
     for run_id in [only_run] if only_run else sorted(run_ids, key=lambda r: ((last_read.get(r) or {}).get("at", ""), r)):
         rep = verify_run(dest, store_id, run_id, opts, report.problems)
         if not rep.complete:
-            if any(r["run_id"] == run_id and ident.written_here(r) for r in history_runs):
+            if run_id in ident.signed_removals or any(r["run_id"] == run_id and ident.removed_here(r)
+                                                      for r in history_runs):
+                report.notes.append(f"{run_id}: a removal by retention cut short (its signature went first); "
+                                    "the next prune or archive finishes it")
+            elif any(r["run_id"] == run_id and ident.written_here(r) for r in history_runs):
                 report.problems.append(Problem(report.destination, run_id, fmt.SIGNATURE,
                                                "is missing from a run this machine wrote completely"))
             else:
@@ -274,7 +282,13 @@ def _check_chain(report: CopyReport, run_ids: list[str], by_id: dict, history_ru
         if pid in by_id and by_id[pid].manifest_blake3 and by_id[pid].manifest_blake3 != prev["manifest_blake3"]:
             report.problems.append(Problem(report.destination, pid, fmt.MANIFEST_JSON,
                                            f"differs from the one run {rep.run_id} chains to (the run was replaced)"))
-        elif pid not in present and not (pid in recorded and ident.removed_here(recorded[pid])) and (
+        elif pid not in present and pid in ident.signed_removals \
+                and ident.signed_removals[pid] != prev["manifest_blake3"]:
+            report.problems.append(Problem(report.destination, pid, None,
+                                           f"is missing from this copy, and the signed removal record that names it "
+                                           f"names another manifest than the one run {rep.run_id} chains to"))
+        elif pid not in present and pid not in ident.signed_removals \
+                and not (pid in recorded and ident.removed_here(recorded[pid])) and (
                 ident.written_here(recorded[pid]) if pid in recorded else any(r < pid for r in run_ids)):
             # A run this copy never received (the key was unplugged that evening, or `--to` pointed elsewhere) is
             # no alarm: the record says where each run went. Without a record, a gap amid older runs is one.
@@ -289,7 +303,13 @@ def _check_chain(report: CopyReport, run_ids: list[str], by_id: dict, history_ru
             "or a record was lost, rebuilt too late or restored from an older copy"))
     if whole:
         for r in history_runs:
-            if ident.written_here(r) and r["run_id"] not in present and not ident.removed_here(r):
+            if ident.written_here(r) and ident.removed_here(r) and r["run_id"] not in present \
+                    and r["run_id"] not in ident.signed_removals:
+                report.problems.append(Problem(report.destination, r["run_id"], None,
+                                               "was removed by retention, and the signed removal record written here "
+                                               "before it went is no longer in this copy (deleted?)"))
+            if ident.written_here(r) and r["run_id"] not in present and not ident.removed_here(r) \
+                    and r["run_id"] not in ident.signed_removals:
                 if not any(p.run_id == r["run_id"] for p in report.problems):
                     report.problems.append(Problem(report.destination, r["run_id"], None,
                                                    "was written here by this machine and is no longer in this copy"))

@@ -99,7 +99,8 @@ def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None
     read = {r.key: {run.run_id: {"at": now, "deep": run.deep, "ok": run.ok} for run in r.runs if run.data_read}
             for r in reports if r.key}
     check = {"kind": "verify-deep" if deep else "verify", "at": now,
-             "copies": [{"destination": r.spec, "medium": r.key, "ok": r.ok, "runs": [x.run_id for x in r.runs],
+             "copies": [{"destination": r.spec, "medium": r.key, "ok": r.ok, "missing": r.missing,
+                         "runs": [x.run_id for x in r.runs],
                          "data_read": [x.run_id for x in r.runs if x.data_read],
                          "problems": [p.sentence() for p in r.problems]} for r in reports]}
     try:

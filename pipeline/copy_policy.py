@@ -1,0 +1,42 @@
+"""The copy policy of the till's own manual: at least two copies of every evening's run, at least one off-site."""
+
+from __future__ import annotations
+
+from pipeline.config import Config
+from pipeline.verify.identity import normalised
+
+MIN_COPIES = 2
+
+
+def policy_gaps(cfg: Config, runs: list[dict]) -> tuple[list[str], list[str]]:
+    """(what the last run missed that the configuration could have met: a person must act; what the configuration
+    itself cannot meet: a standing warning). Each a sentence naming the destination and for how many evenings."""
+    last = next((r for r in reversed(runs) if r.get("written") is not None), None)
+    configured = {normalised(s) or s: s for s in cfg.destinations}
+    offsite = [s for s in cfg.destinations if cfg.role(s) == "off-site"]
+    standing = []
+    if len(configured) < MIN_COPIES:
+        standing.append(f"only {len(configured)} destination is configured: the rule is at least {MIN_COPIES} copies")
+    if not offsite:
+        standing.append("no destination is marked off-site (role = \"off-site\"): a fire or a theft in the shop "
+                        "would take every copy")
+    if last is None:
+        return [], standing
+    written = {normalised(s) or s for s in last.get("written") or []}
+    missed = []
+    for where, spec in configured.items():
+        if where in written:
+            continue
+        evenings = 0
+        for r in reversed(runs):
+            if where in {normalised(s) or s for s in r.get("written") or []}:
+                break
+            evenings += 1
+        what = "the last run" if evenings == 1 else f"the runs of the last {evenings} evenings"
+        missed.append(f"the {cfg.role(spec)} copy {spec} did not get {what}")
+    copies = len(written & set(configured))
+    if copies < MIN_COPIES <= len(configured) and missed:
+        missed.append(f"the last run has {copies} cop{'y' if copies == 1 else 'ies'}, not {MIN_COPIES}")
+    if offsite and not any(normalised(s) in written for s in offsite):
+        missed.append("the last run has no off-site copy")
+    return missed, standing

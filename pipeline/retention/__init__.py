@@ -1,0 +1,1 @@
+"""Retention: which runs a shop keeps (the keep rules and the legal years) and their signed removal."""

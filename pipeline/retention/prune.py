@@ -1,0 +1,146 @@
+"""`prune`: removes from each copy the runs no rule keeps, each removal a signed act written before anything goes.
+
+Per copy, in this order: the plan (policy.py: the keep rules and the legal years, plus two protections of the copy:
+the newest run written to it and the newest run a verify or drill found intact there); the removal record, signed
+with the store key, written to the copy (removal.py); the record of this machine marks the runs removed there; then
+each run goes, signature first; Coffre's own chained log says what went. Killed at any point, every copy still
+verifies: a run is either whole, or no longer a run (no signature) and named by a signed removal.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+from pipeline import __version__, clock
+from pipeline.config import Config
+from pipeline.destinations import open_destination
+from pipeline.destinations.medium import MediumFileInvalid, read_medium
+from pipeline.destinations.presence import unmounted_reason
+from pipeline.errors import OK, PARTIAL, CannotRun, CoffreError, UsageError
+from pipeline.keys import signing
+from pipeline.retention import removal
+from pipeline.retention.policy import LEGAL_YEARS, plan
+from pipeline.state.activity_log import ActivityLog
+from pipeline.state.history import History
+from pipeline.state.lock import StoreLock
+from pipeline.verify.identity import CopyIdentity
+
+
+@dataclass
+class CopyPrune:
+    destination: str
+    ok: bool = True
+    reason: str = ""
+    removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    freed: int = 0  # bytes, from the record's size of each run removed
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PruneResult:
+    act_id: str
+    dry_run: bool
+    copies: list[CopyPrune]
+    reasons: dict[str, list[str]]  # run_id -> why kept ([] : not kept by the rules)
+
+    @property
+    def exit_code(self) -> int:
+        return OK if all(c.ok for c in self.copies) else PARTIAL
+
+    def to_json(self) -> dict:
+        return {"act_id": None if self.dry_run else self.act_id, "dry_run": self.dry_run,
+                "exit_code": self.exit_code, "kept": {r: w for r, w in self.reasons.items() if w},
+                "copies": [{"destination": c.destination, "ok": c.ok, "reason": c.reason, "removed": c.removed,
+                            "kept": c.kept, "freed_bytes": c.freed, "notes": c.notes} for c in self.copies]}
+
+
+def prune(cfg: Config, specs: list[str], dry_run: bool = False, i_know: bool = False, say=print) -> PruneResult:
+    if not specs:
+        raise UsageError("No destination to prune: give --from DEST or configure destinations.")
+    if cfg.retention.legal_years < LEGAL_YEARS and not (i_know or cfg.below_legal_accepted):
+        raise UsageError(f"The rules keep runs {cfg.retention.legal_years} years, below the {LEGAL_YEARS} years "
+                         "French law keeps a till's data: add --i-know to prune all the same.")
+    secret_key = None if dry_run else signing.load_secret(cfg.signing_secret_key_file)
+    with StoreLock(cfg.state_dir, cfg.store_id, say=say):
+        history = History.of(cfg)
+        at = clock.now()
+        act_id = clock.new_run_id(at)
+        zone = ZoneInfo(cfg.journals_timezone)
+        today = datetime.fromtimestamp(at, timezone.utc).astimezone(zone).date()
+        runs = [r for r in history.runs if r.get("written")]
+        reasons = plan(runs, cfg.retention, zone, today)
+        result = PruneResult(act_id, dry_run, [], reasons)
+        log = ActivityLog(cfg.state_dir, cfg.store_id)
+        for spec in specs:
+            one = CopyPrune(spec)
+            result.copies.append(one)
+            try:
+                _prune_copy(cfg, spec, history, runs, reasons, one, act_id, at, secret_key, dry_run)
+            except (CoffreError, OSError, MediumFileInvalid) as err:
+                one.ok = False
+                one.reason = str(err) if not isinstance(err, OSError) else \
+                    f"{spec}: {getattr(err, 'strerror', None) or err}"
+                say(f"Prune of {spec} stopped: {one.reason}")
+            if one.removed and not dry_run:
+                log.append("prune", "ok" if one.ok else "partial", act_id=act_id, destination=spec,
+                           removed=one.removed)
+    return result
+
+
+def _prune_copy(cfg: Config, spec: str, history: History, runs: list[dict], reasons: dict, one: CopyPrune,
+                act_id: str, at: float, secret_key, dry_run: bool) -> None:
+    dest = open_destination(spec)
+    dest.check_ready()
+    where = dest.normalised()
+    unmounted = unmounted_reason(dest, (history.doc.get("destinations") or {}).get(where))
+    if unmounted:
+        raise CannotRun(unmounted)
+    medium = read_medium(dest)
+    seen = set(((history.doc.get("destinations") or {}).get(where) or {}).get("media_seen") or [])
+    ident = CopyIdentity(medium, where, {medium} if medium else seen)
+    signed = dest.signed_runs(cfg.store_id)
+    present = set(dest.runs(cfg.store_id))
+    here = [r for r in runs if ident.written_here(r) and r["run_id"] in signed]
+    protected = set()
+    if here:
+        protected.add(here[-1]["run_id"])  # the newest run this copy holds
+    intact = [rid for rid, c in history.data_checks(ident.key).items() if c.get("ok") and rid in signed]
+    if intact:
+        protected.add(max(intact))  # the newest run a verify or drill found intact here
+    go = [r for r in here if not reasons.get(r["run_id"]) and r["run_id"] not in protected
+          and not ident.removed_here(r)]
+    # A removal cut short (the key pulled out): the runs already given up here are removed now.
+    unfinished = [r for r in runs if ident.removed_here(r) and r["run_id"] in present]
+    one.kept = [r["run_id"] for r in here if r not in go]
+    unknown = sorted(signed - {r["run_id"] for r in runs})
+    if unknown:
+        one.notes.append(f"{len(unknown)} run(s) here are not in this machine's record (another machine's, or before "
+                         "a rebuilt record): left alone")
+    if dry_run:
+        one.removed = [r["run_id"] for r in go]
+        one.freed = sum(r.get("bytes") or 0 for r in go)
+        return
+    if go:
+        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+        record = removal.render(cfg.store_id, act_id, created, __version__, medium, where, cfg.retention.to_json(),
+                                [dict(r, why="kept by no rule") for r in go])
+        # The signature first: a kill between the two leaves a lone signature, which allows nothing.
+        dest.put_store_file(cfg.store_id, removal.FOLDER, f"{act_id}.json.minisig",
+                            removal.signed(secret_key, cfg.store_id, act_id, record))
+        dest.put_store_file(cfg.store_id, removal.FOLDER, f"{act_id}.json", record)
+        with history.update() as doc:
+            ids = {r["run_id"] for r in go}
+            for r in doc["runs"]:
+                if r["run_id"] in ids:
+                    r.setdefault("removed", {})[ident.key] = act_id
+    for r in go + unfinished:
+        if r["run_id"] in signed:
+            dest.remove_signed_run(cfg.store_id, r["run_id"])
+        else:
+            dest.remove_run(cfg.store_id, r["run_id"])
+        one.removed.append(r["run_id"])
+        one.freed += r.get("bytes") or 0

@@ -1,0 +1,119 @@
+"""The removal record: the signed act by which retention removed runs from one copy (FORMAT.md §7).
+
+Written to `<store>/removals/<act_id>.json` with its minisign signature beside it (`.minisig`), on the copy whose
+runs it removes, before any of them is touched. Verify honours a gap in the chain of runs only when a removal record
+signed with the store's pinned key names the missing run, with the BLAKE3 of its manifest: whoever can write to a
+USB key cannot make a deleted run look pruned, and a run deleted by hand is still reported.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+from pipeline.manifest import format as fmt
+from pipeline.manifest.check import SignatureInvalid, verify
+from pipeline.manifest.sign import sign
+
+FOLDER = "removals"
+FORMAT_NAME = "coffre-removal"
+FORMAT_VERSION = 1
+LIMIT = 1 << 20  # bytes: far above any record (a few hundred bytes per run removed)
+MAX_RECORDS = 20000  # far above six years of evening prunes; a copy holding more is not read further
+_ACT = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def trusted_comment(store_id: str, act_id: str) -> str:
+    return f"coffre removal store:{store_id} act:{act_id}"
+
+
+def render(store_id: str, act_id: str, removed_at: str, version: str, medium: str | None, destination: str,
+           rules: dict, runs: list[dict]) -> bytes:
+    doc = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "store_id": store_id, "act_id": act_id,
+           "removed_at": removed_at, "tool": {"name": "coffre", "version": version}, "medium": medium,
+           "destination": destination, "rules": rules,
+           "runs": [{k: r[k] for k in ("run_id", "manifest_blake3", "created_at", "why")} for r in runs]}
+    return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode()
+
+
+def signed(secret_key, store_id: str, act_id: str, record: bytes) -> bytes:
+    return sign(secret_key, record, trusted_comment(store_id, act_id))
+
+
+@dataclass
+class Removals:
+    """What the removal records of one copy allow: {run_id: manifest BLAKE3}, and what is wrong with them."""
+
+    runs: dict[str, str] = field(default_factory=dict)
+    acts: dict[str, str] = field(default_factory=dict)  # run_id -> the act that removed it
+    problems: list[str] = field(default_factory=list)
+
+
+def read_removals(dest, store_id: str, pinned_key: str, medium: str | None) -> Removals:
+    """Every removal record of the copy, each checked against the pinned key, the store and the copy's medium.
+    A record that fails any check allows nothing and is a problem of the copy."""
+    out = Removals()
+    try:
+        names = dest.store_files(store_id, FOLDER)
+    except OSError as err:
+        out.problems.append(f"{FOLDER}/ cannot be listed ({getattr(err, 'strerror', None) or err})")
+        return out
+    present = set(names)
+    records = [n for n in names if n.endswith(".json")]
+    for name in sorted(present - set(records) - {n + ".minisig" for n in records}):
+        out.problems.append(f"{FOLDER}/{name} is not a removal record of Coffre's")
+    if len(records) > MAX_RECORDS:
+        out.problems.append(f"{FOLDER}/ holds {len(records)} records, more than Coffre ever writes; "
+                            f"only the first {MAX_RECORDS} are read")
+        records = records[:MAX_RECORDS]
+    for name in records:
+        act_id = name[:-len(".json")]
+        where = f"{FOLDER}/{name}"
+        if name + ".minisig" not in present:
+            out.problems.append(f"{where} has no signature beside it: not a removal this store made")
+            continue
+        try:
+            data = dest.read_store_file(store_id, FOLDER, name, LIMIT)
+            sig = dest.read_store_file(store_id, FOLDER, name + ".minisig", LIMIT)
+        except (OSError, ValueError) as err:
+            out.problems.append(f"{where} cannot be read ({getattr(err, 'strerror', None) or err})")
+            continue
+        if len(data) > LIMIT or len(sig) > LIMIT:
+            out.problems.append(f"{where} is larger than any removal record; not read")
+            continue
+        try:
+            comment = verify(pinned_key, data, sig)
+        except SignatureInvalid as err:
+            out.problems.append(f"{where}: {err} (checked with the public key pinned in the configuration); "
+                                "the runs it names count as deleted")
+            continue
+        why = _problem(data, store_id, act_id, medium) if comment == trusted_comment(store_id, act_id) \
+            else "its signature names another store or act"
+        if why:
+            out.problems.append(f"{where}: {why}; the runs it names count as deleted")
+            continue
+        for run in json.loads(data)["runs"]:
+            out.runs[run["run_id"]] = run["manifest_blake3"]
+            out.acts[run["run_id"]] = act_id
+    return out
+
+
+def _problem(data: bytes, store_id: str, act_id: str, medium: str | None) -> str | None:
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return "it is not valid JSON"
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME or doc.get("format_version") != FORMAT_VERSION:
+        return "it is not a removal record of a format this version reads"
+    if doc.get("store_id") != store_id or doc.get("act_id") != act_id or not _ACT.match(act_id):
+        return "it names another store or act than its file"
+    if medium and doc.get("medium") and doc["medium"] != medium:
+        return f"it removed runs from another medium ({doc['medium']}), not this copy"
+    runs = doc.get("runs")
+    if not isinstance(runs, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("run_id"), str) and fmt.RUN_ID.match(r["run_id"])
+            and isinstance(r.get("manifest_blake3"), str) and _HEX64.match(r["manifest_blake3"]) for r in runs):
+        return "its list of runs is malformed"
+    return None
