@@ -12,12 +12,17 @@ ENV = "COFFRE_CONFIG"
 SYSTEM = Path("/etc/coffre/coffre.toml")
 
 
-def user_path(env: Mapping[str, str]) -> Path:
-    """$XDG_CONFIG_HOME/coffre/coffre.toml, by default ~/.config/coffre/coffre.toml."""
+def xdg_config_home(env: Mapping[str, str]) -> Path:
+    """$XDG_CONFIG_HOME, by default ~/.config."""
     base = env.get("XDG_CONFIG_HOME") or ""
     if not os.path.isabs(base):  # the XDG spec: a relative value is invalid and ignored
         base = os.path.join(env.get("HOME") or os.path.expanduser("~"), ".config")
-    return Path(base) / "coffre" / "coffre.toml"
+    return Path(base)
+
+
+def user_path(env: Mapping[str, str]) -> Path:
+    """$XDG_CONFIG_HOME/coffre/coffre.toml, by default ~/.config/coffre/coffre.toml."""
+    return xdg_config_home(env) / "coffre" / "coffre.toml"
 
 
 def places(uid: int, env: Mapping[str, str], system: Path = SYSTEM) -> list[Path]:
