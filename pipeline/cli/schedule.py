@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -65,6 +66,12 @@ def command(at, config_path, out_dir, install, user_units, verify_weekly, cron) 
 
 
 def _user_name() -> str:
-    import getpass
+    # The account this runs as, not $USER: after `su` without `-`, $USER still names the one who typed it.
+    try:
+        import pwd
 
-    return getpass.getuser()
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):
+        import getpass
+
+        return getpass.getuser()
