@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -42,7 +43,10 @@ def init_store(config_path: Path, source: str, destinations: list[str], identity
     for p in (config_path, secret_file, public_file, identity_out):
         if p.exists():
             raise UsageError(f"{p} already exists; coffre init never overwrites a file.")
-    config_path.parent.mkdir(parents=True, exist_ok=True)
+    if not config_path.parent.exists():
+        # A new folder is the owner's alone: it holds the signing secret key and the record of runs.
+        config_path.parent.mkdir(parents=True)
+        os.chmod(config_path.parent, 0o700)
 
     identity, recipient = age_identity.generate()
     age_identity.write_identity(identity_out, identity, recipient, passphrase)

@@ -18,10 +18,10 @@ def cli() -> None:
 
 def _register() -> None:
     from pipeline.cli import (archive, demo, drill, export_auditor, init, journals, prune, rebuild_record, restore,
-                              sample_db, status, verify)
+                              sample_db, schedule, status, verify)
 
     for module in (sample_db, init, archive, verify, restore, drill, prune, status, journals, export_auditor,
-                   rebuild_record, demo):
+                   rebuild_record, schedule, demo):
         cli.add_command(module.command)
 
 

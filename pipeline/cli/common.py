@@ -56,8 +56,16 @@ def _report(e: Exception) -> int:
 
 
 def config_option(f):
-    return click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
-                        help="The store's configuration file (written by `coffre init`).")(f)
+    return click.option("--config", "config_path", type=click.Path(dir_okay=False), callback=_resolve_config,
+                        help="The store's configuration file (written by `coffre init`). Default: $COFFRE_CONFIG, "
+                             "else ~/.config/coffre/coffre.toml (not for root), else /etc/coffre/coffre.toml.")(f)
+
+
+def _resolve_config(ctx, param, value):
+    # Resolved here, once for every command, so that each command's code receives a path as before.
+    from pipeline import config_path
+
+    return str(config_path.resolve(value))
 
 
 def interactive() -> bool:

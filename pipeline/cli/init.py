@@ -12,7 +12,9 @@ from pipeline.errors import UsageError
 
 
 @click.command("init")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Where to write the configuration (TOML).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Where to write the configuration (TOML). Default: $COFFRE_CONFIG, else /etc/coffre/coffre.toml "
+                   "for root, ~/.config/coffre/coffre.toml for others.")
 @click.option("--source", help="The till database, as sqlite:PATH.")
 @click.option("--to", "destinations", multiple=True, help="A destination folder or rclone:REMOTE:PATH (repeat for several).")
 @click.option("--identity-out", type=click.Path(dir_okay=False), help="Where to write the age identity (the decryption secret); keep it off this machine.")
@@ -35,8 +37,9 @@ def command(config_path, source, destinations, identity_out, store_id, passphras
 
     ask = interactive()
     destinations = list(destinations)
-    if not config_path:
-        config_path = _need(ask, "--config", "Fichier de configuration", "coffre.toml")
+    from pipeline.config_path import init_target
+
+    config_path = init_target(config_path)  # --config, else $COFFRE_CONFIG, else /etc (root) or ~/.config (others)
     if not source:
         source = "sqlite:" + _need(ask, "--source", "Base de la caisse (fichier SQLite)", None)
     if not destinations:
