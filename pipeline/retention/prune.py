@@ -10,6 +10,7 @@ verifies: a run is either whole, or no longer a run (no signature) and named by 
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
@@ -74,25 +75,55 @@ def prune(cfg: Config, specs: list[str], dry_run: bool = False, i_know: bool = F
         runs = [r for r in history.runs if r.get("written")]
         reasons = plan(runs, cfg.retention, zone, today)
         result = PruneResult(act_id, dry_run, [], reasons)
-        log = ActivityLog(cfg.state_dir, cfg.store_id)
+        # Per copy, first its plan and its signed removal record; then the record of this machine, once for all
+        # the copies; then the runs go.
+        work = []
         for spec in specs:
             one = CopyPrune(spec)
             result.copies.append(one)
-            try:
-                _prune_copy(cfg, spec, history, runs, reasons, one, act_id, at, secret_key, dry_run)
-            except (CoffreError, OSError, MediumFileInvalid) as err:
-                one.ok = False
-                one.reason = str(err) if not isinstance(err, OSError) else \
-                    f"{spec}: {getattr(err, 'strerror', None) or err}"
-                say(f"Prune of {spec} stopped: {one.reason}")
-            if one.removed and not dry_run:
-                log.append("prune", "ok" if one.ok else "partial", act_id=act_id, destination=spec,
+            with _stopped(one, say):
+                work.append((one, _plan_copy(cfg, spec, history, runs, reasons, one, act_id, at, secret_key,
+                                             dry_run)))
+        if dry_run:
+            return result
+        marked = {(key, r["run_id"]) for one, (_, key, go, _) in work if one.ok for r in go}
+        if marked:
+            with history.update() as doc:
+                for r in doc["runs"]:
+                    for key, run_id in marked:
+                        if run_id == r["run_id"]:
+                            r.setdefault("removed", {})[key] = act_id
+        log = ActivityLog(cfg.state_dir, cfg.store_id)
+        for one, (dest, _, go, unfinished) in work:
+            if not one.ok:
+                continue
+            with _stopped(one, say):
+                for r in go + unfinished:
+                    dest.remove_signed_run(cfg.store_id, r["run_id"])
+                    one.removed.append(r["run_id"])
+                    one.freed += r.get("bytes") or 0
+            if one.removed:
+                log.append("prune", "ok" if one.ok else "partial", act_id=act_id, destination=one.destination,
                            removed=one.removed)
     return result
 
 
-def _prune_copy(cfg: Config, spec: str, history: History, runs: list[dict], reasons: dict, one: CopyPrune,
-                act_id: str, at: float, secret_key, dry_run: bool) -> None:
+@contextmanager
+def _stopped(one: CopyPrune, say):
+    """A copy that cannot be pruned (absent, read-only, failing) is said and left; the others go on."""
+    try:
+        yield
+    except (CoffreError, OSError, MediumFileInvalid) as err:
+        one.ok = False
+        one.reason = str(err) if not isinstance(err, OSError) else \
+            f"{one.destination}: {getattr(err, 'strerror', None) or err}"
+        say(f"Prune of {one.destination} stopped: {one.reason}")
+
+
+def _plan_copy(cfg: Config, spec: str, history: History, runs: list[dict], reasons: dict, one: CopyPrune,
+               act_id: str, at: float, secret_key, dry_run: bool):
+    """What goes from this copy, its removal record written there first; (destination, copy key, runs to remove,
+    runs a removal cut short left)."""
     dest = open_destination(spec)
     dest.check_ready()
     where = dest.normalised()
@@ -123,24 +154,22 @@ def _prune_copy(cfg: Config, spec: str, history: History, runs: list[dict], reas
     if dry_run:
         one.removed = [r["run_id"] for r in go]
         one.freed = sum(r.get("bytes") or 0 for r in go)
-        return
-    if go:
+    elif go:
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
         record = removal.render(cfg.store_id, act_id, created, __version__, medium, where, cfg.retention.to_json(),
-                                [dict(r, why="kept by no rule") for r in go])
+                                [dict(r, why="kept by no rule", previous_run=_before_here(r, runs, ident))
+                                 for r in go])
         # The signature first: a kill between the two leaves a lone signature, which allows nothing.
         dest.put_store_file(cfg.store_id, removal.FOLDER, f"{act_id}.json.minisig",
                             removal.signed(secret_key, cfg.store_id, act_id, record))
         dest.put_store_file(cfg.store_id, removal.FOLDER, f"{act_id}.json", record)
-        with history.update() as doc:
-            ids = {r["run_id"] for r in go}
-            for r in doc["runs"]:
-                if r["run_id"] in ids:
-                    r.setdefault("removed", {})[ident.key] = act_id
-    for r in go + unfinished:
-        if r["run_id"] in signed:
-            dest.remove_signed_run(cfg.store_id, r["run_id"])
-        else:
-            dest.remove_run(cfg.store_id, r["run_id"])
-        one.removed.append(r["run_id"])
-        one.freed += r.get("bytes") or 0
+    return dest, ident.key, go, unfinished
+
+
+def _before_here(run: dict, runs: list[dict], ident: CopyIdentity) -> dict | None:
+    """The run `run` chains to, when this copy received it too: verify follows the chain through removed runs to
+    the one before them (None: the chain starts here on this copy, as far as this machine knows)."""
+    prev = next((r for r in runs if r["run_id"] == run.get("previous")), None)
+    if prev is None or not ident.written_here(prev):
+        return None
+    return {"run_id": prev["run_id"], "manifest_blake3": prev["manifest_blake3"]}

@@ -34,7 +34,7 @@ def render(store_id: str, act_id: str, removed_at: str, version: str, medium: st
     doc = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "store_id": store_id, "act_id": act_id,
            "removed_at": removed_at, "tool": {"name": "coffre", "version": version}, "medium": medium,
            "destination": destination, "rules": rules,
-           "runs": [{k: r[k] for k in ("run_id", "manifest_blake3", "created_at", "why")} for r in runs]}
+           "runs": [{k: r[k] for k in ("run_id", "manifest_blake3", "created_at", "previous_run", "why")} for r in runs]}
     return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode()
 
 
@@ -44,9 +44,9 @@ def signed(secret_key, store_id: str, act_id: str, record: bytes) -> bytes:
 
 @dataclass
 class Removals:
-    """What the removal records of one copy allow: {run_id: manifest BLAKE3}, and what is wrong with them."""
+    """What the removal records of one copy allow, and what is wrong with them."""
 
-    runs: dict[str, str] = field(default_factory=dict)
+    runs: dict[str, dict] = field(default_factory=dict)  # run_id -> {manifest_blake3, previous_run}
     acts: dict[str, str] = field(default_factory=dict)  # run_id -> the act that removed it
     problems: list[str] = field(default_factory=list)
 
@@ -63,7 +63,8 @@ def read_removals(dest, store_id: str, pinned_key: str, medium: str | None) -> R
     present = set(names)
     records = [n for n in names if n.endswith(".json")]
     for name in sorted(present - set(records) - {n + ".minisig" for n in records}):
-        out.problems.append(f"{FOLDER}/{name} is not a removal record of Coffre's")
+        if not name.endswith(".json.minisig"):  # a lone signature is a prune killed before its record: allows nothing
+            out.problems.append(f"{FOLDER}/{name} is not a removal record of Coffre's")
     if len(records) > MAX_RECORDS:
         out.problems.append(f"{FOLDER}/ holds {len(records)} records, more than Coffre ever writes; "
                             f"only the first {MAX_RECORDS} are read")
@@ -95,7 +96,8 @@ def read_removals(dest, store_id: str, pinned_key: str, medium: str | None) -> R
             out.problems.append(f"{where}: {why}; the runs it names count as deleted")
             continue
         for run in json.loads(data)["runs"]:
-            out.runs[run["run_id"]] = run["manifest_blake3"]
+            out.runs[run["run_id"]] = {"manifest_blake3": run["manifest_blake3"],
+                                       "previous_run": run.get("previous_run")}
             out.acts[run["run_id"]] = act_id
     return out
 
@@ -114,6 +116,14 @@ def _problem(data: bytes, store_id: str, act_id: str, medium: str | None) -> str
     runs = doc.get("runs")
     if not isinstance(runs, list) or not all(
             isinstance(r, dict) and isinstance(r.get("run_id"), str) and fmt.RUN_ID.match(r["run_id"])
-            and isinstance(r.get("manifest_blake3"), str) and _HEX64.match(r["manifest_blake3"]) for r in runs):
+            and isinstance(r.get("manifest_blake3"), str) and _HEX64.match(r["manifest_blake3"])
+            and _link_ok(r.get("previous_run")) for r in runs):
         return "its list of runs is malformed"
     return None
+
+
+def _link_ok(link) -> bool:
+    """A removed run's previous run on the same copy, or None for the first run the copy received."""
+    return link is None or (isinstance(link, dict) and isinstance(link.get("run_id"), str)
+                            and bool(fmt.RUN_ID.match(link["run_id"])) and isinstance(link.get("manifest_blake3"), str)
+                            and bool(_HEX64.match(link["manifest_blake3"])))

@@ -266,6 +266,38 @@ def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, 
     return report
 
 
+def _follow(report: CopyReport, follower: str, prev: dict, present: set[str], by_id: dict, recorded: dict,
+            ident: CopyIdentity, run_ids: list[str]) -> None:
+    """Follows the chain back from `follower` through the runs retention removed (each signed removal names the run
+    before it on this copy) to a run the copy holds, and says where it breaks."""
+    pid, digest, walked = prev["run_id"], prev["manifest_blake3"], set()
+    while pid not in present:
+        entry = ident.signed_removals.get(pid)
+        if entry is None:
+            if pid in recorded and ident.removed_here(recorded[pid]):
+                return  # pruned, says the record; a removal record gone from the copy is said apart
+            # A run this copy never received (the key was unplugged that evening, or `--to` pointed elsewhere) is
+            # no alarm: the record says where each run went. Without a record, a gap amid older runs is one, and so
+            # is a run a signed removal says came before it here.
+            if (ident.written_here(recorded[pid]) if pid in recorded
+                    else follower in ident.signed_removals or any(r < pid for r in run_ids)):
+                report.problems.append(Problem(report.destination, pid, None,
+                                               f"is missing from this copy (run {follower} chains to it): deleted?"))
+            return
+        if entry["manifest_blake3"] != digest:
+            report.problems.append(Problem(report.destination, pid, None,
+                                           f"is missing from this copy, and the signed removal record that names it "
+                                           f"names another manifest than the one run {follower} chains to"))
+            return
+        if pid in walked or not entry.get("previous_run"):
+            return  # the first run this copy received
+        walked.add(pid)
+        follower, pid, digest = pid, entry["previous_run"]["run_id"], entry["previous_run"]["manifest_blake3"]
+    if pid in by_id and by_id[pid].manifest_blake3 and by_id[pid].manifest_blake3 != digest:
+        report.problems.append(Problem(report.destination, pid, fmt.MANIFEST_JSON,
+                                       f"differs from the one run {follower} chains to (the run was replaced)"))
+
+
 def _check_chain(report: CopyReport, run_ids: list[str], by_id: dict, history_runs: list[dict],
                  ident: CopyIdentity, whole: bool) -> None:
     present = set(run_ids)
@@ -278,22 +310,7 @@ def _check_chain(report: CopyReport, run_ids: list[str], by_id: dict, history_ru
         followers.setdefault(prev["run_id"] if prev else None, []).append(rep.run_id)
         if not prev:
             continue
-        pid = prev["run_id"]
-        if pid in by_id and by_id[pid].manifest_blake3 and by_id[pid].manifest_blake3 != prev["manifest_blake3"]:
-            report.problems.append(Problem(report.destination, pid, fmt.MANIFEST_JSON,
-                                           f"differs from the one run {rep.run_id} chains to (the run was replaced)"))
-        elif pid not in present and pid in ident.signed_removals \
-                and ident.signed_removals[pid] != prev["manifest_blake3"]:
-            report.problems.append(Problem(report.destination, pid, None,
-                                           f"is missing from this copy, and the signed removal record that names it "
-                                           f"names another manifest than the one run {rep.run_id} chains to"))
-        elif pid not in present and pid not in ident.signed_removals \
-                and not (pid in recorded and ident.removed_here(recorded[pid])) and (
-                ident.written_here(recorded[pid]) if pid in recorded else any(r < pid for r in run_ids)):
-            # A run this copy never received (the key was unplugged that evening, or `--to` pointed elsewhere) is
-            # no alarm: the record says where each run went. Without a record, a gap amid older runs is one.
-            report.problems.append(Problem(report.destination, pid, None,
-                                           f"is missing from this copy (run {rep.run_id} chains to it): deleted?"))
+        _follow(report, rep.run_id, prev, present, by_id, recorded, ident, run_ids)
     forks = [(pid, sorted(runs)) for pid, runs in followers.items() if len(runs) > 1] if whole else []
     for pid, runs in forks:
         after = f"run {pid}" if pid else "no previous run (each is a first run)"

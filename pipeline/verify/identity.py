@@ -22,8 +22,9 @@ class CopyIdentity:
     where: str  # the destination's normalised spelling
     media: set[str] = field(default_factory=set)  # the media whose recorded runs this copy must hold
     problems: list[str] = field(default_factory=list)
-    # The runs the copy's own signed removal records name (retention/removal.py): {run_id: manifest BLAKE3}
-    signed_removals: dict[str, str] = field(default_factory=dict)
+    # The runs the copy's own signed removal records name (retention/removal.py):
+    # {run_id: {manifest_blake3, previous_run}}
+    signed_removals: dict[str, dict] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
