@@ -33,8 +33,15 @@ def notify(cfg, command: str, exit_code: int, summary: dict, say) -> None:
     hooks = getattr(cfg, "hooks", None) or {}
     if not hooks or interrupt.requested():  # a stopping command must end within seconds, not wait for a hook
         return
+    try:
+        _notify(cfg, hooks, command, exit_code, summary, say)
+    except Exception as err:  # noqa: BLE001 - an alert is never worth the command's exit code or a traceback
+        say(f"Warning: the hooks could not be run ({type(err).__name__}: {err}).")
+
+
+def _notify(cfg, hooks: dict, command: str, exit_code: int, summary: dict, say) -> None:
     event = event_of(exit_code)
-    body = _redacted(dict(summary, command=command, event=event, exit_code=exit_code))
+    body = _redacted({"store_id": cfg.store_id, **summary, "command": command, "event": event, "exit_code": exit_code})
     argv = hooks.get(f"on_{event}")
     if argv:
         why = _run(argv, body, hooks.get("timeout", HOOK_TIMEOUT), cfg)
@@ -51,11 +58,15 @@ def notify(cfg, command: str, exit_code: int, summary: dict, say) -> None:
 def ping_start(cfg, command: str, say) -> None:
     """The `URL/start` ping, when [hooks] asks for it: the monitoring service then also sees a run that never ends."""
     hooks = getattr(cfg, "hooks", None) or {}
-    if hooks.get("ping_url") and hooks.get("ping_start"):
-        full = hooks["ping_url"].rstrip("/") + "/start"
+    if not (hooks.get("ping_url") and hooks.get("ping_start")):
+        return
+    full = hooks["ping_url"].rstrip("/") + "/start"
+    try:
         why = ping(full, {"command": command, "event": "start", "store_id": cfg.store_id})
-        if why:
-            _warn(cfg, say, f"the ping to {where(full)}", why, "start")
+    except Exception as err:  # noqa: BLE001 - as in notify: never the command's exit code
+        why = f"{type(err).__name__}: {err}"
+    if why:
+        _warn(cfg, say, f"the ping to {where(full)}", why, "start")
 
 
 @contextlib.contextmanager
@@ -87,7 +98,7 @@ class _Summary:
 def _run(argv: list[str], body: dict, timeout: int, cfg) -> str | None:
     """Runs argv (no shell) with the summary on stdin; returns None on exit 0, else why it failed."""
     env = dict(os.environ, COFFRE_EVENT=body["event"], COFFRE_COMMAND=body["command"],
-               COFFRE_EXIT_CODE=str(body["exit_code"]), COFFRE_STORE_ID=str(body.get("store_id") or cfg.store_id))
+               COFFRE_EXIT_CODE=str(body["exit_code"]), COFFRE_STORE_ID=cfg.store_id)
     env.pop("COFFRE_RUN_ID", None)
     if body.get("run_id"):
         env["COFFRE_RUN_ID"] = str(body["run_id"])
