@@ -25,26 +25,27 @@ def event_of(exit_code: int) -> str:
     return "success" if exit_code == OK else "findings" if exit_code == NEEDS_PERSON else "failure"
 
 
-def notify(cfg, command: str, exit_code: int, summary: dict, say) -> None:
+def notify(cfg, command: str, exit_code: int, summary: dict, say, secret_env: tuple = ()) -> None:
     """Runs the hook of the event `exit_code` means and pings; failures go to `say` as one warning sentence each.
 
-    `command` is the subcommand's name (archive, verify, drill, prune); `summary` what it prints with --json.
+    `command` is the subcommand's name (archive, verify, drill, prune); `summary` what it prints with --json;
+    `secret_env` names environment variables the hook command must not inherit (a --passphrase-env VAR).
     """
     hooks = getattr(cfg, "hooks", None) or {}
     if not hooks or interrupt.requested():  # a stopping command must end within seconds, not wait for a hook
         return
     try:
-        _notify(cfg, hooks, command, exit_code, summary, say)
+        _notify(cfg, hooks, command, exit_code, summary, say, secret_env)
     except Exception as err:  # noqa: BLE001 - an alert is never worth the command's exit code or a traceback
         say(f"Warning: the hooks could not be run ({type(err).__name__}: {err}).")
 
 
-def _notify(cfg, hooks: dict, command: str, exit_code: int, summary: dict, say) -> None:
+def _notify(cfg, hooks: dict, command: str, exit_code: int, summary: dict, say, secret_env) -> None:
     event = event_of(exit_code)
     body = _redacted({"store_id": cfg.store_id, **summary, "command": command, "event": event, "exit_code": exit_code})
     argv = hooks.get(f"on_{event}")
     if argv:
-        why = _run(argv, body, hooks.get("timeout", HOOK_TIMEOUT), cfg)
+        why = _run(argv, body, hooks.get("timeout", HOOK_TIMEOUT), cfg, secret_env)
         if why:
             _warn(cfg, say, f"the hook on_{event} ({argv[0]})", why, event)
     url = hooks.get("ping_url")
@@ -70,7 +71,7 @@ def ping_start(cfg, command: str, say) -> None:
 
 
 @contextlib.contextmanager
-def alerted(cfg, command: str, say):
+def alerted(cfg, command: str, say, secret_env: tuple = ()):
     """Around a command's work: pings the start, then notifies whatever way it ends (SystemExit or CoffreError).
 
     The work sets `.summary` on what this yields before its `raise SystemExit(code)`; an error gets
@@ -82,12 +83,12 @@ def alerted(cfg, command: str, say):
         yield state
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (OK if done.code is None else CANNOT_RUN)
-        notify(cfg, command, code, state.summary or {"store_id": cfg.store_id}, say)
+        notify(cfg, command, code, state.summary or {"store_id": cfg.store_id}, say, secret_env)
         raise
     except (CoffreError, OSError) as err:
         code = err.exit_code if isinstance(err, CoffreError) else CANNOT_RUN
         sentence = str(err) if isinstance(err, CoffreError) else f"a system error stopped the command: {err.strerror or err}"
-        notify(cfg, command, code, dict(state.summary or {}, store_id=cfg.store_id, error=sentence), say)
+        notify(cfg, command, code, dict(state.summary or {}, store_id=cfg.store_id, error=sentence), say, secret_env)
         raise
 
 
@@ -95,11 +96,12 @@ class _Summary:
     summary: dict | None = None
 
 
-def _run(argv: list[str], body: dict, timeout: int, cfg) -> str | None:
+def _run(argv: list[str], body: dict, timeout: int, cfg, secret_env) -> str | None:
     """Runs argv (no shell) with the summary on stdin; returns None on exit 0, else why it failed."""
     env = dict(os.environ, COFFRE_EVENT=body["event"], COFFRE_COMMAND=body["command"],
                COFFRE_EXIT_CODE=str(body["exit_code"]), COFFRE_STORE_ID=cfg.store_id)
-    env.pop("COFFRE_RUN_ID", None)
+    for name in ("COFFRE_RUN_ID", *(v for v in secret_env if v)):
+        env.pop(name, None)
     if body.get("run_id"):
         env["COFFRE_RUN_ID"] = str(body["run_id"])
     data = json.dumps(body, sort_keys=True).encode("utf-8")

@@ -25,7 +25,7 @@ def command(config_path, identity, passphrase_env, sources, run_id, as_json) -> 
     from pipeline.restore.drill import drill
 
     cfg = config.load(config_path)
-    with alerted(cfg, "drill", say) as alert:
+    with alerted(cfg, "drill", say, secret_env=(passphrase_env,)) as alert:
         identities = load_identity(identity, passphrase_env)
         report = drill(cfg, identities, list(sources) or cfg.destinations, run_id, say=say)
         code = OK if report.ok else CHECK_FAILED

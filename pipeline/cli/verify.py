@@ -37,7 +37,7 @@ def command(config_path, sources, run_id, all_runs, deep, identity, passphrase_e
     if subset and max_duration is not None:
         raise UsageError("--read-data-subset and --max-duration exclude each other.")
     cfg = config.load(config_path)
-    with alerted(cfg, "verify", say) as alert:
+    with alerted(cfg, "verify", say, secret_env=(passphrase_env,)) as alert:
         identities = load_identity(identity, passphrase_env) if deep else None
         selection = DataSelection(parse_subset(subset) if subset else None, max_duration)
         outcome = verify_destinations(cfg, list(sources) or cfg.destinations, run_id, identities, selection)

@@ -141,7 +141,8 @@ def test_verify_and_drill_call_the_same_hooks_and_never_send_the_identity(store,
     with_hooks(store, **every_event(recorder), ping_url=pings.url)
     res = run_coffre("verify", "--config", store.config)
     assert res.code == 0, res
-    drilled = run_coffre("drill", "--config", store.config, "--identity", store.identity, "--json")
+    drilled = run_coffre("drill", "--config", store.config, "--identity", store.identity, "--json",
+                         "--passphrase-env", "COFFRE_TEST_PHRASE", env={"COFFRE_TEST_PHRASE": "sesame ouvre-toi"})
     assert drilled.code == 0, drilled
     (run,) = store.run_dirs(store.destinations[0])
     victim = next(p for p in run.iterdir() if p.name.endswith(".age"))
@@ -158,7 +159,8 @@ def test_verify_and_drill_call_the_same_hooks_and_never_send_the_identity(store,
     assert not json.loads(calls[2]["stdin"])["copies"][0]["ok"]
     secret = store.identity.read_text()
     sent = "".join(c["stdin"] for c in calls) + json.dumps([b for _, b in pings.pings])
-    assert "AGE-SECRET-KEY" not in sent.upper() and secret.strip() not in sent
+    assert "AGE-SECRET-KEY" not in sent.upper() and secret.strip() not in sent and "sesame" not in sent
+    assert "COFFRE_TEST_PHRASE" not in calls[1]["env"]  # the recorder keeps every COFFRE_* variable it inherits
 
 
 def test_a_failing_hook_and_an_unreachable_ping_warn_in_one_sentence_and_change_no_exit_code(store, tmp_path):
