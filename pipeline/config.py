@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,8 @@ class Config:
     below_legal_accepted: bool = False  # legal_years under the law's six, accepted in writing
     # status warns when a copy's medium will be full within this many evenings at the current growth
     warn_evenings: int = 14
+    # [hooks], checked: on_success/on_failure/on_findings as argv lists, ping_url, ping_start, timeout (pipeline/alerts).
+    hooks: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
     def role(self, spec: str) -> str:
@@ -81,6 +84,8 @@ class Config:
             doc["status"] = {"warn_evenings": self.warn_evenings}
         if self.shop:
             doc["shop"] = dict(self.shop)
+        if self.hooks:
+            doc["hooks"] = dict(self.hooks)
         return doc
 
 
@@ -146,6 +151,7 @@ def load(path: str | os.PathLike) -> Config:
         cfg.shop = shop.normalised(shop_table)
     except UsageError as err:
         raise UsageError(f"In {path}, [shop]: {err}")
+    cfg.hooks = _hooks(r, doc.get("hooks", {}))
     try:
         ZoneInfo(cfg.journals_timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -162,6 +168,43 @@ def load(path: str | os.PathLike) -> Config:
     except Exception:
         raise UsageError(f"In {path}, `signing.public_key` is not a minisign public key (see {cfg.signing_public_key_file}).")
     return cfg
+
+
+HOOK_COMMANDS = ("on_success", "on_failure", "on_findings")
+HOOK_KEYS = HOOK_COMMANDS + ("ping_url", "ping_start", "timeout")
+HOOK_TIMEOUT = 60  # seconds a hook command may take before it is stopped
+
+
+def _hooks(r: "_Reader", table) -> dict:
+    """[hooks]: commands are split like a shell would (shlex) but never run through one."""
+    if not isinstance(table, dict):
+        raise UsageError(f"In {r.path}, `hooks` must be a table ([hooks]).")
+    unknown = sorted(set(table) - set(HOOK_KEYS))
+    if unknown:
+        raise UsageError(f"In {r.path}, [hooks] has an unknown key {unknown[0]!r}; known: {', '.join(HOOK_KEYS)}.")
+    hooks: dict = {}
+    for key in HOOK_COMMANDS:
+        value = table.get(key)
+        if value is None:
+            continue
+        if isinstance(value, str):
+            try:
+                value = shlex.split(value)
+            except ValueError as err:
+                raise r._wrong(f"hooks.{key}", f"a command line that splits into words ({err})")
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+            raise r._wrong(f"hooks.{key}", "a command line (a string, or a list of strings)")
+        hooks[key] = value
+    if "ping_url" in table:
+        url = r.text("hooks.ping_url")
+        if not url.startswith(("http://", "https://")):
+            raise r._wrong("hooks.ping_url", "an http:// or https:// address")
+        hooks["ping_url"] = url
+    if "ping_start" in table:
+        hooks["ping_start"] = r.boolean("hooks.ping_start", default=False)
+    if "timeout" in table:
+        hooks["timeout"] = r.integer("hooks.timeout", default=HOOK_TIMEOUT, low=1, high=3600)
+    return hooks
 
 
 _MISSING = object()

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from pipeline.cli.common import config_option, interactive, say
+from pipeline.cli import scheduled
+from pipeline.cli.common import config_option, interactive, say, scheduled_option
 from pipeline.cli.progress import byte_progress
 from pipeline.errors import CoffreError, UsageError
 
@@ -17,30 +18,34 @@ from pipeline.errors import CoffreError, UsageError
 @click.option("--yes", is_flag=True, help="Do not ask; use the configured destinations.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on standard output.")
 @click.option("--allow-same-disk", is_flag=True, help="Experts: accept a destination on the database's own disk.")
+@scheduled_option
 def command(config_path, destinations, yes, as_json, allow_same_disk) -> None:
     """Snapshot the till database and write encrypted, signed copies to every destination."""
     from pipeline import config
+    from pipeline.alerts.hooks import alerted
     from pipeline.archive import run_archive
     from pipeline.state.history import History
 
     cfg = config.load(config_path)
     specs = list(destinations) or list(cfg.destinations)
-    if not destinations and not yes and not as_json and interactive():
+    if not destinations and not yes and not as_json and not scheduled.active() and interactive():
         specs = _ask_destination(History.of(cfg).last_destinations() or specs)
-    quiet = as_json
-    try:
-        with byte_progress(not quiet, "Sauvegarde") as progress:
-            result = run_archive(cfg, specs, allow_same_disk=allow_same_disk, say=say, progress=progress)
-    except CoffreError as err:
-        if as_json:  # a script reading standard output learns why no run was made, not only from the exit code
-            click.echo(json.dumps({"run_id": None, "store_id": cfg.store_id, "exit_code": err.exit_code,
-                                   "error": str(err)}, indent=2, sort_keys=True))
-        raise
-    if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))
-    else:
-        _print_human(result)
-    raise SystemExit(result.exit_code)
+    quiet = as_json or scheduled.active()
+    with alerted(cfg, "archive", say) as alert:
+        try:
+            with byte_progress(not quiet, "Sauvegarde") as progress:
+                result = run_archive(cfg, specs, allow_same_disk=allow_same_disk, say=say, progress=progress)
+        except CoffreError as err:
+            alert.summary = {"run_id": None, "store_id": cfg.store_id, "exit_code": err.exit_code, "error": str(err)}
+            if as_json:  # a script reading standard output learns why no run was made, not only from the exit code
+                click.echo(json.dumps(alert.summary, indent=2, sort_keys=True))
+            raise
+        alert.summary = result.to_json()
+        if as_json:
+            click.echo(json.dumps(alert.summary, indent=2, sort_keys=True))
+        else:
+            _print_human(result)
+        raise SystemExit(result.exit_code)
 
 
 def _ask_destination(proposed: list[str]) -> list[str]:

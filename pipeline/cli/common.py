@@ -8,13 +8,21 @@ import sys
 import click
 
 from pipeline import interrupt
+from pipeline.cli import scheduled
 from pipeline.errors import CANNOT_RUN, USAGE, CoffreError
 
 
-def say(message: str) -> None:
+def say(message: str, level: str | None = None) -> None:
+    """One message for the person on standard error; `level` (error, warning, info) matters under --scheduled."""
     if interrupt.requested():
         return  # what a stopping command meets (a copy failing as its upload is killed) is the stop, already said
-    click.echo(message, err=True)
+    if scheduled.active():
+        scheduled.say(message, level)
+    else:
+        click.echo(message, err=True)
+
+
+scheduled_option = scheduled.option
 
 
 class GuardedGroup(click.Group):
@@ -23,15 +31,19 @@ class GuardedGroup(click.Group):
     def main(self, *args, **kwargs):
         kwargs["standalone_mode"] = False
         try:
-            code = super().main(*args, **kwargs)
+            code = super().main(*args, **kwargs) or 0
+        except SystemExit as done:  # a command's own exit code: held-back messages of --scheduled still go out
+            code = done.code
         except (click.exceptions.Abort, KeyboardInterrupt):
             # Said, then ended at once: a worker thread stuck on a medium must not keep the process alive.
+            scheduled.finish(CANNOT_RUN)
             interrupt.end()
         except Exception as e:
             if interrupt.requested():
+                scheduled.finish(CANNOT_RUN)
                 interrupt.end()  # an error met while stopping follows from the stop: the stop is what is said
-            sys.exit(_report(e))
-        sys.exit(code or 0)
+            code = _report(e)
+        sys.exit(scheduled.finish(code))
 
 
 def _report(e: Exception) -> int:
@@ -42,16 +54,16 @@ def _report(e: Exception) -> int:
         e.show()
         return USAGE
     if isinstance(e, CoffreError):
-        say(f"coffre: {e}")
+        say(f"coffre: {e}", "error")
         return e.exit_code
     if isinstance(e, OSError):
         where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-        say(f"coffre: a system error stopped the command: {e.strerror or e}{where}.")
+        say(f"coffre: a system error stopped the command: {e.strerror or e}{where}.", "error")
         return CANNOT_RUN
     if os.environ.get("COFFRE_DEBUG"):  # a bug must still end in one sentence; COFFRE_DEBUG=1 shows the trace
         raise e
     say(f"coffre: internal error ({type(e).__name__}: {e}); nothing was counted as done. "
-        "Run again with COFFRE_DEBUG=1 for details.")
+        "Run again with COFFRE_DEBUG=1 for details.", "error")
     return CANNOT_RUN
 
 
