@@ -22,7 +22,8 @@ from pipeline.destinations.leftovers import remove_leftovers
 from pipeline.destinations.medium import MediumFileInvalid, ensure_medium, read_medium
 from pipeline.destinations.transaction import CopyOutcome, RunTransaction
 from pipeline.destinations.presence import absent_reason
-from pipeline.errors import CANNOT_RUN, NEEDS_PERSON, OK, PARTIAL, CannotRun, UsageError
+from pipeline.copy_policy import policy_gaps
+from pipeline.errors import CANNOT_RUN, NEEDS_PERSON, OK, PARTIAL, CannotRun, CoffreError, UsageError
 from pipeline.keys import signing
 from pipeline.keys.age_identity import parse_recipient
 from pipeline.manifest import format as fmt
@@ -57,6 +58,7 @@ class ArchiveResult:
     attention: list[str] = field(default_factory=list)  # what needs a person although the run is saved (exit 5)
     journals_problem: str | None = None
     foreign_database: bool = False  # the database does not match the journal mapping: not the till's, it seems
+    pruned: dict | None = None  # what the prune after the run removed ([retention] after_archive)
 
     @property
     def exit_code(self) -> int:
@@ -79,6 +81,7 @@ class ArchiveResult:
             "attention": self.attention,
             "journals": self.journals,
             "findings": self.findings,
+            "pruned": self.pruned,
         }
 
 
@@ -224,10 +227,36 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
             if not committed:
                 _discard_sealed(journals)
             shutil.rmtree(scratch, ignore_errors=True)
+    missed, standing = policy_gaps(cfg, history.runs)
+    for sentence in missed + standing:
+        warning = f"Warning: copy policy (at least two copies, one off-site): {sentence}."
+        result.warnings.append(warning)
+        say(warning)
     for sentence in result.attention:
         say(f"Needs a person: {sentence}.")
+    if cfg.prune_after_archive:
+        _prune_after(cfg, [c.destination for c in result.copies if c.ok], result, say)
     result.seconds = time.time() - started
     return result
+
+
+def _prune_after(cfg: Config, written: list[str], result: ArchiveResult, say) -> None:
+    """[retention] after_archive: the copies written tonight are pruned; a prune that fails is said, never fatal
+    (the run is saved; the next evening prunes again)."""
+    from pipeline.retention.prune import prune
+
+    try:
+        pruned = prune(cfg, written, say=say)
+    except CoffreError as err:
+        pruned, why = None, str(err)
+    else:
+        why = "; ".join(c.reason for c in pruned.copies if not c.ok)
+    if pruned is not None:
+        result.pruned = pruned.to_json()
+    if why:
+        warning = f"Warning: the prune after the run did not complete: {why}"
+        result.warnings.append(warning)
+        say(warning)
 
 
 def _ready_destinations(cfg: Config, specs: list[str], source, history: History, allow_same_disk: bool,

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from pipeline.cli.common import config_option, say
+from pipeline.cli.common import config_option, say, scheduled_option
 
 
 @click.command("prune")
@@ -15,19 +15,23 @@ from pipeline.cli.common import config_option, say
 @click.option("--dry-run", is_flag=True, help="Say what would be removed and why each other run is kept; remove nothing.")
 @click.option("--i-know", is_flag=True, help="Accept rules that keep runs fewer years than French law's six.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on standard output.")
+@scheduled_option
 def command(config_path, sources, dry_run, i_know, as_json) -> None:
     """Apply the retention rules ([retention] in the config): keep-last/daily/weekly/monthly/yearly, the legal
     years, the newest run of each copy and the newest one found intact there; remove the rest."""
     from pipeline import config
+    from pipeline.alerts.hooks import alerted
     from pipeline.retention.prune import prune
 
     cfg = config.load(config_path)
-    result = prune(cfg, list(sources) or list(cfg.destinations), dry_run=dry_run, i_know=i_know, say=say)
-    if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))
-    else:
-        print_prune(result)
-    raise SystemExit(result.exit_code)
+    with alerted(cfg, "prune", say) as alert:
+        result = prune(cfg, list(sources) or list(cfg.destinations), dry_run=dry_run, i_know=i_know, say=say)
+        alert.summary = dict(result.to_json(), store_id=cfg.store_id)
+        if as_json:
+            click.echo(json.dumps(alert.summary, indent=2, sort_keys=True))
+        else:
+            print_prune(result)
+        raise SystemExit(result.exit_code)
 
 
 def print_prune(result) -> None:
