@@ -109,13 +109,13 @@ def _copy_status(cfg: Config, spec: str, h: History, now: float, look: bool) -> 
             entry["present"], entry["absent_because"] = False, str(err)
     last_seen = max((s for s in seen if s is not None), default=None)
     entry["days_since_present"] = None if last_seen is None else int((now - last_seen) // 86400)
-    entry.update(_room(held[-GROWTH_RUNS:], written, copy, entry["free_bytes"]))
+    entry.update(_room(written[-GROWTH_RUNS:], written, copy, entry["free_bytes"]))
     return entry
 
 
 def _room(recent: list[dict], written: list[dict], copy: CopyIdentity, free: int | None) -> dict:
-    """The copy's growth an evening (its last runs' sizes, less what prunes removed from it meanwhile) and how many
-    more evenings of runs its free space holds; None where it cannot tell."""
+    """The copy's growth an evening (the sizes of the last runs written to it, less what prunes removed from it
+    meanwhile) and how many more evenings of runs its free space holds; None where it cannot tell."""
     out = {"run_bytes": None, "growth_bytes": None, "evenings_left": None}
     if not recent:
         return out

@@ -109,3 +109,14 @@ def load_identity(path: str, passphrase_env: str | None) -> list:
         elif interactive():
             passphrase = click.prompt(f"Phrase secrète de {p}", hide_input=True, err=True)
     return load_identities(p, passphrase)
+
+
+def run_option(help_text: str, latest_is_default: bool = True):
+    """--run RUN; `latest` names the newest run (where the command's default is already the newest, it is that
+    default)."""
+    def callback(ctx, param, value):
+        if value is not None and value.lower() == "latest":
+            return None if latest_is_default else "latest"
+        return value
+
+    return click.option("--run", "run_id", callback=callback, metavar="RUN|latest", help=help_text)

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from pipeline.cli.common import config_option, identity_options, load_identity, say, scheduled_option
+from pipeline.cli.common import config_option, identity_options, load_identity, run_option, say, scheduled_option
 from pipeline.errors import CHECK_FAILED, OK
 
 
@@ -15,7 +15,7 @@ from pipeline.errors import CHECK_FAILED, OK
 @click.option("--identity", required=True, type=click.Path(dir_okay=False), help="The age identity file that decrypts the copies.")
 @identity_options
 @click.option("--from", "sources", multiple=True, help="Drill these destinations instead of the configured ones.")
-@click.option("--run", "run_id", help="Drill this run (default: the latest complete one of each copy).")
+@run_option("Drill this run (default: the latest complete one of each copy). `latest`: the newest.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable report on standard output.")
 @scheduled_option
 def command(config_path, identity, passphrase_env, sources, run_id, as_json) -> None:

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from pipeline.cli.common import config_option, identity_options, load_identity, say
+from pipeline.cli.common import config_option, identity_options, load_identity, run_option, say
 from pipeline.errors import NEEDS_PERSON, UsageError
 
 
@@ -17,7 +17,7 @@ from pipeline.errors import NEEDS_PERSON, UsageError
 @click.option("--period", required=True, metavar="FROM..TO", help="The period to hand over (dates YYYY-MM-DD, inclusive).")
 @click.option("--out", "out_zip", required=True, type=click.Path(dir_okay=False), help="The ZIP file to write (must not exist).")
 @click.option("--password-env", metavar="VAR", help="Take the ZIP password from this environment variable; else one is generated and shown once.")
-@click.option("--run", "run_id", help="Use this run (default: the latest complete one).")
+@run_option("Use this run (default: the latest complete one). `latest`: the newest.")
 @click.option("--from", "sources", multiple=True, help="Read these destinations, in this order.")
 def command(config_path, identity, passphrase_env, period, out_zip, password_env, run_id, sources) -> None:
     """Deep-verify a copy, then package the period's journals, report, sums and signatures in an AES-256 ZIP."""

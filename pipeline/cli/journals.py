@@ -6,7 +6,7 @@ import json
 
 import click
 
-from pipeline.cli.common import config_option, identity_options, load_identity, say
+from pipeline.cli.common import config_option, identity_options, load_identity, run_option, say
 from pipeline.errors import NEEDS_PERSON
 
 
@@ -19,7 +19,8 @@ def command() -> None:
 @config_option
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="A new or empty folder.")
 @click.option("--period", metavar="FROM..TO", help="Only this period (dates YYYY-MM-DD, inclusive).")
-@click.option("--run", "run_id", help="Export from this archived run instead of the live database (needs --identity).")
+@run_option("Export from this archived run instead of the live database (needs --identity). `latest`: the newest.",
+            latest_is_default=False)
 @click.option("--identity", type=click.Path(dir_okay=False), help="The age identity file, with --run.")
 @identity_options
 @click.option("--from", "sources", multiple=True, help="With --run: the destinations to read, in this order.")
@@ -33,6 +34,13 @@ def export(config_path, out_dir, period, run_id, identity, passphrase_env, sourc
     from pipeline.journals.command import export_journals, parse_period
 
     cfg = config.load(config_path)
+    if run_id == "latest":
+        from pipeline.state.history import History
+
+        last = History.of(cfg).last_run()
+        if last is None:
+            raise UsageError("--run latest: this machine has no archive run yet.")
+        run_id = last["run_id"]
     if run_id and not identity:
         raise UsageError("--run needs --identity FILE (the age identity that decrypts the copies).")
     identities = load_identity(identity, passphrase_env) if identity else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pipeline.cli.common import config_option, identity_options, load_identity, say
+from pipeline.cli.common import config_option, identity_options, load_identity, run_option, say
 
 
 @click.command("restore")
@@ -12,7 +12,7 @@ from pipeline.cli.common import config_option, identity_options, load_identity, 
 @click.option("--identity", required=True, type=click.Path(dir_okay=False), help="The age identity file that decrypts the copies.")
 @identity_options
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="A new or empty folder to restore into.")
-@click.option("--run", "run_id", help="The run to restore (default: the latest complete one).")
+@run_option("The run to restore (default: the latest complete one). `latest`: the newest.")
 @click.option("--from", "sources", multiple=True, help="Restore from these destinations, in this order.")
 @click.option("--journals", "with_journals", is_flag=True,
               help="Also extract the fiscal journals into OUT/journals/ (by default they are only authenticated).")

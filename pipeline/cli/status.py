@@ -48,7 +48,7 @@ def describe(st: dict) -> list[str]:
             lines.append(f"    not there now ({seen}): {d['absent_because']}")
         lines.append(f"    last run written and read back: {d['last_run_written'] or 'none'}"
                      + (f" ({d['last_written_at']})" if d["last_written_at"] else "")
-                     + f"; {d['runs_held']} run(s) held, {d['bytes_held'] / 1e6:.0f} MB")
+                     + f"; {d['runs_held']} run(s) held, {d['bytes_held'] / 1e6:.1f} MB")
         lines.append(f"    verify {_when(d['last_verify'])}; deep verify {_when(d['last_deep_verify'])}; "
                      f"drill {_when(d['last_drill'])}")
         if d["free_bytes"] is not None:

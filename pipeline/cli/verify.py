@@ -6,14 +6,14 @@ import json
 
 import click
 
-from pipeline.cli.common import config_option, identity_options, load_identity, say, scheduled_option
+from pipeline.cli.common import config_option, identity_options, load_identity, run_option, say, scheduled_option
 from pipeline.errors import CHECK_FAILED, OK, UsageError
 
 
 @click.command("verify")
 @config_option
 @click.option("--from", "sources", multiple=True, help="Verify these destinations instead of the configured ones.")
-@click.option("--run", "run_id", help="Verify only this run (default: every run).")
+@run_option("Verify only this run (default: every run). `latest`: the newest.", latest_is_default=False)
 @click.option("--all", "all_runs", is_flag=True, help="Every run (the default; for scripts that want to say so).")
 @click.option("--deep", is_flag=True, help="Also decrypt every data file and hold it to the archive-time facts "
               "(the snapshot decompressed, its BLAKE3 and SQLite header); needs --identity.")

@@ -69,7 +69,8 @@ def prune(cfg: Config, specs: list[str], dry_run: bool = False, i_know: bool = F
     with StoreLock(cfg.state_dir, cfg.store_id, say=say):
         history = History.of(cfg)
         at = clock.now()
-        act_id = clock.new_run_id(at)
+        # Stamped like a run id and after every run it may remove: status measures a copy's growth by both.
+        act_id = clock.new_run_id(at, max((r["run_id"] for r in history.runs), default=None))
         zone = ZoneInfo(cfg.journals_timezone)
         today = datetime.fromtimestamp(at, timezone.utc).astimezone(zone).date()
         runs = [r for r in history.runs if r.get("written")]

@@ -13,6 +13,7 @@ from pipeline.manifest.check import SignatureInvalid, verify as verify_signature
 from pipeline.retention.removal import read_removals
 from pipeline.verify.identity import CopyIdentity, identify
 
+LATEST = "latest"  # accepted wherever a run is named: the newest one
 CONTROL_LIMIT = 1 << 20  # far above any control file Coffre writes (a few kB): a larger one is not read
 
 
@@ -233,6 +234,8 @@ def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, 
         why = str(err) if isinstance(err, NotRegular) else f"cannot be listed ({err.strerror or err})"
         report.problems.append(Problem(report.destination, None, None, why))
         return report
+    if only_run == LATEST:  # the newest run this copy holds (a copy with none: said below as not in this copy)
+        only_run = max(signed, default=LATEST)
     ident = identify(dest, signed, record, twins_of)
     report.key = ident.key
     report.problems += [Problem(report.destination, None, MEDIUM_FILE, p) for p in ident.problems]

@@ -1,0 +1,73 @@
+"""`list`: the runs of each copy, from this machine's record and the copy itself, with what is known of each."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+from pipeline import clock
+from pipeline.config import Config
+from pipeline.destinations import open_destination
+from pipeline.errors import CoffreError
+from pipeline.retention.policy import plan
+from pipeline.state.history import History
+from pipeline.verify.identity import CopyIdentity, normalised
+
+
+def list_runs(cfg: Config, specs: list[str], look: bool = True) -> list[dict]:
+    h = History.of(cfg)
+    zone = ZoneInfo(cfg.journals_timezone)
+    today = datetime.fromtimestamp(clock.now(), timezone.utc).astimezone(zone).date()
+    kept = plan([r for r in h.runs if r.get("written")], cfg.retention, zone, today)
+    out = []
+    for spec in specs:
+        where = normalised(spec)
+        place = (h.doc.get("destinations") or {}).get(where) or {}
+        medium = place.get("medium")
+        copy = CopyIdentity(medium, where, set(place.get("media_seen") or []) | ({medium} if medium else set()))
+        entry = {"destination": spec, "role": cfg.role(spec), "reached": None, "runs": []}
+        present = None
+        if look:
+            try:
+                dest = open_destination(spec)
+                dest.check_ready()
+                present = dest.signed_runs(cfg.store_id)
+                entry["reached"] = True
+            except (CoffreError, OSError) as err:
+                entry["reached"], entry["why_not"] = False, str(err)
+        read = h.data_checks(copy.key)
+        drilled = _drilled(h, medium, where)
+        recorded = set()
+        for r in h.runs:
+            if not copy.written_here(r):
+                continue
+            recorded.add(r["run_id"])
+            removed = copy.removed_here(r)
+            state = "removed by retention" if removed else "held"
+            if present is not None and not removed and r["run_id"] not in present:
+                state = "MISSING from the copy"
+            check = read.get(r["run_id"]) or {}
+            entry["runs"].append({
+                "run_id": r["run_id"], "created_at": r.get("created_at"), "bytes": r.get("bytes"),
+                "findings": sum((r.get("findings") or {}).values()), "state": state,
+                "verified": check.get("at") if check.get("ok") else None, "drilled": drilled.get(r["run_id"]),
+                "kept_because": kept.get(r["run_id"]) or []})
+        for rid in sorted((present or set()) - recorded):
+            entry["runs"].append({"run_id": rid, "created_at": None, "bytes": None, "findings": None,
+                                  "state": "not in this machine's record", "verified": None, "drilled": None,
+                                  "kept_because": []})
+        out.append(entry)
+    return out
+
+
+def _drilled(h: History, medium: str | None, where: str | None) -> dict[str, str]:
+    """{run_id: when a drill restored it from this copy and found it sound}."""
+    done = {}
+    for c in h.doc.get("checks") or []:
+        if c.get("kind") != "drill":
+            continue
+        for one in c.get("copies") or []:
+            if one.get("ok") and one.get("run_id") and (
+                    (medium and one.get("medium") == medium) or normalised(one.get("destination")) == where):
+                done[one["run_id"]] = c["at"]
+    return done
