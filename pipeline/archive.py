@@ -9,6 +9,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,139 +95,206 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
     source = open_source(cfg.source, cfg.source_lock_wait)
     recipients = [parse_recipient(r) for r in cfg.recipients]
     secret_key = signing.load_secret(cfg.signing_secret_key_file)
-
     with StoreLock(cfg.state_dir, cfg.store_id, say=say):
         history = History.of(cfg)
         result = ArchiveResult(None, cfg.store_id, [])
-        dests, media, listed = _ready_destinations(cfg, destination_specs, source, history,
-                                                   allow_same_disk or cfg.allow_same_disk, result, say)
-        copies = {c.destination: c for c in result.copies}
-        if not dests:
-            raise CannotRun("No destination can be written: " + " ".join(c.reason for c in result.copies))
-        said: set[str] = set()
-        for spec, others in twins(dests).items():
-            if dests[spec].describe() in said:
-                continue  # one sentence for the pair
-            said.update(others)
-            result.attention.append(f"the copy {dests[spec].describe()} carries the same medium id as "
-                                    f"{', '.join(others)}: one medium reached two ways, or an id file copied from one "
-                                    "medium to another")
-        unrecorded = find_unrecorded(dests, {s: signed for s, (_, signed) in listed.items()}, cfg.store_id,
-                                     cfg.signing_public_key, history.runs)
-        result.attention += unrecorded.forks
-        for r in unrecorded.adopted:
-            say(f"Note: run {r['run_id']} is signed on {', '.join(r['written'])} but was not in this machine's record "
-                "(an archive interrupted before it could record it, or another machine archiving this store): it is "
-                "recorded now, and this run follows it.")
-        prev = unrecorded.adopted[-1] if unrecorded.adopted else history.last_run()
-        at = clock.now()
-        run_id = clock.new_run_id(at, max([r["run_id"] for r in history.runs[-1:] + unrecorded.adopted] or [""]))
-        created_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
-        with history.update() as doc:  # so that, killed, this run's folders are known to be this machine's
-            ours = set(doc.get("started") or [])
-            doc["started"] = sorted(ours | {run_id})[-50:]
-        for spec, d in dests.items():
-            # What interrupted runs left (unsigned folders, their .tmp- files) goes before this run starts.
+        plan = _prepare(cfg, destination_specs, source, history, allow_same_disk or cfg.allow_same_disk, result, say)
+        with _scratch(cfg) as scratch:
+            sealed = None
             try:
-                remove_leftovers(d, cfg.store_id, run_id, *listed[spec], ours)
-            except OSError as err:
-                say(f"Note: what interrupted runs left on {d.describe()} could not be removed ({err}); "
-                    "it is never counted, and the next run tries again.")
-        # Under the lock no other run of this store is alive: a scratch folder of its own left here is a killed
-        # run's (a plain copy of the till database). '@' cannot be in a store id, so no other store's matches;
-        # the state folder's digest keeps apart two stores that share an id on this machine (their locks do).
-        place = blake3.blake3(str(Path(cfg.state_dir).absolute()).encode()).hexdigest()[:12]
-        prefix = f"coffre-archive@{cfg.store_id}@{place}@"
-        for stale in Path(cfg.scratch_dir or tempfile.gettempdir()).glob(prefix + "*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        scratch = Path(tempfile.mkdtemp(prefix=prefix, dir=cfg.scratch_dir))
-        outcome, journals, committed = None, None, False
+                written, sealed = _write(cfg, plan, source, scratch, history, recipients, secret_key, result,
+                                         progress, say)
+                _commit(cfg, plan, written, sealed, history, destination_specs, result, say)
+            except BaseException:
+                _discard_sealed(sealed)
+                raise
+    _after(cfg, history, result, say)
+    result.seconds = time.time() - started
+    return result
+
+
+@dataclass
+class _Plan:
+    """Tonight's run before anything is written: where it goes, what it follows, its id."""
+
+    dests: dict[str, Destination]
+    copies: dict[str, CopyOutcome]
+    media: dict[str, str]
+    adopted: list[dict]  # runs signed on a copy that this machine's record missed, recorded with this one
+    previous: dict | None
+    run_id: str
+    created_at: str
+
+
+@dataclass
+class _Written:
+    run: RunTransaction
+    control: list[tuple[str, bytes]]
+    hashes: dict[str, str]  # the control files' BLAKE3
+    blocks: BlockCache
+
+
+def _prepare(cfg: Config, specs: list[str], source, history: History, allow_same_disk: bool,
+             result: ArchiveResult, say) -> _Plan:
+    """The copies that can take tonight's run, what the record missed, the run id; what killed runs left, swept."""
+    dests, media, listed = _ready_destinations(cfg, specs, source, history, allow_same_disk, result, say)
+    if not dests:
+        raise CannotRun("No destination can be written: " + " ".join(c.reason for c in result.copies))
+    said: set[str] = set()
+    for spec, others in twins(dests).items():
+        if dests[spec].describe() in said:
+            continue  # one sentence for the pair
+        said.update(others)
+        result.attention.append(f"the copy {dests[spec].describe()} carries the same medium id as "
+                                f"{', '.join(others)}: one medium reached two ways, or an id file copied from one "
+                                "medium to another")
+    unrecorded = find_unrecorded(dests, {s: signed for s, (_, signed) in listed.items()}, cfg.store_id,
+                                 cfg.signing_public_key, history.runs)
+    result.attention += unrecorded.forks
+    for r in unrecorded.adopted:
+        say(f"Note: run {r['run_id']} is signed on {', '.join(r['written'])} but was not in this machine's record "
+            "(an archive interrupted before it could record it, or another machine archiving this store): it is "
+            "recorded now, and this run follows it.")
+    at = clock.now()
+    run_id = clock.new_run_id(at, max([r["run_id"] for r in history.runs[-1:] + unrecorded.adopted] or [""]))
+    with history.update() as doc:  # so that, killed, this run's folders are known to be this machine's
+        ours = set(doc.get("started") or [])
+        doc["started"] = sorted(ours | {run_id})[-50:]
+    for spec, d in dests.items():
+        # What interrupted runs left (unsigned folders, their .tmp- files) goes before this run starts.
         try:
-            for warning in source.warnings():  # said before the snapshot they are about
-                result.warnings.append(warning)
-                say(warning)
-            snap = source.take(scratch)
-            result.run_id = run_id
-            run = RunTransaction(cfg.store_id, run_id, dests, copies, say)
-            with ThreadPoolExecutor(2) as pool:
-                # Beside the packing of the snapshot, on the same (cached) file: its facts, and the journals,
-                # which are sealed into the run as soon as they are ready (both files stream to every copy).
-                inspected = pool.submit(snap.inspect)
-                journals = pool.submit(_journals_sealed, cfg, snap.path, scratch / "journals", history, run_id, run,
-                                       recipients, result, say) if cfg.journals_enabled else None
-                blocks = BlockCache.open(cfg.state_dir, cfg.store_id, cfg.compression_level)
-                with open(snap.path, "rb") as f:
-                    tick = progress(snap.path.stat().st_size) if progress else None
-                    data_name = snap.name + ".zst.age"
-                    plain_hash, plain_size = run.data_file(
-                        data_name, "snapshot", lambda sink: pack_blocks(f, sink, recipients, blocks, tick, cpu_count()))
-                snap_facts = dict(snap.facts, **inspected.result())
-                sealed = journals.result() if journals else None
-            # Free the scratch space as soon as the copy is packed, off the run's path: dropping a few
-            # hundred megabytes of cache takes the kernel a noticeable fraction of a second.
-            threading.Thread(target=snap.path.unlink, kwargs={"missing_ok": True}, name="coffre-scratch-free").start()
-            facts = {
-                "run_id": run_id,
-                "store_id": cfg.store_id,
-                "snapshot": dict(snap_facts, file=data_name, plain_name=snap.name, plain_blake3=plain_hash, plain_size=plain_size,
-                                 blocks={"size": BLOCK, "count": blocks.count, "compressed": blocks.compressed,
-                                         "reused": blocks.reused}),
-            }
-            carried = None
-            if sealed is not None:
-                outcome, carried = sealed.outcome, sealed.carried
-                facts["journals"] = {"file": sealed.name, "mapping": outcome.mapping, "records": outcome.counts,
-                                     "zst_blake3": sealed.zst_blake3, "zst_size": sealed.zst_size,
-                                     "plain_size": sealed.plain_size,
-                                     "checked": "new records only" if outcome.incremental else "all records",
-                                     "checks": outcome.checks.summary(), "seconds": round(outcome.seconds, 3),
-                                     # Signed with the run, so that what it found outlives this machine's record.
-                                     "findings": outcome.checks.named()}
-                if outcome.last_yearly_closure:
-                    facts["journals"]["last_yearly_closure"] = outcome.last_yearly_closure
-                if outcome.full_because:
-                    facts["journals"]["all_records_because"] = outcome.full_because
-                result.findings = [f.to_json() for f in outcome.checks.findings]
-                result.journals = facts["journals"]
-            result.facts = facts
-            result.attention += needs_a_person(facts["snapshot"], baseline(history.runs),
-                                               cfg.journals_enabled,
-                                               outcome is not None, result.journals_problem, len(result.findings))
-            run.data_file("facts.json.zst.age", "facts",
-                          lambda sink: pack_bytes(json.dumps(facts, indent=2, sort_keys=True).encode(), sink,
-                                                  recipients, cfg.compression_level))
-            run.read_back()
-            control = control_files(run_id, cfg.store_id, created_at, prev, cfg.recipients, run.files)
-            written_control = run.publish(control, fmt.SIGNATURE, lambda b3: sign(
-                secret_key, b3, fmt.trusted_comment(cfg.store_id, run_id)))
-            result.files = sorted(run.files, key=lambda f: FILE_KINDS.index(f["kind"]))
-            written = [s for s, c in copies.items() if c.ok]
-            blocks.commit()  # the snapshot's frames, for the next run to copy where its blocks are the same
-            also = {}
-            if outcome is not None:
-                outcome.commit()  # the journals kept for the next run, with what it starts from
-                committed = True
-                also = {"log_carried": carried, "journal_checkpoint": {"mapping": outcome.mapping, "run_id": run_id,
-                                                                       "chains": outcome.checks.checkpoint,
-                                                                       "till_keys": outcome.checks.till_keys}}
-            _name_new_media(dests, written, media, result, say)
-            # What one copy of this run takes on its medium (the signature: a few hundred bytes, not counted).
-            size = sum(f["size"] for f in run.files) + sum(len(data) for _, data in control)
-            entry = {"run_id": run_id, "created_at": created_at, "previous": prev["run_id"] if prev else None,
-                     "manifest_blake3": written_control[fmt.MANIFEST_JSON], "bytes": size}
-            _record_run(history, entry, written, copies, media, dests, destination_specs, result, also,
-                        unrecorded.adopted)
-            log = ActivityLog(cfg.state_dir, cfg.store_id)
-            for r in unrecorded.adopted:
-                log.append("archive-recorded-later", "ok", run_id=r["run_id"], written=r["written"])
-            log.append(
-                "archive", "ok" if len(written) == len(copies) else "partial", run_id=run_id, written=written,
-                failed=sorted(s for s, c in copies.items() if not c.ok), findings=len(result.findings),
-                attention=len(result.attention))
-        finally:
-            if not committed:
-                _discard_sealed(journals)
-            shutil.rmtree(scratch, ignore_errors=True)
+            remove_leftovers(d, cfg.store_id, run_id, *listed[spec], ours)
+        except OSError as err:
+            say(f"Note: what interrupted runs left on {d.describe()} could not be removed ({err}); "
+                "it is never counted, and the next run tries again.")
+    return _Plan(dests, {c.destination: c for c in result.copies}, media, unrecorded.adopted,
+                 unrecorded.adopted[-1] if unrecorded.adopted else history.last_run(), run_id,
+                 time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at)))
+
+
+@contextmanager
+def _scratch(cfg: Config):
+    """A private folder for the snapshot's plain copy, removed however the run ends."""
+    # Under the lock no other run of this store is alive: a scratch folder of its own left here is a killed
+    # run's (a plain copy of the till database). '@' cannot be in a store id, so no other store's matches;
+    # the state folder's digest keeps apart two stores that share an id on this machine (their locks do).
+    place = blake3.blake3(str(Path(cfg.state_dir).absolute()).encode()).hexdigest()[:12]
+    prefix = f"coffre-archive@{cfg.store_id}@{place}@"
+    for stale in Path(cfg.scratch_dir or tempfile.gettempdir()).glob(prefix + "*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    scratch = Path(tempfile.mkdtemp(prefix=prefix, dir=cfg.scratch_dir))
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _write(cfg: Config, plan: _Plan, source, scratch: Path, history: History, recipients: list, secret_key,
+           result: ArchiveResult, progress, say) -> tuple[_Written, "_SealedJournals | None"]:
+    """snapshot -> (journals || pack) -> facts -> control files -> signature, to every copy at once."""
+    for warning in source.warnings():  # said before the snapshot they are about
+        result.warnings.append(warning)
+        say(warning)
+    snap = source.take(scratch)
+    result.run_id = plan.run_id
+    run = RunTransaction(cfg.store_id, plan.run_id, plan.dests, plan.copies, say)
+    journals = None
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            # Beside the packing of the snapshot, on the same (cached) file: its facts, and the journals,
+            # which are sealed into the run as soon as they are ready (both files stream to every copy).
+            inspected = pool.submit(snap.inspect)
+            journals = pool.submit(_journals_sealed, cfg, snap.path, scratch / "journals", history, plan.run_id, run,
+                                   recipients, result, say) if cfg.journals_enabled else None
+            blocks = BlockCache.open(cfg.state_dir, cfg.store_id, cfg.compression_level)
+            with open(snap.path, "rb") as f:
+                tick = progress(snap.path.stat().st_size) if progress else None
+                data_name = snap.name + ".zst.age"
+                plain_hash, plain_size = run.data_file(
+                    data_name, "snapshot", lambda sink: pack_blocks(f, sink, recipients, blocks, tick, cpu_count()))
+            snap_facts = dict(snap.facts, **inspected.result())
+            sealed = journals.result() if journals else None
+    except BaseException:
+        _discard_sealed(journals)
+        raise
+    try:
+        # Free the scratch space as soon as the copy is packed, off the run's path: dropping a few
+        # hundred megabytes of cache takes the kernel a noticeable fraction of a second.
+        threading.Thread(target=snap.path.unlink, kwargs={"missing_ok": True}, name="coffre-scratch-free").start()
+        facts = _facts(plan.run_id, cfg.store_id, dict(
+            snap_facts, file=data_name, plain_name=snap.name, plain_blake3=plain_hash, plain_size=plain_size,
+            blocks={"size": BLOCK, "count": blocks.count, "compressed": blocks.compressed, "reused": blocks.reused}),
+            sealed, result)
+        result.attention += needs_a_person(facts["snapshot"], baseline(history.runs), cfg.journals_enabled,
+                                           sealed is not None, result.journals_problem, len(result.findings))
+        run.data_file("facts.json.zst.age", "facts",
+                      lambda sink: pack_bytes(json.dumps(facts, indent=2, sort_keys=True).encode(), sink,
+                                              recipients, cfg.compression_level))
+        run.read_back()
+        control = control_files(plan.run_id, cfg.store_id, plan.created_at, plan.previous, cfg.recipients, run.files)
+        hashes = run.publish(control, fmt.SIGNATURE, lambda b3: sign(
+            secret_key, b3, fmt.trusted_comment(cfg.store_id, plan.run_id)))
+    except BaseException:
+        _discard_sealed_value(sealed)
+        raise
+    result.files = sorted(run.files, key=lambda f: FILE_KINDS.index(f["kind"]))
+    return _Written(run, control, hashes, blocks), sealed
+
+
+def _facts(run_id: str, store_id: str, snapshot: dict, sealed: "_SealedJournals | None", result: ArchiveResult) -> dict:
+    """facts.json: what a restore must find again, and what the journals found (signed with the run, so that it
+    outlives this machine's record)."""
+    facts = {"run_id": run_id, "store_id": store_id, "snapshot": snapshot}
+    if sealed is not None:
+        outcome = sealed.outcome
+        facts["journals"] = {"file": sealed.name, "mapping": outcome.mapping, "records": outcome.counts,
+                             "zst_blake3": sealed.zst_blake3, "zst_size": sealed.zst_size,
+                             "plain_size": sealed.plain_size,
+                             "checked": "new records only" if outcome.incremental else "all records",
+                             "checks": outcome.checks.summary(), "seconds": round(outcome.seconds, 3),
+                             "findings": outcome.checks.named()}
+        if outcome.last_yearly_closure:
+            facts["journals"]["last_yearly_closure"] = outcome.last_yearly_closure
+        if outcome.full_because:
+            facts["journals"]["all_records_because"] = outcome.full_because
+        result.findings = [f.to_json() for f in outcome.checks.findings]
+        result.journals = facts["journals"]
+    result.facts = facts
+    return facts
+
+
+def _commit(cfg: Config, plan: _Plan, written: _Written, sealed: "_SealedJournals | None", history: History,
+            specs: list[str], result: ArchiveResult, say) -> None:
+    """The run is signed: what the next run starts from (kept frames, journals checkpoint), the media's ids, the
+    record of this machine and Coffre's own log."""
+    copies = plan.copies
+    done = [s for s, c in copies.items() if c.ok]
+    written.blocks.commit()  # the snapshot's frames, for the next run to copy where its blocks are the same
+    also = {}
+    if sealed is not None:
+        outcome = sealed.outcome
+        outcome.commit()  # the journals kept for the next run, with what it starts from
+        sealed.committed = True
+        also = {"log_carried": sealed.carried,
+                "journal_checkpoint": {"mapping": outcome.mapping, "run_id": plan.run_id,
+                                       "chains": outcome.checks.checkpoint, "till_keys": outcome.checks.till_keys}}
+    _name_new_media(plan.dests, done, plan.media, result, say)
+    # What one copy of this run takes on its medium (the signature: a few hundred bytes, not counted).
+    size = sum(f["size"] for f in written.run.files) + sum(len(data) for _, data in written.control)
+    entry = {"run_id": plan.run_id, "created_at": plan.created_at,
+             "previous": plan.previous["run_id"] if plan.previous else None,
+             "manifest_blake3": written.hashes[fmt.MANIFEST_JSON], "bytes": size}
+    _record_run(history, entry, done, copies, plan.media, plan.dests, specs, result, also, plan.adopted)
+    log = ActivityLog(cfg.state_dir, cfg.store_id)
+    for r in plan.adopted:
+        log.append("archive-recorded-later", "ok", run_id=r["run_id"], written=r["written"])
+    log.append("archive", "ok" if len(done) == len(copies) else "partial", run_id=plan.run_id, written=done,
+               failed=sorted(s for s, c in copies.items() if not c.ok), findings=len(result.findings),
+               attention=len(result.attention))
+
+
+def _after(cfg: Config, history: History, result: ArchiveResult, say) -> None:
+    """Once the store is unlocked: the copy policy, what needs a person, and the prune the config asks for."""
     missed, standing = policy_gaps(cfg, history.runs)
     for sentence in missed + standing:
         warning = f"Warning: copy policy (at least two copies, one off-site): {sentence}."
@@ -236,14 +304,12 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
         say(f"Needs a person: {sentence}.")
     if cfg.prune_after_archive:
         _prune_after(cfg, [c.destination for c in result.copies if c.ok], result, say)
-    result.seconds = time.time() - started
-    return result
 
 
 def _prune_after(cfg: Config, written: list[str], result: ArchiveResult, say) -> None:
     """[retention] after_archive: the copies written tonight are pruned; a prune that fails is said, never fatal
     (the run is saved; the next evening prunes again)."""
-    from pipeline.retention.prune import prune
+    from pipeline.prune import prune
 
     try:
         pruned = prune(cfg, written, say=say)
@@ -361,6 +427,8 @@ class _SealedJournals:
     zst_blake3: str
     zst_size: int
     plain_size: int
+    committed: bool = False  # kept for the next run
+    discarded: bool = False
 
 
 def _journals_sealed(cfg: Config, snapshot: Path, folder: Path, history: History, run_id: str, run: RunTransaction,
@@ -391,10 +459,19 @@ def _journals_sealed(cfg: Config, snapshot: Path, folder: Path, history: History
     return _SealedJournals(outcome, carried, name, zst_hash, zst_size, stream.plain_size)
 
 
-def _discard_sealed(job: Future | None) -> None:
+def _discard_sealed(job: "Future | _SealedJournals | None") -> None:
     """A run that fails after its journals were sealed must not leave their new frames as kept ones."""
-    if job is not None and job.done() and not job.cancelled() and job.exception() is None and job.result():
-        job.result().outcome.discard()
+    if isinstance(job, Future):
+        if job.done() and not job.cancelled() and job.exception() is None:
+            _discard_sealed_value(job.result())
+    else:
+        _discard_sealed_value(job)
+
+
+def _discard_sealed_value(sealed: "_SealedJournals | None") -> None:
+    if sealed is not None and not sealed.committed and not sealed.discarded:
+        sealed.discarded = True
+        sealed.outcome.discard()
 
 
 def _journals_stage(cfg: Config, snapshot: Path, folder: Path, history: History, run_id: str):

@@ -21,7 +21,7 @@ def command(config_path, sources, dry_run, i_know, as_json) -> None:
     years, the newest run of each copy and the newest one found intact there; remove the rest."""
     from pipeline import config
     from pipeline.alerts.hooks import alerted
-    from pipeline.retention.prune import prune
+    from pipeline.prune import prune
 
     cfg = config.load(config_path)
     with alerted(cfg, "prune", say) as alert:

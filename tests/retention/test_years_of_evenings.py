@@ -3,6 +3,7 @@ injected), and what the keep rules and the legal years must leave on every copy.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -13,7 +14,7 @@ import pytest
 
 from pipeline import clock, config
 from pipeline.archive import run_archive
-from pipeline.retention.prune import prune
+from pipeline.prune import prune
 from pipeline.sample.generate import ShopBuilder, schema_sql
 from pipeline.state.history import History
 from pipeline.verify.copy import VerifyOptions, verify_copy
@@ -97,8 +98,11 @@ def test_eight_hundred_evenings_keep_exactly_the_rules_runs_and_every_yearly_run
     # Every removal is a signed act, in the record and in Coffre's own log.
     removed = [r for r in history.runs if r.get("removed")]
     assert len(removed) == EVENINGS - len(expected)
-    log = (cfg.state_dir / "boutique.coffre-log.jsonl").read_text()
-    assert log.count('"action": "prune"') >= 2 * (EVENINGS - 40)
+    log = [json.loads(line) for line in (cfg.state_dir / "boutique.coffre-log.jsonl").read_text().splitlines()]
+    logged = [rid for e in log if e["action"] == "prune" for rid in e["details"]["removed"]]
+    assert sorted(logged) == sorted(r["run_id"] for r in removed for _ in range(2))  # once per copy
+    acts = {f.name for f in (a / "boutique" / "removals").iterdir()}
+    assert {e["details"]["act_id"] + ".json" for e in log if e["action"] == "prune"} <= acts
 
     # A run deleted by hand is still reported, by the record and, without it, by the chain of runs.
     victim = yearly[0]
