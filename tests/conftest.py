@@ -107,7 +107,8 @@ class Store:
 
     def run_dirs(self, dest: Path) -> list[Path]:
         d = dest / self.store_id
-        return sorted(p for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
+        # Run folders only: retention's removals/ sits beside them.
+        return sorted(p for p in d.iterdir() if p.is_dir() and p.name != "removals") if d.is_dir() else []
 
 
 def run_in_terminal(argv: list[str], dialogue: list[tuple[str, str]], env=None, timeout=60) -> tuple[int, str]:
