@@ -206,3 +206,23 @@ def test_a_wrong_hooks_table_is_one_sentence_naming_the_key(store, hooks, key):
     res = run_coffre("archive", "--config", store.config, "--yes")
     assert res.code == 2, res
     assert key in res.err and "Traceback" not in res.err and len(res.err.strip().splitlines()) == 1
+
+
+def test_prune_runs_the_hooks_with_its_summary_and_a_copy_it_could_not_prune_is_a_failure(store, recorder, pings):
+    for _ in range(3):
+        assert run_coffre("archive", "--config", store.config, "--yes").code == 0
+    store.config.write_text(store.config.read_text()
+                            + "\n[retention]\nkeep_last = 1\nkeep_daily = 1\nkeep_weekly = 0\nkeep_monthly = 0\n")
+    with_hooks(store, ping_url=pings.url, **every_event(recorder))
+    res = run_coffre("prune", "--config", store.config)
+    assert res.code == 0, res
+    (call,) = recorder()
+    summary = json.loads(call["stdin"])
+    assert call["argv"] == ["success"] and call["env"]["COFFRE_COMMAND"] == "prune"
+    assert summary["command"] == "prune" and all(len(c["removed"]) == 2 for c in summary["copies"])
+    assert [p for p, _ in pings.pings] == ["/uuid"]
+    # One copy gone: the other is pruned (nothing left to remove), the command says failure (exit 4).
+    shutil.move(store.destinations[1], store.destinations[1].with_name("elsewhere"))
+    res = run_coffre("prune", "--config", store.config)
+    assert res.code == 4 and "Traceback" not in res.err, res
+    assert recorder()[-1]["argv"] == ["failure"] and pings.pings[-1][0] == "/uuid/fail"
