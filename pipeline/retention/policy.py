@@ -1,7 +1,8 @@
 """Which runs the rules keep: restic's keep-last/daily/weekly/monthly/yearly, plus the legal years of a till.
 
-French law keeps a till's data for six years: the run that follows each yearly closure (the till's yearly Z) and
-the last run of each fiscal year are kept until the end of the sixth fiscal year after their own. Pure functions of
+French law keeps a till's data for six years: the run that follows each yearly closure (the till's yearly Z), the
+last run of each fiscal year, and every run that found something (its findings are signed into it alone) are kept
+until the end of the sixth fiscal year after their own. Pure functions of
 the record's runs and a date: the same runs and rules always give the same answer.
 """
 
@@ -99,6 +100,12 @@ def legal_runs(ordered: list[dict], days: dict[str, date], rules: Rules, today: 
         if isinstance(c, str) and c != closed:  # the first run that holds this yearly Z (a store's first run too)
             hold(r["run_id"], f"the first run after the yearly closure of {c}")
             closed = c
+    for r in ordered:
+        # What a run found (fiscal findings, data that shrank) was said that evening and is signed into that run
+        # alone: it is evidence for the inspector, kept as long as the legal runs.
+        found = sum(v for v in (r.get("findings") or {}).values() if isinstance(v, int))
+        if found or r.get("attention"):
+            hold(r["run_id"], "its findings are evidence" if found else "it needed a person")
     last_of_year: dict[int, str] = {}
     for r in ordered:
         last_of_year[fiscal_year(days[r["run_id"]], start)] = r["run_id"]
