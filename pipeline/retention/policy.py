@@ -100,12 +100,15 @@ def legal_runs(ordered: list[dict], days: dict[str, date], rules: Rules, today: 
         if isinstance(c, str) and c != closed:  # the first run that holds this yearly Z (a store's first run too)
             hold(r["run_id"], f"the first run after the yearly closure of {c}")
             closed = c
+    before: tuple = ({}, [])
     for r in ordered:
-        # What a run found (fiscal findings, data that shrank) was said that evening and is signed into that run
-        # alone: it is evidence for the inspector, kept as long as the legal runs.
-        found = sum(v for v in (r.get("findings") or {}).values() if isinstance(v, int))
-        if found or r.get("attention"):
-            hold(r["run_id"], "its findings are evidence" if found else "it needed a person")
+        # What a run found (fiscal findings, data that shrank) was said that evening and is signed into that run: it
+        # is evidence for the inspector, kept as long as the legal runs. A finding that every evening repeats is
+        # kept once, with the run that first said it (else one old anomaly would keep every run for six years).
+        found = (r.get("findings") or {}, r.get("attention") or [])
+        if found != before and (found[0] or found[1]):
+            hold(r["run_id"], "its findings are evidence" if found[0] else "it needed a person")
+        before = found
     last_of_year: dict[int, str] = {}
     for r in ordered:
         last_of_year[fiscal_year(days[r["run_id"]], start)] = r["run_id"]
