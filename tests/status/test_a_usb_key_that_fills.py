@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from reliability.helpers import init_store, make_sample_db, no_traceback, other_
 WARN_EVENINGS = 3
 KEY_HOLDS_RUNS = 6  # the key is sized to hold about this many runs
 MAX_EVENINGS = 15
+SIZES = re.compile(r"\((\d[\d.]* [kMG]?B) free, (?:a run takes )?(\d[\d.]* [kMG]?B)")  # the figures status gives
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +96,11 @@ def test_status_warns_evenings_before_the_key_is_full_then_archive_writes_the_ot
             else:
                 assert code == 1, (n, st)
                 wording = (f"{key} will be full in about {left} evening(s)" if left else f"{key} is full")
-                assert any(p.startswith(wording) for p in about_key), (n, wording, st["problems"])
+                (sentence,) = [p for p in about_key if p.startswith(wording)]
+                # The sizes it gives keep their figures: a key with 170 kB free is not "0 MB free".
+                free_said, other_said = SIZES.search(sentence).groups()
+                assert not free_said.startswith("0 ") and not other_said.startswith("0 "), sentence
+                assert free_said != other_said, sentence
         assert any(0 < key_entry(st, key)["evenings_left"] <= WARN_EVENINGS for *_, st in evenings[:-1]), \
             "status never said 'will be full in about N evening(s)'"
         # The big copy never warned.
