@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from conftest import run_coffre
-from reliability.helpers import init_store, make_sample_db, no_traceback, one_sentence_error, other_device_dir
+from reliability.helpers import (init_store, make_sample_db, no_traceback, one_sentence_error, other_device_dir,
+                                rclone_webdav)
 
 NO_OFF_SITE = "no destination is marked off-site"
 
@@ -43,8 +44,8 @@ def archived(store, code: int = 0) -> dict:
     return json.loads(res.out)
 
 
-def status(store, code: int, *args) -> dict:
-    res = store.coffre("status", "--json", *args)
+def status(store, code: int, *args, env=None) -> dict:
+    res = store.coffre("status", "--json", *args, env=env)
     no_traceback(res)
     assert res.code == code, res
     return json.loads(res.out)
@@ -155,6 +156,22 @@ def test_an_off_site_copy_missing_two_evenings_is_exit_4_a_copy_policy_warning_a
         assert not any(str(a) in p for p in st["problems"]), st["problems"]
 
 
+def test_an_rclone_copy_is_off_site_unless_the_config_says_otherwise_and_meets_the_copy_policy(tmp_path, shop_db):
+    served = tmp_path / "served"
+    (served / "coffre").mkdir(parents=True)
+    with two_copies(tmp_path, shop_db, names=("usb-A",)) as store, rclone_webdav(served) as (_, env):
+        (a,) = store.destinations
+        remote = "rclone:coffretest:coffre"
+        store.edit_config(lambda doc: doc.__setitem__("destinations", [str(a), remote]))
+        res = store.coffre("archive", "--yes", env=env)
+        assert res.code == 0 and "copy policy" not in res.err, res
+        assert store.coffre("drill", "--identity", store.identity, env=env).code == 0
+        st = status(store, 0, env=env)
+        assert st["warnings"] == [] and st["problems"] == [], st
+        e = entries(st)[remote]
+        assert (e["role"], e["present"], e["runs_held"]) == ("off-site", True, 1), e
+
+
 # --- list -----------------------------------------------------------------------------------------------------------
 
 def test_list_shows_each_copys_runs_then_a_run_deleted_by_hand_then_what_retention_removed(tmp_path, shop_db):
@@ -217,6 +234,9 @@ def test_list_shows_each_copys_runs_then_a_run_deleted_by_hand_then_what_retenti
         assert res.code == 0, res
         assert runs[0] not in res.out and runs[1] not in res.out and res.out.count(runs[2]) == 2, res
         assert f"{a} (on-site): 1 run(s)" in res.out, res
+        newest_bytes = json.loads(store.coffre("list", "--json").out)["copies"][0]["runs"][2]["bytes"]
+        st = status(store, 0)
+        assert [(e["runs_held"], e["bytes_held"]) for e in st["destinations"]] == [(1, newest_bytes)] * 2, st
 
 
 # --- latest ---------------------------------------------------------------------------------------------------------
