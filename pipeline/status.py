@@ -19,6 +19,14 @@ GROWTH_RUNS = 10  # the growth of a copy is measured over its last this many run
 MAX_AGE_HOURS = 36
 
 
+def size_text(n: int) -> str:
+    """A size in words with its figures kept: a small key's 120 kB is not "0 MB"."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.{0 if n >= 10 * scale else 1}f} {unit}"
+    return f"{n} B"
+
+
 def _stamp(stamp: str | None) -> float | None:
     if not stamp:
         return None
@@ -58,11 +66,11 @@ def store_status(cfg: Config, now: float | None = None, look: bool = True) -> di
         left = e["evenings_left"]
         if left is not None and left <= cfg.warn_evenings:
             if left == 0:
-                problems.append(f"{spec} is full: the next run will not fit ({e['free_bytes'] / 1e6:.0f} MB free, "
-                                f"a run takes {e['run_bytes'] / 1e6:.0f} MB); prune ([retention]) or use a larger medium")
+                problems.append(f"{spec} is full: the next run will not fit ({size_text(e['free_bytes'])} free, "
+                                f"a run takes {size_text(e['run_bytes'])}); prune ([retention]) or use a larger medium")
             else:
                 problems.append(f"{spec} will be full in about {left} evening(s) at the current growth "
-                                f"({e['free_bytes'] / 1e6:.0f} MB free, {e['growth_bytes'] / 1e6:.1f} MB an evening): "
+                                f"({size_text(e['free_bytes'])} free, {size_text(e['growth_bytes'])} an evening): "
                                 "prune ([retention]) or use a larger medium")
     findings = (last or {}).get("findings") or {}
     return {"store_id": cfg.store_id, "last_run": last, "last_run_findings": findings, "runs": len(h.runs),

@@ -14,6 +14,25 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
+FIGURES: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def figures():
+    """figures(line): a figure a test measured, shown in the terminal summary (and at once on stderr, for -s)."""
+
+    def record(line: str) -> None:
+        FIGURES.append(line)
+        print(f"[figures] {line}", file=sys.stderr, flush=True)
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if FIGURES:
+        terminalreporter.section("measured figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
 
 
 def need_tool(name: str) -> str:

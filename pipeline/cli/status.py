@@ -37,6 +37,8 @@ def _when(check) -> str:
 
 
 def describe(st: dict) -> list[str]:
+    from pipeline.status import size_text
+
     last = st["last_run"]
     lines = [f"Store {st['store_id']}: {st['runs']} run(s)"
              + (f", the last {last['run_id']} written {last.get('created_at', '?')}" if last else "") + "."]
@@ -48,14 +50,14 @@ def describe(st: dict) -> list[str]:
             lines.append(f"    not there now ({seen}): {d['absent_because']}")
         lines.append(f"    last run written and read back: {d['last_run_written'] or 'none'}"
                      + (f" ({d['last_written_at']})" if d["last_written_at"] else "")
-                     + f"; {d['runs_held']} run(s) held, {d['bytes_held'] / 1e6:.1f} MB")
+                     + f"; {d['runs_held']} run(s) held, {size_text(d['bytes_held'])}")
         lines.append(f"    verify {_when(d['last_verify'])}; deep verify {_when(d['last_deep_verify'])}; "
                      f"drill {_when(d['last_drill'])}")
         if d["free_bytes"] is not None:
             room = ("room for every evening at the current growth" if d["evenings_left"] is None
                     else f"room for about {d['evenings_left']} more evening(s)")
-            lines.append(f"    {d['free_bytes'] / 1e9:.2f} GB free, {room}"
-                         + (f" ({d['growth_bytes'] / 1e6:.1f} MB an evening)" if d["growth_bytes"] else ""))
+            lines.append(f"    {size_text(d['free_bytes'])} free, {room}"
+                         + (f" ({size_text(d['growth_bytes'])} an evening)" if d["growth_bytes"] else ""))
     if st["last_run_findings"]:
         lines.append("  Findings of the last run (see its findings.json): " + ", ".join(
             f"{check} {n}" for check, n in sorted(st["last_run_findings"].items())))

@@ -20,7 +20,6 @@ import tomli_w
 
 from conftest import IN_CI, Store, need_tool, run_coffre
 
-FIGURES: list[str] = []
 PASSPHRASE_VAR = "COFFRE_TEST_PASSPHRASE"
 
 
