@@ -17,6 +17,7 @@ from pipeline.verify.identity import CopyIdentity, normalised as _normalised
 
 GROWTH_RUNS = 10  # the growth of a copy is measured over its last this many runs
 MAX_AGE_HOURS = 36
+FILE_SLACK = 8 * 4096  # bytes: the blocks a run's eight files leave partly used on the medium
 
 
 def size_text(n: int) -> str:
@@ -127,7 +128,8 @@ def _room(recent: list[dict], written: list[dict], copy: CopyIdentity, free: int
     out = {"run_bytes": None, "growth_bytes": None, "evenings_left": None}
     if not recent:
         return out
-    run = recent[-1].get("bytes") or 0
+    # A run's files each end on a partly used block of the file system: a few KiB per file over its bytes.
+    run = (recent[-1].get("bytes") or 0) + FILE_SLACK
     since = recent[0]["run_id"]
     added = sum(r.get("bytes") or 0 for r in recent)
     # Act ids are stamped like run ids: a removal after the first of the recent runs counts against their growth.
