@@ -44,7 +44,8 @@ def kept_by_the_rules(days: list[date]) -> set[date]:
 
 
 @pytest.mark.slow
-def test_eight_hundred_evenings_keep_exactly_the_rules_runs_and_every_yearly_run(tmp_path, other_disk, monkeypatch):
+def test_eight_hundred_evenings_keep_exactly_the_rules_runs_and_every_yearly_run(tmp_path, other_disk, monkeypatch,
+                                                                                 figures):
     # Everything in memory (the destinations' device, allowed as the database's disk here): years of evenings are
     # thousands of fsyncs, which a real disk would turn into minutes.
     db = other_disk / "till" / "caisse.db"
@@ -105,6 +106,10 @@ def test_eight_hundred_evenings_keep_exactly_the_rules_runs_and_every_yearly_run
     assert sorted(logged) == sorted(r["run_id"] for r in removed for _ in range(2))  # once per copy
     acts = {f.name for f in (a / "boutique" / "removals").iterdir()}
     assert {e["details"]["act_id"] + ".json" for e in log if e["action"] == "prune"} <= acts
+
+    figures(f"{EVENINGS} evenings {days[0]}..{days[-1]}: {len(expected)} runs kept on each copy (of them "
+            f"{len(yearly)} yearly), {len(removed)} removed by {len(acts)} signed acts, every copy verified "
+            f"{len(verified)} times")
 
     # A run deleted by hand is still reported, by the record and, without it, by the chain of runs.
     victim = yearly[0]
