@@ -171,6 +171,17 @@ def test_without_the_record_a_pruned_run_is_fine_and_a_deleted_one_is_reported(p
     assert len(said) == 1 and newer[1] in said[0] and "deleted?" in said[0], said
 
 
+def test_without_the_record_the_oldest_run_left_by_a_prune_deleted_by_hand_is_reported(pruned):
+    # The signed removals show that this copy held runs older than the one deleted: a gap amid them is no unplugged
+    # evening, any more than a gap amid runs still present.
+    store, removed, kept = pruned
+    archive(store)
+    a = store.destinations[0]
+    shutil.rmtree(a / store.store_id / kept)
+    said = [p.sentence() for p in alone(store, a).problems]
+    assert len(said) == 1 and kept in said[0] and "deleted?" in said[0], said
+
+
 def test_a_lone_signature_in_removals_is_a_prune_killed_early_but_a_stray_file_is_a_problem(pruned):
     store, _, _ = pruned
     a, b = store.destinations
