@@ -86,6 +86,27 @@ def test_prune_json_names_what_went_from_each_copy_and_the_log_has_an_entry_per_
     assert coffre(store, "verify").code == 0
 
 
+def test_legal_years_below_six_need_acceptance_in_the_config_or_i_know(three_runs):
+    store, runs = three_runs
+    with store.config.open("a") as f:
+        f.write("legal_years = 3\n")
+    res = coffre(store, "prune")
+    assert res.code == 2, res
+    assert "below the 6 years" in res.err and "Traceback" not in res.err, res
+    assert len(res.err.strip().splitlines()) == 1, res
+    assert all(runs_of(store, d) == runs for d in store.destinations)
+    res = coffre(store, "prune", "--i-know")
+    assert res.code == 0, res
+    assert all(runs_of(store, d) == runs[2:] for d in store.destinations)
+    # Accepted in writing: no flag needed.
+    archive(store)
+    with store.config.open("a") as f:
+        f.write("below_legal_accepted = true\n")
+    res = coffre(store, "prune", "--json")
+    assert res.code == 0, res
+    assert json.loads(res.out)["copies"][0]["removed"] == [runs[2]]
+
+
 def test_a_missing_copy_is_said_in_one_sentence_and_the_other_is_pruned_exit_4(three_runs):
     store, runs = three_runs
     a, b = store.destinations
