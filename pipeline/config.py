@@ -255,10 +255,9 @@ def _retention(r: "_Reader", path: Path) -> tuple[Rules, bool, bool]:
     if not (sep and month.isdigit() and day.isdigit() and len(month) == len(day) == 2
             and 1 <= int(month) <= 12 and 1 <= int(day) <= 31):
         raise UsageError(f"In {path}, `retention.fiscal_year_start` must be MM-DD (for example 01-01 or 07-01).")
+    # legal_years below the law's six is refused by prune (retention/prune.py) unless accepted here in writing or
+    # with `prune --i-know`: refused here, no command could run, and --i-know could never be given.
     accepted = r.boolean("retention.below_legal_accepted", default=False)
-    if years < LEGAL_YEARS and not accepted:
-        raise UsageError(f"In {path}, `retention.legal_years` is {years}, below the {LEGAL_YEARS} years French law "
-                         "keeps a till's data: set below_legal_accepted = true only if you know why.")
     if counts["keep_last"] < 1:
         raise UsageError(f"In {path}, `retention.keep_last` must be at least 1: the newest run is always kept.")
     return (Rules(**counts, legal_years=years, fiscal_year_start=start),

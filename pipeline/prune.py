@@ -64,7 +64,8 @@ def prune(cfg: Config, specs: list[str], dry_run: bool = False, i_know: bool = F
         raise UsageError("No destination to prune: give --from DEST or configure destinations.")
     if cfg.retention.legal_years < LEGAL_YEARS and not (i_know or cfg.below_legal_accepted):
         raise UsageError(f"The rules keep runs {cfg.retention.legal_years} years, below the {LEGAL_YEARS} years "
-                         "French law keeps a till's data: add --i-know to prune all the same.")
+                         "French law keeps a till's data: set below_legal_accepted = true in [retention], or add "
+                         "--i-know, to prune all the same.")
     secret_key = None if dry_run else signing.load_secret(cfg.signing_secret_key_file)
     with StoreLock(cfg.state_dir, cfg.store_id, say=say):
         history = History.of(cfg)

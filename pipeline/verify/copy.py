@@ -280,10 +280,12 @@ def _follow(report: CopyReport, follower: str, prev: dict, present: set[str], by
             if pid in recorded and ident.removed_here(recorded[pid]):
                 return  # pruned, says the record; a removal record gone from the copy is said apart
             # A run this copy never received (the key was unplugged that evening, or `--to` pointed elsewhere) is
-            # no alarm: the record says where each run went. Without a record, a gap amid older runs is one, and so
-            # is a run a signed removal says came before it here.
+            # no alarm: the record says where each run went. Without a record, a gap amid older runs is one (runs
+            # still here, or runs a signed removal says this copy held), and so is a run a signed removal says came
+            # before it here.
             if (ident.written_here(recorded[pid]) if pid in recorded
-                    else follower in ident.signed_removals or any(r < pid for r in run_ids)):
+                    else follower in ident.signed_removals
+                    or any(r < pid for r in run_ids) or any(r < pid for r in ident.signed_removals)):
                 report.problems.append(Problem(report.destination, pid, None,
                                                f"is missing from this copy (run {follower} chains to it): deleted?"))
             return

@@ -1,0 +1,197 @@
+"""`coffre prune` as the shop runs it: dry run, JSON, the legal years, a missing copy, after_archive, the lock, the log,
+the protected verified run, and a removal cut short."""
+
+from __future__ import annotations
+
+import errno
+import json
+import shutil
+
+import pytest
+
+from pipeline import config
+from pipeline.destinations.local import LocalDestination
+from pipeline.manifest import format as fmt
+from pipeline.retention.prune import prune
+from pipeline.state.history import History
+from tests.conftest import run_coffre
+
+RULES = "\n[retention]\nkeep_last = 1\nkeep_daily = 1\nkeep_weekly = 0\nkeep_monthly = 0\n"
+
+
+def archive(store, *extra):
+    res = run_coffre("archive", "--config", store.config, "--yes", *extra)
+    assert res.code == 0, res
+    return res
+
+
+def runs_of(store, dest) -> list[str]:
+    return [p.name for p in store.run_dirs(dest) if p.name != "removals"]
+
+
+def coffre(store, command, *args):
+    return run_coffre(command, "--config", store.config, *args)
+
+
+@pytest.fixture
+def three_runs(store):
+    """Three runs on both copies and rules that keep only the newest: (store, the three run ids)."""
+    for _ in range(3):
+        archive(store)
+    with store.config.open("a") as f:
+        f.write(RULES)
+    return store, runs_of(store, store.destinations[0])
+
+
+def test_dry_run_removes_nothing_and_says_why_each_run_is_kept_or_goes(three_runs):
+    store, runs = three_runs
+    res = coffre(store, "prune", "--dry-run")
+    assert res.code == 0, res
+    for dest in store.destinations:
+        assert runs_of(store, dest) == runs
+        assert not (dest / store.store_id / "removals").exists()
+        assert f"{dest}: would remove 2 run(s)" in res.err, res
+    assert res.err.count(f"keep   {runs[2]}: last, daily") == 2, res
+    for old in runs[:2]:
+        assert res.err.count(f"remove {old}") == 2, res
+    assert not [r for r in History.of(config.load(store.config)).runs if r.get("removed")]
+    assert coffre(store, "verify").code == 0
+
+
+def test_prune_json_names_what_went_from_each_copy_and_the_log_has_an_entry_per_copy(three_runs):
+    store, runs = three_runs
+    dry = json.loads(coffre(store, "prune", "--dry-run", "--json").out)
+    assert dry["dry_run"] is True and dry["act_id"] is None and dry["exit_code"] == 0
+    res = coffre(store, "prune", "--json")
+    assert res.code == 0, res
+    out = json.loads(res.out)
+    assert set(out) == {"act_id", "copies", "dry_run", "exit_code", "kept", "store_id"}
+    assert out["dry_run"] is False and out["exit_code"] == 0 and out["store_id"] == store.store_id
+    assert out["kept"] == {runs[2]: ["last", "daily"]}
+    cfg = config.load(store.config)
+    sizes = {r["run_id"]: r["bytes"] for r in History.of(cfg).runs}
+    assert [c["destination"] for c in out["copies"]] == [str(d) for d in store.destinations]
+    for c, dest in zip(out["copies"], store.destinations):
+        assert set(c) == {"destination", "ok", "reason", "removed", "kept", "freed_bytes", "notes"}
+        assert c["ok"] and c["reason"] == "" and c["removed"] == runs[:2] and c["kept"] == [runs[2]]
+        assert c["freed_bytes"] == sizes[runs[0]] + sizes[runs[1]] > 0
+        assert (dest / store.store_id / "removals" / f"{out['act_id']}.json").is_file()
+    # Dry run and real run agree on what goes.
+    assert [c["removed"] for c in dry["copies"]] == [c["removed"] for c in out["copies"]]
+    entries = [json.loads(line) for line in (cfg.state_dir / f"{store.store_id}.coffre-log.jsonl").read_text()
+               .splitlines()]
+    pruned = [e for e in entries if e["action"] == "prune"]
+    assert [(e["details"]["destination"], e["details"]["removed"], e["details"]["act_id"], e["result"])
+            for e in pruned] == [(str(d), runs[:2], out["act_id"], "ok") for d in store.destinations]
+    assert coffre(store, "verify").code == 0
+
+
+def test_legal_years_below_six_need_acceptance_in_the_config_or_i_know(three_runs):
+    store, runs = three_runs
+    with store.config.open("a") as f:
+        f.write("legal_years = 3\n")
+    res = coffre(store, "prune")
+    assert res.code == 2, res
+    assert "below the 6 years" in res.err and "Traceback" not in res.err, res
+    assert len(res.err.strip().splitlines()) == 1, res
+    assert all(runs_of(store, d) == runs for d in store.destinations)
+    res = coffre(store, "prune", "--i-know")
+    assert res.code == 0, res
+    assert all(runs_of(store, d) == runs[2:] for d in store.destinations)
+    # Accepted in writing: no flag needed.
+    archive(store)
+    with store.config.open("a") as f:
+        f.write("below_legal_accepted = true\n")
+    res = coffre(store, "prune", "--json")
+    assert res.code == 0, res
+    assert json.loads(res.out)["copies"][0]["removed"] == [runs[2]]
+
+
+def test_a_missing_copy_is_said_in_one_sentence_and_the_other_is_pruned_exit_4(three_runs):
+    store, runs = three_runs
+    a, b = store.destinations
+    shutil.rmtree(b)
+    res = coffre(store, "prune")
+    assert res.code == 4, res
+    assert runs_of(store, a) == runs[2:]
+    assert "Traceback" not in res.err, res
+    said = [line for line in res.err.splitlines() if str(b) in line]
+    assert said and all("NOT PRUNED" in s or "stopped" in s for s in said), res
+    # The record marks the runs removed from A only.
+    for r in History.of(config.load(store.config)).runs[:2]:
+        assert list(r["removed"].values()) and len(r["removed"]) == 1, r
+
+
+def test_after_archive_prunes_the_copies_each_archive_wrote(store):
+    with store.config.open("a") as f:
+        f.write(RULES + "after_archive = true\n")
+    first = json.loads(archive(store, "--json").out)
+    assert first["pruned"]["copies"][0]["removed"] == []
+    second = json.loads(archive(store, "--json").out)
+    assert [c["removed"] for c in second["pruned"]["copies"]] == [[first["run_id"]]] * 2
+    for dest in store.destinations:
+        assert runs_of(store, dest) == [second["run_id"]]
+    assert coffre(store, "verify").code == 0
+
+
+def test_prune_holds_the_store_lock_against_a_second_prune_and_an_archive(three_runs, monkeypatch):
+    store, runs = three_runs
+    seen = []
+    original = LocalDestination.remove_signed_run
+
+    def meanwhile(self, store_id, run_id):
+        if not seen:  # while the first prune is removing runs: another prune, and the till's archive button
+            seen.append(coffre(store, "prune"))
+            seen.append(coffre(store, "archive", "--yes"))
+        return original(self, store_id, run_id)
+
+    monkeypatch.setattr(LocalDestination, "remove_signed_run", meanwhile)
+    result = prune(config.load(store.config), [str(d) for d in store.destinations], say=lambda m: None)
+    assert result.exit_code == 0
+    for res in seen:
+        assert res.code == 3 and "holds the lock" in res.err and "Traceback" not in res.err, res
+    assert all(runs_of(store, d) == runs[2:] for d in store.destinations)
+
+
+def test_the_newest_run_a_verify_found_intact_is_never_pruned_from_its_copy(store):
+    archive(store)
+    assert coffre(store, "verify").code == 0  # every run's data read: run 1 found intact on both copies
+    archive(store)
+    archive(store)
+    with store.config.open("a") as f:
+        f.write(RULES)
+    runs = runs_of(store, store.destinations[0])
+    out = json.loads(coffre(store, "prune", "--json").out)
+    for c, dest in zip(out["copies"], store.destinations):
+        assert c["removed"] == [runs[1]] and c["kept"] == [runs[0], runs[2]], c
+        assert runs_of(store, dest) == [runs[0], runs[2]]
+    assert runs[0] not in out["kept"]  # no rule keeps it: the copy protects it
+
+
+def test_a_removal_cut_short_after_the_signature_verifies_and_the_next_prune_finishes_it(three_runs, monkeypatch):
+    store, runs = three_runs
+    a = store.destinations[0]
+    original = LocalDestination.remove_signed_run
+    calls = []
+
+    def unplugged_after_the_signature(self, store_id, run_id):
+        calls.append(run_id)
+        if len(calls) == 2:  # the key pulled out once the second run's signature is gone
+            (self.store_dir(store_id) / run_id / fmt.SIGNATURE).unlink()
+            raise OSError(errno.EIO, "Input/output error")
+        return original(self, store_id, run_id)
+
+    monkeypatch.setattr(LocalDestination, "remove_signed_run", unplugged_after_the_signature)
+    result = prune(config.load(store.config), [str(a)], say=lambda m: None)
+    monkeypatch.undo()
+    assert result.exit_code == 4 and calls == runs[:2]
+    assert runs_of(store, a) == runs[1:] and not (a / store.store_id / runs[1] / fmt.SIGNATURE).exists()
+    res = coffre(store, "verify", "--from", a)
+    assert res.code == 0, res
+    assert f"{runs[1]}: a removal by retention cut short" in res.err, res
+    res = coffre(store, "prune", "--from", a, "--json")
+    assert res.code == 0, res
+    assert json.loads(res.out)["copies"][0]["removed"] == [runs[1]]
+    assert runs_of(store, a) == runs[2:]
+    res = coffre(store, "verify", "--from", a)
+    assert res.code == 0 and "cut short" not in res.err, res
