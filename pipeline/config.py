@@ -255,7 +255,7 @@ def _retention(r: "_Reader", path: Path) -> tuple[Rules, bool, bool]:
     if not (sep and month.isdigit() and day.isdigit() and len(month) == len(day) == 2
             and 1 <= int(month) <= 12 and 1 <= int(day) <= 31):
         raise UsageError(f"In {path}, `retention.fiscal_year_start` must be MM-DD (for example 01-01 or 07-01).")
-    # legal_years below the law's six is refused by prune (retention/prune.py) unless accepted here in writing or
+    # legal_years below the law's six is refused by prune (pipeline/prune.py) unless accepted here in writing or
     # with `prune --i-know`: refused here, no command could run, and --i-know could never be given.
     accepted = r.boolean("retention.below_legal_accepted", default=False)
     if counts["keep_last"] < 1:

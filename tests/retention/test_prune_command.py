@@ -12,7 +12,7 @@ import pytest
 from pipeline import config
 from pipeline.destinations.local import LocalDestination
 from pipeline.manifest import format as fmt
-from pipeline.retention.prune import prune
+from pipeline.prune import prune
 from pipeline.state.history import History
 from tests.conftest import run_coffre
 
