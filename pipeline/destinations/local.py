@@ -63,11 +63,7 @@ class LocalDestination:
             os.close(root)
 
     def _open_run(self, store_id: str, run_id: str) -> int:
-        store = self._open_store(store_id)
-        try:
-            return _enter(store, run_id, lambda kind: f"is {kind}, not a folder; not followed")
-        finally:
-            os.close(store)
+        return self._open_sub(store_id, run_id, lambda kind: f"is {kind}, not a folder; not followed")
 
     def runs(self, store_id: str) -> list[str]:
         """The run folders; a symbolic link named like one is listed too, so that readers say it is not followed."""
@@ -115,28 +111,7 @@ class LocalDestination:
     def open_read(self, store_id: str, run_id: str, name: str):
         if not valid_name(name):
             raise ValueError(f"refusing to read {name!r}")
-        folder = self._open_run(store_id, run_id)
-        try:
-            mode = os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode
-            if not stat.S_ISREG(mode):
-                raise not_a_file(_kind(mode))
-            try:
-                fd = os.open(name, _FILE, dir_fd=folder)
-            except OSError as err:
-                if err.errno == errno.ELOOP:
-                    raise not_a_file("a symbolic link") from None
-                raise
-        finally:
-            os.close(folder)
-        try:
-            mode = os.fstat(fd).st_mode
-            if not stat.S_ISREG(mode):
-                raise not_a_file(_kind(mode))
-            os.set_blocking(fd, True)
-            return os.fdopen(fd, "rb")
-        except BaseException:
-            os.close(fd)
-            raise
+        return _open_regular(self._open_run(store_id, run_id), name)
 
     def remove_run(self, store_id: str, run_id: str) -> None:
         """Removes a run folder that never got its signature; a signed run is never removed here."""
@@ -168,15 +143,7 @@ class LocalDestination:
         goes first, so that a removal cut short leaves a folder that is no longer a run, never a damaged one."""
         if not RUN_ID.match(run_id):
             raise ValueError(f"refusing to remove {run_id!r}")
-        folder = self._open_run(store_id, run_id)
-        try:
-            try:
-                os.unlink(SIGNATURE, dir_fd=folder)
-                fsync_fd(folder)
-            except FileNotFoundError:
-                pass
-        finally:
-            os.close(folder)
+        _durably(self._open_run(store_id, run_id), lambda fd: os.unlink(SIGNATURE, dir_fd=fd), FileNotFoundError)
         self.remove_run(store_id, run_id)
 
     def store_files(self, store_id: str, folder: str) -> list[str]:
@@ -195,30 +162,14 @@ class LocalDestination:
         """At most limit+1 bytes of `<store>/<folder>/<name>`, a regular file reached without following a link."""
         if not valid_name(name):
             raise ValueError(f"refusing to read {name!r}")
-        fd = self._open_sub(store_id, folder)
-        try:
-            mode = os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode
-            if not stat.S_ISREG(mode):
-                raise not_a_file(_kind(mode))
-            f = os.open(name, _FILE, dir_fd=fd)
-        finally:
-            os.close(fd)
-        with os.fdopen(f, "rb") as fh:
-            return fh.read(limit + 1)
+        with _open_regular(self._open_sub(store_id, folder), name) as f:
+            return f.read(limit + 1)
 
     def put_store_file(self, store_id: str, folder: str, name: str, data: bytes) -> None:
         """Writes `<store>/<folder>/<name>` durably, through a temporary name, never over an existing file."""
         if not valid_name(name) or not valid_name(folder):
             raise ValueError(f"refusing to write {folder}/{name}")
-        store = self._open_store(store_id)
-        try:
-            try:
-                os.mkdir(folder, dir_fd=store)
-                fsync_fd(store)
-            except FileExistsError:
-                pass
-        finally:
-            os.close(store)
+        _durably(self._open_store(store_id), lambda fd: os.mkdir(folder, dir_fd=fd), FileExistsError)
         fd = self._open_sub(store_id, folder)
         try:
             tmp = f"{TMP_PREFIX}{name}-{os.urandom(4).hex()}"
@@ -238,10 +189,11 @@ class LocalDestination:
         finally:
             os.close(fd)
 
-    def _open_sub(self, store_id: str, folder: str) -> int:
+    def _open_sub(self, store_id: str, folder: str, refusal=None) -> int:
+        """A descriptor of the folder `<root>/<store_id>/<folder>` (a run, or removals/), following no link."""
         store = self._open_store(store_id)
         try:
-            return _enter(store, folder, lambda kind: f"{folder} is {kind}, not a folder; not followed")
+            return _enter(store, folder, refusal or (lambda kind: f"{folder} is {kind}, not a folder; not followed"))
         finally:
             os.close(store)
 
@@ -373,6 +325,44 @@ class _WritebackFile:
 
     def close(self) -> None:
         self.raw.close()
+
+
+def _durably(folder: int, change, already) -> None:
+    """change(folder), then the folder's entry made durable; the error `already` means there was nothing to do.
+    Closes `folder`."""
+    try:
+        try:
+            change(folder)
+            fsync_fd(folder)
+        except already:
+            pass
+    finally:
+        os.close(folder)
+
+
+def _open_regular(folder: int, name: str):
+    """The regular file `name` in the open folder `folder` (closed here), never through a link nor a FIFO."""
+    try:
+        mode = os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode
+        if not stat.S_ISREG(mode):
+            raise not_a_file(_kind(mode))
+        try:
+            fd = os.open(name, _FILE, dir_fd=folder)
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise not_a_file("a symbolic link") from None
+            raise
+    finally:
+        os.close(folder)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise not_a_file(_kind(mode))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _lexists(name: str, dir_fd: int) -> bool:
