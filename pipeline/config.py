@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import shlex
 import tomllib
+import urllib.parse
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -17,7 +20,9 @@ from pipeline.errors import UsageError
 from pipeline.retention.policy import LEGAL_YEARS, Rules
 
 FORMAT = 1
-ROLES = ("on-site", "off-site")  # where a copy lives: in the shop, or away from it (a fire, a theft)
+ROLES = ("on-site", "off-site")
+TOP_LEVEL = ("format", "store_id", "source", "destinations", "encryption", "signing", "state", "archive", "journals",
+             "shop", "retention", "status", "hooks")  # where a copy lives: in the shop, or away from it (a fire, a theft)
 
 
 @dataclass
@@ -118,6 +123,14 @@ def load(path: str | os.PathLike) -> Config:
         doc = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise UsageError(f"The configuration file {path} is not valid TOML ({err}).")
+    unknown = sorted(set(doc) - set(TOP_LEVEL))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], TOP_LEVEL, n=1)
+        raise UsageError(f"In {path}, `{unknown[0]}` is not a key Coffre knows"
+                         + (f" (did you mean `{close[0]}`?)" if close else f"; known: {', '.join(TOP_LEVEL)}") + ".")
+    for table in ("encryption", "signing", "state", "archive", "journals", "shop", "retention", "status", "hooks"):
+        if table in doc and not isinstance(doc[table], dict):
+            raise UsageError(f"In {path}, `{table}` must be a table ([{table}]).")
     r = _Reader(doc, path)
     base = path.parent
     cfg = Config(
@@ -197,7 +210,8 @@ def _hooks(r: "_Reader", table) -> dict:
         hooks[key] = value
     if "ping_url" in table:
         url = r.text("hooks.ping_url")
-        if not url.startswith(("http://", "https://")):
+        parts = urllib.parse.urlsplit(url) if url.isascii() and url.isprintable() else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise r._wrong("hooks.ping_url", "an http:// or https:// address")
         hooks["ping_url"] = url
     if "ping_start" in table:
@@ -217,7 +231,7 @@ def _destinations(value, path: Path) -> tuple[list[str], dict[str, str]]:
     if value is _MISSING:
         raise UsageError(f"The configuration file {path} has no `destinations`.")
     wrong = UsageError(f"In {path}, `destinations` must be a list of destinations, each a path, "
-                       "rclone:REMOTE:PATH, or a table {{ to = \"...\", role = \"on-site\" or \"off-site\" }}.")
+                       "rclone:REMOTE:PATH, or a table { to = \"...\", role = \"on-site\" or \"off-site\" }.")
     if not isinstance(value, list):
         raise wrong
     specs, roles = [], {}
@@ -252,16 +266,28 @@ def _retention(r: "_Reader", path: Path) -> tuple[Rules, bool, bool]:
     years = r.integer("retention.legal_years", default=LEGAL_YEARS, low=1, high=100)
     start = r.text("retention.fiscal_year_start", default=Rules.fiscal_year_start)
     month, sep, day = start.partition("-")
-    if not (sep and month.isdigit() and day.isdigit() and len(month) == len(day) == 2
-            and 1 <= int(month) <= 12 and 1 <= int(day) <= 31):
+    if not (sep and month.isdigit() and day.isdigit() and len(month) == len(day) == 2 and _a_day(int(month), int(day))):
         raise UsageError(f"In {path}, `retention.fiscal_year_start` must be MM-DD (for example 01-01 or 07-01).")
     # legal_years below the law's six is refused by prune (pipeline/prune.py) unless accepted here in writing or
     # with `prune --i-know`: refused here, no command could run, and --i-know could never be given.
     accepted = r.boolean("retention.below_legal_accepted", default=False)
     if counts["keep_last"] < 1:
         raise UsageError(f"In {path}, `retention.keep_last` must be at least 1: the newest run is always kept.")
-    return (Rules(**counts, legal_years=years, fiscal_year_start=start),
-            r.boolean("retention.after_archive", default=False), accepted)
+    after = r.boolean("retention.after_archive", default=False)
+    if after and years < LEGAL_YEARS and not accepted:
+        # Unattended, nobody could give --i-know: every evening's prune would be refused, unseen.
+        raise UsageError(f"In {path}, `retention.after_archive` prunes every evening with legal_years = {years}, "
+                         f"below the {LEGAL_YEARS} years French law keeps a till's data: set below_legal_accepted = "
+                         "true only if you know why.")
+    return Rules(**counts, legal_years=years, fiscal_year_start=start), after, accepted
+
+
+def _a_day(month: int, day: int) -> bool:
+    try:
+        date(2000, month, day)  # a leap year: 29 February may start a fiscal year
+    except ValueError:
+        return False
+    return True
 
 
 class _Reader:

@@ -29,7 +29,7 @@ def list_runs(cfg: Config, specs: list[str], look: bool = True) -> list[dict]:
         present = None
         if look:
             try:
-                dest = open_destination(spec)
+                dest = open_destination(spec, glance=True)
                 dest.check_ready()
                 present = dest.signed_runs(cfg.store_id)
                 entry["reached"] = True

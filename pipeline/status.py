@@ -106,7 +106,7 @@ def _copy_status(cfg: Config, spec: str, h: History, now: float, look: bool) -> 
     entry.update(present=None, absent_because=None, free_bytes=None)
     if look:
         try:
-            dest = open_destination(spec)
+            dest = open_destination(spec, glance=True)
             dest.check_ready()
             why = unmounted_reason(dest, place)
             if why:

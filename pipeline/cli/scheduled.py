@@ -18,7 +18,9 @@ import click
 PRIORITY = {"error": 3, "warning": 4, "info": 6}
 SYSLOG_SOCKET = "/dev/log"
 # The stages' messages carry no level; their words do.
-_WARNING_WORDS = ("warning", "attention", "failed", "fail ", "missing", "damaged", "! ")
+_WARNING_WORDS = ("warning", "attention", "failed", "fail ", "missing", "damaged", "! ", "needs a person",
+                  "skipping")
+_ERROR_WORDS = ("copy failed", "only some copies", "no copy could", "not pruned")
 
 _mode = None
 
@@ -49,6 +51,8 @@ def finish(code):
 def level_of(message: str) -> str:
     text = message.lstrip().lower()
     if text.startswith("coffre:"):  # the sentence that ended the command (common._report, interrupt)
+        return "error"
+    if any(w in text for w in _ERROR_WORDS):
         return "error"
     return "warning" if any(w in text for w in _WARNING_WORDS) else "info"
 

@@ -99,11 +99,12 @@ def why_not_read(err: OSError) -> str:
     return f"cannot be read ({err.strerror or err})"
 
 
-def open_destination(spec: str) -> Destination:
+def open_destination(spec: str, glance: bool = False) -> Destination:
+    """`glance`: for a look that must answer in seconds (status, list): a remote that does not answer soon is absent."""
     if spec.startswith("rclone:"):
         from pipeline.destinations.rclone import RcloneDestination
 
-        return RcloneDestination(spec)
+        return RcloneDestination(spec, glance)
     if not spec or "\0" in spec:
         raise UsageError(f"The destination {spec!r} is not a folder path nor rclone:REMOTE:PATH.")
     from pipeline.destinations.local import LocalDestination

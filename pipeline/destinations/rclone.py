@@ -18,12 +18,15 @@ TMP_PREFIX = ".tmp-"
 # never read), and a copy can only show its own files.
 # Every child goes through interrupt.spawn, so that a stop kills it: a remote that never answers holds nothing.
 FLAGS = ["--retries", "1", "--low-level-retries", "3", "--contimeout", "15s", "--timeout", "60s"]
+# A glance (status, list) must answer in seconds even when a remote accepts connections and never replies.
+GLANCE_FLAGS = ["--retries", "1", "--low-level-retries", "1", "--contimeout", "5s", "--timeout", "10s"]
 DIRECTORY_NOT_FOUND = 3  # rclone's documented exit code: the remote answered, and the folder is not there
 
 
 class RcloneDestination:
-    def __init__(self, spec: str):
+    def __init__(self, spec: str, glance: bool = False):
         self.spec = spec
+        self.flags = GLANCE_FLAGS if glance else FLAGS
         rest = spec[len("rclone:"):]
         remote, sep, path = rest.partition(":")
         if not sep or not remote or "\0" in rest:
@@ -44,7 +47,7 @@ class RcloneDestination:
         return self.remote + joiner + "/".join(parts)
 
     def _run(self, *args: str, check_msg: str) -> str:
-        code, out, err = interrupt.run([self._rclone(), *FLAGS, *args])
+        code, out, err = interrupt.run([self._rclone(), *self.flags, *args])
         if code == DIRECTORY_NOT_FOUND:
             raise FileNotFoundError(f"{check_msg}: {_last_line(err)}")
         if code != 0:
@@ -108,7 +111,7 @@ class RcloneDestination:
     def open_read(self, store_id: str, run_id: str, name: str):
         if not valid_name(name):
             raise ValueError(f"refusing to read {name!r}")
-        return _PipeReader([self._rclone(), *FLAGS, "cat", self._path(store_id, run_id, name)], name)
+        return _PipeReader([self._rclone(), *self.flags, "cat", self._path(store_id, run_id, name)], name)
 
     def remove_run(self, store_id: str, run_id: str) -> None:
         if not RUN_ID.match(run_id) or SIGNATURE in self.files(store_id, run_id):
@@ -140,7 +143,7 @@ class RcloneDestination:
     def read_store_file(self, store_id: str, folder: str, name: str, limit: int) -> bytes:
         if not valid_name(name):
             raise ValueError(f"refusing to read {name!r}")
-        with _PipeReader([self._rclone(), *FLAGS, "cat", "--count", str(limit + 1),
+        with _PipeReader([self._rclone(), *self.flags, "cat", "--count", str(limit + 1),
                           self._path(store_id, folder, name)], name) as f:
             return f.read(limit + 1)
 
@@ -148,7 +151,7 @@ class RcloneDestination:
         if not valid_name(name) or not valid_name(folder):
             raise ValueError(f"refusing to write {folder}/{name}")
         tmp = self._path(store_id, folder, TMP_PREFIX + name)
-        code, _, err = interrupt.run([self._rclone(), *FLAGS, "rcat", tmp], input=data, text=False)
+        code, _, err = interrupt.run([self._rclone(), *self.flags, "rcat", tmp], input=data, text=False)
         if code != 0:
             raise OSError(f"writing {name} failed: {_last_line(err.decode('utf-8', 'replace'))}")
         self._run("moveto", tmp, self._path(store_id, folder, name), check_msg="cannot publish")
@@ -163,7 +166,7 @@ class RcloneDestination:
     def read_root_file(self, name: str, limit: int) -> bytes | None:
         # `rclone cat PATH` of a folder prints every file in it: the root is listed with a filter instead, so that
         # only a file of that name, at the root, is ever read (none: nothing printed).
-        code, out, err = interrupt.run([self._rclone(), *FLAGS, "cat", "--max-depth", "1", "--include", f"/{name}",
+        code, out, err = interrupt.run([self._rclone(), *self.flags, "cat", "--max-depth", "1", "--include", f"/{name}",
                                         "--count", str(limit + 1), self.remote], text=False)
         if code != 0:
             err = err.decode("utf-8", "replace")
@@ -176,7 +179,7 @@ class RcloneDestination:
         if self.read_root_file(name, 0) is not None:
             return False
         tmp = self._path(TMP_PREFIX + name)
-        code, _, err = interrupt.run([self._rclone(), *FLAGS, "rcat", tmp], input=data, text=False)
+        code, _, err = interrupt.run([self._rclone(), *self.flags, "rcat", tmp], input=data, text=False)
         if code != 0:
             raise OSError(f"writing {name} failed: {_last_line(err.decode('utf-8', 'replace'))}")
         self._run("moveto", tmp, self._path(name), check_msg="cannot publish")
@@ -201,7 +204,7 @@ class RcloneRunWriter:
         # stderr to a file, not a pipe: a chatty rclone must never block on a pipe nobody reads yet.
         log = tempfile.TemporaryFile()
         try:
-            proc = interrupt.spawn([self.dest._rclone(), *FLAGS, "rcat", self._tmp(name)], stdin=subprocess.PIPE,
+            proc = interrupt.spawn([self.dest._rclone(), *self.dest.flags, "rcat", self._tmp(name)], stdin=subprocess.PIPE,
                                    stdout=subprocess.DEVNULL, stderr=log)
         except BaseException:
             log.close()

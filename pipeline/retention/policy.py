@@ -100,6 +100,11 @@ def legal_runs(ordered: list[dict], days: dict[str, date], rules: Rules, today: 
         if isinstance(c, str) and c != closed:  # the first run that holds this yearly Z (a store's first run too)
             hold(r["run_id"], f"the first run after the yearly closure of {c}")
             closed = c
+    for r in ordered:
+        # A run known only from the copies (a record rebuilt from them, or a run an interrupted archive never
+        # recorded) carries none of what the legal rule reads: it may be the one that must stay.
+        if r.get("rebuilt") or r.get("recovered"):
+            hold(r["run_id"], "what it holds is unknown to this machine's record (recovered from the copies)")
     before: tuple = ({}, [])
     for r in ordered:
         # What a run found (fiscal findings, data that shrank) was said that evening and is signed into that run: it
