@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from pipeline.config import Config
+from pipeline.retention.policy import local_date
 from pipeline.verify.identity import normalised
 
 MIN_COPIES = 2
@@ -12,11 +15,13 @@ def policy_gaps(cfg: Config, runs: list[dict]) -> tuple[list[str], list[str]]:
     """(what the last run missed that the configuration could have met: a person must act; what the configuration
     itself cannot meet: a standing warning). Each a sentence naming the destination and for how many evenings."""
     last = next((r for r in reversed(runs) if r.get("written") is not None), None)
+    zone = ZoneInfo(cfg.journals_timezone)
     configured = {normalised(s) or s: s for s in cfg.destinations}
     offsite = [s for s in cfg.destinations if cfg.role(s) == "off-site"]
     standing = []
     if len(configured) < MIN_COPIES:
-        standing.append(f"only {len(configured)} destination is configured: the rule is at least {MIN_COPIES} copies")
+        standing.append(f"{'only one destination is' if configured else 'no destination is'} configured: the rule "
+                        f"is at least {MIN_COPIES} copies")
     if not offsite:
         standing.append("no destination is marked off-site (role = \"off-site\"): a fire or a theft in the shop "
                         "would take every copy")
@@ -27,12 +32,15 @@ def policy_gaps(cfg: Config, runs: list[dict]) -> tuple[list[str], list[str]]:
     for where, spec in configured.items():
         if where in written:
             continue
-        evenings = 0
+        missed_runs, evenings = 0, set()
         for r in reversed(runs):
             if where in {normalised(s) or s for s in r.get("written") or []}:
                 break
-            evenings += 1
-        what = "the last run" if evenings == 1 else f"the runs of the last {evenings} evenings"
+            missed_runs += 1
+            evenings.add(local_date(r["created_at"], zone) if r.get("created_at") else r["run_id"][:8])
+        # Evenings, not runs: three runs of one evening missed are one evening without that copy.
+        what = "the last run" if missed_runs == 1 else \
+            f"the {missed_runs} runs of the last {len(evenings)} evening{'s' if len(evenings) > 1 else ''}"
         missed.append(f"the {cfg.role(spec)} copy {spec} did not get {what}")
     copies = len(written & set(configured))
     if copies < MIN_COPIES <= len(configured) and missed:

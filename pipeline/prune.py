@@ -20,7 +20,7 @@ from pipeline.config import Config
 from pipeline.destinations import open_destination
 from pipeline.destinations.medium import MediumFileInvalid, read_medium
 from pipeline.destinations.presence import unmounted_reason
-from pipeline.errors import OK, PARTIAL, CannotRun, CoffreError, UsageError
+from pipeline.errors import CANNOT_RUN, OK, PARTIAL, CannotRun, CoffreError, UsageError
 from pipeline.keys import signing
 from pipeline.retention import removal
 from pipeline.retention.policy import LEGAL_YEARS, plan
@@ -50,10 +50,18 @@ class PruneResult:
 
     @property
     def exit_code(self) -> int:
-        return OK if all(c.ok for c in self.copies) else PARTIAL
+        if all(c.ok for c in self.copies):
+            return OK
+        # Nothing pruned anywhere (every copy missing): could not run, as an archive with no copy.
+        return PARTIAL if any(c.ok or c.removed for c in self.copies) else CANNOT_RUN
+
+    @property
+    def acted(self) -> bool:
+        """A removal record was written somewhere: the act exists."""
+        return not self.dry_run and any(c.removed for c in self.copies)
 
     def to_json(self) -> dict:
-        return {"act_id": None if self.dry_run else self.act_id, "dry_run": self.dry_run,
+        return {"act_id": self.act_id if self.acted else None, "dry_run": self.dry_run,
                 "exit_code": self.exit_code, "kept": {r: w for r, w in self.reasons.items() if w},
                 "copies": [{"destination": c.destination, "ok": c.ok, "reason": c.reason, "removed": c.removed,
                             "kept": c.kept, "freed_bytes": c.freed, "notes": c.notes} for c in self.copies]}
@@ -107,6 +115,11 @@ def prune(cfg: Config, specs: list[str], dry_run: bool = False, i_know: bool = F
             if one.removed:
                 log.append("prune", "ok" if one.ok else "partial", act_id=act_id, destination=one.destination,
                            removed=one.removed)
+        # For status: a prune that could not do its work (every evening, unattended) must reach a person.
+        with history.update() as doc:
+            doc["last_prune"] = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at)), "act_id": act_id,
+                                 "ok": all(c.ok for c in result.copies),
+                                 "problems": [c.reason for c in result.copies if not c.ok]}
     return result
 
 
@@ -148,7 +161,7 @@ def _plan_copy(cfg: Config, spec: str, history: History, runs: list[dict], reaso
           and not ident.removed_here(r)]
     # A removal cut short (the key pulled out): the runs already given up here are removed now.
     unfinished = [r for r in runs if ident.removed_here(r) and r["run_id"] in present]
-    one.kept = [r["run_id"] for r in here if r not in go]
+    one.kept = [r["run_id"] for r in here if r not in go and r not in unfinished]
     unknown = sorted(signed - {r["run_id"] for r in runs})
     if unknown:
         one.notes.append(f"{len(unknown)} run(s) here are not in this machine's record (another machine's, or before "

@@ -54,6 +54,9 @@ def store_status(cfg: Config, now: float | None = None, look: bool = True) -> di
         at = _stamp(last.get("created_at"))
         if at is not None and (now - at) / 3600 > MAX_AGE_HOURS:
             problems.append(f"the last run is {(now - at) / 3600:.0f} hours old")
+    pruned = h.doc.get("last_prune")
+    if pruned and not pruned["ok"]:
+        problems.append(f"the last prune ({pruned['at']}) did not complete: " + "; ".join(pruned["problems"]))
     missed, standing = policy_gaps(cfg, h.runs)
     problems += [f"copy policy: {m}" for m in missed]
     warnings += [f"copy policy: {s}" for s in standing]
@@ -117,7 +120,7 @@ def _copy_status(cfg: Config, spec: str, h: History, now: float, look: bool) -> 
         except (CoffreError, OSError) as err:
             entry["present"], entry["absent_because"] = False, str(err)
     last_seen = max((s for s in seen if s is not None), default=None)
-    entry["days_since_present"] = None if last_seen is None else int((now - last_seen) // 86400)
+    entry["days_since_present"] = None if last_seen is None else max(0, int((now - last_seen) // 86400))
     entry.update(_room(written[-GROWTH_RUNS:], written, copy, entry["free_bytes"]))
     return entry
 

@@ -57,7 +57,7 @@ def describe(st: dict) -> list[str]:
             room = ("room for every evening at the current growth" if d["evenings_left"] is None
                     else f"room for about {d['evenings_left']} more evening(s)")
             lines.append(f"    {size_text(d['free_bytes'])} free, {room}"
-                         + (f" ({size_text(d['growth_bytes'])} an evening)" if d["growth_bytes"] else ""))
+                         + (f" ({size_text(d['growth_bytes'])} an evening)" if (d["growth_bytes"] or 0) > 0 else ""))
     if st["last_run_findings"]:
         lines.append("  Findings of the last run (see its findings.json): " + ", ".join(
             f"{check} {n}" for check, n in sorted(st["last_run_findings"].items())))

@@ -51,4 +51,4 @@ def archive_args(config: Path) -> list[str]:
 
 
 def verify_args(config: Path) -> list[str]:
-    return ["verify", "--config", str(config)]  # checks every copy; needs no identity
+    return ["verify", "--config", str(config), "--scheduled"]  # checks every copy; needs no identity

@@ -90,7 +90,7 @@ def _problem(doc) -> str | None:
     for key, (kind, inner) in containers.items():
         if key in doc and (doc[key] is None or not _is(doc[key], kind, inner)):
             return f"its `{key}` is malformed"
-    for key in ("log_carried", "journal_checkpoint", "rebuilt"):
+    for key in ("log_carried", "journal_checkpoint", "rebuilt", "last_prune"):
         if not _is(doc.get(key), dict):
             return f"its `{key}` is malformed"
     if not all(isinstance(v, dict) and all(isinstance(c, dict) and isinstance(c.get("at"), str) for c in v.values())
@@ -103,6 +103,10 @@ def _problem(doc) -> str | None:
     if not all(all(_is(d.get(k), str) for k in ("spec", "medium", "mount_point", "last_run"))
                and _is(d.get("media_seen"), list, str) for d in (doc.get("destinations") or {}).values()):
         return "its `destinations` is malformed"
+    pruned = doc.get("last_prune")
+    if pruned is not None and not (isinstance(pruned.get("at"), str) and isinstance(pruned.get("ok"), bool)
+                                   and _is(pruned.get("problems"), list, str)):
+        return "its `last_prune` is malformed"
     cp, carried = doc.get("journal_checkpoint"), doc.get("log_carried")
     if cp is not None and not (isinstance(cp.get("mapping"), str) and _is(cp.get("chains"), dict)
                                and _is(cp.get("till_keys"), list, list)):

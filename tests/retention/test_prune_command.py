@@ -195,3 +195,38 @@ def test_a_removal_cut_short_after_the_signature_verifies_and_the_next_prune_fin
     assert runs_of(store, a) == runs[2:]
     res = coffre(store, "verify", "--from", a)
     assert res.code == 0 and "cut short" not in res.err, res
+
+
+def test_after_rebuild_record_prune_keeps_the_runs_whose_legal_status_it_no_longer_knows(three_runs):
+    """A rebuilt record has no findings nor yearly closures: any of its runs may be one the law keeps."""
+    store, runs = three_runs
+    state = config.load(store.config).state_dir
+    (state / f"{store.store_id}.history.json").write_text("garbage")
+    assert coffre(store, "rebuild-record").code == 0
+    res = coffre(store, "prune", "--json")
+    assert res.code == 0, res
+    out = json.loads(res.out)
+    assert out["act_id"] is None and all(c["removed"] == [] for c in out["copies"]), out
+    assert all("recovered from the copies" in " ".join(out["kept"][r]) for r in runs), out["kept"]
+    archive(store)  # a run this machine recorded itself: the rules apply to what comes after
+    res = coffre(store, "prune", "--json")
+    assert res.code == 0 and all(c["removed"] == [] for c in json.loads(res.out)["copies"]), res
+    for dest in store.destinations:
+        assert runs_of(store, dest)[:3] == runs
+
+
+def test_every_copy_missing_is_exit_3_no_act_and_status_says_the_prune_did_not_complete(three_runs, tmp_path):
+    store, runs = three_runs
+    assert coffre(store, "drill", "--identity", store.identity).code == 0
+    for n, dest in enumerate(store.destinations):
+        shutil.move(dest, tmp_path / f"away-{n}")
+    res = coffre(store, "prune", "--json")
+    assert res.code == 3 and "Traceback" not in res.err, res
+    assert json.loads(res.out)["act_id"] is None
+    st = coffre(store, "status", "--json")
+    assert st.code == 1 and any(p.startswith("the last prune (") and "did not complete" in p
+                                for p in json.loads(st.out)["problems"]), st
+    for n, dest in enumerate(store.destinations):
+        shutil.move(tmp_path / f"away-{n}", dest)
+    assert coffre(store, "prune").code == 0
+    assert not any("prune" in p for p in json.loads(coffre(store, "status", "--json").out)["problems"])
