@@ -10,7 +10,7 @@ import json
 import os
 import signal
 import subprocess
-import tempfile
+import threading
 
 from pipeline import interrupt
 from pipeline.alerts.ping import ping, where
@@ -105,29 +105,65 @@ def _run(argv: list[str], body: dict, timeout: int, cfg, secret_env) -> str | No
     if body.get("run_id"):
         env["COFFRE_RUN_ID"] = str(body["run_id"])
     data = json.dumps(body, sort_keys=True).encode("utf-8")
-    # Its output goes to a file, not a pipe: a hook that leaves a child behind holding a pipe would hang us.
-    with tempfile.TemporaryFile() as said:
+    try:
+        # Its own session, so that a timeout kills whatever it started too; through `spawn`, so a stop kills it.
+        proc = interrupt.spawn(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               env=env, start_new_session=True)
+    except OSError as err:  # not found, not executable (InterruptedError too: the command is stopping)
+        return f"{err.strerror or err}"
+    # Its output is read by a daemon thread that keeps only the end: a chatty hook fills neither memory nor a disk,
+    # and one that leaves a child behind holding the pipe never holds us (the thread is not waited for).
+    tail = _Tail(proc.stdout)
+    # Fed from a daemon thread too: a hook that never reads a large summary must not hold us past its timeout.
+    threading.Thread(target=_feed, args=(proc.stdin, data), daemon=True, name="coffre-hook-input").start()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return f"no answer within {timeout} s"
+    finally:
+        interrupt.forget(proc)
+    if proc.returncode == 0:
+        return None
+    last = [line for line in tail.text().splitlines() if line.strip()]
+    why = f"exit {proc.returncode}" if proc.returncode > 0 else f"killed by signal {-proc.returncode}"
+    return why + (f" ({last[-1].strip()[:200]})" if last else "")
+
+
+def _feed(pipe, data: bytes) -> None:
+    try:
+        pipe.write(data)
+    except OSError:  # a hook that does not read its standard input
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            pipe.close()
+
+
+class _Tail:
+    """The last TAIL bytes a pipe gave, read to its end in a daemon thread."""
+
+    TAIL = 4096
+
+    def __init__(self, pipe):
+        self.kept = b""
+        self.done = threading.Event()
+        threading.Thread(target=self._read, args=(pipe,), daemon=True, name="coffre-hook-output").start()
+
+    def _read(self, pipe) -> None:
         try:
-            # Its own session, so that a timeout kills whatever it started too; through `spawn`, so a stop kills it.
-            proc = interrupt.spawn(argv, stdin=subprocess.PIPE, stdout=said, stderr=said, env=env,
-                                   start_new_session=True)
-        except OSError as err:  # not found, not executable (InterruptedError too: the command is stopping)
-            return f"{err.strerror or err}"
-        try:
-            proc.communicate(data, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(OSError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            return f"no answer within {timeout} s"
+            while chunk := pipe.read1(65536):
+                self.kept = (self.kept + chunk)[-self.TAIL:]
+        except (OSError, ValueError):
+            pass
         finally:
-            interrupt.forget(proc)
-        if proc.returncode == 0:
-            return None
-        said.seek(0)
-        last = [line for line in said.read()[-4096:].decode("utf-8", "replace").splitlines() if line.strip()]
-        why = f"exit {proc.returncode}" if proc.returncode > 0 else f"killed by signal {-proc.returncode}"
-        return why + (f" ({last[-1].strip()[:200]})" if last else "")
+            self.done.set()
+
+    def text(self) -> str:
+        self.done.wait(1)  # what the hook said before it exited, unless a child of its keeps the pipe open
+        return self.kept.decode("utf-8", "replace")
 
 
 def _warn(cfg, say, what: str, why: str, event: str) -> None:

@@ -15,6 +15,7 @@ import pytest
 import tomli_w
 
 from conftest import run_coffre
+from reliability.helpers import tmpfs
 
 RECORDER = """#!{python}
 import json, os, sys
@@ -226,3 +227,17 @@ def test_prune_runs_the_hooks_with_its_summary_and_a_copy_it_could_not_prune_is_
     res = run_coffre("prune", "--config", store.config)
     assert res.code == 4 and "Traceback" not in res.err, res
     assert recorder()[-1]["argv"] == ["failure"] and pings.pings[-1][0] == "/uuid/fail"
+
+
+def test_a_hook_that_prints_without_end_is_heard_by_its_last_line_only(store, tmp_path):
+    """20 MB of output through a 1 MiB temporary folder: only its end is kept (the warning's reason), never written to
+    a file that would fill the disk (the hook's writes would then fail and its last word be lost)."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    store.config.write_text(store.config.read_text().replace("[archive]\n", f"[archive]\nscratch_dir = '{scratch}'\n"))
+    with_hooks(store, on_success=["sh", "-c", "yes 'chatty hook' | head -n 1600000; echo 'the last word'; exit 2"])
+    with tmpfs(tmp_path / "small-tmp", "1m") as small:
+        res = run_coffre("archive", "--config", store.config, "--yes", env={"TMPDIR": str(small)})
+    assert res.code == 0, res
+    (warning,) = [line for line in res.err.splitlines() if line.startswith("Warning: the hook")]
+    assert warning == "Warning: the hook on_success (sh) failed: exit 2 (the last word).", warning
