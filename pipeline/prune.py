@@ -39,6 +39,7 @@ class CopyPrune:
     kept: list[str] = field(default_factory=list)
     freed: int = 0  # bytes, from the record's size of each run removed
     notes: list[str] = field(default_factory=list)
+    superseded: list[str] = field(default_factory=list)  # the copy's earlier removal records the new one replaces
 
 
 @dataclass
@@ -112,6 +113,10 @@ def prune(cfg: Config, specs: list[str], dry_run: bool = False, i_know: bool = F
                     dest.remove_signed_run(cfg.store_id, r["run_id"])
                     one.removed.append(r["run_id"])
                     one.freed += r.get("bytes") or 0
+                # Last: killed before, both records stand, and a reader honours what either names.
+                for name in one.superseded:
+                    for file in (name, name + ".minisig"):
+                        dest.remove_store_file(cfg.store_id, removal.FOLDER, file)
             if one.removed:
                 log.append("prune", "ok" if one.ok else "partial", act_id=act_id, destination=one.destination,
                            removed=one.removed)
@@ -171,13 +176,17 @@ def _plan_copy(cfg: Config, spec: str, history: History, runs: list[dict], reaso
         one.freed = sum(r.get("bytes") or 0 for r in go)
     elif go:
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+        # The new record names the runs the copy's earlier valid records name, and supersedes them.
+        earlier = removal.read_removals(dest, cfg.store_id, cfg.signing_public_key, medium)
+        named = [dict(r, why="kept by no rule", previous_run=_before_here(r, runs, ident)) for r in go]
+        named += [earlier.runs[rid] for rid in sorted(set(earlier.runs) - {r["run_id"] for r in go})]
         record = removal.render(cfg.store_id, act_id, created, __version__, medium, where, cfg.retention.to_json(),
-                                [dict(r, why="kept by no rule", previous_run=_before_here(r, runs, ident))
-                                 for r in go])
+                                sorted(named, key=lambda r: r["run_id"]))
         # The signature first: a kill between the two leaves a lone signature, which allows nothing.
         dest.put_store_file(cfg.store_id, removal.FOLDER, f"{act_id}.json.minisig",
                             removal.signed(secret_key, cfg.store_id, act_id, record))
         dest.put_store_file(cfg.store_id, removal.FOLDER, f"{act_id}.json", record)
+        one.superseded = earlier.valid
     return dest, ident.key, go, unfinished
 
 

@@ -72,6 +72,9 @@ class Destination(Protocol):
     def put_store_file(self, store_id: str, folder: str, name: str, data: bytes) -> None:
         """Writes one of them durably, published under its name only once complete."""
 
+    def remove_store_file(self, store_id: str, folder: str, name: str) -> None:
+        """Removes one of them (a removal record a newer one supersedes); nothing there is no error."""
+
 
 class NotRegular(OSError):
     """An entry of a copy that is not read: not a regular file (or folder), or reached through a symbolic link.

@@ -189,6 +189,11 @@ class LocalDestination:
         finally:
             os.close(fd)
 
+    def remove_store_file(self, store_id: str, folder: str, name: str) -> None:
+        if not valid_name(name):
+            raise ValueError(f"refusing to remove {folder}/{name}")
+        _durably(self._open_sub(store_id, folder), lambda fd: os.unlink(name, dir_fd=fd), FileNotFoundError)
+
     def _open_sub(self, store_id: str, folder: str, refusal=None) -> int:
         """A descriptor of the folder `<root>/<store_id>/<folder>` (a run, or removals/), following no link."""
         store = self._open_store(store_id)

@@ -147,6 +147,15 @@ class RcloneDestination:
                           self._path(store_id, folder, name)], name) as f:
             return f.read(limit + 1)
 
+    def remove_store_file(self, store_id: str, folder: str, name: str) -> None:
+        if not valid_name(name):
+            raise ValueError(f"refusing to remove {folder}/{name}")
+        try:
+            self._run("deletefile", self._path(store_id, folder, name), check_msg="cannot remove")
+        except OSError as err:
+            if not isinstance(err, FileNotFoundError) and "not found" not in str(err):
+                raise
+
     def put_store_file(self, store_id: str, folder: str, name: str, data: bytes) -> None:
         if not valid_name(name) or not valid_name(folder):
             raise ValueError(f"refusing to write {folder}/{name}")

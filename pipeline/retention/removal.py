@@ -1,7 +1,9 @@
-"""The removal record: the signed act by which retention removed runs from one copy (FORMAT.md §7).
+"""The removal record: the signed act by which retention removed runs from one copy (FORMAT.md §9).
 
 Written to `<store>/removals/<act_id>.json` with its minisign signature beside it (`.minisig`), on the copy whose
-runs it removes, before any of them is touched. Verify honours a gap in the chain of runs only when a removal record
+runs it removes, before any of them is touched. Each record names every run removed from that copy so far, so that
+the records it supersedes can go: a copy holds one or two, however many evenings were pruned (a reader reads them
+all, and on a remote each file read is a round trip). Verify honours a gap in the chain of runs only when a removal record
 signed with the store's pinned key names the missing run, with the BLAKE3 of its manifest: whoever can write to a
 USB key cannot make a deleted run look pruned, and a run deleted by hand is still reported.
 """
@@ -19,7 +21,7 @@ from pipeline.manifest.sign import sign
 FOLDER = "removals"
 FORMAT_NAME = "coffre-removal"
 FORMAT_VERSION = 1
-LIMIT = 1 << 20  # bytes: far above any record (a few hundred bytes per run removed)
+LIMIT = 16 << 20  # bytes: far above any record (about 300 bytes per run removed; six years of evenings: 700 kB)
 MAX_RECORDS = 20000  # far above six years of evening prunes; a copy holding more is not read further
 _ACT = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -34,7 +36,8 @@ def render(store_id: str, act_id: str, removed_at: str, version: str, medium: st
     doc = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "store_id": store_id, "act_id": act_id,
            "removed_at": removed_at, "tool": {"name": "coffre", "version": version}, "medium": medium,
            "destination": destination, "rules": rules,
-           "runs": [{k: r[k] for k in ("run_id", "manifest_blake3", "created_at", "previous_run", "why")} for r in runs]}
+           "runs": [{k: r.get(k) for k in ("run_id", "manifest_blake3", "created_at", "previous_run", "why")}
+                    for r in runs]}
     return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode()
 
 
@@ -46,7 +49,8 @@ def signed(secret_key, store_id: str, act_id: str, record: bytes) -> bytes:
 class Removals:
     """What the removal records of one copy allow, and what is wrong with them."""
 
-    runs: dict[str, dict] = field(default_factory=dict)  # run_id -> {manifest_blake3, previous_run}
+    runs: dict[str, dict] = field(default_factory=dict)  # run_id -> its entry {manifest_blake3, previous_run, ...}
+    valid: list[str] = field(default_factory=list)  # the records that passed every check (file names)
     acts: dict[str, str] = field(default_factory=dict)  # run_id -> the act that removed it
     problems: list[str] = field(default_factory=list)
 
@@ -96,9 +100,9 @@ def read_removals(dest, store_id: str, pinned_key: str, medium: str | None) -> R
             out.problems.append(f"{where}: {why}; the runs it names count as deleted")
             continue
         for run in json.loads(data)["runs"]:
-            out.runs[run["run_id"]] = {"manifest_blake3": run["manifest_blake3"],
-                                       "previous_run": run.get("previous_run")}
+            out.runs[run["run_id"]] = run
             out.acts[run["run_id"]] = act_id
+        out.valid.append(name)
     return out
 
 
