@@ -58,7 +58,7 @@ def test_archive_service_runs_this_coffre_gently_and_the_timer_catches_up_after_
     assert "\nOnCalendar=*-*-* 20:30:00\n" in timer and "\nPersistent=true\n" in timer
     assert "\nWantedBy=timers.target\n" in timer
     verify = (units / "coffre-verify-boutique.service").read_text()
-    assert f"ExecStart={exe} verify --config {store.config.absolute()}\n" in verify
+    assert f"ExecStart={exe} verify --config {store.config.absolute()} --scheduled\n" in verify
     assert "\nAfter=coffre-archive-boutique.service\n" in verify
     assert "\nOnCalendar=Sun *-*-* 21:30:00\n" in (units / "coffre-verify-boutique.timer").read_text()
 
@@ -114,7 +114,7 @@ def test_cron_line_for_etc_cron_d_and_for_a_users_crontab(store):
     assert res.out == f"30 20 * * * root {exe} archive --config {store.config.absolute()} --yes --scheduled\n"
     res = run_coffre("schedule", "--at", "23:45", "--config", store.config, "--cron", "--user", "--verify-weekly")
     assert res.out.splitlines() == [f"45 23 * * * {exe} archive --config {store.config.absolute()} --yes --scheduled",
-                                    f"45 0 * * 1 {exe} verify --config {store.config.absolute()}"], res
+                                    f"45 0 * * 1 {exe} verify --config {store.config.absolute()} --scheduled"], res
 
 
 @pytest.mark.parametrize("at", ["25:00", "20:60", "20h30", "2030", "", "-1:00"])
