@@ -64,7 +64,9 @@ def test_eight_hundred_evenings_keep_exactly_the_rules_runs_and_every_yearly_run
     assert res.code == 0, res
     cfg = config.load(other_disk / "etc" / "coffre.toml")
     specs = [str(a), str(b)]
-    days, verified = [], []
+    days, verified, checked = [], [], 0
+    copies = [open_destination(s) for s in specs]
+    quick = VerifyOptions(cfg.signing_public_key, read_data=lambda rid: False)
     for n in range(EVENINGS):
         day = START + timedelta(days=n)
         conn.execute("BEGIN")
@@ -78,11 +80,16 @@ def test_eight_hundred_evenings_keep_exactly_the_rules_runs_and_every_yearly_run
         days.append(day)
         pruned = prune(cfg, specs, say=lambda m: None)
         assert pruned.exit_code == 0, pruned.to_json()
+        # After every prune, every copy verifies: signatures, lists, the chain through the signed removal records.
+        for dest in copies:
+            report = verify_copy(dest, "boutique", quick, None, History.of(cfg).doc)
+            assert report.ok and report.runs, (day, [p.sentence() for p in report.problems])
+            checked += 1
         if n % 100 == 99 or n == EVENINGS - 1:
             # Every copy verifies after the prunes (every run's data read): a pruned run is not a deleted run.
             outcome = verify_destinations(cfg, specs)
             assert all(r.ok for r in outcome.reports), [p.sentence() for r in outcome.reports for p in r.problems]
-            verified.append(day)  # from now on the newest run found intact: never pruned from its copy
+            verified.append(day)  # and every data byte read: the newest run found intact is never pruned
     conn.close()
 
     history = History.of(cfg)
@@ -112,8 +119,8 @@ def test_eight_hundred_evenings_keep_exactly_the_rules_runs_and_every_yearly_run
         assert sorted(r["run_id"] for r in json.loads(record.read_text())["runs"]) == sorted(r["run_id"] for r in removed)
 
     figures(f"{EVENINGS} evenings {days[0]}..{days[-1]}: {len(expected)} runs kept on each copy (of them "
-            f"{len(yearly)} yearly), {len(removed)} removed by {len(acts)} signed acts, every copy verified "
-            f"{len(verified)} times")
+            f"{len(yearly)} yearly), {len(removed)} removed by {len(acts)} signed acts; {checked} verifies of a copy "
+            f"after a prune, {len(verified)} of them reading every data byte")
 
     # A run deleted by hand is still reported, by the record and, without it, by the chain of runs.
     victim = yearly[0]
