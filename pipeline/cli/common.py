@@ -115,8 +115,12 @@ def run_option(help_text: str, latest_is_default: bool = True):
     """--run RUN; `latest` names the newest run (where the command's default is already the newest, it is that
     default)."""
     def callback(ctx, param, value):
+        from pipeline.manifest.format import RUN_ID
+
         if value is not None and value.lower() == "latest":
             return None if latest_is_default else "latest"
+        if value is not None and not RUN_ID.match(value):
+            raise click.BadParameter(f"{value!r} is not a run id (such as 20261205T203000Z-3fa1c2) nor `latest`.")
         return value
 
     return click.option("--run", "run_id", callback=callback, metavar="RUN|latest", help=help_text)

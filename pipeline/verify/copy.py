@@ -242,6 +242,9 @@ def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, 
     removals = read_removals(dest, store_id, opts.pinned_key, ident.medium)
     ident.signed_removals = removals.runs
     report.problems += [Problem(report.destination, None, None, p) for p in removals.problems]
+    if only_run == LATEST:
+        report.problems.append(Problem(report.destination, None, None, "this copy holds no run of this store"))
+        return report
     if only_run and only_run not in run_ids:
         report.problems.append(Problem(report.destination, only_run, None, "this run is not in this copy"))
         return report
