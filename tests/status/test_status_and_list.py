@@ -294,9 +294,9 @@ def test_latest_names_the_newest_run_for_verify_restore_and_journals_export(tmp_
 
 
 def test_a_run_named_wrongly_is_a_usage_error_and_latest_of_an_empty_copy_says_it_holds_none(store, tmp_path):
-    res = store.coffre("verify", "--run", "../../etc")
+    res = run_coffre("verify", "--config", store.config, "--run", "../../etc")
     assert res.code == 2 and "is not a run id" in res.err and "Traceback" not in res.err, res
     empty = tmp_path / "empty-key"
     empty.mkdir()
-    res = store.coffre("verify", "--from", empty, "--run", "latest")
+    res = run_coffre("verify", "--config", store.config, "--from", empty, "--run", "latest")
     assert res.code == 1 and "this copy holds no run of this store" in res.err, res
