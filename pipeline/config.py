@@ -21,6 +21,9 @@ from pipeline.retention.policy import LEGAL_YEARS, Rules
 
 FORMAT = 1
 ROLES = ("on-site", "off-site")
+TABLE_KEYS = {"encryption": ("recipients",), "signing": ("public_key", "secret_key_file", "public_key_file"),
+              "state": ("dir",), "archive": ("compression_level", "allow_same_disk", "source_lock_wait", "scratch_dir"),
+              "journals": ("enabled", "mapping", "timezone"), "status": ("warn_evenings",)}
 TOP_LEVEL = ("format", "store_id", "source", "destinations", "encryption", "signing", "state", "archive", "journals",
              "shop", "retention", "status", "hooks")  # where a copy lives: in the shop, or away from it (a fire, a theft)
 
@@ -131,6 +134,13 @@ def load(path: str | os.PathLike) -> Config:
     for table in ("encryption", "signing", "state", "archive", "journals", "shop", "retention", "status", "hooks"):
         if table in doc and not isinstance(doc[table], dict):
             raise UsageError(f"In {path}, `{table}` must be a table ([{table}]).")
+    for table, known in TABLE_KEYS.items():
+        unknown = sorted(set(doc.get(table) or {}) - set(known))
+        if unknown:
+            # A misspelt key is a setting silently left at its default (a time zone, a lock wait): refused.
+            close = difflib.get_close_matches(unknown[0], known, n=1)
+            raise UsageError(f"In {path}, [{table}] has an unknown key {unknown[0]!r}"
+                             + (f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(known)}") + ".")
     r = _Reader(doc, path)
     base = path.parent
     cfg = Config(
@@ -210,7 +220,7 @@ def _hooks(r: "_Reader", table) -> dict:
         hooks[key] = value
     if "ping_url" in table:
         url = r.text("hooks.ping_url")
-        parts = urllib.parse.urlsplit(url) if url.isascii() and url.isprintable() else None
+        parts = urllib.parse.urlsplit(url) if url.isascii() and url.isprintable() and " " not in url else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise r._wrong("hooks.ping_url", "an http:// or https:// address")
         hooks["ping_url"] = url
@@ -266,7 +276,8 @@ def _retention(r: "_Reader", path: Path) -> tuple[Rules, bool, bool]:
     years = r.integer("retention.legal_years", default=LEGAL_YEARS, low=1, high=100)
     start = r.text("retention.fiscal_year_start", default=Rules.fiscal_year_start)
     month, sep, day = start.partition("-")
-    if not (sep and month.isdigit() and day.isdigit() and len(month) == len(day) == 2 and _a_day(int(month), int(day))):
+    if not (sep and start.isascii() and month.isdigit() and day.isdigit() and len(month) == len(day) == 2
+            and _a_day(int(month), int(day))):
         raise UsageError(f"In {path}, `retention.fiscal_year_start` must be MM-DD (for example 01-01 or 07-01).")
     # legal_years below the law's six is refused by prune (pipeline/prune.py) unless accepted here in writing or
     # with `prune --i-know`: refused here, no command could run, and --i-know could never be given.

@@ -27,7 +27,7 @@ from pipeline.retention.policy import LEGAL_YEARS, plan
 from pipeline.state.activity_log import ActivityLog
 from pipeline.state.history import History
 from pipeline.state.lock import StoreLock
-from pipeline.verify.identity import CopyIdentity
+from pipeline.verify.identity import CopyIdentity, normalised
 
 
 @dataclass
@@ -120,11 +120,13 @@ def prune(cfg: Config, specs: list[str], dry_run: bool = False, i_know: bool = F
             if one.removed:
                 log.append("prune", "ok" if one.ok else "partial", act_id=act_id, destination=one.destination,
                            removed=one.removed)
-        # For status: a prune that could not do its work (every evening, unattended) must reach a person.
+        # For status: a prune that could not do its work (every evening, unattended) must reach a person; per copy,
+        # so that pruning one copy neither hides nor blames another.
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
         with history.update() as doc:
-            doc["last_prune"] = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at)), "act_id": act_id,
-                                 "ok": all(c.ok for c in result.copies),
-                                 "problems": [c.reason for c in result.copies if not c.ok]}
+            pruned = doc.setdefault("last_prune", {})
+            for c in result.copies:
+                pruned[normalised(c.destination) or c.destination] = {"at": stamp, "ok": c.ok, "problem": c.reason}
     return result
 
 
@@ -144,8 +146,8 @@ def _plan_copy(cfg: Config, spec: str, history: History, runs: list[dict], reaso
                act_id: str, at: float, secret_key, dry_run: bool):
     """What goes from this copy, its removal record written there first; (destination, copy key, runs to remove,
     runs a removal cut short left)."""
+    open_destination(spec, glance=True).check_ready()  # a remote that does not answer is absent in seconds
     dest = open_destination(spec)
-    dest.check_ready()
     where = dest.normalised()
     unmounted = unmounted_reason(dest, (history.doc.get("destinations") or {}).get(where))
     if unmounted:

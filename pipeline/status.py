@@ -54,9 +54,11 @@ def store_status(cfg: Config, now: float | None = None, look: bool = True) -> di
         at = _stamp(last.get("created_at"))
         if at is not None and (now - at) / 3600 > MAX_AGE_HOURS:
             problems.append(f"the last run is {(now - at) / 3600:.0f} hours old")
-    pruned = h.doc.get("last_prune")
-    if pruned and not pruned["ok"]:
-        problems.append(f"the last prune ({pruned['at']}) did not complete: " + "; ".join(pruned["problems"]))
+    pruned = h.doc.get("last_prune") or {}
+    for spec in cfg.destinations:
+        last = pruned.get(_normalised(spec) or spec)
+        if last and not last["ok"]:
+            problems.append(f"the last prune of {spec} ({last['at']}) did not complete: {last['problem']}")
     missed, standing = policy_gaps(cfg, h.runs)
     problems += [f"copy policy: {m}" for m in missed]
     warnings += [f"copy policy: {s}" for s in standing]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from conftest import run_coffre
@@ -12,7 +14,7 @@ from conftest import run_coffre
     (lambda t: t.replace("compression_level = 3", 'compression_level = "fast"'), "compression_level"),
     (lambda t: t.replace("allow_same_disk = false", 'allow_same_disk = "no"'), "allow_same_disk"),
     (lambda t: t.replace('store_id = "boutique"', 'store_id = "../escape"'), "store_id"),
-    (lambda t: t.replace("[encryption]", "[encryption]\nrecipients = 5\n[status]"), "encryption.recipients"),
+    (lambda t: re.sub(r"recipients = \[[^\]]*\]", "recipients = 5", t), "encryption.recipients"),
     # A misspelt table would switch retention or the hooks off unseen.
     (lambda t: t + "\n[retentions]\nkeep_last = 1\n", "did you mean `retention`"),
     (lambda t: t + "\n[hook]\non_failure = 'mail'\n", "did you mean `hooks`"),
@@ -20,6 +22,8 @@ from conftest import run_coffre
     (lambda t: t + "\n[retention]\nfiscal_year_start = '02-30'\n", "fiscal_year_start"),
     (lambda t: t + "\n[retention]\nlegal_years = 3\nafter_archive = true\n", "below_legal_accepted"),
     (lambda t: t + "\n[hooks]\nping_url = 'http://'\n", "hooks.ping_url"),
+    (lambda t: t.replace("[journals]\n", "[journals]\ntimezon = 'America/Martinique'\n"), "did you mean 'timezone'"),
+    (lambda t: t + "\n[status]\nwarn_evening = 3\n", "did you mean 'warn_evenings'"),
     (lambda t: t + "\n[[[", "not valid TOML"),
 ])
 def test_bad_config_is_one_sentence_exit_2(store, edit, key):

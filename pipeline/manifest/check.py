@@ -11,7 +11,7 @@ class SignatureInvalid(ValueError):
     pass
 
 
-def verify(pinned_public_key_b64: str, data: bytes, signature: bytes) -> str:
+def verify(pinned_public_key_b64: str, data: bytes, signature: bytes, signed: str = "MANIFEST.b3") -> str:
     """Returns the signature's trusted comment; raises SignatureInvalid with one sentence."""
     try:
         pk = minisign.PublicKey.from_base64(pinned_public_key_b64)
@@ -30,7 +30,7 @@ def verify(pinned_public_key_b64: str, data: bytes, signature: bytes) -> str:
     except minisign.VerifyError as err:
         if "key identifiers" in str(err):
             raise SignatureInvalid("the signature was made by another key than the pinned one")
-        raise SignatureInvalid("the signature does not match MANIFEST.b3")
+        raise SignatureInvalid(f"the signature does not match {signed}")
     except Exception:
         raise SignatureInvalid("the signature cannot be checked")
     return sig.trusted_comment

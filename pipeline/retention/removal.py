@@ -89,7 +89,7 @@ def read_removals(dest, store_id: str, pinned_key: str, medium: str | None) -> R
             out.problems.append(f"{where} is larger than any removal record; not read")
             continue
         try:
-            comment = verify(pinned_key, data, sig)
+            comment = verify(pinned_key, data, sig, signed=name)
         except SignatureInvalid as err:
             out.problems.append(f"{where}: {err} (checked with the public key pinned in the configuration); "
                                 "the runs it names count as deleted")

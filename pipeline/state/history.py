@@ -103,9 +103,8 @@ def _problem(doc) -> str | None:
     if not all(all(_is(d.get(k), str) for k in ("spec", "medium", "mount_point", "last_run"))
                and _is(d.get("media_seen"), list, str) for d in (doc.get("destinations") or {}).values()):
         return "its `destinations` is malformed"
-    pruned = doc.get("last_prune")
-    if pruned is not None and not (isinstance(pruned.get("at"), str) and isinstance(pruned.get("ok"), bool)
-                                   and _is(pruned.get("problems"), list, str)):
+    if not all(isinstance(c, dict) and isinstance(c.get("at"), str) and isinstance(c.get("ok"), bool)
+               and _is(c.get("problem"), str) for c in (doc.get("last_prune") or {}).values()):
         return "its `last_prune` is malformed"
     cp, carried = doc.get("journal_checkpoint"), doc.get("log_carried")
     if cp is not None and not (isinstance(cp.get("mapping"), str) and _is(cp.get("chains"), dict)

@@ -78,8 +78,10 @@ def identify(dest, present: set[str], record: dict, twins_of: list[str] | None =
         ident.media.add(ident.medium)
     runs = record.get("runs") or []
     # Runs found here that the record says went to other media only: this copy is one of those media.
+    # A record rebuilt from the copies knows only the copies it could read then: a run it lists for others may be on
+    # this copy too (it was unplugged that day), and says nothing of this copy's id file.
     foreign = [r for r in runs if r["run_id"] in present and isinstance(r.get("media"), dict) and r["media"]
-               and ident.medium not in r["media"]]
+               and ident.medium not in r["media"] and not r.get("rebuilt")]
     elsewhere = set().union(*(set(r["media"]) for r in foreign)) if foreign else set()
     if foreign:
         example = foreign[-1]["run_id"]
