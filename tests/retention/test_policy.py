@@ -142,3 +142,23 @@ def test_runs_without_a_time_are_not_planned_and_the_plan_does_not_depend_on_inp
     rules = only(keep_last=1, keep_daily=2)
     assert plan(list(reversed(runs)), rules, PARIS, TODAY) == plan(runs, rules, PARIS, TODAY)
     assert "x" not in plan(runs + [{"run_id": "x"}], rules, PARIS, TODAY)
+
+
+def test_a_run_that_first_reports_a_finding_is_held_once_not_every_run_that_repeats_it():
+    runs = [run(f"2024-06-{d:02d} 19:00") for d in range(1, 11)]
+    for r in runs[3:8]:  # the same finding every evening from the 4th to the 8th
+        r["findings"] = {"tickets/numbering_gap": 1}
+    runs[6]["findings"] = {"tickets/numbering_gap": 2}  # a new one on the 7th
+    runs[9]["attention"] = ["table products holds 3 rows, the last run 120"]
+    held = kept(runs, only(), TODAY, "legal: its findings are evidence")
+    assert held == [runs[3]["run_id"], runs[6]["run_id"], runs[7]["run_id"]]
+    assert kept(runs, only(), TODAY, "legal: it needed a person") == [runs[9]["run_id"]]
+    assert plan(runs, only(), PARIS, TODAY)[runs[3]["run_id"]] == ["legal: its findings are evidence, kept until "
+                                                                    "2030-12-31"]
+
+
+def test_runs_known_only_from_the_copies_are_held_since_what_they_found_is_unknown():
+    runs = [run(f"2024-06-{d:02d} 19:00") for d in range(1, 5)]
+    runs[0]["rebuilt"] = True
+    runs[1]["recovered"] = True
+    assert kept(runs, only(), TODAY, "legal: what it holds is unknown") == [runs[0]["run_id"], runs[1]["run_id"]]
