@@ -56,9 +56,9 @@ def store_status(cfg: Config, now: float | None = None, look: bool = True) -> di
             problems.append(f"the last run is {(now - at) / 3600:.0f} hours old")
     pruned = h.doc.get("last_prune") or {}
     for spec in cfg.destinations:
-        last = pruned.get(_normalised(spec) or spec)
-        if last and not last["ok"]:
-            problems.append(f"the last prune of {spec} ({last['at']}) did not complete: {last['problem']}")
+        prune = pruned.get(_normalised(spec) or spec)
+        if prune and not prune["ok"]:
+            problems.append(f"the last prune of {spec} ({prune['at']}) did not complete: {prune['problem']}")
     missed, standing = policy_gaps(cfg, h.runs)
     problems += [f"copy policy: {m}" for m in missed]
     warnings += [f"copy policy: {s}" for s in standing]
