@@ -2,8 +2,9 @@
 
 Per copy, in this order: the plan (policy.py: the keep rules and the legal years, plus two protections of the copy:
 the newest run written to it and the newest run a verify or drill found intact there); the removal record, signed
-with the store key, written to the copy (removal.py); the record of this machine marks the runs removed there; then
-each run goes, signature first; Coffre's own chained log says what went. Killed at any point, every copy still
+with the store key, written to the copy (removal.py: it names every run removed from the copy so far); the record of
+this machine marks the runs removed there; then each run goes, signature first, and last the copy's earlier removal
+records the new one supersedes; Coffre's own chained log says what went. Killed at any point, every copy still
 verifies: a run is either whole, or no longer a run (no signature) and named by a signed removal.
 """
 
