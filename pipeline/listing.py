@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from pipeline import clock
 from pipeline.config import Config
 from pipeline.destinations import open_destination
 from pipeline.errors import CoffreError
-from pipeline.retention.policy import plan
+from pipeline.retention.policy import plan_at
 from pipeline.state.history import History
 from pipeline.verify.identity import CopyIdentity, normalised
 
@@ -17,8 +16,7 @@ from pipeline.verify.identity import CopyIdentity, normalised
 def list_runs(cfg: Config, specs: list[str], look: bool = True) -> list[dict]:
     h = History.of(cfg)
     zone = ZoneInfo(cfg.journals_timezone)
-    today = datetime.fromtimestamp(clock.now(), timezone.utc).astimezone(zone).date()
-    kept = plan([r for r in h.runs if r.get("written")], cfg.retention, zone, today)
+    kept = plan_at(h.runs, cfg.retention, zone, clock.now())
     out = []
     for spec in specs:
         where = normalised(spec)
@@ -36,7 +34,7 @@ def list_runs(cfg: Config, specs: list[str], look: bool = True) -> list[dict]:
             except (CoffreError, OSError) as err:
                 entry["reached"], entry["why_not"] = False, str(err)
         read = h.data_checks(copy.key)
-        drilled = _drilled(h, medium, where)
+        drilled = _drilled(h, copy)
         recorded = set()
         for r in h.runs:
             if not copy.written_here(r):
@@ -60,14 +58,13 @@ def list_runs(cfg: Config, specs: list[str], look: bool = True) -> list[dict]:
     return out
 
 
-def _drilled(h: History, medium: str | None, where: str | None) -> dict[str, str]:
+def _drilled(h: History, copy: CopyIdentity) -> dict[str, str]:
     """{run_id: when a drill restored it from this copy and found it sound}."""
     done = {}
     for c in h.doc.get("checks") or []:
         if c.get("kind") != "drill":
             continue
         for one in c.get("copies") or []:
-            if one.get("ok") and one.get("run_id") and (
-                    (medium and one.get("medium") == medium) or normalised(one.get("destination")) == where):
+            if one.get("ok") and one.get("run_id") and copy.judged_in(one):
                 done[one["run_id"]] = c["at"]
     return done

@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from pipeline import __version__, clock
@@ -24,7 +23,7 @@ from pipeline.destinations.presence import unmounted_reason
 from pipeline.errors import CANNOT_RUN, OK, PARTIAL, CannotRun, CoffreError, UsageError
 from pipeline.keys import signing
 from pipeline.retention import removal
-from pipeline.retention.policy import LEGAL_YEARS, plan
+from pipeline.retention.policy import LEGAL_YEARS, plan_at
 from pipeline.state.activity_log import ActivityLog
 from pipeline.state.history import History
 from pipeline.state.lock import StoreLock
@@ -82,10 +81,8 @@ def prune(cfg: Config, specs: list[str], dry_run: bool = False, i_know: bool = F
         at = clock.now()
         # Stamped like a run id and after every run it may remove: status measures a copy's growth by both.
         act_id = clock.new_run_id(at, max((r["run_id"] for r in history.runs), default=None))
-        zone = ZoneInfo(cfg.journals_timezone)
-        today = datetime.fromtimestamp(at, timezone.utc).astimezone(zone).date()
         runs = [r for r in history.runs if r.get("written")]
-        reasons = plan(runs, cfg.retention, zone, today)
+        reasons = plan_at(runs, cfg.retention, ZoneInfo(cfg.journals_timezone), at)
         result = PruneResult(act_id, dry_run, [], reasons)
         # Per copy, first its plan and its signed removal record; then the record of this machine, once for all
         # the copies; then the runs go.
@@ -98,13 +95,15 @@ def prune(cfg: Config, specs: list[str], dry_run: bool = False, i_know: bool = F
                                              dry_run)))
         if dry_run:
             return result
-        marked = {(key, r["run_id"]) for one, (_, key, go, _) in work if one.ok for r in go}
+        marked: dict[str, list[str]] = {}  # run_id -> the copies (record keys) it goes from
+        for one, (_, key, go, _) in work:
+            for r in go if one.ok else []:
+                marked.setdefault(r["run_id"], []).append(key)
         if marked:
             with history.update() as doc:
                 for r in doc["runs"]:
-                    for key, run_id in marked:
-                        if run_id == r["run_id"]:
-                            r.setdefault("removed", {})[key] = act_id
+                    for key in marked.get(r["run_id"], []):
+                        r.setdefault("removed", {})[key] = act_id
         log = ActivityLog(cfg.state_dir, cfg.store_id)
         for one, (dest, _, go, unfinished) in work:
             if not one.ok:

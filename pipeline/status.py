@@ -100,7 +100,7 @@ def _copy_status(cfg: Config, spec: str, h: History, now: float, look: bool) -> 
     for c in reversed(h.doc.get("checks") or []):
         key = {"verify": "last_verify", "verify-deep": "last_deep_verify", "drill": "last_drill"}.get(c.get("kind"))
         for one in c.get("copies", []):
-            if (medium and one.get("medium") == medium) or (where and _normalised(one.get("destination")) == where):
+            if copy.judged_in(one):
                 if not one.get("missing") and (one.get("ok") or one.get("runs")):
                     seen.append(_stamp(c["at"]))
                 if key and not entry[key]:

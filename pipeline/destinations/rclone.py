@@ -122,13 +122,7 @@ class RcloneDestination:
         """Retention's removal of a whole run: the signature first (see LocalDestination.remove_signed_run)."""
         if not RUN_ID.match(run_id):
             raise ValueError(f"refusing to remove {run_id!r}")
-        try:
-            self._run("deletefile", self._path(store_id, run_id, SIGNATURE), check_msg="cannot remove")
-        except FileNotFoundError:
-            pass
-        except OSError as err:
-            if "not found" not in str(err):
-                raise
+        self._delete(self._path(store_id, run_id, SIGNATURE))
         self._run("purge", self._path(store_id, run_id), check_msg="cannot remove")
 
     def store_files(self, store_id: str, folder: str) -> list[str]:
@@ -150,8 +144,12 @@ class RcloneDestination:
     def remove_store_file(self, store_id: str, folder: str, name: str) -> None:
         if not valid_name(name):
             raise ValueError(f"refusing to remove {folder}/{name}")
+        self._delete(self._path(store_id, folder, name))
+
+    def _delete(self, path: str) -> None:
+        """Deletes one object; one already gone is no error."""
         try:
-            self._run("deletefile", self._path(store_id, folder, name), check_msg="cannot remove")
+            self._run("deletefile", path, check_msg="cannot remove")
         except OSError as err:
             if not isinstance(err, FileNotFoundError) and "not found" not in str(err):
                 raise

@@ -55,6 +55,12 @@ def _on(year: int, start: tuple[int, int]) -> date:
         return date(year, month, day - 1)
 
 
+def plan_at(runs: list[dict], rules: Rules, zone: ZoneInfo, at: float) -> dict[str, list[str]]:
+    """The plan of the runs that reached a copy, on the shop's local date at the instant `at` (seconds)."""
+    today = datetime.fromtimestamp(at, timezone.utc).astimezone(zone).date()
+    return plan([r for r in runs if r.get("written")], rules, zone, today)
+
+
 def plan(runs: list[dict], rules: Rules, zone: ZoneInfo, today: date) -> dict[str, list[str]]:
     """{run_id: the reasons it is kept} for every run of `runs` (record entries with run_id, created_at and, where
     the journals said, last_yearly_closure); a run with no reason is not kept by the rules."""

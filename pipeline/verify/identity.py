@@ -37,6 +37,12 @@ class CopyIdentity:
             return bool(self.media & set(media))
         return any(normalised(spec) == self.where for spec in run.get("written") or [] if isinstance(spec, str))
 
+    def judged_in(self, entry: dict) -> bool:
+        """A verify's or drill's verdict on one copy (the record's `checks`) is about this copy: by medium id, else by
+        the destination's spelling."""
+        return bool(self.medium and entry.get("medium") == self.medium) or bool(
+            self.where and normalised(entry.get("destination")) == self.where)
+
     def removed_here(self, run: dict) -> bool:
         """Retention records each removal, by medium (or spelling): such a gap is not an alarm."""
         removed = run.get("removed") or {}
