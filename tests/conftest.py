@@ -12,6 +12,11 @@ from pathlib import Path
 
 import pytest
 
+# The suite reads Coffre in English, whatever the developer's locale; the language tests set French themselves.
+for _name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "COFFRE_LANG"):
+    os.environ.pop(_name, None)
+os.environ["LANG"] = "C.UTF-8"
+
 REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
 FIGURES: list[str] = []

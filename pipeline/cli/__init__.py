@@ -6,14 +6,41 @@ import sys
 
 import click
 
-from pipeline import __version__, interrupt
-from pipeline.cli.common import GuardedGroup
+from pipeline import __version__, i18n, interrupt
 
 
-@click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def _language_asked(argv: list[str]) -> str | None:
+    """The --lang given on the command line, read before any command is defined: click reads every option's help when
+    the command is built, so the language must be known by then."""
+    for i, arg in enumerate(argv):
+        if arg == "--lang" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--lang="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+i18n.set_language(_language_asked(sys.argv[1:]))
+
+from pipeline.cli.common import GuardedGroup  # noqa: E402  (after the language is chosen)
+from pipeline.i18n import _  # noqa: E402
+
+
+def _set_language(ctx, param, value):
+    if value:
+        i18n.set_language(value)
+        import os
+
+        os.environ["COFFRE_LANG"] = value  # hooks and child processes of coffre speak it too
+
+
+@click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             help=_("Coffre keeps a shop's till data safe: several encrypted, signed copies, proven restorable."))
 @click.version_option(__version__, prog_name="coffre")
+@click.option("--lang", type=click.Choice(i18n.LANGUAGES), expose_value=False, is_eager=True, callback=_set_language,
+              help=_("The language of every message: fr or en (default: French under a French locale, else English)."))
 def cli() -> None:
-    """Coffre keeps a shop's till data safe: several encrypted, signed copies, proven restorable."""
+    pass
 
 
 def _register() -> None:

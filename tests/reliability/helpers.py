@@ -11,6 +11,8 @@ import socket
 import subprocess
 import time
 import tomllib
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -82,24 +84,39 @@ def rclone_webdav(served: Path, remote: str = "coffretest"):
     """A real `rclone serve webdav` of `served` on 127.0.0.1; yields the environment that names it as the rclone
     remote `remote` (rclone:REMOTE:PATH destinations then reach `served`/PATH)."""
     rclone = need_tool("rclone")
-    port = free_port()
-    proc = subprocess.Popen([rclone, "serve", "webdav", str(served), "--addr", f"127.0.0.1:{port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.time() > deadline:
-                    pytest.fail("rclone serve webdav did not start")
-                time.sleep(0.1)
-        yield proc, {f"RCLONE_CONFIG_{remote.upper()}_TYPE": "webdav",
-                     f"RCLONE_CONFIG_{remote.upper()}_URL": f"http://127.0.0.1:{port}/"}
-    finally:
-        proc.kill()
-        proc.wait()
+    for _ in range(5):
+        # A port found free can be taken by another test's server before ours binds it; a bare connect would then
+        # find the other server. Ours is the one that serves this folder's probe file.
+        probe = served / f".probe-{uuid.uuid4().hex}"
+        probe.write_text(probe.name)
+        port = free_port()
+        proc = subprocess.Popen([rclone, "serve", "webdav", str(served), "--addr", f"127.0.0.1:{port}"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            if _serves(proc, port, probe):
+                probe.unlink()
+                yield proc, {f"RCLONE_CONFIG_{remote.upper()}_TYPE": "webdav",
+                             f"RCLONE_CONFIG_{remote.upper()}_URL": f"http://127.0.0.1:{port}/"}
+                return
+        finally:
+            probe.unlink(missing_ok=True)
+            proc.kill()
+            proc.wait()
+    pytest.fail("rclone serve webdav did not start")
+
+
+def _serves(proc: subprocess.Popen, port: int, probe: Path) -> bool:
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only, whatever the proxy settings
+    deadline = time.time() + 20
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            with direct.open(f"http://127.0.0.1:{port}/{probe.name}", timeout=2) as answer:
+                return answer.read().decode() == probe.name and proc.poll() is None
+        except urllib.error.HTTPError:
+            return False  # someone else's server answers on that port
+        except OSError:
+            time.sleep(0.1)
+    return False
 
 
 class RStore(Store):

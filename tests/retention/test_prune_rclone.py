@@ -23,7 +23,7 @@ def test_prune_on_an_rclone_remote_writes_its_removal_record_there_and_verify_te
     runs = []
     for _ in range(3):
         res = run_coffre("archive", "--config", cfg, "--yes", "--json")
-        assert res.code == 0, res
+        assert res.code == 0, res.err  # stderr carries each copy's reason; pytest would cut it from the whole result
         runs.append(json.loads(res.out)["run_id"])
     with cfg.open("a") as f:
         f.write(RULES)
