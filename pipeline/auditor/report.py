@@ -73,7 +73,9 @@ def runs_rows(lang: str, runs: list[dict]) -> str:
         cls = " class=ko" if r["findings"] or not r["authentic"] else ""
         rows.append(f"<tr{cls}><td class=l>{escape(r['run_id'])}</td><td class=l>{escape(checked)}</td><td>{n}</td>"
                     f"<td class='l wrap'>{detail}</td></tr>")
-    return "".join(rows) or f"<tr><td class=l colspan=4>{escape(in_language(lang, 'No run in the period.'))}</td></tr>"
+    if rows:
+        return "".join(rows)
+    return "<tr><td class=l colspan=4>" + escape(in_language(lang, "No run in the period.")) + "</td></tr>"
 
 
 def _identity(lang: str, ctx: dict) -> str:
@@ -93,7 +95,9 @@ def _z_rows(lang: str, fig: dict) -> str:
                    f"<td class=l>{escape(closure_kind(lang, z['kind']))} n° {z['number']}</td>"
                    f"<td>{z['tickets']}</td>{per}<td>{euros(z['ht'])}</td><td>{euros(z['tva'])}</td>"
                    f"<td>{euros(z['ttc'])}</td><td>{euros(z['gt_ht'])}</td><td>{euros(z['gt_ttc'])}</td></tr>")
-    return "".join(out) or f"<tr><td class=l colspan=20>{escape(in_language(lang, 'No closure in the period.'))}</td></tr>"
+    if out:
+        return "".join(out)
+    return "<tr><td class=l colspan=20>" + escape(in_language(lang, "No closure in the period.")) + "</td></tr>"
 
 
 def _means_rows(lang: str, fig: dict) -> str:
@@ -104,8 +108,8 @@ def _means_rows(lang: str, fig: dict) -> str:
     head = "".join(f"<th>{escape(n)}</th>" for n in names)
     body = "".join(f"<tr><td class=l>{escape(d)}</td>" + "".join(f"<td>{euros(v.get(n, 0))}</td>" for n in names)
                    + f"<td>{euros(sum(v.values()))}</td></tr>" for d, v in sorted(days.items()))
-    return (f"<tr><th class=l>{escape(in_language(lang, 'Business day'))}</th>{head}"
-            f"<th>{escape(in_language(lang, 'Total'))}</th></tr>{body}")
+    day, total = escape(in_language(lang, "Business day")), escape(in_language(lang, "Total"))
+    return f"<tr><th class=l>{day}</th>{head}<th>{total}</th></tr>{body}"
 
 
 def render(ctx: dict, checks: CheckResult, figures: dict, skipped: list[str], runs: list[dict],
@@ -113,15 +117,15 @@ def render(ctx: dict, checks: CheckResult, figures: dict, skipped: list[str], ru
     s = checks.summary()
     earlier = sum(r["findings"] for r in runs)  # each run's own, signed the evening it was made
     ok = not checks.findings and not earlier
-    rates_head = "".join(f"<th>{escape(in_language(lang, 'Net {rate}').format(rate=rate(bp)))}</th>"
-                         f"<th>{escape(in_language(lang, 'VAT {rate}').format(rate=rate(bp)))}</th>"
+    net, vat = in_language(lang, "Net {rate}"), in_language(lang, "VAT {rate}")
+    rates_head = "".join(f"<th>{escape(net.format(rate=rate(bp)))}</th><th>{escape(vat.format(rate=rate(bp)))}</th>"
                          for bp in figures["rates"])
     records = "".join(f"<tr><td class=l>{escape(journal_name(lang, k))}</td><td>{v}</td></tr>"
                       for k, v in s["records"].items())
     findings = "".join(f"<li>{escape(finding_text(lang, f))}</li>" for f in checks.findings[:500]) \
-        or f"<li class=ok>{escape(in_language(lang, 'No finding on the data handed over.'))}</li>"
+        or "<li class=ok>" + escape(in_language(lang, "No finding on the data handed over.")) + "</li>"
     passed = "".join(f"<li>{escape(x)}</li>" for x in skipped) \
-        or f"<li>{escape(in_language(lang, 'None: the first copy read was intact.'))}</li>"
+        or "<li>" + escape(in_language(lang, "None: the first copy read was intact.")) + "</li>"
     kinds = "".join(f"<tr><td class=l>{escape(ticket_type(lang, k['type']))}</td><td>{k['count']}</td>"
                     f"<td>{euros(k['ttc'])}</td></tr>" for k in figures["kinds"])
     jet_names = ctx.get("jet_codes") or {}
