@@ -1,4 +1,8 @@
-"""Builds the auditor package: a verified copy, the period's journals, sums, signatures, in an AES-256 ZIP."""
+"""Builds the auditor package: a verified copy, the period's journals, sums, signatures, in an AES-256 ZIP.
+
+The inspector's documents are French whatever the process speaks (LISEZMOI.txt, rapport.html, the cover letter),
+with an English twin for a reader from elsewhere (README.txt, report.en.html); what is said to the person who runs
+the command is in their language."""
 
 from __future__ import annotations
 
@@ -21,7 +25,9 @@ from pipeline.auditor.runs import runs_of_period
 from pipeline.config import Config
 from pipeline.destinations import open_destination
 from pipeline.errors import UsageError
+from pipeline.i18n import _, in_language
 from pipeline.journals.mapping import load_mapping
+from pipeline.journals.lisezmoi import render as render_lisezmoi
 from pipeline.journals.run import journals_of_snapshot
 from pipeline.keys import signing
 from pipeline.manifest import format as fmt
@@ -31,6 +37,8 @@ from pipeline.state.scratch import scratch_folder
 from pipeline.journals.connection import open_snapshot
 
 UNSIGNED = ("SHA256SUMS", "SHA256SUMS.minisig", "SHA256SUMS.sig")
+# The inspector's language first: (language, the guide's name, the report's name)
+DOCUMENTS = (("fr", "LISEZMOI.txt", "rapport.html"), ("en", "README.txt", "report.en.html"))
 
 
 @dataclass
@@ -55,9 +63,9 @@ def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zi
     letters = letter_paths(out_zip)
     for p in (out_zip, *letters):
         if p.exists():
-            raise UsageError(f"{p} already exists; export-auditor never overwrites a file.")
+            raise UsageError(_("{path} already exists; export-auditor never overwrites a file.").format(path=p))
     if not out_zip.parent.is_dir():
-        raise UsageError(f"The folder {out_zip.parent} does not exist.")
+        raise UsageError(_("The folder {path} does not exist.").format(path=out_zip.parent))
     secret = signing.load_secret(cfg.signing_secret_key_file)
     partial = out_zip.with_name(out_zip.name + ".coffre-partial")
     with scratch_folder("auditor", cfg.store_id, cfg.scratch_dir) as scratch:
@@ -69,7 +77,7 @@ def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zi
             # inspector also passes SQLite's full integrity check.
             res = restore(cfg, identities, scratch / "run", run_id, specs, say=say, integrity="full", journals="check")
             for warning in res.warnings:
-                say(f"Warning: {warning}")
+                say(_("Warning: {warning}").format(warning=warning))
             root = scratch / "package" / f"coffre-audit-{cfg.store_id}-{period[0]}_{period[1]}"
             dest = _destination_of(cfg, res)
             runs = runs_of_period(dest, cfg.store_id, cfg.signing_public_key, identities, period, res.run_id)
@@ -108,14 +116,14 @@ def _write_letters(cfg: Config, period, out_zip: Path, till: dict, paths: tuple[
     paths[1].write_text(letter.render_html(ctx), encoding="utf-8")
 
 
-def _till_fingerprint(b64: str) -> str:
+def _till_fingerprint(b64: str) -> str | None:
     import base64
     import binascii
 
     try:
         return signing.raw_fingerprint(base64.b64decode(b64, validate=True))
     except (binascii.Error, ValueError):
-        return "illisible"
+        return None  # the letter says it is unreadable, in its own language
 
 
 def _sha256_file(path: Path) -> str:
@@ -138,9 +146,10 @@ def _fill_package(cfg: Config, res, dest, runs: list[dict], period: tuple[str, s
     outcome = journals_of_snapshot(snapshot, root / "journals", cfg.journals_mapping, None, period, context,
                                    cfg.journals_timezone)
     if outcome is None:
-        raise UsageError(f"The database does not match the journal mapping {cfg.journals_mapping!r}.")
+        raise UsageError(_("The database does not match the journal mapping {mapping}.").format(
+            mapping=repr(cfg.journals_mapping)))
     if outcome.counts.get("tickets", 0) == 0:
-        say(f"Note: no ticket in the period {period[0]}..{period[1]}.")
+        say(_("Note: no ticket in the period {start}..{end}.").format(start=period[0], end=period[1]))
     _add_run_manifest(cfg, res, dest, root / "run")
     (root / "run" / "runs.json").write_text(json.dumps({"period": list(period), "runs": runs}, indent=2,
                                                        ensure_ascii=False) + "\n", encoding="utf-8")
@@ -159,15 +168,20 @@ def _fill_package(cfg: Config, res, dest, runs: list[dict], period: tuple[str, s
     (root / "recipes.json").write_text(json.dumps(recipes.recipes(mapping), indent=2, ensure_ascii=False) + "\n")
     (root / "verify.py").write_bytes(resources.files("pipeline.auditor").joinpath("verify_script.py").read_bytes())
     (root / "fiscal_rules.py").write_bytes(resources.files("pipeline").joinpath("fiscal_rules.py").read_bytes())
-    os.replace(root / "journals" / "LISEZMOI.txt", root / "LISEZMOI.txt")
-    with open(root / "LISEZMOI.txt", "a", encoding="utf-8") as f:
-        f.write(PACKAGE_NOTE)
+    # The export's own guide (journals/LISEZMOI.txt) becomes the package's, in both languages, with the package's part
+    meta = json.loads((root / "journals" / "export.json").read_text(encoding="utf-8"))
+    (root / "journals" / "LISEZMOI.txt").unlink()
+    for lang, guide, _report in DOCUMENTS:
+        text = render_lisezmoi(mapping, meta, outcome.checks, lang) + package_note(lang)
+        (root / guide).write_text(text, encoding="utf-8")
     ctx = {"store_id": cfg.store_id, "period": period, "created_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "version": __version__, "destination": res.destination, "run_id": res.run_id,
            "run_created_at": res.facts.get("snapshot", {}).get("snapshot_started_at", "?"), "shop": cfg.shop,
            "timezone": cfg.journals_timezone, "key_fingerprint": signing.fingerprint(cfg.signing_public_key),
            "jet_codes": mapping.doc.get("jet_codes") or {}}
-    (root / "rapport.html").write_text(render_report(ctx, outcome.checks, figures, res.skipped, runs), encoding="utf-8")
+    for lang, _guide, report in DOCUMENTS:
+        (root / report).write_text(render_report(ctx, outcome.checks, figures, res.skipped, runs, lang),
+                                   encoding="utf-8")
     _sums_and_signatures(root, secret)
     return outcome, till
 
@@ -202,30 +216,37 @@ def _zip(root: Path, path: Path, password: str) -> None:
         os.fsync(f.fileno())
 
 
-PACKAGE_NOTE = """
-Ce paquet (remis au contrôle)
------------------------------
-  journals/        les journaux de la période (voir plus haut), findings.json, export.json ;
-  run/             le manifeste de la sauvegarde d'où viennent les données (manifest.json,
-                   MANIFEST.b3 et sa signature minisign) ;
-  keys/            coffre-signing.pub (minisign) et coffre-signing.pem (OpenSSL) : la clé
-                   publique de Coffre pour ce magasin ; till-keys.json : la ou les clés
-                   publiques de la caisse, qui signent les tickets et les clôtures ;
-  recipes.json     les recettes des chaînes, lues par verify.py ;
-  verify.py        un programme Python (bibliothèque standard seulement) qui revérifie
-                   SHA256SUMS, chaque signature, les chaînes, la numérotation et les totaux :
-                   python3 verify.py
-  fiscal_rules.py  les règles fiscales de Coffre, écrites une seule fois : celles que
-                   Coffre applique et que verify.py applique (arrondi des lignes, empreintes
-                   des lignes et des règlements, règlements par moyen des clôtures) ;
-  rapport.html     le rapport de vérification, à ouvrir dans un navigateur ;
-  SHA256SUMS       l'empreinte SHA-256 de chaque fichier du paquet ;
-  SHA256SUMS.minisig, SHA256SUMS.sig : la signature de SHA256SUMS par Coffre.
-
-Pour vérifier le paquet :
-  sha256sum --check SHA256SUMS
-      (Windows : certutil -hashfile journals\\tickets.csv SHA256, à comparer à SHA256SUMS)
-  minisign -V -p keys/coffre-signing.pub -m SHA256SUMS
-  openssl pkeyutl -verify -pubin -inkey keys/coffre-signing.pem -rawin -in SHA256SUMS -sigfile SHA256SUMS.sig
-  python3 verify.py                  (vérifie chaque signature ; --sample N pour un aperçu rapide)
-"""
+def package_note(lang: str) -> str:
+    """The guide's last part: what the package holds and how to check it with stock tools."""
+    head = in_language(lang, "This package (handed over for inspection)")
+    return "\n".join([
+        "",
+        head,
+        "-" * len(head),
+        in_language(lang, "  journals/        the journals of the period (see above), findings.json, export.json;"),
+        in_language(lang, "  run/             the manifest of the run the data comes from (manifest.json,\n"
+                          "                   MANIFEST.b3 and its minisign signature);"),
+        in_language(lang, "  keys/            coffre-signing.pub (minisign) and coffre-signing.pem (OpenSSL): the public\n"
+                          "                   key of Coffre for this shop; till-keys.json: the public key or keys of\n"
+                          "                   the till, which sign the tickets and the closures;"),
+        in_language(lang, "  recipes.json     the recipes of the chains, read by verify.py;"),
+        in_language(lang, "  verify.py        a Python program (standard library only) that checks again\n"
+                          "                   SHA256SUMS, every signature, the chains, the numbering and the totals:\n"
+                          "                   python3 verify.py"),
+        in_language(lang, "  fiscal_rules.py  Coffre's fiscal rules, written once: those Coffre applies and\n"
+                          "                   verify.py applies (rounding of the lines, fingerprints of the lines and\n"
+                          "                   of the payments, payments per means of the closures);"),
+        in_language(lang, "  rapport.html     the verification report in French, to open in a web browser;\n"
+                          "  report.en.html   the same report in English;"),
+        in_language(lang, "  LISEZMOI.txt     this guide in French; README.txt: the same guide in English;"),
+        in_language(lang, "  SHA256SUMS       the SHA-256 fingerprint of every file of the package;"),
+        in_language(lang, "  SHA256SUMS.minisig, SHA256SUMS.sig: the signature of SHA256SUMS by Coffre."),
+        "",
+        in_language(lang, "To check the package:"),
+        "  sha256sum --check SHA256SUMS",
+        in_language(lang, "      (Windows: certutil -hashfile journals\\tickets.csv SHA256, to compare with SHA256SUMS)"),
+        "  minisign -V -p keys/coffre-signing.pub -m SHA256SUMS",
+        "  openssl pkeyutl -verify -pubin -inkey keys/coffre-signing.pem -rawin -in SHA256SUMS -sigfile SHA256SUMS.sig",
+        in_language(lang, "  python3 verify.py                  (checks every signature; --sample N for a quick look)"),
+        "",
+    ])

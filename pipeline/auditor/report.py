@@ -1,12 +1,13 @@
-"""rapport.html: the French report for the inspector: who, which copy and run, what was checked and found (in French),
-the Z list with its grand totals, VAT per rate and day, payment means, refunds and the like, the JET's codes."""
+"""The inspector's report (rapport.html in French, report.en.html its English twin): who, which copy and run, what was
+checked and found, the Z list with its grand totals, VAT per rate and day, payment means, refunds and the like, the
+JET's codes. Every sentence comes from the catalogue in the document's language, whatever the process speaks."""
 
 from __future__ import annotations
 
 from html import escape
 
-from pipeline import shop as shop_identity
-from pipeline.fiscal_rules import CHECKS
+from pipeline.auditor.words import check_meaning, closure_kind, journal_name, record_text, shop_lines, ticket_type
+from pipeline.i18n import in_language, translation_for
 from pipeline.journals.findings import CheckResult
 
 CSS = """body{font-family:sans-serif;max-width:72em;margin:2em auto;color:#222}
@@ -14,16 +15,6 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #999;padding:
 th{background:#eee}td.l,th.l{text-align:left}.ok{color:#060}.ko{color:#a00;font-weight:bold}
 .missing{color:#a60;font-style:italic}code{background:#f4f4f4}
 @media print{body{max-width:none;margin:1cm}h2{page-break-after:avoid}}"""
-
-# What each check found, said to an inspector (the records are named beside it): the catalogue's words.
-CHECKS_FR = {check: fr for check, (_, fr) in CHECKS.items()}
-JOURNALS_FR = {"tickets": "tickets", "ticket_lines": "lignes", "payments": "règlements", "closures": "clôtures",
-               "jet": "JET", "duplicates": "duplicata", "till_keys": "clés de la caisse"}
-RECORD_FR = {"register": "caisse", "number": "numéro", "kind": "type", "period_start": "début", "seq": "séquence",
-             "ticket_number": "ticket", "line_no": "ligne", "numbers": "numéros", "last_seen": "dernier numéro vu",
-             "ticket_source_id": "ticket (id)", "key_id": "clé", "public_key": "clé publique"}
-KINDS_FR = {"daily": "Z jour", "monthly": "mois", "yearly": "année"}
-TYPES_FR = {"sale": "ventes", "refund": "remboursements", "cancellation": "annulations", "training": "formation"}
 
 
 def euros(cents: int | None) -> str:
@@ -38,69 +29,78 @@ def rate(bp: int) -> str:
     return f"{bp / 100:g}".replace(".", ",") + "\u00a0%"
 
 
-def record_fr(journal: str, record: dict) -> str:
-    rec = ", ".join(f"{RECORD_FR.get(k, k)} {KINDS_FR.get(v, v) if k == 'kind' else v}" for k, v in record.items())
-    return f"{JOURNALS_FR.get(journal, journal)} [{rec}]"
+def finding_text(lang: str, f) -> str:
+    return f"{record_text(lang, f.journal, f.record)} : {check_meaning(lang, f.check)} ({f.journal}/{f.check})"
 
 
-def finding_fr(f) -> str:
-    return f"{record_fr(f.journal, f.record)} : {CHECKS_FR.get(f.check, f.check)} ({f.journal}/{f.check})"
-
-
-def verdict(now: int, earlier: int) -> str:
+def verdict(lang: str, now: int, earlier: int) -> str:
+    words = translation_for(lang)
     said = []
     if now:
-        said.append(f"{now} constat(s) sur les données remises (section 4 et findings.json)")
+        said.append(words.ngettext("{count} finding on the data handed over (section 4 and findings.json)",
+                                   "{count} findings on the data handed over (section 4 and findings.json)",
+                                   now).format(count=now))
     if earlier:
-        said.append(f"{earlier} constat(s) relevé(s) par les sauvegardes de la période le soir où chacune a été faite "
-                    "(section 5)")
+        said.append(words.ngettext("{count} finding raised by the runs of the period on the evening each was made "
+                                   "(section 5)",
+                                   "{count} findings raised by the runs of the period on the evening each was made "
+                                   "(section 5)", earlier).format(count=earlier))
     return " ; ".join(said) + "."
 
 
-def _run_finding(key: str, n) -> str:
+def _run_finding(lang: str, key: str, n) -> str:
     journal, _, check = key.partition("/")
-    return f"{escape(JOURNALS_FR.get(journal, journal))} : {escape(CHECKS_FR.get(check, check))} ({n})"
+    return f"{escape(journal_name(lang, journal))} : {escape(check_meaning(lang, check))} ({n})"
 
 
-def runs_rows(runs: list[dict]) -> str:
+def runs_rows(lang: str, runs: list[dict]) -> str:
     rows = []
     for r in runs:
         if not r["authentic"]:
-            detail, n = escape(r.get("problem") or "illisible"), "?"
+            # runs.json keeps the reader's own sentence; the report says it in the document's language
+            detail = escape(in_language(lang, "its signed facts could not be read or verified (detail in run/runs.json)"))
+            n = "?"
         else:
-            detail = "<br>".join(_run_finding(k, v) for k, v in sorted(r["by_check"].items())) or "aucun"
+            detail = "<br>".join(_run_finding(lang, k, v) for k, v in sorted(r["by_check"].items())) \
+                or escape(in_language(lang, "none"))
             named = [f for f in r.get("named") or [] if isinstance(f.get("record"), dict)][:10]
             if named:
-                detail += "<br><small>" + "<br>".join(escape(record_fr(f.get("journal"), f["record"])) for f in named) + "</small>"
+                detail += "<br><small>" + "<br>".join(escape(record_text(lang, f.get("journal"), f["record"]))
+                                                      for f in named) + "</small>"
             n = str(r["findings"])
-        checked = {"all records": "tout", "new records only": "nouveaux enregistrements"}.get(r.get("checked"), "—")
+        checked = {"all records": in_language(lang, "all records"),
+                   "new records only": in_language(lang, "new records only")}.get(r.get("checked"), "—")
         cls = " class=ko" if r["findings"] or not r["authentic"] else ""
-        rows.append(f"<tr{cls}><td class=l>{escape(r['run_id'])}</td><td class=l>{checked}</td><td>{n}</td>"
+        rows.append(f"<tr{cls}><td class=l>{escape(r['run_id'])}</td><td class=l>{escape(checked)}</td><td>{n}</td>"
                     f"<td class='l wrap'>{detail}</td></tr>")
-    return "".join(rows) or "<tr><td class=l colspan=4>Aucune sauvegarde dans la période.</td></tr>"
+    if rows:
+        return "".join(rows)
+    return "<tr><td class=l colspan=4>" + escape(in_language(lang, "No run in the period.")) + "</td></tr>"
 
 
-def _identity(ctx: dict) -> str:
+def _identity(lang: str, ctx: dict) -> str:
     rows = []
-    for label, value in shop_identity.lines(ctx.get("shop") or {}):
-        cell = (f"<span class=missing>{escape(value)}</span>" if value == shop_identity.MISSING else escape(value))
+    for label, value, missing in shop_lines(ctx.get("shop") or {}, lang):
+        cell = f"<span class=missing>{escape(value)}</span>" if missing else escape(value)
         rows.append(f"<tr><th class=l>{escape(label)}</th><td class=l>{cell}</td></tr>")
     return "".join(rows)
 
 
-def _z_rows(fig: dict) -> str:
+def _z_rows(lang: str, fig: dict) -> str:
     out = []
     for z in fig["z"]:
         per = "".join(f"<td>{euros(ht)}</td><td>{euros(tva)}</td>" for _, ht, tva in z["per_rate"])
         period = z["start"] if z["start"] == z["end"] else f"{z['start']} → {z['end']}"
         out.append(f"<tr><td class=l>{escape(period)}</td><td class=l>{escape(str(z['register']))}</td>"
-                   f"<td class=l>{KINDS_FR.get(z['kind'], escape(str(z['kind'])))} n° {z['number']}</td>"
+                   f"<td class=l>{escape(closure_kind(lang, z['kind']))} n° {z['number']}</td>"
                    f"<td>{z['tickets']}</td>{per}<td>{euros(z['ht'])}</td><td>{euros(z['tva'])}</td>"
                    f"<td>{euros(z['ttc'])}</td><td>{euros(z['gt_ht'])}</td><td>{euros(z['gt_ttc'])}</td></tr>")
-    return "".join(out) or "<tr><td class=l colspan=20>Aucune clôture dans la période.</td></tr>"
+    if out:
+        return "".join(out)
+    return "<tr><td class=l colspan=20>" + escape(in_language(lang, "No closure in the period.")) + "</td></tr>"
 
 
-def _means_rows(fig: dict) -> str:
+def _means_rows(lang: str, fig: dict) -> str:
     days: dict[str, dict[str, int]] = {}
     for m in fig["means"]:
         days.setdefault(m["day"], {})[m["means"]] = m["amount"]
@@ -108,95 +108,165 @@ def _means_rows(fig: dict) -> str:
     head = "".join(f"<th>{escape(n)}</th>" for n in names)
     body = "".join(f"<tr><td class=l>{escape(d)}</td>" + "".join(f"<td>{euros(v.get(n, 0))}</td>" for n in names)
                    + f"<td>{euros(sum(v.values()))}</td></tr>" for d, v in sorted(days.items()))
-    return f"<tr><th class=l>Journée</th>{head}<th>Total</th></tr>{body}"
+    day, total = escape(in_language(lang, "Business day")), escape(in_language(lang, "Total"))
+    return f"<tr><th class=l>{day}</th>{head}<th>{total}</th></tr>{body}"
 
 
-def render(ctx: dict, checks: CheckResult, figures: dict, skipped: list[str], runs: list[dict]) -> str:
+def render(ctx: dict, checks: CheckResult, figures: dict, skipped: list[str], runs: list[dict],
+           lang: str = "fr") -> str:
     s = checks.summary()
     earlier = sum(r["findings"] for r in runs)  # each run's own, signed the evening it was made
     ok = not checks.findings and not earlier
-    rates_head = "".join(f"<th>HT {rate(bp)}</th><th>TVA {rate(bp)}</th>" for bp in figures["rates"])
-    records = "".join(f"<tr><td class=l>{escape(JOURNALS_FR.get(k, k))}</td><td>{v}</td></tr>"
+    net, vat = in_language(lang, "Net {rate}"), in_language(lang, "VAT {rate}")
+    rates_head = "".join(f"<th>{escape(net.format(rate=rate(bp)))}</th><th>{escape(vat.format(rate=rate(bp)))}</th>"
+                         for bp in figures["rates"])
+    records = "".join(f"<tr><td class=l>{escape(journal_name(lang, k))}</td><td>{v}</td></tr>"
                       for k, v in s["records"].items())
-    findings = "".join(f"<li>{escape(finding_fr(f))}</li>" for f in checks.findings[:500]) \
-        or "<li class=ok>Aucun constat sur les données remises.</li>"
-    passed = "".join(f"<li>{escape(x)}</li>" for x in skipped) or "<li>Aucune : la première copie lue était intacte.</li>"
-    kinds = "".join(f"<tr><td class=l>{escape(TYPES_FR.get(k['type'], k['type']))}</td><td>{k['count']}</td>"
+    findings = "".join(f"<li>{escape(finding_text(lang, f))}</li>" for f in checks.findings[:500]) \
+        or "<li class=ok>" + escape(in_language(lang, "No finding on the data handed over.")) + "</li>"
+    passed = "".join(f"<li>{escape(x)}</li>" for x in skipped) \
+        or "<li>" + escape(in_language(lang, "None: the first copy read was intact.")) + "</li>"
+    kinds = "".join(f"<tr><td class=l>{escape(ticket_type(lang, k['type']))}</td><td>{k['count']}</td>"
                     f"<td>{euros(k['ttc'])}</td></tr>" for k in figures["kinds"])
     jet_names = ctx.get("jet_codes") or {}
     jet = "".join(f"<tr><td>{j['code']}</td><td class=l>{escape(jet_names.get(str(j['code']), j['label'] or ''))}</td>"
                   f"<td>{j['count']}</td></tr>" for j in figures["jet_codes"])
     name = (ctx.get("shop") or {}).get("name") or ctx["store_id"]
+    verdict_text = (in_language(lang, "Every check holds, today as at each run of the period.") if ok
+                    else verdict(lang, s["findings"], earlier))
+    h_title = in_language(lang, "Verification report of the till data")
+    intro = in_language(lang, "Shop <b>{shop}</b> (Coffre store id <code>{store_id}</code>), period from "
+                              "<b>{start}</b> to <b>{end}</b>, business days in the time zone <b>{timezone}</b>. "
+                              "Package prepared on {created_at} by Coffre {version}.").format(
+        shop=escape(name), store_id=escape(ctx['store_id']), start=escape(ctx['period'][0]),
+        end=escape(ctx['period'][1]), timezone=escape(ctx.get('timezone') or 'Europe/Paris'),
+        created_at=escape(ctx['created_at']), version=escape(ctx['version']))
+    h_who = in_language(lang, "1. Who: the shop and its till")
+    key_note = in_language(lang, "The public key of Coffre that signs this package "
+                                 "(<code>keys/coffre-signing.pub</code>) has the fingerprint "
+                                 "<code>{fingerprint}</code>. Do not trust the key found in the package: compare this "
+                                 "fingerprint with the one on the <b>cover letter</b> handed over apart, with the "
+                                 "password.").format(
+        fingerprint=escape(ctx.get('key_fingerprint', '?')))
+    h_origin = in_language(lang, "2. Where the data comes from")
+    copy_read = in_language(lang, "Copy read: <b>{destination}</b>, run <b>{run_id}</b> of {run_created_at}.").format(
+        destination=escape(ctx['destination']), run_id=escape(ctx['run_id']),
+        run_created_at=escape(ctx['run_created_at']))
+    copy_verified = in_language(lang, "Before it was used, this copy was verified in full: the signature of "
+                                      "MANIFEST.b3 with the public key recorded in the configuration, the BLAKE3 "
+                                      "fingerprint of every file, no file missing or added, complete decryption and "
+                                      "decompression, the restored database's fingerprint the same as the one taken at "
+                                      "the run, SQLite's integrity check, the same number of rows in every table.")
+    passed_over = in_language(lang, "Copies passed over:")
+    manifest_note = in_language(lang, "The manifest of this run is included (<code>run/manifest.json</code>, "
+                                      "<code>run/MANIFEST.b3</code> and its signature).")
+    h_checks = in_language(lang, "3. Checks of the journals")
+    checks_done = in_language(lang, "Signatures verified: {count} (Ed25519, the till's public keys in "
+                                    "<code>keys/till-keys.json</code>); each ticket's signature also covers the "
+                                    "fingerprint of its lines and of its payments, the operator and, for a refund, the "
+                                    "original sale. Checked: the chains and numbering of each journal; each ticket "
+                                    "against its breakdown per rate, its lines (quantity × price − discount) and its "
+                                    "payments; lines and payments without a ticket; each closure against the tickets "
+                                    "and lines of its day, the monthly and yearly closures, the perpetual grand "
+                                    "totals; the JET event of each closure and of each duplicate. How to redo each "
+                                    "check is told in LISEZMOI.txt.").format(
+        count=s['signatures_verified'])
+    th_journal = in_language(lang, "Journal")
+    th_records = in_language(lang, "Records")
+    h_findings = in_language(lang, "4. Findings on the data handed over")
+    h_runs = in_language(lang, "5. The runs of the period and what each one found")
+    runs_note = in_language(lang, "Every evening, the run checks the journals again and signs its findings with "
+                                  "itself. A finding of one evening (a record removed at the end of a chain, a "
+                                  "re-signed chain) therefore stays visible here even if the data has changed since. "
+                                  "Detail: <code>run/runs.json</code>.")
+    th_run = in_language(lang, "Run")
+    th_checked = in_language(lang, "Checked")
+    th_findings = in_language(lang, "Findings")
+    th_detail = in_language(lang, "Detail")
+    h_closures = in_language(lang, "6. Closures (Z): amounts per VAT rate and grand totals")
+    th_day = in_language(lang, "Business day or period")
+    th_till = in_language(lang, "Till")
+    th_closure = in_language(lang, "Closure")
+    th_tickets = in_language(lang, "Tickets")
+    th_net = in_language(lang, "Total net")
+    th_vat = in_language(lang, "VAT")
+    th_gross = in_language(lang, "Total incl. VAT")
+    th_gt_net = in_language(lang, "Perpetual grand total net")
+    th_gt_gross = in_language(lang, "Perpetual grand total incl. VAT")
+    h_means = in_language(lang, "7. Payment means per business day")
+    h_kinds = in_language(lang, "8. Sales, refunds, cancellations, training, duplicates")
+    th_count = in_language(lang, "Count")
+    duplicates_printed = in_language(lang, "duplicates printed")
+    h_jet = in_language(lang, "9. Technical event journal (JET): codes of the period")
+    th_code = in_language(lang, "Code")
+    th_event = in_language(lang, "Event")
+    h_redo = in_language(lang, "10. Redo these checks")
+    redo_sums = in_language(lang, "Integrity of the package: <code>sha256sum --check SHA256SUMS</code> (on Windows: "
+                                  "<code>certutil -hashfile FILE SHA256</code>).")
+    redo_signature = in_language(lang, "Authenticity, with the key of the cover letter (not the one in the package): "
+                                       "<code>minisign -V -P KEY_FROM_THE_LETTER -m SHA256SUMS</code>, or "
+                                       "<code>openssl pkeyutl -verify -pubin -inkey keys/coffre-signing.pem -rawin -in "
+                                       "SHA256SUMS -sigfile SHA256SUMS.sig</code> after comparing the fingerprint of "
+                                       "<code>keys/coffre-signing.pem</code> with the letter's.")
+    redo_verify = in_language(lang, "Chains, signatures, numbering and totals recomputed from the CSV files: "
+                                    "<code>python3 verify.py</code> (Python's standard library only; faster when the "
+                                    "“cryptography” module is installed).")
+    title = in_language(lang, "Verification report — {shop}").format(shop=name)
     return f"""<!DOCTYPE html>
-<html lang="fr"><head><meta charset="utf-8"><title>Rapport de vérification — {escape(name)}</title>
+<html lang="{lang}"><head><meta charset="utf-8"><title>{escape(title)}</title>
 <style>{CSS}</style></head><body>
-<h1>Rapport de vérification des données de caisse</h1>
-<p>Magasin <b>{escape(name)}</b> (identifiant Coffre <code>{escape(ctx['store_id'])}</code>), période du
-<b>{escape(ctx['period'][0])}</b> au <b>{escape(ctx['period'][1])}</b>, journées commerciales à l'heure de
-<b>{escape(ctx.get('timezone') or 'Europe/Paris')}</b>. Paquet préparé le {escape(ctx['created_at'])} par Coffre
-{escape(ctx['version'])}.</p>
+<h1>{h_title}</h1>
+<p>{intro}</p>
 
-<h2>1. Qui : le magasin et sa caisse</h2>
-<table>{_identity(ctx)}</table>
-<p>La clé publique de Coffre qui signe ce paquet (<code>keys/coffre-signing.pub</code>) a pour empreinte
-<code>{escape(ctx.get('key_fingerprint', '?'))}</code>. Ne vous fiez pas à la clé trouvée dans le paquet : comparez
-cette empreinte à celle de la <b>lettre de transmission</b> remise à part avec le mot de passe.</p>
+<h2>{h_who}</h2>
+<table>{_identity(lang, ctx)}</table>
+<p>{key_note}</p>
 
-<h2>2. Origine des données</h2>
+<h2>{h_origin}</h2>
 <ul>
-<li>Copie lue : <b>{escape(ctx['destination'])}</b>, sauvegarde <b>{escape(ctx['run_id'])}</b> du {escape(ctx['run_created_at'])}.</li>
-<li>Avant d'être utilisée, cette copie a été vérifiée entièrement : signature de MANIFEST.b3 avec la clé publique
-enregistrée dans la configuration, empreinte BLAKE3 de chaque fichier, aucun fichier manquant ni ajouté, déchiffrement
-et décompression complets, empreinte de la base restaurée identique à celle relevée à la sauvegarde, contrôle
-d'intégrité SQLite, nombre de lignes de chaque table identique.</li>
-<li>Copies écartées : <ul>{passed}</ul></li>
-<li>Le manifeste de cette sauvegarde est joint (<code>run/manifest.json</code>, <code>run/MANIFEST.b3</code> et sa signature).</li>
+<li>{copy_read}</li>
+<li>{copy_verified}</li>
+<li>{passed_over} <ul>{passed}</ul></li>
+<li>{manifest_note}</li>
 </ul>
 
-<h2>3. Contrôles des journaux</h2>
-<p class="{'ok' if ok else 'ko'}">{'Tous les contrôles sont satisfaits, aujourd’hui comme à chaque sauvegarde de la période.' if ok else verdict(s['findings'], earlier)}</p>
-<p>Signatures vérifiées : {s['signatures_verified']} (Ed25519, clés publiques de la caisse dans <code>keys/till-keys.json</code>) ;
-chaque signature de ticket couvre aussi l'empreinte de ses lignes et de ses règlements, l'opérateur et, pour un
-remboursement, la vente d'origine. Contrôlés : chaînes et numérotation de chaque journal ; chaque ticket contre sa
-ventilation par taux, ses lignes (quantité × prix − remise) et ses règlements ; lignes et règlements sans ticket ;
-chaque clôture contre les tickets et les lignes de sa journée, les clôtures mensuelles et annuelles, les grands totaux
-perpétuels ; l'événement du JET de chaque clôture et de chaque duplicata. Le détail et la façon de refaire chaque
-contrôle sont dans LISEZMOI.txt.</p>
-<table><tr><th class=l>Journal</th><th>Enregistrements</th></tr>{records}</table>
+<h2>{h_checks}</h2>
+<p class="{'ok' if ok else 'ko'}">{escape(verdict_text)}</p>
+<p>{checks_done}</p>
+<table><tr><th class=l>{th_journal}</th><th>{th_records}</th></tr>{records}</table>
 
-<h2>4. Constats sur les données remises</h2>
+<h2>{h_findings}</h2>
 <ul>{findings}</ul>
 
-<h2>5. Les sauvegardes de la période et ce que chacune a constaté</h2>
-<p>Chaque soir, la sauvegarde revérifie les journaux et signe ses constats avec elle. Un constat d’un soir
-(un enregistrement supprimé en fin de chaîne, une chaîne re-signée) reste donc visible ici même si les données
-ont changé depuis. Détail : <code>run/runs.json</code>.</p>
-<table><tr><th class=l>Sauvegarde</th><th class=l>Contrôle</th><th>Constats</th><th class=l>Détail</th></tr>{runs_rows(runs)}</table>
+<h2>{h_runs}</h2>
+<p>{runs_note}</p>
+<table><tr><th class=l>{th_run}</th><th class=l>{th_checked}</th>
+<th>{th_findings}</th><th class=l>{th_detail}</th></tr>{runs_rows(lang, runs)}</table>
 
-<h2>6. Clôtures (Z) : montants par taux de TVA et grands totaux</h2>
-<table><tr><th class=l>Journée ou période</th><th class=l>Caisse</th><th class=l>Clôture</th><th>Tickets</th>{rates_head}
-<th>Total HT</th><th>TVA</th><th>Total TTC</th><th>Grand total perpétuel HT</th><th>Grand total perpétuel TTC</th></tr>
-{_z_rows(figures)}</table>
+<h2>{h_closures}</h2>
+<table><tr><th class=l>{th_day}</th><th class=l>{th_till}</th>
+<th class=l>{th_closure}</th><th>{th_tickets}</th>{rates_head}
+<th>{th_net}</th><th>{th_vat}</th><th>{th_gross}</th>
+<th>{th_gt_net}</th><th>{th_gt_gross}</th></tr>
+{_z_rows(lang, figures)}</table>
 
-<h2>7. Moyens de paiement par journée</h2>
-<table>{_means_rows(figures)}</table>
+<h2>{h_means}</h2>
+<table>{_means_rows(lang, figures)}</table>
 
-<h2>8. Ventes, remboursements, annulations, formation, duplicata</h2>
-<table><tr><th class=l>Tickets</th><th>Nombre</th><th>Total TTC</th></tr>{kinds}
-<tr><td class=l>duplicata imprimés</td><td>{figures['duplicates']}</td><td></td></tr></table>
+<h2>{h_kinds}</h2>
+<table><tr><th class=l>{th_tickets}</th><th>{th_count}</th>
+<th>{th_gross}</th></tr>{kinds}
+<tr><td class=l>{duplicates_printed}</td><td>{figures['duplicates']}</td><td></td></tr></table>
 
-<h2>9. Journal des événements techniques (JET) : codes de la période</h2>
-<table><tr><th>Code</th><th class=l>Événement</th><th>Nombre</th></tr>{jet}</table>
+<h2>{h_jet}</h2>
+<table><tr><th>{th_code}</th><th class=l>{th_event}</th>
+<th>{th_count}</th></tr>{jet}</table>
 
-<h2>10. Refaire ces vérifications</h2>
+<h2>{h_redo}</h2>
 <ol>
-<li>Intégrité du paquet : <code>sha256sum --check SHA256SUMS</code> (sous Windows : <code>certutil -hashfile FICHIER SHA256</code>).</li>
-<li>Authenticité, avec la clé de la lettre de transmission (et non celle du paquet) :
-<code>minisign -V -P CLÉ_DE_LA_LETTRE -m SHA256SUMS</code>, ou
-<code>openssl pkeyutl -verify -pubin -inkey keys/coffre-signing.pem -rawin -in SHA256SUMS -sigfile SHA256SUMS.sig</code>
-après avoir comparé l'empreinte de <code>keys/coffre-signing.pem</code> à celle de la lettre.</li>
-<li>Chaînes, signatures, numérotation et totaux recalculés depuis les CSV : <code>python3 verify.py</code>
-(bibliothèque standard de Python seulement ; plus rapide si le module « cryptography » est installé).</li>
+<li>{redo_sums}</li>
+<li>{redo_signature}</li>
+<li>{redo_verify}</li>
 </ol>
 </body></html>
 """

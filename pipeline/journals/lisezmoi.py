@@ -74,7 +74,8 @@ Recette : chaque {{champ}} est remplacé par la valeur du champ du même nom dan
 """
 
 
-def render(mapping: Mapping, meta: dict, checks: CheckResult) -> str:
+def render(mapping: Mapping, meta: dict, checks: CheckResult, language: str = "fr") -> str:
+    """The guide in `language` (the auditor's package carries a French LISEZMOI.txt and an English README.txt)."""
     out = [HEAD]
     for name, j in mapping.journals.items():
         schema = journal_schema(name)
