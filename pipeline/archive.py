@@ -24,6 +24,7 @@ from pipeline.destinations.medium import MediumFileInvalid, ensure_medium, read_
 from pipeline.destinations.transaction import CopyOutcome, RunTransaction
 from pipeline.destinations.presence import absent_reason
 from pipeline.copy_policy import policy_gaps
+from pipeline.i18n import _
 from pipeline.errors import CANNOT_RUN, NEEDS_PERSON, OK, PARTIAL, CannotRun, CoffreError, UsageError
 from pipeline.keys import signing
 from pipeline.keys.age_identity import parse_recipient
@@ -41,6 +42,7 @@ from pipeline.state.activity_log import head as log_head
 from pipeline.state.history import History
 from pipeline.state.lock import StoreLock
 from pipeline.state.record_lock import record_lock
+from pipeline.state.sentences import english
 from pipeline.verify.identity import twins
 from pipeline.verify.unrecorded import find_unrecorded
 
@@ -91,7 +93,7 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
     """One archive run. `say` gets one-line messages; `progress(total)` returns a callback for bytes read."""
     started = time.time()
     if not destination_specs:
-        raise UsageError("No destination: give --to DEST or configure destinations in the config file.")
+        raise UsageError(_("No destination: give --to DEST or configure destinations in the config file."))
     source = open_source(cfg.source, cfg.source_lock_wait)
     recipients = [parse_recipient(r) for r in cfg.recipients]
     secret_key = signing.load_secret(cfg.signing_secret_key_file)
@@ -139,22 +141,23 @@ def _prepare(cfg: Config, specs: list[str], source, history: History, allow_same
     """The copies that can take tonight's run, what the record missed, the run id; what killed runs left, swept."""
     dests, media, listed = _ready_destinations(cfg, specs, source, history, allow_same_disk, result, say)
     if not dests:
-        raise CannotRun("No destination can be written: " + " ".join(c.reason for c in result.copies))
+        raise CannotRun(_("No destination can be written: {reasons}").format(
+            reasons=" ".join(c.reason for c in result.copies)))
     said: set[str] = set()
     for spec, others in twins(dests).items():
         if dests[spec].describe() in said:
             continue  # one sentence for the pair
         said.update(others)
-        result.attention.append(f"the copy {dests[spec].describe()} carries the same medium id as "
-                                f"{', '.join(others)}: one medium reached two ways, or an id file copied from one "
-                                "medium to another")
+        result.attention.append(_("the copy {copy} carries the same medium id as {others}: one medium reached two "
+                                  "ways, or an id file copied from one medium to another").format(
+            copy=dests[spec].describe(), others=", ".join(others)))
     unrecorded = find_unrecorded(dests, {s: signed for s, (_, signed) in listed.items()}, cfg.store_id,
                                  cfg.signing_public_key, history.runs)
     result.attention += unrecorded.forks
     for r in unrecorded.adopted:
-        say(f"Note: run {r['run_id']} is signed on {', '.join(r['written'])} but was not in this machine's record "
-            "(an archive interrupted before it could record it, or another machine archiving this store): it is "
-            "recorded now, and this run follows it.")
+        say(_("Note: run {run_id} is signed on {copies} but was not in this machine's record (an archive "
+              "interrupted before it could record it, or another machine archiving this store): it is recorded now, "
+              "and this run follows it.").format(run_id=r["run_id"], copies=", ".join(r["written"])))
     at = clock.now()
     run_id = clock.new_run_id(at, max([r["run_id"] for r in history.runs[-1:] + unrecorded.adopted] or [""]))
     with history.update() as doc:  # so that, killed, this run's folders are known to be this machine's
@@ -165,8 +168,8 @@ def _prepare(cfg: Config, specs: list[str], source, history: History, allow_same
         try:
             remove_leftovers(d, cfg.store_id, run_id, *listed[spec], ours)
         except OSError as err:
-            say(f"Note: what interrupted runs left on {d.describe()} could not be removed ({err}); "
-                "it is never counted, and the next run tries again.")
+            say(_("Note: what interrupted runs left on {destination} could not be removed ({error}); it is never "
+                  "counted, and the next run tries again.").format(destination=d.describe(), error=err))
     return _Plan(dests, {c.destination: c for c in result.copies}, media, unrecorded.adopted,
                  unrecorded.adopted[-1] if unrecorded.adopted else history.last_run(), run_id,
                  time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at)))
@@ -297,11 +300,11 @@ def _after(cfg: Config, history: History, result: ArchiveResult, say) -> None:
     """Once the store is unlocked: the copy policy, what needs a person, and the prune the config asks for."""
     missed, standing = policy_gaps(cfg, history.runs)
     for sentence in missed + standing:
-        warning = f"Warning: copy policy (at least two copies, one off-site): {sentence}."
+        warning = _("Warning: copy policy (at least two copies, one off-site): {sentence}.").format(sentence=sentence)
         result.warnings.append(warning)
         say(warning)
     for sentence in result.attention:
-        say(f"Needs a person: {sentence}.")
+        say(_("Needs a person: {sentence}.").format(sentence=sentence))
     if cfg.prune_after_archive:
         _prune_after(cfg, [c.destination for c in result.copies if c.ok], result, say)
 
@@ -320,7 +323,7 @@ def _prune_after(cfg: Config, written: list[str], result: ArchiveResult, say) ->
     if pruned is not None:
         result.pruned = pruned.to_json()
     if why:
-        warning = f"Warning: the prune after the run did not complete: {why}"
+        warning = _("Warning: the prune after the run did not complete: {reason}").format(reason=why)
         result.warnings.append(warning)
         say(warning)
 
@@ -339,7 +342,8 @@ def _ready_destinations(cfg: Config, specs: list[str], source, history: History,
         where = d.normalised()
         if where in places:
             # One folder named twice (a trailing slash, a symlink): one copy, written once, not two racing writers.
-            say(f"Note: {spec} is the same destination as {places[where]}: one copy, written once.")
+            say(_("Note: {destination} is the same destination as {other}: one copy, written once.").format(
+                destination=spec, other=places[where]))
             continue
         places[where] = spec
         copy = CopyOutcome(spec)
@@ -355,11 +359,11 @@ def _ready_destinations(cfg: Config, specs: list[str], source, history: History,
                 # A store folder that cannot be listed (or is a link) takes no copy.
                 listed[spec] = (d.runs(cfg.store_id), d.signed_runs(cfg.store_id))
             except (OSError, MediumFileInvalid) as err:
-                why = (f"The destination {d.describe()} cannot be prepared: "
-                       f"{why_not_read(err) if isinstance(err, OSError) else err}.")
+                why = _("The destination {destination} cannot be prepared: {reason}.").format(
+                    destination=d.describe(), reason=why_not_read(err) if isinstance(err, OSError) else err)
         if why is not None:
             copy.ok, copy.reason = False, why
-            say(f"Skipping: {why}")
+            say(_("Skipping: {reason}").format(reason=why))
             continue
         dests[spec] = d
     return dests, media, listed
@@ -375,8 +379,9 @@ def _name_new_media(dests: dict[str, Destination], written: list[str], media: di
         try:
             media[spec] = ensure_medium(dests[spec])
         except (OSError, MediumFileInvalid) as err:
-            warning = (f"Warning: the run was written to {dests[spec].describe()}, but its medium could not be given "
-                       f"an id ({getattr(err, 'strerror', None) or err}): the next run tries again.")
+            warning = _("Warning: the run was written to {destination}, but its medium could not be given an id "
+                        "({error}): the next run tries again.").format(
+                destination=dests[spec].describe(), error=getattr(err, "strerror", None) or err)
             result.warnings.append(warning)
             say(warning)
 
@@ -393,9 +398,9 @@ def _record_run(history: History, entry: dict, written: list[str], copies: dict,
                                   "mount_point": mount_point() if mount_point else None}
     record = dict(entry,
                   written=written, media={media[s]: s for s in written if media[s]},
-                  failed={s: c.reason for s, c in copies.items() if not c.ok},
+                  failed={s: english(c.reason) for s, c in copies.items() if not c.ok},
                   row_counts=(result.facts.get("snapshot") or {}).get("row_counts") or {},
-                  attention=list(result.attention),
+                  attention=[english(a) for a in result.attention],
                   findings=dict(((result.journals or {}).get("checks") or {}).get("by_check") or {}))
     if (result.journals or {}).get("last_yearly_closure"):
         record["last_yearly_closure"] = result.journals["last_yearly_closure"]  # retention's legal rule
@@ -405,7 +410,8 @@ def _record_run(history: History, entry: dict, written: list[str], copies: dict,
         r["media"] = {media[s]: s for s in r["written"] if media.get(s)}
     with history.update() as doc:
         if any(r.get("run_id") == record["run_id"] for r in doc["runs"]):
-            raise CannotRun(f"Run {record['run_id']} is already in the record {history.path}.")
+            raise CannotRun(_("Run {run_id} is already in the record {path}.").format(run_id=record["run_id"],
+                                                                                      path=history.path))
         doc["runs"] += adopted + [record]
         doc["started"] = [r for r in doc.get("started") or [] if r > record["run_id"]]  # done, or dead and swept
         doc["last_destinations"] = specs
@@ -443,7 +449,7 @@ def _journals_sealed(cfg: Config, snapshot: Path, folder: Path, history: History
         with record_lock(cfg.state_dir, cfg.store_id):  # not a line another command is appending
             log_lines = ActivityLog(cfg.state_dir, cfg.store_id).lines()
         for problem in check_against(log_lines, history.doc.get("log_carried")):
-            warning = f"Warning: {problem}."
+            warning = _("Warning: {problem}.").format(problem=problem)
             result.warnings.append(warning)
             say(warning)
         if log_lines:
@@ -487,24 +493,28 @@ def _journals_result(stage, mapping: str, result: "ArchiveResult", say):
     try:
         outcome = stage()
     except UsageError as err:
-        msg = f"Warning: the fiscal journals were not exported: {err}"
+        problem = _("the fiscal journals were not exported: {error}").format(error=str(err).rstrip("."))
+        msg = _("Warning: the fiscal journals were not exported: {error}").format(error=err)
     except sqlite3.DatabaseError as err:  # the mapping's SQL no longer runs on this database
-        msg = (f"Warning: the fiscal journals could not be exported: the till database no longer fits the journal "
-               f"mapping {mapping!r} ({err}); the database itself is saved.")
-        result.journals_problem = (f"the till database no longer fits the journal mapping {mapping!r} ({err}): "
-                                   "did the till software change?")
+        msg = _("Warning: the fiscal journals could not be exported: the till database no longer fits the journal "
+                "mapping {mapping} ({error}); the database itself is saved.").format(mapping=repr(mapping), error=err)
+        problem = _("the till database no longer fits the journal mapping {mapping} ({error}): did the till software "
+                    "change?").format(mapping=repr(mapping), error=err)
     except Exception as err:  # noqa: BLE001 - the backup goes on; the message says what broke
-        msg = f"Warning: the fiscal journals could not be exported ({type(err).__name__}: {err}); the database itself is saved."
+        msg = _("Warning: the fiscal journals could not be exported ({error}); the database itself is saved.").format(
+            error=f"{type(err).__name__}: {err}")
+        problem = _("the fiscal journals could not be exported ({error}); the database itself is saved").format(
+            error=f"{type(err).__name__}: {err}")
     else:
         if outcome is None:
-            msg = "Note: this database does not match the configured journal mapping; no journals were exported."
+            msg = _("Note: this database does not match the configured journal mapping; no journals were exported.")
             result.foreign_database = True
-            result.journals_problem = ("the till database does not match the journal mapping "
-                                       f"{mapping!r}: is it the till's database, or did the till change?")
+            problem = _("the till database does not match the journal mapping {mapping}: is it the till's database, "
+                        "or did the till change?").format(mapping=repr(mapping))
         else:
             return outcome
     # Said after "Needs a person: " with a full stop of its own.
-    result.journals_problem = result.journals_problem or msg.removeprefix("Warning: ").rstrip(".")
+    result.journals_problem = problem
     result.warnings.append(msg)
     say(msg)
     return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from pipeline.config import Config
+from pipeline.i18n import _, ngettext
 from pipeline.retention.policy import local_date
 from pipeline.verify.identity import normalised
 
@@ -20,11 +21,12 @@ def policy_gaps(cfg: Config, runs: list[dict]) -> tuple[list[str], list[str]]:
     offsite = [s for s in cfg.destinations if cfg.role(s) == "off-site"]
     standing = []
     if len(configured) < MIN_COPIES:
-        standing.append(f"{'only one destination is' if configured else 'no destination is'} configured: the rule "
-                        f"is at least {MIN_COPIES} copies")
+        standing.append((_("only one destination is configured: the rule is at least {min} copies") if configured
+                         else _("no destination is configured: the rule is at least {min} copies")).format(
+            min=MIN_COPIES))
     if not offsite:
-        standing.append("no destination is marked off-site (role = \"off-site\"): a fire or a theft in the shop "
-                        "would take every copy")
+        standing.append(_("no destination is marked off-site (role = \"off-site\"): a fire or a theft in the shop "
+                          "would take every copy"))
     if last is None:
         return [], standing
     written = {normalised(s) or s for s in last.get("written") or []}
@@ -39,12 +41,19 @@ def policy_gaps(cfg: Config, runs: list[dict]) -> tuple[list[str], list[str]]:
             missed_runs += 1
             evenings.add(local_date(r["created_at"], zone) if r.get("created_at") else r["run_id"][:8])
         # Evenings, not runs: three runs of one evening missed are one evening without that copy.
-        what = "the last run" if missed_runs == 1 else \
-            f"the {missed_runs} runs of the last {len(evenings)} evening{'s' if len(evenings) > 1 else ''}"
-        missed.append(f"the {cfg.role(spec)} copy {spec} did not get {what}")
+        role = {"on-site": _("on-site"), "off-site": _("off-site")}.get(cfg.role(spec), cfg.role(spec))
+        if missed_runs == 1:
+            sentence = _("the {role} copy {destination} did not get the last run")
+        else:
+            sentence = ngettext("the {role} copy {destination} did not get the {runs} runs of the last {evenings} "
+                                "evening",
+                                "the {role} copy {destination} did not get the {runs} runs of the last {evenings} "
+                                "evenings", len(evenings))
+        missed.append(sentence.format(role=role, destination=spec, runs=missed_runs, evenings=len(evenings)))
     copies = len(written & set(configured))
     if copies < MIN_COPIES <= len(configured) and missed:
-        missed.append(f"the last run has {copies} cop{'y' if copies == 1 else 'ies'}, not {MIN_COPIES}")
+        missed.append(ngettext("the last run has {copies} copy, not {min}", "the last run has {copies} copies, not {min}",
+                               copies).format(copies=copies, min=MIN_COPIES))
     if offsite and not any(normalised(s) in written for s in offsite):
-        missed.append("the last run has no off-site copy")
+        missed.append(_("the last run has no off-site copy"))
     return missed, standing

@@ -8,6 +8,7 @@ from pipeline import clock
 from pipeline.config import Config
 from pipeline.destinations import open_destination
 from pipeline.errors import CoffreError
+from pipeline.i18n import _
 from pipeline.retention.policy import plan_at
 from pipeline.state.history import History
 from pipeline.verify.identity import CopyIdentity, normalised
@@ -56,6 +57,14 @@ def list_runs(cfg: Config, specs: list[str], look: bool = True) -> list[dict]:
                                   "kept_because": []})
         out.append(entry)
     return out
+
+
+def state_text(state: str) -> str:
+    """A run's `state` as a person reads it (the values themselves stay English: code compares them, --json keeps
+    them)."""
+    return {"held": _("held"), "removed by retention": _("removed by retention"),
+            "MISSING from the copy": _("MISSING from the copy"),
+            "not in this machine's record": _("not in this machine's record")}.get(state, state)
 
 
 def _drilled(h: History, copy: CopyIdentity) -> dict[str, str]:

@@ -21,12 +21,14 @@ from pipeline.destinations import open_destination
 from pipeline.destinations.medium import MediumFileInvalid, read_medium
 from pipeline.destinations.presence import unmounted_reason
 from pipeline.errors import CANNOT_RUN, OK, PARTIAL, CannotRun, CoffreError, UsageError
+from pipeline.i18n import _, ngettext
 from pipeline.keys import signing
 from pipeline.retention import removal
 from pipeline.retention.policy import LEGAL_YEARS, plan_at
 from pipeline.state.activity_log import ActivityLog
 from pipeline.state.history import History
 from pipeline.state.lock import StoreLock
+from pipeline.state.sentences import english
 from pipeline.verify.identity import CopyIdentity, normalised
 
 
@@ -70,11 +72,11 @@ class PruneResult:
 
 def prune(cfg: Config, specs: list[str], dry_run: bool = False, i_know: bool = False, say=print) -> PruneResult:
     if not specs:
-        raise UsageError("No destination to prune: give --from DEST or configure destinations.")
+        raise UsageError(_("No destination to prune: give --from DEST or configure destinations."))
     if cfg.retention.legal_years < LEGAL_YEARS and not (i_know or cfg.below_legal_accepted):
-        raise UsageError(f"The rules keep runs {cfg.retention.legal_years} years, below the {LEGAL_YEARS} years "
-                         "French law keeps a till's data: set below_legal_accepted = true in [retention], or add "
-                         "--i-know, to prune all the same.")
+        raise UsageError(_("The rules keep runs {years} years, below the {legal} years French law keeps a till's "
+                           "data: set below_legal_accepted = true in [retention], or add --i-know, to prune all the "
+                           "same.").format(years=cfg.retention.legal_years, legal=LEGAL_YEARS))
     secret_key = None if dry_run else signing.load_secret(cfg.signing_secret_key_file)
     with StoreLock(cfg.state_dir, cfg.store_id, say=say):
         history = History.of(cfg)
@@ -96,7 +98,7 @@ def prune(cfg: Config, specs: list[str], dry_run: bool = False, i_know: bool = F
         if dry_run:
             return result
         marked: dict[str, list[str]] = {}  # run_id -> the copies (record keys) it goes from
-        for one, (_, key, go, _) in work:
+        for one, (_dest, key, go, _unfinished) in work:
             for r in go if one.ok else []:
                 marked.setdefault(r["run_id"], []).append(key)
         if marked:
@@ -105,7 +107,7 @@ def prune(cfg: Config, specs: list[str], dry_run: bool = False, i_know: bool = F
                     for key in marked.get(r["run_id"], []):
                         r.setdefault("removed", {})[key] = act_id
         log = ActivityLog(cfg.state_dir, cfg.store_id)
-        for one, (dest, _, go, unfinished) in work:
+        for one, (dest, _key, go, unfinished) in work:
             if not one.ok:
                 continue
             with _stopped(one, say):
@@ -126,7 +128,8 @@ def prune(cfg: Config, specs: list[str], dry_run: bool = False, i_know: bool = F
         with history.update() as doc:
             pruned = doc.setdefault("last_prune", {})
             for c in result.copies:
-                pruned[normalised(c.destination) or c.destination] = {"at": stamp, "ok": c.ok, "problem": c.reason}
+                pruned[normalised(c.destination) or c.destination] = {"at": stamp, "ok": c.ok,
+                                                                         "problem": english(c.reason)}
     return result
 
 
@@ -138,8 +141,9 @@ def _stopped(one: CopyPrune, say):
     except (CoffreError, OSError, MediumFileInvalid) as err:
         one.ok = False
         one.reason = str(err) if not isinstance(err, OSError) else \
-            f"{one.destination}: {getattr(err, 'strerror', None) or err}"
-        say(f"Prune of {one.destination} stopped: {one.reason}")
+            _("{destination}: {reason}").format(destination=one.destination,
+                                                reason=getattr(err, "strerror", None) or err)
+        say(_("Prune of {destination} stopped: {reason}").format(destination=one.destination, reason=one.reason))
 
 
 def _plan_copy(cfg: Config, spec: str, history: History, runs: list[dict], reasons: dict, one: CopyPrune,
@@ -171,8 +175,10 @@ def _plan_copy(cfg: Config, spec: str, history: History, runs: list[dict], reaso
     one.kept = [r["run_id"] for r in here if r not in go and r not in unfinished]
     unknown = sorted(signed - {r["run_id"] for r in runs})
     if unknown:
-        one.notes.append(f"{len(unknown)} run(s) here are not in this machine's record (another machine's, or before "
-                         "a rebuilt record): left alone")
+        one.notes.append(ngettext("{count} run here is not in this machine's record (another machine's, or before a "
+                                  "rebuilt record): left alone",
+                                  "{count} run(s) here are not in this machine's record (another machine's, or before "
+                                  "a rebuilt record): left alone", len(unknown)).format(count=len(unknown)))
     if dry_run:
         one.removed = [r["run_id"] for r in go]
         one.freed = sum(r.get("bytes") or 0 for r in go)

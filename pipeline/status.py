@@ -12,7 +12,9 @@ from pipeline.copy_policy import policy_gaps
 from pipeline.destinations import open_destination
 from pipeline.destinations.presence import unmounted_reason
 from pipeline.errors import CoffreError
+from pipeline.i18n import _, ngettext
 from pipeline.state.history import History
+from pipeline.state.sentences import shown
 from pipeline.verify.identity import CopyIdentity, normalised as _normalised
 
 GROWTH_RUNS = 10  # the growth of a copy is measured over its last this many runs
@@ -22,10 +24,10 @@ FILE_SLACK = 8 * 4096  # bytes: the blocks a run's eight files leave partly used
 
 def size_text(n: int) -> str:
     """A size in words with its figures kept: a small key's 120 kB is not "0 MB"."""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+    for unit, scale in ((_("{size} GB"), 1e9), (_("{size} MB"), 1e6), (_("{size} kB"), 1e3)):
         if n >= scale:
-            return f"{n / scale:.{0 if n >= 10 * scale else 1}f} {unit}"
-    return f"{n} B"
+            return unit.format(size=f"{n / scale:.{0 if n >= 10 * scale else 1}f}")
+    return _("{size} B").format(size=n)
 
 
 def _stamp(stamp: str | None) -> float | None:
@@ -45,39 +47,51 @@ def store_status(cfg: Config, now: float | None = None, look: bool = True) -> di
     per_dest = [_copy_status(cfg, spec, h, now, look) for spec in cfg.destinations]
     problems, warnings = [], []
     if last is None:
-        problems.append("no archive run yet")
+        problems.append(_("no archive run yet"))
     else:
         if last.get("failed"):
-            problems.append(f"the last run {last['run_id']} missed: " + ", ".join(last["failed"]))
-        for sentence in last.get("attention") or []:
-            problems.append(f"the last run {last['run_id']} needs a person: {sentence}")
+            problems.append(_("the last run {run_id} missed: {copies}").format(run_id=last["run_id"],
+                                                                               copies=", ".join(last["failed"])))
+        for sentence in last.get("attention") or []:  # stored in English: said in the reader's language
+            problems.append(_("the last run {run_id} needs a person: {sentence}").format(run_id=last["run_id"],
+                                                                                         sentence=shown(sentence)))
         at = _stamp(last.get("created_at"))
         if at is not None and (now - at) / 3600 > MAX_AGE_HOURS:
-            problems.append(f"the last run is {(now - at) / 3600:.0f} hours old")
+            hours = round((now - at) / 3600)
+            problems.append(ngettext("the last run is {hours} hour old", "the last run is {hours} hours old",
+                                     hours).format(hours=hours))
     pruned = h.doc.get("last_prune") or {}
     for spec in cfg.destinations:
         prune = pruned.get(_normalised(spec) or spec)
         if prune and not prune["ok"]:
-            problems.append(f"the last prune of {spec} ({prune['at']}) did not complete: {prune['problem']}")
+            problems.append(_("the last prune of {destination} ({at}) did not complete: {problem}").format(
+                destination=spec, at=prune["at"], problem=shown(prune["problem"])))
     missed, standing = policy_gaps(cfg, h.runs)
-    problems += [f"copy policy: {m}" for m in missed]
-    warnings += [f"copy policy: {s}" for s in standing]
+    problems += [_("copy policy: {sentence}").format(sentence=m) for m in missed]
+    warnings += [_("copy policy: {sentence}").format(sentence=s) for s in standing]
     for e in per_dest:
         spec = e["destination"]
-        for key, what in (("last_verify", "verify"), ("last_deep_verify", "deep verify"), ("last_drill", "drill")):
+        for key, failed in (("last_verify", _("the last verify of {destination} failed ({at})")),
+                            ("last_deep_verify", _("the last deep verify of {destination} failed ({at})")),
+                            ("last_drill", _("the last drill of {destination} failed ({at})"))):
             if e[key] and not e[key]["ok"]:
-                problems.append(f"the last {what} of {spec} failed ({e[key]['at']})")
+                problems.append(failed.format(destination=spec, at=e[key]["at"]))
         if not e["last_drill"]:
-            problems.append(f"{spec} has never passed a restore drill")
+            problems.append(_("{destination} has never passed a restore drill").format(destination=spec))
         left = e["evenings_left"]
         if left is not None and left <= cfg.warn_evenings:
             if left == 0:
-                problems.append(f"{spec} is full: the next run will not fit ({size_text(e['free_bytes'])} free, "
-                                f"a run takes {size_text(e['run_bytes'])}); prune ([retention]) or use a larger medium")
+                problems.append(_("{destination} is full: the next run will not fit ({free} free, a run takes "
+                                  "{run_size}); prune ([retention]) or use a larger medium").format(
+                    destination=spec, free=size_text(e["free_bytes"]), run_size=size_text(e["run_bytes"])))
             else:
-                problems.append(f"{spec} will be full in about {left} evening(s) at the current growth "
-                                f"({size_text(e['free_bytes'])} free, {size_text(e['growth_bytes'])} an evening): "
-                                "prune ([retention]) or use a larger medium")
+                problems.append(ngettext(
+                    "{destination} will be full in about {left} evening(s) at the current growth ({free} free, "
+                    "{growth} an evening): prune ([retention]) or use a larger medium",
+                    "{destination} will be full in about {left} evening(s) at the current growth ({free} free, "
+                    "{growth} an evening): prune ([retention]) or use a larger medium", left).format(
+                    destination=spec, left=left, free=size_text(e["free_bytes"]),
+                    growth=size_text(e["growth_bytes"])))
     findings = (last or {}).get("findings") or {}
     return {"store_id": cfg.store_id, "last_run": last, "last_run_findings": findings, "runs": len(h.runs),
             "destinations": per_dest, "problems": problems, "warnings": warnings, "ok": not problems}

@@ -16,6 +16,7 @@ from pipeline import interrupt
 from pipeline.alerts.ping import ping, where
 from pipeline.config import HOOK_TIMEOUT
 from pipeline.errors import CANNOT_RUN, NEEDS_PERSON, OK, CoffreError
+from pipeline.i18n import _
 
 SECRET_MARK = "AGE-SECRET-KEY-"  # an age identity: never sent anywhere, whatever a summary came to hold
 
@@ -37,7 +38,7 @@ def notify(cfg, command: str, exit_code: int, summary: dict, say, secret_env: tu
     try:
         _notify(cfg, hooks, command, exit_code, summary, say, secret_env)
     except Exception as err:  # noqa: BLE001 - an alert is never worth the command's exit code or a traceback
-        say(f"Warning: the hooks could not be run ({type(err).__name__}: {err}).")
+        say(_("Warning: the hooks could not be run ({error}).").format(error=f"{type(err).__name__}: {err}"))
 
 
 def _notify(cfg, hooks: dict, command: str, exit_code: int, summary: dict, say, secret_env) -> None:
@@ -47,13 +48,13 @@ def _notify(cfg, hooks: dict, command: str, exit_code: int, summary: dict, say, 
     if argv:
         why = _run(argv, body, hooks.get("timeout", HOOK_TIMEOUT), cfg, secret_env)
         if why:
-            _warn(cfg, say, f"the hook on_{event} ({argv[0]})", why, event)
+            _warn(cfg, say, _("the hook {hook} ({program})").format(hook=f"on_{event}", program=argv[0]), why, event)
     url = hooks.get("ping_url")
     if url:
         full = url.rstrip("/") + ("" if event == "success" else "/fail")
         why = ping(full, body)
         if why:
-            _warn(cfg, say, f"the ping to {where(full)}", why, event)
+            _warn(cfg, say, _("the ping to {host}").format(host=where(full)), why, event)
 
 
 def ping_start(cfg, command: str, say) -> None:
@@ -67,7 +68,7 @@ def ping_start(cfg, command: str, say) -> None:
     except Exception as err:  # noqa: BLE001 - as in notify: never the command's exit code
         why = f"{type(err).__name__}: {err}"
     if why:
-        _warn(cfg, say, f"the ping to {where(full)}", why, "start")
+        _warn(cfg, say, _("the ping to {host}").format(host=where(full)), why, "start")
 
 
 @contextlib.contextmanager
@@ -87,7 +88,8 @@ def alerted(cfg, command: str, say, secret_env: tuple = ()):
         raise
     except (CoffreError, OSError) as err:
         code = err.exit_code if isinstance(err, CoffreError) else CANNOT_RUN
-        sentence = str(err) if isinstance(err, CoffreError) else f"a system error stopped the command: {err.strerror or err}"
+        sentence = str(err) if isinstance(err, CoffreError) else \
+            _("a system error stopped the command: {error}").format(error=err.strerror or err)
         notify(cfg, command, code, dict(state.summary or {}, store_id=cfg.store_id, error=sentence), say, secret_env)
         raise
 
@@ -122,13 +124,14 @@ def _run(argv: list[str], body: dict, timeout: int, cfg, secret_env) -> str | No
         with contextlib.suppress(OSError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        return f"no answer within {timeout} s"
+        return _("no answer within {seconds} s").format(seconds=timeout)
     finally:
         interrupt.forget(proc)
     if proc.returncode == 0:
         return None
     last = [line for line in tail.text().splitlines() if line.strip()]
-    why = f"exit {proc.returncode}" if proc.returncode > 0 else f"killed by signal {-proc.returncode}"
+    why = _("exit {code}").format(code=proc.returncode) if proc.returncode > 0 else \
+        _("killed by signal {signal}").format(signal=-proc.returncode)
     return why + (f" ({last[-1].strip()[:200]})" if last else "")
 
 
@@ -167,11 +170,15 @@ class _Tail:
 
 
 def _warn(cfg, say, what: str, why: str, event: str) -> None:
-    say(f"Warning: {what} failed: {why}.")
+    say(_("Warning: {what} failed: {reason}.").format(what=what, reason=why))
     try:  # also in Coffre's own log, best effort: the warning above is what counts
         from pipeline.state.activity_log import ActivityLog
 
-        ActivityLog(cfg.state_dir, cfg.store_id).append("hook", "failed", hook=what, event=event, reason=why)
+        from pipeline.state.sentences import english
+
+        # The log is read by code and by any reader: its words stay English, whatever the person reads.
+        ActivityLog(cfg.state_dir, cfg.store_id).append("hook", "failed", hook=english(what), event=event,
+                                                        reason=english(why))
     except (CoffreError, OSError):
         pass
 

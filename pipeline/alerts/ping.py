@@ -7,6 +7,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from pipeline.i18n import _
+
 TIMEOUT = 10  # seconds; a monitoring service that does not answer by then is down for us
 ATTEMPTS = 2  # one retry: a lost packet is common, a service down for minutes is not ours to wait out
 
@@ -15,7 +17,7 @@ def ping(url: str, body: dict | None = None) -> str | None:
     """POSTs the JSON body (or nothing) to url; returns None when it answered 2xx/3xx, else why not, in a few words."""
     data = json.dumps(body or {}, sort_keys=True).encode("utf-8")
     why = None
-    for _ in range(ATTEMPTS):
+    for _attempt in range(ATTEMPTS):
         request = urllib.request.Request(url, data=data, method="POST",
                                          headers={"Content-Type": "application/json", "User-Agent": "coffre"})
         try:
@@ -27,9 +29,9 @@ def ping(url: str, body: dict | None = None) -> str | None:
             if err.code < 500:
                 return why  # the service refused the ping: asking again gets the same answer
         except urllib.error.URLError as err:
-            why = f"unreachable ({getattr(err.reason, 'strerror', None) or err.reason})"
+            why = _("unreachable ({error})").format(error=getattr(err.reason, "strerror", None) or err.reason)
         except (OSError, ValueError) as err:  # a timeout while reading, a malformed address
-            why = f"unreachable ({getattr(err, 'strerror', None) or err})"
+            why = _("unreachable ({error})").format(error=getattr(err, "strerror", None) or err)
     return why
 
 

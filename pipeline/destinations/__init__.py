@@ -17,6 +17,7 @@ import errno
 from typing import BinaryIO, Protocol
 
 from pipeline.errors import UsageError
+from pipeline.i18n import _
 
 
 class RunWriter(Protocol):
@@ -90,7 +91,7 @@ class NotRegular(OSError):
 
 
 def not_a_file(kind: str) -> NotRegular:
-    return NotRegular(f"is {kind}, not a regular file; not read")
+    return NotRegular(_("is {kind}, not a regular file; not read").format(kind=kind))
 
 
 def why_not_read(err: OSError) -> str:
@@ -99,7 +100,7 @@ def why_not_read(err: OSError) -> str:
         return str(err)
     if getattr(err, "said", None):
         return err.said
-    return f"cannot be read ({err.strerror or err})"
+    return _("cannot be read ({error})").format(error=err.strerror or err)
 
 
 def open_destination(spec: str, glance: bool = False) -> Destination:
@@ -109,7 +110,8 @@ def open_destination(spec: str, glance: bool = False) -> Destination:
 
         return RcloneDestination(spec, glance)
     if not spec or "\0" in spec:
-        raise UsageError(f"The destination {spec!r} is not a folder path nor rclone:REMOTE:PATH.")
+        raise UsageError(_("The destination {spec} is not a folder path nor rclone:REMOTE:PATH.").format(
+            spec=repr(spec)))
     from pipeline.destinations.local import LocalDestination
 
     return LocalDestination(spec)

@@ -10,6 +10,7 @@ from pathlib import Path
 from pipeline.destinations import NotRegular, not_a_file
 from pipeline.durable import fsync_dir, fsync_fd
 from pipeline.errors import CannotRun
+from pipeline.i18n import _
 from pipeline.manifest.format import RUN_ID, SIGNATURE, valid_name
 
 TMP_PREFIX = ".tmp-"
@@ -35,9 +36,10 @@ class LocalDestination:
         # The root must already exist: creating it would write "the USB key" onto the till's own disk
         # when the key is not plugged in.
         if not self.root.is_dir():
-            raise CannotRun(f"The destination {self.root} is missing: is the USB key or disk plugged in and mounted?")
+            raise CannotRun(_("The destination {destination} is missing: is the USB key or disk plugged in and "
+                              "mounted?").format(destination=self.root))
         if not os.access(self.root, os.W_OK | os.X_OK):
-            raise CannotRun(f"The destination {self.root} is not writable.")
+            raise CannotRun(_("The destination {destination} is not writable.").format(destination=self.root))
 
     def free_space(self) -> int | None:
         """Bytes a run may still take on the medium (what the file system gives a user that is not root)."""
@@ -57,13 +59,14 @@ class LocalDestination:
         """A descriptor of `<root>/<store_id>`; NotRegular when it is a symbolic link or not a folder."""
         root = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            return _enter(root, store_id, lambda kind: f"the store folder {store_id} is {kind}, not a folder; "
-                                                       "not followed")
+            return _enter(root, store_id, lambda kind: _("the store folder {store_id} is {kind}, not a folder; not "
+                                                         "followed").format(store_id=store_id, kind=kind))
         finally:
             os.close(root)
 
     def _open_run(self, store_id: str, run_id: str) -> int:
-        return self._open_sub(store_id, run_id, lambda kind: f"is {kind}, not a folder; not followed")
+        return self._open_sub(store_id, run_id, lambda kind: _("is {kind}, not a folder; not followed").format(
+            kind=kind))
 
     def runs(self, store_id: str) -> list[str]:
         """The run folders; a symbolic link named like one is listed too, so that readers say it is not followed."""
@@ -198,7 +201,8 @@ class LocalDestination:
         """A descriptor of the folder `<root>/<store_id>/<folder>` (a run, or removals/), following no link."""
         store = self._open_store(store_id)
         try:
-            return _enter(store, folder, refusal or (lambda kind: f"{folder} is {kind}, not a folder; not followed"))
+            return _enter(store, folder, refusal or (lambda kind: _("{folder} is {kind}, not a folder; not "
+                                                                   "followed").format(folder=folder, kind=kind)))
         finally:
             os.close(store)
 
@@ -223,11 +227,11 @@ class LocalDestination:
             return None
         except OSError as err:
             if err.errno == errno.ELOOP:
-                raise OSError(errno.ELOOP, f"{name} is a symbolic link, not a file of Coffre's")
+                raise OSError(errno.ELOOP, _("{name} is a symbolic link, not a file of Coffre's").format(name=name))
             raise
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
-            raise OSError(errno.EINVAL, f"{name} is not a regular file")
+            raise OSError(errno.EINVAL, _("{name} is not a regular file").format(name=name))
         with os.fdopen(fd, "rb") as f:
             return f.read(limit + 1)
 
@@ -355,7 +359,7 @@ def _open_regular(folder: int, name: str):
             fd = os.open(name, _FILE, dir_fd=folder)
         except OSError as err:
             if err.errno == errno.ELOOP:
-                raise not_a_file("a symbolic link") from None
+                raise not_a_file(_("a symbolic link")) from None
             raise
     finally:
         os.close(folder)
@@ -393,15 +397,15 @@ def _enter(parent: int, name: str, refusal) -> int:
 
 def _kind(mode: int) -> str:
     if stat.S_ISLNK(mode):
-        return "a symbolic link"
+        return _("a symbolic link")
     if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
+        return _("a FIFO (named pipe)")
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
+        return _("a device")
     if stat.S_ISSOCK(mode):
-        return "a socket"
+        return _("a socket")
     if stat.S_ISDIR(mode):
-        return "a folder"
+        return _("a folder")
     if stat.S_ISREG(mode):
-        return "a regular file"
-    return "an entry of an unknown kind"
+        return _("a regular file")
+    return _("an entry of an unknown kind")

@@ -12,6 +12,8 @@ import re
 import secrets
 import time
 
+from pipeline.i18n import _
+
 MEDIUM_FILE = "coffre-medium.json"
 LIMIT = 4096  # the file is a few lines; more is not ours and is not read
 _ID = re.compile(r"^[0-9a-f]{32}$")
@@ -34,14 +36,14 @@ def render(medium_id: str) -> bytes:
 
 def parse(data: bytes) -> str:
     if len(data) > LIMIT:
-        raise MediumFileInvalid(f"{MEDIUM_FILE} is larger than the one Coffre writes")
+        raise MediumFileInvalid(_("{file} is larger than the one Coffre writes").format(file=MEDIUM_FILE))
     try:
         doc = json.loads(data)
     except (UnicodeDecodeError, ValueError, RecursionError):
-        raise MediumFileInvalid(f"{MEDIUM_FILE} is not valid JSON")
+        raise MediumFileInvalid(_("{file} is not valid JSON").format(file=MEDIUM_FILE))
     medium = doc.get("coffre_medium") if isinstance(doc, dict) else None
     if not isinstance(medium, str) or not _ID.match(medium):
-        raise MediumFileInvalid(f"{MEDIUM_FILE} holds no medium id of Coffre's")
+        raise MediumFileInvalid(_("{file} holds no medium id of Coffre's").format(file=MEDIUM_FILE))
     return medium
 
 
@@ -59,5 +61,5 @@ def ensure_medium(dest) -> str:
         if not dest.create_root_file(MEDIUM_FILE, render(medium)):
             medium = read_medium(dest)  # another run wrote one meanwhile: that one is the medium's
             if medium is None:
-                raise OSError(f"{MEDIUM_FILE} cannot be written")
+                raise OSError(_("{file} cannot be written").format(file=MEDIUM_FILE))
     return medium

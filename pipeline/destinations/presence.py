@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pipeline.destinations.medium import MediumFileInvalid, read_medium
 from pipeline.errors import CannotRun
+from pipeline.i18n import _
 
 
 def absent_reason(dest, source, recorded: dict | None, allow_same_disk: bool) -> tuple[str | None, str | None]:
@@ -22,11 +23,14 @@ def absent_reason(dest, source, recorded: dict | None, allow_same_disk: bool) ->
         return why, None
     src_dev = source.device()
     if src_dev is not None and dest.device() == src_dev:
-        msg = (f"The destination {dest.describe()} is on the same disk as the database ({source.describe()}): "
-               "a copy there dies with that disk; is the USB key or disk plugged in and mounted?")
         if not allow_same_disk:
-            return msg + " (Experts: --allow-same-disk.)", None
-        return None, f"Warning: {msg} Written anyway because --allow-same-disk was given."
+            return _("The destination {destination} is on the same disk as the database ({database}): a copy there "
+                     "dies with that disk; is the USB key or disk plugged in and mounted? (Experts: --allow-same-disk.)"
+                     ).format(destination=dest.describe(), database=source.describe()), None
+        return None, _("Warning: The destination {destination} is on the same disk as the database ({database}): a "
+                       "copy there dies with that disk; is the USB key or disk plugged in and mounted? Written anyway "
+                       "because --allow-same-disk was given.").format(destination=dest.describe(),
+                                                                       database=source.describe())
     return None, None
 
 
@@ -39,8 +43,9 @@ def unmounted_reason(dest, recorded: dict | None) -> str | None:
     then = recorded["mount_point"]
     if mount_point() == then or _has_medium(dest):
         return None
-    return (f"The destination {dest.describe()} is missing: the disk or USB key it was written to (mounted at {then}) "
-            "is not mounted now; is it plugged in?")
+    return _("The destination {destination} is missing: the disk or USB key it was written to (mounted at "
+             "{mount_point}) is not mounted now; is it plugged in?").format(destination=dest.describe(),
+                                                                            mount_point=then)
 
 
 def _has_medium(dest) -> bool:

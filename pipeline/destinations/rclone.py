@@ -10,6 +10,7 @@ import tempfile
 
 from pipeline import interrupt
 from pipeline.errors import CannotRun, UsageError
+from pipeline.i18n import _
 from pipeline.manifest.format import RUN_ID, SIGNATURE, valid_name
 
 TMP_PREFIX = ".tmp-"
@@ -30,7 +31,7 @@ class RcloneDestination:
         rest = spec[len("rclone:"):]
         remote, sep, path = rest.partition(":")
         if not sep or not remote or "\0" in rest:
-            raise UsageError(f"The destination {spec!r} must be written rclone:REMOTE:PATH.")
+            raise UsageError(_("The destination {spec} must be written rclone:REMOTE:PATH.").format(spec=repr(spec)))
         self.remote = f"{remote}:{path.rstrip('/')}"
 
     def describe(self) -> str:
@@ -39,7 +40,8 @@ class RcloneDestination:
     def _rclone(self) -> str:
         exe = shutil.which("rclone")
         if not exe:
-            raise CannotRun(f"The destination {self.spec} needs the rclone program, which is not installed.")
+            raise CannotRun(_("The destination {destination} needs the rclone program, which is not installed.").format(
+                destination=self.spec))
         return exe
 
     def _path(self, *parts: str) -> str:
@@ -56,12 +58,14 @@ class RcloneDestination:
 
     def check_ready(self) -> None:
         try:
-            self._run("lsf", "--max-depth", "1", self.remote, check_msg="not reachable")
+            self._run("lsf", "--max-depth", "1", self.remote, check_msg=_("not reachable"))
         except FileNotFoundError:
-            raise CannotRun(f"The destination {self.spec} does not exist on the remote: create it with "
-                            f"`rclone mkdir {shlex.quote(self.remote)}`.")
+            raise CannotRun(_("The destination {destination} does not exist on the remote: create it with "
+                              "`rclone mkdir {remote}`.").format(destination=self.spec,
+                                                                 remote=shlex.quote(self.remote)))
         except OSError as err:
-            raise CannotRun(f"The destination {self.spec} cannot be reached ({err}).")
+            raise CannotRun(_("The destination {destination} cannot be reached ({error}).").format(destination=self.spec,
+                                                                                             error=err))
 
     def device(self) -> int | None:
         return None
@@ -69,7 +73,7 @@ class RcloneDestination:
     def free_space(self) -> int | None:
         """What `rclone about` says is free; None for a remote that does not tell (many object stores)."""
         try:
-            out = self._run("about", "--json", self.remote, check_msg="cannot ask for the free space")
+            out = self._run("about", "--json", self.remote, check_msg=_("cannot ask for the free space"))
             free = json.loads(out).get("free")
         except (OSError, ValueError, AttributeError):
             return None
@@ -77,7 +81,7 @@ class RcloneDestination:
 
     def runs(self, store_id: str) -> list[str]:
         try:
-            out = self._run("lsf", "--dirs-only", self._path(store_id), check_msg="cannot list")
+            out = self._run("lsf", "--dirs-only", self._path(store_id), check_msg=_("cannot list"))
         except OSError as err:
             if "not found" in str(err):
                 return []
@@ -88,7 +92,7 @@ class RcloneDestination:
         """The run folders that hold a signature file, in one listing (not one call per run)."""
         try:
             out = self._run("lsf", "-R", "--max-depth", "2", "--files-only", "--include", f"/*/{SIGNATURE}",
-                            self._path(store_id), check_msg="cannot list")
+                            self._path(store_id), check_msg=_("cannot list"))
         except OSError as err:
             if "not found" in str(err):
                 return set()
@@ -96,17 +100,17 @@ class RcloneDestination:
         return {line.partition("/")[0] for line in out.splitlines() if RUN_ID.match(line.partition("/")[0])}
 
     def files(self, store_id: str, run_id: str) -> dict[str, int]:
-        out = self._run("lsf", "--format", "sp", "--separator", ";", self._path(store_id, run_id), check_msg="cannot list")
+        out = self._run("lsf", "--format", "sp", "--separator", ";", self._path(store_id, run_id), check_msg=_("cannot list"))
         listing = {}
         for line in out.splitlines():
-            size, _, name = line.partition(";")
+            size, _sep, name = line.partition(";")
             listing[name.rstrip("/")] = int(size) if size.lstrip("-").isdigit() else -1
         return listing
 
     def entry_kind(self, store_id: str, run_id: str, name: str) -> str:
         # lsf gives -1 for a folder and for an object whose size the remote does not know.
-        out = self._run("lsf", "--dirs-only", self._path(store_id, run_id), check_msg="cannot list")
-        return "a folder" if name + "/" in out.splitlines() else "an object of unknown size"
+        out = self._run("lsf", "--dirs-only", self._path(store_id, run_id), check_msg=_("cannot list"))
+        return _("a folder") if name + "/" in out.splitlines() else _("an object of unknown size")
 
     def open_read(self, store_id: str, run_id: str, name: str):
         if not valid_name(name):
@@ -116,18 +120,18 @@ class RcloneDestination:
     def remove_run(self, store_id: str, run_id: str) -> None:
         if not RUN_ID.match(run_id) or SIGNATURE in self.files(store_id, run_id):
             return
-        self._run("purge", self._path(store_id, run_id), check_msg="cannot remove")
+        self._run("purge", self._path(store_id, run_id), check_msg=_("cannot remove"))
 
     def remove_signed_run(self, store_id: str, run_id: str) -> None:
         """Retention's removal of a whole run: the signature first (see LocalDestination.remove_signed_run)."""
         if not RUN_ID.match(run_id):
             raise ValueError(f"refusing to remove {run_id!r}")
         self._delete(self._path(store_id, run_id, SIGNATURE))
-        self._run("purge", self._path(store_id, run_id), check_msg="cannot remove")
+        self._run("purge", self._path(store_id, run_id), check_msg=_("cannot remove"))
 
     def store_files(self, store_id: str, folder: str) -> list[str]:
         try:
-            out = self._run("lsf", "--files-only", self._path(store_id, folder), check_msg="cannot list")
+            out = self._run("lsf", "--files-only", self._path(store_id, folder), check_msg=_("cannot list"))
         except OSError as err:
             if "not found" in str(err):
                 return []
@@ -149,7 +153,7 @@ class RcloneDestination:
     def _delete(self, path: str) -> None:
         """Deletes one object; one already gone is no error."""
         try:
-            self._run("deletefile", path, check_msg="cannot remove")
+            self._run("deletefile", path, check_msg=_("cannot remove"))
         except OSError as err:
             if not isinstance(err, FileNotFoundError) and "not found" not in str(err):
                 raise
@@ -158,14 +162,15 @@ class RcloneDestination:
         if not valid_name(name) or not valid_name(folder):
             raise ValueError(f"refusing to write {folder}/{name}")
         tmp = self._path(store_id, folder, TMP_PREFIX + name)
-        code, _, err = interrupt.run([self._rclone(), *self.flags, "rcat", tmp], input=data, text=False)
+        code, _out, err = interrupt.run([self._rclone(), *self.flags, "rcat", tmp], input=data, text=False)
         if code != 0:
-            raise OSError(f"writing {name} failed: {_last_line(err.decode('utf-8', 'replace'))}")
-        self._run("moveto", tmp, self._path(store_id, folder, name), check_msg="cannot publish")
+            raise OSError(_("writing {name} failed: {error}").format(
+                name=name, error=_last_line(err.decode("utf-8", "replace"))))
+        self._run("moveto", tmp, self._path(store_id, folder, name), check_msg=_("cannot publish"))
 
     def normalised(self) -> str:
         """rclone:REMOTE:PATH with the path's redundant slashes and dots removed."""
-        remote, _, path = self.remote.partition(":")
+        remote, _sep, path = self.remote.partition(":")
         absolute = path.startswith("/")
         parts = [p for p in path.split("/") if p not in ("", ".")]
         return f"rclone:{remote}:{'/' if absolute else ''}{'/'.join(parts)}"
@@ -179,21 +184,22 @@ class RcloneDestination:
             err = err.decode("utf-8", "replace")
             if code == DIRECTORY_NOT_FOUND:
                 return None
-            raise OSError(f"reading {name} failed: {_last_line(err)}")
+            raise OSError(_("reading {name} failed: {error}").format(name=name, error=_last_line(err)))
         return out or None
 
     def create_root_file(self, name: str, data: bytes) -> bool:
         if self.read_root_file(name, 0) is not None:
             return False
         tmp = self._path(TMP_PREFIX + name)
-        code, _, err = interrupt.run([self._rclone(), *self.flags, "rcat", tmp], input=data, text=False)
+        code, _out, err = interrupt.run([self._rclone(), *self.flags, "rcat", tmp], input=data, text=False)
         if code != 0:
-            raise OSError(f"writing {name} failed: {_last_line(err.decode('utf-8', 'replace'))}")
-        self._run("moveto", tmp, self._path(name), check_msg="cannot publish")
+            raise OSError(_("writing {name} failed: {error}").format(
+                name=name, error=_last_line(err.decode("utf-8", "replace"))))
+        self._run("moveto", tmp, self._path(name), check_msg=_("cannot publish"))
         return True
 
     def start_run(self, store_id: str, run_id: str) -> "RcloneRunWriter":
-        self._run("mkdir", self._path(store_id, run_id), check_msg="cannot create the run folder")
+        self._run("mkdir", self._path(store_id, run_id), check_msg=_("cannot create the run folder"))
         return RcloneRunWriter(self, store_id, run_id)
 
 
@@ -230,9 +236,9 @@ class RcloneRunWriter:
         err = _read_log(log)
         log.close()
         if code != 0:
-            raise OSError(f"upload failed: {_last_line(err)}")
+            raise OSError(_("upload failed: {error}").format(error=_last_line(err)))
         self.dest._run("moveto", self._tmp(name), self.dest._path(self.store_id, self.run_id, name),
-                       check_msg="cannot publish")
+                       check_msg=_("cannot publish"))
 
     def discard(self) -> None:
         for name, (proc, log) in list(self.procs.items()):
@@ -241,7 +247,7 @@ class RcloneRunWriter:
             interrupt.forget(proc)
             log.close()
             try:
-                self.dest._run("deletefile", self._tmp(name), check_msg="cannot remove")
+                self.dest._run("deletefile", self._tmp(name), check_msg=_("cannot remove"))
             except OSError:
                 pass
         self.procs.clear()
@@ -270,8 +276,8 @@ class _PipeReader:
         err = _read_log(self.log)
         if code != 0:
             if "not found" in err or "doesn't exist" in err:
-                raise FileNotFoundError(2, f"{self.name} not found")
-            raise OSError(f"reading {self.name} failed: {_last_line(err)}")
+                raise FileNotFoundError(2, _("{name} not found").format(name=self.name))
+            raise OSError(_("reading {name} failed: {error}").format(name=self.name, error=_last_line(err)))
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -295,4 +301,4 @@ def _read_log(log) -> str:
 
 def _last_line(text: str) -> str:
     lines = [l.strip() for l in text.strip().splitlines() if l.strip()]
-    return (lines[-1] if lines else "no message")[:300]
+    return (lines[-1] if lines else _("no message"))[:300]

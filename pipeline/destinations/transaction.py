@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pipeline.destinations import Destination, RunWriter
 from pipeline.destinations.parallel import PerDestination
 from pipeline.errors import CannotRun
+from pipeline.i18n import _
 from pipeline.hashing import hash_stream
 from pipeline.pack.tee import AllBranchesFailed, Tee
 
@@ -55,20 +56,22 @@ class RunTransaction:
         for spec, err in errors.items():
             if not isinstance(err, OSError):
                 raise err
-            self._fail(spec, f"cannot create the run folder ({err.strerror})")
+            self._fail(spec, _("cannot create the run folder ({error})").format(error=err.strerror))
 
     def _fail(self, spec: str, reason: str) -> None:
         with self._lock:
             copy = self.copies[spec]
             if not copy.ok:
                 return
-            copy.ok, copy.reason = False, f"{self.dests[spec].describe()}: {reason}"
-            self.say(f"Copy failed: {copy.reason}")
+            copy.ok, copy.reason = False, _("{destination}: {reason}").format(destination=self.dests[spec].describe(),
+                                                                                reason=reason)
+            self.say(_("Copy failed: {reason}").format(reason=copy.reason))
             self._dropped.append((spec, self.writers.pop(spec, None)))
             if not self._streams:
                 self._clear_dropped()
             if not self.writers:
-                raise CannotRun("No copy could be written: " + "; ".join(c.reason for c in self.copies.values() if not c.ok))
+                raise CannotRun(_("No copy could be written: {reasons}").format(
+                    reasons="; ".join(c.reason for c in self.copies.values() if not c.ok)))
 
     def _clear_dropped(self) -> None:
         """Closes and removes what the failed copies hold; called under the lock, with no stream writing."""
@@ -101,18 +104,18 @@ class RunTransaction:
             try:
                 branches[spec] = w.open(name)
             except OSError as err:
-                self._fail(spec, f"cannot create {name} ({err.strerror})")
+                self._fail(spec, _("cannot create {name} ({error})").format(name=name, error=err.strerror))
         return branches
 
     def _commit_all(self, name: str, failures: dict[str, OSError]) -> None:
         for spec, err in failures.items():
-            self._fail(spec, f"writing {name} failed ({err.strerror or err})")
+            self._fail(spec, _("writing {name} failed ({error})").format(name=name, error=err.strerror or err))
         writers = self._live()
         errors = self._flushers.run_all(writers, lambda spec: writers[spec].commit(name))
         for spec, err in errors.items():
             if not isinstance(err, OSError):
                 raise err
-            self._fail(spec, f"writing {name} failed ({err.strerror or err})")
+            self._fail(spec, _("writing {name} failed ({error})").format(name=name, error=err.strerror or err))
 
     def data_file(self, name: str, kind: str, produce):
         with self._stream():
@@ -123,8 +126,8 @@ class RunTransaction:
                 if tee.branches:  # a copy is still writable: the failure is the stream's own (a read error, say)
                     raise
                 for spec, err in tee.failures.items():
-                    self._fail(spec, f"writing {name} failed ({err.strerror or err})")
-                raise CannotRun("No copy could be written.")  # not reached: _fail raises once no writer is left
+                    self._fail(spec, _("writing {name} failed ({error})").format(name=name, error=err.strerror or err))
+                raise CannotRun(_("No copy could be written."))  # not reached: _fail raises once no writer is left
             self._commit_all(name, tee.failures)
         digest = tee.hash.hexdigest()
         self.files.append({"name": name, "kind": kind, "size": tee.size, "blake3": digest,
@@ -168,11 +171,11 @@ class RunTransaction:
             return None  # that copy has failed meanwhile: nothing to read
         try:
             with self.dests[spec].open_read(self.store_id, self.run_id, name) as f:
-                got, _ = hash_stream(f)
+                got, _size = hash_stream(f)
         except OSError as err:
-            return f"reading {name} back failed ({err.strerror or err})"
+            return _("reading {name} back failed ({error})").format(name=name, error=err.strerror or err)
         if got != digest:
-            return f"{name} read back differs from what was written (the medium is failing)"
+            return _("{name} read back differs from what was written (the medium is failing)").format(name=name)
         return None
 
     def publish(self, control: list[tuple[str, bytes]], signed_name: str, sign) -> dict[str, str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import zstandard
 
 from pipeline.hashing import HashingReader
+from pipeline.i18n import _
 from pipeline.age.writer import AgeWriter
 
 BLOCK = 512
@@ -73,7 +74,7 @@ class FrameTar(io.RawIOBase):
                         while left:
                             data = f.read(min(READ_SIZE, left))
                             if not data:
-                                raise OSError(f"{part.path} is shorter than recorded")
+                                raise OSError(_("{path} is shorter than recorded").format(path=part.path))
                             left -= len(data)
                             yield data
                 else:

@@ -6,6 +6,8 @@ import errno
 
 import blake3
 
+from pipeline.i18n import _
+
 
 class AllBranchesFailed(OSError):
     pass
@@ -34,10 +36,10 @@ class Tee:
                 self.failures[key] = err
                 del self.branches[key]
             except ValueError:  # its file was closed under it (that copy failed elsewhere): the same, for this copy
-                self.failures[key] = OSError(errno.EIO, "the copy's file was closed")
+                self.failures[key] = OSError(errno.EIO, _("the copy's file was closed"))
                 del self.branches[key]
         if not self.branches:
-            raise AllBranchesFailed("every destination failed")
+            raise AllBranchesFailed(_("every destination failed"))
         return len(data)
 
     def flush(self) -> None:

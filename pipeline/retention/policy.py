@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from pipeline.i18n import _
+
 LEGAL_YEARS = 6
 
 
@@ -70,11 +72,12 @@ def plan(runs: list[dict], rules: Rules, zone: ZoneInfo, today: date) -> dict[st
     newest_first = list(reversed(ordered))
     start = rules.start()
     for r in newest_first[:rules.keep_last]:
-        keep[r["run_id"]].append("last")
-    buckets = (("daily", rules.keep_daily, lambda d: d),
-               ("weekly", rules.keep_weekly, lambda d: d.isocalendar()[:2]),
-               ("monthly", rules.keep_monthly, lambda d: (d.year, d.month)),
-               ("yearly", rules.keep_yearly, lambda d: fiscal_year(d, start)))
+        keep[r["run_id"]].append(_("last"))
+    # The names of the keep rules ([retention] keep_daily...), said as the reason a run is kept.
+    buckets = ((_("daily"), rules.keep_daily, lambda d: d),
+               (_("weekly"), rules.keep_weekly, lambda d: d.isocalendar()[:2]),
+               (_("monthly"), rules.keep_monthly, lambda d: (d.year, d.month)),
+               (_("yearly"), rules.keep_yearly, lambda d: fiscal_year(d, start)))
     for name, count, key in buckets:
         last = object()
         for r in newest_first:
@@ -98,19 +101,20 @@ def legal_runs(ordered: list[dict], days: dict[str, date], rules: Rules, today: 
     def hold(run_id: str, what: str) -> None:
         until = _years_after(fiscal_year_end(fiscal_year(days[run_id], start), start), rules.legal_years)
         if today <= until:
-            held.setdefault(run_id, f"legal: {what}, kept until {until.isoformat()}")
+            held.setdefault(run_id, _("legal: {reason}, kept until {until}").format(reason=what,
+                                                                                      until=until.isoformat()))
 
     closed = None
     for r in ordered:
         c = r.get("last_yearly_closure")
         if isinstance(c, str) and c != closed:  # the first run that holds this yearly Z (a store's first run too)
-            hold(r["run_id"], f"the first run after the yearly closure of {c}")
+            hold(r["run_id"], _("the first run after the yearly closure of {closure}").format(closure=c))
             closed = c
     for r in ordered:
         # A run known only from the copies (a record rebuilt from them, or a run an interrupted archive never
         # recorded) carries none of what the legal rule reads: it may be the one that must stay.
         if r.get("rebuilt") or r.get("recovered"):
-            hold(r["run_id"], "what it holds is unknown to this machine's record (recovered from the copies)")
+            hold(r["run_id"], _("what it holds is unknown to this machine's record (recovered from the copies)"))
     before: tuple = ({}, [])
     for r in ordered:
         # What a run found (fiscal findings, data that shrank) was said that evening and is signed into that run: it
@@ -118,14 +122,14 @@ def legal_runs(ordered: list[dict], days: dict[str, date], rules: Rules, today: 
         # kept once, with the run that first said it (else one old anomaly would keep every run for six years).
         found = (r.get("findings") or {}, r.get("attention") or [])
         if found != before and (found[0] or found[1]):
-            hold(r["run_id"], "its findings are evidence" if found[0] else "it needed a person")
+            hold(r["run_id"], _("its findings are evidence") if found[0] else _("it needed a person"))
         before = found
     last_of_year: dict[int, str] = {}
     for r in ordered:
         last_of_year[fiscal_year(days[r["run_id"]], start)] = r["run_id"]
     for year, run_id in last_of_year.items():
         if fiscal_year_end(year, start) < today:
-            hold(run_id, f"the last run of fiscal year {_year_name(year, start)}")
+            hold(run_id, _("the last run of fiscal year {year}").format(year=_year_name(year, start)))
     return held
 
 

@@ -14,6 +14,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from pipeline.i18n import _
 from pipeline.manifest import format as fmt
 from pipeline.manifest.check import SignatureInvalid, verify
 from pipeline.manifest.sign import sign
@@ -62,42 +63,44 @@ def read_removals(dest, store_id: str, pinned_key: str, medium: str | None) -> R
     try:
         names = dest.store_files(store_id, FOLDER)
     except OSError as err:
-        out.problems.append(f"{FOLDER}/ cannot be listed ({getattr(err, 'strerror', None) or err})")
+        out.problems.append(_("{folder}/ cannot be listed ({error})").format(
+            folder=FOLDER, error=getattr(err, "strerror", None) or err))
         return out
     present = set(names)
     records = [n for n in names if n.endswith(".json")]
     for name in sorted(present - set(records) - {n + ".minisig" for n in records}):
         if not name.endswith(".json.minisig"):  # a lone signature is a prune killed before its record: allows nothing
-            out.problems.append(f"{FOLDER}/{name} is not a removal record of Coffre's")
+            out.problems.append(_("{file} is not a removal record of Coffre's").format(file=f"{FOLDER}/{name}"))
     if len(records) > MAX_RECORDS:
-        out.problems.append(f"{FOLDER}/ holds {len(records)} records, more than Coffre ever writes; "
-                            f"only the first {MAX_RECORDS} are read")
+        out.problems.append(_("{folder}/ holds {count} records, more than Coffre ever writes; only the first {limit} "
+                              "are read").format(folder=FOLDER, count=len(records), limit=MAX_RECORDS))
         records = records[:MAX_RECORDS]
     for name in records:
         act_id = name[:-len(".json")]
         where = f"{FOLDER}/{name}"
         if name + ".minisig" not in present:
-            out.problems.append(f"{where} has no signature beside it: not a removal this store made")
+            out.problems.append(_("{file} has no signature beside it: not a removal this store made").format(file=where))
             continue
         try:
             data = dest.read_store_file(store_id, FOLDER, name, LIMIT)
             sig = dest.read_store_file(store_id, FOLDER, name + ".minisig", LIMIT)
         except (OSError, ValueError) as err:
-            out.problems.append(f"{where} cannot be read ({getattr(err, 'strerror', None) or err})")
+            out.problems.append(_("{file} cannot be read ({error})").format(file=where,
+                                                                             error=getattr(err, "strerror", None) or err))
             continue
         if len(data) > LIMIT or len(sig) > LIMIT:
-            out.problems.append(f"{where} is larger than any removal record; not read")
+            out.problems.append(_("{file} is larger than any removal record; not read").format(file=where))
             continue
         try:
             comment = verify(pinned_key, data, sig, signed=name)
         except SignatureInvalid as err:
-            out.problems.append(f"{where}: {err} (checked with the public key pinned in the configuration); "
-                                "the runs it names count as deleted")
+            out.problems.append(_("{file}: {error} (checked with the public key pinned in the configuration); the runs "
+                                  "it names count as deleted").format(file=where, error=err))
             continue
         why = _problem(data, store_id, act_id, medium) if comment == trusted_comment(store_id, act_id) \
-            else "its signature names another store or act"
+            else _("its signature names another store or act")
         if why:
-            out.problems.append(f"{where}: {why}; the runs it names count as deleted")
+            out.problems.append(_("{file}: {reason}; the runs it names count as deleted").format(file=where, reason=why))
             continue
         for run in json.loads(data)["runs"]:
             out.runs[run["run_id"]] = run
@@ -110,19 +113,19 @@ def _problem(data: bytes, store_id: str, act_id: str, medium: str | None) -> str
     try:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        return "it is not valid JSON"
+        return _("it is not valid JSON")
     if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME or doc.get("format_version") != FORMAT_VERSION:
-        return "it is not a removal record of a format this version reads"
+        return _("it is not a removal record of a format this version reads")
     if doc.get("store_id") != store_id or doc.get("act_id") != act_id or not _ACT.match(act_id):
-        return "it names another store or act than its file"
+        return _("it names another store or act than its file")
     if medium and doc.get("medium") and doc["medium"] != medium:
-        return f"it removed runs from another medium ({doc['medium']}), not this copy"
+        return _("it removed runs from another medium ({medium}), not this copy").format(medium=doc["medium"])
     runs = doc.get("runs")
     if not isinstance(runs, list) or not all(
             isinstance(r, dict) and isinstance(r.get("run_id"), str) and fmt.RUN_ID.match(r["run_id"])
             and isinstance(r.get("manifest_blake3"), str) and _HEX64.match(r["manifest_blake3"])
             and _link_ok(r.get("previous_run")) for r in runs):
-        return "its list of runs is malformed"
+        return _("its list of runs is malformed")
     return None
 
 

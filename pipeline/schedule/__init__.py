@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import UsageError
+from pipeline.i18n import _
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,8 @@ class At:
 def parse_at(text: str) -> At:
     m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", text.strip())
     if not m:
-        raise UsageError(f"--at wants a time of day as HH:MM from 00:00 to 23:59, for example 20:30; got {text!r}.")
+        raise UsageError(_("--at wants a time of day as HH:MM from 00:00 to 23:59, for example 20:30; got {text}.")
+                         .format(text=repr(text)))
     return At(int(m.group(1)), int(m.group(2)))
 
 

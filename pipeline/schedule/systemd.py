@@ -10,6 +10,7 @@ from pathlib import Path
 from pipeline import __version__
 from pipeline.config_path import xdg_config_home
 from pipeline.errors import CannotRun, UsageError
+from pipeline.i18n import _
 from pipeline.schedule import At
 
 SYSTEM_DIR = Path("/etc/systemd/system")
@@ -99,8 +100,8 @@ def install(files: dict[str, str], user: bool) -> tuple[list[Path], list[str]]:
     Files written but systemd unreachable (a container, no session bus): CannotRun, which says the files are there.
     """
     if not user and hasattr(os, "geteuid") and os.geteuid() != 0:
-        raise UsageError(f"Installing system units in {SYSTEM_DIR} needs root; run as root, or add --user for units "
-                         "of your own.")
+        raise UsageError(_("Installing system units in {folder} needs root; run as root, or add --user for units of "
+                           "your own.").format(folder=SYSTEM_DIR))
     written = write(files, user_dir() if user else SYSTEM_DIR)
     timers = [name for name in files if name.endswith(".timer")]
     base = ["systemctl"] + (["--user"] if user else [])
@@ -111,18 +112,20 @@ def install(files: dict[str, str], user: bool) -> tuple[list[Path], list[str]]:
 
 def _systemctl(argv: list[str], folder: Path, timers: list[str], user: bool) -> None:
     if not shutil.which(argv[0]):
-        raise CannotRun(_unreachable(folder, timers, user, "there is no systemctl here"))
+        raise CannotRun(_unreachable(folder, timers, user, _("there is no systemctl here")))
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as err:
         raise CannotRun(_unreachable(folder, timers, user, str(err)))
     if proc.returncode != 0:
         said = (proc.stderr or proc.stdout).strip().splitlines()
-        why = said[0].strip().rstrip(".") if said else f"exit {proc.returncode}"  # its first line is the reason
-        raise CannotRun(_unreachable(folder, timers, user, f"`{' '.join(argv)}` said: {why}"))
+        why = said[0].strip().rstrip(".") if said else _("exit {code}").format(code=proc.returncode)  # its first line
+        raise CannotRun(_unreachable(folder, timers, user, _("`{command}` said: {reason}").format(
+            command=" ".join(argv), reason=why)))
 
 
 def _unreachable(folder: Path, timers: list[str], user: bool, why: str) -> str:
     flag = "--user " if user else ""
-    return (f"The units are written in {folder}, but systemd could not take them ({why}); where systemd runs, "
-            f"do `systemctl {flag}daemon-reload && systemctl {flag}enable --now {' '.join(timers)}`.")
+    return _("The units are written in {folder}, but systemd could not take them ({reason}); where systemd runs, do "
+             "`systemctl {flag}daemon-reload && systemctl {flag}enable --now {timers}`.").format(
+        folder=folder, reason=why, flag=flag, timers=" ".join(timers))

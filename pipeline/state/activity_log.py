@@ -11,6 +11,7 @@ from pathlib import Path
 import blake3
 
 from pipeline.errors import CannotRun
+from pipeline.i18n import _
 from pipeline.state.record_lock import record_lock
 
 GENESIS = "0" * 64
@@ -33,10 +34,12 @@ class ActivityLog:
         except FileNotFoundError:
             return []
         except OSError as err:
-            raise CannotRun(f"Coffre's log {self.path} cannot be read ({err.strerror or err}).")
+            raise CannotRun(_("Coffre's log {path} cannot be read ({error}).").format(path=self.path,
+                                                                                     error=err.strerror or err))
         if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO would hang every command
             os.close(fd)
-            raise CannotRun(f"Coffre's log {self.path} is not a regular file; move it aside to go on.")
+            raise CannotRun(_("Coffre's log {path} is not a regular file; move it aside to go on.").format(
+                path=self.path))
         with os.fdopen(fd, "rb") as f:
             data = f.read()
         # Bytes that are not UTF-8 are kept as they are (surrogates): the chain check names the line they damage.
@@ -63,13 +66,15 @@ def check_log(lines: list[str]) -> list[str]:
         try:
             entry = json.loads(line)
         except ValueError:
-            problems.append(f"line {n} of Coffre's log is not JSON")
+            problems.append(_("line {line} of Coffre's log is not JSON").format(line=n))
             previous = _hash(line)
             continue
         if not isinstance(entry, dict) or entry.get("previous_hash") != previous:
-            problems.append(f"line {n} of Coffre's log does not follow line {n - 1}: a line was removed, inserted or rewritten")
+            problems.append(_("line {line} of Coffre's log does not follow line {before}: a line was removed, inserted or "
+                             "rewritten").format(line=n, before=n - 1))
         if isinstance(entry, dict) and entry.get("seq") != n:
-            problems.append(f"line {n} of Coffre's log carries number {entry.get('seq')}")
+            problems.append(_("line {line} of Coffre's log carries number {number}").format(line=n,
+                                                                                          number=entry.get("seq")))
         previous = _hash(line)
     return problems
 
@@ -80,11 +85,11 @@ def check_against(lines: list[str], recorded: dict | None) -> list[str]:
     n = (recorded or {}).get("entries")
     if isinstance(n, int) and not isinstance(n, bool) and n > 0:
         if len(lines) < n:
-            problems.append(f"Coffre's log has {len(lines)} lines, but run {recorded.get('run_id')} carried {n}: "
-                            "lines were deleted")
+            problems.append(_("Coffre's log has {lines} lines, but run {run_id} carried {carried}: lines were deleted")
+                            .format(lines=len(lines), run_id=recorded.get("run_id"), carried=n))
         elif _hash(lines[n - 1]) != recorded.get("head"):
-            problems.append(f"line {n} of Coffre's log differs from the one run {recorded.get('run_id')} carried: "
-                            "the log was rewritten")
+            problems.append(_("line {line} of Coffre's log differs from the one run {run_id} carried: the log was "
+                              "rewritten").format(line=n, run_id=recorded.get("run_id")))
     return problems
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pipeline.durable import fsync_dir
 from pipeline.errors import CannotRun
+from pipeline.i18n import _
 from pipeline.manifest.format import RUN_ID
 from pipeline.state.record_lock import record_lock
 
@@ -29,8 +30,9 @@ class RecordUnreadable(CannotRun):
 
     def __init__(self, path: Path, why: str, config_path: Path | None = None):
         how = f"coffre rebuild-record --config {config_path}" if config_path else "coffre rebuild-record --config FILE"
-        super().__init__(f"The record of what this machine wrote, {path}, cannot be read ({why}); nothing was changed. "
-                         f"Run `{how}` to keep it aside and rebuild it from the copies.")
+        super().__init__(_("The record of what this machine wrote, {path}, cannot be read ({reason}); nothing was "
+                           "changed. Run `{command}` to keep it aside and rebuild it from the copies.").format(
+            path=path, reason=why, command=how))
         self.path = path
 
 
@@ -53,18 +55,18 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 def _run_problem(r) -> str | None:
     if not isinstance(r, dict) or not isinstance(r.get("run_id"), str) or not RUN_ID.match(r["run_id"]):
-        return "a run's id is malformed"
+        return _("a run's id is malformed")
     if not _is(r.get("written"), list, str) or not _is(r.get("media"), dict, str) or not _is(r.get("failed"), dict, str):
-        return f"run {r['run_id']}'s list of copies is malformed"
+        return _("run {run_id}'s list of copies is malformed").format(run_id=r["run_id"])
     if r.get("written") and not (isinstance(r.get("manifest_blake3"), str) and _HEX64.match(r["manifest_blake3"])):
-        return f"run {r['run_id']}'s manifest hash is malformed"
+        return _("run {run_id}'s manifest hash is malformed").format(run_id=r["run_id"])
     if not (r.get("previous") is None or (isinstance(r["previous"], str) and RUN_ID.match(r["previous"]))):
-        return f"run {r['run_id']}'s previous run is malformed"
+        return _("run {run_id}'s previous run is malformed").format(run_id=r["run_id"])
     if not _is(r.get("created_at"), str) or not _is(r.get("attention"), list, str) \
             or not _is(r.get("row_counts"), dict, (int, type(None))) or not _is(r.get("findings"), dict, int) \
             or not _is(r.get("removed"), dict, str) or not _is(r.get("last_yearly_closure"), str) \
             or not (r.get("bytes") is None or (isinstance(r["bytes"], int) and not isinstance(r["bytes"], bool))):
-        return f"run {r['run_id']} is malformed"
+        return _("run {run_id} is malformed").format(run_id=r["run_id"])
     return None
 
 
@@ -77,9 +79,9 @@ def _problem(doc) -> str | None:
     """Why a parsed record is not one Coffre wrote, or None: every part a command reads is checked here, so that
     none meets a value of another shape later (and a record of another shape gets the way out, rebuild-record)."""
     if not isinstance(doc, dict):
-        return "it is not a JSON object"
+        return _("it is not a JSON object")
     if not isinstance(doc.get("runs"), list):
-        return "its list of runs is malformed"
+        return _("its list of runs is malformed")
     for r in doc["runs"]:
         why = _run_problem(r)
         if why:
@@ -89,31 +91,31 @@ def _problem(doc) -> str | None:
                   "data_checks": (dict, dict), "destinations": (dict, dict)}
     for key, (kind, inner) in containers.items():
         if key in doc and (doc[key] is None or not _is(doc[key], kind, inner)):
-            return f"its `{key}` is malformed"
+            return _("its `{key}` is malformed").format(key=key)
     for key in ("log_carried", "journal_checkpoint", "rebuilt", "last_prune"):
         if not _is(doc.get(key), dict):
-            return f"its `{key}` is malformed"
+            return _("its `{key}` is malformed").format(key=key)
     if not all(isinstance(v, dict) and all(isinstance(c, dict) and isinstance(c.get("at"), str) for c in v.values())
                for v in (doc.get("data_checks") or {}).values()):
-        return "its `data_checks` is malformed"
+        return _("its `data_checks` is malformed")
     if not all(isinstance(c.get("at"), str) and isinstance(c.get("kind"), str)
                and isinstance(c.get("copies"), list) and all(_check_copy_ok(x) for x in c["copies"])
                for c in doc.get("checks") or []):
-        return "its `checks` is malformed"
+        return _("its `checks` is malformed")
     if not all(all(_is(d.get(k), str) for k in ("spec", "medium", "mount_point", "last_run"))
                and _is(d.get("media_seen"), list, str) for d in (doc.get("destinations") or {}).values()):
-        return "its `destinations` is malformed"
+        return _("its `destinations` is malformed")
     if not all(isinstance(c, dict) and isinstance(c.get("at"), str) and isinstance(c.get("ok"), bool)
                and _is(c.get("problem"), str) for c in (doc.get("last_prune") or {}).values()):
-        return "its `last_prune` is malformed"
+        return _("its `last_prune` is malformed")
     cp, carried = doc.get("journal_checkpoint"), doc.get("log_carried")
     if cp is not None and not (isinstance(cp.get("mapping"), str) and _is(cp.get("chains"), dict)
                                and _is(cp.get("till_keys"), list, list)):
-        return "its `journal_checkpoint` is malformed"
+        return _("its `journal_checkpoint` is malformed")
     entries = (carried or {}).get("entries")
     if carried is not None and not (_is(entries, int) and not isinstance(entries, bool) and (entries or 0) >= 0
                                     and _is(carried.get("head"), str)):
-        return "its `log_carried` is malformed"
+        return _("its `log_carried` is malformed")
     return None
 
 
@@ -124,25 +126,25 @@ def load_record(path: Path, config_path: Path | None = None) -> dict:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         if os.path.lexists(path):
-            raise RecordUnreadable(path, "it is a symbolic link to nothing", config_path)
+            raise RecordUnreadable(path, _("it is a symbolic link to nothing"), config_path)
         return empty_record()
     except OSError as err:
-        why = "it is a symbolic link, not a file" if err.errno == errno.ELOOP else err.strerror or str(err)
+        why = _("it is a symbolic link, not a file") if err.errno == errno.ELOOP else err.strerror or str(err)
         raise RecordUnreadable(path, why, config_path)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise RecordUnreadable(path, "it is not a regular file", config_path)
+        raise RecordUnreadable(path, _("it is not a regular file"), config_path)
     with os.fdopen(fd, "rb") as f:
         try:
             data = f.read(LIMIT + 1)
         except OSError as err:
             raise RecordUnreadable(path, err.strerror or str(err), config_path)
     if len(data) > LIMIT:
-        raise RecordUnreadable(path, "it is larger than any record Coffre writes", config_path)
+        raise RecordUnreadable(path, _("it is larger than any record Coffre writes"), config_path)
     try:
         doc = json.loads(data)
     except (UnicodeDecodeError, ValueError, RecursionError):
-        raise RecordUnreadable(path, "it is not valid JSON: damaged or truncated", config_path)
+        raise RecordUnreadable(path, _("it is not valid JSON: damaged or truncated"), config_path)
     why = _problem(doc)
     if why:
         raise RecordUnreadable(path, why, config_path)

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from pipeline.errors import CannotRun
+from pipeline.i18n import _
 
 
 class StoreLock:
@@ -28,13 +29,17 @@ class StoreLock:
         except BlockingIOError:
             holder = _read_holder(fd)
             os.close(fd)
-            who = f" (process {holder.get('pid')} on {holder.get('host')}, since {holder.get('since')})" if holder else ""
-            raise CannotRun(f"Another Coffre run holds the lock for this store{who}; try again when it has finished.")
+            if holder:
+                raise CannotRun(_("Another Coffre run holds the lock for this store (process {pid} on {host}, since "
+                                  "{since}); try again when it has finished.").format(
+                    pid=holder.get("pid"), host=holder.get("host"), since=holder.get("since")))
+            raise CannotRun(_("Another Coffre run holds the lock for this store; try again when it has finished."))
         previous = _read_holder(fd)
         if previous:
             # The kernel dropped the dead holder's flock; its note is still in the file.
-            self.say(f"Taking over the lock left by process {previous.get('pid')} on {previous.get('host')} "
-                     f"(started {previous.get('since')}), which is no longer running.")
+            self.say(_("Taking over the lock left by process {pid} on {host} (started {since}), which is no longer "
+                       "running.").format(pid=previous.get("pid"), host=previous.get("host"),
+                                          since=previous.get("since")))
         note = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         os.ftruncate(fd, 0)
         os.pwrite(fd, note.encode(), 0)

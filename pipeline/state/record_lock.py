@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pipeline.errors import CannotRun
+from pipeline.i18n import _
 
 WAIT = 30.0  # seconds: a record update takes milliseconds; longer means a stuck process
 
@@ -31,8 +32,9 @@ def record_lock(state_dir: Path, store_id: str, wait: float = WAIT):
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise CannotRun(f"The record of store {store_id} in {state_dir} stays locked by another Coffre "
-                                    f"process (waited {wait:.0f} s); try again when it has finished.")
+                    raise CannotRun(_("The record of store {store_id} in {folder} stays locked by another Coffre "
+                                      "process (waited {seconds} s); try again when it has finished.").format(
+                        store_id=store_id, folder=state_dir, seconds=f"{wait:.0f}"))
                 time.sleep(0.02)  # in Python, not in flock(): a SIGTERM is handled between tries
         yield
     finally:
