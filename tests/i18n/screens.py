@@ -13,21 +13,22 @@ from conftest import need_tool
 
 # Words that are English and not French (nor a name Coffre prints): one of them on a French screen is a sentence that
 # escaped the catalogue. Short words that French shares ("a", "on", "or", "an", "as", "en", "message", "options",
-# "total", "minutes", "signature", "journal", "tickets", "destination", "date", "version", "usage") are left out.
+# "total", "minutes", "signature", "journal", "tickets", "destination", "date", "version", "usage", "copies",
+# "configuration", "fiscal", "attention", "intact", "public", "secret") are left out.
 ENGLISH = set("""
 the and of to is are was were be been being with without from this that these those has have had not no yes
 it its they their there here by for into onto at which what who when where why how will would can cannot could
 should must may might do does did done than then only also every each all none some any more less most least
-copy copies run runs store stores file files folder folders written write writes read reads checked check
+copy  run runs store stores file files folder folders written write writes read reads checked check
 checks verified verify verifying restored restore restoring drill drilled saved save backup backups key keys disk
 disks drive free space left day days evening evenings hour hours second seconds error errors warning warnings
-missing found failed failure success succeeded ok intact damaged corrupt broken signed signing unsigned records
-record lines payments closures closure shop till till's database snapshot journals fiscal findings finding
-attention package auditor inspector password identity passphrase recipient public secret sample trading
+missing found failed failure success succeeded ok  damaged corrupt broken signed signing unsigned records
+record lines payments closures closure shop till till's database snapshot journals  findings finding
+ package auditor inspector password identity passphrase recipient   sample trading
 registers register receipts exported export exporting checked period report letter written wrote writing
 chain chains manifest hash hashes unchanged since last latest first next newest oldest kept keep removed remove
 prune pruned policy off-site on-site took taking per seconds elapsed speed remaining nothing something
-everything anything please show exit help command commands configuration settings default required
+everything anything please show exit help command commands  settings default required
 """.split())
 
 # Words that are French and not English, for the English screens.
