@@ -17,7 +17,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from pipeline.i18n import _, ngettext
-from pipeline.journals.findings import CheckResult, Finding, closure_name, closures_of_kind
+from pipeline.journals.findings import CheckResult, Finding, clauses, closure_name, closures_of_kind
 from pipeline.journals.mapping import Journal, Mapping, counted_types_sql, payload_sql, quote_ident
 from pipeline.journals.means import check_means
 from pipeline.journals.records import check_records
@@ -377,7 +377,7 @@ def report_ticket_lines(rows, lc: dict, tj_name: str, result: CheckResult) -> No
                  for i, r in enumerate(int(x) for x in lc["rates"]) if row[2 + 2 * i] != row[3 + 2 * i]]
         result.add(Finding(tj_name, "ticket_lines", {"register": row[0], "number": row[1]},
                            _("does not equal the sum of its lines: {differences}").format(
-                               differences="; ".join(diffs))))
+                               differences=clauses(diffs))))
 
 
 def report_payments(rows, tj_name: str, result: CheckResult) -> None:
@@ -433,7 +433,7 @@ def _closure_lines(conn, mapping: Mapping, result: CheckResult, daily: str) -> N
         result.add(Finding("closures", "closure_lines", {"register": row[0], "kind": row[1], "number": row[2],
                                                          "period_start": row[3]},
                            _("{closure} does not match the ticket lines of its period: {differences}").format(
-                               closure=closure_name(row[1]), differences="; ".join(diffs))))
+                               closure=closure_name(row[1]), differences=clauses(diffs))))
 
 
 def _report_sums(conn, sql, params, amounts, result: CheckResult, source: str) -> None:
@@ -451,7 +451,7 @@ def _report_sums(conn, sql, params, amounts, result: CheckResult, source: str) -
                     amount=a, recorded=vals[2 * i], found=vals[2 * i + 1], source=source))
         result.add(Finding("closures", "closure_total", {"register": reg, "kind": kind, "number": number, "period_start": start},
                            _("{closure} does not add up: {differences}").format(closure=closure_name(kind),
-                                                                                 differences="; ".join(diffs[:4]))))
+                                                                                 differences=clauses(diffs[:4]))))
 
 
 def check_journals(conn: sqlite3.Connection, mapping: Mapping, checkpoint: dict | None = None,

@@ -64,6 +64,14 @@ class CheckResult:
                 "records": self.records, "truncated": self.truncated_checks}
 
 
+def clauses(parts) -> str:
+    """Differences said one after the other: "a; b; c" (the French puts a space before the semicolon)."""
+    said = ""
+    for part in parts:
+        said = part if not said else _("{clauses}; {clause}").format(clauses=said, clause=part)
+    return said
+
+
 def closure_name(kind) -> str:
     """The closure of a kind, as a sentence names it."""
     if kind == "daily":

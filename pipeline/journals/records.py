@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from pipeline.i18n import _, ngettext
-from pipeline.journals.findings import CheckResult, Finding
+from pipeline.journals.findings import CheckResult, Finding, clauses
 from pipeline.journals.mapping import SOURCE_ID, Journal, Mapping, payload_sql, quote_ident
 
 Scope = Callable[[Journal], tuple[str, tuple]]  # a journal -> (WHERE clause, parameters) of the records checked
@@ -64,7 +64,7 @@ def _breakdown(conn, j: Journal, spec: dict, rates: dict, result: CheckResult, s
             said.append(_("total TTC {ttc} is not total HT {ht} plus total VAT {vat}").format(ttc=got_ttc, ht=got_ht,
                                                                                               vat=got_tva))
         result.add(Finding(j.name, "breakdown", rec, _("does not equal its own per-rate breakdown: {differences}").format(
-            differences="; ".join(said))))
+            differences=clauses(said))))
 
 
 def _line_arithmetic(conn, mapping: Mapping, spec: dict, result: CheckResult, scope: Scope) -> None:
@@ -149,9 +149,14 @@ def _jet_links(conn, j: Journal, jet: Journal, link: dict, result: CheckResult, 
            f"AND NOT EXISTS (SELECT 1 FROM coffre_jet_records r WHERE r.code = e.code AND r.register IS e.register "
            f"AND r.detail IS e.detail)")
     for seq, code, det in conn.execute(sql, jparams):
+        if j.name == "closures":
+            said = _("event {code} ({detail}) names a closure record that is not in the closures journal")
+        elif j.name == "duplicates":
+            said = _("event {code} ({detail}) names a duplicate record that is not in the duplicates journal")
+        else:
+            said = _("event {code} ({detail}) names a {record} record that is not in the {journal} journal")
         result.add(Finding(jet.name, "jet_orphan", {"seq": seq},
-                           _("event {code} ({detail}) names a {record} record that is not in the {journal} "
-                             "journal").format(code=code, detail=det, record=j.name[:-1], journal=j.name)))
+                           said.format(code=code, detail=det, record=j.name[:-1], journal=j.name)))
 
 
 def either(codes) -> str:
