@@ -7,6 +7,8 @@ overwrite the shop's memory of what it sold without anyone hearing of it.
 
 from __future__ import annotations
 
+from pipeline.i18n import _, ngettext
+
 
 def shrinkage(before: dict | None, now: dict) -> list[str]:
     """Sentences for every table that vanished or holds fewer rows than at the last run."""
@@ -15,14 +17,14 @@ def shrinkage(before: dict | None, now: dict) -> list[str]:
         if not isinstance(was, int) or isinstance(was, bool):
             continue
         if table not in now:
-            said.append(f"table {table} has vanished from the database ({_rows(was)} at the last run)")
+            said.append(ngettext("table {table} has vanished from the database ({count} row at the last run)",
+                                 "table {table} has vanished from the database ({count} rows at the last run)",
+                                 was).format(table=table, count=was))
         elif isinstance(now[table], int) and now[table] < was:
-            said.append(f"table {table} holds {_rows(now[table])}, {was} at the last run: rows were deleted")
+            said.append(ngettext("table {table} holds {count} row, {then} at the last run: rows were deleted",
+                                 "table {table} holds {count} rows, {then} at the last run: rows were deleted",
+                                 now[table]).format(table=table, count=now[table], then=was))
     return said
-
-
-def _rows(n: int) -> str:
-    return f"{n} row" if n == 1 else f"{n} rows"
 
 
 def baseline(runs: list[dict]) -> dict | None:
@@ -41,13 +43,14 @@ def needs_a_person(snapshot: dict, last_counts: dict | None, journals_expected: 
     counts = snapshot.get("row_counts") or {}
     said = []
     if not counts or not any(isinstance(v, int) and v > 0 for v in counts.values()):
-        said.append("the till database holds no data (no table, or every table empty): is it the right database?")
+        said.append(_("the till database holds no data (no table, or every table empty): is it the right database?"))
     said += shrinkage(last_counts, counts)
     if journals_expected and not journals_done:
-        said.append(journals_problem or "the fiscal journals could not be exported from this database")
+        said.append(journals_problem or _("the fiscal journals could not be exported from this database"))
     if findings:
-        said.append(f"{findings} finding(s) in the fiscal journals")
+        said.append(ngettext("{count} finding(s) in the fiscal journals", "{count} finding(s) in the fiscal journals",
+                             findings).format(count=findings))
     qc = snapshot.get("quick_check")
     if qc not in (None, "ok"):
-        said.append("SQLite's quick_check finds the till database damaged")
+        said.append(_("SQLite's quick_check finds the till database damaged"))
     return said

@@ -7,10 +7,11 @@ from pathlib import Path
 from pipeline import config
 from pipeline.archive import run_archive
 from pipeline.errors import CHECK_FAILED, OK
+from pipeline.i18n import _, ngettext
 from pipeline.initialise import init_store
 from pipeline.keys.age_identity import load_identities
 from pipeline.restore.drill import drill
-from pipeline.sample import generate
+from pipeline.sample import describe_counts, generate
 from pipeline.verify.run import verify_destinations
 
 
@@ -29,50 +30,68 @@ def run_demo(folder: Path | None, days: int, say) -> int:
     root.mkdir(parents=True, exist_ok=True)
     db = root / "shop" / "caisse.db"
     db.parent.mkdir()
-    say(f"1. Sample shop: {days} days of trading, 2 registers -> {db}")
+    say(ngettext("1. Sample shop: {days} day of trading, 2 registers -> {database}",
+                 "1. Sample shop: {days} days of trading, 2 registers -> {database}", days).format(days=days, database=db))
     counts = generate(str(db), days=days, tickets_per_day=400, seed=1)
-    say("   " + ", ".join(f"{n} {t}" for t, n in counts.items()))
+    say("   " + describe_counts(counts))
 
     usb, disk = root / "usb-key", root / "external-disk"
     usb.mkdir()
     disk.mkdir()
     identity = root / "KEEP-OFF-THIS-MACHINE" / "identity.txt"
-    say(f"2. coffre init: config, signing key, age identity -> {identity}")
+    say(_("2. coffre init: config, signing key, age identity -> {identity}").format(identity=identity))
     cfg, recipient = init_store(root / "etc" / "coffre.toml", f"sqlite:{db}", [str(usb), str(disk)], identity, "demo-shop")
     cfg = config.load(cfg.path)
 
-    say(f"3. coffre archive to {usb} and {disk}")
-    say("   (the demo keeps its two 'disks' on this machine's own disk; a real run refuses that unless --allow-same-disk)")
+    say(_("3. coffre archive to {usb} and {disk}").format(usb=usb, disk=disk))
+    say("   " + _("(the demo keeps its two 'disks' on this machine's own disk; a real run refuses that unless "
+                  "--allow-same-disk)"))
     result = run_archive(cfg, cfg.destinations, allow_same_disk=True, say=lambda m: None)
     for c in result.copies:
-        say(f"   {'written, read back and checked' if c.ok else 'FAILED: ' + c.reason}: {c.destination}")
+        if c.ok:
+            say("   " + _("written, read back and checked: {destination}").format(destination=c.destination))
+        else:
+            say("   " + _("FAILED: {reason}: {destination}").format(reason=c.reason, destination=c.destination))
     if result.journals:
         j = result.journals
-        say(f"   fiscal journals: {sum(j['records'].values())} records exported (CSV + JSON, LISEZMOI in French), "
-            f"{j['checks']['signatures_verified']} signatures and every total checked: "
-            f"{len(result.findings)} finding(s)")
+        say("   " + ngettext("fiscal journals: {records} records exported (CSV + JSON, LISEZMOI in French), "
+                         "{signatures} signatures and every total checked: {findings} finding(s)",
+                         "fiscal journals: {records} records exported (CSV + JSON, LISEZMOI in French), "
+                         "{signatures} signatures and every total checked: {findings} finding(s)",
+                         len(result.findings)).format(records=sum(j["records"].values()),
+                                                      signatures=j["checks"]["signatures_verified"],
+                                                      findings=len(result.findings)))
     run_dir = usb / cfg.store_id / result.run_id
 
-    say("4. coffre verify: signature with the pinned key, BLAKE3 of every file, the chain of runs")
+    say(_("4. coffre verify: signature with the pinned key, BLAKE3 of every file, the chain of runs"))
     reports = verify_destinations(cfg, cfg.destinations).reports
     for r in reports:
-        say(f"   {r.destination}: {'intact' if r.ok else 'DAMAGED'}")
+        if r.ok:
+            say("   " + _("{destination}: intact").format(destination=r.destination))
+        else:
+            say("   " + _("{destination}: DAMAGED").format(destination=r.destination))
         for p in r.problems:
             say(f"     - {p.sentence()}")
-    say("5. coffre drill: restore every copy into a scratch folder, compare with what was recorded at archive time")
+    say(_("5. coffre drill: restore every copy into a scratch folder, compare with what was recorded at archive "
+          "time"))
     identities = load_identities(identity)
     report = drill(cfg, identities, cfg.destinations)
     for o in report.outcomes:
-        say(f"   {o.destination}: " + (f"restored in {o.seconds:.2f} s, {o.tables} tables and {o.rows} rows as recorded"
-                                      if o.ok else f"FAILED: {o.problem}"))
+        if o.ok:
+            say("   " + _("{destination}: restored in {seconds:.2f} s, {tables} tables and {rows} rows as "
+                          "recorded").format(destination=o.destination, seconds=o.seconds, tables=o.tables,
+                                             rows=o.rows))
+        else:
+            say("   " + _("{destination}: FAILED: {problem}").format(destination=o.destination, problem=o.problem))
     ok = result.exit_code == OK and all(r.ok for r in reports) and report.ok
 
     say("")
-    say(f"Done in {result.seconds:.1f} s. Look at {run_dir}: RESTORE.txt explains it. Check it with stock tools:")
+    say(_("Done in {seconds:.1f} s. Look at {run}: RESTORE.txt explains it. Check it with stock tools:").format(
+        seconds=result.seconds, run=run_dir))
     say(f"   cd {run_dir}")
     say("   b3sum --check MANIFEST.b3")
     say(f"   minisign -V -p {cfg.signing_public_key_file} -m MANIFEST.b3")
     say(f"   age -d -i {identity} snapshot.sqlite.zst.age | zstd -d > /tmp/snapshot.sqlite")
-    say(f"Then: coffre status --config {cfg.path}")
-    say(f"Config: {cfg.path}")
+    say(_("Then: coffre status --config {config}").format(config=cfg.path))
+    say(_("Config: {config}").format(config=cfg.path))
     return OK if ok else CHECK_FAILED

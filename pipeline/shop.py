@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from pipeline.errors import UsageError
+from pipeline.i18n import _
 
 # key in the config's [shop] table -> how the report and the letter name it
 FIELDS = {
@@ -57,28 +58,32 @@ def normalised(shop: dict) -> dict:
         if key in out:
             out[key] = re.sub(r"[\s.]", "", out[key]).upper()
     if "siret" in out and not siret_ok(out["siret"]):
-        raise UsageError(f"The SIRET {out['siret']} is not a valid SIRET (14 digits whose check digit holds).")
+        raise UsageError(_("The SIRET {siret} is not a valid SIRET (14 digits whose check digit holds).").format(
+            siret=out["siret"]))
     if "siren" not in out and "siret" in out:
         out["siren"] = out["siret"][:9]
     if "siren" in out:
         if not siren_ok(out["siren"]):
-            raise UsageError(f"The SIREN {out['siren']} is not a valid SIREN (9 digits whose check digit holds).")
+            raise UsageError(_("The SIREN {siren} is not a valid SIREN (9 digits whose check digit holds).").format(
+                siren=out["siren"]))
         if "siret" in out and out["siret"][:9] != out["siren"]:
-            raise UsageError(f"The SIRET {out['siret']} does not belong to the SIREN {out['siren']}.")
+            raise UsageError(_("The SIRET {siret} does not belong to the SIREN {siren}.").format(
+                siret=out["siret"], siren=out["siren"]))
     if "vat_number" in out:
         vat = out["vat_number"]
         # A French shop's number: FR, a key, its SIREN. A numeric key is the SIREN's (12 + 3 x SIREN mod 97) mod 97;
         # the tax office gives keys with letters to a few, which are accepted as they are.
         if not re.fullmatch(r"FR[0-9A-HJ-NP-Z]{2}\d{9}", vat):
-            raise UsageError(f"The VAT number {vat} is not a French VAT number (FR, two characters, the SIREN).")
+            raise UsageError(_("The VAT number {vat} is not a French VAT number (FR, two characters, the "
+                               "SIREN).").format(vat=vat))
         if vat[2:4].isdigit() and vat != vat_number(vat[4:]):
-            raise UsageError(f"The VAT number {vat} does not hold: its key is not that of the SIREN {vat[4:]} "
-                             f"(expected {vat_number(vat[4:])}).")
+            raise UsageError(_("The VAT number {vat} does not hold: its key is not that of the SIREN {siren} "
+                               "(expected {expected}).").format(vat=vat, siren=vat[4:], expected=vat_number(vat[4:])))
         if "siren" in out and vat[4:] != out["siren"]:
-            raise UsageError(f"The VAT number {vat} does not match the SIREN {out['siren']} "
-                             f"(expected {vat_number(out['siren'])}).")
+            raise UsageError(_("The VAT number {vat} does not match the SIREN {siren} (expected {expected}).").format(
+                vat=vat, siren=out["siren"], expected=vat_number(out["siren"])))
     if "naf" in out and not re.fullmatch(r"\d{2}\.?\d{2}[A-Z]", out["naf"]):
-        raise UsageError(f"The NAF code {out['naf']} is not a NAF code (for example 47.11B).")
+        raise UsageError(_("The NAF code {naf} is not a NAF code (for example 47.11B).").format(naf=out["naf"]))
     if "naf" in out and "." not in out["naf"]:
         out["naf"] = out["naf"][:2] + "." + out["naf"][2:]
     return out

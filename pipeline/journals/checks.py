@@ -16,7 +16,8 @@ import blake3
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from pipeline.journals.findings import CheckResult, Finding, closure_name
+from pipeline.i18n import _, ngettext
+from pipeline.journals.findings import CheckResult, Finding, clauses, closure_name, closures_of_kind
 from pipeline.journals.mapping import Journal, Mapping, counted_types_sql, payload_sql, quote_ident
 from pipeline.journals.means import check_means
 from pipeline.journals.records import check_records
@@ -28,7 +29,7 @@ def till_key_rows(conn: sqlite3.Connection, mapping: Mapping) -> list[list[str]]
 
 def load_public_keys(conn: sqlite3.Connection, mapping: Mapping) -> list[Ed25519PublicKey]:
     keys = []
-    for _, b64 in till_key_rows(conn, mapping):
+    for _key_id, b64 in till_key_rows(conn, mapping):
         try:
             keys.append(Ed25519PublicKey.from_public_bytes(base64.b64decode(b64, validate=True)))
         except (binascii.Error, ValueError):
@@ -48,11 +49,12 @@ def keys_since(checks: CheckResult, before) -> None:
     for key, kid in sorted(now.items()):
         if key not in then:
             checks.add(Finding("till_keys", "till_key_added", {"key_id": kid, "public_key": key},
-                               "a till public key that was not there at the last run: check that the till made it"))
+                               _("a till public key that was not there at the last run: check that the till made "
+                                 "it")))
     for key, kid in sorted(then.items()):
         if key not in now:
             checks.add(Finding("till_keys", "till_key_removed", {"key_id": kid, "public_key": key},
-                               "a till public key that was there at the last run is gone"))
+                               _("a till public key that was there at the last run is gone")))
 
 
 def _decode_sig(sig: str) -> bytes:
@@ -83,31 +85,42 @@ def _record(j: Journal, row_key: tuple, number) -> dict:
 
 
 # The findings both the full check and the check of new records (tail.py) make, worded once.
-NO_KEYS = "no till public key found: signatures cannot be checked"
+def no_keys(j: Journal) -> Finding:
+    return Finding(j.name, "signature", {}, _("no till public key found: signatures cannot be checked"))
 
 
 def broken_link(j: Journal, rec: dict) -> Finding:
-    return Finding(j.name, "chain_link", rec, "its previous_signature is not the signature of the record before it: "
-                   "a record was removed, inserted or rewritten here")
+    return Finding(j.name, "chain_link", rec, _("its previous_signature is not the signature of the record before "
+                                                "it: a record was removed, inserted or rewritten here"))
 
 
 def dangling_first(j: Journal, rec: dict) -> Finding:
-    return Finding(j.name, "chain_link", rec, "the first record of the chain points to an earlier record that is not there")
+    return Finding(j.name, "chain_link", rec,
+                   _("the first record of the chain points to an earlier record that is not there"))
 
 
 def bad_signature(j: Journal, rec: dict) -> Finding:
-    return Finding(j.name, "signature", rec, "its signature does not match its content: the record was altered after signing")
+    return Finding(j.name, "signature", rec,
+                   _("its signature does not match its content: the record was altered after signing"))
 
 
 def late_start(j: Journal, rec: dict, number: int) -> Finding:
     return Finding(j.name, "numbering_gap", dict(rec, **{j.numbering_field: number}),
-                   f"numbering starts at {number}: numbers 1 to {number - 1} are missing")
+                   ngettext("numbering starts at {number}: numbers 1 to {last} are missing",
+                            "numbering starts at {number}: numbers 1 to {last} are missing",
+                            number - 1).format(number=number, last=number - 1))
 
 
 def numbers_missing(j: Journal, rec: dict, prev: int, number: int) -> Finding:
-    missing = f"{prev + 1}" if number - prev == 2 else f"{prev + 1} to {number - 1}"
+    missing = f"{prev + 1}" if number - prev == 2 else numbers_from_to(prev + 1, number - 1)
     return Finding(j.name, "numbering_gap", dict(rec, **{j.numbering_field: prev + 1}),
-                   f"number(s) {missing} missing between {prev} and {number}")
+                   ngettext("number(s) {missing} missing between {previous} and {number}",
+                            "number(s) {missing} missing between {previous} and {number}",
+                            number - prev - 1).format(missing=missing, previous=prev, number=number))
+
+
+def numbers_from_to(first, last) -> str:
+    return _("{first} to {last}").format(first=first, last=last)
 
 
 def tail_deleted(j: Journal, name: str, cp: dict, now: dict | None) -> Finding | None:
@@ -120,14 +133,20 @@ def tail_deleted(j: Journal, name: str, cp: dict, now: dict | None) -> Finding |
         return None  # the end is still there: what went from the middle is a broken link and a gap, named as such
     if own and isinstance(last_then, int) and isinstance(last_now, (int, type(None))) and (last_now or 0) < last_then:
         first = (last_now or 0) + 1
-        numbers = f"{first}" if first == last_then else f"{first} to {last_then}"
+        numbers = f"{first}" if first == last_then else f"{first} to {last_then}"  # a field of the record: as is
+        shown = f"{first}" if first == last_then else numbers_from_to(first, last_then)
         rec = dict(rec, numbers=numbers)
-        said = f"number(s) {numbers} were here at the last check and are gone"
+        said = ngettext("number(s) {numbers} were here at the last check and are gone ({then} records then, {now} "
+                        "now): records were deleted",
+                        "number(s) {numbers} were here at the last check and are gone ({then} records then, {now} "
+                        "now): records were deleted", last_then - first + 1)
+        said = said.format(numbers=shown, then=cp["count"], now=count_now)
     else:
         rec = dict(rec, last_seen=last_then)
-        said = f"the chain ended at number {last_then} at the last check, at {last_now} now"
-    return Finding(j.name, "tail_deleted", rec, f"{said} ({cp['count']} records then, {count_now} now): "
-                                                "records were deleted")
+        said = _("the chain ended at number {then_last} at the last check, at {now_last} now ({then} records then, "
+                 "{now} now): records were deleted").format(then_last=last_then, now_last=last_now, then=cp["count"],
+                                                            now=count_now)
+    return Finding(j.name, "tail_deleted", rec, said)
 
 
 def chain_sql(j: Journal, where: str) -> str:
@@ -211,7 +230,7 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
         for name in sorted(changed):
             rec = dict(zip(j.chain_key, name.split("/"))) if j.chain_key else {}
             result.add(Finding(j.name, "chain_changed", rec,
-                               "records verified at an earlier run have changed since (re-signed, or altered)"))
+                               _("records verified at an earlier run have changed since (re-signed, or altered)")))
     # A chain with a broken record is never taken as a checkpoint: the finding must come back every run.
     for f in result.findings[first_finding:]:
         if f.check in ("signature", "chain_link", "chain_changed"):
@@ -233,12 +252,12 @@ def check_numbering(conn, j: Journal, result: CheckResult, where: str, params: t
         if not isinstance(number, int) or not isinstance(prev, (int, type(None))):
             bad = number if not isinstance(number, int) else prev
             result.add(Finding(j.name, "numbering_not_integer", dict(rec, **{j.numbering_field: bad}),
-                               f"number {bad!r} is not a whole number"))
+                               _("number {number!r} is not a whole number").format(number=bad)))
         elif first and prev is None:
             result.add(late_start(j, rec, number))
         elif number == prev:
             result.add(Finding(j.name, "numbering_duplicate", dict(rec, **{j.numbering_field: number}),
-                               f"number {number} is used twice"))
+                               _("number {number} is used twice").format(number=number)))
         else:
             result.add(numbers_missing(j, rec, prev, number))
 
@@ -273,7 +292,7 @@ def check_closures(conn, mapping: Mapping, result: CheckResult, where: str, para
            " FROM coffre_closures cc JOIN coffre_ticket_days t ON t.register = cc.register AND t.day BETWEEN cc.period_start "
            "AND cc.period_end WHERE cc.kind = ? GROUP BY cc.rowid) s ON s.cid = c.rowid "
            f"WHERE c.kind = ? AND (c.{quote_ident(count)} IS NOT COALESCE(s.n, 0) OR {diff})")
-    _report_sums(conn, sql, (daily, daily), amounts, result, "tickets")
+    _report_sums(conn, sql, (daily, daily), amounts, result, _("its tickets"))
     if tail is None:
         _per_ticket_full(conn, mapping, result, where, params)
     else:
@@ -289,7 +308,8 @@ def check_closures(conn, mapping: Mapping, result: CheckResult, where: str, para
                f"ON s.cid = c.rowid WHERE c.kind = ? AND c.period_start >= ? "
                f"AND (c.{quote_ident(count)} IS NOT COALESCE(s.n, 0) OR {diff})")
         # A roll-up that reaches back before an export's period cannot be summed from it: left out.
-        _report_sums(conn, sql, (lower, kind, kind, period[0] if period else ""), amounts, result, f"{lower} closures")
+        _report_sums(conn, sql, (lower, kind, kind, period[0] if period else ""), amounts, result,
+                     closures_of_kind(lower))
     # perpetual grand totals: each daily closure adds its period total to the running total
     for perpetual, period_total in (spec.get("perpetual") or {}).items():
         p, t = quote_ident(perpetual), quote_ident(period_total)
@@ -301,8 +321,10 @@ def check_closures(conn, mapping: Mapping, result: CheckResult, where: str, para
         for reg, kind, number, got, prev_p, total, first in conn.execute(sql, (daily, 1 if full_period else 0)):
             expected = total if prev_p is None else prev_p + total
             result.add(Finding(cj.name, "grand_total", {"register": reg, "kind": kind, "number": number},
-                               f"{closure_name(kind)}: {perpetual} is {got}, but the previous grand total plus this period's {period_total} "
-                               f"gives {expected}"))
+                               _("{closure}: {perpetual} is {got}, but the previous grand total plus this period's "
+                                 "{period_total} gives {expected}").format(
+                                   closure=closure_name(kind), perpetual=perpetual, got=got,
+                                   period_total=period_total, expected=expected)))
         # rollup closures carry the running total of the last daily closure they cover
         sql = (f"SELECT c.register, c.kind, c.number, c.{p}, (SELECT d.{p} FROM coffre_closures d WHERE d.register = c.register "
                f"AND d.kind = ? AND d.period_end <= c.period_end ORDER BY d.number DESC LIMIT 1) AS last_p "
@@ -310,7 +332,9 @@ def check_closures(conn, mapping: Mapping, result: CheckResult, where: str, para
         for reg, kind, number, got, last_p in conn.execute(sql, (daily, daily)):
             if last_p is not None and got != last_p:
                 result.add(Finding(cj.name, "grand_total", {"register": reg, "kind": kind, "number": number},
-                                   f"{closure_name(kind)}: {perpetual} is {got}, but the last daily closure of its period says {last_p}"))
+                                   _("{closure}: {perpetual} is {got}, but the last daily closure of its period "
+                                     "says {last}").format(closure=closure_name(kind), perpetual=perpetual, got=got,
+                                                           last=last_p)))
 
 
 def _day_tables_full(conn, mapping: Mapping) -> None:
@@ -348,16 +372,18 @@ def rate_pivot(lc: dict) -> str:
 def report_ticket_lines(rows, lc: dict, tj_name: str, result: CheckResult) -> None:
     """rows: (register, number, then per rate: ticket's HT+TVA, lines' sum)."""
     for row in rows:
-        diffs = [f"{r / 100:g} % rate: {row[2 + 2 * i]} on the ticket, {row[3 + 2 * i]} in its lines"
+        diffs = [_("{rate:g} % rate: {ticket} on the ticket, {lines} in its lines").format(
+                     rate=r / 100, ticket=row[2 + 2 * i], lines=row[3 + 2 * i])
                  for i, r in enumerate(int(x) for x in lc["rates"]) if row[2 + 2 * i] != row[3 + 2 * i]]
         result.add(Finding(tj_name, "ticket_lines", {"register": row[0], "number": row[1]},
-                           "does not equal the sum of its lines: " + "; ".join(diffs)))
+                           _("does not equal the sum of its lines: {differences}").format(
+                               differences=clauses(diffs))))
 
 
 def report_payments(rows, tj_name: str, result: CheckResult) -> None:
     for reg, number, tot, paid in rows:
         result.add(Finding(tj_name, "payments", {"register": reg, "number": number},
-                           f"total {tot} but payments add up to {paid}"))
+                           _("total {total} but payments add up to {paid}").format(total=tot, paid=paid)))
 
 
 def ticket_line_columns(lc: dict) -> tuple[str, str]:
@@ -401,25 +427,31 @@ def _closure_lines(conn, mapping: Mapping, result: CheckResult, daily: str) -> N
            f"AND d.day BETWEEN cc.period_start AND cc.period_end WHERE cc.kind = ? GROUP BY cc.rowid) s ON s.cid = c.rowid "
            f"WHERE c.kind = ? AND ({cond})")
     for row in conn.execute(sql, (daily, daily)):
-        diffs = [f"{r / 100:g} % rate: {row[4 + 2 * i]} recorded, {row[5 + 2 * i]} from the lines of its tickets"
+        diffs = [_("{rate:g} % rate: {recorded} recorded, {lines} from the lines of its tickets").format(
+                     rate=r / 100, recorded=row[4 + 2 * i], lines=row[5 + 2 * i])
                  for i, r in enumerate(int(x) for x in lc["rates"]) if row[4 + 2 * i] != row[5 + 2 * i]]
         result.add(Finding("closures", "closure_lines", {"register": row[0], "kind": row[1], "number": row[2],
                                                          "period_start": row[3]},
-                           f"{closure_name(row[1])} does not match the ticket lines of its period: " + "; ".join(diffs)))
+                           _("{closure} does not match the ticket lines of its period: {differences}").format(
+                               closure=closure_name(row[1]), differences=clauses(diffs))))
 
 
-def _report_sums(conn, sql, params, amounts, result: CheckResult, what: str) -> None:
+def _report_sums(conn, sql, params, amounts, result: CheckResult, source: str) -> None:
+    """`source`: what the closure is summed from, as a sentence names it ("its tickets", "its daily closures")."""
     for row in conn.execute(sql, params):
         reg, kind, number, start, c_count, s_count = row[:6]
         diffs = []
         if c_count != s_count:
-            diffs.append(f"{c_count} tickets recorded, {s_count} found")
+            diffs.append(ngettext("{recorded} tickets recorded, {found} found", "{recorded} tickets recorded, {found} found",
+                                  c_count if isinstance(c_count, int) else 2).format(recorded=c_count, found=s_count))
         vals = row[6:]
         for i, a in enumerate(amounts):
             if vals[2 * i] != vals[2 * i + 1]:
-                diffs.append(f"{a} {vals[2 * i]} recorded, {vals[2 * i + 1]} from its {what}")
+                diffs.append(_("{amount} {recorded} recorded, {found} from {source}").format(
+                    amount=a, recorded=vals[2 * i], found=vals[2 * i + 1], source=source))
         result.add(Finding("closures", "closure_total", {"register": reg, "kind": kind, "number": number, "period_start": start},
-                           f"{closure_name(kind)} does not add up: " + "; ".join(diffs[:4])))
+                           _("{closure} does not add up: {differences}").format(closure=closure_name(kind),
+                                                                                 differences=clauses(diffs[:4]))))
 
 
 def check_journals(conn: sqlite3.Connection, mapping: Mapping, checkpoint: dict | None = None,
@@ -435,7 +467,7 @@ def check_journals(conn: sqlite3.Connection, mapping: Mapping, checkpoint: dict 
         where, params = ("WHERE " + j.day + " BETWEEN ? AND ?", period) if period else ("", ())
         if j.payload and j.chain_key is not None:
             if not keys:
-                result.add(Finding(j.name, "signature", {}, NO_KEYS))
+                result.add(no_keys(j))
             else:
                 new_cp[j.name] = check_chain(conn, j, keys, result, None if period else (checkpoint or {}).get(j.name),
                                              where, params, period is None)

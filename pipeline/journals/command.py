@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pipeline.config import Config
 from pipeline.errors import UsageError
+from pipeline.i18n import _
 from pipeline.journals.run import JournalsOutcome, journals_of_snapshot
 from pipeline.restore.restore import refuse_live_folder, restore
 from pipeline.snapshot import open_source
@@ -22,7 +23,8 @@ def parse_period(text: str | None) -> tuple[str, str] | None:
         return None
     start, sep, end = text.partition("..")
     if not sep or not _DATE.match(start) or not _DATE.match(end) or start > end:
-        raise UsageError(f"A period is written FROM..TO with dates YYYY-MM-DD, FROM not after TO; not {text!r}.")
+        raise UsageError(_("A period is written FROM..TO with dates YYYY-MM-DD, FROM not after TO; not {text!r}.").format(
+            text=text))
     return start, end
 
 
@@ -31,15 +33,15 @@ def export_journals(cfg: Config, out_dir: Path, period: tuple[str, str] | None, 
     out_dir = Path(out_dir).absolute()
     refuse_live_folder(cfg, out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
-        raise UsageError(f"{out_dir} is not empty; the export goes into a new or empty folder.")
+        raise UsageError(_("{folder} is not empty; the export goes into a new or empty folder.").format(folder=out_dir))
     # What is exported is the shop's plain sales: folders 0700, files 0600, whatever the user's umask.
     with private_files(), scratch_folder("journals", cfg.store_id, cfg.scratch_dir) as scratch:
         if run_id:
             if not identities:
-                raise UsageError("Exporting from a run needs --identity FILE.")
+                raise UsageError(_("Exporting from a run needs --identity FILE."))
             res = restore(cfg, identities, scratch / "run", run_id, specs, say=say)
             for warning in res.warnings:
-                say(f"Warning: {warning}")
+                say(_("Warning: {warning}").format(warning=warning))
             snapshot = scratch / "run" / "snapshot.sqlite"
             context = {"store_id": cfg.store_id, "run_id": res.run_id, "from": res.destination}
         else:
@@ -53,7 +55,8 @@ def export_journals(cfg: Config, out_dir: Path, period: tuple[str, str] | None, 
         outcome = journals_of_snapshot(snapshot, partial, cfg.journals_mapping, None, period, context,
                                        cfg.journals_timezone)
         if outcome is None:
-            raise UsageError(f"The database does not match the journal mapping {cfg.journals_mapping!r}.")
+            raise UsageError(_("The database does not match the journal mapping {mapping!r}.").format(
+                mapping=cfg.journals_mapping))
         if out_dir.exists():
             out_dir.rmdir()
         partial.rename(out_dir)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pipeline.i18n import _
+
 MAX_FINDINGS_PER_CHECK = 200  # a wholly broken journal must not drown the report
 
 
@@ -12,7 +14,7 @@ class Finding:
     journal: str
     check: str  # signature, chain_link, numbering_gap, numbering_duplicate, closure_total, grand_total, tail_deleted
     record: dict  # what names the record: register, kind, number / seq
-    message: str
+    message: str  # in the language of the process that made the finding (the check is the machine's name of it)
 
     def to_json(self) -> dict:
         return {"journal": self.journal, "check": self.check, "record": self.record, "message": self.message,
@@ -20,7 +22,7 @@ class Finding:
 
     def sentence(self) -> str:
         rec = ", ".join(f"{k} {v}" for k, v in self.record.items())
-        return f"{self.journal} [{rec}]: {self.message}"
+        return _("{journal} [{record}]: {message}").format(journal=self.journal, record=rec, message=self.message)
 
 
 @dataclass
@@ -62,6 +64,29 @@ class CheckResult:
                 "records": self.records, "truncated": self.truncated_checks}
 
 
+def clauses(parts) -> str:
+    """Differences said one after the other: "a; b; c" (the French puts a space before the semicolon)."""
+    said = ""
+    for part in parts:
+        said = part if not said else _("{clauses}; {clause}").format(clauses=said, clause=part)
+    return said
+
+
 def closure_name(kind) -> str:
-    return {"daily": "the daily closure (Z)", "monthly": "the monthly closure", "yearly": "the yearly closure"}.get(
-        kind, f"the {kind} closure")
+    """The closure of a kind, as a sentence names it."""
+    if kind == "daily":
+        return _("the daily closure (Z)")
+    if kind == "monthly":
+        return _("the monthly closure")
+    if kind == "yearly":
+        return _("the yearly closure")
+    return _("the {kind} closure").format(kind=kind)
+
+
+def closures_of_kind(kind) -> str:
+    """The closures a roll-up adds up, as a sentence names them ("from its daily closures")."""
+    if kind == "daily":
+        return _("its daily closures")
+    if kind == "monthly":
+        return _("its monthly closures")
+    return _("its {kind} closures").format(kind=kind)

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from pipeline.errors import UsageError
+from pipeline.i18n import _
 
 JOURNALS = ("tickets", "ticket_lines", "payments", "closures", "jet", "duplicates")
 SOURCE_ID = "source_id"  # the canonical field that carries the journal's row id in its source table
@@ -70,13 +71,14 @@ def load_mapping(name_or_path: str = "reference-pos", timezone: str = "Europe/Pa
         else:
             doc = json.loads(resources.files("pipeline.schemas").joinpath("sources", f"{name_or_path}.json").read_text("utf-8"))
     except FileNotFoundError:
-        raise UsageError(f"No source mapping named {name_or_path!r}.")
+        raise UsageError(_("No source mapping named {name!r}.").format(name=name_or_path))
     except (OSError, ValueError) as err:
-        raise UsageError(f"The source mapping {name_or_path} cannot be read ({err}).")
+        raise UsageError(_("The source mapping {name} cannot be read ({error}).").format(name=name_or_path, error=err))
     journals = {}
     for name, spec in (doc.get("journals") or {}).items():
         if name not in JOURNALS:
-            raise UsageError(f"The source mapping {doc.get('name')} defines an unknown journal {name!r}.")
+            raise UsageError(_("The source mapping {mapping} defines an unknown journal {journal!r}.").format(
+                mapping=doc.get("name"), journal=name))
         props = journal_schema(name)["items"]["properties"]
         types, nullable = {}, set()
         for fname, p in props.items():
@@ -92,9 +94,10 @@ def load_mapping(name_or_path: str = "reference-pos", timezone: str = "Europe/Pa
                     chain.get("order") if chain else None, numbering["key"] if numbering else None, numbering["field"] if numbering else None,
                     dict(spec.get("derived") or {}))
         if j.payload:
-            for fname, _ in _PLACEHOLDER.findall(j.payload):
+            for fname, _spec in _PLACEHOLDER.findall(j.payload):
                 if fname not in types:
-                    raise UsageError(f"The payload of {name} in mapping {doc.get('name')} names an unknown field {fname!r}.")
+                    raise UsageError(_("The payload of {journal} in mapping {mapping} names an unknown field "
+                                       "{field!r}.").format(journal=name, mapping=doc.get("name"), field=fname))
         journals[name] = j
     return Mapping(doc.get("name", "?"), doc, journals, timezone)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from pipeline.fiscal_rules import means_text, parse_means
-from pipeline.journals.findings import CheckResult, Finding, closure_name
+from pipeline.i18n import _
+from pipeline.journals.findings import CheckResult, Finding, closure_name, closures_of_kind
 from pipeline.journals.mapping import Mapping, counted_types_sql, quote_ident
 
 
@@ -38,19 +39,20 @@ def check_means(conn, mapping: Mapping, result: CheckResult, scope) -> None:
         got = parse_means(recorded)
         if kind == daily_kind:
             want = {m: a for (r, d, m), a in sums.items() if r == reg and start <= d <= end}
-            source = "the payments of its tickets"
+            source = _("the payments of its tickets")
         else:
             want: dict[str, int] = {}
             for r, d, text in all_daily:
                 if r == reg and start <= d <= end:
                     for m, a in (parse_means(text) or {}).items():
                         want[m] = want.get(m, 0) + a
-            source = "its daily closures"
+            source = closures_of_kind(daily_kind)
         if got is None or {m: a for m, a in got.items() if a} != {m: a for m, a in want.items() if a}:
             rec = {"register": reg, "kind": kind, "number": number, "period_start": start}
             result.add(Finding(cj.name, "closure_means", rec,
-                               f"{closure_name(kind)}: payments per means {recorded!r} recorded, "
-                               f"{means_text(want)!r} from {source}"))
+                               _("{closure}: payments per means {recorded!r} recorded, {expected!r} from "
+                                 "{source}").format(closure=closure_name(kind), recorded=recorded,
+                                                    expected=means_text(want), source=source)))
 
 
 def _day_sums(conn, mapping: Mapping, tj, pj, pc, days: list[tuple]) -> dict[tuple, int]:

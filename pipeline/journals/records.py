@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from pipeline.journals.findings import CheckResult, Finding
+from pipeline.i18n import _, ngettext
+from pipeline.journals.findings import CheckResult, Finding, clauses
 from pipeline.journals.mapping import SOURCE_ID, Journal, Mapping, payload_sql, quote_ident
 
 Scope = Callable[[Journal], tuple[str, tuple]]  # a journal -> (WHERE clause, parameters) of the records checked
@@ -55,12 +56,15 @@ def _breakdown(conn, j: Journal, spec: dict, rates: dict, result: CheckResult, s
         got_ht, sum_ht, got_tva, sum_tva, got_ttc = row[len(key):]
         said = []
         if got_ht != sum_ht:
-            said.append(f"total HT {got_ht}, its per-rate HT amounts add up to {sum_ht}")
+            said.append(_("total HT {total}, its per-rate HT amounts add up to {sum}").format(total=got_ht, sum=sum_ht))
         if got_tva != sum_tva:
-            said.append(f"total VAT {got_tva}, its per-rate VAT amounts add up to {sum_tva}")
+            said.append(_("total VAT {total}, its per-rate VAT amounts add up to {sum}").format(total=got_tva,
+                                                                                               sum=sum_tva))
         if not said:
-            said.append(f"total TTC {got_ttc} is not total HT {got_ht} plus total VAT {got_tva}")
-        result.add(Finding(j.name, "breakdown", rec, "does not equal its own per-rate breakdown: " + "; ".join(said)))
+            said.append(_("total TTC {ttc} is not total HT {ht} plus total VAT {vat}").format(ttc=got_ttc, ht=got_ht,
+                                                                                              vat=got_tva))
+        result.add(Finding(j.name, "breakdown", rec, _("does not equal its own per-rate breakdown: {differences}").format(
+            differences=clauses(said))))
 
 
 def _line_arithmetic(conn, mapping: Mapping, spec: dict, result: CheckResult, scope: Scope) -> None:
@@ -75,7 +79,9 @@ def _line_arithmetic(conn, mapping: Mapping, spec: dict, result: CheckResult, sc
         rec = dict(zip(key, row[:len(key)]))
         qty, unit, disc, total, want = row[len(key):]
         result.add(Finding(j.name, "line_arithmetic", rec,
-                           f"line total {total}, but quantity {qty} x unit price {unit} - discount {disc} gives {want}"))
+                           _("line total {total}, but quantity {quantity} x unit price {unit_price} - discount "
+                             "{discount} gives {expected}").format(total=total, quantity=qty, unit_price=unit,
+                                                                   discount=disc, expected=want)))
 
 
 def _orphans(conn, j: Journal, ticket_key: list[str], tickets: Journal, result: CheckResult, scope: Scope) -> None:
@@ -97,10 +103,16 @@ def _orphans(conn, j: Journal, ticket_key: list[str], tickets: Journal, result: 
     conn.execute("CREATE INDEX temp.coffre_orphan_tickets_i ON coffre_orphan_tickets (register, number)")
     sql = ("SELECT x.k1, x.k2, x.src, count(*) FROM coffre_orphan_rows x LEFT JOIN coffre_orphan_tickets t "
            "ON t.register = x.k1 AND t.number = x.k2 WHERE t.number IS NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
-    what = "line" if j.name == "ticket_lines" else "payment"
+    lines = j.name == "ticket_lines"
     for reg, number, source, n in conn.execute(sql):
         rec = {"register": reg, "ticket_number": number} if number is not None else {"ticket_source_id": source}
-        result.add(Finding(j.name, "orphan", rec, f"{n} {what}(s) of a ticket that is not in the tickets journal"))
+        if lines:
+            said = ngettext("{count} line(s) of a ticket that is not in the tickets journal",
+                            "{count} line(s) of a ticket that is not in the tickets journal", n)
+        else:
+            said = ngettext("{count} payment(s) of a ticket that is not in the tickets journal",
+                            "{count} payment(s) of a ticket that is not in the tickets journal", n)
+        result.add(Finding(j.name, "orphan", rec, said.format(count=n)))
 
 
 def _jet_links(conn, j: Journal, jet: Journal, link: dict, result: CheckResult, scope: Scope) -> None:
@@ -127,7 +139,7 @@ def _jet_links(conn, j: Journal, jet: Journal, link: dict, result: CheckResult, 
     conn.execute("CREATE INDEX temp.coffre_jet_events_i ON coffre_jet_events (code, register, detail)")
     for row in conn.execute(sql, params):
         result.add(Finding(j.name, "jet_missing", dict(zip(rec_cols, row)),
-                           f"no event in the JET (code {' or '.join(str(c) for c in all_codes)}) records it"))
+                           _("no event in the JET (code {codes}) records it").format(codes=either(all_codes))))
     jwhere, jparams = scope(jet)
     conn.execute("DROP TABLE IF EXISTS temp.coffre_jet_records")
     conn.execute(f"CREATE TEMP TABLE coffre_jet_records AS SELECT {code_sql} AS code, register, {detail} AS detail "
@@ -137,5 +149,19 @@ def _jet_links(conn, j: Journal, jet: Journal, link: dict, result: CheckResult, 
            f"AND NOT EXISTS (SELECT 1 FROM coffre_jet_records r WHERE r.code = e.code AND r.register IS e.register "
            f"AND r.detail IS e.detail)")
     for seq, code, det in conn.execute(sql, jparams):
+        if j.name == "closures":
+            said = _("event {code} ({detail}) names a closure record that is not in the closures journal")
+        elif j.name == "duplicates":
+            said = _("event {code} ({detail}) names a duplicate record that is not in the duplicates journal")
+        else:
+            said = _("event {code} ({detail}) names a {record} record that is not in the {journal} journal")
         result.add(Finding(jet.name, "jet_orphan", {"seq": seq},
-                           f"event {code} ({det}) names a {j.name[:-1]} record that is not in the {j.name} journal"))
+                           said.format(code=code, detail=det, record=j.name[:-1], journal=j.name)))
+
+
+def either(codes) -> str:
+    """80, 81, 82 -> "80 or 81 or 82"."""
+    said = ""
+    for code in codes:
+        said = str(code) if not said else _("{codes} or {code}").format(codes=said, code=code)
+    return said

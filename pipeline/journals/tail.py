@@ -18,9 +18,9 @@ from pathlib import Path
 
 import blake3
 
-from pipeline.journals.checks import (NO_KEYS, CheckResult, Finding, _record, _verify, bad_signature,
+from pipeline.journals.checks import (CheckResult, _record, _verify, bad_signature,
                                       broken_link, chain_sql, counted_types_sql, dangling_first, late_start,
-                                      numbers_missing, rate_pivot, report_payments, report_ticket_lines,
+                                      no_keys, numbers_missing, rate_pivot, report_payments, report_ticket_lines,
                                       ticket_line_columns)
 from pipeline.journals.mapping import SOURCE_ID, Journal, Mapping, quote_ident
 from pipeline.snapshot.pages import MalformedFile, NotRowidTable, SQLiteFile
@@ -172,7 +172,7 @@ class Tail:
         for j in self.mapping.journals.values():
             if j.payload and j.chain_key is not None:
                 if not keys:
-                    result.add(Finding(j.name, "signature", {}, NO_KEYS))
+                    result.add(no_keys(j))
                 else:
                     self._chain(conn, j, keys, result)
             if j.numbering_field:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from pipeline.errors import UsageError
+from pipeline.i18n import _
 
 
 @dataclass
@@ -44,4 +45,4 @@ def open_source(spec: str, lock_wait: int = 60) -> Source:
         from pipeline.snapshot.sqlite import SqliteSource
 
         return SqliteSource(Path(rest), lock_wait)
-    raise UsageError(f"The source {spec!r} is not understood; write it as sqlite:/path/to/pos.db.")
+    raise UsageError(_("The source {source!r} is not understood; write it as sqlite:/path/to/pos.db.").format(source=spec))

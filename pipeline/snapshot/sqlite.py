@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from pipeline.errors import CannotRun
+from pipeline.i18n import _
 from pipeline.snapshot import Snapshot
 
 # SQLite's own busy wait for one try. The tries are looped in Python, so that a SIGTERM (a KeyboardInterrupt,
@@ -27,7 +28,7 @@ class SqliteSource:
         self.lock_wait = lock_wait
 
     def describe(self) -> str:
-        return f"SQLite database {self.path}"
+        return _("SQLite database {path}").format(path=self.path)
 
     def device(self) -> int | None:
         try:
@@ -47,20 +48,21 @@ class SqliteSource:
             return []
         if not header.startswith(b"SQLite format 3\0") or header[18:20] == b"\2\2":
             return []
-        return [f"Warning: the till database {self.path} is not in WAL mode: the till cannot record a sale while "
-                "the snapshot is taken (a few seconds). If the till software allows it, switch it to WAL "
-                "(PRAGMA journal_mode=WAL)."]
+        return [_("Warning: the till database {path} is not in WAL mode: the till cannot record a sale while the "
+                  "snapshot is taken (a few seconds). If the till software allows it, switch it to WAL "
+                  "(PRAGMA journal_mode=WAL).").format(path=self.path)]
 
     def take(self, scratch: Path) -> Snapshot:
         if not self.path.is_file():
-            raise CannotRun(f"The source database {self.path} does not exist or is not a file.")
+            raise CannotRun(_("The source database {path} does not exist or is not a file.").format(path=self.path))
         out = scratch / "snapshot.sqlite"
         started = time.time()
         deadline = time.monotonic() + self.lock_wait
         try:
             src = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True, timeout=BUSY_TRY, isolation_level=None)
         except sqlite3.Error as err:
-            raise CannotRun(f"The source database {self.path} cannot be opened ({err}).")
+            raise CannotRun(_("The source database {path} cannot be opened ({error}).").format(path=self.path,
+                                                                                               error=sqlite_reason(err)))
         try:
             _begin_read(src, deadline)
             dst = sqlite3.connect(out)
@@ -76,10 +78,12 @@ class SqliteSource:
             finally:
                 dst.close()
         except _StillLocked:
-            raise CannotRun(f"The till database {self.path} is locked by another program (waited {self.lock_wait} s): "
-                            "try again when the till has finished writing.")
+            raise CannotRun(_("The till database {path} is locked by another program (waited {seconds} s): try "
+                              "again when the till has finished writing.").format(path=self.path,
+                                                                                  seconds=self.lock_wait))
         except sqlite3.DatabaseError as err:
-            raise CannotRun(f"The source database {self.path} cannot be read ({err}).")
+            raise CannotRun(_("The source database {path} cannot be read ({error}).").format(path=self.path,
+                                                                                             error=sqlite_reason(err)))
         finally:
             src.close()
         facts = {
@@ -89,6 +93,19 @@ class SqliteSource:
             "size": out.stat().st_size,
         }
         return Snapshot(path=out, name="snapshot.sqlite", facts=facts, inspect=lambda: inspect(out))
+
+
+def sqlite_reason(err: Exception) -> str:
+    """SQLite's own words for what is wrong with a file, in the reader's language when they are known ones."""
+    text = str(err)
+    known = {
+        "file is not a database": _("file is not a database"),
+        "database disk image is malformed": _("database disk image is malformed"),
+        "unable to open database file": _("unable to open database file"),
+        "disk I/O error": _("disk I/O error"),
+        "database is locked": _("database is locked"),
+    }
+    return known.get(text, text)
 
 
 def _begin_read(src: sqlite3.Connection, deadline: float) -> None:
