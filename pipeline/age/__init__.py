@@ -8,6 +8,7 @@ init` makes, are written and read here (pyrage still opens passphrase-protected 
 
 from __future__ import annotations
 
+from pipeline.i18n import _
 import base64
 import binascii
 import hashlib
@@ -48,13 +49,13 @@ def b64(data: bytes) -> bytes:
 def unb64(text: bytes) -> bytes:
     """Strict decoding: no padding, only the alphabet, and canonical (it encodes back to itself)."""
     if b"=" in text or len(text) % 4 == 1:
-        raise AgeError("malformed base64 in the header")
+        raise AgeError(_("malformed base64 in the header"))
     try:
         data = base64.b64decode(text + b"=" * (-len(text) % 4), validate=True)
     except binascii.Error:
-        raise AgeError("malformed base64 in the header") from None
+        raise AgeError(_("malformed base64 in the header")) from None
     if b64(data) != text:
-        raise AgeError("non-canonical base64 in the header")
+        raise AgeError(_("non-canonical base64 in the header"))
     return data
 
 
