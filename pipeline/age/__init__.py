@@ -8,7 +8,6 @@ init` makes, are written and read here (pyrage still opens passphrase-protected 
 
 from __future__ import annotations
 
-from pipeline.i18n import _
 import base64
 import binascii
 import hashlib
@@ -16,6 +15,8 @@ import hmac
 
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from pipeline.i18n import _
 
 VERSION_LINE = b"age-encryption.org/v1"
 CHUNK = 64 * 1024  # plaintext bytes per payload chunk

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pipeline.i18n import _
 import hmac
 
 from cryptography.exceptions import InvalidTag
@@ -10,6 +9,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from pipeline.age import CHUNK, NONCE, TAG, VERSION_LINE, AgeError, NoIdentity, header_mac, hkdf, payload_nonce, unb64
 from pipeline.age import x25519
+from pipeline.i18n import _
 
 MAX_HEADER = 64 << 10  # far above any header of a few recipients: garbage is refused before it fills memory
 READ_SIZE = 1 << 20

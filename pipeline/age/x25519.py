@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pipeline.i18n import _
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from pipeline.age import FILE_KEY, AgeError, b64, hkdf, unb64
+from pipeline.i18n import _
 
 TYPE = b"X25519"
 INFO = b"age-encryption.org/v1/X25519"

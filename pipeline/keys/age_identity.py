@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pipeline.i18n import _
 import os
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pyrage
 from pyrage import x25519
 
 from pipeline.errors import UsageError
+from pipeline.i18n import _
 from pipeline.keys import bech32
 from pipeline.keys.files import write_new_secret
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pipeline.i18n import _
 import os
 from pathlib import Path
 
 from pipeline.errors import UsageError
+from pipeline.i18n import _
 
 
 def write_new_secret(path: Path, data: bytes) -> None:

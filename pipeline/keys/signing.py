@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pipeline.i18n import _
 from pathlib import Path
 
 import minisign
 
 from pipeline.errors import UsageError
+from pipeline.i18n import _
 from pipeline.keys.files import write_new_public, write_new_secret
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pipeline.i18n import _
 import minisign
 
+from pipeline.i18n import _
 from pipeline.manifest.format import SIGNATURE_COMMENT
 
 

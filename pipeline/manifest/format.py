@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pipeline.i18n import _
 import json
 import re
+
+from pipeline.i18n import _
 
 FORMAT_NAME = "coffre-run"
 FORMAT_VERSION = 1

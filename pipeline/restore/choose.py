@@ -7,12 +7,12 @@ over for the next newest. The machine's record says which run was written last: 
 
 from __future__ import annotations
 
-from pipeline.i18n import _
 from dataclasses import dataclass, field
 
 from pipeline.destinations import open_destination
 from pipeline.destinations.presence import unmounted_reason
 from pipeline.errors import CannotRun, CoffreError
+from pipeline.i18n import _
 from pipeline.state.history import History, RecordUnreadable
 from pipeline.verify.identity import CopyIdentity, identify
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pipeline.i18n import _
 import contextlib
 import errno
 import fcntl
@@ -20,6 +19,7 @@ from pathlib import Path
 from pipeline.config import Config
 from pipeline.destinations import why_not_read
 from pipeline.errors import CannotRun, CheckFailed, UsageError
+from pipeline.i18n import _
 from pipeline.unpack.check import (BoundedBuffer, check_snapshot, check_snapshot_stream, damaged_at_archive_time,
                                    journals_mismatch, journals_need_decompressing, parse_facts)
 from pipeline.unpack.data_file import authenticate, unpack_data_file

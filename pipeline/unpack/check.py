@@ -3,10 +3,11 @@ SQLite's own integrity check."""
 
 from __future__ import annotations
 
-from pipeline.i18n import _, ngettext
 import json
 import sqlite3
 from pathlib import Path
+
+from pipeline.i18n import _, ngettext
 
 # facts.json is a few kilobytes (row counts, journal counts, check summaries): a larger one is not ours, and each
 # copy read at once may hold one in memory.

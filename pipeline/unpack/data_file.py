@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pipeline.i18n import _
 from pipeline.destinations import why_not_read
 from pipeline.hashing import hash_stream
+from pipeline.i18n import _
 from pipeline.unpack.check import FACTS_LIMIT
 from pipeline.unpack.stream import Limits, SourceReadError, UnpackError, Unpacked, unpack
 

@@ -6,11 +6,12 @@ that a drill that passes means a restore of the journals works.
 
 from __future__ import annotations
 
-from pipeline.i18n import _
 import os
 import tarfile
 import threading
 from importlib import resources
+
+from pipeline.i18n import _
 
 # The canonical journals, one JSON Schema each (schemas/journals/NAME.schema.json): the contract, read from where it
 # is published rather than from the journals stage, which readers do not import.

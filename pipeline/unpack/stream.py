@@ -9,7 +9,6 @@ the size recorded at archive time (Limits), so a forged file cannot make it read
 
 from __future__ import annotations
 
-from pipeline.i18n import _
 import queue
 import threading
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import zstandard
 from pipeline.age import AgeError, NoIdentity
 from pipeline.age.reader import decrypt
 from pipeline.hashing import HashingWriter
+from pipeline.i18n import _
 from pipeline.keys.age_identity import identity_secret
 from pipeline.unpack.frames import FrameWalk
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pipeline.i18n import _
 from dataclasses import dataclass, field
 from typing import Callable
 
 from pipeline.destinations import NotRegular, not_a_file, why_not_read
 from pipeline.destinations.medium import MEDIUM_FILE
 from pipeline.hashing import hash_stream
+from pipeline.i18n import _
 from pipeline.manifest import format as fmt
 from pipeline.manifest.check import SignatureInvalid, verify as verify_signature
 from pipeline.retention.removal import read_removals

@@ -6,11 +6,11 @@ file's decryption overlaps the other's decompression.
 
 from __future__ import annotations
 
-from pipeline.i18n import _
 from concurrent.futures import ThreadPoolExecutor
 
 from pipeline.destinations import why_not_read
 from pipeline.errors import UsageError
+from pipeline.i18n import _
 from pipeline.unpack.check import (BoundedBuffer, HeaderProbe, check_snapshot_stream, damaged_at_archive_time,
                                    journals_mismatch, journals_need_decompressing, parse_facts)
 from pipeline.unpack.data_file import authenticate, unpack_data_file

@@ -8,13 +8,13 @@ swapping that small file must not be a way to hide a deleted run.
 
 from __future__ import annotations
 
-from pipeline.i18n import _, ngettext
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from pipeline.destinations import open_destination
 from pipeline.destinations.medium import MEDIUM_FILE, MediumFileInvalid, read_medium
 from pipeline.errors import CoffreError
+from pipeline.i18n import _, ngettext
 
 
 @dataclass

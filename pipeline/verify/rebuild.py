@@ -8,7 +8,6 @@ checks every journal again, since the checkpoint it starts from is gone with it.
 
 from __future__ import annotations
 
-from pipeline.i18n import _
 import os
 import time
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 from pipeline.destinations import open_destination
 from pipeline.destinations.medium import MediumFileInvalid, read_medium
 from pipeline.errors import CoffreError, UsageError
+from pipeline.i18n import _
 from pipeline.state.history import History, RecordUnreadable, empty_record, load_record
 from pipeline.state.lock import StoreLock
 from pipeline.verify.copy import VerifyOptions, verify_run

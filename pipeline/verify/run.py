@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pipeline.i18n import _
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from pipeline.config import Config
 from pipeline.destinations import open_destination
 from pipeline.destinations.presence import unmounted_reason
 from pipeline.errors import CannotRun, CoffreError, UsageError
+from pipeline.i18n import _
 from pipeline.state.history import History, RecordUnreadable
 from pipeline.verify.copy import CopyReport, Problem, VerifyOptions, verify_copy
 from pipeline.verify.deep import DeepChecker

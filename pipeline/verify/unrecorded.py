@@ -7,9 +7,9 @@ A signed run that does not follow the record's last run is a fork: said, never a
 
 from __future__ import annotations
 
-from pipeline.i18n import _, ngettext
 from dataclasses import dataclass, field
 
+from pipeline.i18n import _, ngettext
 from pipeline.verify.copy import VerifyOptions, verify_run
 
 
