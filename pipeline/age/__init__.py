@@ -16,6 +16,8 @@ import hmac
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from pipeline.i18n import _
+
 VERSION_LINE = b"age-encryption.org/v1"
 CHUNK = 64 * 1024  # plaintext bytes per payload chunk
 TAG = 16  # Poly1305 tag after each chunk
@@ -48,13 +50,13 @@ def b64(data: bytes) -> bytes:
 def unb64(text: bytes) -> bytes:
     """Strict decoding: no padding, only the alphabet, and canonical (it encodes back to itself)."""
     if b"=" in text or len(text) % 4 == 1:
-        raise AgeError("malformed base64 in the header")
+        raise AgeError(_("malformed base64 in the header"))
     try:
         data = base64.b64decode(text + b"=" * (-len(text) % 4), validate=True)
     except binascii.Error:
-        raise AgeError("malformed base64 in the header") from None
+        raise AgeError(_("malformed base64 in the header")) from None
     if b64(data) != text:
-        raise AgeError("non-canonical base64 in the header")
+        raise AgeError(_("non-canonical base64 in the header"))
     return data
 
 

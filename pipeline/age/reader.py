@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from pipeline.age import CHUNK, NONCE, TAG, VERSION_LINE, AgeError, NoIdentity, header_mac, hkdf, payload_nonce, unb64
 from pipeline.age import x25519
+from pipeline.i18n import _
 
 MAX_HEADER = 64 << 10  # far above any header of a few recipients: garbage is refused before it fills memory
 READ_SIZE = 1 << 20
@@ -48,13 +49,13 @@ class _Input:
             if self.eof or self.consumed + at > MAX_HEADER:
                 break
             self.fill(at + 1)
-        raise AgeError("the header ends too early or runs too long: not an age file, or a damaged one")
+        raise AgeError(_("the header ends too early or runs too long: not an age file, or a damaged one"))
 
 
 def _parse_header(inp: _Input) -> tuple[list[tuple[list[bytes], bytes]], bytes, bytes]:
     """(stanzas as (arguments, body), the header bytes the MAC covers, the MAC)."""
     if inp.line() != VERSION_LINE:
-        raise AgeError("it does not start with age-encryption.org/v1: not an age file")
+        raise AgeError(_("it does not start with age-encryption.org/v1: not an age file"))
     head = [VERSION_LINE + b"\n"]
     stanzas = []
     line = inp.line()
@@ -62,24 +63,24 @@ def _parse_header(inp: _Input) -> tuple[list[tuple[list[bytes], bytes]], bytes, 
         head.append(line + b"\n")
         args = line[3:].split(b" ")
         if not all(a and all(0x21 <= c <= 0x7E for c in a) for a in args):
-            raise AgeError("a malformed stanza line in the header")
+            raise AgeError(_("a malformed stanza line in the header"))
         body = []
         while True:
             chunk = inp.line()
             head.append(chunk + b"\n")
             if len(chunk) > 64:
-                raise AgeError("a stanza body line longer than 64 columns")
+                raise AgeError(_("a stanza body line longer than 64 columns"))
             body.append(chunk)
             if len(chunk) < 64:
                 break
         stanzas.append((args, unb64(b"".join(body))))
         line = inp.line()
     if not stanzas or not line.startswith(b"--- "):
-        raise AgeError("a header without recipient stanzas or without its MAC line")
+        raise AgeError(_("a header without recipient stanzas or without its MAC line"))
     head.append(b"---")
     mac = unb64(line[4:])
     if len(mac) != 32:
-        raise AgeError("a header MAC of the wrong size")
+        raise AgeError(_("a header MAC of the wrong size"))
     return stanzas, b"".join(head), mac
 
 
@@ -98,12 +99,12 @@ def decrypt(src, sink, identities: list[bytes]) -> None:
             if file_key is not None:
                 break
     if file_key is None:
-        raise NoIdentity("no identity given opens the age stream (encrypted to other recipients)")
+        raise NoIdentity(_("no identity given opens the age stream (encrypted to other recipients)"))
     if not hmac.compare_digest(header_mac(file_key, head), mac):
-        raise AgeError("the header's MAC does not match: the header was changed")
+        raise AgeError(_("the header's MAC does not match: the header was changed"))
     inp.fill(NONCE)
     if len(inp.buf) < NONCE:
-        raise AgeError("the file ends before its payload")
+        raise AgeError(_("the file ends before its payload"))
     aead = ChaCha20Poly1305(hkdf(file_key, bytes(inp.buf[:NONCE]), b"payload"))
     del inp.buf[:NONCE]
     counter = 0
@@ -112,12 +113,13 @@ def decrypt(src, sink, identities: list[bytes]) -> None:
         last = len(inp.buf) <= SEALED
         size = len(inp.buf) if last else SEALED
         if size < TAG or (last and size == TAG and counter):
-            raise AgeError("the payload is truncated")
+            raise AgeError(_("the payload is truncated"))
         view = memoryview(inp.buf)
         try:
             plain = aead.decrypt(payload_nonce(counter, last), view[:size], None)
         except InvalidTag:
-            raise AgeError(f"chunk {counter} of the payload does not authenticate: damaged, truncated or forged") \
+            raise AgeError(_("chunk {number} of the payload does not authenticate: damaged, truncated or "
+                             "forged").format(number=counter)) \
                 from None
         finally:
             view.release()

@@ -7,6 +7,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from pipeline.age import FILE_KEY, AgeError, b64, hkdf, unb64
+from pipeline.i18n import _
 
 TYPE = b"X25519"
 INFO = b"age-encryption.org/v1/X25519"
@@ -39,16 +40,16 @@ def wrap(file_key: bytes, recipient: bytes, ephemeral_secret: bytes | None = Non
 def unwrap(args: list[bytes], body: bytes, identities: list[bytes]) -> bytes | None:
     """The file key if one of `identities` (32-byte secrets) opens this X25519 stanza, else None."""
     if len(args) != 2:
-        raise AgeError("an X25519 stanza without exactly one argument")
+        raise AgeError(_("an X25519 stanza without exactly one argument"))
     share = unb64(args[1])
     if len(share) != 32 or len(body) != FILE_KEY + 16:
-        raise AgeError("an X25519 stanza of the wrong size")
+        raise AgeError(_("an X25519 stanza of the wrong size"))
     for secret in identities:
         ident = X25519PrivateKey.from_private_bytes(secret)
         try:
             shared = ident.exchange(X25519PublicKey.from_public_bytes(share))
         except ValueError:  # a low-order share gives the all-zero secret: the format says abort
-            raise AgeError("an X25519 stanza with a low-order share") from None
+            raise AgeError(_("an X25519 stanza with a low-order share")) from None
         try:
             return _wrap_key(shared, share, ident.public_key().public_bytes_raw()).decrypt(b"\0" * 12, body, None)
         except InvalidTag:

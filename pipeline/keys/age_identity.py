@@ -9,6 +9,7 @@ import pyrage
 from pyrage import x25519
 
 from pipeline.errors import UsageError
+from pipeline.i18n import _
 from pipeline.keys import bech32
 from pipeline.keys.files import write_new_secret
 
@@ -40,14 +41,15 @@ def load_identities(path: str | os.PathLike, passphrase: str | None = None) -> l
     try:
         raw = path.read_bytes()
     except OSError as err:
-        raise UsageError(f"The identity file {path} cannot be read: {err.strerror}.")
+        raise UsageError(_("The identity file {path} cannot be read: {reason}.").format(path=path, reason=err.strerror))
     if raw.startswith(AGE_HEADER):
         if passphrase is None:
-            raise UsageError(f"The identity file {path} is protected by a passphrase; give it with --passphrase-env VAR.")
+            raise UsageError(_("The identity file {path} is protected by a passphrase; give it with --passphrase-env "
+                               "VAR.").format(path=path))
         try:
             raw = pyrage.passphrase.decrypt(raw, passphrase)
         except pyrage.DecryptError:
-            raise UsageError(f"The passphrase does not open the identity file {path}.")
+            raise UsageError(_("The passphrase does not open the identity file {path}.").format(path=path))
     idents = []
     for line in raw.decode("utf-8", "replace").splitlines():
         line = line.strip()
@@ -55,9 +57,9 @@ def load_identities(path: str | os.PathLike, passphrase: str | None = None) -> l
             try:
                 idents.append(x25519.Identity.from_str(line))
             except pyrage.IdentityError:
-                raise UsageError(f"The identity file {path} holds a malformed age key.")
+                raise UsageError(_("The identity file {path} holds a malformed age key.").format(path=path))
     if not idents:
-        raise UsageError(f"The identity file {path} holds no age identity (AGE-SECRET-KEY-…).")
+        raise UsageError(_("The identity file {path} holds no age identity (AGE-SECRET-KEY-…).").format(path=path))
     return idents
 
 
@@ -68,7 +70,7 @@ def parse_recipient(text: str) -> bytes:
     except bech32.Bech32Error:
         hrp, key = "", b""
     if hrp != "age" or len(key) != 32:
-        raise UsageError(f"{text!r} is not a valid age X25519 recipient.")
+        raise UsageError(_("{text} is not a valid age X25519 recipient.").format(text=repr(text)))
     return key
 
 
@@ -76,5 +78,5 @@ def identity_secret(identity) -> bytes:
     """The 32-byte X25519 secret of an identity (pyrage's, as load_identities returns them)."""
     hrp, secret = bech32.decode(str(identity))
     if hrp != "age-secret-key-" or len(secret) != 32:
-        raise UsageError("An age identity is malformed.")
+        raise UsageError(_("An age identity is malformed."))
     return secret

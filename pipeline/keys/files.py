@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from pipeline.errors import UsageError
+from pipeline.i18n import _
 
 
 def write_new_secret(path: Path, data: bytes) -> None:
@@ -14,7 +15,7 @@ def write_new_secret(path: Path, data: bytes) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise UsageError(f"{path} already exists; Coffre never overwrites a key file.")
+        raise UsageError(_("{path} already exists; Coffre never overwrites a key file.").format(path=path))
     try:
         os.fchmod(fd, 0o600)  # the umask cannot widen it, but be explicit
         os.write(fd, data)
@@ -29,4 +30,4 @@ def write_new_public(path: Path, data: bytes) -> None:
         with open(path, "xb") as f:
             f.write(data)
     except FileExistsError:
-        raise UsageError(f"{path} already exists; Coffre never overwrites a key file.")
+        raise UsageError(_("{path} already exists; Coffre never overwrites a key file.").format(path=path))

@@ -7,6 +7,7 @@ from pathlib import Path
 import minisign
 
 from pipeline.errors import UsageError
+from pipeline.i18n import _
 from pipeline.keys.files import write_new_public, write_new_secret
 
 
@@ -25,13 +26,14 @@ def load_secret(path: Path) -> minisign.SecretKey:
     try:
         data = path.read_bytes()
     except OSError as err:
-        raise UsageError(f"The signing key {path} cannot be read: {err.strerror}.")
+        raise UsageError(_("The signing key {path} cannot be read: {reason}.").format(path=path, reason=err.strerror))
     try:
         key = minisign.SecretKey.from_bytes(data)
     except (minisign.Error, ValueError):
-        raise UsageError(f"The signing key {path} is not a minisign secret key.")
+        raise UsageError(_("The signing key {path} is not a minisign secret key.").format(path=path))
     if key.is_encrypted():
-        raise UsageError(f"The signing key {path} is password-protected; Coffre needs an unattended key.")
+        raise UsageError(_("The signing key {path} is password-protected; Coffre needs an unattended key.").format(
+            path=path))
     return key
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import minisign
 
+from pipeline.i18n import _
 from pipeline.manifest.format import SIGNATURE_COMMENT
 
 
@@ -16,21 +17,21 @@ def verify(pinned_public_key_b64: str, data: bytes, signature: bytes, signed: st
     try:
         pk = minisign.PublicKey.from_base64(pinned_public_key_b64)
     except Exception:
-        raise SignatureInvalid("the pinned public key in the configuration is malformed")
+        raise SignatureInvalid(_("the pinned public key in the configuration is malformed"))
     try:
         sig = minisign.Signature.from_bytes(signature)
     except Exception:
-        raise SignatureInvalid("the signature file is malformed")
+        raise SignatureInvalid(_("the signature file is malformed"))
     # minisign authenticates neither the untrusted comment nor the encoding: the file must be exactly what Coffre
     # writes, so that no byte of the run can change (or carry anything) unnoticed.
     if sig.untrusted_comment != SIGNATURE_COMMENT or bytes(sig) + b"\n" != signature:
-        raise SignatureInvalid("the signature file was altered outside its signed part")
+        raise SignatureInvalid(_("the signature file was altered outside its signed part"))
     try:
         pk.verify(data, sig)
     except minisign.VerifyError as err:
         if "key identifiers" in str(err):
-            raise SignatureInvalid("the signature was made by another key than the pinned one")
-        raise SignatureInvalid(f"the signature does not match {signed}")
+            raise SignatureInvalid(_("the signature was made by another key than the pinned one"))
+        raise SignatureInvalid(_("the signature does not match {file}").format(file=signed))
     except Exception:
-        raise SignatureInvalid("the signature cannot be checked")
+        raise SignatureInvalid(_("the signature cannot be checked"))
     return sig.trusted_comment

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+from pipeline.i18n import _
+
 FORMAT_NAME = "coffre-run"
 FORMAT_VERSION = 1
 
@@ -46,25 +48,26 @@ def render_b3(entries: list[tuple[str, str]]) -> bytes:
 def parse_b3(data: bytes) -> dict[str, str]:
     """Returns {name: hex}; any odd line (a path, a NUL, a duplicate) makes the whole list untrusted."""
     if len(data) > 1 << 20:
-        raise ManifestError("MANIFEST.b3 is larger than any Coffre run writes.")
+        raise ManifestError(_("MANIFEST.b3 is larger than any Coffre run writes."))
     try:
         text = data.decode("ascii")
     except UnicodeDecodeError:
-        raise ManifestError("MANIFEST.b3 holds bytes that are not plain ASCII.")
+        raise ManifestError(_("MANIFEST.b3 holds bytes that are not plain ASCII."))
     if not text.endswith("\n"):
-        raise ManifestError("MANIFEST.b3 is truncated (no final newline).")
+        raise ManifestError(_("MANIFEST.b3 is truncated (no final newline)."))
     out: dict[str, str] = {}
     for n, line in enumerate(text[:-1].split("\n"), 1):
         digest, sep, name = line.partition("  ")
         if not sep or not _HEX64.match(digest):
-            raise ManifestError(f"MANIFEST.b3 line {n} is not '<BLAKE3 hex>  <name>'.")
+            raise ManifestError(_("MANIFEST.b3 line {line} is not '<BLAKE3 hex>  <name>'.").format(line=n))
         if not valid_name(name):
-            raise ManifestError(f"MANIFEST.b3 line {n} names {name[:80]!r}, which is not a plain file name of the run.")
+            raise ManifestError(_("MANIFEST.b3 line {line} names {name}, which is not a plain file name of the run.").format(
+                line=n, name=repr(name[:80])))
         if name in out:
-            raise ManifestError(f"MANIFEST.b3 lists {name} twice.")
+            raise ManifestError(_("MANIFEST.b3 lists {name} twice.").format(name=name))
         out[name] = digest
     if not out:
-        raise ManifestError("MANIFEST.b3 lists no file.")
+        raise ManifestError(_("MANIFEST.b3 lists no file."))
     return out
 
 
@@ -75,49 +78,49 @@ def render_manifest(doc: dict) -> bytes:
 def parse_manifest(data: bytes) -> dict:
     """Parses manifest.json and checks the fields readers rely on, with their types."""
     if len(data) > 1 << 20:
-        raise ManifestError("manifest.json is larger than any Coffre run writes.")
+        raise ManifestError(_("manifest.json is larger than any Coffre run writes."))
     try:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise ManifestError("manifest.json is not valid JSON.")
+        raise ManifestError(_("manifest.json is not valid JSON."))
     if not isinstance(doc, dict):
-        raise ManifestError("manifest.json is not a JSON object.")
+        raise ManifestError(_("manifest.json is not a JSON object."))
     if doc.get("format") != FORMAT_NAME or doc.get("format_version") != FORMAT_VERSION:
-        raise ManifestError("manifest.json is not a coffre-run version 1 manifest.")
+        raise ManifestError(_("manifest.json is not a coffre-run version 1 manifest."))
     _expect(doc, "run_id", str)
     if not RUN_ID.match(doc["run_id"]):
-        raise ManifestError("manifest.json has a malformed run_id.")
+        raise ManifestError(_("manifest.json has a malformed run_id."))
     _expect(doc, "store_id", str)
     _expect(doc, "created_at", str)
     recipients = _expect(doc, "recipients", list)
     if not recipients or not all(isinstance(r, str) for r in recipients):
-        raise ManifestError("manifest.json has no valid `recipients`.")
+        raise ManifestError(_("manifest.json has no valid `recipients`."))
     prev = doc.get("previous_run")
     if prev is not None:
         if not isinstance(prev, dict) or not isinstance(prev.get("run_id"), str) or not RUN_ID.match(prev["run_id"]) \
                 or not isinstance(prev.get("manifest_blake3"), str) or not _HEX64.match(prev["manifest_blake3"]):
-            raise ManifestError("manifest.json has a malformed previous_run.")
+            raise ManifestError(_("manifest.json has a malformed previous_run."))
     files = _expect(doc, "files", list)
     if not files:
-        raise ManifestError("manifest.json lists no data file.")
+        raise ManifestError(_("manifest.json lists no data file."))
     seen = set()
     for f in files:
         if not isinstance(f, dict) or not isinstance(f.get("name"), str) or not valid_name(f["name"]):
-            raise ManifestError("manifest.json lists a file with a malformed name.")
+            raise ManifestError(_("manifest.json lists a file with a malformed name."))
         if f["name"] in seen or f["name"] in CONTROL_FILES:
-            raise ManifestError(f"manifest.json lists {f['name']} more than once or as a data file.")
+            raise ManifestError(_("manifest.json lists {name} more than once or as a data file.").format(name=f["name"]))
         seen.add(f["name"])
         if f.get("kind") not in DATA_KINDS:
-            raise ManifestError(f"manifest.json gives {f['name']} a malformed kind.")
+            raise ManifestError(_("manifest.json gives {name} a malformed kind.").format(name=f["name"]))
         if isinstance(f.get("size"), bool) or not isinstance(f.get("size"), int) or f["size"] < 0:
-            raise ManifestError(f"manifest.json gives {f['name']} a malformed size.")
+            raise ManifestError(_("manifest.json gives {name} a malformed size.").format(name=f["name"]))
         if not isinstance(f.get("blake3"), str) or not _HEX64.match(f["blake3"]):
-            raise ManifestError(f"manifest.json gives {f['name']} a malformed BLAKE3.")
+            raise ManifestError(_("manifest.json gives {name} a malformed BLAKE3.").format(name=f["name"]))
     return doc
 
 
 def _expect(doc: dict, key: str, kind: type):
     value = doc.get(key)
     if not isinstance(value, kind):
-        raise ManifestError(f"manifest.json has no valid `{key}`.")
+        raise ManifestError(_("manifest.json has no valid `{key}`.").format(key=key))
     return value

@@ -1,46 +1,72 @@
-"""RESTORE.txt: how to check and restore one run by hand, with stock tools only."""
+"""RESTORE.txt: how to check and restore one run by hand, with stock tools only, in French then in English.
+
+The file is the same whatever the language of the process that writes it (its bytes are listed in MANIFEST.b3 and
+byte-identical across the copies of a run): each language's text comes from that language's catalogue.
+"""
 
 from __future__ import annotations
 
-TEMPLATE = """\
-Coffre run {run_id} (store {store_id}), written {created_at} by coffre {version}.
-This folder is one complete backup. Everything below uses stock tools only
-(Debian/Ubuntu packages: b3sum, minisign, age, zstd, sqlite3, tar).
+from pipeline.i18n import in_language
 
-1. Check that no file was changed, removed or added
-   (run these inside this folder; the public key is the one printed by `coffre init`,
-   kept beside the configuration as a .pub file - never trust a key found in this folder):
-
-     minisign -V -p /path/to/coffre-signing.pub -m MANIFEST.b3
-     b3sum --check MANIFEST.b3
-
-   The signature covers MANIFEST.b3; MANIFEST.b3 covers every other file of the run.
-
-2. Decrypt and decompress (IDENTITY is the age identity file written by `coffre init
-   --identity-out`, kept off the shop's machine; if it asks for a passphrase, give it):
-
-{decrypt_lines}
-3. Check the restored database:
-
-     sqlite3 snapshot.sqlite "PRAGMA integrity_check;"
-
-   facts.json (from facts.json.zst.age) records, at archive time, the BLAKE3 of the
-   plain snapshot (compare with `b3sum snapshot.sqlite`) and the row count of each table.
-
-4. Never restore over the live till database: restore into a new folder, then have the
-   till's vendor or `coffre restore` put it in place.
-
-The format of this folder is described in Coffre's docs/FORMAT.md.
-"""
+LANGUAGES = ("fr", "en")  # French first (the shop's), then the English twin for a foreign reader
+SEPARATOR = "=" * 78
 
 
-def render(run_id: str, store_id: str, created_at: str, version: str, data_files: list[str]) -> bytes:
-    lines = []
+def _title(language: str) -> str:
+    return in_language(language, "RESTORE THIS BACKUP BY HAND (in French first, then in English below)")
+
+
+def _body(language: str, run_id: str, store_id: str, created_at: str, version: str, data_files: list[str]) -> str:
+    # Each paragraph is one message, its lines wrapped by hand; the commands between them are never translated,
+    # except the words a person replaces (IDENTITY, the public key's path).
+    identity = in_language(language, "IDENTITY")
+    public_key = in_language(language, "/path/to/coffre-signing.pub")
+    decrypt = []
     for name in data_files:
         plain = name.removesuffix(".age").removesuffix(".zst")
         if name.endswith(".tar.zst.age"):
-            lines.append(f"     age -d -i IDENTITY {name} | zstd -d | tar x\n")
+            decrypt.append(f"     age -d -i {identity} {name} | zstd -d | tar x\n")
         else:
-            lines.append(f"     age -d -i IDENTITY {name} | zstd -d > {plain}\n")
-    return TEMPLATE.format(run_id=run_id, store_id=store_id, created_at=created_at, version=version,
-                           decrypt_lines="".join(lines)).encode()
+            decrypt.append(f"     age -d -i {identity} {name} | zstd -d > {plain}\n")
+    parts = [
+        in_language(language, "Coffre run {run_id} (store {store_id}), written {created_at} by coffre {version}.\n"
+                              "This folder is one complete backup. Everything below uses stock tools only\n"
+                              "(Debian/Ubuntu packages: b3sum, minisign, age, zstd, sqlite3, tar).\n").format(
+            run_id=run_id, store_id=store_id, created_at=created_at, version=version),
+        "\n",
+        in_language(language, "1. Check that no file was changed, removed or added\n"
+                              "   (run these inside this folder; the public key is the one printed by `coffre init`,\n"
+                              "   kept beside the configuration as a .pub file - never trust a key found in this "
+                              "folder):\n"),
+        "\n",
+        f"     minisign -V -p {public_key} -m MANIFEST.b3\n",
+        "     b3sum --check MANIFEST.b3\n",
+        "\n",
+        in_language(language, "   The signature covers MANIFEST.b3; MANIFEST.b3 covers every other file of the run.\n"),
+        "\n",
+        in_language(language, "2. Decrypt and decompress ({identity} is the age identity file written by `coffre init\n"
+                              "   --identity-out`, kept off the shop's machine; if it asks for a passphrase, give "
+                              "it):\n").format(identity=identity),
+        "\n",
+        *decrypt,
+        "\n",
+        in_language(language, "3. Check the restored database:\n"),
+        "\n",
+        '     sqlite3 snapshot.sqlite "PRAGMA integrity_check;"\n',
+        "\n",
+        in_language(language, "   facts.json (from facts.json.zst.age) records, at archive time, the BLAKE3 of the\n"
+                              "   plain snapshot (compare with `b3sum snapshot.sqlite`) and the row count of each "
+                              "table.\n"),
+        "\n",
+        in_language(language, "4. Never restore over the live till database: restore into a new folder, then have the\n"
+                              "   till's vendor or `coffre restore` put it in place.\n"),
+        "\n",
+        in_language(language, "The format of this folder is described in Coffre's docs/FORMAT.md.\n"),
+    ]
+    return "".join(parts)
+
+
+def render(run_id: str, store_id: str, created_at: str, version: str, data_files: list[str]) -> bytes:
+    head = "".join(_title(language) + "\n" for language in LANGUAGES)
+    bodies = [_body(language, run_id, store_id, created_at, version, data_files) for language in LANGUAGES]
+    return (head + "\n" + f"\n{SEPARATOR}\n\n".join(bodies)).encode("utf-8")

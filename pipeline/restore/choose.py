@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pipeline.destinations import open_destination
 from pipeline.destinations.presence import unmounted_reason
 from pipeline.errors import CannotRun, CoffreError
+from pipeline.i18n import _
 from pipeline.state.history import History, RecordUnreadable
 from pipeline.verify.identity import CopyIdentity, identify
 
@@ -70,7 +71,7 @@ def plan(cfg, specs: list[str]) -> Plan:
                 raise CannotRun(unmounted)
             signed = dest.signed_runs(cfg.store_id)
         except (CoffreError, OSError) as err:
-            p.skipped.append(f"{dest.describe()}: {err}")
+            p.skipped.append(_("{where}: {reason}").format(where=dest.describe(), reason=err))
             continue
         p.copies.append(Reached(spec, dest, signed, identify(dest, signed, record) if record else None))
     return p
@@ -80,16 +81,16 @@ def older_than_written(p: Plan, chosen: str, why_not_newer: list[str]) -> str | 
     """The sentence to say when the run taken is older than the newest one this machine wrote."""
     if not p.newest_written or chosen >= p.newest_written:
         return None
-    where = "; ".join(why_not_newer[:3]) if why_not_newer else "it is on none of the copies reached"
-    return (f"this is NOT the newest run: run {p.newest_written}, the last this machine wrote, could not be restored "
-            f"({where}); run {chosen} is older")
+    where = "; ".join(why_not_newer[:3]) if why_not_newer else _("it is on none of the copies reached")
+    return _("this is NOT the newest run: run {newest}, the last this machine wrote, could not be restored "
+             "({reason}); run {chosen} is older").format(newest=p.newest_written, reason=where, chosen=chosen)
 
 
 def newer_than_written(p: Plan, chosen: str) -> str | None:
     if not p.newest_written or chosen <= p.newest_written:
         return None
-    return (f"run {chosen} is newer than the last one this machine's record knows ({p.newest_written}): another "
-            "machine wrote it, or the record is behind")
+    return _("run {chosen} is newer than the last one this machine's record knows ({newest}): another machine "
+             "wrote it, or the record is behind").format(chosen=chosen, newest=p.newest_written)
 
 
 def lacking(p: Plan, chosen: str, taken_from: str) -> list[str]:
@@ -99,6 +100,7 @@ def lacking(p: Plan, chosen: str, taken_from: str) -> list[str]:
         if c.spec == taken_from:
             break
         if chosen not in c.signed:
-            said.append(f"the copy {c.dest.describe()} does not hold run {chosen} (was it plugged in that evening?); "
-                        f"it was taken from {taken_from}")
+            said.append(_("the copy {copy} does not hold run {chosen} (was it plugged in that evening?); it was "
+                          "taken from {taken_from}").format(copy=c.dest.describe(), chosen=chosen,
+                                                            taken_from=taken_from))
     return said

@@ -19,6 +19,7 @@ from pathlib import Path
 from pipeline.config import Config
 from pipeline.destinations import why_not_read
 from pipeline.errors import CannotRun, CheckFailed, UsageError
+from pipeline.i18n import _
 from pipeline.unpack.check import (BoundedBuffer, check_snapshot, check_snapshot_stream, damaged_at_archive_time,
                                    journals_mismatch, journals_need_decompressing, parse_facts)
 from pipeline.unpack.data_file import authenticate, unpack_data_file
@@ -56,8 +57,8 @@ def refuse_live_folder(cfg: Config, out_dir: Path) -> None:
     live_dir = Path(live).resolve().parent
     target = out_dir.resolve()
     if target == live_dir:
-        raise UsageError(f"Refusing to restore into {out_dir}: it is the live database's folder ({live_dir}); "
-                         "restore into a new folder.")
+        raise UsageError(_("Refusing to restore into {path}: it is the live database's folder ({live}); restore "
+                           "into a new folder.").format(path=out_dir, live=live_dir))
 
 
 JOURNALS_MODES = ("authenticate", "check", "extract")
@@ -81,11 +82,11 @@ def restore(cfg: Config, identities: list, out_dir: Path, run_id: str | None = N
     refuse_live_folder(cfg, out_dir)
     specs = specs or cfg.destinations
     if not specs:
-        raise UsageError("No destination to restore from: give --from DEST or configure destinations.")
+        raise UsageError(_("No destination to restore from: give --from DEST or configure destinations."))
     p = plan(cfg, specs)
     skipped: list[str] = list(p.skipped)
     if not p.copies:
-        raise CannotRun("No copy can be reached: " + "; ".join(skipped))
+        raise CannotRun(_("No copy can be reached: {reasons}").format(reasons="; ".join(skipped)))
     passed_over: dict[str, list[str]] = {}  # run id -> why each copy of it was passed over
     newest_real = None  # the newest run signed for this store and run id: the one to restore, damaged or not
     ours: list[OSError] = []  # our own disk failing while a copy was written out (full, file too large...)
@@ -94,12 +95,14 @@ def restore(cfg: Config, identities: list, out_dir: Path, run_id: str | None = N
             lost = p.lost_newest() if not run_id and p.newest_written and chosen < p.newest_written else []
             if lost:
                 # Deleted or damaged where it was written: never an older run in its place unasked.
-                raise CheckFailed(f"Run {p.newest_written}, the newest this machine wrote, does not restore from "
-                                  f"{', '.join(lost)}, where it was written (deleted or damaged?); an older run is "
-                                  "restored only when asked for, with --run RUN (coffre verify lists the runs).")
+                raise CheckFailed(_("Run {newest}, the newest this machine wrote, does not restore from {copies}, "
+                                    "where it was written (deleted or damaged?); an older run is restored only when "
+                                    "asked for, with --run RUN (coffre verify lists the runs).").format(
+                    newest=p.newest_written, copies=", ".join(lost)))
             holders = p.holders(chosen)
             if not holders:
-                skipped += [f"{c.dest.describe()}: run {chosen} is not there" for c in p.copies]
+                skipped += [_("{where}: run {run_id} is not there").format(where=c.dest.describe(), run_id=chosen)
+                            for c in p.copies]
                 continue
             for c in holders:
                 dest = c.dest
@@ -108,33 +111,37 @@ def restore(cfg: Config, identities: list, out_dir: Path, run_id: str | None = N
                                  problems)
                 newest_real = newest_real or (chosen if rep.authentic else None)
                 if problems or not rep.complete or not rep.manifest:
-                    why = "; ".join(_said(q) for q in problems[:3]) or "not a complete run"
-                    passed_over.setdefault(chosen, []).append(f"{dest.describe()} / {chosen}: {why}")
+                    why = "; ".join(_said(q) for q in problems[:3]) or _("not a complete run")
+                    passed_over.setdefault(chosen, []).append(_("{where}: {reason}").format(
+                        where=f"{dest.describe()} / {chosen}", reason=why))
                     continue
                 require_matching_identity(identities, rep.manifest, dest.describe())
                 try:
                     files, facts = _unpack_run(dest, cfg.store_id, rep.manifest, identities, out_dir,
                                                _Checks(check, journals, integrity))
                 except _CopyBad as err:
-                    passed_over.setdefault(chosen, []).append(f"{dest.describe()} / {chosen}: {err}")
-                    say(f"Copy {dest.describe()} is damaged ({err}); trying the next one.")
+                    passed_over.setdefault(chosen, []).append(_("{where}: {reason}").format(
+                        where=f"{dest.describe()} / {chosen}", reason=err))
+                    say(_("Copy {copy} is damaged ({reason}); trying the next one.").format(copy=dest.describe(),
+                                                                                           reason=err))
                     continue
                 except OSError as err:  # _unpack_run removed what it wrote; the next copy may fit, or fail alike
                     ours.append(err)
                     passed_over.setdefault(chosen, []).append(
-                        f"{dest.describe()} / {chosen}: writing to {out_dir} failed ({err.strerror or err})")
-                    say(f"Copy {dest.describe()} failed (writing to {out_dir}: {err.strerror or err}); "
-                        "trying the next one.")
+                        _("{where}: writing to {path} failed ({reason})").format(
+                            where=f"{dest.describe()} / {chosen}", path=out_dir, reason=err.strerror or err))
+                    say(_("Copy {copy} failed (writing to {path}: {reason}); trying the next one.").format(
+                        copy=dest.describe(), path=out_dir, reason=err.strerror or err))
                     continue
                 newer = [w for rid, why in passed_over.items() if rid > chosen for w in why]
                 warnings = [older_than_written(p, chosen, newer), *lacking(p, chosen, c.spec),
                             newer_than_written(p, chosen), damaged_at_archive_time(facts.get("snapshot") or {})]
                 if p.record_note:
-                    warnings.append("this machine's record cannot be read, so whether a newer run was written cannot "
-                                    "be told (coffre rebuild-record rebuilds it)")
+                    warnings.append(_("this machine's record cannot be read, so whether a newer run was written "
+                                      "cannot be told (coffre rebuild-record rebuilds it)"))
                 return RestoreResult(dest.describe(), chosen, out_dir, files, facts,
                                      skipped + [w for why in passed_over.values() for w in why], time.time() - started,
-                                     [w[0].upper() + w[1:] + "." for w in warnings if w])
+                                     [_sentence(w) for w in warnings if w])
             if newest_real:
                 # A real run whose every copy is damaged: an older run is never restored in its place unasked.
                 break
@@ -143,20 +150,28 @@ def restore(cfg: Config, identities: list, out_dir: Path, run_id: str | None = N
         if ours:
             raise CannotRun(_target_failed(out_dir, ours[-1]))
         if not any(c.signed for c in p.copies):
-            skipped += [f"{c.dest.describe()}: no complete run" for c in p.copies]
+            skipped += [_("{where}: no complete run").format(where=c.dest.describe()) for c in p.copies]
         if newest_real and not run_id:
-            where = "this copy" if len(specs) == 1 else "any copy"
-            raise CheckFailed(f"Run {newest_real}, the newest, does not restore from {where}: " + "; ".join(skipped)
-                              + "; an older run is restored only when asked for, with --run RUN (coffre verify "
-                              "lists the runs).")
-        raise CheckFailed("No copy restores: " + "; ".join(skipped))
+            if len(specs) == 1:
+                said = _("Run {run_id}, the newest, does not restore from this copy: {reasons}; an older run is "
+                         "restored only when asked for, with --run RUN (coffre verify lists the runs).")
+            else:
+                said = _("Run {run_id}, the newest, does not restore from any copy: {reasons}; an older run is "
+                         "restored only when asked for, with --run RUN (coffre verify lists the runs).")
+            raise CheckFailed(said.format(run_id=newest_real, reasons="; ".join(skipped)))
+        raise CheckFailed(_("No copy restores: {reasons}").format(reasons="; ".join(skipped)))
+
+
+def _sentence(clause: str) -> str:
+    """A clause said on its own: a capital first, a full stop last (whatever the language)."""
+    return clause[0].upper() + clause[1:] + "."
 
 
 def _said(problem: Problem) -> str:
     """A verify problem in one clause: the file's name once, no full stop of its own."""
     message = problem.message.rstrip(".")
     if problem.file and not message.startswith(problem.file):
-        return f"{problem.file} {message}"
+        return _("{file} {problem}").format(file=problem.file, problem=message)
     return message
 
 
@@ -171,7 +186,8 @@ def _restore_folder(out_dir: Path):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise CannotRun(f"Another restore is writing into {out_dir}; wait for it to finish or choose another folder.")
+            raise CannotRun(_("Another restore is writing into {path}; wait for it to finish or choose another "
+                            "folder.").format(path=out_dir))
         _unpublish(out_dir)
         for leftover in out_dir.glob(TMP_PREFIX + "*"):
             if leftover.is_dir() and not leftover.is_symlink():
@@ -211,9 +227,10 @@ def _unpublish(out_dir: Path) -> None:
 
 def _target_failed(out_dir: Path, err: OSError) -> str:
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
-        return (f"No copy could be restored: the restore target {out_dir} is full ({err.strerror}); "
-                "free some space there or restore elsewhere.")
-    return f"No copy could be restored: writing to the restore target {out_dir} failed ({err.strerror or err})."
+        return _("No copy could be restored: the restore target {path} is full ({reason}); free some space there "
+                 "or restore elsewhere.").format(path=out_dir, reason=err.strerror)
+    return _("No copy could be restored: writing to the restore target {path} failed ({reason}).").format(
+        path=out_dir, reason=err.strerror or err)
 
 
 @dataclass
@@ -243,9 +260,9 @@ def extract_journals(tar_path: Path, final: Path, required: set[str]) -> Path:
     except BaseException as err:
         shutil.rmtree(partial, ignore_errors=True)
         if isinstance(err, JournalsTarBad):
-            raise _CopyBad(f"{err}: this copy is damaged")
+            raise _CopyBad(_("{reason}: this copy is damaged").format(reason=err))
         if isinstance(err, tarfile.TarError):
-            raise _CopyBad(f"journals.tar cannot be read ({err})")
+            raise _CopyBad(_("journals.tar cannot be read ({reason})").format(reason=err))
         raise
 
 
@@ -265,10 +282,10 @@ def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: 
         else:
             final = out_dir / plain
         if final is not None and (final.exists() or final.is_symlink()):
-            raise UsageError(f"{final} already exists; restore never writes over a file.")
+            raise UsageError(_("{path} already exists; restore never writes over a file.").format(path=final))
         plan.append((name, f, final))
-    if not any(f["kind"] == "facts" for _, f, _ in plan):
-        raise _CopyBad("the run has no facts.json.zst.age: nothing to hold the restored data to")
+    if not any(f["kind"] == "facts" for _name, f, _final in plan):
+        raise _CopyBad(_("the run has no facts.json.zst.age: nothing to hold the restored data to"))
     temps: list[tuple[Path, Path]] = []  # (temporary, final), appended once created by us ("x" mode)
     ready: list[tuple[Path, Path]] = []  # everything unpacked and checked before the first file is published
     facts: dict = {}
@@ -300,20 +317,20 @@ def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: 
         # the same folder (the files it had published are its own: they are removed and made anew).
         note = out_dir / PUBLISHING
         with _create_private(note) as f:
-            f.write(json.dumps([final.name for _, final in ready]).encode())
+            f.write(json.dumps([final.name for _src, final in ready]).encode())
             os.fsync(f.fileno())
         for src, final in ready:
             os.rename(src, final)
         note.unlink()
         temps, ready = [], []
-        return [final for _, _, final in plan if final is not None], facts
+        return [final for _name, _f, final in plan if final is not None], facts
     finally:
-        for tmp, _ in temps:
+        for tmp, _final in temps:
             try:
                 tmp.unlink()
             except OSError:
                 pass
-        for src, _ in ready:  # an extracted journals folder, if publishing failed midway
+        for src, _final in ready:  # an extracted journals folder, if publishing failed midway
             if src.is_dir():
                 shutil.rmtree(src, ignore_errors=True)
 
@@ -382,9 +399,9 @@ def _copy_failures(name: str):
     try:
         yield
     except UnpackError as err:
-        raise _CopyBad(f"{name} is damaged: {err}")
+        raise _CopyBad(_("{file} is damaged: {reason}").format(file=name, reason=err))
     except SourceReadError as err:
-        raise _CopyBad(f"{name} {why_not_read(err)}")
+        raise _CopyBad(_("{file} {problem}").format(file=name, problem=why_not_read(err)))
 
 
 def _unpack_file(dest, store_id, run_id, f, identities, out, facts, decompress=True, hash_zst=True):
@@ -396,12 +413,12 @@ def _restore_facts(dest, store_id, run_id, name, f, identities, final, temps) ->
     buf = BoundedBuffer()
     got = _unpack_file(dest, store_id, run_id, f, identities, buf, None)
     if got.stored_blake3 != f["blake3"]:
-        raise _CopyBad(f"{name} is damaged: its BLAKE3 differs from MANIFEST.b3")
+        raise _CopyBad(_("{file} is damaged: its BLAKE3 differs from MANIFEST.b3").format(file=name))
     data = buf.getvalue()
     try:
         facts = parse_facts(data)
     except ValueError as err:
-        raise _CopyBad(f"{name}: {err}")
+        raise _CopyBad(_("{file}: {reason}").format(file=name, reason=err))
     tmp, out = _open_temp(final, temps)
     with out:
         out.write(data)
@@ -441,21 +458,22 @@ def _restore_one(dest, store_id, run_id, name, f, final, identities, facts, chec
         elif out is not None:
             out.close()
     if got.stored_blake3 != f["blake3"]:
-        raise _CopyBad(f"{name} is damaged: its BLAKE3 differs from MANIFEST.b3")
+        raise _CopyBad(_("{file} is damaged: its BLAKE3 differs from MANIFEST.b3").format(file=name))
     if kind == "journals":
         part = facts.get("journals") if isinstance(facts.get("journals"), dict) else None
         wrong = journals_mismatch(part, got)
         if wrong:
-            raise _CopyBad(f"{name} {wrong}")
+            raise _CopyBad(_("{file} {problem}").format(file=name, problem=wrong))
         if isinstance(out, StreamCheck) and tar_wrong:
-            raise _CopyBad(f"{tar_wrong}: this copy is damaged")
+            raise _CopyBad(_("{reason}: this copy is damaged").format(reason=tar_wrong))
     elif kind == "snapshot":
         snap = facts["snapshot"]
         if snap.get("plain_blake3") != got.plain_blake3:
-            raise _CopyBad(f"{name} decrypts to a database that differs from the one recorded at archive time")
+            raise _CopyBad(_("{file} decrypts to a database that differs from the one recorded at archive "
+                             "time").format(file=name))
         with open(tmp, "rb") as fh:
             bad = check_snapshot_stream(fh.read(100), got.plain_size, snap)
         if checks.snapshot and not bad:
             bad = check_snapshot(tmp, snap, checks.integrity)
         if bad:
-            raise _CopyBad(f"{name}: " + "; ".join(bad))
+            raise _CopyBad(_("{file}: {reason}").format(file=name, reason="; ".join(bad)))

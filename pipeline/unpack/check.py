@@ -7,6 +7,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+from pipeline.i18n import _, ngettext
+
 # facts.json is a few kilobytes (row counts, journal counts, check summaries): a larger one is not ours, and each
 # copy read at once may hold one in memory.
 FACTS_LIMIT = 1 << 20
@@ -16,13 +18,13 @@ def parse_facts(data: bytes) -> dict:
     try:
         facts = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise ValueError("facts.json is not valid JSON")
+        raise ValueError(_("facts.json is not valid JSON"))
     if not isinstance(facts, dict) or not isinstance(facts.get("snapshot"), dict):
-        raise ValueError("facts.json has no snapshot section")
+        raise ValueError(_("facts.json has no snapshot section"))
     counts = facts["snapshot"].get("row_counts", {})
     if not isinstance(counts, dict) or not all(v is None or (isinstance(v, int) and not isinstance(v, bool))
                                                for v in counts.values()):
-        raise ValueError("facts.json has malformed row counts")
+        raise ValueError(_("facts.json has malformed row counts"))
     return facts
 
 
@@ -43,13 +45,14 @@ def check_snapshot(path: Path, snap_facts: dict, integrity: str = "none") -> lis
     try:
         conn = sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as err:
-        return [f"the restored database does not open ({err})"]
+        return [_("the restored database does not open ({reason})").format(reason=err)]
     try:
         if integrity != "none":
             pragma = "integrity_check" if integrity == "full" else "quick_check"
             result = [r[0] for r in conn.execute(f"PRAGMA {pragma}")]
             if result != ["ok"]:
-                problems.append(f"the restored database fails PRAGMA {pragma}: {'; '.join(result[:3])}")
+                problems.append(_("the restored database fails PRAGMA {pragma}: {said}").format(
+                    pragma=pragma, said="; ".join(result[:3])))
         expected = snap_facts.get("row_counts") or {}
         for table, count in sorted(expected.items()):
             if count is None:
@@ -57,12 +60,15 @@ def check_snapshot(path: Path, snap_facts: dict, integrity: str = "none") -> lis
             try:
                 got = conn.execute(f'SELECT count(*) FROM "{table.replace(chr(34), chr(34) * 2)}"').fetchone()[0]
             except sqlite3.Error:
-                problems.append(f"table {table} recorded at archive time is missing from the restored database")
+                problems.append(_("table {table} recorded at archive time is missing from the restored database").format(
+                    table=table))
                 continue
             if got != count:
-                problems.append(f"table {table} has {got} rows, {count} were recorded at archive time")
+                problems.append(ngettext("table {table} has {got} rows, {count} was recorded at archive time",
+                                         "table {table} has {got} rows, {count} were recorded at archive time",
+                                         count).format(table=table, got=got, count=count))
     except sqlite3.DatabaseError as err:
-        problems.append(f"the restored database cannot be read ({err})")
+        problems.append(_("the restored database cannot be read ({reason})").format(reason=err))
     finally:
         conn.close()
     return problems
@@ -87,21 +93,25 @@ def check_snapshot_stream(header: bytes, size: int | None, snap_facts: dict) -> 
     """What a streamed (not written) snapshot can be held to besides its BLAKE3: an SQLite header whose page size
     and page count agree with its size and with the facts recorded at archive time."""
     if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
-        return ["decrypts to something that is not an SQLite database"]
+        return [_("decrypts to something that is not an SQLite database")]
     problems = []
     page_size = int.from_bytes(header[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
     # The in-header page count is valid only when the change counter equals the version-valid-for number.
     page_count = int.from_bytes(header[28:32], "big") if header[24:28] == header[92:96] else None
     if snap_facts.get("page_size") not in (None, page_size):
-        problems.append(f"has pages of {page_size} bytes, {snap_facts['page_size']} were recorded at archive time")
+        problems.append(_("has pages of {size} bytes, {recorded} were recorded at archive time").format(
+            size=page_size, recorded=snap_facts["page_size"]))
     if page_count is not None:
         if size is not None and size != page_size * page_count:
-            problems.append(f"decompresses to {size} bytes, its header says {page_count} pages of {page_size}")
+            problems.append(_("decompresses to {size} bytes, its header says {pages} pages of {page_size}").format(
+                size=size, pages=page_count, page_size=page_size))
         if snap_facts.get("page_count") not in (None, page_count):
-            problems.append(f"has {page_count} pages, {snap_facts['page_count']} were recorded at archive time")
+            problems.append(_("has {pages} pages, {recorded} were recorded at archive time").format(
+                pages=page_count, recorded=snap_facts["page_count"]))
     if snap_facts.get("plain_size") not in (None, size):
-        problems.append(f"decompresses to {size} bytes, {snap_facts['plain_size']} were recorded at archive time")
+        problems.append(_("decompresses to {size} bytes, {recorded} were recorded at archive time").format(
+            size=size, recorded=snap_facts["plain_size"]))
     return problems
 
 
@@ -111,7 +121,8 @@ def damaged_at_archive_time(snap_facts: dict) -> str | None:
     if qc in (None, "ok"):
         return None
     said = "; ".join(str(x) for x in qc[:3]) if isinstance(qc, list) else str(qc)
-    return f"the database was already damaged when it was archived (SQLite's quick_check said: {said[:300]})"
+    return _("the database was already damaged when it was archived (SQLite's quick_check said: {said})").format(
+        said=said[:300])
 
 
 def journals_mismatch(journal_facts: dict | None, got) -> str | None:
@@ -125,15 +136,16 @@ def journals_mismatch(journal_facts: dict | None, got) -> str | None:
     zst = journal_facts.get("zst_blake3")
     if zst is not None:
         if zst != got.zst_blake3:
-            return "decrypts to journals whose BLAKE3 differs from the one recorded at archive time"
+            return _("decrypts to journals whose BLAKE3 differs from the one recorded at archive time")
     elif journal_facts.get("plain_blake3") is not None:
         if got.plain_blake3 is None:
-            raise ValueError("this run records the plain journals' hash: the stream must be decompressed")
+            raise ValueError(_("this run records the plain journals' hash: the stream must be decompressed"))
         if journal_facts["plain_blake3"] != got.plain_blake3:
-            return "decrypts to journals whose BLAKE3 differs from the one recorded at archive time"
+            return _("decrypts to journals whose BLAKE3 differs from the one recorded at archive time")
     size = journal_facts.get("plain_size")
     if got.plain_size is not None and size is not None and size != got.plain_size:
-        return f"decompresses to {got.plain_size} bytes of journals, {size} were recorded at archive time"
+        return _("decompresses to {size} bytes of journals, {recorded} were recorded at archive time").format(
+            size=got.plain_size, recorded=size)
     return None
 
 
@@ -154,7 +166,7 @@ class BoundedBuffer:
     def write(self, data) -> int:
         self.size += len(data)
         if self.size > self.limit:
-            raise ValueError("larger than any file of this kind Coffre writes")
+            raise ValueError(_("larger than any file of this kind Coffre writes"))
         self.parts.append(bytes(data))
         return len(data)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pipeline.destinations import why_not_read
 from pipeline.hashing import hash_stream
+from pipeline.i18n import _
 from pipeline.unpack.check import FACTS_LIMIT
 from pipeline.unpack.stream import Limits, SourceReadError, UnpackError, Unpacked, unpack
 
@@ -20,7 +21,8 @@ def limits_for(entry: dict, facts: dict | None) -> Limits:
         return Limits(entry["size"], plain=FACTS_LIMIT, plain_recorded=False)
     part = facts.get(entry["kind"]) if isinstance(facts, dict) else None
     if isinstance(facts, dict) and (not isinstance(part, dict) or _size(part.get("plain_size")) is None):
-        raise UnpackError("facts.json records no plain size for it (every Coffre run records one): it is not unpacked")
+        raise UnpackError(_("facts.json records no plain size for it (every Coffre run records one): it is not "
+                            "unpacked"))
     part = part if isinstance(part, dict) else {}
     return Limits(entry["size"], _size(part.get("zst_size")), _size(part.get("plain_size")))
 
@@ -33,9 +35,9 @@ def authenticate(dest, store_id: str, run_id: str, entry: dict) -> None:
     except OSError as err:
         raise _read_error(err)
     if size > entry["size"]:
-        raise UnpackError(f"it is longer than the {entry['size']} bytes manifest.json records")
+        raise UnpackError(_("it is longer than the {size} bytes manifest.json records").format(size=entry["size"]))
     if got != entry["blake3"]:
-        raise UnpackError("its BLAKE3 differs from MANIFEST.b3")
+        raise UnpackError(_("its BLAKE3 differs from MANIFEST.b3"))
 
 
 class _Capped:
@@ -58,7 +60,8 @@ def unpack_data_file(dest, store_id: str, run_id: str, entry: dict, identities: 
     the file is only authenticated and decrypted (decompress=False), or refused."""
     limits = limits_for(entry, facts)
     if decompress and limits.plain is None:
-        raise UnpackError("facts.json did not verify, so nothing bounds what it decompresses to: it is not unpacked")
+        raise UnpackError(_("facts.json did not verify, so nothing bounds what it decompresses to: it is not "
+                            "unpacked"))
     try:
         src = dest.open_read(store_id, run_id, entry["name"])
     except OSError as err:

@@ -11,6 +11,8 @@ import tarfile
 import threading
 from importlib import resources
 
+from pipeline.i18n import _
+
 # The canonical journals, one JSON Schema each (schemas/journals/NAME.schema.json): the contract, read from where it
 # is published rather than from the journals stage, which readers do not import.
 JOURNALS = tuple(sorted(p.name.removesuffix(".schema.json")
@@ -58,9 +60,9 @@ class TailWatch:
             pass
         end = tar.offset  # where the header that ended the walk starts
         if self.last_nonzero >= end:
-            raise JournalsTarBad("journals.tar holds data after its last member")
+            raise JournalsTarBad(_("journals.tar holds data after its last member"))
         if self.read_bytes < end + 2 * tarfile.BLOCKSIZE:
-            raise JournalsTarBad("journals.tar ends without its end-of-archive blocks")
+            raise JournalsTarBad(_("journals.tar ends without its end-of-archive blocks"))
 
 
 def open_stream(raw) -> tuple[tarfile.TarFile, TailWatch]:
@@ -77,14 +79,15 @@ def members(tar: tarfile.TarFile, required: set[str], watch: TailWatch | None = 
         name = parts[1] if len(parts) == 2 and parts[0] == "journals" else None
         # A sparse member is a regular file to tarfile, but it can declare gigabytes in a few bytes.
         if name not in ALLOWED or member.type not in (tarfile.REGTYPE, tarfile.AREGTYPE) or member.sparse is not None:
-            raise JournalsTarBad(f"journals.tar holds {member.name[:80]!r}, which is not a journal file")
+            raise JournalsTarBad(_("journals.tar holds {name}, which is not a journal file").format(
+                name=repr(member.name[:80])))
         if name in seen:
-            raise JournalsTarBad(f"journals.tar holds {member.name[:80]!r} twice")
+            raise JournalsTarBad(_("journals.tar holds {name} twice").format(name=repr(member.name[:80])))
         seen.add(name)
         yield name, member
     missing = sorted(required - seen)
     if missing:
-        raise JournalsTarBad(f"journals.tar lacks {', '.join(missing[:4])}")
+        raise JournalsTarBad(_("journals.tar lacks {names}").format(names=", ".join(missing[:4])))
     if watch is not None:
         watch.check_end(tar)
 
@@ -107,7 +110,7 @@ class StreamCheck:
             try:
                 tar, watch = open_stream(stream)
                 with tar:
-                    for _ in members(tar, self.required, watch):
+                    for _member in members(tar, self.required, watch):
                         pass  # in stream mode, a member's data is read past when the next header is read
             except BaseException as err:  # noqa: BLE001 - said (or raised again) by result(), in the caller's thread
                 self.error = err
@@ -136,5 +139,5 @@ class StreamCheck:
         if isinstance(err, JournalsTarBad):
             return str(err)
         if isinstance(err, (tarfile.TarError, EOFError)):
-            return f"journals.tar cannot be read ({err})"
+            return _("journals.tar cannot be read ({reason})").format(reason=err)
         raise err

@@ -19,6 +19,7 @@ import zstandard
 from pipeline.age import AgeError, NoIdentity
 from pipeline.age.reader import decrypt
 from pipeline.hashing import HashingWriter
+from pipeline.i18n import _
 from pipeline.keys.age_identity import identity_secret
 from pipeline.unpack.frames import FrameWalk
 
@@ -56,8 +57,9 @@ class Limits:
 
     def too_much(self) -> str:
         if self.plain_recorded:
-            return f"it decompresses to more than the {self.plain} bytes recorded at archive time"
-        return f"it decompresses to more than {self.plain} bytes, more than any file of this kind Coffre writes"
+            return _("it decompresses to more than the {size} bytes recorded at archive time").format(size=self.plain)
+        return _("it decompresses to more than {size} bytes, more than any file of this kind Coffre writes").format(
+            size=self.plain)
 
 
 @dataclass
@@ -205,9 +207,10 @@ class _Inflater:
             return reader.read(PLAIN_READ)
         except zstandard.ZstdError as err:
             if self.source.walk.window > MAX_WINDOW:
-                raise UnpackError(f"its zstd stream asks for a window of {self.source.walk.window >> 20} MiB, "
-                                  f"more than the {MAX_WINDOW >> 20} MiB Coffre ever needs")
-            raise UnpackError(f"the zstd stream inside is damaged ({err})")
+                raise UnpackError(_("its zstd stream asks for a window of {asked} MiB, more than the {most} MiB "
+                                    "Coffre ever needs").format(asked=self.source.walk.window >> 20,
+                                                                most=MAX_WINDOW >> 20))
+            raise UnpackError(_("the zstd stream inside is damaged ({reason})").format(reason=err))
 
     def close(self) -> None:
         try:
@@ -224,7 +227,7 @@ class _Inflater:
             if isinstance(err, OSError):
                 raise err
             if isinstance(err, Exception):
-                raise UnpackError(f"the plain content is {err}")
+                raise UnpackError(_("the plain content is {reason}").format(reason=err))
             raise err  # KeyboardInterrupt and the like
         err = self.error
         if err is not None and not isinstance(err, _Stop):
@@ -232,9 +235,9 @@ class _Inflater:
 
     def finish(self) -> None:
         if self.source.walk.lost:
-            raise UnpackError("the zstd stream inside is damaged (not a sequence of zstd frames)")
+            raise UnpackError(_("the zstd stream inside is damaged (not a sequence of zstd frames)"))
         if not self.source.walk.complete:
-            raise UnpackError("the zstd stream inside ends before its last frame (truncated)")
+            raise UnpackError(_("the zstd stream inside ends before its last frame (truncated)"))
 
 
 class _StoredReader:
@@ -266,7 +269,7 @@ class _StoredReader:
             self.hash.update(self.block)
             self.size += len(self.block)
             if self.size > self.limit:
-                raise UnpackError(f"it is longer than the {self.limit} bytes manifest.json records")
+                raise UnpackError(_("it is longer than the {size} bytes manifest.json records").format(size=self.limit))
             if self.progress:
                 self.progress(len(self.block))
         if n is None or n < 0:
@@ -298,7 +301,8 @@ class _Sink:
         if self.inflater is not None and self.inflater.failed:
             raise _Stop()
         if self.limit is not None and self.size + self.pending + n > self.limit:
-            raise UnpackError(f"it decrypts to more than the {self.limit} bytes of zstd stream recorded at archive time")
+            raise UnpackError(_("it decrypts to more than the {size} bytes of zstd stream recorded at archive time").format(
+                size=self.limit))
         self.parts.append(bytes(data))
         self.pending += n
         if self.pending >= BATCH:
@@ -355,14 +359,15 @@ def unpack(src, identities: list, out=None, progress=None, decompress: bool = Tr
         if isinstance(err, NoIdentity):
             raise UnpackError(str(err))
         if isinstance(err, AgeError):
-            raise UnpackError(f"the age stream does not decrypt ({err})")
-        raise UnpackError(f"the age stream does not decrypt ({err}): damaged, truncated or forged")
+            raise UnpackError(_("the age stream does not decrypt ({reason})").format(reason=err))
+        raise UnpackError(_("the age stream does not decrypt ({reason}): damaged, truncated or forged").format(
+            reason=err))
     if inflater is not None:
         inflater.raise_failure()
         inflater.finish()
     # age may stop before the end of a file with junk appended; anything left is damage too.
     if stored.read(1):
-        raise UnpackError("bytes follow the end of the age stream")
+        raise UnpackError(_("bytes follow the end of the age stream"))
     plain = inflater.plain if inflater is not None else None
     return Unpacked(stored.hash.hexdigest(), stored.size, sink.hash.hexdigest() if sink.hash else None, sink.size,
                     plain.hash.hexdigest() if plain else None, plain.size if plain else None)

@@ -8,6 +8,7 @@ from typing import Callable
 from pipeline.destinations import NotRegular, not_a_file, why_not_read
 from pipeline.destinations.medium import MEDIUM_FILE
 from pipeline.hashing import hash_stream
+from pipeline.i18n import _
 from pipeline.manifest import format as fmt
 from pipeline.manifest.check import SignatureInvalid, verify as verify_signature
 from pipeline.retention.removal import read_removals
@@ -26,7 +27,7 @@ class Problem:
 
     def sentence(self) -> str:
         where = " / ".join(x for x in (self.destination, self.run_id, self.file) if x)
-        return f"{where}: {self.message}"
+        return _("{where}: {message}").format(where=where, message=self.message)
 
 
 @dataclass
@@ -79,7 +80,7 @@ def verify_run(dest, store_id: str, run_id: str, opts: VerifyOptions, problems: 
         problem(None, str(err))
         return rep
     except OSError as err:
-        problem(None, f"the run folder cannot be listed ({err.strerror or err})")
+        problem(None, _("the run folder cannot be listed ({reason})").format(reason=err.strerror or err))
         return rep
     if fmt.SIGNATURE not in present:
         rep.ok, rep.complete = False, False
@@ -96,20 +97,21 @@ def verify_run(dest, store_id: str, run_id: str, opts: VerifyOptions, problems: 
     def too_large(name: str) -> bool:
         if present.get(name, 0) <= CONTROL_LIMIT:
             return False
-        problem(name, f"is {present[name]} bytes, larger than any file of this kind Coffre writes; not read")
+        problem(name, _("is {size} bytes, larger than any file of this kind Coffre writes; not read").format(
+            size=present[name]))
         return True
 
     signed = {}
     for name in (fmt.MANIFEST_B3, fmt.SIGNATURE):
         if name not in present:
-            problem(name, "is missing")
+            problem(name, _("is missing"))
             return rep
         if refused(name) or too_large(name):
             return rep
         try:
             signed[name] = read_small(dest, store_id, run_id, name)
         except FileNotFoundError:
-            problem(name, "is missing")
+            problem(name, _("is missing"))
             return rep
         except OSError as err:
             problem(name, why_not_read(err))
@@ -120,22 +122,22 @@ def verify_run(dest, store_id: str, run_id: str, opts: VerifyOptions, problems: 
         # a run there.
         comment = verify_signature(opts.pinned_key, b3, signed[fmt.SIGNATURE])
     except SignatureInvalid as err:
-        problem(fmt.SIGNATURE, f"{err} (checked with the public key pinned in the configuration)")
+        problem(fmt.SIGNATURE, _("{reason} (checked with the public key pinned in the configuration)").format(reason=err))
         return rep
     rep.authentic = comment == fmt.trusted_comment(store_id, run_id)
     if not rep.authentic:
-        problem(fmt.SIGNATURE, f"signs another run than this folder's (its signed comment says {comment[:120]!r}): "
-                               "a run copied or renamed")
+        problem(fmt.SIGNATURE, _("signs another run than this folder's (its signed comment says {comment}): "
+                                 "a run copied or renamed").format(comment=repr(comment[:120])))
     try:
         listed = fmt.parse_b3(b3)
     except fmt.ManifestError as err:
         problem(fmt.MANIFEST_B3, str(err))
         return rep
     for name in sorted(set(present) - set(listed) - {fmt.MANIFEST_B3, fmt.SIGNATURE}):
-        problem(name, "is not listed in MANIFEST.b3 (an unlisted file was added)")
+        problem(name, _("is not listed in MANIFEST.b3 (an unlisted file was added)"))
     missing = {name for name in listed if name not in present}
     for name in sorted(missing):
-        problem(name, "is missing")
+        problem(name, _("is missing"))
     unread = set(missing)  # never opened
     for name in sorted(set(listed) - missing):
         if refused(name):
@@ -151,13 +153,13 @@ def verify_run(dest, store_id: str, run_id: str, opts: VerifyOptions, problems: 
             return None
         rep.bytes_read += size
         if got != listed[name]:
-            problem(name, "is damaged: its BLAKE3 differs from MANIFEST.b3")
+            problem(name, _("is damaged: its BLAKE3 differs from MANIFEST.b3"))
             return None
         return got
 
     # The small control files first: manifest.json tells which files are data and their sizes.
     if fmt.MANIFEST_JSON not in listed:
-        problem(fmt.MANIFEST_JSON, "is not listed in MANIFEST.b3")
+        problem(fmt.MANIFEST_JSON, _("is not listed in MANIFEST.b3"))
     elif fmt.MANIFEST_JSON not in unread and not too_large(fmt.MANIFEST_JSON) \
             and hash_file(fmt.MANIFEST_JSON, CONTROL_LIMIT):
         rep.manifest_blake3 = listed[fmt.MANIFEST_JSON]
@@ -195,23 +197,25 @@ def _kind_of(dest, store_id: str, run_id: str, name: str) -> str:
     try:
         return dest.entry_kind(store_id, run_id, name)
     except OSError:
-        return "an entry that cannot be examined"
+        return _("an entry that cannot be examined")
 
 
 def _cross_check(rep: RunReport, listed: dict, present: dict, problem, store_id: str) -> set[str]:
     """manifest.json against MANIFEST.b3 and the listing; returns the data files not to read (wrong size)."""
     m = rep.manifest
     if m["run_id"] != rep.run_id or m["store_id"] != store_id:
-        problem(fmt.MANIFEST_JSON, f"names run {m['run_id']} of store {m['store_id']}, not this folder's")
+        problem(fmt.MANIFEST_JSON, _("names run {run_id} of store {store_id}, not this folder's").format(
+            run_id=m["run_id"], store_id=m["store_id"]))
     described = {f["name"] for f in m["files"]}
     for name in sorted(set(listed) - described - set(fmt.CONTROL_FILES)):
-        problem(name, "is listed in MANIFEST.b3 but not in manifest.json")
+        problem(name, _("is listed in MANIFEST.b3 but not in manifest.json"))
     wrong_size = set()
     for f in m["files"]:
         if listed.get(f["name"]) != f["blake3"]:
-            problem(f["name"], "manifest.json and MANIFEST.b3 disagree about this file")
+            problem(f["name"], _("manifest.json and MANIFEST.b3 disagree about this file"))
         elif present.get(f["name"], -1) >= 0 and present[f["name"]] != f["size"]:
-            problem(f["name"], f"is {present[f['name']]} bytes, manifest.json says {f['size']} (truncated or grown)")
+            problem(f["name"], _("is {size} bytes, manifest.json says {recorded} (truncated or grown)").format(
+                size=present[f["name"]], recorded=f["size"]))
             wrong_size.add(f["name"])
     return wrong_size
 
@@ -231,7 +235,8 @@ def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, 
         run_ids = dest.runs(store_id)
         signed = dest.signed_runs(store_id)
     except OSError as err:
-        why = str(err) if isinstance(err, NotRegular) else f"cannot be listed ({err.strerror or err})"
+        why = str(err) if isinstance(err, NotRegular) else _("cannot be listed ({reason})").format(
+            reason=err.strerror or err)
         report.problems.append(Problem(report.destination, None, None, why))
         return report
     if only_run == LATEST:  # the newest run this copy holds (a copy with none: said below as not in this copy)
@@ -243,10 +248,10 @@ def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, 
     ident.signed_removals = removals.runs
     report.problems += [Problem(report.destination, None, None, p) for p in removals.problems]
     if only_run == LATEST:
-        report.problems.append(Problem(report.destination, None, None, "this copy holds no run of this store"))
+        report.problems.append(Problem(report.destination, None, None, _("this copy holds no run of this store")))
         return report
     if only_run and only_run not in run_ids:
-        report.problems.append(Problem(report.destination, only_run, None, "this run is not in this copy"))
+        report.problems.append(Problem(report.destination, only_run, None, _("this run is not in this copy")))
         return report
     history_runs = record.get("runs") or []
     last_read = ((record.get("data_checks") or {}).get(ident.key) or {})
@@ -256,16 +261,17 @@ def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, 
         if not rep.complete:
             if run_id in ident.signed_removals or any(r["run_id"] == run_id and ident.removed_here(r)
                                                       for r in history_runs):
-                report.notes.append(f"{run_id}: a removal by retention cut short (its signature went first); "
-                                    "the next prune or archive finishes it")
+                report.notes.append(_("{run_id}: a removal by retention cut short (its signature went first); "
+                                      "the next prune or archive finishes it").format(run_id=run_id))
             elif any(r["run_id"] == run_id and ident.written_here(r) for r in history_runs):
                 report.problems.append(Problem(report.destination, run_id, fmt.SIGNATURE,
-                                               "is missing from a run this machine wrote completely"))
+                                               _("is missing from a run this machine wrote completely")))
             else:
-                report.notes.append(f"{run_id}: an interrupted run (no signature); not counted as a run")
+                report.notes.append(_("{run_id}: an interrupted run (no signature); not counted as a run").format(
+                    run_id=run_id))
             continue
         report.runs.append(rep)
-        report.notes.extend(f"{run_id}: {n}" for n in rep.notes)
+        report.notes.extend(_("{run_id}: {note}").format(run_id=run_id, note=n) for n in rep.notes)
         by_id[run_id] = rep
     report.runs.sort(key=lambda r: r.run_id)
     _check_chain(report, run_ids, by_id, history_runs, ident, only_run is None)
@@ -290,12 +296,14 @@ def _follow(report: CopyReport, follower: str, prev: dict, present: set[str], by
                     else follower in ident.signed_removals
                     or any(r < pid for r in run_ids) or any(r < pid for r in ident.signed_removals)):
                 report.problems.append(Problem(report.destination, pid, None,
-                                               f"is missing from this copy (run {follower} chains to it): deleted?"))
+                                               _("is missing from this copy (run {follower} chains to it): "
+                                                 "deleted?").format(follower=follower)))
             return
         if entry["manifest_blake3"] != digest:
             report.problems.append(Problem(report.destination, pid, None,
-                                           f"is missing from this copy, and the signed removal record that names it "
-                                           f"names another manifest than the one run {follower} chains to"))
+                                           _("is missing from this copy, and the signed removal record that names "
+                                             "it names another manifest than the one run {follower} chains to").format(
+                                               follower=follower)))
             return
         if pid in walked or not entry.get("previous_run"):
             return  # the first run this copy received
@@ -303,7 +311,8 @@ def _follow(report: CopyReport, follower: str, prev: dict, present: set[str], by
         follower, pid, digest = pid, entry["previous_run"]["run_id"], entry["previous_run"]["manifest_blake3"]
     if pid in by_id and by_id[pid].manifest_blake3 and by_id[pid].manifest_blake3 != digest:
         report.problems.append(Problem(report.destination, pid, fmt.MANIFEST_JSON,
-                                       f"differs from the one run {follower} chains to (the run was replaced)"))
+                                       _("differs from the one run {follower} chains to (the run was "
+                                         "replaced)").format(follower=follower)))
 
 
 def _check_chain(report: CopyReport, run_ids: list[str], by_id: dict, history_runs: list[dict],
@@ -321,20 +330,24 @@ def _check_chain(report: CopyReport, run_ids: list[str], by_id: dict, history_ru
         _follow(report, rep.run_id, prev, present, by_id, recorded, ident, run_ids)
     forks = [(pid, sorted(runs)) for pid, runs in followers.items() if len(runs) > 1] if whole else []
     for pid, runs in forks:
-        after = f"run {pid}" if pid else "no previous run (each is a first run)"
-        report.problems.append(Problem(
-            report.destination, runs[-1], fmt.MANIFEST_JSON,
-            f"the chain of runs forks: {', '.join(runs)} all follow {after}; two machines archive this store, "
-            "or a record was lost, rebuilt too late or restored from an older copy"))
+        if pid:
+            said = _("the chain of runs forks: {runs} all follow run {previous}; two machines archive this store, "
+                     "or a record was lost, rebuilt too late or restored from an older copy")
+        else:
+            said = _("the chain of runs forks: {runs} all follow no previous run (each is a first run); two machines "
+                     "archive this store, or a record was lost, rebuilt too late or restored from an older copy")
+        report.problems.append(Problem(report.destination, runs[-1], fmt.MANIFEST_JSON,
+                                       said.format(runs=", ".join(runs), previous=pid)))
     if whole:
         for r in history_runs:
             if ident.written_here(r) and ident.removed_here(r) and r["run_id"] not in present \
                     and r["run_id"] not in ident.signed_removals:
                 report.problems.append(Problem(report.destination, r["run_id"], None,
-                                               "was removed by retention, and the signed removal record written here "
-                                               "before it went is no longer in this copy (deleted?)"))
+                                               _("was removed by retention, and the signed removal record written "
+                                                 "here before it went is no longer in this copy (deleted?)")))
             if ident.written_here(r) and r["run_id"] not in present and not ident.removed_here(r) \
                     and r["run_id"] not in ident.signed_removals:
                 if not any(p.run_id == r["run_id"] for p in report.problems):
                     report.problems.append(Problem(report.destination, r["run_id"], None,
-                                                   "was written here by this machine and is no longer in this copy"))
+                                                   _("was written here by this machine and is no longer in this "
+                                                     "copy")))

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pipeline.destinations import why_not_read
 from pipeline.errors import UsageError
+from pipeline.i18n import _
 from pipeline.unpack.check import (BoundedBuffer, HeaderProbe, check_snapshot_stream, damaged_at_archive_time,
                                    journals_mismatch, journals_need_decompressing, parse_facts)
 from pipeline.unpack.data_file import authenticate, unpack_data_file
@@ -23,7 +24,8 @@ def identity_recipients(identities: list) -> set[str]:
 def require_matching_identity(identities: list, manifest: dict, where: str) -> None:
     """An identity that opens none of a run's recipients is a usage error (exit 2), not a damaged copy."""
     if not identity_recipients(identities) & set(manifest.get("recipients") or []):
-        raise UsageError(f"The identity given matches none of the recipients of run {manifest['run_id']} ({where}).")
+        raise UsageError(_("The identity given matches none of the recipients of run {run_id} ({where}).").format(
+            run_id=manifest["run_id"], where=where))
 
 
 class DeepChecker:
@@ -59,12 +61,12 @@ class DeepChecker:
                 results = list(pool.map(lambda job: self._other(dest, store_id, rep.run_id, entries[job[0]],
                                                                 expected[job[0]], facts), jobs))
         else:
-            results = [self._other(dest, store_id, rep.run_id, entries[n], expected[n], facts) for n, _ in jobs]
-        for (name, _), (said, read, notes) in zip(jobs, results):
+            results = [self._other(dest, store_id, rep.run_id, entries[n], expected[n], facts) for n, _kind in jobs]
+        for (name, _kind), (said, read, notes) in zip(jobs, results):
             rep.bytes_read += read
             for message in said:
                 problem(name, message)
-            rep.notes.extend(f"{name}: {n}" for n in notes)
+            rep.notes.extend(_("{file}: {note}").format(file=name, note=n) for n in notes)
 
     # Each check returns (problems, bytes read, ...) instead of reporting, so that the two threads' findings
     # are reported in one fixed order.
@@ -74,11 +76,11 @@ class DeepChecker:
         try:
             got = self._unpack(dest, store_id, run_id, entry, buf, None)
         except UnpackError as err:
-            return [f"is damaged: {err}"], 0, None
+            return [_("is damaged: {reason}").format(reason=err)], 0, None
         except OSError as err:  # nothing is written here: an OSError is the copy's (refused, missing, failing)
             return [why_not_read(err)], 0, None
         if got.stored_blake3 != expected:
-            return ["is damaged: its BLAKE3 differs from MANIFEST.b3"], got.stored_size, None
+            return [_("is damaged: its BLAKE3 differs from MANIFEST.b3")], got.stored_size, None
         try:
             return [], got.stored_size, parse_facts(buf.getvalue())
         except ValueError as err:
@@ -94,13 +96,13 @@ class DeepChecker:
             got = self._unpack(dest, store_id, run_id, entry, None, facts, decompress=kind != "journals"
                                or journals_need_decompressing(part))
             if got.stored_blake3 != expected:
-                return ["is damaged: its BLAKE3 differs from MANIFEST.b3"], got.stored_size, []
+                return [_("is damaged: its BLAKE3 differs from MANIFEST.b3")], got.stored_size, []
             if kind == "journals":
                 wrong = journals_mismatch(part, got)
                 return ([wrong] if wrong else []), got.stored_size, []
             return [], got.stored_size, []
         except UnpackError as err:
-            return [f"is damaged: {err}"], 0, []
+            return [_("is damaged: {reason}").format(reason=err)], 0, []
         except OSError as err:
             return [why_not_read(err)], 0, []
 
@@ -110,14 +112,14 @@ class DeepChecker:
     def _snapshot(self, dest, store_id, run_id, entry, expected, facts):
         if facts is None:  # nothing to hold it to, nor to bound its plain size: its stored bytes only
             authenticate(dest, store_id, run_id, entry)
-            return ["cannot be compared: facts.json.zst.age did not verify"], entry["size"], []
+            return [_("cannot be compared: facts.json.zst.age did not verify")], entry["size"], []
         head = HeaderProbe()
         got = self._unpack(dest, store_id, run_id, entry, head, facts, hash_zst=False)  # the facts hold the plain hash
         if got.stored_blake3 != expected:
-            return ["is damaged: its BLAKE3 differs from MANIFEST.b3"], got.stored_size, []
+            return [_("is damaged: its BLAKE3 differs from MANIFEST.b3")], got.stored_size, []
         snap = facts["snapshot"]
         if snap.get("plain_blake3") != got.plain_blake3:
-            return (["decrypts to a database whose BLAKE3 differs from the one recorded at archive time"],
+            return ([_("decrypts to a database whose BLAKE3 differs from the one recorded at archive time")],
                     got.stored_size, [])
         damaged = damaged_at_archive_time(snap)
         return check_snapshot_stream(head.data, got.plain_size, snap), got.stored_size, [damaged] if damaged else []
@@ -132,7 +134,7 @@ class FactsReader(DeepChecker):
 
     def __call__(self, dest, store_id: str, rep, expected: dict[str, str | None], problem) -> None:
         if not identity_recipients(self.identities) & set(rep.manifest.get("recipients") or []):
-            problem(None, "is encrypted to other recipients than the identity given: its facts cannot be read")
+            problem(None, _("is encrypted to other recipients than the identity given: its facts cannot be read"))
             return
         entries = {f["name"]: f for f in rep.manifest["files"]}
         for name in sorted(n for n in expected if entries[n]["kind"] == "facts"):

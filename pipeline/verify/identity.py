@@ -14,6 +14,7 @@ from functools import lru_cache
 from pipeline.destinations import open_destination
 from pipeline.destinations.medium import MEDIUM_FILE, MediumFileInvalid, read_medium
 from pipeline.errors import CoffreError
+from pipeline.i18n import _, ngettext
 
 
 @dataclass
@@ -63,8 +64,8 @@ def twins(dests: dict) -> dict[str, list[str]]:
             seen.setdefault(medium, []).append((spec, dest.normalised(), dest.describe()))
     out = {}
     for group in seen.values():
-        for spec, where, _ in group:
-            others = [label for _, w, label in group if w != where]
+        for spec, where, _label in group:
+            others = [label for _spec, w, label in group if w != where]
             if others:
                 out[spec] = others
     return out
@@ -77,9 +78,10 @@ def identify(dest, present: set[str], record: dict, twins_of: list[str] | None =
     try:
         ident.medium = read_medium(dest)
     except MediumFileInvalid as err:
-        ident.problems.append(f"{err}: Coffre cannot tell which medium this is (the file was altered)")
+        ident.problems.append(_("{reason}: Coffre cannot tell which medium this is (the file was altered)").format(
+            reason=err))
     except OSError as err:
-        ident.problems.append(f"{MEDIUM_FILE} cannot be read ({err.strerror or err})")
+        ident.problems.append(_("{file} cannot be read ({reason})").format(file=MEDIUM_FILE, reason=err.strerror or err))
     if ident.medium:
         ident.media.add(ident.medium)
     runs = record.get("runs") or []
@@ -92,26 +94,32 @@ def identify(dest, present: set[str], record: dict, twins_of: list[str] | None =
     if foreign:
         example = foreign[-1]["run_id"]
         if ident.medium is None and not ident.problems:
-            ident.problems.append(f"{MEDIUM_FILE} is missing, yet this copy holds runs this machine wrote to a known "
-                                  f"medium (such as {example}): the file was deleted")
+            ident.problems.append(_("{file} is missing, yet this copy holds runs this machine wrote to a known "
+                                    "medium (such as {example}): the file was deleted").format(file=MEDIUM_FILE,
+                                                                                              example=example))
         elif ident.medium is not None:
-            ident.problems.append(f"this copy's {MEDIUM_FILE} names another medium than the one this machine wrote "
-                                  f"{len(foreign)} of its runs to (such as {example}): the file was replaced, or runs "
-                                  "were copied here by hand")
+            ident.problems.append(ngettext(
+                "this copy's {file} names another medium than the one this machine wrote {count} of its runs to "
+                "(such as {example}): the file was replaced, or runs were copied here by hand",
+                "this copy's {file} names another medium than the one this machine wrote {count} of its runs to "
+                "(such as {example}): the file was replaced, or runs were copied here by hand",
+                len(foreign)).format(file=MEDIUM_FILE, count=len(foreign), example=example))
         ident.media |= elsewhere
     place = (record.get("destinations") or {}).get(ident.where) or {}
     last_here = place.get("medium")
     if twins_of:
-        ident.problems.append(f"this copy carries the same {MEDIUM_FILE} as {', '.join(twins_of)}: one medium "
-                              "reached two ways, or an id file copied from one medium to another")
+        ident.problems.append(_("this copy carries the same {file} as {others}: one medium reached two ways, or an "
+                                "id file copied from one medium to another").format(file=MEDIUM_FILE,
+                                                                                   others=", ".join(twins_of)))
         # Held also to the runs written to every medium seen at this place: a copied id file must not hide a run
         # deleted from this one.
         ident.media |= set(place.get("media_seen") or []) | ({last_here} if last_here else set())
     if not foreign and ident.medium is None and last_here and any(
             isinstance(r.get("media"), dict) and last_here in r["media"] for r in runs):
         if not ident.problems:
-            ident.problems.append(f"{MEDIUM_FILE} is missing and this copy holds none of the runs this machine "
-                                  f"wrote here: is it the right disk or USB key? (A new one: archive to it first.)")
+            ident.problems.append(_("{file} is missing and this copy holds none of the runs this machine wrote "
+                                    "here: is it the right disk or USB key? (A new one: archive to it "
+                                    "first.)").format(file=MEDIUM_FILE))
         ident.media.add(last_here)
     return ident
 

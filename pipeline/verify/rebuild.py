@@ -16,6 +16,7 @@ from pathlib import Path
 from pipeline.destinations import open_destination
 from pipeline.destinations.medium import MediumFileInvalid, read_medium
 from pipeline.errors import CoffreError, UsageError
+from pipeline.i18n import _
 from pipeline.state.history import History, RecordUnreadable, empty_record, load_record
 from pipeline.state.lock import StoreLock
 from pipeline.verify.copy import VerifyOptions, verify_run
@@ -44,7 +45,7 @@ def _rebuild(cfg, specs: list[str]) -> Rebuilt:
             aside = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
             os.rename(path, aside)
         else:
-            raise UsageError(f"The record {path} can be read: there is nothing to rebuild.")
+            raise UsageError(_("The record {path} can be read: there is nothing to rebuild.").format(path=path))
     out = Rebuilt(aside, 0)
     runs: dict[str, dict] = {}
     places: dict[str, dict] = {}
@@ -58,7 +59,7 @@ def _rebuild(cfg, specs: list[str]) -> Rebuilt:
             except MediumFileInvalid:
                 medium = None
         except (CoffreError, OSError) as err:
-            out.copies_missed.append(f"{dest.describe()}: {err}")
+            out.copies_missed.append(_("{where}: {reason}").format(where=dest.describe(), reason=err))
             continue
         out.copies_read.append(dest.describe())
         newest = None

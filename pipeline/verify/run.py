@@ -12,6 +12,7 @@ from pipeline.config import Config
 from pipeline.destinations import open_destination
 from pipeline.destinations.presence import unmounted_reason
 from pipeline.errors import CannotRun, CoffreError, UsageError
+from pipeline.i18n import _
 from pipeline.state.history import History, RecordUnreadable
 from pipeline.verify.copy import CopyReport, Problem, VerifyOptions, verify_copy
 from pipeline.verify.deep import DeepChecker
@@ -27,16 +28,16 @@ class DataSelection:
 
     def describe(self) -> str:
         if self.subset:
-            return f"data of slice {self.subset[0]}/{self.subset[1]} of the runs"
+            return _("data of slice {n}/{m} of the runs").format(n=self.subset[0], m=self.subset[1])
         if self.max_seconds is not None:
-            return f"data of the least recently checked runs, for {self.max_seconds:g} s"
-        return "data of every run"
+            return _("data of the least recently checked runs, for {seconds} s").format(seconds=f"{self.max_seconds:g}")
+        return _("data of every run")
 
 
 def parse_subset(text: str) -> tuple[int, int]:
     n, sep, m = text.partition("/")
     if not sep or not n.isdigit() or not m.isdigit() or not 1 <= int(n) <= int(m):
-        raise UsageError(f"--read-data-subset takes n/m with 1 <= n <= m, not {text!r}.")
+        raise UsageError(_("--read-data-subset takes n/m with 1 <= n <= m, not {given}.").format(given=repr(text)))
     return int(n), int(m)
 
 
@@ -54,7 +55,7 @@ class VerifyOutcome:
 def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None, identities: list | None = None,
                         selection: DataSelection | None = None) -> VerifyOutcome:
     if not specs:
-        raise UsageError("No destination to verify: give --from DEST or configure destinations.")
+        raise UsageError(_("No destination to verify: give --from DEST or configure destinations."))
     selection = selection or DataSelection()
     history = History.of(cfg)
     started = time.monotonic()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pipeline.i18n import _, ngettext
 from pipeline.verify.copy import VerifyOptions, verify_run
 
 
@@ -48,13 +49,25 @@ def find_unrecorded(dests: dict, signed: dict[str, set[str]], store_id: str, pin
             followed[prev_id] = run_id
         elif prev_id in followed or (prev is None and runs):
             # The record knows another run that follows the same one: two lines of runs from one point.
-            where = " and ".join(dests[s].describe() for s in entry["written"])
+            where = _(" and ").join(dests[s].describe() for s in entry["written"])
             other = followed.get(prev_id)
-            out.forks.append(f"{where} hold{'s' if len(entry['written']) == 1 else ''} run {run_id}, which this "
-                             "machine's record does not know and "
-                             f"which follows {'run ' + prev_id if prev_id else 'no run'}, as run {other} does: the "
-                             "chain of runs forks (another machine archives this store, or the record was restored "
-                             "from an older backup)")
+            if prev_id:
+                said = ngettext(
+                    "{where} holds run {run_id}, which this machine's record does not know and which follows run "
+                    "{previous}, as run {other} does: the chain of runs forks (another machine archives this store, "
+                    "or the record was restored from an older backup)",
+                    "{where} hold run {run_id}, which this machine's record does not know and which follows run "
+                    "{previous}, as run {other} does: the chain of runs forks (another machine archives this store, "
+                    "or the record was restored from an older backup)", len(entry["written"]))
+            else:
+                said = ngettext(
+                    "{where} holds run {run_id}, which this machine's record does not know and which follows no "
+                    "run, as run {other} does: the chain of runs forks (another machine archives this store, or the "
+                    "record was restored from an older backup)",
+                    "{where} hold run {run_id}, which this machine's record does not know and which follows no "
+                    "run, as run {other} does: the chain of runs forks (another machine archives this store, or the "
+                    "record was restored from an older backup)", len(entry["written"]))
+            out.forks.append(said.format(where=where, run_id=run_id, previous=prev_id, other=other))
         # Otherwise it hangs from a run the record does not know either (a copy the record never held): no alarm.
     return out
 
