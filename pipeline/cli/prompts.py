@@ -22,10 +22,7 @@ def yes_no_answer(text: str) -> bool:
 
 def confirm(question: str, default: bool = True) -> bool:
     """Asks a yes/no question on standard error; Enter takes the default shown in capitals."""
-    if default:
-        suffix = _("[O/n]")
-    else:
-        suffix = _("[o/N]")
+    suffix = _("[Y/n]") if default else _("[y/N]")  # French: [O/n], [o/N]
     answer = click.prompt(f"{question} {suffix}", default="", show_default=False, err=True, prompt_suffix=" ",
                           value_proc=lambda text: text)
     while True:
