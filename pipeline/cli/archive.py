@@ -22,7 +22,7 @@ from pipeline.i18n import _, ngettext
                              [OK, USAGE, CANNOT_RUN, PARTIAL, NEEDS_PERSON],
                              {OK: _("every copy written, read back and checked")}))
 @config_option
-@click.option("--to", "destinations", multiple=True,
+@click.option("--to", "destinations", multiple=True, metavar="DEST",
               help=_("Write to these destinations instead of the configured ones."))
 @click.option("--yes", is_flag=True, help=_("Do not ask; use the configured destinations."))
 @json_option()

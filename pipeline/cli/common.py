@@ -88,6 +88,10 @@ class Group(click.Group):
     context_class = Context
     command_class = Command
 
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("subcommand_metavar", _("COMMAND [ARGS]..."))
+        super().__init__(*args, **kwargs)
+
 
 def exit_meanings() -> dict[int, str]:
     return {

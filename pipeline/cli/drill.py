@@ -22,7 +22,7 @@ from pipeline.i18n import _
 @config_option
 @identity_option()
 @identity_options
-@click.option("--from", "sources", multiple=True, help=_("Drill these destinations instead of the configured ones."))
+@click.option("--from", "sources", multiple=True, metavar="DEST", help=_("Drill these destinations instead of the configured ones."))
 @run_option(_("Drill this run (default: the latest complete one of each copy). `latest`: the newest."))
 @json_option(_("Print a machine-readable report on standard output."))
 @scheduled_option

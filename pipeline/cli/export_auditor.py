@@ -33,7 +33,7 @@ from pipeline.i18n import _, ngettext
 @click.option("--password-env", metavar="VAR",
               help=_("Take the ZIP password from this environment variable; else one is generated and shown once."))
 @run_option(_("Use this run (default: the latest complete one). `latest`: the newest."))
-@click.option("--from", "sources", multiple=True, help=_("Read these destinations, in this order."))
+@click.option("--from", "sources", multiple=True, metavar="DEST", help=_("Read these destinations, in this order."))
 @json_option()
 @verbosity_options
 def command(config_path, identity, passphrase_env, period, out_zip, password_env, run_id, sources, as_json) -> None:

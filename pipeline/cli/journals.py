@@ -37,7 +37,7 @@ def command() -> None:
             latest_is_default=False)
 @identity_option(_("The age identity file, with --run."), required=False)
 @identity_options
-@click.option("--from", "sources", multiple=True, help=_("With --run: the destinations to read, in this order."))
+@click.option("--from", "sources", multiple=True, metavar="DEST", help=_("With --run: the destinations to read, in this order."))
 @json_option()
 @verbosity_options
 def export(config_path, out_dir, period, run_id, identity, passphrase_env, sources, as_json) -> None:

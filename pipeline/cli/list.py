@@ -17,7 +17,7 @@ from pipeline.i18n import _
                              [OK, CHECK_FAILED, USAGE],
                              {CHECK_FAILED: _("a run this machine wrote is missing from a copy")}))
 @config_option
-@click.option("--from", "sources", multiple=True, help=_("List these destinations instead of the configured ones."))
+@click.option("--from", "sources", multiple=True, metavar="DEST", help=_("List these destinations instead of the configured ones."))
 @click.option("--no-look", is_flag=True, help=_("From the record only: do not reach the destinations."))
 @json_option(_("Print a machine-readable list on standard output."))
 @verbosity_options

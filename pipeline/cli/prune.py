@@ -20,7 +20,7 @@ from pipeline.i18n import _
                              [OK, USAGE, CANNOT_RUN, PARTIAL],
                              {PARTIAL: _("partial: some copies pruned, others not")}))
 @config_option
-@click.option("--from", "sources", multiple=True, help=_("Prune these destinations instead of the configured ones."))
+@click.option("--from", "sources", multiple=True, metavar="DEST", help=_("Prune these destinations instead of the configured ones."))
 @click.option("--dry-run", is_flag=True,
               help=_("Say what would be removed and why each other run is kept; remove nothing."))
 @click.option("--i-know", is_flag=True, help=_("Accept rules that keep runs fewer years than French law's six."))

@@ -17,7 +17,7 @@ from pipeline.i18n import _
                epilog=epilog(["coffre rebuild-record", "coffre rebuild-record --from /media/usb-key --json"],
                              [OK, USAGE, CANNOT_RUN]))
 @config_option
-@click.option("--from", "sources", multiple=True, help=_("Read these destinations instead of the configured ones."))
+@click.option("--from", "sources", multiple=True, metavar="DEST", help=_("Read these destinations instead of the configured ones."))
 @json_option()
 @verbosity_options
 def command(config_path, sources, as_json) -> None:

@@ -28,7 +28,7 @@ from pipeline.i18n import _
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help=_("A new or empty folder to restore into."))
 @run_option(_("The run to restore (default: the latest complete one). `latest`: the newest."))
-@click.option("--from", "sources", multiple=True, help=_("Restore from these destinations, in this order."))
+@click.option("--from", "sources", multiple=True, metavar="DEST", help=_("Restore from these destinations, in this order."))
 @click.option("--journals", "with_journals", is_flag=True,
               help=_("Also extract the fiscal journals into OUT/journals/ (by default they are only authenticated)."))
 @click.option("--integrity-check", is_flag=True,

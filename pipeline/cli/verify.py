@@ -18,7 +18,7 @@ from pipeline.i18n import _
                               "coffre verify --deep --identity /media/safe/identity.txt --json"],
                              [OK, CHECK_FAILED, USAGE, CANNOT_RUN], {OK: _("every copy is intact")}))
 @config_option
-@click.option("--from", "sources", multiple=True, help=_("Verify these destinations instead of the configured ones."))
+@click.option("--from", "sources", multiple=True, metavar="DEST", help=_("Verify these destinations instead of the configured ones."))
 @run_option(_("Verify only this run (default: every run). `latest`: the newest."), latest_is_default=False)
 @click.option("--all", "all_runs", is_flag=True, help=_("Every run (the default; for scripts that want to say so)."))
 @click.option("--deep", is_flag=True, help=_("Also decrypt every data file and hold it to the archive-time facts "
