@@ -79,8 +79,11 @@ def test_status_and_list_quiet(store):
     assert run_coffre("archive", "--config", store.config, "--yes").code == 0
     normal = run_coffre("status", "--config", store.config)
     quiet = run_coffre("status", "--config", store.config, "-q")
-    assert normal.code == quiet.code == 0, (normal, quiet)
-    assert quiet.out.splitlines() == [normal.out.splitlines()[0], "  All good."]
+    # Never drilled: a person must act (exit 1); -q keeps the first line and what needs a person, nothing else.
+    assert normal.code == quiet.code == 1, (normal, quiet)
+    lines = normal.out.splitlines()
+    assert quiet.out.splitlines() == [lines[0]] + [line for line in lines if line.lstrip().startswith("!")]
+    assert len(quiet.out.splitlines()) == 3 and len(lines) > 3
     listed = run_coffre("list", "--config", store.config, "-q")
     assert listed.code == 0 and listed.out.splitlines() == [f"{d} (on-site): 1 run(s)" for d in store.destinations]
     doc = one_json_object(run_coffre("list", "--config", store.config, "--json").out)
@@ -99,6 +102,8 @@ def test_restore_drill_rebuild_and_export_print_one_json_object(store, tmp_path)
     assert quiet.code == 0 and f"Restored run {run.name}" in quiet.err and "Passed over" not in quiet.err
     res = run_coffre("drill", "--config", store.config, "--identity", store.identity, "--json")
     assert res.code == 0 and one_json_object(res.out)
+    (record,) = store.config.parent.rglob(f"{store.store_id}.history.json")
+    record.write_text("{ not json")  # an unreadable record: what rebuild-record is for
     res = run_coffre("rebuild-record", "--config", store.config, "--json")
     doc = one_json_object(res.out)
     assert res.code == 0 and doc["runs"] == 1 and len(doc["copies_read"]) == 2

@@ -53,5 +53,5 @@ def test_click_errors_read_french():
     assert "Erreur : L'option '--bogus' n'existe pas." in res.err and "Error" not in res.err, res.err
     res = run_coffre("--lang", "fr", "sample-db", "--days", "0", "/tmp/x.db")
     assert res.code == 2 and "Valeur incorrecte pour '--days'" in res.err, res.err
-    res = run_coffre("--lang", "fr", "restore")
-    assert res.code == 2 and "Option manquante" in res.err, res.err
+    res = run_coffre("--lang", "fr", "sample-db")
+    assert res.code == 2 and "Argument manquant 'PATH'" in res.err, res.err
