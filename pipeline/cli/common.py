@@ -93,6 +93,11 @@ class Group(click.Group):
         super().__init__(*args, **kwargs)
 
 
+def role_text(role: str) -> str:
+    """A copy's role as a person reads it (the config's value, `on-site` or `off-site`, stays as it is)."""
+    return {"on-site": _("on-site"), "off-site": _("off-site")}.get(role, role)
+
+
 def exit_meanings() -> dict[int, str]:
     return {
         OK: _("all good"),

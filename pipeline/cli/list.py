@@ -6,7 +6,8 @@ import json
 
 import click
 
-from pipeline.cli.common import Command, config_option, epilog, json_option, quiet, verbose, verbosity_options
+from pipeline.cli.common import (Command, config_option, epilog, json_option, quiet, role_text, verbose,
+                                 verbosity_options)
 from pipeline.errors import CHECK_FAILED, OK, USAGE
 from pipeline.i18n import _
 
@@ -36,10 +37,10 @@ def command(config_path, sources, no_look, as_json) -> None:
             shown = c["runs"] if verbose() else held  # -v: the runs removed by retention too
             if c["reached"] is not False:
                 click.echo(_("{destination} ({role}): {n} run(s)").format(
-                    destination=c["destination"], role=c["role"], n=len(held)))
+                    destination=c["destination"], role=role_text(c["role"]), n=len(held)))
             else:
                 click.echo(_("{destination} ({role}): {n} run(s) — not reached: {reason}").format(
-                    destination=c["destination"], role=c["role"], n=len(held), reason=c["why_not"]))
+                    destination=c["destination"], role=role_text(c["role"]), n=len(held), reason=c["why_not"]))
             if quiet():
                 continue
             for r in shown:

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from pipeline.cli.common import Command, config_option, epilog, json_option, quiet, verbosity_options
+from pipeline.cli.common import Command, config_option, epilog, json_option, quiet, role_text, verbosity_options
 from pipeline.errors import CHECK_FAILED, OK, USAGE
 from pipeline.i18n import _
 
@@ -58,7 +58,7 @@ def describe(st: dict) -> list[str]:
         first = _("Store {store_id}: {runs} run(s).").format(store_id=st["store_id"], runs=st["runs"])
     lines = [first]
     for d in st["destinations"]:
-        lines.append(f"  {d['destination']} ({d['role']}):")
+        lines.append(f"  {d['destination']} ({role_text(d['role'])}):")
         if d["present"] is False:
             days = d["days_since_present"]
             seen = (_("never seen") if days is None else _("last seen today") if days == 0
