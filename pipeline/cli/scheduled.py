@@ -54,7 +54,7 @@ def finish(code):
 
 def level_of(message: str) -> str:
     text = message.lstrip().lower()
-    if text.startswith("coffre:"):  # the sentence that ended the command (common._report, interrupt)
+    if text.startswith(("coffre:", "coffre :")):  # the sentence that ended the command (common._report, interrupt)
         return "error"
     if any(w in text for w in _ERROR_WORDS):
         return "error"
