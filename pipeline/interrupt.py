@@ -19,9 +19,15 @@ import threading
 import time
 
 from pipeline.errors import CANNOT_RUN
+from pipeline.i18n import _
 
 GRACE = 5.0  # seconds between the first signal and the hard exit
-SENTENCE = "coffre: interrupted; earlier runs are intact and an unfinished run is never counted."
+
+
+def sentence() -> str:
+    """What is said when a command is stopped, in the person's language (chosen after this module is imported)."""
+    return _("coffre: interrupted; earlier runs are intact and an unfinished run is never counted.")
+
 
 # Reentrant: the second signal's handler runs in the main thread, which may hold it already.
 _lock = threading.RLock()
@@ -63,6 +69,7 @@ def end(code: int = CANNOT_RUN, flush: bool = True) -> None:
         first = not _said
         _said = True
     _kill_children()
+    said = sentence() if first else ""
     if first:
         for stream in (sys.stdout, sys.stderr) if flush else ():
             try:
@@ -70,7 +77,7 @@ def end(code: int = CANNOT_RUN, flush: bool = True) -> None:
             except Exception:  # noqa: BLE001 - a closed or broken stream must not stop the exit
                 pass
         try:
-            os.write(2, (SENTENCE + "\n").encode())
+            os.write(2, (said + "\n").encode())
         except OSError:
             pass
     os._exit(code)
@@ -80,7 +87,7 @@ def spawn(argv: list[str], **popen_args) -> subprocess.Popen:
     """Starts a child program that a stop kills; refused (InterruptedError) once a stop was asked for."""
     with _lock:
         if _stopping.is_set():
-            raise InterruptedError("the command is stopping")
+            raise InterruptedError(_("the command is stopping"))
         proc = None
         try:
             proc = subprocess.Popen(argv, **popen_args)

@@ -14,21 +14,63 @@ def test_archive_proposes_the_last_destination_like_the_till(store):
     code, shown = run_in_terminal([*COFFRE, "archive", "--config", str(store.config)],
                                   [("[O/n]", "")])
     assert code == 0, shown
-    assert f"Sauvegarder dans {store.destinations[0]}, {store.destinations[1]} ?" in shown
+    assert f"Save to {store.destinations[0]}, {store.destinations[1]}? [O/n]" in shown
     assert len(store.run_dirs(store.destinations[0])) == 1
 
 
 def test_archive_asks_for_another_folder_when_refused(store, other_disk):
     other = other_disk / "other-key"
     other.mkdir()
+    a, b = store.destinations
     code, shown = run_in_terminal([*COFFRE, "archive", "--config", str(store.config)],
-                                  [("[O/n]", "n"), ("Dossier de sauvegarde", str(other))])
+                                  [("Save to", "n"), (f"Keep the copy on {a}?", "n"), (f"Keep the copy on {b}?", "non"),
+                                   ("Another folder", str(other)), ("Another folder", "")])
     assert code == 0, shown
     assert len(store.run_dirs(other)) == 1
-    assert store.run_dirs(store.destinations[0]) == []
-    # The next question proposes the folder used last.
-    code, shown = run_in_terminal([*COFFRE, "archive", "--config", str(store.config)], [("[O/n]", "n"), ("Dossier", str(other))])
-    assert f"Sauvegarder dans {other} ?" in shown
+    assert store.run_dirs(a) == [] and store.run_dirs(b) == []
+    # The next question proposes the folder used last; Enter takes it.
+    code, shown = run_in_terminal([*COFFRE, "archive", "--config", str(store.config)], [("Save to", "")])
+    assert code == 0, shown
+    assert f"Save to {other}?" in shown
+    assert len(store.run_dirs(other)) == 2
+
+
+def test_archive_no_asks_for_each_configured_copy_and_drops_none_silently(store, other_disk):
+    a, b = store.destinations
+    extra = other_disk / "extra-key"
+    extra.mkdir()
+    # Last time only `extra` was used: "no" to it still asks about it and about each configured copy, one by one.
+    assert run_coffre("archive", "--config", store.config, "--to", extra).code == 0
+    code, shown = run_in_terminal([*COFFRE, "archive", "--config", str(store.config)],
+                                  [(f"Save to {extra}?", "NON"), (f"Keep the copy on {extra}?", "n"),
+                                   (f"Keep the copy on {a}?", "OUI"), (f"Keep the copy on {b}?", "no"),
+                                   ("Another folder", "")])
+    assert code == 0, shown
+    for spec in (extra, a, b):
+        assert f"Keep the copy on {spec}? [O/n]" in shown, shown
+    assert len(store.run_dirs(a)) == 1 and store.run_dirs(b) == [] and len(store.run_dirs(extra)) == 1
+
+
+def test_archive_with_every_copy_refused_says_so_in_one_sentence(store):
+    a, b = store.destinations
+    code, shown = run_in_terminal([*COFFRE, "archive", "--config", str(store.config)],
+                                  [("Save to", "n"), (f"Keep the copy on {a}?", "n"), (f"Keep the copy on {b}?", "n"),
+                                   ("Another folder", "")])
+    assert code == 2, shown
+    assert "No destination chosen: nothing was saved." in shown and "Traceback" not in shown
+    assert store.run_dirs(a) == [] and store.run_dirs(b) == []
+
+
+def test_archive_questions_in_french_take_oui_and_non(store):
+    a, b = store.destinations
+    code, shown = run_in_terminal([*COFFRE, "archive", "--config", str(store.config)],
+                                  [("Sauvegarder dans", "non"), (f"Garder la copie sur {a} ?", "o"),
+                                   (f"Garder la copie sur {b} ?", "N"), ("Autre dossier", "")],
+                                  env={"LANG": "fr_FR.UTF-8"})
+    assert code == 0, shown
+    assert f"Sauvegarder dans {a}, {b} ? [O/n]" in shown
+    assert "Chaque copie a été écrite, relue et vérifiée." in shown
+    assert len(store.run_dirs(a)) == 1 and store.run_dirs(b) == []
 
 
 def test_init_asks_for_what_is_missing(sample_db, tmp_path, other_disk):

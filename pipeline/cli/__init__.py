@@ -22,7 +22,8 @@ def _language_asked(argv: list[str]) -> str | None:
 
 i18n.set_language(_language_asked(sys.argv[1:]))
 
-from pipeline.cli.common import GuardedGroup  # noqa: E402  (after the language is chosen)
+from pipeline.cli.common import GuardedGroup, epilog  # noqa: E402  (after the language is chosen)
+from pipeline.errors import CANNOT_RUN, CHECK_FAILED, NEEDS_PERSON, OK, PARTIAL, USAGE  # noqa: E402
 from pipeline.i18n import _  # noqa: E402
 
 
@@ -35,7 +36,9 @@ def _set_language(ctx, param, value):
 
 
 @click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"]},
-             help=_("Coffre keeps a shop's till data safe: several encrypted, signed copies, proven restorable."))
+             help=_("Coffre keeps a shop's till data safe: several encrypted, signed copies, proven restorable."),
+             epilog=epilog(["coffre demo", "coffre archive --yes", "coffre --lang fr status",
+                            "coffre archive --help"], [OK, CHECK_FAILED, USAGE, CANNOT_RUN, PARTIAL, NEEDS_PERSON]))
 @click.version_option(__version__, prog_name="coffre")
 @click.option("--lang", type=click.Choice(i18n.LANGUAGES), expose_value=False, is_eager=True, callback=_set_language,
               help=_("The language of every message: fr or en (default: French under a French locale, else English)."))

@@ -7,20 +7,29 @@ import json
 import click
 
 from pipeline.cli import scheduled
-from pipeline.cli.common import config_option, interactive, say, scheduled_option
+from pipeline.cli.common import (Command, config_option, epilog, interactive, json_option, quiet, say,
+                                 scheduled_option, verbose, verbosity_options)
 from pipeline.cli.progress import byte_progress
-from pipeline.errors import CoffreError, UsageError
+from pipeline.cli.prompts import confirm
+from pipeline.errors import CANNOT_RUN, NEEDS_PERSON, OK, PARTIAL, USAGE, CoffreError, UsageError
+from pipeline.i18n import _, ngettext
 
 
-@click.command("archive")
+@click.command("archive", cls=Command,
+               help=_("Snapshot the till database and write encrypted, signed copies to every destination."),
+               epilog=epilog(["coffre archive", "coffre archive --yes --to /media/usb-key",
+                              "coffre archive --scheduled --json"],
+                             [OK, USAGE, CANNOT_RUN, PARTIAL, NEEDS_PERSON],
+                             {OK: _("every copy written, read back and checked")}))
 @config_option
-@click.option("--to", "destinations", multiple=True, help="Write to these destinations instead of the configured ones.")
-@click.option("--yes", is_flag=True, help="Do not ask; use the configured destinations.")
-@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on standard output.")
-@click.option("--allow-same-disk", is_flag=True, help="Experts: accept a destination on the database's own disk.")
+@click.option("--to", "destinations", multiple=True, metavar="DEST",
+              help=_("Write to these destinations instead of the configured ones."))
+@click.option("--yes", is_flag=True, help=_("Do not ask; use the configured destinations."))
+@json_option()
+@click.option("--allow-same-disk", is_flag=True, help=_("Experts: accept a destination on the database's own disk."))
 @scheduled_option
+@verbosity_options
 def command(config_path, destinations, yes, as_json, allow_same_disk) -> None:
-    """Snapshot the till database and write encrypted, signed copies to every destination."""
     from pipeline import config
     from pipeline.alerts.hooks import alerted
     from pipeline.archive import run_archive
@@ -29,11 +38,11 @@ def command(config_path, destinations, yes, as_json, allow_same_disk) -> None:
     cfg = config.load(config_path)
     specs = list(destinations) or list(cfg.destinations)
     if not destinations and not yes and not as_json and not scheduled.active() and interactive():
-        specs = _ask_destination(History.of(cfg).last_destinations() or specs)
-    quiet = as_json or scheduled.active()
+        specs = _ask_destination(History.of(cfg).last_destinations() or specs, list(cfg.destinations))
+    hushed = as_json or scheduled.active() or quiet()
     with alerted(cfg, "archive", say) as alert:
         try:
-            with byte_progress(not quiet, "Sauvegarde") as progress:
+            with byte_progress(not hushed, _("Archive")) as progress:
                 result = run_archive(cfg, specs, allow_same_disk=allow_same_disk, say=say, progress=progress)
         except CoffreError as err:
             alert.summary = {"run_id": None, "store_id": cfg.store_id, "exit_code": err.exit_code, "error": str(err)}
@@ -48,39 +57,67 @@ def command(config_path, destinations, yes, as_json, allow_same_disk) -> None:
         raise SystemExit(result.exit_code)
 
 
-def _ask_destination(proposed: list[str]) -> list[str]:
-    if proposed and click.confirm(f"Sauvegarder dans {', '.join(proposed)} ?", default=True, err=True,
-                                  prompt_suffix=" [O/n] ", show_default=False):
+def _ask_destination(proposed: list[str], configured: list[str]) -> list[str]:
+    """The till's way: the destinations used last are proposed; "no" goes through every copy, one question each, then
+    lets a folder be added. No copy is dropped without the person saying so."""
+    if proposed and confirm(_("Save to {destinations}?").format(destinations=", ".join(proposed)), default=True):
         return proposed
-    folder = click.prompt("Dossier de sauvegarde (clé USB, disque externe)", err=True)
-    if not folder:
-        raise UsageError("No destination given.")
-    return [folder]
+    chosen = []
+    for spec in dict.fromkeys(proposed + configured):  # every copy known, in order, once
+        if confirm(_("Keep the copy on {destination}?").format(destination=spec), default=True):
+            chosen.append(spec)
+    while True:
+        folder = click.prompt(_("Another folder to save to (USB key, external disk; empty to finish)"), default="",
+                              show_default=False, err=True).strip()
+        if not folder:
+            break
+        if folder not in chosen:
+            chosen.append(folder)
+    if not chosen:
+        raise UsageError(_("No destination chosen: nothing was saved. Keep at least one copy or give a folder."))
+    return chosen
 
 
 def _print_human(result) -> None:
     snap = result.facts.get("snapshot", {})
     blocks = snap.get("blocks") or {}
-    fresh = f" ({blocks['compressed']} of its {blocks['count']} blocks compressed, the others copied unchanged" \
-        " from the last run)" if blocks.get("reused") else ""
-    say(f"Run {result.run_id} of store {result.store_id}: snapshot of {snap.get('plain_size', 0) / 1e6:.1f} MB"
-        f"{fresh} in {result.seconds:.1f} s.")
+    size = f"{snap.get('plain_size', 0) / 1e6:.1f}"
+    if blocks.get("reused"):
+        say(_("Run {run_id} of store {store_id}: snapshot of {size} MB ({compressed} of its {count} blocks compressed, "
+              "the others copied unchanged from the last run) in {seconds} s.").format(
+            run_id=result.run_id, store_id=result.store_id, size=size, compressed=blocks["compressed"],
+            count=blocks["count"], seconds=f"{result.seconds:.1f}"), "result")
+    else:
+        say(_("Run {run_id} of store {store_id}: snapshot of {size} MB in {seconds} s.").format(
+            run_id=result.run_id, store_id=result.store_id, size=size, seconds=f"{result.seconds:.1f}"), "result")
     for c in result.copies:
-        say(f"  {'OK    ' if c.ok else 'FAILED'} {c.destination}" + ("" if c.ok else f" — {c.reason}"))
+        if c.ok:
+            say(_("  OK     {destination}").format(destination=c.destination))
+        else:
+            say(_("  FAILED {destination} — {reason}").format(destination=c.destination, reason=c.reason), "warning")
     if result.journals:
         j = result.journals
-        say(f"  Fiscal journals: {sum(j['records'].values())} records in {len(j['records'])} journals, "
-            f"{j['checks']['signatures_verified']} signatures verified"
-            f" ({j['checks']['signatures_unchanged_since_last_check']} unchanged since the last check).")
+        say(_("  Fiscal journals: {records} records in {journals} journals, {verified} signatures verified "
+              "({unchanged} unchanged since the last check).").format(
+            records=sum(j["records"].values()), journals=len(j["records"]),
+            verified=j["checks"]["signatures_verified"],
+            unchanged=j["checks"]["signatures_unchanged_since_last_check"]))
     if result.findings:
-        say(f"  ATTENTION: {len(result.findings)} finding(s) in the fiscal journals (the data is saved all the same):")
-        for f in result.findings[:20]:
-            say(f"    ! {f['text']}")
-        if len(result.findings) > 20:
-            say(f"    … and {len(result.findings) - 20} more: see findings.json in the run's journals.")
+        say(ngettext("  ATTENTION: {n} finding in the fiscal journals (the data is saved all the same):",
+                     "  ATTENTION: {n} findings in the fiscal journals (the data is saved all the same):",
+                     len(result.findings)).format(n=len(result.findings)), "warning")
+        shown = result.findings if verbose() else result.findings[:20]
+        for f in shown:
+            say(f"    ! {f['text']}", "warning")
+        if len(result.findings) > len(shown):
+            say(_("    … and {n} more: see findings.json in the run's journals (or -v).").format(
+                n=len(result.findings) - len(shown)), "warning")
     if snap.get("quick_check") not in (None, "ok"):
-        say(f"  WARNING: the source database fails SQLite's quick_check: {snap['quick_check']}")
+        say(_("  WARNING: the source database fails SQLite's quick_check: {result}").format(
+            result=snap["quick_check"]), "warning")
     if result.exit_code == 0:
-        say("Every copy was written, read back and checked.")
+        say(_("Every copy was written, read back and checked."), "result")
     elif result.exit_code == 4:
-        say("Only some copies were written (exit 4): fix the failed destination and run again.")
+        say(_("Only some copies were written (exit 4): fix the failed destination and run again."), "result")
+    elif result.exit_code == NEEDS_PERSON:
+        say(_("Every copy was written; the findings above need a person (exit 5)."), "result")

@@ -1,4 +1,4 @@
-"""What every subcommand shares: one-sentence errors with the documented exit codes, and messages."""
+"""What every subcommand shares: one-sentence errors with the documented exit codes, messages, -q/-v, --help."""
 
 from __future__ import annotations
 
@@ -9,23 +9,115 @@ import click
 
 from pipeline import interrupt
 from pipeline.cli import scheduled
-from pipeline.errors import CANNOT_RUN, USAGE, CoffreError
+from pipeline.errors import CANNOT_RUN, CHECK_FAILED, NEEDS_PERSON, OK, PARTIAL, USAGE, CoffreError
+from pipeline.i18n import _
+
+# How much a command says: -q (errors, warnings and the final result line), normal, -v (more detail).
+QUIET, NORMAL, VERBOSE = -1, 0, 1
+_verbosity = NORMAL
 
 
 def say(message: str, level: str | None = None) -> None:
-    """One message for the person on standard error; `level` (error, warning, info) matters under --scheduled."""
+    """One message for the person on standard error.
+
+    `level`: error, warning, info (which matters under --scheduled), `result` (the command's final line: said even
+    under -q) or `detail` (said only under -v). Messages without a level (what the stages say as they go) are left
+    out under -q."""
     if interrupt.requested():
         return  # what a stopping command meets (a copy failing as its upload is killed) is the stop, already said
+    if level == "detail" and _verbosity < VERBOSE:
+        return
     if scheduled.active():
-        scheduled.say(message, level)
-    else:
-        click.echo(message, err=True)
+        scheduled.say(message, level if level in scheduled.PRIORITY else None)
+        return
+    if _verbosity <= QUIET and level not in ("error", "warning", "result"):
+        return
+    click.echo(message, err=True)
+
+
+def quiet() -> bool:
+    """-q was given: no progress, only errors, warnings and the final result line."""
+    return _verbosity <= QUIET
+
+
+def verbose() -> bool:
+    return _verbosity >= VERBOSE
+
+
+def _set_verbosity(level: int):
+    def callback(ctx, param, value):
+        global _verbosity
+        if value:
+            _verbosity = level
+    return callback
+
+
+def verbosity_options(f):
+    """-q/--quiet and -v/--verbose, on every command."""
+    f = click.option("-v", "--verbose", is_flag=True, expose_value=False, callback=_set_verbosity(VERBOSE),
+                     help=_("Say more: the detail of each step where the command has it."))(f)
+    f = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_set_verbosity(QUIET),
+                     help=_("Say only errors, warnings and the final result line; no progress."))(f)
+    return f
+
+
+def json_option(help_text: str | None = None):
+    return click.option("--json", "as_json", is_flag=True,
+                        help=help_text or _("Print a machine-readable summary on standard output."))
 
 
 scheduled_option = scheduled.option
 
 
-class GuardedGroup(click.Group):
+class Formatter(click.HelpFormatter):
+    """click's help, with the colon of each heading written as the language writes it ("Options :" in French)."""
+
+    def write_heading(self, heading: str) -> None:
+        self.write(f"{'':>{self.current_indent}}" + _("{heading}:").format(heading=heading) + "\n")
+
+
+class Context(click.Context):
+    formatter_class = Formatter
+
+
+class Command(click.Command):
+    context_class = Context
+
+
+class Group(click.Group):
+    context_class = Context
+    command_class = Command
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("subcommand_metavar", _("COMMAND [ARGS]..."))
+        super().__init__(*args, **kwargs)
+
+
+def role_text(role: str) -> str:
+    """A copy's role as a person reads it (the config's value, `on-site` or `off-site`, stays as it is)."""
+    return {"on-site": _("on-site"), "off-site": _("off-site")}.get(role, role)
+
+
+def exit_meanings() -> dict[int, str]:
+    return {
+        OK: _("all good"),
+        CHECK_FAILED: _("a check failed: a copy damaged, missing or tampered with, or a restore that does not match"),
+        USAGE: _("wrong usage or configuration (an option, a file, the identity)"),
+        CANNOT_RUN: _("could not run: source unreadable, destination missing or full, another run in progress"),
+        PARTIAL: _("partial: some copies written, others not"),
+        NEEDS_PERSON: _("done and saved, but what was saved needs a person (findings, data that shrank)"),
+    }
+
+
+def epilog(examples: list[str], codes: list[int], meanings: dict[int, str] | None = None) -> str:
+    """The end of a command's --help: examples, then the exit codes it can give (click keeps the lines after \\b)."""
+    said = {**exit_meanings(), **(meanings or {})}
+    lines = ["\b", _("Examples:")] + [f"  {e}" for e in examples]
+    lines += ["", "\b", _("Exit codes:")] + [f"  {code}  {said[code]}" for code in codes]
+    return "\n".join(lines)
+
+
+class GuardedGroup(Group):
     """Turns every failure into one sentence and an exit code; never a traceback."""
 
     def main(self, *args, **kwargs):
@@ -57,20 +149,23 @@ def _report(e: Exception) -> int:
         say(f"coffre: {e}", "error")
         return e.exit_code
     if isinstance(e, OSError):
-        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-        say(f"coffre: a system error stopped the command: {e.strerror or e}{where}.", "error")
+        if getattr(e, "filename", None):
+            say(_("coffre: a system error stopped the command: {reason} ({path}).").format(
+                reason=e.strerror or e, path=e.filename), "error")
+        else:
+            say(_("coffre: a system error stopped the command: {reason}.").format(reason=e.strerror or e), "error")
         return CANNOT_RUN
     if os.environ.get("COFFRE_DEBUG"):  # a bug must still end in one sentence; COFFRE_DEBUG=1 shows the trace
         raise e
-    say(f"coffre: internal error ({type(e).__name__}: {e}); nothing was counted as done. "
-        "Run again with COFFRE_DEBUG=1 for details.", "error")
+    say(_("coffre: internal error ({kind}: {error}); nothing was counted as done. "
+          "Run again with COFFRE_DEBUG=1 for details.").format(kind=type(e).__name__, error=e), "error")
     return CANNOT_RUN
 
 
 def config_option(f):
     return click.option("--config", "config_path", type=click.Path(dir_okay=False), callback=_resolve_config,
-                        help="The store's configuration file (written by `coffre init`). Default: $COFFRE_CONFIG, "
-                             "else ~/.config/coffre/coffre.toml (not for root), else /etc/coffre/coffre.toml.")(f)
+                        help=_("The store's configuration file (written by `coffre init`). Default: $COFFRE_CONFIG, "
+                               "else ~/.config/coffre/coffre.toml (not for root), else /etc/coffre/coffre.toml."))(f)
 
 
 def _resolve_config(ctx, param, value):
@@ -86,8 +181,14 @@ def interactive() -> bool:
 
 def identity_options(f):
     f = click.option("--passphrase-env", metavar="VAR",
-                     help="The identity file's passphrase is in this environment variable (else asked on a terminal).")(f)
+                     help=_("The identity file's passphrase is in this environment variable (else asked on a "
+                            "terminal)."))(f)
     return f
+
+
+def identity_option(help_text: str | None = None, required: bool = True):
+    return click.option("--identity", required=required, type=click.Path(dir_okay=False),
+                        help=help_text or _("The age identity file that decrypts the copies."))
 
 
 def load_identity(path: str, passphrase_env: str | None) -> list:
@@ -99,15 +200,15 @@ def load_identity(path: str, passphrase_env: str | None) -> list:
 
     p = Path(path)
     if not p.is_file():
-        raise UsageError(f"The identity file {p} does not exist.")
+        raise UsageError(_("The identity file {path} does not exist.").format(path=p))
     passphrase = None
     if is_passphrase_protected(p):
         if passphrase_env:
             passphrase = os.environ.get(passphrase_env)
             if not passphrase:
-                raise UsageError(f"The environment variable {passphrase_env} is empty or not set.")
+                raise UsageError(_("The environment variable {name} is empty or not set.").format(name=passphrase_env))
         elif interactive():
-            passphrase = click.prompt(f"Phrase secrète de {p}", hide_input=True, err=True)
+            passphrase = click.prompt(_("Passphrase of {path}").format(path=p), hide_input=True, err=True)
     return load_identities(p, passphrase)
 
 
@@ -120,7 +221,8 @@ def run_option(help_text: str, latest_is_default: bool = True):
         if value is not None and value.lower() == "latest":
             return None if latest_is_default else "latest"
         if value is not None and not RUN_ID.match(value):
-            raise click.BadParameter(f"{value!r} is not a run id (such as 20261205T203000Z-3fa1c2) nor `latest`.")
+            raise click.BadParameter(
+                _("{value!r} is not a run id (such as 20261205T203000Z-3fa1c2) nor `latest`.").format(value=value))
         return value
 
     return click.option("--run", "run_id", callback=callback, metavar="RUN|latest", help=help_text)

@@ -6,20 +6,28 @@ import json
 
 import click
 
-from pipeline.cli.common import config_option, identity_options, load_identity, run_option, say, scheduled_option
-from pipeline.errors import CHECK_FAILED, OK
+from pipeline.cli.common import (Command, config_option, epilog, identity_option, identity_options, json_option,
+                                 load_identity, run_option, say, scheduled_option, verbose, verbosity_options)
+from pipeline.errors import CANNOT_RUN, CHECK_FAILED, OK, USAGE
+from pipeline.i18n import _
 
 
-@click.command("drill")
+@click.command("drill", cls=Command,
+               help=_("Restore every copy into a scratch folder, check it against the archive-time facts, report, "
+                      "clean up."),
+               epilog=epilog(["coffre drill --identity /media/safe/identity.txt",
+                              "coffre drill --identity /media/safe/identity.txt --from /media/usb-key --run latest",
+                              "coffre drill --identity id.txt --passphrase-env COFFRE_PASS --scheduled"],
+                             [OK, CHECK_FAILED, USAGE, CANNOT_RUN], {OK: _("every copy restored and matched")}))
 @config_option
-@click.option("--identity", required=True, type=click.Path(dir_okay=False), help="The age identity file that decrypts the copies.")
+@identity_option()
 @identity_options
-@click.option("--from", "sources", multiple=True, help="Drill these destinations instead of the configured ones.")
-@run_option("Drill this run (default: the latest complete one of each copy). `latest`: the newest.")
-@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable report on standard output.")
+@click.option("--from", "sources", multiple=True, metavar="DEST", help=_("Drill these destinations instead of the configured ones."))
+@run_option(_("Drill this run (default: the latest complete one of each copy). `latest`: the newest."))
+@json_option(_("Print a machine-readable report on standard output."))
 @scheduled_option
+@verbosity_options
 def command(config_path, identity, passphrase_env, sources, run_id, as_json) -> None:
-    """Restore every copy into a scratch folder, check it against the archive-time facts, report, clean up."""
     from pipeline import config
     from pipeline.alerts.hooks import alerted
     from pipeline.restore.drill import drill
@@ -35,17 +43,22 @@ def command(config_path, identity, passphrase_env, sources, run_id, as_json) -> 
         else:
             _print_human(report)
         if not report.recorded:
-            say(f"Note: nothing was recorded of this drill ({report.not_recorded_because}): the state folder "
-                f"{cfg.state_dir} cannot be written by this user. The copies were drilled all the same.")
+            say(_("Note: nothing was recorded of this drill ({reason}): the state folder {folder} cannot be written "
+                  "by this user. The copies were drilled all the same.").format(
+                reason=report.not_recorded_because, folder=cfg.state_dir), "warning")
         raise SystemExit(code)
 
 
 def _print_human(report) -> None:
     for o in report.outcomes:
         if o.ok:
-            say(f"PASS {o.destination}: run {o.run_id} restored in {o.seconds:.2f} s "
-                f"({o.restored_bytes / 1e6:.1f} MB, {o.tables} tables, {o.rows} rows as recorded)")
+            say(_("PASS {destination}: run {run_id} restored in {seconds} s ({size} MB, {tables} tables, {rows} rows "
+                  "as recorded)").format(destination=o.destination, run_id=o.run_id, seconds=f"{o.seconds:.2f}",
+                                         size=f"{o.restored_bytes / 1e6:.1f}", tables=o.tables, rows=o.rows),
+                "result")
             for note in o.notes:
-                say(f"  Warning: {note}")
+                say(_("  Warning: {note}").format(note=note), "warning")
         else:
-            say(f"FAIL {o.destination}: {o.problem}")
+            say(_("FAIL {destination}: {problem}").format(destination=o.destination, problem=o.problem), "warning")
+    if verbose():
+        say(_("{n} copy(ies) drilled; each scratch folder was removed.").format(n=len(report.outcomes)), "detail")

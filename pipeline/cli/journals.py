@@ -6,27 +6,41 @@ import json
 
 import click
 
-from pipeline.cli.common import config_option, identity_options, load_identity, run_option, say
-from pipeline.errors import NEEDS_PERSON
+from pipeline.cli.common import (Command, Group, config_option, epilog, identity_option, identity_options,
+                                 json_option, load_identity, run_option, say, verbose, verbosity_options)
+from pipeline.errors import CANNOT_RUN, NEEDS_PERSON, OK, USAGE
+from pipeline.i18n import _, ngettext
 
 
-@click.group("journals")
+@click.group("journals", cls=Group,
+             help=_("Fiscal journals (tickets, lines, payments, closures, JET, duplicates)."),
+             epilog=epilog(["coffre journals export --out /tmp/journaux",
+                            "coffre journals export --out /tmp/j2025 --period 2025-01-01..2025-12-31"],
+                           [OK, USAGE, CANNOT_RUN, NEEDS_PERSON]))
 def command() -> None:
-    """Fiscal journals (tickets, lines, payments, closures, JET, duplicates)."""
+    pass
 
 
-@command.command("export")
+@command.command("export", cls=Command,
+                 help=_("Export the journals as CSV + JSON with findings.json and LISEZMOI.txt; check every chain and "
+                        "total."),
+                 epilog=epilog(["coffre journals export --out /tmp/journaux",
+                                "coffre journals export --out /tmp/j2025 --period 2025-01-01..2025-12-31 --json",
+                                "coffre journals export --out /tmp/j --run latest --identity /media/safe/identity.txt"],
+                               [OK, USAGE, CANNOT_RUN, NEEDS_PERSON],
+                               {OK: _("exported, every chain and total checked, no finding"),
+                                NEEDS_PERSON: _("exported, with findings a person must look at")}))
 @config_option
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="A new or empty folder.")
-@click.option("--period", metavar="FROM..TO", help="Only this period (dates YYYY-MM-DD, inclusive).")
-@run_option("Export from this archived run instead of the live database (needs --identity). `latest`: the newest.",
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help=_("A new or empty folder."))
+@click.option("--period", metavar="FROM..TO", help=_("Only this period (dates YYYY-MM-DD, inclusive)."))
+@run_option(_("Export from this archived run instead of the live database (needs --identity). `latest`: the newest."),
             latest_is_default=False)
-@click.option("--identity", type=click.Path(dir_okay=False), help="The age identity file, with --run.")
+@identity_option(_("The age identity file, with --run."), required=False)
 @identity_options
-@click.option("--from", "sources", multiple=True, help="With --run: the destinations to read, in this order.")
-@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on standard output.")
+@click.option("--from", "sources", multiple=True, metavar="DEST", help=_("With --run: the destinations to read, in this order."))
+@json_option()
+@verbosity_options
 def export(config_path, out_dir, period, run_id, identity, passphrase_env, sources, as_json) -> None:
-    """Export the journals as CSV + JSON with findings.json and LISEZMOI.txt; check every chain and total."""
     from pathlib import Path
 
     from pipeline import config
@@ -39,21 +53,27 @@ def export(config_path, out_dir, period, run_id, identity, passphrase_env, sourc
 
         last = History.of(cfg).last_run()
         if last is None:
-            raise UsageError("--run latest: this machine has no archive run yet.")
+            raise UsageError(_("--run latest: this machine has no archive run yet."))
         run_id = last["run_id"]
     if run_id and not identity:
-        raise UsageError("--run needs --identity FILE (the age identity that decrypts the copies).")
+        raise UsageError(_("--run needs --identity FILE (the age identity that decrypts the copies)."))
     identities = load_identity(identity, passphrase_env) if identity else None
     outcome = export_journals(cfg, Path(out_dir), parse_period(period), run_id, identities, list(sources) or None, say=say)
     summary = outcome.checks.summary()
     if as_json:
         click.echo(json.dumps({"out": str(outcome.folder), "records": outcome.counts, "checks": summary,
                                "findings": [f.to_json() for f in outcome.checks.findings]}, indent=2, ensure_ascii=False))
-    say(f"Journals written to {outcome.folder}: " + ", ".join(f"{n} {k}" for k, n in outcome.counts.items()) + ".")
-    if outcome.checks.findings:
-        say(f"ATTENTION: {len(outcome.checks.findings)} finding(s):")
-        for f in outcome.checks.findings[:20]:
-            say(f"  ! {f.sentence()}")
+    say(_("Journals written to {folder}: {records}.").format(
+        folder=outcome.folder, records=", ".join(f"{n} {k}" for k, n in outcome.counts.items())), "result")
+    findings = outcome.checks.findings
+    if findings:
+        say(ngettext("ATTENTION: {n} finding:", "ATTENTION: {n} findings:", len(findings)).format(n=len(findings)),
+            "warning")
+        shown = findings if verbose() else findings[:20]
+        for f in shown:
+            say(f"  ! {f.sentence()}", "warning")
+        if len(findings) > len(shown):
+            say(_("  … and {n} more: see findings.json (or -v).").format(n=len(findings) - len(shown)), "warning")
         # Exported all the same, but a person must look (exit 5, as an archive run with findings).
         raise SystemExit(NEEDS_PERSON)
-    say(f"Checks: no finding ({summary['signatures_verified']} signatures verified).")
+    say(_("Checks: no finding ({n} signatures verified).").format(n=summary["signatures_verified"]), "result")

@@ -6,17 +6,23 @@ import json
 
 import click
 
-from pipeline.cli.common import config_option
-from pipeline.errors import CHECK_FAILED, OK
+from pipeline.cli.common import (Command, config_option, epilog, json_option, quiet, role_text, verbose,
+                                 verbosity_options)
+from pipeline.errors import CHECK_FAILED, OK, USAGE
+from pipeline.i18n import _
 
 
-@click.command("list")
+@click.command("list", cls=Command,
+               help=_("Runs per copy; exit 1 when a run this machine wrote is missing from a copy."),
+               epilog=epilog(["coffre list", "coffre list --no-look", "coffre list --from /media/usb-key --json"],
+                             [OK, CHECK_FAILED, USAGE],
+                             {CHECK_FAILED: _("a run this machine wrote is missing from a copy")}))
 @config_option
-@click.option("--from", "sources", multiple=True, help="List these destinations instead of the configured ones.")
-@click.option("--no-look", is_flag=True, help="From the record only: do not reach the destinations.")
-@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable list on standard output.")
+@click.option("--from", "sources", multiple=True, metavar="DEST", help=_("List these destinations instead of the configured ones."))
+@click.option("--no-look", is_flag=True, help=_("From the record only: do not reach the destinations."))
+@json_option(_("Print a machine-readable list on standard output."))
+@verbosity_options
 def command(config_path, sources, no_look, as_json) -> None:
-    """Runs per copy; exit 1 when a run this machine wrote is missing from a copy."""
     from pipeline import config
     from pipeline.listing import list_runs
 
@@ -28,14 +34,21 @@ def command(config_path, sources, no_look, as_json) -> None:
     else:
         for c in copies:
             held = [r for r in c["runs"] if r["state"] != "removed by retention"]
-            click.echo(f"{c['destination']} ({c['role']}): {len(held)} run(s)"
-                       + ("" if c["reached"] is not False else f" — not reached: {c['why_not']}"))
-            for r in held:
+            shown = c["runs"] if verbose() else held  # -v: the runs removed by retention too
+            if c["reached"] is not False:
+                click.echo(_("{destination} ({role}): {n} run(s)").format(
+                    destination=c["destination"], role=role_text(c["role"]), n=len(held)))
+            else:
+                click.echo(_("{destination} ({role}): {n} run(s) — not reached: {reason}").format(
+                    destination=c["destination"], role=role_text(c["role"]), n=len(held), reason=c["why_not"]))
+            if quiet():
+                continue
+            for r in shown:
                 size = f"{r['bytes'] / 1e6:8.1f} MB" if r["bytes"] else "        ? MB"
-                marks = [f"{r['findings']} finding(s)" if r["findings"] else "",
-                         f"verified {r['verified'][:10]}" if r["verified"] else "",
-                         f"drilled {r['drilled'][:10]}" if r["drilled"] else "",
-                         "kept: " + ", ".join(r["kept_because"]) if r["kept_because"] else ""]
+                marks = [_("{n} finding(s)").format(n=r["findings"]) if r["findings"] else "",
+                         _("verified {date}").format(date=r["verified"][:10]) if r["verified"] else "",
+                         _("drilled {date}").format(date=r["drilled"][:10]) if r["drilled"] else "",
+                         _("kept: {reasons}").format(reasons=", ".join(r["kept_because"])) if r["kept_because"] else ""]
                 state = "" if r["state"] == "held" else f" [{r['state']}]"
                 click.echo(f"  {r['run_id']}  {(r['created_at'] or '')[:16].replace('T', ' ')}  {size}{state}  "
                            + "; ".join(m for m in marks if m))

@@ -6,19 +6,28 @@ import json
 
 import click
 
-from pipeline.cli.common import config_option, say, scheduled_option
+from pipeline.cli.common import (Command, config_option, epilog, json_option, say, scheduled_option, verbose,
+                                 verbosity_options)
+from pipeline.errors import CANNOT_RUN, OK, PARTIAL, USAGE
+from pipeline.i18n import _
 
 
-@click.command("prune")
+@click.command("prune", cls=Command,
+               help=_("Apply the retention rules ([retention] in the config): keep-last/daily/weekly/monthly/yearly, "
+                      "the legal years, the newest run of each copy and the newest one found intact there; remove "
+                      "the rest."),
+               epilog=epilog(["coffre prune --dry-run", "coffre prune", "coffre prune --from /media/usb-key --json"],
+                             [OK, USAGE, CANNOT_RUN, PARTIAL],
+                             {PARTIAL: _("partial: some copies pruned, others not")}))
 @config_option
-@click.option("--from", "sources", multiple=True, help="Prune these destinations instead of the configured ones.")
-@click.option("--dry-run", is_flag=True, help="Say what would be removed and why each other run is kept; remove nothing.")
-@click.option("--i-know", is_flag=True, help="Accept rules that keep runs fewer years than French law's six.")
-@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on standard output.")
+@click.option("--from", "sources", multiple=True, metavar="DEST", help=_("Prune these destinations instead of the configured ones."))
+@click.option("--dry-run", is_flag=True,
+              help=_("Say what would be removed and why each other run is kept; remove nothing."))
+@click.option("--i-know", is_flag=True, help=_("Accept rules that keep runs fewer years than French law's six."))
+@json_option()
 @scheduled_option
+@verbosity_options
 def command(config_path, sources, dry_run, i_know, as_json) -> None:
-    """Apply the retention rules ([retention] in the config): keep-last/daily/weekly/monthly/yearly, the legal
-    years, the newest run of each copy and the newest one found intact there; remove the rest."""
     from pipeline import config
     from pipeline.alerts.hooks import alerted
     from pipeline.prune import prune
@@ -35,19 +44,27 @@ def command(config_path, sources, dry_run, i_know, as_json) -> None:
 
 
 def print_prune(result) -> None:
-    verb = "would remove" if result.dry_run else "removed"
     for c in result.copies:
         if not c.ok:
-            say(f"{c.destination}: NOT PRUNED — {c.reason}")
+            say(_("{destination}: NOT PRUNED — {reason}").format(destination=c.destination, reason=c.reason), "error")
             continue
-        say(f"{c.destination}: {verb} {len(c.removed)} run(s) ({c.freed / 1e6:.1f} MB), kept {len(c.kept)}.")
         if result.dry_run:
+            line = _("{destination}: would remove {removed} run(s) ({size} MB), kept {kept}.")
+        else:
+            line = _("{destination}: removed {removed} run(s) ({size} MB), kept {kept}.")
+        say(line.format(destination=c.destination, removed=len(c.removed), size=f"{c.freed / 1e6:.1f}",
+                        kept=len(c.kept)), "result")
+        if result.dry_run or verbose():
             for rid in c.kept:
-                say(f"  keep   {rid}: {', '.join(result.reasons.get(rid) or ['protected on this copy'])}")
+                say(_("  keep   {run_id}: {reasons}").format(
+                    run_id=rid, reasons=", ".join(result.reasons.get(rid) or [_("protected on this copy")])))
             for rid in c.removed:
-                say(f"  remove {rid}")
+                if result.dry_run:
+                    say(_("  remove {run_id}").format(run_id=rid))
+                else:
+                    say(_("  removed {run_id}").format(run_id=rid))
         for n in c.notes:
-            say(f"  note: {n}")
+            say(_("  note: {note}").format(note=n))
     if not result.dry_run and any(c.removed for c in result.copies):
-        say(f"Each removal is signed (removals/{result.act_id}.json on the copy) and in Coffre's log: verify "
-            "tells a pruned run from a deleted one.")
+        say(_("Each removal is signed (removals/{act_id}.json on the copy) and in Coffre's log: verify tells a pruned "
+              "run from a deleted one.").format(act_id=result.act_id))

@@ -2,27 +2,41 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
-from pipeline.cli.common import config_option, identity_options, load_identity, run_option, say
+from pipeline.cli.common import (Command, config_option, epilog, identity_option, identity_options, json_option,
+                                 load_identity, run_option, say, verbosity_options)
+from pipeline.errors import CANNOT_RUN, CHECK_FAILED, OK, USAGE
+from pipeline.i18n import _
 
 
-@click.command("restore")
+@click.command("restore", cls=Command,
+               help=_("Restore a run: verified, decrypted through temporary names, checked against the archive-time "
+                      "facts. By default the database (snapshot.sqlite) and facts.json; the journals file is "
+                      "authenticated (its BLAKE3 against the signed manifest) but not unpacked unless --journals is "
+                      "given."),
+               epilog=epilog(["coffre restore --identity /media/safe/identity.txt --out /tmp/restored",
+                              "coffre restore --identity id.txt --out /tmp/r --run 20261205T203000Z-3fa1c2 "
+                              "--from /media/usb-key",
+                              "coffre restore --identity id.txt --out /tmp/r --journals --integrity-check --json"],
+                             [OK, CHECK_FAILED, USAGE, CANNOT_RUN], {OK: _("restored and identical to what was archived")}))
 @config_option
-@click.option("--identity", required=True, type=click.Path(dir_okay=False), help="The age identity file that decrypts the copies.")
+@identity_option()
 @identity_options
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="A new or empty folder to restore into.")
-@run_option("The run to restore (default: the latest complete one). `latest`: the newest.")
-@click.option("--from", "sources", multiple=True, help="Restore from these destinations, in this order.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help=_("A new or empty folder to restore into."))
+@run_option(_("The run to restore (default: the latest complete one). `latest`: the newest."))
+@click.option("--from", "sources", multiple=True, metavar="DEST", help=_("Restore from these destinations, in this order."))
 @click.option("--journals", "with_journals", is_flag=True,
-              help="Also extract the fiscal journals into OUT/journals/ (by default they are only authenticated).")
+              help=_("Also extract the fiscal journals into OUT/journals/ (by default they are only authenticated)."))
 @click.option("--integrity-check", is_flag=True,
-              help="Also run SQLite's PRAGMA integrity_check on the restored database (seconds per 100 MB).")
-def command(config_path, identity, passphrase_env, out_dir, run_id, sources, with_journals, integrity_check) -> None:
-    """Restore a run: verified, decrypted through temporary names, checked against the archive-time facts.
-
-    By default the database (snapshot.sqlite) and facts.json; the journals file is authenticated (its BLAKE3
-    against the signed manifest) but not unpacked unless --journals is given."""
+              help=_("Also run SQLite's PRAGMA integrity_check on the restored database (seconds per 100 MB)."))
+@json_option()
+@verbosity_options
+def command(config_path, identity, passphrase_env, out_dir, run_id, sources, with_journals, integrity_check,
+            as_json) -> None:
     from pathlib import Path
 
     from pipeline import config
@@ -33,14 +47,24 @@ def command(config_path, identity, passphrase_env, out_dir, run_id, sources, wit
     res = restore(cfg, identities, Path(out_dir), run_id, list(sources) or None, say=say,
                   journals="extract" if with_journals else "authenticate",
                   integrity="full" if integrity_check else "none")
+    if as_json:
+        click.echo(json.dumps({"run_id": res.run_id, "destination": res.destination, "out": str(res.out_dir),
+                               "files": [str(f) for f in res.files], "seconds": round(res.seconds, 3),
+                               "skipped": res.skipped, "warnings": res.warnings,
+                               "journals": "extracted" if with_journals else "authenticated",
+                               "integrity_check": bool(integrity_check), "exit_code": OK}, indent=2))
     for s in res.skipped:
-        say(f"Passed over: {s}")
-    say(f"Restored run {res.run_id} from {res.destination} in {res.seconds:.1f} s:")
+        say(_("Passed over: {reason}").format(reason=s))
+    say(_("Restored run {run_id} from {destination} in {seconds} s:").format(
+        run_id=res.run_id, destination=res.destination, seconds=f"{res.seconds:.1f}"), "result")
     for f in res.files:
-        say(f"  {f}")
-    say("Identical to the database archived (BLAKE3), row counts equal to those recorded at archive time"
-        + (", PRAGMA integrity_check ok." if integrity_check else "."))
+        say(f"  {f}", "result")
+    if integrity_check:
+        say(_("Identical to the database archived (BLAKE3), row counts equal to those recorded at archive time, "
+              "PRAGMA integrity_check ok."))
+    else:
+        say(_("Identical to the database archived (BLAKE3), row counts equal to those recorded at archive time."))
     if not with_journals and res.facts.get("journals"):
-        say("The journals file was authenticated, not unpacked (--journals extracts it).")
+        say(_("The journals file was authenticated, not unpacked (--journals extracts it)."))
     for w in res.warnings:
-        say(f"Warning: {w}")
+        say(_("Warning: {warning}").format(warning=w), "warning")

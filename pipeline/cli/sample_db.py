@@ -2,49 +2,64 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import click
 
-from pipeline.cli.common import say
-from pipeline.errors import UsageError
+from pipeline.cli.common import Command, epilog, json_option, say, verbosity_options
+from pipeline.errors import OK, USAGE, UsageError
+from pipeline.i18n import _
 
 
-@click.command("sample-db")
+@click.command("sample-db", cls=Command,
+               help=_("Build a realistic, deterministic sample shop database (SQLite, WAL) at PATH."),
+               epilog=epilog(["coffre sample-db /tmp/caisse.db",
+                              "coffre sample-db /tmp/caisse.db --days 1460 --timezone Europe/Paris",
+                              "coffre sample-db /tmp/bar.db --night-sales 40 --seed 3 --json"],
+                             [OK, USAGE], {OK: _("database written")}))
 @click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 36600), help="Days of trading.")
-@click.option("--tickets-per-day", default=400, show_default=True, type=click.IntRange(1, 100000), help="Tickets a day, over two registers.")
-@click.option("--seed", default=1, show_default=True, type=int, help="The same seed gives the same database.")
-@click.option("--start", "start", metavar="YYYY-MM-DD", help="First day of trading (default 2025-01-01).")
-@click.option("--timezone", "zone", metavar="ZONE", help="A till on this local time (e.g. Europe/Paris) instead of UTC.")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 36600), help=_("Days of trading."))
+@click.option("--tickets-per-day", default=400, show_default=True, type=click.IntRange(1, 100000),
+              help=_("Tickets a day, over two registers."))
+@click.option("--seed", default=1, show_default=True, type=int, help=_("The same seed gives the same database."))
+@click.option("--start", "start", metavar="YYYY-MM-DD", help=_("First day of trading (default 2025-01-01)."))
+@click.option("--timezone", "zone", metavar="ZONE",
+              help=_("A till on this local time (e.g. Europe/Paris) instead of UTC."))
 @click.option("--night-sales", default=0, show_default=True, type=click.IntRange(0, 1000),
-              help="Sales a day between 00:05 and 01:55 local time, counted in that day's Z (a bar's night).")
-def command(path: str, days: int, tickets_per_day: int, seed: int, start, zone, night_sales) -> None:
-    """Build a realistic, deterministic sample shop database (SQLite, WAL) at PATH."""
+              help=_("Sales a day between 00:05 and 01:55 local time, counted in that day's Z (a bar's night)."))
+@json_option()
+@verbosity_options
+def command(path: str, days: int, tickets_per_day: int, seed: int, start, zone, night_sales, as_json) -> None:
     from pipeline.sample import generate
     from pipeline.sample.generate import DEFAULT_START
 
     parent = Path(path).absolute().parent
     if not parent.is_dir():
-        raise UsageError(f"The folder {parent} does not exist.")
+        raise UsageError(_("The folder {path} does not exist.").format(path=parent))
     from datetime import date
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
         first_day = date.fromisoformat(start) if start else DEFAULT_START
     except ValueError:
-        raise UsageError(f"--start {start!r} is not a date (YYYY-MM-DD).")
+        raise UsageError(_("--start {value!r} is not a date (YYYY-MM-DD).").format(value=start))
     if zone:
         try:
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise UsageError(f"--timezone {zone!r} is not a time zone (for example Europe/Paris).")
+            raise UsageError(_("--timezone {value!r} is not a time zone (for example Europe/Paris).").format(value=zone))
     started = time.time()
     try:
         counts = generate(path, days=days, tickets_per_day=tickets_per_day, seed=seed, start=first_day,
                           zone=zone, night_sales=night_sales)
     except FileExistsError:
-        raise UsageError(f"{path} already exists; sample-db never overwrites a database.")
-    summary = ", ".join(f"{n} {t}" for t, n in counts.items())
-    say(f"Sample shop written to {path} in {time.time() - started:.1f} s: {summary}.")
+        raise UsageError(_("{path} already exists; sample-db never overwrites a database.").format(path=path))
+    seconds = time.time() - started
+    if as_json:
+        click.echo(json.dumps({"path": str(Path(path).absolute()), "days": days, "seed": seed,
+                               "start": first_day.isoformat(), "timezone": zone, "counts": counts,
+                               "seconds": round(seconds, 3), "exit_code": OK}, indent=2))
+    say(_("Sample shop written to {path} in {seconds} s: {counts}.").format(
+        path=path, seconds=f"{seconds:.1f}", counts=", ".join(f"{n} {t}" for t, n in counts.items())), "result")

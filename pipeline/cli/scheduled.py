@@ -15,20 +15,24 @@ import sys
 
 import click
 
+from pipeline.i18n import _
+
 PRIORITY = {"error": 3, "warning": 4, "info": 6}
 SYSLOG_SOCKET = "/dev/log"
-# The stages' messages carry no level; their words do.
+# The stages' messages carry no level; their words do (in English and in French).
 _WARNING_WORDS = ("warning", "attention", "failed", "fail ", "missing", "damaged", "! ", "needs a person",
-                  "skipping")
-_ERROR_WORDS = ("copy failed", "only some copies", "no copy could", "not pruned")
+                  "skipping", "avertissement", "à surveiller", "échec", "échoué", "manquant", "abîmé", "corrompu",
+                  "besoin d'une personne")
+_ERROR_WORDS = ("copy failed", "only some copies", "no copy could", "not pruned", "copie a échoué",
+                "seulement une partie des copies", "aucune copie n'a pu", "non élagué")
 
 _mode = None
 
 
 def option(f):
     return click.option("--scheduled", is_flag=True, expose_value=False, is_eager=True, callback=_start,
-                        help="Run by a timer (cron, systemd): nothing printed when all is well, "
-                             "every message also in the system log.")(f)
+                        help=_("Run by a timer (cron, systemd): nothing printed when all is well, "
+                               "every message also in the system log."))(f)
 
 
 def active() -> bool:
@@ -50,7 +54,7 @@ def finish(code):
 
 def level_of(message: str) -> str:
     text = message.lstrip().lower()
-    if text.startswith("coffre:"):  # the sentence that ended the command (common._report, interrupt)
+    if text.startswith(("coffre:", "coffre :")):  # the sentence that ended the command (common._report, interrupt)
         return "error"
     if any(w in text for w in _ERROR_WORDS):
         return "error"

@@ -6,18 +6,23 @@ import json
 
 import click
 
-from pipeline.cli.common import config_option
-from pipeline.errors import CHECK_FAILED, OK
+from pipeline.cli.common import Command, config_option, epilog, json_option, quiet, role_text, verbosity_options
+from pipeline.errors import CHECK_FAILED, OK, USAGE
+from pipeline.i18n import _
 
 
-@click.command("status")
+@click.command("status", cls=Command,
+               help=_("Per copy: last run written and read back, last verify and drill, whether the medium is there, "
+                      "how many evenings it has room for; the copy policy; the last run's findings. Exit 1 when a "
+                      "person must act."),
+               epilog=epilog(["coffre status", "coffre status --no-look", "coffre status --json"],
+                             [OK, CHECK_FAILED, USAGE], {CHECK_FAILED: _("a person must act (see the lines marked !)")}))
 @config_option
-@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable status on standard output.")
-@click.option("--no-look", is_flag=True, help="From the record only: do not reach the destinations (free space, "
-              "whether the USB key is there).")
+@json_option(_("Print a machine-readable status on standard output."))
+@click.option("--no-look", is_flag=True, help=_("From the record only: do not reach the destinations (free space, "
+                                                "whether the USB key is there)."))
+@verbosity_options
 def command(config_path, as_json, no_look) -> None:
-    """Per copy: last run written and read back, last verify and drill, whether the medium is there, how many
-    evenings it has room for; the copy policy; the last run's findings. Exit 1 when a person must act."""
     from pipeline import config
     from pipeline.status import store_status
 
@@ -25,46 +30,62 @@ def command(config_path, as_json, no_look) -> None:
     if as_json:
         click.echo(json.dumps(st, indent=2))
     else:
-        for line in describe(st):
+        lines = describe(st)
+        if quiet():  # the first line, and what needs a person
+            lines = [lines[0]] + [line for line in lines[1:] if line.lstrip().startswith("!")] + \
+                ([lines[-1]] if st["ok"] else [])
+        for line in lines:
             click.echo(line)
     raise SystemExit(OK if st["ok"] else CHECK_FAILED)
 
 
 def _when(check) -> str:
     if not check:
-        return "never"
-    return f"{'ok' if check['ok'] else 'FAILED'} on {check['at'][:10]} at {check['at'][11:16]} UTC"
+        return _("never")
+    if check["ok"]:
+        return _("ok on {date} at {time} UTC").format(date=check["at"][:10], time=check["at"][11:16])
+    return _("FAILED on {date} at {time} UTC").format(date=check["at"][:10], time=check["at"][11:16])
 
 
 def describe(st: dict) -> list[str]:
     from pipeline.status import size_text
 
     last = st["last_run"]
-    lines = [f"Store {st['store_id']}: {st['runs']} run(s)"
-             + (f", the last {last['run_id']} written {last.get('created_at', '?')}" if last else "") + "."]
+    if last:
+        first = _("Store {store_id}: {runs} run(s), the last {run_id} written {when}.").format(
+            store_id=st["store_id"], runs=st["runs"], run_id=last["run_id"], when=last.get("created_at", "?"))
+    else:
+        first = _("Store {store_id}: {runs} run(s).").format(store_id=st["store_id"], runs=st["runs"])
+    lines = [first]
     for d in st["destinations"]:
-        lines.append(f"  {d['destination']} ({d['role']}):")
+        lines.append(f"  {d['destination']} ({role_text(d['role'])}):")
         if d["present"] is False:
             days = d["days_since_present"]
-            seen = "never seen" if days is None else "last seen today" if days == 0 else f"last seen {days} day(s) ago"
-            lines.append(f"    not there now ({seen}): {d['absent_because']}")
-        lines.append(f"    last run written and read back: {d['last_run_written'] or 'none'}"
-                     + (f" ({d['last_written_at']})" if d["last_written_at"] else "")
-                     + f"; {d['runs_held']} run(s) held, {size_text(d['bytes_held'])}")
-        lines.append(f"    verify {_when(d['last_verify'])}; deep verify {_when(d['last_deep_verify'])}; "
-                     f"drill {_when(d['last_drill'])}")
+            seen = (_("never seen") if days is None else _("last seen today") if days == 0
+                    else _("last seen {n} day(s) ago").format(n=days))
+            lines.append(_("    not there now ({seen}): {reason}").format(seen=seen, reason=d["absent_because"]))
+        written = d["last_run_written"] or _("none")
+        if d["last_written_at"]:
+            written = f"{written} ({d['last_written_at']})"
+        lines.append(_("    last run written and read back: {run}; {n} run(s) held, {size}").format(
+            run=written, n=d["runs_held"], size=size_text(d["bytes_held"])))
+        lines.append(_("    verify {verify}; deep verify {deep}; drill {drill}").format(
+            verify=_when(d["last_verify"]), deep=_when(d["last_deep_verify"]), drill=_when(d["last_drill"])))
         if d["free_bytes"] is not None:
-            room = ("room for every evening at the current growth" if d["evenings_left"] is None
-                    else f"room for about {d['evenings_left']} more evening(s)")
-            lines.append(f"    {size_text(d['free_bytes'])} free, {room}"
-                         + (f" ({size_text(d['growth_bytes'])} an evening)" if (d["growth_bytes"] or 0) > 0 else ""))
+            room = (_("room for every evening at the current growth") if d["evenings_left"] is None
+                    else _("room for about {n} more evening(s)").format(n=d["evenings_left"]))
+            if (d["growth_bytes"] or 0) > 0:
+                lines.append(_("    {free} free, {room} ({growth} an evening)").format(
+                    free=size_text(d["free_bytes"]), room=room, growth=size_text(d["growth_bytes"])))
+            else:
+                lines.append(_("    {free} free, {room}").format(free=size_text(d["free_bytes"]), room=room))
     if st["last_run_findings"]:
-        lines.append("  Findings of the last run (see its findings.json): " + ", ".join(
-            f"{check} {n}" for check, n in sorted(st["last_run_findings"].items())))
+        lines.append(_("  Findings of the last run (see its findings.json): {counts}").format(counts=", ".join(
+            f"{check} {n}" for check, n in sorted(st["last_run_findings"].items()))))
     for w in st["warnings"]:
-        lines.append(f"  warning: {w}")
+        lines.append(_("  warning: {warning}").format(warning=w))
     for p in st["problems"]:
         lines.append(f"  ! {p}")
     if st["ok"]:
-        lines.append("  All good.")
+        lines.append(_("  All good."))
     return lines

@@ -6,36 +6,44 @@ import json
 
 import click
 
-from pipeline.cli.common import config_option, identity_options, load_identity, run_option, say, scheduled_option
-from pipeline.errors import CHECK_FAILED, OK, UsageError
+from pipeline.cli.common import (Command, config_option, epilog, identity_option, identity_options, json_option,
+                                 load_identity, run_option, say, scheduled_option, verbose, verbosity_options)
+from pipeline.errors import CANNOT_RUN, CHECK_FAILED, OK, USAGE, UsageError
+from pipeline.i18n import _
 
 
-@click.command("verify")
+@click.command("verify", cls=Command,
+               help=_("Check every copy: signature, every file's BLAKE3, nothing missing or added, the chain of runs."),
+               epilog=epilog(["coffre verify", "coffre verify --run latest --from /media/usb-key",
+                              "coffre verify --deep --identity /media/safe/identity.txt --json"],
+                             [OK, CHECK_FAILED, USAGE, CANNOT_RUN], {OK: _("every copy is intact")}))
 @config_option
-@click.option("--from", "sources", multiple=True, help="Verify these destinations instead of the configured ones.")
-@run_option("Verify only this run (default: every run). `latest`: the newest.", latest_is_default=False)
-@click.option("--all", "all_runs", is_flag=True, help="Every run (the default; for scripts that want to say so).")
-@click.option("--deep", is_flag=True, help="Also decrypt every data file and hold it to the archive-time facts "
-              "(the snapshot decompressed, its BLAKE3 and SQLite header); needs --identity.")
-@click.option("--identity", type=click.Path(dir_okay=False), help="The age identity file, for --deep.")
+@click.option("--from", "sources", multiple=True, metavar="DEST", help=_("Verify these destinations instead of the configured ones."))
+@run_option(_("Verify only this run (default: every run). `latest`: the newest."), latest_is_default=False)
+@click.option("--all", "all_runs", is_flag=True, help=_("Every run (the default; for scripts that want to say so)."))
+@click.option("--deep", is_flag=True, help=_("Also decrypt every data file and hold it to the archive-time facts "
+                                             "(the snapshot decompressed, its BLAKE3 and SQLite header); needs "
+                                             "--identity."))
+@identity_option(_("The age identity file, for --deep."), required=False)
 @identity_options
-@click.option("--read-data-subset", "subset", metavar="n/m", help="Read the data of only the n-th of m fixed slices of the runs.")
+@click.option("--read-data-subset", "subset", metavar="n/m",
+              help=_("Read the data of only the n-th of m fixed slices of the runs."))
 @click.option("--max-duration", type=click.FloatRange(min=0), metavar="SECONDS",
-              help="Read data for at most this long, least recently checked runs first; the rest next time.")
-@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable report on standard output.")
+              help=_("Read data for at most this long, least recently checked runs first; the rest next time."))
+@json_option(_("Print a machine-readable report on standard output."))
 @scheduled_option
+@verbosity_options
 def command(config_path, sources, run_id, all_runs, deep, identity, passphrase_env, subset, max_duration, as_json) -> None:
-    """Check every copy: signature, every file's BLAKE3, nothing missing or added, the chain of runs."""
     from pipeline import config
     from pipeline.alerts.hooks import alerted
     from pipeline.verify.run import DataSelection, parse_subset, verify_destinations
 
     if run_id and all_runs:
-        raise UsageError("--run and --all exclude each other.")
+        raise UsageError(_("--run and --all exclude each other."))
     if deep and not identity:
-        raise UsageError("--deep needs --identity FILE (the age identity that decrypts the copies).")
+        raise UsageError(_("--deep needs --identity FILE (the age identity that decrypts the copies)."))
     if subset and max_duration is not None:
-        raise UsageError("--read-data-subset and --max-duration exclude each other.")
+        raise UsageError(_("--read-data-subset and --max-duration exclude each other."))
     cfg = config.load(config_path)
     with alerted(cfg, "verify", say, secret_env=(passphrase_env,)) as alert:
         identities = load_identity(identity, passphrase_env) if deep else None
@@ -53,20 +61,32 @@ def command(config_path, sources, run_id, all_runs, deep, identity, passphrase_e
         else:
             _print_human(reports, deep, selection)
         if not outcome.recorded:
-            say(f"Note: nothing was recorded of this verify ({outcome.not_recorded_because}): the state folder "
-                f"{cfg.state_dir} cannot be written by this user. The copies were checked all the same.")
+            say(_("Note: nothing was recorded of this verify ({reason}): the state folder {folder} cannot be written "
+                  "by this user. The copies were checked all the same.").format(
+                reason=outcome.not_recorded_because, folder=cfg.state_dir), "warning")
         raise SystemExit(code)
 
 
 def _print_human(reports, deep: bool, selection) -> None:
     for r in reports:
         read = sum(1 for x in r.runs if x.data_read)
-        verdict = "intact" if r.ok else "MISSING" if r.missing else "DAMAGED"
-        say(f"{r.destination}: {verdict} — {len(r.runs)} run(s), data read for {read}"
-            + (" (decrypted and held to the archive-time facts)" if deep else ""))
+        verdict = _("intact") if r.ok else _("MISSING") if r.missing else _("DAMAGED")
+        if deep:
+            line = _("{destination}: {verdict} — {runs} run(s), data read for {read} (decrypted and held to the "
+                     "archive-time facts)")
+        else:
+            line = _("{destination}: {verdict} — {runs} run(s), data read for {read}")
+        say(line.format(destination=r.destination, verdict=verdict, runs=len(r.runs), read=read),
+            "result" if r.ok else "warning")
+        if verbose():
+            for x in r.runs:
+                state = _("intact") if x.ok else _("DAMAGED")
+                data = _("data read") if x.data_read else _("signature and list only")
+                say(_("  {run_id}: {state}, {data}").format(run_id=x.run_id, state=state, data=data), "detail")
         for p in r.problems:
-            say(f"  - {p.sentence()}")
+            say(f"  - {p.sentence()}", "warning")
         for n in r.notes:
-            say(f"  note: {n}")
+            say(_("  note: {note}").format(note=n))
     if selection.subset or selection.max_seconds is not None:
-        say(f"This time: {selection.describe()}; signatures, lists and chain of every run.")
+        say(_("This time: {selection}; signatures, lists and chain of every run.").format(
+            selection=selection.describe()))

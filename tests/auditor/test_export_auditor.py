@@ -137,7 +137,7 @@ def test_generated_password_is_shown_once_on_a_terminal_only(store, tmp_path):
                                    "--out", str(tmp_path / "b.zip")], [])
     assert code == 0, shown
     lines = shown.splitlines()
-    password = lines[lines.index(next(l for l in lines if "Password of the package" in l)) + 2].strip()
+    password = lines[lines.index(next(l for l in lines if "Package password" in l)) + 2].strip()
     assert len(password) >= 24
     assert extract(tmp_path / "b.zip", tmp_path / "x", password).returncode == 0
     state = store.config.with_name("coffre-state")
