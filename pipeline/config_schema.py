@@ -246,7 +246,7 @@ def render_toml(doc: dict) -> str:
     """The configuration as TOML text, a `#` comment (in this process's language) above each table and key.
 
     Keys the schema does not know are written last in their table, without a comment."""
-    lines = [f"# {_('Coffre configuration; every key is described in docs/CONFIG.md.')}"]
+    lines = ["# " + _("Coffre configuration; every key is described in docs/CONFIG.md.")]
     known_top = [k for k in KEYS if k.table is None]
     for k in known_top:
         if k.name in doc:

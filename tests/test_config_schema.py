@@ -76,7 +76,9 @@ def test_any_text_round_trips_through_the_written_toml(value):
 
 def _config(tmp_path, store, extra: str) -> str:
     path = tmp_path / "edited.toml"
-    path.write_text(store.config.read_text() + extra)
+    text = store.config.read_text()
+    # A table appended at the end; a top-level key before the first table.
+    path.write_text(text + extra if extra.lstrip().startswith("[") else extra.strip() + "\n" + text)
     return path
 
 
