@@ -103,3 +103,18 @@ def test_a_newer_format_is_refused(tmp_path, store):
     path.write_text(store.config.read_text().replace("format = 1", "format = 2"))
     with pytest.raises(UsageError, match="format"):
         config.load(path)
+
+
+def test_the_comments_speak_the_language_of_the_process():
+    from pipeline import i18n
+
+    i18n.set_language("fr")
+    try:
+        text = config_schema.render_toml(config_schema.EXAMPLE)
+        translated = i18n._("The shop's address.") != "The shop's address."
+    finally:
+        i18n.set_language("en")
+    if not translated:
+        pytest.skip("the French catalogue is not compiled yet (scripts/catalogue folds parts/config.po)")
+    assert "# Le niveau de compression zstd de l'instantané" in text
+    assert tomllib.loads(text) == config_schema.EXAMPLE

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, run_coffre
+from conftest import REPO, need_tool, run_coffre
 
 
 def test_the_man_page_is_current():
@@ -25,9 +25,7 @@ def test_the_man_page_is_current():
 
 
 def test_the_man_page_renders_without_warnings():
-    groff = shutil.which("groff")
-    if groff is None:
-        pytest.skip("groff not installed (scripts/test installs groff-base)")
+    groff = need_tool("groff")  # scripts/test installs groff-base
     res = subprocess.run([groff, "-man", "-Tutf8", "-ww", "-z", REPO / "docs" / "coffre.1"], capture_output=True,
                          text=True)
     assert res.returncode == 0 and res.stderr == "", res.stderr
