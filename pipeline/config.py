@@ -13,20 +13,19 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import minisign
-import tomli_w
 
+from pipeline import config_schema as schema
 from pipeline import shop
+from pipeline.config_schema import toml_value
 from pipeline.errors import UsageError
+from pipeline.i18n import _
 from pipeline.retention.policy import LEGAL_YEARS, Rules
 
 FORMAT = 1
-ROLES = ("on-site", "off-site")
-TABLE_KEYS = {"encryption": ("recipients",), "signing": ("public_key", "secret_key_file", "public_key_file"),
-              "state": ("dir",), "archive": ("compression_level", "allow_same_disk", "source_lock_wait", "scratch_dir"),
-              "journals": ("enabled", "mapping", "timezone"), "status": ("warn_evenings",)}
-TOP_LEVEL = ("format", "store_id", "source", "destinations", "encryption", "signing", "state", "archive", "journals",
-             "shop", "retention", "status", "hooks")  # where a copy lives: in the shop, or away from it (a fire, a theft)
-
+ROLES = schema.ROLES  # where a copy lives: in the shop, or away from it (a fire, a theft)
+# Every key, its type, default and range: pipeline/config_schema.py, the one description of the file.
+TABLE_KEYS = schema.TABLE_KEYS
+TOP_LEVEL = schema.TOP_LEVEL
 
 @dataclass
 class Config:
@@ -96,53 +95,62 @@ class Config:
             doc["hooks"] = dict(self.hooks)
         return doc
 
-
 def _relative(path: Path, base: Path) -> str:
     try:
         return str(path.relative_to(base))
     except ValueError:
         return str(path)
 
-
 def save(cfg: Config) -> None:
-    """Writes the config through a temporary name so a crash never leaves half a file."""
+    """Writes the config, a comment above each key, through a temporary name so a crash never leaves half a file."""
     tmp = cfg.path.with_name(cfg.path.name + ".tmp")
     with open(tmp, "wb") as f:
-        tomli_w.dump(cfg.to_toml(), f)
+        f.write(schema.render_toml(cfg.to_toml()).encode("utf-8"))
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, cfg.path)
-
 
 def load(path: str | os.PathLike) -> Config:
     path = Path(path).absolute()
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise UsageError(f"The configuration file {path} does not exist (create it with `coffre init`).")
+        raise UsageError(_("The configuration file {path} does not exist (create it with `coffre init`).")
+                         .format(path=path))
     except OSError as err:
-        raise UsageError(f"The configuration file {path} cannot be read: {err.strerror}.")
+        raise UsageError(_("The configuration file {path} cannot be read: {reason}.").format(path=path,
+                                                                                            reason=err.strerror))
     try:
         doc = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise UsageError(f"The configuration file {path} is not valid TOML ({err}).")
+        raise UsageError(_("The configuration file {path} is not valid TOML ({error}).").format(path=path, error=err))
     unknown = sorted(set(doc) - set(TOP_LEVEL))
     if unknown:
         close = difflib.get_close_matches(unknown[0], TOP_LEVEL, n=1)
-        raise UsageError(f"In {path}, `{unknown[0]}` is not a key Coffre knows"
-                         + (f" (did you mean `{close[0]}`?)" if close else f"; known: {', '.join(TOP_LEVEL)}") + ".")
-    for table in ("encryption", "signing", "state", "archive", "journals", "shop", "retention", "status", "hooks"):
+        if close:
+            raise UsageError(_("In {path}, `{key}` is not a key Coffre knows (did you mean `{close}`?).")
+                             .format(path=path, key=unknown[0], close=close[0]))
+        raise UsageError(_("In {path}, `{key}` is not a key Coffre knows; known: {known}.")
+                         .format(path=path, key=unknown[0], known=", ".join(TOP_LEVEL)))
+    for table in schema.TABLES:
         if table in doc and not isinstance(doc[table], dict):
-            raise UsageError(f"In {path}, `{table}` must be a table ([{table}]).")
-    for table, known in {**TABLE_KEYS, "shop": shop.FIELDS, "hooks": HOOK_KEYS, "retention": _RETENTION_KEYS}.items():
+            raise UsageError(_("In {path}, `{table}` must be a table ([{table}]).").format(path=path, table=table))
+    for table, known in TABLE_KEYS.items():
         unknown = sorted(set(doc.get(table) or {}) - set(known))
         if unknown:
             # A misspelt key is a setting silently left at its default (a time zone, a lock wait): refused.
             close = difflib.get_close_matches(unknown[0], known, n=1)
-            raise UsageError(f"In {path}, [{table}] has an unknown key {unknown[0]!r}"
-                             + (f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(known)}") + ".")
+            if close:
+                raise UsageError(_("In {path}, [{table}] has an unknown key {key} (did you mean {close}?).")
+                                 .format(path=path, table=table, key=repr(unknown[0]), close=repr(close[0])))
+            raise UsageError(_("In {path}, [{table}] has an unknown key {key}; known: {known}.")
+                             .format(path=path, table=table, key=repr(unknown[0]), known=", ".join(known)))
     r = _Reader(doc, path)
     base = path.parent
+    fmt = r._get("format")
+    if isinstance(fmt, bool) or fmt != FORMAT:
+        raise UsageError(_("In {path}, `format` is {format}: this Coffre reads format {known} only (a newer Coffre "
+                           "wrote this file?).").format(path=path, format=toml_value(fmt), known=FORMAT))
     cfg = Config(
         path=path,
         store_id=r.text("store_id", pattern_safe=True),
@@ -152,53 +160,57 @@ def load(path: str | os.PathLike) -> Config:
         signing_public_key=r.text("signing.public_key"),
         signing_secret_key_file=base / r.text("signing.secret_key_file"),
         signing_public_key_file=base / r.text("signing.public_key_file"),
-        state_dir=base / r.text("state.dir", default="state"),
-        scratch_dir=(Path(s) if (s := r.text("archive.scratch_dir", default="")) else None),
-        compression_level=r.integer("archive.compression_level", default=Config.compression_level, low=1, high=19),
-        allow_same_disk=r.boolean("archive.allow_same_disk", default=False),
-        source_lock_wait=r.integer("archive.source_lock_wait", default=Config.source_lock_wait, low=0, high=3600),
-        journals_enabled=r.boolean("journals.enabled", default=True),
-        journals_mapping=r.text("journals.mapping", default="reference-pos"),
-        journals_timezone=r.text("journals.timezone", default=Config.journals_timezone),
+        state_dir=base / r.text("state.dir"),
+        scratch_dir=(Path(s) if (s := r.text("archive.scratch_dir")) else None),
+        compression_level=r.integer("archive.compression_level"),
+        allow_same_disk=r.boolean("archive.allow_same_disk"),
+        source_lock_wait=r.integer("archive.source_lock_wait"),
+        journals_enabled=r.boolean("journals.enabled"),
+        journals_mapping=r.text("journals.mapping"),
+        journals_timezone=r.text("journals.timezone"),
     )
     cfg.destinations, cfg.roles = _destinations(doc.get("destinations", _MISSING), path)
     cfg.retention, cfg.prune_after_archive, cfg.below_legal_accepted = _retention(r, path)
-    cfg.warn_evenings = r.integer("status.warn_evenings", default=Config.warn_evenings, low=1, high=365)
+    cfg.warn_evenings = r.integer("status.warn_evenings")
     shop_table = doc.get("shop", {})
     if not isinstance(shop_table, dict) or not all(isinstance(v, str) for v in shop_table.values()):
-        raise UsageError(f"In {path}, [shop] must be a table of text values (name, siret, address, ...).")
+        raise UsageError(_("In {path}, [shop] must be a table of text values (name, siret, address, ...).")
+                         .format(path=path))
     try:
         cfg.shop = shop.normalised(shop_table)
     except UsageError as err:
-        raise UsageError(f"In {path}, [shop]: {err}")
+        raise UsageError(_("In {path}, [shop]: {error}").format(path=path, error=err))
     cfg.hooks = _hooks(r, doc.get("hooks", {}))
     try:
         ZoneInfo(cfg.journals_timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise UsageError(f"In {path}, journals.timezone {cfg.journals_timezone!r} is not a time zone "
-                         "(for example Europe/Paris, America/Martinique, Indian/Reunion).")
+        raise UsageError(_("In {path}, journals.timezone {timezone} is not a time zone (for example Europe/Paris, "
+                           "America/Martinique, Indian/Reunion).").format(path=path,
+                                                                           timezone=repr(cfg.journals_timezone)))
     for rec in cfg.recipients:
         if rec.strip().upper().startswith("AGE-SECRET-KEY-"):  # never echo a secret into a log
-            raise UsageError(f"In {path}, encryption.recipients holds an age SECRET key: put its public recipient "
-                             "(age1…) there, and keep the identity off this machine.")
+            raise UsageError(_("In {path}, encryption.recipients holds an age SECRET key: put its public recipient "
+                               "(age1…) there, and keep the identity off this machine.").format(path=path))
         if not rec.startswith("age1"):
-            raise UsageError(f"In {path}, encryption.recipients holds {rec!r}, which is not an age X25519 recipient (age1…).")
+            raise UsageError(_("In {path}, encryption.recipients holds {recipient}, which is not an age X25519 "
+                               "recipient (age1…).").format(path=path, recipient=repr(rec)))
     try:
         minisign.PublicKey.from_base64(cfg.signing_public_key)
     except Exception:
-        raise UsageError(f"In {path}, `signing.public_key` is not a minisign public key (see {cfg.signing_public_key_file}).")
+        raise UsageError(_("In {path}, `signing.public_key` is not a minisign public key (see {file}).")
+                         .format(path=path, file=cfg.signing_public_key_file))
     return cfg
 
 
-HOOK_COMMANDS = ("on_success", "on_failure", "on_findings")
-HOOK_KEYS = HOOK_COMMANDS + ("ping_url", "ping_start", "timeout")
-HOOK_TIMEOUT = 60  # seconds a hook command may take before it is stopped
+HOOK_COMMANDS = tuple(k.name for k in schema.KEYS if k.table == "hooks" and k.type == "command")
+HOOK_KEYS = TABLE_KEYS["hooks"]
+HOOK_TIMEOUT = schema.key("hooks.timeout").default  # seconds a hook command may take before it is stopped
 
 
 def _hooks(r: "_Reader", table) -> dict:
     """[hooks]: commands are split like a shell would (shlex) but never run through one."""
     if not isinstance(table, dict):
-        raise UsageError(f"In {r.path}, `hooks` must be a table ([hooks]).")
+        raise UsageError(_("In {path}, `{table}` must be a table ([{table}]).").format(path=r.path, table="hooks"))
     hooks: dict = {}
     for key in HOOK_COMMANDS:
         value = table.get(key)
@@ -208,34 +220,36 @@ def _hooks(r: "_Reader", table) -> dict:
             try:
                 value = shlex.split(value)
             except ValueError as err:
-                raise r._wrong(f"hooks.{key}", f"a command line that splits into words ({err})")
+                raise UsageError(_("In {path}, `{key}` must be a command line that splits into words ({error}).")
+                                 .format(path=r.path, key=f"hooks.{key}", error=err))
         if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
-            raise r._wrong(f"hooks.{key}", "a command line (a string, or a list of strings)")
+            raise UsageError(_("In {path}, `{key}` must be a command line (a string, or a list of strings).")
+                             .format(path=r.path, key=f"hooks.{key}"))
         hooks[key] = value
     if "ping_url" in table:
         url = r.text("hooks.ping_url")
         parts = urllib.parse.urlsplit(url) if url.isascii() and url.isprintable() and " " not in url else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise r._wrong("hooks.ping_url", "an http:// or https:// address")
+            raise UsageError(_("In {path}, `{key}` must be an http:// or https:// address.")
+                             .format(path=r.path, key="hooks.ping_url"))
         hooks["ping_url"] = url
     if "ping_start" in table:
-        hooks["ping_start"] = r.boolean("hooks.ping_start", default=False)
+        hooks["ping_start"] = r.boolean("hooks.ping_start")
     if "timeout" in table:
-        hooks["timeout"] = r.integer("hooks.timeout", default=HOOK_TIMEOUT, low=1, high=3600)
+        hooks["timeout"] = r.integer("hooks.timeout")
     return hooks
 
 
 _MISSING = object()
-_RETENTION_KEYS = ("keep_last", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "legal_years",
-                   "fiscal_year_start", "after_archive", "below_legal_accepted")
+_RETENTION_KEYS = TABLE_KEYS["retention"]
 
 
 def _destinations(value, path: Path) -> tuple[list[str], dict[str, str]]:
     """`destinations`: each a path or rclone:REMOTE:PATH, or a table {to = ..., role = "on-site" | "off-site"}."""
     if value is _MISSING:
-        raise UsageError(f"The configuration file {path} has no `destinations`.")
-    wrong = UsageError(f"In {path}, `destinations` must be a list of destinations, each a path, "
-                       "rclone:REMOTE:PATH, or a table { to = \"...\", role = \"on-site\" or \"off-site\" }.")
+        raise UsageError(_("The configuration file {path} has no `{key}`.").format(path=path, key="destinations"))
+    wrong = UsageError(_("In {path}, `destinations` must be a list of destinations, each a path, rclone:REMOTE:PATH, "
+                         "or a table {{ to = \"...\", role = \"on-site\" or \"off-site\" }}.").format(path=path))
     if not isinstance(value, list):
         raise wrong
     specs, roles = [], {}
@@ -243,11 +257,13 @@ def _destinations(value, path: Path) -> tuple[list[str], dict[str, str]]:
         if isinstance(entry, dict):
             unknown = sorted(set(entry) - {"to", "role"})
             if unknown:
-                raise UsageError(f"In {path}, a destination has an unknown key {unknown[0]!r}; known: to, role.")
+                raise UsageError(_("In {path}, a destination has an unknown key {key}; known: to, role.")
+                                 .format(path=path, key=repr(unknown[0])))
             spec, role = entry.get("to"), entry.get("role")
             if role is not None and role not in ROLES:
-                raise UsageError(f"In {path}, the role of destination {spec!r} must be \"on-site\" or \"off-site\", "
-                                 f"not {role!r}.")
+                raise UsageError(_("In {path}, the role of destination {destination} must be \"on-site\" or "
+                                   "\"off-site\", not {role}.").format(path=path, destination=repr(spec),
+                                                                      role=repr(role)))
             if role is not None and isinstance(spec, str):
                 roles[spec] = role
         else:
@@ -259,25 +275,27 @@ def _destinations(value, path: Path) -> tuple[list[str], dict[str, str]]:
 
 
 def _retention(r: "_Reader", path: Path) -> tuple[Rules, bool, bool]:
-    counts = {k: r.integer(f"retention.{k}", default=getattr(Rules, k), low=0, high=100000)
+    counts = {k: r.integer(f"retention.{k}", low=0)
               for k in ("keep_last", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")}
-    years = r.integer("retention.legal_years", default=LEGAL_YEARS, low=1, high=100)
-    start = r.text("retention.fiscal_year_start", default=Rules.fiscal_year_start)
+    years = r.integer("retention.legal_years")
+    start = r.text("retention.fiscal_year_start")
     month, sep, day = start.partition("-")
     if not (sep and start.isascii() and month.isdigit() and day.isdigit() and len(month) == len(day) == 2
             and _a_day(int(month), int(day))):
-        raise UsageError(f"In {path}, `retention.fiscal_year_start` must be MM-DD (for example 01-01 or 07-01).")
+        raise UsageError(_("In {path}, `retention.fiscal_year_start` must be MM-DD (for example 01-01 or 07-01).")
+                         .format(path=path))
     # legal_years below the law's six is refused by prune (pipeline/prune.py) unless accepted here in writing or
     # with `prune --i-know`: refused here, no command could run, and --i-know could never be given.
-    accepted = r.boolean("retention.below_legal_accepted", default=False)
+    accepted = r.boolean("retention.below_legal_accepted")
     if counts["keep_last"] < 1:
-        raise UsageError(f"In {path}, `retention.keep_last` must be at least 1: the newest run is always kept.")
-    after = r.boolean("retention.after_archive", default=False)
+        raise UsageError(_("In {path}, `retention.keep_last` must be at least 1: the newest run is always kept.")
+                         .format(path=path))
+    after = r.boolean("retention.after_archive")
     if after and years < LEGAL_YEARS and not accepted:
         # Unattended, nobody could give --i-know: every evening's prune would be refused, unseen.
-        raise UsageError(f"In {path}, `retention.after_archive` prunes every evening with legal_years = {years}, "
-                         f"below the {LEGAL_YEARS} years French law keeps a till's data: set below_legal_accepted = "
-                         "true only if you know why.")
+        raise UsageError(_("In {path}, `retention.after_archive` prunes every evening with legal_years = {years}, "
+                           "below the {legal} years French law keeps a till's data: set below_legal_accepted = true "
+                           "only if you know why.").format(path=path, years=years, legal=LEGAL_YEARS))
     return Rules(**counts, legal_years=years, fiscal_year_start=start), after, accepted
 
 
@@ -290,54 +308,63 @@ def _a_day(month: int, day: int) -> bool:
 
 
 class _Reader:
-    """Reads dotted keys and turns each wrong type into one sentence naming the key."""
+    """Reads dotted keys, their defaults and ranges from the schema, and turns each wrong type into one sentence
+    naming the key."""
 
     def __init__(self, doc: dict, path: Path):
         self.doc, self.path = doc, path
 
-    def _get(self, key: str, default):
+    def _get(self, key: str):
+        default = schema.key(key).default
+        default = _MISSING if default is schema.REQUIRED else default
         node = self.doc
         parts = key.split(".")
         for i, part in enumerate(parts):
             if not isinstance(node, dict):  # a table written as a value: never fall back to defaults silently
                 table = ".".join(parts[:i])
-                raise UsageError(f"In {self.path}, `{table}` must be a table ([{table}]).")
+                raise UsageError(_("In {path}, `{table}` must be a table ([{table}]).").format(path=self.path,
+                                                                                              table=table))
             if part not in node:
                 if default is _MISSING:
-                    raise UsageError(f"The configuration file {self.path} has no `{key}`.")
+                    raise UsageError(_("The configuration file {path} has no `{key}`.").format(path=self.path,
+                                                                                               key=key))
                 return default
             node = node[part]
         return node
 
-    def _wrong(self, key: str, want: str):
-        return UsageError(f"In {self.path}, `{key}` must be {want}.")
-
-    def text(self, key: str, default=_MISSING, pattern_safe: bool = False) -> str:
-        value = self._get(key, default)
-        if not isinstance(value, str) or (default is _MISSING and not value):
-            raise self._wrong(key, "a non-empty string")
+    def text(self, key: str, pattern_safe: bool = False) -> str:
+        value = self._get(key)
+        if not isinstance(value, str) or (schema.key(key).required and not value):
+            raise UsageError(_("In {path}, `{key}` must be a non-empty string.").format(path=self.path, key=key))
         if pattern_safe and not _safe_name(value):
-            raise self._wrong(key, "letters, digits, '.', '_' or '-' only")
+            raise UsageError(_("In {path}, `{key}` must be letters, digits, '.', '_' or '-' only.")
+                             .format(path=self.path, key=key))
         return value
 
     def text_list(self, key: str, allow_empty: bool = True) -> list[str]:
-        value = self._get(key, _MISSING)
+        value = self._get(key)
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self._wrong(key, "a list of strings")
+            raise UsageError(_("In {path}, `{key}` must be a list of strings.").format(path=self.path, key=key))
         if not allow_empty and not value:
-            raise self._wrong(key, "a list with at least one entry")
+            raise UsageError(_("In {path}, `{key}` must be a list with at least one entry.").format(path=self.path,
+                                                                                                  key=key))
         return value
 
-    def integer(self, key: str, default: int, low: int, high: int) -> int:
-        value = self._get(key, default)
+    def integer(self, key: str, low: int | None = None) -> int:
+        """A whole number in the schema's range (`low` widens it, for a key with a sentence of its own below)."""
+        spec = schema.key(key)
+        value = self._get(key)
+        low = spec.low if low is None else low
+        high = spec.high
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise self._wrong(key, f"a whole number from {low} to {high}")
+            raise UsageError(_("In {path}, `{key}` must be a whole number from {low} to {high}.")
+                             .format(path=self.path, key=key, low=low, high=high))
         return value
 
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self._get(key, default)
+    def boolean(self, key: str) -> bool:
+        value = self._get(key)
         if not isinstance(value, bool):
-            raise self._wrong(key, "true or false")
+            raise UsageError(_("In {path}, `{key}` must be true or false.").format(path=self.path, key=key))
         return value
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Mapping
 
 from pipeline.errors import UsageError
+from pipeline.i18n import _
 
 ENV = "COFFRE_CONFIG"
 SYSTEM = Path("/etc/coffre/coffre.toml")
@@ -41,8 +42,9 @@ def resolve(given: str | None, env: Mapping[str, str] | None = None, uid: int | 
     for p in looked:
         if p.is_file():
             return p
-    raise UsageError(f"No configuration found: no --config, no {ENV}, and no {' nor '.join(map(str, looked))}; "
-                     "create one with `coffre init` (or give --config FILE).")
+    raise UsageError(_("No configuration found: no --config, no {variable}, and no {files}; create one with "
+                       "`coffre init` (or give --config FILE).").format(variable=ENV,
+                                                                       files=_(" nor ").join(map(str, looked))))
 
 
 def init_target(given: str | None, env: Mapping[str, str] | None = None, uid: int | None = None,

@@ -40,7 +40,8 @@ def run_demo(folder: Path | None, days: int, say) -> int:
     disk.mkdir()
     identity = root / "KEEP-OFF-THIS-MACHINE" / "identity.txt"
     say(_("2. coffre init: config, signing key, age identity -> {identity}").format(identity=identity))
-    cfg, recipient = init_store(root / "etc" / "coffre.toml", f"sqlite:{db}", [str(usb), str(disk)], identity, "demo-shop")
+    cfg, recipient = init_store(root / "etc" / "coffre.toml", f"sqlite:{db}", [str(usb), str(disk)], identity, "demo-shop",
+                                allow_same_disk=True, i_know=True)  # a rehearsal: everything in one folder
     cfg = config.load(cfg.path)
 
     say(_("3. coffre archive to {usb} and {disk}").format(usb=usb, disk=disk))

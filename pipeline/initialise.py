@@ -1,4 +1,8 @@
-"""Sets up a store: config, signing key pair (public key pinned), and the age identity kept elsewhere."""
+"""Sets up a store: config, signing key pair (public key pinned), and the age identity kept elsewhere.
+
+`init` refuses what `archive` would refuse, before anything is written: a destination folder that is not there, a
+destination on the database's own disk, a source that is not a SQLite database; and it refuses to write the identity
+(the only key that decrypts the copies) onto the till's own disk unless told it is known (`--i-know`)."""
 
 from __future__ import annotations
 
@@ -9,8 +13,11 @@ from pathlib import Path
 from pipeline.config import Config, _safe_name, save
 from pipeline.destinations import open_destination
 from pipeline.errors import UsageError
+from pipeline.i18n import _
 from pipeline.keys import age_identity, signing
 from pipeline.snapshot import open_source
+
+SQLITE_HEADER = b"SQLite format 3\0"
 
 
 def default_store_id() -> str:
@@ -20,29 +27,50 @@ def default_store_id() -> str:
 
 def init_store(config_path: Path, source: str, destinations: list[str], identity_out: Path,
                store_id: str | None = None, passphrase: str | None = None,
-               shop: dict | None = None) -> tuple[Config, str]:
+               shop: dict | None = None, allow_same_disk: bool = False, i_know: bool = False) -> tuple[Config, str]:
     """Returns the written config and the age recipient. Writes nothing if any argument is wrong."""
     config_path = Path(config_path).absolute()
     identity_out = Path(identity_out).absolute()
     store_id = store_id or default_store_id()
     if not _safe_name(store_id):
-        raise UsageError(f"The store id {store_id!r} must be letters, digits, '.', '_' or '-' (at most 64).")
-    spec_kind, _, spec_path = source.partition(":")
+        raise UsageError(_("The store id {store_id} must be letters, digits, '.', '_' or '-' (at most 64).")
+                         .format(store_id=repr(store_id)))
+    spec_kind, _sep, spec_path = source.partition(":")
     if spec_kind == "sqlite" and spec_path:
-        source = f"sqlite:{Path(spec_path).absolute()}"
-    open_source(source)  # refuses a malformed source before anything is written
+        source = f"sqlite:{Path(spec_path).expanduser().absolute()}"
+    opened = open_source(source)  # refuses a malformed source before anything is written
+    database = getattr(opened, "path", None)
+    if database is not None:
+        _check_database(Path(database))
+    src_dev = opened.device()
     seen: dict[str, str] = {}
     for d in destinations:
-        where = open_destination(d).normalised()
+        dest = open_destination(d)
+        where = dest.normalised()
         if where in seen:
-            raise UsageError(f"The destinations {seen[where]} and {d} are the same folder: give each copy once.")
+            raise UsageError(_("The destinations {first} and {second} are the same folder: give each copy once.")
+                             .format(first=seen[where], second=d))
         seen[where] = d
+        if d.startswith("rclone:"):
+            continue  # a remote is checked by the first archive: init may run before the network is set up
+        folder = Path(d).expanduser().absolute()
+        if not folder.is_dir():
+            raise UsageError(_("The destination folder {path} does not exist: plug in the USB key or disk (or create "
+                               "the folder), then run `coffre init` again.").format(path=folder))
+        if src_dev is not None and dest.device() == src_dev and not allow_same_disk:
+            raise UsageError(_("The destination {path} is on the same disk as the till database: a copy there dies "
+                               "with that disk, and `coffre archive` refuses it (experts: --allow-same-disk).")
+                             .format(path=folder))
+    if src_dev is not None and _device(identity_out.parent) == src_dev and not i_know:
+        raise UsageError(_("The identity file {path} would be written on the till database's own disk: write it "
+                           "to a USB key you keep elsewhere (or give --i-know, and move it off this machine).")
+                         .format(path=identity_out))
     stem = config_path.stem
     secret_file = config_path.with_name(f"{stem}-signing.key")
     public_file = config_path.with_name(f"{stem}-signing.pub")
     for p in (config_path, secret_file, public_file, identity_out):
         if p.exists():
-            raise UsageError(f"{p} already exists; coffre init never overwrites a file.")
+            raise UsageError(_("{path} already exists; coffre init never overwrites a file.").format(path=p))
     if not config_path.parent.exists():
         # A new folder is the owner's alone: it holds the signing secret key and the record of runs.
         config_path.parent.mkdir(parents=True)
@@ -66,6 +94,34 @@ def init_store(config_path: Path, source: str, destinations: list[str], identity
     )
     save(cfg)
     return cfg, recipient
+
+
+def _check_database(path: Path) -> None:
+    """The source is a SQLite database that can be read: what archive's snapshot needs."""
+    if not path.exists():
+        raise UsageError(_("The till database {path} does not exist.").format(path=path))
+    if not path.is_file():
+        raise UsageError(_("The till database {path} is not a file.").format(path=path))
+    try:
+        with open(path, "rb") as f:
+            header = f.read(len(SQLITE_HEADER))
+    except OSError as err:
+        raise UsageError(_("The till database {path} cannot be read: {reason}.").format(path=path,
+                                                                                      reason=err.strerror))
+    if header != SQLITE_HEADER:
+        raise UsageError(_("{path} is not a SQLite database: give the till's database file as --source "
+                           "sqlite:PATH.").format(path=path))
+
+
+def _device(path: Path) -> int | None:
+    """The device of a folder, or of its nearest existing parent (init creates the missing ones)."""
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    try:
+        return os.stat(p).st_dev
+    except OSError:
+        return None
 
 
 def _normalise_destination(spec: str) -> str:

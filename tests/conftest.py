@@ -116,7 +116,7 @@ def store(sample_db, tmp_path, other_disk):
     b.mkdir()
     keys = tmp_path / "offline"
     res = run_coffre("init", "--config", tmp_path / "etc" / "coffre.toml", "--source", f"sqlite:{sample_db}",
-                     "--to", a, "--to", b, "--identity-out", keys / "identity.txt", "--store-id", "boutique")
+                     "--to", a, "--to", b, "--i-know", "--identity-out", keys / "identity.txt", "--store-id", "boutique")
     assert res.code == 0, res
     return Store(tmp_path / "etc" / "coffre.toml", sample_db, [a, b], keys / "identity.txt", "boutique")
 

@@ -103,7 +103,7 @@ def test_destination_on_database_disk_is_a_missing_copy_and_nothing_is_written_t
     same = tmp_path / "same-disk-copy"
     same.mkdir()
     res = run_coffre("init", "--config", tmp_path / "etc" / "c.toml", "--source", f"sqlite:{sample_db}",
-                     "--to", other_disk, "--to", same, "--identity-out", tmp_path / "off" / "id.txt")
+                     "--to", other_disk, "--to", same, "--allow-same-disk", "--i-know", "--identity-out", tmp_path / "off" / "id.txt")
     assert res.code == 0, res
     assert "same disk" in res.err  # said at once, not only at the first evening's run
     res = run_coffre("archive", "--config", tmp_path / "etc" / "c.toml", "--yes")

@@ -128,7 +128,7 @@ def test_no_configuration_anywhere_is_exit_2_in_one_sentence(tmp_path):
 def test_init_without_config_writes_the_users_file_in_a_private_folder(sample_db, tmp_path, other_disk):
     home = tmp_path / "home"
     home.mkdir()
-    res = run_as_user("init", "--source", f"sqlite:{sample_db}", "--to", other_disk, "--identity-out",
+    res = run_as_user("init", "--source", f"sqlite:{sample_db}", "--to", other_disk, "--i-know", "--identity-out",
                       tmp_path / "off" / "id.txt", "--store-id", "sans-option", env=clean_env(home))
     assert res.code == 0, res
     written = home / ".config" / "coffre" / "coffre.toml"

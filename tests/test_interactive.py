@@ -76,9 +76,9 @@ def test_archive_questions_in_french_take_oui_and_non(store):
 def test_init_asks_for_what_is_missing(sample_db, tmp_path, other_disk):
     cfg = tmp_path / "etc" / "coffre.toml"
     code, shown = run_in_terminal(
-        [*COFFRE, "init", "--config", str(cfg), "--source", f"sqlite:{sample_db}"],
-        [("Destination", str(other_disk)), ("Destination", ""), ("clé de déchiffrement", str(tmp_path / "off" / "id.txt")),
-         ("Identifiant du magasin", "magasin-1"), ("Protéger", "n")])
+        [*COFFRE, "init", "--config", str(cfg), "--source", f"sqlite:{sample_db}", "--i-know"],
+        [("Destination", str(other_disk)), ("Destination", ""), ("decryption key", str(tmp_path / "off" / "id.txt")),
+         ("Store id", "magasin-1"), ("Protect", "n")])
     assert code == 0, shown
     assert 'store_id = "magasin-1"' in cfg.read_text()
     assert str(other_disk) in cfg.read_text()
@@ -86,7 +86,7 @@ def test_init_asks_for_what_is_missing(sample_db, tmp_path, other_disk):
 
 def test_init_without_a_terminal_names_the_missing_option(sample_db, tmp_path):
     res = run_coffre("init", "--config", tmp_path / "c.toml", "--source", f"sqlite:{sample_db}",
-                     "--identity-out", tmp_path / "id.txt")
+                     "--i-know", "--identity-out", tmp_path / "id.txt")
     assert res.code == 2 and "--to" in res.err, res
     assert not (tmp_path / "c.toml").exists() and not (tmp_path / "id.txt").exists()
 
@@ -96,7 +96,7 @@ def test_passphrase_protected_identity_opens_with_stock_age(sample_db, tmp_path,
     zstd = need_tool("zstd")
     cfg, ident = tmp_path / "etc" / "c.toml", tmp_path / "off" / "id.age"
     res = run_coffre("init", "--config", cfg, "--source", f"sqlite:{sample_db}", "--to", other_disk,
-                     "--identity-out", ident, "--store-id", "p", "--passphrase-env", "COFFRE_TEST_PASS",
+                     "--i-know", "--identity-out", ident, "--store-id", "p", "--passphrase-env", "COFFRE_TEST_PASS",
                      env={"COFFRE_TEST_PASS": "cheval agrafe batterie correcte"})
     assert res.code == 0, res
     assert "cheval" not in res.err + res.out + cfg.read_text()

@@ -23,7 +23,7 @@ def _store(tmp_path: Path, other_disk: Path, sample_db: Path, *identity: str) ->
     (other_disk / "usb").mkdir()
     config = tmp_path / "etc" / "coffre.toml"
     res = run_coffre("init", "--config", config, "--source", f"sqlite:{sample_db}", "--to", other_disk / "usb",
-                     "--identity-out", tmp_path / "off" / "id.txt", "--store-id", "martin", *identity)
+                     "--i-know", "--identity-out", tmp_path / "off" / "id.txt", "--store-id", "martin", *identity)
     assert res.code == 0, res
     assert run_coffre("archive", "--config", config, "--yes").code == 0
     return config
@@ -126,6 +126,6 @@ def test_without_identity_the_report_says_non_renseigne(tmp_path, other_disk, sa
 def test_a_mistyped_number_is_refused_at_init_and_nothing_is_written(tmp_path, sample_db, args, said):
     config = tmp_path / "etc" / "coffre.toml"
     res = run_coffre("init", "--config", config, "--source", f"sqlite:{sample_db}", "--to", tmp_path / "usb",
-                     "--identity-out", tmp_path / "off" / "id.txt", *args)
+                     "--i-know", "--identity-out", tmp_path / "off" / "id.txt", *args)
     assert res.code == 2 and said in res.err and "Traceback" not in res.err, res
     assert not config.exists() and not (tmp_path / "off" / "id.txt").exists()

@@ -141,7 +141,7 @@ def make_shop(base: Path, db: Path | None = None, seed: int = 11) -> Shop:
     dest = _second_device(base)
     (base / "dest-path").write_text(str(dest))
     res = run_coffre("init", "--config", base / "etc" / "c.toml", "--source", f"sqlite:{db}", "--to", dest,
-                     "--identity-out", base / "off" / "id.txt")
+                     "--i-know", "--identity-out", base / "off" / "id.txt")
     assert res.code == 0, res
     res = run_coffre("journals", "export", "--config", base / "etc" / "c.toml", "--out", base / "exp")
     assert res.code == (5 if tampered else 0), res  # a tampered database's findings: exit 5, exported all the same

@@ -87,5 +87,5 @@ def test_a_destination_on_the_database_disk_is_a_failed_copy_not_a_refused_run(t
     with other_device_dir(tmp_path) as dev:
         other = dev / "disk-B"
         other.mkdir()
-        store = init_store(tmp_path, db, [key, other])
+        store = init_store(tmp_path, db, [key, other], allow_same_disk=True)
         unplugged_key_is_missing(store, key, other, "is on the same disk as the database")

@@ -29,7 +29,7 @@ def test_archive_to_a_folder_and_an_rclone_remote(sample_db, tmp_path, other_dis
     usb.mkdir()
     cfg = tmp_path / "etc" / "coffre.toml"
     res = run_coffre("init", "--config", cfg, "--source", f"sqlite:{sample_db}", "--to", usb,
-                     "--to", "rclone:coffretest:backups", "--identity-out", tmp_path / "off" / "id.txt", "--store-id", "s1")
+                     "--to", "rclone:coffretest:backups", "--i-know", "--identity-out", tmp_path / "off" / "id.txt", "--store-id", "s1")
     assert res.code == 0, res
     res = run_coffre("archive", "--config", cfg, "--yes", "--json")
     assert res.code == 0, res
@@ -61,7 +61,7 @@ def _init_with_usb_and(remote: str, sample_db, tmp_path, other_disk):
     usb.mkdir()
     cfg = tmp_path / "etc" / "coffre.toml"
     res = run_coffre("init", "--config", cfg, "--source", f"sqlite:{sample_db}", "--to", usb, "--to", remote,
-                     "--identity-out", tmp_path / "off" / "id.txt", "--store-id", "s1")
+                     "--i-know", "--identity-out", tmp_path / "off" / "id.txt", "--store-id", "s1")
     assert res.code == 0, res
     return cfg, usb
 

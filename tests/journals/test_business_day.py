@@ -26,7 +26,7 @@ def night_store(tmp_path, other_disk):
     (other_disk / "usb").mkdir()
     config = tmp_path / "etc" / "coffre.toml"
     res = run_coffre("init", "--config", config, "--source", f"sqlite:{db}", "--to", other_disk / "usb",
-                     "--identity-out", tmp_path / "off" / "id.txt", "--store-id", "bar")
+                     "--i-know", "--identity-out", tmp_path / "off" / "id.txt", "--store-id", "bar")
     assert res.code == 0, res
     return db, config, tmp_path / "off" / "id.txt"
 

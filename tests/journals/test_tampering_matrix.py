@@ -154,10 +154,10 @@ def clean_store(tmp_path_factory, sample_db_template):
     shutil.copytree(sample_db_template.parent, base / "shop")
     usb = Path("/dev/shm") / f"coffre-matrix-{uuid.uuid4().hex[:12]}"  # another device than the till's disk
     usb.mkdir()
+    (usb / "usb").mkdir()  # init refuses a destination folder that does not exist
     res = run_coffre("init", "--config", base / "etc" / "coffre.toml", "--source", f"sqlite:{base / 'shop' / 'caisse.db'}",
-                     "--to", usb / "usb", "--identity-out", base / "off" / "id.txt", "--store-id", "matrice")
+                     "--to", usb / "usb", "--i-know", "--identity-out", base / "off" / "id.txt", "--store-id", "matrice")
     assert res.code == 0, res
-    (usb / "usb").mkdir(exist_ok=True)
     res = run_coffre("archive", "--config", base / "etc" / "coffre.toml", "--yes", "--json")
     assert res.code == 0 and json.loads(res.out)["findings"] == [], res
     yield base, usb

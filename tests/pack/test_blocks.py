@@ -195,7 +195,7 @@ def test_evening_archive_compresses_only_what_the_days_sales_changed(tmp_path, o
     assert run_coffre("sample-db", db, "--days", "40", "--tickets-per-day", "400", "--seed", "7").code == 0
     config, identity = tmp_path / "etc" / "coffre.toml", tmp_path / "offline" / "identity.txt"
     assert run_coffre("init", "--config", config, "--source", f"sqlite:{db}", "--to", other_disk / "usb",
-                      "--identity-out", identity, "--store-id", "boutique").code == 0
+                      "--i-know", "--identity-out", identity, "--store-id", "boutique").code == 0
     assert run_coffre("archive", "--config", config, "--yes").code == 0
     w = SaleWriter(db, seed=7)  # the seed the sample was built with: its till key
     for _ in range(40):

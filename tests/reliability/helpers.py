@@ -168,12 +168,15 @@ class RStore(Store):
 
 
 def init_store(base: Path, db: Path, destinations: list[Path], *, store_id: str = "boutique",
-               passphrase: str | None = None, compression_level: int | None = None) -> RStore:
+               passphrase: str | None = None, compression_level: int | None = None,
+               allow_same_disk: bool = False) -> RStore:
     config = base / "etc" / "coffre.toml"
     identity = base / "offline" / "identity.txt"
-    args = ["init", "--config", config, "--source", f"sqlite:{db}", "--identity-out", identity, "--store-id", store_id]
+    args = ["init", "--config", config, "--source", f"sqlite:{db}", "--i-know", "--identity-out", identity, "--store-id", store_id]
     for d in destinations:
         args += ["--to", d]
+    if allow_same_disk:  # init refuses a copy on the database's disk, as archive does
+        args.append("--allow-same-disk")
     env = {}
     if passphrase:
         args += ["--passphrase-env", PASSPHRASE_VAR]

@@ -41,7 +41,7 @@ def test_init_with_one_medium_twice_does_not_make_two_copies(tmp_path):
     with other_device_dir(tmp_path) as dev:
         a = dev / "usb-A"
         a.mkdir()
-        res = run_coffre("init", "--config", tmp_path / "etc" / "c.toml", "--source", f"sqlite:{db}", "--identity-out",
+        res = run_coffre("init", "--config", tmp_path / "etc" / "c.toml", "--source", f"sqlite:{db}", "--i-know", "--identity-out",
                          tmp_path / "off" / "id.txt", "--to", a, "--to", f"{a}/")
         if res.code == 2:
             return  # refused: fine

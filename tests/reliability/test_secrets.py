@@ -45,7 +45,7 @@ def test_identity_secret_and_passphrase_appear_nowhere(tmp_path, figures):
             return res
 
         coffre("init", "--config", config, "--source", f"sqlite:{db}", "--to", dests[0], "--to", dests[1],
-               "--identity-out", identity, "--store-id", "boutique", "--passphrase-env", PASSPHRASE_VAR)
+               "--i-know", "--identity-out", identity, "--store-id", "boutique", "--passphrase-env", PASSPHRASE_VAR)
         store = RStore(tmp_path, config, db, dests, identity, "boutique", PASSPHRASE)
         store.edit_config(lambda doc: doc["archive"].update(scratch_dir=str(scratch)))
         ident = ["--identity", identity, "--passphrase-env", PASSPHRASE_VAR]

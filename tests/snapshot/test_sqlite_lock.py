@@ -138,7 +138,7 @@ def test_a_database_not_in_wal_mode_is_named_at_init_and_at_every_archive(sample
     usb.mkdir()
     config = tmp_path / "etc" / "coffre.toml"
     res = run_coffre("init", "--config", config, "--source", f"sqlite:{sample_db}", "--to", usb,
-                     "--identity-out", tmp_path / "offline" / "identity.txt", "--store-id", "boutique")
+                     "--i-know", "--identity-out", tmp_path / "offline" / "identity.txt", "--store-id", "boutique")
     assert res.code == 0, res
     assert (NOT_WAL in res.err) == (mode == "delete"), res
 
