@@ -8,7 +8,7 @@ import click
 
 from pipeline.cli import scheduled
 from pipeline.cli.common import config_option, interactive, say, scheduled_option
-from pipeline.cli.progress import byte_progress
+from pipeline.cli.progress import terminal_progress
 from pipeline.errors import CoffreError, UsageError
 
 
@@ -33,7 +33,7 @@ def command(config_path, destinations, yes, as_json, allow_same_disk) -> None:
     quiet = as_json or scheduled.active()
     with alerted(cfg, "archive", say) as alert:
         try:
-            with byte_progress(not quiet, "Sauvegarde") as progress:
+            with terminal_progress(quiet) as progress:
                 result = run_archive(cfg, specs, allow_same_disk=allow_same_disk, say=say, progress=progress)
         except CoffreError as err:
             alert.summary = {"run_id": None, "store_id": cfg.store_id, "exit_code": err.exit_code, "error": str(err)}
