@@ -7,6 +7,8 @@ from pathlib import Path
 from pipeline import config
 from pipeline.archive import run_archive
 from pipeline.errors import CHECK_FAILED, OK
+from pipeline.i18n import _
+from pipeline.progress import NO_PROGRESS, RECORDS, Progress
 from pipeline.initialise import init_store
 from pipeline.keys.age_identity import load_identities
 from pipeline.restore.drill import drill
@@ -22,7 +24,7 @@ def _fresh_folder(base: Path) -> Path:
     return candidate
 
 
-def run_demo(folder: Path | None, days: int, say) -> int:
+def run_demo(folder: Path | None, days: int, say, progress: Progress = NO_PROGRESS) -> int:
     root = (folder or _fresh_folder(Path("coffre-demo"))).absolute()
     if root.exists() and any(root.iterdir()):
         root = _fresh_folder(root)
@@ -30,7 +32,9 @@ def run_demo(folder: Path | None, days: int, say) -> int:
     db = root / "shop" / "caisse.db"
     db.parent.mkdir()
     say(f"1. Sample shop: {days} days of trading, 2 registers -> {db}")
-    counts = generate(str(db), days=days, tickets_per_day=400, seed=1)
+    building = progress.task(_("Building the sample shop"), days * 400, RECORDS)
+    counts = generate(str(db), days=days, tickets_per_day=400, seed=1, task=building)
+    building.done()
     say("   " + ", ".join(f"{n} {t}" for t, n in counts.items()))
 
     usb, disk = root / "usb-key", root / "external-disk"
@@ -43,7 +47,7 @@ def run_demo(folder: Path | None, days: int, say) -> int:
 
     say(f"3. coffre archive to {usb} and {disk}")
     say("   (the demo keeps its two 'disks' on this machine's own disk; a real run refuses that unless --allow-same-disk)")
-    result = run_archive(cfg, cfg.destinations, allow_same_disk=True, say=lambda m: None)
+    result = run_archive(cfg, cfg.destinations, allow_same_disk=True, say=lambda m: None, progress=progress)
     for c in result.copies:
         say(f"   {'written, read back and checked' if c.ok else 'FAILED: ' + c.reason}: {c.destination}")
     if result.journals:
@@ -54,14 +58,14 @@ def run_demo(folder: Path | None, days: int, say) -> int:
     run_dir = usb / cfg.store_id / result.run_id
 
     say("4. coffre verify: signature with the pinned key, BLAKE3 of every file, the chain of runs")
-    reports = verify_destinations(cfg, cfg.destinations).reports
+    reports = verify_destinations(cfg, cfg.destinations, progress=progress).reports
     for r in reports:
         say(f"   {r.destination}: {'intact' if r.ok else 'DAMAGED'}")
         for p in r.problems:
             say(f"     - {p.sentence()}")
     say("5. coffre drill: restore every copy into a scratch folder, compare with what was recorded at archive time")
     identities = load_identities(identity)
-    report = drill(cfg, identities, cfg.destinations)
+    report = drill(cfg, identities, cfg.destinations, progress=progress)
     for o in report.outcomes:
         say(f"   {o.destination}: " + (f"restored in {o.seconds:.2f} s, {o.tables} tables and {o.rows} rows as recorded"
                                       if o.ok else f"FAILED: {o.problem}"))

@@ -29,6 +29,8 @@ from pipeline.restore.restore import restore
 from pipeline.state.activity_log import ActivityLog
 from pipeline.state.scratch import scratch_folder
 from pipeline.journals.connection import open_snapshot
+from pipeline.i18n import _
+from pipeline.progress import NO_PROGRESS, Progress
 
 UNSIGNED = ("SHA256SUMS", "SHA256SUMS.minisig", "SHA256SUMS.sig")
 
@@ -50,7 +52,8 @@ class AuditorPackage:
 
 
 def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zip: Path, password: str,
-                  run_id: str | None = None, specs: list[str] | None = None, say=lambda m: None) -> AuditorPackage:
+                  run_id: str | None = None, specs: list[str] | None = None, say=lambda m: None,
+                  progress: Progress = NO_PROGRESS) -> AuditorPackage:
     out_zip = Path(out_zip).absolute()
     letters = letter_paths(out_zip)
     for p in (out_zip, *letters):
@@ -67,7 +70,9 @@ def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zi
             # and held to the facts as the drill holds them) and passes over damaged
             # copies; when none verifies it raises CheckFailed and no package is written. What goes to an
             # inspector also passes SQLite's full integrity check.
-            res = restore(cfg, identities, scratch / "run", run_id, specs, say=say, integrity="full", journals="check")
+            res = restore(cfg, identities, scratch / "run", run_id, specs, say=say, integrity="full", journals="check",
+                          progress=progress)
+            packing = progress.task(_("Preparing the package for the auditor"), None)
             for warning in res.warnings:
                 say(f"Warning: {warning}")
             root = scratch / "package" / f"coffre-audit-{cfg.store_id}-{period[0]}_{period[1]}"
@@ -82,6 +87,7 @@ def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zi
             _zip(root, partial, password)
             os.replace(partial, out_zip)
             _write_letters(cfg, period, out_zip, till, letters)
+            packing.done()
         finally:
             if partial.exists():
                 partial.unlink()

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from pipeline.cli.common import say
+from pipeline.cli.progress import terminal_progress
 
 
 @click.command("demo")
@@ -16,4 +17,6 @@ def command(folder, days) -> None:
     """Sample shop, keys, an archive run to two folders, verify what was written, a restore drill."""
     from pipeline.demo import run_demo
 
-    raise SystemExit(run_demo(Path(folder) if folder else None, days, say))
+    with terminal_progress() as progress:
+        code = run_demo(Path(folder) if folder else None, days, say, progress)
+    raise SystemExit(code)

@@ -7,6 +7,7 @@ import json
 import click
 
 from pipeline.cli.common import config_option, identity_options, load_identity, run_option, say, scheduled_option
+from pipeline.cli.progress import terminal_progress
 from pipeline.errors import CHECK_FAILED, OK
 
 
@@ -27,7 +28,8 @@ def command(config_path, identity, passphrase_env, sources, run_id, as_json) -> 
     cfg = config.load(config_path)
     with alerted(cfg, "drill", say, secret_env=(passphrase_env,)) as alert:
         identities = load_identity(identity, passphrase_env)
-        report = drill(cfg, identities, list(sources) or cfg.destinations, run_id, say=say)
+        with terminal_progress(as_json) as progress:
+            report = drill(cfg, identities, list(sources) or cfg.destinations, run_id, say=say, progress=progress)
         code = OK if report.ok else CHECK_FAILED
         alert.summary = dict(report.to_json(), recorded=report.recorded, exit_code=code)
         if as_json:

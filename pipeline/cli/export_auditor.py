@@ -7,6 +7,7 @@ import sys
 import click
 
 from pipeline.cli.common import config_option, identity_options, load_identity, run_option, say
+from pipeline.cli.progress import terminal_progress
 from pipeline.errors import NEEDS_PERSON, UsageError
 
 
@@ -41,7 +42,9 @@ def command(config_path, identity, passphrase_env, period, out_zip, password_env
                              "(a generated password is only ever shown on a terminal).")
         secret, generated = pw.generate(), True
     identities = load_identity(identity, passphrase_env)
-    pkg = build_package(cfg, identities, span, Path(out_zip), secret, run_id, list(sources) or None, say=say)
+    with terminal_progress() as progress:
+        pkg = build_package(cfg, identities, span, Path(out_zip), secret, run_id, list(sources) or None, say=say,
+                            progress=progress)
     say(f"Package written: {pkg.path} — run {pkg.run_id} from {pkg.destination}, verified before use; "
         + ", ".join(f"{n} {k}" for k, n in pkg.records.items()) + ".")
     text_letter, html_letter = letter_paths(pkg.path)

@@ -14,7 +14,7 @@ import threading
 
 from pipeline import i18n
 from pipeline.i18n import _, ngettext
-from pipeline.progress import BYTES, NO_PROGRESS, Progress
+from pipeline.progress import BYTES, NO_PROGRESS
 
 
 def enabled(quiet: bool = False) -> bool:

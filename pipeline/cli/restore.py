@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from pipeline.cli.common import config_option, identity_options, load_identity, run_option, say
+from pipeline.cli.progress import terminal_progress
 
 
 @click.command("restore")
@@ -30,9 +31,10 @@ def command(config_path, identity, passphrase_env, out_dir, run_id, sources, wit
 
     cfg = config.load(config_path)
     identities = load_identity(identity, passphrase_env)
-    res = restore(cfg, identities, Path(out_dir), run_id, list(sources) or None, say=say,
-                  journals="extract" if with_journals else "authenticate",
-                  integrity="full" if integrity_check else "none")
+    with terminal_progress() as progress:
+        res = restore(cfg, identities, Path(out_dir), run_id, list(sources) or None, say=say,
+                      journals="extract" if with_journals else "authenticate",
+                      integrity="full" if integrity_check else "none", progress=progress)
     for s in res.skipped:
         say(f"Passed over: {s}")
     say(f"Restored run {res.run_id} from {res.destination} in {res.seconds:.1f} s:")

@@ -8,7 +8,10 @@ from pathlib import Path
 import click
 
 from pipeline.cli.common import say
+from pipeline.cli.progress import terminal_progress
 from pipeline.errors import UsageError
+from pipeline.i18n import _
+from pipeline.progress import RECORDS
 
 
 @click.command("sample-db")
@@ -42,8 +45,11 @@ def command(path: str, days: int, tickets_per_day: int, seed: int, start, zone, 
             raise UsageError(f"--timezone {zone!r} is not a time zone (for example Europe/Paris).")
     started = time.time()
     try:
-        counts = generate(path, days=days, tickets_per_day=tickets_per_day, seed=seed, start=first_day,
-                          zone=zone, night_sales=night_sales)
+        with terminal_progress() as progress:
+            task = progress.task(_("Building the sample shop"), days * (tickets_per_day + night_sales), RECORDS)
+            counts = generate(path, days=days, tickets_per_day=tickets_per_day, seed=seed, start=first_day,
+                              zone=zone, night_sales=night_sales, task=task)
+            task.done()
     except FileExistsError:
         raise UsageError(f"{path} already exists; sample-db never overwrites a database.")
     summary = ", ".join(f"{n} {t}" for t, n in counts.items())

@@ -7,6 +7,7 @@ import json
 import click
 
 from pipeline.cli.common import config_option, identity_options, load_identity, run_option, say, scheduled_option
+from pipeline.cli.progress import terminal_progress
 from pipeline.errors import CHECK_FAILED, OK, UsageError
 
 
@@ -40,7 +41,9 @@ def command(config_path, sources, run_id, all_runs, deep, identity, passphrase_e
     with alerted(cfg, "verify", say, secret_env=(passphrase_env,)) as alert:
         identities = load_identity(identity, passphrase_env) if deep else None
         selection = DataSelection(parse_subset(subset) if subset else None, max_duration)
-        outcome = verify_destinations(cfg, list(sources) or cfg.destinations, run_id, identities, selection)
+        with terminal_progress(as_json) as progress:
+            outcome = verify_destinations(cfg, list(sources) or cfg.destinations, run_id, identities, selection,
+                                          progress)
         reports = outcome.reports
         code = OK if all(r.ok for r in reports) else CHECK_FAILED
         alert.summary = {"exit_code": code, "deep": deep, "recorded": outcome.recorded, "copies": [
