@@ -75,13 +75,13 @@ def speed(per_second: float, unit: str) -> str:
 
 
 def amount(done: float, total: float | None, unit: str) -> str:
-    """What is done (of what there is): "12.3 of 45.6 MB", "1,200 of 4,000 records"."""
+    """What is done (of what there is): "12.3 of 45.6 MB", "1,200 of 4,000" (records)."""
     if unit == BYTES:
         return size(done) if total is None else _("{done} of {total}").format(done=size(done), total=size(total))
     if total is None:
         return ngettext("{count} record", "{count} records", int(done)).format(count=number(done))
-    return ngettext("{done} of {total} record", "{done} of {total} records", int(total)).format(
-        done=number(done), total=number(total))
+    # The unit is in the speed beside it ("1,512 records/s"): the line stays within 120 columns.
+    return _("{done} of {total}").format(done=number(done), total=number(total))
 
 
 class _RichProgress:
@@ -91,7 +91,7 @@ class _RichProgress:
         from rich.console import Console
         from rich.progress import BarColumn, Progress as Bar, TextColumn
 
-        self.bar = Bar(TextColumn("{task.description}"), BarColumn(bar_width=24), _Amount(), _Rate(), _Time(),
+        self.bar = Bar(TextColumn("{task.description}"), BarColumn(bar_width=12), _Amount(), _Rate(), _Time(),
                        console=Console(stderr=True), transient=False, refresh_per_second=5,
                        redirect_stdout=False, redirect_stderr=True)
         self._lock = threading.Lock()
@@ -108,7 +108,7 @@ class _RichProgress:
             if task_id not in self._open:
                 return
             self._open.remove(task_id)
-        task = self.bar._tasks.get(task_id)
+        task = next((t for t in self.bar.tasks if t.id == task_id), None)
         if task is not None:
             # What was counted is the whole: a total that was an estimate ends at 100 % all the same.
             self.bar.update(task_id, total=task.completed, completed=task.completed)

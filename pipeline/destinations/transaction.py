@@ -35,7 +35,7 @@ class RunTransaction:
         # Each copy's writing, then its reading back, for the person watching (the data files only).
         self.progress = progress
         self._writing: dict = {}  # spec -> its write task
-        self._reading: dict = {}  # spec -> [bytes read back so far, its read-back task once the total is known]
+        self._reading: dict = {}  # spec -> its read-back task (its total known once the data files are written)
         self.dests = dests
         self.copies = copies
         self.files: list[dict] = []
