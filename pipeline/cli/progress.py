@@ -91,7 +91,7 @@ class _RichProgress:
         from rich.console import Console
         from rich.progress import BarColumn, Progress as Bar, TextColumn
 
-        self.bar = Bar(TextColumn("{task.description}"), BarColumn(bar_width=12), _Amount(), _Rate(), _Time(),
+        self.bar = Bar(TextColumn("{task.description}"), BarColumn(bar_width=12), _Percent(), _Amount(), _Rate(), _Time(),
                        console=Console(stderr=True), transient=False, refresh_per_second=5,
                        redirect_stdout=False, redirect_stderr=True)
         self._lock = threading.Lock()
@@ -142,6 +142,15 @@ def _columns():
     from rich.progress import ProgressColumn
     from rich.text import Text
 
+    class Percent(ProgressColumn):
+        # Said in figures too: a bar's two parts differ only by colour, which a screen reader or a copied screen
+        # loses.
+        def render(self, task):
+            if task.total is None or not task.total:
+                return Text("")
+            return Text(_("{percent}%").format(percent=min(100, int(task.percentage))), style="progress.percentage",
+                        justify="right")
+
     class Amount(ProgressColumn):
         def render(self, task):
             if not task.completed and task.fields.get("unit") != BYTES:
@@ -165,7 +174,7 @@ def _columns():
                 return Text("")
             return Text(_("{seconds} s").format(seconds=number(seconds, 1)), style="progress.elapsed")
 
-    return Amount, Rate, Time
+    return Percent, Amount, Rate, Time
 
 
-_Amount, _Rate, _Time = _columns()
+_Percent, _Amount, _Rate, _Time = _columns()
