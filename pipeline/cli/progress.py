@@ -153,7 +153,7 @@ def _columns():
 
     class Amount(ProgressColumn):
         def render(self, task):
-            if not task.completed and task.fields.get("unit") != BYTES:
+            if not task.completed and (task.total is None or task.finished):
                 return Text("")  # a stage with nothing to count (SQL checks) shows its bar and time only
             return Text(amount(task.completed, task.total if task.total is not None and not task.finished else None,
                                task.fields.get("unit", BYTES)), style="progress.download")
