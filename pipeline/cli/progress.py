@@ -75,13 +75,13 @@ def speed(per_second: float, unit: str) -> str:
 
 
 def amount(done: float, total: float | None, unit: str) -> str:
-    """What is done (of what there is): "12.3 of 45.6 MB", "1,200 of 4,000" (records)."""
+    """What is done (of what there is): "12.3 of 45.6 MB", "1,200/4,000" (records)."""
     if unit == BYTES:
         return size(done) if total is None else _("{done} of {total}").format(done=size(done), total=size(total))
     if total is None:
         return ngettext("{count} record", "{count} records", int(done)).format(count=number(done))
     # The unit is in the speed beside it ("1,512 records/s"): the line stays within 120 columns.
-    return _("{done} of {total}").format(done=number(done), total=number(total))
+    return f"{number(done)}/{number(total)}"
 
 
 class _RichProgress:
@@ -91,7 +91,11 @@ class _RichProgress:
         from rich.console import Console
         from rich.progress import BarColumn, Progress as Bar, TextColumn
 
-        self.bar = Bar(TextColumn("{task.description}"), BarColumn(bar_width=12), _Percent(), _Amount(), _Rate(), _Time(),
+        from rich.table import Column
+
+        # Figures never wrap nor shrink: on a narrow terminal a long label (a destination's path) goes on two lines.
+        self.bar = Bar(TextColumn("{task.description}", table_column=Column(overflow="fold")),
+                       BarColumn(bar_width=10), _Percent(), _Amount(), _Rate(), _Time(),
                        console=Console(stderr=True), transient=False, refresh_per_second=5,
                        redirect_stdout=False, redirect_stderr=True)
         self._lock = threading.Lock()
@@ -140,9 +144,13 @@ class _Task:
 
 def _columns():
     from rich.progress import ProgressColumn
+    from rich.table import Column
     from rich.text import Text
 
     class Percent(ProgressColumn):
+        def get_table_column(self):
+            return Column(no_wrap=True)
+
         # Said in figures too: a bar's two parts differ only by colour, which a screen reader or a copied screen
         # loses.
         def render(self, task):
@@ -152,6 +160,9 @@ def _columns():
                         justify="right")
 
     class Amount(ProgressColumn):
+        def get_table_column(self):
+            return Column(no_wrap=True)
+
         def render(self, task):
             if not task.completed and (task.total is None or task.finished):
                 return Text("")  # a stage with nothing to count (SQL checks) shows its bar and time only
@@ -159,6 +170,9 @@ def _columns():
                                task.fields.get("unit", BYTES)), style="progress.download")
 
     class Rate(ProgressColumn):
+        def get_table_column(self):
+            return Column(no_wrap=True)
+
         def render(self, task):
             rate = task.finished_speed if task.finished else task.speed
             if not rate and task.finished and task.elapsed:
@@ -168,6 +182,9 @@ def _columns():
             return Text(speed(rate, task.fields.get("unit", BYTES)), style="progress.data.speed")
 
     class Time(ProgressColumn):
+        def get_table_column(self):
+            return Column(no_wrap=True)
+
         def render(self, task):
             seconds = task.finished_time if task.finished else task.elapsed
             if seconds is None:
