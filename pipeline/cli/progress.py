@@ -174,9 +174,8 @@ def _columns():
             return Column(no_wrap=True)
 
         def render(self, task):
-            rate = task.finished_speed if task.finished else task.speed
-            if not rate and task.finished and task.elapsed:
-                rate = task.completed / task.elapsed
+            # A stage that finished says its average; one that runs, its recent speed.
+            rate = task.completed / task.finished_time if task.finished and task.finished_time else task.speed
             if not rate or not task.completed:
                 return Text("")
             return Text(speed(rate, task.fields.get("unit", BYTES)), style="progress.data.speed")
