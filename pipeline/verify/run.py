@@ -91,7 +91,9 @@ def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None
         # What this machine wrote there is what there is to read, about (the bar ends when the copy is read).
         written = sum(r.get("bytes") or 0 for r in history.runs if spec in (r.get("written") or [])
                       and (run_id is None or r.get("run_id") == run_id))
-        task = progress.task(_("Verifying copy {destination}").format(destination=dest.describe()), written or None)
+        # --deep decrypts without telling the bytes: its bar shows the time only, not a total it would never reach.
+        task = progress.task(_("Verifying copy {destination}").format(destination=dest.describe()),
+                             None if deep else written or None)
         opts = VerifyOptions(pinned_key=cfg.signing_public_key, read_data=read_data, deep=deep, progress=task or None)
         try:
             return verify_copy(dest, cfg.store_id, opts, run_id, history.doc, same_medium.get(spec))
