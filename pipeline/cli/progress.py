@@ -78,10 +78,8 @@ def amount(done: float, total: float | None, unit: str) -> str:
     """What is done (of what there is): "12.3 of 45.6 MB", "1,200/4,000" (records)."""
     if unit == BYTES:
         return size(done) if total is None else _("{done} of {total}").format(done=size(done), total=size(total))
-    if total is None:
-        return ngettext("{count} record", "{count} records", int(done)).format(count=number(done))
-    # The unit is in the speed beside it ("1,512 records/s"): the line stays within 120 columns.
-    return f"{number(done)}/{number(total)}"
+    # The unit is in the speed beside it ("1,512 records/s"): the line stays within 120 columns, in French too.
+    return number(done) if total is None else f"{number(done)}/{number(total)}"
 
 
 class _RichProgress:
