@@ -25,6 +25,7 @@ from pipeline.destinations.transaction import CopyOutcome, RunTransaction
 from pipeline.destinations.presence import absent_reason
 from pipeline.copy_policy import policy_gaps
 from pipeline.i18n import _
+from pipeline.progress import NO_PROGRESS, Progress
 from pipeline.errors import CANNOT_RUN, NEEDS_PERSON, OK, PARTIAL, CannotRun, CoffreError, UsageError
 from pipeline.keys import signing
 from pipeline.keys.age_identity import parse_recipient
@@ -89,8 +90,8 @@ class ArchiveResult:
 
 
 def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool = False,
-                say=print, progress=None) -> ArchiveResult:
-    """One archive run. `say` gets one-line messages; `progress(total)` returns a callback for bytes read."""
+                say=print, progress: Progress = NO_PROGRESS) -> ArchiveResult:
+    """One archive run. `say` gets one-line messages; `progress` is told how far each long stage has gone."""
     started = time.time()
     if not destination_specs:
         raise UsageError(_("No destination: give --to DEST or configure destinations in the config file."))
@@ -198,9 +199,9 @@ def _write(cfg: Config, plan: _Plan, source, scratch: Path, history: History, re
     for warning in source.warnings():  # said before the snapshot they are about
         result.warnings.append(warning)
         say(warning)
-    snap = source.take(scratch)
+    snap = source.take(scratch, progress)
     result.run_id = plan.run_id
-    run = RunTransaction(cfg.store_id, plan.run_id, plan.dests, plan.copies, say)
+    run = RunTransaction(cfg.store_id, plan.run_id, plan.dests, plan.copies, say, progress)
     journals = None
     try:
         with ThreadPoolExecutor(2) as pool:
@@ -208,13 +209,14 @@ def _write(cfg: Config, plan: _Plan, source, scratch: Path, history: History, re
             # which are sealed into the run as soon as they are ready (both files stream to every copy).
             inspected = pool.submit(snap.inspect)
             journals = pool.submit(_journals_sealed, cfg, snap.path, scratch / "journals", history, plan.run_id, run,
-                                   recipients, result, say) if cfg.journals_enabled else None
+                                   recipients, result, say, progress) if cfg.journals_enabled else None
             blocks = BlockCache.open(cfg.state_dir, cfg.store_id, cfg.compression_level)
             with open(snap.path, "rb") as f:
-                tick = progress(snap.path.stat().st_size) if progress else None
+                tick = progress.task(_("Compressing and encrypting the snapshot"), snap.path.stat().st_size)
                 data_name = snap.name + ".zst.age"
                 plain_hash, plain_size = run.data_file(
                     data_name, "snapshot", lambda sink: pack_blocks(f, sink, recipients, blocks, tick, cpu_count()))
+                tick.done()
             snap_facts = dict(snap.facts, **inspected.result())
             sealed = journals.result() if journals else None
     except BaseException:
@@ -438,10 +440,11 @@ class _SealedJournals:
 
 
 def _journals_sealed(cfg: Config, snapshot: Path, folder: Path, history: History, run_id: str, run: RunTransaction,
-                     recipients: list, result: "ArchiveResult", say) -> _SealedJournals | None:
+                     recipients: list, result: "ArchiveResult", say,
+                     progress: Progress = NO_PROGRESS) -> _SealedJournals | None:
     """In a thread beside the snapshot's packing: the journals stage, then its tar sealed into every copy."""
-    outcome = _journals_result(lambda: _journals_stage(cfg, snapshot, folder, history, run_id), cfg.journals_mapping,
-                               result, say)
+    outcome = _journals_result(lambda: _journals_stage(cfg, snapshot, folder, history, run_id, progress),
+                               cfg.journals_mapping, result, say)
     if outcome is None:
         return None
     try:
@@ -480,12 +483,14 @@ def _discard_sealed_value(sealed: "_SealedJournals | None") -> None:
         sealed.outcome.discard()
 
 
-def _journals_stage(cfg: Config, snapshot: Path, folder: Path, history: History, run_id: str):
+def _journals_stage(cfg: Config, snapshot: Path, folder: Path, history: History, run_id: str,
+                    progress: Progress = NO_PROGRESS):
     cp = history.doc.get("journal_checkpoint") or {}
     previous = cp if cp.get("mapping") == cfg.journals_mapping else None
     return journals_for_run(snapshot, folder, cfg.journals_mapping, previous, FrameCache(cfg.state_dir, cfg.store_id),
                             cfg.compression_level, {"store_id": cfg.store_id, "run_id": run_id,
-                                                    "timezone": cfg.journals_timezone}, cfg.journals_timezone)
+                                                    "timezone": cfg.journals_timezone}, cfg.journals_timezone,
+                            progress)
 
 
 def _journals_result(stage, mapping: str, result: "ArchiveResult", say):

@@ -8,6 +8,7 @@ from pipeline import config
 from pipeline.archive import run_archive
 from pipeline.errors import CHECK_FAILED, OK
 from pipeline.i18n import _, ngettext
+from pipeline.progress import NO_PROGRESS, RECORDS, Progress
 from pipeline.initialise import init_store
 from pipeline.keys.age_identity import load_identities
 from pipeline.restore.drill import drill
@@ -23,7 +24,7 @@ def _fresh_folder(base: Path) -> Path:
     return candidate
 
 
-def run_demo(folder: Path | None, days: int, say) -> int:
+def run_demo(folder: Path | None, days: int, say, progress: Progress = NO_PROGRESS) -> int:
     root = (folder or _fresh_folder(Path("coffre-demo"))).absolute()
     if root.exists() and any(root.iterdir()):
         root = _fresh_folder(root)
@@ -32,7 +33,9 @@ def run_demo(folder: Path | None, days: int, say) -> int:
     db.parent.mkdir()
     say(ngettext("1. Sample shop: {days} day of trading, 2 registers -> {database}",
                  "1. Sample shop: {days} days of trading, 2 registers -> {database}", days).format(days=days, database=db))
-    counts = generate(str(db), days=days, tickets_per_day=400, seed=1)
+    building = progress.task(_("Building the sample shop"), days * 400, RECORDS)
+    counts = generate(str(db), days=days, tickets_per_day=400, seed=1, task=building)
+    building.done()
     say("   " + describe_counts(counts))
 
     usb, disk = root / "usb-key", root / "external-disk"
@@ -47,7 +50,7 @@ def run_demo(folder: Path | None, days: int, say) -> int:
     say(_("3. coffre archive to {usb} and {disk}").format(usb=usb, disk=disk))
     say("   " + _("(the demo keeps its two 'disks' on this machine's own disk; a real run refuses that unless "
                   "--allow-same-disk)"))
-    result = run_archive(cfg, cfg.destinations, allow_same_disk=True, say=lambda m: None)
+    result = run_archive(cfg, cfg.destinations, allow_same_disk=True, say=lambda m: None, progress=progress)
     for c in result.copies:
         if c.ok:
             say("   " + _("written, read back and checked: {destination}").format(destination=c.destination))
@@ -65,7 +68,7 @@ def run_demo(folder: Path | None, days: int, say) -> int:
     run_dir = usb / cfg.store_id / result.run_id
 
     say(_("4. coffre verify: signature with the pinned key, BLAKE3 of every file, the chain of runs"))
-    reports = verify_destinations(cfg, cfg.destinations).reports
+    reports = verify_destinations(cfg, cfg.destinations, progress=progress).reports
     for r in reports:
         if r.ok:
             say("   " + _("{destination}: intact").format(destination=r.destination))
@@ -76,7 +79,7 @@ def run_demo(folder: Path | None, days: int, say) -> int:
     say(_("5. coffre drill: restore every copy into a scratch folder, compare with what was recorded at archive "
           "time"))
     identities = load_identities(identity)
-    report = drill(cfg, identities, cfg.destinations)
+    report = drill(cfg, identities, cfg.destinations, progress=progress)
     for o in report.outcomes:
         if o.ok:
             say("   " + _("{destination}: restored in {seconds:.2f} s, {tables} tables and {rows} rows as "

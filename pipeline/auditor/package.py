@@ -35,6 +35,7 @@ from pipeline.restore.restore import restore
 from pipeline.state.activity_log import ActivityLog
 from pipeline.state.scratch import scratch_folder
 from pipeline.journals.connection import open_snapshot
+from pipeline.progress import NO_PROGRESS, Progress
 
 UNSIGNED = ("SHA256SUMS", "SHA256SUMS.minisig", "SHA256SUMS.sig")
 # The inspector's language first: (language, the guide's name, the report's name)
@@ -58,7 +59,8 @@ class AuditorPackage:
 
 
 def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zip: Path, password: str,
-                  run_id: str | None = None, specs: list[str] | None = None, say=lambda m: None) -> AuditorPackage:
+                  run_id: str | None = None, specs: list[str] | None = None, say=lambda m: None,
+                  progress: Progress = NO_PROGRESS) -> AuditorPackage:
     out_zip = Path(out_zip).absolute()
     letters = letter_paths(out_zip)
     for p in (out_zip, *letters):
@@ -75,7 +77,9 @@ def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zi
             # and held to the facts as the drill holds them) and passes over damaged
             # copies; when none verifies it raises CheckFailed and no package is written. What goes to an
             # inspector also passes SQLite's full integrity check.
-            res = restore(cfg, identities, scratch / "run", run_id, specs, say=say, integrity="full", journals="check")
+            res = restore(cfg, identities, scratch / "run", run_id, specs, say=say, integrity="full", journals="check",
+                          progress=progress)
+            packing = progress.task(_("Preparing the package for the auditor"), None)
             for warning in res.warnings:
                 say(_("Warning: {warning}").format(warning=warning))
             root = scratch / "package" / f"coffre-audit-{cfg.store_id}-{period[0]}_{period[1]}"
@@ -90,6 +94,7 @@ def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zi
             _zip(root, partial, password)
             os.replace(partial, out_zip)
             _write_letters(cfg, period, out_zip, till, letters)
+            packing.done()
         finally:
             if partial.exists():
                 partial.unlink()

@@ -9,7 +9,7 @@ import click
 from pipeline.cli import scheduled
 from pipeline.cli.common import (Command, config_option, epilog, interactive, json_option, quiet, say,
                                  scheduled_option, verbose, verbosity_options)
-from pipeline.cli.progress import byte_progress
+from pipeline.cli.progress import terminal_progress
 from pipeline.cli.prompts import confirm
 from pipeline.errors import CANNOT_RUN, NEEDS_PERSON, OK, PARTIAL, USAGE, CoffreError, UsageError
 from pipeline.i18n import _, ngettext
@@ -42,7 +42,7 @@ def command(config_path, destinations, yes, as_json, allow_same_disk) -> None:
     hushed = as_json or scheduled.active() or quiet()
     with alerted(cfg, "archive", say) as alert:
         try:
-            with byte_progress(not hushed, _("Archive")) as progress:
+            with terminal_progress(hushed) as progress:
                 result = run_archive(cfg, specs, allow_same_disk=allow_same_disk, say=say, progress=progress)
         except CoffreError as err:
             alert.summary = {"run_id": None, "store_id": cfg.store_id, "exit_code": err.exit_code, "error": str(err)}

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.common import Command, epilog, json_option, say, verbosity_options
+from pipeline.cli.common import Command, epilog, json_option, quiet, say, verbosity_options
 from pipeline.errors import CHECK_FAILED, OK, USAGE
 from pipeline.i18n import _
+from pipeline.cli.progress import terminal_progress
 
 
 @click.command("demo", cls=Command,
@@ -31,7 +32,8 @@ def command(folder, days, as_json) -> None:
         if not as_json:
             say(message)
 
-    code = run_demo(Path(folder) if folder else None, days, tell)
+    with terminal_progress(as_json or quiet()) as progress:
+        code = run_demo(Path(folder) if folder else None, days, tell, progress)
     if as_json:
         click.echo(json.dumps({"ok": code == OK, "exit_code": code, "steps": [s for s in steps if s.strip()]},
                               indent=2, ensure_ascii=False))

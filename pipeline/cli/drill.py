@@ -7,9 +7,11 @@ import json
 import click
 
 from pipeline.cli.common import (Command, config_option, epilog, identity_option, identity_options, json_option,
-                                 load_identity, run_option, say, scheduled_option, verbose, verbosity_options)
+                                 load_identity, quiet, run_option, say, scheduled_option, verbose,
+                                 verbosity_options)
 from pipeline.errors import CANNOT_RUN, CHECK_FAILED, OK, USAGE
 from pipeline.i18n import _
+from pipeline.cli.progress import terminal_progress
 
 
 @click.command("drill", cls=Command,
@@ -35,7 +37,8 @@ def command(config_path, identity, passphrase_env, sources, run_id, as_json) -> 
     cfg = config.load(config_path)
     with alerted(cfg, "drill", say, secret_env=(passphrase_env,)) as alert:
         identities = load_identity(identity, passphrase_env)
-        report = drill(cfg, identities, list(sources) or cfg.destinations, run_id, say=say)
+        with terminal_progress(as_json or quiet()) as progress:
+            report = drill(cfg, identities, list(sources) or cfg.destinations, run_id, say=say, progress=progress)
         code = OK if report.ok else CHECK_FAILED
         alert.summary = dict(report.to_json(), recorded=report.recorded, exit_code=code)
         if as_json:

@@ -7,10 +7,11 @@ import sys
 
 import click
 
-from pipeline.cli.common import (Command, config_option, epilog, identity_option, identity_options, json_option,
+from pipeline.cli.common import (Command, config_option, epilog, identity_option, identity_options, json_option, quiet,
                                  load_identity, run_option, say, verbosity_options)
 from pipeline.errors import CANNOT_RUN, CHECK_FAILED, NEEDS_PERSON, OK, USAGE, UsageError
 from pipeline.i18n import _, ngettext
+from pipeline.cli.progress import terminal_progress
 
 
 @click.command("export-auditor", cls=Command,
@@ -57,7 +58,9 @@ def command(config_path, identity, passphrase_env, period, out_zip, password_env
                                "(a generated password is only ever shown on a terminal)."))
         secret, generated = pw.generate(), True
     identities = load_identity(identity, passphrase_env)
-    pkg = build_package(cfg, identities, span, Path(out_zip), secret, run_id, list(sources) or None, say=say)
+    with terminal_progress(as_json or quiet()) as progress:
+        pkg = build_package(cfg, identities, span, Path(out_zip), secret, run_id, list(sources) or None, say=say,
+                            progress=progress)
     text_letter, html_letter = letter_paths(pkg.path)
     code = NEEDS_PERSON if pkg.findings or pkg.earlier_findings else OK
     if as_json:  # never the password: it is shown on the terminal only

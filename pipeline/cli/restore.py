@@ -6,10 +6,11 @@ import json
 
 import click
 
-from pipeline.cli.common import (Command, config_option, epilog, identity_option, identity_options, json_option,
+from pipeline.cli.common import (Command, config_option, epilog, identity_option, identity_options, json_option, quiet,
                                  load_identity, run_option, say, verbosity_options)
 from pipeline.errors import CANNOT_RUN, CHECK_FAILED, OK, USAGE
 from pipeline.i18n import _
+from pipeline.cli.progress import terminal_progress
 
 
 @click.command("restore", cls=Command,
@@ -44,9 +45,10 @@ def command(config_path, identity, passphrase_env, out_dir, run_id, sources, wit
 
     cfg = config.load(config_path)
     identities = load_identity(identity, passphrase_env)
-    res = restore(cfg, identities, Path(out_dir), run_id, list(sources) or None, say=say,
-                  journals="extract" if with_journals else "authenticate",
-                  integrity="full" if integrity_check else "none")
+    with terminal_progress(as_json or quiet()) as progress:
+        res = restore(cfg, identities, Path(out_dir), run_id, list(sources) or None, say=say,
+                      journals="extract" if with_journals else "authenticate",
+                      integrity="full" if integrity_check else "none", progress=progress)
     if as_json:
         click.echo(json.dumps({"run_id": res.run_id, "destination": res.destination, "out": str(res.out_dir),
                                "files": [str(f) for f in res.files], "seconds": round(res.seconds, 3),

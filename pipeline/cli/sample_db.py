@@ -8,9 +8,11 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.common import Command, epilog, json_option, say, verbosity_options
+from pipeline.cli.common import Command, epilog, json_option, quiet, say, verbosity_options
 from pipeline.errors import OK, USAGE, UsageError
 from pipeline.i18n import _
+from pipeline.cli.progress import terminal_progress
+from pipeline.progress import RECORDS
 
 
 @click.command("sample-db", cls=Command,
@@ -52,8 +54,11 @@ def command(path: str, days: int, tickets_per_day: int, seed: int, start, zone, 
             raise UsageError(_("--timezone {value!r} is not a time zone (for example Europe/Paris).").format(value=zone))
     started = time.time()
     try:
-        counts = generate(path, days=days, tickets_per_day=tickets_per_day, seed=seed, start=first_day,
-                          zone=zone, night_sales=night_sales)
+        with terminal_progress(as_json or quiet()) as progress:
+            task = progress.task(_("Building the sample shop"), days * (tickets_per_day + night_sales), RECORDS)
+            counts = generate(path, days=days, tickets_per_day=tickets_per_day, seed=seed, start=first_day,
+                              zone=zone, night_sales=night_sales, task=task)
+            task.done()
     except FileExistsError:
         raise UsageError(_("{path} already exists; sample-db never overwrites a database.").format(path=path))
     seconds = time.time() - started

@@ -7,9 +7,11 @@ import json
 import click
 
 from pipeline.cli.common import (Command, config_option, epilog, identity_option, identity_options, json_option,
-                                 load_identity, run_option, say, scheduled_option, verbose, verbosity_options)
+                                 load_identity, quiet, run_option, say, scheduled_option, verbose,
+                                 verbosity_options)
 from pipeline.errors import CANNOT_RUN, CHECK_FAILED, OK, USAGE, UsageError
 from pipeline.i18n import _
+from pipeline.cli.progress import terminal_progress
 
 
 @click.command("verify", cls=Command,
@@ -48,7 +50,9 @@ def command(config_path, sources, run_id, all_runs, deep, identity, passphrase_e
     with alerted(cfg, "verify", say, secret_env=(passphrase_env,)) as alert:
         identities = load_identity(identity, passphrase_env) if deep else None
         selection = DataSelection(parse_subset(subset) if subset else None, max_duration)
-        outcome = verify_destinations(cfg, list(sources) or cfg.destinations, run_id, identities, selection)
+        with terminal_progress(as_json or quiet()) as progress:
+            outcome = verify_destinations(cfg, list(sources) or cfg.destinations, run_id, identities, selection,
+                                          progress)
         reports = outcome.reports
         code = OK if all(r.ok for r in reports) else CHECK_FAILED
         alert.summary = {"exit_code": code, "deep": deep, "recorded": outcome.recorded, "copies": [

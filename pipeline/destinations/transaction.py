@@ -14,6 +14,7 @@ from pipeline.destinations.parallel import PerDestination
 from pipeline.errors import CannotRun
 from pipeline.i18n import _
 from pipeline.hashing import hash_stream
+from pipeline.progress import NO_PROGRESS, CountedReader, CountedWriter, Progress
 from pipeline.pack.tee import AllBranchesFailed, Tee
 
 
@@ -28,8 +29,13 @@ class CopyOutcome:
 class RunTransaction:
     """The writing of one run to every destination at once, dropping the ones that fail."""
 
-    def __init__(self, store_id: str, run_id: str, dests: dict[str, Destination], copies: dict[str, CopyOutcome], say):
+    def __init__(self, store_id: str, run_id: str, dests: dict[str, Destination], copies: dict[str, CopyOutcome], say,
+                 progress: Progress = NO_PROGRESS):
         self.store_id, self.run_id, self.say = store_id, run_id, say
+        # Each copy's writing, then its reading back, for the person watching (the data files only).
+        self.progress = progress
+        self._writing: dict = {}  # spec -> its write task
+        self._reading: dict = {}  # spec -> its read-back task (its total known once the data files are written)
         self.dests = dests
         self.copies = copies
         self.files: list[dict] = []
@@ -119,7 +125,7 @@ class RunTransaction:
 
     def data_file(self, name: str, kind: str, produce):
         with self._stream():
-            tee = Tee(self._open_all(name))
+            tee = Tee({spec: self._counted(spec, f) for spec, f in self._open_all(name).items()})
             try:
                 out = produce(tee)
             except Exception:
@@ -147,8 +153,37 @@ class RunTransaction:
             self._commit_all(name, tee.failures)
         return tee.hash.hexdigest()
 
+    def _counted(self, spec: str, f):
+        if not self.progress:
+            return f
+        with self._lock:
+            if spec not in self._writing:
+                self._writing[spec] = self.progress.task(
+                    _("Writing copy {destination}").format(destination=self.dests[spec].describe()), None)
+            return CountedWriter(f, self._writing[spec])
+
+    def _reader(self, spec: str):
+        with self._lock:
+            if spec not in self._reading:
+                self._reading[spec] = self.progress.task(
+                    _("Reading back copy {destination}").format(destination=self.dests[spec].describe()), None)
+            return self._reading[spec]
+
+    def _reading_shown(self) -> list:
+        """The data files are written: each copy's write ends, its read-back is held to their total."""
+        if not self.progress:
+            return []
+        total = sum(f["size"] for f in self.files)
+        for task in self._writing.values():
+            task.done()
+        tasks = [self._reader(spec) for spec in self._live()]
+        for task in tasks:
+            task.expect(total)
+        return tasks
+
     def read_back(self, names: list[str] | None = None, expected: dict[str, str] | None = None) -> None:
         """Reads every file back from each destination and checks its BLAKE3 against what was sent."""
+        shown = self._reading_shown() if expected is None else []
         expected = expected or {f["name"]: f["blake3"] for f in self.files}
         for spec in self._live():
             for name, digest in expected.items():
@@ -160,6 +195,8 @@ class RunTransaction:
                 if reason:
                     self._fail(spec, reason)
                     break
+        for task in shown:
+            task.done()
 
     def _start_check(self, spec: str, name: str, digest: str) -> None:
         with self._lock:
@@ -171,7 +208,7 @@ class RunTransaction:
             return None  # that copy has failed meanwhile: nothing to read
         try:
             with self.dests[spec].open_read(self.store_id, self.run_id, name) as f:
-                got, _size = hash_stream(f)
+                got, _size = hash_stream(CountedReader(f, self._reader(spec)) if self.progress else f)
         except OSError as err:
             return _("reading {name} back failed ({error})").format(name=name, error=err.strerror or err)
         if got != digest:

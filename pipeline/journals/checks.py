@@ -21,6 +21,7 @@ from pipeline.journals.findings import CheckResult, Finding, clauses, closure_na
 from pipeline.journals.mapping import Journal, Mapping, counted_types_sql, payload_sql, quote_ident
 from pipeline.journals.means import check_means
 from pipeline.journals.records import check_records
+from pipeline.progress import EVERY, NO_PROGRESS, NO_TASK, RECORDS, Progress, Task
 
 def till_key_rows(conn: sqlite3.Connection, mapping: Mapping) -> list[list[str]]:
     """[key id, public key (base64)] of every till key the database holds, as the mapping reads them."""
@@ -160,7 +161,7 @@ def chain_sql(j: Journal, where: str) -> str:
 
 
 def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | None, where: str, params: tuple,
-                full_period: bool) -> dict:
+                full_period: bool, tick: Task = NO_TASK) -> dict:
     """Verifies one signed journal; returns its new checkpoint {chain: {count, digest, last}}."""
     sql = chain_sql(j, where)
     checkpoint = checkpoint or {}
@@ -174,7 +175,11 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
         index = 0
         h = None
         cp = None
+        walked = 0
         for row in conn.execute(sql, params):
+            walked += 1
+            if not walked & (EVERY - 1):
+                tick(EVERY)
             payload, sig, prev, number, order_value = row[0], row[1], row[2], row[3], row[4]
             key = tuple(row[5:]) if j.chain_key else ()
             name = "/".join(str(k) for k in key)
@@ -207,6 +212,7 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
         if chain is not None and only is None:
             new_cp[chain] = {"count": index, "digest": h.hexdigest(), "last": last_number,
                              "sig": prev_sig, "order": last_order}
+        tick(walked & (EVERY - 1))
 
     trusted_in: dict[str, int] = {}
     first_finding = len(result.findings)
@@ -454,8 +460,13 @@ def _report_sums(conn, sql, params, amounts, result: CheckResult, source: str) -
                                                                                  differences=clauses(diffs[:4]))))
 
 
+def table_rows(conn: sqlite3.Connection, journals) -> int:
+    """The rows of the journals' tables: what a progress display counts towards (a journal may leave some out)."""
+    return sum(conn.execute(f"SELECT count(*) FROM {quote_ident(j.table)}").fetchone()[0] for j in journals)
+
+
 def check_journals(conn: sqlite3.Connection, mapping: Mapping, checkpoint: dict | None = None,
-                   period: tuple[str, str] | None = None) -> CheckResult:
+                   period: tuple[str, str] | None = None, progress: Progress = NO_PROGRESS) -> CheckResult:
     """Runs every check; `checkpoint` (from the last run) spares re-verifying unchanged signatures.
 
     With a period, checks are limited to it and nothing is trusted from a checkpoint.
@@ -463,6 +474,9 @@ def check_journals(conn: sqlite3.Connection, mapping: Mapping, checkpoint: dict 
     result = CheckResult()
     keys = load_public_keys(conn, mapping)
     new_cp: dict = {}
+    signed = [j for j in mapping.journals.values() if j.payload and j.chain_key is not None]
+    tick = progress.task(_("Checking the signatures of the fiscal journals"),
+                         table_rows(conn, signed) if progress and not period else None, RECORDS)
     for j in mapping.journals.values():
         where, params = ("WHERE " + j.day + " BETWEEN ? AND ?", period) if period else ("", ())
         if j.payload and j.chain_key is not None:
@@ -470,9 +484,12 @@ def check_journals(conn: sqlite3.Connection, mapping: Mapping, checkpoint: dict 
                 result.add(no_keys(j))
             else:
                 new_cp[j.name] = check_chain(conn, j, keys, result, None if period else (checkpoint or {}).get(j.name),
-                                             where, params, period is None)
+                                             where, params, period is None, tick)
         if j.numbering_field:
             check_numbering(conn, j, result, where, params, period is None)
+    tick.done()
+    # The closures, grand totals, tickets against their lines and payments: SQL with nothing to count on the way.
+    sums = progress.task(_("Checking the closures and grand totals"), None, RECORDS)
     cj = mapping.journals.get((mapping.doc.get("closure_checks") or {}).get("journal", ""))
     where, params = (f"WHERE {cj.day} BETWEEN ? AND ?", period) if period and cj else ("", ())
     check_closures(conn, mapping, result, where, params, period is None, period)
@@ -480,5 +497,6 @@ def check_journals(conn: sqlite3.Connection, mapping: Mapping, checkpoint: dict 
         return (f"WHERE {j.day} BETWEEN ? AND ?", period) if period else ("", ())
     check_records(conn, mapping, result, scope)
     check_means(conn, mapping, result, scope)
+    sums.done()
     result.checkpoint = {} if period else new_cp
     return result

@@ -79,7 +79,7 @@ JSON_OPEN, JSON_CLOSE = "[", "\n]\n"
 
 
 def write_rows(conn: sqlite3.Connection, j: Journal, where: str, params: tuple, csv_write, json_write,
-               rows_before: int = 0) -> int:
+               rows_before: int = 0, tick=None) -> int:
     """Writes the selected rows' CSV lines and JSON array elements (after `rows_before` earlier ones)."""
     n = 0
     sep = ",\n" if rows_before else "\n"
@@ -88,6 +88,8 @@ def write_rows(conn: sqlite3.Connection, j: Journal, where: str, params: tuple, 
         json_write(sep + ",\n".join(r[1] for r in rows))
         sep = ",\n"
         n += len(rows)
+        if tick is not None:
+            tick(len(rows))
     return n
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pipeline.journals.cache import FrameCache, FrameFile
 from pipeline.journals.checks import (CheckResult, check_closures, check_journals, keys_since, load_public_keys,
-                                     till_key_rows)
+                                     table_rows, till_key_rows)
 from pipeline.journals.export import JSON_CLOSE, JSON_OPEN, csv_header, write_reports, write_rows
 from pipeline.journals.mapping import Mapping, load_mapping, quote_ident
 from pipeline.journals.means import check_means
@@ -25,6 +25,8 @@ from pipeline.journals.run import mapping_fits
 from pipeline.journals.tail import (SOURCE_ID, NotTail, Tail, chain_anchors, dangling_references, day_sums,
                                     mapping_digest, numbering_anchors, page_evidence, tables_read)
 from pipeline.pack.frames import Member, frame
+from pipeline.i18n import _
+from pipeline.progress import NO_PROGRESS, RECORDS, Progress
 from pipeline.journals.connection import DEFAULT_TIMEZONE, open_snapshot
 
 EXPORT_VERSION = 2  # 2: CSV with a BOM and euros columns. Bump when the CSV/JSON text changes: kept frames of the older text are then not reused
@@ -95,9 +97,12 @@ def _consistent(state: dict, mapping: Mapping) -> None:
         raise NotTail(f"the kept state is incomplete ({err})") from err
 
 
-def _export_everything(snapshot: Path, mapping: Mapping, files: dict[str, FrameFile], level: int) -> dict[str, int]:
+def _export_everything(snapshot: Path, mapping: Mapping, files: dict[str, FrameFile], level: int,
+                       progress: Progress = NO_PROGRESS) -> dict[str, int]:
     conn = open_snapshot(snapshot, mapping.timezone)
     try:
+        tick = progress.task(_("Exporting the fiscal journals"),
+                             table_rows(conn, mapping.journals.values()) if progress else None, RECORDS)
         counts = {}
         level = max(level, FRAME_LEVEL)
         for j in mapping.journals.values():
@@ -107,7 +112,8 @@ def _export_everything(snapshot: Path, mapping: Mapping, files: dict[str, FrameF
             with js.frame(level) as w:
                 w(JSON_OPEN)
             with csv.frame(level) as cw, js.frame(level) as jw:
-                counts[j.name] = write_rows(conn, j, "", (), cw, jw)
+                counts[j.name] = write_rows(conn, j, "", (), cw, jw, tick=tick)
+        tick.done()
         return counts
     finally:
         conn.close()
@@ -124,7 +130,8 @@ def _export_tail(conn, mapping: Mapping, tail: Tail, files: dict[str, FrameFile]
 
 
 def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: dict | None, cache: FrameCache,
-                     level: int, context: dict, timezone: str = DEFAULT_TIMEZONE) -> RunJournals | None:
+                     level: int, context: dict, timezone: str = DEFAULT_TIMEZONE,
+                     progress: Progress = NO_PROGRESS) -> RunJournals | None:
     """None when the mapping does not fit this database (the snapshot is still saved whole)."""
     started = time.time()
     mapping = load_mapping(mapping_name, timezone)
@@ -178,8 +185,8 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
         if tail is None:
             files = cache.fresh(_file_names(mapping))
             with ThreadPoolExecutor(1) as pool:
-                exported = pool.submit(_export_everything, snapshot, mapping, files, level)
-                checks = check_journals(conn, mapping, (previous or {}).get("chains"), None)
+                exported = pool.submit(_export_everything, snapshot, mapping, files, level, progress)
+                checks = check_journals(conn, mapping, (previous or {}).get("chains"), None, progress)
                 counts = exported.result()
         checks.till_keys = till_key_rows(conn, mapping)
         keys_since(checks, (previous or {}).get("till_keys"))

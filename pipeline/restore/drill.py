@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pipeline.config import Config
 from pipeline.errors import CannotRun, CheckFailed
+from pipeline.progress import NO_PROGRESS, Progress
 from pipeline.restore.restore import restore
 from pipeline.state.history import History, RecordUnreadable
 from pipeline.state.scratch import scratch_folder
@@ -49,7 +50,7 @@ class DrillReport:
 
 
 def drill(cfg: Config, identities: list, specs: list[str], run_id: str | None = None, scratch: Path | None = None,
-          say=lambda m: None) -> DrillReport:
+          say=lambda m: None, progress: Progress = NO_PROGRESS) -> DrillReport:
     report = DrillReport(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     history = History.of(cfg)  # a record that cannot be read stops the drill before it starts, with the way out
     for spec in specs:
@@ -57,7 +58,7 @@ def drill(cfg: Config, identities: list, specs: list[str], run_id: str | None = 
         with scratch_folder("drill", cfg.store_id, scratch or cfg.scratch_dir) as work:
             try:
                 res = restore(cfg, identities, work / "restored", run_id, [spec], say=say, journals="check",
-                              integrity="full")
+                              integrity="full", progress=progress)
                 snap = res.facts.get("snapshot", {})
                 counts = snap.get("row_counts") or {}
                 report.outcomes.append(DrillOutcome(

@@ -20,6 +20,7 @@ from pipeline.config import Config
 from pipeline.destinations import why_not_read
 from pipeline.errors import CannotRun, CheckFailed, UsageError
 from pipeline.i18n import _
+from pipeline.progress import NO_PROGRESS, NO_TASK, Progress, Task
 from pipeline.unpack.check import (BoundedBuffer, check_snapshot, check_snapshot_stream, damaged_at_archive_time,
                                    journals_mismatch, journals_need_decompressing, parse_facts)
 from pipeline.unpack.data_file import authenticate, unpack_data_file
@@ -69,7 +70,7 @@ JOURNALS_MODES = ("authenticate", "check", "extract")
 
 def restore(cfg: Config, identities: list, out_dir: Path, run_id: str | None = None, specs: list[str] | None = None,
             say=lambda m: None, check: bool = True, journals: str = "authenticate",
-            integrity: str = "none") -> RestoreResult:
+            integrity: str = "none", progress: Progress = NO_PROGRESS) -> RestoreResult:
     """Restores a run into `out_dir`: the database and facts.json, plus journals/ with journals="extract".
 
     `integrity` ("none", "quick", "full") also runs SQLite's quick_check or integrity_check on the restored
@@ -118,7 +119,7 @@ def restore(cfg: Config, identities: list, out_dir: Path, run_id: str | None = N
                 require_matching_identity(identities, rep.manifest, dest.describe())
                 try:
                     files, facts = _unpack_run(dest, cfg.store_id, rep.manifest, identities, out_dir,
-                                               _Checks(check, journals, integrity))
+                                               _Checks(check, journals, integrity, progress))
                 except _CopyBad as err:
                     passed_over.setdefault(chosen, []).append(_("{where}: {reason}").format(
                         where=f"{dest.describe()} / {chosen}", reason=err))
@@ -238,6 +239,8 @@ class _Checks:
     snapshot: bool  # row counts (and `integrity`) of the restored database
     journals: str
     integrity: str
+    progress: Progress = NO_PROGRESS
+    task: Task = NO_TASK  # the bytes read from the copy, for the person watching
 
 
 class _CopyBad(Exception):
@@ -286,6 +289,10 @@ def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: 
         plan.append((name, f, final))
     if not any(f["kind"] == "facts" for _name, f, _final in plan):
         raise _CopyBad(_("the run has no facts.json.zst.age: nothing to hold the restored data to"))
+    checks.task = checks.progress.task(
+        _("Restoring from copy {destination}").format(destination=dest.describe()),
+        sum(f["size"] for _name, f, final in plan if final is not None or f["kind"] != "journals"
+            or checks.journals != "authenticate"))
     temps: list[tuple[Path, Path]] = []  # (temporary, final), appended once created by us ("x" mode)
     ready: list[tuple[Path, Path]] = []  # everything unpacked and checked before the first file is published
     facts: dict = {}
@@ -322,6 +329,7 @@ def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: 
         for src, final in ready:
             os.rename(src, final)
         note.unlink()
+        checks.task.done()
         temps, ready = [], []
         return [final for _name, _f, final in plan if final is not None], facts
     finally:
@@ -404,9 +412,9 @@ def _copy_failures(name: str):
         raise _CopyBad(_("{file} {problem}").format(file=name, problem=why_not_read(err)))
 
 
-def _unpack_file(dest, store_id, run_id, f, identities, out, facts, decompress=True, hash_zst=True):
+def _unpack_file(dest, store_id, run_id, f, identities, out, facts, decompress=True, hash_zst=True, task=None):
     with _copy_failures(f["name"]):
-        return unpack_data_file(dest, store_id, run_id, f, identities, out, facts, decompress, hash_zst)
+        return unpack_data_file(dest, store_id, run_id, f, identities, out, facts, decompress, hash_zst, task)
 
 
 def _restore_facts(dest, store_id, run_id, name, f, identities, final, temps) -> dict:
@@ -446,10 +454,11 @@ def _restore_one(dest, store_id, run_id, name, f, final, identities, facts, chec
             facts.get(kind) if isinstance(facts.get(kind), dict) else None)
         hash_zst = kind != "snapshot"  # the facts hold the snapshot's plain hash
         if final is None:
-            got = _unpack_file(dest, store_id, run_id, f, identities, out, facts, decompress, hash_zst)
+            got = _unpack_file(dest, store_id, run_id, f, identities, out, facts, decompress, hash_zst, checks.task)
         else:
             with _EarlySync(out) as early:
-                got = _unpack_file(dest, store_id, run_id, f, identities, early, facts, decompress, hash_zst)
+                got = _unpack_file(dest, store_id, run_id, f, identities, early, facts, decompress, hash_zst,
+                                   checks.task)
             out.flush()
             os.fsync(out.fileno())
     finally:
@@ -474,6 +483,9 @@ def _restore_one(dest, store_id, run_id, name, f, final, identities, facts, chec
         with open(tmp, "rb") as fh:
             bad = check_snapshot_stream(fh.read(100), got.plain_size, snap)
         if checks.snapshot and not bad:
+            sqlite_check = checks.progress.task(_("Checking the restored database"), None) \
+                if checks.integrity != "none" else NO_TASK
             bad = check_snapshot(tmp, snap, checks.integrity)
+            sqlite_check.done()
         if bad:
             raise _CopyBad(_("{file}: {reason}").format(file=name, reason="; ".join(bad)))

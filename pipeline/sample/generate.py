@@ -597,8 +597,10 @@ def generate(
     registers: int = 2,
     zone: str | None = None,
     night_sales: int = 0,
+    task=None,
 ) -> dict[str, int]:
-    """Writes a new sample shop database at `path`; returns the row count of every table.
+    """Writes a new sample shop database at `path`; returns the row count of every table. `task(n)` (a progress
+    task, pipeline/progress.py) is told of each day's tickets.
 
     Same arguments, same rows: nothing here reads the clock. The file is built under
     `path + '.tmp'` and renamed at the end, so a half-built database never has the final name.
@@ -613,7 +615,7 @@ def generate(
     try:
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
-            summary = _build(conn, days, tickets_per_day, seed, start, registers, zone, night_sales)
+            summary = _build(conn, days, tickets_per_day, seed, start, registers, zone, night_sales, task)
         finally:
             conn.close()
         _fsync(tmp)
@@ -626,7 +628,7 @@ def generate(
 
 
 def _build(conn: sqlite3.Connection, days: int, tickets_per_day: int, seed: int, start: date, registers: int,
-           zone: str | None = None, night_sales: int = 0):
+           zone: str | None = None, night_sales: int = 0, task=None):
     # No journal and no fsync while building: the .tmp file is thrown away if anything fails.
     conn.execute("PRAGMA journal_mode=OFF")
     conn.execute("PRAGMA synchronous=OFF")
@@ -638,6 +640,8 @@ def _build(conn: sqlite3.Connection, days: int, tickets_per_day: int, seed: int,
     for offset in range(days):
         builder.day(start + timedelta(days=offset))
         builder.flush()
+        if task is not None:
+            task(tickets_per_day + night_sales)
         if offset % COMMIT_EVERY_DAYS == COMMIT_EVERY_DAYS - 1:
             conn.execute("COMMIT")
             conn.execute("BEGIN")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from pipeline.errors import CannotRun
 from pipeline.i18n import _
+from pipeline.progress import NO_PROGRESS, Progress
 from pipeline.snapshot import Snapshot
 
 # SQLite's own busy wait for one try. The tries are looped in Python, so that a SIGTERM (a KeyboardInterrupt,
@@ -52,7 +55,7 @@ class SqliteSource:
                   "snapshot is taken (a few seconds). If the till software allows it, switch it to WAL "
                   "(PRAGMA journal_mode=WAL).").format(path=self.path)]
 
-    def take(self, scratch: Path) -> Snapshot:
+    def take(self, scratch: Path, progress: Progress = NO_PROGRESS) -> Snapshot:
         if not self.path.is_file():
             raise CannotRun(_("The source database {path} does not exist or is not a file.").format(path=self.path))
         out = scratch / "snapshot.sqlite"
@@ -72,7 +75,8 @@ class SqliteSource:
                 dst.execute("PRAGMA synchronous=OFF")
                 # pages=-1 copies every page in ONE step, inside the read transaction opened above:
                 # a consistent instant, while WAL lets the till keep committing.
-                src.backup(dst, pages=-1, progress=_until(deadline), sleep=BUSY_TRY)
+                with _watched(out, src, progress):
+                    src.backup(dst, pages=-1, progress=_until(deadline), sleep=BUSY_TRY)
                 # The copy is one self-contained file (no -wal/-shm needed to open it anywhere).
                 dst.execute("PRAGMA journal_mode=DELETE")
             finally:
@@ -121,6 +125,42 @@ def _begin_read(src: sqlite3.Connection, deadline: float) -> None:
                 raise
             if time.monotonic() >= deadline:
                 raise _StillLocked from err
+
+
+@contextmanager
+def _watched(out: Path, src: sqlite3.Connection, progress: Progress):
+    """The copy's growth, told to the person watching: the backup is one step in C, so its file is looked at."""
+    if not progress:
+        yield
+        return
+    total = src.execute("PRAGMA page_count").fetchone()[0] * src.execute("PRAGMA page_size").fetchone()[0]
+    task = progress.task(_("Snapshot of the database"), total)
+    stop = threading.Event()
+
+    told = [0]
+
+    def look() -> None:
+        try:
+            now = out.stat().st_size
+        except OSError:
+            return
+        if now > told[0]:
+            task(now - told[0])
+            told[0] = now
+
+    def watch() -> None:
+        while not stop.wait(0.2):
+            look()
+
+    watcher = threading.Thread(target=watch, name="coffre-snapshot-progress", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
+        look()
+        task.done()
 
 
 def _until(deadline: float):

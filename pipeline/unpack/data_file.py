@@ -53,7 +53,7 @@ class _Capped:
 
 
 def unpack_data_file(dest, store_id: str, run_id: str, entry: dict, identities: list, out, facts: dict | None,
-                     decompress: bool = True, hash_zst: bool = True) -> Unpacked:
+                     decompress: bool = True, hash_zst: bool = True, progress=None) -> Unpacked:
     """Unpacks `entry` (a manifest.json file object) into `out`; see stream.unpack for what it raises.
 
     Nothing is decompressed without a bound: with no facts to give the plain size (facts that did not verify),
@@ -67,7 +67,7 @@ def unpack_data_file(dest, store_id: str, run_id: str, entry: dict, identities: 
     except OSError as err:
         raise _read_error(err)
     with src:  # an OSError from here on is `out` failing: unpack reports read errors as SourceReadError
-        return unpack(src, identities, out, decompress=decompress, hash_zst=hash_zst, limits=limits)
+        return unpack(src, identities, out, progress, decompress=decompress, hash_zst=hash_zst, limits=limits)
 
 
 def _read_error(err: OSError) -> SourceReadError:

@@ -9,6 +9,7 @@ from pipeline.destinations import NotRegular, not_a_file, why_not_read
 from pipeline.destinations.medium import MEDIUM_FILE
 from pipeline.hashing import hash_stream
 from pipeline.i18n import _
+from pipeline.progress import CountedReader
 from pipeline.manifest import format as fmt
 from pipeline.manifest.check import SignatureInvalid, verify as verify_signature
 from pipeline.retention.removal import read_removals
@@ -64,6 +65,7 @@ class VerifyOptions:
     pinned_key: str
     read_data: Callable[[str], bool] = lambda run_id: True  # whether to read this run's data files now
     deep: Callable | None = None  # deep(dest, run_report, listed, problem) reads data files itself
+    progress: Callable[[int], None] | None = None  # told of the bytes read (a progress task, pipeline/progress.py)
 
 
 def verify_run(dest, store_id: str, run_id: str, opts: VerifyOptions, problems: list[Problem]) -> RunReport:
@@ -147,7 +149,7 @@ def verify_run(dest, store_id: str, run_id: str, opts: VerifyOptions, problems: 
         try:
             with dest.open_read(store_id, run_id, name) as f:
                 # One byte past the listed size is enough to tell a file that grew since it was listed.
-                got, size = hash_stream(f, limit=limit + 1)
+                got, size = hash_stream(CountedReader(f, opts.progress) if opts.progress else f, limit=limit + 1)
         except OSError as err:
             problem(name, why_not_read(err))
             return None

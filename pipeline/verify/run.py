@@ -13,6 +13,7 @@ from pipeline.destinations import open_destination
 from pipeline.destinations.presence import unmounted_reason
 from pipeline.errors import CannotRun, CoffreError, UsageError
 from pipeline.i18n import _
+from pipeline.progress import NO_PROGRESS, Progress
 from pipeline.state.history import History, RecordUnreadable
 from pipeline.verify.copy import CopyReport, Problem, VerifyOptions, verify_copy
 from pipeline.verify.deep import DeepChecker
@@ -53,7 +54,7 @@ class VerifyOutcome:
 
 
 def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None, identities: list | None = None,
-                        selection: DataSelection | None = None) -> VerifyOutcome:
+                        selection: DataSelection | None = None, progress: Progress = NO_PROGRESS) -> VerifyOutcome:
     if not specs:
         raise UsageError(_("No destination to verify: give --from DEST or configure destinations."))
     selection = selection or DataSelection()
@@ -87,8 +88,17 @@ def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None
             reads[0] += 1
             return True
 
-        opts = VerifyOptions(pinned_key=cfg.signing_public_key, read_data=read_data, deep=deep)
-        return verify_copy(dest, cfg.store_id, opts, run_id, history.doc, same_medium.get(spec))
+        # What this machine wrote there is what there is to read, about (the bar ends when the copy is read).
+        written = sum(r.get("bytes") or 0 for r in history.runs if spec in (r.get("written") or [])
+                      and (run_id is None or r.get("run_id") == run_id))
+        # --deep decrypts without telling the bytes: its bar shows the time only, not a total it would never reach.
+        task = progress.task(_("Verifying copy {destination}").format(destination=dest.describe()),
+                             None if deep else written or None)
+        opts = VerifyOptions(pinned_key=cfg.signing_public_key, read_data=read_data, deep=deep, progress=task or None)
+        try:
+            return verify_copy(dest, cfg.store_id, opts, run_id, history.doc, same_medium.get(spec))
+        finally:
+            task.done()
 
     # The copies are on separate media (a USB key, a disk, a remote): they are read at the same time, and
     # reported in the order given.
