@@ -17,6 +17,23 @@ for _name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "COFFRE_LANG"):
     os.environ.pop(_name, None)
 os.environ["LANG"] = "C.UTF-8"
 
+# The suite starts `python -m pipeline` about a thousand times. Where the environment forbids bytecode beside the
+# sources (PYTHONDONTWRITEBYTECODE), every one of them compiled Coffre from source again (a third of its start-up):
+# they share a bytecode cache of this session instead, outside the tree, removed at the end (pytest_unconfigure).
+# Nothing a test checks depends on it: the same sources run, compiled once.
+PYCACHE: str | None = None
+if os.environ.get("PYTHONDONTWRITEBYTECODE") and not os.environ.get("PYTHONPYCACHEPREFIX"):
+    import tempfile
+
+    PYCACHE = tempfile.mkdtemp(prefix="coffre-test-pycache-")
+    os.environ["PYTHONPYCACHEPREFIX"] = PYCACHE
+    del os.environ["PYTHONDONTWRITEBYTECODE"]
+
+
+def pytest_unconfigure(config):
+    if PYCACHE:
+        shutil.rmtree(PYCACHE, ignore_errors=True)
+
 REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
 FIGURES: list[str] = []

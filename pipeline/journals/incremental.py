@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.journals.cache import FrameCache, FrameFile
+from pipeline.journals.cache import FrameCache, FrameFile, compressor
 from pipeline.journals.checks import (CheckResult, check_closures, check_journals, keys_since, load_public_keys,
                                      table_rows, till_key_rows)
 from pipeline.journals.export import JSON_CLOSE, JSON_OPEN, csv_header, write_reports, write_rows
@@ -105,13 +105,14 @@ def _export_everything(snapshot: Path, mapping: Mapping, files: dict[str, FrameF
                              table_rows(conn, mapping.journals.values()) if progress else None, RECORDS)
         counts = {}
         level = max(level, FRAME_LEVEL)
+        c1, c2 = compressor(level), compressor(level)  # reused by every frame (two are open at once)
         for j in mapping.journals.values():
             csv, js = files[f"{j.name}.csv"], files[f"{j.name}.json"]
-            with csv.frame(level) as w:
+            with csv.frame(level, c1) as w:
                 w(csv_header(j))
-            with js.frame(level) as w:
+            with js.frame(level, c2) as w:
                 w(JSON_OPEN)
-            with csv.frame(level) as cw, js.frame(level) as jw:
+            with csv.frame(level, c1) as cw, js.frame(level, c2) as jw:
                 counts[j.name] = write_rows(conn, j, "", (), cw, jw, tick=tick)
         tick.done()
         return counts
@@ -122,9 +123,10 @@ def _export_everything(snapshot: Path, mapping: Mapping, files: dict[str, FrameF
 def _export_tail(conn, mapping: Mapping, tail: Tail, files: dict[str, FrameFile], before: dict, level: int) -> dict:
     counts = {}
     level = max(level, FRAME_LEVEL)
+    c1, c2 = compressor(level), compressor(level)  # reused by every frame (two are open at once)
     for j in mapping.journals.values():
         where, params = tail.where(j)
-        with files[f"{j.name}.csv"].frame(level) as cw, files[f"{j.name}.json"].frame(level) as jw:
+        with files[f"{j.name}.csv"].frame(level, c1) as cw, files[f"{j.name}.json"].frame(level, c2) as jw:
             counts[j.name] = before[j.name] + write_rows(conn, j, where, params, cw, jw, before[j.name])
     return counts
 
