@@ -11,6 +11,7 @@ from pipeline.cli.common import (Command, config_option, epilog, identity_option
                                  load_identity, run_option, say, verbosity_options)
 from pipeline.errors import CANNOT_RUN, CHECK_FAILED, NEEDS_PERSON, OK, USAGE, UsageError
 from pipeline.i18n import _, ngettext
+from pipeline.sample import describe_counts
 from pipeline.cli.progress import terminal_progress
 
 
@@ -70,7 +71,7 @@ def command(config_path, identity, passphrase_env, period, out_zip, password_env
                                "letters": [str(text_letter), str(html_letter)], "exit_code": code}, indent=2))
     say(_("Package written: {path} — run {run_id} from {destination}, verified before use; {records}.").format(
         path=pkg.path, run_id=pkg.run_id, destination=pkg.destination,
-        records=", ".join(f"{n} {k}" for k, n in pkg.records.items())), "result")
+        records=describe_counts(pkg.records)), "result")
     say(_("Cover letter (lettre de transmission): {text} and {html}, to print and give with the password, apart from "
           "the package: it carries the signing key's fingerprint and the package's SHA-256.").format(
         text=text_letter.name, html=html_letter.name), "result")

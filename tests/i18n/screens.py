@@ -25,7 +25,7 @@ disks drive free space left day days evening evenings hour hours second seconds 
 missing found failed failure success succeeded ok  damaged corrupt broken signed signing unsigned records
 record lines payments closures closure shop till till's database snapshot journals  findings finding
  package auditor inspector password identity passphrase recipient   sample trading
-registers register receipts exported export exporting checked period report letter written wrote writing
+registers register receipts exported exporting checked period report letter written wrote writing
 chain chains manifest hash hashes unchanged since last latest first next newest oldest kept keep removed remove
 prune pruned policy off-site on-site took taking per seconds elapsed speed remaining nothing something
 everything anything please show exit help command commands  settings default required
@@ -44,7 +44,7 @@ _NAMES_AND_PATHS = [
     re.compile(r"`[^`]*`"),                              # commands and options quoted in a sentence
     re.compile(r"(?<![\w])--?[A-Za-z][\w-]*(=\S*)?"),     # options
     re.compile(r"\S*[/\\]\S*"),                          # paths, remotes, URLs
-    re.compile(r"\b[\w-]+\.(txt|json|html|zip|db|toml|pub|age|zst|minisig|b3|csv|sqlite|sql|pdf|sh|ps1|md)\b",
+    re.compile(r"\b[\w-]+(\.[\w-]+)*\.(txt|json|html|zip|db|toml|pub|age|zst|minisig|b3|csv|sqlite|sql|pdf|sh|ps1|md)\b",
                re.I),                                    # file names
     re.compile(r"\b\d{8}T\d{6}Z(-[0-9a-f]+)?\b"),        # run ids
     re.compile(r"\b[0-9a-f]{12,}\b"),                    # hashes, act ids
