@@ -9,6 +9,7 @@ import click
 from pipeline.cli.common import (Command, config_option, epilog, json_option, quiet, role_text, verbose,
                                  verbosity_options)
 from pipeline.errors import CHECK_FAILED, OK, USAGE
+from pipeline.cli import units
 from pipeline.i18n import _
 
 
@@ -44,7 +45,7 @@ def command(config_path, sources, no_look, as_json) -> None:
             if quiet():
                 continue
             for r in shown:
-                size = f"{r['bytes'] / 1e6:8.1f} MB" if r["bytes"] else "        ? MB"
+                size = (units.size(r["bytes"]) if r["bytes"] else "?").rjust(10)
                 marks = [_("{n} finding(s)").format(n=r["findings"]) if r["findings"] else "",
                          _("verified {date}").format(date=r["verified"][:10]) if r["verified"] else "",
                          _("drilled {date}").format(date=r["drilled"][:10]) if r["drilled"] else "",

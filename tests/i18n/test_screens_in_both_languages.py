@@ -1,6 +1,6 @@
 """The shop's day in a real terminal (tmux), as a person reads it: under LANG=fr_FR.UTF-8 no English word outside
-names and paths, under LANG=C.UTF-8 no French one — demo, sample shop, init, archive, verify, status, drill,
-restore and export-auditor, each on the screen of a real terminal, progress bars included."""
+names and paths, under LANG=C.UTF-8 no French one — demo, sample shop, init, archive, verify, drill,
+restore, status, list, prune and export-auditor, each on the screen of a real terminal, progress bars included."""
 
 from __future__ import annotations
 
@@ -37,6 +37,8 @@ def test_the_shops_day_speaks_one_language_on_a_real_terminal(language, tmp_path
         ("drill", f"coffre drill --config {config} --identity {identity}"),
         ("restore", f"coffre restore --config {config} --identity {identity} --out {out}"),
         ("status", f"coffre status --config {config}"),
+        ("list", f"coffre list --config {config}"),
+        ("prune", f"coffre prune --config {config} --dry-run"),
         ("export-auditor", f"coffre export-auditor --config {config} --identity {identity} "
                            f"--period 2025-01-01..2025-01-20 --out {tmp_path / 'controle.zip'} "
                            "--password-env COFFRE_ZIP_PASSWORD"),
