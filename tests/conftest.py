@@ -17,7 +17,7 @@ for _name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "COFFRE_LANG"):
     os.environ.pop(_name, None)
 os.environ["LANG"] = "C.UTF-8"
 
-# The suite starts `python -m pipeline` about a thousand times. Where the environment forbids bytecode beside the
+# The suite starts `python -m pipeline` hundreds of times. Where the environment forbids bytecode beside the
 # sources (PYTHONDONTWRITEBYTECODE), every one of them compiled Coffre from source again (a third of its start-up):
 # they share a bytecode cache of this session instead, outside the tree, removed at the end (pytest_unconfigure).
 # Nothing a test checks depends on it: the same sources run, compiled once.
