@@ -144,7 +144,7 @@ def _chain(lang: str, keys_table: str, keys_sql: str) -> str:
         # The recipe's {{field}} are literal braces (the guide shows them as {field}), not placeholders.
         in_language(lang, "Recipe: each {{field}} is replaced by the value of the field of the same name in the CSV\n"
                           "(number in decimal, missing value = empty); {{field!e}} likewise, but \"\\\" is written\n"
-                          "there \"\\\\\" and \",\" is written there \"\\,\".").format(),
+                          "as \"\\\\\" and \",\" is written as \"\\,\".").format(),
         "\n",
     ])
 
