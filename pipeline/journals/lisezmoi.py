@@ -1,152 +1,355 @@
-"""LISEZMOI.txt: the French guide to an export, every file and field, and how to recompute each chain."""
+"""LISEZMOI.txt: the guide to an export, every file and field, and how to recompute each chain.
+
+Written in French (LISEZMOI.txt, the run's export and the auditor's package) or in English (the package's README.txt):
+every paragraph, list item and field description is a message of the catalogue, rendered with `in_language`, so that
+the guide's language never depends on the language of the process that writes it. The messages keep the line breaks
+of the guide: one message per paragraph or list item, wrapped as it is printed.
+"""
 
 from __future__ import annotations
 
+from pipeline.i18n import in_language, translation_for
 from pipeline.journals.checks import CheckResult
 from pipeline.journals.mapping import Mapping, journal_schema
 
-HEAD = """\
-LISEZMOI - Journaux fiscaux de la caisse, exportés par Coffre
-==============================================================
-
-Ce dossier contient les journaux de la caisse enregistreuse, tels que la caisse les a
-enregistrés, dans des formats ouverts lisibles sans le logiciel de la caisse :
-
-  - NOM.csv  : texte UTF-8 avec BOM, séparateur « ; », une ligne d'en-tête avec le nom des
-               champs, fins de ligne CRLF. Les textes sont entre guillemets (un guillemet dans
-               un texte est doublé), les nombres ne le sont pas, une valeur absente est vide.
-               Chaque montant en centimes (…_cents) est suivi du même montant en euros avec
-               une virgule décimale (…_eur), pour un tableur.
-               Ouvrir dans Excel : un double clic suffit (le BOM indique l'UTF-8) ; sinon
-               Données > À partir d'un fichier texte/CSV, origine « 65001 : Unicode (UTF-8) »,
-               délimiteur « Point-virgule ». LibreOffice : jeu de caractères UTF-8, séparateur
-               « ; ».
-  - NOM.json : les mêmes enregistrements, dans le même ordre, en JSON (un tableau d'objets,
-               un objet par ligne). Son schéma JSON est publié avec Coffre
-               (schemas/journals/NOM.schema.json).
-
-Ordre des lignes : par caisse puis par numéro. Dans une sauvegarde qui n'a contrôlé que les
-enregistrements nouveaux depuis la précédente, ceux-ci suivent les enregistrements déjà
-sauvegardés : avec plusieurs caisses, le fichier est alors dans l'ordre d'archivage, et la
-chaîne de chaque caisse reste dans son propre ordre. Trier sur « register » puis « number »
-(ou « seq ») redonne l'ordre par caisse.
-
-Conventions : les montants sont en centimes d'euro (nombres entiers : 1234 = 12,34 EUR),
-négatifs pour un remboursement ou une annulation ; les dates et heures suivent l'ISO 8601
-à la seconde : « timestamp » telle que la caisse l'a écrite (2025-01-31T18:02:45Z, « Z » = temps
-universel UTC), « local_time » l'heure locale du magasin avec son décalage
-(2025-01-31T19:02:45+01:00) et « business_day » la journée commerciale (date locale), celle que
-les clôtures (Z) regroupent ; les taux de TVA sont en
-points de base (550 = 5,5 %, 1000 = 10 %, 2000 = 20 %).
-
-Coffre ne rend pas une caisse conforme : il conserve et prouve ce que la caisse a enregistré.
-Les contrôles ci-dessous ne bloquent jamais la sauvegarde ; leurs constats sont dans
-findings.json et résumés à la fin de ce fichier.
-
-Fichiers
---------
-  export.json     : description de l'export (magasin, sauvegarde d'origine, période,
-                    nombre d'enregistrements par journal, correspondance utilisée).
-  findings.json   : constats des contrôles (voir « Contrôles »), chacun nommant le journal,
-                    l'enregistrement (caisse, numéro) et le problème.
-  coffre-log.jsonl: (dans les sauvegardes) journal des opérations de Coffre lui-même,
-                    chaîné (voir la fin de ce fichier).
-"""
-
-CHAIN = """\
-Chaînage et signatures : comment tout recalculer
--------------------------------------------------
-Chaque enregistrement signé porte « signature » (sa signature) et « previous_signature »
-(la signature de l'enregistrement précédent de la même chaîne, vide pour le premier).
-La signature est une signature Ed25519 (RFC 8032) de la « chaîne signée » ci-dessous,
-encodée en UTF-8, écrite en base64url sans « = » final. La clé publique de la caisse est
-dans la table {keys} de la base (clé brute de 32 octets, base64) ; Coffre la lit par :
-  {keys_sql}
-
-Pour vérifier une chaîne : prendre ses enregistrements dans l'ordre indiqué, vérifier que
-previous_signature de chacun est la signature du précédent, reconstruire la chaîne signée
-avec la recette, et vérifier la signature avec la clé publique (par exemple avec Python et
-le paquet « cryptography », ou OpenSSL : openssl pkeyutl -verify -rawin).
-
-Recette : chaque {{champ}} est remplacé par la valeur du champ du même nom dans le CSV
-(nombre en décimal, valeur absente = vide) ; {{champ!e}} de même, mais « \\ » y est écrit
-« \\\\ » et « , » y est écrit « \\, ».
-"""
+MAX_FINDINGS_LISTED = 50
 
 
 def render(mapping: Mapping, meta: dict, checks: CheckResult, language: str = "fr") -> str:
     """The guide in `language` (the auditor's package carries a French LISEZMOI.txt and an English README.txt)."""
-    out = [HEAD]
+    lang = language
+    out = [_head(lang)]
+    texts = _schema_texts(lang)
     for name, j in mapping.journals.items():
         schema = journal_schema(name)
         n = meta.get("records", {}).get(name)
-        out.append(f"\n{name}.csv / {name}.json" + (f"  ({n} enregistrements)" if n is not None else ""))
+        if n is None:
+            out.append(f"\n{name}.csv / {name}.json")
+        else:
+            out.append("\n" + translation_for(lang).ngettext(
+                "{name}.csv / {name}.json  ({count} record)", "{name}.csv / {name}.json  ({count} records)",
+                n).format(name=name, count=n))
         out.append("-" * (len(name) * 2 + 12))
-        out.append(schema.get("description", ""))
+        out.append(texts.get((name, ""), schema.get("description", "")))
         for f, p in schema["items"]["properties"].items():
-            out.append(f"  {f:34} {p.get('description', '')}")
+            desc = texts.get((name, f), texts.get(("", f), p.get("description", "")))
+            out.append(f"  {f:34} {desc}")
     keys_table = mapping.doc["signature"].get("public_keys_sql", "").split(" FROM ")[-1].split()[0]
-    out.append("\n" + CHAIN.format(keys=keys_table, keys_sql=mapping.public_keys_sql))
+    out.append("\n" + _chain(lang, keys_table, mapping.public_keys_sql))
     for name, j in mapping.journals.items():
         if not j.payload:
             continue
-        scope = ("par " + " et ".join(j.chain_key)) if j.chain_key else "une seule chaîne pour tout le magasin"
-        order = j.chain_order or j.numbering_field or "ordre du fichier"
-        out.append(f"  {name} : une chaîne {scope}, dans l'ordre de « {order} » ; chaîne signée :")
+        order = j.chain_order or j.numbering_field or in_language(lang, "file order")
+        if j.chain_key:
+            keys = j.chain_key[0]
+            for key in j.chain_key[1:]:
+                keys = in_language(lang, "{first} and {second}").format(first=keys, second=key)
+            line = in_language(lang, "  {name}: one chain per {keys}, in the order of \"{order}\"; signed string:")
+            out.append(line.format(name=name, keys=keys, order=order))
+        else:
+            line = in_language(lang, "  {name}: a single chain for the whole shop, in the order of \"{order}\"; "
+                                     "signed string:")
+            out.append(line.format(name=name, order=order))
         out.append(f"      {j.payload}")
-    out.append(CHECKS)
-    summary = checks.summary()
-    out.append(f"Résultat des contrôles de cet export : {summary['findings']} constat(s).")
-    for f in checks.findings[:50]:
-        out.append(f"  - {f.sentence()}")
-    if summary["findings"] > 50:
-        out.append(f"  … et {summary['findings'] - 50} autres, tous dans findings.json.")
-    out.append(LOG)
+    out.append(_checks(lang))
+    count = checks.summary()["findings"]
+    out.append(translation_for(lang).ngettext("Result of the checks of this export: {count} finding.",
+                                              "Result of the checks of this export: {count} findings.",
+                                              count).format(count=count))
+    for f in checks.findings[:MAX_FINDINGS_LISTED]:
+        record = ", ".join(f"{k} {v}" for k, v in f.record.items())
+        sentence = in_language(lang, "{journal} [{record}]: {message}").format(journal=f.journal, record=record,
+                                                                               message=f.message)
+        out.append(f"  - {sentence}")
+    if count > MAX_FINDINGS_LISTED:
+        out.append(in_language(lang, "  … and {count} more, all in findings.json.").format(
+            count=count - MAX_FINDINGS_LISTED))
+    out.append(_log(lang))
     return "\n".join(out) + "\n"
 
 
-CHECKS = """
-Contrôles faits par Coffre (sur une copie de la base, jamais sur la base en service)
--------------------------------------------------------------------------------------
-  signature        : la signature de l'enregistrement correspond à son contenu ;
-  chain_link       : previous_signature est bien la signature du précédent (un
-                     enregistrement supprimé, inséré ou réécrit rompt la chaîne) ;
-  numbering_gap    : numéros sans trou (tickets, clôtures, duplicata par caisse ; JET) ;
-  numbering_duplicate : aucun numéro utilisé deux fois ;
-  tail_deleted     : des enregistrements présents lors d'un contrôle précédent ont disparu ;
-  ticket_lines     : chaque ticket, taux par taux, est égal à la somme de ses lignes ;
-  payments         : les règlements d'un ticket font son total ;
-  closure_total    : chaque clôture journalière est égale à la somme des tickets du jour
-                     (ventes, remboursements, annulations ; hors formation), chaque clôture
-                     mensuelle à ses journalières, chaque annuelle à ses mensuelles ;
-  closure_lines    : chaque clôture journalière, taux par taux, égale les lignes du jour ;
-  grand_total      : chaque grand total perpétuel est le précédent plus le total de la
-                     période ; une clôture mensuelle ou annuelle porte celui de sa
-                     dernière journalière ;
-  breakdown        : le total HT, la TVA totale et le TTC de chaque ticket et de chaque
-                     clôture égalent sa propre ventilation par taux (HT + TVA = TTC) ;
-  line_arithmetic  : chaque ligne : quantité x prix unitaire (arrondi au centime, au plus
-                     proche, la moitié loin de zéro) - remise = total de la ligne ;
-  orphan           : aucune ligne ni aucun règlement d'un ticket absent du journal ;
-  jet_missing      : chaque clôture (codes 80, 81, 82) et chaque duplicata (code 60) a son
-                     événement dans le JET ; jet_orphan : chaque tel événement a son
-                     enregistrement ;
-  chain_changed    : des enregistrements déjà vérifiés lors d'une sauvegarde précédente ont
-                     changé tout en restant signés (une chaîne re-signée).
-Empreintes des lignes et des règlements : la signature d'un ticket couvre « lines_sha256 » et
-« payments_sha256 », le SHA-256 (hexadécimal) de ses lignes, chacune écrite
-« ligne:sku:quantité:prix_unitaire:remise:taux:total » dans l'ordre des numéros de ligne,
-jointes par « | », et de ses règlements, « moyen:montant » dans l'ordre d'enregistrement ;
-verify.py les recalcule depuis ticket_lines.csv et payments.csv.
-Un contrôle limité à une période ne vérifie pas le lien du premier enregistrement de chaque
-chaîne avec le précédent (hors période).
-"""
+def _head(lang: str) -> str:
+    return "".join([
+        in_language(lang, "README - Fiscal journals of the till, exported by Coffre\n"
+                          "========================================================"),
+        "\n\n",
+        in_language(lang, "This folder holds the journals of the cash register, as the till recorded them, in open\n"
+                          "formats that can be read without the till's software:"),
+        "\n\n",
+        in_language(lang, "  - NAME.csv : UTF-8 text with a BOM, separator \";\", one header line with the names of the\n"
+                          "               fields, CRLF line endings. Texts are between double quotes (a double quote\n"
+                          "               inside a text is doubled), numbers are not, a missing value is empty.\n"
+                          "               Every amount in cents (…_cents) is followed by the same amount in euros\n"
+                          "               with a decimal comma (…_eur), for a spreadsheet.\n"
+                          "               To open in Excel: a double click is enough (the BOM tells it is UTF-8);\n"
+                          "               otherwise Data > From Text/CSV, File Origin \"65001: Unicode (UTF-8)\",\n"
+                          "               Delimiter \"Semicolon\". LibreOffice: character set UTF-8, separator\n"
+                          "               \";\"."),
+        "\n",
+        in_language(lang, "  - NAME.json: the same records, in the same order, in JSON (an array of objects,\n"
+                          "               one object per line). Its JSON schema is published with Coffre\n"
+                          "               (schemas/journals/NAME.schema.json)."),
+        "\n\n",
+        in_language(lang, "Order of the lines: by till, then by number. In a backup that checked only the records\n"
+                          "new since the previous backup, these follow the records already backed up: with several\n"
+                          "tills, the file is then in the order of archiving, and the chain of each till stays in\n"
+                          "its own order. Sorting on \"register\" then \"number\" (or \"seq\") gives back the order\n"
+                          "by till."),
+        "\n\n",
+        in_language(lang, "Conventions: amounts are in euro cents (whole numbers: 1234 = 12.34 EUR), negative for\n"
+                          "a refund or a cancellation; dates and times follow ISO 8601 to the second: \"timestamp\"\n"
+                          "as the till wrote it (2025-01-31T18:02:45Z, \"Z\" = Coordinated Universal Time, UTC),\n"
+                          "\"local_time\" the local time of the shop with its offset (2025-01-31T19:02:45+01:00) and\n"
+                          "\"business_day\" the business day (local date), the one the closures (Z) group together;\n"
+                          "VAT rates are in basis points (550 = 5.5 %, 1000 = 10 %, 2000 = 20 %)."),
+        "\n\n",
+        in_language(lang, "Coffre does not make a till compliant: it keeps and proves what the till recorded.\n"
+                          "The checks below never stop the backup; their findings are in findings.json and\n"
+                          "summed up at the end of this file."),
+        "\n\n",
+        in_language(lang, "Files\n"
+                          "-----"),
+        "\n",
+        in_language(lang, "  export.json     : description of the export (shop, backup it comes from, period,\n"
+                          "                    number of records per journal, source mapping used)."),
+        "\n",
+        in_language(lang, "  findings.json   : findings of the checks (see \"Checks\"), each naming the journal,\n"
+                          "                    the record (till, number) and the problem."),
+        "\n",
+        in_language(lang, "  coffre-log.jsonl: (in the backups) the log of the operations of Coffre itself,\n"
+                          "                    chained (see the end of this file)."),
+        "\n",
+    ])
 
-LOG = """
-Journal de Coffre (coffre-log.jsonl)
-------------------------------------
-Une ligne JSON par opération de Coffre (archivage, vérification, exercice de restauration,
-export). Chaque ligne porte « previous_hash », l'empreinte BLAKE3 (hexadécimal) de la ligne
-précédente telle qu'écrite (octets UTF-8, sans la fin de ligne) ; la première porte 64 zéros.
-Une ligne supprimée ou réécrite rompt la chaîne.
-"""
+
+def _chain(lang: str, keys_table: str, keys_sql: str) -> str:
+    return "".join([
+        in_language(lang, "Chaining and signatures: how to recompute everything\n"
+                          "----------------------------------------------------"),
+        "\n",
+        in_language(lang, "Every signed record carries \"signature\" (its signature) and \"previous_signature\"\n"
+                          "(the signature of the previous record of the same chain, empty for the first one).\n"
+                          "The signature is an Ed25519 signature (RFC 8032) of the \"signed string\" below,\n"
+                          "encoded in UTF-8, written in base64url without the final \"=\". The public key of the\n"
+                          "till is in the table {keys} of the database (raw 32-byte key, base64); Coffre reads it\n"
+                          "with:").format(keys=keys_table),
+        "\n",
+        f"  {keys_sql}",
+        "\n\n",
+        in_language(lang, "To verify a chain: take its records in the order given, check that the\n"
+                          "previous_signature of each is the signature of the one before, rebuild the signed string\n"
+                          "with the recipe, and verify the signature with the public key (for example with Python\n"
+                          "and the \"cryptography\" package, or OpenSSL: openssl pkeyutl -verify -rawin)."),
+        "\n\n",
+        # The recipe's {{field}} are literal braces (the guide shows them as {field}), not placeholders.
+        in_language(lang, "Recipe: each {{field}} is replaced by the value of the field of the same name in the CSV\n"
+                          "(number in decimal, missing value = empty); {{field!e}} likewise, but \"\\\" is written\n"
+                          "as \"\\\\\" and \",\" is written as \"\\,\".").format(),
+        "\n",
+    ])
+
+
+def _checks(lang: str) -> str:
+    return "".join([
+        "\n",
+        in_language(lang, "Checks made by Coffre (on a copy of the database, never on the database in use)\n"
+                          "--------------------------------------------------------------------------------"),
+        "\n",
+        in_language(lang, "  signature        : the signature of the record matches its content;"),
+        "\n",
+        in_language(lang, "  chain_link       : previous_signature is indeed the signature of the previous record (a\n"
+                          "                     record deleted, inserted or rewritten breaks the chain);"),
+        "\n",
+        in_language(lang, "  numbering_gap    : numbers without a gap (tickets, closures, duplicates per till; JET);"),
+        "\n",
+        in_language(lang, "  numbering_duplicate : no number is used twice;"),
+        "\n",
+        in_language(lang, "  tail_deleted     : records present at a previous check have disappeared;"),
+        "\n",
+        in_language(lang, "  ticket_lines     : each ticket, rate by rate, equals the sum of its lines;"),
+        "\n",
+        in_language(lang, "  payments         : the payments of a ticket add up to its total;"),
+        "\n",
+        in_language(lang, "  closure_total    : each daily closure equals the sum of the tickets of the day\n"
+                          "                     (sales, refunds, cancellations; training excluded), each monthly\n"
+                          "                     closure the sum of its daily ones, each yearly one the sum of its\n"
+                          "                     monthly ones;"),
+        "\n",
+        in_language(lang, "  closure_lines    : each daily closure, rate by rate, equals the lines of the day;"),
+        "\n",
+        in_language(lang, "  grand_total      : each perpetual grand total is the previous one plus the total of the\n"
+                          "                     period; a monthly or yearly closure carries the one of its last\n"
+                          "                     daily closure;"),
+        "\n",
+        in_language(lang, "  breakdown        : the total excluding VAT (HT), the total VAT (TVA) and the total\n"
+                          "                     including VAT (TTC) of each ticket and of each closure equal its own\n"
+                          "                     breakdown by rate (HT + TVA = TTC);"),
+        "\n",
+        in_language(lang, "  line_arithmetic  : each line: quantity x unit price (rounded to the cent, to the\n"
+                          "                     nearest, half away from zero) - discount = total of the line;"),
+        "\n",
+        in_language(lang, "  orphan           : no line and no payment belongs to a ticket absent from the journal;"),
+        "\n",
+        in_language(lang, "  jet_missing      : each closure (codes 80, 81, 82) and each duplicate (code 60) has its\n"
+                          "                     event in the JET; jet_orphan: each such event has its record;"),
+        "\n",
+        in_language(lang, "  chain_changed    : records already verified at a previous backup have changed while\n"
+                          "                     staying signed (a re-signed chain)."),
+        "\n",
+        in_language(lang, "Fingerprints of the lines and of the payments: the signature of a ticket covers\n"
+                          "\"lines_sha256\" and \"payments_sha256\", the SHA-256 (hexadecimal) of its lines, each\n"
+                          "written \"line:sku:quantity:unit_price:discount:rate:total\" in the order of the line\n"
+                          "numbers, joined by \"|\", and of its payments, \"means:amount\" in the order of recording;\n"
+                          "verify.py recomputes them from ticket_lines.csv and payments.csv."),
+        "\n",
+        in_language(lang, "A check limited to a period does not verify the link of the first record of each chain\n"
+                          "with the previous one (outside the period)."),
+        "\n",
+    ])
+
+
+def _log(lang: str) -> str:
+    return "".join([
+        "\n",
+        in_language(lang, "The log of Coffre (coffre-log.jsonl)\n"
+                          "------------------------------------"),
+        "\n",
+        in_language(lang, "One JSON line per operation of Coffre (archiving, verification, restore drill,\n"
+                          "export). Each line carries \"previous_hash\", the BLAKE3 fingerprint (hexadecimal) of the\n"
+                          "previous line as written (UTF-8 bytes, without the line ending); the first one carries\n"
+                          "64 zeros. A deleted or rewritten line breaks the chain."),
+        "\n",
+    ])
+
+
+def _schema_texts(lang: str) -> dict[tuple[str, str], str]:
+    """The descriptions of the journals and of their fields, as the published JSON schemas (schemas/journals) give
+    them in French: {(journal, ""): the journal's, (journal, field): a field's, ("", field): a field's in every
+    journal that has no description of its own}. A field missing here keeps its schema's description."""
+    shared = {
+        "local_time": in_language(lang, "Local time of the shop with its UTC offset (ISO 8601, e.g. "
+                                        "2025-01-01T00:30:00+01:00), in the time zone of the configuration "
+                                        "(Europe/Paris by default)."),
+        "business_day": in_language(lang, "Business day (YYYY-MM-DD): the local date of the shop; it is the one the "
+                                          "closures (Z) group together."),
+        "ht_550_cents": in_language(lang, "Amount excluding VAT at the 5.5 % rate, in cents."),
+        "tva_550_cents": in_language(lang, "VAT at the 5.5 % rate, in cents."),
+        "ht_1000_cents": in_language(lang, "Amount excluding VAT at the 10 % rate, in cents."),
+        "tva_1000_cents": in_language(lang, "VAT at the 10 % rate, in cents."),
+        "ht_2000_cents": in_language(lang, "Amount excluding VAT at the 20 % rate, in cents."),
+        "tva_2000_cents": in_language(lang, "VAT at the 20 % rate, in cents."),
+        "previous_signature": in_language(lang, "Signature of the previous record of the same chain (empty for the "
+                                                "first one)."),
+        "signature": in_language(lang, "Ed25519 signature of the record (base64url without padding), computed by the "
+                                       "till."),
+    }
+    till_of_ticket = in_language(lang, "Code of the till of the ticket.")
+    time_of_ticket = in_language(lang, "Date and time of the ticket.")
+    ticket_id = in_language(lang, "Identifier of the ticket in the till's database.")
+    till = in_language(lang, "Code of the till.")
+    per_journal = {
+        "tickets": {
+            "": in_language(lang, "Tickets (sales receipts): one record per ticket issued, chained per till."),
+            "register": in_language(lang, "Code of the till (e.g. CAISSE-01)."),
+            "number": in_language(lang, "Number of the ticket, sequential and without a gap per till."),
+            "type": in_language(lang, "Kind: sale, refund, cancellation, training (training mode, not part of the "
+                                      "turnover)."),
+            "timestamp": in_language(lang, "Date and time of issue, ISO 8601, to the second."),
+            "operator": in_language(lang, "Code of the logged-in operator (salesperson)."),
+            "original_register": in_language(lang, "For a refund or a cancellation: till of the original ticket."),
+            "original_number": in_language(lang, "For a refund or a cancellation: number of the original ticket."),
+            "total_ht_cents": in_language(lang, "Total excluding VAT, in cents."),
+            "total_tva_cents": in_language(lang, "Total VAT, in cents."),
+            "total_ttc_cents": in_language(lang, "Total including all taxes, in cents (negative for a refund or a "
+                                                 "cancellation)."),
+            "lines_sha256": in_language(lang, "SHA-256 fingerprint (hex) of the lines of the ticket, covered by its "
+                                              "signature: for each line by number, "
+                                              "\"line:sku:quantity:unit_price:discount:rate:total\", joined by "
+                                              "\"|\"."),
+            "payments_sha256": in_language(lang, "SHA-256 fingerprint (hex) of the payments of the ticket, covered by "
+                                                 "its signature: \"means:amount\" in the order of recording, joined by "
+                                                 "\"|\"."),
+            "source_id": in_language(lang, "Identifier of the record in the till's database (sequence number of the "
+                                           "source)."),
+        },
+        "ticket_lines": {
+            "": in_language(lang, "Ticket lines: one record per item line."),
+            "register": till_of_ticket,
+            "ticket_number": in_language(lang, "Number of the ticket the line belongs to."),
+            "line_no": in_language(lang, "Number of the line in the ticket."),
+            "timestamp": time_of_ticket,
+            "sku": in_language(lang, "Reference of the item."),
+            "label": in_language(lang, "Label of the item as printed."),
+            "quantity": in_language(lang, "Quantity, decimal for an item weighed or measured (0.35 for 350 g at the "
+                                          "price per kilo); negative for a refund or a cancellation. The total of the "
+                                          "line is quantity × unit price, rounded to the nearest cent (half away from "
+                                          "zero), minus the discount."),
+            "unit_price_ttc_cents": in_language(lang, "Unit price including VAT, in cents."),
+            "discount_ttc_cents": in_language(lang, "Discount including VAT on the line, in cents."),
+            "vat_rate_bp": in_language(lang, "VAT rate in basis points (550 = 5.5 %, 1000 = 10 %, 2000 = 20 %)."),
+            "line_total_ttc_cents": in_language(lang, "Total of the line including VAT = quantity × unit price − "
+                                                      "discount, in cents."),
+            "source_id": in_language(lang, "Identifier of the line in the till's database."),
+            "ticket_source_id": ticket_id,
+        },
+        "payments": {
+            "": in_language(lang, "Payments: one record per means of payment of a ticket."),
+            "register": till_of_ticket,
+            "ticket_number": in_language(lang, "Number of the ticket paid."),
+            "timestamp": time_of_ticket,
+            "means": in_language(lang, "Means of payment: cash, card, cheque, voucher (gift voucher)."),
+            "amount_cents": in_language(lang, "Amount paid, in cents (negative when money is given back to the "
+                                              "customer)."),
+            "source_id": in_language(lang, "Identifier of the payment in the till's database."),
+            "ticket_source_id": ticket_id,
+        },
+        "closures": {
+            "": in_language(lang, "Daily, monthly and yearly closures (Z), with period totals and perpetual grand "
+                                  "totals, chained per till."),
+            "register": till,
+            "kind": in_language(lang, "Kind of closure: daily, monthly, yearly."),
+            "number": in_language(lang, "Number of the closure, sequential per till and per kind."),
+            "period_start": in_language(lang, "First day covered (included)."),
+            "period_end": in_language(lang, "Last day covered (included)."),
+            "timestamp": in_language(lang, "Date and time of the closure."),
+            "ticket_count": in_language(lang, "Number of tickets of the period (sales, refunds, cancellations; "
+                                              "training excluded)."),
+            "total_ht_cents": in_language(lang, "Total excluding VAT of the period, in cents."),
+            "total_tva_cents": in_language(lang, "Total VAT of the period, in cents."),
+            "total_ttc_cents": in_language(lang, "Total including VAT of the period, in cents."),
+            "grand_total_perpetual_ht_cents": in_language(lang, "Perpetual grand total excluding VAT since the till "
+                                                                "was put into service, in cents."),
+            "grand_total_perpetual_ttc_cents": in_language(lang, "Perpetual grand total including VAT since the till "
+                                                                 "was put into service, in cents."),
+            "payments_by_means": in_language(lang, "Payments of the period per means of payment, signed with the "
+                                                   "closure: \"means:amount in cents\" sorted by means, joined by "
+                                                   "\"|\" (e.g. card:1234|cash:560)."),
+            "source_id": in_language(lang, "Identifier of the closure in the till's database."),
+        },
+        "jet": {
+            "": in_language(lang, "Technical event journal (JET): openings, closures, logins, duplicates, "
+                                  "archivings… chained for the whole shop."),
+            "seq": in_language(lang, "Sequence number of the event, without a gap for the whole shop."),
+            "code": in_language(lang, "Code of the event (see the list in LISEZMOI.txt)."),
+            "register": in_language(lang, "Code of the till concerned (empty for an event of the shop)."),
+            "operator": in_language(lang, "Code of the logged-in operator (empty if none)."),
+            "timestamp": in_language(lang, "Date and time of the event."),
+            "label": in_language(lang, "Label of the event."),
+            "detail": in_language(lang, "Detail of the event."),
+            "source_id": in_language(lang, "Identifier of the event in the till's database."),
+        },
+        "duplicates": {
+            "": in_language(lang, "Duplicates: reprints of tickets, chained per till."),
+            "register": till,
+            "number": in_language(lang, "Number of the duplicate, sequential per till."),
+            "ticket_number": in_language(lang, "Number of the ticket reprinted."),
+            "reprint_no": in_language(lang, "Rank of the reprint of this ticket (1 for the first one)."),
+            "timestamp": in_language(lang, "Date and time of the reprint."),
+            "operator": in_language(lang, "Code of the operator."),
+            "source_id": in_language(lang, "Identifier of the duplicate in the till's database."),
+        },
+    }
+    texts = {("", field): text for field, text in shared.items()}
+    for journal, fields in per_journal.items():
+        texts.update({(journal, field): text for field, text in fields.items()})
+    return texts
