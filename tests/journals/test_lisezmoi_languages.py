@@ -79,7 +79,7 @@ def test_the_french_guide_keeps_its_text():
     assert "  tickets : une chaîne par register, dans l'ordre de « number » ; chaîne signée :\n" in fr
     assert "  jet : une seule chaîne pour tout le magasin, dans l'ordre de « seq » ; chaîne signée :\n" in fr
     assert "550:{ht_550_cents}:{tva_550_cents}" in fr  # the exact chain recipe
-    assert "Résultat des contrôles de cet export : 51 constat(s).\n  - tickets [register CAISSE-01, number 42] : gap" in fr
+    assert "Résultat des contrôles de cet export : 51 constats.\n  - tickets [register CAISSE-01, number 42] : gap" in fr
     assert fr.endswith("Une ligne supprimée ou réécrite rompt la chaîne.\n\n")
     # Every field reads as its published schema says, in French.
     for name in load_mapping().journals:
