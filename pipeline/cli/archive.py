@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -71,6 +72,13 @@ def _ask_destination(proposed: list[str], configured: list[str]) -> list[str]:
                               show_default=False, err=True).strip()
         if not folder:
             break
+        if not folder.startswith("rclone:"):
+            folder = str(Path(folder).expanduser())
+            if not Path(folder).is_dir():
+                # Said now, and asked again: taken as it is, the run would end in exit code 4 for a key not plugged in.
+                say(_("The folder {path} does not exist: plug in the USB key or disk (or create the folder), then "
+                      "give it again.").format(path=Path(folder).absolute()), "error")
+                continue
         if folder not in chosen:
             chosen.append(folder)
     if not chosen:
