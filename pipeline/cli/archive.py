@@ -69,7 +69,8 @@ def _ask_destination(proposed: list[str], configured: list[str]) -> list[str]:
             chosen.append(spec)
     while True:
         folder = click.prompt(_("Another folder to save to (USB key, external disk; empty to finish)"), default="",
-                              show_default=False, err=True).strip()
+                              show_default=False, err=True,
+                              prompt_suffix=_("{heading}:").format(heading="") + " ").strip()  # " : " in French
         if not folder:
             break
         if not folder.startswith("rclone:"):

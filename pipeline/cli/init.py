@@ -130,7 +130,7 @@ def command(config_path, source, destinations, identity_out, store_id, passphras
         if not ask:
             raise UsageError(_("--protect needs a terminal; use --passphrase-env VAR instead."))
         passphrase = click.prompt(_("Passphrase"), hide_input=True, confirmation_prompt=_("Repeat the passphrase"),
-                                  err=True)
+                                  err=True, prompt_suffix=_suffix())
 
     from pipeline.shop import normalised
 
@@ -180,11 +180,17 @@ def command(config_path, source, destinations, identity_out, store_id, passphras
 def _ask(question: str, check, default=None):
     """Asks until `check` takes the answer (it returns what to keep, or raises the sentence a refusal would say)."""
     while True:
-        answer = click.prompt(question, default=default, show_default=bool(default), err=True).strip()
+        answer = click.prompt(question, default=default, show_default=bool(default), err=True,
+                              prompt_suffix=_suffix()).strip()
         try:
             return check(answer)
         except UsageError as err:
             say(str(err), "error")
+
+
+def _suffix() -> str:
+    """The colon after a question as the language writes it ("Phrase secrète : " in French)."""
+    return _("{heading}:").format(heading="") + " "
 
 
 def _home(answer: str) -> str:
