@@ -57,6 +57,17 @@ TABLES: dict[str, tuple[Callable[[], str], bool]] = {
     "hooks": (lambda: _("Commands run and addresses called after a run, to raise an alert."), False),
 }
 
+
+def _mappings() -> tuple[str, ...]:
+    """The source mappings shipped with Coffre (schemas/sources/*.json): the names `journals.mapping` takes."""
+    from importlib import resources
+
+    return tuple(sorted(p.name[:-len(".json")] for p in resources.files("pipeline.schemas").joinpath("sources")
+                        .iterdir() if p.name.endswith(".json")))
+
+
+MAPPINGS = _mappings()
+
 KEYS: tuple[Key, ...] = (
     Key(None, "format", "integer", lambda: _("The version of this file's layout; this Coffre writes 1."), 1,
         choices=(1,)),
@@ -87,7 +98,8 @@ KEYS: tuple[Key, ...] = (
     Key("archive", "scratch_dir", "string",
         lambda: _("A folder for the temporary copy of the database (default: the system's temporary folder)."), ""),
     Key("journals", "enabled", "boolean", lambda: _("Check and export the fiscal journals at every run."), True),
-    Key("journals", "mapping", "string", lambda: _("How the till software's tables are read."), "reference-pos"),
+    Key("journals", "mapping", "string", lambda: _("How the till software's tables are read."), "reference-pos",
+        choices=MAPPINGS),
     Key("journals", "timezone", "string",
         lambda: _("The shop's time zone: its business day is the local date there."), "Europe/Paris"),
     Key("shop", "name", "string", lambda: _("The company's name."), ""),
@@ -132,6 +144,7 @@ BY_DOTTED = {k.dotted: k for k in KEYS}
 TOP_LEVEL = tuple(k.name for k in KEYS if k.table is None) + tuple(TABLES)
 TABLE_KEYS = {t: tuple(k.name for k in KEYS if k.table == t) for t in TABLES}
 ROLES = ("on-site", "off-site")
+DESTINATION_KEYS = ("to", "role")  # the keys of a destination written as a table
 
 
 def key(dotted: str) -> Key:

@@ -32,45 +32,16 @@ def init_store(config_path: Path, source: str, destinations: list[str], identity
     config_path = Path(config_path).absolute()
     identity_out = Path(identity_out).absolute()
     store_id = store_id or default_store_id()
-    if not _safe_name(store_id):
-        raise UsageError(_("The store id {store_id} must be letters, digits, '.', '_' or '-' (at most 64).")
-                         .format(store_id=repr(store_id)))
-    spec_kind, _sep, spec_path = source.partition(":")
-    if spec_kind == "sqlite" and spec_path:
-        source = f"sqlite:{Path(spec_path).expanduser().absolute()}"
-    opened = open_source(source)  # refuses a malformed source before anything is written
-    database = getattr(opened, "path", None)
-    if database is not None:
-        _check_database(Path(database))
-    src_dev = opened.device()
+    check_store_id(store_id)
+    source, src_dev = check_source(source)
     seen: dict[str, str] = {}
     for d in destinations:
-        dest = open_destination(d)
-        where = dest.normalised()
-        if where in seen:
-            raise UsageError(_("The destinations {first} and {second} are the same folder: give each copy once.")
-                             .format(first=seen[where], second=d))
-        seen[where] = d
-        if d.startswith("rclone:"):
-            continue  # a remote is checked by the first archive: init may run before the network is set up
-        folder = Path(d).expanduser().absolute()
-        if not folder.is_dir():
-            raise UsageError(_("The destination folder {path} does not exist: plug in the USB key or disk (or create "
-                               "the folder), then run `coffre init` again.").format(path=folder))
-        if src_dev is not None and dest.device() == src_dev and not allow_same_disk:
-            raise UsageError(_("The destination {path} is on the same disk as the till database: a copy there dies "
-                               "with that disk, and `coffre archive` refuses it (experts: --allow-same-disk).")
-                             .format(path=folder))
-    if src_dev is not None and _device(identity_out.parent) == src_dev and not i_know:
-        raise UsageError(_("The identity file {path} would be written on the till database's own disk: write it "
-                           "to a USB key you keep elsewhere (or give --i-know, and move it off this machine).")
-                         .format(path=identity_out))
+        check_destination(d, src_dev, allow_same_disk, seen)
+    check_identity_out(identity_out, src_dev, i_know)
+    check_config_target(config_path)
     stem = config_path.stem
     secret_file = config_path.with_name(f"{stem}-signing.key")
     public_file = config_path.with_name(f"{stem}-signing.pub")
-    for p in (config_path, secret_file, public_file, identity_out):
-        if p.exists():
-            raise UsageError(_("{path} already exists; coffre init never overwrites a file.").format(path=p))
     if not config_path.parent.exists():
         # A new folder is the owner's alone: it holds the signing secret key and the record of runs.
         config_path.parent.mkdir(parents=True)
@@ -94,6 +65,70 @@ def init_store(config_path: Path, source: str, destinations: list[str], identity
     )
     save(cfg)
     return cfg, recipient
+
+
+def check_config_target(config_path: Path) -> None:
+    """The configuration and its signing key pair are new files: init never overwrites one."""
+    config_path = Path(config_path).absolute()
+    stem = config_path.stem
+    for p in (config_path, config_path.with_name(f"{stem}-signing.key"), config_path.with_name(f"{stem}-signing.pub")):
+        if p.exists():
+            raise UsageError(_("{path} already exists; coffre init never overwrites a file.").format(path=p))
+
+
+def check_store_id(store_id: str) -> None:
+    if not _safe_name(store_id):
+        raise UsageError(_("The store id {store_id} must be letters, digits, '.', '_' or '-' (at most 64).")
+                         .format(store_id=repr(store_id)))
+
+
+def check_source(source: str) -> tuple[str, int | None]:
+    """The source as the config will hold it (an absolute path) and the device of its database; refuses what archive's
+    snapshot could not read."""
+    spec_kind, _sep, spec_path = source.partition(":")
+    if spec_kind == "sqlite" and spec_path:
+        source = f"sqlite:{Path(spec_path).expanduser().absolute()}"
+    opened = open_source(source)  # refuses a malformed source before anything is written
+    database = getattr(opened, "path", None)
+    if database is not None:
+        _check_database(Path(database))
+    return source, opened.device()
+
+
+def check_destination(d: str, src_dev: int | None, allow_same_disk: bool = False,
+                      seen: dict[str, str] | None = None, again: bool = False) -> None:
+    """Refuses a destination archive would refuse; `seen` (normalised -> as given) catches one folder given twice and
+    records this one. `again`: the sentence asks for another answer (a prompt) rather than another run."""
+    dest = open_destination(d)
+    where = dest.normalised()
+    if seen is not None:
+        if where in seen:
+            raise UsageError(_("The destinations {first} and {second} are the same folder: give each copy once.")
+                             .format(first=seen[where], second=d))
+    if not d.startswith("rclone:"):  # a remote is checked by the first archive: init may run before the network is up
+        folder = Path(d).expanduser().absolute()
+        if not folder.is_dir():
+            if again:
+                raise UsageError(_("The folder {path} does not exist: plug in the USB key or disk (or create the "
+                                   "folder), then give it again.").format(path=folder))
+            raise UsageError(_("The destination folder {path} does not exist: plug in the USB key or disk (or create "
+                               "the folder), then run `coffre init` again.").format(path=folder))
+        if src_dev is not None and dest.device() == src_dev and not allow_same_disk:
+            raise UsageError(_("The destination {path} is on the same disk as the till database: a copy there dies "
+                               "with that disk, and `coffre archive` refuses it (experts: --allow-same-disk).")
+                             .format(path=folder))
+    if seen is not None:
+        seen[where] = d
+
+
+def check_identity_out(identity_out: Path, src_dev: int | None, i_know: bool = False) -> None:
+    identity_out = Path(identity_out).expanduser().absolute()
+    if src_dev is not None and _device(identity_out.parent) == src_dev and not i_know:
+        raise UsageError(_("The identity file {path} would be written on the till database's own disk: write it "
+                           "to a USB key you keep elsewhere (or give --i-know, and move it off this machine).")
+                         .format(path=identity_out))
+    if identity_out.exists():
+        raise UsageError(_("{path} already exists; coffre init never overwrites a file.").format(path=identity_out))
 
 
 def _check_database(path: Path) -> None:

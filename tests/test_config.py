@@ -42,3 +42,46 @@ def test_missing_config_and_unreadable_source(store, tmp_path):
     res = run_coffre("archive", "--config", store.config, "--yes")
     assert res.code == 3 and "does not exist" in res.err, res
     assert all(store.run_dirs(d) == [] for d in store.destinations)
+
+
+def test_an_unknown_key_in_a_destination_table_names_the_closest(store):
+    a, b = store.destinations
+    text = re.sub(r"(?m)^destinations = .*$", f'destinations = [{{ too = "{a}" }}, "{b}"]', store.config.read_text())
+    assert "too =" in text
+    store.config.write_text(text)
+    res = run_coffre("archive", "--config", store.config, "--yes")
+    assert res.code == 2, res
+    assert "a destination has an unknown key 'too' (did you mean 'to'?)" in res.err, res.err
+    assert len(res.err.strip().splitlines()) == 1 and "Traceback" not in res.err
+    # Nothing close: the known keys are listed.
+    store.config.write_text(text.replace("too =", "where ="))
+    res = run_coffre("status", "--config", store.config)
+    assert res.code == 2 and "unknown key 'where'; known: to, role." in res.err, res.err
+
+
+def test_an_unknown_journals_mapping_is_refused_at_load(store):
+    from pipeline.config_schema import MAPPINGS
+
+    text = store.config.read_text()
+    text = (re.sub(r'(?m)^mapping = .*$', 'mapping = "nope"', text) if "\nmapping = " in text
+            else text.replace("[journals]\n", '[journals]\nmapping = "nope"\n'))
+    store.config.write_text(text)
+    # Refused by every command, status first: not "all is well" tonight and exit 5 every evening.
+    for args in (["status"], ["archive", "--yes"], ["verify"]):
+        res = run_coffre(*args, "--config", store.config)
+        assert res.code == 2, (args, res)
+        assert '`journals.mapping` is "nope": Coffre knows "reference-pos".' in res.err, res.err
+        assert len(res.err.strip().splitlines()) == 1 and "Traceback" not in res.err
+    assert "reference-pos" in MAPPINGS
+    assert all(store.run_dirs(d) == [] for d in store.destinations)
+
+
+def test_the_json_schema_and_the_reference_list_the_mappings():
+    import json
+
+    from pipeline.config_schema import MAPPINGS, REFERENCE_FILE, SCHEMA_FILE
+
+    schema = json.loads(SCHEMA_FILE.read_text())
+    assert schema["properties"]["journals"]["properties"]["mapping"]["enum"] == list(MAPPINGS)
+    row = next(line for line in REFERENCE_FILE.read_text().splitlines() if line.startswith("| `mapping` |"))
+    assert all(f'`"{name}"`' in row for name in MAPPINGS), row

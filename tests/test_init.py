@@ -96,4 +96,44 @@ def test_i_know_writes_the_identity_beside_the_database(sample_db, tmp_path, oth
 def test_help_names_the_refusals_and_an_example():
     res = run_coffre("init", "--help")
     assert res.code == 0, res
-    assert "--i-know" in res.out and "--allow-same-disk" in res.out and "Example:" in res.out
+    assert "--i-know" in res.out and "--allow-same-disk" in res.out and "Examples:" in res.out
+    examples = res.out.split("Examples:", 1)[1].split("Exit codes:", 1)[0]
+    assert "coffre init --source sqlite:" in examples and "Example" not in res.out.split("Options:", 1)[0]
+    # Every option that takes a value names what it takes.
+    assert " TEXT" not in res.out, res.out
+    for shown in ("--config PATH", "--to DEST", "--identity-out PATH", "--store-id NAME", "--siret SIRET",
+                  "--siren SIREN", "--naf CODE"):
+        assert shown in res.out, shown
+
+
+def test_init_json_is_one_object_without_any_secret(sample_db, tmp_path, other_disk):
+    import json
+
+    identity = other_disk / "key" / "id.txt"
+    res = _init(tmp_path, f"sqlite:{sample_db}", other_disk, identity=identity, extra=["--json"])
+    assert res.code == 0, res
+    doc = json.loads(res.out)
+    cfg = tomllib.loads((tmp_path / "etc" / "coffre.toml").read_text())
+    assert doc["config"] == str(tmp_path / "etc" / "coffre.toml") and doc["identity_file"] == str(identity)
+    assert doc["recipient"] == cfg["encryption"]["recipients"][0] and doc["public_key"] == cfg["signing"]["public_key"]
+    assert doc["exit_code"] == 0 and doc["store_id"] == "boutique"
+    secret = identity.read_text()
+    assert "AGE-SECRET-KEY" in secret and "AGE-SECRET-KEY" not in res.out and "AGE-SECRET-KEY" not in res.err
+    signing_secret = (tmp_path / "etc" / "coffre-signing.key").read_text().strip().splitlines()[-1]
+    assert signing_secret not in res.out
+    assert "Configuration written to" not in res.err  # the person's lines are left to the JSON
+
+
+def test_init_quiet_says_only_its_result_and_warnings(sample_db, tmp_path, other_disk):
+    res = _init(tmp_path, f"sqlite:{sample_db}", other_disk, identity=other_disk / "id.txt", extra=["-q"])
+    assert res.code == 0, res
+    assert "Configuration written to" in res.err and "Copies are encrypted to" not in res.err, res.err
+    assert "Keep the identity file OFF this machine" in res.err
+
+
+def test_a_config_that_exists_is_refused_before_anything_is_asked(sample_db, tmp_path, other_disk):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "coffre.toml").write_text("")
+    res = _init(tmp_path, f"sqlite:{sample_db}", other_disk, identity=other_disk / "id.txt")
+    assert res.code == 2 and "already exists; coffre init never overwrites a file" in res.err, res
+    assert not (other_disk / "id.txt").exists()

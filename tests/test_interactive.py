@@ -113,3 +113,58 @@ def test_passphrase_protected_identity_opens_with_stock_age(sample_db, tmp_path,
     code, shown = run_in_terminal([age, "-d", "-i", str(ident), "-o", str(tmp_path / "x"), str(run / "facts.json.zst.age")],
                                   [("passphrase", "wrong")])
     assert code != 0
+
+
+def test_init_asks_again_for_an_answer_it_would_refuse(sample_db, tmp_path, other_disk):
+    # Each answer is checked as it is typed: the sentence of the refusal, then the same question again; nothing is
+    # refused at the end after the passphrase was typed twice.
+    cfg = tmp_path / "etc" / "coffre.toml"
+    same = tmp_path / "same-disk"
+    same.mkdir()
+    missing = other_disk / "not-plugged"
+    not_a_db = tmp_path / "notes.txt"
+    not_a_db.write_text("ticket;montant\n")
+    code, shown = run_in_terminal(
+        [*COFFRE, "init", "--config", str(cfg)],
+        [("Till database", str(not_a_db)), ("Till database", str(sample_db)),
+         ("Destination", str(same)), ("Destination", str(missing)), ("Destination", str(other_disk)),
+         ("Destination", str(other_disk)), ("Destination", ""),
+         ("decryption key", str(tmp_path / "off" / "id.txt")), ("decryption key", str(other_disk / "key" / "id.txt")),
+         ("Store id", "magasin 1"), ("Store id", "magasin-1"), ("Protect", "n")])
+    assert code == 0, shown
+    assert "is not a SQLite database" in shown
+    assert f"The destination {same} is on the same disk as the till database" in shown
+    assert f"The folder {missing} does not exist: plug in the USB key or disk (or create the folder), then give it " \
+           "again." in shown
+    assert "are the same folder: give each copy once" in shown
+    assert "would be written on the till database's own disk" in shown
+    assert "must be letters, digits" in shown and "Traceback" not in shown
+    doc = cfg.read_text()
+    assert 'store_id = "magasin-1"' in doc and str(other_disk) in doc and str(same) not in doc
+    assert (other_disk / "key" / "id.txt").exists() and not (tmp_path / "off").exists()
+
+
+def test_init_refuses_a_given_option_before_asking_anything(sample_db, tmp_path):
+    same = tmp_path / "same-disk"
+    same.mkdir()
+    code, shown = run_in_terminal(
+        [*COFFRE, "init", "--config", str(tmp_path / "etc" / "c.toml"), "--source", f"sqlite:{sample_db}",
+         "--to", str(same)], [])
+    assert code == 2, shown
+    assert "is on the same disk as the till database" in shown
+    assert "decryption key" not in shown and "Passphrase" not in shown and not (tmp_path / "etc").exists()
+
+
+def test_archive_asks_again_for_a_folder_that_does_not_exist(store, other_disk):
+    a, b = store.destinations
+    missing = other_disk / "key-not-plugged"
+    there = other_disk / "key-plugged"
+    there.mkdir()
+    code, shown = run_in_terminal([*COFFRE, "archive", "--config", str(store.config)],
+                                  [("Save to", "n"), (f"Keep the copy on {a}?", "n"), (f"Keep the copy on {b}?", "n"),
+                                   ("Another folder", str(missing)), ("give it again", str(there)),
+                                   ("Another folder", "")])
+    assert code == 0, shown
+    assert f"The folder {missing} does not exist: plug in the USB key or disk (or create the folder), then give it " \
+           "again." in shown
+    assert len(store.run_dirs(there)) == 1 and not missing.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -68,9 +69,17 @@ def _ask_destination(proposed: list[str], configured: list[str]) -> list[str]:
             chosen.append(spec)
     while True:
         folder = click.prompt(_("Another folder to save to (USB key, external disk; empty to finish)"), default="",
-                              show_default=False, err=True).strip()
+                              show_default=False, err=True,
+                              prompt_suffix=_("{heading}:").format(heading="") + " ").strip()  # " : " in French
         if not folder:
             break
+        if not folder.startswith("rclone:"):
+            folder = str(Path(folder).expanduser())
+            if not Path(folder).is_dir():
+                # Said now, and asked again: taken as it is, the run would end in exit code 4 for a key not plugged in.
+                say(_("The folder {path} does not exist: plug in the USB key or disk (or create the folder), then "
+                      "give it again.").format(path=Path(folder).absolute()), "error")
+                continue
         if folder not in chosen:
             chosen.append(folder)
     if not chosen:

@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
+from pipeline.cli.common import Command, epilog, json_option, verbosity_options
+from pipeline.errors import OK, USAGE
 from pipeline.i18n import _
 
 SHELLS = ("bash", "zsh", "fish")
 COMPLETE_VAR = "_COFFRE_COMPLETE"
 
 
-@click.command("completion", help=_(
+@click.command("completion", cls=Command, help=_(
     "Print the shell completion script of coffre (commands and options complete with Tab).\n\n"
-    "Example: eval \"$(coffre completion bash)\" in ~/.bashrc; for zsh, eval \"$(coffre completion zsh)\" in ~/.zshrc; "
-    "for fish, coffre completion fish > ~/.config/fish/completions/coffre.fish"))
+    "For bash, put the first example in ~/.bashrc; for zsh, the second in ~/.zshrc; for fish, run the third once."),
+    epilog=epilog(['eval "$(coffre completion bash)"',
+                   'eval "$(coffre completion zsh)"',
+                   "coffre completion fish > ~/.config/fish/completions/coffre.fish"],
+                  [OK, USAGE], {OK: _("the script was printed"), USAGE: _("a shell coffre does not know")}))
 @click.argument("shell", type=click.Choice(SHELLS))
-def command(shell: str) -> None:
+@json_option(_("Print the shell and its script as JSON on standard output."))
+@verbosity_options
+def command(shell: str, as_json: bool) -> None:
     from click.shell_completion import get_completion_class
 
     root = click.get_current_context().find_root().command
     completion = get_completion_class(shell)(root, {}, "coffre", COMPLETE_VAR)
-    click.echo(completion.source())
+    if as_json:
+        click.echo(json.dumps({"shell": shell, "script": completion.source(), "exit_code": OK}, indent=2,
+                              sort_keys=True))
+    else:
+        click.echo(completion.source())

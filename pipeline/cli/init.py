@@ -2,33 +2,44 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import click
 
-from pipeline.cli.common import interactive, say
+from pipeline.cli.common import Command, epilog, interactive, json_option, say, verbosity_options
 from pipeline.cli.prompts import confirm
-from pipeline.errors import UsageError
+from pipeline.errors import CANNOT_RUN, OK, USAGE, UsageError
 from pipeline.i18n import _
 
 
-@click.command("init", help=_(
+@click.command("init", cls=Command, help=_(
     "Set up a store: configuration, signing key, and the age identity that decrypts the copies.\n\n"
     "Refuses, writing nothing (exit code 2), what `coffre archive` would refuse: a destination folder that does not "
     "exist, a destination on the database's own disk, a source that is not a SQLite database; and an identity file "
-    "on the till's own disk without --i-know.\n\n"
-    "Example: coffre init --source sqlite:/var/lib/caisse/caisse.db --to /media/usb-coffre "
-    "--identity-out /media/cle-du-coffre/identite.txt"))
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+    "on the till's own disk without --i-know. On a terminal it asks for what is missing, and asks again when an "
+    "answer would be refused."),
+    epilog=epilog(["coffre init --source sqlite:/var/lib/caisse/caisse.db --to /media/usb-coffre "
+                   "--identity-out /media/cle-du-coffre/identite.txt",
+                   "coffre init --source sqlite:/var/lib/caisse/caisse.db --to /media/usb-coffre "
+                   "--to rclone:bureau:coffre --identity-out /media/cle-du-coffre/identite.txt --protect",
+                   "coffre init"],
+                  [OK, USAGE, CANNOT_RUN],
+                  {OK: _("the store is set up"),
+                   USAGE: _("refused, nothing written: an option missing or wrong, a destination or an identity file "
+                            "that `coffre archive` would refuse, a file that already exists"),
+                   CANNOT_RUN: _("a file could not be written (permissions, a full disk)")}))
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), metavar="PATH",
               help=_("Where to write the configuration (TOML). Default: $COFFRE_CONFIG, else /etc/coffre/coffre.toml "
                      "for root, ~/.config/coffre/coffre.toml for others."))
-@click.option("--source", help=_("The till database, as sqlite:PATH."))
-@click.option("--to", "destinations", multiple=True,
+@click.option("--source", metavar="sqlite:PATH", help=_("The till database, as sqlite:PATH."))
+@click.option("--to", "destinations", multiple=True, metavar="DEST",
               help=_("A destination folder or rclone:REMOTE:PATH (repeat for several)."))
-@click.option("--identity-out", type=click.Path(dir_okay=False),
+@click.option("--identity-out", type=click.Path(dir_okay=False), metavar="PATH",
               help=_("Where to write the age identity (the decryption secret); keep it off this machine."))
-@click.option("--store-id", help=_("A short name for the shop (letters, digits, . _ -). Default: the host name."))
+@click.option("--store-id", metavar="NAME",
+              help=_("A short name for the shop (letters, digits, . _ -). Default: the host name."))
 @click.option("--passphrase-env", metavar="VAR",
               help=_("Protect the identity file with the passphrase in this environment variable."))
 @click.option("--protect/--no-protect", default=None,
@@ -39,41 +50,76 @@ from pipeline.i18n import _
 @click.option("--i-know", is_flag=True,
               help=_("Accept writing the identity file on the till database's own disk (move it off this machine "
                      "afterwards)."))
-@click.option("--shop-name", help=_("The company's name, for the inspector's package."))
-@click.option("--siret", help=_("The shop's SIRET (14 digits); its SIREN comes with it."))
-@click.option("--siren", help=_("The company's SIREN (9 digits), when no SIRET is given."))
-@click.option("--address", help=_("The shop's address."))
-@click.option("--vat-number", help=_("The intra-EU VAT number (FR…)."))
-@click.option("--naf", help=_("The NAF (APE) code, e.g. 47.11B."))
-@click.option("--till-software", help=_("The till software's name."))
-@click.option("--till-version", help=_("The till software's version."))
-@click.option("--till-certificate", help=_("The till's NF525 certificate or attestation number."))
+@click.option("--shop-name", metavar="NAME", help=_("The company's name, for the inspector's package."))
+@click.option("--siret", metavar="SIRET", help=_("The shop's SIRET (14 digits); its SIREN comes with it."))
+@click.option("--siren", metavar="SIREN", help=_("The company's SIREN (9 digits), when no SIRET is given."))
+@click.option("--address", metavar="ADDRESS", help=_("The shop's address."))
+@click.option("--vat-number", metavar="NUMBER", help=_("The intra-EU VAT number (FR…)."))
+@click.option("--naf", metavar="CODE", help=_("The NAF (APE) code, e.g. 47.11B."))
+@click.option("--till-software", metavar="NAME", help=_("The till software's name."))
+@click.option("--till-version", metavar="VERSION", help=_("The till software's version."))
+@click.option("--till-certificate", metavar="NUMBER", help=_("The till's NF525 certificate or attestation number."))
+@json_option(_("Print the configuration file, public key, recipient and identity file written, as JSON on standard "
+               "output (never a secret)."))
+@verbosity_options
 def command(config_path, source, destinations, identity_out, store_id, passphrase_env, protect, allow_same_disk,
             i_know, shop_name, siret, siren, address, vat_number, naf, till_software, till_version,
-            till_certificate) -> None:
+            till_certificate, as_json) -> None:
+    from pipeline import initialise as init
     from pipeline.config_path import init_target
-    from pipeline.initialise import default_store_id, init_store
 
     ask = interactive()
-    destinations = list(destinations)
     config_path = init_target(config_path)  # --config, else $COFFRE_CONFIG, else /etc (root) or ~/.config (others)
+    # What was given is checked before any question: a refusal comes now, not after the passphrase was typed twice.
+    init.check_config_target(Path(config_path))
+    if store_id:
+        init.check_store_id(store_id)
+    src_dev = None
+    if source:
+        source, src_dev = init.check_source(source)
+    seen: dict[str, str] = {}
+    for d in destinations:
+        init.check_destination(d, src_dev, allow_same_disk, seen)
+    if not ask and not source:
+        raise UsageError(_("Missing option {option}.").format(option="--source"))
+    if not ask and not destinations:
+        raise UsageError(_("Missing option --to DEST (a destination folder or rclone:REMOTE:PATH)."))
+    if not ask and not identity_out:
+        raise UsageError(_("Missing option {option}.").format(option="--identity-out"))
+
+    # Each answer is checked as it is typed (the same checks as the refusal): a wrong one is said, then asked again.
     if not source:
-        source = "sqlite:" + _need(ask, "--source", _("Till database (SQLite file)"), None)
+        source, src_dev = _ask(_("Till database (SQLite file)"),
+                               lambda a: init.check_source(a if a.startswith("sqlite:") else "sqlite:" + _home(a)))
+    if identity_out:
+        init.check_identity_out(Path(identity_out), src_dev, i_know)
+    destinations = list(destinations)
     if not destinations:
-        if not ask:
-            raise UsageError(_("Missing option --to DEST (a destination folder or rclone:REMOTE:PATH)."))
+        def destination(answer: str) -> str:
+            if answer:
+                answer = answer if answer.startswith("rclone:") else _home(answer)
+                init.check_destination(answer, src_dev, allow_same_disk, seen, again=True)
+            return answer
+
         while True:
-            d = click.prompt(_("Destination (USB key, disk, network share; empty to finish)"), default="",
-                             show_default=False, err=True)
+            d = _ask(_("Destination (USB key, disk, network share; empty to finish)"), destination, default="")
             if not d:
                 if destinations:
                     break
                 continue
             destinations.append(d)
     if not identity_out:
-        identity_out = _need(ask, "--identity-out", _("Where to write the decryption key (off this machine)"), None)
+        def identity(answer: str) -> str:
+            init.check_identity_out(Path(_home(answer)), src_dev, i_know)
+            return _home(answer)
+
+        identity_out = _ask(_("Where to write the decryption key (off this machine)"), identity)
     if not store_id and ask:
-        store_id = click.prompt(_("Store id"), default=default_store_id(), err=True)
+        def name(answer: str) -> str:
+            init.check_store_id(answer)
+            return answer
+
+        store_id = _ask(_("Store id"), name, default=init.default_store_id())
 
     passphrase = None
     if passphrase_env:
@@ -84,7 +130,7 @@ def command(config_path, source, destinations, identity_out, store_id, passphras
         if not ask:
             raise UsageError(_("--protect needs a terminal; use --passphrase-env VAR instead."))
         passphrase = click.prompt(_("Passphrase"), hide_input=True, confirmation_prompt=_("Repeat the passphrase"),
-                                  err=True)
+                                  err=True, prompt_suffix=_suffix())
 
     from pipeline.shop import normalised
 
@@ -92,36 +138,60 @@ def command(config_path, source, destinations, identity_out, store_id, passphras
     shop = normalised({"name": shop_name, "siret": siret, "siren": siren, "address": address, "vat_number": vat_number,
                        "naf": naf, "till_software": till_software, "till_version": till_version,
                        "till_certificate": till_certificate})
-    cfg, recipient = init_store(Path(config_path), source, destinations, Path(identity_out), store_id, passphrase,
-                                shop, allow_same_disk=allow_same_disk, i_know=i_know)
-    say(_("Configuration written to {path}").format(path=cfg.path))
-    say(_("Signing key: {secret} (0600); public key {public}, pinned in the config.")
-        .format(secret=cfg.signing_secret_key_file, public=cfg.signing_public_key_file))
-    if passphrase:
-        say(_("Age identity (decryption secret) written to {path} (0600), protected by a passphrase.")
-            .format(path=Path(identity_out).absolute()))
+    cfg, recipient = init.init_store(Path(config_path), source, destinations, Path(identity_out), store_id,
+                                     passphrase, shop, allow_same_disk=allow_same_disk, i_know=i_know)
+    identity_path = Path(identity_out).absolute()
+    if as_json:  # what was written and where; never the identity's secret nor its passphrase
+        click.echo(json.dumps({"config": str(cfg.path), "store_id": cfg.store_id, "source": cfg.source,
+                               "destinations": list(cfg.destinations), "recipient": recipient,
+                               "public_key": cfg.signing_public_key,
+                               "public_key_file": str(cfg.signing_public_key_file),
+                               "signing_secret_key_file": str(cfg.signing_secret_key_file),
+                               "identity_file": str(identity_path), "identity_protected": bool(passphrase),
+                               "exit_code": OK}, indent=2, sort_keys=True))
     else:
-        say(_("Age identity (decryption secret) written to {path} (0600).").format(path=Path(identity_out).absolute()))
-    say(_("Copies are encrypted to {recipient}.").format(recipient=recipient))
-    say(_("Keep the identity file OFF this machine (a USB key in a safe, a password manager): without it no copy can "
-          "be read, and this machine never needs it to archive."))
+        say(_("Configuration written to {path}").format(path=cfg.path), "result")
+        say(_("Signing key: {secret} (0600); public key {public}, pinned in the config.")
+            .format(secret=cfg.signing_secret_key_file, public=cfg.signing_public_key_file))
+        if passphrase:
+            say(_("Age identity (decryption secret) written to {path} (0600), protected by a passphrase.")
+                .format(path=identity_path))
+        else:
+            say(_("Age identity (decryption secret) written to {path} (0600).").format(path=identity_path))
+        say(_("Copies are encrypted to {recipient}.").format(recipient=recipient))
+        say(_("Keep the identity file OFF this machine (a USB key in a safe, a password manager): without it no copy "
+              "can be read, and this machine never needs it to archive."), "warning")
     from pipeline.destinations import open_destination
     from pipeline.snapshot import open_source
 
     source = open_source(cfg.source)
     for warning in source.warnings():
-        say(warning)
+        say(warning, "warning")
     src_dev = source.device()
     for spec in cfg.destinations:
         d = open_destination(spec)
         if src_dev is not None and d.device() == src_dev:  # accepted with --allow-same-disk
             say(_("Warning: {destination} is on the same disk as the database; `coffre archive` will refuse it (a "
-                  "copy there dies with that disk).").format(destination=d.describe()))
+                  "copy there dies with that disk).").format(destination=d.describe()), "warning")
     if Path(identity_out).absolute().parent == cfg.path.parent:
-        say(_("Warning: the identity file sits beside the configuration; move it off this machine."))
+        say(_("Warning: the identity file sits beside the configuration; move it off this machine."), "warning")
 
 
-def _need(ask: bool, option: str, prompt: str, default):
-    if not ask:
-        raise UsageError(_("Missing option {option}.").format(option=option))
-    return click.prompt(prompt, default=default, err=True)
+def _ask(question: str, check, default=None):
+    """Asks until `check` takes the answer (it returns what to keep, or raises the sentence a refusal would say)."""
+    while True:
+        answer = click.prompt(question, default=default, show_default=bool(default), err=True,
+                              prompt_suffix=_suffix()).strip()
+        try:
+            return check(answer)
+        except UsageError as err:
+            say(str(err), "error")
+
+
+def _suffix() -> str:
+    """The colon after a question as the language writes it ("Phrase secrète : " in French)."""
+    return _("{heading}:").format(heading="") + " "
+
+
+def _home(answer: str) -> str:
+    return str(Path(answer).expanduser()) if answer else answer

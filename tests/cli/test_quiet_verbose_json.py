@@ -11,7 +11,7 @@ import pytest
 from conftest import run_coffre
 
 COMMANDS = ["archive", "verify", "restore", "drill", "prune", "status", "list", "journals export", "export-auditor",
-            "rebuild-record", "schedule", "sample-db", "demo"]
+            "rebuild-record", "schedule", "sample-db", "demo", "init", "completion"]
 
 
 def one_json_object(text: str) -> dict:

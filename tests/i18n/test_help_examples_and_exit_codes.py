@@ -10,7 +10,7 @@ import pytest
 from conftest import run_coffre
 
 COMMANDS = ["", "archive", "verify", "restore", "drill", "prune", "status", "list", "journals", "journals export",
-            "export-auditor", "rebuild-record", "schedule", "sample-db", "demo"]
+            "export-auditor", "rebuild-record", "schedule", "sample-db", "demo", "init", "completion"]
 
 
 def exit_codes_listed(text: str, heading: str) -> list[int]:
