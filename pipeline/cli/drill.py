@@ -11,6 +11,7 @@ from pipeline.cli.common import (Command, config_option, epilog, identity_option
                                  verbosity_options)
 from pipeline.errors import CANNOT_RUN, CHECK_FAILED, OK, USAGE
 from pipeline.i18n import _
+from pipeline.units import number
 from pipeline.cli.progress import terminal_progress
 
 
@@ -56,8 +57,8 @@ def _print_human(report) -> None:
     for o in report.outcomes:
         if o.ok:
             say(_("PASS {destination}: run {run_id} restored in {seconds} s ({size} MB, {tables} tables, {rows} rows "
-                  "as recorded)").format(destination=o.destination, run_id=o.run_id, seconds=f"{o.seconds:.2f}",
-                                         size=f"{o.restored_bytes / 1e6:.1f}", tables=o.tables, rows=o.rows),
+                  "as recorded)").format(destination=o.destination, run_id=o.run_id, seconds=number(o.seconds, 2),
+                                         size=number(o.restored_bytes / 1e6, 1), tables=o.tables, rows=o.rows),
                 "result")
             for note in o.notes:
                 say(_("  Warning: {note}").format(note=note), "warning")

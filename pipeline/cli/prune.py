@@ -10,6 +10,7 @@ from pipeline.cli.common import (Command, config_option, epilog, json_option, sa
                                  verbosity_options)
 from pipeline.errors import CANNOT_RUN, OK, PARTIAL, USAGE
 from pipeline.i18n import _
+from pipeline.units import number
 
 
 @click.command("prune", cls=Command,
@@ -52,7 +53,7 @@ def print_prune(result) -> None:
             line = _("{destination}: would remove {removed} run(s) ({size} MB), kept {kept}.")
         else:
             line = _("{destination}: removed {removed} run(s) ({size} MB), kept {kept}.")
-        say(line.format(destination=c.destination, removed=len(c.removed), size=f"{c.freed / 1e6:.1f}",
+        say(line.format(destination=c.destination, removed=len(c.removed), size=number(c.freed / 1e6, 1),
                         kept=len(c.kept)), "result")
         if result.dry_run or verbose():
             for rid in c.kept:
