@@ -60,9 +60,9 @@ def run_demo(folder: Path | None, days: int, say, progress: Progress = NO_PROGRE
     if result.journals:
         j = result.journals
         say("   " + ngettext("fiscal journals: {records} records exported (CSV + JSON, LISEZMOI in French), "
-                         "{signatures} signatures and every total checked: {findings} finding(s)",
+                         "{signatures} signatures and every total checked: {findings} finding",
                          "fiscal journals: {records} records exported (CSV + JSON, LISEZMOI in French), "
-                         "{signatures} signatures and every total checked: {findings} finding(s)",
+                         "{signatures} signatures and every total checked: {findings} findings",
                          len(result.findings)).format(records=sum(j["records"].values()),
                                                       signatures=j["checks"]["signatures_verified"],
                                                       findings=len(result.findings)))

@@ -87,9 +87,9 @@ def store_status(cfg: Config, now: float | None = None, look: bool = True) -> di
                     destination=spec, free=size_text(e["free_bytes"]), run_size=size_text(e["run_bytes"])))
             else:
                 problems.append(ngettext(
-                    "{destination} will be full in about {left} evening(s) at the current growth ({free} free, "
+                    "{destination} will be full in about {left} evening at the current growth ({free} free, "
                     "{growth} an evening): prune ([retention]) or use a larger medium",
-                    "{destination} will be full in about {left} evening(s) at the current growth ({free} free, "
+                    "{destination} will be full in about {left} evenings at the current growth ({free} free, "
                     "{growth} an evening): prune ([retention]) or use a larger medium", left).format(
                     destination=spec, left=left, free=size_text(e["free_bytes"]),
                     growth=size_text(e["growth_bytes"])))

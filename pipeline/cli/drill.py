@@ -10,7 +10,7 @@ from pipeline.cli.common import (Command, config_option, epilog, identity_option
                                  load_identity, quiet, run_option, say, scheduled_option, verbose,
                                  verbosity_options)
 from pipeline.errors import CANNOT_RUN, CHECK_FAILED, OK, USAGE
-from pipeline.i18n import _
+from pipeline.i18n import _, ngettext
 from pipeline.units import number
 from pipeline.cli.progress import terminal_progress
 
@@ -65,4 +65,6 @@ def _print_human(report) -> None:
         else:
             say(_("FAIL {destination}: {problem}").format(destination=o.destination, problem=o.problem), "warning")
     if verbose():
-        say(_("{n} copy(ies) drilled; each scratch folder was removed.").format(n=len(report.outcomes)), "detail")
+        say(ngettext("{n} copy drilled; its scratch folder was removed.",
+                     "{n} copies drilled; each scratch folder was removed.", len(report.outcomes)).format(
+            n=len(report.outcomes)), "detail")

@@ -10,7 +10,7 @@ from pipeline.cli.common import (Command, config_option, epilog, json_option, qu
                                  verbosity_options)
 from pipeline.errors import CHECK_FAILED, OK, USAGE
 from pipeline.cli import units
-from pipeline.i18n import _
+from pipeline.i18n import _, ngettext
 
 
 @click.command("list", cls=Command,
@@ -37,16 +37,17 @@ def command(config_path, sources, no_look, as_json) -> None:
             held = [r for r in c["runs"] if r["state"] != "removed by retention"]
             shown = c["runs"] if verbose() else held  # -v: the runs removed by retention too
             if c["reached"] is not False:
-                click.echo(_("{destination} ({role}): {n} run(s)").format(
+                click.echo(ngettext("{destination} ({role}): {n} run", "{destination} ({role}): {n} runs", len(held)).format(
                     destination=c["destination"], role=role_text(c["role"]), n=len(held)))
             else:
-                click.echo(_("{destination} ({role}): {n} run(s) — not reached: {reason}").format(
+                click.echo(ngettext("{destination} ({role}): {n} run — not reached: {reason}",
+                                    "{destination} ({role}): {n} runs — not reached: {reason}", len(held)).format(
                     destination=c["destination"], role=role_text(c["role"]), n=len(held), reason=c["why_not"]))
             if quiet():
                 continue
             for r in shown:
                 size = (units.size(r["bytes"]) if r["bytes"] else "?").rjust(10)
-                marks = [_("{n} finding(s)").format(n=r["findings"]) if r["findings"] else "",
+                marks = [ngettext("{n} finding", "{n} findings", r["findings"]).format(n=r["findings"]) if r["findings"] else "",
                          _("verified {date}").format(date=r["verified"][:10]) if r["verified"] else "",
                          _("drilled {date}").format(date=r["drilled"][:10]) if r["drilled"] else "",
                          _("kept: {reasons}").format(reasons=", ".join(r["kept_because"])) if r["kept_because"] else ""]
