@@ -69,7 +69,7 @@ def _ask_destination(proposed: list[str], configured: list[str]) -> list[str]:
             chosen.append(spec)
     while True:
         folder = click.prompt(_("Another folder to save to (USB key, external disk; empty to finish)"), default="",
-                              show_default=False, err=True).strip()
+                              show_default=False, err=True, prompt_suffix=_(": ")).strip()
         if not folder:
             break
         if folder not in chosen:
@@ -98,8 +98,11 @@ def _print_human(result) -> None:
             say(_("  FAILED {destination} — {reason}").format(destination=c.destination, reason=c.reason), "warning")
     if result.journals:
         j = result.journals
-        say(_("  Fiscal journals: {records} records in {journals} journals, {verified} signatures verified "
-              "({unchanged} unchanged since the last check).").format(
+        verified = j["checks"]["signatures_verified"]
+        say(ngettext("  Fiscal journals: {records} records in {journals} journals, {verified} signature verified "
+                     "({unchanged} unchanged since the last check).",
+                     "  Fiscal journals: {records} records in {journals} journals, {verified} signatures verified "
+                     "({unchanged} unchanged since the last check).", verified).format(
             records=sum(j["records"].values()), journals=len(j["records"]),
             verified=j["checks"]["signatures_verified"],
             unchanged=j["checks"]["signatures_unchanged_since_last_check"]))

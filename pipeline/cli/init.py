@@ -64,7 +64,7 @@ def command(config_path, source, destinations, identity_out, store_id, passphras
             raise UsageError(_("Missing option --to DEST (a destination folder or rclone:REMOTE:PATH)."))
         while True:
             d = click.prompt(_("Destination (USB key, disk, network share; empty to finish)"), default="",
-                             show_default=False, err=True)
+                             show_default=False, err=True, prompt_suffix=_(": "))
             if not d:
                 if destinations:
                     break
@@ -73,7 +73,8 @@ def command(config_path, source, destinations, identity_out, store_id, passphras
     if not identity_out:
         identity_out = _need(ask, "--identity-out", _("Where to write the decryption key (off this machine)"), None)
     if not store_id and ask:
-        store_id = click.prompt(_("Store id"), default=default_store_id(), err=True)
+        store_id = click.prompt(_("Store id"), default=default_store_id(), err=True,
+                                prompt_suffix=_(": "))
 
     passphrase = None
     if passphrase_env:
@@ -84,7 +85,7 @@ def command(config_path, source, destinations, identity_out, store_id, passphras
         if not ask:
             raise UsageError(_("--protect needs a terminal; use --passphrase-env VAR instead."))
         passphrase = click.prompt(_("Passphrase"), hide_input=True, confirmation_prompt=_("Repeat the passphrase"),
-                                  err=True)
+                                  err=True, prompt_suffix=_(": "))
 
     from pipeline.shop import normalised
 
@@ -124,4 +125,4 @@ def command(config_path, source, destinations, identity_out, store_id, passphras
 def _need(ask: bool, option: str, prompt: str, default):
     if not ask:
         raise UsageError(_("Missing option {option}.").format(option=option))
-    return click.prompt(prompt, default=default, err=True)
+    return click.prompt(prompt, default=default, err=True, prompt_suffix=_(": "))

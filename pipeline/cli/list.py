@@ -53,5 +53,5 @@ def command(config_path, sources, no_look, as_json) -> None:
                          _("kept: {reasons}").format(reasons=", ".join(r["kept_because"])) if r["kept_because"] else ""]
                 state = "" if r["state"] == "held" else f" [{r['state']}]"
                 click.echo(f"  {r['run_id']}  {(r['created_at'] or '')[:16].replace('T', ' ')}  {size}{state}  "
-                           + "; ".join(m for m in marks if m))
+                           + _("; ").join(m for m in marks if m))
     raise SystemExit(CHECK_FAILED if missing else OK)

@@ -59,7 +59,7 @@ def describe(st: dict) -> list[str]:
         first = ngettext("Store {store_id}: {runs} run.", "Store {store_id}: {runs} runs.", st["runs"]).format(store_id=st["store_id"], runs=st["runs"])
     lines = [first]
     for d in st["destinations"]:
-        lines.append(f"  {d['destination']} ({role_text(d['role'])}):")
+        lines.append(_("  {destination} ({role}):").format(destination=d["destination"], role=role_text(d["role"])))
         if d["present"] is False:
             days = d["days_since_present"]
             seen = (_("never seen") if days is None else _("last seen today") if days == 0
