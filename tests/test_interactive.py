@@ -12,9 +12,9 @@ COFFRE = [sys.executable, "-m", "pipeline"]
 
 def test_archive_proposes_the_last_destination_like_the_till(store):
     code, shown = run_in_terminal([*COFFRE, "archive", "--config", str(store.config)],
-                                  [("[O/n]", "")])
+                                  [("[Y/n]", "")])
     assert code == 0, shown
-    assert f"Save to {store.destinations[0]}, {store.destinations[1]}? [O/n]" in shown
+    assert f"Save to {store.destinations[0]}, {store.destinations[1]}? [Y/n]" in shown
     assert len(store.run_dirs(store.destinations[0])) == 1
 
 
@@ -47,7 +47,7 @@ def test_archive_no_asks_for_each_configured_copy_and_drops_none_silently(store,
                                    ("Another folder", "")])
     assert code == 0, shown
     for spec in (extra, a, b):
-        assert f"Keep the copy on {spec}? [O/n]" in shown, shown
+        assert f"Keep the copy on {spec}? [Y/n]" in shown, shown
     assert len(store.run_dirs(a)) == 1 and store.run_dirs(b) == [] and len(store.run_dirs(extra)) == 1
 
 

@@ -22,7 +22,7 @@ def say(message: str, level: str | None = None) -> None:
 
     `level`: error, warning, info (which matters under --scheduled), `result` (the command's final line: said even
     under -q) or `detail` (said only under -v). Messages without a level (what the stages say as they go) are left
-    out under -q."""
+    out under -q unless their words make them a warning or an error."""
     if interrupt.requested():
         return  # what a stopping command meets (a copy failing as its upload is killed) is the stop, already said
     if level == "detail" and _verbosity < VERBOSE:
@@ -30,8 +30,8 @@ def say(message: str, level: str | None = None) -> None:
     if scheduled.active():
         scheduled.say(message, level if level in scheduled.PRIORITY else None)
         return
-    if _verbosity <= QUIET and level not in ("error", "warning", "result"):
-        return
+    if _verbosity <= QUIET and (level or scheduled.level_of(message)) not in ("error", "warning", "result"):
+        return  # a stage's own warnings carry no level: their words say what they are, as under --scheduled
     click.echo(message, err=True)
 
 

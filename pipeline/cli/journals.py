@@ -10,6 +10,7 @@ from pipeline.cli.common import (Command, Group, config_option, epilog, identity
                                  json_option, load_identity, run_option, say, verbose, verbosity_options)
 from pipeline.errors import CANNOT_RUN, NEEDS_PERSON, OK, USAGE
 from pipeline.i18n import _, ngettext
+from pipeline.sample import describe_counts
 
 
 @click.group("journals", cls=Group,
@@ -64,7 +65,7 @@ def export(config_path, out_dir, period, run_id, identity, passphrase_env, sourc
         click.echo(json.dumps({"out": str(outcome.folder), "records": outcome.counts, "checks": summary,
                                "findings": [f.to_json() for f in outcome.checks.findings]}, indent=2, ensure_ascii=False))
     say(_("Journals written to {folder}: {records}.").format(
-        folder=outcome.folder, records=", ".join(f"{n} {k}" for k, n in outcome.counts.items())), "result")
+        folder=outcome.folder, records=describe_counts(outcome.counts)), "result")
     findings = outcome.checks.findings
     if findings:
         say(ngettext("ATTENTION: {n} finding:", "ATTENTION: {n} findings:", len(findings)).format(n=len(findings)),

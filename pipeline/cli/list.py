@@ -10,6 +10,7 @@ from pipeline.cli.common import (Command, config_option, epilog, json_option, qu
                                  verbosity_options)
 from pipeline.errors import CHECK_FAILED, OK, USAGE
 from pipeline.cli import units
+from pipeline.listing import state_text
 from pipeline.i18n import _, ngettext
 
 
@@ -47,11 +48,12 @@ def command(config_path, sources, no_look, as_json) -> None:
                 continue
             for r in shown:
                 size = (units.size(r["bytes"]) if r["bytes"] else "?").rjust(10)
-                marks = [ngettext("{n} finding", "{n} findings", r["findings"]).format(n=r["findings"]) if r["findings"] else "",
+                found = ngettext("{n} finding", "{n} findings", r["findings"]).format(n=r["findings"])
+                marks = [found if r["findings"] else "",
                          _("verified {date}").format(date=r["verified"][:10]) if r["verified"] else "",
                          _("drilled {date}").format(date=r["drilled"][:10]) if r["drilled"] else "",
                          _("kept: {reasons}").format(reasons=", ".join(r["kept_because"])) if r["kept_because"] else ""]
-                state = "" if r["state"] == "held" else f" [{r['state']}]"
+                state = "" if r["state"] == "held" else f" [{state_text(r['state'])}]"
                 click.echo(f"  {r['run_id']}  {(r['created_at'] or '')[:16].replace('T', ' ')}  {size}{state}  "
                            + _("; ").join(m for m in marks if m))
     raise SystemExit(CHECK_FAILED if missing else OK)

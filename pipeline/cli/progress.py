@@ -55,7 +55,8 @@ def terminal_progress(quiet: bool = False):
 def speed(per_second: float, unit: str) -> str:
     if unit == BYTES:
         return _("{size}/s").format(size=size(per_second))
-    return _("{count} records/s").format(count=number(per_second))
+    # In brackets: beside the count of records done, two bare numbers would read as one ("12 720 2 667").
+    return _("({count} records/s)").format(count=number(per_second))
 
 
 def amount(done: float, total: float | None, unit: str) -> str:

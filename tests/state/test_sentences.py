@@ -1,32 +1,19 @@
 """The record keeps its sentences in English whatever language the evening's run spoke; status shows them in the
 reader's language (pipeline/state/sentences.py)."""
 
-import gettext
-import io
-from pathlib import Path
 
 import pytest
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 
 from pipeline import i18n
 from pipeline.state import sentences
 
-PART = Path(__file__).resolve().parents[2] / "pipeline" / "locale" / "fr" / "parts" / "store.po"
-
-
 @pytest.fixture
 def french(monkeypatch):
-    """This process speaking French, from this area's translations (the folded catalogue may not hold them yet)."""
-    with PART.open("rb") as f:
-        catalog = read_po(f, locale="fr")
-    buf = io.BytesIO()
-    write_mo(buf, catalog)
-    buf.seek(0)
-    fr = gettext.GNUTranslations(buf)
+    """This process speaking French, from the compiled catalogue."""
+    fr = i18n.translation_for("fr")
+    assert fr.gettext("held") != "held", "the French catalogue is not compiled (scripts/catalogue)"
     monkeypatch.setattr(i18n, "_translation", fr)
     monkeypatch.setattr(i18n, "_language", "fr")
-    monkeypatch.setattr(i18n, "translation_for", lambda lang: fr if lang == "fr" else gettext.NullTranslations())
     sentences._patterns.cache_clear()
     yield
     sentences._patterns.cache_clear()
