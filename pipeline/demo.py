@@ -63,8 +63,8 @@ def run_demo(folder: Path | None, days: int, say, progress: Progress = NO_PROGRE
                          "{signatures} signatures and every total checked: {findings} finding",
                          "fiscal journals: {records} records exported (CSV + JSON, LISEZMOI in French), "
                          "{signatures} signatures and every total checked: {findings} findings",
-                         len(result.findings)).format(records=sum(j["records"].values()),
-                                                      signatures=j["checks"]["signatures_verified"],
+                         len(result.findings)).format(records=number(sum(j["records"].values())),
+                                                      signatures=number(j["checks"]["signatures_verified"]),
                                                       findings=len(result.findings)))
     run_dir = usb / cfg.store_id / result.run_id
 
@@ -85,7 +85,7 @@ def run_demo(folder: Path | None, days: int, say, progress: Progress = NO_PROGRE
         if o.ok:
             say("   " + _("{destination}: restored in {seconds} s, {tables} tables and {rows} rows as "
                           "recorded").format(destination=o.destination, seconds=number(o.seconds, 2), tables=o.tables,
-                                             rows=o.rows))
+                                             rows=number(o.rows)))
         else:
             say("   " + _("{destination}: FAILED: {problem}").format(destination=o.destination, problem=o.problem))
     ok = result.exit_code == OK and all(r.ok for r in reports) and report.ok

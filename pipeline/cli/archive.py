@@ -103,9 +103,8 @@ def _print_human(result) -> None:
                      "({unchanged} unchanged since the last check).",
                      "  Fiscal journals: {records} records in {journals} journals, {verified} signatures verified "
                      "({unchanged} unchanged since the last check).", verified).format(
-            records=sum(j["records"].values()), journals=len(j["records"]),
-            verified=j["checks"]["signatures_verified"],
-            unchanged=j["checks"]["signatures_unchanged_since_last_check"]))
+            records=number(sum(j["records"].values())), journals=len(j["records"]), verified=number(verified),
+            unchanged=number(j["checks"]["signatures_unchanged_since_last_check"])))
     if result.findings:
         say(ngettext("  ATTENTION: {n} finding in the fiscal journals (the data is saved all the same):",
                      "  ATTENTION: {n} findings in the fiscal journals (the data is saved all the same):",

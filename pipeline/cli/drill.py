@@ -58,7 +58,7 @@ def _print_human(report) -> None:
         if o.ok:
             say(_("PASS {destination}: run {run_id} restored in {seconds} s ({size} MB, {tables} tables, {rows} rows "
                   "as recorded)").format(destination=o.destination, run_id=o.run_id, seconds=number(o.seconds, 2),
-                                         size=number(o.restored_bytes / 1e6, 1), tables=o.tables, rows=o.rows),
+                                         size=number(o.restored_bytes / 1e6, 1), tables=o.tables, rows=number(o.rows)),
                 "result")
             for note in o.notes:
                 say(_("  Warning: {note}").format(note=note), "warning")
