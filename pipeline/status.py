@@ -91,7 +91,7 @@ def store_status(cfg: Config, now: float | None = None, look: bool = True) -> di
                     "{growth} an evening): prune ([retention]) or use a larger medium",
                     "{destination} will be full in about {left} evenings at the current growth ({free} free, "
                     "{growth} an evening): prune ([retention]) or use a larger medium", left).format(
-                    destination=spec, left=left, free=size_text(e["free_bytes"]),
+                    destination=spec, left=number(left), free=size_text(e["free_bytes"]),
                     growth=size_text(e["growth_bytes"])))
     findings = (last or {}).get("findings") or {}
     return {"store_id": cfg.store_id, "last_run": last, "last_run_findings": findings, "runs": len(h.runs),

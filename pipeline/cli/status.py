@@ -9,6 +9,7 @@ import click
 from pipeline.cli.common import Command, config_option, epilog, json_option, quiet, role_text, verbosity_options
 from pipeline.errors import CHECK_FAILED, OK, USAGE
 from pipeline.i18n import _, ngettext
+from pipeline.units import number
 
 
 @click.command("status", cls=Command,
@@ -76,7 +77,7 @@ def describe(st: dict) -> list[str]:
         if d["free_bytes"] is not None:
             room = (_("room for every evening at the current growth") if d["evenings_left"] is None
                     else ngettext("room for about {n} more evening", "room for about {n} more evenings",
-                             d["evenings_left"]).format(n=d["evenings_left"]))
+                             d["evenings_left"]).format(n=number(d["evenings_left"])))
             if (d["growth_bytes"] or 0) > 0:
                 lines.append(_("    {free} free, {room} ({growth} an evening)").format(
                     free=size_text(d["free_bytes"]), room=room, growth=size_text(d["growth_bytes"])))
