@@ -48,7 +48,7 @@ def needs_a_person(snapshot: dict, last_counts: dict | None, journals_expected: 
     if journals_expected and not journals_done:
         said.append(journals_problem or _("the fiscal journals could not be exported from this database"))
     if findings:
-        said.append(ngettext("{count} finding(s) in the fiscal journals", "{count} finding(s) in the fiscal journals",
+        said.append(ngettext("{count} finding in the fiscal journals", "{count} findings in the fiscal journals",
                              findings).format(count=findings))
     qc = snapshot.get("quick_check")
     if qc not in (None, "ok"):

@@ -8,6 +8,7 @@ from pipeline import config
 from pipeline.archive import run_archive
 from pipeline.errors import CHECK_FAILED, OK
 from pipeline.i18n import _, ngettext
+from pipeline.units import number
 from pipeline.progress import NO_PROGRESS, RECORDS, Progress
 from pipeline.initialise import init_store
 from pipeline.keys.age_identity import load_identities
@@ -59,11 +60,11 @@ def run_demo(folder: Path | None, days: int, say, progress: Progress = NO_PROGRE
     if result.journals:
         j = result.journals
         say("   " + ngettext("fiscal journals: {records} records exported (CSV + JSON, LISEZMOI in French), "
-                         "{signatures} signatures and every total checked: {findings} finding(s)",
+                         "{signatures} signatures and every total checked: {findings} finding",
                          "fiscal journals: {records} records exported (CSV + JSON, LISEZMOI in French), "
-                         "{signatures} signatures and every total checked: {findings} finding(s)",
-                         len(result.findings)).format(records=sum(j["records"].values()),
-                                                      signatures=j["checks"]["signatures_verified"],
+                         "{signatures} signatures and every total checked: {findings} findings",
+                         len(result.findings)).format(records=number(sum(j["records"].values())),
+                                                      signatures=number(j["checks"]["signatures_verified"]),
                                                       findings=len(result.findings)))
     run_dir = usb / cfg.store_id / result.run_id
 
@@ -82,16 +83,16 @@ def run_demo(folder: Path | None, days: int, say, progress: Progress = NO_PROGRE
     report = drill(cfg, identities, cfg.destinations, progress=progress)
     for o in report.outcomes:
         if o.ok:
-            say("   " + _("{destination}: restored in {seconds:.2f} s, {tables} tables and {rows} rows as "
-                          "recorded").format(destination=o.destination, seconds=o.seconds, tables=o.tables,
-                                             rows=o.rows))
+            say("   " + _("{destination}: restored in {seconds} s, {tables} tables and {rows} rows as "
+                          "recorded").format(destination=o.destination, seconds=number(o.seconds, 2), tables=o.tables,
+                                             rows=number(o.rows)))
         else:
             say("   " + _("{destination}: FAILED: {problem}").format(destination=o.destination, problem=o.problem))
     ok = result.exit_code == OK and all(r.ok for r in reports) and report.ok
 
     say("")
-    say(_("Done in {seconds:.1f} s. Look at {run}: RESTORE.txt explains it. Check it with stock tools:").format(
-        seconds=result.seconds, run=run_dir))
+    say(_("Done in {seconds} s. Look at {run}: RESTORE.txt explains it. Check it with stock tools:").format(
+        seconds=number(result.seconds, 1), run=run_dir))
     say(f"   cd {run_dir}")
     say("   b3sum --check MANIFEST.b3")
     say(f"   minisign -V -p {cfg.signing_public_key_file} -m MANIFEST.b3")

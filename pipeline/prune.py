@@ -177,7 +177,7 @@ def _plan_copy(cfg: Config, spec: str, history: History, runs: list[dict], reaso
     if unknown:
         one.notes.append(ngettext("{count} run here is not in this machine's record (another machine's, or before a "
                                   "rebuilt record): left alone",
-                                  "{count} run(s) here are not in this machine's record (another machine's, or before "
+                                  "{count} runs here are not in this machine's record (another machine's, or before "
                                   "a rebuilt record): left alone", len(unknown)).format(count=len(unknown)))
     if dry_run:
         one.removed = [r["run_id"] for r in go]

@@ -14,6 +14,7 @@ from pipeline.cli.progress import terminal_progress
 from pipeline.cli.prompts import confirm
 from pipeline.errors import CANNOT_RUN, NEEDS_PERSON, OK, PARTIAL, USAGE, CoffreError, UsageError
 from pipeline.i18n import _, ngettext
+from pipeline.units import number
 
 
 @click.command("archive", cls=Command,
@@ -90,15 +91,15 @@ def _ask_destination(proposed: list[str], configured: list[str]) -> list[str]:
 def _print_human(result) -> None:
     snap = result.facts.get("snapshot", {})
     blocks = snap.get("blocks") or {}
-    size = f"{snap.get('plain_size', 0) / 1e6:.1f}"
+    size = number(snap.get('plain_size', 0) / 1e6, 1)
     if blocks.get("reused"):
         say(_("Run {run_id} of store {store_id}: snapshot of {size} MB ({compressed} of its {count} blocks compressed, "
               "the others copied unchanged from the last run) in {seconds} s.").format(
             run_id=result.run_id, store_id=result.store_id, size=size, compressed=blocks["compressed"],
-            count=blocks["count"], seconds=f"{result.seconds:.1f}"), "result")
+            count=blocks["count"], seconds=number(result.seconds, 1)), "result")
     else:
         say(_("Run {run_id} of store {store_id}: snapshot of {size} MB in {seconds} s.").format(
-            run_id=result.run_id, store_id=result.store_id, size=size, seconds=f"{result.seconds:.1f}"), "result")
+            run_id=result.run_id, store_id=result.store_id, size=size, seconds=number(result.seconds, 1)), "result")
     for c in result.copies:
         if c.ok:
             say(_("  OK     {destination}").format(destination=c.destination))
@@ -106,11 +107,13 @@ def _print_human(result) -> None:
             say(_("  FAILED {destination} — {reason}").format(destination=c.destination, reason=c.reason), "warning")
     if result.journals:
         j = result.journals
-        say(_("  Fiscal journals: {records} records in {journals} journals, {verified} signatures verified "
-              "({unchanged} unchanged since the last check).").format(
-            records=sum(j["records"].values()), journals=len(j["records"]),
-            verified=j["checks"]["signatures_verified"],
-            unchanged=j["checks"]["signatures_unchanged_since_last_check"]))
+        verified = j["checks"]["signatures_verified"]
+        say(ngettext("  Fiscal journals: {records} records in {journals} journals, {verified} signature verified "
+                     "({unchanged} unchanged since the last check).",
+                     "  Fiscal journals: {records} records in {journals} journals, {verified} signatures verified "
+                     "({unchanged} unchanged since the last check).", verified).format(
+            records=number(sum(j["records"].values())), journals=len(j["records"]), verified=number(verified),
+            unchanged=number(j["checks"]["signatures_unchanged_since_last_check"])))
     if result.findings:
         say(ngettext("  ATTENTION: {n} finding in the fiscal journals (the data is saved all the same):",
                      "  ATTENTION: {n} findings in the fiscal journals (the data is saved all the same):",

@@ -146,7 +146,7 @@ def _report(e: Exception) -> int:
         e.show()
         return USAGE
     if isinstance(e, CoffreError):
-        say(f"coffre: {e}", "error")
+        say(_("coffre: {error}").format(error=e), "error")
         return e.exit_code
     if isinstance(e, OSError):
         if getattr(e, "filename", None):
@@ -208,7 +208,8 @@ def load_identity(path: str, passphrase_env: str | None) -> list:
             if not passphrase:
                 raise UsageError(_("The environment variable {name} is empty or not set.").format(name=passphrase_env))
         elif interactive():
-            passphrase = click.prompt(_("Passphrase of {path}").format(path=p), hide_input=True, err=True)
+            passphrase = click.prompt(_("Passphrase of {path}").format(path=p), hide_input=True, err=True,
+                                      prompt_suffix=_(": "))
     return load_identities(p, passphrase)
 
 

@@ -10,7 +10,8 @@ from pipeline.cli.common import (Command, config_option, epilog, identity_option
                                  load_identity, quiet, run_option, say, scheduled_option, verbose,
                                  verbosity_options)
 from pipeline.errors import CANNOT_RUN, CHECK_FAILED, OK, USAGE
-from pipeline.i18n import _
+from pipeline.i18n import _, ngettext
+from pipeline.units import number
 from pipeline.cli.progress import terminal_progress
 
 
@@ -56,12 +57,14 @@ def _print_human(report) -> None:
     for o in report.outcomes:
         if o.ok:
             say(_("PASS {destination}: run {run_id} restored in {seconds} s ({size} MB, {tables} tables, {rows} rows "
-                  "as recorded)").format(destination=o.destination, run_id=o.run_id, seconds=f"{o.seconds:.2f}",
-                                         size=f"{o.restored_bytes / 1e6:.1f}", tables=o.tables, rows=o.rows),
+                  "as recorded)").format(destination=o.destination, run_id=o.run_id, seconds=number(o.seconds, 2),
+                                         size=number(o.restored_bytes / 1e6, 1), tables=o.tables, rows=number(o.rows)),
                 "result")
             for note in o.notes:
                 say(_("  Warning: {note}").format(note=note), "warning")
         else:
             say(_("FAIL {destination}: {problem}").format(destination=o.destination, problem=o.problem), "warning")
     if verbose():
-        say(_("{n} copy(ies) drilled; each scratch folder was removed.").format(n=len(report.outcomes)), "detail")
+        say(ngettext("{n} copy drilled; its scratch folder was removed.",
+                     "{n} copies drilled; each scratch folder was removed.", len(report.outcomes)).format(
+            n=len(report.outcomes)), "detail")

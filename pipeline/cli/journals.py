@@ -77,4 +77,6 @@ def export(config_path, out_dir, period, run_id, identity, passphrase_env, sourc
             say(_("  … and {n} more: see findings.json (or -v).").format(n=len(findings) - len(shown)), "warning")
         # Exported all the same, but a person must look (exit 5, as an archive run with findings).
         raise SystemExit(NEEDS_PERSON)
-    say(_("Checks: no finding ({n} signatures verified).").format(n=summary["signatures_verified"]), "result")
+    n = summary["signatures_verified"]
+    say(ngettext("Checks: no finding ({n} signature verified).", "Checks: no finding ({n} signatures verified).",
+                 n).format(n=n), "result")

@@ -11,7 +11,7 @@ from pipeline.cli.common import (Command, config_option, epilog, json_option, qu
 from pipeline.errors import CHECK_FAILED, OK, USAGE
 from pipeline.cli import units
 from pipeline.listing import state_text
-from pipeline.i18n import _
+from pipeline.i18n import _, ngettext
 
 
 @click.command("list", cls=Command,
@@ -38,20 +38,22 @@ def command(config_path, sources, no_look, as_json) -> None:
             held = [r for r in c["runs"] if r["state"] != "removed by retention"]
             shown = c["runs"] if verbose() else held  # -v: the runs removed by retention too
             if c["reached"] is not False:
-                click.echo(_("{destination} ({role}): {n} run(s)").format(
+                click.echo(ngettext("{destination} ({role}): {n} run", "{destination} ({role}): {n} runs", len(held)).format(
                     destination=c["destination"], role=role_text(c["role"]), n=len(held)))
             else:
-                click.echo(_("{destination} ({role}): {n} run(s) — not reached: {reason}").format(
+                click.echo(ngettext("{destination} ({role}): {n} run — not reached: {reason}",
+                                    "{destination} ({role}): {n} runs — not reached: {reason}", len(held)).format(
                     destination=c["destination"], role=role_text(c["role"]), n=len(held), reason=c["why_not"]))
             if quiet():
                 continue
             for r in shown:
                 size = (units.size(r["bytes"]) if r["bytes"] else "?").rjust(10)
-                marks = [_("{n} finding(s)").format(n=r["findings"]) if r["findings"] else "",
+                found = ngettext("{n} finding", "{n} findings", r["findings"]).format(n=r["findings"])
+                marks = [found if r["findings"] else "",
                          _("verified {date}").format(date=r["verified"][:10]) if r["verified"] else "",
                          _("drilled {date}").format(date=r["drilled"][:10]) if r["drilled"] else "",
                          _("kept: {reasons}").format(reasons=", ".join(r["kept_because"])) if r["kept_because"] else ""]
                 state = "" if r["state"] == "held" else f" [{state_text(r['state'])}]"
                 click.echo(f"  {r['run_id']}  {(r['created_at'] or '')[:16].replace('T', ' ')}  {size}{state}  "
-                           + "; ".join(m for m in marks if m))
+                           + _("; ").join(m for m in marks if m))
     raise SystemExit(CHECK_FAILED if missing else OK)

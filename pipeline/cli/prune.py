@@ -9,7 +9,8 @@ import click
 from pipeline.cli.common import (Command, config_option, epilog, json_option, say, scheduled_option, verbose,
                                  verbosity_options)
 from pipeline.errors import CANNOT_RUN, OK, PARTIAL, USAGE
-from pipeline.i18n import _
+from pipeline.i18n import _, ngettext
+from pipeline.units import number
 
 
 @click.command("prune", cls=Command,
@@ -49,10 +50,12 @@ def print_prune(result) -> None:
             say(_("{destination}: NOT PRUNED — {reason}").format(destination=c.destination, reason=c.reason), "error")
             continue
         if result.dry_run:
-            line = _("{destination}: would remove {removed} run(s) ({size} MB), kept {kept}.")
+            line = ngettext("{destination}: would remove {removed} run ({size} MB), kept {kept}.",
+                            "{destination}: would remove {removed} runs ({size} MB), kept {kept}.", len(c.removed))
         else:
-            line = _("{destination}: removed {removed} run(s) ({size} MB), kept {kept}.")
-        say(line.format(destination=c.destination, removed=len(c.removed), size=f"{c.freed / 1e6:.1f}",
+            line = ngettext("{destination}: removed {removed} run ({size} MB), kept {kept}.",
+                            "{destination}: removed {removed} runs ({size} MB), kept {kept}.", len(c.removed))
+        say(line.format(destination=c.destination, removed=len(c.removed), size=number(c.freed / 1e6, 1),
                         kept=len(c.kept)), "result")
         if result.dry_run or verbose():
             for rid in c.kept:

@@ -8,7 +8,7 @@ import click
 
 from pipeline.cli.common import Command, config_option, epilog, json_option, say, verbosity_options
 from pipeline.errors import CANNOT_RUN, OK, USAGE
-from pipeline.i18n import _
+from pipeline.i18n import _, ngettext
 
 
 @click.command("rebuild-record", cls=Command,
@@ -32,8 +32,8 @@ def command(config_path, sources, as_json) -> None:
                                "exit_code": OK}, indent=2))
     if out.kept_aside:
         say(_("The unreadable record was kept aside as {path}.").format(path=out.kept_aside))
-    say(_("New record: {runs} run(s) found on {n} copy(ies): {copies}.").format(
-        runs=out.runs, n=len(out.copies_read), copies=", ".join(out.copies_read) or _("none")), "result")
+    say(ngettext("New record: {runs} run found, on {copies}.", "New record: {runs} runs found, on {copies}.",
+                 out.runs).format(runs=out.runs, copies=", ".join(out.copies_read) or _("no copy")), "result")
     for missed in out.copies_missed:
         say(_("  Not read (its runs are not in the new record): {destination}").format(destination=missed), "warning")
     say(_("The next archive run checks every journal record again."))

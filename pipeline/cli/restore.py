@@ -10,6 +10,7 @@ from pipeline.cli.common import (Command, config_option, epilog, identity_option
                                  load_identity, run_option, say, verbosity_options)
 from pipeline.errors import CANNOT_RUN, CHECK_FAILED, OK, USAGE
 from pipeline.i18n import _
+from pipeline.units import number
 from pipeline.cli.progress import terminal_progress
 
 
@@ -58,7 +59,7 @@ def command(config_path, identity, passphrase_env, out_dir, run_id, sources, wit
     for s in res.skipped:
         say(_("Passed over: {reason}").format(reason=s))
     say(_("Restored run {run_id} from {destination} in {seconds} s:").format(
-        run_id=res.run_id, destination=res.destination, seconds=f"{res.seconds:.1f}"), "result")
+        run_id=res.run_id, destination=res.destination, seconds=number(res.seconds, 1)), "result")
     for f in res.files:
         say(f"  {f}", "result")
     if integrity_check:

@@ -11,6 +11,7 @@ import click
 from pipeline.cli.common import Command, epilog, json_option, quiet, say, verbosity_options
 from pipeline.errors import OK, USAGE, UsageError
 from pipeline.i18n import _
+from pipeline.units import number
 from pipeline.sample import describe_counts
 from pipeline.cli.progress import terminal_progress
 from pipeline.progress import RECORDS
@@ -68,4 +69,4 @@ def command(path: str, days: int, tickets_per_day: int, seed: int, start, zone, 
                                "start": first_day.isoformat(), "timezone": zone, "counts": counts,
                                "seconds": round(seconds, 3), "exit_code": OK}, indent=2))
     say(_("Sample shop written to {path} in {seconds} s: {counts}.").format(
-        path=path, seconds=f"{seconds:.1f}", counts=describe_counts(counts)), "result")
+        path=path, seconds=number(seconds, 1), counts=describe_counts(counts)), "result")

@@ -36,7 +36,7 @@ def _at(ctx, param, value):
 @click.option("--verify-weekly", is_flag=True,
               help=_("Also verify every copy once a week, an hour after the archive."))
 @click.option("--cron", is_flag=True,
-              help=_("Print only the cron line(s), for /etc/cron.d/coffre (with --user: for crontab -e)."))
+              help=_("Print only the cron lines, for /etc/cron.d/coffre (with --user: for crontab -e)."))
 @json_option()
 @verbosity_options
 def command(at, config_path, out_dir, install, user_units, verify_weekly, cron, as_json) -> None:

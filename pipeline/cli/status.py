@@ -8,7 +8,8 @@ import click
 
 from pipeline.cli.common import Command, config_option, epilog, json_option, quiet, role_text, verbosity_options
 from pipeline.errors import CHECK_FAILED, OK, USAGE
-from pipeline.i18n import _
+from pipeline.i18n import _, ngettext
+from pipeline.units import number
 
 
 @click.command("status", cls=Command,
@@ -52,28 +53,31 @@ def describe(st: dict) -> list[str]:
 
     last = st["last_run"]
     if last:
-        first = _("Store {store_id}: {runs} run(s), the last {run_id} written {when}.").format(
+        first = ngettext("Store {store_id}: {runs} run, the last {run_id} written {when}.",
+                         "Store {store_id}: {runs} runs, the last {run_id} written {when}.", st["runs"]).format(
             store_id=st["store_id"], runs=st["runs"], run_id=last["run_id"], when=last.get("created_at", "?"))
     else:
-        first = _("Store {store_id}: {runs} run(s).").format(store_id=st["store_id"], runs=st["runs"])
+        first = ngettext("Store {store_id}: {runs} run.", "Store {store_id}: {runs} runs.", st["runs"]).format(store_id=st["store_id"], runs=st["runs"])
     lines = [first]
     for d in st["destinations"]:
-        lines.append(f"  {d['destination']} ({role_text(d['role'])}):")
+        lines.append(_("  {destination} ({role}):").format(destination=d["destination"], role=role_text(d["role"])))
         if d["present"] is False:
             days = d["days_since_present"]
             seen = (_("never seen") if days is None else _("last seen today") if days == 0
-                    else _("last seen {n} day(s) ago").format(n=days))
+                    else ngettext("last seen {n} day ago", "last seen {n} days ago", days).format(n=days))
             lines.append(_("    not there now ({seen}): {reason}").format(seen=seen, reason=d["absent_because"]))
         written = d["last_run_written"] or _("none")
         if d["last_written_at"]:
             written = f"{written} ({d['last_written_at']})"
-        lines.append(_("    last run written and read back: {run}; {n} run(s) held, {size}").format(
+        lines.append(ngettext("    last run written and read back: {run}; {n} run held, {size}",
+                              "    last run written and read back: {run}; {n} runs held, {size}", d["runs_held"]).format(
             run=written, n=d["runs_held"], size=size_text(d["bytes_held"])))
         lines.append(_("    verify {verify}; deep verify {deep}; drill {drill}").format(
             verify=_when(d["last_verify"]), deep=_when(d["last_deep_verify"]), drill=_when(d["last_drill"])))
         if d["free_bytes"] is not None:
             room = (_("room for every evening at the current growth") if d["evenings_left"] is None
-                    else _("room for about {n} more evening(s)").format(n=d["evenings_left"]))
+                    else ngettext("room for about {n} more evening", "room for about {n} more evenings",
+                             d["evenings_left"]).format(n=number(d["evenings_left"])))
             if (d["growth_bytes"] or 0) > 0:
                 lines.append(_("    {free} free, {room} ({growth} an evening)").format(
                     free=size_text(d["free_bytes"]), room=room, growth=size_text(d["growth_bytes"])))

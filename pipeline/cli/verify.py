@@ -10,7 +10,7 @@ from pipeline.cli.common import (Command, config_option, epilog, identity_option
                                  load_identity, quiet, run_option, say, scheduled_option, verbose,
                                  verbosity_options)
 from pipeline.errors import CANNOT_RUN, CHECK_FAILED, OK, USAGE, UsageError
-from pipeline.i18n import _
+from pipeline.i18n import _, ngettext
 from pipeline.cli.progress import terminal_progress
 
 
@@ -76,10 +76,13 @@ def _print_human(reports, deep: bool, selection) -> None:
         read = sum(1 for x in r.runs if x.data_read)
         verdict = _("intact") if r.ok else _("MISSING") if r.missing else _("DAMAGED")
         if deep:
-            line = _("{destination}: {verdict} — {runs} run(s), data read for {read} (decrypted and held to the "
-                     "archive-time facts)")
+            line = ngettext("{destination}: {verdict} — {runs} run, data read for {read} (decrypted and held to the "
+                            "archive-time facts)",
+                            "{destination}: {verdict} — {runs} runs, data read for {read} (decrypted and held to the "
+                            "archive-time facts)", len(r.runs))
         else:
-            line = _("{destination}: {verdict} — {runs} run(s), data read for {read}")
+            line = ngettext("{destination}: {verdict} — {runs} run, data read for {read}",
+                            "{destination}: {verdict} — {runs} runs, data read for {read}", len(r.runs))
         say(line.format(destination=r.destination, verdict=verdict, runs=len(r.runs), read=read),
             "result" if r.ok else "warning")
         if verbose():

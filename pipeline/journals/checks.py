@@ -115,8 +115,8 @@ def late_start(j: Journal, rec: dict, number: int) -> Finding:
 def numbers_missing(j: Journal, rec: dict, prev: int, number: int) -> Finding:
     missing = f"{prev + 1}" if number - prev == 2 else numbers_from_to(prev + 1, number - 1)
     return Finding(j.name, "numbering_gap", dict(rec, **{j.numbering_field: prev + 1}),
-                   ngettext("number(s) {missing} missing between {previous} and {number}",
-                            "number(s) {missing} missing between {previous} and {number}",
+                   ngettext("number {missing} missing between {previous} and {number}",
+                            "numbers {missing} missing between {previous} and {number}",
                             number - prev - 1).format(missing=missing, previous=prev, number=number))
 
 
@@ -137,9 +137,9 @@ def tail_deleted(j: Journal, name: str, cp: dict, now: dict | None) -> Finding |
         numbers = f"{first}" if first == last_then else f"{first} to {last_then}"  # a field of the record: as is
         shown = f"{first}" if first == last_then else numbers_from_to(first, last_then)
         rec = dict(rec, numbers=numbers)
-        said = ngettext("number(s) {numbers} were here at the last check and are gone ({then} records then, {now} "
+        said = ngettext("number {numbers} was here at the last check and is gone ({then} records then, {now} "
                         "now): records were deleted",
-                        "number(s) {numbers} were here at the last check and are gone ({then} records then, {now} "
+                        "numbers {numbers} were here at the last check and are gone ({then} records then, {now} "
                         "now): records were deleted", last_then - first + 1)
         said = said.format(numbers=shown, then=cp["count"], now=count_now)
     else:

@@ -107,11 +107,11 @@ def _orphans(conn, j: Journal, ticket_key: list[str], tickets: Journal, result: 
     for reg, number, source, n in conn.execute(sql):
         rec = {"register": reg, "ticket_number": number} if number is not None else {"ticket_source_id": source}
         if lines:
-            said = ngettext("{count} line(s) of a ticket that is not in the tickets journal",
-                            "{count} line(s) of a ticket that is not in the tickets journal", n)
+            said = ngettext("{count} line of a ticket that is not in the tickets journal",
+                            "{count} lines of a ticket that is not in the tickets journal", n)
         else:
-            said = ngettext("{count} payment(s) of a ticket that is not in the tickets journal",
-                            "{count} payment(s) of a ticket that is not in the tickets journal", n)
+            said = ngettext("{count} payment of a ticket that is not in the tickets journal",
+                            "{count} payments of a ticket that is not in the tickets journal", n)
         result.add(Finding(j.name, "orphan", rec, said.format(count=n)))
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pipeline.errors import CannotRun
 from pipeline.i18n import _
+from pipeline.units import number
 
 WAIT = 30.0  # seconds: a record update takes milliseconds; longer means a stuck process
 
@@ -34,7 +35,7 @@ def record_lock(state_dir: Path, store_id: str, wait: float = WAIT):
                 if time.monotonic() >= deadline:
                     raise CannotRun(_("The record of store {store_id} in {folder} stays locked by another Coffre "
                                       "process (waited {seconds} s); try again when it has finished.").format(
-                        store_id=store_id, folder=state_dir, seconds=f"{wait:.0f}"))
+                        store_id=store_id, folder=state_dir, seconds=number(wait)))
                 time.sleep(0.02)  # in Python, not in flock(): a SIGTERM is handled between tries
         yield
     finally:

@@ -73,7 +73,7 @@ def test_verify_verbose_names_each_run_and_quiet_keeps_the_verdicts(store):
         assert f"  {run_id}: intact, data read" in verbose.err, verbose.err
         assert run_id not in normal.err
     for dest in store.destinations:
-        assert f"{dest}: intact — 2 run(s)" in quiet.err
+        assert f"{dest}: intact — 2 runs" in quiet.err
     doc = one_json_object(run_coffre("verify", "--config", store.config, "--json").out)
     assert doc["exit_code"] == 0 and len(doc["copies"]) == 2
 
@@ -88,7 +88,7 @@ def test_status_and_list_quiet(store):
     assert quiet.out.splitlines() == [lines[0]] + [line for line in lines if line.lstrip().startswith("!")]
     assert len(quiet.out.splitlines()) == 3 and len(lines) > 3
     listed = run_coffre("list", "--config", store.config, "-q")
-    assert listed.code == 0 and listed.out.splitlines() == [f"{d} (on-site): 1 run(s)" for d in store.destinations]
+    assert listed.code == 0 and listed.out.splitlines() == [f"{d} (on-site): 1 run" for d in store.destinations]
     doc = one_json_object(run_coffre("list", "--config", store.config, "--json").out)
     assert doc["store_id"] == store.store_id
 

@@ -50,7 +50,7 @@ def test_dry_run_removes_nothing_and_says_why_each_run_is_kept_or_goes(three_run
     for dest in store.destinations:
         assert runs_of(store, dest) == runs
         assert not (dest / store.store_id / "removals").exists()
-        assert f"{dest}: would remove 2 run(s)" in res.err, res
+        assert f"{dest}: would remove 2 runs" in res.err, res
     assert res.err.count(f"keep   {runs[2]}: last, daily") == 2, res
     for old in runs[:2]:
         assert res.err.count(f"remove {old}") == 2, res

@@ -95,14 +95,14 @@ def test_status_warns_evenings_before_the_key_is_full_then_archive_writes_the_ot
                 assert code == 0 and st["problems"] == [], (n, st)
             else:
                 assert code == 1, (n, st)
-                wording = (f"{key} will be full in about {left} evening(s)" if left else f"{key} is full")
+                wording = (f"{key} will be full in about {left} evening{'s' if left > 1 else ''}" if left else f"{key} is full")
                 (sentence,) = [p for p in about_key if p.startswith(wording)]
                 # The sizes it gives keep their figures: a key with 170 kB free is not "0 MB free".
                 free_said, other_said = SIZES.search(sentence).groups()
                 assert not free_said.startswith("0 ") and not other_said.startswith("0 "), sentence
                 assert free_said != other_said, sentence
         assert any(0 < key_entry(st, key)["evenings_left"] <= WARN_EVENINGS for *_, st in evenings[:-1]), \
-            "status never said 'will be full in about N evening(s)'"
+            "status never said 'will be full in about N evenings'"
         # The big copy never warned.
         assert all(not any(str(big) in p for p in st["problems"]) for *_, st in evenings[:-1])
 

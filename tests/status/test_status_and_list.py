@@ -92,7 +92,7 @@ def test_status_says_per_copy_role_room_runs_held_last_verify_and_drill_and_the_
             assert e["evenings_left"] is not None and e["evenings_left"] > 1000, e
         res = store.coffre("status")
         assert res.code == 0, res
-        for text in (f"{a} (on-site):", f"{b} (on-site):", "2 run(s) held", "verify ok on ", "drill ok on ",
+        for text in (f"{a} (on-site):", f"{b} (on-site):", "2 runs held", "verify ok on ", "drill ok on ",
                      f"warning: copy policy: {NO_OFF_SITE}", "All good."):
             assert text in res.out, (text, res)
         assert "!" not in res.out, res
@@ -200,7 +200,7 @@ def test_list_shows_each_copys_runs_then_a_run_deleted_by_hand_then_what_retenti
         assert res.code == 0, res
         for run_id in runs:
             assert res.out.count(run_id) == 2, res
-        assert f"{a} (on-site): 3 run(s)" in res.out and "kept: last" in res.out and "drilled " in res.out, res
+        assert f"{a} (on-site): 3 runs" in res.out and "kept: last" in res.out and "drilled " in res.out, res
 
         # A run deleted by hand from one copy: exit 1, marked on that copy only.
         gone = store.run_dir(a, runs[1])
@@ -234,7 +234,7 @@ def test_list_shows_each_copys_runs_then_a_run_deleted_by_hand_then_what_retenti
         res = store.coffre("list")
         assert res.code == 0, res
         assert runs[0] not in res.out and runs[1] not in res.out and res.out.count(runs[2]) == 2, res
-        assert f"{a} (on-site): 1 run(s)" in res.out, res
+        assert f"{a} (on-site): 1 run" in res.out, res
         newest_bytes = json.loads(store.coffre("list", "--json").out)["copies"][0]["runs"][2]["bytes"]
         st = status(store, 0)
         assert [(e["runs_held"], e["bytes_held"]) for e in st["destinations"]] == [(1, newest_bytes)] * 2, st
