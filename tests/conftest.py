@@ -152,10 +152,13 @@ class Store:
         return sorted(p for p in d.iterdir() if p.is_dir() and p.name != "removals") if d.is_dir() else []
 
 
-def run_in_terminal(argv: list[str], dialogue: list[tuple[str, str]], env=None, timeout=60) -> tuple[int, str]:
+def run_in_terminal(argv: list[str], dialogue: list[tuple[str, str]], env=None, timeout=60,
+                    every_question: bool = False) -> tuple[int, str]:
     """Runs argv on a pseudo-terminal, as a person at the till would, answering each prompt in turn.
 
-    `dialogue` is a list of (text to wait for, line to type). Returns (exit code, everything shown).
+    `dialogue` is a list of (text to wait for, line to type); each text is looked for in what was shown AFTER the
+    previous answer, so a question asked twice must really be asked again. `every_question`: fail when a question of
+    the dialogue was never asked. Returns (exit code, everything shown).
     """
     import pty
     import select
@@ -165,7 +168,7 @@ def run_in_terminal(argv: list[str], dialogue: list[tuple[str, str]], env=None, 
     proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=full_env, close_fds=True,
                             start_new_session=True)
     os.close(slave)
-    shown = b""
+    shown, seen_up_to = b"", 0
     pending = list(dialogue)
     deadline = time.time() + timeout
     try:
@@ -179,8 +182,9 @@ def run_in_terminal(argv: list[str], dialogue: list[tuple[str, str]], env=None, 
                 if not chunk:
                     break
                 shown += chunk
-            if pending and pending[0][0].encode() in shown:
+            if pending and shown.find(pending[0][0].encode(), seen_up_to) >= 0:
                 os.write(master, pending.pop(0)[1].encode() + b"\r")
+                seen_up_to = len(shown)
                 shown += b"\n"
             if proc.poll() is not None and not ready:
                 break
@@ -189,7 +193,10 @@ def run_in_terminal(argv: list[str], dialogue: list[tuple[str, str]], env=None, 
         if proc.poll() is None:
             proc.kill()
         os.close(master)
-    return code, shown.decode("utf-8", "replace")
+    text = shown.decode("utf-8", "replace")
+    if every_question:
+        assert not pending, f"never asked {pending[0][0]!r}; the screen:\n{text}"
+    return code, text
 
 
 @pytest.fixture(scope="session")

@@ -3,56 +3,16 @@ through a real pseudo-terminal, under LANG=fr_FR.UTF-8 and under LANG=C.UTF-8.""
 
 from __future__ import annotations
 
-import os
-import select
-import subprocess
 import sys
-import time
 
+from conftest import run_in_terminal
 from pipeline.i18n import in_language
 
 COFFRE = [sys.executable, "-m", "pipeline"]
 
 
-def converse(argv, dialogue, env, timeout=120):
-    """Runs argv on a pseudo-terminal; for each (question, answer) waits for the question to appear AFTER the previous
-    answer (a repeated question must be asked again, not found in what was already shown), then types the answer."""
-    import pty
-
-    master, slave = pty.openpty()
-    full_env = {k: v for k, v in os.environ.items() if k not in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "COFFRE_LANG")}
-    full_env.update(env, TERM="dumb", COLUMNS="200")
-    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=full_env, close_fds=True,
-                            start_new_session=True)
-    os.close(slave)
-    shown, seen_up_to, pending = b"", 0, list(dialogue)
-    deadline = time.time() + timeout
-    try:
-        while time.time() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                shown += chunk
-            if pending:
-                at = shown.find(pending[0][0].encode(), seen_up_to)
-                if at >= 0:
-                    os.write(master, pending.pop(0)[1].encode() + b"\r")
-                    seen_up_to = len(shown)
-            if proc.poll() is not None and not ready:
-                break
-        code = proc.wait(timeout=5)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(master)
-    text = shown.decode("utf-8", "replace")
-    assert not pending, f"never asked {pending[0][0]!r}; the screen:\n{text}"
-    return code, text
+def converse(argv, dialogue, env):
+    return run_in_terminal(argv, dialogue, env=env, timeout=120, every_question=True)
 
 
 def fr(message: str, **values) -> str:
