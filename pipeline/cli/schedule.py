@@ -10,6 +10,7 @@ import click
 
 from pipeline.cli.common import Command, config_option, epilog, json_option, say, verbosity_options
 from pipeline.errors import CANNOT_RUN, OK, USAGE, UsageError
+from pipeline import i18n
 from pipeline.i18n import _
 
 
@@ -49,7 +50,8 @@ def command(at, config_path, out_dir, install, user_units, verify_weekly, cron, 
     if cron and (out_dir or install):
         raise UsageError(_("--cron prints the cron line only; it goes without --out and --install."))
     cfg = config.load(config_path)  # a schedule of a configuration that does not load would fail every evening
-    command_argv = coffre_command()
+    # The scheduled runs speak the language of the person who scheduled them: cron and systemd set no LANG.
+    command_argv = coffre_command() + ["--lang", i18n.language()]
     run_as = None if user_units else _user_name()
     summary = {"at": str(at), "store_id": cfg.store_id, "config": str(cfg.path), "verify_weekly": verify_weekly}
     if cron:

@@ -123,9 +123,9 @@ def test_without_identity_the_report_says_non_renseigne(tmp_path, other_disk, sa
     (["--vat-number", "FR99732829320"], "its key is not that of the SIREN"),
     (["--vat-number", "DE123456789"], "is not a French VAT number"),
 ])
-def test_a_mistyped_number_is_refused_at_init_and_nothing_is_written(tmp_path, sample_db, args, said):
+def test_a_mistyped_number_is_refused_at_init_and_nothing_is_written(tmp_path, other_disk, sample_db, args, said):
     config = tmp_path / "etc" / "coffre.toml"
-    res = run_coffre("init", "--config", config, "--source", f"sqlite:{sample_db}", "--to", tmp_path / "usb",
+    res = run_coffre("init", "--config", config, "--source", f"sqlite:{sample_db}", "--to", other_disk,
                      "--i-know", "--identity-out", tmp_path / "off" / "id.txt", *args)
     assert res.code == 2 and said in res.err and "Traceback" not in res.err, res
     assert not config.exists() and not (tmp_path / "off" / "id.txt").exists()

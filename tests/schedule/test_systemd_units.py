@@ -48,7 +48,7 @@ def test_user_units_pass_systemd_analyze_verify_user(store, tmp_path):
 
 def test_archive_service_runs_this_coffre_gently_and_the_timer_catches_up_after_a_switched_off_evening(units, store):
     service = (units / "coffre-archive-boutique.service").read_text()
-    exe = " ".join(coffre_command())
+    exe = " ".join(coffre_command() + ["--lang", "en"])  # the language of who scheduled it (cron sets no LANG)
     assert Path(coffre_command()[0]).is_absolute()
     assert f"ExecStart={exe} archive --config {store.config.absolute()} --yes --scheduled\n" in service
     for line in ("Type=oneshot", "Nice=10", "IOSchedulingClass=idle", "TimeoutStartSec=2h", "User=root"):
@@ -108,13 +108,17 @@ def test_install_without_a_running_systemd_writes_the_units_then_says_so_exit_3(
 
 
 def test_cron_line_for_etc_cron_d_and_for_a_users_crontab(store):
-    exe = " ".join(coffre_command())
+    exe = " ".join(coffre_command() + ["--lang", "en"])
     res = run_coffre("schedule", "--at", "20:30", "--config", store.config, "--cron")
     assert res.code == 0, res
     assert res.out == f"30 20 * * * root {exe} archive --config {store.config.absolute()} --yes --scheduled\n"
     res = run_coffre("schedule", "--at", "23:45", "--config", store.config, "--cron", "--user", "--verify-weekly")
     assert res.out.splitlines() == [f"45 23 * * * {exe} archive --config {store.config.absolute()} --yes --scheduled",
                                     f"45 0 * * 1 {exe} verify --config {store.config.absolute()} --scheduled"], res
+    # Scheduled by a French person, the evening's messages (cron's mail, the journal) are French.
+    res = run_coffre("schedule", "--at", "20:30", "--config", store.config, "--cron", env={"LANG": "fr_FR.UTF-8"})
+    assert res.out == f"30 20 * * * root {' '.join(coffre_command())} --lang fr archive --config " \
+                      f"{store.config.absolute()} --yes --scheduled\n", res
 
 
 @pytest.mark.parametrize("at", ["25:00", "20:60", "20h30", "2030", "", "-1:00"])
