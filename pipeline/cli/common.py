@@ -8,13 +8,17 @@ import sys
 import click
 
 from pipeline import interrupt
-from pipeline.cli import scheduled
+from pipeline.cli import progress, scheduled
 from pipeline.errors import CANNOT_RUN, CHECK_FAILED, NEEDS_PERSON, OK, PARTIAL, USAGE, CoffreError
 from pipeline.i18n import _
 
 # How much a command says: -q (errors, warnings and the final result line), normal, -v (more detail).
 QUIET, NORMAL, VERBOSE = -1, 0, 1
 _verbosity = NORMAL
+
+
+# click translates these through a variable, where extraction cannot see them: named here for the catalogue.
+_CLICK_WORDS = (_("required"),)
 
 
 def say(message: str, level: str | None = None) -> None:
@@ -32,6 +36,8 @@ def say(message: str, level: str | None = None) -> None:
         return
     if _verbosity <= QUIET and (level or scheduled.level_of(message)) not in ("error", "warning", "result"):
         return  # a stage's own warnings carry no level: their words say what they are, as under --scheduled
+    if progress.print_above(message):
+        return
     click.echo(message, err=True)
 
 

@@ -44,12 +44,28 @@ def terminal_progress(quiet: bool = False):
     if not enabled(quiet):
         yield NO_PROGRESS
         return
+    global _live
     shown = _RichProgress()
     try:
         with shown.bar:
+            _live = shown
             yield shown
     finally:
+        _live = None
         shown.close()
+
+
+_live = None
+
+
+def print_above(message: str) -> bool:
+    """Says a message above the bars while they are drawn (written straight to the terminal, the next drawing would
+    erase it); False when no bars are drawn."""
+    live = _live
+    if live is None:
+        return False
+    live.bar.console.print(message, markup=False, highlight=False, emoji=False, soft_wrap=True)
+    return True
 
 
 def speed(per_second: float, unit: str) -> str:

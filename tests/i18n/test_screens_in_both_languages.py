@@ -54,6 +54,9 @@ def test_the_shops_day_speaks_one_language_on_a_real_terminal(language, tmp_path
                         words_of_the_other_language(screen, language, ["boutique", "demo-shop"])]
     assert codes == dict.fromkeys(codes, 0), (codes, (tmp_path / "screens").as_posix())
     assert not foreign, "\n".join(f"{name}: {word!r} in: {said}" for name, word, said in foreign)
+    # A warning said while the bars are drawn stays on the screen (written under them, the next drawing erased it).
+    warned = {"fr": "aucune destination n'est marquée hors site", "en": "no destination is marked off-site"}[language]
+    assert warned in (tmp_path / "screens" / "archive.txt").read_text().replace("\n", ""), "the warning was erased"
     # The screens said something: a command that printed nothing would pass the language check for nothing.
     for name, _ in steps:
         assert len((tmp_path / "screens" / f"{name}.txt").read_text().strip().splitlines()) >= 2, name
