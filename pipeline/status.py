@@ -13,7 +13,7 @@ from pipeline.destinations import open_destination
 from pipeline.destinations.presence import unmounted_reason
 from pipeline.errors import CoffreError
 from pipeline.i18n import _, ngettext
-from pipeline.units import number
+from pipeline.units import number, short_size
 from pipeline.state.history import History
 from pipeline.state.sentences import shown
 from pipeline.verify.identity import CopyIdentity, normalised as _normalised
@@ -21,14 +21,6 @@ from pipeline.verify.identity import CopyIdentity, normalised as _normalised
 GROWTH_RUNS = 10  # the growth of a copy is measured over its last this many runs
 MAX_AGE_HOURS = 36
 FILE_SLACK = 8 * 4096  # bytes: the blocks a run's eight files leave partly used on the medium
-
-
-def size_text(n: int) -> str:
-    """A size in words with its figures kept: a small key's 120 kB is not "0 MB"."""
-    for unit, scale in ((_("{size} GB"), 1e9), (_("{size} MB"), 1e6), (_("{size} kB"), 1e3)):
-        if n >= scale:
-            return unit.format(size=number(n / scale, 0 if n >= 10 * scale else 1))
-    return _("{size} B").format(size=number(n))
 
 
 def _stamp(stamp: str | None) -> float | None:
@@ -84,15 +76,15 @@ def store_status(cfg: Config, now: float | None = None, look: bool = True) -> di
             if left == 0:
                 problems.append(_("{destination} is full: the next run will not fit ({free} free, a run takes "
                                   "{run_size}); prune ([retention]) or use a larger medium").format(
-                    destination=spec, free=size_text(e["free_bytes"]), run_size=size_text(e["run_bytes"])))
+                    destination=spec, free=short_size(e["free_bytes"]), run_size=short_size(e["run_bytes"])))
             else:
                 problems.append(ngettext(
                     "{destination} will be full in about {left} evening at the current growth ({free} free, "
                     "{growth} an evening): prune ([retention]) or use a larger medium",
                     "{destination} will be full in about {left} evenings at the current growth ({free} free, "
                     "{growth} an evening): prune ([retention]) or use a larger medium", left).format(
-                    destination=spec, left=number(left), free=size_text(e["free_bytes"]),
-                    growth=size_text(e["growth_bytes"])))
+                    destination=spec, left=number(left), free=short_size(e["free_bytes"]),
+                    growth=short_size(e["growth_bytes"])))
     findings = (last or {}).get("findings") or {}
     return {"store_id": cfg.store_id, "last_run": last, "last_run_findings": findings, "runs": len(h.runs),
             "destinations": per_dest, "problems": problems, "warnings": warnings, "ok": not problems}

@@ -20,3 +20,12 @@ def size(n: float) -> str:
         if n >= limit:
             return unit.format(size=number(n / limit, 1))
     return ngettext("{size} byte", "{size} bytes", int(n)).format(size=number(n))
+
+
+def short_size(n: int) -> str:
+    """A size with as few figures as tell it (24 GB, 7.6 MB), never rounded to nothing: a small key's 120 kB is not
+    "0 MB"."""
+    for unit, scale in ((_("{size} GB"), 1e9), (_("{size} MB"), 1e6), (_("{size} kB"), 1e3)):
+        if n >= scale:
+            return unit.format(size=number(n / scale, 0 if n >= 10 * scale else 1))
+    return _("{size} B").format(size=number(n))

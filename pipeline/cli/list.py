@@ -9,7 +9,7 @@ import click
 from pipeline.cli.common import (Command, config_option, epilog, json_option, quiet, role_text, verbose,
                                  verbosity_options)
 from pipeline.errors import CHECK_FAILED, OK, USAGE
-from pipeline.cli import units
+from pipeline import units
 from pipeline.listing import state_text
 from pipeline.i18n import _, ngettext
 

@@ -13,7 +13,7 @@ import sys
 import threading
 
 from pipeline.i18n import _
-from pipeline.cli.units import number, size
+from pipeline.units import number, size
 from pipeline.progress import BYTES, NO_PROGRESS
 
 

@@ -49,7 +49,7 @@ def _when(check) -> str:
 
 
 def describe(st: dict) -> list[str]:
-    from pipeline.status import size_text
+    from pipeline.units import short_size
 
     last = st["last_run"]
     if last:
@@ -71,7 +71,7 @@ def describe(st: dict) -> list[str]:
             written = f"{written} ({d['last_written_at']})"
         lines.append(ngettext("    last run written and read back: {run}; {n} run held, {size}",
                               "    last run written and read back: {run}; {n} runs held, {size}", d["runs_held"]).format(
-            run=written, n=d["runs_held"], size=size_text(d["bytes_held"])))
+            run=written, n=d["runs_held"], size=short_size(d["bytes_held"])))
         lines.append(_("    verify {verify}; deep verify {deep}; drill {drill}").format(
             verify=_when(d["last_verify"]), deep=_when(d["last_deep_verify"]), drill=_when(d["last_drill"])))
         if d["free_bytes"] is not None:
@@ -80,9 +80,9 @@ def describe(st: dict) -> list[str]:
                              d["evenings_left"]).format(n=number(d["evenings_left"])))
             if (d["growth_bytes"] or 0) > 0:
                 lines.append(_("    {free} free, {room} ({growth} an evening)").format(
-                    free=size_text(d["free_bytes"]), room=room, growth=size_text(d["growth_bytes"])))
+                    free=short_size(d["free_bytes"]), room=room, growth=short_size(d["growth_bytes"])))
             else:
-                lines.append(_("    {free} free, {room}").format(free=size_text(d["free_bytes"]), room=room))
+                lines.append(_("    {free} free, {room}").format(free=short_size(d["free_bytes"]), room=room))
     if st["last_run_findings"]:
         lines.append(_("  Findings of the last run (see its findings.json): {counts}").format(counts=", ".join(
             f"{check} {n}" for check, n in sorted(st["last_run_findings"].items()))))
