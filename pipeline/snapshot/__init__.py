@@ -1,30 +1,71 @@
-"""Sources: take a consistent copy of the till's database while it keeps selling.
+"""Sources: take a consistent copy of the till's database while it keeps selling, one plug-in per kind.
 
-Every source kind (sqlite:PATH today, postgres:… later) offers the same small interface:
-`device()` for the same-disk rule, `describe()` for messages, `warnings()` for what a person
-should know before a snapshot is taken, and `take(scratch)`, which returns a Snapshot: a plain
-file in the scratch folder plus the facts recorded about it. `take` waits at most `lock_wait`
-seconds for a lock another program holds on the database, then gives up with CannotRun.
+A source kind is one module of this package (sqlite.py, postgresql.py, mariadb.py) and nothing outside
+the package knows which kind a shop has. Each module offers the same names:
+
+- a class built by `open_source(spec)`, with `kind`, `describe()` (for messages), `device()` (the
+  same-disk rule; None for a server), `warnings()` (what a person should know before the snapshot) and
+  `take(scratch, progress, wanted)`, which returns a Snapshot; `wanted(conn)` names, on an SQLite
+  connection holding the source's tables (empty), those the journals will read (None: no journals);
+- for the copies, with no access to the live source: `PLAIN_NAME`, `check_stream(head, size, facts)`
+  (the first bytes of a decrypted snapshot held to the facts), `check_restored(path, facts, integrity)`
+  (a restored file held to the facts without any server), `restore_lines(language)` (step 3 of
+  RESTORE.txt) and `drill(path, facts, spec, scratch)` (the restored file loaded into a scratch target of
+  its own kind, its rows counted: {table: rows}).
+
+A Snapshot is read once: `stream()` gives the dump from its first byte to its last (the pack reads it),
+`journals_db()` an SQLite file holding, as they were at the same instant as the dump, the tables that
+`wanted` named (the journals stage reads it; for a server, a mirror of those tables only; it may wait
+until the stream was read),
+`inspect()` the facts a restore must find again (row counts), `finish()` after the stream's last byte
+(CannotRun when the dump failed), and `close()` always, which ends the session and frees the scratch.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import importlib
+import sqlite3
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import BinaryIO, Callable, Protocol
 
 from pipeline.errors import UsageError
 from pipeline.i18n import _
 
+Wanted = Callable[[sqlite3.Connection], set[str]]
 
-@dataclass
+KINDS = ("sqlite", "postgresql", "mariadb")
+# What a source may be written as, before the colon: a URL scheme or Coffre's own sqlite: prefix.
+SCHEMES = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql", "mariadb": "mariadb",
+           "mysql": "mariadb"}
+
+
 class Snapshot:
-    path: Path  # a consistent plain copy, owned by the caller, removed after packing
-    name: str  # the data file's name in a run, before .zst.age
-    facts: dict = field(default_factory=dict)  # what is known at once (time, size)
-    # Row counts and the database's own check: slow on a big file, so the archive runs this
-    # beside the packing of the same (cached) file rather than before it.
-    inspect: Callable[[], dict] = lambda: {}
+    """One consistent instant of a source. The defaults are those of a plain file in the scratch folder."""
+
+    name: str = "snapshot"  # the data file's name in a run, before .zst.age
+    facts: dict
+    size: int | None = None  # the plain size when known before reading (a progress bar's total)
+
+    def stream(self) -> BinaryIO:
+        raise NotImplementedError
+
+    def journals_db(self) -> Path:
+        raise NotImplementedError
+
+    def inspect(self) -> dict:
+        return {}
+
+    def finish(self) -> None:
+        """Called once the stream was read to its end: raises CannotRun if the dump did not complete."""
+
+    def close(self) -> None:
+        """Always called, last: ends the session with the source, removes what the snapshot left in scratch."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class Source(Protocol):
@@ -36,13 +77,51 @@ class Source(Protocol):
 
     def warnings(self) -> list[str]: ...
 
-    def take(self, scratch: Path, progress=None) -> Snapshot: ...
+    def take(self, scratch: Path, progress=None, wanted: Wanted | None = None) -> Snapshot: ...
+
+
+def kind_of_spec(spec: str) -> str | None:
+    scheme = spec.partition(":")[0].lower()
+    return SCHEMES.get(scheme)
 
 
 def open_source(spec: str, lock_wait: int = 60) -> Source:
-    kind, sep, rest = spec.partition(":")
-    if sep and kind == "sqlite" and rest:
-        from pipeline.snapshot.sqlite import SqliteSource
+    kind = kind_of_spec(spec)
+    if kind == "sqlite":
+        rest = spec.partition(":")[2]
+        if rest:
+            from pipeline.snapshot.sqlite import SqliteSource
 
-        return SqliteSource(Path(rest), lock_wait)
-    raise UsageError(_("The source {source!r} is not understood; write it as sqlite:/path/to/pos.db.").format(source=spec))
+            return SqliteSource(Path(rest), lock_wait)
+    elif kind is not None:
+        return reader(kind).source(spec, lock_wait)
+    raise UsageError(_("The source {source!r} is not understood; write it as sqlite:/path/to/pos.db, "
+                       "postgresql://user@host/database or mariadb://user@host/database.").format(
+        source=safe_spec(spec)))
+
+
+def reader(kind: str | None):
+    """The module of a source kind, for reading its copies; runs older than the kind field were SQLite."""
+    kind = kind or "sqlite"
+    if kind not in KINDS:
+        raise ValueError(_("this run holds a database of an unknown kind ({kind})").format(kind=kind))
+    return importlib.import_module(f"pipeline.snapshot.{kind}")
+
+
+def reader_of(snap_facts: dict):
+    return reader(snap_facts.get("source_kind"))
+
+
+def safe_spec(spec: str) -> str:
+    """A source as it may be shown or stored: a password written in a URL is replaced by ***."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(spec)
+    except ValueError:
+        return spec
+    if parts.password is None:
+        return spec
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -1,4 +1,4 @@
-"""SQLite source: one read transaction through the backup API, so sales go on in WAL mode."""
+"""SQLite source: one read transaction through the backup API, so sales go on in WAL mode; and its copies' checks."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pipeline.errors import CannotRun
-from pipeline.i18n import _
+from pipeline.i18n import _, in_language, ngettext
 from pipeline.progress import NO_PROGRESS, Progress
 from pipeline.snapshot import Snapshot
+
+PLAIN_NAME = "snapshot.sqlite"
 
 # SQLite's own busy wait for one try. The tries are looped in Python, so that a SIGTERM (a KeyboardInterrupt,
 # see cli/__init__.py) stops the wait within this much: a single long busy timeout would hold it in C.
@@ -55,7 +57,7 @@ class SqliteSource:
                   "snapshot is taken (a few seconds). If the till software allows it, switch it to WAL "
                   "(PRAGMA journal_mode=WAL).").format(path=self.path)]
 
-    def take(self, scratch: Path, progress: Progress = NO_PROGRESS) -> Snapshot:
+    def take(self, scratch: Path, progress: Progress = NO_PROGRESS, wanted=None) -> Snapshot:
         if not self.path.is_file():
             raise CannotRun(_("The source database {path} does not exist or is not a file.").format(path=self.path))
         out = scratch / "snapshot.sqlite"
@@ -96,7 +98,36 @@ class SqliteSource:
             "snapshot_seconds": round(time.time() - started, 3),
             "size": out.stat().st_size,
         }
-        return Snapshot(path=out, name="snapshot.sqlite", facts=facts, inspect=lambda: inspect(out))
+        return SqliteSnapshot(out, facts)
+
+
+class SqliteSnapshot(Snapshot):
+    """A plain copy in the scratch folder: the pack reads it, and the journals open the same file."""
+
+    name = PLAIN_NAME
+
+    def __init__(self, path: Path, facts: dict):
+        self.path = path
+        self.facts = facts
+        self.size = path.stat().st_size
+
+    def stream(self):
+        return open(self.path, "rb")
+
+    def journals_db(self) -> Path:
+        return self.path
+
+    def inspect(self) -> dict:
+        return inspect(self.path)
+
+    def close(self) -> None:
+        # Off the run's path: dropping a few hundred megabytes of cache takes the kernel a noticeable fraction
+        # of a second.
+        threading.Thread(target=self.path.unlink, kwargs={"missing_ok": True}, name="coffre-scratch-free").start()
+
+
+def source(spec: str, lock_wait: int = 60) -> SqliteSource:
+    return SqliteSource(Path(spec.partition(":")[2]), lock_wait)
 
 
 def sqlite_reason(err: Exception) -> str:
@@ -213,3 +244,112 @@ def _facts(conn: sqlite3.Connection) -> dict:
 
 def _iso(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+# The copies' side: what a decrypted or restored snapshot is held to, with no access to the live database.
+
+INTEGRITY = ("none", "quick", "full")
+
+
+def check_restored(path: Path, snap_facts: dict, integrity: str = "none") -> list[str]:
+    """Opens a restored SQLite snapshot read-only; returns the sentences of what does not match.
+
+    Always: it opens and every table holds the row count recorded at archive time. `integrity`: "quick" runs
+    PRAGMA quick_check, "full" PRAGMA integrity_check (seconds per 100 MB). Callers compare the plain BLAKE3
+    first: on bytes equal to the archived snapshot, SQLite can only say again what it said at archive time
+    (facts' quick_check), so restore and deep verify leave it to the drill.
+    """
+    if integrity not in INTEGRITY:
+        raise ValueError(f"integrity must be one of {INTEGRITY}")
+    problems = []
+    try:
+        conn = sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as err:
+        return [_("the restored database does not open ({reason})").format(reason=err)]
+    try:
+        if integrity != "none":
+            pragma = "integrity_check" if integrity == "full" else "quick_check"
+            result = [r[0] for r in conn.execute(f"PRAGMA {pragma}")]
+            if result != ["ok"]:
+                problems.append(_("the restored database fails PRAGMA {pragma}: {said}").format(
+                    pragma=pragma, said="; ".join(result[:3])))
+        expected = snap_facts.get("row_counts") or {}
+        for table, count in sorted(expected.items()):
+            if count is None:
+                continue
+            try:
+                got = conn.execute(f'SELECT count(*) FROM "{table.replace(chr(34), chr(34) * 2)}"').fetchone()[0]
+            except sqlite3.Error:
+                problems.append(_("table {table} recorded at archive time is missing from the restored database").format(
+                    table=table))
+                continue
+            if got != count:
+                problems.append(ngettext("table {table} has {got} rows, {count} was recorded at archive time",
+                                         "table {table} has {got} rows, {count} were recorded at archive time",
+                                         count).format(table=table, got=got, count=count))
+    except sqlite3.DatabaseError as err:
+        problems.append(_("the restored database cannot be read ({reason})").format(reason=err))
+    finally:
+        conn.close()
+    return problems
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_stream(header: bytes, size: int | None, snap_facts: dict) -> list[str]:
+    """What a streamed (not written) snapshot can be held to besides its BLAKE3: an SQLite header whose page size
+    and page count agree with its size and with the facts recorded at archive time."""
+    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
+        return [_("decrypts to something that is not an SQLite database")]
+    problems = []
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    # The in-header page count is valid only when the change counter equals the version-valid-for number.
+    page_count = int.from_bytes(header[28:32], "big") if header[24:28] == header[92:96] else None
+    if snap_facts.get("page_size") not in (None, page_size):
+        problems.append(_("has pages of {size} bytes, {recorded} were recorded at archive time").format(
+            size=page_size, recorded=snap_facts["page_size"]))
+    if page_count is not None:
+        if size is not None and size != page_size * page_count:
+            problems.append(_("decompresses to {size} bytes, its header says {pages} pages of {page_size}").format(
+                size=size, pages=page_count, page_size=page_size))
+        if snap_facts.get("page_count") not in (None, page_count):
+            problems.append(_("has {pages} pages, {recorded} were recorded at archive time").format(
+                pages=page_count, recorded=snap_facts["page_count"]))
+    if snap_facts.get("plain_size") not in (None, size):
+        problems.append(_("decompresses to {size} bytes, {recorded} were recorded at archive time").format(
+            size=size, recorded=snap_facts["plain_size"]))
+    return problems
+
+
+def damaged_at_archive_time(snap_facts: dict) -> str | None:
+    """The sentence to show when SQLite found the source damaged at archive time (the copy is faithful to it)."""
+    qc = snap_facts.get("quick_check")
+    if qc in (None, "ok"):
+        return None
+    said = "; ".join(str(x) for x in qc[:3]) if isinstance(qc, list) else str(qc)
+    return _("the database was already damaged when it was archived (SQLite's quick_check said: {said})").format(
+        said=said[:300])
+
+
+def restore_lines(language: str) -> list[str]:
+    """Step 3 of RESTORE.txt: what a person runs on the restored file, with the stock sqlite3 alone."""
+    return [
+        in_language(language, "3. Check the restored database:\n"),
+        "\n",
+        '     sqlite3 snapshot.sqlite "PRAGMA integrity_check;"\n',
+        "\n",
+        in_language(language, "   facts.json (from facts.json.zst.age) records, at archive time, the BLAKE3 of the\n"
+                              "   plain snapshot (compare with `b3sum snapshot.sqlite`) and the row count of each "
+                              "table.\n"),
+    ]
+
+
+def drill(path: Path, snap_facts: dict, spec: str, scratch: Path) -> dict:
+    """The restored file is itself the database: its rows counted as SQLite reads them ({table: rows})."""
+    conn = sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        return {table: rows for table, rows in _facts(conn)["row_counts"].items() if rows is not None}
+    finally:
+        conn.close()

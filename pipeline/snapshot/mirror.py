@@ -1,0 +1,81 @@
+"""A server's journal tables copied, as one snapshot saw them, into an SQLite file the journals stage reads.
+
+The journals' checks and exports are written once, in SQLite's SQL (schemas/sources/*.json): a server source
+streams the rows of the tables a mapping reads into this mirror, in primary-key order, rather than Coffre
+speaking every server's dialect. A single integer primary key becomes the mirror's rowid, so that the evening
+run's proof that earlier rows are unchanged (journals/tail.py) holds on the mirror as on a till's own file.
+Only the tables asked for are filled: the rest of the database never lands in plain on this machine's disk.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Callable, Iterable
+
+BATCH = 2000  # rows per executemany: memory stays flat whatever the table's size
+
+INTEGER, REAL, TEXT, BLOB, NUMERIC = "INTEGER", "REAL", "TEXT", "BLOB", "NUMERIC"
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Column:
+    def __init__(self, name: str, affinity: str, convert: Callable[[str], object] | None = None):
+        self.name = name
+        self.affinity = affinity
+        self.convert = convert  # the server's text of a value to the Python value SQLite stores
+
+
+class Mirror:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.unlink(missing_ok=True)
+        self.conn = sqlite3.connect(self.path, isolation_level=None)
+        # Scratch: a crash leaves nothing worth keeping.
+        self.conn.execute("PRAGMA journal_mode=OFF")
+        self.conn.execute("PRAGMA synchronous=OFF")
+        self.tables: dict[str, list[Column]] = {}
+
+    def create(self, table: str, columns: list[Column], key: str | None) -> None:
+        """An empty table; `key` is the single-column primary key, if the server's table has one."""
+        defs = []
+        for c in columns:
+            if c.name == key and c.affinity == INTEGER:
+                defs.append(f"{quote(c.name)} INTEGER PRIMARY KEY")
+            else:
+                defs.append(f"{quote(c.name)} {c.affinity}")
+        self.conn.execute(f"CREATE TABLE {quote(table)} ({', '.join(defs)})")
+        self.tables[table] = columns
+
+    def wanted(self, pick: Callable[[sqlite3.Connection], set[str]] | None) -> set[str]:
+        """The tables to fill: those `pick` names on the empty schema (the mapping's), all when pick is None."""
+        if pick is None:
+            return set(self.tables)
+        return set(pick(self.conn)) & set(self.tables)
+
+    def fill(self, table: str, rows: Iterable[list]) -> int:
+        """Inserts rows of the server's values (already converted, or text with the column's converter)."""
+        columns = self.tables[table]
+        converters = [c.convert for c in columns]
+        sql = f"INSERT INTO {quote(table)} VALUES ({', '.join('?' * len(columns))})"
+        count = 0
+        batch: list[list] = []
+        self.conn.execute("BEGIN")
+        for row in rows:
+            batch.append([v if v is None or f is None else f(v) for v, f in zip(row, converters)])
+            if len(batch) >= BATCH:
+                self.conn.executemany(sql, batch)
+                count += len(batch)
+                batch = []
+        if batch:
+            self.conn.executemany(sql, batch)
+            count += len(batch)
+        self.conn.execute("COMMIT")
+        return count
+
+    def close(self) -> Path:
+        self.conn.close()
+        return self.path
