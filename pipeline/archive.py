@@ -6,12 +6,12 @@ import json
 import shutil
 import sqlite3
 import tempfile
-import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import blake3
 
@@ -38,6 +38,7 @@ from pipeline.journals.cache import FrameCache
 from pipeline.journals.incremental import journals_for_run
 from pipeline.pack.frames import FrameTar, seal
 from pipeline.snapshot import open_source
+from pipeline.journals.run import tables_wanted
 from pipeline.state.activity_log import ActivityLog, check_against
 from pipeline.state.activity_log import head as log_head
 from pipeline.state.history import History
@@ -199,33 +200,40 @@ def _write(cfg: Config, plan: _Plan, source, scratch: Path, history: History, re
     for warning in source.warnings():  # said before the snapshot they are about
         result.warnings.append(warning)
         say(warning)
-    snap = source.take(scratch, progress)
+    wanted = tables_wanted(cfg.journals_mapping, cfg.journals_timezone) if cfg.journals_enabled else None
+    snap = source.take(scratch, progress, wanted)
     result.run_id = plan.run_id
     run = RunTransaction(cfg.store_id, plan.run_id, plan.dests, plan.copies, say, progress)
     journals = None
     try:
         with ThreadPoolExecutor(2) as pool:
-            # Beside the packing of the snapshot, on the same (cached) file: its facts, and the journals,
-            # which are sealed into the run as soon as they are ready (both files stream to every copy).
-            inspected = pool.submit(snap.inspect)
-            journals = pool.submit(_journals_sealed, cfg, snap.path, scratch / "journals", history, plan.run_id, run,
-                                   recipients, result, say, progress) if cfg.journals_enabled else None
-            blocks = BlockCache.open(cfg.state_dir, cfg.store_id, cfg.compression_level)
-            with open(snap.path, "rb") as f:
-                tick = progress.task(_("Compressing and encrypting the snapshot"), snap.path.stat().st_size)
-                data_name = snap.name + ".zst.age"
-                plain_hash, plain_size = run.data_file(
-                    data_name, "snapshot", lambda sink: pack_blocks(f, sink, recipients, blocks, tick, cpu_count()))
-                tick.done()
-            snap_facts = dict(snap.facts, **inspected.result())
-            sealed = journals.result() if journals else None
+            try:
+                # Beside the packing of the snapshot, from the same instant: its facts, and the journals, which
+                # are sealed into the run as soon as they are ready (both files stream to every copy).
+                inspected = pool.submit(snap.inspect)
+                journals = pool.submit(_journals_sealed, cfg, snap.journals_db, scratch / "journals", history,
+                                       plan.run_id, run, recipients, result, say, progress) \
+                    if cfg.journals_enabled else None
+                blocks = BlockCache.open(cfg.state_dir, cfg.store_id, cfg.compression_level)
+                with snap.stream() as f:
+                    tick = progress.task(_("Compressing and encrypting the snapshot"), snap.size)
+                    data_name = snap.name + ".zst.age"
+                    plain_hash, plain_size = run.data_file(
+                        data_name, "snapshot", lambda sink: pack_blocks(f, sink, recipients, blocks, tick,
+                                                                        cpu_count()))
+                    tick.done()
+                snap.finish()
+                snap_facts = dict(snap.facts, **inspected.result())
+                sealed = journals.result() if journals else None
+            except BaseException:
+                snap.close()  # a session ended, a dump stopped: nothing the other threads wait for stays pending
+                raise
     except BaseException:
         _discard_sealed(journals)
         raise
+    finally:
+        snap.close()
     try:
-        # Free the scratch space as soon as the copy is packed, off the run's path: dropping a few
-        # hundred megabytes of cache takes the kernel a noticeable fraction of a second.
-        threading.Thread(target=snap.path.unlink, kwargs={"missing_ok": True}, name="coffre-scratch-free").start()
         facts = _facts(plan.run_id, cfg.store_id, dict(
             snap_facts, file=data_name, plain_name=snap.name, plain_blake3=plain_hash, plain_size=plain_size,
             blocks={"size": BLOCK, "count": blocks.count, "compressed": blocks.compressed, "reused": blocks.reused}),
@@ -439,7 +447,7 @@ class _SealedJournals:
     discarded: bool = False
 
 
-def _journals_sealed(cfg: Config, snapshot: Path, folder: Path, history: History, run_id: str, run: RunTransaction,
+def _journals_sealed(cfg: Config, snapshot: Callable[[], Path], folder: Path, history: History, run_id: str, run: RunTransaction,
                      recipients: list, result: "ArchiveResult", say,
                      progress: Progress = NO_PROGRESS) -> _SealedJournals | None:
     """In a thread beside the snapshot's packing: the journals stage, then its tar sealed into every copy."""
@@ -483,11 +491,11 @@ def _discard_sealed_value(sealed: "_SealedJournals | None") -> None:
         sealed.outcome.discard()
 
 
-def _journals_stage(cfg: Config, snapshot: Path, folder: Path, history: History, run_id: str,
+def _journals_stage(cfg: Config, snapshot: Callable[[], Path], folder: Path, history: History, run_id: str,
                     progress: Progress = NO_PROGRESS):
     cp = history.doc.get("journal_checkpoint") or {}
     previous = cp if cp.get("mapping") == cfg.journals_mapping else None
-    return journals_for_run(snapshot, folder, cfg.journals_mapping, previous, FrameCache(cfg.state_dir, cfg.store_id),
+    return journals_for_run(snapshot(), folder, cfg.journals_mapping, previous, FrameCache(cfg.state_dir, cfg.store_id),
                             cfg.compression_level, {"store_id": cfg.store_id, "run_id": run_id,
                                                     "timezone": cfg.journals_timezone}, cfg.journals_timezone,
                             progress)

@@ -31,7 +31,7 @@ TOP_LEVEL = schema.TOP_LEVEL
 class Config:
     path: Path
     store_id: str
-    source: str  # "sqlite:/abs/path.db"
+    source: str  # "sqlite:/abs/path.db", "postgresql://user@host:port/db", "mariadb://user@host:port/db"
     destinations: list[str]
     recipients: list[str]
     signing_public_key: str  # base64 minisign public key, the one verify trusts

@@ -73,7 +73,11 @@ KEYS: tuple[Key, ...] = (
         choices=(1,)),
     Key(None, "store_id", "string",
         lambda: _("A short name for the shop: letters, digits, '.', '_' or '-' (at most 64)."), pattern=SAFE_NAME),
-    Key(None, "source", "string", lambda: _("The till database, written as sqlite:/path/to/the/file.db.")),
+    Key(None, "source", "string", lambda: _("The till database, written as sqlite:/path/to/the/file.db, "
+                                            "postgresql://USER@HOST:PORT/DATABASE or mariadb://USER@HOST:PORT/DATABASE; "
+                                            "never with a password: PostgreSQL's is read from ~/.pgpass (or PGPASSFILE, "
+                                            "or ?passfile=FILE), MariaDB's from an option file (?option_file=FILE, "
+                                            "or ~/.my.cnf).")),
     Key(None, "destinations", "destinations",
         lambda: _("Where the copies go: folders (USB key, external disk, network share) or rclone:REMOTE:PATH; a "
                   "table { to = \"...\", role = \"on-site\" or \"off-site\" } says where the copy lives.")),

@@ -92,6 +92,8 @@ def check_source(source: str) -> tuple[str, int | None]:
     database = getattr(opened, "path", None)
     if database is not None:
         _check_database(Path(database))
+    else:
+        opened.check()  # a server: reached, logged into, and its tables readable, or one sentence (exit 3)
     return source, opened.device()
 
 

@@ -79,6 +79,11 @@ def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zi
             # inspector also passes SQLite's full integrity check.
             res = restore(cfg, identities, scratch / "run", run_id, specs, say=say, integrity="full", journals="check",
                           progress=progress)
+            kind = (res.facts.get("snapshot") or {}).get("source_kind") or "sqlite"
+            if kind != "sqlite":
+                raise UsageError(_("Run {run_id} saved a {kind} database: the auditor's package is made from SQLite "
+                                   "runs only, for now; its journals are extracted by `coffre restore --journals`.")
+                                 .format(run_id=res.run_id, kind=kind))
             packing = progress.task(_("Preparing the package for the auditor"), None)
             for warning in res.warnings:
                 say(_("Warning: {warning}").format(warning=warning))

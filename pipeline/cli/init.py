@@ -12,6 +12,7 @@ from pipeline.cli.common import Command, epilog, interactive, json_option, say, 
 from pipeline.cli.prompts import confirm
 from pipeline.errors import CANNOT_RUN, OK, USAGE, UsageError
 from pipeline.i18n import _
+from pipeline.snapshot import kind_of_spec
 
 
 @click.command("init", cls=Command, help=_(
@@ -24,16 +25,21 @@ from pipeline.i18n import _
                    "--identity-out /media/cle-du-coffre/identite.txt",
                    "coffre init --source sqlite:/var/lib/caisse/caisse.db --to /media/usb-coffre "
                    "--to rclone:bureau:coffre --identity-out /media/cle-du-coffre/identite.txt --protect",
+                   "coffre init --source postgresql://coffre@127.0.0.1:5432/odoo --to /media/usb-coffre "
+                   "--identity-out /media/cle-du-coffre/identite.txt",
                    "coffre init"],
                   [OK, USAGE, CANNOT_RUN],
                   {OK: _("the store is set up"),
                    USAGE: _("refused, nothing written: an option missing or wrong, a destination or an identity file "
                             "that `coffre archive` would refuse, a file that already exists"),
-                   CANNOT_RUN: _("a file could not be written (permissions, a full disk)")}))
+                   CANNOT_RUN: _("a file could not be written (permissions, a full disk), or the database server "
+                                 "could not be reached, logged into or read")}))
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), metavar="PATH",
               help=_("Where to write the configuration (TOML). Default: $COFFRE_CONFIG, else /etc/coffre/coffre.toml "
                      "for root, ~/.config/coffre/coffre.toml for others."))
-@click.option("--source", metavar="sqlite:PATH", help=_("The till database, as sqlite:PATH."))
+@click.option("--source", metavar="SOURCE", help=_("The till database: sqlite:PATH, postgresql://USER@HOST:PORT/DATABASE "
+                                                    "or mariadb://USER@HOST:PORT/DATABASE (passwords never in it: "
+                                                    "~/.pgpass, or a MariaDB option file)."))
 @click.option("--to", "destinations", multiple=True, metavar="DEST",
               help=_("A destination folder or rclone:REMOTE:PATH (repeat for several)."))
 @click.option("--identity-out", type=click.Path(dir_okay=False), metavar="PATH",
@@ -89,8 +95,8 @@ def command(config_path, source, destinations, identity_out, store_id, passphras
 
     # Each answer is checked as it is typed (the same checks as the refusal): a wrong one is said, then asked again.
     if not source:
-        source, src_dev = _ask(_("Till database (SQLite file)"),
-                               lambda a: init.check_source(a if a.startswith("sqlite:") else "sqlite:" + _home(a)))
+        source, src_dev = _ask(_("Till database (SQLite file, or a postgresql://… or mariadb://… address)"),
+                               lambda a: init.check_source(a if kind_of_spec(a) else "sqlite:" + _home(a)))
     if identity_out:
         init.check_identity_out(Path(identity_out), src_dev, i_know)
     destinations = list(destinations)

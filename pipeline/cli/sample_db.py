@@ -9,8 +9,9 @@ from pathlib import Path
 import click
 
 from pipeline.cli.common import Command, epilog, json_option, quiet, say, verbosity_options
-from pipeline.errors import OK, USAGE, UsageError
+from pipeline.errors import CANNOT_RUN, OK, USAGE, UsageError
 from pipeline.i18n import _
+from pipeline.snapshot import kind_of_spec, safe_spec
 from pipeline.units import number
 from pipeline.sample import describe_counts
 from pipeline.cli.progress import terminal_progress
@@ -18,12 +19,17 @@ from pipeline.progress import RECORDS
 
 
 @click.command("sample-db", cls=Command,
-               help=_("Build a realistic, deterministic sample shop database (SQLite, WAL) at PATH."),
+               help=_("Build a realistic, deterministic sample shop database: a SQLite file (WAL) at PATH, or the "
+                      "reference tables in an empty PostgreSQL or MariaDB database given as postgresql://… or "
+                      "mariadb://…"),
                epilog=epilog(["coffre sample-db /tmp/caisse.db",
+                              "coffre sample-db postgresql://coffre@127.0.0.1:5432/caisse",
                               "coffre sample-db /tmp/caisse.db --days 1460 --timezone Europe/Paris",
                               "coffre sample-db /tmp/bar.db --night-sales 40 --seed 3 --json"],
-                             [OK, USAGE], {OK: _("database written")}))
-@click.argument("path", type=click.Path(dir_okay=False))
+                             [OK, USAGE, CANNOT_RUN], {OK: _("database written"),
+                                                       CANNOT_RUN: _("the database server could not be reached, "
+                                                                     "logged into or written")}))
+@click.argument("path", metavar="PATH|URL")
 @click.option("--days", default=30, show_default=True, type=click.IntRange(1, 36600), help=_("Days of trading."))
 @click.option("--tickets-per-day", default=400, show_default=True, type=click.IntRange(1, 100000),
               help=_("Tickets a day, over two registers."))
@@ -39,8 +45,12 @@ def command(path: str, days: int, tickets_per_day: int, seed: int, start, zone, 
     from pipeline.sample import generate
     from pipeline.sample.generate import DEFAULT_START
 
+    kind = kind_of_spec(path)
+    server = kind not in (None, "sqlite")
+    if kind == "sqlite":
+        path = path.partition(":")[2]
     parent = Path(path).absolute().parent
-    if not parent.is_dir():
+    if not server and not parent.is_dir():
         raise UsageError(_("The folder {path} does not exist.").format(path=parent))
     from datetime import date
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -58,15 +68,34 @@ def command(path: str, days: int, tickets_per_day: int, seed: int, start, zone, 
     try:
         with terminal_progress(as_json or quiet()) as progress:
             task = progress.task(_("Building the sample shop"), days * (tickets_per_day + night_sales), RECORDS)
-            counts = generate(path, days=days, tickets_per_day=tickets_per_day, seed=seed, start=first_day,
-                              zone=zone, night_sales=night_sales, task=task)
+            shape = dict(days=days, tickets_per_day=tickets_per_day, seed=seed, start=first_day, zone=zone,
+                         night_sales=night_sales)
+            if server:
+                counts = _into_server(path, kind, shape, task)
+            else:
+                counts = generate(path, task=task, **shape)
             task.done()
     except FileExistsError:
         raise UsageError(_("{path} already exists; sample-db never overwrites a database.").format(path=path))
     seconds = time.time() - started
     if as_json:
-        click.echo(json.dumps({"path": str(Path(path).absolute()), "days": days, "seed": seed,
+        click.echo(json.dumps({"path": safe_spec(path) if server else str(Path(path).absolute()), "days": days, "seed": seed,
                                "start": first_day.isoformat(), "timezone": zone, "counts": counts,
                                "seconds": round(seconds, 3), "exit_code": OK}, indent=2))
     say(_("Sample shop written to {path} in {seconds} s: {counts}.").format(
-        path=path, seconds=number(seconds, 1), counts=describe_counts(counts)), "result")
+        path=safe_spec(path), seconds=number(seconds, 1), counts=describe_counts(counts)), "result")
+
+
+def _into_server(spec: str, kind: str, shape: dict, task) -> dict[str, int]:
+    """The sample is built as the SQLite file it always is, in a private scratch folder, then loaded into the
+    server by its kind: the same rows, so the same signatures."""
+    import tempfile
+
+    from pipeline.sample import generate
+    from pipeline.snapshot import open_source, reader
+
+    open_source(spec)  # a malformed address or one with a password is refused before anything is built
+    with tempfile.TemporaryDirectory(prefix="coffre-sample-") as scratch:
+        built = Path(scratch) / "sample.sqlite"
+        generate(str(built), task=task, **shape)
+        return reader(kind).load_sample(built, spec)

@@ -11,7 +11,8 @@ from pathlib import Path
 from pipeline.journals.checks import CheckResult, check_journals
 from pipeline.journals.export import export_tables, write_reports
 from pipeline.journals.mapping import load_mapping
-from pipeline.journals.connection import DEFAULT_TIMEZONE, open_snapshot
+from pipeline.journals.connection import DEFAULT_TIMEZONE, add_functions, open_snapshot
+from pipeline.journals.tail import tables_read
 
 
 @dataclass
@@ -26,6 +27,23 @@ class JournalsOutcome:
 def mapping_fits(conn: sqlite3.Connection, doc: dict) -> bool:
     table = doc.get("detect_table")
     return not table or conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)).fetchone() is not None
+
+
+def tables_wanted(mapping_name: str, timezone: str = DEFAULT_TIMEZONE):
+    """What a server source must copy for the journals: every table the mapping reads, as SQLite resolves its SQL
+    on the source's (empty) schema. A mapping that does not fit that schema asks only for its detection table, and
+    the journals stage then says so."""
+    mapping = load_mapping(mapping_name, timezone)
+    named = {j.table for j in mapping.journals.values()} | {mapping.doc.get("detect_table")} - {None}
+
+    def wanted(conn: sqlite3.Connection) -> set[str]:
+        add_functions(conn, timezone)
+        try:
+            return named | tables_read(conn, [j.full_sql for j in mapping.journals.values()] + [mapping.public_keys_sql])
+        except sqlite3.Error:
+            return named
+
+    return wanted
 
 
 def journals_of_snapshot(snapshot: Path, out_dir: Path, mapping_name: str, checkpoint: dict | None,

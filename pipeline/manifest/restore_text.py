@@ -7,6 +7,7 @@ byte-identical across the copies of a run): each language's text comes from that
 from __future__ import annotations
 
 from pipeline.i18n import in_language
+from pipeline.snapshot import reader_of_file
 
 LANGUAGES = ("fr", "en")  # French first (the shop's), then the English twin for a foreign reader
 SEPARATOR = "=" * 78
@@ -17,6 +18,7 @@ def _title(language: str) -> str:
 
 
 def _body(language: str, run_id: str, store_id: str, created_at: str, version: str, data_files: list[str]) -> str:
+    kind = reader_of_file(data_files)
     # Each paragraph is one message, its lines wrapped by hand; the commands between them are never translated,
     # except the words a person replaces (IDENTITY, the public key's path).
     identity = in_language(language, "IDENTITY")
@@ -31,8 +33,8 @@ def _body(language: str, run_id: str, store_id: str, created_at: str, version: s
     parts = [
         in_language(language, "Coffre run {run_id} (store {store_id}), written {created_at} by coffre {version}.\n"
                               "This folder is one complete backup. Everything below uses stock tools only\n"
-                              "(Debian/Ubuntu packages: b3sum, minisign, age, zstd, sqlite3, tar).\n").format(
-            run_id=run_id, store_id=store_id, created_at=created_at, version=version),
+                              "(Debian/Ubuntu packages: b3sum, minisign, age, zstd, {client}, tar).\n").format(
+            run_id=run_id, store_id=store_id, created_at=created_at, version=version, client=kind.CLIENT_PACKAGE),
         "\n",
         in_language(language, "1. Check that no file was changed, removed or added\n"
                               "   (run these inside this folder; the public key is the one printed by `coffre init`,\n"
@@ -50,13 +52,7 @@ def _body(language: str, run_id: str, store_id: str, created_at: str, version: s
         "\n",
         *decrypt,
         "\n",
-        in_language(language, "3. Check the restored database:\n"),
-        "\n",
-        '     sqlite3 snapshot.sqlite "PRAGMA integrity_check;"\n',
-        "\n",
-        in_language(language, "   facts.json (from facts.json.zst.age) records, at archive time, the BLAKE3 of the\n"
-                              "   plain snapshot (compare with `b3sum snapshot.sqlite`) and the row count of each "
-                              "table.\n"),
+        *kind.restore_lines(language),
         "\n",
         in_language(language, "4. Never restore over the live till database: restore into a new folder, then have the\n"
                               "   till's vendor or `coffre restore` put it in place.\n"),

@@ -12,8 +12,10 @@ from pathlib import Path
 
 from pipeline.config import Config
 from pipeline.errors import CannotRun, CheckFailed
+from pipeline.i18n import _
 from pipeline.progress import NO_PROGRESS, Progress
 from pipeline.restore.restore import restore
+from pipeline.snapshot import reader_of
 from pipeline.state.history import History, RecordUnreadable
 from pipeline.state.scratch import scratch_folder
 
@@ -29,6 +31,7 @@ class DrillOutcome:
     rows: int = 0
     problem: str = ""
     notes: list[str] = field(default_factory=list)  # said of a copy that passed (an older run taken, and why)
+    row_counts: dict[str, int] = field(default_factory=dict)  # counted in the restored database, table by table
 
 
 @dataclass
@@ -60,11 +63,11 @@ def drill(cfg: Config, identities: list, specs: list[str], run_id: str | None = 
                 res = restore(cfg, identities, work / "restored", run_id, [spec], say=say, journals="check",
                               integrity="full", progress=progress)
                 snap = res.facts.get("snapshot", {})
-                counts = snap.get("row_counts") or {}
+                counts = _counted(cfg, res, snap, work)
                 report.outcomes.append(DrillOutcome(
                     spec, True, res.run_id, round(time.time() - started, 3),
-                    sum(p.stat().st_size for p in res.files), len(counts), sum(v or 0 for v in counts.values()),
-                    notes=res.warnings))
+                    sum(p.stat().st_size for p in res.files), len(counts), sum(counts.values()),
+                    notes=res.warnings, row_counts=counts))
             except (CheckFailed, CannotRun) as err:
                 report.outcomes.append(DrillOutcome(spec, False, run_id, round(time.time() - started, 3),
                                                     problem=str(err)))
@@ -76,3 +79,19 @@ def drill(cfg: Config, identities: list, specs: list[str], run_id: str | None = 
         # The drill's verdict stands; only the record of it is lost (a state folder this user cannot write).
         report.not_recorded_because = getattr(err, "strerror", None) or str(err)
     return report
+
+
+def _counted(cfg: Config, res, snap: dict, work: Path) -> dict[str, int]:
+    """The restored database loaded as its kind loads it (a server's into a scratch database of its own, dropped
+    after), its rows counted and held to the counts recorded at archive time."""
+    kind = reader_of(snap)
+    database = next(p for p in res.files if p.name == kind.PLAIN_NAME)
+    counts = kind.drill(database, snap, cfg.source, work)
+    wrong = [_("table {table}: {got} rows restored, {count} recorded at archive time").format(
+        table=table, got=counts.get(table), count=count)
+        for table, count in sorted((snap.get("row_counts") or {}).items())
+        if count is not None and counts.get(table) != count]
+    if wrong:
+        raise CheckFailed(_("{copy}: the restored database does not hold what was archived: {problems}.").format(
+            copy=res.destination, problems="; ".join(wrong)))
+    return counts

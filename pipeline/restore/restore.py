@@ -21,21 +21,21 @@ from pipeline.destinations import why_not_read
 from pipeline.errors import CannotRun, CheckFailed, UsageError
 from pipeline.i18n import _
 from pipeline.progress import NO_PROGRESS, NO_TASK, Progress, Task
-from pipeline.unpack.check import (BoundedBuffer, check_snapshot, check_snapshot_stream, damaged_at_archive_time,
-                                   journals_mismatch, journals_need_decompressing, parse_facts)
+from pipeline.unpack.check import BoundedBuffer, journals_mismatch, journals_need_decompressing, parse_facts
 from pipeline.unpack.data_file import authenticate, unpack_data_file
 from pipeline.unpack.journals_tar import JournalsTarBad, StreamCheck, required_members
 from pipeline.unpack.journals_tar import open_stream as open_tar_stream
 from pipeline.unpack.journals_tar import members as journal_members
 from pipeline.unpack.stream import SourceReadError, UnpackError
-from pipeline.snapshot import open_source
+from pipeline.snapshot import KINDS, open_source, reader, reader_of
 from pipeline.verify.copy import Problem, VerifyOptions, verify_run
 from pipeline.verify.deep import require_matching_identity
 from pipeline.restore.choose import lacking, newer_than_written, older_than_written, plan
 
 TMP_PREFIX = ".coffre-partial-"
 PUBLISHING = TMP_PREFIX + "publishing.json"  # written while a restore renames its files into place
-PUBLISHED = ("snapshot.sqlite", "facts.json", "journals")  # what a restore of a Coffre run puts in its folder
+# What a restore of a Coffre run puts in its folder: the database under its kind's name, the facts, the journals.
+PUBLISHED = tuple(reader(kind).PLAIN_NAME for kind in KINDS) + ("facts.json", "journals")
 
 @dataclass
 class RestoreResult:
@@ -136,7 +136,8 @@ def restore(cfg: Config, identities: list, out_dir: Path, run_id: str | None = N
                     continue
                 newer = [w for rid, why in passed_over.items() if rid > chosen for w in why]
                 warnings = [older_than_written(p, chosen, newer), *lacking(p, chosen, c.spec),
-                            newer_than_written(p, chosen), damaged_at_archive_time(facts.get("snapshot") or {})]
+                            newer_than_written(p, chosen), reader_of(facts.get("snapshot") or {}).damaged_at_archive_time(
+                                facts.get("snapshot") or {})]
                 if p.record_note:
                     warnings.append(_("this machine's record cannot be read, so whether a newer run was written "
                                       "cannot be told (coffre rebuild-record rebuilds it)"))
@@ -480,12 +481,13 @@ def _restore_one(dest, store_id, run_id, name, f, final, identities, facts, chec
         if snap.get("plain_blake3") != got.plain_blake3:
             raise _CopyBad(_("{file} decrypts to a database that differs from the one recorded at archive "
                              "time").format(file=name))
+        kind = reader_of(snap)
         with open(tmp, "rb") as fh:
-            bad = check_snapshot_stream(fh.read(100), got.plain_size, snap)
+            bad = kind.check_stream(fh.read(100), got.plain_size, snap)
         if checks.snapshot and not bad:
-            sqlite_check = checks.progress.task(_("Checking the restored database"), None) \
+            database_check = checks.progress.task(_("Checking the restored database"), None) \
                 if checks.integrity != "none" else NO_TASK
-            bad = check_snapshot(tmp, snap, checks.integrity)
-            sqlite_check.done()
+            bad = kind.check_restored(tmp, snap, checks.integrity)
+            database_check.done()
         if bad:
             raise _CopyBad(_("{file}: {reason}").format(file=name, reason="; ".join(bad)))

@@ -7,7 +7,8 @@ the package knows which kind a shop has. Each module offers the same names:
   same-disk rule; None for a server), `warnings()` (what a person should know before the snapshot) and
   `take(scratch, progress, wanted)`, which returns a Snapshot; `wanted(conn)` names, on an SQLite
   connection holding the source's tables (empty), those the journals will read (None: no journals);
-- for the copies, with no access to the live source: `PLAIN_NAME`, `check_stream(head, size, facts)`
+- for the copies, with no access to the live source: `PLAIN_NAME`, `CLIENT_PACKAGE` (the Debian package
+  of the stock client RESTORE.txt names), `check_stream(head, size, facts)`
   (the first bytes of a decrypted snapshot held to the facts), `check_restored(path, facts, integrity)`
   (a restored file held to the facts without any server), `restore_lines(language)` (step 3 of
   RESTORE.txt) and `drill(path, facts, spec, scratch)` (the restored file loaded into a scratch target of
@@ -33,7 +34,7 @@ from pipeline.i18n import _
 
 Wanted = Callable[[sqlite3.Connection], set[str]]
 
-KINDS = ("sqlite", "postgresql", "mariadb")
+KINDS = ("sqlite",)  # TEMP until the server kinds are merged
 # What a source may be written as, before the colon: a URL scheme or Coffre's own sqlite: prefix.
 SCHEMES = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql", "mariadb": "mariadb",
            "mysql": "mariadb"}
@@ -110,6 +111,15 @@ def reader(kind: str | None):
 
 def reader_of(snap_facts: dict):
     return reader(snap_facts.get("source_kind"))
+
+
+def reader_of_file(names: list[str]):
+    """The kind of the database among a run's data files (by its plain name), SQLite when none is recognised."""
+    for kind in KINDS:
+        module = reader(kind)
+        if any(name.startswith(module.PLAIN_NAME + ".") for name in names):
+            return module
+    return reader("sqlite")
 
 
 def safe_spec(spec: str) -> str:

@@ -15,6 +15,7 @@ from pipeline.progress import NO_PROGRESS, Progress
 from pipeline.snapshot import Snapshot
 
 PLAIN_NAME = "snapshot.sqlite"
+CLIENT_PACKAGE = "sqlite3"  # the stock client RESTORE.txt names
 
 # SQLite's own busy wait for one try. The tries are looped in Python, so that a SIGTERM (a KeyboardInterrupt,
 # see cli/__init__.py) stops the wait within this much: a single long busy timeout would hold it in C.

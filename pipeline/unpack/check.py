@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from pipeline.i18n import _
+from pipeline.snapshot import KINDS
 
 # facts.json is a few kilobytes (row counts, journal counts, check summaries): a larger one is not ours, and each
 # copy read at once may hold one in memory.
@@ -19,6 +20,8 @@ def parse_facts(data: bytes) -> dict:
         raise ValueError(_("facts.json is not valid JSON"))
     if not isinstance(facts, dict) or not isinstance(facts.get("snapshot"), dict):
         raise ValueError(_("facts.json has no snapshot section"))
+    if facts["snapshot"].get("source_kind") not in (None, *KINDS):
+        raise ValueError(_("facts.json names a kind of database this Coffre does not know"))
     counts = facts["snapshot"].get("row_counts", {})
     if not isinstance(counts, dict) or not all(v is None or (isinstance(v, int) and not isinstance(v, bool))
                                                for v in counts.values()):

@@ -11,8 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pipeline.destinations import why_not_read
 from pipeline.errors import UsageError
 from pipeline.i18n import _
-from pipeline.unpack.check import (BoundedBuffer, HeaderProbe, check_snapshot_stream, damaged_at_archive_time,
-                                   journals_mismatch, journals_need_decompressing, parse_facts)
+from pipeline.snapshot import reader_of
+from pipeline.unpack.check import (BoundedBuffer, HeaderProbe, journals_mismatch, journals_need_decompressing,
+                                   parse_facts)
 from pipeline.unpack.data_file import authenticate, unpack_data_file
 from pipeline.unpack.stream import UnpackError
 
@@ -32,7 +33,8 @@ class DeepChecker:
     """Called by verify_run for the data files of one run; the stored BLAKE3 is taken during decryption.
 
     The snapshot is decrypted, decompressed and hashed as it streams, nothing written: its BLAKE3 and size must
-    be the archived snapshot's, and its SQLite header the recorded page size and count. Bytes equal to the
+    be the archived snapshot's, and its first bytes what its kind writes (an SQLite header of the recorded page size
+    and count, a PostgreSQL dump's, a MariaDB dump's). Bytes equal to the
     archived ones are the ones SQLite checked at archive time (facts' quick_check) and counted (row_counts):
     opening them again, which needs them on disk, is left to restore (row counts) and the drill (also
     PRAGMA integrity_check). The journals of runs that record the BLAKE3 of their zstd stream (`zst_blake3`) are
@@ -121,8 +123,9 @@ class DeepChecker:
         if snap.get("plain_blake3") != got.plain_blake3:
             return ([_("decrypts to a database whose BLAKE3 differs from the one recorded at archive time")],
                     got.stored_size, [])
-        damaged = damaged_at_archive_time(snap)
-        return check_snapshot_stream(head.data, got.plain_size, snap), got.stored_size, [damaged] if damaged else []
+        kind = reader_of(snap)
+        damaged = kind.damaged_at_archive_time(snap)
+        return kind.check_stream(head.data, got.plain_size, snap), got.stored_size, [damaged] if damaged else []
 
 
 class FactsReader(DeepChecker):

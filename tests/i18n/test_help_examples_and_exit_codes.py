@@ -54,4 +54,4 @@ def test_click_errors_read_french():
     res = run_coffre("--lang", "fr", "sample-db", "--days", "0", "/tmp/x.db")
     assert res.code == 2 and "Valeur incorrecte pour '--days'" in res.err, res.err
     res = run_coffre("--lang", "fr", "sample-db")
-    assert res.code == 2 and "Argument manquant 'PATH'" in res.err, res.err
+    assert res.code == 2 and "Argument manquant 'PATH|URL'" in res.err, res.err
