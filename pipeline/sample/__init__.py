@@ -2,9 +2,9 @@
 
 from pipeline.i18n import _, ngettext
 from pipeline.units import number
-from pipeline.sample.generate import TABLES, SaleWriter, generate
+from pipeline.sample.generate import TABLES, SaleComposer, SaleWriter, generate
 
-__all__ = ["TABLES", "SaleWriter", "generate", "describe_counts"]
+__all__ = ["TABLES", "SaleComposer", "SaleWriter", "generate", "describe_counts"]
 
 
 def describe_counts(counts: dict[str, int]) -> str:

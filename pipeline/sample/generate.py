@@ -683,6 +683,61 @@ def _fsync(path: Path) -> None:
 # --- keeping the shop selling --------------------------------------------------------
 
 
+class SaleComposer:
+    """Draws and signs one sale after a register's chain end: the rows a till inserts, whatever database it runs on.
+
+    `state` is read from the database: registers [(id, code)], operator codes {id: code}, products
+    [(id, label, unit_price_cents, vat_rate_bp)] and skus {id: sku}."""
+
+    def __init__(self, seed: int, registers: list, operator_codes: dict, products: list, skus: dict,
+                 public_keys: set[str], where: str):
+        self.key = derive_private_key(seed)
+        if public_key_b64(self.key.public_key()) not in public_keys:
+            raise ValueError(f"seed {seed} does not give the till key stored in {where}; its chains would not verify")
+        self.rng = random.Random(f"coffre-sale-writer:{seed}")
+        products = [Product(*row) for row in products]
+        self.catalogue = Catalogue(products, [float(i) for i in range(1, len(products) + 1)])
+        self.registers = list(registers)
+        self.operator_codes = dict(operator_codes)
+        self.operators = list(self.operator_codes)
+        self.skus = dict(skus)
+
+    def draw(self) -> tuple:
+        """(register_id, register_code, operator_id, lines, amounts, payments, step), drawn before the transaction."""
+        rng = self.rng
+        register_id, register_code = rng.choice(self.registers)
+        operator_id = rng.choice(self.operators)
+        lines = draw_sale_lines(rng, self.catalogue)
+        amounts = ticket_amounts(lines)
+        payments = draw_payments(rng, amounts["total_ttc"])
+        return register_id, register_code, operator_id, lines, amounts, payments, rng.randint(1, 30)
+
+    def sign(self, drawn: tuple, last: tuple | None, latest: str | None, closed: str | None) -> dict:
+        """The rows of the sale after `last` = (number, signature) of its register (None: its first): {"ticket":
+        values of TICKET_COLUMNS[1:], "lines": [values of LINE_COLUMNS[2:]], "payments": [(means, amount)]}."""
+        register_id, register_code, operator_id, lines, amounts, payments, step = drawn
+        number, previous = (last[0] + 1, last[1]) if last else (1, "")
+        timestamp = _next_sale_time(latest, closed, step)
+        record = {
+            **amounts,
+            "timestamp": timestamp,
+            "register_code": register_code,
+            "number": number,
+            "type": "sale",
+            "operator_code": self.operator_codes[operator_id],
+            "lines_sha256": lines_digest(lines, self.skus),
+            "payments_sha256": payments_digest(payments),
+            "previous_signature": previous,
+        }
+        signature = sign(self.key, ticket_payload(record))
+        return {
+            "ticket": (register_id, number, "sale", timestamp, operator_id, None,
+                       *(amounts[c] for c in AMOUNT_COLUMNS), previous, signature),
+            "lines": [(line_no, *line) for line_no, line in enumerate(lines, start=1)],
+            "payments": list(payments),
+        }
+
+
 class SaleWriter:
     """Appends signed sale tickets to an existing sample database, one short transaction each, like the till."""
 
@@ -690,34 +745,25 @@ class SaleWriter:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(errno.ENOENT, "no sample database here", str(path))
-        self.key = derive_private_key(seed)
-        self.rng = random.Random(f"coffre-sale-writer:{seed}")
         self.conn = sqlite3.connect(path, isolation_level=None, timeout=30)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
-        stored = {row[0] for row in self.conn.execute("SELECT public_key_b64 FROM till_keys")}
-        if public_key_b64(self.key.public_key()) not in stored:
+        try:
+            self.composer = SaleComposer(
+                seed, self.conn.execute("SELECT id, code FROM registers ORDER BY id").fetchall(),
+                dict(self.conn.execute("SELECT id, code FROM operators ORDER BY id").fetchall()),
+                self.conn.execute("SELECT id, label, unit_price_cents, vat_rate_bp FROM products ORDER BY id").fetchall(),
+                dict(self.conn.execute("SELECT id, sku FROM products").fetchall()),
+                {row[0] for row in self.conn.execute("SELECT public_key_b64 FROM till_keys")}, str(path))
+        except ValueError:
             self.conn.close()
-            raise ValueError(f"seed {seed} does not give the till key stored in {path}; its chains would not verify")
-        products = [Product(*row) for row in self.conn.execute(
-            "SELECT id, label, unit_price_cents, vat_rate_bp FROM products ORDER BY id")]  # fmt: skip
-        self.catalogue = Catalogue(products, [float(i) for i in range(1, len(products) + 1)])
-        self.registers = self.conn.execute("SELECT id, code FROM registers ORDER BY id").fetchall()
-        self.operator_codes = dict(self.conn.execute("SELECT id, code FROM operators ORDER BY id").fetchall())
-        self.operators = list(self.operator_codes)
-        self.skus = dict(self.conn.execute("SELECT id, sku FROM products").fetchall())
+            raise
         self.last_ticket_id: int | None = None
 
     def commit_ticket(self) -> float:
         """Appends one sale to a register's chain; returns how long the transaction took, in seconds."""
-        rng = self.rng
-        register_id, register_code = rng.choice(self.registers)
-        operator_id = rng.choice(self.operators)
-        lines = draw_sale_lines(rng, self.catalogue)
-        amounts = ticket_amounts(lines)
-        payments = draw_payments(rng, amounts["total_ttc"])
-        step = rng.randint(1, 30)
-
+        drawn = self.composer.draw()
+        register_id = drawn[0]
         began = time.perf_counter()
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")  # take the write lock before reading the chain's end
@@ -726,37 +772,14 @@ class SaleWriter:
                 "SELECT number, signature FROM tickets WHERE register_id = ? ORDER BY number DESC LIMIT 1",
                 (register_id,),
             ).fetchone()
-            number, previous = (last[0] + 1, last[1]) if last else (1, "")
             latest = conn.execute("SELECT max(timestamp) FROM tickets").fetchone()[0]
             closed = conn.execute("SELECT max(period_end) FROM closures WHERE kind = 'daily'").fetchone()[0]
-            timestamp = _next_sale_time(latest, closed, step)
-            record = {
-                **amounts,
-                "timestamp": timestamp,
-                "register_code": register_code,
-                "number": number,
-                "type": "sale",
-                "operator_code": self.operator_codes[operator_id],
-                "lines_sha256": lines_digest(lines, self.skus),
-                "payments_sha256": payments_digest(payments),
-                "previous_signature": previous,
-            }
-            signature = sign(self.key, ticket_payload(record))
-            columns = TICKET_COLUMNS[1:]
-            cursor = conn.execute(
-                _insert("tickets", columns),
-                (register_id, number, "sale", timestamp, operator_id, None,
-                 *(amounts[c] for c in AMOUNT_COLUMNS), previous, signature),
-            )  # fmt: skip
+            rows = self.composer.sign(drawn, last, latest, closed)
+            cursor = conn.execute(_insert("tickets", TICKET_COLUMNS[1:]), rows["ticket"])
             ticket_id = cursor.lastrowid
-            conn.executemany(
-                _insert("ticket_lines", LINE_COLUMNS[1:]),
-                [(ticket_id, line_no, *line) for line_no, line in enumerate(lines, start=1)],
-            )
-            conn.executemany(
-                _insert("payments", PAYMENT_COLUMNS[1:]),
-                [(ticket_id, means, amount) for means, amount in payments],
-            )
+            conn.executemany(_insert("ticket_lines", LINE_COLUMNS[1:]), [(ticket_id, *line) for line in rows["lines"]])
+            conn.executemany(_insert("payments", PAYMENT_COLUMNS[1:]),
+                             [(ticket_id, means, amount) for means, amount in rows["payments"]])
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
