@@ -205,7 +205,7 @@ class PostgresqlSnapshot(Snapshot):
             self.dump_err.seek(0)
             said = self.dump_err.read().decode("utf-8", "replace")
             if "lock timeout" in said:
-                raise CannotRun(_("A program holds a lock on a table of the {source} (waited {seconds} s): try "
+                raise CannotRun(_("Another program holds a lock on a table of {source} (waited {seconds} s): try "
                                   "again when it has finished.").format(source=self.target.describe(),
                                                                         seconds=self.lock_wait))
             raise CannotRun(sentence(said, self.target))

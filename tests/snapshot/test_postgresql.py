@@ -16,13 +16,15 @@ from pipeline.errors import CannotRun, UsageError
 from pipeline.sample import generate
 from pipeline.snapshot import open_source
 from pipeline.snapshot import postgresql as pg
+from pipeline.snapshot.postgresql_client import Target
 from pipeline.snapshot.postgresql_copy import line, parse_line
+from pipeline.snapshot.postgresql_errors import sentence
 from servers.postgresql import cluster
 
 JOURNAL_TABLES = {"tickets", "payments", "ticket_lines"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server():
     with cluster() as s:
         yield s
@@ -230,3 +232,18 @@ def test_a_password_in_the_source_is_refused_unshown(server):
             open_source(spec)
         assert server.password not in str(err.value)
         assert "password file" in str(err.value)
+
+
+def test_sentences_of_what_a_test_server_does_not_say():
+    where = Target("postgresql://caisse@db.shop.example:5433/shop")
+    said = 'psql: error: connection to server at "db.shop.example", port 5433 failed: FATAL:  role "caisse" does not exist'
+    assert sentence(said, where) == "The PostgreSQL server db.shop.example:5433 has no role caisse."
+    said = 'psql: error: could not translate host name "db.shop.example" to address: Name or service not known'
+    assert "cannot be reached" in sentence(said, where)
+    said = "pg_dump: error: query failed: ERROR:  permission denied for schema compta"
+    assert "`GRANT USAGE ON SCHEMA compta TO caisse;`" in sentence(said, where)
+    said = "pg_dump: error: query failed: ERROR:  permission denied for sequence compta.seq"
+    assert "`GRANT SELECT ON ALL SEQUENCES IN SCHEMA compta TO caisse;`" in sentence(said, where)
+    said = "psql:<stdin>:3: ERROR:  out of shared memory\nHINT: ..."
+    assert sentence(said, where) == "The PostgreSQL server refused: out of shared memory"
+    assert where.describe() == "PostgreSQL database shop on db.shop.example:5433"
