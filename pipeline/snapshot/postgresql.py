@@ -177,8 +177,10 @@ class PostgresqlSnapshot(Snapshot):
     def _child(self, *args: str, stdin: bool = False):
         """A psql inside the exported snapshot, killed by close() if still running."""
         err = tempfile.TemporaryFile()
+        # lock_timeout: a program holding a table locked (an ALTER TABLE) stops this psql as it stops pg_dump.
         argv = [tool("psql"), *PSQL_ARGS, "-d", self.target.uri(), "-c", READ_SNAPSHOT,
-                "-c", f"SET TRANSACTION SNAPSHOT '{self.snapshot_id}'", *args]
+                "-c", f"SET TRANSACTION SNAPSHOT '{self.snapshot_id}'",
+                "-c", f"SET LOCAL lock_timeout = {int(self.lock_wait * 1000)}", *args]
         with self.lock:
             if self.closed:
                 err.close()
@@ -196,19 +198,21 @@ class PostgresqlSnapshot(Snapshot):
         said = err.read().decode("utf-8", "replace")
         err.close()
         if code != 0:
-            raise CannotRun(sentence(said, self.target))
+            raise self._refusal(said)
 
     def finish(self) -> None:
         code = self.dump.wait()
         self.facts["snapshot_seconds"] = round(time.time() - self.started, 3)
         if code != 0:
             self.dump_err.seek(0)
-            said = self.dump_err.read().decode("utf-8", "replace")
-            if "lock timeout" in said:
-                raise CannotRun(_("Another program holds a lock on a table of {source} (waited {seconds} s): try "
-                                  "again when it has finished.").format(source=self.target.describe(),
-                                                                        seconds=self.lock_wait))
-            raise CannotRun(sentence(said, self.target))
+            raise self._refusal(self.dump_err.read().decode("utf-8", "replace"))
+
+    def _refusal(self, said: str) -> CannotRun:
+        if "lock timeout" in said or "statement timeout" in said:  # pg_dump waits through statement_timeout
+            return CannotRun(_("Another program holds a lock on a table of {source} (waited {seconds} s): try "
+                               "again when it has finished.").format(source=self.target.describe(),
+                                                                     seconds=self.lock_wait))
+        return CannotRun(sentence(said, self.target))
 
     def close(self) -> None:
         with self.lock:

@@ -83,6 +83,7 @@ def first_line(stderr: str) -> str:
             continue
         line = re.sub(r"^(psql|pg_dump|pg_restore|createdb)(:[^:]*:\d+)?: (error|erreur|fatal)?:?\s*", "", line)
         line = re.sub(r'^connection to server (at|on) .*? failed: ', "", line)
+        line = re.sub(r"^query failed: ", "", line)
         line = re.sub(r"^(FATAL|ERROR|ERREUR):\s+", "", line)
         return line[:300]
     return _("no reason given")

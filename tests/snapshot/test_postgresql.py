@@ -247,3 +247,33 @@ def test_sentences_of_what_a_test_server_does_not_say():
     said = "psql:<stdin>:3: ERROR:  out of shared memory\nHINT: ..."
     assert sentence(said, where) == "The PostgreSQL server refused: out of shared memory"
     assert where.describe() == "PostgreSQL database shop on db.shop.example:5433"
+
+
+def test_a_table_locked_by_another_program_stops_the_snapshot_within_lock_wait(server, shop, tmp_path):
+    """An ALTER TABLE under way: pg_dump and the mirror's COPY give up after lock_wait, in one sentence."""
+    holder = subprocess.Popen(["psql", "-X", "-q", "-h", str(server.socket_dir), "-p", str(server.port), "-U",
+                               "postgres", "-d", shop.database], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                              text=True)
+    try:
+        holder.stdin.write("BEGIN; LOCK TABLE payments IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(30);\n")
+        holder.stdin.flush()
+        deadline = time.monotonic() + 10
+        while server.psql("SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND relation = "
+                          "'payments'::regclass", database=shop.database).stdout.strip() != "1":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        snap = open_source(shop.uri, lock_wait=1).take(tmp_path, wanted=lambda conn: {"payments"})
+        try:
+            with pytest.raises(CannotRun) as err:
+                snap.journals_db()
+            assert "holds a lock on a table of PostgreSQL database shop" in str(err.value)
+            with snap.stream() as f:
+                f.read()
+            with pytest.raises(CannotRun) as err:
+                snap.finish()
+            assert "(waited 1 s)" in str(err.value)
+        finally:
+            snap.close()
+    finally:
+        holder.kill()
+        holder.wait()
