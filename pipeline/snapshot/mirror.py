@@ -33,7 +33,8 @@ class Mirror:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.unlink(missing_ok=True)
-        self.conn = sqlite3.connect(self.path, isolation_level=None)
+        # Made in the snapshot's thread, filled in the journals' one (never both at once).
+        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         # Scratch: a crash leaves nothing worth keeping.
         self.conn.execute("PRAGMA journal_mode=OFF")
         self.conn.execute("PRAGMA synchronous=OFF")

@@ -8,7 +8,6 @@ open until close(). Only the stock clients are used, found in /usr/bin; no Pytho
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -23,14 +22,14 @@ from pipeline.snapshot.mirror import Mirror
 from pipeline.snapshot.postgresql_client import (PSQL_ARGS, Session, Target, Table, client_env, quote_ident,
                                                  refuse_denied, tables, tool)
 # The kind's read side (no live source, except drill and load_sample), under the names every kind offers.
-from pipeline.snapshot.postgresql_copies import (PLAIN_NAME, check_restored, check_stream, damaged_at_archive_time,
+from pipeline.snapshot.postgresql_copies import (CLIENT_PACKAGE, PLAIN_NAME, check_restored, check_stream, damaged_at_archive_time,
                                                  drill, load_sample, restore_lines)
 from pipeline.snapshot.postgresql_copy import mirror_column, rows
 from pipeline.snapshot.postgresql_errors import sentence
 
 READ_SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 
-__all__ = ["PLAIN_NAME", "check_restored", "check_stream", "damaged_at_archive_time", "drill", "load_sample",
+__all__ = ["CLIENT_PACKAGE", "PLAIN_NAME", "check_restored", "check_stream", "damaged_at_archive_time", "drill", "load_sample",
            "restore_lines", "source", "PostgresqlSource", "PostgresqlSnapshot"]
 
 
@@ -127,8 +126,6 @@ class PostgresqlSnapshot(Snapshot):
             self.mirror.create(t.name, [mirror_column(name, kind) for name, kind in t.columns], key)
         names = self.mirror.wanted(wanted)
         self.chosen = [t for t in self.tables if t.name in names and t.columns]
-        # Filled from the journals' thread (sqlite3 connections stay in the thread that opened them).
-        self.mirror.conn.close()
 
     def stream(self):
         return self.dump.stdout
@@ -145,9 +142,6 @@ class PostgresqlSnapshot(Snapshot):
 
     def _fill(self) -> None:
         mirror = self.mirror
-        mirror.conn = sqlite3.connect(mirror.path, isolation_level=None)
-        mirror.conn.execute("PRAGMA journal_mode=OFF")
-        mirror.conn.execute("PRAGMA synchronous=OFF")
         try:
             for t in self.chosen:
                 columns = ", ".join(quote_ident(c) for c, _kind in t.columns)

@@ -18,6 +18,7 @@ from pipeline.snapshot.postgresql_copy import line, server_type
 from pipeline.snapshot.postgresql_errors import first_line, sentence
 
 PLAIN_NAME = "snapshot.pgdump"
+CLIENT_PACKAGE = "postgresql-client"  # pg_restore and psql, for RESTORE.txt
 MAGIC = b"PGDMP"
 
 
