@@ -95,9 +95,9 @@ def parse(spec: str) -> Spec:
                            "mariadb://user@host:port/database.").format(source=shown))
     query = parse_qs(parts.query, keep_blank_values=True)
     unknown = sorted(set(query) - {"option_file"})
-    if unknown:
+    if unknown:  # shown without its options: one of them may be a password
         raise UsageError(_("The source {source!r} has an option Coffre does not know ({option}); the only one is "
-                           "option_file.").format(source=shown, option=unknown[0]))
+                           "option_file.").format(source=shown.partition("?")[0], option=unknown[0]))
     option_file = Path(query["option_file"][-1]).expanduser() if query.get("option_file") else None
     return Spec(unquote(parts.username) if parts.username else None, parts.hostname, port, database, option_file)
 

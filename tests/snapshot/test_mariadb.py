@@ -190,6 +190,9 @@ def test_refusals(shop, tmp_path):
     with pytest.raises(UsageError) as err:
         open_source(f"mysql://coffre:{secret}@127.0.0.1:{server.port}/{database}")
     assert secret not in str(err.value)
+    with pytest.raises(UsageError) as err:
+        open_source(f"mariadb://127.0.0.1/{database}?password={secret}")
+    assert secret not in str(err.value)
     with pytest.raises(UsageError, match="already holds a table"):
         mariadb.load_sample(sample, spec)
 
