@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import queue
 import secrets
+import sqlite3
 import subprocess
 import threading
 import time
@@ -164,6 +165,8 @@ class MariadbSnapshot(Snapshot):
         self._ready.wait()
         if self._error is not None:  # the mirror's schema or wanted() failed: nothing started yet
             self._done.wait()
+            if self._mirror_path is not None:
+                self._mirror_path.unlink(missing_ok=True)
             raise self._error
         try:
             with open(self._err_path, "wb") as err:
@@ -185,7 +188,15 @@ class MariadbSnapshot(Snapshot):
                 for table, (cols, key) in schema.items():
                     mirror.create(table, cols, key)
                 chosen = mirror.wanted(wanted)
+        except BaseException as err:  # take() raises it: no dump was started, nothing will be fed
+            self._error = err
+            if mirror is not None:
+                mirror.close()
+            self._done.set()
             self._ready.set()
+            return
+        self._ready.set()
+        try:
             reader = DumpReader(chosen)
             try:
                 rows = reader.rows(iter(self._chunks.get, None))
@@ -199,7 +210,6 @@ class MariadbSnapshot(Snapshot):
                 self.counts, self.completed = reader.counts, reader.completed
         except BaseException as err:  # told by journals_db(), inspect() and finish()
             self._error = err
-            self._ready.set()
             while self._chunks.get() is not None:  # the reader must never wait on a dead thread
                 pass
         finally:
@@ -264,18 +274,18 @@ class MariadbSnapshot(Snapshot):
 
     def _problem(self) -> str | None:
         """Why the dump is not whole, in one sentence; None when it is."""
+        if self._closed and not self.completed:  # close() ended the dump itself
+            return _("The dump of database {database} was not read to its end.").format(database=self.spec.database)
         code = self._proc.poll()
         if code not in (None, 0):
             said = self._err_path.read_bytes().decode("utf-8", "replace") if self._err_path.exists() else ""
             return sentence(said, self.spec) if said.strip() else _(
                 "mariadb-dump stopped with exit status {code}.").format(code=code)
-        if isinstance(self._error, DumpError):
+        if isinstance(self._error, (DumpError, sqlite3.Error)):  # e.g. a table altered during the snapshot
             return _("The dump of database {database} cannot be read ({reason}).").format(
                 database=self.spec.database, reason=self._error)
         if self._error is not None:
             raise self._error
-        if self._closed and not self.completed:
-            return _("The dump of database {database} was not read to its end.").format(database=self.spec.database)
         if not self.completed:
             return _("mariadb-dump stopped before the end of the dump of database {database} (its last line, "
                      "\"-- Dump completed\", is missing).").format(database=self.spec.database)

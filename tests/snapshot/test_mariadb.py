@@ -13,7 +13,9 @@ from pipeline.errors import CannotRun, UsageError
 from pipeline.sample import TABLES, generate
 from pipeline.snapshot import open_source
 from pipeline.snapshot import mariadb
-from tests.servers.mariadb import mariadb_server  # noqa: F401  (the session's server)
+from tests.servers import mariadb as servers
+
+mariadb_server = servers.mariadb_server  # the session's server, a fixture
 
 JOURNALS = {"tickets", "ticket_lines", "payments", "closures", "jet", "duplicates", "registers"}
 
@@ -126,6 +128,23 @@ def test_a_sale_during_the_snapshot_is_in_all_three_or_none(shop, tmp_path):
     assert len(in_dump) == got["inspect"]["row_counts"]["tickets"] == len(got["mirror"]["tickets"])
     assert [int(v[0]) for v in in_dump] == [row[0] for row in got["mirror"]["tickets"]]
     assert int(server.admin("SELECT MAX(id) FROM tickets", database)[0][0]) > start  # the till did sell meanwhile
+
+
+def test_a_failing_wanted_and_a_stream_left_halfway_never_hang(shop, tmp_path):
+    _server, _sample, _counts, _database, spec = shop
+
+    def broken(conn):
+        raise ValueError("mapping broken")
+
+    with pytest.raises(ValueError, match="mapping broken"):
+        open_source(spec).take(tmp_path, wanted=broken)
+    snap = open_source(spec).take(tmp_path, wanted=lambda conn: {"tickets"})
+    assert snap.stream().read(1000)
+    snap.close()
+    with pytest.raises(CannotRun, match="was not read to its end"):
+        snap.journals_db()
+    snap.close()  # idempotent
+    assert not list(tmp_path.iterdir())
 
 
 def test_check_restored_and_drill(shop, tmp_path):
