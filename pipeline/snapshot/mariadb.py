@@ -19,9 +19,10 @@ from pipeline.i18n import _, in_language, ngettext
 from pipeline.progress import NO_PROGRESS
 from pipeline.snapshot import Snapshot
 from pipeline.snapshot.mariadb_client import Spec, parse, quote_name, quote_text
-from pipeline.snapshot.mariadb_dump import HEADS, SANDBOX, DumpError, DumpReader, unescape
+from pipeline.snapshot.mariadb_dump import HEADS, SANDBOX, DumpError, DumpReader
 from pipeline.snapshot.mariadb_errors import DRILL_PATTERN, DRILL_RIGHTS, sentence
-from pipeline.snapshot.mirror import BLOB, INTEGER, NUMERIC, REAL, TEXT, Column, Mirror
+from pipeline.snapshot.mariadb_values import schema_of
+from pipeline.snapshot.mirror import Mirror
 from pipeline.snapshot import mariadb_sample
 
 PLAIN_NAME = "snapshot.sql"
@@ -29,11 +30,6 @@ DUMP_OPTIONS = ("--single-transaction", "--quick", "--skip-lock-tables", "--hex-
                 "--events", "--no-tablespaces", "--order-by-primary")
 CHUNKS_HELD = 16  # read chunks between the reader and the mirror: memory stays flat, the reader waits if it must
 TABLE_TYPES = "('BASE TABLE', 'SYSTEM VERSIONED')"
-AFFINITY = {**dict.fromkeys(("tinyint", "smallint", "mediumint", "int", "integer", "bigint"), INTEGER),
-            **dict.fromkeys(("float", "double", "real"), REAL), "decimal": NUMERIC, "numeric": NUMERIC,
-            **dict.fromkeys(("tinyblob", "blob", "mediumblob", "longblob", "binary", "varbinary"), BLOB)}
-
-
 class MariadbSource:
     kind = "mariadb"
 
@@ -75,70 +71,7 @@ class MariadbSource:
         version, columns = rows[0][0], rows[1:]
         facts = {"source_kind": self.kind, "snapshot_started_at": _iso(started), "server_version": version,
                  "database": self.spec.database, "dump_format": "mariadb-dump"}
-        return MariadbSnapshot(self.spec, Path(scratch), facts, _schema(columns), wanted, started)
-
-
-def _schema(columns: list[list[str]]) -> dict[str, tuple[list[Column], str | None]]:
-    """{table: (mirror columns, single integer primary key or None)} from information_schema's rows."""
-    tables: dict[str, tuple[list[Column], list[str]]] = {}
-    for table, name, data_type, key in columns:
-        cols, keys = tables.setdefault(table, ([], []))
-        affinity = AFFINITY.get(data_type.lower(), TEXT)
-        cols.append(Column(name, affinity, CONVERT[affinity]))
-        if key == "PRI":
-            keys.append(name)
-    out = {}
-    for table, (cols, keys) in tables.items():
-        key = keys[0] if len(keys) == 1 and any(c.name == keys[0] and c.affinity == INTEGER for c in cols) else None
-        out[table] = (cols, key)
-    return out
-
-
-# A value as mariadb-dump wrote it (bytes) to what the reference SQLite database holds for it.
-
-def _string(raw: bytes) -> bytes | None:
-    if raw[:1] == b"'":
-        return unescape(raw[1:-1])
-    return None
-
-
-def _to_text(raw: bytes):
-    s = _string(raw)
-    if s is not None:
-        return s.decode("utf-8", "replace")
-    if raw[:2] in (b"0x", b"0X"):
-        return bytes.fromhex(raw[2:].decode("ascii"))
-    return raw.decode("ascii", "replace")
-
-
-def _to_integer(raw: bytes):
-    try:
-        return int(raw)
-    except ValueError:
-        pass
-    try:
-        return float(raw)
-    except ValueError:
-        return _to_text(raw)
-
-
-def _to_real(raw: bytes):
-    try:
-        return float(raw)
-    except ValueError:
-        return _to_text(raw)
-
-
-def _to_blob(raw: bytes):
-    s = _string(raw)
-    if s is not None:
-        return s
-    if raw[:2] in (b"0x", b"0X"):
-        return bytes.fromhex(raw[2:].decode("ascii"))
-    return raw
-
-
-CONVERT = {INTEGER: _to_integer, REAL: _to_real, NUMERIC: _to_text, TEXT: _to_text, BLOB: _to_blob}
+        return MariadbSnapshot(self.spec, Path(scratch), facts, schema_of(columns), wanted, started)
 
 
 class MariadbSnapshot(Snapshot):

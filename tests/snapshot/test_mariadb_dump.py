@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.snapshot.mariadb import CONVERT
+from pipeline.snapshot.mariadb_values import CONVERT
 from pipeline.snapshot.mariadb_dump import DumpError, DumpReader, split_row, unescape
 from pipeline.snapshot.mirror import BLOB, INTEGER, NUMERIC, REAL, TEXT
 
