@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+# The database servers the tests start (one of each per session, private, on 127.0.0.1), as fixtures for every module.
+pytest_plugins = ["servers.postgresql", "servers.mariadb"]
+
 # The suite reads Coffre in English, whatever the developer's locale; the language tests set French themselves.
 for _name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "COFFRE_LANG"):
     os.environ.pop(_name, None)

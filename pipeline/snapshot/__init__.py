@@ -34,7 +34,7 @@ from pipeline.i18n import _
 
 Wanted = Callable[[sqlite3.Connection], set[str]]
 
-KINDS = ("sqlite", "postgresql")
+KINDS = ("sqlite", "postgresql", "mariadb")
 # What a source may be written as, before the colon: a URL scheme or Coffre's own sqlite: prefix.
 SCHEMES = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql", "mariadb": "mariadb",
            "mysql": "mariadb"}

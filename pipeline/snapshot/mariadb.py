@@ -26,6 +26,7 @@ from pipeline.snapshot.mirror import Mirror
 from pipeline.snapshot import mariadb_sample
 
 PLAIN_NAME = "snapshot.sql"
+CLIENT_PACKAGE = "mariadb-client"  # the stock client RESTORE.txt names
 DUMP_OPTIONS = ("--single-transaction", "--quick", "--skip-lock-tables", "--hex-blob", "--routines", "--triggers",
                 "--events", "--no-tablespaces", "--order-by-primary")
 CHUNKS_HELD = 16  # read chunks between the reader and the mirror: memory stays flat, the reader waits if it must

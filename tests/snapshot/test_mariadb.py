@@ -13,9 +13,7 @@ from pipeline.errors import CannotRun, UsageError
 from pipeline.sample import TABLES, generate
 from pipeline.snapshot import open_source
 from pipeline.snapshot import mariadb
-from tests.servers import mariadb as servers
 
-mariadb_server = servers.mariadb_server  # the session's server, a fixture
 
 JOURNALS = {"tickets", "ticket_lines", "payments", "closures", "jet", "duplicates", "registers"}
 

@@ -19,15 +19,13 @@ from pipeline.snapshot import postgresql as pg
 from pipeline.snapshot.postgresql_client import Target
 from pipeline.snapshot.postgresql_copy import line, parse_line
 from pipeline.snapshot.postgresql_errors import sentence
-from servers.postgresql import cluster
 
 JOURNAL_TABLES = {"tickets", "payments", "ticket_lines"}
 
 
 @pytest.fixture(scope="session")
-def server():
-    with cluster() as s:
-        yield s
+def server(postgresql_server):
+    return postgresql_server
 
 
 @pytest.fixture(scope="module")

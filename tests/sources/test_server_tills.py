@@ -1,0 +1,264 @@
+"""A till on PostgreSQL or MariaDB, end to end as a shop runs it: sample-db, init, archive while selling, verify --deep,
+drill, a restore with the stock client from RESTORE.txt alone, and one sentence for each way the server says no."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import need_tool, run_coffre
+from servers.sales import ServerSales
+
+KINDS = ("postgresql", "mariadb")
+
+
+class Till:
+    """One kind's server as the test drives it: the shop's address, the credentials' file, the administrator's SQL."""
+
+    def __init__(self, kind: str, server, tmp: Path):
+        self.kind, self.server, self.tmp = kind, server, tmp
+        self.database = server.new_database()
+        if kind == "postgresql":
+            self.secret_file = server.pgpass(tmp / "pgpass")
+            self.env = {"PGPASSFILE": str(self.secret_file)}
+            self.uri = server.uri(self.database)
+        else:
+            self.secret_file = server.option_file(tmp / "coffre-mariadb.cnf")
+            self.env = {}
+            self.uri = server.url(self.database, option_file=self.secret_file)
+
+    def value(self, sql: str, database: str | None = None) -> str:
+        if self.kind == "postgresql":
+            return self.server.psql(sql, database=database or self.database).stdout.strip()
+        return self.server.admin(sql, database=database or self.database)[0][0]
+
+    def client(self, database: str) -> list[str]:
+        """The stock client as the shop's administrator runs it, reading SQL from its input."""
+        if self.kind == "postgresql":
+            return ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", str(self.server.socket_dir), "-p",
+                    str(self.server.port), "-U", "postgres", "-d", database]
+        return ["mariadb", "--no-defaults", f"--socket={self.server.socket}", "--user=root", "-N", "-B",
+                "--unbuffered", database]
+
+    def substitutions(self) -> dict[str, str]:
+        """RESTORE.txt's words a person replaces, for this server."""
+        if self.kind == "postgresql":
+            return {"-h HOST": f"-h {self.server.host} -p {self.server.port}", "-U USER": "-U coffre"}
+        # The administrator restores: Coffre's own account may not create databases outside its drill's.
+        return {"mariadb ": f"mariadb --no-defaults --socket={self.server.socket} --user=root "}
+
+
+@pytest.fixture(params=KINDS)
+def till(request, tmp_path):
+    server = request.getfixturevalue(f"{request.param}_server")
+    for tool in (("psql", "pg_dump", "pg_restore") if request.param == "postgresql" else ("mariadb", "mariadb-dump")):
+        need_tool(tool)
+    return Till(request.param, server, tmp_path)
+
+
+def _init(till: Till, tmp: Path, other_disk: Path) -> Path:
+    config = tmp / "etc" / "coffre.toml"
+    (other_disk / "usb").mkdir()
+    res = run_coffre("init", "--config", config, "--source", till.uri, "--to", other_disk / "usb", "--i-know",
+                     "--identity-out", tmp / "keys" / "identity.txt", "--store-id", "caisse", env=till.env)
+    assert res.code == 0, res
+    return config
+
+
+def _journal_ends(folder: Path) -> dict[str, int]:
+    """The last ticket number of each register in an exported tickets journal."""
+    ends: dict[str, int] = {}
+    with open(folder / "tickets.csv", encoding="utf-8-sig", newline="") as f:
+        dialect = csv.Sniffer().sniff(f.readline())
+        f.seek(0)
+        for row in csv.DictReader(f, dialect=dialect):
+            ends[row["register"]] = max(ends.get(row["register"], 0), int(row["number"]))
+    return ends
+
+
+def test_a_server_till_is_archived_verified_drilled_and_restored_by_hand(till, tmp_path, other_disk):
+    res = run_coffre("sample-db", till.uri, "--days", "3", "--tickets-per-day", "40", env=till.env)
+    assert res.code == 0, res
+    tickets = int(till.value("SELECT count(*) FROM tickets"))
+    assert tickets == 3 * 40
+
+    config = _init(till, tmp_path, other_disk)
+    assert till.server.password not in config.read_text()
+
+    res = run_coffre("archive", "--config", config, "--json", env=till.env)
+    assert res.code == 0, res
+    summary = json.loads(res.out)
+    assert summary["journals"]["records"]["tickets"] == tickets
+    assert summary["snapshot"]["row_counts"]["tickets"] == tickets
+    assert not summary["findings"]
+
+    assert summary["journals"]["checked"] == "all records"
+
+    # The evening after: a few sales, and only they are checked; the earlier ones are proved unchanged.
+    with ServerSales(till.client(till.database), dict(os.environ), till.kind, seed=1) as sales:
+        for _ in range(7):
+            sales.commit_ticket()
+    res = run_coffre("archive", "--config", config, "--json", env=till.env)
+    assert res.code == 0, res
+    evening = json.loads(res.out)
+    assert evening["journals"]["checked"] == "new records only", evening["journals"]
+    assert evening["journals"]["records"]["tickets"] == tickets + 7 and not evening["findings"]
+    tickets += 7
+
+    res = run_coffre("verify", "--config", config, "--deep", "--identity", tmp_path / "keys" / "identity.txt",
+                     env=till.env)
+    assert res.code == 0, res
+
+    res = run_coffre("drill", "--config", config, "--identity", tmp_path / "keys" / "identity.txt", "--json",
+                     env=till.env)
+    assert res.code == 0, res
+    drilled = json.loads(res.out)["copies"][0]
+    assert drilled["ok"] and drilled["row_counts"]["tickets"] == tickets
+    # The drill's scratch database is gone.
+    listing = (till.value("SELECT string_agg(datname, ',') FROM pg_database", "postgres") if till.kind == "postgresql"
+               else ",".join(r[0] for r in till.server.admin("SHOW DATABASES")))
+    assert "coffre_drill" not in (listing or "")
+
+    # By hand, from RESTORE.txt alone: check, decrypt, load with the stock client into a new database, count.
+    run = next(p for p in (other_disk / "usb" / "caisse").iterdir() if p.is_dir() and p.name != "removals")
+    work = tmp_path / "by-hand"
+    shutil.copytree(run, work)
+    text = (work / "RESTORE.txt").read_text(encoding="utf-8")
+    english = text[text.index("Coffre run "):]
+    commands = [line.strip() for line in english.splitlines() if line.startswith("     ")]
+    words = {"IDENTITY": str(tmp_path / "keys" / "identity.txt"),
+             "/path/to/coffre-signing.pub": str(config.with_name("coffre-signing.pub")), **till.substitutions()}
+    counted = None
+    for command in commands:
+        for word, value in words.items():
+            command = command.replace(word, value)
+        done = subprocess.run(command, shell=True, cwd=work, capture_output=True, text=True, timeout=120,
+                              env={**os.environ, **till.env})
+        assert done.returncode == 0, (command, done.stdout, done.stderr)
+        if "count(*)" in command.lower():
+            counted = int(re.findall(r"(?m)^\s*(\d+)\s*$", done.stdout)[-1])  # psql's table, mariadb's column
+    assert counted == tickets
+
+
+@pytest.mark.slow
+def test_the_till_sells_20_tickets_a_second_through_an_archive_and_its_journals_agree_with_its_dump(
+        till, tmp_path, other_disk, figures):
+    res = run_coffre("sample-db", till.uri, "--days", "20", "--tickets-per-day", "150", env=till.env)
+    assert res.code == 0, res
+    config = _init(till, tmp_path, other_disk)
+    waits: list[float] = []
+    failures: list[str] = []
+    stop = threading.Event()
+    seen_args: set[str] = set()
+
+    def sell() -> None:
+        try:
+            with ServerSales(till.client(till.database), dict(os.environ), till.kind, seed=1) as sales:
+                while not stop.is_set():
+                    started = time.monotonic()
+                    waits.append(sales.commit_ticket())
+                    stop.wait(max(0.0, 0.05 - (time.monotonic() - started)))  # 20 a second
+        except Exception as err:  # noqa: BLE001 - reported by the test
+            failures.append(repr(err))
+
+    def watch_processes() -> None:
+        while not stop.is_set():
+            seen_args.add(subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout)
+            stop.wait(0.05)
+
+    seller = threading.Thread(target=sell)
+    watcher = threading.Thread(target=watch_processes)
+    seller.start()
+    watcher.start()
+    time.sleep(0.5)
+    began = len(waits)
+    try:
+        archived = run_coffre("archive", "--config", config, "--json", env=till.env)
+        during = len(waits) - began
+    finally:
+        stop.set()
+        seller.join(30)
+        watcher.join(30)
+    assert archived.code == 0, archived
+    assert not failures, failures
+    assert during >= 10, f"only {during} tickets were sold during the archive"
+    worst = max(waits)
+    figures(f"{till.kind}: {during} tickets committed during the archive, worst commit wait {worst * 1000:.1f} ms")
+    assert worst < 0.100
+    assert not any(till.server.password in args for args in seen_args)
+    assert any("pipeline archive" in args for args in seen_args)  # the watcher saw the run's processes
+
+    # The run's journals and its dump hold the same last ticket of each register: one instant.
+    restored = tmp_path / "restored"
+    res = run_coffre("restore", "--config", config, "--identity", tmp_path / "keys" / "identity.txt", "--out",
+                     restored, "--journals", env=till.env)
+    assert res.code == 0, res
+    journal_ends = _journal_ends(restored / "journals")
+    copy = till.server.new_database()
+    if till.kind == "postgresql":
+        loaded = subprocess.run(["pg_restore", "--no-owner", "-h", str(till.server.socket_dir), "-p",
+                                 str(till.server.port), "-U", "postgres", "-d", copy, restored / "snapshot.pgdump"],
+                                capture_output=True, text=True)
+    else:
+        with open(restored / "snapshot.sql", "rb") as dump:
+            loaded = subprocess.run(till.client(copy), stdin=dump, capture_output=True)
+    assert loaded.returncode == 0, loaded.stderr
+    dump_ends = {}
+    for register in journal_ends:
+        dump_ends[register] = int(till.value(
+            f"SELECT max(t.number) FROM tickets t JOIN registers r ON r.id = t.register_id WHERE r.code = '{register}'",
+            copy))
+    assert dump_ends == journal_ends
+    live = int(till.value("SELECT count(*) FROM tickets"))
+    assert live > sum(1 for _ in open(restored / "journals" / "tickets.csv", encoding="utf-8-sig")) - 1, \
+        "no sale came after the snapshot: the test proves nothing"
+
+
+def _rewrite_source(config: Path, source: str) -> None:
+    text = config.read_text()
+    config.write_text(re.sub(r'(?m)^source = ".*"$', lambda m: f'source = "{source}"', text))
+
+
+def test_each_refusal_of_the_server_is_one_sentence_exit_3_and_no_password(till, tmp_path, other_disk):
+    res = run_coffre("sample-db", till.uri, "--days", "1", "--tickets-per-day", "5", env=till.env)
+    assert res.code == 0, res
+    config = _init(till, tmp_path, other_disk)
+    server = till.server
+    wrong = "wrong-" + server.password[::-1]
+    if till.kind == "postgresql":
+        server.psql(f"CREATE ROLE clerk LOGIN PASSWORD '{server.password}'") if not server.psql(
+            "SELECT 1 FROM pg_roles WHERE rolname = 'clerk'").stdout.strip() else None
+        server.pgpass(till.secret_file, password=wrong)
+        cases = {"password": (till.uri, ("password",)),
+                 "unreachable": (server.uri(till.database, port=1), ("reach", "127.0.0.1")),
+                 "database": (server.uri("no_such_shop"), ("no_such_shop",)),
+                 "rights": (server.uri(till.database, user="clerk"), ("GRANT",))}
+    else:
+        bad = server.option_file(tmp_path / "wrong.cnf", password=wrong)
+        if not server.admin("SELECT 1 FROM mysql.user WHERE user = 'clerk'"):
+            server.user_with("clerk", server.password, ["USAGE ON *.*"])
+        clerk = server.option_file(tmp_path / "clerk.cnf", user="clerk")
+        cases = {"password": (server.url(till.database, option_file=bad), ("password",)),
+                 "unreachable": (server.url(till.database, option_file=till.secret_file, port=1), ("reach",)),
+                 "database": (server.url("no_such_shop", option_file=till.secret_file), ("no_such_shop",)),
+                 "rights": (server.url(till.database, option_file=clerk, user="clerk"), ("GRANT",))}
+    for case, (source, words) in cases.items():
+        if till.kind == "postgresql" and case != "password":
+            server.pgpass(till.secret_file, password=None, user="clerk" if case == "rights" else "coffre")
+        _rewrite_source(config, source)
+        res = run_coffre("archive", "--config", config, env=till.env)
+        said = res.out + res.err
+        assert res.code == 3, (case, res)
+        assert "Traceback" not in said, (case, said)
+        assert all(w.lower() in said.lower() for w in words), (case, said)
+        assert server.password not in said and wrong not in said, (case, said)
+        assert server.password not in config.read_text()
