@@ -505,6 +505,8 @@ def _journals_result(stage, mapping: str, result: "ArchiveResult", say):
     """The journals never block a backup: a failure to export them is shouted, the snapshot is saved anyway."""
     try:
         outcome = stage()
+    except CannotRun:
+        raise  # the source failed (a server gone, a right missing): the run fails with its one sentence
     except UsageError as err:
         problem = _("the fiscal journals were not exported: {error}").format(error=str(err).rstrip("."))
         msg = _("Warning: the fiscal journals were not exported: {error}").format(error=err)

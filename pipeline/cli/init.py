@@ -18,7 +18,7 @@ from pipeline.snapshot import kind_of_spec
 @click.command("init", cls=Command, help=_(
     "Set up a store: configuration, signing key, and the age identity that decrypts the copies.\n\n"
     "Refuses, writing nothing (exit code 2), what `coffre archive` would refuse: a destination folder that does not "
-    "exist, a destination on the database's own disk, a source that is not a SQLite database; and an identity file "
+    "exist, a destination on the database's own disk, a source that is not a SQLite database or a reachable server; and an identity file "
     "on the till's own disk without --i-know. On a terminal it asks for what is missing, and asks again when an "
     "answer would be refused."),
     epilog=epilog(["coffre init --source sqlite:/var/lib/caisse/caisse.db --to /media/usb-coffre "

@@ -11,7 +11,7 @@ import click
 from pipeline.cli.common import Command, epilog, json_option, quiet, say, verbosity_options
 from pipeline.errors import CANNOT_RUN, OK, USAGE, UsageError
 from pipeline.i18n import _
-from pipeline.snapshot import kind_of_spec, safe_spec
+from pipeline.snapshot import kind_of_spec, refuse_connection_string, safe_spec
 from pipeline.units import number
 from pipeline.sample import describe_counts
 from pipeline.cli.progress import terminal_progress
@@ -45,6 +45,7 @@ def command(path: str, days: int, tickets_per_day: int, seed: int, start, zone, 
     from pipeline.sample import generate
     from pipeline.sample.generate import DEFAULT_START
 
+    refuse_connection_string(path)
     kind = kind_of_spec(path)
     server = kind not in (None, "sqlite")
     if kind == "sqlite":

@@ -25,12 +25,15 @@ until the stream was read),
 from __future__ import annotations
 
 import importlib
+import re
 import sqlite3
 from pathlib import Path
 from typing import BinaryIO, Callable, Protocol
 
 from pipeline.errors import UsageError
 from pipeline.i18n import _
+
+CONNINFO = re.compile(r"(?i)(^|\s)(host|hostaddr|dbname|user|password|port|service)\s*=")
 
 Wanted = Callable[[sqlite3.Connection], set[str]]
 
@@ -86,7 +89,15 @@ def kind_of_spec(spec: str) -> str | None:
     return SCHEMES.get(scheme)
 
 
+def refuse_connection_string(spec: str) -> None:
+    """A libpq "host=… dbname=… password=…" string is not a path: refused before it names a file, never echoed."""
+    if kind_of_spec(spec) is None and CONNINFO.search(spec):
+        raise UsageError(_("This source looks like a connection string: write it as "
+                           "postgresql://USER@HOST:PORT/DATABASE, with the password in ~/.pgpass, never in the source."))
+
+
 def open_source(spec: str, lock_wait: int = 60) -> Source:
+    refuse_connection_string(spec)
     kind = kind_of_spec(spec)
     if kind == "sqlite":
         rest = spec.partition(":")[2]
@@ -126,11 +137,12 @@ def safe_spec(spec: str) -> str:
     """A source as it may be shown or stored: a password written in a URL is replaced by ***."""
     from urllib.parse import urlsplit, urlunsplit
 
+    spec = re.sub(r"(?i)(password\s*=\s*)('[^']*'|[^\s&]*)", r"\1***", spec)
     try:
         parts = urlsplit(spec)
+        if parts.password is None:
+            return spec
     except ValueError:
-        return spec
-    if parts.password is None:
         return spec
     host = parts.hostname or ""
     netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")

@@ -74,6 +74,13 @@ class Spec:
         if self.option_file and not os.access(self.option_file, os.R_OK):
             raise CannotRun(_("The MariaDB option file {path} does not exist or cannot be read.").format(
                 path=self.option_file))
+        try:
+            writable = self.option_file and os.stat(self.option_file).st_mode & 0o002
+        except OSError:
+            writable = False
+        if writable:  # the clients then ignore it, and its password with it: a "wrong password" would mislead
+            raise CannotRun(_("The MariaDB option file {path} may be changed by any user of this computer, so the "
+                              "MariaDB client ignores it: chmod 600 {path}").format(path=self.option_file))
 
 
 def parse(spec: str) -> Spec:

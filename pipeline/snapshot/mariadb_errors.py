@@ -57,7 +57,9 @@ def sentence(stderr: str, spec, rights: str = READ_RIGHTS, on: str | None = None
             rights=rights, on=on or _quote_db(spec.database), user=user,
             host=account.group(2) if account else "%")
         right = _missing_right(stderr, code)
-        if code == 1044:
+        if "show events" in stderr.lower():  # mariadb-dump --events: the account's rights are per table
+            right = "EVENT"
+        if code == 1044 and right != "EVENT":
             return _("User {user} may not use database {database} on the MariaDB server {server} (it does not exist, "
                      "or the user has no right on it); if it exists, an administrator gives the rights with: "
                      "{grant}").format(user=user, database=on or spec.database, server=server, grant=grant)

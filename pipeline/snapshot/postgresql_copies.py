@@ -115,9 +115,9 @@ def restore_lines(language: str) -> list[str]:
         in_language(language, "3. Load the restored dump into a new, empty database (the PostgreSQL client tools "
                               "alone, on a machine that reaches a PostgreSQL server):\n"),
         "\n",
-        "     createdb -h HOST -U USER shop_restored\n",
-        "     pg_restore --no-owner -h HOST -U USER -d shop_restored snapshot.pgdump\n",
-        '     psql -h HOST -U USER -d shop_restored -c "SELECT count(*) FROM tickets;"\n',
+        "     createdb -h HOST -p PORT -U USER shop_restored\n",
+        "     pg_restore --no-owner --no-privileges -h HOST -p PORT -U USER -d shop_restored snapshot.pgdump\n",
+        '     psql -h HOST -p PORT -U USER -d shop_restored -c "SELECT count(*) FROM tickets;"\n',
         "\n",
         in_language(language, "   facts.json (from facts.json.zst.age) records, at archive time, the BLAKE3 of the\n"
                               "   plain snapshot (compare with `b3sum snapshot.pgdump`) and the row count of each "

@@ -52,7 +52,7 @@ class Till:
     def substitutions(self) -> dict[str, str]:
         """RESTORE.txt's words a person replaces, for this server."""
         if self.kind == "postgresql":
-            return {"-h HOST": f"-h {self.server.host} -p {self.server.port}", "-U USER": "-U coffre"}
+            return {"-h HOST": f"-h {self.server.host}", "-p PORT": f"-p {self.server.port}", "-U USER": "-U coffre"}
         # The administrator restores: Coffre's own account may not create databases outside its drill's.
         return {"mariadb ": f"mariadb --no-defaults --socket={self.server.socket} --user=root "}
 
