@@ -105,7 +105,7 @@ def open_source(spec: str, lock_wait: int = 60) -> Source:
             from pipeline.snapshot.sqlite import SqliteSource
 
             return SqliteSource(Path(rest), lock_wait)
-    elif kind is not None:
+    elif kind is not None and spec.partition(":")[2].startswith("//"):  # a server is written as a URL
         return reader(kind).source(spec, lock_wait)
     raise UsageError(_("The source {source!r} is not understood; write it as sqlite:/path/to/pos.db, "
                        "postgresql://user@host/database or mariadb://user@host/database.").format(
