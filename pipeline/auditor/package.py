@@ -28,7 +28,8 @@ from pipeline.errors import UsageError
 from pipeline.i18n import _, in_language
 from pipeline.journals.mapping import load_mapping
 from pipeline.journals.lisezmoi import render as render_lisezmoi
-from pipeline.journals.run import journals_of_snapshot
+from pipeline.journals.run import journals_of_snapshot, tables_wanted
+from pipeline.snapshot import journals_of_copy, reader_of
 from pipeline.keys import signing
 from pipeline.manifest import format as fmt
 from pipeline.restore.restore import restore
@@ -79,19 +80,17 @@ def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zi
             # inspector also passes SQLite's full integrity check.
             res = restore(cfg, identities, scratch / "run", run_id, specs, say=say, integrity="full", journals="check",
                           progress=progress)
-            kind = (res.facts.get("snapshot") or {}).get("source_kind") or "sqlite"
-            if kind != "sqlite":
-                raise UsageError(_("Run {run_id} saved a {kind} database: the auditor's package is made from SQLite "
-                                   "runs only, for now; its journals are extracted by `coffre restore --journals`.")
-                                 .format(run_id=res.run_id, kind=kind))
             packing = progress.task(_("Preparing the package for the auditor"), None)
             for warning in res.warnings:
                 say(_("Warning: {warning}").format(warning=warning))
             root = scratch / "package" / f"coffre-audit-{cfg.store_id}-{period[0]}_{period[1]}"
             dest = _destination_of(cfg, res)
             runs = runs_of_period(dest, cfg.store_id, cfg.signing_public_key, identities, period, res.run_id)
-            outcome, till = _fill_package(cfg, res, dest, runs, period, scratch / "run" / "snapshot.sqlite", root, secret,
-                                          say)
+            snap_facts = res.facts.get("snapshot") or {}
+            # A server's dump is loaded into a scratch database on the shop's server for the period's journals.
+            with journals_of_copy(scratch / "run" / reader_of(snap_facts).PLAIN_NAME, snap_facts, cfg.source,
+                                  scratch, tables_wanted(cfg.journals_mapping, cfg.journals_timezone)) as database:
+                outcome, till = _fill_package(cfg, res, dest, runs, period, database, root, secret, say)
             files = sum(1 for p in root.rglob("*") if p.is_file())
             # The package is encrypted, but a copy of the shop's sales all the same: for its owner's eyes.
             partial.unlink(missing_ok=True)  # an interrupted export's: made anew, so that its mode is ours

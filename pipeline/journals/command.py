@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -13,8 +12,7 @@ from pipeline.errors import UsageError
 from pipeline.i18n import _
 from pipeline.journals.run import JournalsOutcome, journals_of_snapshot, tables_wanted
 from pipeline.restore.restore import refuse_live_folder, restore
-from pipeline.snapshot import open_source
-from pipeline.snapshot.sqlite import PLAIN_NAME
+from pipeline.snapshot import journals_of_copy, journals_only, open_source, reader_of
 from pipeline.state.activity_log import ActivityLog
 from pipeline.state.scratch import private_files, scratch_folder
 
@@ -31,22 +29,6 @@ def parse_period(text: str | None) -> tuple[str, str] | None:
     return start, end
 
 
-def _journals_of(snap) -> Path:
-    """The snapshot's journals database. Its dump is read to the end and dropped: a source may take the journals
-    from the dump itself (MariaDB), and a dump that fails says so here as in a run."""
-    with ThreadPoolExecutor(1) as pool:
-        db = pool.submit(snap.journals_db)
-        try:
-            with snap.stream() as f:
-                while f.read(1 << 20):
-                    pass
-            snap.finish()
-        except BaseException:
-            snap.close()
-            raise
-        return db.result()
-
-
 def export_journals(cfg: Config, out_dir: Path, period: tuple[str, str] | None, run_id: str | None = None,
                     identities: list | None = None, specs: list[str] | None = None, say=lambda m: None) -> JournalsOutcome:
     out_dir = Path(out_dir).absolute()
@@ -61,17 +43,16 @@ def export_journals(cfg: Config, out_dir: Path, period: tuple[str, str] | None, 
             res = restore(cfg, identities, scratch / "run", run_id, specs, say=say)
             for warning in res.warnings:
                 say(_("Warning: {warning}").format(warning=warning))
-            kind = (res.facts.get("snapshot") or {}).get("source_kind") or "sqlite"
-            if kind != "sqlite":
-                raise UsageError(_("Run {run_id} saved a {kind} database: its journals are the run's journals file, "
-                                   "which `coffre restore --journals` extracts.").format(run_id=res.run_id, kind=kind))
-            snapshot = scratch / "run" / PLAIN_NAME
+            snap_facts = res.facts.get("snapshot") or {}
+            snapshot = stack.enter_context(journals_of_copy(
+                scratch / "run" / reader_of(snap_facts).PLAIN_NAME, snap_facts, cfg.source, scratch,
+                tables_wanted(cfg.journals_mapping, cfg.journals_timezone)))
             context = {"store_id": cfg.store_id, "run_id": res.run_id, "from": res.destination}
         else:
             snap = open_source(cfg.source, cfg.source_lock_wait).take(
                 scratch, wanted=tables_wanted(cfg.journals_mapping, cfg.journals_timezone))
             stack.callback(snap.close)
-            snapshot = _journals_of(snap)
+            snapshot = journals_only(snap)
             context = {"store_id": cfg.store_id, "run_id": None, "from": "live database (snapshot)",
                        "snapshot_started_at": snap.facts.get("snapshot_started_at")}
         partial = out_dir.with_name(out_dir.name + ".coffre-partial")

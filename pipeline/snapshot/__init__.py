@@ -12,7 +12,9 @@ the package knows which kind a shop has. Each module offers the same names:
   (the first bytes of a decrypted snapshot held to the facts), `check_restored(path, facts, integrity)`
   (a restored file held to the facts without any server), `restore_lines(language)` (step 3 of
   RESTORE.txt) and `drill(path, facts, spec, scratch)` (the restored file loaded into a scratch target of
-  its own kind, its rows counted: {table: rows}).
+  its own kind, its rows counted: {table: rows}); a server kind also has `scratch_database(path, facts,
+  spec)`, a context that loads a restored dump into a scratch database of the source's server and yields
+  its address (dropped after): `journals_of_copy` takes a copy's journals from it as a run takes them.
 
 A Snapshot is read once: `stream()` gives the dump from its first byte to its last (the pack reads it),
 `journals_db()` an SQLite file holding, as they were at the same instant as the dump, the tables that
@@ -27,8 +29,9 @@ from __future__ import annotations
 import importlib
 import re
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Callable, Protocol
+from typing import BinaryIO, Callable, Iterator, Protocol
 
 from pipeline.errors import UsageError
 from pipeline.i18n import _
@@ -122,6 +125,48 @@ def reader(kind: str | None):
 
 def reader_of(snap_facts: dict):
     return reader(snap_facts.get("source_kind"))
+
+
+def with_database(spec: str, database: str) -> str:
+    """A server's address with another database (the drill's scratch one), its user, host and options kept."""
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    parts = urlsplit(spec)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + quote(database, safe=""), parts.query, parts.fragment))
+
+
+def journals_only(snap: Snapshot) -> Path:
+    """A snapshot's journals database, its dump read to the end and dropped: a source may take the journals from
+    the dump itself (MariaDB), and a dump that fails says so here as in a run. The caller closes the snapshot."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        db = pool.submit(snap.journals_db)
+        try:
+            with snap.stream() as f:
+                while f.read(1 << 20):
+                    pass
+            snap.finish()
+        except BaseException:
+            snap.close()
+            raise
+        return db.result()
+
+
+@contextmanager
+def journals_of_copy(path: Path, snap_facts: dict, spec: str, scratch: Path, wanted: Wanted) -> Iterator[Path]:
+    """The journals database of a restored copy: the file itself for SQLite; for a server's dump, the mirror of
+    a scratch database the dump is loaded into on the configured server (dropped after), taken as a run takes it."""
+    kind = reader_of(snap_facts)
+    if not hasattr(kind, "scratch_database"):
+        yield path
+        return
+    with kind.scratch_database(path, snap_facts, spec) as restored:
+        snap = open_source(restored).take(scratch, wanted=wanted)
+        try:
+            yield journals_only(snap)
+        finally:
+            snap.close()
 
 
 def reader_of_file(names: list[str]):

@@ -12,12 +12,14 @@ import threading
 import time
 from itertools import groupby
 from operator import itemgetter
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from pipeline.errors import CannotRun
 from pipeline.i18n import _, in_language, ngettext
 from pipeline.progress import NO_PROGRESS
-from pipeline.snapshot import Snapshot
+from pipeline.snapshot import Snapshot, with_database
 from pipeline.snapshot.mariadb_client import Spec, parse, quote_name, quote_text
 from pipeline.snapshot.mariadb_dump import HEADS, SANDBOX, DumpError, DumpReader
 from pipeline.snapshot.mariadb_errors import DRILL_PATTERN, DRILL_RIGHTS, sentence
@@ -331,16 +333,27 @@ def restore_lines(language: str) -> list[str]:
     ]
 
 
-def drill(path: Path, snap_facts: dict, spec: str, scratch: Path) -> dict:
-    """Loads the dump into a database of its own on the configured server, counts its rows, always drops it."""
+@contextmanager
+def scratch_database(path: Path, snap_facts: dict, spec: str) -> Iterator[str]:
+    """Loads the dump into a database of its own on the configured server; yields its address, always drops it."""
     server = parse(spec)
     name = f"coffre_drill_{secrets.token_hex(6)}"
-    drill_spec = server.with_database(name)
     rights = dict(rights=DRILL_RIGHTS, on=DRILL_PATTERN)
     server.query(f"CREATE DATABASE {quote_name(name)} CHARACTER SET utf8mb4", database="", **rights)
     try:
         with open(path, "rb") as dump:
-            _load(drill_spec, dump, rights)
+            _load(server.with_database(name), dump, rights)
+        yield with_database(spec, name)
+    finally:
+        server.query(f"DROP DATABASE IF EXISTS {quote_name(name)}", database="", **rights)
+
+
+def drill(path: Path, snap_facts: dict, spec: str, scratch: Path) -> dict:
+    """Loads the dump into a scratch database on the configured server and counts its rows."""
+    rights = dict(rights=DRILL_RIGHTS, on=DRILL_PATTERN)
+    with scratch_database(path, snap_facts, spec) as restored:
+        drill_spec = parse(restored)
+        name = drill_spec.database
         tables = [r[0] for r in drill_spec.query(
             f"SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = {quote_text(name)} "
             f"AND TABLE_TYPE IN {TABLE_TYPES} ORDER BY TABLE_NAME", **rights)]
@@ -350,8 +363,6 @@ def drill(path: Path, snap_facts: dict, spec: str, scratch: Path) -> dict:
             sql = " UNION ALL ".join(f"SELECT {quote_text(t)}, COUNT(*) FROM {quote_name(t)}" for t in part)
             counts.update({t: int(n) for t, n in drill_spec.query(sql, **rights)})
         return counts
-    finally:
-        server.query(f"DROP DATABASE IF EXISTS {quote_name(name)}", database="", **rights)
 
 
 def _load(spec: Spec, dump, rights: dict) -> None:

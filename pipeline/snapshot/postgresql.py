@@ -23,14 +23,15 @@ from pipeline.snapshot.postgresql_client import (PSQL_ARGS, Session, Target, Tab
                                                  refuse_denied, tables, tool)
 # The kind's read side (no live source, except drill and load_sample), under the names every kind offers.
 from pipeline.snapshot.postgresql_copies import (CLIENT_PACKAGE, PLAIN_NAME, check_restored, check_stream, damaged_at_archive_time,
-                                                 drill, load_sample, restore_lines)
+                                                 drill, load_sample, restore_lines, scratch_database)
 from pipeline.snapshot.postgresql_copy import mirror_column, rows
 from pipeline.snapshot.postgresql_errors import sentence
 
 READ_SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 
-__all__ = ["CLIENT_PACKAGE", "PLAIN_NAME", "check_restored", "check_stream", "damaged_at_archive_time", "drill", "load_sample",
-           "restore_lines", "source", "PostgresqlSource", "PostgresqlSnapshot"]
+__all__ = ["CLIENT_PACKAGE", "PLAIN_NAME", "scratch_database", "check_restored", "check_stream",
+           "damaged_at_archive_time", "drill", "load_sample", "restore_lines", "source", "PostgresqlSource",
+           "PostgresqlSnapshot"]
 
 
 class PostgresqlSource:

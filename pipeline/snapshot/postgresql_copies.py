@@ -7,7 +7,9 @@ import secrets
 import sqlite3
 import subprocess
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from pipeline.errors import CannotRun, UsageError
 from pipeline.i18n import _, in_language, ngettext
@@ -125,9 +127,10 @@ def restore_lines(language: str) -> list[str]:
     ]
 
 
-def drill(path: Path, snap_facts: dict, spec: str, scratch: Path) -> dict[str, int]:
-    """The dump restored into a scratch database created on the configured server, its rows counted, the database
-    always dropped (even when the restore failed)."""
+@contextmanager
+def scratch_database(path: Path, snap_facts: dict, spec: str) -> Iterator[str]:
+    """The dump restored into a scratch database created on the configured server; yields its address. The
+    database is always dropped after (even when the restore failed)."""
     target = Target(spec)
     name = "coffre_drill_" + secrets.token_hex(6)
     # Without the CREATEDB right, the server's refusal becomes the sentence naming `ALTER ROLE ... CREATEDB`.
@@ -142,14 +145,20 @@ def drill(path: Path, snap_facts: dict, spec: str, scratch: Path) -> dict[str, i
                 raise CannotRun(sentence(said, scratch_target, drill=True))
             raise CannotRun(_("The dump could not be restored into the drill's scratch database {database}: "
                               "{reason}").format(database=name, reason=first_line(said)))
-        session = Session(scratch_target)
+        yield target.uri(name)
+    finally:
+        _drop(target, name)
+
+
+def drill(path: Path, snap_facts: dict, spec: str, scratch: Path) -> dict[str, int]:
+    """The dump restored into a scratch database, its rows counted as the server counts them."""
+    with scratch_database(path, snap_facts, spec) as restored:
+        session = Session(Target(restored))
         try:
             found = tables(session)
             return {t.name: int(session.one(f"SELECT count(*) FROM {t.qualified};")) for t in found}
         finally:
             session.close()
-    finally:
-        _drop(target, name)
 
 
 def _drop(target: Target, name: str) -> None:

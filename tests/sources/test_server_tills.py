@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import need_tool, run_coffre
+from conftest import need_tool, open_package, run_coffre
 from servers.sales import ServerSales
 
 KINDS = ("postgresql", "mariadb")
@@ -127,6 +127,24 @@ def test_a_server_till_is_archived_verified_drilled_and_restored_by_hand(till, t
     listing = (till.value("SELECT string_agg(datname, ',') FROM pg_database", "postgres") if till.kind == "postgresql"
                else ",".join(r[0] for r in till.server.admin("SHOW DATABASES")))
     assert "coffre_drill" not in (listing or "")
+
+    # The inspector's package, its journals taken from the dump loaded into a scratch database of the server.
+    package = tmp_path / "controle.zip"
+    res = run_coffre("export-auditor", "--config", config, "--identity", tmp_path / "keys" / "identity.txt",
+                     "--period", "2025-01-01..2025-01-03", "--out", package, "--password-env", "AUDIT_PW",
+                     env={**till.env, "AUDIT_PW": "inspecteur-2025"})
+    assert res.code == 0, res
+    opened = open_package(package, tmp_path / "inspector", "inspecteur-2025")
+    with open(opened / "journals" / "tickets.csv", encoding="utf-8-sig") as f:
+        assert sum(1 for _ in f) - 1 == 3 * 40  # the sample's three days; the evening's sales came after them
+
+    # The journals of a run and of the live database, exported as a person asks for them.
+    for args in (("--run", "latest", "--identity", tmp_path / "keys" / "identity.txt"), ()):
+        out = tmp_path / ("from-run" if args else "live")
+        res = run_coffre("journals", "export", "--config", config, "--out", out, *args, env=till.env)
+        assert res.code == 0, res
+        with open(out / "tickets.csv", encoding="utf-8-sig") as f:
+            assert sum(1 for _ in f) - 1 == tickets
 
     # By hand, from RESTORE.txt alone: check, decrypt, load with the stock client into a new database, count.
     run = next(p for p in (other_disk / "usb" / "caisse").iterdir() if p.is_dir() and p.name != "removals")
