@@ -96,7 +96,7 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
     started = time.time()
     if not destination_specs:
         raise UsageError(_("No destination: give --to DEST or configure destinations in the config file."))
-    source = open_source(cfg.source, cfg.source_lock_wait)
+    source = open_source(cfg.source, cfg.source_lock_wait, cfg.source_stall_timeout)
     recipients = [parse_recipient(r) for r in cfg.recipients]
     secret_key = signing.load_secret(cfg.signing_secret_key_file)
     with StoreLock(cfg.state_dir, cfg.store_id, say=say):

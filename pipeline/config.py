@@ -44,6 +44,7 @@ class Config:
     allow_same_disk: bool = False
     # Seconds a snapshot waits for a lock the till holds on its database before the run gives up (exit 3).
     source_lock_wait: int = 60
+    source_stall_timeout: int = 600
     journals_enabled: bool = True
     journals_mapping: str = "reference-pos"
     journals_timezone: str = "Europe/Paris"  # the shop's: its business day is the local date there
@@ -78,7 +79,7 @@ class Config:
             },
             "state": {"dir": _relative(self.state_dir, base)},
             "archive": {"compression_level": self.compression_level, "allow_same_disk": self.allow_same_disk,
-                        "source_lock_wait": self.source_lock_wait},
+                        "source_lock_wait": self.source_lock_wait, "source_stall_timeout": self.source_stall_timeout},
             "journals": {"enabled": self.journals_enabled, "mapping": self.journals_mapping,
                          "timezone": self.journals_timezone},
         }
@@ -165,6 +166,7 @@ def load(path: str | os.PathLike) -> Config:
         compression_level=r.integer("archive.compression_level"),
         allow_same_disk=r.boolean("archive.allow_same_disk"),
         source_lock_wait=r.integer("archive.source_lock_wait"),
+        source_stall_timeout=r.integer("archive.source_stall_timeout"),
         journals_enabled=r.boolean("journals.enabled"),
         journals_mapping=r.text("journals.mapping"),
         journals_timezone=r.text("journals.timezone"),

@@ -49,7 +49,7 @@ def export_journals(cfg: Config, out_dir: Path, period: tuple[str, str] | None, 
                 tables_wanted(cfg.journals_mapping, cfg.journals_timezone)))
             context = {"store_id": cfg.store_id, "run_id": res.run_id, "from": res.destination}
         else:
-            snap = open_source(cfg.source, cfg.source_lock_wait).take(
+            snap = open_source(cfg.source, cfg.source_lock_wait, cfg.source_stall_timeout).take(
                 scratch, wanted=tables_wanted(cfg.journals_mapping, cfg.journals_timezone))
             stack.callback(snap.close)
             snapshot = journals_only(snap)

@@ -99,7 +99,8 @@ def refuse_connection_string(spec: str) -> None:
                            "postgresql://USER@HOST:PORT/DATABASE, with the password in ~/.pgpass, never in the source."))
 
 
-def open_source(spec: str, lock_wait: int = 60) -> Source:
+def open_source(spec: str, lock_wait: int = 60, stall: int | None = None) -> Source:
+    """`stall`: seconds a server's dump may send nothing before the run is abandoned (None: the kind's default)."""
     refuse_connection_string(spec)
     kind = kind_of_spec(spec)
     if kind == "sqlite":
@@ -109,7 +110,7 @@ def open_source(spec: str, lock_wait: int = 60) -> Source:
 
             return SqliteSource(Path(rest), lock_wait)
     elif kind is not None and spec.partition(":")[2].startswith("//"):  # a server is written as a URL
-        return reader(kind).source(spec, lock_wait)
+        return reader(kind).source(spec, lock_wait, *([] if stall is None else [stall]))
     raise UsageError(_("The source {source!r} is not understood; write it as sqlite:/path/to/pos.db, "
                        "postgresql://user@host/database or mariadb://user@host/database.").format(
         source=safe_spec(spec)))

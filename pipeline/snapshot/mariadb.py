@@ -20,6 +20,7 @@ from pipeline.errors import CannotRun
 from pipeline.i18n import _, in_language, ngettext
 from pipeline.progress import NO_PROGRESS
 from pipeline.snapshot import Snapshot, with_database
+from pipeline.snapshot.stall import STALL, StallGuard, stall_seconds, stalled
 from pipeline.snapshot.mariadb_client import Spec, parse, quote_name, quote_text
 from pipeline.snapshot.mariadb_dump import HEADS, SANDBOX, DumpError, DumpReader
 from pipeline.snapshot.mariadb_errors import DRILL_PATTERN, DRILL_RIGHTS, sentence
@@ -36,8 +37,9 @@ TABLE_TYPES = "('BASE TABLE', 'SYSTEM VERSIONED')"
 class MariadbSource:
     kind = "mariadb"
 
-    def __init__(self, spec: str, lock_wait: int = 60):
+    def __init__(self, spec: str, lock_wait: int = 60, stall: int = STALL):
         self.spec = parse(spec)
+        self.stall = stall_seconds(stall, lock_wait)
 
     def describe(self) -> str:
         return _("MariaDB database {database} on {server}").format(database=self.spec.database,
@@ -74,7 +76,8 @@ class MariadbSource:
         version, columns = rows[0][0], rows[1:]
         facts = {"source_kind": self.kind, "snapshot_started_at": _iso(started), "server_version": version,
                  "database": self.spec.database, "dump_format": "mariadb-dump"}
-        return MariadbSnapshot(self.spec, Path(scratch), facts, schema_of(columns), wanted, started)
+        snap = MariadbSnapshot(self.spec, Path(scratch), facts, schema_of(columns), wanted, started, self.stall)
+        return snap
 
 
 class MariadbSnapshot(Snapshot):
@@ -82,8 +85,9 @@ class MariadbSnapshot(Snapshot):
 
     name = PLAIN_NAME
 
-    def __init__(self, spec: Spec, scratch: Path, facts: dict, schema: dict, wanted, started: float):
-        self.spec, self.facts, self.started = spec, facts, started
+    def __init__(self, spec: Spec, scratch: Path, facts: dict, schema: dict, wanted, started: float,
+                 stall: float = STALL):
+        self.spec, self.facts, self.started, self.stall = spec, facts, started, stall
         self.size = None
         self._mirror_path = scratch / "mariadb-mirror.sqlite" if wanted is not None else None
         self._err_path = scratch / "mariadb-dump.err"
@@ -111,7 +115,9 @@ class MariadbSnapshot(Snapshot):
         except BaseException:
             self._send_eof()
             raise
-        self._stream = _Tee(self._proc.stdout, self)
+        self._stream = _Tee(StallGuard(self._proc.stdout, self.stall, self.close, lambda: stalled(
+            _("MariaDB database {database} on {server}").format(database=spec.database, server=spec.server()),
+            self.stall)), self)
 
     # The thread's side.
 
@@ -259,8 +265,8 @@ def load_sample(sqlite_path: Path, spec: str, progress_task=None) -> dict[str, i
     return mariadb_sample.load_sample(sqlite_path, spec, progress_task)
 
 
-def source(spec: str, lock_wait: int = 60) -> MariadbSource:
-    return MariadbSource(spec, lock_wait)
+def source(spec: str, lock_wait: int = 60, stall: int = STALL) -> MariadbSource:
+    return MariadbSource(spec, lock_wait, stall)
 
 
 def _iso(t: float) -> str:

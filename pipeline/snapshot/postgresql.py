@@ -26,6 +26,7 @@ from pipeline.snapshot.postgresql_copies import (CLIENT_PACKAGE, PLAIN_NAME, che
                                                  drill, load_sample, restore_lines, scratch_database)
 from pipeline.snapshot.postgresql_copy import mirror_column, rows
 from pipeline.snapshot.postgresql_errors import sentence
+from pipeline.snapshot.stall import STALL, StallGuard, stall_seconds, stalled
 
 READ_SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 
@@ -37,9 +38,10 @@ __all__ = ["CLIENT_PACKAGE", "PLAIN_NAME", "scratch_database", "check_restored",
 class PostgresqlSource:
     kind = "postgresql"
 
-    def __init__(self, spec: str, lock_wait: int = 60):
+    def __init__(self, spec: str, lock_wait: int = 60, stall: int = STALL):
         self.target = Target(spec)
         self.lock_wait = lock_wait
+        self.stall = stall
 
     def describe(self) -> str:
         return self.target.describe()
@@ -65,6 +67,7 @@ class PostgresqlSource:
 
     def take(self, scratch: Path, progress: Progress = NO_PROGRESS, wanted=None) -> "PostgresqlSnapshot":
         snap = PostgresqlSnapshot(self.target, Path(scratch), self.lock_wait)
+        snap.stall = stall_seconds(self.stall, self.lock_wait)
         try:
             snap.open(wanted)
         except BaseException:
@@ -77,6 +80,7 @@ class PostgresqlSnapshot(Snapshot):
     """pg_dump's custom format read from its pipe; the mirror and the counts made on demand, from other threads."""
 
     name = PLAIN_NAME
+    stall: float = STALL
     size = None
 
     def __init__(self, target: Target, scratch: Path, lock_wait: int):
@@ -129,7 +133,8 @@ class PostgresqlSnapshot(Snapshot):
         self.chosen = [t for t in self.tables if t.name in names and t.columns]
 
     def stream(self):
-        return self.dump.stdout
+        return StallGuard(self.dump.stdout, self.stall, self.close,
+                          lambda: stalled(self.target.describe(), self.stall))
 
     def journals_db(self) -> Path | None:
         """Fills the mirror on the first call (one COPY per chosen table, in the snapshot), then gives its path."""
@@ -228,8 +233,8 @@ class PostgresqlSnapshot(Snapshot):
             self.mirror.path.unlink(missing_ok=True)
 
 
-def source(spec: str, lock_wait: int = 60) -> PostgresqlSource:
-    return PostgresqlSource(spec, lock_wait)
+def source(spec: str, lock_wait: int = 60, stall: int = STALL) -> PostgresqlSource:
+    return PostgresqlSource(spec, lock_wait, stall)
 
 
 def _iso(t: float) -> str:
