@@ -103,13 +103,9 @@ def open_source(spec: str, lock_wait: int = 60, stall: int | None = None) -> Sou
     """`stall`: seconds a server's dump may send nothing before the run is abandoned (None: the kind's default)."""
     refuse_connection_string(spec)
     kind = kind_of_spec(spec)
-    if kind == "sqlite":
-        rest = spec.partition(":")[2]
-        if rest:
-            from pipeline.snapshot.sqlite import SqliteSource
-
-            return SqliteSource(Path(rest), lock_wait)
-    elif kind is not None and spec.partition(":")[2].startswith("//"):  # a server is written as a URL
+    rest = spec.partition(":")[2]
+    # sqlite:PATH, or a server written as a URL; each kind's module builds its own source.
+    if (kind == "sqlite" and rest) or (kind is not None and rest.startswith("//")):
         return reader(kind).source(spec, lock_wait, *([] if stall is None else [stall]))
     raise UsageError(_("The source {source!r} is not understood; write it as sqlite:/path/to/pos.db, "
                        "postgresql://user@host/database or mariadb://user@host/database.").format(

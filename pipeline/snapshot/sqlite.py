@@ -127,7 +127,8 @@ class SqliteSnapshot(Snapshot):
         threading.Thread(target=self.path.unlink, kwargs={"missing_ok": True}, name="coffre-scratch-free").start()
 
 
-def source(spec: str, lock_wait: int = 60) -> SqliteSource:
+def source(spec: str, lock_wait: int = 60, stall: int | None = None) -> SqliteSource:
+    """`stall` is a server's: a SQLite snapshot is a local copy, waited for through lock_wait alone."""
     return SqliteSource(Path(spec.partition(":")[2]), lock_wait)
 
 
