@@ -12,7 +12,7 @@ from pipeline.cli.common import Command, epilog, interactive, json_option, say, 
 from pipeline.cli.prompts import confirm
 from pipeline.errors import CANNOT_RUN, OK, USAGE, UsageError
 from pipeline.i18n import _
-from pipeline.snapshot import kind_of_spec
+from pipeline.snapshot import kind_of_spec, refuse_connection_string
 
 
 @click.command("init", cls=Command, help=_(
@@ -96,7 +96,7 @@ def command(config_path, source, destinations, identity_out, store_id, passphras
     # Each answer is checked as it is typed (the same checks as the refusal): a wrong one is said, then asked again.
     if not source:
         source, src_dev = _ask(_("Till database (SQLite file, or a postgresql://… or mariadb://… address)"),
-                               lambda a: init.check_source(a if kind_of_spec(a) else "sqlite:" + _home(a)))
+                               lambda a: init.check_source(_source_typed(a)))
     if identity_out:
         init.check_identity_out(Path(identity_out), src_dev, i_know)
     destinations = list(destinations)
@@ -201,3 +201,10 @@ def _suffix() -> str:
 
 def _home(answer: str) -> str:
     return str(Path(answer).expanduser()) if answer else answer
+
+
+def _source_typed(answer: str) -> str:
+    """A typed source: a server's address as it is, anything else a SQLite file's path (never a connection string,
+    which would name a file after its password)."""
+    refuse_connection_string(answer)
+    return answer if kind_of_spec(answer) else "sqlite:" + _home(answer)

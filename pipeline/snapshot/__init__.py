@@ -124,6 +124,30 @@ def reader_of(snap_facts: dict):
     return reader(snap_facts.get("source_kind"))
 
 
+SCRATCH_PREFIX = "coffre_drill_"
+SCRATCH_STALE = 86400  # a scratch database this old was left by a run that could not drop it (a server gone)
+
+
+def scratch_name() -> str:
+    """A scratch database's name: the time it was made, so that a later one can drop it if it was left behind."""
+    import secrets
+    import time
+
+    return f"{SCRATCH_PREFIX}{int(time.time())}_{secrets.token_hex(4)}"
+
+
+def stale_scratch(names: list[str]) -> list[str]:
+    """The scratch databases among `names` made more than a day ago (never one a running drill may still use)."""
+    import time
+
+    stale = []
+    for name in names:
+        made = name[len(SCRATCH_PREFIX):].partition("_")[0]
+        if name.startswith(SCRATCH_PREFIX) and made.isdigit() and time.time() - int(made) > SCRATCH_STALE:
+            stale.append(name)
+    return stale
+
+
 def with_database(spec: str, database: str) -> str:
     """A server's address with another database (the drill's scratch one), its user, host and options kept."""
     from urllib.parse import quote, urlsplit, urlunsplit

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import queue
-import secrets
 import sqlite3
 import subprocess
 import threading
@@ -19,7 +18,7 @@ from typing import Iterator
 from pipeline.errors import CannotRun
 from pipeline.i18n import _, in_language, ngettext
 from pipeline.progress import NO_PROGRESS
-from pipeline.snapshot import Snapshot, with_database
+from pipeline.snapshot import SCRATCH_PREFIX, Snapshot, scratch_name, stale_scratch, with_database
 from pipeline.snapshot.stall import STALL, StallGuard, stall_seconds, stalled
 from pipeline.snapshot.mariadb_client import Spec, parse, quote_name, quote_text
 from pipeline.snapshot.mariadb_dump import HEADS, SANDBOX, DumpError, DumpReader
@@ -221,7 +220,7 @@ class MariadbSnapshot(Snapshot):
         code = self._proc.poll()
         if code not in (None, 0):
             said = self._err_path.read_bytes().decode("utf-8", "replace") if self._err_path.exists() else ""
-            return sentence(said, self.spec) if said.strip() else _(
+            return sentence(said, self.spec, **_rights_of(self.spec)) if said.strip() else _(
                 "mariadb-dump stopped with exit status {code}.").format(code=code)
         if isinstance(self._error, (DumpError, sqlite3.Error)):  # e.g. a table altered during the snapshot
             return _("The dump of database {database} cannot be read ({reason}).").format(
@@ -339,12 +338,23 @@ def restore_lines(language: str) -> list[str]:
     ]
 
 
+def _rights_of(spec: Spec) -> dict:
+    """The rights a refusal names: on a scratch database (an auditor's package being made), those Coffre needs on
+    every scratch one, not on that one name, gone by the next run."""
+    if spec.database.startswith(SCRATCH_PREFIX):
+        return dict(rights=DRILL_RIGHTS, on=DRILL_PATTERN)
+    return {}
+
+
 @contextmanager
 def scratch_database(path: Path, snap_facts: dict, spec: str) -> Iterator[str]:
     """Loads the dump into a database of its own on the configured server; yields its address, always drops it."""
     server = parse(spec)
-    name = f"coffre_drill_{secrets.token_hex(6)}"
+    name = scratch_name()
     rights = dict(rights=DRILL_RIGHTS, on=DRILL_PATTERN)
+    listed = server.query("SHOW DATABASES LIKE 'coffre\\_drill\\_%'", database="", **rights)
+    for stale in stale_scratch([row[0] for row in listed]):
+        server.query(f"DROP DATABASE IF EXISTS {quote_name(stale)}", database="", **rights)  # left by a lost run
     server.query(f"CREATE DATABASE {quote_name(name)} CHARACTER SET utf8mb4", database="", **rights)
     try:
         with open(path, "rb") as dump:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import secrets
 import sqlite3
 import subprocess
 import tempfile
@@ -14,6 +13,7 @@ from typing import Iterator
 from pipeline.errors import CannotRun, UsageError
 from pipeline.i18n import _, in_language, ngettext
 from pipeline.progress import EVERY
+from pipeline.snapshot import scratch_name, stale_scratch
 from pipeline.snapshot.postgresql_client import (Session, Target, client_env, psql, quote_ident, quote_literal,
                                                  table_name, tables, tool)
 from pipeline.snapshot.postgresql_copy import line, server_type
@@ -132,7 +132,10 @@ def scratch_database(path: Path, snap_facts: dict, spec: str) -> Iterator[str]:
     """The dump restored into a scratch database created on the configured server; yields its address. The
     database is always dropped after (even when the restore failed)."""
     target = Target(spec)
-    name = "coffre_drill_" + secrets.token_hex(6)
+    name = scratch_name()
+    for stale in stale_scratch(psql(target, "-c", "SELECT datname FROM pg_database WHERE datname LIKE "
+                                                  "'coffre\\_drill\\_%'").split()):
+        _drop(target, stale)  # left by a run whose server stopped answering before it could drop it
     # Without the CREATEDB right, the server's refusal becomes the sentence naming `ALTER ROLE ... CREATEDB`.
     psql(target, "-c", f"CREATE DATABASE {quote_ident(name)}")
     try:

@@ -44,3 +44,13 @@ def test_a_dump_refused_on_events_names_the_event_right():
     said = sentence("mariadb-dump: Couldn't execute 'show events': Access denied for user 'clerk'@'127.0.0.1' to "
                     "database 'shop' (1044)", spec)
     assert "EVENT" in said and "does not exist" not in said
+
+
+def test_a_connection_string_typed_at_init_s_prompt_is_refused_never_taken_for_a_file():
+    from pipeline.cli.init import _source_typed
+
+    with pytest.raises(UsageError) as err:
+        _source_typed(f"host=127.0.0.1 dbname=shop user=coffre password={SECRET}")
+    assert SECRET not in str(err.value)
+    assert _source_typed("postgresql://coffre@127.0.0.1/shop") == "postgresql://coffre@127.0.0.1/shop"
+    assert _source_typed("/var/lib/caisse.db") == "sqlite:/var/lib/caisse.db"
