@@ -89,7 +89,8 @@ def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zi
             snap_facts = res.facts.get("snapshot") or {}
             # A server's dump is loaded into a scratch database on the shop's server for the period's journals.
             with journals_of_copy(scratch / "run" / reader_of(snap_facts).PLAIN_NAME, snap_facts, cfg.source,
-                                  scratch, tables_wanted(cfg.journals_mapping, cfg.journals_timezone)) as database:
+                                  scratch, tables_wanted(cfg.journals_mapping, cfg.journals_timezone),
+                                  cfg.source_lock_wait, cfg.source_stall_timeout) as database:
                 outcome, till = _fill_package(cfg, res, dest, runs, period, database, root, secret, say)
             files = sum(1 for p in root.rglob("*") if p.is_file())
             # The package is encrypted, but a copy of the shop's sales all the same: for its owner's eyes.

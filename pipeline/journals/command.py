@@ -46,7 +46,8 @@ def export_journals(cfg: Config, out_dir: Path, period: tuple[str, str] | None, 
             snap_facts = res.facts.get("snapshot") or {}
             snapshot = stack.enter_context(journals_of_copy(
                 scratch / "run" / reader_of(snap_facts).PLAIN_NAME, snap_facts, cfg.source, scratch,
-                tables_wanted(cfg.journals_mapping, cfg.journals_timezone)))
+                tables_wanted(cfg.journals_mapping, cfg.journals_timezone),
+                cfg.source_lock_wait, cfg.source_stall_timeout))
             context = {"store_id": cfg.store_id, "run_id": res.run_id, "from": res.destination}
         else:
             snap = open_source(cfg.source, cfg.source_lock_wait, cfg.source_stall_timeout).take(

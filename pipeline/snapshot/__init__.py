@@ -175,7 +175,8 @@ def journals_only(snap: Snapshot) -> Path:
 
 
 @contextmanager
-def journals_of_copy(path: Path, snap_facts: dict, spec: str, scratch: Path, wanted: Wanted) -> Iterator[Path]:
+def journals_of_copy(path: Path, snap_facts: dict, spec: str, scratch: Path, wanted: Wanted, lock_wait: int = 60,
+                     stall: int | None = None) -> Iterator[Path]:
     """The journals database of a restored copy: the file itself for SQLite; for a server's dump, the mirror of
     a scratch database the dump is loaded into on the configured server (dropped after), taken as a run takes it."""
     kind = reader_of(snap_facts)
@@ -183,7 +184,7 @@ def journals_of_copy(path: Path, snap_facts: dict, spec: str, scratch: Path, wan
         yield path
         return
     with kind.scratch_database(path, snap_facts, spec) as restored:
-        snap = open_source(restored).take(scratch, wanted=wanted)
+        snap = open_source(restored, lock_wait, stall).take(scratch, wanted=wanted)
         try:
             yield journals_only(snap)
         finally:
