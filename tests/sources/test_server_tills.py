@@ -180,7 +180,7 @@ def test_a_server_till_is_archived_verified_drilled_and_restored_by_hand(till, t
 @pytest.mark.slow
 def test_the_till_sells_20_tickets_a_second_through_an_archive_and_its_journals_agree_with_its_dump(
         till, tmp_path, other_disk, figures):
-    res = run_coffre("sample-db", till.uri, "--days", "20", "--tickets-per-day", "150", env=till.env)
+    res = run_coffre("sample-db", till.uri, "--days", "15", "--tickets-per-day", "150", env=till.env)
     assert res.code == 0, res
     config = _init(till, tmp_path, other_disk)
     waits: list[float] = []

@@ -41,7 +41,7 @@ def test_an_archive_whose_dump_stops_sending_ends_with_exit_3_and_no_dump_left(p
     database = server.new_database()
     env = {"PGPASSFILE": str(server.pgpass(tmp_path / "pgpass"))}
     uri = server.uri(database)
-    assert run_coffre("sample-db", uri, "--days", "20", "--tickets-per-day", "150", env=env).code == 0
+    assert run_coffre("sample-db", uri, "--days", "8", "--tickets-per-day", "100", env=env).code == 0
     config = tmp_path / "coffre.toml"
     (other_disk / "usb").mkdir()
     res = run_coffre("init", "--config", config, "--source", uri, "--to", other_disk / "usb", "--i-know",
