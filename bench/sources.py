@@ -77,13 +77,7 @@ class Shop:
             return
         from servers.sales import ServerSales
 
-        if self.kind == "postgresql":
-            argv = ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", str(self.server.socket_dir), "-p",
-                    str(self.server.port), "-U", "postgres", "-d", self.database]
-        else:
-            argv = ["mariadb", "--no-defaults", f"--socket={self.server.socket}", "--user=root", "-N", "-B",
-                    "--unbuffered", self.database]
-        with ServerSales(argv, dict(os.environ), self.kind, seed=1) as till:
+        with ServerSales(self.server.client(self.database), dict(os.environ), self.kind, seed=1) as till:
             for _ in range(n):
                 till.commit_ticket()
 

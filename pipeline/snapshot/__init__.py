@@ -96,7 +96,8 @@ def refuse_connection_string(spec: str) -> None:
     """A libpq "host=… dbname=… password=…" string is not a path: refused before it names a file, never echoed."""
     if kind_of_spec(spec) is None and CONNINFO.search(spec):
         raise UsageError(_("This source looks like a connection string: write it as "
-                           "postgresql://USER@HOST:PORT/DATABASE, with the password in ~/.pgpass, never in the source."))
+                           "postgresql://USER@HOST:PORT/DATABASE, with the password in ~/.pgpass, never in the "
+                           "source."))
 
 
 def open_source(spec: str, lock_wait: int = 60, stall: int | None = None) -> Source:

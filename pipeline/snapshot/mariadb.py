@@ -114,9 +114,9 @@ class MariadbSnapshot(Snapshot):
         except BaseException:
             self._send_eof()
             raise
-        self._stream = _Tee(StallGuard(self._proc.stdout, self.stall, self.close, lambda: stalled(
+        self._stream = _Tee(self._proc.stdout, self, lambda: stalled(
             _("MariaDB database {database} on {server}").format(database=spec.database, server=spec.server()),
-            self.stall)), self)
+            self.stall))
 
     # The thread's side.
 
@@ -233,31 +233,21 @@ class MariadbSnapshot(Snapshot):
         return None
 
 
-class _Tee:
-    """The dump's pipe as the caller reads it; every chunk read is also handed to the snapshot's thread."""
+class _Tee(StallGuard):
+    """The dump's pipe as the caller reads it (with the stall deadline); every chunk read is also handed to the
+    snapshot's thread."""
 
-    def __init__(self, raw, snapshot: MariadbSnapshot):
-        self.raw, self.snapshot = raw, snapshot
+    def __init__(self, raw, snapshot: MariadbSnapshot, sentence):
+        super().__init__(raw, snapshot.stall, snapshot.close, sentence)
+        self.snapshot = snapshot
 
     def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
+        data = super().read(n)
         if data:
             self.snapshot._chunks.put(data)
         else:
             self.snapshot._send_eof()
         return data
-
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        pass  # the snapshot's close() ends the pipe and the process
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def load_sample(sqlite_path: Path, spec: str, progress_task=None) -> dict[str, int]:

@@ -22,8 +22,9 @@ from pipeline.snapshot.mirror import Mirror
 from pipeline.snapshot.postgresql_client import (PSQL_ARGS, Session, Target, Table, client_env, quote_ident,
                                                  refuse_denied, tables, tool)
 # The kind's read side (no live source, except drill and load_sample), under the names every kind offers.
-from pipeline.snapshot.postgresql_copies import (CLIENT_PACKAGE, PLAIN_NAME, check_restored, check_stream, damaged_at_archive_time,
-                                                 drill, load_sample, restore_lines, scratch_database)
+from pipeline.snapshot.postgresql_copies import (CLIENT_PACKAGE, PLAIN_NAME, check_restored, check_stream,
+                                                 damaged_at_archive_time, drill, load_sample, restore_lines,
+                                                 scratch_database)
 from pipeline.snapshot.postgresql_copy import mirror_column, rows
 from pipeline.snapshot.postgresql_errors import sentence
 from pipeline.snapshot.stall import STALL, StallGuard, stall_seconds, stalled
@@ -66,8 +67,7 @@ class PostgresqlSource:
             session.close()
 
     def take(self, scratch: Path, progress: Progress = NO_PROGRESS, wanted=None) -> "PostgresqlSnapshot":
-        snap = PostgresqlSnapshot(self.target, Path(scratch), self.lock_wait)
-        snap.stall = stall_seconds(self.stall, self.lock_wait)
+        snap = PostgresqlSnapshot(self.target, Path(scratch), self.lock_wait, stall_seconds(self.stall, self.lock_wait))
         try:
             snap.open(wanted)
         except BaseException:
@@ -80,13 +80,13 @@ class PostgresqlSnapshot(Snapshot):
     """pg_dump's custom format read from its pipe; the mirror and the counts made on demand, from other threads."""
 
     name = PLAIN_NAME
-    stall: float = STALL
     size = None
 
-    def __init__(self, target: Target, scratch: Path, lock_wait: int):
+    def __init__(self, target: Target, scratch: Path, lock_wait: int, stall: float = STALL):
         self.target = target
         self.scratch = scratch
         self.lock_wait = lock_wait
+        self.stall = stall
         self.started = time.time()
         self.facts = {"source_kind": "postgresql", "snapshot_started_at": _iso(self.started),
                       "dump_format": "pg_dump custom (-Fc -Z0)"}

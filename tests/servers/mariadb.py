@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -13,6 +12,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+
+from servers import as_nobody, free_port
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 BINARIES = ("mariadbd", "mariadb-install-db", "mariadb", "mariadb-dump")
@@ -25,19 +26,6 @@ TEST_PREFIX = "coffre_test_"
 def _binary(name: str) -> str | None:
     return shutil.which(name) or next((str(p) for p in (Path("/usr/sbin") / name, Path("/usr/bin") / name)
                                        if p.exists()), None)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _as_nobody() -> list[str]:
-    """Servers refuse or should not run as root: the suite runs as root in CI."""
-    if os.geteuid() != 0:
-        return []
-    return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
 
 
 class MariadbServer:
@@ -55,6 +43,11 @@ class MariadbServer:
         if check and done.returncode != 0:
             raise AssertionError(f"admin SQL failed: {done.stderr.strip()}")
         return [line.split("\t") for line in done.stdout.splitlines()]
+
+    def client(self, database: str) -> list[str]:
+        """mariadb as root, reading SQL from its input, each answer written at once (a till's writes)."""
+        return [_binary("mariadb"), "--no-defaults", f"--socket={self.socket}", "--user=root", "-N", "-B",
+                "--unbuffered", database]
 
     def option_file(self, path: Path, user: str = USER, password: str | None = None, port: int | None = None) -> Path:
         """A 0600 [client] file, as a shop's administrator writes one for Coffre."""
@@ -88,14 +81,14 @@ def _start(folder: Path) -> tuple[subprocess.Popen, MariadbServer]:
         shutil.chown(folder, "nobody", "nogroup")
     folder.chmod(0o755)
     data = folder / "data"
-    install = subprocess.run(_as_nobody() + [_binary("mariadb-install-db"), "--no-defaults", f"--datadir={data}",
+    install = subprocess.run(as_nobody() + [_binary("mariadb-install-db"), "--no-defaults", f"--datadir={data}",
                                              "--auth-root-authentication-method=normal", "--skip-test-db",
                                              *SERVER_OPTIONS],
                              capture_output=True, text=True)
     if install.returncode != 0:
         pytest.fail(f"mariadb-install-db failed: {install.stderr[-2000:]}")
-    port = _free_port()
-    proc = subprocess.Popen(_as_nobody() + [_binary("mariadbd"), "--no-defaults", f"--datadir={data}",
+    port = free_port()
+    proc = subprocess.Popen(as_nobody() + [_binary("mariadbd"), "--no-defaults", f"--datadir={data}",
                                             f"--socket={folder / 'sock'}", f"--port={port}",
                                             "--bind-address=127.0.0.1", f"--pid-file={folder / 'pid'}",
                                             f"--log-error={folder / 'error.log'}", *SERVER_OPTIONS],

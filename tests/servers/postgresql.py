@@ -12,7 +12,6 @@ import glob
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -20,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from servers import as_nobody, free_port
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 ROLE = "coffre"
@@ -47,19 +48,6 @@ def bindir() -> Path | None:
     return Path(initdb).resolve().parent if initdb else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _as_server_user() -> list[str]:
-    """The server refuses to run as root (and should not): the suite runs as root in CI."""
-    if os.geteuid() != 0:
-        return []
-    return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-
-
 class Server:
     def __init__(self, base: Path, bin_dir: Path, port: int, password: str):
         self.base = base
@@ -81,6 +69,11 @@ class Server:
             raise AssertionError(f"psql failed: {proc.stderr}")
         return proc
 
+    def client(self, database: str) -> list[str]:
+        """psql as the administrator, reading SQL from its input (a till's writes, in the tests and the benchmark)."""
+        return ["/usr/bin/psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", str(self.socket_dir), "-p",
+                str(self.port), "-U", "postgres", "-d", database]
+
     def uri(self, database: str, user: str = ROLE, port: int | None = None, **params: str) -> str:
         query = "&".join(f"{k}={v}" for k, v in params.items())
         return (f"postgresql://{user}@{self.host}:{port or self.port}/{database}" + (f"?{query}" if query else ""))
@@ -99,7 +92,7 @@ class Server:
         return name
 
     def stop(self) -> None:
-        subprocess.run([*_as_server_user(), str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
+        subprocess.run([*as_nobody(), str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
                         "-w", "stop"], capture_output=True, timeout=60)
 
 
@@ -115,16 +108,16 @@ def cluster():
         _missing("setpriv is needed to run the server as nobody")
     base = Path(tempfile.mkdtemp(prefix="coffre-pg-"))
     password = secrets.token_urlsafe(18)
-    server = Server(base, bin_dir, _free_port(), password)
+    server = Server(base, bin_dir, free_port(), password)
     server.socket_dir.mkdir()
     try:
         if os.geteuid() == 0:
             for p in (base, server.socket_dir):
                 os.chown(p, 65534, 65534)
-        subprocess.run([*_as_server_user(), str(bin_dir / "initdb"), "-D", str(server.data), "-U", "postgres",
+        subprocess.run([*as_nobody(), str(bin_dir / "initdb"), "-D", str(server.data), "-U", "postgres",
                         "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync"],
                        check=True, capture_output=True, timeout=120)
-        subprocess.run([*_as_server_user(), str(bin_dir / "pg_ctl"), "-D", str(server.data), "-l", str(base / "log"),
+        subprocess.run([*as_nobody(), str(bin_dir / "pg_ctl"), "-D", str(server.data), "-l", str(base / "log"),
                         "-w", "-t", "60", "-o",
                         f"-p {server.port} -k {server.socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off "
                         "-c synchronous_commit=off -c full_page_writes=off", "start"],

@@ -41,14 +41,6 @@ class Till:
             return self.server.psql(sql, database=database or self.database).stdout.strip()
         return self.server.admin(sql, database=database or self.database)[0][0]
 
-    def client(self, database: str) -> list[str]:
-        """The stock client as the shop's administrator runs it, reading SQL from its input."""
-        if self.kind == "postgresql":
-            return ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", str(self.server.socket_dir), "-p",
-                    str(self.server.port), "-U", "postgres", "-d", database]
-        return ["mariadb", "--no-defaults", f"--socket={self.server.socket}", "--user=root", "-N", "-B",
-                "--unbuffered", database]
-
     def substitutions(self) -> dict[str, str]:
         """RESTORE.txt's words a person replaces, for this server."""
         if self.kind == "postgresql":
@@ -109,7 +101,7 @@ def test_a_server_till_is_archived_verified_drilled_and_restored_by_hand(till, t
         till.server.psql("CREATE TABLE aa_loyalty (id bigint PRIMARY KEY, points bigint)", database=till.database)
     else:
         till.server.admin("CREATE TABLE aa_loyalty (id BIGINT PRIMARY KEY, points BIGINT)", database=till.database)
-    with ServerSales(till.client(till.database), dict(os.environ), till.kind, seed=1) as sales:
+    with ServerSales(till.server.client(till.database), dict(os.environ), till.kind, seed=1) as sales:
         for _ in range(7):
             sales.commit_ticket()
     res = run_coffre("archive", "--config", config, "--json", env=till.env)
@@ -190,7 +182,7 @@ def test_the_till_sells_20_tickets_a_second_through_an_archive_and_its_journals_
 
     def sell() -> None:
         try:
-            with ServerSales(till.client(till.database), dict(os.environ), till.kind, seed=1) as sales:
+            with ServerSales(till.server.client(till.database), dict(os.environ), till.kind, seed=1) as sales:
                 while not stop.is_set():
                     started = time.monotonic()
                     waits.append(sales.commit_ticket())
@@ -238,7 +230,7 @@ def test_the_till_sells_20_tickets_a_second_through_an_archive_and_its_journals_
                                 capture_output=True, text=True)
     else:
         with open(restored / "snapshot.sql", "rb") as dump:
-            loaded = subprocess.run(till.client(copy), stdin=dump, capture_output=True)
+            loaded = subprocess.run(till.server.client(copy), stdin=dump, capture_output=True)
     assert loaded.returncode == 0, loaded.stderr
     dump_ends = {}
     for register in journal_ends:
