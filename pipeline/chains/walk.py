@@ -1,0 +1,87 @@
+"""Walks one source chain in order and says what does not hold: a seal, a link, a missing or doubled number.
+
+The walker knows no product: the recipe seals, the mapping says how a record finds the one it is linked to.
+What it yields is neutral (a kind, the record, numbers); Coffre and verify.py each word it in their own way.
+
+Kinds:
+- "altered": the record's seal is not what its content and the seal it is linked to give;
+- "missing": sequence numbers `first`..`last` are not in the chain (deleted records);
+- "unlinked": the record it is linked to is missing, so its seal cannot be proven;
+- "duplicate": a sequence number is used twice;
+- "content": the content lacks a value the recipe hashes (`field`);
+- "recipe": the row names a recipe there is none of (`name`);
+- "secret": records sealed with a secret that was not given (`count` of them, once per chain).
+"""
+
+from collections import namedtuple
+
+from .content import ContentError
+
+Problem = namedtuple("Problem", "kind record first last field name count")
+
+
+def problem(kind, record, first=None, last=None, field=None, name=None, count=None):
+    return Problem(kind, record, first, last, field, name, count)
+
+
+def walk(records, recipe_of, previous, secret=None, whole=True):
+    """Problems of one chain. `records`: its rows in chain order (sequence order for "sequence" links);
+    `recipe_of(record)`: its recipe or None; `previous`: "sequence" or "order"; `secret`: bytes or None;
+    `whole`: the chain from its start (a period's records start anywhere, so a first number above 1 is no gap)."""
+    seals = {}  # "sequence" links: the seal of each sequence number, to find the one before a record
+    last_seq = last_seal = None
+    unsealed = 0
+    first_record = None
+    for rec in records:
+        seq = rec.get("sequence")
+        recipe = recipe_of(rec)
+        if recipe is None:
+            yield problem("recipe", rec, name=rec.get("recipe"))
+            last_seq, last_seal = seq, rec.get("hash")
+            continue
+        if first_record is None:
+            first_record = rec
+        # The record this one is linked to, and its seal.
+        linked_missing = False
+        if previous == "sequence":
+            if isinstance(seq, int) and isinstance(last_seq, int) and seq == last_seq:
+                yield problem("duplicate", rec)
+                continue
+            if isinstance(seq, int) and last_seq is None and whole and seq > 1:
+                yield problem("missing", rec, first=1, last=seq - 1)
+            elif isinstance(seq, int) and isinstance(last_seq, int) and seq > last_seq + 1:
+                yield problem("missing", rec, first=last_seq + 1, last=seq - 1)
+            if not isinstance(seq, int) or seq <= 1:
+                linked = recipe.first_previous
+            elif seq - 1 in seals:
+                linked = seals[seq - 1]
+            else:
+                linked, linked_missing = None, True
+        else:
+            linked = recipe.first_previous if last_seal is None else last_seal
+            if last_seal is None and not whole:
+                linked = None  # a period's first record: the one before it is outside the period
+        stored = rec.get("hash")
+        if isinstance(seq, int):
+            seals[seq] = stored
+            if len(seals) > 4:
+                seals.pop(min(seals))  # a link reaches one number back: hold a few, not the chain
+        last_seq, last_seal = seq, stored
+        if linked_missing:
+            if whole:
+                yield problem("unlinked", rec)
+            continue
+        if linked is None:
+            continue
+        if recipe.secret and secret is None:
+            unsealed += 1
+            continue
+        try:
+            expected = recipe.seal(linked, rec, secret)
+        except ContentError as err:
+            yield problem("content", rec, field=str(err))
+            continue
+        if expected != stored:
+            yield problem("altered", rec)
+    if unsealed:
+        yield problem("secret", first_record, count=unsealed)
