@@ -36,6 +36,7 @@ from pipeline.pack.blocks import BLOCK, BlockCache, pack_blocks
 from pipeline.pack.stream import cpu_count, pack_bytes
 from pipeline.journals.cache import FrameCache
 from pipeline.journals.incremental import journals_for_run
+from pipeline.journals.secret import chain_secret
 from pipeline.pack.frames import FrameTar, seal
 from pipeline.snapshot import open_source
 from pipeline.journals.run import tables_wanted
@@ -498,7 +499,7 @@ def _journals_stage(cfg: Config, snapshot: Callable[[], Path], folder: Path, his
     return journals_for_run(snapshot(), folder, cfg.journals_mapping, previous, FrameCache(cfg.state_dir, cfg.store_id),
                             cfg.compression_level, {"store_id": cfg.store_id, "run_id": run_id,
                                                     "timezone": cfg.journals_timezone}, cfg.journals_timezone,
-                            progress)
+                            progress, chain_secret(cfg.chain_secret_file))
 
 
 def _journals_result(stage, mapping: str, result: "ArchiveResult", say):

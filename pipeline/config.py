@@ -48,6 +48,7 @@ class Config:
     journals_enabled: bool = True
     journals_mapping: str = "reference-pos"
     journals_timezone: str = "Europe/Paris"  # the shop's: its business day is the local date there
+    chain_secret_file: Path | None = None  # the till's sealing secret (pipeline/journals/secret.py): read, never kept
     shop: dict = field(default_factory=dict)  # who the inspector is dealing with (pipeline/shop.py)
     roles: dict = field(default_factory=dict)  # destination spec -> role, as written in the config
     retention: Rules = field(default_factory=Rules)
@@ -80,9 +81,13 @@ class Config:
             "state": {"dir": _relative(self.state_dir, base)},
             "archive": {"compression_level": self.compression_level, "allow_same_disk": self.allow_same_disk,
                         "source_lock_wait": self.source_lock_wait, "source_stall_timeout": self.source_stall_timeout},
-            "journals": {"enabled": self.journals_enabled, "mapping": self.journals_mapping,
+            "journals": {"enabled": self.journals_enabled,
+                         "mapping": (_relative(Path(self.journals_mapping), base)
+                                     if self.journals_mapping.endswith(".json") else self.journals_mapping),
                          "timezone": self.journals_timezone},
         }
+        if self.chain_secret_file is not None:
+            doc["journals"]["chain_secret_file"] = _relative(self.chain_secret_file, base)
         if self.scratch_dir is not None:
             doc["archive"]["scratch_dir"] = str(self.scratch_dir)
         if self.retention != Rules() or self.prune_after_archive or self.below_legal_accepted:
@@ -168,7 +173,8 @@ def load(path: str | os.PathLike) -> Config:
         source_lock_wait=r.integer("archive.source_lock_wait"),
         source_stall_timeout=r.integer("archive.source_stall_timeout"),
         journals_enabled=r.boolean("journals.enabled"),
-        journals_mapping=r.text("journals.mapping"),
+        journals_mapping=_mapping(r.text("journals.mapping"), base),
+        chain_secret_file=(base / s if (s := r.text("journals.chain_secret_file")) else None),
         journals_timezone=r.text("journals.timezone"),
     )
     cfg.destinations, cfg.roles = _destinations(doc.get("destinations", _MISSING), path)
@@ -244,6 +250,11 @@ def _hooks(r: "_Reader", table) -> dict:
 
 _MISSING = object()
 _RETENTION_KEYS = TABLE_KEYS["retention"]
+
+
+def _mapping(value: str, base: Path) -> str:
+    """A shipped mapping's name as it is; a mapping file's path from the config's folder, as other paths are."""
+    return str(base / value) if value.endswith(".json") else value
 
 
 def _destinations(value, path: Path) -> tuple[list[str], dict[str, str]]:

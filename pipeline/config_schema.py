@@ -106,8 +106,13 @@ KEYS: tuple[Key, ...] = (
     Key("archive", "scratch_dir", "string",
         lambda: _("A folder for the temporary copy of the database (default: the system's temporary folder)."), ""),
     Key("journals", "enabled", "boolean", lambda: _("Check and export the fiscal journals at every run."), True),
-    Key("journals", "mapping", "string", lambda: _("How the till software's tables are read."), "reference-pos",
-        choices=MAPPINGS),
+    Key("journals", "mapping", "string",
+        lambda: _("How the till software's tables are read: a mapping shipped with Coffre ({names}) or the path of a "
+                  "mapping file (.json, relative to this file's folder).").format(names=", ".join(MAPPINGS)),
+        "reference-pos"),
+    Key("journals", "chain_secret_file", "string",
+        lambda: _("A file holding the till's secret that seals its own chain (Dolibarr's blocked log, format V2); "
+                  "read at each run, never copied (the COFFRE_CHAIN_SECRET environment variable wins)."), ""),
     Key("journals", "timezone", "string",
         lambda: _("The shop's time zone: its business day is the local date there."), "Europe/Paris"),
     Key("shop", "name", "string", lambda: _("The company's name."), ""),

@@ -28,6 +28,7 @@ from pipeline.errors import UsageError
 from pipeline.i18n import _, in_language
 from pipeline.journals.mapping import load_mapping
 from pipeline.journals.lisezmoi import render as render_lisezmoi
+from pipeline.journals.secret import chain_secret
 from pipeline.journals.run import journals_of_snapshot, tables_wanted
 from pipeline.snapshot import journals_of_copy, reader_of
 from pipeline.keys import signing
@@ -154,7 +155,7 @@ def _fill_package(cfg: Config, res, dest, runs: list[dict], period: tuple[str, s
     """The package's folder: the period's journals, the run's manifest, keys, recipes, verify.py, the report, sums."""
     context = {"store_id": cfg.store_id, "run_id": res.run_id, "from": res.destination, "period": list(period)}
     outcome = journals_of_snapshot(snapshot, root / "journals", cfg.journals_mapping, None, period, context,
-                                   cfg.journals_timezone)
+                                   cfg.journals_timezone, chain_secret(cfg.chain_secret_file))
     if outcome is None:
         raise UsageError(_("The database does not match the journal mapping {mapping}.").format(
             mapping=repr(cfg.journals_mapping)))
@@ -178,11 +179,16 @@ def _fill_package(cfg: Config, res, dest, runs: list[dict], period: tuple[str, s
     (root / "recipes.json").write_text(json.dumps(recipes.recipes(mapping), indent=2, ensure_ascii=False) + "\n")
     (root / "verify.py").write_bytes(resources.files("pipeline.auditor").joinpath("verify_script.py").read_bytes())
     (root / "fiscal_rules.py").write_bytes(resources.files("pipeline").joinpath("fiscal_rules.py").read_bytes())
+    if mapping.source_chains:  # the till's own recipes, the very code Coffre ran, for verify.py to run again
+        (root / "chains").mkdir()
+        for part in sorted(resources.files("pipeline.chains").iterdir(), key=lambda p: p.name):
+            if part.name.endswith(".py"):
+                (root / "chains" / part.name).write_bytes(part.read_bytes())
     # The export's own guide (journals/LISEZMOI.txt) becomes the package's, in both languages, with the package's part
     meta = json.loads((root / "journals" / "export.json").read_text(encoding="utf-8"))
     (root / "journals" / "LISEZMOI.txt").unlink()
     for lang, guide, _report in DOCUMENTS:
-        text = render_lisezmoi(mapping, meta, outcome.checks, lang) + package_note(lang)
+        text = render_lisezmoi(mapping, meta, outcome.checks, lang) + package_note(lang, bool(mapping.source_chains))
         (root / guide).write_text(text, encoding="utf-8")
     ctx = {"store_id": cfg.store_id, "period": period, "created_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "version": __version__, "destination": res.destination, "run_id": res.run_id,
@@ -226,9 +232,13 @@ def _zip(root: Path, path: Path, password: str) -> None:
         os.fsync(f.fileno())
 
 
-def package_note(lang: str) -> str:
+def package_note(lang: str, source_chains: bool = False) -> str:
     """The guide's last part: what the package holds and how to check it with stock tools."""
     head = in_language(lang, "This package (handed over for inspection)")
+    chains = [in_language(lang, "  chains/          the recipes that recompute the till's own seals (Odoo, Dolibarr),\n"
+                                "                   standard library only, run by verify.py;")] if source_chains else []
+    secret = [in_language(lang, "      (a till that seals with a secret, Dolibarr's V2: --secret-file FILE, or the\n"
+                                "       COFFRE_CHAIN_SECRET environment variable)")] if source_chains else []
     return "\n".join([
         "",
         head,
@@ -246,6 +256,7 @@ def package_note(lang: str) -> str:
         in_language(lang, "  fiscal_rules.py  Coffre's fiscal rules, written once: those Coffre applies and\n"
                           "                   verify.py applies (rounding of the lines, fingerprints of the lines and\n"
                           "                   of the payments, payments per means of the closures);"),
+        *chains,
         in_language(lang, "  rapport.html     the verification report in French, to open in a web browser;\n"
                           "  report.en.html   the same report in English;"),
         in_language(lang, "  LISEZMOI.txt     this guide in French; README.txt: the same guide in English;"),
@@ -258,5 +269,6 @@ def package_note(lang: str) -> str:
         "  minisign -V -p keys/coffre-signing.pub -m SHA256SUMS",
         "  openssl pkeyutl -verify -pubin -inkey keys/coffre-signing.pem -rawin -in SHA256SUMS -sigfile SHA256SUMS.sig",
         in_language(lang, "  python3 verify.py                  (checks every signature; --sample N for a quick look)"),
+        *secret,
         "",
     ])

@@ -15,6 +15,7 @@ def recipes(mapping: Mapping) -> dict:
         "mapping": mapping.name,
         "journals": {j.name: {"chain_key": j.chain_key, "order_field": j.chain_order or j.numbering_field, "payload": j.payload}
                      for j in mapping.journals.values() if j.payload and j.chain_key is not None},
+        "source_chains": {j.name: dict(j.source_chain) for j in mapping.source_chains},
         "numbering": {j.name: {"key": j.numbering_key, "field": j.numbering_field}
                       for j in mapping.journals.values() if j.numbering_field},
         "counted_ticket_types": doc.get("counted_ticket_types", []),

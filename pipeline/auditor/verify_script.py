@@ -2,7 +2,7 @@
 # -*- coding: utf-8 -*-
 """verify.py : revérifie un paquet Coffre remis au contrôle, avec Python seul (bibliothèque standard).
 
-    python3 verify.py [DOSSIER] [--sample N] [--seed S] [--python-seul]
+    python3 verify.py [DOSSIER] [--sample N] [--seed S] [--python-seul] [--secret-file FICHIER]
 
 DOSSIER est le dossier du paquet décompressé (par défaut : le dossier de ce fichier).
 Le programme :
@@ -11,6 +11,8 @@ Le programme :
      publiques de la caisse dans till-keys.json) et vérifie TOUTES les signatures Ed25519
      (RFC 8032) : avec la bibliothèque « cryptography » si elle est installée (rapide),
      sinon avec l'implémentation en Python pur incluse ci-dessous, sur tous les cœurs ;
+     La chaîne propre de la caisse (Odoo, Dolibarr), quand le paquet en a une, est recalculée
+     sceau par sceau avec les recettes du dossier chains/ ;
   3. contrôle la numérotation (trous, doublons) ;
   4. recalcule les totaux : tickets contre leurs lignes et leurs règlements, clôtures
      contre leurs tickets, clôtures mensuelles et annuelles, grands totaux perpétuels.
@@ -24,7 +26,9 @@ Options :
   --seed S          graine de ce tirage (défaut : 0), pour un autre échantillon ;
   --python-seul     n'utiliser que le Python pur, même si « cryptography » est installée
                     (pour vérifier le vérificateur) ;
-  --all-signatures  accepté pour les anciens usages : c'est le comportement par défaut.
+  --all-signatures  accepté pour les anciens usages : c'est le comportement par défaut ;
+  --secret-file F   le fichier du secret de la caisse, pour une chaîne scellée avec un secret
+                    (Dolibarr, format V2) ; à défaut, la variable d'environnement COFFRE_CHAIN_SECRET.
 
 Written for Python 3.6 and later, standard library only, with fiscal_rules.py beside it (the rules
 Coffre itself applies, written once): the inspector may have nothing else. Memory: CSV files are streamed; what is held is per-chain state, per-ticket
@@ -61,6 +65,21 @@ def _rules_module():
 
 fiscal_rules = _rules_module()
 
+
+def _chains_module():
+    """chains/, the recipes of the tills' own seals (Odoo, Dolibarr): beside this file in a package, one folder up
+    in Coffre's own source tree. None when absent (a package without a till chain has none)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for folder in (here, os.path.dirname(here)):
+        if os.path.isfile(os.path.join(folder, "chains", "__init__.py")):
+            if folder not in sys.path:
+                sys.path.insert(0, folder)
+            sys.dont_write_bytecode = True
+            import chains
+            import chains.walk
+            return chains
+    return None
+
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 UNSIGNED = ("SHA256SUMS", "SHA256SUMS.minisig", "SHA256SUMS.sig")
 JOURNALS = ("tickets", "ticket_lines", "payments", "closures", "jet", "duplicates")
@@ -73,10 +92,12 @@ PROGRESS_SECONDS = 5.0
 SECONDS_PER_SIGNATURE_FAST = 0.00008  # with cryptography (OpenSSL), Python's own overhead included
 SECONDS_PER_SIGNATURE = 0.0008  # measured 0.3 to 0.7 ms on a 2-core PC (Python 3.11); old PCs are slower
 
-USAGE = "Usage : python3 verify.py [DOSSIER_DU_PAQUET] [--sample N] [--seed S] [--python-seul]"
+USAGE = "Usage : python3 verify.py [DOSSIER_DU_PAQUET] [--sample N] [--seed S] [--python-seul] [--secret-file F]"
+SECRET_VARIABLE = "COFFRE_CHAIN_SECRET"
 
 LABELS = {"register": "caisse", "number": "numéro", "seq": "séquence", "kind": "type",
-          "ticket_number": "ticket", "period_start": "début"}
+          "ticket_number": "ticket", "period_start": "début", "chain": "chaîne", "sequence": "séquence",
+          "reference": "référence"}
 
 
 # --------------------------------------------------------------------------------------
@@ -956,6 +977,99 @@ def check_chain(ctx, plan):
 # --------------------------------------------------------------------------------------
 
 
+SOURCE_WORDS = {
+    "altered": "son sceau ({recipe}) ne correspond pas à son contenu et au sceau de l'enregistrement précédent : "
+               "l'enregistrement a été modifié après son scellement par la caisse",
+    "unlinked": "l'enregistrement auquel il est lié (séquence {before}) est absent : son sceau ne peut pas être "
+                "prouvé",
+    "duplicate": "son numéro de séquence est employé deux fois",
+    "content": "son contenu n'a pas la valeur « {field} », que la recette {recipe} hache",
+    "recipe": "il nomme la recette « {name} », inconnue",
+}
+
+
+def check_source_chain(ctx, name, spec, secret):
+    """The till's own chain, sealed by a recipe of chains/ (Odoo, Dolibarr): every seal recomputed."""
+    chains = _chains_module()
+    if chains is None:
+        ctx.report.add(name, "format", "le dossier chains/ est absent du paquet : la chaîne de la caisse ne peut pas "
+                                       "être recalculée.")
+        return None
+    journal = ctx.pkg.journal(name)
+    fields = ["sequence", "reference", "recipe", "content", "hash"] + list(spec["key"])
+    idx = journal.index(fields) if journal is not None else None
+    if idx is None:
+        return None
+    fixed = chains.recipe(spec["recipe"]) if spec.get("recipe") else None
+    if spec.get("recipe") and fixed is None:
+        ctx.report.add("recipes.json", "format", "{} : la recette « {} » est inconnue de chains/.".format(
+            name, spec["recipe"]))
+        return None
+
+    def recipe_of(rec):
+        return fixed or chains.recipe(rec.get("recipe"))
+
+    stats = {"records": 0, "chains": 0, "sealed": 0, "recipes": set()}
+    current, key = [], None
+
+    def flush():
+        if not current:
+            return
+        stats["chains"] += 1
+        unsealed = 0
+        for p in chains.walk.walk(iter(current), recipe_of, spec["previous"], secret, ctx.full_history):
+            unsealed += p.count or 0
+            _source_problem(ctx, name, spec, p)
+        stats["sealed"] += len(current) - unsealed
+
+    for line, row in journal.rows():
+        rec = {"sequence": to_int(row[idx["sequence"]]), "reference": row[idx["reference"]],
+               "recipe": row[idx["recipe"]], "hash": row[idx["hash"]], "line": line}
+        for k in spec["key"]:
+            rec[k] = row[idx[k]]
+        try:
+            rec["content"] = json.loads(row[idx["content"]])
+        except ValueError:
+            rec["content"] = None
+        stats["records"] += 1
+        stats["recipes"].add(fixed.name if fixed else rec["recipe"])
+        this = tuple(rec[k] for k in spec["key"])
+        if this != key:
+            flush()
+            current, key = [], this
+        current.append(rec)
+    flush()
+    stats["recipes"] = ", ".join(sorted(stats["recipes"])) or "—"
+    return stats
+
+
+def chains_walk_check(kind):
+    return _chains_module().walk.CHECKS[kind]
+
+
+def _source_problem(ctx, name, spec, p):
+    rec = p.record or {}
+    record = [(k, rec.get(k)) for k in spec["key"]] + [("sequence", rec.get("sequence"))]
+    if rec.get("reference"):
+        record.append(("reference", rec["reference"]))
+    recipe = rec.get("recipe")
+    if p.kind == "missing":
+        record = [(k, v) for k, v in record if k != "reference"]
+        record[-1] = ("sequence", p.first)
+        numbers = str(p.first) if p.first == p.last else "{} à {}".format(p.first, p.last)
+        message = ("numéro(s) de séquence {} absent(s) avant {} : des enregistrements scellés ont été "
+                   "supprimés".format(numbers, rec.get("sequence")))
+    elif p.kind == "secret":
+        record = [(k, rec.get(k)) for k in spec["key"]]
+        message = ("{} enregistrement(s) scellé(s) avec le secret de la caisse ({}), qui n'a pas été donné : non "
+                   "vérifié(s) (--secret-file FICHIER ou {})".format(p.count, recipe, SECRET_VARIABLE))
+    else:
+        before = (rec.get("sequence") or 0) - 1
+        message = SOURCE_WORDS[p.kind].format(recipe=recipe, before=before, field=p.field, name=p.name)
+    ctx.report.add(name, chains_walk_check(p.kind), message, record=record, line=rec.get("line"),
+                   file=ctx.pkg.journals[name].shown if ctx.pkg.journals.get(name) else None)
+
+
 def check_numbering(ctx, name, spec):
     """Returns how many numbers were checked, or None."""
     j = ctx.pkg.journal(name)
@@ -1524,7 +1638,7 @@ class Context:
 
 
 def parse_args(argv):
-    opts = {"dir": None, "all": True, "sample": DEFAULT_SAMPLE, "seed": "0", "pure": False}
+    opts = {"dir": None, "all": True, "sample": DEFAULT_SAMPLE, "seed": "0", "pure": False, "secret_file": None}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -1538,7 +1652,7 @@ def parse_args(argv):
             opts["all"] = True
         elif a == "--python-seul" and value is None:
             opts["pure"] = True
-        elif a in ("--sample", "--seed"):
+        elif a in ("--sample", "--seed", "--secret-file"):
             if value is None:
                 i += 1
                 if i >= len(argv):
@@ -1549,6 +1663,8 @@ def parse_args(argv):
                     raise Fatal("--sample attend un nombre entier positif ou nul, pas « {} ».".format(value))
                 opts["sample"] = int(value)
                 opts["all"] = False
+            elif a == "--secret-file":
+                opts["secret_file"] = value
             else:
                 opts["seed"] = value
         elif a.startswith("-") and a != "-":
@@ -1648,8 +1764,24 @@ def _period(pkg, recipes):
 def run(argv):
     opts = parse_args(argv)
     root = opts["dir"] if opts["dir"] is not None else os.path.dirname(os.path.abspath(__file__))
-    report = verify(root, opts["all"], opts["sample"], opts["seed"], pure=opts["pure"])
+    report = verify(root, opts["all"], opts["sample"], opts["seed"], pure=opts["pure"],
+                    secret=_secret(opts["secret_file"]))
     return EXIT_OK if report.total() == 0 else EXIT_FINDINGS
+
+
+def _secret(path):
+    """The till's secret: the file's content without its final line end, else the environment variable's value."""
+    if path is not None:
+        try:
+            with open(path, "rb") as f:
+                raw = f.read().rstrip(b"\r\n")
+        except OSError as err:
+            raise Fatal("le fichier du secret « {} » ne peut pas être lu ({}).".format(path, _why(err)))
+        if not raw:
+            raise Fatal("le fichier du secret « {} » est vide.".format(path))
+        return raw
+    value = os.environ.get(SECRET_VARIABLE)
+    return value.encode("utf-8") if value else None
 
 
 def _guarded(ctx, what, fn, *args):
@@ -1741,7 +1873,7 @@ def _merge(ctx, got):
             j.count = n
 
 
-def verify(root, all_signatures=True, sample=DEFAULT_SAMPLE, seed="0", say=say, pure=False):
+def verify(root, all_signatures=True, sample=DEFAULT_SAMPLE, seed="0", say=say, pure=False, secret=None):
     """Checks the package in `root`, printing as it goes through `say`; returns the Report."""
     started = time.time()
     if not os.path.isdir(root):
@@ -1819,6 +1951,14 @@ def verify(root, all_signatures=True, sample=DEFAULT_SAMPLE, seed="0", say=say, 
         say("     Échantillon : toutes les signatures des chaînes de {} enregistrements au plus ; au-delà les {} "
             "premières, les {} dernières et {} autres au hasard (graine {}). Sans --sample, tout est vérifié.".format(
                 FULL_CHAIN_MAX, HEAD, TAIL, ctx.sample, ctx.seed))
+
+    # 2b. the till's own chain
+    sources = ctx.recipes.get("source_chains") if isinstance(ctx.recipes.get("source_chains"), dict) else {}
+    for name, spec in sorted(sources.items()):
+        stats = _guarded(ctx, name, check_source_chain, ctx, name, spec, secret)
+        if stats is not None:
+            say("     {:<12} {:>9} enregistrement(s), {} chaîne(s), {} sceau(x) recalculé(s) (recette {})".format(
+                name, _number(stats["records"]), stats["chains"], _number(stats["sealed"]), stats["recipes"]))
 
     # 3. numbering
     numbering = ctx.recipes.get("numbering") if isinstance(ctx.recipes.get("numbering"), dict) else {}

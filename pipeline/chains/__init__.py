@@ -25,7 +25,9 @@ signatures with a public key and is run by the journal checks (pipeline/journals
 
 import importlib
 
-from .content import ContentError  # noqa: F401 (part of the package's surface)
+from .content import ContentError
+
+__all__ = ["ContentError", "NAMES", "RECIPES", "TEMPLATE", "recipe"]
 
 TEMPLATE = "ed25519-template"
 

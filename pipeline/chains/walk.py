@@ -17,6 +17,11 @@ from collections import namedtuple
 
 from .content import ContentError
 
+# The name of the check each kind is, in findings.json and every report (pipeline/fiscal_rules.py words them).
+CHECKS = {"altered": "source_seal", "missing": "source_gap", "unlinked": "source_link",
+          "duplicate": "source_duplicate", "content": "source_content", "recipe": "source_recipe",
+          "secret": "source_secret"}
+
 Problem = namedtuple("Problem", "kind record first last field name count")
 
 

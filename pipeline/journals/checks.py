@@ -25,6 +25,8 @@ from pipeline.progress import EVERY, NO_PROGRESS, NO_TASK, RECORDS, Progress, Ta
 
 def till_key_rows(conn: sqlite3.Connection, mapping: Mapping) -> list[list[str]]:
     """[key id, public key (base64)] of every till key the database holds, as the mapping reads them."""
+    if mapping.public_keys_sql is None:
+        return []
     return [[str(row[0]) if len(row) > 1 else "", str(row[-1])] for row in conn.execute(mapping.public_keys_sql)]
 
 
@@ -466,7 +468,8 @@ def table_rows(conn: sqlite3.Connection, journals) -> int:
 
 
 def check_journals(conn: sqlite3.Connection, mapping: Mapping, checkpoint: dict | None = None,
-                   period: tuple[str, str] | None = None, progress: Progress = NO_PROGRESS) -> CheckResult:
+                   period: tuple[str, str] | None = None, progress: Progress = NO_PROGRESS,
+                   chain_secret: bytes | None = None) -> CheckResult:
     """Runs every check; `checkpoint` (from the last run) spares re-verifying unchanged signatures.
 
     With a period, checks are limited to it and nothing is trusted from a checkpoint.
@@ -488,6 +491,11 @@ def check_journals(conn: sqlite3.Connection, mapping: Mapping, checkpoint: dict 
         if j.numbering_field:
             check_numbering(conn, j, result, where, params, period is None)
     tick.done()
+    if mapping.source_chains:
+        from pipeline.journals.source_chains import check_source_chains  # it words its findings with this module's
+        seals = progress.task(_("Checking the till's own chain"), None, RECORDS)
+        new_cp.update(check_source_chains(conn, mapping, result, chain_secret, None if period else checkpoint, period))
+        seals.done()
     # The closures, grand totals, tickets against their lines and payments: SQL with nothing to count on the way.
     sums = progress.task(_("Checking the closures and grand totals"), None, RECORDS)
     cj = mapping.journals.get((mapping.doc.get("closure_checks") or {}).get("journal", ""))

@@ -10,6 +10,7 @@ from pathlib import Path
 from pipeline.config import Config
 from pipeline.errors import UsageError
 from pipeline.i18n import _
+from pipeline.journals.secret import chain_secret
 from pipeline.journals.run import JournalsOutcome, journals_of_snapshot, tables_wanted
 from pipeline.restore.restore import refuse_live_folder, restore
 from pipeline.snapshot import journals_of_copy, journals_only, open_source, reader_of
@@ -60,7 +61,7 @@ def export_journals(cfg: Config, out_dir: Path, period: tuple[str, str] | None, 
         if partial.exists():
             shutil.rmtree(partial)
         outcome = journals_of_snapshot(snapshot, partial, cfg.journals_mapping, None, period, context,
-                                       cfg.journals_timezone)
+                                       cfg.journals_timezone, chain_secret(cfg.chain_secret_file))
         if outcome is None:
             raise UsageError(_("The database does not match the journal mapping {mapping!r}.").format(
                 mapping=cfg.journals_mapping))

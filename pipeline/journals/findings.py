@@ -30,6 +30,7 @@ class CheckResult:
     findings: list[Finding] = field(default_factory=list)
     signatures_verified: int = 0
     signatures_trusted_from_checkpoint: int = 0
+    seals_checked: int = 0  # records of the till's own chains held to their recipe (journals/source_chains.py)
     records: dict[str, int] = field(default_factory=dict)
     truncated_checks: list[str] = field(default_factory=list)
     checkpoint: dict = field(default_factory=dict)
@@ -59,7 +60,7 @@ class CheckResult:
         by = {}
         for f in self.findings:
             by[f"{f.journal}/{f.check}"] = by.get(f"{f.journal}/{f.check}", 0) + 1
-        return {"findings": len(self.findings), "by_check": by, "signatures_verified": self.signatures_verified,
+        return {"findings": len(self.findings), "by_check": by, "signatures_verified": self.signatures_verified, "seals_checked": self.seals_checked,
                 "signatures_unchanged_since_last_check": self.signatures_trusted_from_checkpoint,
                 "records": self.records, "truncated": self.truncated_checks}
 

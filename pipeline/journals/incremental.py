@@ -22,6 +22,7 @@ from pipeline.journals.mapping import Mapping, load_mapping, quote_ident
 from pipeline.journals.means import check_means
 from pipeline.journals.records import check_records
 from pipeline.journals.run import mapping_fits
+from pipeline.journals.source_chains import check_source_chains
 from pipeline.journals.tail import (SOURCE_ID, NotTail, Tail, chain_anchors, dangling_references, day_sums,
                                     mapping_digest, numbering_anchors, page_evidence, tables_read)
 from pipeline.pack.frames import Member, frame
@@ -133,7 +134,7 @@ def _export_tail(conn, mapping: Mapping, tail: Tail, files: dict[str, FrameFile]
 
 def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: dict | None, cache: FrameCache,
                      level: int, context: dict, timezone: str = DEFAULT_TIMEZONE,
-                     progress: Progress = NO_PROGRESS) -> RunJournals | None:
+                     progress: Progress = NO_PROGRESS, chain_secret: bytes | None = None) -> RunJournals | None:
     """None when the mapping does not fit this database (the snapshot is still saved whole)."""
     started = time.time()
     mapping = load_mapping(mapping_name, timezone)
@@ -169,6 +170,10 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
                         check_closures(conn, mapping, checks, "", (), True, None, tail=tail)
                         check_records(conn, mapping, checks, tail.where)
                         check_means(conn, mapping, checks, tail.where)
+                        # A till's own chain is walked whole: a hash per record costs little beside the SQL that
+                        # gathers what it hashes, and its records need the one before them.
+                        tail.chains.update(check_source_chains(conn, mapping, checks, chain_secret,
+                                                               (previous or {}).get("chains")))
                         failed = None
                     except Exception as err:  # noqa: BLE001 - held until the proof is known
                         failed = err
@@ -188,7 +193,8 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
             files = cache.fresh(_file_names(mapping))
             with ThreadPoolExecutor(1) as pool:
                 exported = pool.submit(_export_everything, snapshot, mapping, files, level, progress)
-                checks = check_journals(conn, mapping, (previous or {}).get("chains"), None, progress)
+                checks = check_journals(conn, mapping, (previous or {}).get("chains"), None, progress,
+                                        chain_secret=chain_secret)
                 counts = exported.result()
         checks.till_keys = till_key_rows(conn, mapping)
         keys_since(checks, (previous or {}).get("till_keys"))
@@ -203,7 +209,8 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
             except NotTail as err:
                 new_state = {"none_because": str(err)}
         if tail is not None:
-            checks.checkpoint = (previous or {}).get("chains") or {}
+            checks.checkpoint = dict((previous or {}).get("chains") or {},
+                                     **{j.name: tail.chains.get(j.name, {}) for j in mapping.source_chains})
         yearly = last_yearly_closure(conn, mapping)
     finally:
         conn.close()
@@ -222,7 +229,7 @@ def last_yearly_closure(conn, mapping: Mapping) -> str | None:
 
 
 def _tables_read(conn, mapping: Mapping) -> set[str]:
-    return tables_read(conn, [j.full_sql for j in mapping.journals.values()] + [mapping.public_keys_sql])
+    return tables_read(conn, [j.full_sql for j in mapping.journals.values()] + [mapping.public_keys_sql or "SELECT 1"])
 
 
 def _next_state(conn, mapping: Mapping, digest: str, tables: dict, checks: CheckResult, tail: Tail | None,

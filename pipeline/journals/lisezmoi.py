@@ -34,8 +34,11 @@ def render(mapping: Mapping, meta: dict, checks: CheckResult, language: str = "f
         for f, p in schema["items"]["properties"].items():
             desc = texts.get((name, f), texts.get(("", f), p.get("description", "")))
             out.append(f"  {f:34} {desc}")
-    keys_table = mapping.doc["signature"].get("public_keys_sql", "").split(" FROM ")[-1].split()[0]
-    out.append("\n" + _chain(lang, keys_table, mapping.public_keys_sql))
+    if mapping.public_keys_sql:
+        keys_table = mapping.public_keys_sql.split(" FROM ")[-1].split()[0]
+        out.append("\n" + _chain(lang, keys_table, mapping.public_keys_sql))
+    for j in mapping.source_chains:
+        out.append("\n" + _source_chain(lang, j))
     for name, j in mapping.journals.items():
         if not j.payload:
             continue
@@ -66,6 +69,20 @@ def render(mapping: Mapping, meta: dict, checks: CheckResult, language: str = "f
             count=count - MAX_FINDINGS_LISTED))
     out.append(_log(lang))
     return "\n".join(out) + "\n"
+
+
+def _source_chain(lang: str, j) -> str:
+    sc = j.source_chain
+    keys = ", ".join(sc["key"]) or "-"
+    recipe = sc["recipe"] or in_language(lang, "the one each record names in its \"recipe\" field")
+    if sc["previous"] == "sequence":
+        link = in_language(lang, "each record is linked to the one whose sequence number is one less")
+    else:
+        link = in_language(lang, "each record is linked to the record before it in its chain")
+    return in_language(lang, "The till's own chain ({name}): one chain per {keys}; {link}; its seal is recomputed by "
+                             "the recipe {recipe} from its content and the seal it is linked to (verify.py does "
+                             "it, with the recipes of its chains/ folder).").format(name=j.name, keys=keys, link=link,
+                                                                                  recipe=recipe)
 
 
 def _head(lang: str) -> str:
@@ -337,6 +354,25 @@ def _schema_texts(lang: str) -> dict[tuple[str, str], str]:
             "label": in_language(lang, "Label of the event."),
             "detail": in_language(lang, "Detail of the event."),
             "source_id": in_language(lang, "Identifier of the event in the till's database."),
+        },
+        "source_chain": {
+            "": in_language(lang, "The till's own chain, as its software sealed it (Odoo: l10n_fr_hash of the "
+                                  "orders; Dolibarr: the blocked log): each record with the values the software "
+                                  "hashed and its seal."),
+            "chain": in_language(lang, "Key of the chain: one chain per company (Odoo) or per entity (Dolibarr)."),
+            "sequence": in_language(lang, "Place of the record in its chain: gap-free sequence number (Odoo) or "
+                                          "increasing identifier (Dolibarr)."),
+            "reference": in_language(lang, "The record's reference in the till's software (Odoo pos_reference, "
+                                           "Dolibarr ref_object)."),
+            "event": in_language(lang, "Kind of record in the software (pos.order; Dolibarr: BILL_VALIDATE, "
+                                       "PAYMENT_CUSTOMER_CREATE…)."),
+            "recipe": in_language(lang, "How the seal is recomputed: odoo-pos-sha256, dolibarr-blockedlog-v1, "
+                                        "dolibarr-blockedlog-v2 (verify.py and its chains/ folder)."),
+            "content": in_language(lang, "JSON object: the values the software hashed, raw as its tables hold "
+                                         "them."),
+            "previous_hash": in_language(lang, "Seal of the record before it, when the software keeps it."),
+            "hash": in_language(lang, "The seal as the till wrote it (hexadecimal)."),
+            "source_id": in_language(lang, "Identifier of the row in the till's table."),
         },
         "duplicates": {
             "": in_language(lang, "Duplicates: reprints of tickets, chained per till."),

@@ -13,10 +13,13 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from pipeline import chains
+from pipeline.chains import TEMPLATE
 from pipeline.errors import UsageError
 from pipeline.i18n import _
 
-JOURNALS = ("tickets", "ticket_lines", "payments", "closures", "jet", "duplicates")
+JOURNALS = ("tickets", "ticket_lines", "payments", "closures", "jet", "duplicates", "source_chain")
+LINKS = ("sequence", "order")  # how a source chain's record finds the one it is linked to (pipeline/chains/walk.py)
 SOURCE_ID = "source_id"  # the canonical field that carries the journal's row id in its source table
 _PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)(!e)?\}")
 
@@ -38,6 +41,9 @@ class Journal:
     # Fields the journal's SQL leaves out because they cost (a digest of each ticket's lines): SQL expressions over
     # the journal's row, named x, added only where they are read (the chain's payloads and the export).
     derived: dict[str, str] = field(default_factory=dict)
+    # A chain the till seals its own way (pipeline/chains/): the recipe's name, or None when each row names its own
+    # in its `recipe` field; how a record finds the one before it; and the fields that split it into chains.
+    source_chain: dict | None = None
 
     @property
     def full_sql(self) -> str:
@@ -55,8 +61,13 @@ class Mapping:
     timezone: str = "Europe/Paris"  # the shop's, for local times and business days (journals/connection.py)
 
     @property
-    def public_keys_sql(self) -> str:
-        return self.doc["signature"]["public_keys_sql"]
+    def public_keys_sql(self) -> str | None:
+        """None for a till that signs nothing with a public key (its chains are sealed by recipes)."""
+        return (self.doc.get("signature") or {}).get("public_keys_sql")
+
+    @property
+    def source_chains(self) -> list[Journal]:
+        return [j for j in self.journals.values() if j.source_chain]
 
 
 def journal_schema(name: str) -> dict:
@@ -92,7 +103,11 @@ def load_mapping(name_or_path: str = "reference-pos", timezone: str = "Europe/Pa
         j = Journal(name, spec["table"], spec["sql"], spec.get("day", "substr(timestamp, 1, 10)"), list(props), types, nullable,
                     chain["key"] if chain else None, chain["payload"] if chain else None,
                     chain.get("order") if chain else None, numbering["key"] if numbering else None, numbering["field"] if numbering else None,
-                    dict(spec.get("derived") or {}))
+                    dict(spec.get("derived") or {}), _source_chain(doc.get("name"), name, spec))
+        if chain and chain.get("recipe", TEMPLATE) != TEMPLATE:
+            raise UsageError(_("The chain of {journal} in mapping {mapping} names the recipe {recipe!r}, which "
+                               "signs with a public key; a till's own chain goes in a \"source_chain\" "
+                               "section.").format(journal=name, mapping=doc.get("name"), recipe=chain.get("recipe")))
         if j.payload:
             for fname, _spec in _PLACEHOLDER.findall(j.payload):
                 if fname not in types:
@@ -100,6 +115,25 @@ def load_mapping(name_or_path: str = "reference-pos", timezone: str = "Europe/Pa
                                        "{field!r}.").format(journal=name, mapping=doc.get("name"), field=fname))
         journals[name] = j
     return Mapping(doc.get("name", "?"), doc, journals, timezone)
+
+
+def _source_chain(mapping: str | None, journal: str, spec: dict) -> dict | None:
+    """The journal's "source_chain" section, checked: {"recipe": name | None (per row), "key": [...], "previous"}."""
+    sc = spec.get("source_chain")
+    if sc is None:
+        return None
+    recipe = sc.get("recipe")
+    per_row = isinstance(recipe, dict) and recipe.get("field") == "recipe"
+    if not per_row and chains.recipe(recipe) is None:
+        raise UsageError(_("The source chain of {journal} in mapping {mapping} names the recipe {recipe!r}; Coffre "
+                           "knows {known}.").format(journal=journal, mapping=mapping, recipe=recipe,
+                                                    known=", ".join(sorted(chains.RECIPES))))
+    previous = sc.get("previous") or (None if per_row else chains.recipe(recipe).previous)
+    if previous not in LINKS:
+        raise UsageError(_("The source chain of {journal} in mapping {mapping} must say how a record finds the one "
+                           "before it: \"previous\" is \"sequence\" or \"order\".").format(journal=journal,
+                                                                                          mapping=mapping))
+    return {"recipe": None if per_row else recipe, "key": list(sc.get("key") or []), "previous": previous}
 
 
 def quote_ident(name: str) -> str:

@@ -39,7 +39,7 @@ def tables_wanted(mapping_name: str, timezone: str = DEFAULT_TIMEZONE):
     def wanted(conn: sqlite3.Connection) -> set[str]:
         add_functions(conn, timezone)
         try:
-            return named | tables_read(conn, [j.full_sql for j in mapping.journals.values()] + [mapping.public_keys_sql])
+            return named | tables_read(conn, [j.full_sql for j in mapping.journals.values()] + [mapping.public_keys_sql or "SELECT 1"])
         except sqlite3.Error:
             return named
 
@@ -48,7 +48,7 @@ def tables_wanted(mapping_name: str, timezone: str = DEFAULT_TIMEZONE):
 
 def journals_of_snapshot(snapshot: Path, out_dir: Path, mapping_name: str, checkpoint: dict | None,
                          period: tuple[str, str] | None, context: dict,
-                         timezone: str = DEFAULT_TIMEZONE) -> JournalsOutcome | None:
+                         timezone: str = DEFAULT_TIMEZONE, chain_secret: bytes | None = None) -> JournalsOutcome | None:
     """None when the mapping does not fit this database (the snapshot is still saved whole).
 
     The export and the checks run side by side, each on its own connection: both spend their
@@ -63,7 +63,7 @@ def journals_of_snapshot(snapshot: Path, out_dir: Path, mapping_name: str, check
         conn.execute("PRAGMA temp_store=FILE")  # temp tables of the checks on disk: memory stays flat
         with ThreadPoolExecutor(1) as pool:
             exported = pool.submit(export_tables, snapshot, mapping, out_dir, period)
-            checks = check_journals(conn, mapping, checkpoint, period)
+            checks = check_journals(conn, mapping, checkpoint, period, chain_secret=chain_secret)
             counts = exported.result()
     finally:
         conn.close()

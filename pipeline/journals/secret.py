@@ -1,0 +1,29 @@
+"""The till's sealing secret (Dolibarr's blocked log V2), read at run time and never kept, logged or shown."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pipeline.errors import UsageError
+from pipeline.i18n import _
+
+ENVIRONMENT = "COFFRE_CHAIN_SECRET"
+
+
+def chain_secret(path: Path | None) -> bytes | None:
+    """The environment variable's value, else the file's content without its final line end, else None."""
+    value = os.environ.get(ENVIRONMENT)
+    if value:
+        return value.encode("utf-8")
+    if path is None:
+        return None
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as err:
+        raise UsageError(_("The till's secret file {path} cannot be read ({reason}).").format(
+            path=path, reason=err.strerror or type(err).__name__))
+    raw = raw.rstrip(b"\r\n")
+    if not raw:
+        raise UsageError(_("The till's secret file {path} is empty.").format(path=path))
+    return raw

@@ -1,0 +1,140 @@
+"""Checks the chains a till seals its own way (Odoo's hashed orders, Dolibarr's blocked log) by their recipes.
+
+The mapping's "source_chain" journal yields each sealed record with the values the till hashed (`content`) and its
+seal; pipeline/chains/ holds the recipes and the walker that holds each chain to them. This module runs the walker
+on the snapshot and words what it yields as findings that name the till's own references. A chain's count and last
+number are kept as its checkpoint, so that records deleted from its end since the last run are said too.
+"""
+
+from __future__ import annotations
+
+import json
+
+from pipeline import chains
+from pipeline.chains.walk import CHECKS, walk
+from pipeline.i18n import _, ngettext
+from pipeline.journals.checks import numbers_from_to, tail_deleted
+from pipeline.journals.findings import CheckResult, Finding
+from pipeline.journals.mapping import Journal, Mapping, quote_ident
+
+SECRET_HINTS = "COFFRE_CHAIN_SECRET, [journals] chain_secret_file"
+
+
+def check_source_chains(conn, mapping: Mapping, result: CheckResult, secret: bytes | None,
+                        checkpoint: dict | None = None, period: tuple[str, str] | None = None) -> dict:
+    """Walks every source chain of the mapping; returns their checkpoints {journal: {chain: {count, last}}}."""
+    out = {}
+    for j in mapping.source_chains:
+        where, params = (f"WHERE {j.day} BETWEEN ? AND ?", period) if period else ("", ())
+        out[j.name] = _check(conn, j, result, secret, (checkpoint or {}).get(j.name) or {}, where, params,
+                             period is None)
+    return out
+
+
+def _records(conn, j: Journal, where: str, params: tuple):
+    cols = [f for f in j.fields]
+    sql = f"SELECT {', '.join(quote_ident(f) for f in cols)} FROM ({j.full_sql}) {where}"
+    for row in conn.execute(sql, params):
+        rec = dict(zip(cols, row))
+        try:
+            rec["content"] = json.loads(rec["content"]) if isinstance(rec["content"], str) else None
+        except ValueError:
+            rec["content"] = None
+        yield rec
+
+
+def _chain_name(j: Journal, rec: dict) -> str:
+    return "/".join(str(rec.get(k)) for k in j.source_chain["key"])
+
+
+def _check(conn, j: Journal, result: CheckResult, secret, checkpoint: dict, where, params, whole: bool) -> dict:
+    fixed = chains.recipe(j.source_chain["recipe"]) if j.source_chain["recipe"] else None
+
+    def recipe_of(rec):
+        return fixed or chains.recipe(rec.get("recipe"))
+
+    new_cp: dict = {}
+    current: list = []
+    name = None
+
+    def flush():
+        if name is None:
+            return
+        seqs = [r.get("sequence") for r in current if isinstance(r.get("sequence"), int)]
+        new_cp[name] = {"count": len(current), "last": max(seqs) if seqs else None}
+        unsealed = 0
+        for p in walk(iter(current), recipe_of, j.source_chain["previous"], secret, whole):
+            unsealed += p.count or 0
+            result.add(_finding(j, p))
+        result.seals_checked += len(current) - unsealed
+
+    # A chain is walked once it is whole: rows come in chain order, and one chain's rows are few enough to hold
+    # (a shop's chain of a year is some 10^5 small dicts), which the walker's look-back needs no more than a few of.
+    for rec in _records(conn, j, where, params):
+        rec_name = _chain_name(j, rec)
+        if rec_name != name:
+            flush()
+            name, current = rec_name, []
+        current.append(rec)
+    flush()
+    if whole:
+        for chain, cp in checkpoint.items():
+            if not isinstance(cp, dict) or not isinstance(cp.get("count"), int):
+                continue
+            now = new_cp.get(chain)
+            if now is None or now["count"] < cp["count"]:
+                gone = tail_deleted(_as_numbered(j), chain, cp, now)
+                if gone is not None:
+                    result.add(gone)
+    failed = {_chain_name(j, f.record) for f in result.findings if f.journal == j.name}
+    return {k: v for k, v in new_cp.items() if k not in failed}  # a broken chain is said again at every run
+
+
+def _as_numbered(j: Journal) -> Journal:
+    """The journal as tail_deleted reads a numbered chain: keyed by the source chain's key, numbered by sequence."""
+    from dataclasses import replace
+    return replace(j, chain_key=j.source_chain["key"], numbering_key=j.source_chain["key"], numbering_field="sequence")
+
+
+def _record(j: Journal, rec: dict) -> dict:
+    out = {k: rec.get(k) for k in j.source_chain["key"]}
+    out["sequence"] = rec.get("sequence")
+    if rec.get("reference") not in (None, ""):
+        out["reference"] = rec["reference"]
+    return out
+
+
+def _finding(j: Journal, p) -> Finding:
+    rec = _record(j, p.record) if p.record else {}
+    recipe = p.record.get("recipe") if p.record else None
+    if p.kind == "altered":
+        return Finding(j.name, CHECKS[p.kind], rec,
+                       _("its seal ({recipe}) does not match its content and the seal of the record before it: the "
+                         "record was altered after the till sealed it").format(recipe=recipe))
+    if p.kind == "missing":
+        shown = str(p.first) if p.first == p.last else numbers_from_to(p.first, p.last)
+        rec = dict(rec, sequence=p.first)
+        rec.pop("reference", None)  # the reference is the record after the gap's, not a missing one's
+        return Finding(j.name, CHECKS[p.kind], rec,
+                       ngettext("sequence number {numbers} is missing before {after}: a sealed record was deleted",
+                                "sequence numbers {numbers} are missing before {after}: sealed records were deleted",
+                                p.last - p.first + 1).format(numbers=shown, after=p.record.get("sequence")))
+    if p.kind == "unlinked":
+        return Finding(j.name, CHECKS[p.kind], rec,
+                       _("the record it is linked to (sequence {number}) is missing: its seal cannot be "
+                         "proven").format(number=(p.record.get("sequence") or 0) - 1))
+    if p.kind == "duplicate":
+        return Finding(j.name, CHECKS[p.kind], rec, _("its sequence number is used twice"))
+    if p.kind == "content":
+        return Finding(j.name, CHECKS[p.kind], rec,
+                       _("its content lacks {field}, which the recipe {recipe} hashes").format(field=p.field,
+                                                                                               recipe=recipe))
+    if p.kind == "recipe":
+        return Finding(j.name, CHECKS[p.kind], rec,
+                       _("it names the recipe {name!r}, which Coffre does not know").format(name=p.name))
+    return Finding(j.name, CHECKS[p.kind], {k: v for k, v in rec.items() if k in j.source_chain["key"]},
+                   ngettext("{count} record is sealed with the till's secret ({recipe}), which was not given: it was "
+                            "not checked ({hints})",
+                            "{count} records are sealed with the till's secret ({recipe}), which was not given: they "
+                            "were not checked ({hints})", p.count).format(count=p.count, recipe=recipe,
+                                                                           hints=SECRET_HINTS))
