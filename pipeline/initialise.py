@@ -27,7 +27,8 @@ def default_store_id() -> str:
 
 def init_store(config_path: Path, source: str, destinations: list[str], identity_out: Path,
                store_id: str | None = None, passphrase: str | None = None,
-               shop: dict | None = None, allow_same_disk: bool = False, i_know: bool = False) -> tuple[Config, str]:
+               shop: dict | None = None, allow_same_disk: bool = False, i_know: bool = False,
+               mapping: str = "reference-pos", chain_secret_file: Path | None = None) -> tuple[Config, str]:
     """Returns the written config and the age recipient. Writes nothing if any argument is wrong."""
     config_path = Path(config_path).absolute()
     identity_out = Path(identity_out).absolute()
@@ -39,6 +40,9 @@ def init_store(config_path: Path, source: str, destinations: list[str], identity
         check_destination(d, src_dev, allow_same_disk, seen)
     check_identity_out(identity_out, src_dev, i_know)
     check_config_target(config_path)
+    mapping = check_mapping(mapping)
+    if chain_secret_file is not None:
+        chain_secret_file = check_chain_secret_file(chain_secret_file)
     stem = config_path.stem
     secret_file = config_path.with_name(f"{stem}-signing.key")
     public_file = config_path.with_name(f"{stem}-signing.pub")
@@ -62,9 +66,30 @@ def init_store(config_path: Path, source: str, destinations: list[str], identity
         signing_public_key_file=public_file,
         state_dir=config_path.with_name(f"{stem}-state"),
         shop=dict(shop or {}),
+        journals_mapping=mapping,
+        chain_secret_file=chain_secret_file,
     )
     save(cfg)
     return cfg, recipient
+
+
+def check_mapping(mapping: str) -> str:
+    """A shipped mapping's name, or a mapping file's absolute path; refuses one that cannot be read or used."""
+    from pipeline.journals.mapping import load_mapping
+
+    if mapping.endswith(".json"):
+        mapping = str(Path(mapping).expanduser().absolute())
+    load_mapping(mapping)
+    return mapping
+
+
+def check_chain_secret_file(path: Path) -> Path:
+    """The till's secret file, absolute, read once to prove it can be (its content is not kept)."""
+    from pipeline.journals.secret import secret_file
+
+    path = Path(path).expanduser().absolute()
+    secret_file(path)
+    return path
 
 
 def check_config_target(config_path: Path) -> None:

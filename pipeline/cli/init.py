@@ -56,6 +56,13 @@ from pipeline.snapshot import kind_of_spec, refuse_connection_string
 @click.option("--i-know", is_flag=True,
               help=_("Accept writing the identity file on the till database's own disk (move it off this machine "
                      "afterwards)."))
+@click.option("--mapping", metavar="NAME|PATH", default="reference-pos", show_default=True,
+              help=_("How the till software's tables are read: reference-pos (Coffre's sample till), odoo-pos (Odoo's "
+                     "point of sale on PostgreSQL), dolibarr-pos (Dolibarr's TakePOS on MariaDB), or the path of a "
+                     "mapping file (.json)."))
+@click.option("--chain-secret-file", type=click.Path(dir_okay=False), metavar="PATH",
+              help=_("A file holding the till's secret that seals its own chain (Dolibarr's blocked log, format V2): "
+                     "read at each run, never copied."))
 @click.option("--shop-name", metavar="NAME", help=_("The company's name, for the inspector's package."))
 @click.option("--siret", metavar="SIRET", help=_("The shop's SIRET (14 digits); its SIREN comes with it."))
 @click.option("--siren", metavar="SIREN", help=_("The company's SIREN (9 digits), when no SIRET is given."))
@@ -69,7 +76,7 @@ from pipeline.snapshot import kind_of_spec, refuse_connection_string
                "output (never a secret)."))
 @verbosity_options
 def command(config_path, source, destinations, identity_out, store_id, passphrase_env, protect, allow_same_disk,
-            i_know, shop_name, siret, siren, address, vat_number, naf, till_software, till_version,
+            i_know, mapping, chain_secret_file, shop_name, siret, siren, address, vat_number, naf, till_software, till_version,
             till_certificate, as_json) -> None:
     from pipeline import initialise as init
     from pipeline.config_path import init_target
@@ -78,6 +85,9 @@ def command(config_path, source, destinations, identity_out, store_id, passphras
     config_path = init_target(config_path)  # --config, else $COFFRE_CONFIG, else /etc (root) or ~/.config (others)
     # What was given is checked before any question: a refusal comes now, not after the passphrase was typed twice.
     init.check_config_target(Path(config_path))
+    mapping = init.check_mapping(mapping)
+    if chain_secret_file:
+        chain_secret_file = init.check_chain_secret_file(Path(chain_secret_file))
     if store_id:
         init.check_store_id(store_id)
     src_dev = None
@@ -145,7 +155,8 @@ def command(config_path, source, destinations, identity_out, store_id, passphras
                        "naf": naf, "till_software": till_software, "till_version": till_version,
                        "till_certificate": till_certificate})
     cfg, recipient = init.init_store(Path(config_path), source, destinations, Path(identity_out), store_id,
-                                     passphrase, shop, allow_same_disk=allow_same_disk, i_know=i_know)
+                                     passphrase, shop, allow_same_disk=allow_same_disk, i_know=i_know,
+                                     mapping=mapping, chain_secret_file=chain_secret_file or None)
     identity_path = Path(identity_out).absolute()
     if as_json:  # what was written and where; never the identity's secret nor its passphrase
         click.echo(json.dumps({"config": str(cfg.path), "store_id": cfg.store_id, "source": cfg.source,

@@ -17,13 +17,18 @@ from pipeline.sample import describe_counts
 from pipeline.cli.progress import terminal_progress
 from pipeline.progress import RECORDS
 
+SHAPES = ("reference-pos", "odoo-pos", "dolibarr-pos")
+PRODUCT_KINDS = {"odoo-pos": "postgresql", "dolibarr-pos": "mariadb"}  # the engine each product runs on
+
 
 @click.command("sample-db", cls=Command,
                help=_("Build a realistic, deterministic sample shop database: a SQLite file (WAL) at PATH, or the "
                       "reference tables in an empty PostgreSQL or MariaDB database given as postgresql://… or "
-                      "mariadb://…"),
+                      "mariadb://…; with --mapping, Odoo's or Dolibarr's own tables."),
                epilog=epilog(["coffre sample-db /tmp/caisse.db",
                               "coffre sample-db postgresql://coffre@127.0.0.1:5432/caisse",
+                              "coffre sample-db --mapping odoo-pos postgresql://coffre@127.0.0.1:5432/odoo",
+                              "coffre sample-db --mapping dolibarr-pos mariadb://coffre@127.0.0.1:3306/dolibarr",
                               "coffre sample-db /tmp/caisse.db --days 1460 --timezone Europe/Paris",
                               "coffre sample-db /tmp/bar.db --night-sales 40 --seed 3 --json"],
                              [OK, USAGE, CANNOT_RUN], {OK: _("database written"),
@@ -39,9 +44,17 @@ from pipeline.progress import RECORDS
               help=_("A till on this local time (e.g. Europe/Paris) instead of UTC."))
 @click.option("--night-sales", default=0, show_default=True, type=click.IntRange(0, 1000),
               help=_("Sales a day between 00:05 and 01:55 local time, counted in that day's Z (a bar's night)."))
+@click.option("--mapping", default="reference-pos", show_default=True, type=click.Choice(SHAPES),
+              help=_("Whose tables: Coffre's reference till (SQLite, PostgreSQL or MariaDB), Odoo's point of sale "
+                     "(odoo-pos, on PostgreSQL) or Dolibarr's TakePOS (dolibarr-pos, on MariaDB), each chained as "
+                     "the product seals it."))
+@click.option("--chain-secret-file", type=click.Path(dir_okay=False), metavar="PATH",
+              help=_("dolibarr-pos: seal the later half of the blocked log with this secret (format V2), as an "
+                     "upgraded Dolibarr does; the COFFRE_CHAIN_SECRET environment variable also gives it."))
 @json_option()
 @verbosity_options
-def command(path: str, days: int, tickets_per_day: int, seed: int, start, zone, night_sales, as_json) -> None:
+def command(path: str, days: int, tickets_per_day: int, seed: int, start, zone, night_sales, mapping,
+            chain_secret_file, as_json) -> None:
     from pipeline.sample import generate
     from pipeline.sample.generate import DEFAULT_START
 
@@ -71,7 +84,9 @@ def command(path: str, days: int, tickets_per_day: int, seed: int, start, zone, 
             task = progress.task(_("Building the sample shop"), days * (tickets_per_day + night_sales), RECORDS)
             shape = dict(days=days, tickets_per_day=tickets_per_day, seed=seed, start=first_day, zone=zone,
                          night_sales=night_sales)
-            if server:
+            if mapping != "reference-pos":
+                counts = _product_sample(path, kind, mapping, shape, chain_secret_file)
+            elif server:
                 counts = _into_server(path, kind, shape, task)
             else:
                 counts = generate(path, task=task, **shape)
@@ -85,6 +100,26 @@ def command(path: str, days: int, tickets_per_day: int, seed: int, start, zone, 
                                "seconds": round(seconds, 3), "exit_code": OK}, indent=2))
     say(_("Sample shop written to {path} in {seconds} s: {counts}.").format(
         path=safe_spec(path), seconds=number(seconds, 1), counts=describe_counts(counts)), "result")
+
+
+def _product_sample(spec: str, kind: str | None, mapping: str, shape: dict, secret_path) -> dict[str, int]:
+    """A product's own tables on its own engine (pipeline/sample/odoo.py, dolibarr.py), sealed as it seals them."""
+    from pipeline.journals.secret import chain_secret
+    from pipeline.snapshot import open_source
+
+    want = PRODUCT_KINDS[mapping]
+    if kind != want:
+        raise UsageError(_("--mapping {mapping} builds its tables on a {kind} server: give its address as "
+                           "{kind}://USER@HOST:PORT/DATABASE.").format(mapping=mapping, kind=want))
+    open_source(spec)  # a malformed address or one with a password is refused before anything is written
+    if mapping == "odoo-pos":
+        from pipeline.sample import odoo
+        return odoo.load_sample(spec, days=shape["days"], orders_per_day=shape["tickets_per_day"],
+                                seed=shape["seed"], start=shape["start"])
+    from pipeline.sample import dolibarr
+    return dolibarr.load_sample(spec, days=shape["days"], invoices_per_day=shape["tickets_per_day"],
+                                seed=shape["seed"], start=shape["start"],
+                                secret=chain_secret(Path(secret_path) if secret_path else None))
 
 
 def _into_server(spec: str, kind: str, shape: dict, task) -> dict[str, int]:

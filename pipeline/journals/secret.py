@@ -16,8 +16,11 @@ def chain_secret(path: Path | None) -> bytes | None:
     value = os.environ.get(ENVIRONMENT)
     if value:
         return value.encode("utf-8")
-    if path is None:
-        return None
+    return None if path is None else secret_file(Path(path))
+
+
+def secret_file(path: Path) -> bytes:
+    """The file's content without its final line end; one sentence when it cannot be read or is empty."""
     try:
         raw = Path(path).read_bytes()
     except OSError as err:
