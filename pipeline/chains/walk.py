@@ -42,6 +42,8 @@ def walk(records, recipe_of, previous, secret=None, whole=True):
         recipe = recipe_of(rec)
         if recipe is None:
             yield problem("recipe", rec, name=rec.get("recipe"))
+            if isinstance(seq, int):
+                seals[seq] = rec.get("hash")  # the next record is linked to it all the same
             last_seq, last_seal = seq, rec.get("hash")
             continue
         if first_record is None:
