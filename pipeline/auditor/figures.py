@@ -8,20 +8,23 @@ from pipeline.journals.mapping import Mapping, quote_ident
 
 
 def period_figures(conn, mapping: Mapping, period: tuple[str, str]) -> dict:
-    tickets, lines_spec = mapping.journals["tickets"], mapping.doc.get("line_checks") or {}
+    # A till maps the journals it has: one without closures (or payments) has an empty Z list (or means).
+    tickets, lines_spec = mapping.journals.get("tickets"), mapping.doc.get("line_checks") or {}
     rates = [(int(bp), ht, tva) for bp, (ht, tva) in (lines_spec.get("rates") or {}).items()]
     return {
         "rates": [bp for bp, _, _ in rates],
         "z": _z_list(conn, mapping, rates, period),
         "means": _payment_means(conn, mapping, period),
-        "kinds": _ticket_kinds(conn, tickets.sql, period),
+        "kinds": _ticket_kinds(conn, tickets.sql, period) if tickets else [],
         "duplicates": _count(conn, mapping, "duplicates", period),
         "jet_codes": _jet_codes(conn, mapping, period),
     }
 
 
 def _z_list(conn, mapping: Mapping, rates, period) -> list[dict]:
-    cj = mapping.journals["closures"]
+    cj = mapping.journals.get("closures")
+    if cj is None:
+        return []
     per_rate = ", ".join(f"{quote_ident(ht)}, {quote_ident(tva)}" for _, ht, tva in rates)
     sql = (f"SELECT register, kind, number, period_start, period_end, ticket_count, {per_rate}, total_ht_cents, "
            f"total_tva_cents, total_ttc_cents, grand_total_perpetual_ht_cents, grand_total_perpetual_ttc_cents "
@@ -40,7 +43,9 @@ def _z_list(conn, mapping: Mapping, rates, period) -> list[dict]:
 
 def _payment_means(conn, mapping: Mapping, period) -> list[dict]:
     """Per business day and means, the counted tickets' payments (training tickets move no money)."""
-    pj, tj = mapping.journals["payments"], mapping.journals["tickets"]
+    pj, tj = mapping.journals.get("payments"), mapping.journals.get("tickets")
+    if pj is None or tj is None:
+        return []
     sql = (f"SELECT p.business_day, p.means, count(*), sum(p.amount_cents) FROM ({pj.sql}) p "
            f"JOIN ({tj.sql}) t ON t.register = p.register AND t.number = p.ticket_number "
            f"WHERE p.business_day BETWEEN ? AND ? AND t.type <> 'training' GROUP BY 1, 2 ORDER BY 1, 2")

@@ -1335,7 +1335,7 @@ def check_records(ctx):
                 rec = [("register", reg), ("ticket_number", number)] if number != "" else [("ticket_source_id", source)]
                 ctx.report.add(j.name, "orphan", "{} {} d'un ticket absent du journal des tickets.".format(n, what),
                                rec, line, j.shown)
-    jet = ctx.pkg.journal("jet")
+    jet = ctx.pkg.journal("jet") if spec.get("jet_events") else None  # a till without a JET has no links to it
     jidx = jet.index(["seq", "code", "register", "detail"]) if jet is not None else None
     for link in spec.get("jet_events") or []:
         j = ctx.pkg.journal(link.get("journal", "")) if isinstance(link, dict) else None
@@ -1928,10 +1928,13 @@ def verify(root, all_signatures=True, sample=DEFAULT_SAMPLE, seed="0", say=say, 
     ctx.progress = Progress(planned, say)
     fast = ctx.keys is not None and ctx.keys.fast
     estimate = planned * (SECONDS_PER_SIGNATURE_FAST if fast else SECONDS_PER_SIGNATURE)
-    say("2. Chaînes et signatures Ed25519 ({} signature(s) à vérifier, avec {}{}) :".format(
-        _number(planned), ctx.keys.engine if ctx.keys is not None else "—",
-        "" if estimate < 10 else ", compter environ {}".format(
-            _seconds(estimate) if estimate < 90 else "{} min".format(int(round(estimate / 60.0))))))
+    if journals:
+        say("2. Chaînes et signatures Ed25519 ({} signature(s) à vérifier, avec {}{}) :".format(
+            _number(planned), ctx.keys.engine if ctx.keys is not None else "—",
+            "" if estimate < 10 else ", compter environ {}".format(
+                _seconds(estimate) if estimate < 90 else "{} min".format(int(round(estimate / 60.0))))))
+    else:
+        say("2. Chaînes (la caisse ne signe pas en Ed25519 : elle scelle sa propre chaîne) :")
     sig_started = time.time()
     checked = total = 0
     for plan in plans:

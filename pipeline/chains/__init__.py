@@ -35,7 +35,7 @@ TEMPLATE = "ed25519-template"
 def _recipes():
     # While the recipes are written side by side, a module not there yet is left out (to be plain imports).
     found = []
-    for module in ("odoo_pos", "dolibarr_blockedlog"):
+    for module in ("odoo_pos", "dolibarr_blockedlog", "sha256_text"):
         try:
             mod = importlib.import_module("." + module, __name__)
         except ModuleNotFoundError as err:
