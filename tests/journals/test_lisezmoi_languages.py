@@ -30,8 +30,20 @@ def fragments(text: str) -> list[str]:
     return [f.strip() for f in PLACEHOLDER.split(text) if len(f.strip().split()) >= 2]
 
 
+REPO = Path(__file__).resolve().parents[2]
+# The reference till, the tills with their own chains, and a vendor's: between them, every part of the guide.
+MAPPINGS = ["reference-pos", *sorted(p.stem for p in (REPO / "schemas" / "sources").glob("*.json")
+                                     if p.stem != "reference-pos"),
+            str(REPO / "fixtures" / "vendor-till" / "caisse-libre.json")]
+
+
 def _guides(language_of_process: str) -> tuple[str, str]:
-    mapping = load_mapping()
+    fr, en = zip(*(_guide(language_of_process, m) for m in MAPPINGS))
+    return "\n".join(fr), "\n".join(en)
+
+
+def _guide(language_of_process: str, name: str) -> tuple[str, str]:
+    mapping = load_mapping(name)
     meta = {"records": {name: 1000 + i for i, name in enumerate(mapping.journals)}}
     checks = CheckResult()
     for number in range(42, 42 + 51):  # one more than the guide lists
@@ -69,7 +81,7 @@ def test_every_message_of_the_guide_is_french_in_lisezmoi_and_english_in_readme(
 
 
 def test_the_french_guide_keeps_its_text():
-    fr, _ = _guides("en")
+    fr, _ = _guide("en", "reference-pos")
     assert fr.startswith("LISEZMOI - Journaux fiscaux de la caisse, exportés par Coffre\n" + "=" * 62 + "\n\n"
                          "Ce dossier contient les journaux de la caisse enregistreuse, tels que la caisse les a\n")
     assert "tickets.csv / tickets.json  (1000 enregistrements)\n--------------------------\n" in fr
