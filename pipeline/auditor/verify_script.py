@@ -41,6 +41,7 @@ import bisect
 import csv
 import hashlib
 import io
+import itertools
 import json
 import os
 import random
@@ -1010,35 +1011,36 @@ def check_source_chain(ctx, name, spec, secret):
         return fixed or chains.recipe(rec.get("recipe"))
 
     stats = {"records": 0, "chains": 0, "sealed": 0, "recipes": set()}
-    current, key = [], None
 
-    def flush():
-        if not current:
-            return
+    def records():
+        for line, row in journal.rows():
+            rec = {"sequence": to_int(row[idx["sequence"]]), "reference": row[idx["reference"]],
+                   "recipe": row[idx["recipe"]], "hash": row[idx["hash"]], "line": line}
+            for k in spec["key"]:
+                rec[k] = row[idx[k]]
+            try:
+                rec["content"] = json.loads(row[idx["content"]])
+            except ValueError:
+                rec["content"] = None
+            stats["records"] += 1
+            stats["recipes"].add(fixed.name if fixed else rec["recipe"])
+            yield rec
+
+    # Chain by chain, streamed: the walker looks back a few records only.
+    for _key, chain in itertools.groupby(records(), key=lambda r: tuple(r[k] for k in spec["key"])):
         stats["chains"] += 1
+        walked = [0]
+
+        def counted(chain=chain, walked=walked):
+            for rec in chain:
+                walked[0] += 1
+                yield rec
+
         unsealed = 0
-        for p in chains.walk.walk(iter(current), recipe_of, spec["previous"], secret, ctx.full_history):
+        for p in chains.walk.walk(counted(), recipe_of, spec["previous"], secret, ctx.full_history):
             unsealed += p.count or 0
             _source_problem(ctx, name, spec, p)
-        stats["sealed"] += len(current) - unsealed
-
-    for line, row in journal.rows():
-        rec = {"sequence": to_int(row[idx["sequence"]]), "reference": row[idx["reference"]],
-               "recipe": row[idx["recipe"]], "hash": row[idx["hash"]], "line": line}
-        for k in spec["key"]:
-            rec[k] = row[idx[k]]
-        try:
-            rec["content"] = json.loads(row[idx["content"]])
-        except ValueError:
-            rec["content"] = None
-        stats["records"] += 1
-        stats["recipes"].add(fixed.name if fixed else rec["recipe"])
-        this = tuple(rec[k] for k in spec["key"])
-        if this != key:
-            flush()
-            current, key = [], this
-        current.append(rec)
-    flush()
+        stats["sealed"] += walked[0] - unsealed
     stats["recipes"] = ", ".join(sorted(stats["recipes"])) or "—"
     return stats
 

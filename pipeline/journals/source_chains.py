@@ -9,6 +9,7 @@ number are kept as its checkpoint, so that records deleted from its end since th
 from __future__ import annotations
 
 import json
+from itertools import groupby
 
 from pipeline import chains
 from pipeline.chains.walk import CHECKS, walk
@@ -54,29 +55,24 @@ def _check(conn, j: Journal, result: CheckResult, secret, checkpoint: dict, wher
         return fixed or chains.recipe(rec.get("recipe"))
 
     new_cp: dict = {}
-    current: list = []
-    name = None
+    # Streamed chain by chain: the walker looks back a few records only, so memory stays flat whatever the chain's
+    # length (a supermarket's six years).
+    for name, records in groupby(_records(conn, j, where, params), key=lambda r: _chain_name(j, r)):
+        seen = {"count": 0, "last": None}
 
-    def flush():
-        if name is None:
-            return
-        seqs = [r.get("sequence") for r in current if isinstance(r.get("sequence"), int)]
-        new_cp[name] = {"count": len(current), "last": max(seqs) if seqs else None}
+        def counted(records=records, seen=seen):
+            for rec in records:
+                seen["count"] += 1
+                if isinstance(rec.get("sequence"), int) and (seen["last"] is None or rec["sequence"] > seen["last"]):
+                    seen["last"] = rec["sequence"]
+                yield rec
+
         unsealed = 0
-        for p in walk(iter(current), recipe_of, j.source_chain["previous"], secret, whole):
+        for p in walk(counted(), recipe_of, j.source_chain["previous"], secret, whole):
             unsealed += p.count or 0
             result.add(_finding(j, p))
-        result.seals_checked += len(current) - unsealed
-
-    # A chain is walked once it is whole: rows come in chain order, and one chain's rows are few enough to hold
-    # (a shop's chain of a year is some 10^5 small dicts), which the walker's look-back needs no more than a few of.
-    for rec in _records(conn, j, where, params):
-        rec_name = _chain_name(j, rec)
-        if rec_name != name:
-            flush()
-            name, current = rec_name, []
-        current.append(rec)
-    flush()
+        result.seals_checked += seen["count"] - unsealed
+        new_cp[name] = seen
     if whole:
         for chain, cp in checkpoint.items():
             if not isinstance(cp, dict) or not isinstance(cp.get("count"), int):
