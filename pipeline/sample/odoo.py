@@ -114,6 +114,7 @@ WEIGHTS = (0.345, 0.5, 1.215, 0.82, 0.275)
 # Payment methods: (id, name, cash?)
 METHODS = [(1, "Cash", True), (2, "Card", False), (3, "Cheque", False)]
 USERS = [(2, "marie"), (6, "paul")]
+ASSOCIATION, ASSOCIATION_PRICELIST = 14, 2  # its pricelist's 10 % off is computed in floats: 4.9 * 0.9 = 4.410000000000001
 CONFIGS = [(1, "Boulangerie"), (2, "Terrasse")]
 OPEN_SECONDS, CLOSE_SECONDS = 7 * 3600, 18 * 3600  # UTC
 
@@ -165,9 +166,10 @@ class Shop:
         self.add("res_partner", 7, "Paul Martin", COMPANY, True)
         self.add("res_partner", 14, "Association des Amis du Marché", COMPANY, True)
         self.add("res_partner", 15, "Mme Leroy", COMPANY, True)
-        self.add("ir_sequence", 31, "French POS Cert Sequence - 1", "FRPOSCERT", "no_gap", "", 0, 1, 1, COMPANY, True)
-        self.add("ir_sequence", 32, "French Sale Closing Sequence - 1", "FRCLOSING", "no_gap", "", 0, 1, 1, COMPANY,
-                 True)
+        # account's res.company _create_secure_sequence: a no-gap sequence per company and field
+        for ident, field in ((31, "l10n_fr_pos_cert_sequence_id"), (32, "l10n_fr_closing_sequence_id")):
+            self.add("ir_sequence", ident, "Securisation of %s - Boulangerie du Marché" % field,
+                     "FRSECURE%s-%s" % (COMPANY, field), "no_gap", "", 0, 1, 1, COMPANY, True)
         self.add("res_company", COMPANY, "Boulangerie du Marché", 1, EUR, FRANCE, "FR40123456824", 31, 32)
         for (uid, login), partner in zip(USERS, (3, 7)):
             self.add("res_users", uid, login, partner, COMPANY, True)
@@ -183,6 +185,8 @@ class Shop:
         self.add("account_fiscal_position", TAKE_AWAY, json.dumps({"en_US": "À emporter"}), 1, COMPANY, True)
         self.add("account_fiscal_position_tax", 1, TAKE_AWAY, 2, 3, COMPANY)
         self.add("product_pricelist", 1, json.dumps({"en_US": "Default EUR pricelist"}), EUR, COMPANY, True)
+        self.add("product_pricelist", ASSOCIATION_PRICELIST, json.dumps({"en_US": "Associations -10%"}), EUR, COMPANY,
+                 True)
         for pid, code, name, price, tax, weighed in PRODUCTS:
             self.add("product_template", pid, json.dumps({"en_US": name, "fr_FR": name}), repr(price), weighed, True,
                      True)
@@ -231,7 +235,8 @@ class Shop:
                 product = PRODUCTS[rng.randrange(len(PRODUCTS))]
                 qty = rng.choice(WEIGHTS) if product[5] else float(1 + min(rng.randrange(3), rng.randrange(3)))
                 discount, notice = (10.0, "Remise fidélité") if rng.random() < 0.05 else (0.0, None)
-                lines.append((self.next_id("pos_order_line"), product, qty, product[3], discount, notice, None))
+                price = product[3] * 0.9 if partner == ASSOCIATION else product[3]
+                lines.append((self.next_id("pos_order_line"), product, qty, price, discount, notice, None))
         total = tax = 0.0
         contents = []
         for lid, product, qty, price, discount, notice, refunded in lines:
@@ -265,7 +270,8 @@ class Shop:
         if not cancelled:
             self.sequence += 1
             number = self.sequence
-            content = {"order": {"date_order": stamp(moment), "user_id": user, "pricelist_id": 1,
+            content = {"order": {"date_order": stamp(moment), "user_id": user,
+                                 "pricelist_id": ASSOCIATION_PRICELIST if partner == ASSOCIATION else 1,
                                  "partner_id": partner, "session_id": sid, "pos_reference": reference,
                                  "sale_journal": 1, "fiscal_position_id": position},
                        "lines": contents, "payment_ids": payment_ids,
@@ -273,8 +279,9 @@ class Shop:
             hashed = RECIPE.seal(self.last_hash, {"content": content, "hash": None}, None)
             self.last_hash = hashed
             self.since_closing.append((oid, total, number))
-        self.add("pos_order", oid, "%s/%04d" % (CONFIGS[cid - 1][1], session[2]), stamp(moment), user, COMPANY, 1,
-                 partner, session[2], sid, cid, "cancel" if cancelled else "done", reference, 1, position,
+        pricelist = ASSOCIATION_PRICELIST if partner == ASSOCIATION else 1
+        self.add("pos_order", oid, "%s/%04d" % (CONFIGS[cid - 1][1], session[2]), stamp(moment), user, COMPANY,
+                 pricelist, partner, session[2], sid, cid, "cancel" if cancelled else "done", reference, 1, position,
                  money(tax), money(total), money(paid - given_back if not cancelled else 0.0), money(given_back),
                  EUR, hashed, number, stamp(moment.replace(microsecond=0)))
 

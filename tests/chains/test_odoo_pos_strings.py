@@ -155,6 +155,17 @@ def test_what_odoo_hashes_changes_the_seal(change):
     assert RECIPE.seal(HASH_1, record(content, 2, HASH_2), None) != HASH_2
 
 
+def test_floats_given_as_the_mappings_exact_text_give_the_same_string():
+    # The mapping writes each float as printf('%!.17g'): 0.345 is '0.34499999999999997', the same double, whose str()
+    # is '0.345'. A price a pricelist computed keeps all its digits: str(4.9 * 0.9) is '4.410000000000001'.
+    content = json.loads(json.dumps(ORDER_2))
+    line_9 = content["lines"][1]
+    line_9.update(qty="0.34499999999999997", price_unit="0.56999999999999995", discount="0.0")
+    assert RECIPE.seal(HASH_1, record(content, 2, HASH_2), None) == HASH_2
+    line_9.update(price_unit="4.410000000000001")
+    assert '"line_9_price_unit":"4.410000000000001"' in RECIPE.text(record(content, 2))
+
+
 def test_what_odoo_does_not_hash_leaves_the_seal():
     # The order in which the rows come (lines, payments, taxes) is not Odoo's: it sorts them itself.
     content = json.loads(json.dumps(ORDER_2))

@@ -82,13 +82,15 @@ def test_every_hashed_order_of_the_sample_is_sealed_as_odoo_seals_it(odoo, postg
         assert hashlib.sha256((previous + rule.text(rec)).encode("utf-8")).hexdigest() == row["hash"]  # read back
         previous = row["hash"]
     # What the sample holds, as a shop would: weighed goods, 0.57, a refund, several payments, a fiscal position,
-    # a date to the microsecond, and the tickets the other journals make of it.
+    # a date to the microsecond, a price a pricelist computed in floats (4.410000000000001), and the tickets the
+    # other journals make of it.
     values = postgresql_server.psql(
         "SELECT (SELECT count(*) FROM pos_order_line WHERE qty = 0.345), (SELECT count(*) FROM pos_order_line WHERE "
         "price_unit = 0.57), (SELECT count(*) FROM pos_order_line WHERE qty < 0 AND refunded_orderline_id IS NOT "
         "NULL), (SELECT count(*) FROM (SELECT pos_order_id FROM pos_payment GROUP BY 1 HAVING count(*) > 1) x), "
         "(SELECT count(*) FROM pos_order WHERE fiscal_position_id IS NOT NULL AND l10n_fr_hash IS NOT NULL), "
-        "(SELECT count(*) FROM pos_order WHERE date_part('microseconds', date_order)::int % 1000000 <> 0)",
+        "(SELECT count(*) FROM pos_order WHERE date_part('microseconds', date_order)::int % 1000000 <> 0), "
+        "(SELECT count(*) FROM pos_order_line WHERE length(price_unit::text) > 12)",
         database).stdout.strip().split("|")
     assert all(int(v) >= 1 for v in values), values
     assert any(".25" in json.loads(r["content"])["order"]["date_order"] for r in chain)
