@@ -26,8 +26,10 @@ The content (the source chain journal's `content`, built by the mapping's SQL fr
      "digits": {"qty": 3}}
 - "order": the pos_order columns as stored (ids as integers, null for an empty many2one or Char, the
   timestamp as PostgreSQL writes it, with or without fractions of a second);
-- "lines": the order's pos_order_line rows, in any order; "tax_ids": its taxes (account_tax_pos_order_line_rel)
-  as [account_tax.sequence, account_tax.id];
+- "lines": the order's pos_order_line rows, in any order; qty, price_unit and discount as numbers or as text
+  (the mapping writes them with printf('%!.17g'): a JSON number from SQLite has 15 digits only, and a price a
+  pricelist computed, 4.410000000000001, must come back whole); "tax_ids": its taxes
+  (account_tax_pos_order_line_rel) as [account_tax.sequence, account_tax.id];
 - "payment_ids": the ids of the order's pos_payment rows, in any order;
 - "fiscal_position_taxes": the rows of the order's fiscal position (account_fiscal_position_tax) as
   [tax_src_id, tax_dest_id, the destination tax's sequence], empty without a fiscal position;
