@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from pipeline.i18n import _, ngettext
 from pipeline.journals.findings import CheckResult, Finding, clauses, closure_name, closures_of_kind
-from pipeline.journals.mapping import Journal, Mapping, counted_types_sql, payload_sql, quote_ident
+from pipeline.journals.mapping import Journal, Mapping, counted_types_sql, payload_sql, quote_ident, tickets_journal
 from pipeline.journals.means import check_means
 from pipeline.journals.records import check_records
 from pipeline.progress import EVERY, NO_PROGRESS, NO_TASK, RECORDS, Progress, Task
@@ -279,6 +279,16 @@ def check_closures(conn, mapping: Mapping, result: CheckResult, where: str, para
     """
     spec = mapping.doc.get("closure_checks")
     if not spec:
+        # A till whose closures cannot be summed from its tickets (Odoo's) still holds each ticket to its lines
+        # and payments.
+        if tickets_journal(mapping) in mapping.journals and (mapping.doc.get("line_checks")
+                                                             or mapping.doc.get("payment_checks")):
+            if tail is None:
+                _ticket_lines_table(conn, mapping)
+                _per_ticket_full(conn, mapping, result, where, params)
+            else:
+                tail.new_rows(conn)
+                tail.per_ticket_checks(conn, result)
         return
     cj = mapping.journals[spec["journal"]]
     amounts, count = spec["amounts"], spec["count"]
@@ -349,12 +359,26 @@ def _day_tables_full(conn, mapping: Mapping) -> None:
     """coffre_ticket_days (counted tickets per register and day) and, with line checks, coffre_ticket_lines
     (each ticket's lines per VAT rate) and coffre_line_days (those lines per register and day)."""
     spec = mapping.doc["closure_checks"]
-    tj = mapping.journals[spec["tickets"]]
+    tj = mapping.journals[tickets_journal(mapping)]
     sums = ", ".join(f"sum({quote_ident(a)}) AS {quote_ident(a)}" for a in spec["amounts"])
     conn.execute("DROP TABLE IF EXISTS temp.coffre_ticket_days")
     conn.execute(f"CREATE TEMP TABLE coffre_ticket_days AS SELECT register, {tj.day} AS day, count(*) AS n, {sums} "
                  f"FROM ({tj.sql}) WHERE type IN ({counted_types_sql(mapping)}) GROUP BY register, day")
     conn.execute("CREATE INDEX temp.coffre_ticket_days_i ON coffre_ticket_days (register, day)")
+    lc = mapping.doc.get("line_checks")
+    if not lc:
+        return
+    _ticket_lines_table(conn, mapping)
+    conn.execute("DROP TABLE IF EXISTS temp.coffre_line_days")
+    sums = ", ".join(f"sum(l.r{int(r)}) AS r{int(r)}" for r in lc["rates"])
+    conn.execute(f"CREATE TEMP TABLE coffre_line_days AS SELECT t.register AS register, {tj.day.replace('timestamp', 't.timestamp')} AS day, {sums} "
+                 f"FROM ({tj.sql}) t JOIN coffre_ticket_lines l ON l.k1 = t.register AND l.k2 = t.number "
+                 f"WHERE t.type IN ({counted_types_sql(mapping)}) GROUP BY 1, 2")
+    conn.execute("CREATE INDEX temp.coffre_line_days_i ON coffre_line_days (register, day)")
+
+
+def _ticket_lines_table(conn, mapping: Mapping) -> None:
+    """coffre_ticket_lines: each ticket's lines summed per VAT rate (with line checks)."""
     lc = mapping.doc.get("line_checks")
     if not lc:
         return
@@ -364,12 +388,6 @@ def _day_tables_full(conn, mapping: Mapping) -> None:
     conn.execute(f"CREATE TEMP TABLE coffre_ticket_lines AS SELECT {k1} AS k1, {k2} AS k2, {rate_pivot(lc)} "
                  f"FROM ({lj.sql}) GROUP BY 1, 2")
     conn.execute("CREATE INDEX temp.coffre_ticket_lines_i ON coffre_ticket_lines (k1, k2)")
-    conn.execute("DROP TABLE IF EXISTS temp.coffre_line_days")
-    sums = ", ".join(f"sum(l.r{int(r)}) AS r{int(r)}" for r in lc["rates"])
-    conn.execute(f"CREATE TEMP TABLE coffre_line_days AS SELECT t.register AS register, {tj.day.replace('timestamp', 't.timestamp')} AS day, {sums} "
-                 f"FROM ({tj.sql}) t JOIN coffre_ticket_lines l ON l.k1 = t.register AND l.k2 = t.number "
-                 f"WHERE t.type IN ({counted_types_sql(mapping)}) GROUP BY 1, 2")
-    conn.execute("CREATE INDEX temp.coffre_line_days_i ON coffre_line_days (register, day)")
 
 
 def rate_pivot(lc: dict) -> str:
@@ -404,7 +422,7 @@ def ticket_line_columns(lc: dict) -> tuple[str, str]:
 def _per_ticket_full(conn, mapping: Mapping, result: CheckResult, where: str, params: tuple) -> None:
     """Each ticket equals its lines and its payments."""
     lc, pc = mapping.doc.get("line_checks"), mapping.doc.get("payment_checks")
-    tj = mapping.journals[mapping.doc["closure_checks"]["tickets"]]
+    tj = mapping.journals[tickets_journal(mapping)]
     tday = tj.day.replace('timestamp', 't.timestamp')
     if lc:
         cols, cond = ticket_line_columns(lc)

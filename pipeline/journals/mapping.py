@@ -160,5 +160,10 @@ def _sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def tickets_journal(mapping: Mapping) -> str:
+    """The journal of the tickets that closures, lines and payments are held to ("tickets" unless said)."""
+    return (mapping.doc.get("closure_checks") or {}).get("tickets", "tickets")
+
+
 def counted_types_sql(mapping: Mapping) -> str:
     return ", ".join("'" + t.replace("'", "''") + "'" for t in mapping.doc.get("counted_ticket_types") or [])

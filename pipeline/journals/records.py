@@ -13,7 +13,7 @@ from typing import Callable
 
 from pipeline.i18n import _, ngettext
 from pipeline.journals.findings import CheckResult, Finding, clauses
-from pipeline.journals.mapping import SOURCE_ID, Journal, Mapping, payload_sql, quote_ident
+from pipeline.journals.mapping import SOURCE_ID, Journal, Mapping, payload_sql, quote_ident, tickets_journal
 
 Scope = Callable[[Journal], tuple[str, tuple]]  # a journal -> (WHERE clause, parameters) of the records checked
 
@@ -30,7 +30,7 @@ def check_records(conn, mapping: Mapping, result: CheckResult, scope: Scope) -> 
                 _breakdown(conn, mapping.journals[name], spec["breakdown"], lc["rates"], result, scope)
     if spec.get("line_arithmetic"):
         _line_arithmetic(conn, mapping, spec["line_arithmetic"], result, scope)
-    tickets = mapping.journals.get((mapping.doc.get("closure_checks") or {}).get("tickets", ""))
+    tickets = mapping.journals.get(tickets_journal(mapping))
     if tickets is not None:
         for part in ("line_checks", "payment_checks"):
             pc = mapping.doc.get(part)

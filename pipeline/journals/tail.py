@@ -22,7 +22,7 @@ from pipeline.journals.checks import (CheckResult, _record, _verify, bad_signatu
                                       broken_link, chain_sql, counted_types_sql, dangling_first, late_start,
                                       no_keys, numbers_missing, rate_pivot, report_payments, report_ticket_lines,
                                       ticket_line_columns)
-from pipeline.journals.mapping import SOURCE_ID, Journal, Mapping, quote_ident
+from pipeline.journals.mapping import SOURCE_ID, Journal, Mapping, quote_ident, tickets_journal
 from pipeline.snapshot.pages import MalformedFile, NotRowidTable, SQLiteFile
 
 STATE_VERSION = 1
@@ -230,7 +230,7 @@ class Tail:
     def day_tables(self, conn) -> None:
         """coffre_ticket_days and coffre_line_days: the last run's sums plus the new records'."""
         spec = self.mapping.doc["closure_checks"]
-        tj = self.mapping.journals[spec["tickets"]]
+        tj = self.mapping.journals[tickets_journal(self.mapping)]
         amounts = [quote_ident(a) for a in spec["amounts"]]
         days = self.state["days"]
         cols = ["register", "day", "n", *amounts]
@@ -238,7 +238,7 @@ class Tail:
         conn.execute(f"CREATE TEMP TABLE coffre_days_in ({', '.join(cols)})")
         marks = ", ".join("?" * len(cols))
         conn.executemany(f"INSERT INTO coffre_days_in VALUES ({marks})", days["tickets"] or [])
-        self.rows_into(conn, "coffre_tail_tickets", tj, *self.where(tj))
+        self.new_rows(conn)
         conn.execute(f"INSERT INTO coffre_days_in SELECT register, {tj.day}, count(*), "
                      + ", ".join(f"sum({a})" for a in amounts)
                      + f" FROM coffre_tail_tickets WHERE type IN ({counted_types_sql(self.mapping)}) GROUP BY 1, 2")
@@ -249,11 +249,6 @@ class Tail:
         lc = self.mapping.doc.get("line_checks")
         if not lc:
             return
-        lj = self.mapping.journals[lc["journal"]]
-        self.rows_into(conn, "coffre_tail_line_rows", lj, *self.where(lj))
-        conn.execute("DROP TABLE IF EXISTS temp.coffre_tail_lines")
-        conn.execute(f"CREATE TEMP TABLE coffre_tail_lines AS SELECT ticket_source_id AS tid, {rate_pivot(lc)} "
-                     f"FROM coffre_tail_line_rows GROUP BY 1")
         self.rows_into(conn, "coffre_tail_line_tickets", tj, f"WHERE {SOURCE_ID} IN (SELECT tid FROM coffre_tail_lines)")
         rates = [f"r{int(r)}" for r in lc["rates"]]
         conn.execute("DROP TABLE IF EXISTS temp.coffre_line_days_in")
@@ -270,6 +265,20 @@ class Tail:
                      + ", ".join(f"sum({r}) AS {r}" for r in rates) + " FROM coffre_line_days_in GROUP BY 1, 2")
         conn.execute("CREATE INDEX temp.coffre_line_days_i ON coffre_line_days (register, day)")
 
+    def new_rows(self, conn) -> None:
+        """coffre_tail_tickets (the new tickets) and, with line checks, coffre_tail_lines (the new lines per ticket
+        and VAT rate): what the day sums and the per-ticket checks start from."""
+        tj = self.mapping.journals[tickets_journal(self.mapping)]
+        self.rows_into(conn, "coffre_tail_tickets", tj, *self.where(tj))
+        lc = self.mapping.doc.get("line_checks")
+        if not lc:
+            return
+        lj = self.mapping.journals[lc["journal"]]
+        self.rows_into(conn, "coffre_tail_line_rows", lj, *self.where(lj))
+        conn.execute("DROP TABLE IF EXISTS temp.coffre_tail_lines")
+        conn.execute(f"CREATE TEMP TABLE coffre_tail_lines AS SELECT ticket_source_id AS tid, {rate_pivot(lc)} "
+                     f"FROM coffre_tail_line_rows GROUP BY 1")
+
     def _older_tickets_touched(self, conn, tj: Journal) -> None:
         """An older ticket that got a new line or payment: its exported row changes too (the digests its signature
         covers), so the journals kept from the last run no longer hold: everything is checked and exported again."""
@@ -280,7 +289,7 @@ class Tail:
     def per_ticket_checks(self, conn, result: CheckResult) -> None:
         """Each new ticket, and each older one that got new lines or payments, against its lines and payments."""
         lc, pc = self.mapping.doc.get("line_checks"), self.mapping.doc.get("payment_checks")
-        tj = self.mapping.journals[self.mapping.doc["closure_checks"]["tickets"]]
+        tj = self.mapping.journals[tickets_journal(self.mapping)]
         conn.execute("DROP TABLE IF EXISTS temp.coffre_affected")
         conn.execute("CREATE TEMP TABLE coffre_affected (id INTEGER PRIMARY KEY)")
         conn.execute(f"INSERT OR IGNORE INTO coffre_affected SELECT {SOURCE_ID} FROM coffre_tail_tickets")
