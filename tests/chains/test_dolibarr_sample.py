@@ -135,6 +135,15 @@ def test_the_mapping_yields_every_canonical_field_and_payments_match_tickets(loa
     assert sum(c["ticket_count"] for c in closures) == len(tickets)
     assert all(c["business_day"] == c["period_start"] for c in closures)
     assert sum(c["total_ttc_cents"] for c in closures) == sum(t["total_ttc_cents"] for t in tickets)
+    # What each closing declared per means (llx_pos_cash_fence) is what that terminal's payments of the day add up to.
+    day_of = {(t["register"], t["number"]): t["business_day"] for t in tickets}
+    means: dict = {}
+    for p in journals["payments"]:
+        key = (p["register"], day_of[(p["register"], p["ticket_number"])])
+        means.setdefault(key, {})[p["means"]] = means.get(key, {}).get(p["means"], 0) + p["amount_cents"]
+    for c in closures:
+        declared = dict((m, int(a)) for m, a in (part.split(":") for part in c["payments_by_means"].split("|")))
+        assert declared == {m: a for m, a in means[(c["register"], c["period_start"])].items() if a}, c
     # The chain's own times: V1 rows stored in Paris time, V2 rows in UTC, the same local time either way.
     chain = _chain(conn)
     assert all(r["local_time"][-6:] in ("+01:00", "+02:00") for r in chain)
