@@ -26,7 +26,8 @@ Content of a record (the mapping's json_object, raw values of llx_blockedlog):
     user_fullname, type_code, linktoref, linktype, note, object_data (the stored JSON text),
     fingerprint (llx_const BLOCKEDLOG_ENTITY_FINGERPRINT of the entity, needed on the chain's first record),
     salt (llx_const MAIN_SECURITY_SALT, V1 only, null when not set).
-Dates of V1 rows carry the PHP server's offset ('2024-01-15T10:30:00+01:00', the mapping applies the shop's zone
+Amounts may be numbers or the double's exact text (the mapping writes printf('%!.17g'): SQLite's JSON would keep only
+15 digits of a REAL). Dates of V1 rows carry the PHP server's offset ('2024-01-15T10:30:00+01:00', the mapping applies the shop's zone
 with coffre_local_time); V2 dates may be given as stored (UTC).
 """
 

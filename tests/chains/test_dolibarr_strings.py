@@ -180,6 +180,14 @@ def test_v2_key_and_hmac_are_dolibarrs(record, text, seal):
     assert RECIPE_V2.seal(PREVIOUS_V2, record, b"BLOCKEDLOGHMACanother") != seal
 
 
+def test_amounts_given_as_the_doubles_exact_text_print_the_same():
+    # The mapping writes amounts with printf('%!.17g') (SQLite's JSON keeps only 15 digits of a REAL): the same double.
+    as_text = {"content": PAYMENT_V1["content"] | {"amounts": "0.30000000000000004"}}
+    assert RECIPE_V1.text(as_text) == PAYMENT_V1_TEXT
+    as_text = {"content": CLOSING_V1["content"] | {"amounts": "1234567.8910000001"}}
+    assert RECIPE_V1.seal(PREVIOUS_V1, as_text, None) == CLOSING_V1_SEAL
+
+
 def test_the_recipes_are_registered_by_name_with_their_links():
     assert recipe("dolibarr-blockedlog-v1") is RECIPE_V1 and recipe("dolibarr-blockedlog-v2") is RECIPE_V2
     assert (RECIPE_V1.secret, RECIPE_V2.secret) == (False, True)
