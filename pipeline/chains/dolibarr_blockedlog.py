@@ -1,0 +1,126 @@
+"""Dolibarr's unalterable log (module blockedlog, table llx_blockedlog): the V1 and V2 seals, redone byte for byte.
+
+What Dolibarr itself re-checks, BlockedLog::checkSignature() in htdocs/blockedlog/class/blockedlog.class.php
+(Dolibarr 18 to 22 for V1, 23 for V2; object_format column added by install/mysql/migration/22.0.0-23.0.0.sql,
+"DEFAULT 'V1'", rows of Dolibarr < 18 set to '' = the older print_r format, not redone here):
+
+    previous hash . buildKeyForSignature()   hashed as
+        V1: dol_hash(..., '5')                        sha256 hex, prefixed by MAIN_SECURITY_SALT when that is set
+        V2: hash_hmac('sha256', ..., $hmac_key)      the clear BLOCKEDLOG_HMAC_KEY ('BLOCKEDLOGHMAC...')
+
+    buildKeyForSignature(), `|`-joined, from the row as BlockedLog::fetch() reads it back:
+        V1: date_creation|action|amounts|ref_object|date_object|user_fullname|json
+        V2: entity|date_creation|action|module_source|pos_source|amounts_taxexcl|amounts|ref_object|date_object|
+            user_fullname[|type_code when not empty]|linktoref|linktype[|note when not empty]|json
+    where json = json_encode(json_decode(object_data), JSON_FORCE_OBJECT), dates are Unix timestamps from
+    $db->jdate(column, V1 ? 'tzserver' : 'gmt') (V1 rows hold the PHP server's local time, V2 rows UTC; NULL
+    gives ''), amounts are `(float) $obj->amounts` printed as PHP prints a float (precision 14), a NULL
+    amounts_taxexcl is ''.
+
+The previous hash is the signature of the record before it in the same entity (getPreviousHash(): "WHERE entity
+= ... AND rowid < ... ORDER BY rowid DESC LIMIT 1"), or, for the first record or after a record whose signature is
+empty, the entity's BLOCKEDLOG_ENTITY_FINGERPRINT (getOrInitFirstSignature(), a constant in llx_const).
+
+Content of a record (the mapping's json_object, raw values of llx_blockedlog):
+    entity, date_creation, action, module_source, pos_source, amounts, amounts_taxexcl, ref_object, date_object,
+    user_fullname, type_code, linktoref, linktype, note, object_data (the stored JSON text),
+    fingerprint (llx_const BLOCKEDLOG_ENTITY_FINGERPRINT of the entity, needed on the chain's first record),
+    salt (llx_const MAIN_SECURITY_SALT, V1 only, null when not set).
+Amounts may be numbers or the double's exact text (the mapping writes printf('%!.17g'): SQLite's JSON would keep only
+15 digits of a REAL). Dates of V1 rows carry the PHP server's offset ('2024-01-15T10:30:00+01:00', the mapping applies the shop's zone
+with coffre_local_time); V2 dates may be given as stored (UTC).
+"""
+
+import hashlib
+import hmac
+
+from . import php
+from .content import ContentError, need
+
+
+def _date(content, key, gmt):
+    try:
+        return php.string(php.timestamp(need(content, key), gmt))
+    except ValueError:
+        raise ContentError(key)
+
+
+def _amount(content, key):
+    value = need(content, key)
+    try:
+        return php.float_string(value)
+    except (TypeError, ValueError):
+        raise ContentError(key)
+
+
+def _object_json(content):
+    # BlockedLog::fetch(): object_data = (object) jsonOrUnserialize($obj->object_data, ...), then
+    # buildKeyForSignature(): json_encode($this->object_data, JSON_FORCE_OBJECT).
+    text = need(content, "object_data")
+    if text is None:
+        return php.json_encode({}, force_object=True)  # (object) null is an empty stdClass
+    try:
+        return php.json_encode(php.json_decode(text), force_object=True)
+    except (TypeError, ValueError):
+        raise ContentError("object_data")
+
+
+class BlockedLogRecipe:
+    previous = "order"
+    # Dolibarr links the first record (and any record after an empty signature) to the entity's fingerprint:
+    # seal() takes an empty link to mean that, and reads the fingerprint from the record's content.
+    first_previous = ""
+
+    def __init__(self, name, version):
+        self.name, self.version = name, version
+        self.secret = version == "V2"
+
+    def text(self, record):
+        """buildKeyForSignature() of the record, as checkSignature() rebuilds it from the stored row."""
+        content = record.get("content")
+        if not isinstance(content, dict):
+            raise ContentError("content")
+        gmt = self.version == "V2"
+        created = _date(content, "date_creation", gmt)
+        action = php.string(need(content, "action"))
+        amounts = _amount(content, "amounts")
+        ref = php.string(need(content, "ref_object"))
+        dated = _date(content, "date_object", gmt)
+        user = php.string(need(content, "user_fullname"))
+        if self.version == "V1":
+            parts = [created, action, amounts, ref, dated, user]
+        else:
+            taxexcl = need(content, "amounts_taxexcl")
+            parts = [php.string(need(content, "entity")), created, action, php.string(need(content, "module_source")),
+                     php.string(need(content, "pos_source")),
+                     "" if taxexcl is None else _amount(content, "amounts_taxexcl"), amounts, ref, dated, user]
+            type_code = need(content, "type_code")
+            if php.truthy(type_code):  # "if ($this->type_code) { $s .= '|'.(string) $this->type_code; }"
+                parts.append(php.string(type_code))
+            parts += [php.string(need(content, "linktoref")), php.string(need(content, "linktype"))]
+            note = need(content, "note")
+            if php.truthy(note):  # "if ($this->note) { $s .= '|'.(string) $this->note; }"
+                parts.append(php.string(note))
+        parts.append(_object_json(content))
+        return "|".join(parts)
+
+    def seal(self, previous, record, secret):
+        content = record.get("content")
+        if not isinstance(content, dict):
+            raise ContentError("content")
+        if not previous:
+            previous = need(content, "fingerprint")
+            if not previous:
+                raise ContentError("fingerprint")
+        message = (php.string(previous) + self.text(record)).encode("utf-8")
+        if self.version == "V1":
+            salt = content.get("salt")  # dol_hash(): "$chain = getDolGlobalString('MAIN_SECURITY_SALT').$chain"
+            return hashlib.sha256(php.string(salt).encode("utf-8") + message).hexdigest()
+        if secret is None:
+            raise ContentError("secret")
+        key = secret if isinstance(secret, bytes) else str(secret).encode("utf-8")
+        return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+RECIPE_V1 = BlockedLogRecipe("dolibarr-blockedlog-v1", "V1")
+RECIPE_V2 = BlockedLogRecipe("dolibarr-blockedlog-v2", "V2")
