@@ -23,29 +23,15 @@ The template recipe of Coffre's own sample, `ed25519-template`, is listed for it
 signatures with a public key and is run by the journal checks (pipeline/journals/checks.py) and verify.py.
 """
 
-import importlib
-
+from . import dolibarr_blockedlog, odoo_pos, sha256_text
 from .content import ContentError
 
 __all__ = ["ContentError", "NAMES", "RECIPES", "TEMPLATE", "recipe"]
 
 TEMPLATE = "ed25519-template"
 
-
-def _recipes():
-    # While the recipes are written side by side, a module not there yet is left out (to be plain imports).
-    found = []
-    for module in ("odoo_pos", "dolibarr_blockedlog", "sha256_text"):
-        try:
-            mod = importlib.import_module("." + module, __name__)
-        except ModuleNotFoundError as err:
-            if err.name != __name__ + "." + module:
-                raise
-            continue
-        found += [v for k, v in vars(mod).items() if k.startswith("RECIPE")]
-    return found
-
-RECIPES = {r.name: r for r in _recipes()}
+RECIPES = {r.name: r for r in (odoo_pos.RECIPE, dolibarr_blockedlog.RECIPE_V1, dolibarr_blockedlog.RECIPE_V2,
+                                sha256_text.RECIPE)}
 NAMES = (TEMPLATE,) + tuple(sorted(RECIPES))
 
 
