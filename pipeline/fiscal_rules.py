@@ -64,6 +64,11 @@ CHECKS = {
     "source_secret": ("records sealed with the till's secret were not checked: the secret was not given",
                       "des enregistrements scellés avec le secret de la caisse n'ont pas été vérifiés : secret non "
                       "fourni"),
+    "source_sealed": ("the till's tables no longer hold what its sealed record says of them: changed after sealing",
+                      "les tables de la caisse ne contiennent plus ce qu'en dit son enregistrement scellé : modifiées "
+                      "après scellement"),
+    "source_unsealed": ("no record of the till's own chain seals this ticket",
+                        "aucun enregistrement de la chaîne de la caisse ne scelle ce ticket"),
     "lines_sha256": ("the ticket's lines are not those its signature covers",
                      "les lignes du ticket ne sont pas celles que couvre sa signature"),
     "payments_sha256": ("the ticket's payments are not those its signature covers",

@@ -25,8 +25,8 @@ def _z_list(conn, mapping: Mapping, rates, period) -> list[dict]:
     cj = mapping.journals.get("closures")
     if cj is None:
         return []
-    per_rate = ", ".join(f"{quote_ident(ht)}, {quote_ident(tva)}" for _, ht, tva in rates)
-    sql = (f"SELECT register, kind, number, period_start, period_end, ticket_count, {per_rate}, total_ht_cents, "
+    per_rate = "".join(f"{quote_ident(ht)}, {quote_ident(tva)}, " for _, ht, tva in rates)
+    sql = (f"SELECT register, kind, number, period_start, period_end, ticket_count, {per_rate}total_ht_cents, "
            f"total_tva_cents, total_ttc_cents, grand_total_perpetual_ht_cents, grand_total_perpetual_ttc_cents "
            f"FROM ({cj.sql}) WHERE period_end >= ? AND period_start <= ? "
            f"ORDER BY period_end, CASE kind WHEN 'daily' THEN 0 WHEN 'monthly' THEN 1 ELSE 2 END, register")

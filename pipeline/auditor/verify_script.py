@@ -997,8 +997,10 @@ def check_source_chain(ctx, name, spec, secret):
                                        "être recalculée.")
         return None
     journal = ctx.pkg.journal(name)
-    fields = ["sequence", "reference", "recipe", "content", "hash"] + list(spec["key"])
+    fields = ["sequence", "reference", "event", "recipe", "content", "hash"] + list(spec["key"])
     idx = journal.index(fields) if journal is not None else None
+    if idx is not None and "object_id" in (journal.header or []):
+        idx["object_id"] = journal.header.index("object_id")
     if idx is None:
         return None
     fixed = chains.recipe(spec["recipe"]) if spec.get("recipe") else None
@@ -1011,11 +1013,16 @@ def check_source_chain(ctx, name, spec, secret):
         return fixed or chains.recipe(rec.get("recipe"))
 
     stats = {"records": 0, "chains": 0, "sealed": 0, "recipes": set()}
+    claims = SealedClaims()
+    seals = spec.get("seals") if isinstance(spec.get("seals"), dict) else {}
+    sealing = set(e for e in seals.get("events") or [] if isinstance(e, str))
+    sealed_ids = set()
 
     def records():
         for line, row in journal.rows():
             rec = {"sequence": to_int(row[idx["sequence"]]), "reference": row[idx["reference"]],
-                   "recipe": row[idx["recipe"]], "hash": row[idx["hash"]], "line": line}
+                   "recipe": row[idx["recipe"]], "hash": row[idx["hash"]], "line": line,
+                   "object_id": to_int(row[idx["object_id"]]) if "object_id" in idx else None}
             for k in spec["key"]:
                 rec[k] = row[idx[k]]
             try:
@@ -1024,6 +1031,11 @@ def check_source_chain(ctx, name, spec, secret):
                 rec["content"] = None
             stats["records"] += 1
             stats["recipes"].add(fixed.name if fixed else rec["recipe"])
+            said = getattr(recipe_of(rec), "claims", None)
+            if said is not None:
+                claims.add(rec, [(k, rec.get(k)) for k in spec["key"]], said(rec))
+            if sealing and rec["content"] is not None and row[idx["event"]] in sealing and rec["object_id"] is not None:
+                sealed_ids.add(rec["object_id"])
             yield rec
 
     # Chain by chain, streamed: the walker looks back a few records only.
@@ -1041,8 +1053,118 @@ def check_source_chain(ctx, name, spec, secret):
             unsealed += p.count or 0
             _source_problem(ctx, name, spec, p)
         stats["sealed"] += walked[0] - unsealed
+    claims.check(ctx, name)
+    if sealing:
+        _unsealed(ctx, seals.get("journal", "tickets"), sealed_ids, sorted(sealing))
     stats["recipes"] = ", ".join(sorted(stats["recipes"])) or "—"
     return stats
+
+
+class SealedClaims:
+    """What the till's sealed records say of its tables (a recipe's claims: Dolibarr's sealed invoices), held to
+    the journals of the package: an invoice edited or deleted behind the log is seen only so."""
+
+    def __init__(self):
+        self.values = {}  # (journal, key fields) -> {key values: [(field, value, record)]}
+        self.counts = {}  # (journal, key field) -> {key value: (count, record)}
+
+    def add(self, rec, chain, claims):
+        named = chain + [("sequence", rec.get("sequence"))] + (
+            [("reference", rec["reference"])] if rec.get("reference") else [])
+        for journal, key, field, value in claims:
+            names = tuple(k for k, _ in key)
+            values = tuple(norm(str(v)) for _, v in key)
+            if field == "#rows":
+                self.counts.setdefault((journal, names), {})[values] = (value, named, rec.get("line"))
+            else:
+                self.values.setdefault((journal, names), {}).setdefault(values, []).append(
+                    (field, value, named, rec.get("line")))
+
+    def check(self, ctx, name):
+        shown = ctx.pkg.journals[name].shown if ctx.pkg.journals.get(name) else None
+        for journal in sorted(set(j for j, _ in list(self.values) + list(self.counts))):
+            j = ctx.pkg.journal(journal)
+            if j is None:
+                continue
+            groups = [(names, claims) for (jn, names), claims in self.values.items() if jn == journal]
+            counts = [(names, claims) for (jn, names), claims in self.counts.items() if jn == journal]
+            wanted = set(f for names, _ in groups + counts for f in names)
+            wanted |= set(f for _, claims in groups for entries in claims.values() for f, _, _, _ in entries)
+            idx = j.index(sorted(wanted))
+            if idx is None:
+                continue
+            seen = dict((names, set()) for names, _ in groups)
+            rows_per = dict((names, {}) for names, _ in counts)
+            for _line, row in j.rows():
+                for names, claims in groups:
+                    key = tuple(norm(row[idx[f]]) for f in names)
+                    for field, value, named, line in claims.get(key, ()):
+                        seen[names].add(key)
+                        live = _number_or_text(row[idx[field]])
+                        if not _same_value(value, live):
+                            if isinstance(value, float) and isinstance(live, int):
+                                live = float(live)
+                            ctx.report.add(name, "source_sealed", "il scelle {} {} pour l'enregistrement {} {} ; les "
+                                           "tables de la caisse contiennent maintenant {} : modifié après "
+                                           "scellement".format(field, value, journal, _key_text(names, key), live),
+                                           record=named, line=line, file=shown)
+                for names, claims in counts:
+                    key = tuple(norm(row[idx[f]]) for f in names)
+                    if key in claims:
+                        rows_per[names][key] = rows_per[names].get(key, 0) + 1
+            for names, claims in counts:
+                for key, (value, named, line) in sorted(claims.items(), key=lambda kv: repr(kv[0])):
+                    live = rows_per[names].get(key, 0)
+                    if live != value:
+                        ctx.report.add(name, "source_sealed", "il scelle {} enregistrement(s) {} de {} ; les tables "
+                                       "de la caisse en contiennent maintenant {} : ajout ou suppression après "
+                                       "scellement".format(value, journal, _key_text(names, key), live),
+                                       record=named, line=line, file=shown)
+            counted = set(names for names, _ in counts)
+            for names, claims in groups:
+                for key, entries in sorted(claims.items(), key=lambda kv: repr(kv[0])):
+                    if key in seen[names]:
+                        continue
+                    if len(names) > 1 and names[:1] in counted:
+                        continue  # a line that is gone is said by the count of lines
+                    _f, _v, named, line = entries[0]
+                    ctx.report.add(name, "source_sealed", "il scelle l'enregistrement {} {}, qui n'est plus dans les "
+                                   "tables de la caisse : supprimé après scellement".format(
+                                       journal, _key_text(names, key)), record=named, line=line, file=shown)
+
+
+def _number_or_text(text):
+    if _INT.match(text):
+        return int(text)
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _same_value(sealed, live):
+    if isinstance(sealed, (int, float)) and isinstance(live, (int, float)):
+        return abs(sealed - live) < 1e-9
+    return str(sealed) == str(live)
+
+
+def _key_text(names, values):
+    return ", ".join("{} {}".format(n, v) for n, v in zip(names, values))
+
+
+def _unsealed(ctx, journal, sealed_ids, events):
+    """Each ticket has a record of a sealing event of the till's own chain naming it."""
+    j = ctx.pkg.journal(journal)
+    idx = j.index(["source_id", "register", "number"]) if j is not None else None
+    if idx is None:
+        return
+    for line, row in j.rows():
+        if to_int(row[idx["source_id"]]) not in sealed_ids:
+            ctx.report.add(journal, "source_unsealed", "aucun enregistrement de la chaîne de la caisse ne le scelle "
+                           "({}) : son enregistrement scellé a été supprimé, ou il a été ajouté sans".format(
+                               ", ".join(events)),
+                           record=[("register", row[idx["register"]]), ("number", row[idx["number"]])],
+                           line=line, file=j.shown)
 
 
 def chains_walk_check(kind):
@@ -1068,6 +1190,8 @@ def _source_problem(ctx, name, spec, p):
     else:
         before = (rec.get("sequence") or 0) - 1
         message = SOURCE_WORDS[p.kind].format(recipe=recipe, before=before, field=p.field, name=p.name)
+        if p.kind == "altered" and spec.get("previous") == "order":
+            message += ", ou un enregistrement qui le précède a été supprimé"
     ctx.report.add(name, chains_walk_check(p.kind), message, record=record, line=rec.get("line"),
                    file=ctx.pkg.journals[name].shown if ctx.pkg.journals.get(name) else None)
 

@@ -122,5 +122,53 @@ class BlockedLogRecipe:
         return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
+    def claims(self, record):
+        """What a sealed invoice validation says of the invoice as the till's tables must still hold it: its total
+        and its lines (count, quantities, totals), from the object_data Dolibarr sealed (setObjectData(): the
+        invoice's total_ttc and its lines as invoiceline{1..n}, in the order fetch_lines() reads them, rang then
+        rowid). The tables can be edited without touching the log: only this comparison sees it."""
+        content = record.get("content")
+        invoice = record.get("object_id")
+        if not isinstance(content, dict) or content.get("action") != "BILL_VALIDATE" or not isinstance(invoice, int):
+            return []
+        try:
+            data = php.json_decode(content.get("object_data") or "{}")
+        except (TypeError, ValueError):
+            return []
+        if not isinstance(data, dict):
+            return []
+        out = []
+        if _number(data.get("total_ttc")) is not None:
+            out.append(("tickets", (("source_id", invoice),), "total_ttc_cents", _cents(data["total_ttc"])))
+        lines = data.get("invoiceline")
+        if isinstance(lines, list):  # json_decode of an array indexed 0..n-1
+            lines = dict((str(i), line) for i, line in enumerate(lines))
+        if isinstance(lines, dict):
+            out.append(("ticket_lines", (("ticket_source_id", invoice),), "#rows", len(lines)))
+            for n, (_key, line) in enumerate(sorted(lines.items(), key=lambda kv: _rank(kv[0])), 1):
+                if not isinstance(line, dict):
+                    continue
+                key = (("ticket_source_id", invoice), ("line_no", n))
+                if _number(line.get("qty")) is not None:
+                    out.append(("ticket_lines", key, "quantity", float(line["qty"])))
+                if _number(line.get("total_ttc")) is not None:
+                    out.append(("ticket_lines", key, "line_total_ttc_cents", _cents(line["total_ttc"])))
+        return out
+
+
+def _number(value):
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _rank(key):
+    return (0, int(key)) if str(key).isdigit() else (1, str(key))
+
+
+def _cents(amount):
+    """Euros to cents as the mapping's SQL does it (SQLite's ROUND(x * 100): half away from zero on the double)."""
+    v = float(amount) * 100
+    return int(v + 0.5) if v >= 0 else -int(-v + 0.5)
+
+
 RECIPE_V1 = BlockedLogRecipe("dolibarr-blockedlog-v1", "V1")
 RECIPE_V2 = BlockedLogRecipe("dolibarr-blockedlog-v2", "V2")

@@ -364,6 +364,8 @@ def _schema_texts(lang: str) -> dict[tuple[str, str], str]:
                                           "increasing identifier (Dolibarr)."),
             "reference": in_language(lang, "The record's reference in the till's software (Odoo pos_reference, "
                                            "Dolibarr ref_object)."),
+            "object_id": in_language(lang, "Identifier, in the till's tables, of the record this one seals (Odoo: "
+                                           "pos_order.id; Dolibarr: fk_object, the invoice or the payment)."),
             "event": in_language(lang, "Kind of record in the software (pos.order; Dolibarr: BILL_VALIDATE, "
                                        "PAYMENT_CUSTOMER_CREATE…)."),
             "recipe": in_language(lang, "How the seal is recomputed: odoo-pos-sha256, dolibarr-blockedlog-v1, "

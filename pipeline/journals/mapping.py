@@ -133,7 +133,8 @@ def _source_chain(mapping: str | None, journal: str, spec: dict) -> dict | None:
         raise UsageError(_("The source chain of {journal} in mapping {mapping} must say how a record finds the one "
                            "before it: \"previous\" is \"sequence\" or \"order\".").format(journal=journal,
                                                                                           mapping=mapping))
-    return {"recipe": None if per_row else recipe, "key": list(sc.get("key") or []), "previous": previous}
+    return {"recipe": None if per_row else recipe, "key": list(sc.get("key") or []), "previous": previous,
+            "seals": sc.get("seals") if isinstance(sc.get("seals"), dict) else None}
 
 
 def quote_ident(name: str) -> str:

@@ -17,6 +17,7 @@ from pipeline.i18n import _, ngettext
 from pipeline.journals.checks import numbers_from_to, tail_deleted
 from pipeline.journals.findings import CheckResult, Finding
 from pipeline.journals.mapping import Journal, Mapping, quote_ident
+from pipeline.journals.sealed import Claims, check_claims, check_unsealed
 
 SECRET_HINTS = "COFFRE_CHAIN_SECRET, [journals] chain_secret_file"
 
@@ -27,7 +28,7 @@ def check_source_chains(conn, mapping: Mapping, result: CheckResult, secret: byt
     out = {}
     for j in mapping.source_chains:
         where, params = (f"WHERE {j.day} BETWEEN ? AND ?", period) if period else ("", ())
-        out[j.name] = _check(conn, j, result, secret, (checkpoint or {}).get(j.name) or {}, where, params,
+        out[j.name] = _check(conn, mapping, j, result, secret, (checkpoint or {}).get(j.name) or {}, where, params,
                              period is None)
     return out
 
@@ -48,7 +49,8 @@ def _chain_name(j: Journal, rec: dict) -> str:
     return "/".join(str(rec.get(k)) for k in j.source_chain["key"])
 
 
-def _check(conn, j: Journal, result: CheckResult, secret, checkpoint: dict, where, params, whole: bool) -> dict:
+def _check(conn, mapping: Mapping, j: Journal, result: CheckResult, secret, checkpoint: dict, where, params,
+           whole: bool) -> dict:
     fixed = chains.recipe(j.source_chain["recipe"]) if j.source_chain["recipe"] else None
 
     def recipe_of(rec):
@@ -57,11 +59,15 @@ def _check(conn, j: Journal, result: CheckResult, secret, checkpoint: dict, wher
     new_cp: dict = {}
     # Streamed chain by chain: the walker looks back a few records only, so memory stays flat whatever the chain's
     # length (a supermarket's six years).
+    claims = Claims(conn)
     for name, records in groupby(_records(conn, j, where, params), key=lambda r: _chain_name(j, r)):
         seen = {"count": 0, "last": None}
 
         def counted(records=records, seen=seen):
             for rec in records:
+                said = getattr(recipe_of(rec), "claims", None)
+                if said is not None:
+                    claims.add(rec, j.source_chain["key"], said(rec))
                 seen["count"] += 1
                 if isinstance(rec.get("sequence"), int) and (seen["last"] is None or rec["sequence"] > seen["last"]):
                     seen["last"] = rec["sequence"]
@@ -73,6 +79,9 @@ def _check(conn, j: Journal, result: CheckResult, secret, checkpoint: dict, wher
             result.add(_finding(j, p))
         result.seals_checked += seen["count"] - unsealed
         new_cp[name] = seen
+    claims.flush()
+    check_claims(conn, mapping, j, result)
+    check_unsealed(conn, mapping, j, result, where, params)
     if whole:
         for chain, cp in checkpoint.items():
             if not isinstance(cp, dict) or not isinstance(cp.get("count"), int):
@@ -103,6 +112,12 @@ def _record(j: Journal, rec: dict) -> dict:
 def _finding(j: Journal, p) -> Finding:
     rec = _record(j, p.record) if p.record else {}
     recipe = p.record.get("recipe") if p.record else None
+    if p.kind == "altered" and j.source_chain["previous"] == "order":
+        # Linked to whatever record comes before it: a deleted record breaks the next one's seal the same way.
+        return Finding(j.name, CHECKS[p.kind], rec,
+                       _("its seal ({recipe}) does not match its content and the seal of the record before it: the "
+                         "record was altered after the till sealed it, or a record before it was deleted")
+                       .format(recipe=recipe))
     if p.kind == "altered":
         return Finding(j.name, CHECKS[p.kind], rec,
                        _("its seal ({recipe}) does not match its content and the seal of the record before it: the "
