@@ -18,17 +18,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
-import subprocess
 from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from pipeline.chains import php
-from pipeline.errors import CannotRun, UsageError
+from pipeline.errors import UsageError
 from pipeline.i18n import _
 from pipeline.snapshot.mariadb_client import parse, quote_name, quote_text
-from pipeline.snapshot.mariadb_errors import sentence
-from pipeline.snapshot.mariadb_sample import BATCH_BYTES, SAMPLE_RIGHTS
+from pipeline.snapshot.mariadb_sample import BATCH_BYTES, SAMPLE_RIGHTS, feed_client
 
 ZONE = ZoneInfo("Europe/Paris")  # the PHP server's date.timezone: 'tzserver' dates are written in it
 ENTITY = 1
@@ -349,16 +347,7 @@ def load_sample(spec: str, days: int, invoices_per_day: int, seed: int, start: d
                            "sample is only written into a database without its tables.").format(
             database=server.database, server=server.server(), table=clash[0]))
     shop = _generate(days, invoices_per_day, seed, start, secret)
-    proc = subprocess.Popen(server.argv("mariadb", "--batch", server.database), stdin=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        _send(proc.stdin, shop)
-        proc.stdin.close()
-    except BrokenPipeError:
-        pass  # the client stopped at an error: said below
-    said = proc.stderr.read().decode("utf-8", "replace")
-    if proc.wait() != 0:
-        raise CannotRun(sentence(said, server, SAMPLE_RIGHTS))
+    feed_client(server, lambda out: _send(out, shop))
     return {table: len(rows) for table, rows in shop.rows.items()}
 
 

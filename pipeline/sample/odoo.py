@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
-import tempfile
 from datetime import date, datetime, timedelta
 
 from pipeline.chains.odoo_pos import RECIPE
-from pipeline.errors import CannotRun, UsageError
+from pipeline.errors import UsageError
 from pipeline.i18n import _
-from pipeline.snapshot.postgresql_client import Target, client_env, psql, quote_ident, tool
+from pipeline.snapshot.postgresql_client import Target, psql, quote_ident
+from pipeline.snapshot.postgresql_copies import feed_psql
 from pipeline.snapshot.postgresql_copy import line
-from pipeline.snapshot.postgresql_errors import sentence
 
 DEFAULT_START = date(2024, 1, 8)
 COMPANY = 1
@@ -350,28 +348,21 @@ def load_sample(spec: str, days: int, orders_per_day: int, seed: int, start: dat
                            "Odoo sample is only loaded into a database without it.").format(database=target.database))
     shop = build(days, orders_per_day, seed, start)
     counts: dict[str, int] = {}
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([tool("psql"), "-X", "-w", "-q", "-v", "ON_ERROR_STOP=1", "-d", target.uri(), "-f",
-                                 "-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, env=client_env())
-        try:
-            with proc.stdin:
-                proc.stdin.write(b"BEGIN;\n")
-                for table, cols in TABLES.items():
-                    proc.stdin.write(_create_sql(table).encode("utf-8"))
-                    listed = ", ".join(quote_ident(c) for c, _t in cols)
-                    proc.stdin.write(f"COPY {quote_ident(table)} ({listed}) FROM STDIN;\n".encode("utf-8"))
-                    for row in shop.rows[table]:
-                        proc.stdin.write(line(row))
-                    proc.stdin.write(b"\\.\n")
-                    if cols[0][1] == "serial":
-                        proc.stdin.write(f"SELECT setval('{table}_id_seq', (SELECT coalesce(max(id), 0) + 1 FROM "
-                                         f"{quote_ident(table)}), false);\n".encode("utf-8"))
-                    counts[table] = len(shop.rows[table])
-                proc.stdin.write(b"COMMIT;\n")
-        except BrokenPipeError:
-            pass  # psql stopped on an error: its words are read below
-        code = proc.wait()
-        err.seek(0)
-        if code != 0:
-            raise CannotRun(sentence(err.read().decode("utf-8", "replace"), target))
+
+    def send(out) -> None:
+        out.write(b"BEGIN;\n")
+        for table, cols in TABLES.items():
+            out.write(_create_sql(table).encode("utf-8"))
+            listed = ", ".join(quote_ident(c) for c, _t in cols)
+            out.write(f"COPY {quote_ident(table)} ({listed}) FROM STDIN;\n".encode("utf-8"))
+            for row in shop.rows[table]:
+                out.write(line(row))
+            out.write(b"\\.\n")
+            if cols[0][1] == "serial":
+                out.write(f"SELECT setval('{table}_id_seq', (SELECT coalesce(max(id), 0) + 1 FROM "
+                          f"{quote_ident(table)}), false);\n".encode("utf-8"))
+            counts[table] = len(shop.rows[table])
+        out.write(b"COMMIT;\n")
+
+    feed_psql(target, send)
     return counts

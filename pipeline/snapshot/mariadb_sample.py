@@ -65,6 +65,21 @@ def _tables(conn: sqlite3.Connection) -> dict[str, str]:
     return out
 
 
+def feed_client(server, send) -> None:
+    """One mariadb client reads the SQL `send` writes to it; when it stops at an error, that error is one sentence
+    (CannotRun): how a sample is loaded, streamed."""
+    proc = subprocess.Popen(server.argv("mariadb", "--batch", server.database), stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        send(proc.stdin)
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass  # the client stopped at an error: said below
+    said = proc.stderr.read().decode("utf-8", "replace")
+    if proc.wait() != 0:
+        raise CannotRun(sentence(said, server, SAMPLE_RIGHTS))
+
+
 def load_sample(sqlite_path: Path, spec: str, progress_task=None) -> dict[str, int]:
     """Creates the sample's tables in the spec's database and copies every row, in one transaction; returns
     {table: rows}. Refuses (UsageError) when the database already holds one of those tables."""
@@ -79,17 +94,8 @@ def load_sample(sqlite_path: Path, spec: str, progress_task=None) -> dict[str, i
             raise UsageError(_("The MariaDB database {database} on {server} already holds a table {table}: the "
                                "sample is only written into a database without its tables.").format(
                 database=server.database, server=server.server(), table=clash[0]))
-        proc = subprocess.Popen(server.argv("mariadb", "--batch", server.database), stdin=subprocess.PIPE,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         counts: dict[str, int] = {}
-        try:
-            _send(proc.stdin, conn, creates, counts, progress_task)
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass  # the client stopped at an error: said below
-        said = proc.stderr.read().decode("utf-8", "replace")
-        if proc.wait() != 0:
-            raise CannotRun(sentence(said, server, SAMPLE_RIGHTS))
+        feed_client(server, lambda out: _send(out, conn, creates, counts, progress_task))
         return counts
     finally:
         conn.close()

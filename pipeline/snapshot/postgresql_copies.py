@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Callable, Iterator
 
 from pipeline.errors import CannotRun, UsageError
 from pipeline.i18n import _, in_language, ngettext
@@ -171,6 +171,23 @@ def _drop(target: Target, name: str) -> None:
         psql(target, "-c", f"DROP DATABASE IF EXISTS {quote_ident(name)}")  # a server older than 13
 
 
+def feed_psql(target: Target, send: Callable[[IO[bytes]], None]) -> None:
+    """One psql reads the SQL `send` writes to it, stopping at the first error, which is then one sentence
+    (CannotRun): how a sample is loaded, in one transaction and streamed."""
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([tool("psql"), "-X", "-w", "-q", "-v", "ON_ERROR_STOP=1", "-d", target.uri(), "-f",
+                                 "-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, env=client_env())
+        try:
+            with proc.stdin:
+                send(proc.stdin)
+        except BrokenPipeError:
+            pass  # psql stopped on an error: its words are read below
+        code = proc.wait()
+        err.seek(0)
+        if code != 0:
+            raise CannotRun(sentence(err.read().decode("utf-8", "replace"), target))
+
+
 def load_sample(sqlite_path: Path, spec: str, progress_task=None) -> dict[str, int]:
     """The sample shop's tables created in the server database of `spec` and every row copied exactly, in one
     transaction through one psql (COPY ... FROM STDIN, streamed). Refuses a database that holds any of them."""
@@ -187,23 +204,15 @@ def load_sample(sqlite_path: Path, spec: str, progress_task=None) -> dict[str, i
                                "loaded into a database without its tables.").format(database=target.database,
                                                                                     table=present[0]))
         counts: dict[str, int] = {}
-        with tempfile.TemporaryFile() as err:
-            proc = subprocess.Popen([tool("psql"), "-X", "-w", "-q", "-v", "ON_ERROR_STOP=1", "-d", target.uri(),
-                                     "-f", "-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err,
-                                    env=client_env())
-            try:
-                with proc.stdin:
-                    proc.stdin.write(b"BEGIN;\n")
-                    for name in names:
-                        proc.stdin.write(_create_sql(conn, name).encode("utf-8"))
-                        counts[name] = _copy_rows(conn, name, proc.stdin, progress_task)
-                    proc.stdin.write(b"COMMIT;\n")
-            except BrokenPipeError:
-                pass  # psql stopped on an error: its words are read below
-            code = proc.wait()
-            err.seek(0)
-            if code != 0:
-                raise CannotRun(sentence(err.read().decode("utf-8", "replace"), target))
+
+        def send(out) -> None:
+            out.write(b"BEGIN;\n")
+            for name in names:
+                out.write(_create_sql(conn, name).encode("utf-8"))
+                counts[name] = _copy_rows(conn, name, out, progress_task)
+            out.write(b"COMMIT;\n")
+
+        feed_psql(target, send)
         return counts
     finally:
         conn.close()

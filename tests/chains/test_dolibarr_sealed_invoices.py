@@ -38,7 +38,7 @@ def test_invoices_edited_or_deleted_behind_the_blocked_log_are_named_by_their_re
         return mariadb_server.admin(sql, database=db)
 
     invoices = one("SELECT rowid, ref FROM llx_facture WHERE type = 0 ORDER BY rowid")
-    (edited, edited_ref), (gone, gone_ref), (unlogged, unlogged_ref) = invoices[1], invoices[4], invoices[7]
+    (edited, edited_ref), (gone, gone_ref), unlogged = invoices[1], invoices[4], invoices[7][0]
     line = one(f"SELECT rowid, qty FROM llx_facturedet WHERE fk_facture = {edited} ORDER BY rang, rowid LIMIT 1")[0]
     one(f"UPDATE llx_facturedet SET qty = qty + 1 WHERE rowid = {line[0]}")
     one(f"DELETE FROM llx_paiement_facture WHERE fk_facture = {gone}")
@@ -75,5 +75,5 @@ def test_invoices_edited_or_deleted_behind_the_blocked_log_are_named_by_their_re
            f"{float(line[1]) + 1}" in said, said
     assert f"référence {gone_ref}] : il scelle l'enregistrement tickets source_id {gone}, qui n'est plus dans les " \
            "tables de la caisse" in said, said
-    assert f"tickets [caisse takepos-" in said and f"numéro {unlogged}] : aucun enregistrement de la chaîne de la " \
+    assert "tickets [caisse takepos-" in said and f"numéro {unlogged}] : aucun enregistrement de la chaîne de la " \
            "caisse ne le scelle" in said, said
