@@ -36,7 +36,7 @@ def walk(records, recipe_of, previous, secret=None, whole=True):
     seals = {}  # "sequence" links: the seal of each sequence number, to find the one before a record
     last_seq = last_seal = None
     unsealed = 0
-    first_record = None
+    first_unsealed = None
     for rec in records:
         seq = rec.get("sequence")
         recipe = recipe_of(rec)
@@ -46,8 +46,6 @@ def walk(records, recipe_of, previous, secret=None, whole=True):
                 seals[seq] = rec.get("hash")  # the next record is linked to it all the same
             last_seq, last_seal = seq, rec.get("hash")
             continue
-        if first_record is None:
-            first_record = rec
         # The record this one is linked to, and its seal.
         linked_missing = False
         if previous == "sequence":
@@ -82,6 +80,7 @@ def walk(records, recipe_of, previous, secret=None, whole=True):
             continue
         if recipe.secret and secret is None:
             unsealed += 1
+            first_unsealed = first_unsealed or rec
             continue
         try:
             expected = recipe.seal(linked, rec, secret)
@@ -91,4 +90,4 @@ def walk(records, recipe_of, previous, secret=None, whole=True):
         if expected != stored:
             yield problem("altered", rec)
     if unsealed:
-        yield problem("secret", first_record, count=unsealed)
+        yield problem("secret", first_unsealed, count=unsealed)  # named by the first record that needs it
