@@ -10,6 +10,8 @@ from conftest import open_package, run_coffre
 
 from pipeline.i18n import translation_for
 from pipeline.journals import lisezmoi
+from pipeline.journals.findings import CheckResult
+from pipeline.journals.mapping import load_mapping
 
 PASSWORD = "le-guide-en-anglais"
 KEYWORDS = {"_": None, "ngettext": (1, 2), "in_language": (2,)}
@@ -45,7 +47,18 @@ def test_readme_is_the_journals_guide_in_english_and_lisezmoi_stays_french(store
     found = [m for _, m, _, _ in extract_from_file("python", lisezmoi.__file__, keywords=KEYWORDS)]
     ids = [m if isinstance(m, str) else m[0] for m in found]
     assert all(french.gettext(m) != m for m in ids), "the French catalogue is not compiled (scripts/catalogue)"
+    # The guide's parts for a till that seals its own chain (tests/journals/test_lisezmoi_languages.py renders them)
+    # are not in this package of the reference till: what its English guide, rendered here, does not hold.
+    mapping = load_mapping("reference-pos")
+    reference = lisezmoi.render(mapping, {"records": dict.fromkeys(mapping.journals, 1)}, CheckResult(), "en")
+    own_chain_only = {m for m in ids if not all(p in reference for p in _fragments(m))
+                      and m not in NOT_IN_THE_REFERENCE_GUIDE}
+    own_chains = "".join(lisezmoi.render(load_mapping(m), {"records": {}}, CheckResult(), "en")
+                         for m in ("odoo-pos", "dolibarr-pos"))
+    assert own_chain_only and all(p in own_chains for m in own_chain_only for p in _fragments(m)), own_chain_only
     for english in ids:
+        if english in own_chain_only:
+            continue
         fr_text = french.gettext(english)
         for piece in _fragments(fr_text):
             if piece not in english:
