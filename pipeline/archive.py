@@ -452,7 +452,8 @@ def _journals_sealed(cfg: Config, snapshot: Callable[[], Path], folder: Path, hi
                      recipients: list, result: "ArchiveResult", say,
                      progress: Progress = NO_PROGRESS) -> _SealedJournals | None:
     """In a thread beside the snapshot's packing: the journals stage, then its tar sealed into every copy."""
-    outcome = _journals_result(lambda: _journals_stage(cfg, snapshot, folder, history, run_id, progress),
+    outcome = _journals_result(lambda: _journals_stage(cfg, snapshot, folder, history, run_id, progress,
+                                                       _secret_or_none(cfg, result, say)),
                                cfg.journals_mapping, result, say)
     if outcome is None:
         return None
@@ -492,14 +493,26 @@ def _discard_sealed_value(sealed: "_SealedJournals | None") -> None:
         sealed.outcome.discard()
 
 
+def _secret_or_none(cfg: Config, result: "ArchiveResult", say) -> bytes | None:
+    """The till's secret; a secret file that cannot be read costs only the checks of what it seals (said, and said
+    again by the journals as records not checked), never the journals themselves."""
+    try:
+        return chain_secret(cfg.chain_secret_file)
+    except UsageError as err:
+        msg = _("Warning: {error} The records sealed with the till's secret are not checked.").format(error=err)
+        result.warnings.append(msg)
+        say(msg)
+        return None
+
+
 def _journals_stage(cfg: Config, snapshot: Callable[[], Path], folder: Path, history: History, run_id: str,
-                    progress: Progress = NO_PROGRESS):
+                    progress: Progress = NO_PROGRESS, secret: bytes | None = None):
     cp = history.doc.get("journal_checkpoint") or {}
     previous = cp if cp.get("mapping") == cfg.journals_mapping else None
     return journals_for_run(snapshot(), folder, cfg.journals_mapping, previous, FrameCache(cfg.state_dir, cfg.store_id),
                             cfg.compression_level, {"store_id": cfg.store_id, "run_id": run_id,
                                                     "timezone": cfg.journals_timezone}, cfg.journals_timezone,
-                            progress, chain_secret(cfg.chain_secret_file))
+                            progress, secret)
 
 
 def _journals_result(stage, mapping: str, result: "ArchiveResult", say):

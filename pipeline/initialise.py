@@ -40,7 +40,7 @@ def init_store(config_path: Path, source: str, destinations: list[str], identity
         check_destination(d, src_dev, allow_same_disk, seen)
     check_identity_out(identity_out, src_dev, i_know)
     check_config_target(config_path)
-    mapping = check_mapping(mapping)
+    mapping = check_mapping(mapping, source)
     if chain_secret_file is not None:
         chain_secret_file = check_chain_secret_file(chain_secret_file)
     stem = config_path.stem
@@ -73,13 +73,20 @@ def init_store(config_path: Path, source: str, destinations: list[str], identity
     return cfg, recipient
 
 
-def check_mapping(mapping: str) -> str:
-    """A shipped mapping's name, or a mapping file's absolute path; refuses one that cannot be read or used."""
+def check_mapping(mapping: str, source: str | None = None) -> str:
+    """A shipped mapping's name, or a mapping file's absolute path; refuses one that cannot be read or used, or that
+    reads another kind of database than the source (Odoo's tables are on PostgreSQL, Dolibarr's on MariaDB)."""
     from pipeline.journals.mapping import load_mapping
+    from pipeline.snapshot import kind_of_spec
 
     if mapping.endswith(".json"):
         mapping = str(Path(mapping).expanduser().absolute())
-    load_mapping(mapping)
+    kinds = load_mapping(mapping).doc.get("source_kinds")
+    kind = kind_of_spec(source) if source else None
+    if kind and isinstance(kinds, list) and kinds and kind not in kinds:
+        raise UsageError(_("The mapping {mapping} reads a till on {kinds}, not on {kind}: give the till's own "
+                           "database, or another --mapping.").format(mapping=mapping, kinds=", ".join(kinds),
+                                                                     kind=kind))
     return mapping
 
 

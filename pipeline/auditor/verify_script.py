@@ -986,6 +986,11 @@ SOURCE_WORDS = {
     "duplicate": "son numéro de séquence est employé deux fois",
     "content": "son contenu n'a pas la valeur « {field} », que la recette {recipe} hache",
     "recipe": "il nomme la recette « {name} », inconnue",
+    "unmatched": "aucun de ses {count} enregistrement(s) scellé(s) par {name} ne correspond à son sceau : le secret "
+                 "de la caisse, ou le fuseau horaire de son serveur, n'est pas le bon, à moins que tous aient été "
+                 "modifiés",
+    "downgrade": "il est scellé par {name}, une façon de sceller plus ancienne que celle d'un enregistrement qui le "
+                 "précède : une caisse ne revient jamais en arrière, un faussaire sans le secret de la caisse si",
 }
 
 
@@ -1041,18 +1046,10 @@ def check_source_chain(ctx, name, spec, secret):
     # Chain by chain, streamed: the walker looks back a few records only.
     for _key, chain in itertools.groupby(records(), key=lambda r: tuple(r[k] for k in spec["key"])):
         stats["chains"] += 1
-        walked = [0]
-
-        def counted(chain=chain, walked=walked):
-            for rec in chain:
-                walked[0] += 1
-                yield rec
-
-        unsealed = 0
-        for p in chains.walk.walk(counted(), recipe_of, spec["previous"], secret, ctx.full_history):
-            unsealed += p.count or 0
+        walked = {}
+        for p in chains.walk.walk(chain, recipe_of, spec["previous"], secret, ctx.full_history, walked):
             _source_problem(ctx, name, spec, p)
-        stats["sealed"] += walked[0] - unsealed
+        stats["sealed"] += walked["sealed"]
     claims.check(ctx, name)
     if sealing:
         _unsealed(ctx, seals.get("journal", "tickets"), sealed_ids, sorted(sealing))
@@ -1161,8 +1158,8 @@ def _unsealed(ctx, journal, sealed_ids, events):
     for line, row in j.rows():
         if to_int(row[idx["source_id"]]) not in sealed_ids:
             ctx.report.add(journal, "source_unsealed", "aucun enregistrement de la chaîne de la caisse ne le scelle "
-                           "({}) : son enregistrement scellé a été supprimé, ou il a été ajouté sans".format(
-                               ", ".join(events)),
+                           "({}) : son enregistrement scellé a été supprimé, ou il a été ajouté sans enregistrement "
+                           "scellé".format(", ".join(events)),
                            record=[("register", row[idx["register"]]), ("number", row[idx["number"]])],
                            line=line, file=j.shown)
 
@@ -1189,7 +1186,8 @@ def _source_problem(ctx, name, spec, p):
                    "vérifié(s) (--secret-file FICHIER ou {})".format(p.count, recipe, SECRET_VARIABLE))
     else:
         before = (rec.get("sequence") or 0) - 1
-        message = SOURCE_WORDS[p.kind].format(recipe=recipe, before=before, field=p.field, name=p.name)
+        message = SOURCE_WORDS[p.kind].format(recipe=recipe, before=before, field=p.field, name=p.name,
+                                              count=p.count)
         if p.kind == "altered" and spec.get("previous") == "order":
             message += ", ou un enregistrement qui le précède a été supprimé"
     ctx.report.add(name, chains_walk_check(p.kind), message, record=record, line=rec.get("line"),

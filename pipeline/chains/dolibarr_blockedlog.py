@@ -74,6 +74,7 @@ class BlockedLogRecipe:
     def __init__(self, name, version):
         self.name, self.version = name, version
         self.secret = version == "V2"
+        self.generation = int(version[1:])  # Dolibarr 23 writes V2 only: a V1 record after a V2 one is no upgrade
 
     def text(self, record):
         """buildKeyForSignature() of the record, as checkSignature() rebuilds it from the stored row."""

@@ -10,7 +10,14 @@ Kinds:
 - "duplicate": a sequence number is used twice;
 - "content": the content lacks a value the recipe hashes (`field`);
 - "recipe": the row names a recipe there is none of (`name`);
-- "secret": records sealed with a secret that was not given (`count` of them, once per chain).
+- "secret": records sealed with a secret that was not given (`count` of them, once per chain);
+- "unmatched": not one of the chain's `count` records sealed by recipe `name` matches (said once, instead of each:
+  a wrong secret or a wrong time zone, more likely than every record altered);
+- "downgrade": the record is sealed by an older recipe than a record before it (Dolibarr's V1 after V2: what no
+  till writes, and what a forger who lacks the secret would).
+
+A recipe may have a `generation` (a number, 0 when absent): a till moves to a newer way of sealing, never back.
+`stats`, when given, counts the records whose seal was recomputed ("sealed") and those that matched ("matched").
 """
 
 from collections import namedtuple
@@ -20,7 +27,8 @@ from .content import ContentError
 # The name of the check each kind is, in findings.json and every report (pipeline/fiscal_rules.py words them).
 CHECKS = {"altered": "source_seal", "missing": "source_gap", "unlinked": "source_link",
           "duplicate": "source_duplicate", "content": "source_content", "recipe": "source_recipe",
-          "secret": "source_secret"}
+          "secret": "source_secret", "unmatched": "source_unmatched", "downgrade": "source_downgrade"}
+HELD = 1000  # broken seals of a recipe held back until one of its records matches (then said, in order)
 
 Problem = namedtuple("Problem", "kind record first last field name count")
 
@@ -29,10 +37,16 @@ def problem(kind, record, first=None, last=None, field=None, name=None, count=No
     return Problem(kind, record, first, last, field, name, count)
 
 
-def walk(records, recipe_of, previous, secret=None, whole=True):
+def walk(records, recipe_of, previous, secret=None, whole=True, stats=None):
     """Problems of one chain. `records`: its rows in chain order (sequence order for "sequence" links);
     `recipe_of(record)`: its recipe or None; `previous`: "sequence" or "order"; `secret`: bytes or None;
     `whole`: the chain from its start (a period's records start anywhere, so a first number above 1 is no gap)."""
+    stats = {} if stats is None else stats
+    stats.setdefault("sealed", 0)
+    stats.setdefault("matched", 0)
+    held = {}  # recipe name -> [broken seals held back, how many in all] until one of its records matches
+    matched = set()
+    newest = None  # the highest recipe generation met so far
     seals = {}  # "sequence" links: the seal of each sequence number, to find the one before a record
     last_seq = last_seal = None
     unsealed = 0
@@ -46,6 +60,10 @@ def walk(records, recipe_of, previous, secret=None, whole=True):
                 seals[seq] = rec.get("hash")  # the next record is linked to it all the same
             last_seq, last_seal = seq, rec.get("hash")
             continue
+        generation = getattr(recipe, "generation", 0)
+        if newest is not None and generation < newest:
+            yield problem("downgrade", rec, name=recipe.name)
+        newest = generation if newest is None else max(newest, generation)
         # The record this one is linked to, and its seal.
         linked_missing = False
         if previous == "sequence":
@@ -87,7 +105,25 @@ def walk(records, recipe_of, previous, secret=None, whole=True):
         except ContentError as err:
             yield problem("content", rec, field=str(err))
             continue
-        if expected != stored:
+        stats["sealed"] += 1
+        if expected == stored:
+            stats["matched"] += 1
+            if recipe.name not in matched:
+                matched.add(recipe.name)
+                for p in held.pop(recipe.name, [[], 0])[0]:
+                    yield p
+        elif recipe.name in matched:
             yield problem("altered", rec)
+        else:
+            kept = held.setdefault(recipe.name, [[], 0])
+            kept[1] += 1
+            if len(kept[0]) < HELD:
+                kept[0].append(problem("altered", rec))
+    for name, (kept, count) in sorted(held.items()):
+        if count >= 2:
+            yield problem("unmatched", kept[0].record, name=name, count=count)
+        else:
+            for p in kept:
+                yield p
     if unsealed:
         yield problem("secret", first_unsealed, count=unsealed)  # named by the first record that needs it

@@ -85,7 +85,7 @@ def command(config_path, source, destinations, identity_out, store_id, passphras
     config_path = init_target(config_path)  # --config, else $COFFRE_CONFIG, else /etc (root) or ~/.config (others)
     # What was given is checked before any question: a refusal comes now, not after the passphrase was typed twice.
     init.check_config_target(Path(config_path))
-    mapping = init.check_mapping(mapping)
+    mapping = init.check_mapping(mapping, source)
     if chain_secret_file:
         chain_secret_file = init.check_chain_secret_file(Path(chain_secret_file))
     if store_id:

@@ -77,14 +77,19 @@ def journal_schema(name: str) -> dict:
 def load_mapping(name_or_path: str = "reference-pos", timezone: str = "Europe/Paris") -> Mapping:
     path = Path(name_or_path)
     try:
-        if path.suffix == ".json" and path.exists():
+        if path.suffix == ".json":
             doc = json.loads(path.read_text("utf-8"))
         else:
             doc = json.loads(resources.files("pipeline.schemas").joinpath("sources", f"{name_or_path}.json").read_text("utf-8"))
     except FileNotFoundError:
+        if path.suffix == ".json":
+            raise UsageError(_("The mapping file {path} does not exist.").format(path=path))
         raise UsageError(_("No source mapping named {name!r}.").format(name=name_or_path))
     except (OSError, ValueError) as err:
         raise UsageError(_("The source mapping {name} cannot be read ({error}).").format(name=name_or_path, error=err))
+    if not isinstance(doc, dict) or not isinstance(doc.get("journals", {}), dict):
+        raise UsageError(_("The source mapping {name} is not a mapping: its file must hold a JSON object with its "
+                           "journals (schemas/sources/reference-pos.json is one).").format(name=name_or_path))
     journals = {}
     for name, spec in (doc.get("journals") or {}).items():
         if name not in JOURNALS:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from itertools import groupby
 
+import blake3
+
 from pipeline import chains
 from pipeline.chains.walk import CHECKS, walk
 from pipeline.i18n import _, ngettext
@@ -62,8 +64,10 @@ def _check(conn, mapping: Mapping, j: Journal, result: CheckResult, secret, chec
     claims = Claims(conn)
     for name, records in groupby(_records(conn, j, where, params), key=lambda r: _chain_name(j, r)):
         seen = {"count": 0, "last": None}
+        before = checkpoint.get(name) if isinstance(checkpoint.get(name), dict) else {}
+        digest, prefix = blake3.blake3(), {}
 
-        def counted(records=records, seen=seen):
+        def counted(records=records, seen=seen, digest=digest, prefix=prefix, upto=before.get("count")):
             for rec in records:
                 said = getattr(recipe_of(rec), "claims", None)
                 if said is not None:
@@ -71,14 +75,24 @@ def _check(conn, mapping: Mapping, j: Journal, result: CheckResult, secret, chec
                 seen["count"] += 1
                 if isinstance(rec.get("sequence"), int) and (seen["last"] is None or rec["sequence"] > seen["last"]):
                     seen["last"] = rec["sequence"]
+                # What this chain was when it was last archived: its records' numbers and seals, in order.
+                digest.update(f"{rec.get('sequence')}\x1f{rec.get('hash')}\n".encode("utf-8"))
+                if seen["count"] == upto:
+                    prefix["digest"] = digest.hexdigest()
                 yield rec
 
-        unsealed = 0
-        for p in walk(counted(), recipe_of, j.source_chain["previous"], secret, whole):
-            unsealed += p.count or 0
+        stats: dict = {}
+        for p in walk(counted(), recipe_of, j.source_chain["previous"], secret, whole, stats):
             result.add(_finding(j, p))
-        result.seals_checked += seen["count"] - unsealed
-        new_cp[name] = seen
+        result.seals_checked += stats["sealed"]
+        new_cp[name] = dict(seen, digest=digest.hexdigest())
+        if whole and before.get("digest") and prefix.get("digest") not in (None, before["digest"]):
+            # Seals that hold, yet are not those archived: a keyless recipe (Odoo's, Dolibarr's V1) is recomputed
+            # by anyone who can write to the tables. Kept as it was, so that every run says it again.
+            result.add(Finding(j.name, "source_changed", {k: v for k, v in zip(j.source_chain["key"], name.split("/"))},
+                               _("its first {count} records, archived at an earlier run (sequence up to {last}), are "
+                                 "not the same now, though their seals may hold: the chain was re-sealed or "
+                                 "rewritten").format(count=before["count"], last=before.get("last"))))
     claims.flush()
     check_claims(conn, mapping, j, result)
     check_unsealed(conn, mapping, j, result, where, params)
@@ -91,8 +105,12 @@ def _check(conn, mapping: Mapping, j: Journal, result: CheckResult, secret, chec
                 gone = tail_deleted(_as_numbered(j), chain, cp, now)
                 if gone is not None:
                     result.add(gone)
+    # A chain with a finding keeps the checkpoint it had (none on a first run): the finding comes back every run,
+    # and what was archived before stays what later runs are held to.
     failed = {_chain_name(j, f.record) for f in result.findings if f.journal == j.name}
-    return {k: v for k, v in new_cp.items() if k not in failed}  # a broken chain is said again at every run
+    out = {k: v for k, v in new_cp.items() if k not in failed}
+    out.update({k: v for k, v in checkpoint.items() if k in failed and isinstance(v, dict)})
+    return out
 
 
 def _as_numbered(j: Journal) -> Journal:
@@ -140,6 +158,16 @@ def _finding(j: Journal, p) -> Finding:
         return Finding(j.name, CHECKS[p.kind], rec,
                        _("its content lacks {field}, which the recipe {recipe} hashes").format(field=p.field,
                                                                                                recipe=recipe))
+    if p.kind == "unmatched":
+        return Finding(j.name, CHECKS[p.kind], rec,
+                       ngettext("its {count} record sealed by {recipe} does not match its seal",
+                                "none of its {count} records sealed by {recipe} matches its seal: the till's secret, or "
+                                "the time zone of the till's server ([journals] timezone), is not the till's, unless "
+                                "every one of them was altered", p.count).format(count=p.count, recipe=p.name))
+    if p.kind == "downgrade":
+        return Finding(j.name, CHECKS[p.kind], rec,
+                       _("it is sealed by {recipe}, an older way of sealing than a record before it: a till never "
+                         "goes back, a forger without the till's secret would").format(recipe=p.name))
     if p.kind == "recipe":
         return Finding(j.name, CHECKS[p.kind], rec,
                        _("it names the recipe {name!r}, which Coffre does not know").format(name=p.name))

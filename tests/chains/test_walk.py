@@ -18,7 +18,7 @@ class Sha:
         return str(need(record["content"], "v"))
 
     def seal(self, previous, record, secret):
-        key = (secret or b"").decode()
+        key = (secret or b"").decode() if self.secret else ""
         return hashlib.sha256((key + previous + self.text(record)).encode()).hexdigest()
 
 
@@ -82,7 +82,8 @@ def test_records_sealed_with_a_secret_are_counted_once_when_it_is_not_given_and_
     recs = chain(["a", "b", "c"], r)
     assert kinds(recs, r) == [("secret", 1, None, None, 3)]
     assert kinds(recs, r, secret=b"k") == []
-    assert [k[0] for k in kinds(recs, r, secret=b"wrong")] == ["altered"] * 3
+    # A wrong secret is one finding, not every record "altered".
+    assert kinds(recs, r, secret=b"wrong") == [("unmatched", 1, None, None, 3)]
 
 
 def test_an_unknown_recipe_and_a_content_without_its_value_are_said():
@@ -93,3 +94,36 @@ def test_an_unknown_recipe_and_a_content_without_its_value_are_said():
     got = list(walk(iter(recs), lambda x: r if x["recipe"] == r.name else None, "sequence"))
     assert [(p.kind, p.record["sequence"]) for p in got] == [("recipe", 1), ("content", 3)]
     assert got[0].name == "nobody" and got[1].field == "v"
+
+
+def test_a_broken_first_seal_is_said_once_a_later_record_matches_and_in_its_place():
+    r = Sha()
+    recs = chain(["a", "b", "c"], r)
+    recs[0]["content"]["v"] = "A"
+    stats = {}
+    got = [(p.kind, p.record["sequence"]) for p in walk(iter(recs), lambda x: r, "sequence", stats=stats)]
+    assert got == [("altered", 1)] and stats == {"sealed": 3, "matched": 2}
+
+
+def test_a_chain_none_of_whose_seals_match_is_one_finding():
+    r = Sha("order")
+    recs = chain(["a", "b", "c", "d"], r)
+    for rec in recs:
+        rec["hash"] = "0" * 64
+    got = list(walk(iter(recs), lambda x: r, "order"))
+    assert [(p.kind, p.record["sequence"], p.count, p.name) for p in got] == [("unmatched", 1, 4, "test-sha")]
+
+
+def test_an_older_recipe_after_a_newer_one_is_a_downgrade():
+    old, new = Sha("order"), Sha("order", secret=True)
+    old.name, new.name = "v1", "v2"
+    old.generation, new.generation = 1, 2
+    recs = []
+    prev = ""
+    for i, recipe in enumerate([old, new, new, old], 1):
+        rec = {"sequence": i, "content": {"v": str(i)}, "recipe": recipe.name}
+        rec["hash"] = prev = recipe.seal(prev, rec, b"k" if recipe.secret else None)
+        recs.append(rec)
+    by = {"v1": old, "v2": new}
+    got = [(p.kind, p.record["sequence"]) for p in walk(iter(recs), lambda x: by[x["recipe"]], "order", b"k")]
+    assert got == [("downgrade", 4)]
