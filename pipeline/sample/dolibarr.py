@@ -227,11 +227,16 @@ def _generate(days: int, invoices_per_day: int, seed: int, start: date, secret: 
         by_terminal: dict[str, dict[str, Decimal]] = {t: {"LIQ": Decimal(0), "CB": Decimal(0), "CHQ": Decimal(0)}
                                                       for t in TERMINALS}
         moment = _ts(day, 9, 0)
+        # The day's sales fit between 09:00 and 19:50, before the closings at 20:00, however many there are: each
+        # sale and its payments take at most `budget` seconds (a quarter of an hour apart on a quiet day).
+        budget = (19 * 3600 + 50 * 60 - 9 * 3600) // (invoices_per_day + 1)
+        step = (min(60, budget // 3), min(900, 2 * budget // 3))
+        pay_step = (min(5, budget // 6), min(40, budget // 6))
         sales = [(False, None)] * invoices_per_day
         if earlier and rng.random() < 0.5:
             sales.insert(rng.randrange(len(sales) + 1), (True, rng.choice(earlier)))
         for refund, original in sales:
-            moment += rng.randint(60, 900)
+            moment += rng.randint(*step)
             terminal = original[2] if refund else rng.choice(TERMINALS)
             user = USERS[TERMINALS.index(terminal) % len(USERS)]
             if refund:
@@ -285,7 +290,7 @@ def _generate(days: int, invoices_per_day: int, seed: int, start: date, secret: 
             else:
                 parts = [(rng.choice(("LIQ", "CB", "CB", "CHQ")), total[2])]
             for code, amount in parts:
-                moment += rng.randint(5, 40)
+                moment += rng.randint(*pay_step)
                 mode = next(m for m in PAYMENT_MODES if m[1] == code)
                 pref = shop.next_ref("PAY", moment)
                 pay_id = len(shop.rows["llx_paiement"]) + 1
