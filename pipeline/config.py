@@ -354,7 +354,12 @@ class _Reader:
         spec = schema.key(key)
         if not isinstance(value, str) or (spec.required and not value):
             raise UsageError(_("In {path}, `{key}` must be a non-empty string.").format(path=self.path, key=key))
-        if spec.choices and value not in spec.choices:
+        if spec.choices and value not in spec.choices and spec.or_file and not value.endswith(spec.or_file):
+            raise UsageError(_("In {path}, `{key}` is {value}: Coffre knows {known}, or the path of a file ending in "
+                               "{suffix}.").format(path=self.path, key=key, value=toml_value(value),
+                                                   known=", ".join(toml_value(c) for c in spec.choices),
+                                                   suffix=spec.or_file))
+        if spec.choices and value not in spec.choices and not spec.or_file:
             # Refused now: taken as it is, every evening's run would stop on it while `coffre status` says all is well.
             raise UsageError(_("In {path}, `{key}` is {value}: Coffre knows {known}.").format(
                 path=self.path, key=key, value=toml_value(value),

@@ -34,6 +34,7 @@ class Key:
     high: int | None = None
     choices: tuple = ()
     pattern: str | None = None
+    or_file: str | None = None  # a value may also be the path of a file ending so (a vendor's mapping: ".json")
 
     @property
     def dotted(self) -> str:
@@ -109,7 +110,7 @@ KEYS: tuple[Key, ...] = (
     Key("journals", "mapping", "string",
         lambda: _("How the till software's tables are read: a mapping shipped with Coffre ({names}) or the path of a "
                   "mapping file (.json, relative to this file's folder).").format(names=", ".join(MAPPINGS)),
-        "reference-pos"),
+        "reference-pos", choices=MAPPINGS, or_file=".json"),
     Key("journals", "chain_secret_file", "string",
         lambda: _("A file holding the till's secret that seals its own chain (Dolibarr's blocked log, format V2); "
                   "read at each run, never copied (the COFFRE_CHAIN_SECRET environment variable wins)."), ""),
@@ -192,7 +193,9 @@ def _json_type(k: Key) -> dict:
              "required": ["to"], "additionalProperties": False}]}}
     else:  # pragma: no cover - a new type must be described here
         raise ValueError(k.type)
-    if k.choices:
+    if k.choices and k.or_file:
+        node = {"anyOf": [dict(node, enum=list(k.choices)), dict(node, pattern=f"\\{k.or_file}$")]}
+    elif k.choices:
         node["enum"] = list(k.choices)
     if k.pattern:
         if k.type == "strings":
@@ -309,6 +312,8 @@ def _shown_default(k: Key) -> str:
 
 
 def _allowed(k: Key) -> str:
+    if k.choices and k.or_file:
+        return ", ".join(f"`{toml_value(c)}`" for c in k.choices) + f", or the path of a `{k.or_file}` file"
     if k.choices:
         return ", ".join(f"`{toml_value(c)}`" for c in k.choices)
     if k.low is not None or k.high is not None:

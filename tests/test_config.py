@@ -70,7 +70,8 @@ def test_an_unknown_journals_mapping_is_refused_at_load(store):
     for args in (["status"], ["archive", "--yes"], ["verify"]):
         res = run_coffre(*args, "--config", store.config)
         assert res.code == 2, (args, res)
-        assert '`journals.mapping` is "nope": Coffre knows "reference-pos".' in res.err, res.err
+        assert ('`journals.mapping` is "nope": Coffre knows "dolibarr-pos", "odoo-pos", "reference-pos", or the path '
+                'of a file ending in .json.') in res.err, res.err
         assert len(res.err.strip().splitlines()) == 1 and "Traceback" not in res.err
     assert "reference-pos" in MAPPINGS
     assert all(store.run_dirs(d) == [] for d in store.destinations)
@@ -82,6 +83,7 @@ def test_the_json_schema_and_the_reference_list_the_mappings():
     from pipeline.config_schema import MAPPINGS, REFERENCE_FILE, SCHEMA_FILE
 
     schema = json.loads(SCHEMA_FILE.read_text())
-    assert schema["properties"]["journals"]["properties"]["mapping"]["enum"] == list(MAPPINGS)
+    names, files = schema["properties"]["journals"]["properties"]["mapping"]["anyOf"]
+    assert names["enum"] == list(MAPPINGS) and files["pattern"] == "\\.json$"
     row = next(line for line in REFERENCE_FILE.read_text().splitlines() if line.startswith("| `mapping` |"))
     assert all(f'`"{name}"`' in row for name in MAPPINGS), row
