@@ -290,7 +290,8 @@ def _commit(cfg: Config, plan: _Plan, written: _Written, sealed: "_SealedJournal
         outcome.commit()  # the journals kept for the next run, with what it starts from
         sealed.committed = True
         also = {"log_carried": sealed.carried,
-                "journal_checkpoint": {"mapping": outcome.mapping, "run_id": plan.run_id,
+                # Keyed by the mapping as the config names it (a vendor's file by its path), as the next run reads it.
+                "journal_checkpoint": {"mapping": cfg.journals_mapping, "run_id": plan.run_id,
                                        "chains": outcome.checks.checkpoint, "till_keys": outcome.checks.till_keys}}
     _name_new_media(plan.dests, done, plan.media, result, say)
     # What one copy of this run takes on its medium (the signature: a few hundred bytes, not counted).

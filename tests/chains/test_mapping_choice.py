@@ -48,3 +48,16 @@ def test_the_secret_file_must_be_readable_and_only_its_path_is_kept(tmp_path, ot
     config = (tmp_path / "etc" / "coffre.toml").read_text(encoding="utf-8")
     assert f'chain_secret_file = "{secret}"' in config
     assert "s3cr3t" not in config + res.out + res.err
+
+
+def test_a_mapping_for_another_kind_of_database_or_not_a_mapping_is_refused(tmp_path, other_disk, sample_db):
+    res = _init(tmp_path, other_disk, sample_db, "--mapping", "odoo-pos")
+    assert res.code == USAGE, res
+    assert "The mapping odoo-pos reads a till on postgresql, not on sqlite" in res.err, res
+    not_one = tmp_path / "list.json"
+    not_one.write_text("[1, 2]", encoding="utf-8")
+    res = _init(tmp_path, other_disk, sample_db, "--mapping", not_one)
+    assert res.code == USAGE and "is not a mapping: its file must hold a JSON object" in res.err, res
+    res = _init(tmp_path, other_disk, sample_db, "--mapping", tmp_path / "nowhere.json")
+    assert res.code == USAGE and f"The mapping file {tmp_path / 'nowhere.json'} does not exist." in res.err, res
+    assert not (tmp_path / "etc").exists()

@@ -282,6 +282,13 @@ def dolibarr_v2(mariadb_server, tmp_path_factory):
     blind, _ = _init(st.shop.uri, tmp / "blind", tmp / "blind-shelf", {}, "dolibarr-pos")
     st.blind = _archive(blind)
     st.blind_env = _archive(blind, {"COFFRE_CHAIN_SECRET": st.secret.read_text().rstrip("\n")})
+    st.wrong_env = _archive(blind, {"COFFRE_CHAIN_SECRET": "BLOCKEDLOGHMAC-not-the-tills"})
+    lost = tmp / "lost-secret"
+    lost.write_text("x")
+    lost_config, _ = _init(st.shop.uri, tmp / "lost", tmp / "lost-shelf", {}, "dolibarr-pos", "--chain-secret-file",
+                           lost)
+    lost.unlink()  # the shop's secret file gone (a disk replaced, a path mistyped in the config)
+    st.lost = _archive(lost_config)
     st.config, st.identity = _init(st.shop.uri, tmp, tmp / "shelf", {}, "dolibarr-pos", "--chain-secret-file",
                                    st.secret)
     st.clean = _archive(st.config)
@@ -344,3 +351,18 @@ def test_dolibarr_v2_verify_names_them_with_the_secret_file_and_says_them_unchec
     assert "qui n'a pas été donné : non vérifié(s)" in lines[1], without[1]
     # What the log says of an invoice and what the tables hold still disagree, whether or not its seal is proven.
     assert lines[2].startswith("  - source_chain " + st.words[-1]), without[1]
+
+
+def test_dolibarr_v2_a_wrong_secret_is_one_finding_and_a_lost_secret_file_keeps_the_journals(dolibarr_v2):
+    st = dolibarr_v2
+    found = json.loads(st.wrong_env.out)["findings"]
+    assert st.wrong_env.code == NEEDS_PERSON, st.wrong_env
+    assert [(f["check"], f["record"]["chain"]) for f in found] == [("source_unmatched", "1")], found
+    assert found[0]["message"].startswith(f"none of its {st.v2} records sealed by dolibarr-blockedlog-v2 matches its "
+                                          "seal: the till's secret"), found
+    # The secret file gone: the V1 records and every journal are still checked, the V2 records said unchecked.
+    summary = json.loads(st.lost.out)
+    assert st.lost.code == NEEDS_PERSON, st.lost
+    assert [f["check"] for f in summary["findings"]] == ["source_secret"], summary["findings"]
+    assert summary["journals"]["records"]["source_chain"] == st.v1 + st.v2, summary["journals"]
+    assert "cannot be read" in st.lost.err and "are not checked" in st.lost.err, st.lost.err
