@@ -171,6 +171,12 @@ def render(ctx: dict, checks: CheckResult, figures: dict, skipped: list[str], ru
                                     "totals; the JET event of each closure and of each duplicate. How to redo each "
                                     "check is told in LISEZMOI.txt.").format(
         count=s['signatures_verified'])
+    if s.get("seals_checked"):  # a till that seals its own chain (Odoo, Dolibarr): what was recomputed, said first
+        checks_done = in_language(lang, "Seals of the till's own chain recomputed: {count}, each by the till's own "
+                                        "recipe from the values it hashed (the journal <code>source_chain</code>, the "
+                                        "recipes in <code>chains/</code>); a till that seals a copy of its invoices "
+                                        "is also held to the tables as they are now.").format(
+            count=s["seals_checked"]) + " " + checks_done
     th_journal = in_language(lang, "Journal")
     th_records = in_language(lang, "Records")
     h_findings = in_language(lang, "4. Findings on the data handed over")

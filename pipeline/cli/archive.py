@@ -114,6 +114,10 @@ def _print_human(result) -> None:
                      "({unchanged} unchanged since the last check).", verified).format(
             records=number(sum(j["records"].values())), journals=len(j["records"]), verified=number(verified),
             unchanged=number(j["checks"]["signatures_unchanged_since_last_check"])))
+        if j["checks"].get("seals_checked"):
+            say(ngettext("  The till's own chain: {n} seal recomputed by its recipe.",
+                         "  The till's own chain: {n} seals recomputed by its recipe.",
+                         j["checks"]["seals_checked"]).format(n=number(j["checks"]["seals_checked"])))
     if result.findings:
         say(ngettext("  ATTENTION: {n} finding in the fiscal journals (the data is saved all the same):",
                      "  ATTENTION: {n} findings in the fiscal journals (the data is saved all the same):",

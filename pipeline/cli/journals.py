@@ -80,3 +80,7 @@ def export(config_path, out_dir, period, run_id, identity, passphrase_env, sourc
     n = summary["signatures_verified"]
     say(ngettext("Checks: no finding ({n} signature verified).", "Checks: no finding ({n} signatures verified).",
                  n).format(n=n), "result")
+    if summary.get("seals_checked"):
+        say(ngettext("  The till's own chain: {n} seal recomputed by its recipe.",
+                     "  The till's own chain: {n} seals recomputed by its recipe.",
+                     summary["seals_checked"]).format(n=summary["seals_checked"]))

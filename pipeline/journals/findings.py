@@ -37,7 +37,8 @@ class CheckResult:
     till_keys: list = field(default_factory=list)  # [key id, public key] seen by this check
 
     def add(self, f: Finding) -> None:
-        if any(x.journal == f.journal and x.check == f.check and x.record == f.record for x in self.findings):
+        if any(x.journal == f.journal and x.check == f.check and x.record == f.record and x.message == f.message
+               for x in self.findings):
             return  # the full re-check of a chain meets again what the first pass already said
         same = sum(1 for x in self.findings if x.journal == f.journal and x.check == f.check)
         if same < MAX_FINDINGS_PER_CHECK:
