@@ -104,6 +104,10 @@ _SHORT = {'"': '\\"', "\\": "\\\\", "/": "\\/", "\b": "\\b", "\f": "\\f", "\n": 
 def _json_string(s):
     # php_json_escape_string with no flag: '/' escaped, every non-ASCII character as \uXXXX in lower-case hex
     # (UTF-16 surrogate pairs beyond U+FFFF), other control characters as \u00XX; DEL (0x7f) stays as it is.
+    # Python's json.dumps escapes the same way, in C, but for '/' (added after) and DEL (which it escapes: such a
+    # string takes the long way below).
+    if "\x7f" not in s:
+        return json.dumps(s).replace("/", "\\/")
     out = ['"']
     for ch in s:
         code = ord(ch)

@@ -47,6 +47,7 @@ class LocalClock:
         except (ZoneInfoNotFoundError, ValueError) as err:
             raise ValueError(f"unknown time zone {zone!r}") from err
         self.hours: dict[str, tuple[str, str] | None] = {}
+        self.minutes: dict[str, tuple[str, str] | None] = {}
 
     def local(self, ts) -> str | None:
         """'YYYY-MM-DDTHH:MM:SS+HH:MM' in the zone, or the stamp as it is when it is not one."""
@@ -59,6 +60,17 @@ class LocalClock:
                 hour = self.hours[ts[:13]] = self._hour(ts)
             if hour is not None:
                 return hour[0] + ts[13:19] + hour[1]
+        elif rest == "" and ts[16:17] == ":":
+            # A local stamp's offset depends on its minute only (a server that writes local time: Dolibarr's):
+            # looked up once a minute, in a table emptied now and then so that memory stays flat.
+            minute = self.minutes.get(ts[:16])
+            if minute is None:
+                if len(self.minutes) > 100_000:
+                    self.minutes.clear()
+                whole = self._slow(ts[:16] + ":00", "")
+                minute = self.minutes[ts[:16]] = (whole[:16], whole[19:]) if len(whole) > 19 else None
+            if minute is not None and ts[17:19].isdigit():
+                return minute[0] + ts[16:19] + minute[1]
         return self._slow(ts, rest)
 
     def _hour(self, ts: str) -> tuple[str, str] | None:
