@@ -510,6 +510,10 @@ def _journals_stage(cfg: Config, snapshot: Callable[[], Path], folder: Path, his
                     progress: Progress = NO_PROGRESS, secret: bytes | None = None):
     cp = history.doc.get("journal_checkpoint") or {}
     previous = cp if cp.get("mapping") == cfg.journals_mapping else None
+    if previous is None and isinstance((cp.get("chains") or {}).get("source_chain"), dict):
+        # The till's own chain is its numbers and seals whatever mapping reads it: what earlier runs archived of it
+        # stays what this run is held to, though the mapping was changed (or given under another name).
+        previous = {"chains": {"source_chain": cp["chains"]["source_chain"]}}
     return journals_for_run(snapshot(), folder, cfg.journals_mapping, previous, FrameCache(cfg.state_dir, cfg.store_id),
                             cfg.compression_level, {"store_id": cfg.store_id, "run_id": run_id,
                                                     "timezone": cfg.journals_timezone}, cfg.journals_timezone,

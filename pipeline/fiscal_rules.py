@@ -69,6 +69,22 @@ CHECKS = {
                       "après scellement"),
     "source_unsealed": ("no record of the till's own chain seals this ticket",
                         "aucun enregistrement de la chaîne de la caisse ne scelle ce ticket"),
+    "source_changed": ("records of the till's own chain archived at an earlier run are not the same now: the chain "
+                       "was re-sealed or rewritten",
+                       "des enregistrements de la chaîne de la caisse archivés lors d'une sauvegarde précédente ont "
+                       "changé : la chaîne a été rescellée ou réécrite"),
+    "source_downgrade": ("records sealed by an older way than records before them (what a forger without the till's "
+                         "secret would do)",
+                         "enregistrements scellés d'une façon plus ancienne que ceux qui les précèdent (ce que ferait "
+                         "un faussaire sans le secret de la caisse)"),
+    "source_unmatched": ("no seal of the till's own chain matches: the till's secret or the time zone of its server "
+                         "is not the right one, unless every record was altered",
+                         "aucun sceau de la chaîne de la caisse ne correspond : le secret de la caisse ou le fuseau "
+                         "horaire de son serveur n'est pas le bon, à moins que tout ait été modifié"),
+    "source_timezone": ("seals of the till's own chain hold only with their times an hour off: the time zone of the "
+                        "till's server is not [journals] timezone",
+                        "des sceaux de la chaîne de la caisse ne tiennent qu'avec leurs heures décalées d'une heure : "
+                        "le fuseau horaire du serveur de la caisse n'est pas [journals] timezone"),
     "lines_sha256": ("the ticket's lines are not those its signature covers",
                      "les lignes du ticket ne sont pas celles que couvre sa signature"),
     "payments_sha256": ("the ticket's payments are not those its signature covers",

@@ -989,8 +989,12 @@ SOURCE_WORDS = {
     "unmatched": "aucun de ses {count} enregistrement(s) scellé(s) par {name} ne correspond à son sceau : le secret "
                  "de la caisse, ou le fuseau horaire de son serveur, n'est pas le bon, à moins que tous aient été "
                  "modifiés",
-    "downgrade": "il est scellé par {name}, une façon de sceller plus ancienne que celle d'un enregistrement qui le "
-                 "précède : une caisse ne revient jamais en arrière, un faussaire sans le secret de la caisse si",
+    "downgrade": "lui et les {more} enregistrement(s) suivant(s) sont scellés d'une façon plus ancienne que celle "
+                 "d'un enregistrement qui les précède ({name} d'abord) : une caisse ne revient jamais en arrière, "
+                 "alors qu'un faussaire sans le secret de la caisse le ferait",
+    "timezone": "les sceaux ({name}) de {count} enregistrement(s), à partir de celui-ci, ne tiennent qu'avec leurs "
+                "heures décalées d'une heure : le serveur de la caisse n'est pas à l'heure du magasin, au moins une "
+                "partie de l'année",
 }
 
 
@@ -1187,7 +1191,7 @@ def _source_problem(ctx, name, spec, p):
     else:
         before = (rec.get("sequence") or 0) - 1
         message = SOURCE_WORDS[p.kind].format(recipe=recipe, before=before, field=p.field, name=p.name,
-                                              count=p.count)
+                                              count=p.count, more=(p.count or 1) - 1)
         if p.kind == "altered" and spec.get("previous") == "order":
             message += ", ou un enregistrement qui le précède a été supprimé"
     ctx.report.add(name, chains_walk_check(p.kind), message, record=record, line=rec.get("line"),

@@ -38,11 +38,12 @@ from . import php
 from .content import ContentError, need
 
 
-def _date(content, key, gmt):
+def _date(content, key, gmt, shift=0):
     try:
-        return php.string(php.timestamp(need(content, key), gmt))
+        stamp = php.timestamp(need(content, key), gmt)
     except ValueError:
         raise ContentError(key)
+    return php.string(stamp + shift if isinstance(stamp, int) else stamp)
 
 
 def _amount(content, key):
@@ -76,17 +77,18 @@ class BlockedLogRecipe:
         self.secret = version == "V2"
         self.generation = int(version[1:])  # Dolibarr 23 writes V2 only: a V1 record after a V2 one is no upgrade
 
-    def text(self, record):
-        """buildKeyForSignature() of the record, as checkSignature() rebuilds it from the stored row."""
+    def text(self, record, shift=(0, 0)):
+        """buildKeyForSignature() of the record, as checkSignature() rebuilds it from the stored row (its two times
+        `shift` seconds off, to tell a wrong time zone from an altered record)."""
         content = record.get("content")
         if not isinstance(content, dict):
             raise ContentError("content")
         gmt = self.version == "V2"
-        created = _date(content, "date_creation", gmt)
+        created = _date(content, "date_creation", gmt, shift[0])
         action = php.string(need(content, "action"))
         amounts = _amount(content, "amounts")
         ref = php.string(need(content, "ref_object"))
-        dated = _date(content, "date_object", gmt)
+        dated = _date(content, "date_object", gmt, shift[1])
         user = php.string(need(content, "user_fullname"))
         if self.version == "V1":
             parts = [created, action, amounts, ref, dated, user]
@@ -105,7 +107,7 @@ class BlockedLogRecipe:
         parts.append(_object_json(content))
         return "|".join(parts)
 
-    def seal(self, previous, record, secret):
+    def seal(self, previous, record, secret, shift=(0, 0)):
         content = record.get("content")
         if not isinstance(content, dict):
             raise ContentError("content")
@@ -113,7 +115,7 @@ class BlockedLogRecipe:
             previous = need(content, "fingerprint")
             if not previous:
                 raise ContentError("fingerprint")
-        message = (php.string(previous) + self.text(record)).encode("utf-8")
+        message = (php.string(previous) + self.text(record, shift)).encode("utf-8")
         if self.version == "V1":
             salt = content.get("salt")  # dol_hash(): "$chain = getDolGlobalString('MAIN_SECURITY_SALT').$chain"
             return hashlib.sha256(php.string(salt).encode("utf-8") + message).hexdigest()
@@ -122,6 +124,20 @@ class BlockedLogRecipe:
         key = secret if isinstance(secret, bytes) else str(secret).encode("utf-8")
         return hmac.new(key, message, hashlib.sha256).hexdigest()
 
+
+    def near_miss(self, previous, record, secret):
+        """Whether the seal holds with the record's times (either or both) an hour off: V1 times are the PHP server's local time,
+        read in the shop's configured zone; a server on another zone (or on one that changes its clock on other
+        dates) shifts them by an hour, and every such seal would otherwise look altered."""
+        if self.version != "V1":
+            return False  # V2 times are UTC
+        # Each time on its own: an invoice's date is its day's midnight, which may fall before a clock change that
+        # its validation, that afternoon, comes after.
+        shifts = [(a, b) for a in (0, 3600, -3600) for b in (0, 3600, -3600) if (a, b) != (0, 0)]
+        try:
+            return any(self.seal(previous, record, secret, shift) == record.get("hash") for shift in shifts)
+        except ContentError:
+            return False
 
     def claims(self, record):
         """What a sealed invoice validation says of the invoice as the till's tables must still hold it: its total

@@ -13,8 +13,11 @@ Kinds:
 - "secret": records sealed with a secret that was not given (`count` of them, once per chain);
 - "unmatched": not one of the chain's `count` records sealed by recipe `name` matches (said once, instead of each:
   a wrong secret or a wrong time zone, more likely than every record altered);
-- "downgrade": the record is sealed by an older recipe than a record before it (Dolibarr's V1 after V2: what no
-  till writes, and what a forger who lacks the secret would).
+- "downgrade": records sealed by an older recipe than a record before them (Dolibarr's V1 after V2: what no till
+  writes, and what a forger who lacks the secret would): said once, on the first, with their `count`;
+- "timezone": records whose seals hold only with their times an hour off (`count`, recipe `name`): the till's server
+  is on another time zone than the shop's configured one. A recipe tells it by `near_miss(previous, record,
+  secret)`, asked only of a seal that does not match.
 
 A recipe may have a `generation` (a number, 0 when absent): a till moves to a newer way of sealing, never back.
 `stats`, when given, counts the records whose seal was recomputed ("sealed") and those that matched ("matched").
@@ -27,7 +30,8 @@ from .content import ContentError
 # The name of the check each kind is, in findings.json and every report (pipeline/fiscal_rules.py words them).
 CHECKS = {"altered": "source_seal", "missing": "source_gap", "unlinked": "source_link",
           "duplicate": "source_duplicate", "content": "source_content", "recipe": "source_recipe",
-          "secret": "source_secret", "unmatched": "source_unmatched", "downgrade": "source_downgrade"}
+          "secret": "source_secret", "unmatched": "source_unmatched", "downgrade": "source_downgrade",
+          "timezone": "source_timezone"}
 HELD = 1000  # broken seals of a recipe held back until one of its records matches (then said, in order)
 
 Problem = namedtuple("Problem", "kind record first last field name count")
@@ -47,6 +51,8 @@ def walk(records, recipe_of, previous, secret=None, whole=True, stats=None):
     held = {}  # recipe name -> [broken seals held back, how many in all] until one of its records matches
     matched = set()
     newest = None  # the highest recipe generation met so far
+    downgraded = [None, 0]  # the first record sealed by an older recipe than one before it, and how many
+    shifted = {}  # recipe name -> [first record whose seal holds an hour off, how many]
     seals = {}  # "sequence" links: the seal of each sequence number, to find the one before a record
     last_seq = last_seal = None
     unsealed = 0
@@ -62,7 +68,8 @@ def walk(records, recipe_of, previous, secret=None, whole=True, stats=None):
             continue
         generation = getattr(recipe, "generation", 0)
         if newest is not None and generation < newest:
-            yield problem("downgrade", rec, name=recipe.name)
+            downgraded[0] = downgraded[0] or rec
+            downgraded[1] += 1
         newest = generation if newest is None else max(newest, generation)
         # The record this one is linked to, and its seal.
         linked_missing = False
@@ -112,6 +119,8 @@ def walk(records, recipe_of, previous, secret=None, whole=True, stats=None):
                 matched.add(recipe.name)
                 for p in held.pop(recipe.name, [[], 0])[0]:
                     yield p
+        elif getattr(recipe, "near_miss", None) and recipe.near_miss(linked, rec, secret):
+            shifted.setdefault(recipe.name, [rec, 0])[1] += 1
         elif recipe.name in matched:
             yield problem("altered", rec)
         else:
@@ -119,6 +128,10 @@ def walk(records, recipe_of, previous, secret=None, whole=True, stats=None):
             kept[1] += 1
             if len(kept[0]) < HELD:
                 kept[0].append(problem("altered", rec))
+    if downgraded[1]:
+        yield problem("downgrade", downgraded[0], name=recipe_of(downgraded[0]).name, count=downgraded[1])
+    for name, (first, count) in sorted(shifted.items()):
+        yield problem("timezone", first, name=name, count=count)
     for name, (kept, count) in sorted(held.items()):
         if count >= 2:
             yield problem("unmatched", kept[0].record, name=name, count=count)

@@ -87,7 +87,7 @@ def load_mapping(name_or_path: str = "reference-pos", timezone: str = "Europe/Pa
         raise UsageError(_("No source mapping named {name!r}.").format(name=name_or_path))
     except (OSError, ValueError) as err:
         raise UsageError(_("The source mapping {name} cannot be read ({error}).").format(name=name_or_path, error=err))
-    if not isinstance(doc, dict) or not isinstance(doc.get("journals", {}), dict):
+    if not isinstance(doc, dict) or not isinstance(doc.get("journals"), dict) or not doc["journals"]:
         raise UsageError(_("The source mapping {name} is not a mapping: its file must hold a JSON object with its "
                            "journals (schemas/sources/reference-pos.json is one).").format(name=name_or_path))
     journals = {}

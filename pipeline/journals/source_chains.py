@@ -62,33 +62,44 @@ def _check(conn, mapping: Mapping, j: Journal, result: CheckResult, secret, chec
     # Streamed chain by chain: the walker looks back a few records only, so memory stays flat whatever the chain's
     # length (a supermarket's six years).
     claims = Claims(conn)
+    changed: set[str] = set()
     for name, records in groupby(_records(conn, j, where, params), key=lambda r: _chain_name(j, r)):
         seen = {"count": 0, "last": None}
         before = checkpoint.get(name) if isinstance(checkpoint.get(name), dict) else {}
-        digest, prefix = blake3.blake3(), {}
+        upto = before.get("last") if isinstance(before.get("last"), int) else None
+        # What the chain was when it was last archived: its records' numbers and seals, in order, up to the last
+        # number then. Those records, as they are now, must give the same digest: a record deleted, added or
+        # re-sealed among them does not.
+        digest, archived = blake3.blake3(), blake3.blake3()
 
-        def counted(records=records, seen=seen, digest=digest, prefix=prefix, upto=before.get("count")):
+        def counted(records=records, seen=seen, digest=digest, archived=archived, upto=upto):
             for rec in records:
                 said = getattr(recipe_of(rec), "claims", None)
                 if said is not None:
                     claims.add(rec, j.source_chain["key"], said(rec))
                 seen["count"] += 1
-                if isinstance(rec.get("sequence"), int) and (seen["last"] is None or rec["sequence"] > seen["last"]):
-                    seen["last"] = rec["sequence"]
-                # What this chain was when it was last archived: its records' numbers and seals, in order.
-                digest.update(f"{rec.get('sequence')}\x1f{rec.get('hash')}\n".encode("utf-8"))
-                if seen["count"] == upto:
-                    prefix["digest"] = digest.hexdigest()
+                seq = rec.get("sequence")
+                if isinstance(seq, int) and (seen["last"] is None or seq > seen["last"]):
+                    seen["last"] = seq
+                line = f"{seq}\x1f{rec.get('hash')}\n".encode("utf-8")
+                digest.update(line)
+                if upto is not None and isinstance(seq, int) and seq <= upto:
+                    archived.update(line)
                 yield rec
 
         stats: dict = {}
+        problems = 0
         for p in walk(counted(), recipe_of, j.source_chain["previous"], secret, whole, stats):
+            problems += 1
             result.add(_finding(j, p))
         result.seals_checked += stats["sealed"]
         new_cp[name] = dict(seen, digest=digest.hexdigest())
-        if whole and before.get("digest") and prefix.get("digest") not in (None, before["digest"]):
+        shorter = upto is not None and (seen["last"] or 0) < upto  # records gone from its end: tail_deleted's
+        if whole and before.get("digest") and not shorter and archived.hexdigest() != before["digest"]:
+            changed.add(name)
+        if name in changed and not problems:
             # Seals that hold, yet are not those archived: a keyless recipe (Odoo's, Dolibarr's V1) is recomputed
-            # by anyone who can write to the tables. Kept as it was, so that every run says it again.
+            # by anyone who can write to the tables. (A chain whose seals break is said by them.)
             result.add(Finding(j.name, "source_changed", {k: v for k, v in zip(j.source_chain["key"], name.split("/"))},
                                _("its first {count} records, archived at an earlier run (sequence up to {last}), are "
                                  "not the same now, though their seals may hold: the chain was re-sealed or "
@@ -105,11 +116,12 @@ def _check(conn, mapping: Mapping, j: Journal, result: CheckResult, secret, chec
                 gone = tail_deleted(_as_numbered(j), chain, cp, now)
                 if gone is not None:
                     result.add(gone)
-    # A chain with a finding keeps the checkpoint it had (none on a first run): the finding comes back every run,
-    # and what was archived before stays what later runs are held to.
-    failed = {_chain_name(j, f.record) for f in result.findings if f.journal == j.name}
-    out = {k: v for k, v in new_cp.items() if k not in failed}
-    out.update({k: v for k, v in checkpoint.items() if k in failed and isinstance(v, dict)})
+                    changed.add(chain)
+    # What earlier runs archived stays what later runs are held to: a chain re-sealed, rewritten or shortened keeps
+    # the checkpoint it had, so that the finding comes back every run. Any other finding (a broken seal, a sealed
+    # copy that disagrees) is said again from the data itself; the chain's checkpoint moves on with its new records.
+    out = {k: v for k, v in new_cp.items() if k not in changed}
+    out.update({k: v for k, v in checkpoint.items() if k in changed and isinstance(v, dict)})
     return out
 
 
@@ -166,8 +178,19 @@ def _finding(j: Journal, p) -> Finding:
                                 "every one of them was altered", p.count).format(count=p.count, recipe=p.name))
     if p.kind == "downgrade":
         return Finding(j.name, CHECKS[p.kind], rec,
-                       _("it is sealed by {recipe}, an older way of sealing than a record before it: a till never "
-                         "goes back, a forger without the till's secret would").format(recipe=p.name))
+                       ngettext("it is sealed by {recipe}, an older way of sealing than a record before it: a till "
+                                "never goes back, whereas a forger without the till's secret would",
+                                "it and {more} records after it are sealed by an older way of sealing than a record "
+                                "before them ({recipe} first): a till never goes back, whereas a forger without the "
+                                "till's secret would", p.count).format(recipe=p.name, more=p.count - 1))
+    if p.kind == "timezone":
+        return Finding(j.name, CHECKS[p.kind], rec,
+                       ngettext("its seal ({recipe}) holds only with its times an hour off: the till's server is "
+                                "not on the shop's time zone ([journals] timezone), at least part of the year",
+                                "the seals ({recipe}) of {count} records, from this one on, hold only with their "
+                                "times an hour off: the till's server is not on the shop's time zone ([journals] "
+                                "timezone), at least part of the year", p.count).format(recipe=p.name,
+                                                                                         count=p.count))
     if p.kind == "recipe":
         return Finding(j.name, CHECKS[p.kind], rec,
                        _("it names the recipe {name!r}, which Coffre does not know").format(name=p.name))

@@ -77,3 +77,29 @@ def test_invoices_edited_or_deleted_behind_the_blocked_log_are_named_by_their_re
            "tables de la caisse" in said, said
     assert "tickets [caisse takepos-" in said and f"numéro {unlogged}] : aucun enregistrement de la chaîne de la " \
            "caisse ne le scelle" in said, said
+
+
+def test_a_server_on_another_time_zone_is_one_finding_not_every_record_altered(mariadb_server, tmp_path, other_disk):
+    """Dolibarr's V1 times are its PHP server's local time: read in a zone that agrees with it in winter only
+    (UTC+1 all year against Paris), the records of the summer seal an hour off, and are said so, once."""
+    need_tool("mariadb-dump")
+    db = mariadb_server.new_database()
+    url = mariadb_server.url(db, option_file=mariadb_server.option_file(tmp_path / "coffre-mariadb.cnf"))
+    res = run_coffre("sample-db", "--mapping", "dolibarr-pos", url, "--days", "4", "--tickets-per-day", "4",
+                     "--start", "2025-03-28")
+    assert res.code == 0, res
+    config = tmp_path / "etc" / "coffre.toml"
+    (other_disk / "usb").mkdir()
+    res = run_coffre("init", "--config", config, "--source", url, "--to", other_disk / "usb", "--i-know",
+                     "--identity-out", tmp_path / "keys" / "identity.txt", "--mapping", "dolibarr-pos")
+    assert res.code == 0, res
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace('timezone = "Europe/Paris"', 'timezone = "Etc/GMT-1"'), encoding="utf-8")
+    res = run_coffre("archive", "--config", config, "--yes", "--json")
+    assert res.code == NEEDS_PERSON, res
+    found = json.loads(res.out)["findings"]
+    assert [(f["journal"], f["check"]) for f in found] == [("source_chain", "source_timezone")], found
+    summer = int(mariadb_server.admin("SELECT count(*) FROM llx_blockedlog WHERE date_creation >= '2025-03-30 03:00:00'",
+                                      database=db)[0][0])
+    assert found[0]["message"].startswith(f"the seals (dolibarr-blockedlog-v1) of {summer} records, from this one on, "
+                                          "hold only with their times an hour off"), found

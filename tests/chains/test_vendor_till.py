@@ -116,3 +116,89 @@ def test_a_chain_re_sealed_after_an_edit_is_said_at_every_run(tmp_path, other_di
         assert res.code == NEEDS_PERSON, res
         found = [(f["check"], f["record"]) for f in json.loads(res.out)["findings"]]
         assert found == [("source_changed", {"chain": "C1"})], found
+
+
+def _reseal(db: Path, caisse: str) -> None:
+    """A forger's repair: every seal of the register's chain recomputed, as the till computes them."""
+    conn = sqlite3.connect(db)
+    last = ""
+    for numero, at, total, tva, rowid in conn.execute(
+            "SELECT numero, horodatage, total_centimes, tva_centimes, id FROM ventes WHERE caisse = ? ORDER BY numero",
+            (caisse,)).fetchall():
+        last = hashlib.sha256((last + f"{caisse}|{numero}|{at}|{total}|{tva}").encode()).hexdigest()
+        conn.execute("UPDATE ventes SET empreinte = ? WHERE id = ?", (last, rowid))
+    conn.commit()
+    conn.close()
+
+
+def _sql(db: Path, sql: str) -> None:
+    conn = sqlite3.connect(db)
+    conn.execute(sql)
+    conn.commit()
+    conn.close()
+
+
+def _store(tmp_path, other_disk, mapping=MAPPING) -> tuple[Path, Path]:
+    db = tmp_path / "caisse-libre.db"
+    _caisse_libre(db)
+    config = tmp_path / "etc" / "coffre.toml"
+    (other_disk / "usb").mkdir()
+    res = run_coffre("init", "--config", config, "--source", f"sqlite:{db}", "--to", other_disk / "usb", "--i-know",
+                     "--identity-out", tmp_path / "keys" / "identity.txt", "--mapping", mapping)
+    assert res.code == 0, res
+    return db, config
+
+
+def _checks(config: Path) -> list:
+    res = run_coffre("archive", "--config", config, "--yes", "--json")
+    return [(f["check"], f["record"].get("chain"), f["record"].get("sequence"))
+            for f in json.loads(res.out)["findings"]]
+
+
+def test_a_sale_deleted_then_the_chain_re_sealed_is_said_at_every_run(tmp_path, other_disk):
+    db, config = _store(tmp_path, other_disk)
+    assert _checks(config) == []
+    _sql(db, "DELETE FROM ventes WHERE caisse = 'C2' AND numero = 3")
+    _sql(db, "UPDATE ventes SET numero = numero - 1 WHERE caisse = 'C2' AND numero > 3")
+    _reseal(db, "C2")
+    # Renumbered and re-sealed, the chain holds; its last number is gone from the end, as at every run after.
+    for _evening in range(2):
+        assert _checks(config) == [("tail_deleted", "C2", None)]
+    # A sale added since does not make it go away.
+    _sql(db, "INSERT INTO ventes SELECT id + 1000, caisse, numero + 1, horodatage, vendeur, total_centimes, "
+             "tva_centimes, empreinte FROM ventes WHERE caisse = 'C2' ORDER BY numero DESC LIMIT 1")
+    _reseal(db, "C2")
+    assert ("source_changed", "C2", None) in _checks(config)
+
+
+def test_a_chain_with_a_finding_is_still_held_to_what_was_archived_since(tmp_path, other_disk):
+    db, config = _store(tmp_path, other_disk)
+    assert _checks(config) == []
+    _sql(db, "UPDATE ventes SET total_centimes = total_centimes + 1 WHERE caisse = 'C1' AND numero = 2")
+    assert _checks(config) == [("source_seal", "C1", 2)]
+    assert _checks(config) == [("source_seal", "C1", 2)]  # said again, and the chain's checkpoint moved on
+    _reseal(db, "C1")  # the forger's repair: every seal holds again
+    for _evening in range(2):
+        assert _checks(config) == [("source_changed", "C1", None)]
+
+
+def test_a_change_of_mapping_keeps_what_the_till_s_chain_was(tmp_path, other_disk):
+    db, config = _store(tmp_path, other_disk)
+    assert _checks(config) == []
+    copy = tmp_path / "same-till.json"  # the same mapping under another name, as a vendor's update would come
+    copy.write_bytes(MAPPING.read_bytes())
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace(str(MAPPING), str(copy)), encoding="utf-8")
+    _sql(db, "UPDATE ventes SET total_centimes = total_centimes + 1 WHERE caisse = 'C1' AND numero = 2")
+    _reseal(db, "C1")
+    assert _checks(config) == [("source_changed", "C1", None)]
+
+
+def test_a_json_object_without_journals_is_not_a_mapping(tmp_path, other_disk, sample_db):
+    empty = tmp_path / "empty.json"
+    empty.write_text('{"name": "x"}', encoding="utf-8")
+    (other_disk / "usb").mkdir()
+    res = run_coffre("init", "--config", tmp_path / "etc" / "coffre.toml", "--source", f"sqlite:{sample_db}",
+                     "--to", other_disk / "usb", "--i-know", "--identity-out", tmp_path / "keys" / "identity.txt",
+                     "--mapping", empty)
+    assert res.code == 2 and "is not a mapping: its file must hold a JSON object with its journals" in res.err, res
