@@ -94,28 +94,12 @@ def test_a_vendor_adds_a_till_with_a_mapping_file_alone(tmp_path, other_disk):
 
 def test_a_chain_re_sealed_after_an_edit_is_said_at_every_run(tmp_path, other_disk):
     """Anyone who can write to the table can recompute a keyless chain: what was archived is what it is held to."""
-    db = tmp_path / "caisse-libre.db"
-    _caisse_libre(db)
-    config = tmp_path / "etc" / "coffre.toml"
-    (other_disk / "usb").mkdir()
-    res = run_coffre("init", "--config", config, "--source", f"sqlite:{db}", "--to", other_disk / "usb", "--i-know",
-                     "--identity-out", tmp_path / "keys" / "identity.txt", "--mapping", MAPPING)
-    assert res.code == 0, res
-    assert run_coffre("archive", "--config", config, "--yes").code == 0
-    conn = sqlite3.connect(db)
-    conn.execute("UPDATE ventes SET total_centimes = total_centimes - 100 WHERE caisse = 'C1' AND numero = 4")
-    last = ""  # the forger re-seals C1 from its first sale on, as the till would have
-    for numero, at, total, tva, rowid in conn.execute("SELECT numero, horodatage, total_centimes, tva_centimes, id "
-                                                      "FROM ventes WHERE caisse = 'C1' ORDER BY numero").fetchall():
-        last = hashlib.sha256((last + f"C1|{numero}|{at}|{total}|{tva}").encode()).hexdigest()
-        conn.execute("UPDATE ventes SET empreinte = ? WHERE id = ?", (last, rowid))
-    conn.commit()
-    conn.close()
+    db, config = _store(tmp_path, other_disk)
+    assert _checks(config) == []
+    _sql(db, "UPDATE ventes SET total_centimes = total_centimes - 100 WHERE caisse = 'C1' AND numero = 4")
+    _reseal(db, "C1")  # the forger re-seals C1 from its first sale on, as the till would have
     for _evening in range(2):
-        res = run_coffre("archive", "--config", config, "--yes", "--json")
-        assert res.code == NEEDS_PERSON, res
-        found = [(f["check"], f["record"]) for f in json.loads(res.out)["findings"]]
-        assert found == [("source_changed", {"chain": "C1"})], found
+        assert _checks(config) == [("source_changed", "C1", None)]
 
 
 def _reseal(db: Path, caisse: str) -> None:
