@@ -18,7 +18,6 @@ from pipeline.cli.progress import terminal_progress
 from pipeline.progress import RECORDS
 
 SHAPES = ("reference-pos", "odoo-pos", "dolibarr-pos")
-PRODUCT_KINDS = {"odoo-pos": "postgresql", "dolibarr-pos": "mariadb"}  # the engine each product runs on
 
 
 @click.command("sample-db", cls=Command,
@@ -104,10 +103,11 @@ def command(path: str, days: int, tickets_per_day: int, seed: int, start, zone, 
 
 def _product_sample(spec: str, kind: str | None, mapping: str, shape: dict, secret_path) -> dict[str, int]:
     """A product's own tables on its own engine (pipeline/sample/odoo.py, dolibarr.py), sealed as it seals them."""
+    from pipeline.journals.mapping import load_mapping
     from pipeline.journals.secret import chain_secret
     from pipeline.snapshot import open_source
 
-    want = PRODUCT_KINDS[mapping]
+    want = load_mapping(mapping).doc["source_kinds"][0]  # the engine the product runs on, as its mapping says
     if kind != want:
         raise UsageError(_("--mapping {mapping} builds its tables on a {kind} server: give its address as "
                            "{kind}://USER@HOST:PORT/DATABASE.").format(mapping=mapping, kind=want))

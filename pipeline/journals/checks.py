@@ -12,7 +12,7 @@ import base64
 import binascii
 import os
 import sqlite3
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import blake3
 from cryptography.exceptions import InvalidSignature
@@ -121,7 +121,8 @@ class Signatures:
         if self.queue:
             items = [v for _, v in self.queue if v is not None]
             if self.pool is None or self.workers < 2 or len(items) < 2 * self.workers:
-                futures = [_Done(self._slice(items))]
+                futures = [Future()]
+                futures[0].set_result(self._slice(items))
             else:
                 size = -(-len(items) // self.workers)
                 futures = [self.pool.submit(self._slice, items[i:i + size]) for i in range(0, len(items), size)]
@@ -144,16 +145,6 @@ class Signatures:
 
     def _slice(self, items: list) -> list[bool]:
         return [_verify(self.keys, p, s) for p, s in items]
-
-
-class _Done:
-    """A result already there, read as a future's."""
-
-    def __init__(self, value):
-        self.value = value
-
-    def result(self):
-        return self.value
 
 
 def workers() -> tuple[ThreadPoolExecutor | None, int]:

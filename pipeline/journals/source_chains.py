@@ -9,6 +9,7 @@ number are kept as its checkpoint, so that records deleted from its end since th
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from itertools import groupby
 
 import blake3
@@ -127,7 +128,6 @@ def _check(conn, mapping: Mapping, j: Journal, result: CheckResult, secret, chec
 
 def _as_numbered(j: Journal) -> Journal:
     """The journal as tail_deleted reads a numbered chain: keyed by the source chain's key, numbered by sequence."""
-    from dataclasses import replace
     return replace(j, chain_key=j.source_chain["key"], numbering_key=j.source_chain["key"], numbering_field="sequence")
 
 
