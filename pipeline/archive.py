@@ -32,7 +32,9 @@ from pipeline.keys.age_identity import parse_recipient
 from pipeline.manifest import format as fmt
 from pipeline.manifest.sign import sign
 from pipeline.manifest.write import FILE_KINDS, control_files
+from pipeline.manifest.blocks import LAYOUT, LIST_SUFFIX, render_list
 from pipeline.pack.blocks import BLOCK, BlockCache, pack_blocks
+from pipeline.pack.shared import SNAPSHOT_BLOCK, BlockNames, SharedBlocks, place_snapshot, place_stream
 from pipeline.pack.stream import cpu_count, pack_bytes
 from pipeline.journals.cache import FrameCache
 from pipeline.journals.incremental import journals_for_run
@@ -47,6 +49,7 @@ from pipeline.state.lock import StoreLock
 from pipeline.state.record_lock import record_lock
 from pipeline.state.sentences import english
 from pipeline.verify.identity import twins
+from pipeline.verify.blocks import signed_lists
 from pipeline.verify.unrecorded import find_unrecorded
 
 
@@ -136,7 +139,8 @@ class _Written:
     run: RunTransaction
     control: list[tuple[str, bytes]]
     hashes: dict[str, str]  # the control files' BLAKE3
-    blocks: BlockCache
+    blocks: BlockCache | None  # format 1's kept frames of the snapshot
+    written_bytes: int = 0  # format 2: the bytes of the blocks this run wrote to each copy
 
 
 def _prepare(cfg: Config, specs: list[str], source, history: History, allow_same_disk: bool,
@@ -206,6 +210,7 @@ def _write(cfg: Config, plan: _Plan, source, scratch: Path, history: History, re
     result.run_id = plan.run_id
     run = RunTransaction(cfg.store_id, plan.run_id, plan.dests, plan.copies, say, progress)
     journals = None
+    shared = _shared_blocks(cfg, plan, run, recipients, secret_key) if cfg.store_format == 2 else None
     try:
         with ThreadPoolExecutor(2) as pool:
             try:
@@ -213,15 +218,27 @@ def _write(cfg: Config, plan: _Plan, source, scratch: Path, history: History, re
                 # are sealed into the run as soon as they are ready (both files stream to every copy).
                 inspected = pool.submit(snap.inspect)
                 journals = pool.submit(_journals_sealed, cfg, snap.journals_db, scratch / "journals", history,
-                                       plan.run_id, run, recipients, result, say, progress) \
+                                       plan.run_id, run, recipients, result, say, progress, shared) \
                     if cfg.journals_enabled else None
-                blocks = BlockCache.open(cfg.state_dir, cfg.store_id, cfg.compression_level)
                 with snap.stream() as f:
                     tick = progress.task(_("Compressing and encrypting the snapshot"), snap.size)
-                    data_name = snap.name + ".zst.age"
-                    plain_hash, plain_size = run.data_file(
-                        data_name, "snapshot", lambda sink: pack_blocks(f, sink, recipients, blocks, tick,
-                                                                        cpu_count()))
+                    if shared is None:
+                        blocks = BlockCache.open(cfg.state_dir, cfg.store_id, cfg.compression_level)
+                        data_name = snap.name + ".zst.age"
+                        plain_hash, plain_size = run.data_file(
+                            data_name, "snapshot", lambda sink: pack_blocks(f, sink, recipients, blocks, tick,
+                                                                            cpu_count()))
+                        made = {"size": BLOCK, "count": blocks.count, "compressed": blocks.compressed,
+                                "reused": blocks.reused}
+                    else:
+                        blocks = None
+                        data_name = snap.name + LIST_SUFFIX
+                        with run.placing():
+                            placed, plain_hash, plain_size, tally = place_snapshot(
+                                f, shared, cfg.compression_level, tick, cpu_count())
+                        write_list(run, data_name, "snapshot", placed)
+                        made = {"size": SNAPSHOT_BLOCK, "count": tally.blocks, "written": tally.written,
+                                "shared": tally.blocks - tally.written}
                     tick.done()
                 snap.finish()
                 snap_facts = dict(snap.facts, **inspected.result())
@@ -237,7 +254,7 @@ def _write(cfg: Config, plan: _Plan, source, scratch: Path, history: History, re
     try:
         facts = _facts(plan.run_id, cfg.store_id, dict(
             snap_facts, file=data_name, plain_name=snap.name, plain_blake3=plain_hash, plain_size=plain_size,
-            blocks={"size": BLOCK, "count": blocks.count, "compressed": blocks.compressed, "reused": blocks.reused}),
+            blocks=made),
             sealed, result)
         result.attention += needs_a_person(facts["snapshot"], baseline(history.runs), cfg.journals_enabled,
                                            sealed is not None, result.journals_problem, len(result.findings))
@@ -252,7 +269,29 @@ def _write(cfg: Config, plan: _Plan, source, scratch: Path, history: History, re
         _discard_sealed_value(sealed)
         raise
     result.files = sorted(run.files, key=lambda f: FILE_KINDS.index(f["kind"]))
-    return _Written(run, control, hashes, blocks), sealed
+    return _Written(run, control, hashes, blocks, run.block_bytes), sealed
+
+
+def _shared_blocks(cfg: Config, plan: _Plan, run: RunTransaction, recipients: list, secret_key) -> SharedBlocks:
+    """Format 2: what each copy holds already (its blocks, and their stored BLAKE3 from its newest run's lists)."""
+    listed, known = {}, {}
+    for spec in run.live_specs():
+        dest = plan.dests[spec]
+        try:
+            listed[spec] = dest.blocks(cfg.store_id)
+            newest = max(dest.signed_runs(cfg.store_id), default=None)
+        except OSError:
+            listed[spec], newest = {}, None
+        lists = signed_lists(dest, cfg.store_id, newest, cfg.signing_public_key) if newest else None
+        known[spec] = {name: digest for blocks in (lists or {}).values() for name, digest in blocks}
+    return SharedBlocks(run, BlockNames(signing.raw_secret(secret_key)), recipients, listed, known)
+
+
+def write_list(run: RunTransaction, name: str, kind: str, placed: list) -> None:
+    """A data file's block list, written to every copy as the run's own file (read back, listed in MANIFEST.b3)."""
+    data = render_list([(p.name, p.digest) for p in placed])
+    run.data_file(name, kind, lambda sink: sink.write(data),
+                  extra={"layout": LAYOUT, "blocks": len(placed), "stored": sum(p.size for p in placed)})
 
 
 def _facts(run_id: str, store_id: str, snapshot: dict, sealed: "_SealedJournals | None", result: ArchiveResult) -> dict:
@@ -283,7 +322,8 @@ def _commit(cfg: Config, plan: _Plan, written: _Written, sealed: "_SealedJournal
     record of this machine and Coffre's own log."""
     copies = plan.copies
     done = [s for s, c in copies.items() if c.ok]
-    written.blocks.commit()  # the snapshot's frames, for the next run to copy where its blocks are the same
+    if written.blocks is not None:
+        written.blocks.commit()  # the snapshot's frames, for the next run to copy where its blocks are the same
     also = {}
     if sealed is not None:
         outcome = sealed.outcome
@@ -295,7 +335,8 @@ def _commit(cfg: Config, plan: _Plan, written: _Written, sealed: "_SealedJournal
                                        "chains": outcome.checks.checkpoint, "till_keys": outcome.checks.till_keys}}
     _name_new_media(plan.dests, done, plan.media, result, say)
     # What one copy of this run takes on its medium (the signature: a few hundred bytes, not counted).
-    size = sum(f["size"] for f in written.run.files) + sum(len(data) for _, data in written.control)
+    size = sum(f["size"] for f in written.run.files if f.get("layout") != LAYOUT) + written.written_bytes \
+        + sum(len(data) for _, data in written.control)
     entry = {"run_id": plan.run_id, "created_at": plan.created_at,
              "previous": plan.previous["run_id"] if plan.previous else None,
              "manifest_blake3": written.hashes[fmt.MANIFEST_JSON], "bytes": size}
@@ -451,7 +492,7 @@ class _SealedJournals:
 
 def _journals_sealed(cfg: Config, snapshot: Callable[[], Path], folder: Path, history: History, run_id: str, run: RunTransaction,
                      recipients: list, result: "ArchiveResult", say,
-                     progress: Progress = NO_PROGRESS) -> _SealedJournals | None:
+                     progress: Progress = NO_PROGRESS, shared: SharedBlocks | None = None) -> _SealedJournals | None:
     """In a thread beside the snapshot's packing: the journals stage, then its tar sealed into every copy."""
     outcome = _journals_result(lambda: _journals_stage(cfg, snapshot, folder, history, run_id, progress,
                                                        _secret_or_none(cfg, result, say)),
@@ -471,8 +512,14 @@ def _journals_sealed(cfg: Config, snapshot: Callable[[], Path], folder: Path, hi
                                                              errors="surrogateescape")
         carried = dict(log_head(log_lines), run_id=run_id)
         stream = FrameTar(outcome.members(cfg.compression_level), "journals", cfg.compression_level, int(time.time()))
-        name = "journals.tar.zst.age"
-        zst_hash, zst_size = run.data_file(name, "journals", lambda sink: seal(stream, sink, recipients))
+        if shared is None:
+            name = "journals.tar.zst.age"
+            zst_hash, zst_size = run.data_file(name, "journals", lambda sink: seal(stream, sink, recipients))
+        else:
+            name = "journals.tar" + LIST_SUFFIX
+            with run.placing():
+                placed, zst_hash, zst_size, _tally = place_stream(stream.chunks(), shared, cpu_count())
+            write_list(run, name, "journals", placed)
     except BaseException:
         outcome.discard()
         raise

@@ -94,6 +94,9 @@ KEYS: tuple[Key, ...] = (
         "state"),
     Key("archive", "compression_level", "integer",
         lambda: _("The zstd compression level of the snapshot, from 1 (fast) to 19 (small)."), 3, low=1, high=19),
+    Key("archive", "store_format", "integer",
+        lambda: _("How runs are stored: 2 (blocks shared between runs, an evening writes only what changed) or 1 "
+                  "(each run whole in its own folder, as Coffre wrote before)."), 2, low=1, high=2),
     Key("archive", "allow_same_disk", "boolean",
         lambda: _("Experts: accept a destination on the database's own disk (a copy there dies with that disk)."),
         False),

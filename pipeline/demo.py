@@ -96,7 +96,12 @@ def run_demo(folder: Path | None, days: int, say, progress: Progress = NO_PROGRE
     say(f"   cd {run_dir}")
     say("   b3sum --check MANIFEST.b3")
     say(f"   minisign -V -p {cfg.signing_public_key_file} -m MANIFEST.b3")
-    say(f"   age -d -i {identity} snapshot.sqlite.zst.age | zstd -d > /tmp/snapshot.sqlite")
+    if (run_dir / "snapshot.sqlite.blocks").exists():
+        say("   b3sum --check snapshot.sqlite.blocks")
+        say(f"   cut -c 67- snapshot.sqlite.blocks | while read -r b; do age -d -i {identity} \"$b\" || exit 1; done "
+            "| zstd -d > /tmp/snapshot.sqlite")
+    else:
+        say(f"   age -d -i {identity} snapshot.sqlite.zst.age | zstd -d > /tmp/snapshot.sqlite")
     say(_("Then: coffre status --config {config}").format(config=cfg.path))
     say(_("Config: {config}").format(config=cfg.path))
     return OK if ok else CHECK_FAILED

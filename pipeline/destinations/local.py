@@ -11,6 +11,7 @@ from pipeline.destinations import NotRegular, not_a_file
 from pipeline.durable import fsync_dir, fsync_fd
 from pipeline.errors import CannotRun
 from pipeline.i18n import _
+from pipeline.manifest.blocks import BLOCKS_DIR, block_folder, valid_block_name
 from pipeline.manifest.format import RUN_ID, SIGNATURE, valid_name
 
 TMP_PREFIX = ".tmp-"
@@ -251,6 +252,90 @@ class LocalDestination:
         fsync_dir(self.root)
         return True
 
+    def blocks(self, store_id: str) -> dict[str, int]:
+        """Every block of the store on this copy with its size (-1: not a regular file, or not where its name puts
+        it); {} when there is none."""
+        try:
+            top = self._open_sub(store_id, BLOCKS_DIR)
+        except FileNotFoundError:
+            return {}
+        out: dict[str, int] = {}
+        try:
+            with os.scandir(top) as folders:
+                subs = [e.name for e in folders if not e.name.startswith(TMP_PREFIX)]
+            for sub in subs:
+                try:
+                    fd = _enter(top, sub, lambda kind: kind) if valid_name(sub) else None
+                except (NotRegular, OSError):
+                    fd = None
+                if fd is None:
+                    continue
+                try:
+                    with os.scandir(fd) as entries:
+                        for e in entries:
+                            if e.name.startswith(TMP_PREFIX):
+                                continue
+                            good = valid_block_name(e.name) and block_folder(e.name) == sub
+                            out[e.name if good else f"{sub}/{e.name}"] = \
+                                e.stat(follow_symlinks=False).st_size if good and e.is_file(follow_symlinks=False) \
+                                else -1
+                finally:
+                    os.close(fd)
+        finally:
+            os.close(top)
+        return out
+
+    def _open_block_folder(self, store_id: str, name: str, create: bool = False) -> int:
+        if not valid_block_name(name):
+            raise ValueError(f"refusing block {name!r}")
+        if create:
+            self.store_dir(store_id).mkdir(parents=True, exist_ok=True)
+            _durably(self._open_store(store_id), lambda fd: os.mkdir(BLOCKS_DIR, dir_fd=fd), FileExistsError)
+            _durably(self._open_sub(store_id, BLOCKS_DIR), lambda fd: os.mkdir(block_folder(name), dir_fd=fd),
+                     FileExistsError)
+        top = self._open_sub(store_id, BLOCKS_DIR)
+        try:
+            return _enter(top, block_folder(name), lambda kind: _("{folder} is {kind}, not a folder; not "
+                                                                "followed").format(folder=block_folder(name), kind=kind))
+        finally:
+            os.close(top)
+
+    def open_block(self, store_id: str, name: str):
+        """The stored block `name`, a regular file reached without following a link."""
+        return _open_regular(self._open_block_folder(store_id, name), name)
+
+    def start_blocks(self, store_id: str) -> "LocalBlockWriter":
+        return LocalBlockWriter(self, store_id)
+
+    def remove_block(self, store_id: str, name: str) -> None:
+        """Removes one block (the prune's sweep, once no run names it); nothing there is no error."""
+        try:
+            folder = self._open_block_folder(store_id, name)
+        except FileNotFoundError:
+            return
+        _durably(folder, lambda fd: os.unlink(name, dir_fd=fd), FileNotFoundError)
+
+    def remove_block_leftovers(self, store_id: str) -> None:
+        """What a killed run or prune left being written among the blocks (`.tmp-` files)."""
+        try:
+            top = self._open_sub(store_id, BLOCKS_DIR)
+        except FileNotFoundError:
+            return
+        try:
+            with os.scandir(top) as folders:
+                subs = [e.name for e in folders if e.is_dir(follow_symlinks=False) and valid_name(e.name)]
+            for sub in subs:
+                fd = _enter(top, sub, lambda kind: kind)
+                try:
+                    with os.scandir(fd) as entries:
+                        stale = [e.name for e in entries if e.name.startswith(TMP_PREFIX)]
+                    for name in stale:
+                        os.unlink(name, dir_fd=fd)
+                finally:
+                    os.close(fd)
+        finally:
+            os.close(top)
+
     def start_run(self, store_id: str, run_id: str) -> "LocalRunWriter":
         self.store_dir(store_id).mkdir(parents=True, exist_ok=True)
         store = self._open_store(store_id)  # never a run written through a linked store folder, elsewhere
@@ -296,6 +381,48 @@ class LocalRunWriter:
             except OSError:
                 pass
         self.open_files.clear()
+
+
+class LocalBlockWriter:
+    """Writes blocks into `<store>/blocks/<ab>/`: each under a temporary name, fsynced, then linked to its name, never
+    over a block already there (a block, once written, stays the bytes the runs that name it were written with)
+    unless `replace` (coffre repair, with bytes that hash to what the lists say)."""
+
+    def __init__(self, dest: LocalDestination, store_id: str):
+        self.dest, self.store_id = dest, store_id
+        self.pending: dict[str, tuple[int, str]] = {}  # name -> (its folder's descriptor, temporary name)
+
+    def put(self, name: str, data: bytes, replace: bool = False) -> None:
+        folder = self.dest._open_block_folder(self.store_id, name, create=True)
+        tmp = f"{TMP_PREFIX}{name}-{os.urandom(4).hex()}"
+        try:
+            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644, dir_fd=folder)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(out, view):]
+                os.fsync(out)
+                os.posix_fadvise(out, 0, 0, os.POSIX_FADV_DONTNEED)  # read back from the medium, not memory
+            finally:
+                os.close(out)
+            if replace:
+                os.rename(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+            else:
+                try:
+                    os.link(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+                except FileExistsError:
+                    pass  # written meanwhile (never by Coffre under the store lock): the reader holds it to its hash
+                finally:
+                    os.unlink(tmp, dir_fd=folder)
+            fsync_fd(folder)
+        except BaseException:
+            try:
+                os.unlink(tmp, dir_fd=folder)
+            except OSError:
+                pass
+            raise
+        finally:
+            os.close(folder)
 
 
 class _WritebackFile:

@@ -11,6 +11,7 @@ import tempfile
 from pipeline import interrupt
 from pipeline.errors import CannotRun, UsageError
 from pipeline.i18n import _
+from pipeline.manifest.blocks import BLOCKS_DIR, MAX_BLOCK, block_folder, valid_block_name
 from pipeline.manifest.format import RUN_ID, SIGNATURE, valid_name
 
 TMP_PREFIX = ".tmp-"
@@ -198,6 +199,52 @@ class RcloneDestination:
         self._run("moveto", tmp, self._path(name), check_msg=_("cannot publish"))
         return True
 
+    def blocks(self, store_id: str) -> dict[str, int]:
+        """Every block of the store on this remote with its size, in one listing (-1: not where its name puts it)."""
+        try:
+            out = self._run("lsf", "-R", "--files-only", "--format", "sp", "--separator", ";",
+                            self._path(store_id, BLOCKS_DIR), check_msg=_("cannot list"))
+        except OSError as err:
+            if "not found" in str(err):
+                return {}
+            raise
+        found = {}
+        for line in out.splitlines():
+            size, _sep, path = line.partition(";")
+            sub, _slash, name = path.rpartition("/")
+            if name.startswith(TMP_PREFIX):
+                continue
+            good = valid_block_name(name) and sub == block_folder(name)
+            found[name if good else path] = int(size) if good and size.isdigit() else -1
+        return found
+
+    def open_block(self, store_id: str, name: str):
+        if not valid_block_name(name):
+            raise ValueError(f"refusing to read block {name!r}")
+        return _PipeReader([self._rclone(), *self.flags, "cat", "--count", str(MAX_BLOCK + 1),
+                            self._path(store_id, BLOCKS_DIR, block_folder(name), name)], name)
+
+    def start_blocks(self, store_id: str) -> "RcloneBlockWriter":
+        return RcloneBlockWriter(self, store_id)
+
+    def remove_block(self, store_id: str, name: str) -> None:
+        if not valid_block_name(name):
+            raise ValueError(f"refusing to remove block {name!r}")
+        self._delete(self._path(store_id, BLOCKS_DIR, block_folder(name), name))
+
+    def remove_block_leftovers(self, store_id: str) -> None:
+        try:
+            out = self._run("lsf", "-R", "--files-only", "--include", f"{TMP_PREFIX}*",
+                            self._path(store_id, BLOCKS_DIR), check_msg=_("cannot list"))
+        except OSError as err:
+            if "not found" in str(err):
+                return
+            raise
+        for path in out.splitlines():
+            sub, _slash, name = path.rpartition("/")
+            if name.startswith(TMP_PREFIX) and valid_name(sub):
+                self._delete(self._path(store_id, BLOCKS_DIR, sub, name))
+
     def start_run(self, store_id: str, run_id: str) -> "RcloneRunWriter":
         self._run("mkdir", self._path(store_id, run_id), check_msg=_("cannot create the run folder"))
         return RcloneRunWriter(self, store_id, run_id)
@@ -251,6 +298,24 @@ class RcloneRunWriter:
             except OSError:
                 pass
         self.procs.clear()
+
+
+class RcloneBlockWriter:
+    """Blocks uploaded under a temporary name and moved to theirs (see LocalBlockWriter)."""
+
+    def __init__(self, dest: RcloneDestination, store_id: str):
+        self.dest, self.store_id = dest, store_id
+
+    def put(self, name: str, data: bytes, replace: bool = False) -> None:
+        if not valid_block_name(name):
+            raise ValueError(f"refusing to write block {name!r}")
+        folder = (self.store_id, BLOCKS_DIR, block_folder(name))
+        tmp = self.dest._path(*folder, f"{TMP_PREFIX}{name}")
+        code, _out, err = interrupt.run([self.dest._rclone(), *self.dest.flags, "rcat", tmp], input=data, text=False)
+        if code != 0:
+            raise OSError(_("writing {name} failed: {error}").format(
+                name=name, error=_last_line(err.decode("utf-8", "replace"))))
+        self.dest._run("moveto", tmp, self.dest._path(*folder, name), check_msg=_("cannot publish"))
 
 
 class _PipeReader:

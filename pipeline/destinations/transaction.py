@@ -14,6 +14,7 @@ from pipeline.destinations.parallel import PerDestination
 from pipeline.errors import CannotRun
 from pipeline.i18n import _
 from pipeline.hashing import hash_stream
+from pipeline.manifest.blocks import MAX_BLOCK
 from pipeline.progress import NO_PROGRESS, CountedReader, CountedWriter, Progress
 from pipeline.pack.tee import AllBranchesFailed, Tee
 
@@ -51,6 +52,9 @@ class RunTransaction:
         # writers at once; its files are closed and its folder removed once no stream is writing.
         self._streams = 0
         self._dropped: list[tuple[str, RunWriter | None]] = []
+        self._blocks: dict = {}  # spec -> its block writer (format 2), made at the first block
+        self._block_checks: list = []  # (spec, block name, read-back Future)
+        self._block_bytes = 0
         weakref.finalize(self, _close_workers, self._flushers, self._checkers)
         started: dict[str, RunWriter] = {}
 
@@ -86,6 +90,17 @@ class RunTransaction:
             if writer is not None:
                 writer.discard()
             _remove_unsigned_run(self.dests[spec], self.store_id, self.run_id)
+
+    @property
+    def block_bytes(self) -> int:
+        """The bytes of the blocks this run wrote to one copy (format 2)."""
+        return self._block_bytes
+
+    @contextmanager
+    def placing(self):
+        """Blocks being written to every copy (format 2): a copy that fails meanwhile is cleared once none is."""
+        with self._stream():
+            yield
 
     @contextmanager
     def _stream(self):
@@ -123,7 +138,7 @@ class RunTransaction:
                 raise err
             self._fail(spec, _("writing {name} failed ({error})").format(name=name, error=err.strerror or err))
 
-    def data_file(self, name: str, kind: str, produce):
+    def data_file(self, name: str, kind: str, produce, extra: dict | None = None):
         with self._stream():
             tee = Tee({spec: self._counted(spec, f) for spec, f in self._open_all(name).items()})
             try:
@@ -137,11 +152,66 @@ class RunTransaction:
             self._commit_all(name, tee.failures)
         digest = tee.hash.hexdigest()
         self.files.append({"name": name, "kind": kind, "size": tee.size, "blake3": digest,
-                           "compression": "zstd", "encryption": "age"})
+                           "compression": "zstd", "encryption": "age", **(extra or {})})
         # Read back at once, beside what comes next (the facts, the other files); read_back collects it.
         for spec in self._live():
             self._start_check(spec, name, digest)
         return out
+
+    def live_specs(self) -> list[str]:
+        return sorted(self._live())
+
+    def read_block(self, spec: str, name: str) -> bytes | None:
+        """A stored block of one copy (None when it cannot be read, or is larger than any block)."""
+        try:
+            with self.dests[spec].open_block(self.store_id, name) as f:
+                data = f.read(MAX_BLOCK + 1)
+        except OSError:
+            return None
+        return data if len(data) <= MAX_BLOCK else None
+
+    def put_block(self, specs: list[str], name: str, data: bytes, digest: str) -> None:
+        """Writes one block to these copies at once (each in its medium's thread), then has it read back."""
+        writers = {s: w for s, w in self._block_writers().items() if s in specs}
+        with self._lock:
+            self._block_bytes += len(data) if len(writers) == len(self._live()) else 0
+        errors = self._flushers.run_all(writers, lambda spec: writers[spec].put(name, data))
+        for spec, err in errors.items():
+            if not isinstance(err, OSError):
+                raise err
+            self._fail(spec, _("writing block {name} failed ({error})").format(name=name, error=err.strerror or err))
+        for spec in writers:
+            if spec not in errors and spec in self._live():
+                with self._lock:
+                    self._block_checks.append((spec, name, self._checkers.submit(
+                        spec, self._check_block, spec, name, digest)))
+
+    def _block_writers(self) -> dict:
+        with self._lock:
+            for spec in self.writers:
+                if spec not in self._blocks:
+                    self._blocks[spec] = self.dests[spec].start_blocks(self.store_id)
+            return {s: self._blocks[s] for s in self.writers}
+
+    def _check_block(self, spec: str, name: str, digest: str) -> str | None:
+        if spec not in self.writers:
+            return None
+        try:
+            with self.dests[spec].open_block(self.store_id, name) as f:
+                got, _size = hash_stream(f, limit=MAX_BLOCK + 1)
+        except OSError as err:
+            return _("reading block {name} back failed ({error})").format(name=name, error=err.strerror or err)
+        if got != digest:
+            return _("block {name} read back differs from what was written (the medium is failing)").format(name=name)
+        return None
+
+    def _read_back_blocks(self) -> None:
+        with self._lock:
+            checks, self._block_checks = self._block_checks, []
+        for spec, _name, fut in checks:
+            reason = fut.result()
+            if reason:
+                self._fail(spec, reason)
 
     def small_file(self, name: str, data: bytes) -> str:
         with self._stream():
@@ -184,6 +254,7 @@ class RunTransaction:
     def read_back(self, names: list[str] | None = None, expected: dict[str, str] | None = None) -> None:
         """Reads every file back from each destination and checks its BLAKE3 against what was sent."""
         shown = self._reading_shown() if expected is None else []
+        self._read_back_blocks()
         expected = expected or {f["name"]: f["blake3"] for f in self.files}
         for spec in self._live():
             for name, digest in expected.items():

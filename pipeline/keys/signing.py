@@ -49,6 +49,11 @@ def ed25519_private(secret_key: minisign.SecretKey):
     return Ed25519PrivateKey.from_private_bytes(bytes(secret_key._keynum_sk.secret_key)[:32])
 
 
+def raw_secret(secret_key: minisign.SecretKey) -> bytes:
+    """The Ed25519 seed, from which keyed secrets of the store are derived (never written anywhere)."""
+    return bytes(secret_key._keynum_sk.secret_key)[:32]
+
+
 def public_pem(public_key_b64: str) -> bytes:
     """The pinned minisign public key as a PEM SubjectPublicKeyInfo, for `openssl pkeyutl -verify`."""
     import base64

@@ -8,7 +8,9 @@ import re
 from pipeline.i18n import _
 
 FORMAT_NAME = "coffre-run"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # each data file whole in the run's folder
+FORMAT_VERSION_BLOCKS = 2  # data files may be lists of blocks shared by the store's runs (manifest/blocks.py)
+KNOWN_VERSIONS = (FORMAT_VERSION, FORMAT_VERSION_BLOCKS)
 
 MANIFEST_JSON = "manifest.json"
 MANIFEST_B3 = "MANIFEST.b3"
@@ -35,6 +37,14 @@ class ManifestError(ValueError):
 
 def valid_name(name: str) -> bool:
     return bool(_NAME.match(name)) and ".." not in name
+
+
+def plain_name(name: str) -> str:
+    """What a data file holds once decrypted and decompressed: snapshot.sqlite for snapshot.sqlite.zst.age (format 1)
+    or snapshot.sqlite.blocks (format 2)."""
+    if name.endswith(".blocks"):
+        return name.removesuffix(".blocks")
+    return name.removesuffix(".age").removesuffix(".zst")
 
 
 def render_b3(entries: list[tuple[str, str]]) -> bytes:
@@ -85,8 +95,9 @@ def parse_manifest(data: bytes) -> dict:
         raise ManifestError(_("manifest.json is not valid JSON."))
     if not isinstance(doc, dict):
         raise ManifestError(_("manifest.json is not a JSON object."))
-    if doc.get("format") != FORMAT_NAME or doc.get("format_version") != FORMAT_VERSION:
-        raise ManifestError(_("manifest.json is not a coffre-run version 1 manifest."))
+    version = doc.get("format_version")
+    if doc.get("format") != FORMAT_NAME or isinstance(version, bool) or version not in KNOWN_VERSIONS:
+        raise ManifestError(_("manifest.json is not a coffre-run manifest of a version this Coffre reads (1 or 2)."))
     _expect(doc, "run_id", str)
     if not RUN_ID.match(doc["run_id"]):
         raise ManifestError(_("manifest.json has a malformed run_id."))
@@ -116,6 +127,10 @@ def parse_manifest(data: bytes) -> dict:
             raise ManifestError(_("manifest.json gives {name} a malformed size.").format(name=f["name"]))
         if not isinstance(f.get("blake3"), str) or not _HEX64.match(f["blake3"]):
             raise ManifestError(_("manifest.json gives {name} a malformed BLAKE3.").format(name=f["name"]))
+        if "layout" in f and (version < FORMAT_VERSION_BLOCKS or f["layout"] != "blocks"
+                              or not f["name"].endswith(".blocks") or f["kind"] == "facts"):
+            raise ManifestError(_("manifest.json gives {name} a layout this Coffre does not know.").format(
+                name=f["name"]))
     return doc
 
 

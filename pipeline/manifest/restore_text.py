@@ -7,6 +7,7 @@ byte-identical across the copies of a run): each language's text comes from that
 from __future__ import annotations
 
 from pipeline.i18n import in_language
+from pipeline.manifest.format import plain_name
 from pipeline.snapshot import reader_of_file
 
 LANGUAGES = ("fr", "en")  # French first (the shop's), then the English twin for a foreign reader
@@ -25,8 +26,13 @@ def _body(language: str, run_id: str, store_id: str, created_at: str, version: s
     public_key = in_language(language, "/path/to/coffre-signing.pub")
     decrypt = []
     for name in data_files:
-        plain = name.removesuffix(".age").removesuffix(".zst")
-        if name.endswith(".tar.zst.age"):
+        plain = plain_name(name)
+        if name.endswith(".blocks"):
+            # Format 2: the blocks, each an age file of its own, decrypted in the list's order make one zstd stream.
+            loop = f"     cut -c 67- {name} | while read -r b; do age -d -i {identity} \"$b\" || exit 1; done"
+            decrypt.append(f"     b3sum --check {name}\n")
+            decrypt.append(loop + (" | zstd -d | tar x\n" if plain.endswith(".tar") else f" | zstd -d > {plain}\n"))
+        elif name.endswith(".tar.zst.age"):
             decrypt.append(f"     age -d -i {identity} {name} | zstd -d | tar x\n")
         else:
             decrypt.append(f"     age -d -i {identity} {name} | zstd -d > {plain}\n")

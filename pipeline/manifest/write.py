@@ -19,7 +19,7 @@ def control_files(run_id: str, store_id: str, created_at: str, previous: dict | 
     restore = restore_text.render(run_id, store_id, created_at, __version__, [f["name"] for f in files])
     manifest = fmt.render_manifest({
         "format": fmt.FORMAT_NAME,
-        "format_version": fmt.FORMAT_VERSION,
+        "format_version": fmt.FORMAT_VERSION_BLOCKS if any("layout" in f for f in files) else fmt.FORMAT_VERSION,
         "run_id": run_id,
         "store_id": store_id,
         "created_at": created_at,

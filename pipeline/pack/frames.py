@@ -62,11 +62,13 @@ class FrameTar(io.RawIOBase):
         return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
     def _produce(self, members: list[Member], arcroot: str, level: int, mtime: int):
+        """(bytes, aligned): aligned pieces are READ_SIZE reads of a kept file from its start (the last one
+        shorter), which later runs read again at the same offsets while the file grows."""
         pad = b""
         for m in members:
             head = pad + self._header(m, arcroot, mtime)
             self.plain_size += len(head) + m.plain_size
-            yield frame(head, level)
+            yield frame(head, level), False
             for part in m.parts:
                 if isinstance(part, FileSlice):
                     with open(part.path, "rb") as f:
@@ -76,14 +78,19 @@ class FrameTar(io.RawIOBase):
                             if not data:
                                 raise OSError(_("{path} is shorter than recorded").format(path=part.path))
                             left -= len(data)
-                            yield data
+                            yield data, True
                 else:
-                    yield part
+                    yield part, False
             pad = b"\0" * (-m.plain_size % BLOCK)
         end = pad + b"\0" * (2 * BLOCK)
         end += b"\0" * (-(self.plain_size + len(end)) % RECORD)
         self.plain_size += len(end)
-        yield frame(end, level)
+        yield frame(end, level), False
+
+    def chunks(self):
+        """The compressed stream as the (bytes, aligned) pieces it is made of, for a reader that cuts it into blocks
+        (pipeline/pack/shared.py); not to be mixed with read()."""
+        return self._chunks
 
     def readable(self) -> bool:
         return True
@@ -91,13 +98,13 @@ class FrameTar(io.RawIOBase):
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:
             rest, self._buf, self._pos = self._buf[self._pos:], b"", 0
-            return b"".join([rest, *self._chunks])
+            return b"".join([rest, *(chunk for chunk, _aligned in self._chunks)])
         # Serves reads from the current chunk by offset: no copy of the megabyte left over at each read.
         while self._pos >= len(self._buf):
             nxt = next(self._chunks, None)
             if nxt is None:
                 return b""
-            self._buf, self._pos = nxt, 0
+            self._buf, self._pos = nxt[0], 0
         out = self._buf[self._pos:self._pos + n]
         self._pos += len(out)
         return out

@@ -20,6 +20,7 @@ from pipeline.config import Config
 from pipeline.destinations import why_not_read
 from pipeline.errors import CannotRun, CheckFailed, UsageError
 from pipeline.i18n import _
+from pipeline.manifest.format import plain_name
 from pipeline.progress import NO_PROGRESS, NO_TASK, Progress, Task
 from pipeline.unpack.check import BoundedBuffer, journals_mismatch, journals_need_decompressing, parse_facts
 from pipeline.unpack.data_file import authenticate, unpack_data_file
@@ -280,7 +281,7 @@ def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: 
     plan = []
     for f in manifest["files"]:
         name = f["name"]
-        plain = name.removesuffix(".age").removesuffix(".zst")
+        plain = plain_name(name)
         if f["kind"] == "journals":
             final = out_dir / "journals" if checks.journals == "extract" else None
         else:
@@ -292,7 +293,7 @@ def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: 
         raise _CopyBad(_("the run has no facts.json.zst.age: nothing to hold the restored data to"))
     checks.task = checks.progress.task(
         _("Restoring from copy {destination}").format(destination=dest.describe()),
-        sum(f["size"] for _name, f, final in plan if final is not None or f["kind"] != "journals"
+        sum(f.get("stored", f["size"]) for _name, f, final in plan if final is not None or f["kind"] != "journals"
             or checks.journals != "authenticate"))
     temps: list[tuple[Path, Path]] = []  # (temporary, final), appended once created by us ("x" mode)
     ready: list[tuple[Path, Path]] = []  # everything unpacked and checked before the first file is published

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import blake3
+
 from pipeline.destinations import why_not_read
 from pipeline.hashing import hash_stream
 from pipeline.i18n import _
 from pipeline.unpack.check import FACTS_LIMIT
-from pipeline.unpack.stream import Limits, SourceReadError, UnpackError, Unpacked, unpack
+from pipeline.manifest.blocks import MAX_BLOCK, BlockListError, is_block_list, parse_list
+from pipeline.unpack.stream import Limits, SourceReadError, UnpackError, Unpacked, unpack, unpack_parts
 
 
 def _size(value) -> int | None:
@@ -28,7 +31,19 @@ def limits_for(entry: dict, facts: dict | None) -> Limits:
 
 
 def authenticate(dest, store_id: str, run_id: str, entry: dict) -> None:
-    """The stored bytes' BLAKE3 against the signed manifest, nothing decrypted (at most one byte past its size)."""
+    """The stored bytes' BLAKE3 against the signed manifest, nothing decrypted (at most one byte past its size); a
+    block list's blocks each against the list."""
+    if is_block_list(entry):
+        for name, digest in block_list(dest, store_id, run_id, entry):
+            try:
+                with dest.open_block(store_id, name) as src:
+                    got, size = hash_stream(_Capped(src, MAX_BLOCK + 1))
+            except OSError as err:
+                raise _read_error(err, name)
+            if size > MAX_BLOCK or got != digest:
+                raise UnpackError(_("its block {name} is damaged: its BLAKE3 differs from the block list").format(
+                    name=name))
+        return
     try:
         with dest.open_read(store_id, run_id, entry["name"]) as src:
             got, size = hash_stream(_Capped(src, entry["size"] + 1))
@@ -62,6 +77,11 @@ def unpack_data_file(dest, store_id: str, run_id: str, entry: dict, identities: 
     if decompress and limits.plain is None:
         raise UnpackError(_("facts.json did not verify, so nothing bounds what it decompresses to: it is not "
                             "unpacked"))
+    if is_block_list(entry):
+        parts = [_BlockOpener(dest, store_id, name, digest) for name, digest in block_list(dest, store_id, run_id,
+                                                                                             entry)]
+        return unpack_parts([(p, p.digest, MAX_BLOCK) for p in parts], identities, out, progress, decompress,
+                            hash_zst, limits=limits, whole=entry["blake3"])
     try:
         src = dest.open_read(store_id, run_id, entry["name"])
     except OSError as err:
@@ -70,8 +90,37 @@ def unpack_data_file(dest, store_id: str, run_id: str, entry: dict, identities: 
         return unpack(src, identities, out, progress, decompress=decompress, hash_zst=hash_zst, limits=limits)
 
 
-def _read_error(err: OSError) -> SourceReadError:
+def block_list(dest, store_id: str, run_id: str, entry: dict) -> list[tuple[str, str]]:
+    """A data file's block list (format 2), held to the signed manifest's size and BLAKE3."""
+    try:
+        with dest.open_read(store_id, run_id, entry["name"]) as src:
+            data = _Capped(src, entry["size"] + 1).read(entry["size"] + 1)
+    except OSError as err:
+        raise _read_error(err)
+    if len(data) != entry["size"] or blake3.blake3(data).hexdigest() != entry["blake3"]:
+        raise UnpackError(_("its BLAKE3 differs from MANIFEST.b3"))
+    try:
+        return parse_list(data, entry["name"])
+    except BlockListError as err:
+        raise UnpackError(str(err))
+
+
+class _BlockOpener:
+    """Opens one block of a list when the unpacking reaches it (never all at once)."""
+
+    def __init__(self, dest, store_id: str, block: str, digest: str):
+        self.dest, self.store_id, self.block, self.digest = dest, store_id, block, digest
+
+    def __call__(self):
+        try:
+            return self.dest.open_block(self.store_id, self.block)
+        except OSError as err:
+            raise _read_error(err, self.block)
+
+
+def _read_error(err: OSError, block: str | None = None) -> SourceReadError:
     """Every failure to read the copy, a missing file included, as one kind: the copy's problem, not ours."""
     out = SourceReadError(err.errno, err.strerror or str(err))
-    out.said = why_not_read(err)
+    out.said = why_not_read(err) if block is None else _("its block {name} {reason}").format(
+        name=block, reason=why_not_read(err))
     return out

@@ -339,20 +339,49 @@ def unpack(src, identities: list, out=None, progress=None, decompress: bool = Tr
     temporary name and publish only after this returns. `out` never receives more than `limits.plain` bytes, and
     without that limit (None) the caller has held the stored bytes to the signed manifest first.
     """
-    stored = _StoredReader(src, limits.stored, progress)
+    return unpack_parts([(lambda: src, None, limits.stored)], identities, out, progress, decompress, hash_zst,
+                        limits=limits)
+
+
+def unpack_parts(parts, identities: list, out=None, progress=None, decompress: bool = True, hash_zst: bool = True, *,
+                 limits: Limits, whole: str | None = None) -> Unpacked:
+    """As unpack, for a data file made of several age files one after the other (format 2's blocks): `parts` gives
+    (open(), the BLAKE3 its stored bytes must have or None, the most stored bytes it may have) in order; their
+    plaintexts make one zstd stream. `whole` is what stored_blake3 reports once every part matched (the list's)."""
     inflater = _Inflater(out, limits) if decompress else None
     sink = _Sink(inflater, limits, hash_zst)
+    secrets = [identity_secret(i) for i in identities]
+    stored_hash, stored_size = None, 0
+    stored = None
     try:
         try:
-            decrypt(stored, sink, [identity_secret(i) for i in identities])
+            for opener, digest, limit in parts:
+                stored = None
+                try:
+                    src = opener()
+                except SourceReadError:
+                    raise
+                except OSError as err:
+                    raise SourceReadError(err.errno, err.strerror or str(err))
+                with src:
+                    stored = _StoredReader(src, limit, progress)
+                    decrypt(stored, sink, secrets)
+                    # age may stop before the end of a file with junk appended; anything left is damage too.
+                    if stored.read(1):
+                        raise UnpackError(_("bytes follow the end of the age stream"))
+                got = stored.hash.hexdigest()
+                if digest is not None and got != digest:
+                    raise UnpackError(_("its block {name} is damaged: its BLAKE3 differs from the block list").format(
+                        name=getattr(opener, "block", "?")))
+                stored_hash, stored_size = got, stored_size + stored.size
             sink.hand_over()
         finally:
             if inflater is not None:
                 inflater.close()
     except Exception as err:
-        if stored.error is not None:
+        if stored is not None and stored.error is not None:
             raise SourceReadError(stored.error.errno, stored.error.strerror or str(stored.error))
-        if isinstance(err, UnpackError):
+        if isinstance(err, (UnpackError, SourceReadError)):
             raise
         if inflater is not None:
             inflater.raise_failure()
@@ -365,9 +394,6 @@ def unpack(src, identities: list, out=None, progress=None, decompress: bool = Tr
     if inflater is not None:
         inflater.raise_failure()
         inflater.finish()
-    # age may stop before the end of a file with junk appended; anything left is damage too.
-    if stored.read(1):
-        raise UnpackError(_("bytes follow the end of the age stream"))
     plain = inflater.plain if inflater is not None else None
-    return Unpacked(stored.hash.hexdigest(), stored.size, sink.hash.hexdigest() if sink.hash else None, sink.size,
+    return Unpacked(whole or stored_hash, stored_size, sink.hash.hexdigest() if sink.hash else None, sink.size,
                     plain.hash.hexdigest() if plain else None, plain.size if plain else None)

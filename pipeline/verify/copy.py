@@ -12,7 +12,9 @@ from pipeline.i18n import _
 from pipeline.progress import CountedReader
 from pipeline.manifest import format as fmt
 from pipeline.manifest.check import SignatureInvalid, verify as verify_signature
+from pipeline.manifest.blocks import MAX_LIST, BlockListError, is_block_list, parse_list
 from pipeline.retention.removal import read_removals
+from pipeline.verify.blocks import BlockChecks
 from pipeline.verify.identity import CopyIdentity, identify
 
 LATEST = "latest"  # accepted wherever a run is named: the newest one
@@ -68,7 +70,10 @@ class VerifyOptions:
     progress: Callable[[int], None] | None = None  # told of the bytes read (a progress task, pipeline/progress.py)
 
 
-def verify_run(dest, store_id: str, run_id: str, opts: VerifyOptions, problems: list[Problem]) -> RunReport:
+def verify_run(dest, store_id: str, run_id: str, opts: VerifyOptions, problems: list[Problem],
+               blocks: BlockChecks | None = None) -> RunReport:
+    """`blocks`: the copy's block checks shared by the runs of one verify, which says each damaged block once with
+    the runs that need it; without, this run's damaged blocks are its own problems."""
     rep = RunReport(run_id)
     label = dest.describe()
 
@@ -190,9 +195,35 @@ def verify_run(dest, store_id: str, run_id: str, opts: VerifyOptions, problems: 
         rep.deep = True
         opts.deep(dest, store_id, rep, {n: listed.get(n) for n in todo}, problem)
     else:
+        alone = blocks is None
+        checks = BlockChecks() if alone else blocks
         for name in todo:
-            hash_file(name, data_files[name]["size"])
+            if hash_file(name, data_files[name]["size"]) and is_block_list(data_files[name]):
+                _check_blocks(dest, store_id, rep, name, checks, problem, alone, opts.progress)
     return rep
+
+
+def _check_blocks(dest, store_id: str, rep: RunReport, name: str, checks: BlockChecks, problem, alone: bool,
+                  progress) -> None:
+    """A block list's blocks (format 2), each read once per verify whatever the runs that share it."""
+    try:
+        with dest.open_read(store_id, rep.run_id, name) as f:
+            blocks = parse_list(f.read(MAX_LIST + 1), name)
+    except BlockListError as err:
+        problem(name, str(err))
+        return
+    except OSError as err:
+        problem(name, why_not_read(err))
+        return
+    before = checks.bytes_read
+    bad = checks.check(dest, store_id, rep.run_id, blocks, progress)
+    rep.bytes_read += checks.bytes_read - before
+    if bad:
+        rep.ok = False
+        if alone:
+            for key in bad:
+                block = key.partition(":")[0]
+                problem(name, _("block {block} {reason}").format(block=block, reason=checks.done[key]))
 
 
 def _kind_of(dest, store_id: str, run_id: str, name: str) -> str:
@@ -258,8 +289,9 @@ def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, 
     history_runs = record.get("runs") or []
     last_read = ((record.get("data_checks") or {}).get(ident.key) or {})
     by_id = {}
+    blocks = BlockChecks()
     for run_id in [only_run] if only_run else sorted(run_ids, key=lambda r: ((last_read.get(r) or {}).get("at", ""), r)):
-        rep = verify_run(dest, store_id, run_id, opts, report.problems)
+        rep = verify_run(dest, store_id, run_id, opts, report.problems, blocks)
         if not rep.complete:
             if run_id in ident.signed_removals or any(r["run_id"] == run_id and ident.removed_here(r)
                                                       for r in history_runs):
@@ -275,6 +307,10 @@ def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, 
         report.runs.append(rep)
         report.notes.extend(_("{run_id}: {note}").format(run_id=run_id, note=n) for n in rep.notes)
         by_id[run_id] = rep
+    for block, reason, runs in blocks.problems():
+        report.problems.append(Problem(report.destination, None, f"blocks/{block[:2]}/{block}", _(
+            "{reason}; the runs that need it: {runs} (coffre repair heals it from another copy that holds it "
+            "intact)").format(reason=reason, runs=", ".join(runs))))
     report.runs.sort(key=lambda r: r.run_id)
     _check_chain(report, run_ids, by_id, history_runs, ident, only_run is None)
     return report

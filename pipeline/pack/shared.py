@@ -1,0 +1,263 @@
+"""Data files as lists of shared, individually encrypted blocks (format 2): a block already on every copy is named,
+not written again, so an evening writes what changed.
+
+A block is age(zstd(content)) stored under a name derived from its content by a keyed hash (the key comes from the
+store's signing key, which never leaves the archiving machine): equal contents get equal names, and a name reveals
+nothing of the content to whoever reads the copy. The snapshot's blocks are its 256 KiB stretches (named from the plain
+bytes, so an unchanged stretch is neither compressed nor encrypted again); the journals' are stretches of their zstd
+stream, whose frames are kept byte-identical from run to run (pipeline/pack/frames.py).
+
+The same run must be the same bytes on every copy (its block list names each block's stored BLAKE3), yet the same
+content may have been encrypted twice (on two USB keys used in turn): a name whose copies disagree, or that a copy
+holds damaged, is not used; the content goes under the next variant of the name (a keyed hash of name and number).
+A block is never written over (a run that names it was written with those bytes); only `coffre repair` replaces a
+damaged one, with bytes that hash to what the lists say.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import blake3
+
+from pipeline.age.writer import AgeWriter
+from pipeline.hashing import HashingReader
+from pipeline.manifest.blocks import MAX_BLOCK
+from pipeline.pack.blocks import _compress
+
+SNAPSHOT_BLOCK = 256 << 10  # a day of sales changes 13 of the 1-year sample's 283 such stretches (7 of 71 MiB)
+GRID = (1 << 20, 64 << 10, 4 << 10)  # how a kept journals file is cut (stretches())
+VARIANTS = 16  # tries before a content is said not placeable (never met: each try needs two copies disagreeing)
+CONTEXT = "coffre 2026-12-05 block names"
+
+
+class BlockNames:
+    """Keyed names: one key for plain content (compressed here), one for content that is zstd already."""
+
+    def __init__(self, secret: bytes):
+        root = blake3.blake3(secret, derive_key_context=CONTEXT).digest()
+        self._plain = blake3.blake3(b"plain", key=root).digest()
+        self._zst = blake3.blake3(b"zstd", key=root).digest()
+
+    def plain(self, data) -> str:
+        return blake3.blake3(data, key=self._plain).hexdigest()
+
+    def zst(self, data) -> str:
+        return blake3.blake3(data, key=self._zst).hexdigest()
+
+    def variant(self, name: str, k: int) -> str:
+        return blake3.blake3(bytes.fromhex(name) + k.to_bytes(4, "big"), key=self._plain).hexdigest()
+
+
+class _Collector:
+    """A sink that gathers what age writes for one block."""
+
+    def __init__(self):
+        self.parts: list[bytes] = []
+
+    def write(self, data) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def value(self) -> bytes:
+        return b"".join(self.parts)
+
+
+def encrypt(content: bytes, recipients: list) -> bytes:
+    out = _Collector()
+    age = AgeWriter(out, recipients)
+    age.write(content)
+    age.close()
+    return out.value()
+
+
+@dataclass
+class Placed:
+    name: str
+    digest: str  # BLAKE3 of the stored bytes
+    size: int
+    written: bool  # False: the copies held it already
+
+
+@dataclass
+class Tally:
+    blocks: int = 0
+    written: int = 0
+    written_bytes: int = 0
+    shared_bytes: int = 0
+
+
+class SharedBlocks:
+    """Tonight's copies' blocks: which each holds (listed once at the start) and with which bytes, and the placing of a
+    content under a name every copy holds with the same bytes. Thread-safe: the snapshot and the journals place
+    blocks at once, each from several threads."""
+
+    def __init__(self, run, names: BlockNames, recipients: list, listed: dict[str, dict[str, int]],
+                 known: dict[str, dict[str, str]]):
+        self.run, self.names, self.recipients = run, names, recipients
+        self.listed = listed  # spec -> {name: size}
+        self.known = known  # spec -> {name: stored BLAKE3} (from the newest run's lists there)
+        self._lock = threading.Lock()
+        self._busy: dict[str, Future] = {}  # a name being placed by another thread
+
+    def _digest_on(self, spec: str, name: str) -> str | None:
+        """The stored BLAKE3 of `name` on one copy: known from its lists, else read and hashed (None: unreadable)."""
+        digest = self.known.get(spec, {}).get(name)
+        if digest is not None:
+            return digest
+        data = self.run.read_block(spec, name)
+        if data is None:
+            return None
+        digest = blake3.blake3(data).hexdigest()
+        self.known.setdefault(spec, {})[name] = digest
+        return digest
+
+    def place(self, base: str, make, tally: Tally) -> Placed:
+        """`make()` gives the content's stored bytes (called only when no copy holds it)."""
+        for k in range(VARIANTS):
+            name = base if k == 0 else self.names.variant(base, k)
+            mine = False
+            with self._lock:
+                fut = self._busy.get(name)
+                if fut is None:
+                    fut = self._busy[name] = Future()
+                    mine = True
+            if not mine:
+                placed = fut.result()
+                if placed is None:
+                    continue
+                return self._count(placed, tally, written=False)
+            placed = None
+            try:
+                placed = self._try(name, make)
+            finally:
+                fut.set_result(placed)
+                if placed is None:
+                    with self._lock:
+                        self._busy.pop(name, None)
+            if placed is not None:
+                return self._count(placed, tally, placed.written)
+        raise OSError(f"no name found for a block after {VARIANTS} tries: the copies disagree everywhere")
+
+    def _count(self, placed: Placed, tally: Tally, written: bool) -> Placed:
+        with self._lock:
+            tally.blocks += 1
+            if written:
+                tally.written += 1
+                tally.written_bytes += placed.size
+            else:
+                tally.shared_bytes += placed.size
+        return placed
+
+    def _try(self, name: str, make) -> Placed | None:
+        live = self.run.live_specs()
+        holders = {s for s in live if name in self.listed.get(s, {})}
+        digests = set()
+        for spec in holders:
+            size = self.listed[spec][name]
+            digest = self._digest_on(spec, name) if 0 < size <= MAX_BLOCK else None
+            if digest is None:
+                return None  # held damaged, or not a block: the next variant
+            digests.add((digest, size))
+        if len(digests) > 1:
+            return None
+        if digests:
+            digest, size = digests.pop()
+            lacking = [s for s in live if s not in holders]
+            if lacking:
+                data = self.run.read_block(sorted(holders)[0], name)
+                if data is None or blake3.blake3(data).hexdigest() != digest:
+                    return None
+                self.run.put_block(lacking, name, data, digest)
+                self._listed(lacking, name, size)
+            return Placed(name, digest, size, written=bool(lacking) and len(lacking) == len(live))
+        data = make()
+        digest = blake3.blake3(data).hexdigest()
+        self.run.put_block(live, name, data, digest)
+        self._listed(live, name, len(data))
+        for spec in live:
+            self.known.setdefault(spec, {})[name] = digest
+        return Placed(name, digest, len(data), written=True)
+
+    def _listed(self, specs, name: str, size: int) -> None:
+        with self._lock:
+            for spec in specs:
+                self.listed.setdefault(spec, {})[name] = size
+
+
+def place_snapshot(src, shared: SharedBlocks, level: int, progress=None, workers: int = 2
+                   ) -> tuple[list[Placed], str, int, Tally]:
+    """The snapshot's 256 KiB stretches as blocks, in order; returns them, the plain BLAKE3 and size, the tally."""
+    plain = HashingReader(src, progress)
+    tally = Tally()
+    out: list[Placed] = []
+    recipients = shared.recipients
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque = deque()
+        while block := plain.read(SNAPSHOT_BLOCK):
+            name = shared.names.plain(block)
+            pending.append(pool.submit(shared.place, name,
+                                       lambda b=block: encrypt(_compress(b, level), recipients), tally))
+            while len(pending) > 2 * workers or (pending and pending[0].done()):
+                out.append(pending.popleft().result())
+        while pending:
+            out.append(pending.popleft().result())
+    return out, plain.hash.hexdigest(), plain.size, tally
+
+
+def stretches(chunks, grid: tuple[int, ...] = GRID):
+    """The journals' zstd stream cut into blocks that stay the same from run to run. A kept file is read from its start
+    in aligned pieces (FrameTar) and grows only at its end: its whole 1 MiB pieces are blocks, and what remains of its
+    last piece is cut on finer grids (64 KiB, then 4 KiB) into blocks that the next runs find again, until the file
+    grows past them; the bytes below the finest grid, the headers and tonight's frames are gathered into blocks of
+    their own, which change every run."""
+    gathered: list[bytes] = []
+    held = 0
+    for chunk, aligned in chunks:
+        view = memoryview(chunk)
+        at = 0
+        if aligned:
+            for size in grid:
+                while len(view) - at >= size:
+                    if gathered:
+                        yield b"".join(gathered)
+                        gathered, held = [], 0
+                    yield bytes(view[at:at + size])
+                    at += size
+        while at < len(view):  # gathered, never past grid[0] in one block
+            take = min(grid[0] - held, len(view) - at)
+            gathered.append(bytes(view[at:at + take]))
+            held += take
+            at += take
+            if held >= grid[0]:
+                yield b"".join(gathered)
+                gathered, held = [], 0
+    if gathered:
+        yield b"".join(gathered)
+
+
+def place_stream(chunks, shared: SharedBlocks, workers: int = 2) -> tuple[list[Placed], str, int, Tally]:
+    """An already compressed stream (the journals' tar.zst) as blocks; returns them, its BLAKE3 and size, the tally."""
+    whole = blake3.blake3(max_threads=1)
+    size = 0
+    tally = Tally()
+    out: list[Placed] = []
+    recipients = shared.recipients
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque = deque()
+        for piece in stretches(chunks):
+            whole.update(piece)
+            size += len(piece)
+            pending.append(pool.submit(shared.place, shared.names.zst(piece),
+                                       lambda p=piece: encrypt(p, recipients), tally))
+            while len(pending) > 2 * workers or (pending and pending[0].done()):
+                out.append(pending.popleft().result())
+        while pending:
+            out.append(pending.popleft().result())
+    return out, whole.hexdigest(), size, tally

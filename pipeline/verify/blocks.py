@@ -1,0 +1,114 @@
+"""The blocks a copy's runs name (format 2), read from their signed block lists, and each block checked once."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from pipeline.destinations import why_not_read
+from pipeline.hashing import hash_stream
+from pipeline.i18n import _
+from pipeline.manifest import format as fmt
+from pipeline.manifest.blocks import LIST_SUFFIX, MAX_BLOCK, MAX_LIST, BlockListError, parse_list
+from pipeline.manifest.check import SignatureInvalid, verify as verify_signature
+
+CONTROL_LIMIT = 1 << 20
+
+
+def signed_lists(dest, store_id: str, run_id: str, pinned_key: str) -> dict[str, list[tuple[str, str]]] | None:
+    """{list name: [(block, stored BLAKE3)]} of one run, each list held to the run's signed MANIFEST.b3; None when the
+    run's signature or a list does not check (the run then vouches for no block)."""
+    try:
+        with dest.open_read(store_id, run_id, fmt.MANIFEST_B3) as f:
+            b3 = f.read(CONTROL_LIMIT + 1)
+        with dest.open_read(store_id, run_id, fmt.SIGNATURE) as f:
+            sig = f.read(CONTROL_LIMIT + 1)
+        if verify_signature(pinned_key, b3, sig) != fmt.trusted_comment(store_id, run_id):
+            return None
+        listed = fmt.parse_b3(b3)
+    except (OSError, SignatureInvalid, fmt.ManifestError):
+        return None
+    out = {}
+    for name, digest in listed.items():
+        if not name.endswith(LIST_SUFFIX):
+            continue
+        try:
+            with dest.open_read(store_id, run_id, name) as f:
+                data = f.read(MAX_LIST + 1)
+            if len(data) > MAX_LIST or _b3(data) != digest:
+                return None
+            out[name] = parse_list(data, name)
+        except (OSError, BlockListError):
+            return None
+    return out
+
+
+def named_blocks(dest, store_id: str, run_id: str, pinned_key: str) -> set[str] | None:
+    """Every block a run names, or None when that cannot be told (see signed_lists)."""
+    lists = signed_lists(dest, store_id, run_id, pinned_key)
+    if lists is None:
+        return None
+    return {name for blocks in lists.values() for name, _digest in blocks}
+
+
+def _b3(data: bytes) -> str:
+    import blake3
+
+    return blake3.blake3(data).hexdigest()
+
+
+@dataclass
+class BlockChecks:
+    """One copy's blocks, each read and hashed at most once however many runs name it; what is wrong with a block is
+    said once, with every run that needs it."""
+
+    listed: dict[str, int] | None = None  # the copy's blocks and sizes, listed once
+    done: dict[str, str | None] = field(default_factory=dict)  # name -> None (intact) or what is wrong
+    needed_by: dict[str, set[str]] = field(default_factory=dict)  # damaged block -> runs naming it
+    bytes_read: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check(self, dest, store_id: str, run_id: str, blocks: list[tuple[str, str]], progress=None) -> list[str]:
+        """The damaged blocks among `blocks` (a run's list); each block is read only the first time it is asked."""
+        if self.listed is None:
+            try:
+                self.listed = dest.blocks(store_id)
+            except OSError:
+                self.listed = {}
+        bad = []
+        for name, digest in blocks:
+            key = f"{name}:{digest}"
+            if key not in self.done:
+                self.done[key] = self._check_one(dest, store_id, name, digest, progress)
+            if self.done[key] is not None:
+                self.needed_by.setdefault(key, set()).add(run_id)
+                bad.append(key)
+        return bad
+
+    def _check_one(self, dest, store_id: str, name: str, digest: str, progress) -> str | None:
+        size = self.listed.get(name)
+        if size is None:
+            return _("is missing")
+        if size < 0:
+            return _("is not a regular file; not read")
+        if size > MAX_BLOCK:
+            return _("is {size} bytes, larger than any block Coffre writes; not read").format(size=size)
+        try:
+            with dest.open_block(store_id, name) as f:
+                got, n = hash_stream(f, limit=MAX_BLOCK + 1)
+        except OSError as err:
+            return why_not_read(err)
+        self.bytes_read += n
+        if progress:
+            progress(n)
+        if got != digest:
+            return _("is damaged: its BLAKE3 differs from the block lists")
+        return None
+
+    def problems(self) -> list[tuple[str, str, list[str]]]:
+        """(block name, what is wrong, the runs that need it) for every damaged block met."""
+        out = []
+        for key, runs in sorted(self.needed_by.items()):
+            name = key.partition(":")[0]
+            out.append((name, self.done[key], sorted(runs)))
+        return out
