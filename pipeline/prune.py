@@ -25,6 +25,7 @@ from pipeline.i18n import _, ngettext
 from pipeline.keys import signing
 from pipeline.retention import removal
 from pipeline.retention.policy import LEGAL_YEARS, plan_at
+from pipeline.retention.sweep import sweep
 from pipeline.state.activity_log import ActivityLog
 from pipeline.state.history import History
 from pipeline.state.lock import StoreLock
@@ -42,6 +43,7 @@ class CopyPrune:
     freed: int = 0  # bytes, from the record's size of each run removed
     notes: list[str] = field(default_factory=list)
     superseded: list[str] = field(default_factory=list)  # the copy's earlier removal records the new one replaces
+    swept: int = 0  # blocks no run named any more, removed (format 2)
 
 
 @dataclass
@@ -67,7 +69,8 @@ class PruneResult:
         return {"act_id": self.act_id if self.acted else None, "dry_run": self.dry_run,
                 "exit_code": self.exit_code, "kept": {r: w for r, w in self.reasons.items() if w},
                 "copies": [{"destination": c.destination, "ok": c.ok, "reason": c.reason, "removed": c.removed,
-                            "kept": c.kept, "freed_bytes": c.freed, "notes": c.notes} for c in self.copies]}
+                            "kept": c.kept, "freed_bytes": c.freed, "blocks_removed": c.swept, "notes": c.notes}
+                           for c in self.copies]}
 
 
 def prune(cfg: Config, specs: list[str], dry_run: bool = False, i_know: bool = False, say=print) -> PruneResult:
@@ -119,6 +122,14 @@ def prune(cfg: Config, specs: list[str], dry_run: bool = False, i_know: bool = F
                 for name in one.superseded:
                     for file in (name, name + ".minisig"):
                         dest.remove_store_file(cfg.store_id, removal.FOLDER, file)
+                # Every prune sweeps (format 2), whatever it removed: what a killed sweep or archive left goes too.
+                swept = sweep(dest, cfg.store_id, cfg.signing_public_key)
+                if swept.stopped:
+                    one.notes.append(swept.stopped)
+                elif swept.blocks or swept.kept:
+                    # Format 2: what the removed runs alone needed is what the medium gets back.
+                    one.freed = swept.bytes
+                    one.swept = swept.blocks
             if one.removed:
                 log.append("prune", "ok" if one.ok else "partial", act_id=act_id, destination=one.destination,
                            removed=one.removed)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.manifest.format import RUN_ID
+
 # The database servers the tests start (one of each per session, private, on 127.0.0.1), as fixtures for every module.
 pytest_plugins = ["servers.postgresql", "servers.mariadb"]
 
@@ -151,8 +153,8 @@ class Store:
 
     def run_dirs(self, dest: Path) -> list[Path]:
         d = dest / self.store_id
-        # Run folders only: retention's removals/ sits beside them.
-        return sorted(p for p in d.iterdir() if p.is_dir() and p.name != "removals") if d.is_dir() else []
+        # Run folders only: retention's removals/ and the shared blocks/ sit beside them.
+        return sorted(p for p in d.iterdir() if p.is_dir() and RUN_ID.match(p.name)) if d.is_dir() else []
 
 
 def run_in_terminal(argv: list[str], dialogue: list[tuple[str, str]], env=None, timeout=60,

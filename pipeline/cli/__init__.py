@@ -48,10 +48,10 @@ def cli() -> None:
 
 def _register() -> None:
     from pipeline.cli import (archive, completion, demo, drill, export_auditor, init, journals, prune, rebuild_record,
-                              restore, sample_db, schedule, status, verify)
+                              repair, restore, sample_db, schedule, status, verify)
     from pipeline.cli import list as list_command
 
-    for module in (sample_db, init, archive, verify, restore, drill, prune, status, list_command, journals,
+    for module in (sample_db, init, archive, verify, restore, drill, prune, repair, status, list_command, journals,
                    export_auditor, rebuild_record, schedule, demo, completion):
         cli.add_command(module.command)
 

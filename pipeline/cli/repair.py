@@ -1,0 +1,46 @@
+"""`coffre repair`: heals damaged or missing blocks of each copy from another copy that holds them intact."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from pipeline.cli.common import Command, config_option, epilog, json_option, say, verbosity_options
+from pipeline.errors import CANNOT_RUN, CHECK_FAILED, OK, USAGE
+from pipeline.i18n import _
+
+
+@click.command("repair", cls=Command,
+               help=_("Heal the damaged or missing blocks of each copy (format 2) from another copy that holds them "
+                      "intact, held to the signed block lists; name the blocks no copy holds intact, with the runs "
+                      "that need them."),
+               epilog=epilog(["coffre repair", "coffre repair --from /media/usb-key --from /media/disk --json"],
+                             [OK, CHECK_FAILED, USAGE, CANNOT_RUN],
+                             {CHECK_FAILED: _("a block is damaged on a copy and no other copy holds it intact")}))
+@config_option
+@click.option("--from", "sources", multiple=True, metavar="DEST",
+              help=_("Repair among these destinations instead of the configured ones."))
+@json_option()
+@verbosity_options
+def command(config_path, sources, as_json) -> None:
+    from pipeline import config
+    from pipeline.repair import repair
+
+    cfg = config.load(config_path)
+    result = repair(cfg, list(sources) or list(cfg.destinations), say=say)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))
+    else:
+        for c in result.copies:
+            if not c.reachable:
+                say(_("{destination}: NOT CHECKED — {reason}").format(destination=c.destination, reason=c.reason),
+                    "error")
+                continue
+            say(_("{destination}: {checked} blocks checked, {healed} healed.").format(
+                destination=c.destination, checked=c.checked, healed=len(c.healed)), "result")
+            for block, runs in sorted(c.unhealed.items()):
+                say(_("{destination}: block {block} is damaged and no other copy holds it intact; the runs that "
+                      "need it: {runs}.").format(destination=c.destination, block=block, runs=", ".join(runs)),
+                    "error")
+    raise SystemExit(result.exit_code)

@@ -1,0 +1,120 @@
+"""`repair`: heals each copy's damaged or missing blocks (format 2) from another copy that holds them intact.
+
+A block is intact when its bytes hash to the BLAKE3 the signed block lists of the runs that name it give; only such
+bytes are ever written, through a temporary name, over the damaged block (or where it is missing), then read back.
+A block no copy holds intact is named, with every run that needs it: those runs stay damaged on that copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import blake3
+
+from pipeline.config import Config
+from pipeline.destinations import open_destination
+from pipeline.errors import CANNOT_RUN, CHECK_FAILED, OK, CoffreError
+from pipeline.i18n import _
+from pipeline.manifest.blocks import MAX_BLOCK
+from pipeline.state.activity_log import ActivityLog
+from pipeline.state.lock import StoreLock
+from pipeline.verify.blocks import signed_lists
+
+
+@dataclass
+class CopyRepair:
+    destination: str
+    reachable: bool = True
+    reason: str = ""
+    checked: int = 0
+    healed: list[str] = field(default_factory=list)
+    unhealed: dict[str, list[str]] = field(default_factory=dict)  # block -> runs that need it
+
+
+@dataclass
+class RepairResult:
+    copies: list[CopyRepair]
+
+    @property
+    def exit_code(self) -> int:
+        if not any(c.reachable for c in self.copies):
+            return CANNOT_RUN
+        return CHECK_FAILED if any(c.unhealed or not c.reachable for c in self.copies) else OK
+
+    def to_json(self) -> dict:
+        return {"exit_code": self.exit_code,
+                "copies": [{"destination": c.destination, "reachable": c.reachable, "reason": c.reason,
+                            "blocks_checked": c.checked, "healed": c.healed, "unhealed": c.unhealed}
+                           for c in self.copies]}
+
+
+def _read(dest, store_id: str, name: str) -> bytes | None:
+    try:
+        with dest.open_block(store_id, name) as f:
+            data = f.read(MAX_BLOCK + 1)
+    except (OSError, ValueError):
+        return None
+    return data if len(data) <= MAX_BLOCK else None
+
+
+def repair(cfg: Config, specs: list[str], say=print) -> RepairResult:
+    result = RepairResult([])
+    with StoreLock(cfg.state_dir, cfg.store_id, say=say):
+        dests, needs = {}, {}
+        for spec in specs:
+            one = CopyRepair(spec)
+            result.copies.append(one)
+            dest = open_destination(spec)
+            try:
+                dest.check_ready()
+                needed: dict[tuple[str, str], set[str]] = {}
+                for run_id in sorted(dest.signed_runs(cfg.store_id)):
+                    for blocks in (signed_lists(dest, cfg.store_id, run_id, cfg.signing_public_key) or {}).values():
+                        for name, digest in blocks:
+                            needed.setdefault((name, digest), set()).add(run_id)
+            except (CoffreError, OSError) as err:
+                one.reachable, one.reason = False, str(err)
+                continue
+            dests[spec], needs[spec] = dest, needed
+        # Which copy holds each needed block intact: read once per copy, kept only as long as it is needed.
+        intact: dict[str, set[tuple[str, str]]] = {}
+        for spec, dest in dests.items():
+            good = intact[spec] = set()
+            for name, digest in needs[spec]:
+                data = _read(dest, cfg.store_id, name)
+                if data is not None and blake3.blake3(data).hexdigest() == digest:
+                    good.add((name, digest))
+            next(c for c in result.copies if c.destination == spec).checked = len(needs[spec])
+        for spec, dest in dests.items():
+            one = next(c for c in result.copies if c.destination == spec)
+            writer = dest.start_blocks(cfg.store_id)
+            for key, runs in sorted(needs[spec].items()):
+                if key in intact[spec]:
+                    continue
+                name, digest = key
+                healed = False
+                for other, holds in intact.items():
+                    if other == spec or key not in holds:
+                        continue
+                    data = _read(dests[other], cfg.store_id, name)
+                    if data is None or blake3.blake3(data).hexdigest() != digest:
+                        continue
+                    try:
+                        writer.put(name, data, replace=True)
+                        back = _read(dest, cfg.store_id, name)
+                    except OSError:
+                        back = None
+                    healed = back is not None and blake3.blake3(back).hexdigest() == digest
+                    break
+                if healed:
+                    one.healed.append(name)
+                    say(_("{destination}: block {block} healed from {other}.").format(
+                        destination=dest.describe(), block=name, other=dests[other].describe()))
+                else:
+                    one.unhealed[name] = sorted(runs)
+        log = ActivityLog(cfg.state_dir, cfg.store_id)
+        for one in result.copies:
+            if one.healed or one.unhealed:
+                log.append("repair", "ok" if not one.unhealed else "partial", destination=one.destination,
+                           healed=one.healed, unhealed=sorted(one.unhealed))
+    return result

@@ -1,0 +1,47 @@
+"""The sweep after a prune (format 2): the blocks no run of the copy names any more are removed, mark then sweep.
+
+Mark: every block named by the block lists of every signed run folder of the copy. Sweep: every other block goes.
+Killed at any point, the copy still verifies: only blocks no run names are ever removed, and a run whose lists
+cannot be read (a bad signature, a damaged list) stops the sweep, since what it names cannot be told. Runs cut short
+by a prune (no signature) and interrupted archives are not runs: their blocks go too. The store lock keeps an
+archive from writing blocks while they are counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.i18n import _
+from pipeline.verify.blocks import named_blocks
+
+
+@dataclass
+class Swept:
+    blocks: int = 0
+    bytes: int = 0
+    kept: int = 0
+    stopped: str | None = None  # why nothing was swept
+
+
+def sweep(dest, store_id: str, pinned_key: str, say=None) -> Swept:
+    out = Swept()
+    present = dest.blocks(store_id)
+    dest.remove_block_leftovers(store_id)
+    if not present:
+        return out
+    marked: set[str] = set()
+    for run_id in sorted(dest.signed_runs(store_id)):
+        names = named_blocks(dest, store_id, run_id, pinned_key)
+        if names is None:
+            out.stopped = _("run {run_id} holds a signature, but its block lists cannot be read and checked: no "
+                            "block is removed while what it needs cannot be told").format(run_id=run_id)
+            return out
+        marked |= names
+    for name, size in sorted(present.items()):
+        if name in marked or "/" in name or size < 0:
+            out.kept += name in marked
+            continue  # what is not a block of Coffre's is left for verify to say
+        dest.remove_block(store_id, name)
+        out.blocks += 1
+        out.bytes += size
+    return out

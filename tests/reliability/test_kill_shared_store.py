@@ -1,0 +1,148 @@
+"""A kill -9 at 20 points of an archive into the shared block store (format 2) and of a prune with its sweep: after
+each, `coffre verify` finds every copy intact, and the stock tools alone (b3sum, age, zstd) restore every run that
+remains, to the very bytes its facts recorded; the next archive and prune then work."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import blake3
+import pytest
+
+from conftest import need_tool, run_coffre
+
+from .helpers import init_store, make_sample_db, other_device_dir
+
+HOOK = Path(__file__).parent / "killhook"
+RULES = "\n[retention]\nkeep_last = 1\nkeep_daily = 0\nkeep_weekly = 0\nkeep_monthly = 0\nlegal_years = 1\n" \
+        "below_legal_accepted = true\n"
+POINTS = 20
+
+
+def sell(db: Path, n: int = 30) -> None:
+    subprocess.run([sys.executable, "-c", "import sys; from pipeline.sample import SaleWriter; "
+                    "w = SaleWriter(sys.argv[1], seed=5); [w.commit_ticket() for _ in range(int(sys.argv[2]))]",
+                    str(db), str(n)], check=True)
+
+
+def hooked(store, *args, kill_at: int = 0, count_to: Path | None = None):
+    env = {"PYTHONPATH": os.pathsep.join([str(HOOK), os.environ.get("PYTHONPATH", "")])}
+    if kill_at:
+        env["COFFRE_TEST_KILL_AT"] = str(kill_at)
+    if count_to:
+        env["COFFRE_TEST_COUNT_TO"] = str(count_to)
+    return run_coffre(*args, "--config", store.config, env=env)
+
+
+def changes(store, tmp: Path, *args) -> int:
+    """How many changes a whole command makes (the kill points to choose among)."""
+    out = tmp / "count"
+    res = hooked(store, *args, count_to=out)
+    assert res.code == 0, res
+    return int(out.read_text())
+
+
+def points(total: int) -> list[int]:
+    """POINTS kill points spread from the first change to the last but one."""
+    assert total > POINTS, total
+    return sorted({1 + (total - 2) * i // (POINTS - 1) for i in range(POINTS)})
+
+
+def stock_restore_every_run(store, tmp: Path) -> int:
+    """Each signed run of each copy, by the stock tools only: the block lists checked by b3sum, the blocks decrypted by
+    age one after the other, the stream decompressed by zstd; the snapshot must hash to its facts' plain BLAKE3."""
+    restored = 0
+    for dest in store.destinations:
+        for run in store.run_dirs(dest):
+            if not (run / "MANIFEST.b3.minisig").exists():
+                continue  # an interrupted run or a removal cut short: not a run
+            subprocess.run(["b3sum", "--check", "--quiet", "MANIFEST.b3"], cwd=run, check=True)
+            facts = json.loads(subprocess.run(
+                f"age -d -i {store.identity} facts.json.zst.age | zstd -dc", shell=True, cwd=run, check=True,
+                capture_output=True).stdout)
+            for listed in sorted(run.glob("*.blocks")):
+                subprocess.run(["b3sum", "--check", "--quiet", listed.name], cwd=run, check=True)
+                plain = subprocess.run(
+                    f"set -o pipefail; cut -c 67- {listed.name} | while read -r b; do age -d -i {store.identity} "
+                    f"\"$b\" || exit 1; done | zstd -dc", shell=True, executable="/bin/bash", cwd=run, check=True,
+                    capture_output=True).stdout
+                if listed.name.startswith("snapshot."):
+                    assert blake3.blake3(plain).hexdigest() == facts["snapshot"]["plain_blake3"], run
+                else:
+                    assert len(plain) == facts["journals"]["plain_size"], run
+            restored += 1
+    return restored
+
+
+def intact(store) -> None:
+    res = run_coffre("verify", "--config", store.config, "--json")
+    assert res.code == 0, res
+    assert all(c["ok"] for c in json.loads(res.out)["copies"]), res.out
+
+
+@pytest.fixture
+def shared_store(tmp_path):
+    for tool in ("b3sum", "age", "zstd"):
+        need_tool(tool)
+    db = make_sample_db(tmp_path / "shop" / "caisse.db", days=2, tickets_per_day=40, seed=5)
+    with other_device_dir(tmp_path) as dev:
+        dests = [dev / "usb-A", dev / "disk-B"]
+        for d in dests:
+            d.mkdir()
+        store = init_store(tmp_path, db, dests)
+        assert run_coffre("archive", "--config", store.config, "--yes").code == 0
+        yield store
+
+
+@pytest.mark.slow
+def test_an_archive_killed_at_twenty_points_leaves_every_copy_intact_and_restorable(shared_store, tmp_path):
+    store = shared_store
+    assert any((d / store.store_id / "blocks").is_dir() for d in store.destinations)
+    sell(store.db)
+    total = changes(store, tmp_path, "archive", "--yes")
+    killed = 0
+    for at in points(total):
+        sell(store.db)
+        res = hooked(store, "archive", "--yes", kill_at=at)
+        killed += res.code == -signal.SIGKILL
+        intact(store)
+        assert stock_restore_every_run(store, tmp_path) >= 2 * 2
+    assert killed >= POINTS - 2, killed  # the points are the command's own changes: nearly all are reached
+    res = run_coffre("archive", "--config", store.config, "--yes")
+    assert res.code == 0, res
+    intact(store)
+
+
+@pytest.mark.slow
+def test_a_prune_killed_at_twenty_points_leaves_every_copy_intact_and_restorable(shared_store, tmp_path):
+    store = shared_store
+    with store.config.open("a") as f:
+        f.write(RULES)
+
+    def one_more_run():  # the prune then removes the run before it (keep_last = 1) and sweeps its blocks
+        sell(store.db)
+        assert run_coffre("archive", "--config", store.config, "--yes").code == 0
+
+    one_more_run()
+    total = changes(store, tmp_path, "prune")
+    killed = 0
+    for at in points(total):
+        one_more_run()
+        res = hooked(store, "prune", kill_at=at)
+        killed += res.code == -signal.SIGKILL
+        intact(store)
+        assert stock_restore_every_run(store, tmp_path) >= 2
+    assert killed >= POINTS - 2, killed
+    res = run_coffre("prune", "--config", store.config)
+    assert res.code == 0, res
+    intact(store)
+    for dest in store.destinations:
+        runs = [r for r in store.run_dirs(dest) if (r / "MANIFEST.b3.minisig").exists()]
+        named = {line.rsplit("/", 1)[1] for r in runs for lst in r.glob("*.blocks") for line in lst.read_text().splitlines()}
+        held = {p.name for p in (dest / store.store_id / "blocks").glob("*/*")}
+        assert held == named, "the sweep leaves exactly the blocks the remaining runs name"
