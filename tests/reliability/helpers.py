@@ -20,7 +20,7 @@ import blake3
 import pytest
 import tomli_w
 
-from conftest import IN_CI, Store, need_tool, run_coffre
+from conftest import IN_CI, Store, module_format, need_tool, run_coffre
 
 PASSPHRASE_VAR = "COFFRE_TEST_PASSPHRASE"
 
@@ -188,6 +188,8 @@ def init_store(base: Path, db: Path, destinations: list[Path], *, store_id: str 
 
     def edit(doc):
         doc["archive"]["scratch_dir"] = str(store.scratch)
+        if module_format() is not None:
+            doc["archive"]["store_format"] = module_format()
         if compression_level is not None:
             doc["archive"]["compression_level"] = compression_level
 

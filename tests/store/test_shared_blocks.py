@@ -1,0 +1,216 @@
+"""Format 2 as a shop meets it: an evening writes what changed; each run restores with the stock tools alone, by the
+very commands its RESTORE.txt gives; a damaged, missing or swapped block is named with every run that needs it, restore
+takes the other copy, and `coffre repair` heals it; copies whose blocks were encrypted apart still get identical runs;
+a store written in format 1 goes on in format 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import blake3
+import pytest
+
+from conftest import need_tool, run_coffre, stock_plain
+from pipeline.manifest.blocks import BlockListError, parse_list
+
+
+def coffre(store, command, *args):
+    return run_coffre(command, "--config", store.config, *args)
+
+
+def archive(store, *args) -> dict:
+    res = coffre(store, "archive", "--yes", "--json", *args)
+    assert res.code == 0, res
+    return json.loads(res.out)
+
+
+def sell(store, n: int = 40) -> None:
+    subprocess.run([sys.executable, "-c", "import sys; from pipeline.sample import SaleWriter; "
+                    "w = SaleWriter(sys.argv[1], seed=7); [w.commit_ticket() for _ in range(int(sys.argv[2]))]",
+                    str(store.db), str(n)], check=True)
+
+
+def blocks_dir(store, dest: Path) -> Path:
+    return dest / store.store_id / "blocks"
+
+
+def tree_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def listed(run: Path) -> list[str]:
+    return [line.rsplit("/", 1)[1] for lst in sorted(run.glob("*.blocks")) for line in lst.read_text().splitlines()]
+
+
+def facts_of(store, run: Path) -> dict:
+    return json.loads(stock_plain(run, "facts.json", store.identity))
+
+
+@pytest.fixture
+def larger_store(tmp_path, other_disk):
+    """Two months of a busy shop (about 4 MB of database): big enough for its blocks to tell an evening's changes."""
+    from reliability.helpers import RStore, make_sample_db
+
+    db = make_sample_db(tmp_path / "shop" / "caisse.db", days=60, tickets_per_day=300, seed=7)
+    a, b = other_disk / "usb-A", other_disk / "disk-B"
+    a.mkdir()
+    b.mkdir()
+    config, identity = tmp_path / "etc" / "coffre.toml", tmp_path / "offline" / "identity.txt"
+    res = run_coffre("init", "--config", config, "--source", f"sqlite:{db}", "--to", a, "--to", b, "--i-know",
+                     "--identity-out", identity, "--store-id", "boutique")
+    assert res.code == 0, res
+    return RStore(tmp_path, config, db, [a, b], identity, "boutique")
+
+
+def test_an_evening_writes_what_changed_and_its_runs_share_the_rest(larger_store):
+    store = larger_store
+    first = archive(store)
+    a = store.destinations[0]
+    size_first = tree_bytes(a)
+    sell(store)
+    archive(store)
+    added = tree_bytes(a) - size_first
+    run1, run2 = store.run_dirs(a)
+    assert first["run_id"] == run1.name
+    shared = set(listed(run1)) & set(listed(run2))
+    assert len(shared) >= len(set(listed(run1))) // 2, "most of the first run's blocks are named again"
+    assert added < size_first // 3, (added, size_first)
+    snap = facts_of(store, run2)["snapshot"]["blocks"]
+    assert snap["written"] < snap["count"] and snap["shared"] == snap["count"] - snap["written"]
+    manifest = json.loads((run2 / "manifest.json").read_text())
+    assert manifest["format_version"] == 2
+    assert {f["name"]: f.get("layout") for f in manifest["files"]} == {
+        "snapshot.sqlite.blocks": "blocks", "journals.tar.blocks": "blocks", "facts.json.zst.age": None}
+    assert coffre(store, "verify").code == 0
+
+
+def test_restore_txt_commands_restore_the_run_with_stock_tools_only(store, tmp_path):
+    for tool in ("age", "zstd", "b3sum", "tar"):
+        need_tool(tool)
+    archive(store)
+    sell(store)
+    archive(store)
+    run = store.run_dirs(store.destinations[1])[-1]
+    text = (run / "RESTORE.txt").read_text(encoding="utf-8").split("=" * 78)[1]  # the English half
+    commands = [line.strip() for line in text.splitlines()
+                if line.strip().startswith(("b3sum --check", "cut -c 67-", "age -d"))]
+    assert any("snapshot.sqlite.blocks" in c for c in commands) and any("journals.tar.blocks" in c for c in commands)
+    work = tmp_path / "by-hand"
+    work.mkdir()
+    for c in commands:
+        subprocess.run("set -euo pipefail; " + c.replace("IDENTITY", str(store.identity)).replace(
+            "> snapshot.sqlite", f"> {work}/snapshot.sqlite").replace("> facts.json", f"> {work}/facts.json").replace(
+            "| tar x", f"| tar x -C {work}"), shell=True, executable="/bin/bash", cwd=run, check=True)
+    facts = json.loads((work / "facts.json").read_text())
+    assert blake3.blake3((work / "snapshot.sqlite").read_bytes()).hexdigest() == facts["snapshot"]["plain_blake3"]
+    assert (work / "journals" / "tickets.csv").is_file()
+
+
+def test_a_damaged_and_a_missing_block_are_named_with_every_run_that_needs_them_then_repaired(store, tmp_path):
+    archive(store)
+    sell(store)
+    archive(store)
+    a, b = store.destinations
+    runs = [r.name for r in store.run_dirs(a)]
+    both = sorted(set(listed(store.run_dirs(a)[0])) & set(listed(store.run_dirs(a)[1])))
+    damaged, missing = both[0], both[1]
+    hit = blocks_dir(store, a) / damaged[:2] / damaged
+    data = bytearray(hit.read_bytes())
+    data[len(data) // 2] ^= 1
+    hit.write_bytes(bytes(data))
+    (blocks_dir(store, a) / missing[:2] / missing).unlink()
+    res = coffre(store, "verify")
+    assert res.code == 1, res
+    for block, why in ((damaged, "damaged"), (missing, "missing")):
+        line = next(x for x in res.err.splitlines() if block in x)
+        assert why in line and all(r in line for r in runs) and "coffre repair" in line, line
+    assert str(b) not in [x.split(":")[0] for x in res.err.splitlines() if "blocks/" in x]
+    out = tmp_path / "restored"
+    res = coffre(store, "restore", "--identity", store.identity, "--out", out)
+    assert res.code == 0, res
+    assert str(b) in res.err or str(b) in res.out  # the intact copy gave it
+    res = coffre(store, "repair", "--json")
+    assert res.code == 0, res
+    healed = json.loads(res.out)["copies"][0]["healed"]
+    assert sorted(healed) == sorted([damaged, missing])
+    assert coffre(store, "verify").code == 0
+    assert coffre(store, "verify", "--deep", "--identity", store.identity).code == 0
+
+
+def test_a_block_no_copy_holds_intact_is_named_by_repair_with_its_runs(store):
+    archive(store)
+    name = listed(store.run_dirs(store.destinations[0])[0])[0]
+    for dest in store.destinations:
+        (blocks_dir(store, dest) / name[:2] / name).write_bytes(b"not the block any more")
+    res = coffre(store, "repair")
+    assert res.code == 1, res
+    run_id = store.run_dirs(store.destinations[0])[0].name
+    assert res.err.count(name) == 2 and run_id in res.err, res
+    assert "Traceback" not in res.err
+
+
+def test_a_block_swapped_for_another_age_file_to_the_same_recipient_is_caught(store):
+    age = need_tool("age")
+    archive(store)
+    a = store.destinations[0]
+    name = listed(store.run_dirs(a)[0])[0]
+    recipient = re.search(r"age1[0-9a-z]+", store.config.read_text()).group(0)
+    forged = subprocess.run([age, "-r", recipient], input=b"\x28\xb5\x2f\xfd" + b"forged", capture_output=True,
+                            check=True).stdout
+    (blocks_dir(store, a) / name[:2] / name).write_bytes(forged)
+    res = coffre(store, "verify")
+    assert res.code == 1 and name in res.err, res
+    res = coffre(store, "verify", "--deep", "--identity", store.identity, "--from", a)
+    assert res.code == 1 and name in res.err, res
+
+
+def test_block_lists_refuse_any_other_path():
+    good = "a" * 64 + "  ../blocks/bb/" + "b" * 64 + "\n"
+    assert parse_list(good.encode(), "x.blocks") == [("b" * 64, "a" * 64)]
+    for bad in ("a" * 64 + "  ../blocks/cc/" + "b" * 64 + "\n",  # not in its name's folder
+                "a" * 64 + "  ../../etc/passwd\n",
+                "a" * 64 + "  ../blocks/bb/" + "b" * 63 + "\n",
+                "a" * 64 + "  /blocks/bb/" + "b" * 64 + "\n",
+                "a" * 64 + "  ../blocks/bb/" + "b" * 64):  # no final newline
+        with pytest.raises(BlockListError):
+            parse_list(bad.encode(), "x.blocks")
+
+
+def test_copies_whose_blocks_were_encrypted_apart_still_get_one_and_the_same_run(store):
+    a, b = store.destinations
+    archive(store, "--to", str(a))
+    archive(store, "--to", str(b))  # the same database: the same names, encrypted again on B alone
+    sell(store, 5)
+    out = archive(store)
+    runs = {dest: next(r for r in store.run_dirs(dest) if r.name == out["run_id"]) for dest in (a, b)}
+    for name in ("manifest.json", "MANIFEST.b3", "snapshot.sqlite.blocks", "journals.tar.blocks"):
+        assert (runs[a] / name).read_bytes() == (runs[b] / name).read_bytes(), name
+    res = coffre(store, "verify")
+    assert res.code == 0, res
+
+
+def test_a_store_written_in_format_1_goes_on_in_format_2_and_both_restore(store, tmp_path):
+    import tomllib
+
+    import tomli_w
+
+    doc = tomllib.loads(store.config.read_text())
+    doc["archive"]["store_format"] = 1
+    store.config.write_text(tomli_w.dumps(doc))
+    archive(store)
+    doc["archive"]["store_format"] = 2
+    store.config.write_text(tomli_w.dumps(doc))
+    sell(store)
+    archive(store)
+    old, new = store.run_dirs(store.destinations[0])
+    assert (old / "snapshot.sqlite.zst.age").is_file() and (new / "snapshot.sqlite.blocks").is_file()
+    assert json.loads((new / "manifest.json").read_text())["previous_run"]["run_id"] == old.name
+    assert coffre(store, "verify", "--deep", "--identity", store.identity).code == 0
+    res = coffre(store, "restore", "--identity", store.identity, "--out", tmp_path / "old", "--run", old.name)
+    assert res.code == 0, res
+    assert os.path.getsize(tmp_path / "old" / "snapshot.sqlite") > 0
