@@ -588,7 +588,7 @@ class Bench:
     def archive_phase(self) -> None:
         k = self.args.repeat
         self.row("archive", "coffre2", "coffre archive (2 copies), first run")
-        after = f", after {self.args.sales} sales" if self.args.sales else ""
+        after = f", after {self.args.sales:,} sales" if self.args.sales else ""
         self.row("archive", "coffre2b", f"coffre archive (2 copies), second run{after}")
         if self.args.one_copy:
             self.row("archive", "coffre1", "coffre archive --to A (1 copy), first")
@@ -928,7 +928,7 @@ def render(report: dict) -> str:
         "",
     ]
     head = ("command", "median s", "min..max s", "÷restic", "÷stock", "peak RSS", "written", "input")
-    widths = (42, 9, 13, 13, 7, 10, 11, 9)
+    widths = (52, 9, 13, 13, 7, 10, 11, 9)
     titles = {"archive": "ARCHIVE   (÷restic = ÷ restic backup first / ÷ second; written = bytes stored, all copies)",
               "verify": "VERIFY    (÷restic = ÷ restic check --read-data; ÷stock = ÷ b3sum --check one copy)",
               "restore": "RESTORE   (÷restic = ÷ restic restore; written = bytes restored)"}
@@ -1003,7 +1003,7 @@ def compare(a: dict, b: dict, name_a: str = "A", name_b: str = "B") -> str:
         lines[-1] += f", signatures B/A = {ratio(fa['total_signatures'], fb['total_signatures'])}"
     lines.append("")
     head = ("command", "time A s", "time B s", "B/A", "peak A MB", "peak B MB", "B/A", "issue 18 (B)")
-    widths = (44, 9, 9, 7, 10, 10, 6, 24)
+    widths = (52, 9, 9, 7, 10, 10, 6, 28)
     fmt = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
     lines += [fmt(head), "-" * (sum(widths) + 2 * (len(widths) - 1))]
     rows_a = {r["key"]: r for r in a["rows"]}
@@ -1018,7 +1018,7 @@ def compare(a: dict, b: dict, name_a: str = "A", name_b: str = "B") -> str:
             ok = rb["peak_rss_mb"] < 200 and ra["peak_rss_mb"] and rb["peak_rss_mb"] <= 1.2 * ra["peak_rss_mb"]
             misses += not ok
             bar = "peak ok" if ok else "peak OVER (<200 MB, <=1.2x)"
-        lines.append(fmt((rb["command"][:44], f"{ra['median_seconds']:.2f}", f"{rb['median_seconds']:.2f}",
+        lines.append(fmt((rb["command"][:52], f"{ra['median_seconds']:.2f}", f"{rb['median_seconds']:.2f}",
                           ratio(ra["median_seconds"], rb["median_seconds"]), f"{ra['peak_rss_mb']:.0f}",
                           f"{rb['peak_rss_mb']:.0f}", ratio(ra["peak_rss_mb"], rb["peak_rss_mb"]), bar)))
     lines.append("")
