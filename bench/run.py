@@ -353,13 +353,15 @@ def sample_db(python: str, env: dict, work: Path, shape: Shape) -> tuple[Path, d
         print(f"Reusing the sample database {db} ({db.stat().st_size / 1e6:.1f} MB).", flush=True)
         meta = folder / "build.json"
         return db, (json.loads(meta.read_text()) if meta.is_file() else {})
-    # The sample, then the benchmark's working copy of it: refuse early rather than fill the disk after an hour.
-    need = 2.2 * shape.tickets * BYTES_PER_TICKET
+    # The sample, its working copy, coffre's scratch snapshot and a restore, each the database's size, where
+    # the work folder is (the scratch and restores are there on a one-disk machine): refuse now rather than
+    # fill the disk after an hour of building. The destinations are checked later (choose_dest_root).
+    need = 4 * shape.tickets * BYTES_PER_TICKET
     free = shutil.disk_usage(work).free
     if free < need:
-        raise BenchError(f"the sample ({shape.describe()}) needs about {need / 1e9:.0f} GB in {work} (itself and "
-                         f"the working copy), {free / 1e9:.0f} GB are free: give --scale (e.g. --scale "
-                         f"{max(0.001, round(free / need * 0.8, 3))}) or another --work")
+        raise BenchError(f"the sample ({shape.describe()}) needs about {need / 1e9:.0f} GB in {work} (itself, the "
+                         f"working copy, a scratch snapshot and a restore), {free / 1e9:.0f} GB are free: give "
+                         f"--scale (e.g. --scale {max(0.001, round(free / need * 0.8, 3))}) or another --work")
     building = work / f"db-{shape.label}.building"
     rmtree(building)
     building.mkdir(parents=True)
@@ -844,9 +846,10 @@ class Bench:
     def cleanup(self) -> None:
         if getattr(self, "frozen", None):
             rmtree(self.frozen)
-        if not self.args.keep:
-            rmtree(self.root)
-            rmtree(self.restore_root)
+        if not self.args.keep:  # a set-up that stopped half-way has not made them all
+            for attr in ("root", "restore_root"):
+                if hasattr(self, attr):
+                    rmtree(getattr(self, attr))
 
 
 def _dev(p: Path) -> str:
@@ -928,7 +931,7 @@ def render(report: dict) -> str:
         "",
     ]
     head = ("command", "median s", "min..max s", "÷restic", "÷stock", "peak RSS", "written", "input")
-    widths = (52, 9, 13, 13, 7, 10, 11, 9)
+    widths = (56, 9, 13, 13, 7, 10, 11, 9)
     titles = {"archive": "ARCHIVE   (÷restic = ÷ restic backup first / ÷ second; written = bytes stored, all copies)",
               "verify": "VERIFY    (÷restic = ÷ restic check --read-data; ÷stock = ÷ b3sum --check one copy)",
               "restore": "RESTORE   (÷restic = ÷ restic restore; written = bytes restored)"}
@@ -1003,7 +1006,7 @@ def compare(a: dict, b: dict, name_a: str = "A", name_b: str = "B") -> str:
         lines[-1] += f", signatures B/A = {ratio(fa['total_signatures'], fb['total_signatures'])}"
     lines.append("")
     head = ("command", "time A s", "time B s", "B/A", "peak A MB", "peak B MB", "B/A", "issue 18 (B)")
-    widths = (52, 9, 9, 7, 10, 10, 6, 28)
+    widths = (56, 9, 9, 7, 10, 10, 6, 28)
     fmt = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
     lines += [fmt(head), "-" * (sum(widths) + 2 * (len(widths) - 1))]
     rows_a = {r["key"]: r for r in a["rows"]}
@@ -1018,7 +1021,7 @@ def compare(a: dict, b: dict, name_a: str = "A", name_b: str = "B") -> str:
             ok = rb["peak_rss_mb"] < 200 and ra["peak_rss_mb"] and rb["peak_rss_mb"] <= 1.2 * ra["peak_rss_mb"]
             misses += not ok
             bar = "peak ok" if ok else "peak OVER (<200 MB, <=1.2x)"
-        lines.append(fmt((rb["command"][:52], f"{ra['median_seconds']:.2f}", f"{rb['median_seconds']:.2f}",
+        lines.append(fmt((rb["command"][:56], f"{ra['median_seconds']:.2f}", f"{rb['median_seconds']:.2f}",
                           ratio(ra["median_seconds"], rb["median_seconds"]), f"{ra['peak_rss_mb']:.0f}",
                           f"{rb['peak_rss_mb']:.0f}", ratio(ra["peak_rss_mb"], rb["peak_rss_mb"]), bar)))
     lines.append("")
@@ -1122,7 +1125,7 @@ def main(argv=None) -> int:
         print("bench: interrupted.", file=sys.stderr)
         return 3
     finally:
-        if bench is not None and hasattr(bench, "root"):
+        if bench is not None:
             bench.cleanup()
 
 
