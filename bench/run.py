@@ -6,6 +6,8 @@ This is NOT a test (pytest only collects tests/). Standard library only; run it 
 project's virtualenv so that the `coffre` beside the interpreter is used:
 
     .venv/bin/python bench/run.py [--days N] [--repeat K] [--work DIR] [--json OUT] [--cold] [--profile]
+    .venv/bin/python bench/run.py --shop large --scale 0.014 --repeat 1 --json large.json
+    .venv/bin/python bench/run.py --compare small.json large.json
 
 See bench/README.md for what it measures and how to read the table.
 """
@@ -298,24 +300,90 @@ def quiet(argv: list[str], env: dict, what: str, cwd: str | None = None) -> str:
 
 # --------------------------------------------------------------------------- set-up
 
+# The shops: (registers, tickets a day over all the registers, days). "small" is `coffre sample-db`'s own
+# shape (2 registers, 400 a day); "large" is issue 18's supermarket: 10 registers x 3,000 tickets a day each,
+# for 6 years (65.7 million tickets, about 33 GB: see bench/README.md for what fits where).
+SHOPS = {"small": (2, 400, 365), "large": (10, 30_000, 2190)}
+BYTES_PER_TICKET = 500  # measured: 73.8 MB for 146,000 tickets (2 registers), 7.3 MB for 15,000 (10 registers)
 
-def sample_db(coffre: list[str], env: dict, work: Path, days: int) -> Path:
-    """The sample shop for `days`, built once and reused (cached by days under --work)."""
-    folder = work / f"db-{days}d"
+
+@dataclass(frozen=True)
+class Shape:
+    registers: int
+    tickets_per_day: int  # over all the registers, as `coffre sample-db --tickets-per-day`
+    days: int
+
+    @property
+    def label(self) -> str:
+        """Names the cached sample, logs and live copy; the small shop keeps its old name (db-365d)."""
+        if (self.registers, self.tickets_per_day) == SHOPS["small"][:2]:
+            return f"{self.days}d"
+        return f"{self.registers}r-{self.tickets_per_day}t-{self.days}d"
+
+    @property
+    def tickets(self) -> int:
+        return self.tickets_per_day * self.days
+
+    def describe(self) -> str:
+        return (f"{self.days} days x {self.tickets_per_day:,} tickets a day over {self.registers} registers "
+                f"({self.tickets:,} tickets)")
+
+
+# Made with pipeline.sample.generate (the CLI has no --registers): the same bytes as `coffre sample-db` for
+# the small shop. workers: the signatures in another process while the next day is drawn.
+BUILD = """import json, sys, time
+from pipeline.sample import generate
+path, registers, per_day, days, workers = sys.argv[1], *map(int, sys.argv[2:6])
+import inspect
+if "workers" not in inspect.signature(generate).parameters:  # a generator from before the signing processes
+    workers = 0
+t = time.perf_counter()
+counts = generate(path, days=days, tickets_per_day=per_day, registers=registers, seed=1,
+                  **({"workers": workers} if workers else {}))
+print(json.dumps({"counts": counts, "seconds": round(time.perf_counter() - t, 2), "workers": workers}))
+"""
+
+
+def sample_db(python: str, env: dict, work: Path, shape: Shape) -> tuple[Path, dict]:
+    """The sample shop of `shape`, built once and reused (cached under --work by all its parameters).
+    Returns the database and how its build went (kept beside it as build.json)."""
+    folder = work / f"db-{shape.label}"
     db = folder / "caisse.db"
     if db.is_file():
         print(f"Reusing the sample database {db} ({db.stat().st_size / 1e6:.1f} MB).", flush=True)
-        return db
-    building = work / f"db-{days}d.building"
+        meta = folder / "build.json"
+        return db, (json.loads(meta.read_text()) if meta.is_file() else {})
+    # The sample, its working copy, coffre's scratch snapshot and a restore, each the database's size, where
+    # the work folder is (the scratch and restores are there on a one-disk machine): refuse now rather than
+    # fill the disk after an hour of building. The destinations are checked later (choose_dest_root).
+    need = 4 * shape.tickets * BYTES_PER_TICKET
+    free = shutil.disk_usage(work).free
+    if free < need:
+        raise BenchError(f"the sample ({shape.describe()}) needs about {need / 1e9:.0f} GB in {work} (itself, the "
+                         f"working copy, a scratch snapshot and a restore), {free / 1e9:.0f} GB are free: give "
+                         f"--scale (e.g. --scale {max(0.001, round(free / need * 0.8, 3))}) or another --work")
+    building = work / f"db-{shape.label}.building"
     rmtree(building)
     building.mkdir(parents=True)
-    print(f"Building the sample database ({days} days) in {folder} …", flush=True)
+    workers = min(2, max(1, len(os.sched_getaffinity(0)) - 1))  # more do not help: drawing the rows is the limit
+    print(f"Building the sample database ({shape.describe()}) in {folder}, signing in {workers} more "
+          f"process(es) …", flush=True)
     t = time.perf_counter()
-    quiet([*coffre, "sample-db", str(building / "caisse.db"), "--days", str(days)], env, "coffre sample-db")
+    out = quiet([python, "-P", "-c", BUILD, str(building / "caisse.db"), str(shape.registers),
+                 str(shape.tickets_per_day), str(shape.days), str(workers)], env, "building the sample")
+    meta = json.loads(out.strip().splitlines()[-1])
+    meta["wall_seconds"] = round(time.perf_counter() - t, 2)
+    meta["tickets_per_second"] = round(meta["counts"]["tickets"] / meta["seconds"])
+    full = SHOPS["large"][1] * SHOPS["large"][2]
+    meta["full_large_shop_extrapolated_seconds"] = round(full / meta["tickets_per_second"])
+    meta["bytes"] = (building / "caisse.db").stat().st_size
+    (building / "build.json").write_text(json.dumps(meta, indent=2) + "\n")
     rmtree(folder)
     os.rename(building, folder)
-    print(f"  built in {time.perf_counter() - t:.0f} s: {db.stat().st_size / 1e6:.1f} MB.", flush=True)
-    return db
+    print(f"  built in {meta['seconds']:.0f} s ({meta['tickets_per_second']:,} tickets/s): {db.stat().st_size / 1e6:.1f} MB; "
+          f"the full large shop ({full:,} tickets) would take about {meta['full_large_shop_extrapolated_seconds'] / 60:.0f} "
+          f"min at this rate.", flush=True)
+    return db, meta
 
 
 def choose_dest_root(db: Path, requested: str | None, need: int) -> tuple[Path, bool, str]:
@@ -425,10 +493,13 @@ class Bench:
             self.coffre_argv = [self.tools["python"], "-P", "-m", "pipeline"]
             self.code_note = f"a copy of {REPO_ROOT}/pipeline (+ schemas) frozen at the start in {frozen}"
             print(f"Measuring {self.code_note}.", flush=True)
-        cached = sample_db(self.coffre_argv, self.env, self.work, a.days)
+        self.shape = shape = a.shape
+        label = shape.label
+        cached, self.build = sample_db(self.tools["python"], self.env, self.work, shape)
+        self.cached_db = cached
         # The shop sells between two evenings' backups (--sales): a working copy takes those sales, so
         # the cached sample stays as built.
-        live = self.work / f"live-{a.days}d"
+        live = self.work / f"live-{label}"
         rmtree(live)
         live.mkdir()
         self.db = live / cached.name
@@ -440,7 +511,7 @@ class Bench:
                   "given the database file only, do not read it.")
         self.input_size = sum(tree_size(Path(str(self.db) + s)) for s in ("", "-wal") if Path(str(self.db) + s).exists())
         base, same, where = choose_dest_root(self.db, a.dest_dir, need=4 * self.input_size)
-        self.root = Path(tempfile.mkdtemp(prefix=f"coffre-bench-{a.days}d-", dir=base))
+        self.root = Path(tempfile.mkdtemp(prefix=f"coffre-bench-{label}-", dir=base))
         self.same_disk = same
         self.A, self.B = self.root / "A", self.root / "B"
         self.stock_dir = self.root / "stock"
@@ -451,7 +522,7 @@ class Bench:
         rmtree(self.setup_dir)
         self.setup_dir.mkdir()
         rmtree(self.work / "cache")
-        self.logs = self.work / "logs" / f"{a.days}d"
+        self.logs = self.work / "logs" / label
         rmtree(self.logs)
         self.logs.mkdir(parents=True)
         self.restore_root = self.work / "restored"
@@ -460,14 +531,17 @@ class Bench:
         self.config = self.setup_dir / "coffre.toml"
         self.identity = self.setup_dir / "identity.txt"
         quiet([*self.coffre_argv, "init", "--config", str(self.config), "--source", f"sqlite:{self.db}",
-               "--to", str(self.A), "--to", str(self.B), "--identity-out", str(self.identity), "--store-id", STORE_ID],
+               "--to", str(self.A), "--to", str(self.B), "--identity-out", str(self.identity), "--store-id", STORE_ID,
+               "--i-know"],  # the identity beside the database, in the work folder: a benchmark's, not a shop's
               self.env, "coffre init")
         import tomllib
         recipients = tomllib.loads(self.config.read_text())["encryption"]["recipients"]
         self.recipient = recipients[0]  # the stock pipeline encrypts to the same age recipient
         self.runner = Runner(self.env, self.logs, a.cold)
         self.info = {
-            "days": a.days, "repeat": a.repeat, "database": str(self.db), "input_bytes": self.input_size,
+            "days": shape.days, "repeat": a.repeat,
+            "shop": {"registers": shape.registers, "tickets_per_day": shape.tickets_per_day, "days": shape.days,
+                     "label": label, "described": shape.describe(), "build": self.build}, "database": str(self.db), "input_bytes": self.input_size,
             "database_device": _dev(self.db), "destinations": where, "destination_root": str(self.root),
             "destination_device": _dev(self.root), "scratch": f"{self.scratch} (device {_dev(self.scratch)})",
             "restore_target": f"{self.restore_root} (device {_dev(self.restore_root)})",
@@ -516,7 +590,7 @@ class Bench:
     def archive_phase(self) -> None:
         k = self.args.repeat
         self.row("archive", "coffre2", "coffre archive (2 copies), first run")
-        after = f", after {self.args.sales} sales" if self.args.sales else ""
+        after = f", after {self.args.sales:,} sales" if self.args.sales else ""
         self.row("archive", "coffre2b", f"coffre archive (2 copies), second run{after}")
         if self.args.one_copy:
             self.row("archive", "coffre1", "coffre archive --to A (1 copy), first")
@@ -525,6 +599,7 @@ class Bench:
         self.row("archive", "borg1", "borg create zstd,3, first (empty repo)")
         self.row("archive", "borg2", f"borg create zstd,3, second{after}")
         self.row("archive", "stock", "stock .backup|zstd -3 -T0|age (1 copy)")
+        self.measure_floor()
         # First backups once (a fresh store, empty repositories); then each repetition is an evening: one
         # day's sales, then every tool's backup of the same file, in an order that rotates.
         print("  archive, first backups: coffre, restic, borg", flush=True)
@@ -538,6 +613,19 @@ class Bench:
             print(f"  archive, evening {rep + 1}/{k}: " + ", ".join(u.__name__[2:] for u in order), flush=True)
             for unit in order:
                 unit(rep, last)
+
+    def measure_floor(self) -> None:
+        """The floor of a first run (bench/floor.py): every signature of the sample verified once on every
+        core, in this run, just before the first archives, on the sample as the first runs see it."""
+        print("  floor: every signature of the sample verified once, on every core", flush=True)
+        out = self.work / f"floor-{self.shape.label}.json"
+        helper = Path(__file__).resolve().parent / "floor.py"
+        quiet([self.tools["python"], "-P", str(helper), str(self.cached_db), "--json", str(out)], self.env,
+              "the floor (bench/floor.py)")
+        self.floor = json.loads(out.read_text())
+        f = self.floor
+        print(f"    {f['total_signatures']:,} signatures in {f['verify_seconds']:.1f} s on {f['threads']} threads "
+              f"({f['us_per_signature_all_threads']} us each)", flush=True)
 
     def u_coffre(self, rep: int, last: bool) -> None:
         if self.args.one_copy and rep == FIRST:
@@ -729,7 +817,7 @@ class Bench:
         helper = Path(__file__).resolve().parent / "profile_threads.py"
         out = []
         for which in ("first", "second"):
-            prefix = self.work / f"archive-{self.args.days}d-{which}"
+            prefix = self.work / f"archive-{self.shape.label}-{which}"
             cmd = [self.tools["python"], "-P", str(helper), str(prefix),
                    *self.coffre("archive", "--yes")[len(self.coffre_argv):]]
             quiet(cmd, self.env, f"coffre archive ({which} run) under cProfile", cwd=str(self.work))
@@ -752,15 +840,16 @@ class Bench:
                     out.append(line.replace(sys.base_prefix + "/lib/", ""))
             out.append(f"(all threads merged; {prefix}.all.prof, main thread alone in {prefix}.main.prof)")
         text = "\n".join(out)
-        (self.work / f"archive-{self.args.days}d.profile.txt").write_text(text + "\n")
+        (self.work / f"archive-{self.shape.label}.profile.txt").write_text(text + "\n")
         return text
 
     def cleanup(self) -> None:
         if getattr(self, "frozen", None):
             rmtree(self.frozen)
-        if not self.args.keep:
-            rmtree(self.root)
-            rmtree(self.restore_root)
+        if not self.args.keep:  # a set-up that stopped half-way has not made them all
+            for attr in ("root", "restore_root"):
+                if hasattr(self, attr):
+                    rmtree(getattr(self, attr))
 
 
 def _dev(p: Path) -> str:
@@ -801,8 +890,11 @@ def build_report(bench: Bench) -> dict:
             "bytes_written": int(statistics.median(r.written)) if r.written else None,
             "input_bytes": bench.input_size,
         })
+    floor = getattr(bench, "floor", None)
+    if floor and by_key.get("coffre2") and by_key["coffre2"].times and floor["verify_seconds"]:
+        floor = dict(floor, first_run_over_floor=round(by_key["coffre2"].median / floor["verify_seconds"], 2))
     return {"info": bench.info, "coffre_run_files": getattr(bench, "coffre_files", []),
-            "coffre_copy_bytes": getattr(bench, "coffre_copy_size", None), "rows": rows}
+            "coffre_copy_bytes": getattr(bench, "coffre_copy_size", None), "rows": rows, "floor": floor}
 
 
 def _code_line(info: dict) -> str:
@@ -823,7 +915,7 @@ def _code_line(info: dict) -> str:
 def render(report: dict) -> str:
     info = report["info"]
     lines = [
-        f"Coffre benchmark: {info['days']} days of sample shop, database {mb(info['input_bytes'])} ({info['database']}, device {info['database_device']})",
+        f"Coffre benchmark: {shop_words(info)}, database {mb(info['input_bytes'])} ({info['database']}, device {info['database_device']})",
         f"copies and repos: {info['destinations']}",
         f"before each evening's backups, {info.get('sales_per_second_backup', 0)} tickets were sold "
         f"into a working copy of the sample ({info.get('tickets_sold', 0)} in all)",
@@ -839,7 +931,7 @@ def render(report: dict) -> str:
         "",
     ]
     head = ("command", "median s", "min..max s", "÷restic", "÷stock", "peak RSS", "written", "input")
-    widths = (42, 9, 13, 13, 7, 10, 11, 9)
+    widths = (56, 9, 13, 13, 7, 10, 11, 9)
     titles = {"archive": "ARCHIVE   (÷restic = ÷ restic backup first / ÷ second; written = bytes stored, all copies)",
               "verify": "VERIFY    (÷restic = ÷ restic check --read-data; ÷stock = ÷ b3sum --check one copy)",
               "restore": "RESTORE   (÷restic = ÷ restic restore; written = bytes restored)"}
@@ -867,6 +959,81 @@ def render(report: dict) -> str:
                 r["command"], f"{r['median_seconds']:.2f}", f"{min(secs):.2f}..{max(secs):.2f}", ratio, stock,
                 f"{r['peak_rss_mb']:.0f} MB", mb(r["bytes_written"]) if r["bytes_written"] is not None else "-",
                 mb(r["input_bytes"]))))
+    if report.get("floor"):
+        lines += ["", floor_line(report["floor"])]
+    return "\n".join(lines)
+
+
+def shop_words(info: dict) -> str:
+    shop = info.get("shop")
+    if not shop:  # a report from before the large shop: 2 registers, 400 tickets a day
+        return f"{info['days']} days of sample shop"
+    return f"sample shop of {shop['described']}"
+
+
+def floor_line(f: dict) -> str:
+    """The floor of a first run, and the first run against it (must-show: at most 1.5)."""
+    parts = ", ".join(f"{k} {v:,}" for k, v in f["signatures"].items())
+    line = (f"FLOOR of a first run: {f['total_signatures']:,} signatures ({parts}) verified once on {f['threads']} "
+            f"threads: {f['verify_seconds']:.2f} s ({f['us_per_signature_all_threads']} us each; "
+            f"{f['us_per_signature_one_thread']} us on one thread)")
+    if f.get("first_run_over_floor") is not None:
+        line += f"\n  coffre archive first run / floor = {f['first_run_over_floor']:.2f}  (issue 18: at most 1.5)"
+    return line
+
+
+# --------------------------------------------------------------------------- growth from one report to another
+
+
+def compare(a: dict, b: dict, name_a: str = "A", name_b: str = "B") -> str:
+    """How each command's time and peak memory grow from report A (e.g. the 1-year sample) to report B (the large
+    shop): the table, then issue 18's bars for the large shop (peak memory of every coffre command under 200 MB
+    and within 1.2x of A's; first run at most 1.5x its floor)."""
+    def size(r: dict) -> str:
+        info = r["info"]
+        shop = info.get("shop") or {"registers": 2, "tickets_per_day": 400, "days": info["days"]}
+        return (f"{shop['registers']} registers x {shop['tickets_per_day']:,}/day x {shop['days']} days = "
+                f"{shop['tickets_per_day'] * shop['days']:,} tickets, database {mb(info['input_bytes'])}")
+
+    def ratio(x, y) -> str:
+        return "-" if x in (None, 0) or y is None else f"{y / x:.2f}"
+
+    ia, ib = a["info"], b["info"]
+    lines = [f"A: {name_a}: {size(a)}", f"B: {name_b}: {size(b)}",
+             f"   database B/A = {ratio(ia['input_bytes'], ib['input_bytes'])}"]
+    fa, fb = a.get("floor") or {}, b.get("floor") or {}
+    if fa.get("total_signatures") and fb.get("total_signatures"):
+        lines[-1] += f", signatures B/A = {ratio(fa['total_signatures'], fb['total_signatures'])}"
+    lines.append("")
+    head = ("command", "time A s", "time B s", "B/A", "peak A MB", "peak B MB", "B/A", "issue 18 (B)")
+    widths = (56, 9, 9, 7, 10, 10, 6, 28)
+    fmt = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+    lines += [fmt(head), "-" * (sum(widths) + 2 * (len(widths) - 1))]
+    rows_a = {r["key"]: r for r in a["rows"]}
+    misses = 0
+    for rb in b["rows"]:
+        ra = rows_a.get(rb["key"])
+        if ra is None:
+            continue
+        bar = ""
+        if rb["key"].startswith("coffre") and rb["peak_rss_mb"] is not None:
+            # Every coffre command: under 200 MB, and within 1.2x of the small sample's peak.
+            ok = rb["peak_rss_mb"] < 200 and ra["peak_rss_mb"] and rb["peak_rss_mb"] <= 1.2 * ra["peak_rss_mb"]
+            misses += not ok
+            bar = "peak ok" if ok else "peak OVER (<200 MB, <=1.2x)"
+        lines.append(fmt((rb["command"][:56], f"{ra['median_seconds']:.2f}", f"{rb['median_seconds']:.2f}",
+                          ratio(ra["median_seconds"], rb["median_seconds"]), f"{ra['peak_rss_mb']:.0f}",
+                          f"{rb['peak_rss_mb']:.0f}", ratio(ra["peak_rss_mb"], rb["peak_rss_mb"]), bar)))
+    lines.append("")
+    for tag, f in (("A", fa), ("B", fb)):
+        if f:
+            lines.append(f"{tag}: " + floor_line(f))
+    lines.append("")
+    lines.append("peak memory bar (every coffre command under 200 MB and within 1.2x of A): "
+                 + ("met" if not misses else f"missed by {misses} command(s)"))
+    if fb.get("first_run_over_floor") is not None:
+        lines.append(f"first run bar (B's first run at most 1.5x its floor): {fb['first_run_over_floor']:.2f} -> "
+                     + ("met" if fb["first_run_over_floor"] <= 1.5 else "missed"))
     return "\n".join(lines)
 
 
@@ -875,9 +1042,18 @@ def render(report: dict) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Coffre's benchmark against restic, borg and sqlite3|zstd|age (see bench/README.md).")
-    p.add_argument("--days", type=int, default=365, help="days of the sample shop (365: the 1-year sample; 1460: 4 times larger)")
-    p.add_argument("--sales", type=int, default=400,
-                   help="tickets sold into the database before each evening's backups (default 400, a day of the sample shop)")
+    p.add_argument("--shop", choices=sorted(SHOPS), default="small",
+                   help="small: 2 registers, 400 tickets a day, 365 days; large: 10 registers x 3,000 tickets a day "
+                        "each (30,000), 2,190 days (6 years)")
+    p.add_argument("--registers", type=int, help="registers of the sample shop (default: the --shop's)")
+    p.add_argument("--tickets-per-day", type=int, help="tickets a day over all the registers (default: the --shop's)")
+    p.add_argument("--days", type=int, help="days of the sample shop (default: the --shop's; 365, 1460 for 4x)")
+    p.add_argument("--scale", type=float, help="a fraction of the shop's days (e.g. --shop large --scale 0.014: 30 days), "
+                                               "for a machine that cannot hold all of it")
+    p.add_argument("--sales", type=int,
+                   help="tickets sold into the database before each evening's backups (default: a day of the shop)")
+    p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"),
+                   help="print how each command's time and peak memory grow from report A to report B, and stop")
     p.add_argument("--repeat", type=int, default=5, help="repetitions of each command (medians are reported)")
     p.add_argument("--work", default="/var/tmp/coffre-bench", help="work folder: sample databases (cached by days), logs, keys")
     p.add_argument("--dest-dir", help="where copies and repositories go (default: /dev/shm when it is another device)")
@@ -889,8 +1065,26 @@ def main(argv=None) -> int:
                    help="run the venv's coffre on the live tree instead of a copy of pipeline/ frozen at the start")
     p.add_argument("--keep", action="store_true", help="keep the copies, repositories and restored files")
     args = p.parse_args(argv)
-    if args.days < 1 or args.repeat < 1:
-        p.error("--days and --repeat must be at least 1")
+    if args.compare:
+        try:
+            print(compare(*(json.loads(Path(f).read_text()) for f in args.compare), *args.compare))
+        except (OSError, ValueError, KeyError) as err:
+            print(f"bench: cannot compare {' and '.join(args.compare)}: {err}", file=sys.stderr)
+            return 2
+        return 0
+    registers, per_day, days = SHOPS[args.shop]
+    registers = args.registers or registers
+    per_day = args.tickets_per_day or per_day
+    days = args.days or days
+    if args.scale is not None:
+        if not 0 < args.scale <= 1:
+            p.error("--scale is a fraction of the shop's days, above 0 and at most 1")
+        days = max(1, round(days * args.scale))
+    if days < 1 or args.repeat < 1 or per_day < 1 or not 1 <= registers <= 20:
+        p.error("--days, --tickets-per-day and --repeat must be at least 1, --registers between 1 and 20")
+    args.shape = Shape(registers, per_day, days)
+    if args.sales is None:
+        args.sales = per_day  # a day of the shop
     bench = None
 
     def interrupted(signum, frame):
@@ -931,7 +1125,7 @@ def main(argv=None) -> int:
         print("bench: interrupted.", file=sys.stderr)
         return 3
     finally:
-        if bench is not None and hasattr(bench, "root"):
+        if bench is not None:
             bench.cleanup()
 
 
