@@ -98,8 +98,8 @@ def run_demo(folder: Path | None, days: int, say, progress: Progress = NO_PROGRE
     say(f"   minisign -V -p {cfg.signing_public_key_file} -m MANIFEST.b3")
     if (run_dir / "snapshot.sqlite.blocks").exists():
         say("   b3sum --check snapshot.sqlite.blocks")
-        say(f"   cut -c 67- snapshot.sqlite.blocks | while read -r b; do age -d -i {identity} \"$b\" || exit 1; done "
-            "| zstd -d > /tmp/snapshot.sqlite")
+        say("   " + _("(then RESTORE.txt, step 2: age decrypts the blocks one after the other, zstd gives the "
+                      "database back)"))
     else:
         say(f"   age -d -i {identity} snapshot.sqlite.zst.age | zstd -d > /tmp/snapshot.sqlite")
     say(_("Then: coffre status --config {config}").format(config=cfg.path))

@@ -315,6 +315,8 @@ class RcloneBlockWriter:
         if code != 0:
             raise OSError(_("writing {name} failed: {error}").format(
                 name=name, error=_last_line(err.decode("utf-8", "replace"))))
+        if replace:  # a remote may refuse, or botch, a move over an object: the damaged block goes first
+            self.dest._delete(self.dest._path(*folder, name))
         self.dest._run("moveto", tmp, self.dest._path(*folder, name), check_msg=_("cannot publish"))
 
 

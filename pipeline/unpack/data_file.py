@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import blake3
 
 from pipeline.destinations import why_not_read
@@ -94,7 +96,7 @@ def block_list(dest, store_id: str, run_id: str, entry: dict) -> list[tuple[str,
     """A data file's block list (format 2), held to the signed manifest's size and BLAKE3."""
     try:
         with dest.open_read(store_id, run_id, entry["name"]) as src:
-            data = _Capped(src, entry["size"] + 1).read(entry["size"] + 1)
+            data = _read_all(src, entry["size"] + 1)
     except OSError as err:
         raise _read_error(err)
     if len(data) != entry["size"] or blake3.blake3(data).hexdigest() != entry["blake3"]:
@@ -105,6 +107,15 @@ def block_list(dest, store_id: str, run_id: str, entry: dict) -> list[tuple[str,
         raise UnpackError(str(err))
 
 
+def _read_all(src, limit: int) -> bytes:
+    """At most `limit` bytes of `src`, however short its reads."""
+    parts, got = [], 0
+    while got < limit and (data := src.read(min(1 << 20, limit - got))):
+        parts.append(data)
+        got += len(data)
+    return b"".join(parts)
+
+
 class _BlockOpener:
     """Opens one block of a list when the unpacking reaches it (never all at once)."""
 
@@ -112,10 +123,16 @@ class _BlockOpener:
         self.dest, self.store_id, self.block, self.digest = dest, store_id, block, digest
 
     def __call__(self):
+        """The block's bytes, held to the list's BLAKE3 before age sees any of them (a block is 8 MiB at most)."""
         try:
-            return self.dest.open_block(self.store_id, self.block)
+            with self.dest.open_block(self.store_id, self.block) as src:
+                data = _read_all(src, MAX_BLOCK + 1)
         except OSError as err:
             raise _read_error(err, self.block)
+        if len(data) > MAX_BLOCK or blake3.blake3(data).hexdigest() != self.digest:
+            raise UnpackError(_("its block {name} is damaged: its BLAKE3 differs from the block list").format(
+                name=self.block))
+        return io.BytesIO(data)
 
 
 def _read_error(err: OSError, block: str | None = None) -> SourceReadError:

@@ -359,7 +359,7 @@ def unpack_parts(parts, identities: list, out=None, progress=None, decompress: b
                 stored = None
                 try:
                     src = opener()
-                except SourceReadError:
+                except (SourceReadError, UnpackError):
                     raise
                 except OSError as err:
                     raise SourceReadError(err.errno, err.strerror or str(err))

@@ -33,7 +33,7 @@ def test_archive_to_a_folder_and_an_rclone_remote(sample_db, tmp_path, other_dis
     assert res.code == 0, res
     res = run_coffre("archive", "--config", cfg, "--yes", "--json")
     assert res.code == 0, res
-    (run,) = [p for p in (served / "s1").iterdir()]
+    (run,) = [p for p in (served / "s1").iterdir() if p.name != "blocks"]
     assert subprocess.run([b3sum, "--check", "MANIFEST.b3"], cwd=run, capture_output=True).returncode == 0
     assert (run / "MANIFEST.b3").read_bytes() == (usb / "s1" / run.name / "MANIFEST.b3").read_bytes()
     assert not [p for p in run.iterdir() if p.name.startswith(".tmp-")]
@@ -45,6 +45,17 @@ def test_archive_to_a_folder_and_an_rclone_remote(sample_db, tmp_path, other_dis
     target.write_bytes(target.read_bytes()[:-1])
     res = run_coffre("verify", "--config", cfg, "--from", "rclone:coffretest:backups")
     assert res.code == 1 and "facts.json.zst.age" in res.err, res
+    # A shared block of the remote copy (format 2), damaged: read through rclone, named with its run.
+    assert subprocess.run([b3sum, "--check", "snapshot.sqlite.blocks"], cwd=run, capture_output=True).returncode == 0
+    block = (run / "snapshot.sqlite.blocks").read_text().splitlines()[0].rsplit("/", 1)[1]
+    hit = served / "s1" / "blocks" / block[:2] / block
+    good = hit.read_bytes()
+    hit.write_bytes(good[:-1])
+    res = run_coffre("verify", "--config", cfg, "--from", "rclone:coffretest:backups")
+    assert res.code == 1 and block in res.err and run.name in res.err, res
+    res = run_coffre("repair", "--config", cfg)
+    assert res.code == 0 and block in res.err, res  # healed from the folder copy
+    assert hit.read_bytes() == good
 
     # The remote goes away: the local copy is still written and the run is partial.
     proc.kill()
@@ -78,7 +89,7 @@ def test_a_missing_remote_folder_is_named_with_the_command_that_creates_it(sampl
     assert copies[1]["reason"] == said
     assert said in res.err and "cannot be reached" not in res.err, res
     assert not (served / "nothere").exists()  # never created behind the person's back
-    assert len(list((usb / "s1").iterdir())) == 1
+    assert len([p for p in (usb / "s1").iterdir() if p.name != "blocks"]) == 1
 
 
 def test_an_unreachable_remote_is_still_said_to_be_unreachable(sample_db, tmp_path, other_disk, monkeypatch):

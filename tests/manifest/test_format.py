@@ -41,7 +41,7 @@ def test_manifest_parses():
 
 
 @pytest.mark.parametrize("over", [
-    {"format_version": 2}, {"run_id": "../x"}, {"files": [{"name": "../x", "size": 1, "blake3": H}]},
+    {"format_version": 3}, {"format_version": True}, {"run_id": "../x"}, {"files": [{"name": "../x", "size": 1, "blake3": H}]},
     {"files": [{"name": "a", "size": -1, "blake3": H}]}, {"files": [{"name": "a", "size": True, "blake3": H}]},
     {"files": [{"name": "a", "size": 1, "blake3": "zz"}]}, {"files": "nope"}, {"previous_run": {"run_id": 3}},
     {"files": [{"name": "MANIFEST.b3", "size": 1, "blake3": H}]}, {"recipients": None},
@@ -55,3 +55,12 @@ def test_manifest_refuses_wrong_fields(over):
 def test_manifest_refuses_garbage(data):
     with pytest.raises(fmt.ManifestError):
         fmt.parse_manifest(data)
+
+
+def test_a_block_list_is_known_only_in_version_2_and_only_as_a_blocks_file_of_the_snapshot_or_journals():
+    blocks = {"name": "snapshot.sqlite.blocks", "kind": "snapshot", "size": 1, "blake3": H, "layout": "blocks"}
+    assert fmt.parse_manifest(_manifest(format_version=2, files=[blocks]))["files"][0]["layout"] == "blocks"
+    for version, entry in ((1, blocks), (2, dict(blocks, layout="tar")), (2, dict(blocks, name="snapshot.sqlite")),
+                           (2, dict(blocks, kind="facts", name="facts.json.blocks"))):
+        with pytest.raises(fmt.ManifestError):
+            fmt.parse_manifest(_manifest(format_version=version, files=[entry]))

@@ -14,6 +14,10 @@ from pipeline.verify.copy import VerifyOptions, verify_run
 
 from .helpers import archived_once, expect_fixed, no_traceback, two_copy_store
 
+# These tests hold format 1's data files (one age file per data file in the run folder) to what they must be:
+# format 1 is still read, and written when archive.store_format = 1 (tests/store/ holds format 2 to the same).
+STORE_FORMAT = 1
+
 SEED = 286
 MUTATIONS = 1400  # spread evenly over every file of the run
 CLEAN_RUNS = 100

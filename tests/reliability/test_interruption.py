@@ -16,6 +16,10 @@ import pytest
 
 from .helpers import expect_fixed, init_store, make_sample_db, no_traceback, other_device_dir
 
+# These tests hold format 1's data files (one age file per data file in the run folder) to what they must be:
+# format 1 is still read, and written when archive.store_format = 1 (tests/store/ holds format 2 to the same).
+STORE_FORMAT = 1
+
 KILL_SEED = 20261128
 KILLS = 20  # runs actually cut by kill -9 (points where the run had already ended are drawn again)
 MAX_POINTS = 40

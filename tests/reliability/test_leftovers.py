@@ -22,6 +22,10 @@ from conftest import run_coffre
 
 from .helpers import init_store, make_sample_db, no_traceback, other_device_dir, rclone_webdav
 
+# These tests hold format 1's data files (one age file per data file in the run folder) to what they must be:
+# format 1 is still read, and written when archive.store_format = 1 (tests/store/ holds format 2 to the same).
+STORE_FORMAT = 1
+
 REMOTE = "rclone:coffretest:backups"
 PARTIAL = ".coffre-partial-"
 TMP_SNAPSHOT = ".tmp-snapshot.sqlite.zst.age"

@@ -19,6 +19,10 @@ from conftest import REPO, need_tool
 
 from .helpers import archived_once, no_traceback, two_copy_store
 
+# These tests hold format 1's data files (one age file per data file in the run folder) to what they must be:
+# format 1 is still read, and written when archive.store_format = 1 (tests/store/ holds format 2 to the same).
+STORE_FORMAT = 1
+
 # A stopped command must be gone well within this (the hard stop comes 5 s after the signal at the latest).
 STOP_WITHIN = 8.0
 

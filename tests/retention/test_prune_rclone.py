@@ -32,7 +32,7 @@ def test_prune_on_an_rclone_remote_writes_its_removal_record_there_and_verify_te
     out = json.loads(res.out)
     assert [c["removed"] for c in out["copies"]] == [runs[:2], runs[:2]]
     act = out["act_id"]
-    assert sorted(p.name for p in (served / "s1").iterdir()) == [runs[2], "removals"]
+    assert sorted(p.name for p in (served / "s1").iterdir()) == [runs[2], "blocks", "removals"]
     assert sorted(p.name for p in (served / "s1" / "removals").iterdir()) == [f"{act}.json", f"{act}.json.minisig"]
     record = json.loads((served / "s1" / "removals" / f"{act}.json").read_text())
     assert [r["run_id"] for r in record["runs"]] == runs[:2] and record["destination"] == REMOTE

@@ -149,9 +149,12 @@ def test_a_server_till_is_archived_verified_drilled_and_restored_by_hand(till, t
             assert sum(1 for _ in f) - 1 == tickets
 
     # By hand, from RESTORE.txt alone: check, decrypt, load with the stock client into a new database, count.
-    run = next(p for p in (other_disk / "usb" / "caisse").iterdir() if p.is_dir() and p.name != "removals")
-    work = tmp_path / "by-hand"
+    run = next(p for p in (other_disk / "usb" / "caisse").iterdir() if p.is_dir() and p.name not in ("removals",
+                                                                                                        "blocks"))
+    work = tmp_path / "by-hand" / run.name
     shutil.copytree(run, work)
+    if (run.parent / "blocks").is_dir():  # format 2: the run's lists name ../blocks/, copied beside it
+        shutil.copytree(run.parent / "blocks", work.parent / "blocks")
     text = (work / "RESTORE.txt").read_text(encoding="utf-8")
     english = text[text.index("Coffre run "):]
     commands = [line.strip() for line in english.splitlines() if line.startswith("     ")]
