@@ -19,6 +19,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -31,6 +32,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIRST = -1  # the repetition number of the first backups, made once before the evenings
 STORE_ID = "bench"
+RUN_FOLDER = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
 PASSWORD = "coffre-bench-not-a-secret"
 
 
@@ -582,8 +584,13 @@ class Bench:
                 rmtree(p)  # the state folder (history, lock, journal checkpoint) that `archive` creates
 
     def coffre_runs(self, dest: Path) -> list[Path]:
+        """The run folders (format 2 keeps the blocks they share in blocks/ beside them)."""
         d = dest / STORE_ID
-        return sorted(p for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
+        return sorted(p for p in d.iterdir() if p.is_dir() and RUN_FOLDER.match(p.name)) if d.is_dir() else []
+
+    def copies_size(self) -> int:
+        """Every byte of both copies: run folders, the blocks they share, removal records."""
+        return sum(tree_size(d / STORE_ID) for d in (self.A, self.B) if (d / STORE_ID).is_dir())
 
     # ---------------------------------------------------------------- archive
 
@@ -639,19 +646,18 @@ class Bench:
             runs_a, runs_b = self.coffre_runs(self.A), self.coffre_runs(self.B)
             if len(runs_a) != 1 or len(runs_b) != 1:
                 raise BenchError(f"coffre archive left {len(runs_a)} and {len(runs_b)} runs in A and B, expected 1 each")
-            self.record("coffre2", m, tree_size(runs_a[0]) + tree_size(runs_b[0]))
+            self.record("coffre2", m, self.copies_size())
             self.coffre_first = runs_a[0].name
             self.coffre_files = sorted(p.name for p in runs_a[0].iterdir())
-            self.coffre_copy_size = tree_size(runs_a[0])
+            self.coffre_copy_size = tree_size(self.A / STORE_ID)  # the run and (format 2) its blocks
             self.state_after_first = self._save_state()
             return
         # An evening into the same store, after the day's sales: whatever Coffre carries over from the previous
         # run (the journals already checked and compressed, the snapshot blocks' frames) is used. It writes a
         # whole run again.
-        before = {r.name for r in self.coffre_runs(self.A) + self.coffre_runs(self.B)}
+        before = self.copies_size()
         m = self.runner.run(f"coffre-archive-second-{rep}", [[Proc(self.coffre("archive", "--yes"))]])
-        second = [r for r in self.coffre_runs(self.A) + self.coffre_runs(self.B) if r.name not in before]
-        self.record("coffre2b", m, sum(tree_size(r) for r in second))
+        self.record("coffre2b", m, self.copies_size() - before)
         if last:
             # Verify and restore work on a store holding the first run only, like restic's and borg's
             # repositories that hold the file's data once: the later runs are taken away, state and all.

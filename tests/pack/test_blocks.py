@@ -10,7 +10,7 @@ import subprocess
 
 import blake3
 import pytest
-from conftest import need_tool, run_coffre
+from conftest import need_tool, run_coffre, written_in_module_format
 from pyrage import x25519
 
 from pipeline.keys.age_identity import parse_recipient
@@ -200,6 +200,7 @@ def test_evening_archive_compresses_only_what_the_days_sales_changed(tmp_path, o
     config, identity = tmp_path / "etc" / "coffre.toml", tmp_path / "offline" / "identity.txt"
     assert run_coffre("init", "--config", config, "--source", f"sqlite:{db}", "--to", other_disk / "usb",
                       "--i-know", "--identity-out", identity, "--store-id", "boutique").code == 0
+    written_in_module_format(config)  # format 1: the frames cache this file tests is format 1's
     assert run_coffre("archive", "--config", config, "--yes").code == 0
     w = SaleWriter(db, seed=7)  # the seed the sample was built with: its till key
     for _ in range(40):

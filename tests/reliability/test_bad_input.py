@@ -110,7 +110,7 @@ MANIFESTS = [
     pytest.param(lambda run: b'{"format": "coffre-run", "format_version": ', id="not-json"),
     pytest.param(lambda run: b"[]\n", id="json-array"),
     pytest.param(lambda run: b"[" * 100000, id="nested-100000-deep"),
-    pytest.param(edit_manifest(lambda d: d.update(format_version=2)), id="format-version-2"),
+    pytest.param(edit_manifest(lambda d: d.update(format_version=3)), id="format-version-3"),
     pytest.param(edit_manifest(lambda d: d.update(run_id="20000101T000000Z-abcdef")), id="run-id-of-another-run"),
     pytest.param(edit_manifest(_set_file_field(SNAPSHOT, "size", "12")), id="size-a-string"),
     pytest.param(edit_manifest(_set_file_field(SNAPSHOT, "blake3", "0" * 64)), id="blake3-disagrees"),
