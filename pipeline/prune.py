@@ -125,7 +125,8 @@ def prune(cfg: Config, specs: list[str], dry_run: bool = False, i_know: bool = F
                 # Every prune sweeps (format 2), whatever it removed: what a killed sweep or archive left goes too.
                 swept = sweep(dest, cfg.store_id, cfg.signing_public_key)
                 if swept.stopped:
-                    one.notes.append(swept.stopped)
+                    # Nothing of the removed runs' data went: the copy is not pruned, and a person must hear it.
+                    one.ok, one.reason, one.freed = False, swept.stopped, 0
                 elif swept.blocks or swept.kept:
                     # Format 2: what the removed runs alone needed is what the medium gets back.
                     one.freed = swept.bytes
@@ -137,6 +138,12 @@ def prune(cfg: Config, specs: list[str], dry_run: bool = False, i_know: bool = F
         # so that pruning one copy neither hides nor blames another.
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
         with history.update() as doc:
+            # What each act gave back on each copy (format 2 frees the blocks no run names, not what the removed runs
+            # wrote): status measures a copy's size and growth by it.
+            freed = doc.setdefault("freed", {})
+            for one, (_dest, key, _go, _unfinished) in work:
+                if one.removed and key:
+                    freed[key] = (freed.get(key) or [])[-99:] + [[act_id, one.freed]]
             pruned = doc.setdefault("last_prune", {})
             for c in result.copies:
                 pruned[normalised(c.destination) or c.destination] = {"at": stamp, "ok": c.ok,

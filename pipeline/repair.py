@@ -29,6 +29,7 @@ class CopyRepair:
     checked: int = 0
     healed: list[str] = field(default_factory=list)
     unhealed: dict[str, list[str]] = field(default_factory=dict)  # block -> runs that need it
+    unchecked: list[str] = field(default_factory=list)  # signed runs whose block lists do not check
 
 
 @dataclass
@@ -39,12 +40,13 @@ class RepairResult:
     def exit_code(self) -> int:
         if not any(c.reachable for c in self.copies):
             return CANNOT_RUN
-        return CHECK_FAILED if any(c.unhealed or not c.reachable for c in self.copies) else OK
+        return CHECK_FAILED if any(c.unhealed or c.unchecked or not c.reachable for c in self.copies) else OK
 
     def to_json(self) -> dict:
         return {"exit_code": self.exit_code,
                 "copies": [{"destination": c.destination, "reachable": c.reachable, "reason": c.reason,
-                            "blocks_checked": c.checked, "healed": c.healed, "unhealed": c.unhealed}
+                            "blocks_checked": c.checked, "healed": c.healed, "unhealed": c.unhealed,
+                            "runs_unchecked": c.unchecked}
                            for c in self.copies]}
 
 
@@ -69,7 +71,11 @@ def repair(cfg: Config, specs: list[str], say=print) -> RepairResult:
                 dest.check_ready()
                 needed: dict[tuple[str, str], set[str]] = {}
                 for run_id in sorted(dest.signed_runs(cfg.store_id)):
-                    for blocks in (signed_lists(dest, cfg.store_id, run_id, cfg.signing_public_key) or {}).values():
+                    lists = signed_lists(dest, cfg.store_id, run_id, cfg.signing_public_key)
+                    if lists is None:  # its signature or a list does not check: what it needs cannot be told
+                        one.unchecked.append(run_id)
+                        continue
+                    for blocks in lists.values():
                         for name, digest in blocks:
                             needed.setdefault((name, digest), set()).add(run_id)
             except (CoffreError, OSError) as err:

@@ -102,7 +102,11 @@ def _copy_status(cfg: Config, spec: str, h: History, now: float, look: bool) -> 
     if written:
         entry["last_run_written"], entry["last_written_at"] = written[-1]["run_id"], written[-1].get("created_at")
     entry["runs_held"] = len(held)
-    entry["bytes_held"] = sum(r.get("bytes") or 0 for r in held)
+    freed = _freed(h, copy)
+    # What the runs wrote here, less what prunes gave back (format 2: removed runs' blocks that kept runs still name
+    # stay on the copy); without a record of what prunes freed, the sizes of the runs held.
+    entry["bytes_held"] = (sum(r.get("bytes") or 0 for r in written) - sum(b for _act, b in freed)) if freed \
+        else sum(r.get("bytes") or 0 for r in held)
     seen = [_stamp(entry["last_written_at"])]
     for c in reversed(h.doc.get("checks") or []):
         key = {"verify": "last_verify", "verify-deep": "last_deep_verify", "drill": "last_drill"}.get(c.get("kind"))
@@ -130,11 +134,21 @@ def _copy_status(cfg: Config, spec: str, h: History, now: float, look: bool) -> 
             entry["present"], entry["absent_because"] = False, str(err)
     last_seen = max((s for s in seen if s is not None), default=None)
     entry["days_since_present"] = None if last_seen is None else max(0, int((now - last_seen) // 86400))
-    entry.update(_room(written[-GROWTH_RUNS:], written, copy, entry["free_bytes"]))
+    entry.update(_room(written[-GROWTH_RUNS:], written, copy, entry["free_bytes"], freed))
     return entry
 
 
-def _room(recent: list[dict], written: list[dict], copy: CopyIdentity, free: int | None) -> dict:
+def _freed(h: History, copy: CopyIdentity) -> list:
+    """[(act id, bytes)] the prunes freed on this copy, as they recorded it."""
+    doc = h.doc.get("freed") or {}
+    out = []
+    for key in {copy.medium, copy.where} - {None}:
+        out += [tuple(x) for x in doc.get(key) or [] if isinstance(x, list) and len(x) == 2
+                and isinstance(x[1], int)]
+    return sorted(set(out))
+
+
+def _room(recent: list[dict], written: list[dict], copy: CopyIdentity, free: int | None, freed: list) -> dict:
     """The copy's growth an evening (the sizes of the last runs written to it, less what prunes removed from it
     meanwhile) and how many more evenings of runs its free space holds; None where it cannot tell."""
     out = {"run_bytes": None, "growth_bytes": None, "evenings_left": None}
@@ -145,8 +159,8 @@ def _room(recent: list[dict], written: list[dict], copy: CopyIdentity, free: int
     since = recent[0]["run_id"]
     added = sum(r.get("bytes") or 0 for r in recent)
     # Act ids are stamped like run ids: a removal after the first of the recent runs counts against their growth.
-    removed = sum(r.get("bytes") or 0 for r in written
-                  if copy.removed_here(r) and max(_acts(r, copy), default="") > since)
+    removed = sum(b for act, b in freed if act > since) if freed else \
+        sum(r.get("bytes") or 0 for r in written if copy.removed_here(r) and max(_acts(r, copy), default="") > since)
     growth = (added - removed) / len(recent)
     out.update(run_bytes=run, growth_bytes=round(growth))
     if free is not None and run:

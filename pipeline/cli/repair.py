@@ -39,6 +39,10 @@ def command(config_path, sources, as_json) -> None:
                 continue
             say(_("{destination}: {checked} blocks checked, {healed} healed.").format(
                 destination=c.destination, checked=c.checked, healed=len(c.healed)), "result")
+            for run_id in c.unchecked:
+                say(_("{destination}: run {run_id} holds a signature, but its block lists do not check (coffre verify "
+                      "says why): its blocks cannot be told, nor healed.").format(destination=c.destination,
+                                                                                   run_id=run_id), "error")
             for block, runs in sorted(c.unhealed.items()):
                 say(_("{destination}: block {block} is damaged and no other copy holds it intact; the runs that "
                       "need it: {runs}.").format(destination=c.destination, block=block, runs=", ".join(runs)),

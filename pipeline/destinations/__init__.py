@@ -1,7 +1,8 @@
 """Destinations: where copies go. Every kind offers the same interface (see Destination).
 
-A destination holds, per store, one folder per run: `<root>/<store_id>/<run_id>/`, and the signed records of the
-runs retention removed: `<root>/<store_id>/removals/`. Writers
+A destination holds, per store, one folder per run: `<root>/<store_id>/<run_id>/`, the signed records of the
+runs retention removed: `<root>/<store_id>/removals/`, and (format 2) the blocks the runs share:
+`<root>/<store_id>/blocks/`. Writers
 create each file under a temporary name and publish it with `commit` (fsync, rename); readers
 only ever see published names. Kinds: a local folder (USB key, disk, mounted share) and
 `rclone:REMOTE:PATH`.
@@ -75,6 +76,27 @@ class Destination(Protocol):
 
     def remove_store_file(self, store_id: str, folder: str, name: str) -> None:
         """Removes one of them (a removal record a newer one supersedes); nothing there is no error."""
+
+    # Format 2: the blocks the store's runs share, `<store>/blocks/<ab>/<name>` (docs/FORMAT.md §11).
+    def blocks(self, store_id: str) -> dict[str, int]:
+        """Every block with its size (-1, or a key holding a `/`, for what is not a block where its name puts it)."""
+
+    def open_block(self, store_id: str, name: str) -> BinaryIO:
+        """One block; raises NotRegular for anything but a regular file reached without a link."""
+
+    def start_blocks(self, store_id: str) -> "BlockWriter": ...
+
+    def remove_block(self, store_id: str, name: str) -> None:
+        """Removes one block (the prune's sweep); nothing there is no error."""
+
+    def remove_block_leftovers(self, store_id: str) -> None:
+        """Removes the `.tmp-` files a killed writer left among the blocks."""
+
+
+class BlockWriter(Protocol):
+    def put(self, name: str, data: bytes, replace: bool = False) -> None:
+        """Writes one block durably under a temporary name, then publishes it; never over an existing block unless
+        `replace` (repair)."""
 
 
 class NotRegular(OSError):

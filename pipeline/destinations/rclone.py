@@ -156,7 +156,9 @@ class RcloneDestination:
         try:
             self._run("deletefile", path, check_msg=_("cannot remove"))
         except OSError as err:
-            if not isinstance(err, FileNotFoundError) and "not found" not in str(err):
+            # rclone says an absent object "not found", or (deletefile on some remotes) "doesn't exist".
+            if not isinstance(err, FileNotFoundError) and "not found" not in str(err) \
+                    and "doesn't exist" not in str(err):
                 raise
 
     def put_store_file(self, store_id: str, folder: str, name: str, data: bytes) -> None:
@@ -316,7 +318,10 @@ class RcloneBlockWriter:
             raise OSError(_("writing {name} failed: {error}").format(
                 name=name, error=_last_line(err.decode("utf-8", "replace"))))
         if replace:  # a remote may refuse, or botch, a move over an object: the damaged block goes first
-            self.dest._delete(self.dest._path(*folder, name))
+            try:
+                self.dest._delete(self.dest._path(*folder, name))
+            except OSError:
+                pass  # absent (WebDAV answers 405 for that), or not removable: repair reads back what is there
         self.dest._run("moveto", tmp, self.dest._path(*folder, name), check_msg=_("cannot publish"))
 
 

@@ -104,19 +104,7 @@ class SharedBlocks:
         self.listed = listed  # spec -> {name: size}
         self.known = known  # spec -> {name: stored BLAKE3} (from the newest run's lists there)
         self._lock = threading.Lock()
-        self._busy: dict[str, Future] = {}  # a name being placed by another thread
-
-    def _digest_on(self, spec: str, name: str) -> str | None:
-        """The stored BLAKE3 of `name` on one copy: known from its lists, else read and hashed (None: unreadable)."""
-        digest = self.known.get(spec, {}).get(name)
-        if digest is not None:
-            return digest
-        data = self.run.read_block(spec, name)
-        if data is None:
-            return None
-        digest = blake3.blake3(data).hexdigest()
-        self.known.setdefault(spec, {})[name] = digest
-        return digest
+        self._busy: dict[str, Future] = {}  # a name being placed now (by another thread, perhaps)
 
     def place(self, base: str, make, tally: Tally) -> Placed:
         """`make()` gives the content's stored bytes (called only when no copy holds it)."""
@@ -138,9 +126,8 @@ class SharedBlocks:
                 placed = self._try(name, make)
             finally:
                 fut.set_result(placed)
-                if placed is None:
-                    with self._lock:
-                        self._busy.pop(name, None)
+                with self._lock:  # placed, it is in `listed` for the next placing of the same content
+                    self._busy.pop(name, None)
             if placed is not None:
                 return self._count(placed, tally, placed.written)
         raise OSError(f"no name found for a block after {VARIANTS} tries: the copies disagree everywhere")
@@ -158,22 +145,27 @@ class SharedBlocks:
     def _try(self, name: str, make) -> Placed | None:
         live = self.run.live_specs()
         holders = {s for s in live if name in self.listed.get(s, {})}
-        digests = set()
+        digests, data = set(), None
         for spec in holders:
+            # A block a copy holds is read and hashed before tonight's run names it (as format 1 read back the whole
+            # run): one its lists say is other bytes, or that cannot be read, is damaged there, and the content goes
+            # under the next variant of the name, written whole tonight.
             size = self.listed[spec][name]
-            digest = self._digest_on(spec, name) if 0 < size <= MAX_BLOCK else None
-            if digest is None:
-                return None  # held damaged, or not a block: the next variant
-            digests.add((digest, size))
+            held = self.run.read_block(spec, name) if 0 < size <= MAX_BLOCK else None
+            if held is None:
+                return None
+            digest = blake3.blake3(held).hexdigest()
+            said = self.known.get(spec, {}).get(name)
+            if said is not None and said != digest:
+                return None
+            digests.add((digest, len(held)))
+            data = held
         if len(digests) > 1:
             return None
         if digests:
             digest, size = digests.pop()
             lacking = [s for s in live if s not in holders]
             if lacking:
-                data = self.run.read_block(sorted(holders)[0], name)
-                if data is None or blake3.blake3(data).hexdigest() != digest:
-                    return None
                 self.run.put_block(lacking, name, data, digest)
                 self._listed(lacking, name, size)
             return Placed(name, digest, size, written=bool(lacking) and len(lacking) == len(live))

@@ -56,6 +56,10 @@ def test_archive_to_a_folder_and_an_rclone_remote(sample_db, tmp_path, other_dis
     res = run_coffre("repair", "--config", cfg)
     assert res.code == 0 and block in res.err, res  # healed from the folder copy
     assert hit.read_bytes() == good
+    hit.unlink()  # an object lost on the remote: the likeliest damage of an off-site copy
+    res = run_coffre("repair", "--config", cfg)
+    assert res.code == 0 and block in res.err, res
+    assert hit.read_bytes() == good and not list(hit.parent.glob(".tmp-*"))
 
     # The remote goes away: the local copy is still written and the run is partial.
     proc.kill()

@@ -214,3 +214,46 @@ def test_a_store_written_in_format_1_goes_on_in_format_2_and_both_restore(store,
     res = coffre(store, "restore", "--identity", store.identity, "--out", tmp_path / "old", "--run", old.name)
     assert res.code == 0, res
     assert os.path.getsize(tmp_path / "old" / "snapshot.sqlite") > 0
+
+
+def test_a_block_held_damaged_on_every_copy_is_written_again_under_another_name_and_tonights_run_is_whole(store,
+                                                                                                          tmp_path):
+    archive(store)
+    name = listed(store.run_dirs(store.destinations[0])[0])[0]
+    for dest in store.destinations:
+        hit = blocks_dir(store, dest) / name[:2] / name
+        data = bytearray(hit.read_bytes())
+        data[len(data) // 2] ^= 1
+        hit.write_bytes(bytes(data))
+    sell(store, 5)
+    out = archive(store)
+    tonight = next(r for r in store.run_dirs(store.destinations[0]) if r.name == out["run_id"])
+    assert name not in listed(tonight), "a block held damaged is not named again"
+    res = coffre(store, "restore", "--identity", store.identity, "--out", tmp_path / "tonight", "--run", tonight.name)
+    assert res.code == 0, res
+    res = coffre(store, "verify")
+    assert res.code == 1 and name in res.err and tonight.name not in res.err.split(name)[1].split("\n")[0], res
+
+
+def test_repair_says_a_run_whose_block_lists_do_not_check_and_a_prune_does_not_sweep_past_it(store):
+    archive(store)
+    sell(store, 5)
+    archive(store)
+    a = store.destinations[0]
+    old = store.run_dirs(a)[-1]  # the newest: the rules keep it, and the sweep must know what it needs
+    lst = old / "snapshot.sqlite.blocks"
+    lines = lst.read_text().splitlines(keepends=True)
+    lst.write_text("".join(reversed(lines)) if len(lines) > 1 else lines[0].replace(lines[0][:1], "f" if
+                                                                                     lines[0][0] != "f" else "e", 1))
+    res = coffre(store, "repair")
+    assert res.code == 1 and old.name in res.err and "Traceback" not in res.err, res
+    with store.config.open("a") as f:
+        f.write("\n[retention]\nkeep_last = 1\nkeep_daily = 0\nkeep_weekly = 0\nkeep_monthly = 0\nlegal_years = 1\n"
+                "below_legal_accepted = true\n")
+    held = {p.name for p in blocks_dir(store, a).glob("*/*")}
+    res = coffre(store, "prune", "--json")
+    assert res.code == 4, res  # partial: copy A is not swept, and says why
+    copies = {c["destination"]: c for c in json.loads(res.out)["copies"]}
+    assert not copies[str(a)]["ok"] and old.name in copies[str(a)]["reason"] and copies[str(a)]["freed_bytes"] == 0
+    assert copies[str(store.destinations[1])]["ok"]
+    assert {p.name for p in blocks_dir(store, a).glob("*/*")} == held
