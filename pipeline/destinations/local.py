@@ -255,35 +255,36 @@ class LocalDestination:
     def blocks(self, store_id: str) -> dict[str, int]:
         """Every block of the store on this copy with its size (-1: not a regular file, or not where its name puts
         it); {} when there is none."""
+        out: dict[str, int] = {}
+        for sub, entries, _fd in self._block_folders(store_id):
+            for e in entries:
+                if e.name.startswith(TMP_PREFIX):
+                    continue
+                good = valid_block_name(e.name) and block_folder(e.name) == sub
+                out[e.name if good else f"{sub}/{e.name}"] = \
+                    e.stat(follow_symlinks=False).st_size if good and e.is_file(follow_symlinks=False) else -1
+        return out
+
+    def _block_folders(self, store_id: str):
+        """(name, entries, descriptor) of each real folder of `<store>/blocks/` (none: no block store), following no
+        link; the descriptor is open until the next one is given."""
         try:
             top = self._open_sub(store_id, BLOCKS_DIR)
         except FileNotFoundError:
-            return {}
-        out: dict[str, int] = {}
+            return
         try:
             with os.scandir(top) as folders:
-                subs = [e.name for e in folders if not e.name.startswith(TMP_PREFIX)]
+                subs = [e.name for e in folders if e.is_dir(follow_symlinks=False) and valid_name(e.name)]
             for sub in subs:
-                try:
-                    fd = _enter(top, sub, lambda kind: kind) if valid_name(sub) else None
-                except (NotRegular, OSError):
-                    fd = None
-                if fd is None:
-                    continue
+                fd = _enter(top, sub, lambda kind: kind)
                 try:
                     with os.scandir(fd) as entries:
-                        for e in entries:
-                            if e.name.startswith(TMP_PREFIX):
-                                continue
-                            good = valid_block_name(e.name) and block_folder(e.name) == sub
-                            out[e.name if good else f"{sub}/{e.name}"] = \
-                                e.stat(follow_symlinks=False).st_size if good and e.is_file(follow_symlinks=False) \
-                                else -1
+                        found = list(entries)
+                    yield sub, found, fd
                 finally:
                     os.close(fd)
         finally:
             os.close(top)
-        return out
 
     def _open_block_folder(self, store_id: str, name: str, create: bool = False) -> int:
         if not valid_block_name(name):
@@ -317,24 +318,10 @@ class LocalDestination:
 
     def remove_block_leftovers(self, store_id: str) -> None:
         """What a killed run or prune left being written among the blocks (`.tmp-` files)."""
-        try:
-            top = self._open_sub(store_id, BLOCKS_DIR)
-        except FileNotFoundError:
-            return
-        try:
-            with os.scandir(top) as folders:
-                subs = [e.name for e in folders if e.is_dir(follow_symlinks=False) and valid_name(e.name)]
-            for sub in subs:
-                fd = _enter(top, sub, lambda kind: kind)
-                try:
-                    with os.scandir(fd) as entries:
-                        stale = [e.name for e in entries if e.name.startswith(TMP_PREFIX)]
-                    for name in stale:
-                        os.unlink(name, dir_fd=fd)
-                finally:
-                    os.close(fd)
-        finally:
-            os.close(top)
+        for _sub, entries, fd in self._block_folders(store_id):
+            for e in entries:
+                if e.name.startswith(TMP_PREFIX):
+                    os.unlink(e.name, dir_fd=fd)
 
     def start_run(self, store_id: str, run_id: str) -> "LocalRunWriter":
         self.store_dir(store_id).mkdir(parents=True, exist_ok=True)

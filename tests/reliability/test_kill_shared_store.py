@@ -18,7 +18,7 @@ from pipeline.sample import SaleWriter
 
 from conftest import need_tool, run_coffre
 
-from .helpers import init_store, make_sample_db, other_device_dir
+from .helpers import two_copy_store
 
 HOOK = Path(__file__).parent / "killhook"
 RULES = "\n[retention]\nkeep_last = 1\nkeep_daily = 0\nkeep_weekly = 0\nkeep_monthly = 0\nlegal_years = 1\n" \
@@ -97,12 +97,7 @@ def intact(store) -> None:
 def shared_store(tmp_path):
     for tool in ("b3sum", "age", "zstd"):
         need_tool(tool)
-    db = make_sample_db(tmp_path / "shop" / "caisse.db", days=2, tickets_per_day=40, seed=5)
-    with other_device_dir(tmp_path) as dev:
-        dests = [dev / "usb-A", dev / "disk-B"]
-        for d in dests:
-            d.mkdir()
-        store = init_store(tmp_path, db, dests)
+    with two_copy_store(tmp_path, days=2, tickets_per_day=40, seed=5) as store:
         assert run_coffre("archive", "--config", store.config, "--yes").code == 0
         yield store
 
