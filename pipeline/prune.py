@@ -143,7 +143,11 @@ def prune(cfg: Config, specs: list[str], dry_run: bool = False, i_know: bool = F
             freed = doc.setdefault("freed", {})
             for one, (_dest, key, _go, _unfinished) in work:
                 if one.removed and key:
-                    freed[key] = (freed.get(key) or [])[-99:] + [[act_id, one.freed]]
+                    mine = freed.get(key) if isinstance(freed.get(key), dict) else {"since": act_id, "total": 0,
+                                                                                      "recent": []}
+                    mine.update(total=(mine.get("total") or 0) + one.freed,
+                                recent=(mine.get("recent") or [])[-99:] + [[act_id, one.freed]])
+                    freed[key] = mine
             pruned = doc.setdefault("last_prune", {})
             for c in result.copies:
                 pruned[normalised(c.destination) or c.destination] = {"at": stamp, "ok": c.ok,

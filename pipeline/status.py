@@ -102,10 +102,11 @@ def _copy_status(cfg: Config, spec: str, h: History, now: float, look: bool) -> 
     if written:
         entry["last_run_written"], entry["last_written_at"] = written[-1]["run_id"], written[-1].get("created_at")
     entry["runs_held"] = len(held)
-    freed = _freed(h, copy)
+    total, freed = _freed(h, copy, written)
     # What the runs wrote here, less what prunes gave back (format 2: removed runs' blocks that kept runs still name
-    # stay on the copy); without a record of what prunes freed, the sizes of the runs held.
-    entry["bytes_held"] = (sum(r.get("bytes") or 0 for r in written) - sum(b for _act, b in freed)) if freed \
+    # stay on the copy); without a record of what every prune here freed (a store pruned before Coffre kept it), the
+    # sizes of the runs held.
+    entry["bytes_held"] = sum(r.get("bytes") or 0 for r in written) - total if total is not None \
         else sum(r.get("bytes") or 0 for r in held)
     seen = [_stamp(entry["last_written_at"])]
     for c in reversed(h.doc.get("checks") or []):
@@ -138,14 +139,18 @@ def _copy_status(cfg: Config, spec: str, h: History, now: float, look: bool) -> 
     return entry
 
 
-def _freed(h: History, copy: CopyIdentity) -> list:
-    """[(act id, bytes)] the prunes freed on this copy, as they recorded it."""
+def _freed(h: History, copy: CopyIdentity, written: list[dict]) -> tuple[int | None, list]:
+    """(bytes every prune here freed, or None when some prune here was not recorded; [(act id, bytes)] of the recent
+    ones, [] likewise)."""
     doc = h.doc.get("freed") or {}
-    out = []
-    for key in {copy.medium, copy.where} - {None}:
-        out += [tuple(x) for x in doc.get(key) or [] if isinstance(x, list) and len(x) == 2
-                and isinstance(x[1], int)]
-    return sorted(set(out))
+    mine = next((doc[k] for k in (copy.medium, copy.where) if k and isinstance(doc.get(k), dict)), None)
+    if not mine or not isinstance(mine.get("total"), int) or not isinstance(mine.get("since"), str):
+        return None, []
+    if any(act < mine["since"] for r in written if copy.removed_here(r) for act in _acts(r, copy)):
+        return None, []
+    recent = [tuple(x) for x in mine.get("recent") or [] if isinstance(x, list) and len(x) == 2
+              and isinstance(x[0], str) and isinstance(x[1], int)]
+    return mine["total"], recent
 
 
 def _room(recent: list[dict], written: list[dict], copy: CopyIdentity, free: int | None, freed: list) -> dict:
@@ -159,7 +164,7 @@ def _room(recent: list[dict], written: list[dict], copy: CopyIdentity, free: int
     since = recent[0]["run_id"]
     added = sum(r.get("bytes") or 0 for r in recent)
     # Act ids are stamped like run ids: a removal after the first of the recent runs counts against their growth.
-    removed = sum(b for act, b in freed if act > since) if freed else \
+    removed = sum(b for act, b in freed if act > since) if freed and freed[0][0] <= since else \
         sum(r.get("bytes") or 0 for r in written if copy.removed_here(r) and max(_acts(r, copy), default="") > since)
     growth = (added - removed) / len(recent)
     out.update(run_bytes=run, growth_bytes=round(growth))
