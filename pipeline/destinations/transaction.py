@@ -4,6 +4,7 @@ a copy that fails is dropped (and what it left removed) while the others go on."
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -277,14 +278,19 @@ class RunTransaction:
         """In the destination's reading thread: None when the copy holds what was sent, else why not."""
         if spec not in self.writers:
             return None  # that copy has failed meanwhile: nothing to read
-        try:
-            with self.dests[spec].open_read(self.store_id, self.run_id, name) as f:
-                got, _size = hash_stream(CountedReader(f, self._reader(spec)) if self.progress else f)
-        except OSError as err:
-            return _("reading {name} back failed ({error})").format(name=name, error=err.strerror or err)
-        if got != digest:
-            return _("{name} read back differs from what was written (the medium is failing)").format(name=name)
-        return None
+        for attempt in range(2):
+            try:
+                with self.dests[spec].open_read(self.store_id, self.run_id, name) as f:
+                    got, _size = hash_stream(CountedReader(f, self._reader(spec)) if self.progress and not attempt
+                                             else f)
+            except OSError as err:
+                return _("reading {name} back failed ({error})").format(name=name, error=err.strerror or err)
+            if got == digest:
+                return None
+            # A remote may serve a file just moved into place from a cache a moment longer (seen once on an rclone
+            # WebDAV remote, never twice): read it once more before the copy is given up.
+            time.sleep(0.5)
+        return _("{name} read back differs from what was written (the medium is failing)").format(name=name)
 
     def publish(self, control: list[tuple[str, bytes]], signed_name: str, sign) -> dict[str, str]:
         """Writes the control files in order, each read back, then `signed_name` = sign(the last one's bytes): only
