@@ -169,7 +169,7 @@ def _compressor(level: int, local=threading.local()) -> zstandard.ZstdCompressor
     return local.c
 
 
-def _compress(block: bytes, level: int) -> bytes:
+def compress_block(block: bytes, level: int) -> bytes:
     return _compressor(level).compress(block)
 
 
@@ -200,7 +200,7 @@ def pack_blocks(src, sink, recipients: list, cache: BlockCache, progress=None, w
             while block := plain.read(BLOCK):
                 digest = blake3.blake3(block).hexdigest()
                 frame = _reusable(cache, frames, i, digest)
-                pending.append((i, digest, frame if frame is not None else pool.submit(_compress, block, cache.level)))
+                pending.append((i, digest, frame if frame is not None else pool.submit(compress_block, block, cache.level)))
                 # Kept frames go out at once; new ones wait in a window as deep as the workers can fill.
                 while pending and (len(pending) > 2 * workers or isinstance(pending[0][2], bytes)
                                    or pending[0][2].done()):

@@ -24,9 +24,11 @@ from dataclasses import dataclass
 import blake3
 
 from pipeline.age.writer import AgeWriter
+from pipeline.errors import CannotRun
 from pipeline.hashing import HashingReader
+from pipeline.i18n import _
 from pipeline.manifest.blocks import MAX_BLOCK
-from pipeline.pack.blocks import _compress
+from pipeline.pack.blocks import compress_block
 
 SNAPSHOT_BLOCK = 256 << 10  # a day of sales changes 13 of the 1-year sample's 283 such stretches (7 of 71 MiB)
 GRID = (1 << 20, 64 << 10, 4 << 10)  # how a kept journals file is cut (stretches())
@@ -130,7 +132,8 @@ class SharedBlocks:
                     self._busy.pop(name, None)
             if placed is not None:
                 return self._count(placed, tally, placed.written)
-        raise OSError(f"no name found for a block after {VARIANTS} tries: the copies disagree everywhere")
+        raise CannotRun(_("No name could be found for a block after {tries} tries: the copies hold different bytes "
+                          "under every one (run coffre verify, then coffre repair).").format(tries=VARIANTS))
 
     def _count(self, placed: Placed, tally: Tally, written: bool) -> Placed:
         with self._lock:
@@ -198,7 +201,7 @@ def place_snapshot(src, shared: SharedBlocks, level: int, progress=None, workers
         while block := plain.read(SNAPSHOT_BLOCK):
             name = shared.names.plain(block)
             pending.append(pool.submit(shared.place, name,
-                                       lambda b=block: encrypt(_compress(b, level), recipients), tally))
+                                       lambda b=block: encrypt(compress_block(b, level), recipients), tally))
             while len(pending) > 2 * workers or (pending and pending[0].done()):
                 out.append(pending.popleft().result())
         while pending:
