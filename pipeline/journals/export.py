@@ -66,7 +66,11 @@ def json_sql(j: Journal) -> str:
 
 def journal_rows(conn: sqlite3.Connection, j: Journal, where: str, params: tuple):
     """Batches of (CSV line, JSON object) text for the rows selected, in the mapping's order."""
-    cur = conn.execute(f"SELECT {csv_sql(j)}, {json_sql(j)} FROM ({j.full_sql}) {where}", params)
+    # OFFSET 0 keeps SQLite from flattening the rows into the outer query, which would compute each column once for
+    # the CSV and again for the JSON: a ticket's two digests (a Python aggregate over its lines and payments) and its
+    # local time would be made twice (measured: 25 % of the tickets' export).
+    cur = conn.execute(f"SELECT {csv_sql(j)}, {json_sql(j)} FROM (SELECT * FROM ({j.full_sql}) {where} "
+                       f"LIMIT -1 OFFSET 0)", params)
     while rows := cur.fetchmany(FETCH):
         yield rows
 
