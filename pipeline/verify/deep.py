@@ -6,6 +6,7 @@ file's decryption overlaps the other's decompression.
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from pipeline.destinations import why_not_read
@@ -43,6 +44,7 @@ class DeepChecker:
 
     def __init__(self, identities: list):
         self.identities = identities
+        self.decrypted = _Decrypted()
 
     def __call__(self, dest, store_id: str, rep, expected: dict[str, str | None], problem) -> None:
         manifest = rep.manifest
@@ -58,12 +60,18 @@ class DeepChecker:
                 problem(name, message)
         others = sorted(n for n in expected if kinds.get(n) != "facts")
         jobs = [(name, kinds.get(name)) for name in others]
+        def one(job):
+            name = job[0]
+            return self.decrypted.once((rep.run_id, rep.manifest_blake3, name, expected[name]), entries[name],
+                                       lambda: self._other(dest, store_id, rep.run_id, entries[name], expected[name],
+                                                           facts),
+                                       lambda: authenticate(dest, store_id, rep.run_id, entries[name]))
+
         if len(jobs) > 1:
             with ThreadPoolExecutor(2, thread_name_prefix="coffre-deep") as pool:
-                results = list(pool.map(lambda job: self._other(dest, store_id, rep.run_id, entries[job[0]],
-                                                                expected[job[0]], facts), jobs))
+                results = list(pool.map(one, jobs))
         else:
-            results = [self._other(dest, store_id, rep.run_id, entries[n], expected[n], facts) for n, _kind in jobs]
+            results = [one(job) for job in jobs]
         for (name, _kind), (said, read, notes) in zip(jobs, results):
             rep.bytes_read += read
             for message in said:
@@ -126,6 +134,55 @@ class DeepChecker:
         kind = reader_of(snap)
         damaged = kind.damaged_at_archive_time(snap)
         return kind.check_stream(head.data, got.plain_size, snap), got.stored_size, [damaged] if damaged else []
+
+
+class _Decrypted:
+    """Data files decrypted once per verify however many copies hold them.
+
+    Two copies of a run hold the same stored bytes. The first copy to reach a file decrypts and checks it; another
+    copy reads its own bytes in full and holds them to the same signed BLAKE3 (and a block list's blocks to the
+    list), which proves they decrypt to what was checked. Should that copy's bytes differ, or the first copy find
+    anything wrong, it decrypts its own: a problem is always found and worded on the copy that has it. The key holds
+    the run's signed manifest.json, which pins the facts a file is checked against.
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.claims: dict[tuple, _Claim] = {}
+
+    def once(self, key: tuple, entry: dict, decrypt, same_bytes):
+        shareable = key[1] is not None and key[3] is not None and entry.get("blake3") == key[3]
+        with self.lock:
+            claim = self.claims.get(key) if shareable else None
+            if claim is None and shareable:
+                self.claims[key] = mine = _Claim()
+        if claim is None:
+            if not shareable:
+                return decrypt()
+            result = None
+            try:
+                result = decrypt()
+            finally:
+                mine.settle(result)
+            return result
+        try:
+            same_bytes()
+        except (UnpackError, OSError):
+            return decrypt()  # worded as the decryption words it
+        claim.done.wait()
+        if claim.result is None or claim.result[0]:
+            return decrypt()
+        return [], claim.result[1], list(claim.result[2])
+
+
+class _Claim:
+    def __init__(self):
+        self.done = threading.Event()
+        self.result = None  # (problems, bytes read, notes) of the copy that decrypted the file
+
+    def settle(self, result) -> None:
+        self.result = result
+        self.done.set()
 
 
 class FactsReader(DeepChecker):
