@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,8 +64,49 @@ class Measure:
     peak_kb: int  # max over sequential stages of the sum of the concurrent processes' max RSS
 
 
+class TreeSampler:
+    """The largest sum of resident memory over the processes a stage started and their descendants, sampled every
+    50 ms from /proc. wait4 gives each child's own peak, and for a child's helper processes only the largest one: a
+    command that runs a helper beside itself (coffre's first export) would show less than it holds."""
+
+    PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+    def __init__(self, pids: list[int]):
+        self.roots, self.peak_kb = set(pids), 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.stop.wait(0.05):
+            self.peak_kb = max(self.peak_kb, self._sample())
+
+    def _sample(self) -> int:
+        total, todo, seen = 0, list(self.roots), set()
+        while todo:
+            pid = todo.pop()
+            if pid in seen:
+                continue
+            seen.add(pid)
+            try:
+                with open(f"/proc/{pid}/statm", "rb") as f:
+                    total += int(f.read().split()[1]) * self.PAGE_KB
+                for tid in os.listdir(f"/proc/{pid}/task"):
+                    with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                        todo.extend(int(c) for c in f.read().split())
+            except (OSError, ValueError, IndexError):
+                continue  # gone meanwhile
+        return total
+
+    def finish(self) -> int:
+        self.stop.set()
+        self.thread.join()
+        return self.peak_kb
+
+
 class Runner:
-    """Runs commands with a clean environment, times them, and takes each child's max RSS from wait4."""
+    """Runs commands with a clean environment, times them, and takes each child's max RSS from wait4 (and the
+    largest sum over a command's helper processes, from TreeSampler)."""
 
     def __init__(self, env: dict, logs: Path, cold: bool):
         self.env = env
@@ -124,6 +166,7 @@ class Runner:
                 f.close()
         rss = 0
         failed = []
+        sampler = TreeSampler([c.pid for c in children])
         try:
             for child in children:
                 _, status, usage = os.wait4(child.pid, 0)
@@ -134,6 +177,8 @@ class Runner:
         except BaseException:  # Ctrl-C: stop the children too, the way a terminal would, then give up
             _stop(children)
             raise
+        finally:
+            rss = max(rss, sampler.finish())
         if failed:
             logf.flush()
             tail = log.read_text(errors="replace").strip().splitlines()[-6:]

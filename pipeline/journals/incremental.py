@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.journals import apart
 from pipeline.journals.cache import FrameCache, FrameFile, compressor
 from pipeline.journals.checks import (CheckResult, check_closures, check_journals, keys_since, load_public_keys,
                                      table_rows, till_key_rows)
@@ -98,7 +99,7 @@ def _consistent(state: dict, mapping: Mapping) -> None:
         raise NotTail(f"the kept state is incomplete ({err})") from err
 
 
-def _export_everything(snapshot: Path, mapping: Mapping, files: dict[str, FrameFile], level: int,
+def export_everything(snapshot: Path, mapping: Mapping, files: dict[str, FrameFile], level: int,
                        progress: Progress = NO_PROGRESS) -> dict[str, int]:
     conn = open_snapshot(snapshot, mapping.timezone)
     try:
@@ -192,7 +193,11 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
         if tail is None:
             files = cache.fresh(_file_names(mapping))
             with ThreadPoolExecutor(1) as pool:
-                exported = pool.submit(_export_everything, snapshot, mapping, files, level, progress)
+                if snapshot.stat().st_size >= apart.APART_FROM_BYTES:
+                    exported = pool.submit(apart.export_apart, snapshot, mapping_name, timezone, files, level,
+                                           progress)
+                else:
+                    exported = pool.submit(export_everything, snapshot, mapping, files, level, progress)
                 checks = check_journals(conn, mapping, (previous or {}).get("chains"), None, progress,
                                         chain_secret=chain_secret)
                 counts = exported.result()

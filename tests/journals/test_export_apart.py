@@ -1,0 +1,112 @@
+"""A big first export runs in a process of its own: the same frames, counts and hashes as in a thread, its progress
+shown by the run in the run's language, its failures raised as the same errors, and an orphaned export ends itself."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import blake3
+import pytest
+
+from pipeline import i18n
+from pipeline.journals import apart
+from pipeline.journals.cache import FrameCache
+from pipeline.journals.incremental import _file_names, export_everything
+from pipeline.journals.mapping import load_mapping
+
+
+def fresh(tmp_path: Path, name: str, mapping):
+    return FrameCache(tmp_path / name, "boutique").fresh(_file_names(mapping))
+
+
+class Recorded:
+    """A progress display that keeps what it was told."""
+
+    def __init__(self):
+        self.labels, self.ticks, self.totals, self.finished = [], 0, [], 0
+
+    def task(self, label, total, unit=""):
+        self.labels.append(label)
+        self.totals.append(total)
+        return self
+
+    def __call__(self, n):
+        self.ticks += n
+
+    def expect(self, total):
+        self.totals.append(total)
+
+    def done(self):
+        self.finished += 1
+
+    def __bool__(self):
+        return True
+
+
+def test_the_process_writes_the_frames_a_thread_writes_byte_for_byte(sample_db, tmp_path):
+    mapping = load_mapping()
+    in_thread, in_process = fresh(tmp_path, "thread", mapping), fresh(tmp_path, "process", mapping)
+    counts = export_everything(sample_db, mapping, in_thread, 9)
+    assert apart.export_apart(sample_db, "reference-pos", mapping.timezone, in_process, 9) == counts
+    assert counts["tickets"] > 300
+    for name, f in in_thread.items():
+        g = in_process[name]
+        assert g.new_path.read_bytes() == f.new_path.read_bytes(), name
+        assert (g.new_len, g.new_plain) == (f.new_len, f.new_plain) and g.new_len > 0
+        # The run hashed what the process wrote: its record is the file's.
+        assert g.record() == f.record() and g.record()["blake3"] == blake3.blake3(g.new_path.read_bytes()).hexdigest()
+
+
+def test_its_progress_is_shown_by_the_run_in_the_runs_language(sample_db, tmp_path):
+    mapping = load_mapping()
+    shown = Recorded()
+    before = i18n.language()
+    i18n.set_language("fr")
+    try:
+        counts = apart.export_apart(sample_db, "reference-pos", mapping.timezone, fresh(tmp_path, "p", mapping), 9,
+                                    shown)
+    finally:
+        i18n.set_language(before)
+    assert shown.labels == ["Export des journaux fiscaux"], shown.labels
+    assert shown.ticks == sum(counts.values()) and shown.finished == 1
+
+
+def test_a_database_that_no_longer_fits_the_mapping_fails_as_it_would_in_a_thread(sample_db, tmp_path):
+    mapping = load_mapping()
+    with sqlite3.connect(sample_db) as conn:
+        conn.execute("ALTER TABLE ticket_lines RENAME COLUMN quantity TO qty")
+    with pytest.raises(sqlite3.OperationalError) as in_thread:
+        export_everything(sample_db, mapping, fresh(tmp_path, "t", mapping), 9)
+    with pytest.raises(sqlite3.OperationalError) as in_process:
+        apart.export_apart(sample_db, "reference-pos", mapping.timezone, fresh(tmp_path, "p", mapping), 9)
+    assert str(in_process.value) == str(in_thread.value)
+
+
+def test_an_export_whose_run_is_gone_ends_itself_at_its_next_batch():
+    # Parent pid 1 is not this process's parent: the bridge's next tick ends the process, saying nothing.
+    proc = subprocess.run([sys.executable, "-c", "from pipeline.journals.apart import _Bridge\n"
+                           "b = _Bridge(None, 1, False)\nb.task('x', None)\nb(2000)\nprint('still here')"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and proc.stdout == "" and proc.stderr == ""
+
+
+def test_a_first_run_over_the_threshold_exports_in_a_process_with_the_same_journals(sample_db, tmp_path,
+                                                                                  monkeypatch):
+    from pipeline.journals.incremental import journals_for_run
+
+    used = []
+    real = apart.export_apart
+    monkeypatch.setattr(apart, "export_apart", lambda *a, **k: used.append(1) or real(*a, **k))
+    runs = {}
+    for name, threshold in (("thread", 1 << 60), ("process", 0)):
+        monkeypatch.setattr(apart, "APART_FROM_BYTES", threshold)
+        out = journals_for_run(sample_db, tmp_path / name / "folder", "reference-pos", None,
+                               FrameCache(tmp_path / name, "boutique"), 3, {"store_id": "boutique"})
+        runs[name] = out
+    assert used == [1]
+    a, b = runs["thread"], runs["process"]
+    assert a.counts == b.counts and not b.checks.findings
+    assert {n: f.record() for n, f in a.files.items()} == {n: f.record() for n, f in b.files.items()}
