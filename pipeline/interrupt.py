@@ -97,15 +97,6 @@ def spawn(argv: list[str], **popen_args) -> subprocess.Popen:
     return proc
 
 
-def adopt(proc) -> None:
-    """A child started otherwise (a process of Coffre's own, anything with kill()) that a stop kills as well."""
-    with _lock:
-        if _stopping.is_set():
-            proc.kill()
-            raise InterruptedError(_("the command is stopping"))
-        _children.add(proc)
-
-
 def forget(proc: subprocess.Popen) -> None:
     """The child has ended (it was waited for): a stop has nothing to kill there."""
     with _lock:

@@ -1,4 +1,4 @@
-"""Runs a big first export of the journals in a process of its own, beside the checks.
+"""Runs a big export of the journals (a first run's, a busy evening's) in a process of its own, beside the checks.
 
 The export's SQL calls Python for every row (the shop's local time, a ticket's digests of its lines and payments):
 each call takes Python's lock, which the checks running beside it need as much. Threads then take turns on one core
@@ -11,9 +11,12 @@ It stops when the run does: it is killed when the run gives up, and it ends itse
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import pickle
 import signal
+import subprocess
+import sys
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import blake3
@@ -23,8 +26,10 @@ from pipeline.i18n import _
 from pipeline.journals.cache import CHUNK, FrameFile
 from pipeline.progress import NO_PROGRESS, Progress
 
-# The snapshot's size from which the export goes to a process of its own (the 1-year sample is 74 MB).
+# The snapshot's size from which a first export goes to a process of its own (the 1-year sample is 74 MB), and the
+# new records from which an evening's does (a supermarket's day: 140,000 tickets, lines and payments).
 APART_FROM_BYTES = 16 << 20
+APART_FROM_ROWS = 20_000
 
 
 class _Bridge:
@@ -58,16 +63,19 @@ class _Bridge:
 
 
 def _child(conn, parent: int, language: str, snapshot: str, mapping_name: str, timezone: str,
-           paths: dict[str, str], level: int, show: bool) -> None:
+           paths: dict[str, str], level: int, show: bool, bounds: dict | None, before: dict | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's to handle; it then stops this process
     i18n.set_language(language)  # what it says (a progress label) is said in the run's language
     try:
-        from pipeline.journals.incremental import export_everything
+        from pipeline.journals.incremental import export_everything, export_new
         from pipeline.journals.mapping import load_mapping
 
         files = {n: FrameFile(n, None, 0, 0, blake3.blake3(), Path(p)) for n, p in paths.items()}
-        counts = export_everything(Path(snapshot), load_mapping(mapping_name, timezone), files, level,
-                                   _Bridge(conn, parent, show))
+        mapping = load_mapping(mapping_name, timezone)
+        if bounds is None:
+            counts = export_everything(Path(snapshot), mapping, files, level, _Bridge(conn, parent, show))
+        else:
+            counts = export_new(Path(snapshot), mapping, files, bounds, before, level)
         conn.send(("result", counts, {n: (f.new_len, f.new_plain) for n, f in files.items()}))
     except BaseException as err:  # noqa: BLE001 - handed to the run, which says it as it would have in a thread
         try:
@@ -79,18 +87,27 @@ def _child(conn, parent: int, language: str, snapshot: str, mapping_name: str, t
 
 
 def export_apart(snapshot: Path, mapping_name: str, timezone: str, files: dict[str, FrameFile], level: int,
-                 progress: Progress = NO_PROGRESS) -> dict[str, int]:
-    """export_everything(...) in a child process; `files` (fresh, empty) are filled as the thread would fill them."""
-    ctx = multiprocessing.get_context("spawn")  # fork would copy the run's threads' locks mid-flight
-    ours, theirs = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, name="coffre-export", daemon=True,
-                       args=(theirs, os.getpid(), i18n.language(), str(snapshot), mapping_name, timezone,
-                             {n: str(f.new_path) for n, f in files.items()}, level, bool(progress)))
-    proc.start()
-    theirs.close()
+                 progress: Progress = NO_PROGRESS, bounds: dict | None = None, before: dict | None = None
+                 ) -> dict[str, int]:
+    """export_everything(...) in a child process, or with `bounds` export_new(...): `files` get their new frames as
+    a thread would write them (after the frames kept from earlier runs, which the child never reads)."""
+    # A fresh interpreter running this module: a fork would copy the run's threads' locks mid-flight, and
+    # multiprocessing's spawn would run again whatever script started the run.
+    root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    ours_fd, theirs = os.pipe()
+    try:
+        proc = interrupt.spawn([sys.executable, "-P", "-m", "pipeline.journals.apart", str(theirs)],
+                               stdin=subprocess.PIPE, pass_fds=(theirs,), env=env)
+    finally:
+        os.close(theirs)
+    ours = Connection(ours_fd, writable=False)
     task = None
     try:
-        interrupt.adopt(proc)
+        proc.stdin.write(pickle.dumps((os.getpid(), i18n.language(), str(snapshot), mapping_name, timezone,
+                                       {n: str(f.new_path) for n, f in files.items()}, level, bool(progress), bounds,
+                                       before)))
+        proc.stdin.close()
         while True:
             try:
                 msg = ours.recv()
@@ -115,7 +132,7 @@ def export_apart(snapshot: Path, mapping_name: str, timezone: str, files: dict[s
         raise
     finally:
         ours.close()
-        proc.join()
+        proc.wait()
         interrupt.forget(proc)
     for name, (length, plain) in written.items():
         f = files[name]
@@ -125,7 +142,7 @@ def export_apart(snapshot: Path, mapping_name: str, timezone: str, files: dict[s
 
 
 def _hash_into(f: FrameFile) -> None:
-    """The frames the child wrote, hashed here: the run records only bytes it has read itself."""
+    """The frames the child wrote, hashed here after the kept ones: the run records only bytes it has read itself."""
     left = f.new_len
     with open(f.new_path, "rb") as src:
         while left:
@@ -138,5 +155,11 @@ def _hash_into(f: FrameFile) -> None:
 
 
 def _ended(proc) -> int | None:
-    proc.join(5)
-    return proc.exitcode
+    try:
+        return proc.wait(5)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+if __name__ == "__main__":
+    _child(Connection(int(sys.argv[1]), readable=False), *pickle.load(sys.stdin.buffer))

@@ -25,7 +25,7 @@ from pipeline.journals.records import check_records
 from pipeline.journals.run import mapping_fits
 from pipeline.journals.source_chains import check_source_chains
 from pipeline.journals.tail import (SOURCE_ID, NotTail, Tail, chain_anchors, dangling_references, day_sums,
-                                    mapping_digest, numbering_anchors, page_evidence, tables_read)
+                                    mapping_digest, new_rows_where, numbering_anchors, page_evidence, tables_read)
 from pipeline.pack.frames import Member, frame
 from pipeline.i18n import _
 from pipeline.progress import NO_PROGRESS, RECORDS, Progress
@@ -122,12 +122,34 @@ def export_everything(snapshot: Path, mapping: Mapping, files: dict[str, FrameFi
         conn.close()
 
 
-def _export_tail(conn, mapping: Mapping, tail: Tail, files: dict[str, FrameFile], before: dict, level: int) -> dict:
+def export_new(snapshot: Path, mapping: Mapping, files: dict[str, FrameFile], bounds: dict[str, int], before: dict,
+               level: int) -> dict[str, int]:
+    """The records past `bounds` (each journal's last source id at the last run) appended to `files` as one more
+    frame each, on a connection of its own; returns the journals' counts (`before` plus the new records)."""
+    conn = open_snapshot(snapshot, mapping.timezone)
+    try:
+        return _export_tail(conn, mapping, lambda j: new_rows_where(bounds[j.name]), files, before, level)
+    finally:
+        conn.close()
+
+
+def _export_new_apart(snapshot: Path, mapping_name: str, mapping: Mapping, tail: Tail, kept, before: dict,
+                      level: int) -> dict[str, int] | None:
+    """A busy evening's new records exported in a process of its own while the checks run; None when the kept
+    files cannot be followed (said by the run). What it writes counts only if the checks and the proof hold."""
+    files = kept.result()
+    if files is None or set(files) != set(_file_names(mapping)):
+        return None
+    return apart.export_apart(snapshot, mapping_name, mapping.timezone, files, level, bounds=dict(tail.bounds),
+                              before=before)
+
+
+def _export_tail(conn, mapping: Mapping, where_of, files: dict[str, FrameFile], before: dict, level: int) -> dict:
     counts = {}
     level = max(level, FRAME_LEVEL)
     c1, c2 = compressor(level), compressor(level)  # reused by every frame (two are open at once)
     for j in mapping.journals.values():
-        where, params = tail.where(j)
+        where, params = where_of(j)
         with files[f"{j.name}.csv"].frame(level, c1) as cw, files[f"{j.name}.json"].frame(level, c2) as jw:
             counts[j.name] = before[j.name] + write_rows(conn, j, where, params, cw, jw, before[j.name])
     return counts
@@ -163,9 +185,14 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
                 checks = CheckResult()
                 # The proof reads the whole file, the kept frames are read and hashed; the checks of the new
                 # records need neither, so all three run at once. Nothing of the checks counts unless both hold.
-                with ThreadPoolExecutor(2) as pool:
+                with ThreadPoolExecutor(3) as pool:
                     proof = pool.submit(page_evidence, snapshot, conn, tables, state["tables"])
                     kept = pool.submit(cache.resume, state["cache"])
+                    # Many new records (a supermarket's day): their export needs neither the checks nor the proof,
+                    # and goes to a process of its own beside them.
+                    exported = pool.submit(_export_new_apart, snapshot, mapping_name, mapping, tail, kept,
+                                           state["counts"], level) \
+                        if tail.how_many_new(conn) >= apart.APART_FROM_ROWS else None
                     try:
                         tail.check(conn, load_public_keys(conn, mapping), checks)
                         check_closures(conn, mapping, checks, "", (), True, None, tail=tail)
@@ -185,7 +212,8 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
                     raise NotTail("the journals kept from the last run do not match their record")
                 if failed is not None:
                     raise failed
-                counts = _export_tail(conn, mapping, tail, files, state["counts"], level)
+                counts = exported.result() if exported is not None else \
+                    _export_tail(conn, mapping, tail.where, files, state["counts"], level)
             except NotTail as err:
                 why = str(err)
                 cache.discard(files, fresh=False)
@@ -200,7 +228,8 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
                     exported = pool.submit(export_everything, snapshot, mapping, files, level, progress)
                 checks = check_journals(conn, mapping, (previous or {}).get("chains"), None, progress,
                                         chain_secret=chain_secret)
-                counts = exported.result()
+                counts = exported.result() if exported is not None else \
+                    _export_tail(conn, mapping, tail.where, files, state["counts"], level)
         checks.till_keys = till_key_rows(conn, mapping)
         keys_since(checks, (previous or {}).get("till_keys"))
         new_state = {"none_because": "its checks had findings, which every run must report again"}

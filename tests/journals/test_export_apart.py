@@ -110,3 +110,40 @@ def test_a_first_run_over_the_threshold_exports_in_a_process_with_the_same_journ
     a, b = runs["thread"], runs["process"]
     assert a.counts == b.counts and not b.checks.findings
     assert {n: f.record() for n, f in a.files.items()} == {n: f.record() for n, f in b.files.items()}
+
+
+def test_a_busy_evening_exports_its_new_records_in_a_process_with_the_same_journals(sample_db, tmp_path,
+                                                                                    monkeypatch):
+    """Two stores follow the same till: one evening each, one exporting in a thread, one in a process."""
+    from pipeline.journals.incremental import journals_for_run
+    from pipeline.sample import SaleWriter
+
+    used = []
+    real = apart.export_apart
+    monkeypatch.setattr(apart, "export_apart", lambda *a, **k: used.append(k.get("bounds") is not None)
+                        or real(*a, **k))
+    monkeypatch.setattr(apart, "APART_FROM_BYTES", 1 << 60)  # the first runs in a thread: only the evening differs
+    firsts = {}
+    for name in ("thread", "process"):
+        out = journals_for_run(sample_db, tmp_path / name / "first", "reference-pos", None,
+                               FrameCache(tmp_path / name, "boutique"), 3, {"store_id": "boutique"})
+        out.commit()
+        firsts[name] = {"chains": out.checks.checkpoint, "till_keys": out.checks.till_keys}
+    writer = SaleWriter(str(sample_db), seed=7)
+    for _ in range(30):
+        writer.commit_ticket()
+    writer.conn.close()
+    evenings = {}
+    for name, rows in (("thread", 1 << 60), ("process", 0)):
+        monkeypatch.setattr(apart, "APART_FROM_ROWS", rows)
+        evenings[name] = journals_for_run(sample_db, tmp_path / name / "evening", "reference-pos", firsts[name],
+                                          FrameCache(tmp_path / name, "boutique"), 3, {"store_id": "boutique"})
+    assert used == [True]
+    a, b = evenings["thread"], evenings["process"]
+    assert a.incremental and b.incremental and not b.checks.findings
+    assert a.counts == b.counts and a.checks.signatures_verified == b.checks.signatures_verified == 30
+    for name, f in a.files.items():
+        g = b.files[name]
+        assert g.record() == f.record(), name  # kept frames and tonight's, hashed alike
+        assert g.new_len == f.new_len and (not f.new_len or g.new_path.read_bytes() == f.new_path.read_bytes()), name
+    assert b.files["tickets.csv"].new_len > 0 and b.files["ticket_lines.json"].new_len > 0
