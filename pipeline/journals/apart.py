@@ -75,7 +75,7 @@ def _child(conn, parent: int, language: str, snapshot: str, mapping_name: str, t
         if bounds is None:
             counts = export_everything(Path(snapshot), mapping, files, level, _Bridge(conn, parent, show))
         else:
-            counts = export_new(Path(snapshot), mapping, files, bounds, before, level)
+            counts = export_new(Path(snapshot), mapping, files, bounds, before, level, _Bridge(conn, parent, False))
         conn.send(("result", counts, {n: (f.new_len, f.new_plain) for n, f in files.items()}))
     except BaseException as err:  # noqa: BLE001 - handed to the run, which says it as it would have in a thread
         try:
@@ -162,4 +162,8 @@ def _ended(proc) -> int | None:
 
 
 if __name__ == "__main__":
-    _child(Connection(int(sys.argv[1]), readable=False), *pickle.load(sys.stdin.buffer))
+    try:
+        _job = pickle.load(sys.stdin.buffer)
+    except Exception:  # noqa: BLE001 - the run is gone before it said what to do: nothing to say to anyone
+        os._exit(1)
+    _child(Connection(int(sys.argv[1]), readable=False), *_job)

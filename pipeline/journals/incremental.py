@@ -123,12 +123,12 @@ def export_everything(snapshot: Path, mapping: Mapping, files: dict[str, FrameFi
 
 
 def export_new(snapshot: Path, mapping: Mapping, files: dict[str, FrameFile], bounds: dict[str, int], before: dict,
-               level: int) -> dict[str, int]:
+               level: int, tick=None) -> dict[str, int]:
     """The records past `bounds` (each journal's last source id at the last run) appended to `files` as one more
     frame each, on a connection of its own; returns the journals' counts (`before` plus the new records)."""
     conn = open_snapshot(snapshot, mapping.timezone)
     try:
-        return _export_tail(conn, mapping, lambda j: new_rows_where(bounds[j.name]), files, before, level)
+        return _export_tail(conn, mapping, lambda j: new_rows_where(bounds[j.name]), files, before, level, tick)
     finally:
         conn.close()
 
@@ -144,14 +144,15 @@ def _export_new_apart(snapshot: Path, mapping_name: str, mapping: Mapping, tail:
                               before=before)
 
 
-def _export_tail(conn, mapping: Mapping, where_of, files: dict[str, FrameFile], before: dict, level: int) -> dict:
+def _export_tail(conn, mapping: Mapping, where_of, files: dict[str, FrameFile], before: dict, level: int,
+                 tick=None) -> dict:
     counts = {}
     level = max(level, FRAME_LEVEL)
     c1, c2 = compressor(level), compressor(level)  # reused by every frame (two are open at once)
     for j in mapping.journals.values():
         where, params = where_of(j)
         with files[f"{j.name}.csv"].frame(level, c1) as cw, files[f"{j.name}.json"].frame(level, c2) as jw:
-            counts[j.name] = before[j.name] + write_rows(conn, j, where, params, cw, jw, before[j.name])
+            counts[j.name] = before[j.name] + write_rows(conn, j, where, params, cw, jw, before[j.name], tick)
     return counts
 
 
