@@ -11,8 +11,10 @@ It stops when the run does: it is killed when the run gives up, and it ends itse
 
 from __future__ import annotations
 
+import ctypes
 import os
 import pickle
+import secrets
 import signal
 import subprocess
 import sys
@@ -30,6 +32,7 @@ from pipeline.progress import NO_PROGRESS, Progress
 # new records from which an evening's does (a supermarket's day: 140,000 tickets, lines and payments).
 APART_FROM_BYTES = 16 << 20
 APART_FROM_ROWS = 20_000
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class _Bridge:
@@ -65,6 +68,7 @@ class _Bridge:
 def _child(conn, parent: int, language: str, snapshot: str, mapping_name: str, timezone: str,
            paths: dict[str, str], level: int, show: bool, bounds: dict | None, before: dict | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's to handle; it then stops this process
+    _die_with(parent)
     i18n.set_language(language)  # what it says (a progress label) is said in the run's language
     try:
         from pipeline.journals.incremental import export_everything, export_new
@@ -86,6 +90,16 @@ def _child(conn, parent: int, language: str, snapshot: str, mapping_name: str, t
         conn.close()
 
 
+def _die_with(parent: int) -> None:
+    """Killed by the kernel when the run ends, however it ends (Linux); between batches it also looks for itself."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 def export_apart(snapshot: Path, mapping_name: str, timezone: str, files: dict[str, FrameFile], level: int,
                  progress: Progress = NO_PROGRESS, bounds: dict | None = None, before: dict | None = None
                  ) -> dict[str, int]:
@@ -95,6 +109,10 @@ def export_apart(snapshot: Path, mapping_name: str, timezone: str, files: dict[s
     # multiprocessing's spawn would run again whatever script started the run.
     root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    # The child writes files of its own, moved to their places once it has said it is done: a child left behind by a
+    # run killed with -9 then never writes into a later run's files (they are opened by name, once per frame).
+    token = secrets.token_hex(8)
+    private = {n: f.new_path.with_name(f"{f.new_path.name}.{token}") for n, f in files.items()}
     ours_fd, theirs = os.pipe()
     try:
         proc = interrupt.spawn([sys.executable, "-P", "-m", "pipeline.journals.apart", str(theirs)],
@@ -105,7 +123,7 @@ def export_apart(snapshot: Path, mapping_name: str, timezone: str, files: dict[s
     task = None
     try:
         proc.stdin.write(pickle.dumps((os.getpid(), i18n.language(), str(snapshot), mapping_name, timezone,
-                                       {n: str(f.new_path) for n, f in files.items()}, level, bool(progress), bounds,
+                                       {n: str(p) for n, p in private.items()}, level, bool(progress), bounds,
                                        before)))
         proc.stdin.close()
         while True:
@@ -129,6 +147,8 @@ def export_apart(snapshot: Path, mapping_name: str, timezone: str, files: dict[s
                 break
     except BaseException:
         proc.kill()
+        for path in private.values():
+            path.unlink(missing_ok=True)
         raise
     finally:
         ours.close()
@@ -136,6 +156,8 @@ def export_apart(snapshot: Path, mapping_name: str, timezone: str, files: dict[s
         interrupt.forget(proc)
     for name, (length, plain) in written.items():
         f = files[name]
+        if private[name].exists():
+            os.replace(private[name], f.new_path)
         f.new_len, f.new_plain = length, plain
         _hash_into(f)
     return counts

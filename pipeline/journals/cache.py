@@ -8,6 +8,7 @@ off, and a file that does not hash to its record is not used: the run then expor
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ from pathlib import Path
 import blake3
 import zstandard
 
+from pipeline.i18n import _
 from pipeline.pack.frames import FileSlice
 
 CHUNK = 4 << 20
@@ -112,6 +114,8 @@ class FrameCache:
     def resume(self, index: dict) -> dict[str, FrameFile] | None:
         """The kept files, each checked against its record; None when one is missing, short or different."""
         files = {}
+        for leftover in self.dir.glob("*.zst.new.*"):  # a killed run's export process's files
+            leftover.unlink(missing_ok=True)
         for name, rec in index.items():
             path = self.dir / f"{name}.zst"
             h = blake3.blake3(max_threads=blake3.blake3.AUTO)
@@ -161,7 +165,12 @@ class FrameCache:
             with open(f.kept_path, "r+b") as out, open(f.new_path, "rb") as new:
                 out.truncate(f.kept)
                 out.seek(f.kept)
-                shutil.copyfileobj(new, out, CHUNK)
+                left = f.new_len  # what this run wrote and hashed, and nothing a stray writer may have added
+                while left and (data := new.read(min(CHUNK, left))):
+                    out.write(data)
+                    left -= len(data)
+                if left:
+                    raise OSError(errno.EIO, _("{path} is shorter than this run wrote").format(path=f.new_path))
                 out.flush()
                 os.fsync(out.fileno())
             f.new_path.unlink()

@@ -229,8 +229,7 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
                     exported = pool.submit(export_everything, snapshot, mapping, files, level, progress)
                 checks = check_journals(conn, mapping, (previous or {}).get("chains"), None, progress,
                                         chain_secret=chain_secret)
-                counts = exported.result() if exported is not None else \
-                    _export_tail(conn, mapping, tail.where, files, state["counts"], level)
+                counts = exported.result()
         checks.till_keys = till_key_rows(conn, mapping)
         keys_since(checks, (previous or {}).get("till_keys"))
         new_state = {"none_because": "its checks had findings, which every run must report again"}

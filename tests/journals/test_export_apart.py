@@ -112,32 +112,42 @@ def test_a_first_run_over_the_threshold_exports_in_a_process_with_the_same_journ
     assert {n: f.record() for n, f in a.files.items()} == {n: f.record() for n, f in b.files.items()}
 
 
-def test_a_busy_evening_exports_its_new_records_in_a_process_with_the_same_journals(sample_db, tmp_path,
-                                                                                    monkeypatch):
-    """Two stores follow the same till: one evening each, one exporting in a thread, one in a process."""
+def run_journals(sample_db, tmp_path, store: str, folder: str, previous=None):
     from pipeline.journals.incremental import journals_for_run
+
+    return journals_for_run(sample_db, tmp_path / store / folder, "reference-pos", previous,
+                            FrameCache(tmp_path / store, "boutique"), 3, {"store_id": "boutique"})
+
+
+def after_a_first_run_and_a_day(sample_db, tmp_path, monkeypatch, stores) -> dict:
+    """Each store's first run (exported in a thread, committed), then 30 sales: what each store's evening follows."""
     from pipeline.sample import SaleWriter
 
-    used = []
-    real = apart.export_apart
-    monkeypatch.setattr(apart, "export_apart", lambda *a, **k: used.append(k.get("bounds") is not None)
-                        or real(*a, **k))
-    monkeypatch.setattr(apart, "APART_FROM_BYTES", 1 << 60)  # the first runs in a thread: only the evening differs
-    firsts = {}
-    for name in ("thread", "process"):
-        out = journals_for_run(sample_db, tmp_path / name / "first", "reference-pos", None,
-                               FrameCache(tmp_path / name, "boutique"), 3, {"store_id": "boutique"})
+    monkeypatch.setattr(apart, "APART_FROM_BYTES", 1 << 60)
+    previous = {}
+    for name in stores:
+        out = run_journals(sample_db, tmp_path, name, "first")
         out.commit()
-        firsts[name] = {"chains": out.checks.checkpoint, "till_keys": out.checks.till_keys}
+        previous[name] = {"chains": out.checks.checkpoint, "till_keys": out.checks.till_keys}
     writer = SaleWriter(str(sample_db), seed=7)
     for _ in range(30):
         writer.commit_ticket()
     writer.conn.close()
+    return previous
+
+
+def test_a_busy_evening_exports_its_new_records_in_a_process_with_the_same_journals(sample_db, tmp_path,
+                                                                                    monkeypatch):
+    """Two stores follow the same till: one evening each, one exporting in a thread, one in a process."""
+    used = []
+    real = apart.export_apart
+    monkeypatch.setattr(apart, "export_apart", lambda *a, **k: used.append(k.get("bounds") is not None)
+                        or real(*a, **k))
+    firsts = after_a_first_run_and_a_day(sample_db, tmp_path, monkeypatch, ("thread", "process"))
     evenings = {}
     for name, rows in (("thread", 1 << 60), ("process", 0)):
         monkeypatch.setattr(apart, "APART_FROM_ROWS", rows)
-        evenings[name] = journals_for_run(sample_db, tmp_path / name / "evening", "reference-pos", firsts[name],
-                                          FrameCache(tmp_path / name, "boutique"), 3, {"store_id": "boutique"})
+        evenings[name] = run_journals(sample_db, tmp_path, name, "evening", firsts[name])
     assert used == [True]
     a, b = evenings["thread"], evenings["process"]
     assert a.incremental and b.incremental and not b.checks.findings
@@ -147,3 +157,60 @@ def test_a_busy_evening_exports_its_new_records_in_a_process_with_the_same_journ
         assert g.record() == f.record(), name  # kept frames and tonight's, hashed alike
         assert g.new_len == f.new_len and (not f.new_len or g.new_path.read_bytes() == f.new_path.read_bytes()), name
     assert b.files["tickets.csv"].new_len > 0 and b.files["ticket_lines.json"].new_len > 0
+
+
+def test_a_stray_writer_on_the_journals_files_cannot_spoil_a_later_runs_export(sample_db, tmp_path, monkeypatch):
+    """What an export process left behind by a run killed with -9 would do: append to the files a later run uses.
+    The process writes files of its own, and the run keeps only the bytes it wrote and hashed."""
+    import threading
+
+    stores = after_a_first_run_and_a_day(sample_db, tmp_path, monkeypatch, ("clean", "stray"))
+    monkeypatch.setattr(apart, "APART_FROM_ROWS", 0)
+    clean = run_journals(sample_db, tmp_path, "clean", "evening", stores["clean"])
+    clean.commit()
+    cache_dir = tmp_path / "stray" / "boutique.journals"
+    stop = threading.Event()
+
+    def stray():
+        while not stop.is_set():
+            for name in clean.files:
+                with open(cache_dir / f"{name}.zst.new", "ab") as f:
+                    f.write(b"STRAY")
+
+    thread = threading.Thread(target=stray)
+    thread.start()
+    try:
+        spoiled = run_journals(sample_db, tmp_path, "stray", "evening", stores["stray"])
+        spoiled.commit()
+    finally:
+        stop.set()
+        thread.join()
+    assert spoiled.incremental and spoiled.counts == clean.counts
+    for name, f in clean.files.items():
+        assert spoiled.files[name].record() == f.record(), name
+        kept = (cache_dir / f"{name}.zst").read_bytes()
+        assert kept == (tmp_path / "clean" / "boutique.journals" / f"{name}.zst").read_bytes(), name
+        assert b"STRAY" not in kept
+
+
+def test_the_export_process_dies_with_its_run():
+    # A shell stands for the run: it starts a process that asks to die with it, and is killed with -9.
+    code = ("import os, time; from pipeline.journals.apart import _die_with; _die_with(os.getppid()); "
+            "print(os.getpid(), flush=True); time.sleep(60)")
+    run = subprocess.Popen(["bash", "-c", f"'{sys.executable}' -c '{code}' & wait"], stdout=subprocess.PIPE,
+                           text=True)
+    child = int(run.stdout.readline())
+    run.kill()
+    run.wait()
+    import time
+
+    for _ in range(100):
+        try:
+            state = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            break
+        if state in ("Z", "X"):
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"process {child} outlived its run")
