@@ -11,7 +11,6 @@ from pipeline.hashing import hash_stream
 from pipeline.i18n import _
 from pipeline.unpack.check import FACTS_LIMIT
 from pipeline.manifest.blocks import MAX_BLOCK, BlockListError, is_block_list, parse_list
-from pipeline.unpack.frame_blocks import unpack_frame_blocks
 from pipeline.unpack.stream import Limits, SourceReadError, UnpackError, Unpacked, unpack, unpack_parts
 
 
@@ -83,9 +82,6 @@ def unpack_data_file(dest, store_id: str, run_id: str, entry: dict, identities: 
     if is_block_list(entry):
         parts = [_BlockOpener(dest, store_id, name, digest) for name, digest in block_list(dest, store_id, run_id,
                                                                                              entry)]
-        if not decompress or entry.get("kind") == "snapshot":  # blocks unpacked apart: on every core
-            return unpack_frame_blocks([(p, p.digest, MAX_BLOCK) for p in parts], identities, out, progress,
-                                       decompress, hash_zst, limits=limits, whole=entry["blake3"])
         return unpack_parts([(p, p.digest, MAX_BLOCK) for p in parts], identities, out, progress, decompress,
                             hash_zst, limits=limits, whole=entry["blake3"])
     try:

@@ -155,7 +155,7 @@ class _Decompressors:
             self.free.append(dctx)
 
 
-decompressors = _Decompressors()
+_decompressors = _Decompressors()
 
 
 class _Inflater:
@@ -182,7 +182,7 @@ class _Inflater:
     def _run(self) -> None:
         dctx = reader = plain = None
         try:
-            dctx = decompressors.take()
+            dctx = _decompressors.take()
             reader = dctx.stream_reader(self.source, read_size=BATCH, read_across_frames=True)
             while plain := self._read(reader):
                 self.given += len(plain)
@@ -198,7 +198,7 @@ class _Inflater:
             # Its locals are dropped now, so that the context (and its window) is held by the pool alone.
             if reader is not None:
                 reader.close()
-                decompressors.give_back(dctx)
+                _decompressors.give_back(dctx)
             dctx = reader = plain = None
             self.source.drain()
 
@@ -240,7 +240,7 @@ class _Inflater:
             raise UnpackError(_("the zstd stream inside ends before its last frame (truncated)"))
 
 
-class StoredReader:
+class _StoredReader:
     """Reads the stored bytes READ_SIZE at a time, hashing each block once, and serves them in the small reads
     age makes (8 KiB): one BLAKE3 call and one system call per MiB, not per 8 KiB. Never more than one byte past
     `limit`: that byte says the file is longer than recorded."""
@@ -327,27 +327,6 @@ class _Sink:
         return True
 
 
-def open_part(opener):
-    """A part's stored bytes, opened; a failure to open them is the copy's (SourceReadError)."""
-    try:
-        return opener()
-    except (SourceReadError, UnpackError):
-        raise
-    except OSError as err:
-        raise SourceReadError(err.errno, err.strerror or str(err))
-
-
-def as_unpack_error(err: Exception) -> Exception:
-    """What age's failure to decrypt is said as (UnpackError), unless it is already one of ours."""
-    if isinstance(err, (UnpackError, SourceReadError)):
-        return err
-    if isinstance(err, NoIdentity):
-        return UnpackError(str(err))
-    if isinstance(err, AgeError):
-        return UnpackError(_("the age stream does not decrypt ({reason})").format(reason=err))
-    return UnpackError(_("the age stream does not decrypt ({reason}): damaged, truncated or forged").format(reason=err))
-
-
 def unpack(src, identities: list, out=None, progress=None, decompress: bool = True, hash_zst: bool = True, *,
            limits: Limits) -> Unpacked:
     """Streams `src` (stored bytes) through age and zstd into `out` (None: hash only), within `limits`.
@@ -378,8 +357,14 @@ def unpack_parts(parts, identities: list, out=None, progress=None, decompress: b
         try:
             for opener, digest, limit in parts:
                 stored = None
-                with open_part(opener) as src:
-                    stored = StoredReader(src, limit, progress)
+                try:
+                    src = opener()
+                except (SourceReadError, UnpackError):
+                    raise
+                except OSError as err:
+                    raise SourceReadError(err.errno, err.strerror or str(err))
+                with src:
+                    stored = _StoredReader(src, limit, progress)
                     decrypt(stored, sink, secrets)
                     # age may stop before the end of a file with junk appended; anything left is damage too.
                     if stored.read(1):
@@ -400,7 +385,12 @@ def unpack_parts(parts, identities: list, out=None, progress=None, decompress: b
             raise
         if inflater is not None:
             inflater.raise_failure()
-        raise as_unpack_error(err)
+        if isinstance(err, NoIdentity):
+            raise UnpackError(str(err))
+        if isinstance(err, AgeError):
+            raise UnpackError(_("the age stream does not decrypt ({reason})").format(reason=err))
+        raise UnpackError(_("the age stream does not decrypt ({reason}): damaged, truncated or forged").format(
+            reason=err))
     if inflater is not None:
         inflater.raise_failure()
         inflater.finish()
