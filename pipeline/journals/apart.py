@@ -115,8 +115,10 @@ def export_apart(snapshot: Path, mapping_name: str, timezone: str, files: dict[s
     private = {n: f.new_path.with_name(f"{f.new_path.name}.{token}") for n, f in files.items()}
     ours_fd, theirs = os.pipe()
     try:
+        # A session of its own: the terminal's Ctrl-C is the run's to handle (it kills this child), and would
+        # otherwise reach the child before it can ignore it, with a traceback.
         proc = interrupt.spawn([sys.executable, "-P", "-m", "pipeline.journals.apart", str(theirs)],
-                               stdin=subprocess.PIPE, pass_fds=(theirs,), env=env)
+                               stdin=subprocess.PIPE, pass_fds=(theirs,), env=env, start_new_session=True)
     finally:
         os.close(theirs)
     ours = Connection(ours_fd, writable=False)
