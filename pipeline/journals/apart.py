@@ -25,7 +25,7 @@ import blake3
 
 from pipeline import i18n, interrupt
 from pipeline.i18n import _
-from pipeline.journals.cache import CHUNK, FrameFile
+from pipeline.journals.cache import FrameFile, ShortFile, prefix
 from pipeline.progress import NO_PROGRESS, Progress
 
 # The snapshot's size from which a first export goes to a process of its own (the 1-year sample is 74 MB), and the
@@ -167,15 +167,13 @@ def export_apart(snapshot: Path, mapping_name: str, timezone: str, files: dict[s
 
 def _hash_into(f: FrameFile) -> None:
     """The frames the child wrote, hashed here after the kept ones: the run records only bytes it has read itself."""
-    left = f.new_len
     with open(f.new_path, "rb") as src:
-        while left:
-            data = src.read(min(CHUNK, left))
-            if not data:
-                raise RuntimeError(_("{path} is shorter than the process exporting the journals said").format(
-                    path=f.new_path))
-            f.hasher.update(data)
-            left -= len(data)
+        try:
+            for data in prefix(src, f.new_len):
+                f.hasher.update(data)
+        except ShortFile:
+            raise RuntimeError(_("{path} is shorter than the process exporting the journals said").format(
+                path=f.new_path)) from None
 
 
 def _ended(proc) -> int | None:

@@ -47,6 +47,21 @@ def compressor(level: int) -> zstandard.ZstdCompressor:
     return zstandard.ZstdCompressor(level=level, write_checksum=True)
 
 
+class ShortFile(Exception):
+    """A file ended before the length it was recorded with."""
+
+
+def prefix(src, length: int):
+    """The first `length` bytes of an open file, CHUNK at a time; ShortFile when it ends before."""
+    left = length
+    while left:
+        data = src.read(min(CHUNK, left))
+        if not data:
+            raise ShortFile
+        yield data
+        left -= len(data)
+
+
 @dataclass
 class FrameFile:
     name: str
@@ -121,14 +136,9 @@ class FrameCache:
             h = blake3.blake3(max_threads=blake3.blake3.AUTO)
             try:
                 with open(path, "rb") as f:
-                    left = rec["length"]
-                    while left:
-                        data = f.read(min(CHUNK, left))
-                        if not data:
-                            return None
+                    for data in prefix(f, rec["length"]):
                         h.update(data)
-                        left -= len(data)
-            except (OSError, KeyError, TypeError):
+            except (OSError, KeyError, TypeError, ShortFile):
                 return None
             if h.hexdigest() != rec.get("blake3"):
                 return None
@@ -165,11 +175,10 @@ class FrameCache:
             with open(f.kept_path, "r+b") as out, open(f.new_path, "rb") as new:
                 out.truncate(f.kept)
                 out.seek(f.kept)
-                left = f.new_len  # what this run wrote and hashed, and nothing a stray writer may have added
-                while left and (data := new.read(min(CHUNK, left))):
-                    out.write(data)
-                    left -= len(data)
-                if left:
+                try:  # what this run wrote and hashed, and nothing a stray writer may have added
+                    for data in prefix(new, f.new_len):
+                        out.write(data)
+                except ShortFile:
                     raise OSError(errno.EIO, _("{path} is shorter than this run wrote").format(path=f.new_path))
                 out.flush()
                 os.fsync(out.fileno())

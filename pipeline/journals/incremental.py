@@ -77,6 +77,11 @@ def _file_names(mapping: Mapping) -> list[str]:
     return [f"{j}.{ext}" for j in mapping.journals for ext in ("csv", "json")]
 
 
+def _usable(kept: dict[str, FrameFile] | None, mapping: Mapping) -> bool:
+    """Whether the kept files were found whole (cache.resume), one for each file the mapping exports."""
+    return kept is not None and set(kept) == set(_file_names(mapping))
+
+
 def _supports_tail(mapping: Mapping) -> None:
     for j in mapping.journals.values():
         if SOURCE_ID not in j.fields:
@@ -138,7 +143,7 @@ def _export_new_apart(snapshot: Path, mapping_name: str, mapping: Mapping, tail:
     """A busy evening's new records exported in a process of its own while the checks run; None when the kept
     files cannot be followed (said by the run). What it writes counts only if the checks and the proof hold."""
     files = kept.result()
-    if files is None or set(files) != set(_file_names(mapping)):
+    if not _usable(files, mapping):
         return None
     return apart.export_apart(snapshot, mapping_name, mapping.timezone, files, level, bounds=dict(tail.bounds),
                               before=before)
@@ -209,7 +214,7 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
                     files = kept.result()  # None when a kept file is missing, short or different
                     # The proof's NotTail comes first: checks run on rows it would have refused prove nothing.
                     evidence = proof.result()
-                if files is None or set(files) != set(_file_names(mapping)):
+                if not _usable(files, mapping):
                     raise NotTail("the journals kept from the last run do not match their record")
                 if failed is not None:
                     raise failed

@@ -7,7 +7,7 @@ file's decryption overlaps the other's decompression.
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from pipeline.destinations import why_not_read
 from pipeline.errors import UsageError
@@ -60,6 +60,7 @@ class DeepChecker:
                 problem(name, message)
         others = sorted(n for n in expected if kinds.get(n) != "facts")
         jobs = [(name, kinds.get(name)) for name in others]
+
         def one(job):
             name = job[0]
             return self.decrypted.once((rep.run_id, rep.manifest_blake3, name, expected[name]), entries[name],
@@ -148,41 +149,30 @@ class _Decrypted:
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.claims: dict[tuple, _Claim] = {}
+        self.claims: dict[tuple, Future] = {}
 
     def once(self, key: tuple, entry: dict, decrypt, same_bytes):
-        shareable = key[1] is not None and key[3] is not None and entry.get("blake3") == key[3]
+        if key[1] is None or key[3] is None or entry.get("blake3") != key[3]:
+            return decrypt()  # nothing signed to hold another copy's bytes to
         with self.lock:
-            claim = self.claims.get(key) if shareable else None
-            if claim is None and shareable:
-                self.claims[key] = mine = _Claim()
-        if claim is None:
-            if not shareable:
-                return decrypt()
+            first = self.claims.get(key)
+            if first is None:
+                self.claims[key] = mine = Future()  # (problems, bytes read, notes) of the copy that decrypts it
+        if first is None:
             result = None
             try:
                 result = decrypt()
             finally:
-                mine.settle(result)
+                mine.set_result(result)
             return result
         try:
             same_bytes()
         except (UnpackError, OSError):
             return decrypt()  # worded as the decryption words it
-        claim.done.wait()
-        if claim.result is None or claim.result[0]:
+        found = first.result()
+        if found is None or found[0]:
             return decrypt()
-        return [], claim.result[1], list(claim.result[2])
-
-
-class _Claim:
-    def __init__(self):
-        self.done = threading.Event()
-        self.result = None  # (problems, bytes read, notes) of the copy that decrypted the file
-
-    def settle(self, result) -> None:
-        self.result = result
-        self.done.set()
+        return [], found[1], list(found[2])
 
 
 class FactsReader(DeepChecker):
