@@ -23,10 +23,11 @@ from pipeline.destinations import open_destination
 from tests.conftest import run_coffre
 
 PARIS = ZoneInfo("Europe/Paris")
-# 500 evenings from 20 August 2025 live through two year-ends (2025 and 2026) and more than the 12 months the
-# monthly rule keeps, every rule reaching its limit; COFFRE_TEST_EVENINGS=800 lives longer (the suite's time budget).
-START = date(2025, 8, 20)
-EVENINGS = int(os.environ.get("COFFRE_TEST_EVENINGS", 500))
+# 397 evenings from 1 December 2025 to 1 January 2027 live through two year-ends (2025 and 2026) and 14 months, more
+# than the 12 the monthly rule keeps, every rule reaching its limit; COFFRE_TEST_EVENINGS=800 lives longer (the
+# suite's time budget).
+START = date(2025, 12, 1)
+EVENINGS = int(os.environ.get("COFFRE_TEST_EVENINGS", 397))
 
 
 def kept_by_the_rules(days: list[date]) -> set[date]:
