@@ -44,15 +44,22 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 FIGURES: list[str] = []
 
 
-@pytest.fixture(scope="session")
-def figures():
-    """figures(line): a figure a test measured, shown in the terminal summary (and at once on stderr, for -s)."""
+@pytest.fixture
+def figures(request):
+    """figures(line): a figure a test measured, shown in the terminal summary (and at once on stderr, for -s).
+
+    Kept in the test's report (user_properties), which pytest-xdist's workers send to the process that prints."""
 
     def record(line: str) -> None:
-        FIGURES.append(line)
+        request.node.user_properties.append(("figure", line))
         print(f"[figures] {line}", file=sys.stderr, flush=True)
 
     return record
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "teardown":
+        FIGURES.extend(value for name, value in report.user_properties if name == "figure")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
