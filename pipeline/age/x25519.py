@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -45,13 +47,20 @@ def unwrap(args: list[bytes], body: bytes, identities: list[bytes]) -> bytes | N
     if len(share) != 32 or len(body) != FILE_KEY + 16:
         raise AgeError(_("an X25519 stanza of the wrong size"))
     for secret in identities:
-        ident = X25519PrivateKey.from_private_bytes(secret)
+        ident, public = _identity(secret)
         try:
             shared = ident.exchange(X25519PublicKey.from_public_bytes(share))
         except ValueError:  # a low-order share gives the all-zero secret: the format says abort
             raise AgeError(_("an X25519 stanza with a low-order share")) from None
         try:
-            return _wrap_key(shared, share, ident.public_key().public_bytes_raw()).decrypt(b"\0" * 12, body, None)
+            return _wrap_key(shared, share, public).decrypt(b"\0" * 12, body, None)
         except InvalidTag:
             continue
     return None
+
+
+@lru_cache(maxsize=8)
+def _identity(secret: bytes) -> tuple[X25519PrivateKey, bytes]:
+    """The key and its public bytes, made once: a format 2 file is hundreds of age files, one per block."""
+    ident = X25519PrivateKey.from_private_bytes(secret)
+    return ident, ident.public_key().public_bytes_raw()

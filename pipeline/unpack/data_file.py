@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import blake3
 
@@ -107,10 +108,10 @@ def block_list(dest, store_id: str, run_id: str, entry: dict) -> list[tuple[str,
         raise UnpackError(str(err))
 
 
-def _read_all(src, limit: int) -> bytes:
-    """At most `limit` bytes of `src`, however short its reads."""
+def _read_all(src, limit: int, expect: int | None = None) -> bytes:
+    """At most `limit` bytes of `src`, however short its reads; `expect` (its size, if known) is read in one call."""
     parts, got = [], 0
-    while got < limit and (data := src.read(min(1 << 20, limit - got))):
+    while got < limit and (data := src.read(min(max(1 << 20, (expect or 0) + 1), limit - got))):
         parts.append(data)
         got += len(data)
     return b"".join(parts)
@@ -119,6 +120,8 @@ def _read_all(src, limit: int) -> bytes:
 class _BlockOpener:
     """Opens one block of a list when the unpacking reaches it (never all at once)."""
 
+    checked = True  # what it gives has been held to the list's BLAKE3: the unpacking need not hash it again
+
     def __init__(self, dest, store_id: str, block: str, digest: str):
         self.dest, self.store_id, self.block, self.digest = dest, store_id, block, digest
 
@@ -126,13 +129,39 @@ class _BlockOpener:
         """The block's bytes, held to the list's BLAKE3 before age sees any of them (a block is 8 MiB at most)."""
         try:
             with self.dest.open_block(self.store_id, self.block) as src:
-                data = _read_all(src, MAX_BLOCK + 1)
+                data = _read_all(src, MAX_BLOCK + 1, _size_of(src))
         except OSError as err:
             raise _read_error(err, self.block)
         if len(data) > MAX_BLOCK or blake3.blake3(data).hexdigest() != self.digest:
             raise UnpackError(_("its block {name} is damaged: its BLAKE3 differs from the block list").format(
                 name=self.block))
-        return io.BytesIO(data)
+        return _Held(data)
+
+
+class _Held:
+    """Bytes in memory read as a file, in views rather than copies."""
+
+    def __init__(self, data: bytes):
+        self.view, self.at = memoryview(data), 0
+
+    def read(self, n: int = -1):
+        end = len(self.view) if n is None or n < 0 else min(len(self.view), self.at + n)
+        out, self.at = self.view[self.at:end], end
+        return out
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.view = memoryview(b"")
+
+
+def _size_of(src) -> int | None:
+    """The size of an open regular file, to read it in one call; None for a pipe (a remote's)."""
+    try:
+        return os.fstat(src.fileno()).st_size
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return None
 
 
 def _read_error(err: OSError, block: str | None = None) -> SourceReadError:
