@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import shutil
 import sqlite3
@@ -68,6 +69,7 @@ class ArchiveResult:
     journals_problem: str | None = None
     foreign_database: bool = False  # the database does not match the journal mapping: not the till's, it seems
     pruned: dict | None = None  # what the prune after the run removed ([retention] after_archive)
+    held_blocks_read: int | None = None  # format 2: blocks the copies held already, read again tonight
 
     @property
     def exit_code(self) -> int:
@@ -91,6 +93,7 @@ class ArchiveResult:
             "journals": self.journals,
             "findings": self.findings,
             "pruned": self.pruned,
+            "held_blocks_read": self.held_blocks_read,
         }
 
 
@@ -251,6 +254,7 @@ def _write(cfg: Config, plan: _Plan, source, scratch: Path, history: History, re
         raise
     finally:
         snap.close()
+    result.held_blocks_read = shared.held_read if shared is not None else None
     try:
         facts = _facts(plan.run_id, cfg.store_id, dict(
             snap_facts, file=data_name, plain_name=snap.name, plain_blake3=plain_hash, plain_size=plain_size,
@@ -284,7 +288,9 @@ def _shared_blocks(cfg: Config, plan: _Plan, run: RunTransaction, recipients: li
             listed[spec], newest = {}, None
         lists = signed_lists(dest, cfg.store_id, newest, cfg.signing_public_key) if newest else None
         known[spec] = {name: digest for blocks in (lists or {}).values() for name, digest in blocks}
-    return SharedBlocks(run, BlockNames(signing.raw_secret(secret_key)), recipients, listed, known)
+    day = _dt.date(int(plan.run_id[:4]), int(plan.run_id[4:6]), int(plan.run_id[6:8])).toordinal()
+    return SharedBlocks(run, BlockNames(signing.raw_secret(secret_key)), recipients, listed, known, day,
+                        cfg.reread_days)
 
 
 def write_list(run: RunTransaction, name: str, kind: str, placed: list) -> None:

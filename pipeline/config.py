@@ -42,6 +42,7 @@ class Config:
     # zstd level of the snapshot's blocks (pack/blocks.py: an evening run compresses only the few that changed).
     compression_level: int = 3
     store_format: int = 2  # 2: runs share content-addressed blocks (pipeline/pack/shared.py); 1: each run whole
+    reread_days: int = 30  # format 2: a block the copies hold already is read again one evening in so many
     allow_same_disk: bool = False
     # Seconds a snapshot waits for a lock the till holds on its database before the run gives up (exit 3).
     source_lock_wait: int = 60
@@ -91,6 +92,8 @@ class Config:
             doc["journals"]["chain_secret_file"] = _relative(self.chain_secret_file, base)
         if self.store_format != Config.store_format:
             doc["archive"]["store_format"] = self.store_format
+        if self.reread_days != Config.reread_days:
+            doc["archive"]["reread_days"] = self.reread_days
         if self.scratch_dir is not None:
             doc["archive"]["scratch_dir"] = str(self.scratch_dir)
         if self.retention != Rules() or self.prune_after_archive or self.below_legal_accepted:
@@ -173,6 +176,7 @@ def load(path: str | os.PathLike) -> Config:
         scratch_dir=(Path(s) if (s := r.text("archive.scratch_dir")) else None),
         compression_level=r.integer("archive.compression_level"),
         store_format=r.integer("archive.store_format"),
+        reread_days=r.integer("archive.reread_days"),
         allow_same_disk=r.boolean("archive.allow_same_disk"),
         source_lock_wait=r.integer("archive.source_lock_wait"),
         source_stall_timeout=r.integer("archive.source_stall_timeout"),

@@ -97,6 +97,10 @@ KEYS: tuple[Key, ...] = (
     Key("archive", "store_format", "integer",
         lambda: _("How runs are stored: 2 (blocks shared between runs, an evening writes only what changed) or 1 "
                   "(each run whole in its own folder, as Coffre wrote before)."), 2, low=1, high=2),
+    Key("archive", "reread_days", "integer",
+        lambda: _("Format 2: an evening reads again (downloads, from a remote) the blocks the copies hold already one "
+                  "evening in this many, each block on its own evening; 1: every held block every evening. What "
+                  "the evening writes is always read back, and verify reads every block."), 30, low=1, high=366),
     Key("archive", "allow_same_disk", "boolean",
         lambda: _("Experts: accept a destination on the database's own disk (a copy there dies with that disk)."),
         False),

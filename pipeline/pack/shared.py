@@ -36,6 +36,13 @@ VARIANTS = 16  # tries before a content is said not placeable (never met: each t
 CONTEXT = "coffre 2026-12-05 block names"
 
 
+def read_tonight(name: str, day: int, every: int) -> bool:
+    """Whether the run of day number `day` reads again a block a copy holds already: each held block one evening in
+    `every` (every evening when `every` is 1), the blocks spread over those evenings by their names, which are
+    uniform (keyed hashes). Reading every held block every evening would download a whole remote copy each time."""
+    return every <= 1 or int(name[:8], 16) % every == day % every
+
+
 class BlockNames:
     """Keyed names: one key for plain content (compressed here), one for content that is zstd already."""
 
@@ -101,10 +108,12 @@ class SharedBlocks:
     blocks at once, each from several threads."""
 
     def __init__(self, run, names: BlockNames, recipients: list, listed: dict[str, dict[str, int]],
-                 known: dict[str, dict[str, str]]):
+                 known: dict[str, dict[str, str]], day: int = 0, reread_days: int = 1):
         self.run, self.names, self.recipients = run, names, recipients
         self.listed = listed  # spec -> {name: size}
         self.known = known  # spec -> {name: stored BLAKE3} (from the newest run's lists there)
+        self.day, self.reread_days = day, reread_days
+        self.held_read = 0  # held blocks read and hashed tonight (read_tonight)
         self._lock = threading.Lock()
         self._busy: dict[str, Future] = {}  # a name being placed now (by another thread, perhaps)
 
@@ -147,29 +156,35 @@ class SharedBlocks:
 
     def _try(self, name: str, make) -> Placed | None:
         live = self.run.live_specs()
-        holders = {s for s in live if name in self.listed.get(s, {})}
+        holders = [s for s in live if name in self.listed.get(s, {})]
         digests, data = set(), None
+        reading = read_tonight(name, self.day, self.reread_days)
         for spec in holders:
-            # A block a copy holds is read and hashed before tonight's run names it (as format 1 read back the whole
-            # run): one its lists say is other bytes, or that cannot be read, is damaged there, and the content goes
-            # under the next variant of the name, written whole tonight.
-            size = self.listed[spec][name]
-            held = self.run.read_block(spec, name) if 0 < size <= MAX_BLOCK else None
-            if held is None:
-                return None
-            digest = blake3.blake3(held).hexdigest()
             # Only bytes a signed list of the copy vouches for (its newest run's, or tonight's) are named again: a
             # block no such list names (an older run's, a killed run's) may be damaged unseen, and is not trusted.
-            if self.known.get(spec, {}).get(name) != digest:
+            vouched = self.known.get(spec, {}).get(name)
+            size = self.listed[spec][name]
+            if vouched is None or not 0 < size <= MAX_BLOCK:
                 return None
-            digests.add((digest, len(held)))
-            data = held
+            if reading:
+                # Tonight this block is read and hashed before the run names it (as format 1 read back the whole
+                # run): one that differs from its list, or cannot be read, is damaged there, and the content goes
+                # under the next variant of the name, written whole tonight.
+                data = self._read(spec, name, vouched)
+                if data is None:
+                    return None
+                size = len(data)
+            digests.add((vouched, size))
         if len(digests) > 1:
             return None
         if digests:
             digest, size = digests.pop()
             lacking = [s for s in live if s not in holders]
             if lacking:
+                if data is None:  # a copy lacks it: the bytes come from one that holds it, read and held to its list
+                    data = self._read(holders[0], name, digest)
+                    if data is None:
+                        return None
                 self.run.put_block(lacking, name, data, digest)
                 self._listed(lacking, name, size)
                 for spec in lacking:
@@ -182,6 +197,13 @@ class SharedBlocks:
         for spec in live:
             self.known.setdefault(spec, {})[name] = digest
         return Placed(name, digest, len(data), written=True)
+
+    def _read(self, spec: str, name: str, vouched: str) -> bytes | None:
+        """A held block's bytes, if they are those its list gives."""
+        held = self.run.read_block(spec, name)
+        with self._lock:
+            self.held_read += 1
+        return held if held is not None and blake3.blake3(held).hexdigest() == vouched else None
 
     def _listed(self, specs, name: str, size: int) -> None:
         with self._lock:

@@ -39,6 +39,14 @@ def blocks_dir(store, dest: Path) -> Path:
     return dest / store.store_id / "blocks"
 
 
+def damage(store, dest: Path, name: str) -> None:
+    """One bit of a stored block flipped, in the middle of it."""
+    hit = blocks_dir(store, dest) / name[:2] / name
+    data = bytearray(hit.read_bytes())
+    data[len(data) // 2] ^= 1
+    hit.write_bytes(bytes(data))
+
+
 def tree_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -119,10 +127,7 @@ def test_a_damaged_and_a_missing_block_are_named_with_every_run_that_needs_them_
     runs = [r.name for r in store.run_dirs(a)]
     both = sorted(set(listed(store.run_dirs(a)[0])) & set(listed(store.run_dirs(a)[1])))
     damaged, missing = both[0], both[1]
-    hit = blocks_dir(store, a) / damaged[:2] / damaged
-    data = bytearray(hit.read_bytes())
-    data[len(data) // 2] ^= 1
-    hit.write_bytes(bytes(data))
+    damage(store, a, damaged)
     (blocks_dir(store, a) / missing[:2] / missing).unlink()
     res = coffre(store, "verify")
     assert res.code == 1, res
@@ -221,10 +226,7 @@ def test_a_block_held_damaged_on_every_copy_is_written_again_under_another_name_
     archive(store)
     name = listed(store.run_dirs(store.destinations[0])[0])[0]
     for dest in store.destinations:
-        hit = blocks_dir(store, dest) / name[:2] / name
-        data = bytearray(hit.read_bytes())
-        data[len(data) // 2] ^= 1
-        hit.write_bytes(bytes(data))
+        damage(store, dest, name)
     sell(store, 5)
     out = archive(store)
     tonight = next(r for r in store.run_dirs(store.destinations[0]) if r.name == out["run_id"])
@@ -276,10 +278,7 @@ def test_a_damaged_block_that_no_newest_list_vouches_for_is_not_named_again(stor
     assert only_first
     name = only_first[0]
     for dest in store.destinations:
-        hit = blocks_dir(store, dest) / name[:2] / name
-        data = bytearray(hit.read_bytes())
-        data[len(data) // 2] ^= 1
-        hit.write_bytes(bytes(data))
+        damage(store, dest, name)
     for suffix in ("-wal", "-shm"):
         Path(str(store.db) + suffix).unlink(missing_ok=True)
     shutil.copy(tmp_path / "as-it-was.db", store.db)
@@ -289,3 +288,79 @@ def test_a_damaged_block_that_no_newest_list_vouches_for_is_not_named_again(stor
     assert name not in listed(tonight)
     res = coffre(store, "restore", "--identity", store.identity, "--out", tmp_path / "tonight", "--run", tonight.name)
     assert res.code == 0, res
+
+
+def set_reread_days(store, days: int) -> None:
+    import tomllib
+
+    import tomli_w
+
+    doc = tomllib.loads(store.config.read_text())
+    doc.setdefault("archive", {})["reread_days"] = days
+    store.config.write_text(tomli_w.dumps(doc))
+
+
+def read_on(name: str, run_id: str, every: int) -> bool:
+    """The documented rule: a held block is read again on the evenings whose day number (the run's date, as an
+    ordinal) matches its name's first 32 bits, modulo archive.reread_days."""
+    import datetime
+
+    day = datetime.date(int(run_id[:4]), int(run_id[4:6]), int(run_id[6:8])).toordinal()
+    return int(name[:8], 16) % every == day % every
+
+
+def test_an_evening_reads_again_only_its_share_of_the_held_blocks_and_every_one_at_reread_days_1(larger_store):
+    store = larger_store
+    archive(store)
+    for every in (30, 1):
+        set_reread_days(store, every)
+        before = {n for r in store.run_dirs(store.destinations[0]) for n in listed(r)}
+        sell(store, 5)
+        out = archive(store)
+        tonight = next(r for r in store.run_dirs(store.destinations[0]) if r.name == out["run_id"])
+        held = set(listed(tonight)) & before
+        assert len(held) > 10, held
+        expected = sum(read_on(n, out["run_id"], every) for n in held) * len(store.destinations)
+        assert out["held_blocks_read"] == expected, (every, out["held_blocks_read"], expected, len(held))
+    assert expected == 2 * len(held)
+
+
+def test_a_held_block_damaged_is_written_again_on_its_evening_and_otherwise_named_by_verify_then_repaired(
+        larger_store, tmp_path):
+    """reread_days = 2: tonight reads half the held blocks. A block damaged on copy A alone is, on its evening, found
+    and its content written under another name (tonight's run whole on both copies); on the other evening, tonight's
+    run names it as the lists vouch, and verify names it with every run that needs it, restore takes copy B, and
+    repair heals it from B."""
+    store = larger_store
+    set_reread_days(store, 2)
+    archive(store)
+    a, b = store.destinations
+    first = store.run_dirs(a)[0]
+    sell(store, 5)
+    archive(store)
+    second = store.run_dirs(a)[1]
+    # Blocks both runs name: likely named again tonight, whatever the few sales change.
+    steady = sorted(set(listed(first)) & set(listed(second)))
+    odd = next(n for n in steady if int(n[:8], 16) % 2)
+    even = next(n for n in steady if not int(n[:8], 16) % 2)
+    for name in (odd, even):
+        damage(store, a, name)
+    sell(store, 5)
+    out = archive(store)
+    tonight = next(r for r in store.run_dirs(a) if r.name == out["run_id"])
+    found, missed = (odd, even) if read_on(odd, out["run_id"], 2) else (even, odd)
+    named = set(listed(tonight))
+    assert found not in named, "a held block read tonight and found damaged is not named again"
+    assert missed in named, "a held block not read tonight is named as its list vouches"
+    assert (b / store.store_id / tonight.name / "snapshot.sqlite.blocks").read_bytes() == \
+        (tonight / "snapshot.sqlite.blocks").read_bytes()
+    res = coffre(store, "verify")
+    assert res.code == 1, res
+    line = next(x for x in res.err.splitlines() if missed in x)
+    assert "damaged" in line and tonight.name in line and first.name in line and "coffre repair" in line, line
+    res = coffre(store, "restore", "--identity", store.identity, "--out", tmp_path / "tonight", "--run", tonight.name)
+    assert res.code == 0, res
+    res = coffre(store, "repair", "--json")
+    assert res.code == 0, res
+    assert sorted(json.loads(res.out)["copies"][0]["healed"]) == sorted([odd, even])
+    assert coffre(store, "verify", "--deep", "--identity", store.identity).code == 0
