@@ -289,8 +289,18 @@ def _shared_blocks(cfg: Config, plan: _Plan, run: RunTransaction, recipients: li
         lists = signed_lists(dest, cfg.store_id, newest, cfg.signing_public_key) if newest else None
         known[spec] = {name: digest for blocks in (lists or {}).values() for name, digest in blocks}
     day = _dt.date(int(plan.run_id[:4]), int(plan.run_id[4:6]), int(plan.run_id[6:8])).toordinal()
+    live = set(run.live_specs())  # in the config's order, the copies on this machine first
+    on_this_machine = sorted((spec for spec in plan.dests if spec in live),
+                             key=lambda spec: _is_remote(plan.dests[spec]))
     return SharedBlocks(run, BlockNames(signing.raw_secret(secret_key)), recipients, listed, known, day,
-                        cfg.reread_days)
+                        cfg.reread_days, on_this_machine)
+
+
+def _is_remote(dest: Destination) -> bool:
+    try:
+        return dest.device() is None
+    except OSError:
+        return True
 
 
 def write_list(run: RunTransaction, name: str, kind: str, placed: list) -> None:

@@ -52,6 +52,12 @@ class _Commands(GuardedGroup):
         module = COMMANDS.get(name)
         return importlib.import_module(f"pipeline.cli.{module}").command if module else None
 
+    def resolve_command(self, ctx, args):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as err:  # "did you mean" is drawn from the names, none loaded yet
+            raise click.exceptions.NoSuchCommand(err.command_name, possibilities=COMMANDS, ctx=ctx) from None
+
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]},
              help=_("Coffre keeps a shop's till data safe: several encrypted, signed copies, proven restorable."),

@@ -37,10 +37,13 @@ CONTEXT = "coffre 2026-12-05 block names"
 
 
 def read_tonight(name: str, day: int, every: int) -> bool:
-    """Whether the run of day number `day` reads again a block a copy holds already: each held block one evening in
-    `every` (every evening when `every` is 1), the blocks spread over those evenings by their names, which are
-    uniform (keyed hashes). Reading every held block every evening would download a whole remote copy each time."""
-    return every <= 1 or int(name[:8], 16) % every == day % every
+    """Whether the run of day number `day` reads again, on every copy, a block the copies hold already: each held block
+    on one evening of each stretch of `every` days (every evening when `every` is 1), an evening drawn anew for each
+    stretch from the block's name, so that no block is tied to a weekday a shop is closed on."""
+    if every <= 1:
+        return True
+    stretch = (day // every).to_bytes(4, "big")
+    return int(blake3.blake3(bytes.fromhex(name) + stretch).hexdigest()[:8], 16) % every == day % every
 
 
 class BlockNames:
@@ -108,11 +111,12 @@ class SharedBlocks:
     blocks at once, each from several threads."""
 
     def __init__(self, run, names: BlockNames, recipients: list, listed: dict[str, dict[str, int]],
-                 known: dict[str, dict[str, str]], day: int = 0, reread_days: int = 1):
+                 known: dict[str, dict[str, str]], day: int = 0, reread_days: int = 1, first: list[str] = ()):
         self.run, self.names, self.recipients = run, names, recipients
         self.listed = listed  # spec -> {name: size}
         self.known = known  # spec -> {name: stored BLAKE3} (from the newest run's lists there)
         self.day, self.reread_days = day, reread_days
+        self.first = list(first)  # the copies to read every held block from, in order (those on this machine first)
         self.held_read = 0  # held blocks read and hashed tonight (read_tonight)
         self._lock = threading.Lock()
         self._busy: dict[str, Future] = {}  # a name being placed now (by another thread, perhaps)
@@ -159,6 +163,9 @@ class SharedBlocks:
         holders = [s for s in live if name in self.listed.get(s, {})]
         digests, data = set(), None
         reading = read_tonight(name, self.day, self.reread_days)
+        # One copy reads every held block every evening, so that tonight's run restores from it at least: a block
+        # damaged on every copy is written again tonight, not named. The others read it on its evening only.
+        always = next((s for s in self.first if s in holders), holders[0] if holders else None)
         for spec in holders:
             # Only bytes a signed list of the copy vouches for (its newest run's, or tonight's) are named again: a
             # block no such list names (an older run's, a killed run's) may be damaged unseen, and is not trusted.
@@ -166,10 +173,10 @@ class SharedBlocks:
             size = self.listed[spec][name]
             if vouched is None or not 0 < size <= MAX_BLOCK:
                 return None
-            if reading:
-                # Tonight this block is read and hashed before the run names it (as format 1 read back the whole
-                # run): one that differs from its list, or cannot be read, is damaged there, and the content goes
-                # under the next variant of the name, written whole tonight.
+            if reading or spec == always:
+                # Read and hashed before the run names it (as format 1 read back the whole run): one that differs
+                # from its list, or cannot be read, is damaged there, and the content goes under the next variant
+                # of the name, written whole tonight.
                 data = self._read(spec, name, vouched)
                 if data is None:
                     return None
