@@ -254,7 +254,6 @@ def _write(cfg: Config, plan: _Plan, source, scratch: Path, history: History, re
         raise
     finally:
         snap.close()
-    result.held_blocks_read = shared.held_read if shared is not None else None
     try:
         facts = _facts(plan.run_id, cfg.store_id, dict(
             snap_facts, file=data_name, plain_name=snap.name, plain_blake3=plain_hash, plain_size=plain_size,
@@ -265,6 +264,9 @@ def _write(cfg: Config, plan: _Plan, source, scratch: Path, history: History, re
         run.data_file("facts.json.zst.age", "facts",
                       lambda sink: pack_bytes(json.dumps(facts, indent=2, sort_keys=True).encode(), sink,
                                               recipients, cfg.compression_level))
+        if shared is not None:
+            shared.confirm()
+            result.held_blocks_read = shared.held_read
         run.read_back()
         control = control_files(plan.run_id, cfg.store_id, plan.created_at, plan.previous, cfg.recipients, run.files)
         hashes = run.publish(control, fmt.SIGNATURE, lambda b3: sign(

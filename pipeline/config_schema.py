@@ -98,10 +98,10 @@ KEYS: tuple[Key, ...] = (
         lambda: _("How runs are stored: 2 (blocks shared between runs, an evening writes only what changed) or 1 "
                   "(each run whole in its own folder, as Coffre wrote before)."), 2, low=1, high=2),
     Key("archive", "reread_days", "integer",
-        lambda: _("Format 2: an evening reads again every block the copies hold already on one copy (on this "
-                  "machine, if one is), and on the others (from a remote: downloads) one evening in this many, each "
-                  "block on an evening of its own; 1: on every copy every evening. What the evening writes is always "
-                  "read back, and verify reads every block."), 30, low=1, high=366),
+        lambda: _("Format 2: every evening reads again the blocks the copies hold already on one copy (the first "
+                  "one on this machine, if any), and on the others (downloading them, from a remote) each block once "
+                  "in each stretch of this many days, on a day of its own; 1: on every copy every evening. What the "
+                  "evening writes is always read back, and verify reads every block."), 30, low=1, high=366),
     Key("archive", "allow_same_disk", "boolean",
         lambda: _("Experts: accept a destination on the database's own disk (a copy there dies with that disk)."),
         False),

@@ -69,6 +69,10 @@ class RunTransaction:
                 raise err
             self._fail(spec, _("cannot create the run folder ({error})").format(error=err.strerror))
 
+    def fail_copy(self, spec: str, reason: str) -> None:
+        """Tonight's run is not signed on this copy (CannotRun when no copy is left)."""
+        self._fail(spec, reason)
+
     def _fail(self, spec: str, reason: str) -> None:
         with self._lock:
             copy = self.copies[spec]

@@ -118,6 +118,8 @@ class SharedBlocks:
         self.day, self.reread_days = day, reread_days
         self.first = list(first)  # the copies to read every held block from, in order (those on this machine first)
         self.held_read = 0  # held blocks read and hashed tonight (read_tonight)
+        self.checked: dict[str, set[str]] = {}  # name -> copies where tonight read or wrote (and read back) its bytes
+        self.named: set[str] = set()  # the names tonight's lists give
         self._lock = threading.Lock()
         self._busy: dict[str, Future] = {}  # a name being placed now (by another thread, perhaps)
 
@@ -150,6 +152,7 @@ class SharedBlocks:
 
     def _count(self, placed: Placed, tally: Tally, written: bool) -> Placed:
         with self._lock:
+            self.named.add(placed.name)
             tally.blocks += 1
             if written:
                 tally.written += 1
@@ -181,6 +184,7 @@ class SharedBlocks:
                 if data is None:
                     return None
                 size = len(data)
+                self._checked(name, [spec])
             digests.add((vouched, size))
         if len(digests) > 1:
             return None
@@ -192,7 +196,9 @@ class SharedBlocks:
                     data = self._read(holders[0], name, digest)
                     if data is None:
                         return None
+                    self._checked(name, holders[:1])
                 self.run.put_block(lacking, name, data, digest)
+                self._checked(name, lacking)
                 self._listed(lacking, name, size)
                 for spec in lacking:
                     self.known.setdefault(spec, {})[name] = digest
@@ -200,10 +206,36 @@ class SharedBlocks:
         data = make()
         digest = blake3.blake3(data).hexdigest()
         self.run.put_block(live, name, data, digest)
+        self._checked(name, live)
         self._listed(live, name, len(data))
         for spec in live:
             self.known.setdefault(spec, {})[name] = digest
         return Placed(name, digest, len(data), written=True)
+
+    def _checked(self, name: str, specs) -> None:
+        with self._lock:
+            self.checked.setdefault(name, set()).update(specs)
+
+    def confirm(self) -> None:
+        """Before the run is signed: each block it names has been read or written tonight on a copy still being written.
+        One that has not (the copy that read it failed since) is read now on a copy that holds it, and a copy whose
+        bytes differ from its lists is failed: tonight's run is never signed where no copy was seen to restore."""
+        for name in sorted(self.named):
+            for spec in self._order():
+                if spec in self.checked.get(name, ()):
+                    break
+                if name not in self.listed.get(spec, {}):
+                    continue
+                vouched = self.known.get(spec, {}).get(name)
+                if vouched is not None and self._read(spec, name, vouched) is not None:
+                    self._checked(name, [spec])
+                    break
+                self.run.fail_copy(spec, _("its block {name} differs from what its lists say (run coffre verify, "
+                                           "then coffre repair)").format(name=name))
+
+    def _order(self) -> list[str]:
+        live = self.run.live_specs()
+        return [s for s in self.first if s in live] + [s for s in live if s not in self.first]
 
     def _read(self, spec: str, name: str, vouched: str) -> bytes | None:
         """A held block's bytes, if they are those its list gives."""

@@ -389,3 +389,47 @@ def test_a_held_block_damaged_on_the_second_copy_is_written_again_on_its_evening
     res = coffre(store, "repair", "--json")
     assert res.code == 0, res
     assert coffre(store, "verify", "--deep", "--identity", store.identity).code == 0
+
+
+def test_when_the_copy_that_read_every_held_block_fails_late_the_others_are_read_before_the_run_is_signed(
+        larger_store, monkeypatch, tmp_path):
+    """Copy A (read in full every evening) fills up once every block is placed: the blocks B holds and was not due to
+    read are read on B before the run is signed there. Those damaged on B fail B too (exit 3, nothing signed) rather
+    than sign a run no copy restores; intact, B's run is signed and restores."""
+    import errno
+
+    from pipeline import config
+    from pipeline.archive import run_archive
+    from pipeline.destinations import local
+    from pipeline.errors import CannotRun
+
+    store = larger_store
+    archive(store)
+    sell(store, 5)
+    archive(store)
+    a, b = store.destinations
+    opened = local.LocalRunWriter.open
+
+    def full_disk_on_a(self, name):
+        if name == "facts.json.zst.age" and str(self.folder).startswith(str(a)):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return opened(self, name)
+
+    monkeypatch.setattr(local.LocalRunWriter, "open", full_disk_on_a)
+    cfg = config.load(store.config)
+    sell(store, 5)
+    result = run_archive(cfg, [str(a), str(b)], say=lambda m: None)
+    assert result.exit_code == 4 and [c.ok for c in result.copies] == [False, True], result.to_json()
+    tonight = next(r for r in store.run_dirs(b) if r.name == result.run_id)
+    assert result.held_blocks_read >= 2 * len(set(listed(tonight)) & set(steady_blocks(store))), result.to_json()
+    res = coffre(store, "restore", "--identity", store.identity, "--out", tmp_path / "intact", "--run", tonight.name)
+    assert res.code == 0, res
+
+    for name in steady_blocks(store):
+        damage(store, b, name)
+    sell(store, 5)
+    before = {r.name for r in store.run_dirs(b)}
+    with pytest.raises(CannotRun) as stopped:  # exit 3
+        run_archive(cfg, [str(a), str(b)], say=lambda m: None)
+    assert f"{b}: its block " in str(stopped.value) and "coffre repair" in str(stopped.value), stopped.value
+    assert {r.name for r in store.run_dirs(b)} == before, "no run is signed where no copy restores"
