@@ -264,13 +264,13 @@ def _write(cfg: Config, plan: _Plan, source, scratch: Path, history: History, re
         run.data_file("facts.json.zst.age", "facts",
                       lambda sink: pack_bytes(json.dumps(facts, indent=2, sort_keys=True).encode(), sink,
                                               recipients, cfg.compression_level))
-        if shared is not None:
-            shared.confirm()
-            result.held_blocks_read = shared.held_read
         run.read_back()
         control = control_files(plan.run_id, cfg.store_id, plan.created_at, plan.previous, cfg.recipients, run.files)
-        hashes = run.publish(control, fmt.SIGNATURE, lambda b3: sign(
-            secret_key, b3, fmt.trusted_comment(cfg.store_id, plan.run_id)))
+        try:
+            hashes = run.publish(control, fmt.SIGNATURE, lambda b3: sign(
+                secret_key, b3, fmt.trusted_comment(cfg.store_id, plan.run_id)), shared.sure if shared else None)
+        finally:
+            result.held_blocks_read = shared.held_read if shared is not None else None
     except BaseException:
         _discard_sealed_value(sealed)
         raise

@@ -230,8 +230,13 @@ class SharedBlocks:
                 if vouched is not None and self._read(spec, name, vouched) is not None:
                     self._checked(name, [spec])
                     break
-                self.run.fail_copy(spec, _("its block {name} differs from what its lists say (run coffre verify, "
-                                           "then coffre repair)").format(name=name))
+                self.run.fail_copy(spec, _("its block {name} cannot be read, or differs from what its lists say (run "
+                                           "coffre verify, then coffre repair)").format(name=name))
+
+    def sure(self) -> set[str]:
+        """The copies still written that were seen tonight to hold every block the run names (one at least: confirm)."""
+        self.confirm()
+        return {spec for spec in self.run.live_specs() if all(spec in self.checked.get(n, ()) for n in self.named)}
 
     def _order(self) -> list[str]:
         live = self.run.live_specs()

@@ -391,11 +391,13 @@ def test_a_held_block_damaged_on_the_second_copy_is_written_again_on_its_evening
     assert coffre(store, "verify", "--deep", "--identity", store.identity).code == 0
 
 
+@pytest.mark.parametrize("full_at", ["facts.json.zst.age", "RESTORE.txt", "MANIFEST.b3.minisig"])
 def test_when_the_copy_that_read_every_held_block_fails_late_the_others_are_read_before_the_run_is_signed(
-        larger_store, monkeypatch, tmp_path):
-    """Copy A (read in full every evening) fills up once every block is placed: the blocks B holds and was not due to
-    read are read on B before the run is signed there. Those damaged on B fail B too (exit 3, nothing signed) rather
-    than sign a run no copy restores; intact, B's run is signed and restores."""
+        larger_store, monkeypatch, tmp_path, full_at):
+    """Copy A (read in full every evening) fills up once every block is placed (at the facts, a control file, or its
+    signature): the blocks B holds and was not due to read are read on B before the run is signed there. Those damaged
+    on B fail B too (exit 3, nothing signed) rather than sign a run no copy restores; intact, B's run is signed and
+    restores."""
     import errno
 
     from pipeline import config
@@ -411,7 +413,7 @@ def test_when_the_copy_that_read_every_held_block_fails_late_the_others_are_read
     opened = local.LocalRunWriter.open
 
     def full_disk_on_a(self, name):
-        if name == "facts.json.zst.age" and str(self.folder).startswith(str(a)):
+        if name == full_at and str(self.folder).startswith(str(a)):
             raise OSError(errno.ENOSPC, "No space left on device")
         return opened(self, name)
 
