@@ -216,7 +216,10 @@ def test_the_till_sells_20_tickets_a_second_through_an_archive_and_its_journals_
     assert during >= 10, f"only {during} tickets were sold during the archive"
     worst = max(waits)
     figures(f"{till.kind}: {during} tickets committed during the archive, worst commit wait {worst * 1000:.1f} ms")
-    assert worst < 0.100
+    # A commit the archive blocked would wait about as long as the dump (the archive lasts 1.5 to 3 s here); a
+    # quiet machine shows 10 to 20 ms, and one running the suite on every core up to 113 ms (the scheduler, not a
+    # lock), so the bar is a third of a second.
+    assert worst < 0.33
     assert not any(till.server.password in args for args in seen_args)
     assert any("pipeline archive" in args for args in seen_args)  # the watcher saw the run's processes
 
