@@ -167,6 +167,6 @@ def _size_of(src) -> int | None:
 def _read_error(err: OSError, block: str | None = None) -> SourceReadError:
     """Every failure to read the copy, a missing file included, as one kind: the copy's problem, not ours."""
     out = SourceReadError(err.errno, err.strerror or str(err))
-    out.said = why_not_read(err) if block is None else _("its block {name} {reason}").format(
+    out.said = why_not_read(err) if block is None else _("needs its block {name}, which {reason}").format(
         name=block, reason=why_not_read(err))
     return out
