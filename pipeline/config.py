@@ -42,7 +42,7 @@ class Config:
     # zstd level of the snapshot's blocks (pack/blocks.py: an evening run compresses only the few that changed).
     compression_level: int = 3
     store_format: int = 2  # 2: runs share content-addressed blocks (pipeline/pack/shared.py); 1: each run whole
-    reread_days: int = 30  # format 2: a block the copies hold already is read again one evening in so many
+    reread_days: int = 30  # format 2: a held block is read again on copies but the first once in so many days
     allow_same_disk: bool = False
     # Seconds a snapshot waits for a lock the till holds on its database before the run gives up (exit 3).
     source_lock_wait: int = 60

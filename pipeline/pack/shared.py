@@ -38,8 +38,8 @@ CONTEXT = "coffre 2026-12-05 block names"
 
 def read_tonight(name: str, day: int, every: int) -> bool:
     """Whether the run of day number `day` reads again, on every copy, a block the copies hold already: each held block
-    on one evening of each stretch of `every` days (every evening when `every` is 1), an evening drawn anew for each
-    stretch from the block's name, so that no block is tied to a weekday a shop is closed on."""
+    on one day of each stretch of `every` days (every day when `every` is 1), a day drawn anew for each stretch from
+    the block's name, so that no block is tied to a weekday a shop is closed on. (One copy reads them all anyway.)"""
     if every <= 1:
         return True
     stretch = (day // every).to_bytes(4, "big")
@@ -168,7 +168,7 @@ class SharedBlocks:
         reading = read_tonight(name, self.day, self.reread_days)
         # One copy reads every held block every evening, so that tonight's run restores from it at least: a block
         # damaged on every copy is written again tonight, not named. The others read it on its evening only.
-        always = next((s for s in self.first if s in holders), holders[0] if holders else None)
+        always = next((s for s in self._order() if s in holders), None)
         for spec in holders:
             # Only bytes a signed list of the copy vouches for (its newest run's, or tonight's) are named again: a
             # block no such list names (an older run's, a killed run's) may be damaged unseen, and is not trusted.
