@@ -10,6 +10,9 @@ which bench/run.py itself does not import):
 
     PYTHONPATH=. .venv/bin/python bench/floor.py caisse.db [--threads N] [--json OUT]
 
+The floor is timed with `cryptography`, as issue 18 defines it. The same calls are then timed with libsodium,
+which Coffre's checks try first (pipeline/journals/till_key.py), and reported beside it.
+
 Only the verify calls are timed. The payloads are rebuilt from the rows (the journals' own queries) in
 batches beforehand, untimed, so that the floor is the signatures' cost and nothing of Coffre's reading:
 threads, since `cryptography` lets go of Python's lock while it verifies. Memory stays flat: one batch
@@ -31,13 +34,26 @@ BATCH = 200_000  # records rebuilt, then verified, at a time: ~60 MB of payloads
 
 
 def _verify_part(key, pairs) -> int:
-    """Verifies (signature, payload) pairs; returns how many failed (a clean sample has none)."""
+    """Verifies (signature, payload) pairs with `cryptography`; returns how many failed (a clean sample has none)."""
     from cryptography.exceptions import InvalidSignature
     bad = 0
     for signature, payload in pairs:
         try:
             key.verify(signature, payload)
         except InvalidSignature:
+            bad += 1
+    return bad
+
+
+def _sodium_part(raw: bytes, pairs) -> int:
+    """The same with libsodium, which Coffre's checks try first (pipeline/journals/till_key.py)."""
+    from nacl.bindings import crypto_sign_open
+    from nacl.exceptions import CryptoError
+    bad = 0
+    for signature, payload in pairs:
+        try:
+            crypto_sign_open(signature + payload, raw)
+        except CryptoError:
             bad += 1
     return bad
 
@@ -53,7 +69,8 @@ def measure(db: str, threads: int) -> dict:
         raise SystemExit(f"floor: {db} holds {len(keys)} till keys; the sample has one")
     key = Ed25519PublicKey.from_public_bytes(base64.b64decode(keys[0]))
     counts, bad = {}, 0
-    verify_s = read_s = 0.0
+    raw = base64.b64decode(keys[0])
+    verify_s = read_s = sodium_s = 0.0
     one_thread_us = None
     with ThreadPoolExecutor(threads) as pool:
         for journal in JOURNALS:
@@ -76,11 +93,15 @@ def measure(db: str, threads: int) -> dict:
                 parts = [pairs[i:i + step] for i in range(0, len(pairs), step)]
                 bad += sum(pool.map(lambda part: _verify_part(key, part), parts))
                 verify_s += time.perf_counter() - t
+                t = time.perf_counter()
+                sum(pool.map(lambda part: _sodium_part(raw, part), parts))
+                sodium_s += time.perf_counter() - t
                 counts[journal.name] += len(pairs)
     conn.close()
     total = sum(counts.values())
     return {"signatures": counts, "total_signatures": total, "threads": threads,
             "verify_seconds": round(verify_s, 3), "rebuild_payloads_seconds": round(read_s, 3),
+            "verify_seconds_libsodium": round(sodium_s, 3),
             "us_per_signature_all_threads": round(verify_s / total * 1e6, 2) if total else None,
             "us_per_signature_one_thread": round(one_thread_us, 2) if one_thread_us else None,
             "invalid": bad}

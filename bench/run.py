@@ -1028,6 +1028,9 @@ def floor_line(f: dict) -> str:
     line = (f"FLOOR of a first run: {f['total_signatures']:,} signatures ({parts}) verified once on {f['threads']} "
             f"threads: {f['verify_seconds']:.2f} s ({f['us_per_signature_all_threads']} us each; "
             f"{f['us_per_signature_one_thread']} us on one thread)")
+    if f.get("verify_seconds_libsodium") is not None:
+        line += (f"\n  the same with libsodium, which coffre's checks try first: {f['verify_seconds_libsodium']:.2f} s "
+                 "(the floor stays the issue's, with cryptography)")
     if f.get("first_run_over_floor") is not None:
         line += f"\n  coffre archive first run / floor = {f['first_run_over_floor']:.2f}  (issue 18: at most 1.5)"
     return line

@@ -15,11 +15,10 @@ import sqlite3
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import blake3
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from pipeline.i18n import _, ngettext
 from pipeline.journals.findings import CheckResult, Finding, clauses, closure_name, closures_of_kind
+from pipeline.journals.till_key import TillKey
 from pipeline.journals.mapping import Journal, Mapping, counted_types_sql, payload_sql, quote_ident, tickets_journal
 from pipeline.journals.means import check_means
 from pipeline.journals.records import check_records
@@ -32,11 +31,11 @@ def till_key_rows(conn: sqlite3.Connection, mapping: Mapping) -> list[list[str]]
     return [[str(row[0]) if len(row) > 1 else "", str(row[-1])] for row in conn.execute(mapping.public_keys_sql)]
 
 
-def load_public_keys(conn: sqlite3.Connection, mapping: Mapping) -> list[Ed25519PublicKey]:
+def load_public_keys(conn: sqlite3.Connection, mapping: Mapping) -> list[TillKey]:
     keys = []
     for _key_id, b64 in till_key_rows(conn, mapping):
         try:
-            keys.append(Ed25519PublicKey.from_public_bytes(base64.b64decode(b64, validate=True)))
+            keys.append(TillKey(base64.b64decode(b64, validate=True)))
         except (binascii.Error, ValueError):
             continue
     return keys
@@ -66,7 +65,7 @@ def _decode_sig(sig: str) -> bytes:
     return base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))
 
 
-def _verify(keys: list[Ed25519PublicKey], payload: str, sig: str | None) -> bool:
+def _verify(keys: list[TillKey], payload: str, sig: str | None) -> bool:
     if not sig:
         return False
     try:
@@ -74,21 +73,15 @@ def _verify(keys: list[Ed25519PublicKey], payload: str, sig: str | None) -> bool
     except (binascii.Error, ValueError):
         return False
     data = payload.encode("utf-8")
-    for k in keys:
-        try:
-            k.verify(raw, data)
-            return True
-        except InvalidSignature:
-            continue
-    return False
+    return any(k.verify(raw, data) for k in keys)
 
 
 class Signatures:
     """Ed25519 checks spread over every core while the records are read, their findings said in the records' order.
 
     A first run verifies every signature of the till (155,000 for a year of two registers): one after another that
-    is most of its time. cryptography lets go of Python's lock while it verifies, so threads run them side by side,
-    and beside the SQL that reads the next records. Records are queued with what to say of them (a broken link,
+    is most of its time. Both libraries of till_key.py let go of Python's lock while they verify, so threads run them
+    side by side, and beside the SQL that reads the next records. Records are queued with what to say of them (a broken link,
     or a bad signature once verified); every BATCH verifications the batch goes to the workers, in one slice per
     worker, and the batch before it, verified meanwhile, is said in order: the findings read as a one-by-one walk
     would say them. Memory: two batches of payloads.

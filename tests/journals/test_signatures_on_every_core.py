@@ -7,15 +7,17 @@ import base64
 from concurrent.futures import ThreadPoolExecutor
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pipeline.journals.checks import Signatures
 from pipeline.journals.findings import CheckResult, Finding
+from pipeline.journals.till_key import TillKey
 
 
 def _walk(pool, workers, batch):
     key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
     result = CheckResult()
-    signatures = Signatures([key.public_key()], result, pool, workers)
+    signatures = Signatures([TillKey(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))], result, pool, workers)
     signatures.BATCH = batch
     for n in range(1, 40):
         payload = f"ticket {n}"
