@@ -319,7 +319,7 @@ def check_numbering(conn, j: Journal, result: CheckResult, where: str, params: t
     n = quote_ident(j.numbering_field)
     key_sel = (", ".join(keys) + ", ") if keys else ""
     sql = (f"SELECT {key_sel}{n}, prev, first FROM (SELECT {key_sel}{n}, LAG({n}) OVER ({part} ORDER BY {n}) AS prev, "
-           f"ROW_NUMBER() OVER ({part} ORDER BY {n}) = 1 AS first FROM ({j.sql}) {where}) "
+           f"ROW_NUMBER() OVER ({part} ORDER BY {n}) = 1 AS first FROM ({j.unordered_sql}) {where}) "
            f"WHERE (prev IS NOT NULL AND {n} - prev <> 1) OR (first AND ? AND {n} <> 1) OR typeof({n}) <> 'integer'")
     for row in conn.execute(sql, params + (1 if full_period else 0,)):
         key, number, prev, first = tuple(row[:len(keys)]), row[len(keys)], row[len(keys) + 1], row[len(keys) + 2]
@@ -430,7 +430,7 @@ def _day_tables_full(conn, mapping: Mapping) -> None:
     sums = ", ".join(f"sum({quote_ident(a)}) AS {quote_ident(a)}" for a in spec["amounts"])
     conn.execute("DROP TABLE IF EXISTS temp.coffre_ticket_days")
     conn.execute(f"CREATE TEMP TABLE coffre_ticket_days AS SELECT register, {tj.day} AS day, count(*) AS n, {sums} "
-                 f"FROM ({tj.sql}) WHERE type IN ({counted_types_sql(mapping)}) GROUP BY register, day")
+                 f"FROM ({tj.unordered_sql}) WHERE type IN ({counted_types_sql(mapping)}) GROUP BY register, day")
     conn.execute("CREATE INDEX temp.coffre_ticket_days_i ON coffre_ticket_days (register, day)")
     lc = mapping.doc.get("line_checks")
     if not lc:
@@ -439,7 +439,7 @@ def _day_tables_full(conn, mapping: Mapping) -> None:
     conn.execute("DROP TABLE IF EXISTS temp.coffre_line_days")
     sums = ", ".join(f"sum(l.r{int(r)}) AS r{int(r)}" for r in lc["rates"])
     conn.execute(f"CREATE TEMP TABLE coffre_line_days AS SELECT t.register AS register, {tj.day.replace('timestamp', 't.timestamp')} AS day, {sums} "
-                 f"FROM ({tj.sql}) t JOIN coffre_ticket_lines l ON l.k1 = t.register AND l.k2 = t.number "
+                 f"FROM ({tj.unordered_sql}) t JOIN coffre_ticket_lines l ON l.k1 = t.register AND l.k2 = t.number "
                  f"WHERE t.type IN ({counted_types_sql(mapping)}) GROUP BY 1, 2")
     conn.execute("CREATE INDEX temp.coffre_line_days_i ON coffre_line_days (register, day)")
 
@@ -453,7 +453,7 @@ def _ticket_lines_table(conn, mapping: Mapping) -> None:
     k1, k2 = (quote_ident(k) for k in lc["ticket_key"])
     conn.execute("DROP TABLE IF EXISTS temp.coffre_ticket_lines")
     conn.execute(f"CREATE TEMP TABLE coffre_ticket_lines AS SELECT {k1} AS k1, {k2} AS k2, {rate_pivot(lc)} "
-                 f"FROM ({lj.sql}) GROUP BY 1, 2")
+                 f"FROM ({lj.unordered_sql}) GROUP BY 1, 2")
     conn.execute("CREATE INDEX temp.coffre_ticket_lines_i ON coffre_ticket_lines (k1, k2)")
 
 
@@ -501,7 +501,7 @@ def _per_ticket_full(conn, mapping: Mapping, result: CheckResult, where: str, pa
         k1, k2 = (quote_ident(k) for k in pc["ticket_key"])
         total = quote_ident(pc["ticket_total"])
         sql = (f"SELECT t.register, t.number, t.{total}, COALESCE(p.s, 0) FROM ({tj.sql}) t LEFT JOIN "
-               f"(SELECT {k1} AS k1, {k2} AS k2, sum({quote_ident(pc['amount'])}) AS s FROM ({pj.sql}) GROUP BY 1, 2) p "
+               f"(SELECT {k1} AS k1, {k2} AS k2, sum({quote_ident(pc['amount'])}) AS s FROM ({pj.unordered_sql}) GROUP BY 1, 2) p "
                f"ON p.k1 = t.register AND p.k2 = t.number WHERE t.type <> 'training' AND t.{total} IS NOT COALESCE(p.s, 0)"
                + (f" AND {tday} BETWEEN ? AND ?" if where else ""))
         report_payments(conn.execute(sql, params), tj.name, result)

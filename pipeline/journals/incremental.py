@@ -264,7 +264,7 @@ def last_yearly_closure(conn, mapping: Mapping) -> str | None:
     j = mapping.journals.get("closures")
     if j is None or not {"kind", "period_end"} <= set(j.fields):
         return None
-    row = conn.execute(f"SELECT max(period_end) FROM ({j.sql}) WHERE kind = 'yearly'").fetchone()
+    row = conn.execute(f"SELECT max(period_end) FROM ({j.unordered_sql}) WHERE kind = 'yearly'").fetchone()
     return row[0] if row and isinstance(row[0], str) else None
 
 
@@ -289,7 +289,7 @@ def _next_state(conn, mapping: Mapping, digest: str, tables: dict, checks: Check
         raise NotTail(dangling)
     # A journal whose rows carry a source_id beyond its table's rowids cannot be followed by rowid.
     for j in mapping.journals.values():
-        beyond = conn.execute(f"SELECT count(*) FROM ({j.sql}) WHERE {quote_ident(SOURCE_ID)} > ?",
+        beyond = conn.execute(f"SELECT count(*) FROM ({j.unordered_sql}) WHERE {quote_ident(SOURCE_ID)} > ?",
                               (bounds[j.name],)).fetchone()[0]
         if beyond:
             raise NotTail(f"journal {j.name}'s {SOURCE_ID} is not its table's rowid")

@@ -17,6 +17,7 @@ from pipeline import chains
 from pipeline.chains import TEMPLATE
 from pipeline.errors import UsageError
 from pipeline.i18n import _
+from pipeline.journals.unordered import without_order
 
 JOURNALS = ("tickets", "ticket_lines", "payments", "closures", "jet", "duplicates", "source_chain")
 LINKS = ("sequence", "order")  # how a source chain's record finds the one it is linked to (pipeline/chains/walk.py)
@@ -51,6 +52,11 @@ class Journal:
             return self.sql
         extra = ", ".join(f"{expr} AS {quote_ident(name)}" for name, expr in self.derived.items())
         return f"SELECT x.*, {extra} FROM ({self.sql}) x"
+
+    @property
+    def unordered_sql(self) -> str:
+        """The same rows in no particular order: for a sum, a count or a table the checks join (unordered.py)."""
+        return without_order(self.sql)
 
 
 @dataclass

@@ -65,8 +65,8 @@ def _day_sums(conn, mapping: Mapping, tj, pj, pc, days: list[tuple]) -> dict[tup
     amount = quote_ident(pc["amount"])
     out: dict[tuple, int] = {}
     for lo, hi in _spans(sorted({d for _, d in days})):
-        sql = (f"SELECT t.register, t.business_day, p.means, sum(p.{amount}) FROM ({pj.sql}) p "
-               f"JOIN ({tj.sql}) t ON t.register = p.{k1} AND t.number = p.{k2} "
+        sql = (f"SELECT t.register, t.business_day, p.means, sum(p.{amount}) FROM ({pj.unordered_sql}) p "
+               f"JOIN ({tj.unordered_sql}) t ON t.register = p.{k1} AND t.number = p.{k2} "
                f"WHERE t.timestamp >= ? AND t.timestamp < ? AND t.business_day BETWEEN ? AND ? "
                f"AND t.type IN ({counted_types_sql(mapping)}) GROUP BY 1, 2, 3")
         for reg, day, means, total in conn.execute(sql, (_shift(lo, -1), _shift(hi, 2), lo, hi)):

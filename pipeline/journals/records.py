@@ -92,13 +92,13 @@ def _orphans(conn, j: Journal, ticket_key: list[str], tickets: Journal, result: 
     where, params = scope(j)
     conn.execute("DROP TABLE IF EXISTS temp.coffre_orphan_rows")
     conn.execute(f"CREATE TEMP TABLE coffre_orphan_rows AS SELECT {k1} AS k1, {k2} AS k2, {src} AS src "
-                 f"FROM ({j.sql}) {where}", params)
+                 f"FROM ({j.unordered_sql}) {where}", params)
     # The tickets they name, looked up by source id between bound values: SQLite takes a bound range into the
     # journal's query as a rowid range, where a subquery would make it read (and convert) every ticket.
     lo, hi = conn.execute("SELECT min(src), max(src) FROM coffre_orphan_rows").fetchone()
     near = (f"WHERE {SOURCE_ID} BETWEEN ? AND ?", (lo, hi)) if src != "NULL" and lo is not None else ("", ())
     conn.execute("DROP TABLE IF EXISTS temp.coffre_orphan_tickets")
-    conn.execute(f"CREATE TEMP TABLE coffre_orphan_tickets AS SELECT register, number FROM ({tickets.sql}) {near[0]}",
+    conn.execute(f"CREATE TEMP TABLE coffre_orphan_tickets AS SELECT register, number FROM ({tickets.unordered_sql}) {near[0]}",
                  near[1])
     conn.execute("CREATE INDEX temp.coffre_orphan_tickets_i ON coffre_orphan_tickets (register, number)")
     sql = ("SELECT x.k1, x.k2, x.src, count(*) FROM coffre_orphan_rows x LEFT JOIN coffre_orphan_tickets t "

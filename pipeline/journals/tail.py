@@ -128,7 +128,7 @@ def numbering_anchors(conn, mapping: Mapping) -> dict:
         keys = [quote_ident(k) for k in j.numbering_key]
         key_sel = ", ".join(keys) if keys else "''"
         group = f"GROUP BY {', '.join(keys)}" if keys else ""
-        rows = conn.execute(f"SELECT {key_sel}, max({quote_ident(j.numbering_field)}) FROM ({j.sql}) {group}")
+        rows = conn.execute(f"SELECT {key_sel}, max({quote_ident(j.numbering_field)}) FROM ({j.unordered_sql}) {group}")
         out[j.name] = {_key_name(r[:-1] if keys else ()): r[-1] for r in rows if r[-1] is not None}
     return out
 
