@@ -7,6 +7,7 @@ A block no copy holds intact is named, with every run that needs it: those runs 
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, field
 
 import blake3
@@ -29,6 +30,8 @@ class CopyRepair:
     checked: int = 0
     healed: list[str] = field(default_factory=list)
     unhealed: dict[str, list[str]] = field(default_factory=dict)  # block -> runs that need it
+    # block -> (the copy that holds it intact, why it could not be written here): unhealed, but not for want of a copy
+    unwritten: dict[str, tuple[str, str]] = field(default_factory=dict)
     unchecked: list[str] = field(default_factory=list)  # signed runs whose block lists do not check
 
 
@@ -46,6 +49,7 @@ class RepairResult:
         return {"exit_code": self.exit_code,
                 "copies": [{"destination": c.destination, "reachable": c.reachable, "reason": c.reason,
                             "blocks_checked": c.checked, "healed": c.healed, "unhealed": c.unhealed,
+                            "unwritten": {b: {"intact_on": o, "reason": r} for b, (o, r) in c.unwritten.items()},
                             "runs_unchecked": c.unchecked}
                            for c in self.copies]}
 
@@ -98,7 +102,7 @@ def repair(cfg: Config, specs: list[str], say=print) -> RepairResult:
                 if key in intact[spec]:
                     continue
                 name, digest = key
-                healed = False
+                healed, failed = False, None
                 for other, holds in intact.items():
                     if other == spec or key not in holds:
                         continue
@@ -108,9 +112,12 @@ def repair(cfg: Config, specs: list[str], say=print) -> RepairResult:
                     try:
                         writer.put(name, data, replace=True)
                         back = _read(dest, cfg.store_id, name)
-                    except OSError:
-                        back = None
+                    except OSError as err:
+                        back, failed = None, (dests[other].describe(), _write_failure(err))
                     healed = back is not None and blake3.blake3(back).hexdigest() == digest
+                    if not healed and failed is None:
+                        failed = (dests[other].describe(), _("it does not read back as written (is the medium "
+                                                             "failing?)"))
                     break
                 if healed:
                     one.healed.append(name)
@@ -118,9 +125,20 @@ def repair(cfg: Config, specs: list[str], say=print) -> RepairResult:
                         destination=dest.describe(), block=name, other=dests[other].describe()))
                 else:
                     one.unhealed[name] = sorted(runs)
+                    if failed is not None:
+                        one.unwritten[name] = failed
         log = ActivityLog(cfg.state_dir, cfg.store_id)
         for one in result.copies:
             if one.healed or one.unhealed:
                 log.append("repair", "ok" if not one.unhealed else "partial", destination=one.destination,
                            healed=one.healed, unhealed=sorted(one.unhealed))
     return result
+
+
+def _write_failure(err: OSError) -> str:
+    """Why a block read intact from another copy could not be written over this copy's: a folder in its place is
+    not Coffre's to remove (it may hold someone's files), so the person is asked to move it."""
+    if err.errno == errno.EISDIR:
+        return _("a folder stands in its place, which Coffre does not remove: move it away, then run coffre repair "
+                 "again")
+    return _("it could not be written there ({error})").format(error=err.strerror or err)

@@ -44,6 +44,12 @@ def command(config_path, sources, as_json) -> None:
                       "says why): its blocks cannot be told, nor healed.").format(destination=c.destination,
                                                                                    run_id=run_id), "error")
             for block, runs in sorted(c.unhealed.items()):
+                if block in c.unwritten:
+                    other, reason = c.unwritten[block]
+                    say(_("{destination}: block {block} is damaged; {other} holds it intact, but {reason}. The runs "
+                          "that need it: {runs}.").format(destination=c.destination, block=block, other=other,
+                                                          reason=reason, runs=", ".join(runs)), "error")
+                    continue
                 say(_("{destination}: block {block} is damaged and no other copy holds it intact; the runs that "
                       "need it: {runs}.").format(destination=c.destination, block=block, runs=", ".join(runs)),
                     "error")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -157,6 +158,34 @@ def test_a_block_no_copy_holds_intact_is_named_by_repair_with_its_runs(store):
     run_id = store.run_dirs(store.destinations[0])[0].name
     assert res.err.count(name) == 2 and run_id in res.err, res
     assert "Traceback" not in res.err
+
+
+def test_a_folder_in_a_blocks_place_is_left_as_it_is_and_repair_says_so_then_heals_once_it_is_moved(store):
+    """A folder where a block should be is not Coffre's to remove (it may hold someone's files): repair names the copy
+    that holds the block intact and asks for the folder to be moved, instead of saying no copy holds it."""
+    archive(store)
+    a, b = store.destinations
+    name = listed(store.run_dirs(a)[0])[0]
+    place = blocks_dir(store, a) / name[:2] / name
+    place.unlink()
+    place.mkdir()
+    (place / "photo.jpg").write_bytes(b"someone's file")
+    res = coffre(store, "repair", "--json")
+    assert res.code == 1, res
+    copy_a = json.loads(res.out)["copies"][0]
+    assert copy_a["healed"] == [] and list(copy_a["unhealed"]) == [name]
+    assert copy_a["unwritten"][name]["intact_on"] == str(b) and "folder" in copy_a["unwritten"][name]["reason"]
+    res = coffre(store, "repair")
+    assert res.code == 1, res
+    line = next(x for x in res.err.splitlines() if name in x)
+    assert str(b) in line and "folder" in line and "no other copy holds it intact" not in line, line
+    assert (place / "photo.jpg").read_bytes() == b"someone's file"  # nothing of it was removed
+    assert "Traceback" not in res.err
+    shutil.move(place, store.db.parent / "moved-away")
+    res = coffre(store, "repair", "--json")
+    assert res.code == 0, res
+    assert json.loads(res.out)["copies"][0]["healed"] == [name]
+    assert coffre(store, "verify").code == 0
 
 
 def test_a_block_swapped_for_another_age_file_to_the_same_recipient_is_caught(store):
