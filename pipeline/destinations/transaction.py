@@ -85,7 +85,8 @@ class RunTransaction:
             if not self._streams:
                 self._clear_dropped()
             if not self.writers:
-                raise CannotRun(_("No copy could be written: {reasons}").format(
+                # Not "could be written": a writable copy is also failed when it holds a damaged block the run names.
+                raise CannotRun(_("No copy can take this run: {reasons}").format(
                     reasons="; ".join(c.reason for c in self.copies.values() if not c.ok)))
 
     def _clear_dropped(self) -> None:
