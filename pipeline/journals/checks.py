@@ -18,7 +18,7 @@ import blake3
 
 from pipeline.i18n import _, ngettext
 from pipeline.journals.findings import CheckResult, Finding, clauses, closure_name, closures_of_kind
-from pipeline.journals.till_key import TillKey
+from pipeline.journals.till_key import TillKey, verify_any
 from pipeline.journals.mapping import Journal, Mapping, counted_types_sql, payload_sql, quote_ident, tickets_journal
 from pipeline.journals.means import check_means
 from pipeline.journals.records import check_records
@@ -73,7 +73,7 @@ def _verify(keys: list[TillKey], payload: str, sig: str | None) -> bool:
     except (binascii.Error, ValueError):
         return False
     data = payload.encode("utf-8")
-    return any(k.verify(raw, data) for k in keys)
+    return verify_any(keys, raw, data)
 
 
 class Signatures:
@@ -318,8 +318,10 @@ def check_numbering(conn, j: Journal, result: CheckResult, where: str, params: t
     part = f"PARTITION BY {', '.join(keys)}" if keys else ""
     n = quote_ident(j.numbering_field)
     key_sel = (", ".join(keys) + ", ") if keys else ""
+    # The mapping's order, not unordered_sql: among equal numbers (3 and 3.0 in an untyped column) the window keeps
+    # the rows as they come, and which one comes last decides the gap said after them.
     sql = (f"SELECT {key_sel}{n}, prev, first FROM (SELECT {key_sel}{n}, LAG({n}) OVER ({part} ORDER BY {n}) AS prev, "
-           f"ROW_NUMBER() OVER ({part} ORDER BY {n}) = 1 AS first FROM ({j.unordered_sql}) {where}) "
+           f"ROW_NUMBER() OVER ({part} ORDER BY {n}) = 1 AS first FROM ({j.sql}) {where}) "
            f"WHERE (prev IS NOT NULL AND {n} - prev <> 1) OR (first AND ? AND {n} <> 1) OR typeof({n}) <> 'integer'")
     for row in conn.execute(sql, params + (1 if full_period else 0,)):
         key, number, prev, first = tuple(row[:len(keys)]), row[len(keys)], row[len(keys) + 1], row[len(keys) + 2]

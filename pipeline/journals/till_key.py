@@ -25,15 +25,28 @@ class TillKey:
         self.raw = bytes(raw)
 
     def verify(self, signature: bytes, data: bytes) -> bool:
-        if len(signature) != 64:
-            return False  # neither library takes another length; libsodium would read the message's bytes as one
+        return verify_any([self], signature, data)
+
+    def _sodium(self, signed: bytes) -> bool:
         try:
-            crypto_sign_open(signature + data, self.raw)
+            crypto_sign_open(signed, self.raw)
             return True
-        except CryptoError:  # refused, or a key libsodium does not take (small order): OpenSSL says
-            pass
+        except CryptoError:  # refused, or a key libsodium does not take (small order)
+            return False
+
+    def _openssl(self, signature: bytes, data: bytes) -> bool:
         try:
             self.openssl.verify(signature, data)
             return True
         except InvalidSignature:
             return False
+
+
+def verify_any(keys: list[TillKey], signature: bytes, data: bytes) -> bool:
+    """Whether one of the till's keys verifies `signature` over `data`. libsodium is asked about every key before
+    OpenSSL is asked about any: a till that changed keys signs its newer records with its second key, and those then
+    cost two libsodium calls, not a libsodium and an OpenSSL call before the second key is tried."""
+    if len(signature) != 64:
+        return False  # neither library takes another length; libsodium would read the message's bytes as one
+    signed = signature + data
+    return any(k._sodium(signed) for k in keys) or any(k._openssl(signature, data) for k in keys)

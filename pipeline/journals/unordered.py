@@ -73,4 +73,6 @@ def without_order(sql: str) -> str:
             cut = k
     if cut is None or any(w in _KEEP_AFTER for _pos, w in words[cut + 2:]):
         return sql
-    return sql[:words[cut][0]].rstrip()
+    # A line comment may end what is left ("... FROM t\n-- chain order\nORDER BY ..."): the newline ends it, or
+    # it would swallow whatever SQL is written after this text.
+    return sql[:words[cut][0]].rstrip() + "\n"
