@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 
 from pipeline import interrupt
+from pipeline.destinations import rclone_daemon
 from pipeline.errors import CannotRun, UsageError
 from pipeline.i18n import _
 from pipeline.manifest.blocks import BLOCKS_DIR, MAX_BLOCK, block_folder, valid_block_name
@@ -44,6 +45,20 @@ class RcloneDestination:
             raise CannotRun(_("The destination {destination} needs the rclone program, which is not installed.").format(
                 destination=self.spec))
         return exe
+
+    def _daemon(self) -> "rclone_daemon.RcloneDaemon | None":
+        """The command's rclone daemon (rclone_daemon.py) for blocks, or None where it cannot start: a program per
+        block then, as before."""
+        if _no_daemon:
+            return None
+        try:
+            return rclone_daemon.daemon_for(self._rclone(), self.flags)
+        except OSError:
+            _no_daemon.append(True)
+            return None
+
+    def _block_remote(self, store_id: str, name: str) -> str:
+        return "/".join((store_id, BLOCKS_DIR, block_folder(name), name))
 
     def _path(self, *parts: str) -> str:
         joiner = "" if self.remote.endswith(":") else "/"
@@ -223,6 +238,14 @@ class RcloneDestination:
     def open_block(self, store_id: str, name: str):
         if not valid_block_name(name):
             raise ValueError(f"refusing to read block {name!r}")
+        daemon = self._daemon()
+        if daemon is not None:
+            try:
+                return daemon.open(self.remote, self._block_remote(store_id, name))
+            except FileNotFoundError:
+                raise FileNotFoundError(2, _("{name} not found").format(name=name)) from None
+            except OSError as err:
+                raise OSError(_("reading {name} failed: {error}").format(name=name, error=err)) from None
         return _PipeReader([self._rclone(), *self.flags, "cat", "--count", str(MAX_BLOCK + 1),
                             self._path(store_id, BLOCKS_DIR, block_folder(name), name)], name)
 
@@ -312,6 +335,10 @@ class RcloneBlockWriter:
         if not valid_block_name(name):
             raise ValueError(f"refusing to write block {name!r}")
         folder = (self.store_id, BLOCKS_DIR, block_folder(name))
+        daemon = self.dest._daemon()
+        if daemon is not None:
+            self._put_through(daemon, "/".join(folder), name, data, replace)
+            return
         tmp = self.dest._path(*folder, f"{TMP_PREFIX}{name}")
         code, _out, err = interrupt.run([self.dest._rclone(), *self.dest.flags, "rcat", tmp], input=data, text=False)
         if code != 0:
@@ -323,6 +350,27 @@ class RcloneBlockWriter:
             except OSError:
                 pass  # absent (WebDAV answers 405 for that), or not removable: repair reads back what is there
         self.dest._run("moveto", tmp, self.dest._path(*folder, name), check_msg=_("cannot publish"))
+
+
+    def _put_through(self, daemon, folder: str, name: str, data: bytes, replace: bool) -> None:
+        fs, tmp = self.dest.remote, f"{TMP_PREFIX}{name}"
+        try:
+            daemon.upload(fs, folder, tmp, data)
+        except OSError as err:
+            raise OSError(_("writing {name} failed: {error}").format(name=name, error=err)) from None
+        if replace:  # as below: the damaged block goes first
+            try:
+                daemon.call("operations/deletefile", {"fs": fs, "remote": f"{folder}/{name}"})
+            except OSError:
+                pass
+        try:
+            daemon.call("operations/movefile", {"srcFs": fs, "srcRemote": f"{folder}/{tmp}", "dstFs": fs,
+                                                "dstRemote": f"{folder}/{name}"})
+        except OSError as err:
+            raise OSError(f"{_('cannot publish')}: {err}") from None
+
+
+_no_daemon: list[bool] = []  # set once the daemon could not start: not tried again for every block
 
 
 class _PipeReader:

@@ -1,0 +1,129 @@
+"""Blocks on an rclone remote go through one `rclone rcd` (pipeline/destinations/rclone_daemon.py), not a program
+per block; it is gone when the command ends, however it ends, and where it cannot start the blocks still go."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, need_tool, run_coffre
+from reliability.helpers import rclone_webdav
+
+
+@pytest.fixture
+def remote_store(sample_db, tmp_path, other_disk, monkeypatch):
+    """A store with a folder copy and an rclone copy served by webdav on 127.0.0.1; every rclone the command starts
+    goes through a wrapper that writes its arguments to calls.log (and refuses `rcd` when REFUSE_RCD is set)."""
+    real = need_tool("rclone")
+    wrappers = tmp_path / "bin"
+    wrappers.mkdir()
+    log = tmp_path / "calls.log"
+    (wrappers / "rclone").write_text(
+        "#!/bin/sh\n"
+        f"echo \"$*\" >> {log}\n"
+        "case \" $* \" in *\" rcd \"*) if [ -n \"$REFUSE_RCD\" ]; then echo 'rcd refused' >&2; exit 1; fi;; esac\n"
+        f"exec {real} \"$@\"\n")
+    (wrappers / "rclone").chmod(0o755)
+    served = other_disk / "served"
+    (served / "backups").mkdir(parents=True)
+    with rclone_webdav(served) as (_proc, env):
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("PATH", f"{wrappers}{os.pathsep}{os.environ['PATH']}")
+        usb = other_disk / "usb"
+        usb.mkdir()
+        cfg = tmp_path / "etc" / "coffre.toml"
+        res = run_coffre("init", "--config", cfg, "--source", f"sqlite:{sample_db}", "--to", usb,
+                         "--to", "rclone:coffretest:backups", "--i-know", "--identity-out", tmp_path / "id.txt",
+                         "--store-id", "s1")
+        assert res.code == 0, res
+        log.write_text("")
+        yield cfg, log, served / "backups" / "s1"
+
+
+def _calls(log: Path) -> list[str]:
+    return [line for line in log.read_text().splitlines() if line.strip()]
+
+
+def _daemons() -> list[str]:
+    """Command lines of the rclone daemons and watchers this module starts, wherever they come from."""
+    out = subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "coffre-rclone-" in line and "grep" not in line]
+
+
+def test_an_archive_writes_its_blocks_through_one_daemon_and_leaves_none_behind(remote_store):
+    cfg, log, store = remote_store
+    res = run_coffre("archive", "--config", cfg, "--yes", "--json")
+    assert res.code == 0, res
+    blocks = [p for p in (store / "blocks").rglob("*") if p.is_file()]
+    assert len(blocks) >= 5
+    calls = _calls(log)
+    assert sum(" rcd " in f" {c} " for c in calls) == 1
+    per_block = [c for c in calls if "/blocks/" in c and (" rcat " in f" {c} " or " cat " in f" {c} "
+                                                           or " moveto " in f" {c} ")]
+    assert per_block == [], per_block  # no program started for a block: its upload, move and read-back
+    assert run_coffre("verify", "--config", cfg, "--from", "rclone:coffretest:backups").code == 0
+    assert _daemons() == []
+    # The password the daemon answers to is on no command line: only the path of a file that is gone.
+    rcd = next(c for c in calls if " rcd " in f" {c} ")
+    folder = Path(rcd.split("--rc-htpasswd ", 1)[1].split()[0]).parent
+    assert "--rc-pass" not in rcd and "--rc-user" not in rcd and not folder.exists()
+
+
+def test_where_the_daemon_cannot_start_the_blocks_go_one_program_each(remote_store, monkeypatch):
+    cfg, log, store = remote_store
+    monkeypatch.setenv("REFUSE_RCD", "1")
+    res = run_coffre("archive", "--config", cfg, "--yes", "--json")
+    assert res.code == 0, res
+    calls = _calls(log)
+    assert any(" rcd " in f" {c} " for c in calls)
+    assert any("/blocks/" in c and " rcat " in f" {c} " for c in calls)
+    assert "Traceback" not in res.err
+    monkeypatch.delenv("REFUSE_RCD")
+    assert run_coffre("verify", "--config", cfg).code == 0
+
+
+def test_a_run_killed_with_minus_9_leaves_no_rclone_behind(remote_store, tmp_path):
+    cfg, log, _store = remote_store
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "archive", "--config", str(cfg), "--yes"],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _daemons() and proc.poll() is None:
+            time.sleep(0.01)
+        assert proc.poll() is None, "the run ended before its daemon could be seen"
+        assert _daemons()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    deadline = time.monotonic() + 10
+    while _daemons() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _daemons() == []
+
+
+def test_the_password_file_is_the_commands_alone():
+    from pipeline.destinations.rclone_daemon import RcloneDaemon
+    daemon = RcloneDaemon(need_tool("rclone"), [])
+    daemon.start()
+    try:
+        htpasswd = Path(daemon.folder) / "htpasswd"
+        assert stat.S_IMODE(htpasswd.stat().st_mode) == 0o600
+        assert stat.S_IMODE(Path(daemon.folder).stat().st_mode) == 0o700
+        assert daemon.call("rc/noop", {"x": "1"}) == {"x": "1"}
+        daemon.auth = "Basic " + "Y29mZnJlOndyb25n"  # coffre:wrong
+        with pytest.raises(OSError):
+            daemon.call("rc/noop", {})
+    finally:
+        daemon.stop()
+    assert not htpasswd.exists()
