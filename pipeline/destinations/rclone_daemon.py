@@ -248,11 +248,20 @@ def _watch(parent: int, argv: list[str]) -> int:
         except (OSError, AttributeError):
             pass
 
+    # The command's folder (password file, log): removed here too, for a command killed with -9 cannot remove it.
+    folder = os.path.dirname(argv[argv.index("--rc-htpasswd") + 1]) if "--rc-htpasswd" in argv else None
+
+    def clean() -> None:
+        if folder and os.path.basename(folder).startswith("coffre-rclone-"):
+            shutil.rmtree(folder, ignore_errors=True)
+
     child = subprocess.Popen(argv, preexec_fn=die_with_me)  # one thread here: preexec_fn is safe
-    signal.signal(signal.SIGTERM, lambda *_: (child.kill(), os._exit(1)))
+    signal.signal(signal.SIGTERM, lambda *_: (child.kill(), clean(), os._exit(1)))
     while child.poll() is None:
         if os.getppid() != parent:
             child.kill()
+            child.wait()
+            clean()
             return 1
         time.sleep(0.5)
     return child.returncode

@@ -37,6 +37,9 @@ def remote_store(sample_db, tmp_path, other_disk, monkeypatch):
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("PATH", f"{wrappers}{os.pathsep}{os.environ['PATH']}")
+        # The daemons of this test's commands, told from those of tests running beside it by their folder.
+        (tmp_path / "tmp").mkdir()
+        monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
         usb = other_disk / "usb"
         usb.mkdir()
         cfg = tmp_path / "etc" / "coffre.toml"
@@ -53,9 +56,10 @@ def _calls(log: Path) -> list[str]:
 
 
 def _daemons() -> list[str]:
-    """Command lines of the rclone daemons and watchers this module starts, wherever they come from."""
+    """Command lines of the rclone daemons and watchers this test's commands started (their folder is in TMPDIR)."""
+    mine = os.path.join(os.environ["TMPDIR"], "coffre-rclone-")
     out = subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "coffre-rclone-" in line and "grep" not in line]
+    return [line for line in out.splitlines() if mine in line]
 
 
 def test_an_archive_writes_its_blocks_through_one_daemon_and_leaves_none_behind(remote_store):
@@ -107,9 +111,10 @@ def test_a_run_killed_with_minus_9_leaves_no_rclone_behind(remote_store, tmp_pat
             proc.kill()
             proc.wait()
     deadline = time.monotonic() + 10
-    while _daemons() and time.monotonic() < deadline:
+    while (_daemons() or list(Path(os.environ["TMPDIR"]).glob("coffre-rclone-*"))) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _daemons() == []
+    assert list(Path(os.environ["TMPDIR"]).glob("coffre-rclone-*")) == []  # its password file is gone too
 
 
 def test_the_password_file_is_the_commands_alone():
