@@ -49,7 +49,7 @@ class RcloneDestination:
     def _daemon(self) -> "rclone_daemon.RcloneDaemon | None":
         """The command's rclone daemon (rclone_daemon.py) for blocks, or None where it cannot start: a program per
         block then, as before."""
-        if _no_daemon:
+        if _no_daemon or "]" in self.remote:  # the daemon's URLs name the remote in [brackets]: not this one
             return None
         try:
             return rclone_daemon.daemon_for(self._rclone(), self.flags)

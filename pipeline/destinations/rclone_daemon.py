@@ -33,7 +33,13 @@ from pipeline import interrupt
 from pipeline.i18n import _
 
 START_WAIT = 15.0  # seconds for rclone to say where it listens
-HTTP_TIMEOUT = 120.0  # a request the daemon does not answer in that long fails (its own timeouts are shorter)
+# A request the daemon does not answer in that long fails. An upload is answered once the remote has the block, so
+# this must allow for a slow link (a 1 MiB block at 1 KiB/s); a remote that stops answering is rclone's to bound.
+HTTP_TIMEOUT = 3600.0
+# Settings of the environment that would keep the daemon from saying where it listens (START_WAIT, then a program
+# per block): the daemon logs at NOTICE to its own file whatever the person's rclone settings say.
+_LOG_SETTINGS = ("RCLONE_LOG_LEVEL", "RCLONE_LOG_FILE", "RCLONE_QUIET", "RCLONE_VERBOSE", "RCLONE_USE_JSON_LOG",
+                 "RCLONE_SYSLOG")
 _LISTENING = re.compile(rb"Serving remote control on http://127\.0\.0\.1:(\d+)/")
 
 
@@ -51,7 +57,10 @@ class RcloneDaemon:
         self.local = threading.local()
 
     def start(self) -> None:
+        _sweep()
         self.folder = tempfile.mkdtemp(prefix="coffre-rclone-")  # mode 0700: the password file is ours alone
+        with open(os.path.join(self.folder, "pid"), "w") as f:
+            f.write(str(os.getpid()))
         password = secrets.token_urlsafe(24)
         htpasswd = os.path.join(self.folder, "htpasswd")
         sha = base64.b64encode(hashlib.sha1(password.encode()).digest()).decode()
@@ -64,9 +73,10 @@ class RcloneDaemon:
         try:
             self.proc = interrupt.spawn(
                 [sys.executable, "-P", "-m", "pipeline.destinations.rclone_daemon", str(os.getpid()), self.exe, "rcd",
-                 *self.flags, "--rc-addr", "127.0.0.1:0", "--rc-htpasswd", htpasswd, "--rc-serve"],
+                 *self.flags, "--log-level", "NOTICE", "--rc-addr", "127.0.0.1:0", "--rc-htpasswd", htpasswd,
+                 "--rc-serve"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
-                env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                env=dict({k: v for k, v in os.environ.items() if k not in _LOG_SETTINGS}, PYTHONPATH=os.pathsep.join(
                     [_root()] + [p for p in [os.environ.get("PYTHONPATH")] if p])))
         finally:
             log.close()
@@ -149,7 +159,10 @@ class RcloneDaemon:
             response = conn.getresponse()
             if response.status == 200:
                 return DaemonReader(conn, response)
-            data = response.read()
+            try:
+                data = response.read()
+            except http.client.IncompleteRead as err:  # rclone's 404 for a file it cannot open keeps its length
+                data = err.partial
         except (http.client.HTTPException, ConnectionError) as err:
             conn.close()
             raise DaemonError(_("the rclone daemon stopped answering ({error})").format(error=err)) from None
@@ -169,9 +182,16 @@ class DaemonReader:
 
     def read(self, n: int = -1) -> bytes:
         try:
-            return self.response.read() if n is None or n < 0 else self.response.read(n)
+            data = self.response.read() if n is None or n < 0 else self.response.read(n)
         except (http.client.HTTPException, ConnectionError) as err:
             raise OSError(_("the transfer through the rclone daemon failed ({error})").format(error=err)) from None
+        # A connection cut before the length announced gives short data and no error: that is a failed read, not
+        # a shorter block (which would be said to be damaged).
+        left = self.response.length
+        if left and (not data or (n is not None and 0 <= n and len(data) < n)):
+            raise OSError(_("the transfer through the rclone daemon failed ({error})").format(
+                error=f"{left} bytes missing"))
+        return data
 
     def close(self) -> None:
         self.response.close()
@@ -208,6 +228,27 @@ def _last_line(path: str) -> str:
 
 def _root() -> str:
     return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _sweep() -> None:
+    """Folders of daemons whose command is gone (a command stopped by a signal ends without its atexit)."""
+    base = tempfile.gettempdir()
+    try:
+        names = [n for n in os.listdir(base) if n.startswith("coffre-rclone-")]
+    except OSError:
+        return
+    for name in names:
+        folder = os.path.join(base, name)
+        try:
+            with open(os.path.join(folder, "pid")) as f:
+                pid = int(f.read().strip())
+            os.kill(pid, 0)
+            continue  # its command is still running
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError):
+            continue  # not ours to judge (another user's, or no pid written yet)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 _daemons: dict[tuple, RcloneDaemon] = {}

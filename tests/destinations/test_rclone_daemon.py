@@ -132,3 +132,42 @@ def test_the_password_file_is_the_commands_alone():
     finally:
         daemon.stop()
     assert not htpasswd.exists()
+
+
+def test_a_read_cut_before_its_announced_length_fails_and_is_not_a_shorter_block():
+    """A connection cut mid-block gives http.client short data without an error: the reader must say it failed
+    (a short block would be called damaged, and a healthy copy failed or a good block written again)."""
+    import http.server
+    import threading
+
+    from pipeline.destinations.rclone_daemon import RcloneDaemon
+
+    class Cut(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.wfile.write(b"0123456789")
+            self.wfile.flush()
+            self.connection.shutdown(2)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Cut)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        daemon = RcloneDaemon("rclone", [])
+        daemon.port, daemon.auth = server.server_address[1], "Basic eDp5"
+        reader = daemon.open("r:", "s/blocks/ab/abc")
+        with pytest.raises(OSError):
+            while reader.read(8 << 20):
+                pass
+        reader.close()
+    finally:
+        server.shutdown()
+
+
+def test_a_remote_whose_path_holds_a_bracket_takes_its_blocks_by_programs():
+    from pipeline.destinations.rclone import RcloneDestination
+    assert RcloneDestination("rclone:x:/backups/a]b")._daemon() is None
