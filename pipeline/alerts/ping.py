@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import urllib.error
 import urllib.parse
-import urllib.request
 
 from pipeline.i18n import _
 
@@ -15,6 +13,9 @@ ATTEMPTS = 2  # one retry: a lost packet is common, a service down for minutes i
 
 def ping(url: str, body: dict | None = None) -> str | None:
     """POSTs the JSON body (or nothing) to url; returns None when it answered 2xx/3xx, else why not, in a few words."""
+    import urllib.error
+    import urllib.request  # here: 11 ms to import (http, ssl, email), which a command that pings nobody spares
+
     data = json.dumps(body or {}, sort_keys=True).encode("utf-8")
     why = None
     for _attempt in range(ATTEMPTS):

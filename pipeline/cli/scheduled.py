@@ -8,8 +8,6 @@ and standard output and error are held back, then printed only when the exit cod
 from __future__ import annotations
 
 import io
-import logging
-import logging.handlers
 import os
 import sys
 
@@ -86,6 +84,8 @@ class _Cron:
     def say(self, message: str, level: str) -> None:
         click.echo(message, err=True)
         if self.log:
+            import logging  # already loaded by _syslog, which made self.log
+
             for line in message.splitlines():
                 if line.strip():
                     self.log.log(getattr(logging, level.upper()), line)
@@ -101,8 +101,11 @@ class _Cron:
                 handler.close()
 
 
-def _syslog() -> logging.Logger | None:
-    """A logger to syslog (ident coffre, facility user), or None when there is no syslog socket: best effort."""
+def _syslog():
+    """A logging.Logger to syslog (ident coffre, facility user), or None when there is no syslog socket: best effort."""
+    import logging
+    import logging.handlers  # here: 8 ms to import (socket, pickle), for scheduled runs only
+
     address = os.environ.get("COFFRE_SYSLOG_SOCKET") or SYSLOG_SOCKET
     if not os.path.exists(address):
         return None
