@@ -57,6 +57,15 @@ class RcloneDestination:
             _no_daemon.append(True)
             return None
 
+    def _daemons(self):
+        """The daemon to take a block through, then, if it died on the way, a new one (at most): a block's work is
+        done again whole by the next, and the blocks go a program each once none can be had."""
+        for _attempt in (1, 2):
+            daemon = self._daemon()
+            if daemon is None:
+                return
+            yield daemon
+
     def _block_remote(self, store_id: str, name: str) -> str:
         return "/".join((store_id, BLOCKS_DIR, block_folder(name), name))
 
@@ -238,14 +247,14 @@ class RcloneDestination:
     def open_block(self, store_id: str, name: str):
         if not valid_block_name(name):
             raise ValueError(f"refusing to read block {name!r}")
-        daemon = self._daemon()
-        if daemon is not None:
+        for daemon in self._daemons():
             try:
                 return daemon.open(self.remote, self._block_remote(store_id, name))
             except FileNotFoundError:
                 raise FileNotFoundError(2, _("{name} not found").format(name=name)) from None
             except OSError as err:
-                raise OSError(_("reading {name} failed: {error}").format(name=name, error=err)) from None
+                if daemon.running():  # the remote's own failure; a daemon that died is started again, once
+                    raise OSError(_("reading {name} failed: {error}").format(name=name, error=err)) from None
         return _PipeReader([self._rclone(), *self.flags, "cat", "--count", str(MAX_BLOCK + 1),
                             self._path(store_id, BLOCKS_DIR, block_folder(name), name)], name)
 
@@ -335,10 +344,13 @@ class RcloneBlockWriter:
         if not valid_block_name(name):
             raise ValueError(f"refusing to write block {name!r}")
         folder = (self.store_id, BLOCKS_DIR, block_folder(name))
-        daemon = self.dest._daemon()
-        if daemon is not None:
-            self._put_through(daemon, "/".join(folder), name, data, replace)
-            return
+        for daemon in self.dest._daemons():
+            try:
+                self._put_through(daemon, "/".join(folder), name, data, replace)
+                return
+            except OSError:
+                if daemon.running():
+                    raise
         tmp = self.dest._path(*folder, f"{TMP_PREFIX}{name}")
         code, _out, err = interrupt.run([self.dest._rclone(), *self.dest.flags, "rcat", tmp], input=data, text=False)
         if code != 0:
@@ -367,7 +379,19 @@ class RcloneBlockWriter:
             daemon.call("operations/movefile", {"srcFs": fs, "srcRemote": f"{folder}/{tmp}", "dstFs": fs,
                                                 "dstRemote": f"{folder}/{name}"})
         except OSError as err:
-            raise OSError(f"{_('cannot publish')}: {err}") from None
+            # A move whose answer was lost is sent again, and then finds nothing to move: the block in place, of
+            # its size, with its upload gone, is that move done (the run reads every block back all the same).
+            if not (daemon.running() and _moved(daemon, fs, folder, tmp, name, len(data))):
+                raise OSError(f"{_('cannot publish')}: {err}") from None
+
+
+def _moved(daemon, fs: str, folder: str, tmp: str, name: str, size: int) -> bool:
+    try:
+        listed = daemon.call("operations/list", {"fs": fs, "remote": folder, "opt": {"filesOnly": True}})
+    except OSError:
+        return False
+    found = {item.get("Name"): item.get("Size") for item in listed.get("list") or [] if isinstance(item, dict)}
+    return tmp not in found and found.get(name) == size
 
 
 _no_daemon: list[bool] = []  # set once the daemon could not start: not tried again for every block

@@ -36,6 +36,7 @@ START_WAIT = 15.0  # seconds for rclone to say where it listens
 # A request the daemon does not answer in that long fails. An upload is answered once the remote has the block, so
 # this must allow for a slow link (a 1 MiB block at 1 KiB/s); a remote that stops answering is rclone's to bound.
 HTTP_TIMEOUT = 3600.0
+RESTARTS = 2  # a daemon that died is started again this many times in a command, then blocks go a program each
 # Settings of the environment that would keep the daemon from saying where it listens (START_WAIT, then a program
 # per block): the daemon logs at NOTICE to its own file whatever the person's rclone settings say.
 _LOG_SETTINGS = ("RCLONE_LOG_LEVEL", "RCLONE_LOG_FILE", "RCLONE_QUIET", "RCLONE_VERBOSE", "RCLONE_USE_JSON_LOG",
@@ -55,6 +56,7 @@ class RcloneDaemon:
         self.folder: str | None = None
         self.auth = ""
         self.local = threading.local()
+        self.rclone_pid: int | None = None  # the rclone itself (the watcher's child), once it said where it listens
 
     def start(self) -> None:
         _sweep()
@@ -86,6 +88,7 @@ class RcloneDaemon:
                 found = _LISTENING.search(f.read(65536))
             if found:
                 self.port = int(found.group(1))
+                self.rclone_pid = _read_pid(os.path.join(self.folder, "rclone.pid"))
                 return
             if self.proc.poll() is not None:
                 break
@@ -105,6 +108,17 @@ class RcloneDaemon:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None
 
+    def running(self) -> bool:
+        """Whether this daemon's rclone still runs (and so still holds its port)."""
+        return self.proc is not None and self.proc.poll() is None and _alive(self.rclone_pid)
+
+    def _ours(self, error: str) -> None:
+        """An answer counts only if our rclone was alive once it came: while it lives, the port is its own. Once it
+        is gone, any local program may take the port, receive our blocks and answer in its name: a copy said
+        written or intact by a stranger would be a lie."""
+        if self.rclone_pid is not None and not _alive(self.rclone_pid):
+            raise DaemonError(_("the rclone daemon stopped answering ({error})").format(error=error))
+
     # ---- HTTP
 
     def _connection(self) -> http.client.HTTPConnection:
@@ -121,7 +135,9 @@ class RcloneDaemon:
             try:
                 conn.request(method, path, body=body, headers=headers)
                 response = conn.getresponse()
-                return response.status, response.read()
+                answer = response.status, response.read()
+                self._ours(_("it ended"))
+                return answer
             except (http.client.HTTPException, ConnectionError) as err:
                 conn.close()
                 self.local.conn = None
@@ -158,7 +174,8 @@ class RcloneDaemon:
             conn.request("GET", path, headers={"Authorization": self.auth})
             response = conn.getresponse()
             if response.status == 200:
-                return DaemonReader(conn, response)
+                self._ours(_("it ended"))
+                return DaemonReader(conn, response, self)
             try:
                 data = response.read()
             except http.client.IncompleteRead as err:  # rclone's 404 for a file it cannot open keeps its length
@@ -177,8 +194,9 @@ class RcloneDaemon:
 class DaemonReader:
     """An object read through the daemon, on a connection of its own."""
 
-    def __init__(self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse):
-        self.conn, self.response = conn, response
+    def __init__(self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse,
+                 daemon: RcloneDaemon | None = None):
+        self.conn, self.response, self.daemon = conn, response, daemon
 
     def read(self, n: int = -1) -> bytes:
         try:
@@ -191,6 +209,8 @@ class DaemonReader:
         if left and (not data or (n is not None and 0 <= n and len(data) < n)):
             raise OSError(_("the transfer through the rclone daemon failed ({error})").format(
                 error=f"{left} bytes missing"))
+        if self.daemon is not None and (not data or not left):
+            self.daemon._ours(_("it ended"))  # the last bytes too came from our rclone
         return data
 
     def close(self) -> None:
@@ -226,6 +246,26 @@ def _last_line(path: str) -> str:
     return (lines[-1] if lines else "no message")[:300]
 
 
+def _read_pid(path: str) -> int | None:
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int | None) -> bool:
+    """Whether process `pid` runs (a zombie holds no port); True where that cannot be told (no pid, no /proc)."""
+    if pid is None or not os.path.isdir("/proc/self"):
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rpartition(b")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in (b"Z", b"X")
+
+
 def _root() -> str:
     return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -252,15 +292,24 @@ def _sweep() -> None:
 
 
 _daemons: dict[tuple, RcloneDaemon] = {}
+_restarts: dict[tuple, int] = {}
 _lock = threading.Lock()
 
 
 def daemon_for(exe: str, flags: list[str]) -> RcloneDaemon:
-    """The command's daemon for these flags, started on first use (DaemonError when it cannot be)."""
+    """The command's daemon for these flags, started on first use, and again if it died (DaemonError when it cannot
+    be, or when it died RESTARTS times: the blocks then go a program each)."""
     key = (exe, tuple(flags))
     with _lock:
         daemon = _daemons.get(key)
+        if daemon is not None and not daemon.running():
+            daemon.stop()
+            del _daemons[key]
+            _restarts[key] = _restarts.get(key, 0) + 1
+            daemon = None
         if daemon is None:
+            if _restarts.get(key, 0) > RESTARTS:
+                raise DaemonError(_("the rclone daemon stopped {count} times").format(count=_restarts[key]))
             daemon = RcloneDaemon(exe, flags)
             daemon.start()
             _daemons[key] = daemon
@@ -297,6 +346,9 @@ def _watch(parent: int, argv: list[str]) -> int:
             shutil.rmtree(folder, ignore_errors=True)
 
     child = subprocess.Popen(argv, preexec_fn=die_with_me)  # one thread here: preexec_fn is safe
+    if folder:
+        with open(os.path.join(folder, "rclone.pid"), "w") as f:  # before rclone says where it listens
+            f.write(str(child.pid))
     signal.signal(signal.SIGTERM, lambda *_: (child.kill(), clean(), os._exit(1)))
     while child.poll() is None:
         if os.getppid() != parent:

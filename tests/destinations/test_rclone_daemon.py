@@ -171,3 +171,138 @@ def test_a_read_cut_before_its_announced_length_fails_and_is_not_a_shorter_block
 def test_a_remote_whose_path_holds_a_bracket_takes_its_blocks_by_programs():
     from pipeline.destinations.rclone import RcloneDestination
     assert RcloneDestination("rclone:x:/backups/a]b")._daemon() is None
+
+
+# ---- a daemon that dies mid-command
+
+BLOCK_A, BLOCK_B = "ab" + "0" * 62, "cd" + "1" * 62
+
+
+@pytest.fixture
+def local_remote(tmp_path, monkeypatch):
+    """An rclone destination on rclone's local backend (no network at all), and no daemon left from before."""
+    from pipeline.destinations import rclone, rclone_daemon
+    from pipeline.destinations.rclone import RcloneDestination
+    need_tool("rclone")
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    monkeypatch.setenv("RCLONE_CONFIG_COFFRELOCAL_TYPE", "local")
+    rclone_daemon.stop_all()
+    monkeypatch.setattr(rclone_daemon, "_restarts", {})
+    monkeypatch.setattr(rclone, "_no_daemon", [])
+    (tmp_path / "remote").mkdir()
+    yield RcloneDestination(f"rclone:coffrelocal:{tmp_path / 'remote'}"), tmp_path / "remote" / "s1" / "blocks"
+    rclone_daemon.stop_all()
+
+
+def _kill_rclone(daemon) -> None:
+    from pipeline.destinations.rclone_daemon import _alive
+    os.kill(daemon.rclone_pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while _alive(daemon.rclone_pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _alive(daemon.rclone_pid)
+
+
+def test_a_daemon_that_dies_is_started_again_and_the_blocks_still_go_through_one(local_remote):
+    dest, blocks = local_remote
+    writer = dest.start_blocks("s1")
+    writer.put(BLOCK_A, b"first block")
+    first = dest._daemon()
+    _kill_rclone(first)
+    writer.put(BLOCK_B, b"second block")  # on a daemon started again, not a failed copy
+    second = dest._daemon()
+    assert second is not first and second.running() and second.rclone_pid != first.rclone_pid
+    assert (blocks / "cd" / BLOCK_B).read_bytes() == b"second block"
+    _kill_rclone(second)
+    with dest.open_block("s1", BLOCK_A) as f:
+        assert f.read() == b"first block"
+    assert dest._daemon().rclone_pid not in (first.rclone_pid, second.rclone_pid)
+    assert sorted(p.name for p in (blocks / "ab").iterdir()) == [BLOCK_A]  # no upload left under its .tmp- name
+
+
+def test_a_daemon_that_keeps_dying_leaves_the_blocks_to_one_program_each(local_remote):
+    from pipeline.destinations import rclone_daemon
+    dest, blocks = local_remote
+    writer = dest.start_blocks("s1")
+    for _ in range(rclone_daemon.RESTARTS + 1):
+        writer.put(BLOCK_A, b"block", replace=True)
+        _kill_rclone(dest._daemon())
+    writer.put(BLOCK_B, b"block b")
+    assert dest._daemon() is None
+    assert (blocks / "cd" / BLOCK_B).read_bytes() == b"block b"
+    with dest.open_block("s1", BLOCK_A) as f:
+        assert f.read() == b"block"
+
+
+def test_an_answer_on_the_port_of_a_dead_daemon_is_not_taken_as_its_own(local_remote):
+    """Once our rclone is gone, another program may take its port: what it answers (a block 'written', bytes 'read')
+    must not count, or a copy would be said written or intact by a stranger."""
+    import http.server
+    import threading
+
+    from pipeline.destinations.rclone_daemon import DaemonError, RcloneDaemon
+
+    daemon = RcloneDaemon(need_tool("rclone"), [])
+    daemon.start()
+    try:
+        assert daemon.call("rc/noop", {"x": "1"}) == {"x": "1"}
+        _kill_rclone(daemon)
+
+        class Impostor(http.server.BaseHTTPRequestHandler):
+            def _answer(self, body: bytes):
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self._answer(b"{}")
+
+            def do_GET(self):
+                self._answer(b"the bytes a block should have")
+
+            def log_message(self, *args):
+                pass
+
+        http.server.HTTPServer.allow_reuse_address = True
+        server = http.server.HTTPServer(("127.0.0.1", daemon.port), Impostor)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            with pytest.raises(DaemonError):
+                daemon.call("operations/movefile", {"srcFs": "r:", "srcRemote": "a", "dstFs": "r:", "dstRemote": "b"})
+            with pytest.raises(DaemonError):
+                daemon.upload("r:", "s1/blocks/ab", "x", b"data")
+            with pytest.raises(DaemonError):
+                daemon.open("r:", "s1/blocks/ab/x").read()
+        finally:
+            server.shutdown()
+            server.server_close()
+    finally:
+        daemon.stop()
+
+
+@pytest.mark.parametrize("moved", [True, False])
+def test_a_move_whose_answer_was_lost_is_a_block_written_only_if_it_moved(local_remote, monkeypatch, moved):
+    from pipeline.destinations.rclone_daemon import DaemonError
+    dest, blocks = local_remote
+    daemon = dest._daemon()
+    real = daemon.call
+
+    def lose_the_answer(command, params):
+        if command == "operations/movefile":
+            if moved:
+                real(command, params)
+            raise DaemonError("the rclone daemon stopped answering (connection reset)")
+        return real(command, params)
+
+    monkeypatch.setattr(daemon, "call", lose_the_answer)
+    writer = dest.start_blocks("s1")
+    if moved:
+        writer.put(BLOCK_A, b"a block")
+        assert (blocks / "ab" / BLOCK_A).read_bytes() == b"a block"
+    else:
+        with pytest.raises(OSError, match="cannot publish"):
+            writer.put(BLOCK_A, b"a block")
+        assert not (blocks / "ab" / BLOCK_A).exists()
