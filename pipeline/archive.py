@@ -52,6 +52,7 @@ from pipeline.state.sentences import english
 from pipeline.verify.identity import twins
 from pipeline.verify.blocks import signed_lists
 from pipeline.verify.unrecorded import find_unrecorded
+from pipeline.system_errors import error_words
 
 
 @dataclass
@@ -452,7 +453,7 @@ def _name_new_media(dests: dict[str, Destination], written: list[str], media: di
         except (OSError, MediumFileInvalid) as err:
             warning = _("Warning: the run was written to {destination}, but its medium could not be given an id "
                         "({error}): the next run tries again.").format(
-                destination=dests[spec].describe(), error=getattr(err, "strerror", None) or err)
+                destination=dests[spec].describe(), error=error_words(err))
             result.warnings.append(warning)
             say(warning)
 

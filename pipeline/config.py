@@ -20,6 +20,7 @@ from pipeline.config_schema import toml_value
 from pipeline.errors import UsageError
 from pipeline.i18n import _
 from pipeline.retention.policy import LEGAL_YEARS, Rules
+from pipeline.system_errors import error_words
 
 FORMAT = 1
 ROLES = schema.ROLES  # where a copy lives: in the shop, or away from it (a fire, a theft)
@@ -131,7 +132,7 @@ def load(path: str | os.PathLike) -> Config:
                          .format(path=path))
     except OSError as err:
         raise UsageError(_("The configuration file {path} cannot be read: {reason}.").format(path=path,
-                                                                                            reason=err.strerror))
+                                                                                            reason=error_words(err)))
     try:
         doc = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:

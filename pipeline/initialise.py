@@ -16,6 +16,7 @@ from pipeline.errors import UsageError
 from pipeline.i18n import _
 from pipeline.keys import age_identity, signing
 from pipeline.snapshot import open_source
+from pipeline.system_errors import error_words
 
 SQLITE_HEADER = b"SQLite format 3\0"
 
@@ -176,7 +177,7 @@ def _check_database(path: Path) -> None:
             header = f.read(len(SQLITE_HEADER))
     except OSError as err:
         raise UsageError(_("The till database {path} cannot be read: {reason}.").format(path=path,
-                                                                                      reason=err.strerror))
+                                                                                      reason=error_words(err)))
     if header != SQLITE_HEADER:
         raise UsageError(_("{path} is not a SQLite database: give the till's database file as --source "
                            "sqlite:PATH.").format(path=path))

@@ -31,6 +31,7 @@ from pipeline.state.history import History
 from pipeline.state.lock import StoreLock
 from pipeline.state.sentences import english
 from pipeline.verify.identity import CopyIdentity, normalised
+from pipeline.system_errors import error_words
 
 
 @dataclass
@@ -164,7 +165,7 @@ def _stopped(one: CopyPrune, say):
         one.ok = False
         one.reason = str(err) if not isinstance(err, OSError) else \
             _("{destination}: {reason}").format(destination=one.destination,
-                                                reason=getattr(err, "strerror", None) or err)
+                                                reason=error_words(err))
         say(_("Prune of {destination} stopped: {reason}").format(destination=one.destination, reason=one.reason))
 
 

@@ -20,6 +20,7 @@ from pipeline.manifest.blocks import MAX_BLOCK
 from pipeline.state.activity_log import ActivityLog
 from pipeline.state.lock import StoreLock
 from pipeline.verify.blocks import signed_lists
+from pipeline.system_errors import error_words
 
 
 @dataclass
@@ -141,4 +142,4 @@ def _write_failure(err: OSError) -> str:
     if err.errno == errno.EISDIR:
         return _("a folder stands in its place, which Coffre does not remove: move it away, then run coffre repair "
                  "again")
-    return _("it could not be written there ({error})").format(error=err.strerror or err)
+    return _("it could not be written there ({error})").format(error=error_words(err))

@@ -17,6 +17,7 @@ from pipeline.alerts.ping import ping, where
 from pipeline.config import HOOK_TIMEOUT
 from pipeline.errors import CANNOT_RUN, NEEDS_PERSON, OK, CoffreError
 from pipeline.i18n import _
+from pipeline.system_errors import error_words
 
 SECRET_MARK = "AGE-SECRET-KEY-"  # an age identity: never sent anywhere, whatever a summary came to hold
 
@@ -89,7 +90,7 @@ def alerted(cfg, command: str, say, secret_env: tuple = ()):
     except (CoffreError, OSError) as err:
         code = err.exit_code if isinstance(err, CoffreError) else CANNOT_RUN
         sentence = str(err) if isinstance(err, CoffreError) else \
-            _("a system error stopped the command: {error}").format(error=err.strerror or err)
+            _("a system error stopped the command: {error}").format(error=error_words(err))
         notify(cfg, command, code, dict(state.summary or {}, store_id=cfg.store_id, error=sentence), say, secret_env)
         raise
 
@@ -112,7 +113,7 @@ def _run(argv: list[str], body: dict, timeout: int, cfg, secret_env) -> str | No
         proc = interrupt.spawn(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                env=env, start_new_session=True)
     except OSError as err:  # not found, not executable (InterruptedError too: the command is stopping)
-        return f"{err.strerror or err}"
+        return f"{error_words(err)}"
     # Its output is read by a daemon thread that keeps only the end: a chatty hook fills neither memory nor a disk,
     # and one that leaves a child behind holding the pipe never holds us (the thread is not waited for).
     tail = _Tail(proc.stdout)

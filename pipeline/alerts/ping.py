@@ -6,6 +6,7 @@ import json
 import urllib.parse
 
 from pipeline.i18n import _
+from pipeline.system_errors import error_words
 
 TIMEOUT = 10  # seconds; a monitoring service that does not answer by then is down for us
 ATTEMPTS = 2  # one retry: a lost packet is common, a service down for minutes is not ours to wait out
@@ -30,9 +31,10 @@ def ping(url: str, body: dict | None = None) -> str | None:
             if err.code < 500:
                 return why  # the service refused the ping: asking again gets the same answer
         except urllib.error.URLError as err:
-            why = _("unreachable ({error})").format(error=getattr(err.reason, "strerror", None) or err.reason)
+            why = _("unreachable ({error})").format(
+                error=error_words(err.reason) if isinstance(err.reason, BaseException) else err.reason)
         except (OSError, ValueError) as err:  # a timeout while reading, a malformed address
-            why = _("unreachable ({error})").format(error=getattr(err, "strerror", None) or err)
+            why = _("unreachable ({error})").format(error=error_words(err))
     return why
 
 

@@ -11,6 +11,7 @@ from pipeline import interrupt
 from pipeline.cli import progress, scheduled
 from pipeline.errors import CANNOT_RUN, CHECK_FAILED, NEEDS_PERSON, OK, PARTIAL, USAGE, CoffreError
 from pipeline.i18n import _
+from pipeline.system_errors import error_words
 
 # How much a command says: -q (errors, warnings and the final result line), normal, -v (more detail).
 QUIET, NORMAL, VERBOSE = -1, 0, 1
@@ -157,9 +158,9 @@ def _report(e: Exception) -> int:
     if isinstance(e, OSError):
         if getattr(e, "filename", None):
             say(_("coffre: a system error stopped the command: {reason} ({path}).").format(
-                reason=e.strerror or e, path=e.filename), "error")
+                reason=error_words(e), path=e.filename), "error")
         else:
-            say(_("coffre: a system error stopped the command: {reason}.").format(reason=e.strerror or e), "error")
+            say(_("coffre: a system error stopped the command: {reason}.").format(reason=error_words(e)), "error")
         return CANNOT_RUN
     if os.environ.get("COFFRE_DEBUG"):  # a bug must still end in one sentence; COFFRE_DEBUG=1 shows the trace
         raise e

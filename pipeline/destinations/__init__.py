@@ -19,6 +19,7 @@ from typing import BinaryIO, Protocol
 
 from pipeline.errors import UsageError
 from pipeline.i18n import _
+from pipeline.system_errors import error_words
 
 
 class RunWriter(Protocol):
@@ -122,7 +123,7 @@ def why_not_read(err: OSError) -> str:
         return str(err)
     if getattr(err, "said", None):
         return err.said
-    return _("cannot be read ({error})").format(error=err.strerror or err)
+    return _("cannot be read ({error})").format(error=error_words(err))
 
 
 def open_destination(spec: str, glance: bool = False) -> Destination:

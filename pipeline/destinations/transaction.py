@@ -18,6 +18,7 @@ from pipeline.hashing import hash_stream
 from pipeline.manifest.blocks import MAX_BLOCK
 from pipeline.progress import NO_PROGRESS, CountedReader, CountedWriter, Progress
 from pipeline.pack.tee import AllBranchesFailed, Tee
+from pipeline.system_errors import error_words
 
 
 @dataclass
@@ -67,7 +68,7 @@ class RunTransaction:
         for spec, err in errors.items():
             if not isinstance(err, OSError):
                 raise err
-            self._fail(spec, _("cannot create the run folder ({error})").format(error=err.strerror))
+            self._fail(spec, _("cannot create the run folder ({error})").format(error=error_words(err)))
 
     def fail_copy(self, spec: str, reason: str) -> None:
         """Tonight's run is not signed on this copy (CannotRun when no copy is left)."""
@@ -133,18 +134,18 @@ class RunTransaction:
             try:
                 branches[spec] = w.open(name)
             except OSError as err:
-                self._fail(spec, _("cannot create {name} ({error})").format(name=name, error=err.strerror))
+                self._fail(spec, _("cannot create {name} ({error})").format(name=name, error=error_words(err)))
         return branches
 
     def _commit_all(self, name: str, failures: dict[str, OSError], only: set[str] | None = None) -> None:
         for spec, err in failures.items():
-            self._fail(spec, _("writing {name} failed ({error})").format(name=name, error=err.strerror or err))
+            self._fail(spec, _("writing {name} failed ({error})").format(name=name, error=error_words(err)))
         writers = {spec: w for spec, w in self._live().items() if only is None or spec in only}
         errors = self._flushers.run_all(writers, lambda spec: writers[spec].commit(name))
         for spec, err in errors.items():
             if not isinstance(err, OSError):
                 raise err
-            self._fail(spec, _("writing {name} failed ({error})").format(name=name, error=err.strerror or err))
+            self._fail(spec, _("writing {name} failed ({error})").format(name=name, error=error_words(err)))
 
     def data_file(self, name: str, kind: str, produce, extra: dict | None = None):
         with self._stream():
@@ -155,7 +156,7 @@ class RunTransaction:
                 if tee.branches:  # a copy is still writable: the failure is the stream's own (a read error, say)
                     raise
                 for spec, err in tee.failures.items():
-                    self._fail(spec, _("writing {name} failed ({error})").format(name=name, error=err.strerror or err))
+                    self._fail(spec, _("writing {name} failed ({error})").format(name=name, error=error_words(err)))
                 raise CannotRun(_("No copy could be written."))  # not reached: _fail raises once no writer is left
             self._commit_all(name, tee.failures)
         digest = tee.hash.hexdigest()
@@ -187,7 +188,7 @@ class RunTransaction:
         for spec, err in errors.items():
             if not isinstance(err, OSError):
                 raise err
-            self._fail(spec, _("writing block {name} failed ({error})").format(name=name, error=err.strerror or err))
+            self._fail(spec, _("writing block {name} failed ({error})").format(name=name, error=error_words(err)))
         for spec in writers:
             if spec not in errors and spec in self._live():
                 with self._lock:
@@ -208,7 +209,7 @@ class RunTransaction:
             with self.dests[spec].open_block(self.store_id, name) as f:
                 got, _size = hash_stream(f, limit=MAX_BLOCK + 1)
         except OSError as err:
-            return _("reading block {name} back failed ({error})").format(name=name, error=err.strerror or err)
+            return _("reading block {name} back failed ({error})").format(name=name, error=error_words(err))
         if got != digest:
             return _("block {name} read back differs from what was written (the medium is failing)").format(name=name)
         return None
@@ -296,7 +297,7 @@ class RunTransaction:
                     got, _size = hash_stream(CountedReader(f, self._reader(spec)) if self.progress and not attempt
                                              else f)
             except OSError as err:
-                return _("reading {name} back failed ({error})").format(name=name, error=err.strerror or err)
+                return _("reading {name} back failed ({error})").format(name=name, error=error_words(err))
             if got == digest:
                 return None
             # A remote may serve a file just moved into place from a cache a moment longer (seen once on an rclone

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pipeline.errors import UsageError
 from pipeline.i18n import _
+from pipeline.system_errors import error_words
 
 ENVIRONMENT = "COFFRE_CHAIN_SECRET"
 
@@ -25,7 +26,7 @@ def secret_file(path: Path) -> bytes:
         raw = Path(path).read_bytes()
     except OSError as err:
         raise UsageError(_("The till's secret file {path} cannot be read ({reason}).").format(
-            path=path, reason=err.strerror or type(err).__name__))
+            path=path, reason=error_words(err)))
     raw = raw.rstrip(b"\r\n")
     if not raw:
         raise UsageError(_("The till's secret file {path} is empty.").format(path=path))

@@ -12,6 +12,7 @@ from pipeline.errors import UsageError
 from pipeline.i18n import _
 from pipeline.keys import bech32
 from pipeline.keys.files import write_new_secret
+from pipeline.system_errors import error_words
 
 AGE_HEADER = b"age-encryption.org/v1\n"
 
@@ -41,7 +42,8 @@ def load_identities(path: str | os.PathLike, passphrase: str | None = None) -> l
     try:
         raw = path.read_bytes()
     except OSError as err:
-        raise UsageError(_("The identity file {path} cannot be read: {reason}.").format(path=path, reason=err.strerror))
+        raise UsageError(_("The identity file {path} cannot be read: {reason}.").format(path=path,
+                                                                                         reason=error_words(err)))
     if raw.startswith(AGE_HEADER):
         if passphrase is None:
             raise UsageError(_("The identity file {path} is protected by a passphrase; give it with --passphrase-env "

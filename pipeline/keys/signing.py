@@ -9,6 +9,7 @@ import minisign
 from pipeline.errors import UsageError
 from pipeline.i18n import _
 from pipeline.keys.files import write_new_public, write_new_secret
+from pipeline.system_errors import error_words
 
 
 def generate(secret_path: Path, public_path: Path, store_id: str) -> str:
@@ -26,7 +27,8 @@ def load_secret(path: Path) -> minisign.SecretKey:
     try:
         data = path.read_bytes()
     except OSError as err:
-        raise UsageError(_("The signing key {path} cannot be read: {reason}.").format(path=path, reason=err.strerror))
+        raise UsageError(_("The signing key {path} cannot be read: {reason}.").format(path=path,
+                                                                                      reason=error_words(err)))
     try:
         key = minisign.SecretKey.from_bytes(data)
     except (minisign.Error, ValueError):

@@ -18,6 +18,7 @@ from pipeline.restore.restore import restore
 from pipeline.snapshot import reader_of
 from pipeline.state.history import History, RecordUnreadable
 from pipeline.state.scratch import scratch_folder
+from pipeline.system_errors import error_words
 
 
 @dataclass
@@ -77,7 +78,7 @@ def drill(cfg: Config, identities: list, specs: list[str], run_id: str | None = 
         raise
     except (OSError, CannotRun) as err:
         # The drill's verdict stands; only the record of it is lost (a state folder this user cannot write).
-        report.not_recorded_because = getattr(err, "strerror", None) or str(err)
+        report.not_recorded_because = error_words(err)
     return report
 
 

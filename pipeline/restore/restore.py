@@ -32,6 +32,7 @@ from pipeline.snapshot import KINDS, open_source, reader, reader_of
 from pipeline.verify.copy import Problem, VerifyOptions, verify_run
 from pipeline.verify.deep import require_matching_identity
 from pipeline.restore.choose import lacking, newer_than_written, older_than_written, plan
+from pipeline.system_errors import error_words
 
 TMP_PREFIX = ".coffre-partial-"
 PUBLISHING = TMP_PREFIX + "publishing.json"  # written while a restore renames its files into place
@@ -131,9 +132,9 @@ def restore(cfg: Config, identities: list, out_dir: Path, run_id: str | None = N
                     ours.append(err)
                     passed_over.setdefault(chosen, []).append(
                         _("{where}: writing to {path} failed ({reason})").format(
-                            where=f"{dest.describe()} / {chosen}", path=out_dir, reason=err.strerror or err))
+                            where=f"{dest.describe()} / {chosen}", path=out_dir, reason=error_words(err)))
                     say(_("Copy {copy} failed (writing to {path}: {reason}); trying the next one.").format(
-                        copy=dest.describe(), path=out_dir, reason=err.strerror or err))
+                        copy=dest.describe(), path=out_dir, reason=error_words(err)))
                     continue
                 newer = [w for rid, why in passed_over.items() if rid > chosen for w in why]
                 warnings = [older_than_written(p, chosen, newer), *lacking(p, chosen, c.spec),
@@ -231,9 +232,9 @@ def _unpublish(out_dir: Path) -> None:
 def _target_failed(out_dir: Path, err: OSError) -> str:
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
         return _("No copy could be restored: the restore target {path} is full ({reason}); free some space there "
-                 "or restore elsewhere.").format(path=out_dir, reason=err.strerror)
+                 "or restore elsewhere.").format(path=out_dir, reason=error_words(err))
     return _("No copy could be restored: writing to the restore target {path} failed ({reason}).").format(
-        path=out_dir, reason=err.strerror or err)
+        path=out_dir, reason=error_words(err))
 
 
 @dataclass

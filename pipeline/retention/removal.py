@@ -18,6 +18,7 @@ from pipeline.i18n import _
 from pipeline.manifest import format as fmt
 from pipeline.manifest.check import SignatureInvalid, verify
 from pipeline.manifest.sign import sign
+from pipeline.system_errors import error_words
 
 FOLDER = "removals"
 FORMAT_NAME = "coffre-removal"
@@ -64,7 +65,7 @@ def read_removals(dest, store_id: str, pinned_key: str, medium: str | None) -> R
         names = dest.store_files(store_id, FOLDER)
     except OSError as err:
         out.problems.append(_("{folder}/ cannot be listed ({error})").format(
-            folder=FOLDER, error=getattr(err, "strerror", None) or err))
+            folder=FOLDER, error=error_words(err)))
         return out
     present = set(names)
     records = [n for n in names if n.endswith(".json")]
@@ -86,7 +87,7 @@ def read_removals(dest, store_id: str, pinned_key: str, medium: str | None) -> R
             sig = dest.read_store_file(store_id, FOLDER, name + ".minisig", LIMIT)
         except (OSError, ValueError) as err:
             out.problems.append(_("{file} cannot be read ({error})").format(file=where,
-                                                                             error=getattr(err, "strerror", None) or err))
+                                                                             error=error_words(err)))
             continue
         if len(data) > LIMIT or len(sig) > LIMIT:
             out.problems.append(_("{file} is larger than any removal record; not read").format(file=where))

@@ -13,6 +13,7 @@ import blake3
 from pipeline.errors import CannotRun
 from pipeline.i18n import _
 from pipeline.state.record_lock import record_lock
+from pipeline.system_errors import error_words
 
 GENESIS = "0" * 64
 
@@ -35,7 +36,7 @@ class ActivityLog:
             return []
         except OSError as err:
             raise CannotRun(_("Coffre's log {path} cannot be read ({error}).").format(path=self.path,
-                                                                                     error=err.strerror or err))
+                                                                                     error=error_words(err)))
         if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO would hang every command
             os.close(fd)
             raise CannotRun(_("Coffre's log {path} is not a regular file; move it aside to go on.").format(

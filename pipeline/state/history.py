@@ -20,6 +20,7 @@ from pipeline.errors import CannotRun
 from pipeline.i18n import _
 from pipeline.manifest.format import RUN_ID
 from pipeline.state.record_lock import record_lock
+from pipeline.system_errors import error_words
 
 LIMIT = 256 << 20  # far above six years of evenings; a larger file is not a record of ours
 KEEP_CHECKS = 1000
@@ -129,7 +130,7 @@ def load_record(path: Path, config_path: Path | None = None) -> dict:
             raise RecordUnreadable(path, _("it is a symbolic link to nothing"), config_path)
         return empty_record()
     except OSError as err:
-        why = _("it is a symbolic link, not a file") if err.errno == errno.ELOOP else err.strerror or str(err)
+        why = _("it is a symbolic link, not a file") if err.errno == errno.ELOOP else error_words(err)
         raise RecordUnreadable(path, why, config_path)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
@@ -138,7 +139,7 @@ def load_record(path: Path, config_path: Path | None = None) -> dict:
         try:
             data = f.read(LIMIT + 1)
         except OSError as err:
-            raise RecordUnreadable(path, err.strerror or str(err), config_path)
+            raise RecordUnreadable(path, error_words(err), config_path)
     if len(data) > LIMIT:
         raise RecordUnreadable(path, _("it is larger than any record Coffre writes"), config_path)
     try:

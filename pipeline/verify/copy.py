@@ -16,6 +16,7 @@ from pipeline.manifest.blocks import MAX_LIST, BlockListError, is_block_list, pa
 from pipeline.retention.removal import read_removals
 from pipeline.verify.blocks import BlockChecks
 from pipeline.verify.identity import CopyIdentity, identify
+from pipeline.system_errors import error_words
 
 LATEST = "latest"  # accepted wherever a run is named: the newest one
 CONTROL_LIMIT = 1 << 20  # far above any control file Coffre writes (a few kB): a larger one is not read
@@ -87,7 +88,7 @@ def verify_run(dest, store_id: str, run_id: str, opts: VerifyOptions, problems: 
         problem(None, str(err))
         return rep
     except OSError as err:
-        problem(None, _("the run folder cannot be listed ({reason})").format(reason=err.strerror or err))
+        problem(None, _("the run folder cannot be listed ({reason})").format(reason=error_words(err)))
         return rep
     if fmt.SIGNATURE not in present:
         rep.ok, rep.complete = False, False
@@ -269,7 +270,7 @@ def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, 
         signed = dest.signed_runs(store_id)
     except OSError as err:
         why = str(err) if isinstance(err, NotRegular) else _("cannot be listed ({reason})").format(
-            reason=err.strerror or err)
+            reason=error_words(err))
         report.problems.append(Problem(report.destination, None, None, why))
         return report
     if only_run == LATEST:  # the newest run this copy holds (a copy with none: said below as not in this copy)

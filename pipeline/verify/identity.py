@@ -15,6 +15,7 @@ from pipeline.destinations import open_destination
 from pipeline.destinations.medium import MEDIUM_FILE, MediumFileInvalid, read_medium
 from pipeline.errors import CoffreError
 from pipeline.i18n import _, ngettext
+from pipeline.system_errors import error_words
 
 
 @dataclass
@@ -81,7 +82,7 @@ def identify(dest, present: set[str], record: dict, twins_of: list[str] | None =
         ident.problems.append(_("{reason}: Coffre cannot tell which medium this is (the file was altered)").format(
             reason=err))
     except OSError as err:
-        ident.problems.append(_("{file} cannot be read ({reason})").format(file=MEDIUM_FILE, reason=err.strerror or err))
+        ident.problems.append(_("{file} cannot be read ({reason})").format(file=MEDIUM_FILE, reason=error_words(err)))
     if ident.medium:
         ident.media.add(ident.medium)
     runs = record.get("runs") or []

@@ -18,6 +18,7 @@ from pipeline.state.history import History, RecordUnreadable
 from pipeline.verify.copy import CopyReport, Problem, VerifyOptions, verify_copy
 from pipeline.verify.deep import DeepChecker
 from pipeline.verify.identity import twins
+from pipeline.system_errors import error_words
 
 
 @dataclass
@@ -120,5 +121,5 @@ def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None
         raise
     except (OSError, CannotRun) as err:
         # Whoever may read the copies may check them: a state folder they cannot write costs only the record.
-        return VerifyOutcome(reports, False, getattr(err, "strerror", None) or str(err))
+        return VerifyOutcome(reports, False, error_words(err))
     return VerifyOutcome(reports)

@@ -172,13 +172,13 @@ def test_a_failing_hook_and_an_unreachable_ping_warn_in_one_sentence_and_change_
     assert res.code == 0, res
     warnings = [line for line in res.err.splitlines() if line.startswith(("Warning: the hook", "Warning: the ping"))]
     assert warnings == ["Warning: the hook on_success (sh) failed: exit 2 (no mail server).",
-                        f"Warning: the ping to 127.0.0.1:{port} failed: unreachable (Connection refused)."]
+                        f"Warning: the ping to 127.0.0.1:{port} failed: unreachable (the connection was refused)."]
     assert "Traceback" not in res.err
 
     shutil.rmtree(store.destinations[1])
     res = run_coffre("archive", "--config", store.config, "--yes")
     assert res.code == 4, res
-    assert f"Warning: the hook on_failure ({tmp_path / 'no-such-hook'}) failed: No such file or directory." in res.err
+    assert f"Warning: the hook on_failure ({tmp_path / 'no-such-hook'}) failed: no such file or folder." in res.err
     assert "Traceback" not in res.err
     log = (store.config.parent / "coffre-state" / "boutique.coffre-log.jsonl").read_text()
     assert '"action": "hook"' in log

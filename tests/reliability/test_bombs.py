@@ -237,7 +237,7 @@ def test_a_restore_target_too_small_ends_in_one_sentence_and_leaves_nothing(shop
         res = store.coffre("restore", *store.identity_args(), "--out", out)
         line = one_sentence_error(res, 3, str(out), "is full")
         tried = [x for x in res.err.splitlines() if "trying the next one" in x]
-        assert len(tried) == 2 and all("No space left" in x for x in tried), res
+        assert len(tried) == 2 and all("no space left on the device" in x for x in tried), res
         left = [os.path.join(d, f) for d, _, files in os.walk(small) for f in files]
         assert left == [], left
     figures(f"restore into a tmpfs of half the database: exit 3, {line!r}")

@@ -60,7 +60,7 @@ def test_one_destination_full_is_exit_4_and_the_other_copy_is_complete(fault_db,
         assert sizes["snapshot.sqlite.zst.age"] > 200 * 1024, "the snapshot must not fit on the full medium"
         assert [(c["destination"], c["ok"]) for c in out["copies"]] == [(str(full), False), (str(healthy), True)]
         said = [line for line in res.err.splitlines() if str(full) in line and "copy policy" not in line]
-        assert said and all("No space left on device" in line for line in said), res
+        assert said and all("no space left on the device" in line for line in said), res
         # The healthy copy is complete and verifies, down to the decrypted snapshot.
         assert len(signed_runs(store, healthy)) == 1
         assert_copy_verifies(store, healthy)
@@ -98,6 +98,20 @@ def test_both_destinations_full_says_which_in_one_sentence_and_frees_the_space(f
         expect_fixed(len(lines) == 1 and "internal error" not in lines[0] and str(a) in lines[0] and str(b) in lines[0],
                      f"not one clear sentence naming both media: {lines}")
         expect_fixed(files_under(a) == [] and files_under(b) == [], f"partial files left: {files_under(a) + files_under(b)}")
+
+
+def test_a_full_usb_key_is_said_in_french_under_lang_fr(fault_db, tmp_path):
+    """The system's words for a full disk are English ("No space left on device"): a French shopkeeper reads French."""
+    with tmpfs(tmp_path / "usb-full", FULL_SIZE) as full, other_device_dir(tmp_path) as dev:
+        healthy = dev / "disk-B"
+        healthy.mkdir()
+        store = init_store(tmp_path, fault_db, [full, healthy])
+        res = store.coffre("archive", "--yes", env={"COFFRE_LANG": "fr"})
+        no_traceback(res)
+        assert res.code == 4, res
+        said = [line for line in res.err.splitlines() if str(full) in line and "plus de place sur le support" in line]
+        assert said, res
+        assert "No space left" not in res.err and "Errno" not in res.err, res
 
 
 def test_read_only_destination_is_exit_4_with_a_sentence(fault_db, tmp_path):

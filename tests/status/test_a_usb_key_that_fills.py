@@ -120,7 +120,7 @@ def test_status_warns_evenings_before_the_key_is_full_then_archive_writes_the_ot
         copies = {c["destination"]: c for c in out["copies"]}
         assert copies[str(big)]["ok"] is True, out["copies"]
         assert copies[str(key)]["ok"] is False, out["copies"]
-        assert "No space" in copies[str(key)]["reason"], out["copies"]
+        assert "no space left on the device" in copies[str(key)]["reason"], out["copies"]
         failed_run = out["run_id"]
         # status after it: exit 1, the key named (the run it missed, the copy policy), the big copy not.
         assert code == 1, st
