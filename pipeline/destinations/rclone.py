@@ -247,15 +247,20 @@ class RcloneDestination:
     def open_block(self, store_id: str, name: str):
         if not valid_block_name(name):
             raise ValueError(f"refusing to read block {name!r}")
+        daemon, reader = self._open_block_once(store_id, name)
+        return reader if daemon is None else _ResumingReader(self, store_id, name, daemon, reader)
+
+    def _open_block_once(self, store_id: str, name: str):
+        """(the daemon it goes through or None, the block as a file to read)."""
         for daemon in self._daemons():
             try:
-                return daemon.open(self.remote, self._block_remote(store_id, name))
+                return daemon, daemon.open(self.remote, self._block_remote(store_id, name))
             except FileNotFoundError:
                 raise FileNotFoundError(2, _("{name} not found").format(name=name)) from None
             except OSError as err:
-                if daemon.running():  # the remote's own failure; a daemon that died is started again, once
+                if not daemon.gone():  # the remote's own failure; a daemon that died is started again, once
                     raise OSError(_("reading {name} failed: {error}").format(name=name, error=err)) from None
-        return _PipeReader([self._rclone(), *self.flags, "cat", "--count", str(MAX_BLOCK + 1),
+        return None, _PipeReader([self._rclone(), *self.flags, "cat", "--count", str(MAX_BLOCK + 1),
                             self._path(store_id, BLOCKS_DIR, block_folder(name), name)], name)
 
     def start_blocks(self, store_id: str) -> "RcloneBlockWriter":
@@ -349,7 +354,7 @@ class RcloneBlockWriter:
                 self._put_through(daemon, "/".join(folder), name, data, replace)
                 return
             except OSError:
-                if daemon.running():
+                if not daemon.gone():
                     raise
         tmp = self.dest._path(*folder, f"{TMP_PREFIX}{name}")
         code, _out, err = interrupt.run([self.dest._rclone(), *self.dest.flags, "rcat", tmp], input=data, text=False)
@@ -395,6 +400,51 @@ def _moved(daemon, fs: str, folder: str, tmp: str, name: str, size: int) -> bool
 
 
 _no_daemon: list[bool] = []  # set once the daemon could not start: not tried again for every block
+
+
+class _ResumingReader:
+    """A block read through the daemon which, should the daemon die mid-block, goes on through the next daemon (or
+    a program): the block is read again from its start and what was already given is skipped (a block never
+    changes, and its reader holds it to its BLAKE3 all the same)."""
+
+    def __init__(self, dest: RcloneDestination, store_id: str, name: str, daemon, reader):
+        self.dest, self.store_id, self.name = dest, store_id, name
+        self.daemon, self.reader = daemon, reader
+        self.given = 0
+        self.resumed = 0
+
+    def read(self, n: int = -1) -> bytes:
+        while True:
+            try:
+                data = self.reader.read(n)
+            except OSError:
+                if self.daemon is None or self.resumed >= 2 or not self.daemon.gone():
+                    raise
+                self._resume()
+                continue
+            self.given += len(data)
+            return data
+
+    def _resume(self) -> None:
+        self.resumed += 1
+        self.reader.close()
+        self.daemon, self.reader = self.dest._open_block_once(self.store_id, self.name)
+        left = self.given
+        while left:
+            skipped = self.reader.read(min(left, 1 << 20))
+            if not skipped:
+                raise OSError(_("reading {name} failed: {error}").format(
+                    name=self.name, error=_("it is shorter than when it was first read")))
+            left -= len(skipped)
+
+    def close(self) -> None:
+        self.reader.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 class _PipeReader:

@@ -36,6 +36,7 @@ START_WAIT = 15.0  # seconds for rclone to say where it listens
 # A request the daemon does not answer in that long fails. An upload is answered once the remote has the block, so
 # this must allow for a slow link (a 1 MiB block at 1 KiB/s); a remote that stops answering is rclone's to bound.
 HTTP_TIMEOUT = 3600.0
+SETTLE = 1.0  # seconds to tell a daemon that died from a remote that failed, after a failed request
 RESTARTS = 2  # a daemon that died is started again this many times in a command, then blocks go a program each
 # Settings of the environment that would keep the daemon from saying where it listens (START_WAIT, then a program
 # per block): the daemon logs at NOTICE to its own file whatever the person's rclone settings say.
@@ -88,8 +89,12 @@ class RcloneDaemon:
                 found = _LISTENING.search(f.read(65536))
             if found:
                 self.port = int(found.group(1))
+                # The watcher wrote it before rclone could say where it listens; without it no answer could be
+                # told ours (see _ours), so a daemon without it is not used.
                 self.rclone_pid = _read_pid(os.path.join(self.folder, "rclone.pid"))
-                return
+                if self.rclone_pid is not None:
+                    return
+                break
             if self.proc.poll() is not None:
                 break
             time.sleep(0.02)
@@ -110,7 +115,30 @@ class RcloneDaemon:
 
     def running(self) -> bool:
         """Whether this daemon's rclone still runs (and so still holds its port)."""
-        return self.proc is not None and self.proc.poll() is None and _alive(self.rclone_pid)
+        proc = self.proc  # another thread may stop this daemon meanwhile
+        return proc is not None and proc.poll() is None and _alive(self.rclone_pid)
+
+    def gone(self, wait: float = SETTLE) -> bool:
+        """After a failed request: whether the daemon died (its work is then done again on another), or the failure
+        is the remote's. A killed rclone cuts its connections a moment before the system shows it dead: its death
+        is waited for, up to `wait` seconds, and a daemon that answers a request of nothing is alive."""
+        deadline = time.monotonic() + wait
+        while True:
+            if not self.running():
+                return True
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+            try:
+                conn.request("POST", "/rc/noop", body=b"{}", headers={"Authorization": self.auth,
+                                                                      "Content-Type": "application/json"})
+                if conn.getresponse().status == 200 and self.running():
+                    return False
+            except (OSError, http.client.HTTPException):
+                pass
+            finally:
+                conn.close()
+            if time.monotonic() >= deadline:
+                return not self.running()
+            time.sleep(0.02)
 
     def _ours(self, error: str) -> None:
         """An answer counts only if our rclone was alive once it came: while it lives, the port is its own. Once it
@@ -141,7 +169,8 @@ class RcloneDaemon:
             except (http.client.HTTPException, ConnectionError) as err:
                 conn.close()
                 self.local.conn = None
-                if attempt == 2 or (self.proc is not None and self.proc.poll() is not None):
+                proc = self.proc
+                if attempt == 2 or (proc is not None and proc.poll() is not None):
                     raise DaemonError(_("the rclone daemon stopped answering ({error})").format(error=err)) from None
             except OSError:
                 conn.close()
@@ -180,6 +209,7 @@ class RcloneDaemon:
                 data = response.read()
             except http.client.IncompleteRead as err:  # rclone's 404 for a file it cannot open keeps its length
                 data = err.partial
+            self._ours(_("it ended"))  # a stranger's "not found" is not the remote's
         except (http.client.HTTPException, ConnectionError) as err:
             conn.close()
             raise DaemonError(_("the rclone daemon stopped answering ({error})").format(error=err)) from None

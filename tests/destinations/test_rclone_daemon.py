@@ -267,7 +267,15 @@ def test_an_answer_on_the_port_of_a_dead_daemon_is_not_taken_as_its_own(local_re
                 pass
 
         http.server.HTTPServer.allow_reuse_address = True
-        server = http.server.HTTPServer(("127.0.0.1", daemon.port), Impostor)
+        deadline = time.monotonic() + 10
+        while True:  # rclone's last threads hold the port a few ms after the system shows it dead
+            try:
+                server = http.server.HTTPServer(("127.0.0.1", daemon.port), Impostor)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         try:
             with pytest.raises(DaemonError):
@@ -306,3 +314,26 @@ def test_a_move_whose_answer_was_lost_is_a_block_written_only_if_it_moved(local_
         with pytest.raises(OSError, match="cannot publish"):
             writer.put(BLOCK_A, b"a block")
         assert not (blocks / "ab" / BLOCK_A).exists()
+
+
+def test_a_block_read_cut_by_the_daemons_death_goes_on_through_the_next(local_remote, monkeypatch):
+    """The daemon dies while a block is being read (rclone killed mid-transfer, before the system shows it dead):
+    the read goes on through a new daemon, and gives the block's bytes, each once and in order."""
+    from pipeline.destinations import rclone
+    from pipeline.manifest.blocks import MAX_BLOCK
+    dest, blocks = local_remote
+    data = os.urandom(MAX_BLOCK - 4096)  # more than the socket buffers hold: the rest must come after the kill
+    dest.start_blocks("s1").put(BLOCK_A, data)
+    opened = []
+    real = rclone.RcloneDestination._open_block_once
+    monkeypatch.setattr(rclone.RcloneDestination, "_open_block_once",
+                        lambda self, *a: opened.append(a) or real(self, *a))
+    with dest.open_block("s1", BLOCK_A) as f:
+        got = [f.read(65536)]
+        first = dest._daemon()
+        os.kill(first.rclone_pid, signal.SIGKILL)  # not waited for: the cut comes before the system shows it
+        while chunk := f.read(65536):
+            got.append(chunk)
+    assert b"".join(got) == data
+    assert len(opened) == 2, opened  # opened once, and once again through the daemon started anew
+    assert dest._daemon() is not first and dest._daemon().running()
