@@ -42,9 +42,13 @@ class DeepChecker:
     decrypted and hashed, not decompressed; older runs' journals are decompressed and their plain BLAKE3 compared.
     """
 
-    def __init__(self, identities: list):
+    def __init__(self, identities: list, side_by_side: bool = True):
         self.identities = identities
         self.decrypted = _Decrypted()
+        # One copy's snapshot and journals side by side; with several copies read at once, the other copies keep
+        # the second core busy, and two files more only add turns at Python's lock (measured on the 1-year
+        # sample, two copies: 0.52 s side by side, 0.47 s one after the other; the supermarket's: the same).
+        self.side_by_side = side_by_side
 
     def __call__(self, dest, store_id: str, rep, expected: dict[str, str | None], problem) -> None:
         manifest = rep.manifest
@@ -68,7 +72,7 @@ class DeepChecker:
                                                            facts),
                                        lambda: authenticate(dest, store_id, rep.run_id, entries[name]))
 
-        if len(jobs) > 1:
+        if len(jobs) > 1 and self.side_by_side:
             with ThreadPoolExecutor(2, thread_name_prefix="coffre-deep") as pool:
                 results = list(pool.map(one, jobs))
         else:

@@ -61,7 +61,7 @@ def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None
     selection = selection or DataSelection()
     history = History.of(cfg)
     started = time.monotonic()
-    deep = DeepChecker(identities) if identities else None
+    deep = DeepChecker(identities, side_by_side=len(specs) == 1) if identities else None
     dests = {spec: open_destination(spec) for spec in specs}
     same_medium = twins(dests)
 
