@@ -12,6 +12,7 @@ from pipeline.i18n import _
 from pipeline.retention.policy import plan_at
 from pipeline.state.history import History
 from pipeline.verify.identity import CopyIdentity, normalised
+from pipeline.system_errors import error_words
 
 
 def list_runs(cfg: Config, specs: list[str], look: bool = True) -> list[dict]:
@@ -33,7 +34,7 @@ def list_runs(cfg: Config, specs: list[str], look: bool = True) -> list[dict]:
                 present = dest.signed_runs(cfg.store_id)
                 entry["reached"] = True
             except (CoffreError, OSError) as err:
-                entry["reached"], entry["why_not"] = False, str(err)
+                entry["reached"], entry["why_not"] = False, error_words(err)
         read = h.data_checks(copy.key)
         drilled = _drilled(h, copy)
         recorded = set()

@@ -84,7 +84,7 @@ def repair(cfg: Config, specs: list[str], say=print) -> RepairResult:
                         for name, digest in blocks:
                             needed.setdefault((name, digest), set()).add(run_id)
             except (CoffreError, OSError) as err:
-                one.reachable, one.reason = False, str(err)
+                one.reachable, one.reason = False, error_words(err)
                 continue
             dests[spec], needs[spec] = dest, needed
         # Which copy holds each needed block intact: read once per copy, kept only as long as it is needed.

@@ -45,6 +45,10 @@ _WORDS = {
     errno.EHOSTUNREACH: lambda: _("the host is unreachable"),
     errno.ENETUNREACH: lambda: _("the network is unreachable"),
     errno.ENETDOWN: lambda: _("the network is down"),
+    errno.ENOTCONN: lambda: _("the network share is no longer connected"),
+    errno.EHOSTDOWN: lambda: _("the host is down"),
+    errno.ENOLINK: lambda: _("the link to the network share is severed"),
+    errno.EREMOTEIO: lambda: _("the remote device reported an input/output error"),
 }
 
 

@@ -25,6 +25,7 @@ def french():
     (errno.EIO, "input/output error", "erreur d'entrée-sortie"),
     (errno.EFBIG, "FAT32", "FAT32"),
     (errno.ECONNREFUSED, "the connection was refused", "la connexion a été refusée"),
+    (errno.ENOTCONN, "the network share is no longer connected", "le partage réseau n'est plus connecté"),
 ])
 def test_the_errors_a_shop_meets_are_said_in_its_language(code, english, french_words, french):
     err = OSError(code, os.strerror(code))

@@ -307,10 +307,26 @@ class LocalDestination:
         """The stored block `name`, a regular file reached without following a link."""
         if not valid_block_name(name):
             raise ValueError(f"refusing block {name!r}")
-        top = self._blocks_folder(store_id)
-        folder = _enter(top, block_folder(name), lambda kind: _("{folder} is {kind}, not a folder; not "
-                                                                 "followed").format(folder=block_folder(name), kind=kind))
-        return _open_regular(folder, name)
+        try:
+            top = self._blocks_folder(store_id)
+            folder = _enter(top, block_folder(name), lambda kind: _("{folder} is {kind}, not a folder; not "
+                                                                     "followed").format(folder=block_folder(name),
+                                                                                        kind=kind))
+            return _open_regular(folder, name)
+        except OSError:
+            # The folder kept may be gone (a key unplugged and plugged again, a copy synced anew): the block is
+            # looked for again from the destination's path, as every block was before the folder was kept.
+            self._forget_blocks_folder(store_id)
+            return _open_regular(self._open_block_folder(store_id, name), name)
+
+    def _forget_blocks_folder(self, store_id: str) -> None:
+        with _held_lock:
+            fd = getattr(self, "_held", {}).pop(store_id, None)
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def _blocks_folder(self, store_id: str) -> int:
         """A descriptor of `<store>/blocks`, opened once per command for the blocks it reads (a deep verify or a

@@ -411,31 +411,35 @@ class _ResumingReader:
         self.dest, self.store_id, self.name = dest, store_id, name
         self.daemon, self.reader = daemon, reader
         self.given = 0
+        self.to_skip = 0  # of what was given, what the reader opened anew has not yet passed
         self.resumed = 0
 
     def read(self, n: int = -1) -> bytes:
         while True:
             try:
+                self._skip()
                 data = self.reader.read(n)
             except OSError:
                 if self.daemon is None or self.resumed >= 2 or not self.daemon.gone():
                     raise
-                self._resume()
+                self._reopen()
                 continue
             self.given += len(data)
             return data
 
-    def _resume(self) -> None:
+    def _reopen(self) -> None:
         self.resumed += 1
         self.reader.close()
         self.daemon, self.reader = self.dest._open_block_once(self.store_id, self.name)
-        left = self.given
-        while left:
-            skipped = self.reader.read(min(left, 1 << 20))
+        self.to_skip = self.given
+
+    def _skip(self) -> None:
+        while self.to_skip:
+            skipped = self.reader.read(min(self.to_skip, 1 << 20))
             if not skipped:
                 raise OSError(_("reading {name} failed: {error}").format(
                     name=self.name, error=_("it is shorter than when it was first read")))
-            left -= len(skipped)
+            self.to_skip -= len(skipped)
 
     def close(self) -> None:
         self.reader.close()

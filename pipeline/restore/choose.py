@@ -15,6 +15,7 @@ from pipeline.errors import CannotRun, CoffreError
 from pipeline.i18n import _
 from pipeline.state.history import History, RecordUnreadable
 from pipeline.verify.identity import CopyIdentity, identify
+from pipeline.system_errors import error_words
 
 
 @dataclass
@@ -71,7 +72,7 @@ def plan(cfg, specs: list[str]) -> Plan:
                 raise CannotRun(unmounted)
             signed = dest.signed_runs(cfg.store_id)
         except (CoffreError, OSError) as err:
-            p.skipped.append(_("{where}: {reason}").format(where=dest.describe(), reason=err))
+            p.skipped.append(_("{where}: {reason}").format(where=dest.describe(), reason=error_words(err)))
             continue
         p.copies.append(Reached(spec, dest, signed, identify(dest, signed, record) if record else None))
     return p

@@ -20,6 +20,7 @@ from pipeline.i18n import _
 from pipeline.state.history import History, RecordUnreadable, empty_record, load_record
 from pipeline.state.lock import StoreLock
 from pipeline.verify.copy import VerifyOptions, verify_run
+from pipeline.system_errors import error_words
 
 
 @dataclass
@@ -59,7 +60,8 @@ def _rebuild(cfg, specs: list[str]) -> Rebuilt:
             except MediumFileInvalid:
                 medium = None
         except (CoffreError, OSError) as err:
-            out.copies_missed.append(_("{where}: {reason}").format(where=dest.describe(), reason=err))
+            out.copies_missed.append(_("{where}: {reason}").format(where=dest.describe(),
+                                                                    reason=error_words(err)))
             continue
         out.copies_read.append(dest.describe())
         newest = None

@@ -1,0 +1,46 @@
+"""A local copy's blocks are read through its blocks folder, opened once per command, never through a link; a folder
+replaced meanwhile (a key unplugged and plugged again, a copy synced anew) is looked for again."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from pipeline.destinations.local import LocalDestination
+from pipeline.destinations import NotRegular
+
+A, B = "ab" + "0" * 62, "cd" + "1" * 62
+
+
+@pytest.fixture
+def copy(tmp_path):
+    dest = LocalDestination(str(tmp_path / "key"))
+    writer = dest.start_blocks("s1")
+    writer.put(A, b"block a")
+    writer.put(B, b"block b")
+    return dest, tmp_path / "key" / "s1" / "blocks"
+
+
+def test_a_blocks_folder_replaced_during_a_command_is_looked_for_again(copy):
+    dest, blocks = copy
+    with dest.open_block("s1", A) as f:
+        assert f.read() == b"block a"
+    shutil.copytree(blocks, blocks.with_name("blocks.new"))
+    blocks.rename(blocks.with_name("blocks.old"))
+    blocks.with_name("blocks.new").rename(blocks)
+    shutil.rmtree(blocks.with_name("blocks.old"))
+    with dest.open_block("s1", B) as f:
+        assert f.read() == b"block b"
+
+
+def test_a_link_in_place_of_a_blocks_subfolder_is_still_refused(copy, tmp_path):
+    dest, blocks = copy
+    with dest.open_block("s1", B) as f:  # the blocks folder is now kept
+        f.read()
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(blocks / "ab", elsewhere)
+    os.symlink(elsewhere, blocks / "ab")
+    with pytest.raises(NotRegular):
+        dest.open_block("s1", A)
