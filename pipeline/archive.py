@@ -35,7 +35,7 @@ from pipeline.manifest.sign import sign
 from pipeline.manifest.write import FILE_KINDS, control_files
 from pipeline.manifest.blocks import LAYOUT, LIST_SUFFIX, render_list
 from pipeline.pack.blocks import BLOCK, BlockCache, pack_blocks
-from pipeline.pack.shared import BlockNames, SharedBlocks, place_snapshot, place_stream, snapshot_stretch
+from pipeline.pack.shared import SNAPSHOT_BLOCK, BlockNames, SharedBlocks, place_snapshot, place_stream
 from pipeline.pack.stream import cpu_count, pack_bytes
 from pipeline.journals.cache import FrameCache
 from pipeline.journals.incremental import journals_for_run
@@ -237,12 +237,11 @@ def _write(cfg: Config, plan: _Plan, source, scratch: Path, history: History, re
                     else:
                         blocks = None
                         data_name = snap.name + LIST_SUFFIX
-                        stretch = snapshot_stretch(history.runs)
                         with run.placing():
                             placed, plain_hash, plain_size, tally = place_snapshot(
-                                f, shared, cfg.compression_level, tick, cpu_count(), stretch)
+                                f, shared, cfg.compression_level, tick, cpu_count())
                         write_list(run, data_name, "snapshot", placed)
-                        made = {"size": stretch, "count": tally.blocks, "written": tally.written,
+                        made = {"size": SNAPSHOT_BLOCK, "count": tally.blocks, "written": tally.written,
                                 "shared": tally.blocks - tally.written}
                     tick.done()
                 snap.finish()
@@ -477,9 +476,6 @@ def _record_run(history: History, entry: dict, written: list[str], copies: dict,
                   findings=dict(((result.journals or {}).get("checks") or {}).get("by_check") or {}))
     if (result.journals or {}).get("last_yearly_closure"):
         record["last_yearly_closure"] = result.journals["last_yearly_closure"]  # retention's legal rule
-    made = (result.facts.get("snapshot") or {}).get("blocks") or {}
-    if "shared" in made:  # format 2: the next runs cut the snapshot the same way, to find its blocks again
-        record["snapshot_stretch"] = made["size"]
     if result.foreign_database:
         record["foreign_database"] = True  # its row counts are not the next run's baseline
     for r in adopted:

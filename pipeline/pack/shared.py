@@ -3,7 +3,7 @@ not written again, so an evening writes what changed.
 
 A block is age(zstd(content)) stored under a name derived from its content by a keyed hash (the key comes from the
 store's signing key, which never leaves the archiving machine): equal contents get equal names, and a name reveals
-nothing of the content to whoever reads the copy. The snapshot's blocks are its 128 KiB stretches (named from the plain
+nothing of the content to whoever reads the copy. The snapshot's blocks are its 256 KiB stretches (named from the plain
 bytes, so an unchanged stretch is neither compressed nor encrypted again); the journals' are stretches of their zstd
 stream, whose frames are kept byte-identical from run to run (pipeline/pack/frames.py).
 
@@ -30,13 +30,7 @@ from pipeline.i18n import _
 from pipeline.manifest.blocks import MAX_BLOCK
 from pipeline.pack.blocks import compress_block
 
-# A new store's snapshot is cut in 128 KiB stretches. The 1-year sample's day of sales changes 16 of 565 (831 kB to
-# write, and a list of 77 kB), where at 256 KiB it changes 13 of 283 (1,269 kB and 38 kB), at 64 KiB 21 of 1,130
-# (544 kB and 154 kB). The list is written every evening and grows with the database: at six years, 64 KiB's would
-# cost more than its smaller stretches save. A store keeps the size its runs were cut in (snapshot_stretch in the
-# record), so that its blocks are found again: a store begun before 128 KiB keeps 256 KiB.
-SNAPSHOT_BLOCK = 128 << 10
-LEGACY_SNAPSHOT_BLOCK = 256 << 10
+SNAPSHOT_BLOCK = 256 << 10  # a day of sales changes 13 of the 1-year sample's 283 such stretches (7 of 71 MiB)
 GRID = (1 << 20, 64 << 10, 4 << 10)  # how a kept journals file is cut (stretches())
 VARIANTS = 16  # tries before a content is said not placeable (never met: each try needs two copies disagreeing)
 CONTEXT = "coffre 2026-12-05 block names"
@@ -261,26 +255,16 @@ class SharedBlocks:
                 self.listed.setdefault(spec, {})[name] = size
 
 
-def snapshot_stretch(runs: list[dict]) -> int:
-    """The stretch size this store's snapshot is cut in: its newest recorded one, 256 KiB for a store whose runs
-    predate the record, SNAPSHOT_BLOCK for a new one."""
-    for run in reversed(runs):
-        size = run.get("snapshot_stretch")
-        if isinstance(size, int) and not isinstance(size, bool) and 4096 <= size <= MAX_BLOCK // 2:
-            return size
-    return LEGACY_SNAPSHOT_BLOCK if runs else SNAPSHOT_BLOCK
-
-
-def place_snapshot(src, shared: SharedBlocks, level: int, progress=None, workers: int = 2,
-                   stretch: int = SNAPSHOT_BLOCK) -> tuple[list[Placed], str, int, Tally]:
-    """The snapshot's stretches as blocks, in order; returns them, the plain BLAKE3 and size, the tally."""
+def place_snapshot(src, shared: SharedBlocks, level: int, progress=None, workers: int = 2
+                   ) -> tuple[list[Placed], str, int, Tally]:
+    """The snapshot's 256 KiB stretches as blocks, in order; returns them, the plain BLAKE3 and size, the tally."""
     plain = HashingReader(src, progress)
     tally = Tally()
     out: list[Placed] = []
     recipients = shared.recipients
     with ThreadPoolExecutor(workers) as pool:
         pending: deque = deque()
-        while block := plain.read(stretch):
+        while block := plain.read(SNAPSHOT_BLOCK):
             name = shared.names.plain(block)
             pending.append(pool.submit(shared.place, name,
                                        lambda b=block: encrypt(compress_block(b, level), recipients), tally))

@@ -66,9 +66,7 @@ def _run_problem(r) -> str | None:
     if not _is(r.get("created_at"), str) or not _is(r.get("attention"), list, str) \
             or not _is(r.get("row_counts"), dict, (int, type(None))) or not _is(r.get("findings"), dict, int) \
             or not _is(r.get("removed"), dict, str) or not _is(r.get("last_yearly_closure"), str) \
-            or not (r.get("bytes") is None or (isinstance(r["bytes"], int) and not isinstance(r["bytes"], bool))) \
-            or not (r.get("snapshot_stretch") is None or (isinstance(r["snapshot_stretch"], int)
-                                                          and not isinstance(r["snapshot_stretch"], bool))):
+            or not (r.get("bytes") is None or (isinstance(r["bytes"], int) and not isinstance(r["bytes"], bool))):
         return _("run {run_id} is malformed").format(run_id=r["run_id"])
     return None
 

@@ -98,55 +98,6 @@ def test_an_evening_writes_what_changed_and_its_runs_share_the_rest(larger_store
     assert coffre(store, "verify").code == 0
 
 
-def _history(store) -> Path:
-    return store.state_dir / f"{store.store_id}.history.json"
-
-
-def test_a_new_store_cuts_its_snapshot_in_128_kib_stretches_and_keeps_that_size(larger_store):
-    store = larger_store
-    archive(store)
-    sell(store)
-    archive(store)
-    a = store.destinations[0]
-    runs = json.loads(_history(store).read_text())["runs"]
-    assert [r["snapshot_stretch"] for r in runs] == [128 << 10, 128 << 10]
-    for run in store.run_dirs(a):
-        snap = facts_of(store, run)["snapshot"]
-        lines = (run / "snapshot.sqlite.blocks").read_text().splitlines()
-        assert snap["blocks"]["size"] == 128 << 10
-        assert len(lines) == snap["blocks"]["count"] == -(-snap["plain_size"] // (128 << 10))
-
-
-def test_a_store_whose_record_predates_the_size_is_cut_in_256_kib_and_keeps_it():
-    """Stores begun before the size was recorded were cut in 256 KiB: cut in 128 KiB, their next evening would name
-    no block they hold and write the whole snapshot again."""
-    from pipeline.pack.shared import snapshot_stretch
-    assert snapshot_stretch([]) == 128 << 10
-    assert snapshot_stretch([{"run_id": "a"}]) == 256 << 10
-    assert snapshot_stretch([{"snapshot_stretch": 128 << 10}, {"run_id": "adopted, unrecorded"}]) == 128 << 10
-    assert snapshot_stretch([{"snapshot_stretch": 256 << 10}, {"snapshot_stretch": True}]) == 256 << 10
-
-
-def test_an_evening_after_a_record_without_the_size_cuts_256_kib_then_finds_those_blocks_again(larger_store):
-    store = larger_store
-    archive(store)
-    doc = json.loads(_history(store).read_text())
-    for r in doc["runs"]:
-        r.pop("snapshot_stretch")  # as a Coffre of before recorded it
-    _history(store).write_text(json.dumps(doc))
-    sell(store)
-    archive(store)
-    sell(store)
-    archive(store)
-    runs = json.loads(_history(store).read_text())["runs"]
-    assert [r.get("snapshot_stretch") for r in runs] == [None, 256 << 10, 256 << 10]
-    a = store.destinations[0]
-    last = facts_of(store, store.run_dirs(a)[-1])["snapshot"]["blocks"]
-    assert last["size"] == 256 << 10
-    assert last["written"] < last["count"] // 3, last  # the previous evening's blocks found again
-    assert coffre(store, "verify", "--deep", "--identity", store.identity).code == 0
-
-
 def test_restore_txt_commands_restore_the_run_with_stock_tools_only(store, tmp_path):
     for tool in ("age", "zstd", "b3sum", "tar"):
         need_tool(tool)
