@@ -5,8 +5,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import threading
-import weakref
 from pathlib import Path
 
 from pipeline.destinations import NotRegular, not_a_file
@@ -305,41 +303,7 @@ class LocalDestination:
 
     def open_block(self, store_id: str, name: str):
         """The stored block `name`, a regular file reached without following a link."""
-        if not valid_block_name(name):
-            raise ValueError(f"refusing block {name!r}")
-        try:
-            top = self._blocks_folder(store_id)
-            folder = _enter(top, block_folder(name), lambda kind: _("{folder} is {kind}, not a folder; not "
-                                                                     "followed").format(folder=block_folder(name),
-                                                                                        kind=kind))
-            return _open_regular(folder, name)
-        except OSError:
-            # The folder kept may be gone (a key unplugged and plugged again, a copy synced anew): the block is
-            # looked for again from the destination's path, as every block was before the folder was kept.
-            self._forget_blocks_folder(store_id)
-            return _open_regular(self._open_block_folder(store_id, name), name)
-
-    def _forget_blocks_folder(self, store_id: str) -> None:
-        with _held_lock:
-            fd = getattr(self, "_held", {}).pop(store_id, None)
-        if fd is not None:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-    def _blocks_folder(self, store_id: str) -> int:
-        """A descriptor of `<store>/blocks`, opened once per command for the blocks it reads (a deep verify or a
-        restore opens hundreds): each block then takes two opens, not five."""
-        with _held_lock:
-            fd = self._held.get(store_id) if hasattr(self, "_held") else None
-            if fd is None:
-                fd = self._open_sub(store_id, BLOCKS_DIR)
-                if not hasattr(self, "_held"):
-                    self._held = {}
-                    weakref.finalize(self, _close_all, self._held)
-                self._held[store_id] = fd
-            return fd
+        return _open_regular(self._open_block_folder(store_id, name), name)
 
     def start_blocks(self, store_id: str) -> "LocalBlockWriter":
         return LocalBlockWriter(self, store_id)
@@ -497,18 +461,6 @@ def _durably(folder: int, change, already) -> None:
             pass
     finally:
         os.close(folder)
-
-
-_held_lock = threading.Lock()
-
-
-def _close_all(held: dict) -> None:
-    for fd in held.values():
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-    held.clear()
 
 
 def _open_regular(folder: int, name: str):
