@@ -1,5 +1,5 @@
-"""A local copy's blocks are read through its blocks folder, opened once per command, never through a link; a folder
-replaced meanwhile (a key unplugged and plugged again, a copy synced anew) is looked for again."""
+"""A local copy's blocks are reached from the destination's path for each block, never through a link: a blocks folder
+replaced during a command (a key unplugged and plugged again, a copy synced anew) is the one read."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_a_blocks_folder_replaced_during_a_command_is_looked_for_again(copy):
 
 def test_a_link_in_place_of_a_blocks_subfolder_is_still_refused(copy, tmp_path):
     dest, blocks = copy
-    with dest.open_block("s1", B) as f:  # the blocks folder is now kept
+    with dest.open_block("s1", B) as f:  # a block read first: nothing of it may be kept to go round the link
         f.read()
     elsewhere = tmp_path / "elsewhere"
     shutil.move(blocks / "ab", elsewhere)
