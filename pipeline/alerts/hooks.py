@@ -113,7 +113,7 @@ def _run(argv: list[str], body: dict, timeout: int, cfg, secret_env) -> str | No
         proc = interrupt.spawn(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                env=env, start_new_session=True)
     except OSError as err:  # not found, not executable (InterruptedError too: the command is stopping)
-        return f"{error_words(err)}"
+        return error_words(err)
     # Its output is read by a daemon thread that keeps only the end: a chatty hook fills neither memory nor a disk,
     # and one that leaves a child behind holding the pipe never holds us (the thread is not waited for).
     tail = _Tail(proc.stdout)

@@ -49,6 +49,10 @@ class DaemonError(OSError):
     """The daemon could not be started, or stopped answering."""
 
 
+def _stopped(error) -> DaemonError:
+    return DaemonError(_("the rclone daemon stopped answering ({error})").format(error=error))
+
+
 class RcloneDaemon:
     def __init__(self, exe: str, flags: list[str]):
         self.exe, self.flags = exe, list(flags)
@@ -145,7 +149,7 @@ class RcloneDaemon:
         is gone, any local program may take the port, receive our blocks and answer in its name: a copy said
         written or intact by a stranger would be a lie."""
         if self.rclone_pid is not None and not _alive(self.rclone_pid):
-            raise DaemonError(_("the rclone daemon stopped answering ({error})").format(error=error))
+            raise _stopped(error)
 
     # ---- HTTP
 
@@ -171,12 +175,12 @@ class RcloneDaemon:
                 self.local.conn = None
                 proc = self.proc
                 if attempt == 2 or (proc is not None and proc.poll() is not None):
-                    raise DaemonError(_("the rclone daemon stopped answering ({error})").format(error=err)) from None
+                    raise _stopped(err) from None
             except OSError:
                 conn.close()
                 self.local.conn = None
                 raise
-        raise DaemonError(_("the rclone daemon stopped answering ({error})").format(error="?"))
+        raise _stopped("?")
 
     def call(self, command: str, params: dict) -> dict:
         """An rc command; OSError with rclone's own words when it fails (FileNotFoundError when not found)."""
@@ -212,7 +216,7 @@ class RcloneDaemon:
             self._ours(_("it ended"))  # a stranger's "not found" is not the remote's
         except (http.client.HTTPException, ConnectionError) as err:
             conn.close()
-            raise DaemonError(_("the rclone daemon stopped answering ({error})").format(error=err)) from None
+            raise _stopped(err) from None
         except BaseException:
             conn.close()
             raise
@@ -309,15 +313,16 @@ def _sweep() -> None:
         return
     for name in names:
         folder = os.path.join(base, name)
+        pid = _read_pid(os.path.join(folder, "pid"))
+        if pid is None:
+            continue  # not ours to judge (another user's, or no pid written yet)
         try:
-            with open(os.path.join(folder, "pid")) as f:
-                pid = int(f.read().strip())
             os.kill(pid, 0)
             continue  # its command is still running
         except ProcessLookupError:
             pass
-        except (OSError, ValueError):
-            continue  # not ours to judge (another user's, or no pid written yet)
+        except OSError:
+            continue
         shutil.rmtree(folder, ignore_errors=True)
 
 
