@@ -13,13 +13,14 @@ import json
 import os
 import shutil
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import blake3
 import zstandard
 
 from pipeline.i18n import _
+from pipeline.pack import pieces
 from pipeline.pack.frames import FileSlice
 
 CHUNK = 4 << 20
@@ -72,6 +73,7 @@ class FrameFile:
     new_path: Path  # this run's frames
     new_len: int = 0
     new_plain: int = 0
+    kept_pieces: list = field(default_factory=list)  # how the kept bytes were cut into blocks (pack/pieces.py)
 
     @contextmanager
     def frame(self, level: int, cctx: zstandard.ZstdCompressor | None = None):
@@ -108,8 +110,13 @@ class FrameFile:
         parts = [FileSlice(self.kept_path, self.kept)] if self.kept else []
         return parts + ([FileSlice(self.new_path, self.new_len)] if self.new_len else [])
 
+    def plan(self) -> list[pieces.Piece]:
+        """How the kept and new bytes together are cut into blocks tonight, which the next run starts from."""
+        return pieces.grow(self.kept_pieces, self.new_len)
+
     def record(self) -> dict:
-        return {"length": self.kept + self.new_len, "blake3": self.hasher.hexdigest(), "plain": self.plain_size}
+        return {"length": self.kept + self.new_len, "blake3": self.hasher.hexdigest(), "plain": self.plain_size,
+                "pieces": [list(p) for p in self.plan()]}
 
 
 class FrameCache:
@@ -144,7 +151,8 @@ class FrameCache:
                 return None
             new = self.dir / f"{name}.zst.new"
             new.unlink(missing_ok=True)
-            files[name] = FrameFile(name, path, rec["length"], rec.get("plain", 0), h, new)
+            cut = pieces.parse(rec.get("pieces"), rec["length"]) or pieces.legacy(rec["length"])
+            files[name] = FrameFile(name, path, rec["length"], rec.get("plain", 0), h, new, kept_pieces=cut)
         return files
 
     def load_state(self) -> dict | None:

@@ -61,7 +61,7 @@ class RunJournals:
         for name, f in self.files.items():
             close = [frame(JSON_CLOSE.encode(), level)] if name.endswith(".json") else []
             size = f.plain_size + (len(JSON_CLOSE) if close else 0)
-            out.append(Member(name, size, f.parts() + close))
+            out.append(Member(name, size, f.parts() + close, [length for length, _level in f.plan()]))
         for p in self.folder.iterdir():
             if p.is_file() and not p.is_symlink():
                 data = p.read_bytes()

@@ -35,6 +35,8 @@ class Member:
     name: str
     plain_size: int
     parts: list = field(default_factory=list)  # bytes (whole zstd frames) or FileSlice, in order
+    # The lengths the FileSlice parts are cut into as blocks (pack/pieces.py); the slices come before any bytes part.
+    pieces: list[int] | None = None
 
 
 def frame(data: bytes, level: int) -> bytes:
@@ -62,33 +64,31 @@ class FrameTar(io.RawIOBase):
         return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
     def _produce(self, members: list[Member], arcroot: str, level: int, mtime: int):
-        """(bytes, aligned): aligned pieces are READ_SIZE reads of a kept file from its start (the last one
-        shorter), which later runs read again at the same offsets while the file grows."""
+        """(bytes, end): a member's FileSlice parts come in its pieces, end False within one and True at its last
+        bytes; everything else (headers, paddings, frames made now, slices not cut into pieces) has end None."""
         pad = b""
         for m in members:
             head = pad + self._header(m, arcroot, mtime)
             self.plain_size += len(head) + m.plain_size
-            yield frame(head, level), False
-            for part in m.parts:
+            yield frame(head, level), None
+            slices = [p for p in m.parts if isinstance(p, FileSlice)]
+            if m.pieces is not None:
+                if m.parts[:len(slices)] != slices or sum(m.pieces) != sum(s.length for s in slices):
+                    raise ValueError(f"{m.name}: its pieces do not cover its kept frames")
+                yield from _in_pieces(slices, m.pieces)
+            for part in m.parts[len(slices):] if m.pieces is not None else m.parts:
                 if isinstance(part, FileSlice):
-                    with open(part.path, "rb") as f:
-                        left = part.length
-                        while left:
-                            data = f.read(min(READ_SIZE, left))
-                            if not data:
-                                raise OSError(_("{path} is shorter than recorded").format(path=part.path))
-                            left -= len(data)
-                            yield data, True
+                    yield from ((data, None) for data in _read(part, READ_SIZE))
                 else:
-                    yield part, False
+                    yield part, None
             pad = b"\0" * (-m.plain_size % BLOCK)
         end = pad + b"\0" * (2 * BLOCK)
         end += b"\0" * (-(self.plain_size + len(end)) % RECORD)
         self.plain_size += len(end)
-        yield frame(end, level), False
+        yield frame(end, level), None
 
     def chunks(self):
-        """The compressed stream as the (bytes, aligned) pieces it is made of, for a reader that cuts it into blocks
+        """The compressed stream as the (bytes, end) chunks it is made of, for a reader that cuts it into blocks
         (pipeline/pack/shared.py); not to be mixed with read()."""
         return self._chunks
 
@@ -108,6 +108,42 @@ class FrameTar(io.RawIOBase):
         out = self._buf[self._pos:self._pos + n]
         self._pos += len(out)
         return out
+
+
+def _read(part: FileSlice, size: int):
+    """The slice's bytes, `size` at a time (the last read shorter)."""
+    with open(part.path, "rb") as f:
+        left = part.length
+        while left:
+            data = f.read(min(size, left))
+            if not data:
+                raise OSError(_("{path} is shorter than recorded").format(path=part.path))
+            left -= len(data)
+            yield data
+
+
+def _in_pieces(slices: list[FileSlice], lengths: list[int]):
+    """The slices' bytes one after the other, as (bytes, end) with end True at the last bytes of each piece; reads
+    stop at the pieces' ends, so that a piece's bytes are not copied again to be cut."""
+    reads = iter(slices)
+    part, f, left = None, None, 0
+    try:
+        for length in lengths:
+            while length:
+                while not left:
+                    if f is not None:
+                        f.close()
+                    part = next(reads)
+                    f, left = open(part.path, "rb"), part.length
+                data = f.read(min(READ_SIZE, length, left))
+                if not data:
+                    raise OSError(_("{path} is shorter than recorded").format(path=part.path))
+                length -= len(data)
+                left -= len(data)
+                yield data, length == 0
+    finally:
+        if f is not None:
+            f.close()
 
 
 def seal(src, sink, recipients: list) -> tuple[str, int]:

@@ -5,7 +5,8 @@ A block is age(zstd(content)) stored under a name derived from its content by a 
 store's signing key, which never leaves the archiving machine): equal contents get equal names, and a name reveals
 nothing of the content to whoever reads the copy. The snapshot's blocks are its 256 KiB stretches (named from the plain
 bytes, so an unchanged stretch is neither compressed nor encrypted again); the journals' are stretches of their zstd
-stream, whose frames are kept byte-identical from run to run (pipeline/pack/frames.py).
+stream, whose frames are kept byte-identical from run to run (pipeline/pack/frames.py), cut as pipeline/pack/pieces.py
+says.
 
 The same run must be the same bytes on every copy (its block list names each block's stored BLAKE3), yet the same
 content may have been encrypted twice (on two USB keys used in turn): a name whose copies disagree, or that a copy
@@ -29,9 +30,9 @@ from pipeline.hashing import HashingReader
 from pipeline.i18n import _
 from pipeline.manifest.blocks import MAX_BLOCK
 from pipeline.pack.blocks import compress_block
+from pipeline.pack.pieces import TOP
 
 SNAPSHOT_BLOCK = 256 << 10  # a day of sales changes 13 of the 1-year sample's 283 such stretches (7 of 71 MiB)
-GRID = (1 << 20, 64 << 10, 4 << 10)  # how a kept journals file is cut (stretches())
 VARIANTS = 16  # tries before a content is said not placeable (never met: each try needs two copies disagreeing)
 CONTEXT = "coffre 2026-12-05 block names"
 
@@ -275,33 +276,35 @@ def place_snapshot(src, shared: SharedBlocks, level: int, progress=None, workers
     return out, plain.hash.hexdigest(), plain.size, tally
 
 
-def stretches(chunks, grid: tuple[int, ...] = GRID):
-    """The journals' zstd stream cut into blocks that stay the same from run to run. A kept file is read from its start
-    in aligned pieces (FrameTar) and grows only at its end: its whole 1 MiB pieces are blocks, and what remains of its
-    last piece is cut on finer grids (64 KiB, then 4 KiB) into blocks that the next runs find again, until the file
-    grows past them; the bytes below the finest grid, the headers and tonight's frames are gathered into blocks of
-    their own, which change every run."""
+def stretches(chunks, most: int = TOP):
+    """The journals' zstd stream cut into blocks that stay the same from run to run: each piece of a kept file
+    (pack/pieces.py) is a block, and the bytes between pieces (tar headers, which change every run, and frames made
+    now) are gathered into blocks of their own, of at most `most` bytes."""
     gathered: list[bytes] = []
     held = 0
-    for chunk, aligned in chunks:
-        view = memoryview(chunk)
-        at = 0
-        if aligned:
-            for size in grid:
-                while len(view) - at >= size:
-                    if gathered:
-                        yield b"".join(gathered)
-                        gathered, held = [], 0
-                    yield bytes(view[at:at + size])
-                    at += size
-        while at < len(view):  # gathered, never past grid[0] in one block
-            take = min(grid[0] - held, len(view) - at)
-            gathered.append(bytes(view[at:at + take]))
-            held += take
-            at += take
-            if held >= grid[0]:
-                yield b"".join(gathered)
-                gathered, held = [], 0
+    piece: list[bytes] = []
+    for chunk, end in chunks:
+        if end is None:
+            view = memoryview(chunk)
+            at = 0
+            while at < len(view):
+                take = min(most - held, len(view) - at)
+                gathered.append(bytes(view[at:at + take]) if take < len(view) else chunk)
+                held += take
+                at += take
+                if held >= most:
+                    yield b"".join(gathered)
+                    gathered, held = [], 0
+            continue
+        if gathered:
+            yield b"".join(gathered)
+            gathered, held = [], 0
+        piece.append(chunk)
+        if end:
+            yield piece[0] if len(piece) == 1 else b"".join(piece)
+            piece = []
+    if piece:
+        raise ValueError("the stream ended within a piece")
     if gathered:
         yield b"".join(gathered)
 

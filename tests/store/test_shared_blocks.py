@@ -464,3 +464,28 @@ def test_when_the_copy_that_read_every_held_block_fails_late_the_others_are_read
         run_archive(cfg, [str(a), str(b)], say=lambda m: None)
     assert f"{b}: its block " in str(stopped.value) and "coffre repair" in str(stopped.value), stopped.value
     assert {r.name for r in store.run_dirs(b)} == before, "no run is signed where no copy restores"
+
+
+def test_an_evening_writes_the_journals_new_frames_once_and_names_the_rest(larger_store):
+    """(A merge of small pieces, every few evenings, writes them once more: not in these three.)"""
+    store = larger_store
+    archive(store)
+    a = store.destinations[0]
+
+    def kept_length() -> int:
+        state = json.loads((store.state_dir / f"{store.store_id}.journals" / "state.json").read_text())
+        return sum(f["length"] for f in state["cache"].values())
+
+    for _evening in range(3):
+        before_length = kept_length()
+        held = {p.name for p in blocks_dir(store, a).rglob("*") if p.is_file()}
+        sell(store, 150)
+        archive(store)
+        growth = kept_length() - before_length
+        run = store.run_dirs(a)[-1]
+        names = [line.rsplit("/", 1)[1] for line in (run / "journals.tar.blocks").read_text().splitlines()]
+        new = {n for n in names if n not in held}
+        written = sum((blocks_dir(store, a) / n[:2] / n).stat().st_size for n in new)
+        # tonight's frames, the tar headers (which change every run) and the small files, each block with its age
+        # header: nothing kept from an earlier run is written again
+        assert growth < written <= growth + 16_384 + 250 * len(new), (growth, written, len(new))
