@@ -14,6 +14,8 @@ from pipeline.i18n import _
 MAX_HEADER = 64 << 10  # far above any header of a few recipients: garbage is refused before it fills memory
 READ_SIZE = 1 << 20
 SEALED = CHUNK + TAG
+OPENED_KEPT = 64  # headers whose file key is remembered (a store's runs each have one for all their blocks)
+_OPENED: dict[tuple, bytes] = {}
 
 
 class _Input:
@@ -84,14 +86,20 @@ def _parse_header(inp: _Input) -> tuple[list[tuple[list[bytes], bytes]], bytes, 
     return stanzas, b"".join(head), mac
 
 
-def decrypt(src, sink, identities: list[bytes]) -> None:
-    """Reads the age file `src` to its end and writes the plaintext to `sink`, chunk by chunk.
+def _opened(head: bytes, mac: bytes, identities: list[bytes], stanzas) -> bytes:
+    """The file key of a header, its MAC checked. Remembered by the header's bytes and MAC: the blocks of one run
+    share their header (age/writer.py SharedHeader), and the same bytes open and authenticate the same way."""
+    key = (head, mac, tuple(identities))
+    file_key = _OPENED.get(key)
+    if file_key is None:
+        file_key = _open(mac, head, identities, stanzas)
+        if len(_OPENED) >= OPENED_KEPT:
+            _OPENED.clear()
+        _OPENED[key] = file_key
+    return file_key
 
-    Plaintext reaches `sink` before the whole file is authenticated (a later chunk may still fail):
-    callers that must not publish damaged data write to a temporary name. Raises NoIdentity when no
-    identity opens a stanza, AgeError for anything malformed, forged, truncated or extended."""
-    inp = _Input(src)
-    stanzas, head, mac = _parse_header(inp)
+
+def _open(mac: bytes, head: bytes, identities: list[bytes], stanzas) -> bytes:
     file_key = None
     for args, body in stanzas:
         if args[0] == x25519.TYPE:
@@ -102,6 +110,18 @@ def decrypt(src, sink, identities: list[bytes]) -> None:
         raise NoIdentity(_("no identity given opens the age stream (encrypted to other recipients)"))
     if not hmac.compare_digest(header_mac(file_key, head), mac):
         raise AgeError(_("the header's MAC does not match: the header was changed"))
+    return file_key
+
+
+def decrypt(src, sink, identities: list[bytes]) -> None:
+    """Reads the age file `src` to its end and writes the plaintext to `sink`, chunk by chunk.
+
+    Plaintext reaches `sink` before the whole file is authenticated (a later chunk may still fail):
+    callers that must not publish damaged data write to a temporary name. Raises NoIdentity when no
+    identity opens a stanza, AgeError for anything malformed, forged, truncated or extended."""
+    inp = _Input(src)
+    stanzas, head, mac = _parse_header(inp)
+    file_key = _opened(head, mac, identities, stanzas)
     inp.fill(NONCE)
     if len(inp.buf) < NONCE:
         raise AgeError(_("the file ends before its payload"))

@@ -15,19 +15,38 @@ def header(file_key: bytes, stanzas: list[bytes]) -> bytes:
     return head + b" " + b64(header_mac(file_key, head)) + b"\n"
 
 
+class SharedHeader:
+    """One header (file key and stanzas, drawn once) for many age files, each with its own random payload nonce.
+
+    A run writes hundreds of blocks; a header each would cost every block one X25519 to write and one to read. The
+    file key never encrypts anything itself: each file's payload key is HKDF(file key, that file's 16 random nonce
+    bytes), as independent of the others' as under fresh file keys. What the files share, their header, tells whoever
+    reads a copy only that one run wrote them, which that run's block lists say anyway."""
+
+    def __init__(self, recipients: list[bytes]):
+        if not recipients:
+            raise ValueError("age encryption needs at least one recipient")
+        self.file_key = os.urandom(16)
+        self.bytes = header(self.file_key, [x25519.wrap(self.file_key, r) for r in recipients])
+
+
 class AgeWriter:
     """write() plain bytes, close() once: `sink` receives the age file. One chunk is held back until the
     next write or close, because the last chunk's nonce differs (and only it may be short)."""
 
     def __init__(self, sink, recipients: list[bytes], *, file_key: bytes | None = None, nonce: bytes | None = None,
-                 stanzas: list[bytes] | None = None):
+                 stanzas: list[bytes] | None = None, shared: SharedHeader | None = None):
         # file_key, nonce and stanzas are for test vectors only; a run always draws fresh ones.
-        if not recipients and not stanzas:
+        if not recipients and not stanzas and not shared:
             raise ValueError("age encryption needs at least one recipient")
-        file_key = file_key or os.urandom(16)
         nonce = nonce or os.urandom(16)
         self._sink = sink
-        sink.write(header(file_key, stanzas or [x25519.wrap(file_key, r) for r in recipients]) + nonce)
+        if shared is not None:
+            file_key, head = shared.file_key, shared.bytes
+        else:
+            file_key = file_key or os.urandom(16)
+            head = header(file_key, stanzas or [x25519.wrap(file_key, r) for r in recipients])
+        sink.write(head + nonce)
         self._aead = ChaCha20Poly1305(hkdf(file_key, nonce, b"payload"))
         self._counter = 0
         self._pending = bytearray()

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import blake3
 
-from pipeline.age.writer import AgeWriter
+from pipeline.age.writer import AgeWriter, SharedHeader
 from pipeline.errors import CannotRun
 from pipeline.hashing import HashingReader
 from pipeline.i18n import _
@@ -82,9 +82,9 @@ class _Collector:
         return b"".join(self.parts)
 
 
-def encrypt(content: bytes, recipients: list) -> bytes:
+def encrypt(content: bytes, header: SharedHeader) -> bytes:
     out = _Collector()
-    age = AgeWriter(out, recipients)
+    age = AgeWriter(out, [], shared=header)
     age.write(content)
     age.close()
     return out.value()
@@ -114,6 +114,7 @@ class SharedBlocks:
     def __init__(self, run, names: BlockNames, recipients: list, listed: dict[str, dict[str, int]],
                  known: dict[str, dict[str, str]], day: int = 0, reread_days: int = 1, first: list[str] = ()):
         self.run, self.names, self.recipients = run, names, recipients
+        self.header = SharedHeader(recipients)  # every block tonight writes opens with it
         self.listed = listed  # spec -> {name: size}
         self.known = known  # spec -> {name: stored BLAKE3} (from the newest run's lists there)
         self.day, self.reread_days = day, reread_days
@@ -262,13 +263,13 @@ def place_snapshot(src, shared: SharedBlocks, level: int, progress=None, workers
     plain = HashingReader(src, progress)
     tally = Tally()
     out: list[Placed] = []
-    recipients = shared.recipients
+    header = shared.header
     with ThreadPoolExecutor(workers) as pool:
         pending: deque = deque()
         while block := plain.read(SNAPSHOT_BLOCK):
             name = shared.names.plain(block)
             pending.append(pool.submit(shared.place, name,
-                                       lambda b=block: encrypt(compress_block(b, level), recipients), tally))
+                                       lambda b=block: encrypt(compress_block(b, level), header), tally))
             while len(pending) > 2 * workers or (pending and pending[0].done()):
                 out.append(pending.popleft().result())
         while pending:
@@ -315,14 +316,14 @@ def place_stream(chunks, shared: SharedBlocks, workers: int = 2) -> tuple[list[P
     size = 0
     tally = Tally()
     out: list[Placed] = []
-    recipients = shared.recipients
+    header = shared.header
     with ThreadPoolExecutor(workers) as pool:
         pending: deque = deque()
         for piece in stretches(chunks):
             whole.update(piece)
             size += len(piece)
             pending.append(pool.submit(shared.place, shared.names.zst(piece),
-                                       lambda p=piece: encrypt(p, recipients), tally))
+                                       lambda p=piece: encrypt(p, header), tally))
             while len(pending) > 2 * workers or (pending and pending[0].done()):
                 out.append(pending.popleft().result())
         while pending:

@@ -165,3 +165,33 @@ def test_the_specs_identity_opens_a_file_made_for_its_recipient():
     recipient = "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj"
     sealed = stock_encrypt(b"hello", [recipient])
     assert open_age(sealed, [secret.private_bytes_raw()]) == b"hello"
+
+
+def test_a_remembered_header_still_refuses_a_changed_mac_another_identity_and_a_damaged_payload(keys):
+    from pipeline.age.writer import SharedHeader
+
+    secret, recipient, _path = keys[0]
+    shared = SharedHeader([parse_recipient(recipient)])
+
+    def seal(data: bytes) -> bytes:
+        out = io.BytesIO()
+        w = AgeWriter(out, [], shared=shared)
+        w.write(data)
+        w.close()
+        return out.getvalue()
+
+    first, second = seal(b"a" * 5000), seal(b"b" * 7000)
+    assert open_age(first, [secret]) == b"a" * 5000  # the header's file key is now remembered
+    assert open_age(second, [secret]) == b"b" * 7000
+    mac_at = first.index(b"\n--- ") + 5
+    forged = bytearray(second)
+    forged[mac_at] ^= 1 if forged[mac_at] != ord("A") else 2
+    with pytest.raises(AgeError):
+        open_age(bytes(forged), [secret])
+    with pytest.raises(NoIdentity):
+        open_age(second, [keys[1][0]])
+    damaged = bytearray(second)
+    damaged[-20] ^= 1
+    with pytest.raises(AgeError):
+        open_age(bytes(damaged), [secret])
+    assert open_age(second, [keys[1][0], secret]) == b"b" * 7000

@@ -139,3 +139,28 @@ def test_known_answer_with_fixed_randomness():
     eph_share = X25519PrivateKey.from_private_bytes(b"\x07" * 32).public_key().public_bytes_raw()
     assert sealed.split(b"\n")[1] == b"-> X25519 " + base64.b64encode(eph_share).rstrip(b"=")
     assert sealed[-(16 + 7 + 16):-(7 + 16)] == nonce
+
+
+def test_files_under_one_shared_header_open_with_stock_age_and_share_no_payload_key(key, tmp_path):
+    from pipeline.age.writer import SharedHeader
+
+    ident, path, recipient = key
+    shared = SharedHeader([recipient])
+    files, plains = [], [b"same" * 1000, b"same" * 1000, os.urandom(3000)]
+    for data in plains:
+        out = io.BytesIO()
+        w = AgeWriter(out, [], shared=shared)
+        w.write(data)
+        w.close()
+        files.append(out.getvalue())
+    heads = [f[:len(shared.bytes)] for f in files]
+    assert heads[0] == heads[1] == heads[2] == shared.bytes
+    nonces = {f[len(shared.bytes):len(shared.bytes) + 16] for f in files}
+    assert len(nonces) == 3  # each file its own payload nonce, hence its own payload key
+    assert files[0][len(shared.bytes):] != files[1][len(shared.bytes):]  # the same bytes encrypt apart
+    for n, sealed in enumerate(files):
+        (tmp_path / f"b{n}.age").write_bytes(sealed)
+        plain = subprocess.run([need_tool("age"), "-d", "-i", str(path), str(tmp_path / f"b{n}.age")],
+                               capture_output=True, check=True).stdout
+        assert plain == plains[n] == pyrage.decrypt(sealed, [ident])
+    assert SharedHeader([recipient]).bytes != shared.bytes  # another run, another file key and stanza
