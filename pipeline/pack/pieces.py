@@ -8,7 +8,8 @@ become one piece of the next level, or pieces of FULL to TOP bytes, which are ne
 written once as tonight's piece and once per merge (once, for a file growing by a few dozen kilobytes an evening),
 and a file's list holds its full pieces and at most FAN - 1 pieces per level beside them.
 
-A piece is (length, level); level FULL_LEVEL marks a piece that is never merged again.
+A piece is (length, level); level FULL_LEVEL marks a piece that is never merged again. Full pieces come first; a merge
+that makes full pieces takes every smaller piece after the last full one along, so that none is stranded.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def whole(length: int, level: int = 0) -> list[Piece]:
 
 def grow(kept: list[Piece], new: int) -> list[Piece]:
     """The pieces of the kept file once `new` bytes are added at its end, merged until no merge is due."""
-    pieces = list(kept) + whole(new)
+    pieces = list(kept) + ([(new, 0)] if new > 0 else [])
     while pieces and pieces[-1][1] != FULL_LEVEL:
         level = pieces[-1][1]
         count = total = 0
@@ -44,10 +45,17 @@ def grow(kept: list[Piece], new: int) -> list[Piece]:
                 break
             count += 1
             total += length
-        if count < FAN and total < FULL:
+        if total >= FULL:
+            # Full pieces now: every smaller piece before them goes along, so that none is left behind a full one,
+            # where no merge would reach it again.
+            count = next((i for i, (_l, lv) in enumerate(reversed(pieces)) if lv == FULL_LEVEL), len(pieces))
+            total = sum(length for length, _lv in pieces[len(pieces) - count:])
+            del pieces[len(pieces) - count:]
+            return pieces + whole(total)
+        if count < FAN:
             break
         del pieces[-count:]
-        pieces += whole(total, level + 1)
+        pieces.append((total, level + 1))
     return pieces
 
 
@@ -62,15 +70,25 @@ def legacy(length: int) -> list[Piece]:
 
 
 def parse(recorded, length: int) -> list[Piece] | None:
-    """Recorded pieces, if they hold together and cover exactly `length` bytes; None otherwise."""
+    """Recorded pieces, if they could have been cut here and cover exactly `length` bytes; None otherwise. A cut only
+    this module makes is followed: full pieces of FULL to TOP bytes, then smaller ones whose levels never go up, at
+    most 2 * FAN of a level, so that no edited state can make a list longer than the file's bytes allow."""
     if not isinstance(recorded, list):
         return None
     out: list[Piece] = []
+    small: dict[int, int] = {}
     for item in recorded:
         if not (isinstance(item, list) and len(item) == 2 and all(type(v) is int for v in item)):
             return None
         size, level = item
-        if not (0 < size <= TOP and FULL_LEVEL <= level <= MAX_LEVEL):
+        if level == FULL_LEVEL:
+            if small or not FULL <= size <= TOP:
+                return None
+        elif not (0 < size < FULL and 0 <= level <= MAX_LEVEL and (not small or level <= min(small))):
             return None
+        else:
+            small[level] = small.get(level, 0) + 1
+            if small[level] > 2 * FAN:
+                return None
         out.append((size, level))
     return out if sum(size for size, _level in out) == length else None

@@ -57,6 +57,30 @@ def test_the_pieces_not_yet_full_stay_few(growth):
         assert all(length <= TOP for length, _level in pieces)
 
 
+def test_a_big_evening_takes_the_small_pieces_before_it_along_so_that_none_is_stranded():
+    pieces, small_most = whole(3_000_000), 0
+    for day in range(365):
+        pieces = grow(pieces, 600_000 if day % 7 == 6 else 40_000)  # one busy day a week
+        small = [p for p in placed(pieces) if p[2] != FULL_LEVEL]
+        small_most = max(small_most, len(small))
+        assert all(level == FULL_LEVEL for _at, _length, level in placed(pieces)[:len(pieces) - len(small)])
+    assert small_most < FAN
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_every_cut_grow_makes_from_any_start_is_one_a_later_run_follows(seed):
+    import random
+
+    rng = random.Random(seed)
+    length = rng.choice([0, 5_000, 3 * TOP + 700_000, 12_345_678])
+    pieces = legacy(length) if seed % 2 else whole(length)
+    for _ in range(60):
+        new = rng.choice([0, 1, 300, 4_000, 40_000, 68_000, 300_000, FULL, 700_000, 5_000_000])
+        pieces = grow(pieces, new)
+        length += new
+        assert parse([list(p) for p in pieces], length) == pieces
+
+
 def test_a_merge_never_cuts_a_piece_that_was_full():
     pieces = whole(5_000_000)
     for growth in [68_000] * 30 + [700_000, 3, 5_000_000, 10] * 5:
@@ -84,6 +108,12 @@ def test_recorded_pieces_are_followed_only_when_they_hold_together():
     assert parse(good, TOP + 68_000) == [(TOP, FULL_LEVEL), (68_000, 0)]
     for bad, length in [(good, TOP + 68_001), ([[TOP + 1, FULL_LEVEL]], TOP + 1), ([[0, 0]], 0),
                         ([[10, -2]], 10), ([[10, 99]], 10), ([[10, 0.5]], 10), ([["10", 0]], 10), ([[10]], 10),
-                        ({"a": 1}, 10), (None, 0), ([[True, 0]], 1)]:
+                        ({"a": 1}, 10), (None, 0), ([[True, 0]], 1),
+                        ([[68_000, 0], [TOP, FULL_LEVEL]], TOP + 68_000),  # a full piece after a small one
+                        ([[FULL - 1, FULL_LEVEL]], FULL - 1),  # too short to be full
+                        ([[FULL, 0]], FULL),  # too long to be small
+                        ([[10, 0], [10, 1]], 20),  # levels going up
+                        ([[1, i % 2] for i in range(1000)], 1000),  # an edited cut: a block a byte
+                        ([[1, 0]] * (2 * FAN + 1), 2 * FAN + 1)]:
         assert parse(bad, length) is None, bad
     assert parse([], 0) == []
