@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from pipeline.pack import pieces
 from pipeline.pack.frames import FileSlice
 
 CHUNK = 4 << 20
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # a journal file's name, never a path
 STATE = "state.json"
 
 
@@ -133,12 +135,18 @@ class FrameCache:
             f.new_path.touch(mode=0o600)
         return files
 
-    def resume(self, index: dict) -> dict[str, FrameFile] | None:
-        """The kept files, each checked against its record; None when one is missing, short or different."""
+    def resume(self, index) -> dict[str, FrameFile] | None:
+        """The kept files, each checked against its record; None when one is missing, short or different, or the
+        records do not hold together (an edited or damaged state: the run then exports everything)."""
         files = {}
         for leftover in self.dir.glob("*.zst.new.*"):  # a killed run's export process's files
             leftover.unlink(missing_ok=True)
+        if not isinstance(index, dict):
+            return None
         for name, rec in index.items():
+            if not (isinstance(name, str) and _PLAIN_NAME.fullmatch(name) and isinstance(rec, dict)
+                    and type(rec.get("length")) is int and rec["length"] >= 0 and type(rec.get("plain", 0)) is int):
+                return None
             path = self.dir / f"{name}.zst"
             h = blake3.blake3(max_threads=blake3.blake3.AUTO)
             try:

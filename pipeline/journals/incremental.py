@@ -194,7 +194,7 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
                 # records need neither, so all three run at once. Nothing of the checks counts unless both hold.
                 with ThreadPoolExecutor(3) as pool:
                     proof = pool.submit(page_evidence, snapshot, conn, tables, state["tables"])
-                    kept = pool.submit(cache.resume, state["cache"])
+                    kept = pool.submit(cache.resume, state.get("cache"))
                     # Many new records (a supermarket's day): their export needs neither the checks nor the proof,
                     # and goes to a process of its own beside them.
                     exported = pool.submit(_export_new_apart, snapshot, mapping_name, mapping, tail, kept,

@@ -509,8 +509,34 @@ def _commit_cut_short(shop):
             (cache_dir(shop.store) / name).write_bytes(data)
 
 
+def _edited_state(change):
+    def damage(shop):
+        state = shop.state()
+        change(state)
+        shop.save_state(state)
+    return damage
+
+
+def _pieces_garbage(state):
+    for n, rec in enumerate(state["cache"].values()):
+        rec["pieces"] = [[1, n % 2]] * rec["length"] if n % 2 else "zzz"
+
+
+def _a_record_naming_a_path(state):
+    state["cache"]["../../outside"] = next(iter(state["cache"].values()))
+
+
 KEPT = {
     "kept frames cut short": (_truncate_kept_frames, False, "kept"),
+    "the kept files' records not a mapping": (_edited_state(lambda s: s.update(cache="zzz")), False, "kept"),
+    "the kept files' records gone": (_edited_state(lambda s: s.pop("cache")), False, "kept"),
+    "a kept file's record not a mapping": (_edited_state(lambda s: s["cache"].update({"tickets.csv": 3})), False,
+                                           "kept"),
+    "a kept file's record naming a path": (_edited_state(_a_record_naming_a_path), False, "kept"),
+    "a kept file's length negative": (_edited_state(lambda s: s["cache"]["jet.csv"].update(length=-5)), False,
+                                      "kept"),
+    # The cut is not followed, the files are: the run stays incremental, cut as the oldest runs cut.
+    "the kept files' cuts edited": (_edited_state(_pieces_garbage), True, None),
     "a kept frames file gone": (_delete_kept_frames, False, "kept"),
     "two kept frames files swapped": (_swap_kept_frames, False, "kept"),
     "state.json unreadable": (_state_not_json, False, "no checkpoint"),
