@@ -184,3 +184,15 @@ def test_a_copy_that_missed_a_run_is_not_called_damaged(store, other_disk):
     shutil.rmtree(store.run_dirs(store.destinations[0])[1])
     res = verify(store)
     assert res.code == 1 and "no longer in this copy" in res.err, res
+
+
+def test_an_interrupted_run_asked_for_by_name_is_not_called_intact(archived):
+    a = archived.destinations[0]
+    newest = archived.run_dirs(a)[-1]
+    cut = newest.parent / (newest.name[:-6] + "ffffff")  # sorts after it: a later run killed before its signature
+    shutil.copytree(newest, cut)
+    (cut / "MANIFEST.b3.minisig").unlink()
+    assert verify(archived, "--from", a).code == 0  # among the others: said, not counted as a run
+    res = verify(archived, "--from", a, "--run", cut.name)
+    assert res.code == 1, res
+    assert cut.name in res.err and "interrupted" in res.err and "Traceback" not in res.err

@@ -194,7 +194,19 @@ def verify_run(dest, store_id: str, run_id: str, opts: VerifyOptions, problems: 
     todo = [n for n in data_files if n not in unread]
     if opts.deep is not None:
         rep.deep = True
-        opts.deep(dest, store_id, rep, {n: listed.get(n) for n in todo}, problem)
+        failed: set[str] = set()
+
+        def noted(name: str, message: str) -> None:
+            failed.add(name)
+            problem(name, message)
+
+        opts.deep(dest, store_id, rep, {n: listed.get(n) for n in todo}, noted)
+        # Decryption stops at a list's first damaged block: each block of a failed list is then held to its BLAKE3,
+        # so that every damaged one is named, as a plain verify names them.
+        for name in sorted(failed):
+            if name in todo and is_block_list(data_files[name]):
+                _check_blocks(dest, store_id, rep, name, blocks or BlockChecks(), problem, blocks is None,
+                              opts.progress)
     else:
         alone = blocks is None
         checks = BlockChecks() if alone else blocks
@@ -301,6 +313,9 @@ def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, 
             elif any(r["run_id"] == run_id and ident.written_here(r) for r in history_runs):
                 report.problems.append(Problem(report.destination, run_id, fmt.SIGNATURE,
                                                _("is missing from a run this machine wrote completely")))
+            elif only_run:  # asked for by name: the one run asked for is not a run
+                report.problems.append(Problem(report.destination, run_id, fmt.SIGNATURE, _(
+                    "is missing: an interrupted run, which nothing vouches for (the runs are listed by coffre list)")))
             else:
                 report.notes.append(_("{run_id}: an interrupted run (no signature); not counted as a run").format(
                     run_id=run_id))

@@ -489,3 +489,20 @@ def test_an_evening_writes_the_journals_new_frames_once_and_names_the_rest(large
         # tonight's frames, the tar headers (which change every run) and the small files, each block with its age
         # header: nothing kept from an earlier run is written again
         assert growth < written <= growth + 16_384 + 250 * len(new), (growth, written, len(new))
+
+
+def test_a_deep_verify_names_every_damaged_block_not_only_the_first(larger_store):
+    store = larger_store
+    archive(store)
+    a = store.destinations[0]
+    run = store.run_dirs(a)[0]
+    names = list(dict.fromkeys(line.rsplit("/", 1)[1]
+                               for line in (run / "snapshot.sqlite.blocks").read_text().splitlines()))
+    hit = [names[0], names[len(names) // 2], names[-1]]
+    assert len(set(hit)) == 3
+    for name in hit:
+        damage(store, a, name)
+    res = coffre(store, "verify", "--deep", "--from", a, "--identity", store.identity)
+    assert res.code == 1, res
+    for name in hit:
+        assert any(name in line and "damaged" in line for line in res.err.splitlines()), (name, res.err)
