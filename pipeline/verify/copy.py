@@ -194,16 +194,10 @@ def verify_run(dest, store_id: str, run_id: str, opts: VerifyOptions, problems: 
     todo = [n for n in data_files if n not in unread]
     if opts.deep is not None:
         rep.deep = True
-        failed: set[str] = set()
-
-        def noted(name: str, message: str) -> None:
-            failed.add(name)
-            problem(name, message)
-
-        opts.deep(dest, store_id, rep, {n: listed.get(n) for n in todo}, noted)
-        # Decryption stops at a list's first damaged block: each block of a failed list is then held to its BLAKE3,
+        stopped = opts.deep(dest, store_id, rep, {n: listed.get(n) for n in todo}, problem) or ()
+        # Decryption stops at a list's first damaged block: each block of such a list is then held to its BLAKE3,
         # so that every damaged one is named, as a plain verify names them.
-        for name in sorted(failed):
+        for name in sorted(stopped):
             if name in todo and is_block_list(data_files[name]):
                 _check_blocks(dest, store_id, rep, name, blocks or BlockChecks(), problem, blocks is None,
                               opts.progress)

@@ -50,7 +50,9 @@ class DeepChecker:
         # sample, two copies: 0.52 s side by side, 0.47 s one after the other; the supermarket's: the same).
         self.side_by_side = side_by_side
 
-    def __call__(self, dest, store_id: str, rep, expected: dict[str, str | None], problem) -> None:
+    def __call__(self, dest, store_id: str, rep, expected: dict[str, str | None], problem) -> set[str]:
+        """Returns the files whose stored bytes stopped the decryption (damaged, unreadable): a block list's other
+        blocks are then still to be held to their BLAKE3 (verify/copy.py)."""
         manifest = rep.manifest
         require_matching_identity(self.identities, manifest, dest.describe())
         entries = {f["name"]: f for f in manifest["files"]}
@@ -77,11 +79,15 @@ class DeepChecker:
                 results = list(pool.map(one, jobs))
         else:
             results = [one(job) for job in jobs]
-        for (name, _kind), (said, read, notes) in zip(jobs, results):
+        stopped = set()
+        for (name, _kind), (said, read, notes, stop) in zip(jobs, results):
             rep.bytes_read += read
             for message in said:
                 problem(name, message)
             rep.notes.extend(_("{file}: {note}").format(file=name, note=n) for n in notes)
+            if stop:
+                stopped.add(name)
+        return stopped
 
     # Each check returns (problems, bytes read, ...) instead of reporting, so that the two threads' findings
     # are reported in one fixed order.
@@ -111,15 +117,15 @@ class DeepChecker:
             got = self._unpack(dest, store_id, run_id, entry, None, facts, decompress=kind != "journals"
                                or journals_need_decompressing(part))
             if got.stored_blake3 != expected:
-                return [_("is damaged: its BLAKE3 differs from MANIFEST.b3")], got.stored_size, []
+                return [_("is damaged: its BLAKE3 differs from MANIFEST.b3")], got.stored_size, [], False
             if kind == "journals":
                 wrong = journals_mismatch(part, got)
-                return ([wrong] if wrong else []), got.stored_size, []
-            return [], got.stored_size, []
+                return ([wrong] if wrong else []), got.stored_size, [], False
+            return [], got.stored_size, [], False
         except UnpackError as err:
-            return [_("is damaged: {reason}").format(reason=err)], 0, []
+            return [_("is damaged: {reason}").format(reason=err)], 0, [], True
         except OSError as err:
-            return [why_not_read(err)], 0, []
+            return [why_not_read(err)], 0, [], True
 
     def _unpack(self, dest, store_id, run_id, entry, out, facts, decompress=True, hash_zst=True):
         return unpack_data_file(dest, store_id, run_id, entry, self.identities, out, facts, decompress, hash_zst)
@@ -127,18 +133,18 @@ class DeepChecker:
     def _snapshot(self, dest, store_id, run_id, entry, expected, facts):
         if facts is None:  # nothing to hold it to, nor to bound its plain size: its stored bytes only
             authenticate(dest, store_id, run_id, entry)
-            return [_("cannot be compared: facts.json.zst.age did not verify")], entry["size"], []
+            return [_("cannot be compared: facts.json.zst.age did not verify")], entry["size"], [], False
         head = HeaderProbe()
         got = self._unpack(dest, store_id, run_id, entry, head, facts, hash_zst=False)  # the facts hold the plain hash
         if got.stored_blake3 != expected:
-            return [_("is damaged: its BLAKE3 differs from MANIFEST.b3")], got.stored_size, []
+            return [_("is damaged: its BLAKE3 differs from MANIFEST.b3")], got.stored_size, [], False
         snap = facts["snapshot"]
         if snap.get("plain_blake3") != got.plain_blake3:
             return ([_("decrypts to a database whose BLAKE3 differs from the one recorded at archive time")],
-                    got.stored_size, [])
+                    got.stored_size, [], False)
         kind = reader_of(snap)
         damaged = kind.damaged_at_archive_time(snap)
-        return kind.check_stream(head.data, got.plain_size, snap), got.stored_size, [damaged] if damaged else []
+        return kind.check_stream(head.data, got.plain_size, snap), got.stored_size, [damaged] if damaged else [], False
 
 
 class _Decrypted:
@@ -161,7 +167,7 @@ class _Decrypted:
         with self.lock:
             first = self.claims.get(key)
             if first is None:
-                self.claims[key] = mine = Future()  # (problems, bytes read, notes) of the copy that decrypts it
+                self.claims[key] = mine = Future()  # (problems, bytes read, notes, stopped) of the copy that decrypts it
         if first is None:
             result = None
             try:
@@ -176,7 +182,7 @@ class _Decrypted:
         found = first.result()
         if found is None or found[0]:
             return decrypt()
-        return [], found[1], list(found[2])
+        return [], found[1], list(found[2]), False
 
 
 class FactsReader(DeepChecker):
