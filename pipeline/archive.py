@@ -54,6 +54,8 @@ from pipeline.verify.blocks import signed_lists
 from pipeline.verify.unrecorded import find_unrecorded
 from pipeline.system_errors import error_words
 
+JOURNALS_STATE_CONTEXT = "coffre 2026-12-06 journals state seal"
+
 
 @dataclass
 class ArchiveResult:
@@ -222,7 +224,8 @@ def _write(cfg: Config, plan: _Plan, source, scratch: Path, history: History, re
                 # are sealed into the run as soon as they are ready (both files stream to every copy).
                 inspected = pool.submit(snap.inspect)
                 journals = pool.submit(_journals_sealed, cfg, snap.journals_db, scratch / "journals", history,
-                                       plan.run_id, run, recipients, result, say, progress, shared) \
+                                       plan.run_id, run, recipients, result, say, progress, shared,
+                                       journals_state_key(secret_key)) \
                     if cfg.journals_enabled else None
                 with snap.stream() as f:
                     tick = progress.task(_("Compressing and encrypting the snapshot"), snap.size)
@@ -511,10 +514,11 @@ class _SealedJournals:
 
 def _journals_sealed(cfg: Config, snapshot: Callable[[], Path], folder: Path, history: History, run_id: str, run: RunTransaction,
                      recipients: list, result: "ArchiveResult", say,
-                     progress: Progress = NO_PROGRESS, shared: SharedBlocks | None = None) -> _SealedJournals | None:
+                     progress: Progress = NO_PROGRESS, shared: SharedBlocks | None = None,
+                     state_key: bytes | None = None) -> _SealedJournals | None:
     """In a thread beside the snapshot's packing: the journals stage, then its tar sealed into every copy."""
     outcome = _journals_result(lambda: _journals_stage(cfg, snapshot, folder, history, run_id, progress,
-                                                       _secret_or_none(cfg, result, say)),
+                                                       _secret_or_none(cfg, result, say), state_key),
                                cfg.journals_mapping, result, say)
     if outcome is None:
         return None
@@ -560,6 +564,11 @@ def _discard_sealed_value(sealed: "_SealedJournals | None") -> None:
         sealed.outcome.discard()
 
 
+def journals_state_key(secret_key) -> bytes:
+    """The key that seals the journals' kept files' records (journals/cache.py), derived from the signing key."""
+    return blake3.blake3(signing.raw_secret(secret_key), derive_key_context=JOURNALS_STATE_CONTEXT).digest()
+
+
 def _secret_or_none(cfg: Config, result: "ArchiveResult", say) -> bytes | None:
     """The till's secret; a secret file that cannot be read costs only the checks of what it seals (said, and said
     again by the journals as records not checked), never the journals themselves."""
@@ -573,14 +582,14 @@ def _secret_or_none(cfg: Config, result: "ArchiveResult", say) -> bytes | None:
 
 
 def _journals_stage(cfg: Config, snapshot: Callable[[], Path], folder: Path, history: History, run_id: str,
-                    progress: Progress = NO_PROGRESS, secret: bytes | None = None):
+                    progress: Progress = NO_PROGRESS, secret: bytes | None = None, state_key: bytes | None = None):
     cp = history.doc.get("journal_checkpoint") or {}
     previous = cp if cp.get("mapping") == cfg.journals_mapping else None
     if previous is None and isinstance((cp.get("chains") or {}).get("source_chain"), dict):
         # The till's own chain is its numbers and seals whatever mapping reads it: what earlier runs archived of it
         # stays what this run is held to, though the mapping was changed (or given under another name).
         previous = {"chains": {"source_chain": cp["chains"]["source_chain"]}}
-    return journals_for_run(snapshot(), folder, cfg.journals_mapping, previous, FrameCache(cfg.state_dir, cfg.store_id),
+    return journals_for_run(snapshot(), folder, cfg.journals_mapping, previous, FrameCache(cfg.state_dir, cfg.store_id, state_key),
                             cfg.compression_level, {"store_id": cfg.store_id, "run_id": run_id,
                                                     "timezone": cfg.journals_timezone}, cfg.journals_timezone,
                             progress, secret)

@@ -122,9 +122,22 @@ class FrameFile:
 
 
 class FrameCache:
-    def __init__(self, state_dir: Path, store_id: str):
+    def __init__(self, state_dir: Path, store_id: str, key: bytes | None = None):
         self.dir = state_dir / f"{store_id}.journals"
         self.staging = state_dir / f"{store_id}.journals.new"
+        # Seals each kept file's record: its plain size and cut are taken on trust (a wrong plain size is a tar that
+        # stock tools cannot read), so a record only this machine's signing key could have made is followed.
+        self.key = key
+
+    def _seal(self, name: str, rec: dict) -> str:
+        fields = [name, rec.get("length"), rec.get("blake3"), rec.get("plain"), rec.get("pieces")]
+        return blake3.blake3(json.dumps(fields, separators=(",", ":")).encode(), key=self.key).hexdigest()
+
+    def _sealed(self, state: dict | None) -> dict | None:
+        if self.key is not None and isinstance(state, dict) and isinstance(state.get("cache"), dict):
+            state = dict(state, cache={name: dict(rec, seal=self._seal(name, rec))
+                                       for name, rec in state["cache"].items()})
+        return state
 
     def fresh(self, names: list[str]) -> dict[str, FrameFile]:
         """Files for a run that exports everything; they replace the kept ones only at commit."""
@@ -145,7 +158,8 @@ class FrameCache:
             return None
         for name, rec in index.items():
             if not (isinstance(name, str) and _PLAIN_NAME.fullmatch(name) and isinstance(rec, dict)
-                    and type(rec.get("length")) is int and rec["length"] >= 0 and type(rec.get("plain", 0)) is int):
+                    and type(rec.get("length")) is int and rec["length"] >= 0 and type(rec.get("plain")) is int
+                    and rec["plain"] >= 0 and (self.key is None or rec.get("seal") == self._seal(name, rec))):
                 return None
             path = self.dir / f"{name}.zst"
             h = blake3.blake3(max_threads=blake3.blake3.AUTO)
@@ -160,7 +174,7 @@ class FrameCache:
             new = self.dir / f"{name}.zst.new"
             new.unlink(missing_ok=True)
             cut = pieces.parse(rec.get("pieces"), rec["length"]) or pieces.legacy(rec["length"])
-            files[name] = FrameFile(name, path, rec["length"], rec.get("plain", 0), h, new, kept_pieces=cut)
+            files[name] = FrameFile(name, path, rec["length"], rec["plain"], h, new, kept_pieces=cut)
         return files
 
     def load_state(self) -> dict | None:
@@ -177,7 +191,7 @@ class FrameCache:
         if fresh:
             for f in files.values():
                 _fsync(f.new_path)
-            _write_state(self.staging, state)
+            _write_state(self.staging, self._sealed(state))
             old = self.dir.with_name(self.dir.name + ".old")
             shutil.rmtree(old, ignore_errors=True)
             if self.dir.exists():
@@ -199,7 +213,7 @@ class FrameCache:
                 out.flush()
                 os.fsync(out.fileno())
             f.new_path.unlink()
-        _write_state(self.dir, state)
+        _write_state(self.dir, self._sealed(state))
 
     def discard(self, files: dict[str, FrameFile] | None, fresh: bool) -> None:
         if fresh:

@@ -535,8 +535,13 @@ KEPT = {
     "a kept file's record naming a path": (_edited_state(_a_record_naming_a_path), False, "kept"),
     "a kept file's length negative": (_edited_state(lambda s: s["cache"]["jet.csv"].update(length=-5)), False,
                                       "kept"),
-    # The cut is not followed, the files are: the run stays incremental, cut as the oldest runs cut.
-    "the kept files' cuts edited": (_edited_state(_pieces_garbage), True, None),
+    # A record's plain size and cut are taken on trust (a wrong size is a tar stock tools cannot read): each record
+    # is sealed with a key from the signing key, and an edited one is not followed.
+    "the kept files' cuts edited": (_edited_state(_pieces_garbage), False, "kept"),
+    "a kept file's plain size edited": (_edited_state(lambda s: s["cache"]["tickets.csv"].update(plain=1000)), False,
+                                        "kept"),
+    "a kept file's plain size gone": (_edited_state(lambda s: s["cache"]["tickets.json"].pop("plain")), False, "kept"),
+    "a kept file's seal gone": (_edited_state(lambda s: s["cache"]["jet.csv"].pop("seal")), False, "kept"),
     "a kept frames file gone": (_delete_kept_frames, False, "kept"),
     "two kept frames files swapped": (_swap_kept_frames, False, "kept"),
     "state.json unreadable": (_state_not_json, False, "no checkpoint"),
