@@ -78,10 +78,14 @@ def plan(cfg, specs: list[str]) -> Plan:
     return p
 
 
-def older_than_written(p: Plan, chosen: str, why_not_newer: list[str]) -> str | None:
-    """The sentence to say when the run taken is older than the newest one this machine wrote."""
+def older_than_written(p: Plan, chosen: str, why_not_newer: list[str], asked: bool = False) -> str | None:
+    """The sentence to say when the run taken is older than the newest one this machine wrote (`asked`: by name, so
+    the newer one was not tried)."""
     if not p.newest_written or chosen >= p.newest_written:
         return None
+    if asked:
+        return _("run {chosen}, as asked, is older than run {newest}, the last this machine wrote").format(
+            chosen=chosen, newest=p.newest_written)
     where = "; ".join(why_not_newer[:3]) if why_not_newer else _("it is on none of the copies reached")
     return _("this is NOT the newest run: run {newest}, the last this machine wrote, could not be restored "
              "({reason}); run {chosen} is older").format(newest=p.newest_written, reason=where, chosen=chosen)

@@ -137,7 +137,7 @@ def restore(cfg: Config, identities: list, out_dir: Path, run_id: str | None = N
                         copy=dest.describe(), path=out_dir, reason=error_words(err)))
                     continue
                 newer = [w for rid, why in passed_over.items() if rid > chosen for w in why]
-                warnings = [older_than_written(p, chosen, newer), *lacking(p, chosen, c.spec),
+                warnings = [older_than_written(p, chosen, newer, asked=bool(run_id)), *lacking(p, chosen, c.spec),
                             newer_than_written(p, chosen), reader_of(facts.get("snapshot") or {}).damaged_at_archive_time(
                                 facts.get("snapshot") or {})]
                 if p.record_note:

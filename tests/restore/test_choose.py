@@ -103,3 +103,16 @@ def test_a_newest_run_deleted_from_every_copy_it_was_written_to_is_not_replaced_
         assert res.code == 1 and all(not c["ok"] and newest in c["problem"] for c in json.loads(res.out)["copies"]), res
         res = store.coffre("restore", *store.identity_args(), "--out", out, "--run", older)
         assert res.code == 0 and restored_run(out) == older, res
+
+
+def test_an_older_run_asked_for_by_name_is_not_said_to_replace_a_newest_that_could_not_be_restored(tmp_path):
+    """Found by review: `--run OLDER` warned that the newest run 'could not be restored (it is on none of the copies
+    reached)' while it was intact on both: it was never tried, since it was not asked for."""
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=6) as store:
+        older = archive_ok(store)["run_id"]
+        newest = archive_ok(store)["run_id"]
+        res = store.coffre("restore", *store.identity_args(), "--out", tmp_path / "r", "--run", older)
+        assert res.code == 0, res
+        assert restored_run(tmp_path / "r") == older
+        assert "NOT the newest" not in res.err and "could not be restored" not in res.err, res
+        assert "as asked" in res.err and newest in res.err, res
