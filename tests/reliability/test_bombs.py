@@ -9,6 +9,7 @@ import io
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -114,18 +115,33 @@ class Measured:
         return f"<exit {self.code}, {self.peak_mb:.0f} MB, {self.seconds:.1f} s\nstdout:\n{self.out}\nstderr:\n{self.err}>"
 
 
+# `python -m pipeline`, which writes its own peak RSS (VmHWM) to $COFFRE_TEST_HWM as it ends. wait4's ru_maxrss
+# would not do: Linux keeps in it the memory of the process forked before exec, i.e. this test process's, which grows
+# as the suite runs (131-150 MB in a full run, where the command alone peaks at about 50 MB).
+_HWM_MAIN = """
+import atexit, os, runpy
+def _hwm():
+    with open("/proc/self/status") as status, open(os.environ["COFFRE_TEST_HWM"], "w") as out:
+        out.write(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+atexit.register(_hwm)
+runpy.run_module("pipeline", run_name="__main__", alter_sys=True)
+"""
+
+
 def measured(store, *args, fsize: int) -> Measured:
     """`coffre ARGS` in its own process with RLIMIT_FSIZE=fsize (a write past it fails with EFBIG: Python ignores
-    SIGXFSZ) and RLIMIT_AS=AS_CAP, killed after TIMEOUT; its peak RSS taken from wait4."""
+    SIGXFSZ) and RLIMIT_AS=AS_CAP, killed after TIMEOUT; its peak RSS as it says it (else wait4's, which is larger)."""
 
     def limit():
         resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
         resource.setrlimit(resource.RLIMIT_AS, (AS_CAP, AS_CAP))
 
-    argv = [sys.executable, "-m", "pipeline", args[0], "--config", str(store.config), *map(str, args[1:])]
+    argv = [sys.executable, "-c", _HWM_MAIN, args[0], "--config", str(store.config), *map(str, args[1:])]
+    hwm = Path(tempfile.mkdtemp(prefix="coffre-hwm-")) / "kb"
+    env = dict(os.environ, **store.env(), COFFRE_TEST_HWM=str(hwm))
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:  # files: nothing to drain while waiting
         started = time.monotonic()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=dict(os.environ, **store.env()), preexec_fn=limit)
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, preexec_fn=limit)
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
@@ -138,8 +154,14 @@ def measured(store, *args, fsize: int) -> Measured:
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
+        try:
+            peak_kb = int(hwm.read_text())
+        except (OSError, ValueError):  # killed, or ended without its atexit
+            peak_kb = usage.ru_maxrss
+        finally:
+            shutil.rmtree(hwm.parent, ignore_errors=True)
         return Measured(proc.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace"),
-                        usage.ru_maxrss / 1024, time.monotonic() - started)
+                        peak_kb / 1024, time.monotonic() - started)
 
 
 # --- the hostile-copy suite -------------------------------------------------------------------------------------
