@@ -27,6 +27,7 @@ from pipeline.pack.frames import FileSlice
 CHUNK = 4 << 20
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # a journal file's name, never a path
 STATE = "state.json"
+SEAL = "seal"
 
 
 class _Counter:
@@ -125,19 +126,11 @@ class FrameCache:
     def __init__(self, state_dir: Path, store_id: str, key: bytes | None = None):
         self.dir = state_dir / f"{store_id}.journals"
         self.staging = state_dir / f"{store_id}.journals.new"
-        # Seals each kept file's record: its plain size and cut are taken on trust (a wrong plain size is a tar that
-        # stock tools cannot read), so a record only this machine's signing key could have made is followed.
+        # Seals the whole state: a kept file's plain size and cut are taken on trust (a wrong plain size is a tar
+        # stock tools cannot read), and a record holds only with the boundaries and counts written beside it (an
+        # older record put back beside newer ones would drop the sales in between). A state only this machine's
+        # signing key could have written is followed.
         self.key = key
-
-    def _seal(self, name: str, rec: dict) -> str:
-        fields = [name, rec.get("length"), rec.get("blake3"), rec.get("plain"), rec.get("pieces")]
-        return blake3.blake3(json.dumps(fields, separators=(",", ":")).encode(), key=self.key).hexdigest()
-
-    def _sealed(self, state: dict | None) -> dict | None:
-        if self.key is not None and isinstance(state, dict) and isinstance(state.get("cache"), dict):
-            state = dict(state, cache={name: dict(rec, seal=self._seal(name, rec))
-                                       for name, rec in state["cache"].items()})
-        return state
 
     def fresh(self, names: list[str]) -> dict[str, FrameFile]:
         """Files for a run that exports everything; they replace the kept ones only at commit."""
@@ -159,7 +152,7 @@ class FrameCache:
         for name, rec in index.items():
             if not (isinstance(name, str) and _PLAIN_NAME.fullmatch(name) and isinstance(rec, dict)
                     and type(rec.get("length")) is int and rec["length"] >= 0 and type(rec.get("plain")) is int
-                    and rec["plain"] >= 0 and (self.key is None or rec.get("seal") == self._seal(name, rec))):
+                    and rec["plain"] >= 0):
                 return None
             path = self.dir / f"{name}.zst"
             h = blake3.blake3(max_threads=blake3.blake3.AUTO)
@@ -183,7 +176,11 @@ class FrameCache:
             state = json.loads((self.dir / STATE).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        return state if isinstance(state, dict) else None
+        if not isinstance(state, dict):
+            return None
+        if self.key is not None and state.pop(SEAL, None) != state_seal(self.key, state):
+            return None  # edited, damaged, or written without the signing key: the run starts from nothing
+        return state
 
     def commit(self, files: dict[str, FrameFile], fresh: bool, state: dict | None) -> None:
         """Makes this run's frames part of the kept files, then records them and `state` (None: the next
@@ -191,7 +188,7 @@ class FrameCache:
         if fresh:
             for f in files.values():
                 _fsync(f.new_path)
-            _write_state(self.staging, self._sealed(state))
+            _write_state(self.staging, state, self.key)
             old = self.dir.with_name(self.dir.name + ".old")
             shutil.rmtree(old, ignore_errors=True)
             if self.dir.exists():
@@ -213,7 +210,7 @@ class FrameCache:
                 out.flush()
                 os.fsync(out.fileno())
             f.new_path.unlink()
-        _write_state(self.dir, self._sealed(state))
+        _write_state(self.dir, state, self.key)
 
     def discard(self, files: dict[str, FrameFile] | None, fresh: bool) -> None:
         if fresh:
@@ -223,11 +220,20 @@ class FrameCache:
                 f.new_path.unlink(missing_ok=True)
 
 
-def _write_state(folder: Path, state: dict | None) -> None:
+def state_seal(key: bytes, state: dict) -> str:
+    """The keyed BLAKE3 of a state as JSON reads it back (keys sorted), its seal left out."""
+    body = {k: v for k, v in state.items() if k != SEAL}
+    return blake3.blake3(json.dumps(body, sort_keys=True, separators=(",", ":")).encode(), key=key).hexdigest()
+
+
+def _write_state(folder: Path, state: dict | None, key: bytes | None = None) -> None:
     path = folder / STATE
     if state is None:
         path.unlink(missing_ok=True)
         return
+    if key is not None:
+        state = json.loads(json.dumps(state))  # as the next run reads it back: the seal is of those values
+        state[SEAL] = state_seal(key, state)
     tmp = folder / (STATE + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         # dumps, not dump: json.dump streams through the pure-Python encoder (the day sums make this big).

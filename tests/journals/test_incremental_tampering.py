@@ -13,6 +13,7 @@ import json
 import shutil
 import sqlite3
 import struct
+import tomllib
 from collections import Counter
 
 import pytest
@@ -23,7 +24,10 @@ from test_journals_in_runs import JOURNALS, open_journals
 
 from pipeline.sample.chain import (closure_payload, derive_private_key, duplicate_payload, jet_payload, key_id,
                                    means_text, public_key_b64, sign, ticket_payload)
+from pipeline.archive import journals_state_key
+from pipeline.journals.cache import state_seal
 from pipeline.journals.connection import add_functions, open_snapshot
+from pipeline.keys import signing
 from pipeline.sample.generate import AMOUNT_COLUMNS, Line, lines_digest, payments_digest, ticket_amounts
 
 KEY = derive_private_key(7)  # the sample shop of conftest.py is built with --seed 7
@@ -86,8 +90,16 @@ class Shop:
     def state(self) -> dict:
         return json.loads((cache_dir(self.store) / "state.json").read_text(encoding="utf-8"))
 
-    def save_state(self, state: dict) -> None:
+    def save_state(self, state: dict, reseal: bool = True) -> None:
+        """`reseal`: sealed again with the store's key, as Coffre seals it, so that what the run does with the edited
+        values is what is tested (a bug of Coffre's own); else as an edit without the key leaves it."""
+        if reseal:
+            state = dict(state, seal=state_seal(self.state_key(), state))
         (cache_dir(self.store) / "state.json").write_text(json.dumps(state), encoding="utf-8")
+
+    def state_key(self) -> bytes:
+        cfg = tomllib.loads(self.store.config.read_text())
+        return journals_state_key(signing.load_secret(self.store.config.parent / cfg["signing"]["secret_key_file"]))
 
 
 def keys(findings: list[dict]) -> set[tuple]:
@@ -517,6 +529,25 @@ def _edited_state(change):
     return damage
 
 
+def _unsealed(change):
+    def damage(shop):
+        state = shop.state()
+        change(state)
+        shop.save_state(state, reseal=False)
+    return damage
+
+
+def _records_of_an_earlier_evening(shop):
+    """Found by review: an older record put back beside the boundaries and counts of a later run (the kept files only
+    grow, so it still matches them) dropped the sales in between."""
+    earlier = shop.state()
+    sell(shop.store.db, 4)
+    assert shop.archive()["journals"]["checked"] == "new records only"
+    state = shop.state()
+    state["cache"] = earlier["cache"]
+    shop.save_state(state, reseal=False)
+
+
 def _pieces_garbage(state):
     for n, rec in enumerate(state["cache"].values()):
         rec["pieces"] = [[1, n % 2]] * rec["length"] if n % 2 else "zzz"
@@ -535,13 +566,18 @@ KEPT = {
     "a kept file's record naming a path": (_edited_state(_a_record_naming_a_path), False, "kept"),
     "a kept file's length negative": (_edited_state(lambda s: s["cache"]["jet.csv"].update(length=-5)), False,
                                       "kept"),
-    # A record's plain size and cut are taken on trust (a wrong size is a tar stock tools cannot read): each record
-    # is sealed with a key from the signing key, and an edited one is not followed.
-    "the kept files' cuts edited": (_edited_state(_pieces_garbage), False, "kept"),
-    "a kept file's plain size edited": (_edited_state(lambda s: s["cache"]["tickets.csv"].update(plain=1000)), False,
-                                        "kept"),
+    # The cut is not followed, the files are: the run stays incremental, cut as the oldest runs cut.
+    "the kept files' cuts edited": (_edited_state(_pieces_garbage), True, None),
     "a kept file's plain size gone": (_edited_state(lambda s: s["cache"]["tickets.json"].pop("plain")), False, "kept"),
-    "a kept file's seal gone": (_edited_state(lambda s: s["cache"]["jet.csv"].pop("seal")), False, "kept"),
+    # A plain size or cut is taken on trust (a wrong size is a tar stock tools cannot read), and a record holds only
+    # beside the boundaries written with it: the state is sealed with a key from the signing key, and a state edited
+    # without that key is not followed.
+    "a kept file's plain size edited": (_unsealed(lambda s: s["cache"]["tickets.csv"].update(plain=1000)), False,
+                                        "no checkpoint"),
+    "the kept files' records of an earlier evening": (_records_of_an_earlier_evening, False, "no checkpoint"),
+    "the state's seal gone": (_unsealed(lambda s: s.pop("seal")), False, "no checkpoint"),
+    "a day's sums edited": (_unsealed(lambda s: s["days"]["tickets"][0].__setitem__(-1, 1)), False,
+                            "no checkpoint"),
     "a kept frames file gone": (_delete_kept_frames, False, "kept"),
     "two kept frames files swapped": (_swap_kept_frames, False, "kept"),
     "state.json unreadable": (_state_not_json, False, "no checkpoint"),
