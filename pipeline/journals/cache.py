@@ -131,6 +131,7 @@ class FrameCache:
         # older record put back beside newer ones would drop the sales in between). A state only this machine's
         # signing key could have written is followed.
         self.key = key
+        self.refused = False  # a state was found but its seal did not hold (load_state)
 
     def fresh(self, names: list[str]) -> dict[str, FrameFile]:
         """Files for a run that exports everything; they replace the kept ones only at commit."""
@@ -179,7 +180,8 @@ class FrameCache:
         if not isinstance(state, dict):
             return None
         if self.key is not None and state.pop(SEAL, None) != state_seal(self.key, state):
-            return None  # edited, damaged, or written without the signing key: the run starts from nothing
+            self.refused = True  # edited, damaged, or written without this store's signing key
+            return None
         return state
 
     def commit(self, files: dict[str, FrameFile], fresh: bool, state: dict | None) -> None:

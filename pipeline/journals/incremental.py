@@ -178,7 +178,8 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
         state = cache.load_state() if previous else None
         files, tail, why, evidence = None, None, None, None
         if not state:
-            why = "no checkpoint from the last run"
+            why = "the kept state is not sealed by this store's signing key (edited or damaged)" if cache.refused \
+                else "no checkpoint from the last run"
         elif state.get("none_because"):
             why = f"the last run cannot be followed: {state['none_because']}"
         elif state.get("mapping") != digest:

@@ -573,11 +573,10 @@ KEPT = {
     # beside the boundaries written with it: the state is sealed with a key from the signing key, and a state edited
     # without that key is not followed.
     "a kept file's plain size edited": (_unsealed(lambda s: s["cache"]["tickets.csv"].update(plain=1000)), False,
-                                        "no checkpoint"),
-    "the kept files' records of an earlier evening": (_records_of_an_earlier_evening, False, "no checkpoint"),
-    "the state's seal gone": (_unsealed(lambda s: s.pop("seal")), False, "no checkpoint"),
-    "a day's sums edited": (_unsealed(lambda s: s["days"]["tickets"][0].__setitem__(-1, 1)), False,
-                            "no checkpoint"),
+                                        "not sealed"),
+    "the kept files' records of an earlier evening": (_records_of_an_earlier_evening, False, "not sealed"),
+    "the state's seal gone": (_unsealed(lambda s: s.pop("seal")), False, "not sealed"),
+    "a day's sums edited": (_unsealed(lambda s: s["days"]["tickets"][0].__setitem__(-1, 1)), False, "not sealed"),
     "a kept frames file gone": (_delete_kept_frames, False, "kept"),
     "two kept frames files swapped": (_swap_kept_frames, False, "kept"),
     "state.json unreadable": (_state_not_json, False, "no checkpoint"),
