@@ -565,7 +565,7 @@ def _discard_sealed_value(sealed: "_SealedJournals | None") -> None:
 
 
 def journals_state_key(secret_key) -> bytes:
-    """The key that seals the journals' kept files' records (journals/cache.py), derived from the signing key."""
+    """The key that seals the journals' state (journals/cache.py state_seal), derived from the signing key."""
     return blake3.blake3(signing.raw_secret(secret_key), derive_key_context=JOURNALS_STATE_CONTEXT).digest()
 
 

@@ -92,14 +92,14 @@ def _opened(head: bytes, mac: bytes, identities: list[bytes], stanzas) -> bytes:
     key = (head, mac, tuple(identities))
     file_key = _OPENED.get(key)
     if file_key is None:
-        file_key = _open(mac, head, identities, stanzas)
+        file_key = _open(head, mac, identities, stanzas)
         if len(_OPENED) >= OPENED_KEPT:
             _OPENED.clear()
         _OPENED[key] = file_key
     return file_key
 
 
-def _open(mac: bytes, head: bytes, identities: list[bytes], stanzas) -> bytes:
+def _open(head: bytes, mac: bytes, identities: list[bytes], stanzas) -> bytes:
     file_key = None
     for args, body in stanzas:
         if args[0] == x25519.TYPE:

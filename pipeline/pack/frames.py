@@ -78,7 +78,7 @@ class FrameTar(io.RawIOBase):
                 yield from _in_pieces(slices, m.pieces)
             for part in m.parts[len(slices):] if m.pieces is not None else m.parts:
                 if isinstance(part, FileSlice):
-                    yield from ((data, None) for data in _read(part, READ_SIZE))
+                    yield from ((data, None) for data in _read(part, lambda: READ_SIZE))
                 else:
                     yield part, None
             pad = b"\0" * (-m.plain_size % BLOCK)
@@ -110,12 +110,12 @@ class FrameTar(io.RawIOBase):
         return out
 
 
-def _read(part: FileSlice, size: int):
-    """The slice's bytes, `size` at a time (the last read shorter)."""
+def _read(part: FileSlice, most):
+    """The slice's bytes, in reads of at most most() bytes (asked before each read)."""
     with open(part.path, "rb") as f:
         left = part.length
         while left:
-            data = f.read(min(size, left))
+            data = f.read(min(most(), left))
             if not data:
                 raise OSError(_("{path} is shorter than recorded").format(path=part.path))
             left -= len(data)
@@ -125,25 +125,15 @@ def _read(part: FileSlice, size: int):
 def _in_pieces(slices: list[FileSlice], lengths: list[int]):
     """The slices' bytes one after the other, as (bytes, end) with end True at the last bytes of each piece; reads
     stop at the pieces' ends, so that a piece's bytes are not copied again to be cut."""
-    reads = iter(slices)
-    part, f, left = None, None, 0
-    try:
-        for length in lengths:
-            while length:
-                while not left:
-                    if f is not None:
-                        f.close()
-                    part = next(reads)
-                    f, left = open(part.path, "rb"), part.length
-                data = f.read(min(READ_SIZE, length, left))
-                if not data:
-                    raise OSError(_("{path} is shorter than recorded").format(path=part.path))
-                length -= len(data)
-                left -= len(data)
-                yield data, length == 0
-    finally:
-        if f is not None:
-            f.close()
+    lengths = iter(lengths)
+    left = [next(lengths, 0)]  # bytes to go in the current piece
+    for part in slices:
+        for data in _read(part, lambda: min(READ_SIZE, left[0])):
+            left[0] -= len(data)
+            end = left[0] == 0
+            if end:
+                left[0] = next(lengths, 0)
+            yield data, end
 
 
 def seal(src, sink, recipients: list) -> tuple[str, int]:

@@ -23,12 +23,13 @@ MAX_LEVEL = 16  # more would need FAN ** 16 bytes: a state saying more is not fo
 Piece = tuple[int, int]
 
 
-def whole(length: int, level: int = 0) -> list[Piece]:
-    """`length` bytes as one piece of `level`, or, from FULL bytes on, as the fewest equal pieces of at most TOP."""
+def whole(length: int) -> list[Piece]:
+    """`length` bytes as one piece of level 0, or, from FULL bytes on, as the fewest equal full pieces of at most
+    TOP."""
     if length <= 0:
         return []
     if length < FULL:
-        return [(length, level)]
+        return [(length, 0)]
     count = -(-length // TOP)
     base, extra = divmod(length, count)
     return [(base + (1 if i < extra else 0), FULL_LEVEL) for i in range(count)]

@@ -113,7 +113,7 @@ class SharedBlocks:
 
     def __init__(self, run, names: BlockNames, recipients: list, listed: dict[str, dict[str, int]],
                  known: dict[str, dict[str, str]], day: int = 0, reread_days: int = 1, first: list[str] = ()):
-        self.run, self.names, self.recipients = run, names, recipients
+        self.run, self.names = run, names
         self.header = SharedHeader(recipients)  # every block tonight writes opens with it
         self.listed = listed  # spec -> {name: size}
         self.known = known  # spec -> {name: stored BLAKE3} (from the newest run's lists there)
