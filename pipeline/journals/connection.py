@@ -48,9 +48,21 @@ class LocalClock:
             raise ValueError(f"unknown time zone {zone!r}") from err
         self.hours: dict[str, tuple[str, str] | None] = {}
         self.minutes: dict[str, tuple[str, str] | None] = {}
+        # The last stamp and its local time: a row asks for its local time and then its day, and a ticket's lines
+        # come one after another with the ticket's stamp.
+        self.seen: str | None = None
+        self.said: str | None = None
 
     def local(self, ts) -> str | None:
         """'YYYY-MM-DDTHH:MM:SS+HH:MM' in the zone, or the stamp as it is when it is not one."""
+        if type(ts) is str and ts == self.seen:
+            return self.said
+        said = self._local(ts)
+        if type(ts) is str:
+            self.seen, self.said = ts, said
+        return said
+
+    def _local(self, ts) -> str | None:
         if not isinstance(ts, str) or len(ts) < 19 or ts[10] not in "T ":
             return None if ts is None else str(ts)
         rest = ts[19:].lstrip(".0123456789") if ts[19:20] == "." else ts[19:]  # fractions of a second dropped

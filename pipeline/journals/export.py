@@ -43,21 +43,45 @@ def csv_fields(j: Journal) -> list[str]:
 
 def _euros_sql(col: str) -> str:
     # "-12,05" for -1205 cents, quoted as text: French Excel reads it as a number, a point would make it a date.
-    return (f"""CASE WHEN {col} IS NULL THEN '' ELSE '"' || CASE WHEN {col} < 0 THEN '-' ELSE '' END || """
-            f"""(abs({col}) / 100) || ',' || printf('%02d', abs({col}) % 100) || '"' END""")
+    return (f"""CASE WHEN {col} IS NULL THEN '' ELSE printf('"%s%d,%02d"', CASE WHEN {col} < 0 THEN '-' ELSE '' END, """
+            f"""abs({col}) / 100, abs({col}) % 100) END""")
+
+
+PRINTF_ARGS = 100  # below SQLite's least limit on a function's arguments (127)
+CELL_SEP = " || ';' || "
 
 
 def csv_sql(j: Journal) -> str:
-    """One CSV line per row: integers bare, text always quoted (so ';', quotes and newlines are safe), NULL empty."""
+    """One CSV line per row: integers bare, text always quoted (so ';', quotes and newlines are safe), NULL empty.
+
+    The line is made by printf in one pass: joined with ||, each cell would copy the line made so far (measured on the
+    1-year sample: 0.6 s of the first run's export). printf stops a text at a NUL character, which || keeps: a row
+    with one in a text cell is made with || instead, so that no byte of it is lost.
+    """
+    texts = [_typed(j, f) for f in j.fields if j.types[f] not in ("integer", "number")]
+    if not texts:
+        return csv_line_sql(j, printf=True)
+    nul = " OR ".join(f"instr({t}, char(0))" for t in texts)
+    return f"CASE WHEN {nul} THEN {csv_line_sql(j, printf=False)} ELSE {csv_line_sql(j, printf=True)} END"
+
+
+def csv_line_sql(j: Journal, printf: bool) -> str:
+    """The CSV line made by printf, or joined with || (slower, but a text's NUL characters stay in it)."""
     cells = []
     for f in j.fields:
+        typed = _typed(j, f)
         if j.types[f] in ("integer", "number"):
-            cells.append(f"COALESCE({_typed(j, f)}, '')")
+            cells.append(f"COALESCE({typed}, '')")
             if euro_field(j, f):
-                cells.append(_euros_sql(_typed(j, f)))
+                cells.append(_euros_sql(typed))
+        elif printf:
+            cells.append(f"""CASE WHEN {typed} IS NULL THEN '' ELSE printf('"%w"', {typed}) END""")
         else:
-            cells.append(f"""COALESCE('"' || replace({_typed(j, f)}, '"', '""') || '"', '')""")
-    return " || ';' || ".join(cells)
+            cells.append(f"""COALESCE('"' || replace({typed}, '"', '""') || '"', '')""")
+    if not printf:
+        return CELL_SEP.join(cells)
+    groups = [cells[i:i + PRINTF_ARGS] for i in range(0, len(cells), PRINTF_ARGS)]
+    return CELL_SEP.join(f"printf('{';'.join(['%s'] * len(g))}', {', '.join(g)})" for g in groups)
 
 
 def json_sql(j: Journal) -> str:
