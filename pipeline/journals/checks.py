@@ -13,10 +13,12 @@ import binascii
 import os
 import sqlite3
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 import blake3
 
 from pipeline.i18n import _, ngettext
+from pipeline.journals.connection import open_snapshot
 from pipeline.journals.findings import CheckResult, Finding, clauses, closure_name, closures_of_kind
 from pipeline.journals.till_key import TillKey, verify_any
 from pipeline.journals.mapping import Journal, Mapping, counted_types_sql, payload_sql, quote_ident, tickets_journal
@@ -561,43 +563,98 @@ def check_journals(conn: sqlite3.Connection, mapping: Mapping, checkpoint: dict 
 
     With a period, checks are limited to it and nothing is trusted from a checkpoint.
     """
-    result = CheckResult()
     keys = load_public_keys(conn, mapping)
+    parts: dict[str, CheckResult] = {}  # each journal's findings: its chain's, then its numbering's
     new_cp: dict = {}
     signed = [j for j in mapping.journals.values() if j.payload and j.chain_key is not None]
     tick = progress.task(_("Checking the signatures of the fiscal journals"),
                          table_rows(conn, signed) if progress and not period else None, RECORDS)
     pool = workers() if keys else (None, 1)
     try:
-        for j in mapping.journals.values():
-            where, params = ("WHERE " + j.day + " BETWEEN ? AND ?", period) if period else ("", ())
-            if j.payload and j.chain_key is not None:
-                if not keys:
-                    result.add(no_keys(j))
-                else:
-                    new_cp[j.name] = check_chain(conn, j, keys, result,
-                                                 None if period else (checkpoint or {}).get(j.name), where, params,
-                                                 period is None, tick, pool)
-            if j.numbering_field:
-                check_numbering(conn, j, result, where, params, period is None)
+        for j in signed:
+            parts[j.name] = part = CheckResult()
+            if not keys:
+                part.add(no_keys(j))
+            else:
+                where, params = ("WHERE " + j.day + " BETWEEN ? AND ?", period) if period else ("", ())
+                new_cp[j.name] = check_chain(conn, j, keys, part, None if period else (checkpoint or {}).get(j.name),
+                                             where, params, period is None, tick, pool)
     finally:
         if pool[0] is not None:
             pool[0].shutdown()
     tick.done()
+    seals = CheckResult()
     if mapping.source_chains:
         from pipeline.journals.source_chains import check_source_chains  # it words its findings with this module's
-        seals = progress.task(_("Checking the till's own chain"), None, RECORDS)
-        new_cp.update(check_source_chains(conn, mapping, result, chain_secret, None if period else checkpoint, period))
-        seals.done()
-    # The closures, grand totals, tickets against their lines and payments: SQL with nothing to count on the way.
+        task = progress.task(_("Checking the till's own chain"), None, RECORDS)
+        new_cp.update(check_source_chains(conn, mapping, seals, chain_secret, None if period else checkpoint, period))
+        task.done()
+    # The numbering, closures, grand totals, records and means: SQL with nothing to count on the way, in two halves
+    # side by side (the signatures, verified on every core, are done; an export beside them may be too).
     sums = progress.task(_("Checking the closures and grand totals"), None, RECORDS)
-    cj = mapping.journals.get((mapping.doc.get("closure_checks") or {}).get("journal", ""))
-    where, params = (f"WHERE {cj.day} BETWEEN ? AND ?", period) if period and cj else ("", ())
-    check_closures(conn, mapping, result, where, params, period is None, period)
-    def scope(j):
-        return (f"WHERE {j.day} BETWEEN ? AND ?", period) if period else ("", ())
-    check_records(conn, mapping, result, scope)
-    check_means(conn, mapping, result, scope)
+    records = CheckResult()
+    path = _file_of(conn)
+    opened: list[sqlite3.Connection] = []
+    with ThreadPoolExecutor(1) as side:
+        half = side.submit(_records_and_means, path, conn.execute("PRAGMA temp_store").fetchone()[0], mapping, period,
+                           records, opened) if path else None
+        try:
+            for j in mapping.journals.values():
+                if j.numbering_field:
+                    part = parts.setdefault(j.name, CheckResult())
+                    where, params = ("WHERE " + j.day + " BETWEEN ? AND ?", period) if period else ("", ())
+                    check_numbering(conn, j, part, where, params, period is None)
+            closures = CheckResult()
+            cj = mapping.journals.get((mapping.doc.get("closure_checks") or {}).get("journal", ""))
+            where, params = (f"WHERE {cj.day} BETWEEN ? AND ?", period) if period and cj else ("", ())
+            check_closures(conn, mapping, closures, where, params, period is None, period)
+            if half is None:
+                _records_and_means_on(conn, mapping, period, records)
+            else:
+                half.result()
+        finally:
+            for c in list(opened):
+                c.interrupt()  # nothing once it is done; else its query stops now, its error unsaid
     sums.done()
+    result = CheckResult()
+    for j in mapping.journals.values():
+        if j.name in parts:
+            _merge(result, parts[j.name])
+    for part in (seals, closures, records):
+        _merge(result, part)
     result.checkpoint = {} if period else new_cp
     return result
+
+
+def _file_of(conn: sqlite3.Connection) -> str:
+    """The snapshot's file, for a second connection to it ('' for a database in memory)."""
+    return next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "") or ""
+
+
+def _records_and_means(path: str, temp_store: int, mapping: Mapping, period, into: CheckResult, opened: list) -> None:
+    """On a connection of this thread's own: a sqlite3 connection stays in the thread that opened it."""
+    conn = open_snapshot(Path(path), mapping.timezone)
+    opened.append(conn)
+    try:
+        conn.execute(f"PRAGMA temp_store={int(temp_store)}")
+        _records_and_means_on(conn, mapping, period, into)
+    finally:
+        opened.remove(conn)
+        conn.close()
+
+
+def _records_and_means_on(conn, mapping: Mapping, period, into: CheckResult) -> None:
+    def scope(j):
+        return (f"WHERE {j.day} BETWEEN ? AND ?", period) if period else ("", ())
+    check_records(conn, mapping, into, scope)
+    check_means(conn, mapping, into, scope)
+
+
+def _merge(into: CheckResult, part: CheckResult) -> None:
+    """A part's findings and counts added as if its checks had written into `into` themselves."""
+    for f in part.findings:
+        into.add(f)
+    into.truncated_checks += [t for t in part.truncated_checks if t not in into.truncated_checks]
+    into.signatures_verified += part.signatures_verified
+    into.signatures_trusted_from_checkpoint += part.signatures_trusted_from_checkpoint
+    into.seals_checked += part.seals_checked
