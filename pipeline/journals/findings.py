@@ -35,15 +35,25 @@ class CheckResult:
     truncated_checks: list[str] = field(default_factory=list)
     checkpoint: dict = field(default_factory=dict)
     till_keys: list = field(default_factory=list)  # [key id, public key] seen by this check
+    _kept: set = field(default_factory=set, repr=False, compare=False)  # what add() has kept, to say each once
+    _per_check: dict = field(default_factory=dict, repr=False, compare=False)  # findings kept per (journal, check)
 
     def add(self, f: Finding) -> None:
-        if any(x.journal == f.journal and x.check == f.check and x.record == f.record and x.message == f.message
-               for x in self.findings):
-            return  # the full re-check of a chain meets again what the first pass already said
-        same = sum(1 for x in self.findings if x.journal == f.journal and x.check == f.check)
+        """Kept unless the same finding is kept already (the full re-check of a chain meets again what the first pass
+        said) or its check has said MAX_FINDINGS_PER_CHECK; a check past its bound is named once in truncated_checks.
+
+        In constant time: a till whose every record fails (a forged or re-keyed till) makes one finding per record, and
+        a walk of the kept findings at each would cost as much again as verifying them (40 us a record)."""
+        key = (f.journal, f.check, _frozen(f.record), f.message)
+        if key in self._kept:
+            return
+        check = (f.journal, f.check)
+        same = self._per_check.get(check, 0)
         if same < MAX_FINDINGS_PER_CHECK:
             self.findings.append(f)
-        elif same == MAX_FINDINGS_PER_CHECK:
+            self._kept.add(key)
+            self._per_check[check] = same + 1
+        elif f"{f.journal}/{f.check}" not in self.truncated_checks:
             self.truncated_checks.append(f"{f.journal}/{f.check}")
 
     def named(self, per_check: int = 20) -> list[dict]:
@@ -64,6 +74,14 @@ class CheckResult:
         return {"findings": len(self.findings), "by_check": by, "signatures_verified": self.signatures_verified, "seals_checked": self.seals_checked,
                 "signatures_unchanged_since_last_check": self.signatures_trusted_from_checkpoint,
                 "records": self.records, "truncated": self.truncated_checks}
+
+
+def _frozen(record: dict):
+    """A record as a set member, equal when the records are equal (as dicts compare: 1 == 1.0)."""
+    try:
+        return frozenset(record.items())
+    except TypeError:  # a value that cannot be hashed (a list): its text
+        return repr(sorted(record.items(), key=lambda kv: kv[0]))
 
 
 def clauses(parts) -> str:
