@@ -83,8 +83,7 @@ def check_claims(conn, mapping: Mapping, sc: Journal, result: CheckResult) -> No
                     if (chain, seq, k1, k2) in gone_said:
                         continue
                     gone_said.add((chain, seq, k1, k2))
-                    if k2f and conn.execute("SELECT 1 FROM coffre_claims WHERE journal = ? AND k1f = ? AND k1 = ? "
-                                            "AND field = '#rows'", (journal, k1f, k1)).fetchone():
+                    if k2f and _rows_sealed(conn, journal, k1f, k1):
                         continue  # a line that is gone is said by the count of lines
                     said = _("it seals the {journal} record {key}, which is no longer in the till's tables: "
                              "deleted after sealing").format(journal=journal, key=_key(k1f, k1, k2f, k2))
@@ -94,6 +93,16 @@ def check_claims(conn, mapping: Mapping, sc: Journal, result: CheckResult) -> No
                                                                      key=_key(k1f, k1, k2f, k2), live=live)
                 result.add(_finding(sc, chain, seq, ref, said))
         conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+
+
+def _rows_sealed(conn, journal, k1f, k1) -> bool:
+    """Whether the count of the lines of record k1 is sealed. Looked up by an index made at the first line found gone
+    (none is made when no line is gone: it would add a third to the check of a supermarket's 473 million claims), not
+    by a walk of every claim for each line gone (40-75 s a line there). SQLite lets a connection add an index to a
+    table it is reading."""
+    conn.execute("CREATE INDEX IF NOT EXISTS temp.coffre_claims_rows ON coffre_claims (journal, k1f, field, k1)")
+    return conn.execute("SELECT 1 FROM coffre_claims WHERE journal = ? AND k1f = ? AND k1 = ? AND field = '#rows'",
+                        (journal, k1f, k1)).fetchone() is not None
 
 
 def check_unsealed(conn, mapping: Mapping, sc: Journal, result: CheckResult, where: str, params: tuple) -> None:
