@@ -196,3 +196,36 @@ def test_an_interrupted_run_asked_for_by_name_is_not_called_intact(archived):
     res = verify(archived, "--from", a, "--run", cut.name)
     assert res.code == 1, res
     assert cut.name in res.err and "interrupted" in res.err and "Traceback" not in res.err
+
+
+def test_the_record_keeps_how_many_runs_a_verify_read_not_their_ids(archived):
+    """A thousand checks are kept: with each one's run ids, the record would grow with the store's runs until it can
+    no longer be read. The counts, and when each run was read (data_checks), are what status needs."""
+    from pipeline import config
+    assert verify(archived).code == 0
+    assert verify(archived, "--deep", "--identity", archived.identity).code == 0
+    state = config.load(archived.config).state_dir
+    record = json.loads((state / f"{archived.store_id}.history.json").read_text())
+    copies = [one for check in record["checks"] for one in check["copies"]]
+    assert len(copies) == 4 and all(one["runs"] == 3 for one in copies), copies
+    assert all(type(one["data_read"]) is int and one["data_read"] <= 3 for one in copies), copies
+    assert [one["data_read"] for one in record["checks"][-1]["copies"]] == [3, 3]  # the deep one read every run
+    status = json.loads(run_coffre("status", "--config", archived.config, "--json").out)
+    for copy in status["destinations"]:
+        assert copy["last_verify"]["ok"] and copy["last_deep_verify"]["ok"], copy
+        assert copy["runs_never_read_back_by_verify"] == 0, copy
+
+
+def test_an_older_records_run_ids_become_counts_at_the_next_verify(archived):
+    from pipeline import config
+    state = config.load(archived.config).state_dir
+    path = state / f"{archived.store_id}.history.json"
+    record = json.loads(path.read_text())
+    ids = [r["run_id"] for r in record["runs"]]
+    record["checks"] = [{"kind": "verify", "at": "2026-01-01T00:00:00Z", "copies": [
+        {"destination": str(archived.destinations[0]), "medium": None, "ok": True, "missing": False, "runs": ids,
+         "data_read": ids[:1], "problems": []}]}]
+    path.write_text(json.dumps(record))
+    assert verify(archived).code == 0
+    older = json.loads(path.read_text())["checks"][0]["copies"][0]
+    assert (older["runs"], older["data_read"]) == (3, 1)

@@ -195,6 +195,10 @@ class History:
             checks = doc.setdefault("checks", [])
             checks.append(record)
             doc["checks"] = checks[-KEEP_CHECKS:]
+            for one in (x for c in doc["checks"] for x in c.get("copies") or []):
+                for key in ("runs", "data_read"):  # an older verify's run ids: how many, as a verify now keeps them
+                    if isinstance(one.get(key), list):
+                        one[key] = len(one[key])
             for key, runs in (data_checks or {}).items():
                 doc.setdefault("data_checks", {}).setdefault(key, {}).update(runs)
 
