@@ -29,8 +29,11 @@ def check_means(conn, mapping: Mapping, result: CheckResult, scope) -> None:
     closures = conn.execute(f"SELECT register, kind, number, period_start, period_end, {field} FROM ({cj.sql}) {where}",
                             params).fetchall()
     daily_kind = cc["daily"]
-    days = sorted({(c[0], c[3]) for c in closures if c[1] == daily_kind})
-    sums = _day_sums(conn, mapping, tj, pj, pc, days)
+    # The days the daily closures cover, start to end (a Z made after midnight covers two): a closure whose period is
+    # not two days in order finds no day.
+    periods = {(c[3], c[4]) for c in closures if c[1] == daily_kind and isinstance(c[3], str)
+               and isinstance(c[4], str) and c[3] <= c[4]}
+    sums = _day_sums(conn, mapping, tj, pj, pc, periods)
     rollups = [c for c in closures if c[1] != daily_kind]
     all_daily = []
     if rollups:
@@ -92,16 +95,16 @@ def _between(start, day, end) -> bool:
         return False
 
 
-def _day_sums(conn, mapping: Mapping, tj, pj, pc, days: list[tuple]) -> dict[tuple, int]:
-    """{(register, business day, means): amount} for the counted tickets of the given (register, day)s. The
-    tickets are first narrowed on their stamps (a day's stamps lie within a day of its local date, whatever the
-    time zone), so that an evening reads one day of tickets, not the whole journal."""
-    if not days:
+def _day_sums(conn, mapping: Mapping, tj, pj, pc, periods: set[tuple[str, str]]) -> dict[tuple, int]:
+    """{(register, business day, means): amount} for the counted tickets of the days the (first, last) periods
+    cover. The tickets are first narrowed on their stamps (a day's stamps lie within a day of its local date, whatever
+    the time zone), so that an evening reads one day of tickets, not the whole journal."""
+    if not periods:
         return {}
     k1, k2 = (quote_ident(k) for k in pc["ticket_key"])
     amount = quote_ident(pc["amount"])
     out: dict[tuple, int] = {}
-    for lo, hi in _spans(sorted({d for _, d in days})):
+    for lo, hi in _spans(periods):
         sql = (f"SELECT t.register, t.business_day, p.means, sum(p.{amount}) FROM ({pj.unordered_sql}) p "
                f"JOIN ({tj.unordered_sql}) t ON t.register = p.{k1} AND t.number = p.{k2} "
                f"WHERE t.timestamp >= ? AND t.timestamp < ? AND t.business_day BETWEEN ? AND ? "
@@ -111,14 +114,15 @@ def _day_sums(conn, mapping: Mapping, tj, pj, pc, days: list[tuple]) -> dict[tup
     return out
 
 
-def _spans(days: list[str]) -> list[tuple[str, str]]:
-    """Consecutive days merged into (first, last) spans: a full check is one span, an evening one or two."""
+def _spans(periods) -> list[tuple[str, str]]:
+    """(first, last) periods that overlap or follow each other merged: a full check is one span, an evening one or
+    two."""
     spans: list[list[str]] = []
-    for d in days:
-        if spans and _shift(spans[-1][1], 1) >= d:
-            spans[-1][1] = d
+    for first, last in sorted(periods):
+        if spans and _shift(spans[-1][1], 1) >= first:
+            spans[-1][1] = max(spans[-1][1], last)
         else:
-            spans.append([d, d])
+            spans.append([first, last])
     return [(a, b) for a, b in spans]
 
 
