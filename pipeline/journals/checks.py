@@ -614,7 +614,10 @@ def check_journals(conn: sqlite3.Connection, mapping: Mapping, checkpoint: dict 
                 half.result()
         finally:
             for c in list(opened):
-                c.interrupt()  # nothing once it is done; else its query stops now, its error unsaid
+                try:
+                    c.interrupt()  # nothing once it is done; else its query stops now, its error unsaid
+                except sqlite3.ProgrammingError:
+                    pass  # closed meanwhile by its thread, done: the error being raised here is the one to say
     sums.done()
     result = CheckResult()
     for j in mapping.journals.values():

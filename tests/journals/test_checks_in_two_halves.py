@@ -65,3 +65,47 @@ def test_a_database_in_memory_is_checked_on_its_one_connection(sample_db):
     a, b = checks.check_journals(on_disk, mapping), checks.check_journals(memory, mapping)
     assert a.findings and [vars(f) for f in a.findings] == [vars(f) for f in b.findings]
     assert a.signatures_verified == b.signatures_verified > 0
+
+
+def test_an_error_of_the_main_half_is_the_one_said_when_the_other_half_ends_meanwhile(sample_db, monkeypatch):
+    """The main half fails as the other ends: stopping the other half's connection, closed by then, must not put its
+    own error in the place of the main half's."""
+    import threading
+    import time
+
+    means_done = threading.Event()
+    real_means, real_open = checks.check_means, checks.open_snapshot
+
+    def means(*args, **kwargs):
+        real_means(*args, **kwargs)
+        means_done.set()
+        time.sleep(0.05)
+
+    def closures(*args, **kwargs):
+        means_done.wait()
+        raise RuntimeError("the main half failed")
+
+    class SlowToStop:
+        def __init__(self, conn):
+            self.conn = conn
+
+        def __getattr__(self, name):
+            return getattr(self.conn, name)
+
+        def interrupt(self):
+            time.sleep(0.3)  # the main thread held up between taking the list of connections and stopping one
+            self.conn.interrupt()
+
+    monkeypatch.setattr(checks, "check_means", means)
+    monkeypatch.setattr(checks, "check_closures", closures)
+    monkeypatch.setattr(checks, "open_snapshot", lambda path, zone: SlowToStop(real_open(path, zone)))
+    mapping = load_mapping("reference-pos", "Europe/Paris")
+    conn = open_snapshot(sample_db, mapping.timezone)
+    try:
+        checks.check_journals(conn, mapping)
+    except RuntimeError as err:
+        assert str(err) == "the main half failed"
+    else:
+        raise AssertionError("the main half's error was not raised")
+    finally:
+        conn.close()
