@@ -122,7 +122,7 @@ def digest(parts):
 
 def means_text(sums):
     """A closure's payments per means: 'means:amount' sorted by means, joined by '|' (means of no amount left out)."""
-    return "|".join("{}:{}".format(m, a) for m, a in sorted(sums.items()) if a)
+    return "|".join("{}:{}".format(m, a) for m, a in sorted(sums.items(), key=lambda ma: str(ma[0])) if a)
 
 
 def parse_means(text):

@@ -43,8 +43,10 @@ def csv_fields(j: Journal) -> list[str]:
 
 def _euros_sql(col: str) -> str:
     # "-12,05" for -1205 cents, quoted as text: French Excel reads it as a number, a point would make it a date.
+    # abs() of the quotient and remainder, not of the amount: the least integer (an amount stored as -1e300 becomes
+    # it) has no opposite, and abs() of it stops the export.
     return (f"""CASE WHEN {col} IS NULL THEN '' ELSE printf('"%s%d,%02d"', CASE WHEN {col} < 0 THEN '-' ELSE '' END, """
-            f"""abs({col}) / 100, abs({col}) % 100) END""")
+            f"""abs({col} / 100), abs({col} % 100)) END""")
 
 
 PRINTF_ARGS = 100  # below SQLite's least limit on a function's arguments (127)

@@ -74,3 +74,17 @@ def test_a_csv_line_is_the_same_whether_made_by_printf_or_joined(sample_db):
                             f"FROM ({j.full_sql})").fetchall()
         assert both and all(a == b and not nul for a, b, nul in both), j.name
     conn.close()
+
+
+def test_the_least_integer_amount_is_exported_with_its_euros(sample_db):
+    """An amount stored as -1e300 reads as the least 64-bit integer, which has no opposite: its euros are made
+    without taking its absolute value, and the export goes on."""
+    conn = sqlite3.connect(sample_db)
+    lid = conn.execute("SELECT min(id) FROM ticket_lines").fetchone()[0]
+    conn.execute("UPDATE ticket_lines SET unit_price_cents = -1e300 WHERE id = ?", (lid,))
+    conn.commit()
+    conn.close()
+    rows, twin = _export(sample_db, "ticket_lines")
+    row = next(r for r in rows if int(r["source_id"]) == lid)
+    assert row["unit_price_ttc_cents"] == str(-2 ** 63) and row["unit_price_ttc_eur"] == "-92233720368547758,08"
+    assert next(t for t in twin if t["source_id"] == lid)["unit_price_ttc_cents"] == -2 ** 63

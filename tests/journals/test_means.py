@@ -105,3 +105,15 @@ def test_a_daily_closure_without_a_period_start_is_named_and_the_check_goes_on(s
     conn.close()
     named = {(f.record["kind"], f.record["number"], f.record["period_start"]) for f in _means_findings(sample_db)}
     assert {r[:2] for r in named} == {("daily", 1)} and len(named) == 2, named
+
+
+def test_a_payment_without_means_is_named_not_a_stop(sample_db):
+    conn = sqlite3.connect(sample_db)
+    conn.executescript("CREATE TABLE p2 AS SELECT * FROM payments; DROP TABLE payments; "
+                       "ALTER TABLE p2 RENAME TO payments;")  # as another till could make it: means may be NULL
+    conn.execute("UPDATE payments SET means = NULL WHERE id = (SELECT min(p.id) FROM payments p JOIN tickets t "
+                 "ON t.id = p.ticket_id WHERE t.type = 'sale')")
+    conn.commit()
+    conn.close()
+    found = _means_findings(sample_db)
+    assert len(found) == 1 and "None:" in found[0].message, found
