@@ -105,11 +105,16 @@ def _day_sums(conn, mapping: Mapping, tj, pj, pc, periods: set[tuple[str, str]])
     amount = quote_ident(pc["amount"])
     out: dict[tuple, int] = {}
     for lo, hi in _spans(periods):
+        before, after = _shift(lo, -1), _shift(hi, 2)
+        # A period that is not two dates with days around them (a custom mapping's stamps, the last day there is) is
+        # not narrowed on the stamps, only by business day, as the closures check finds its tickets.
+        stamps, params = ("t.timestamp >= ? AND t.timestamp < ? AND ", (before, after)) \
+            if before is not None and after is not None else ("", ())
         sql = (f"SELECT t.register, t.business_day, p.means, sum(p.{amount}) FROM ({pj.unordered_sql}) p "
                f"JOIN ({tj.unordered_sql}) t ON t.register = p.{k1} AND t.number = p.{k2} "
-               f"WHERE t.timestamp >= ? AND t.timestamp < ? AND t.business_day BETWEEN ? AND ? "
+               f"WHERE {stamps}t.business_day BETWEEN ? AND ? "
                f"AND t.type IN ({counted_types_sql(mapping)}) GROUP BY 1, 2, 3")
-        for reg, day, means, total in conn.execute(sql, (_shift(lo, -1), _shift(hi, 2), lo, hi)):
+        for reg, day, means, total in conn.execute(sql, params + (lo, hi)):
             out[(reg, day, means)] = total
     return out
 
@@ -119,15 +124,16 @@ def _spans(periods) -> list[tuple[str, str]]:
     two."""
     spans: list[list[str]] = []
     for first, last in sorted(periods):
-        if spans and _shift(spans[-1][1], 1) >= first:
+        if spans and (_shift(spans[-1][1], 1) or spans[-1][1]) >= first:
             spans[-1][1] = max(spans[-1][1], last)
         else:
             spans.append([first, last])
     return [(a, b) for a, b in spans]
 
 
-def _shift(day: str, n: int) -> str:
+def _shift(day, n: int) -> str | None:
+    """The day n days away, or None when `day` is not a date that has one (text of another shape, 9999-12-31 + 1)."""
     try:
         return (date.fromisoformat(day) + timedelta(days=n)).isoformat()
-    except (TypeError, ValueError):
-        return day
+    except (TypeError, ValueError, OverflowError):
+        return None

@@ -117,3 +117,19 @@ def test_a_payment_without_means_is_named_not_a_stop(sample_db):
     conn.close()
     found = _means_findings(sample_db)
     assert len(found) == 1 and "None:" in found[0].message, found
+
+
+def test_a_period_ending_on_the_last_day_there_is_or_with_a_time_is_read_by_business_day(sample_db):
+    """Found by a review: a period_end of 9999-12-31 (an 'open' end) stopped the check, as the day after it has no
+    date; and '2025-01-01 23:59:59' narrowed the tickets' stamps to before it, which hid that day's payments from
+    every register. Such a period is read by business day alone: neither stops the check, none is named wrongly."""
+    conn = sqlite3.connect(sample_db)
+    first, second = conn.execute("SELECT id FROM closures WHERE kind = 'daily' ORDER BY period_start, id "
+                                 "LIMIT 2").fetchall()
+    last = conn.execute("SELECT id FROM closures WHERE kind = 'daily' ORDER BY period_start DESC, id LIMIT 1").fetchone()
+    conn.execute("UPDATE closures SET period_end = period_end || ' 23:59:59' WHERE id = ?", first)
+    conn.execute("UPDATE closures SET period_end = '9999-12-31' WHERE id = ?", last)
+    conn.commit()
+    conn.close()
+    named = [(f.record["register"], f.record["number"]) for f in _means_findings(sample_db)]
+    assert named == [], named
