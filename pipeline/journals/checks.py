@@ -266,8 +266,10 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
             last_number, last_order = number, order_value
             h.update(payload.encode("utf-8") + b"\x1f" + (sig or "").encode() + b"\n")
             if prev_sig is not None and prev != prev_sig:
+                broken.add(name)
                 signatures.say(broken_link(j, _record(j, key, number)))
             elif prev_sig is None and full_period and prev not in ("", None):
+                broken.add(name)
                 signatures.say(dangling_first(j, _record(j, key, number)))
             trusted = cp is not None and index <= cp["count"]
             if trusted:
@@ -277,7 +279,8 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
                     redo.add(name)  # an already verified record changed: verify this chain again, fully
             else:
                 result.signatures_verified += 1
-                signatures.verify(payload, sig, lambda key=key, number=number: bad_signature(j, _record(j, key, number)))
+                signatures.verify(payload, sig, lambda key=key, number=number, name=name: (
+                    broken.add(name), bad_signature(j, _record(j, key, number)))[1])
             prev_sig = sig
         signatures.flush()
         if chain is not None and only is None:
@@ -286,6 +289,9 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
         tick(walked & (EVERY - 1))
 
     trusted_in: dict[str, int] = {}
+    # The chains with a broken record, said or not: past MAX_FINDINGS_PER_CHECK a finding is not kept, and its chain
+    # must not be taken as a checkpoint all the same (the next run would trust the record, and never say it).
+    broken: set[str] = set()
     first_finding = len(result.findings)
     run(None)
     changed = set(redo)  # an already verified record whose content differs now
@@ -312,6 +318,8 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
     for f in result.findings[first_finding:]:
         if f.check in ("signature", "chain_link", "chain_changed"):
             new_cp.pop("/".join(str(f.record.get(k)) for k in j.chain_key), None)
+    for name in broken | changed:
+        new_cp.pop(name, None)
     return new_cp
 
 
