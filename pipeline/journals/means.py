@@ -132,8 +132,10 @@ def _spans(periods) -> list[tuple[str, str]]:
 
 
 def _shift(day, n: int) -> str | None:
-    """The day n days away, or None when `day` is not a date that has one (text of another shape, 9999-12-31 + 1)."""
+    """The day n days away, or None when `day` is not a YYYY-MM-DD date that has one (text of another shape, which
+    Python also reads as a date, 20250101 or 2025-W01-3, but sorts apart from the days; 9999-12-31 + 1)."""
     try:
-        return (date.fromisoformat(day) + timedelta(days=n)).isoformat()
+        day_of = date.fromisoformat(day)
+        return (day_of + timedelta(days=n)).isoformat() if day_of.isoformat() == day else None
     except (TypeError, ValueError, OverflowError):
         return None

@@ -133,3 +133,24 @@ def test_a_period_ending_on_the_last_day_there_is_or_with_a_time_is_read_by_busi
     conn.close()
     named = [(f.record["register"], f.record["number"]) for f in _means_findings(sample_db)]
     assert named == [], named
+
+
+def test_a_period_end_python_reads_as_a_date_but_that_sorts_apart_is_read_by_business_day(sample_db):
+    """20250101 is a date to Python but sorts after every 2025-MM-DD day: a Z whose period ends there covers, as text,
+    every day of the sample from its start, and is held to all their payments, as the inspector's verify.py holds it."""
+    from pipeline.fiscal_rules import means_text, parse_means
+    conn = sqlite3.connect(sample_db)
+    zs = conn.execute("SELECT id, payments_by_means FROM closures WHERE kind = 'daily' AND register_id = 1 "
+                      "ORDER BY period_start").fetchall()
+    assert len(zs) == 3
+    every_day: dict = {}
+    for _id, text in zs:
+        for means, amount in parse_means(text).items():
+            every_day[means] = every_day.get(means, 0) + amount
+    conn.execute("UPDATE closures SET period_end = '20250101', payments_by_means = ? WHERE id = ?",
+                 (means_text(every_day), zs[0][0]))
+    # No other Z covers the third day: only that text span reaches its payments.
+    conn.execute("DELETE FROM closures WHERE kind = 'daily' AND period_start = (SELECT max(period_start) FROM closures)")
+    conn.commit()
+    conn.close()
+    assert _means_findings(sample_db) == []
