@@ -259,6 +259,7 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
                     new_cp[chain] = {"count": index, "digest": h.hexdigest(), "last": last_number,
                                      "sig": prev_sig, "order": last_order}
                 chain, prev_sig, index, h = name, None, 0, blake3.blake3()
+                key_of[name] = key
                 cp = None if only is not None else checkpoint.get(name)
             if only is not None and name not in only:
                 continue
@@ -289,6 +290,7 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
         tick(walked & (EVERY - 1))
 
     trusted_in: dict[str, int] = {}
+    key_of: dict[str, tuple] = {}  # each chain's key as its rows give it (its name joins them with "/", which they may hold)
     # The chains with a broken record, said or not: past MAX_FINDINGS_PER_CHECK a finding is not kept, and its chain
     # must not be taken as a checkpoint all the same (the next run would trust the record, and never say it).
     broken: set[str] = set()
@@ -311,7 +313,7 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
         # that only got shorter is said by tail_deleted: that its remaining records "changed" would accuse the
         # till of a forgery it did not commit.
         for name in sorted(changed):
-            rec = dict(zip(j.chain_key, name.split("/"))) if j.chain_key else {}
+            rec = dict(zip(j.chain_key, key_of[name])) if j.chain_key else {}  # as its records' findings name it
             result.add(Finding(j.name, "chain_changed", rec,
                                _("records verified at an earlier run have changed since (re-signed, or altered)")))
     # A chain with a broken record is never taken as a checkpoint: the finding must come back every run.
