@@ -280,8 +280,7 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
                     redo.add(name)  # an already verified record changed: verify this chain again, fully
             else:
                 result.signatures_verified += 1
-                signatures.verify(payload, sig, lambda key=key, number=number, name=name: (
-                    broken.add(name), bad_signature(j, _record(j, key, number)))[1])
+                signatures.verify(payload, sig, lambda key=key, number=number, name=name: bad(key, number, name))
             prev_sig = sig
         signatures.flush()
         if chain is not None and only is None:
@@ -294,7 +293,11 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
     # The chains with a broken record, said or not: past MAX_FINDINGS_PER_CHECK a finding is not kept, and its chain
     # must not be taken as a checkpoint all the same (the next run would trust the record, and never say it).
     broken: set[str] = set()
-    first_finding = len(result.findings)
+
+    def bad(key, number, name) -> Finding:
+        broken.add(name)
+        return bad_signature(j, _record(j, key, number))
+
     run(None)
     changed = set(redo)  # an already verified record whose content differs now
     for name, cp in checkpoint.items():
@@ -317,9 +320,6 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
             result.add(Finding(j.name, "chain_changed", rec,
                                _("records verified at an earlier run have changed since (re-signed, or altered)")))
     # A chain with a broken record is never taken as a checkpoint: the finding must come back every run.
-    for f in result.findings[first_finding:]:
-        if f.check in ("signature", "chain_link", "chain_changed"):
-            new_cp.pop("/".join(str(f.record.get(k)) for k in j.chain_key), None)
     for name in broken | changed:
         new_cp.pop(name, None)
     return new_cp
