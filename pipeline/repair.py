@@ -67,26 +67,29 @@ def _read(dest, store_id: str, name: str) -> bytes | None:
 def repair(cfg: Config, specs: list[str], say=print) -> RepairResult:
     result = RepairResult([])
     with StoreLock(cfg.state_dir, cfg.store_id, say=say):
-        dests, needs = {}, {}
+        dests, needs, checked_runs = {}, {}, {}
         for spec in specs:
             one = CopyRepair(spec)
             result.copies.append(one)
             dest = open_destination(spec)
             try:
                 dest.check_ready()
-                needed: dict[tuple[str, str], set[str]] = {}
+                # The blocks only, not which runs name them: a store never pruned holds runs x blocks names (six
+                # years of a supermarket's evenings: some 10^8), and the runs matter only for a block not healed.
+                needed: set[tuple[str, str]] = set()
+                runs = []
                 for run_id in sorted(dest.signed_runs(cfg.store_id)):
                     lists = signed_lists(dest, cfg.store_id, run_id, cfg.signing_public_key)
                     if lists is None:  # its signature or a list does not check: what it needs cannot be told
                         one.unchecked.append(run_id)
                         continue
+                    runs.append(run_id)
                     for blocks in lists.values():
-                        for name, digest in blocks:
-                            needed.setdefault((name, digest), set()).add(run_id)
+                        needed.update(blocks)
             except (CoffreError, OSError) as err:
                 one.reachable, one.reason = False, error_words(err)
                 continue
-            dests[spec], needs[spec] = dest, needed
+            dests[spec], needs[spec], checked_runs[spec] = dest, needed, runs
         # Which copy holds each needed block intact: read once per copy, kept only as long as it is needed.
         intact: dict[str, set[tuple[str, str]]] = {}
         for spec, dest in dests.items():
@@ -99,7 +102,8 @@ def repair(cfg: Config, specs: list[str], say=print) -> RepairResult:
         for spec, dest in dests.items():
             one = next(c for c in result.copies if c.destination == spec)
             writer = dest.start_blocks(cfg.store_id)
-            for key, runs in sorted(needs[spec].items()):
+            unhealed: set[tuple[str, str]] = set()
+            for key in sorted(needs[spec]):
                 if key in intact[spec]:
                     continue
                 name, digest = key
@@ -125,15 +129,31 @@ def repair(cfg: Config, specs: list[str], say=print) -> RepairResult:
                     say(_("{destination}: block {block} healed from {other}.").format(
                         destination=dest.describe(), block=name, other=dests[other].describe()))
                 else:
-                    one.unhealed[name] = sorted(runs)
+                    unhealed.add(key)
+                    one.unhealed[name] = []
                     if failed is not None:
                         one.unwritten[name] = failed
+            if unhealed:
+                _name_runs(dest, cfg, checked_runs[spec], unhealed, one)
         log = ActivityLog(cfg.state_dir, cfg.store_id)
         for one in result.copies:
             if one.healed or one.unhealed:
                 log.append("repair", "ok" if not one.unhealed else "partial", destination=one.destination,
                            healed=one.healed, unhealed=sorted(one.unhealed))
     return result
+
+
+def _name_runs(dest, cfg: Config, runs: list[str], unhealed: set[tuple[str, str]], one: CopyRepair) -> None:
+    """Every run that needs a block left unhealed, from the block lists read again: a second reading only when a
+    block could not be healed, rather than every run of every block kept in memory all along."""
+    for run_id in runs:
+        lists = signed_lists(dest, cfg.store_id, run_id, cfg.signing_public_key)
+        if lists is None:  # checked a moment ago, and now not: the medium is failing
+            one.unchecked.append(run_id)
+            continue
+        named = {name for blocks in lists.values() for name, digest in blocks if (name, digest) in unhealed}
+        for name in named:
+            one.unhealed[name].append(run_id)
 
 
 def _write_failure(err: OSError) -> str:
