@@ -4,6 +4,7 @@ duplicates, the JET's event codes."""
 
 from __future__ import annotations
 
+from pipeline.journals.connection import rows_summing
 from pipeline.journals.mapping import Mapping, quote_ident
 
 
@@ -49,13 +50,13 @@ def _payment_means(conn, mapping: Mapping, period) -> list[dict]:
     sql = (f"SELECT p.business_day, p.means, count(*), sum(p.amount_cents) FROM ({pj.sql}) p "
            f"JOIN ({tj.sql}) t ON t.register = p.register AND t.number = p.ticket_number "
            f"WHERE p.business_day BETWEEN ? AND ? AND t.type <> 'training' GROUP BY 1, 2 ORDER BY 1, 2")
-    return [{"day": d, "means": m, "count": n, "amount": a} for d, m, n, a in conn.execute(sql, period)]
+    return [{"day": d, "means": m, "count": n, "amount": a} for d, m, n, a in rows_summing(conn, sql, period)]
 
 
 def _ticket_kinds(conn, tickets_sql: str, period) -> list[dict]:
     sql = (f"SELECT type, count(*), sum(total_ttc_cents) FROM ({tickets_sql}) WHERE business_day BETWEEN ? AND ? "
            f"GROUP BY type ORDER BY type")
-    return [{"type": t, "count": n, "ttc": a} for t, n, a in conn.execute(sql, period)]
+    return [{"type": t, "count": n, "ttc": a} for t, n, a in rows_summing(conn, sql, period)]
 
 
 def _count(conn, mapping: Mapping, name: str, period) -> int:

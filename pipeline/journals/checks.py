@@ -18,7 +18,7 @@ from pathlib import Path
 import blake3
 
 from pipeline.i18n import _, ngettext
-from pipeline.journals.connection import open_snapshot
+from pipeline.journals.connection import open_snapshot, rows_summing, run_summing
 from pipeline.journals.findings import CheckResult, Finding, clauses, closure_name, closures_of_kind
 from pipeline.journals.till_key import TillKey, verify_any
 from pipeline.journals.mapping import Journal, Mapping, counted_types_sql, payload_sql, quote_ident, tickets_journal
@@ -443,8 +443,8 @@ def _day_tables_full(conn, mapping: Mapping) -> None:
     tj = mapping.journals[tickets_journal(mapping)]
     sums = ", ".join(f"sum({quote_ident(a)}) AS {quote_ident(a)}" for a in spec["amounts"])
     conn.execute("DROP TABLE IF EXISTS temp.coffre_ticket_days")
-    conn.execute(f"CREATE TEMP TABLE coffre_ticket_days AS SELECT register, {tj.day} AS day, count(*) AS n, {sums} "
-                 f"FROM ({tj.unordered_sql}) WHERE type IN ({counted_types_sql(mapping)}) GROUP BY register, day")
+    run_summing(conn, f"CREATE TEMP TABLE coffre_ticket_days AS SELECT register, {tj.day} AS day, count(*) AS n, {sums} "
+                f"FROM ({tj.unordered_sql}) WHERE type IN ({counted_types_sql(mapping)}) GROUP BY register, day")
     conn.execute("CREATE INDEX temp.coffre_ticket_days_i ON coffre_ticket_days (register, day)")
     lc = mapping.doc.get("line_checks")
     if not lc:
@@ -452,9 +452,9 @@ def _day_tables_full(conn, mapping: Mapping) -> None:
     _ticket_lines_table(conn, mapping)
     conn.execute("DROP TABLE IF EXISTS temp.coffre_line_days")
     sums = ", ".join(f"sum(l.r{int(r)}) AS r{int(r)}" for r in lc["rates"])
-    conn.execute(f"CREATE TEMP TABLE coffre_line_days AS SELECT t.register AS register, {tj.day.replace('timestamp', 't.timestamp')} AS day, {sums} "
-                 f"FROM ({tj.unordered_sql}) t JOIN coffre_ticket_lines l ON l.k1 = t.register AND l.k2 = t.number "
-                 f"WHERE t.type IN ({counted_types_sql(mapping)}) GROUP BY 1, 2")
+    run_summing(conn, f"CREATE TEMP TABLE coffre_line_days AS SELECT t.register AS register, {tj.day.replace('timestamp', 't.timestamp')} AS day, {sums} "
+                f"FROM ({tj.unordered_sql}) t JOIN coffre_ticket_lines l ON l.k1 = t.register AND l.k2 = t.number "
+                f"WHERE t.type IN ({counted_types_sql(mapping)}) GROUP BY 1, 2")
     conn.execute("CREATE INDEX temp.coffre_line_days_i ON coffre_line_days (register, day)")
 
 
@@ -466,8 +466,8 @@ def _ticket_lines_table(conn, mapping: Mapping) -> None:
     lj = mapping.journals[lc["journal"]]
     k1, k2 = (quote_ident(k) for k in lc["ticket_key"])
     conn.execute("DROP TABLE IF EXISTS temp.coffre_ticket_lines")
-    conn.execute(f"CREATE TEMP TABLE coffre_ticket_lines AS SELECT {k1} AS k1, {k2} AS k2, {rate_pivot(lc)} "
-                 f"FROM ({lj.unordered_sql}) GROUP BY 1, 2")
+    run_summing(conn, f"CREATE TEMP TABLE coffre_ticket_lines AS SELECT {k1} AS k1, {k2} AS k2, {rate_pivot(lc)} "
+                f"FROM ({lj.unordered_sql}) GROUP BY 1, 2")
     conn.execute("CREATE INDEX temp.coffre_ticket_lines_i ON coffre_ticket_lines (k1, k2)")
 
 
@@ -518,7 +518,7 @@ def _per_ticket_full(conn, mapping: Mapping, result: CheckResult, where: str, pa
                f"(SELECT {k1} AS k1, {k2} AS k2, sum({quote_ident(pc['amount'])}) AS s FROM ({pj.unordered_sql}) GROUP BY 1, 2) p "
                f"ON p.k1 = t.register AND p.k2 = t.number WHERE t.type <> 'training' AND t.{total} IS NOT COALESCE(p.s, 0)"
                + (f" AND {tday} BETWEEN ? AND ?" if where else ""))
-        report_payments(conn.execute(sql, params), tj.name, result)
+        report_payments(rows_summing(conn, sql, params), tj.name, result)
 
 
 def _closure_lines(conn, mapping: Mapping, result: CheckResult, daily: str) -> None:
@@ -533,7 +533,7 @@ def _closure_lines(conn, mapping: Mapping, result: CheckResult, daily: str) -> N
            f"(SELECT cc.rowid AS cid, {inner} FROM coffre_closures cc JOIN coffre_line_days d ON d.register = cc.register "
            f"AND d.day BETWEEN cc.period_start AND cc.period_end WHERE cc.kind = ? GROUP BY cc.rowid) s ON s.cid = c.rowid "
            f"WHERE c.kind = ? AND ({cond})")
-    for row in conn.execute(sql, (daily, daily)):
+    for row in rows_summing(conn, sql, (daily, daily)):
         diffs = [_("{rate:g} % rate: {recorded} recorded, {lines} from the lines of its tickets").format(
                      rate=r / 100, recorded=row[4 + 2 * i], lines=row[5 + 2 * i])
                  for i, r in enumerate(int(x) for x in lc["rates"]) if row[4 + 2 * i] != row[5 + 2 * i]]
@@ -545,7 +545,7 @@ def _closure_lines(conn, mapping: Mapping, result: CheckResult, daily: str) -> N
 
 def _report_sums(conn, sql, params, amounts, result: CheckResult, source: str) -> None:
     """`source`: what the closure is summed from, as a sentence names it ("its tickets", "its daily closures")."""
-    for row in conn.execute(sql, params):
+    for row in rows_summing(conn, sql, params):
         reg, kind, number, start, c_count, s_count = row[:6]
         diffs = []
         if c_count != s_count:

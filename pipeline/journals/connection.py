@@ -9,10 +9,17 @@ coffre_local_time(ts) and coffre_day(ts) give a till's time stamp as the shop's 
 its business day, in the configured time zone (Europe/Paris by default): a sale at 00:30 on 1 January in Paris is
 in the new year's Z, though it is still 31 December in UTC. A stamp with an offset or a Z is an instant; one without
 is already the shop's local time.
+
+SQLite's sum() stops a statement whose total passes a 64-bit integer ("integer overflow"): a till whose amounts
+are garbled or forged would stop every check that adds them up. Statements that add amounts run through
+run_summing or rows_summing, which run them again, on that rare error only, with coffre_exact_sum: sum() as SQLite
+defines it, in Python's exact integers, a total past 64 bits coming back as a real (which no recorded total
+equals, so the check says it).
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -34,6 +41,91 @@ class _Digest:
         # Orders of one kind sort as they are; mixed kinds (a corrupt row) still sort, by type name first.
         self.parts.sort(key=lambda p: (type(p[0]).__name__, p[0]) if p[0] is not None else ("", 0))
         return digest([t for _, t in self.parts])
+
+
+INT64 = 1 << 63
+_SUM_CALL = re.compile(r"\bsum\(", re.IGNORECASE)
+
+
+class _ExactSum:
+    """sum() as SQLite 3 computes it (NULL over no value; a real, summed in doubles in row order, once any value is
+    not an integer), except that the integers are added exactly, and a total past 64 bits comes back as a real."""
+
+    def __init__(self):
+        self.exact = 0  # the integers, added exactly
+        self.real = 0.0  # every value as a double, as SQLite adds them for a real total
+        self.approx = False  # a value was not an integer: the total is `real`
+        self.count = 0
+
+    def step(self, value) -> None:
+        if value is None:
+            return
+        self.count += 1
+        if isinstance(value, str):
+            value = _text_number(value)
+        elif isinstance(value, bytes):
+            value = float(_text_number(value.decode("latin-1")))  # a blob is never an integer to sum()
+        if isinstance(value, int):
+            self.exact += value
+            self.real += value
+        else:
+            self.real += value
+            self.approx = True
+
+    def finalize(self):
+        if not self.count:
+            return None
+        if self.approx:
+            return self.real
+        return self.exact if -INT64 <= self.exact < INT64 else float(self.exact)
+
+
+_INTEGER_TEXT = re.compile(r"\s*[+-]?\d+\s*")
+_REAL_TEXT = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def _text_number(text: str) -> int | float:
+    """What sum() makes of a text: the integer it spells (within 64 bits), else the real it spells, else 0.0."""
+    if _INTEGER_TEXT.fullmatch(text):
+        number = int(text)
+        if -INT64 <= number < INT64:
+            return number
+    if _REAL_TEXT.fullmatch(text):
+        return float(text)
+    return 0.0
+
+
+def _overflowed(err: sqlite3.OperationalError, sql: str) -> bool:
+    return str(err) == "integer overflow" and _SUM_CALL.search(sql) is not None
+
+
+def run_summing(conn: sqlite3.Connection, sql: str, params=()) -> None:
+    """Runs a statement that returns no row (CREATE ... AS SELECT, INSERT ... SELECT) and adds amounts up with sum(),
+    again with exact sums if SQLite's overflow (such a statement changes nothing when it fails)."""
+    try:
+        conn.execute(sql, params)
+    except sqlite3.OperationalError as err:
+        if not _overflowed(err, sql):
+            raise
+        conn.execute(_SUM_CALL.sub("coffre_exact_sum(", sql), params)
+
+
+def rows_summing(conn: sqlite3.Connection, sql: str, params=()):
+    """The rows of a SELECT that adds amounts up with sum(). SQLite may meet the overflow after giving some rows (a
+    grouping computed group by group): the same statement with exact sums then gives the same rows in the same order
+    (same tables, same plan), and those already given are skipped."""
+    given = 0
+    try:
+        for row in conn.execute(sql, params):
+            yield row
+            given += 1
+        return
+    except sqlite3.OperationalError as err:
+        if not _overflowed(err, sql):
+            raise
+    for n, row in enumerate(conn.execute(_SUM_CALL.sub("coffre_exact_sum(", sql), params)):
+        if n >= given:
+            yield row
 
 
 class LocalClock:
@@ -124,6 +216,7 @@ def _offset_text(off: timedelta) -> str:
 def add_functions(conn: sqlite3.Connection, zone: str = DEFAULT_TIMEZONE) -> sqlite3.Connection:
     clock = LocalClock(zone)
     conn.create_aggregate("coffre_digest", 2, _Digest)
+    conn.create_aggregate("coffre_exact_sum", 1, _ExactSum)
     # An aggregate over no row is NULL in SQL; a ticket without lines or payments signs the digest of nothing.
     conn.create_function("coffre_digest_of_nothing", 0, lambda: digest([]), deterministic=True)
     conn.create_function("coffre_local_time", 1, clock.local, deterministic=True)

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 
 from pipeline.fiscal_rules import means_text, parse_means
 from pipeline.i18n import _
+from pipeline.journals.connection import rows_summing
 from pipeline.journals.findings import CheckResult, Finding, closure_name, closures_of_kind
 from pipeline.journals.mapping import Mapping, counted_types_sql, quote_ident
 
@@ -114,7 +115,7 @@ def _day_sums(conn, mapping: Mapping, tj, pj, pc, periods: set[tuple[str, str]])
                f"JOIN ({tj.unordered_sql}) t ON t.register = p.{k1} AND t.number = p.{k2} "
                f"WHERE {stamps}t.business_day BETWEEN ? AND ? "
                f"AND t.type IN ({counted_types_sql(mapping)}) GROUP BY 1, 2, 3")
-        for reg, day, means, total in conn.execute(sql, params + (lo, hi)):
+        for reg, day, means, total in rows_summing(conn, sql, params + (lo, hi)):
             out[(reg, day, means)] = total
     return out
 

@@ -22,6 +22,7 @@ from pipeline.journals.checks import (CheckResult, Signatures, _record, bad_sign
                                       broken_link, chain_sql, counted_types_sql, dangling_first, late_start,
                                       no_keys, numbers_missing, rate_pivot, report_payments, report_ticket_lines,
                                       ticket_line_columns, workers)
+from pipeline.journals.connection import rows_summing, run_summing
 from pipeline.journals.mapping import SOURCE_ID, Journal, Mapping, quote_ident, tickets_journal
 from pipeline.snapshot.pages import MalformedFile, NotRowidTable, SQLiteFile
 
@@ -258,12 +259,12 @@ class Tail:
         marks = ", ".join("?" * len(cols))
         conn.executemany(f"INSERT INTO coffre_days_in VALUES ({marks})", days["tickets"] or [])
         self.new_rows(conn)
-        conn.execute(f"INSERT INTO coffre_days_in SELECT register, {tj.day}, count(*), "
-                     + ", ".join(f"sum({a})" for a in amounts)
-                     + f" FROM coffre_tail_tickets WHERE type IN ({counted_types_sql(self.mapping)}) GROUP BY 1, 2")
+        run_summing(conn, f"INSERT INTO coffre_days_in SELECT register, {tj.day}, count(*), "
+                    + ", ".join(f"sum({a})" for a in amounts)
+                    + f" FROM coffre_tail_tickets WHERE type IN ({counted_types_sql(self.mapping)}) GROUP BY 1, 2")
         conn.execute("DROP TABLE IF EXISTS temp.coffre_ticket_days")
-        conn.execute("CREATE TEMP TABLE coffre_ticket_days AS SELECT register, day, sum(n) AS n, "
-                     + ", ".join(f"sum({a}) AS {a}" for a in amounts) + " FROM coffre_days_in GROUP BY 1, 2")
+        run_summing(conn, "CREATE TEMP TABLE coffre_ticket_days AS SELECT register, day, sum(n) AS n, "
+                    + ", ".join(f"sum({a}) AS {a}" for a in amounts) + " FROM coffre_days_in GROUP BY 1, 2")
         conn.execute("CREATE INDEX temp.coffre_ticket_days_i ON coffre_ticket_days (register, day)")
         lc = self.mapping.doc.get("line_checks")
         if not lc:
@@ -275,13 +276,13 @@ class Tail:
         conn.executemany(f"INSERT INTO coffre_line_days_in VALUES ({', '.join('?' * (2 + len(rates)))})",
                          days["lines"] or [])
         tday = tj.day.replace("timestamp", "t.timestamp")
-        conn.execute(f"INSERT INTO coffre_line_days_in SELECT t.register, {tday}, "
-                     + ", ".join(f"sum(l.{r})" for r in rates)
-                     + f" FROM coffre_tail_line_tickets t JOIN coffre_tail_lines l ON l.tid = t.{SOURCE_ID} "
-                     f"WHERE t.type IN ({counted_types_sql(self.mapping)}) GROUP BY 1, 2")
+        run_summing(conn, f"INSERT INTO coffre_line_days_in SELECT t.register, {tday}, "
+                    + ", ".join(f"sum(l.{r})" for r in rates)
+                    + f" FROM coffre_tail_line_tickets t JOIN coffre_tail_lines l ON l.tid = t.{SOURCE_ID} "
+                    f"WHERE t.type IN ({counted_types_sql(self.mapping)}) GROUP BY 1, 2")
         conn.execute("DROP TABLE IF EXISTS temp.coffre_line_days")
-        conn.execute("CREATE TEMP TABLE coffre_line_days AS SELECT register, day, "
-                     + ", ".join(f"sum({r}) AS {r}" for r in rates) + " FROM coffre_line_days_in GROUP BY 1, 2")
+        run_summing(conn, "CREATE TEMP TABLE coffre_line_days AS SELECT register, day, "
+                    + ", ".join(f"sum({r}) AS {r}" for r in rates) + " FROM coffre_line_days_in GROUP BY 1, 2")
         conn.execute("CREATE INDEX temp.coffre_line_days_i ON coffre_line_days (register, day)")
 
     def new_rows(self, conn) -> None:
@@ -295,8 +296,8 @@ class Tail:
         lj = self.mapping.journals[lc["journal"]]
         self.rows_into(conn, "coffre_tail_line_rows", lj, *self.where(lj))
         conn.execute("DROP TABLE IF EXISTS temp.coffre_tail_lines")
-        conn.execute(f"CREATE TEMP TABLE coffre_tail_lines AS SELECT ticket_source_id AS tid, {rate_pivot(lc)} "
-                     f"FROM coffre_tail_line_rows GROUP BY 1")
+        run_summing(conn, f"CREATE TEMP TABLE coffre_tail_lines AS SELECT ticket_source_id AS tid, {rate_pivot(lc)} "
+                    f"FROM coffre_tail_line_rows GROUP BY 1")
 
     def _older_tickets_touched(self, conn, tj: Journal) -> None:
         """An older ticket that got a new line or payment: its exported row changes too (the digests its signature
@@ -324,8 +325,8 @@ class Tail:
             lj = self.mapping.journals[lc["journal"]]
             self.rows_into(conn, "coffre_affected_line_rows", lj, "WHERE ticket_source_id IN (SELECT id FROM coffre_affected)")
             conn.execute("DROP TABLE IF EXISTS temp.coffre_affected_lines")
-            conn.execute(f"CREATE TEMP TABLE coffre_affected_lines AS SELECT ticket_source_id AS tid, {rate_pivot(lc)} "
-                         f"FROM coffre_affected_line_rows GROUP BY 1")
+            run_summing(conn, f"CREATE TEMP TABLE coffre_affected_lines AS SELECT ticket_source_id AS tid, "
+                        f"{rate_pivot(lc)} FROM coffre_affected_line_rows GROUP BY 1")
             cols, cond = ticket_line_columns(lc)
             sql = (f"SELECT t.register, t.number, {cols} FROM coffre_affected_tickets t LEFT JOIN coffre_affected_lines l "
                    f"ON l.tid = t.{SOURCE_ID} WHERE ({cond})")
@@ -338,4 +339,4 @@ class Tail:
                    f"(SELECT ticket_source_id AS tid, sum({quote_ident(pc['amount'])}) AS s FROM coffre_affected_payments "
                    f"GROUP BY 1) p ON p.tid = t.{SOURCE_ID} "
                    f"WHERE t.type <> 'training' AND t.{total} IS NOT COALESCE(p.s, 0)")
-            report_payments(conn.execute(sql), tj.name, result)
+            report_payments(rows_summing(conn, sql), tj.name, result)

@@ -335,6 +335,17 @@ def _new_register_not_from_one(conn, shop):
     ticket(conn, "CAISSE-00", number=3, prev="a ticket that is not there")
 
 
+def _amounts_past_64_bits(conn, shop):
+    """Two new tickets of one day whose totals and payments (2**62 each, twice) add up past a 64-bit integer, where
+    SQLite's sum() stops: their day's Z and each ticket's payments are still held to them."""
+    tids = [ticket(conn, "CAISSE-01"), ticket(conn, "CAISSE-01")]
+    closure(conn, "CAISSE-01", next_day(conn))
+    for tid in tids:
+        conn.execute("UPDATE tickets SET total_ttc = ? WHERE id = ?", (2 ** 62, tid))
+        conn.execute("UPDATE payments SET amount_cents = ? WHERE ticket_id = ?", (2 ** 62, tid))
+        conn.execute("INSERT INTO payments (ticket_id, means, amount_cents) VALUES (?, 'cash', ?)", (tid, 2 ** 62))
+
+
 APPENDS = {
     "sales on both registers, a refund, a training ticket": (_sales_refund_and_training, set()),
     "a second till key, a new register and product": (_second_key_new_register_and_product, set()),
@@ -353,6 +364,9 @@ APPENDS = {
         _unlinked_and_altered_tickets, {("tickets", "chain_link"), ("tickets", "signature"), ("tickets", "breakdown")}),
     "a new register whose chain starts at 3": (_new_register_not_from_one,
                                                {("tickets", "chain_link"), ("tickets", "numbering_gap")}),
+    "amounts that add up past 64 bits": (_amounts_past_64_bits, {
+        ("tickets", "signature"), ("tickets", "breakdown"), ("tickets", "payments"), ("closures", "closure_total"),
+        ("closures", "closure_means")}),
 }
 
 
