@@ -78,6 +78,16 @@ def _verify(keys: list[TillKey], payload: str, sig: str | None) -> bool:
     return verify_any(keys, raw, data)
 
 
+def sig_text(value) -> str | None:
+    """A signature column's value as text, as the export writes it: a till signs in text, and a blob or a number
+    there (a damaged or edited database) is checked, linked and exported as the text it spells, not stopped on."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
 class Signatures:
     """Ed25519 checks spread over every core while the records are read, their findings said in the records' order.
 
@@ -251,7 +261,7 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
             walked += 1
             if not walked & (EVERY - 1):
                 tick(EVERY)
-            payload, sig, prev, number, order_value = row[0], row[1], row[2], row[3], row[4]
+            payload, sig, prev, number, order_value = row[0], sig_text(row[1]), sig_text(row[2]), row[3], row[4]
             key = tuple(row[5:]) if j.chain_key else ()
             name = "/".join(str(k) for k in key)
             if name != chain:

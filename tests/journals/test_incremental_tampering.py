@@ -346,6 +346,12 @@ def _amounts_past_64_bits(conn, shop):
         conn.execute("INSERT INTO payments (ticket_id, means, amount_cents) VALUES (?, 'cash', ?)", (tid, 2 ** 62))
 
 
+def _new_ticket_signed_by_a_blob(conn, shop):
+    tid = ticket(conn, "CAISSE-01")
+    ticket(conn, "CAISSE-01")
+    conn.execute("UPDATE tickets SET signature = X'01022a' WHERE id = ?", (tid,))
+
+
 APPENDS = {
     "sales on both registers, a refund, a training ticket": (_sales_refund_and_training, set()),
     "a second till key, a new register and product": (_second_key_new_register_and_product, set()),
@@ -364,6 +370,8 @@ APPENDS = {
         _unlinked_and_altered_tickets, {("tickets", "chain_link"), ("tickets", "signature"), ("tickets", "breakdown")}),
     "a new register whose chain starts at 3": (_new_register_not_from_one,
                                                {("tickets", "chain_link"), ("tickets", "numbering_gap")}),
+    "a new ticket whose signature is a blob": (_new_ticket_signed_by_a_blob,
+                                               {("tickets", "signature"), ("tickets", "chain_link")}),
     "amounts that add up past 64 bits": (_amounts_past_64_bits, {
         ("tickets", "signature"), ("tickets", "breakdown"), ("tickets", "payments"), ("closures", "closure_total"),
         ("closures", "closure_means")}),

@@ -1,4 +1,4 @@
-"""The tampering matrix: 25 ways to alter a till's records, each named in the four places a finding must reach.
+"""The tampering matrix: 26 ways to alter a till's records, each named in the four places a finding must reach.
 
 For every kind, on a shop archived once clean: the evening archive (exit 5), `journals export` (exit 5),
 export-auditor's report (exit 5, the finding listed) and the package's own verify.py under the system python3
@@ -129,8 +129,11 @@ MATRIX: dict[str, tuple] = {
     "closure total changed": ("UPDATE closures SET total_ttc = total_ttc + 1 WHERE id = 1", ("closures", "signature")),
     "closure deleted": ("DELETE FROM closures WHERE id = 3", ("closures", "chain_link")),
     "duplicate deleted": ("DELETE FROM duplicates WHERE id = (SELECT min(id) FROM duplicates)", ("jet", "jet_orphan")),
+    # A blob where a till writes text (the checks stopped on it): read as the text it spells, as the export writes it.
+    "signature replaced by a blob": (f"UPDATE tickets SET signature = X'01022a' WHERE id = {T.format('CAISSE-01', 44)}",
+                                     ("tickets", "signature")),
 }
-assert len(MATRIX) == 25
+assert len(MATRIX) == 26
 
 
 def _tamper(db: Path, how) -> None:
