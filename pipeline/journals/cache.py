@@ -90,7 +90,8 @@ class FrameFile:
 
     @contextmanager
     def frame(self, level: int, cctx: zstandard.ZstdCompressor | None = None):
-        """A write(text) that compresses into one more frame; no frame at all if nothing is written.
+        """A write(text) that compresses into one more frame; no frame at all if nothing is written. `text` is a str,
+        or bytes already UTF-8 (export.write_rows).
 
         One thread per frame: a first run writes two frames at once beside the snapshot's packing,
         and zstd's worker buffers for each would take the run past its memory bound. `cctx`, a
@@ -100,8 +101,8 @@ class FrameFile:
             sink = _Counter(out, self.hasher)
             state = {"w": None, "plain": 0}
 
-            def write(text: str) -> None:
-                data = text.encode("utf-8")
+            def write(text: str | bytes) -> None:
+                data = text if isinstance(text, bytes) else text.encode("utf-8")
                 if not data:
                     return
                 if state["w"] is None:

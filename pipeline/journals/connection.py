@@ -19,6 +19,7 @@ equals, so the check says it).
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 from datetime import datetime, timedelta, timezone
@@ -35,6 +36,8 @@ class _Digest:
         self.parts: list[tuple] = []
 
     def step(self, order, text) -> None:
+        if isinstance(text, bytes):  # as function_args.py hands it over: any bytes that are not UTF-8 as U+FFFD
+            text = text.decode("utf-8", "replace")
         self.parts.append((order, "" if text is None else str(text)))
 
     def finalize(self) -> str:
@@ -142,15 +145,17 @@ class LocalClock:
         self.minutes: dict[str, tuple[str, str] | None] = {}
         # The last stamp and its local time: a row asks for its local time and then its day, and a ticket's lines
         # come one after another with the ticket's stamp.
-        self.seen: str | None = None
+        self.seen: str | bytes | None = None
         self.said: str | None = None
 
     def local(self, ts) -> str | None:
-        """'YYYY-MM-DDTHH:MM:SS+HH:MM' in the zone, or the stamp as it is when it is not one."""
-        if type(ts) is str and ts == self.seen:
+        """'YYYY-MM-DDTHH:MM:SS+HH:MM' in the zone, or the stamp as it is when it is not one. A stamp given as bytes
+        (function_args.py) is read as UTF-8, any bytes that are not as U+FFFD."""
+        kind = type(ts)
+        if (kind is bytes or kind is str) and ts == self.seen:
             return self.said
-        said = self._local(ts)
-        if type(ts) is str:
+        said = self._local(ts.decode("utf-8", "replace") if kind is bytes else ts)
+        if kind is bytes or kind is str:
             self.seen, self.said = ts, said
         return said
 
@@ -225,4 +230,11 @@ def add_functions(conn: sqlite3.Connection, zone: str = DEFAULT_TIMEZONE) -> sql
 
 
 def open_snapshot(path: Path, zone: str = DEFAULT_TIMEZONE) -> sqlite3.Connection:
-    return add_functions(sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True), zone)
+    conn = add_functions(sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True), zone)
+    # A text that is not UTF-8 (a bit flipped on the till's disk, an edit) is read with U+FFFD for the bytes that are
+    # not, rather than stop the statement that meets it: its record's signature no longer matches, and is said.
+    conn.text_factory = _READ_TEXT
+    return conn
+
+
+_READ_TEXT = functools.partial(str, encoding="utf-8", errors="replace")

@@ -110,27 +110,44 @@ JSON_OPEN, JSON_CLOSE = "[", "\n]\n"
 
 def write_rows(conn: sqlite3.Connection, j: Journal, where: str, params: tuple, csv_write, json_write,
                rows_before: int = 0, tick=None) -> int:
-    """Writes the selected rows' CSV lines and JSON array elements (after `rows_before` earlier ones)."""
+    """Writes the selected rows' CSV lines and JSON array elements (after `rows_before` earlier ones), as UTF-8 bytes.
+
+    The lines are read as SQLite's bytes and checked as UTF-8 a batch at a time, rather than decoded one by one and
+    encoded again: a text that is not UTF-8 (a bit flipped on the till's disk) is written with U+FFFD for the bytes
+    that are not, as the checks read it (journals/connection.py), where decoding would stop the export."""
     n = 0
-    sep = ",\n" if rows_before else "\n"
-    for rows in journal_rows(conn, j, where, params):
-        csv_write(CSV_EOL.join(r[0] for r in rows) + CSV_EOL)
-        json_write(sep + ",\n".join(r[1] for r in rows))
-        sep = ",\n"
-        n += len(rows)
-        if tick is not None:
-            tick(len(rows))
+    sep = b",\n" if rows_before else b"\n"
+    eol = CSV_EOL.encode()
+    saved = conn.text_factory
+    conn.text_factory = bytes
+    try:
+        for rows in journal_rows(conn, j, where, params):
+            csv_write(_utf8(eol.join(r[0] for r in rows) + eol))
+            json_write(_utf8(sep + b",\n".join(r[1] for r in rows)))
+            sep = b",\n"
+            n += len(rows)
+            if tick is not None:
+                tick(len(rows))
+    finally:
+        conn.text_factory = saved
     return n
+
+
+def _utf8(data: bytes) -> bytes:
+    try:
+        data.decode("utf-8")
+        return data
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "replace").encode("utf-8")
 
 
 def export_journal(conn: sqlite3.Connection, j: Journal, out_dir: Path, period: tuple[str, str] | None) -> int:
     where, params = (f"WHERE {j.day} BETWEEN ? AND ?", period) if period else ("", ())
-    with open(out_dir / f"{j.name}.csv", "w", encoding="utf-8", newline="") as c, \
-            open(out_dir / f"{j.name}.json", "w", encoding="utf-8", newline="\n") as js:
-        c.write(csv_header(j))
-        js.write(JSON_OPEN)
+    with open(out_dir / f"{j.name}.csv", "wb") as c, open(out_dir / f"{j.name}.json", "wb") as js:
+        c.write(csv_header(j).encode("utf-8"))
+        js.write(JSON_OPEN.encode())
         n = write_rows(conn, j, where, params, c.write, js.write)
-        js.write(JSON_CLOSE)
+        js.write(JSON_CLOSE.encode())
     return n
 
 

@@ -17,6 +17,7 @@ from pipeline import chains
 from pipeline.chains import TEMPLATE
 from pipeline.errors import UsageError
 from pipeline.i18n import _
+from pipeline.journals.function_args import bytes_for_functions
 from pipeline.journals.unordered import without_order
 
 JOURNALS = ("tickets", "ticket_lines", "payments", "closures", "jet", "duplicates", "source_chain")
@@ -111,10 +112,12 @@ def load_mapping(name_or_path: str = "reference-pos", timezone: str = "Europe/Pa
             types[fname] = t
         chain = spec.get("chain")
         numbering = spec.get("numbering")
-        j = Journal(name, spec["table"], spec["sql"], spec.get("day", "substr(timestamp, 1, 10)"), list(props), types, nullable,
+        j = Journal(name, spec["table"], bytes_for_functions(spec["sql"]),
+                    bytes_for_functions(spec.get("day", "substr(timestamp, 1, 10)")), list(props), types, nullable,
                     chain["key"] if chain else None, chain["payload"] if chain else None,
                     chain.get("order") if chain else None, numbering["key"] if numbering else None, numbering["field"] if numbering else None,
-                    dict(spec.get("derived") or {}), _source_chain(doc.get("name"), name, spec))
+                    {k: bytes_for_functions(v) for k, v in (spec.get("derived") or {}).items()},
+                    _source_chain(doc.get("name"), name, spec))
         if chain and chain.get("recipe", TEMPLATE) != TEMPLATE:
             raise UsageError(_("The chain of {journal} in mapping {mapping} names the recipe {recipe!r}, which "
                                "signs with a public key; a till's own chain goes in a \"source_chain\" "

@@ -20,14 +20,15 @@ def _export(db, name: str) -> tuple[list[dict], list[dict]]:
     mapping = load_mapping("reference-pos", "Europe/Paris")
     j = mapping.journals[name]
     conn = open_snapshot(db, mapping.timezone)
-    csv_out, json_out = io.StringIO(), io.StringIO()
-    csv_out.write(csv_header(j))
-    json_out.write("[")
+    csv_out, json_out = io.BytesIO(), io.BytesIO()
+    csv_out.write(csv_header(j).encode())
+    json_out.write(b"[")
     write_rows(conn, j, "", (), csv_out.write, json_out.write)
-    json_out.write("\n]\n")
+    json_out.write(b"\n]\n")
     conn.close()
-    rows = list(csv.DictReader(io.StringIO(csv_out.getvalue().lstrip("\ufeff"), newline=""), delimiter=";"))
-    return rows, json.loads(json_out.getvalue())
+    text = csv_out.getvalue().decode("utf-8").lstrip("\ufeff")
+    rows = list(csv.DictReader(io.StringIO(text, newline=""), delimiter=";"))
+    return rows, json.loads(json_out.getvalue().decode("utf-8"))
 
 
 def test_every_cell_of_odd_lines_is_in_the_csv_as_in_its_json_twin(sample_db):

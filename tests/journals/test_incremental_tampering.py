@@ -352,6 +352,15 @@ def _new_ticket_signed_by_a_blob(conn, shop):
     conn.execute("UPDATE tickets SET signature = X'01022a' WHERE id = ?", (tid,))
 
 
+def _new_texts_not_utf8(conn, shop):
+    """A bit flipped on the till's disk in a new ticket's time, and in a new JET event's label."""
+    tid = ticket(conn, "CAISSE-02")
+    ticket(conn, "CAISSE-02")
+    conn.execute("UPDATE tickets SET timestamp = CAST(timestamp || X'ff' AS TEXT) WHERE id = ?", (tid,))
+    jet(conn, register=1, signed_register="CAISSE-01")
+    conn.execute("UPDATE jet SET label = CAST(X'80' || label AS TEXT) WHERE seq = (SELECT max(seq) FROM jet)")
+
+
 APPENDS = {
     "sales on both registers, a refund, a training ticket": (_sales_refund_and_training, set()),
     "a second till key, a new register and product": (_second_key_new_register_and_product, set()),
@@ -372,6 +381,7 @@ APPENDS = {
                                                {("tickets", "chain_link"), ("tickets", "numbering_gap")}),
     "a new ticket whose signature is a blob": (_new_ticket_signed_by_a_blob,
                                                {("tickets", "signature"), ("tickets", "chain_link")}),
+    "texts that are not UTF-8 in new records": (_new_texts_not_utf8, {("tickets", "signature"), ("jet", "signature")}),
     "amounts that add up past 64 bits": (_amounts_past_64_bits, {
         ("tickets", "signature"), ("tickets", "breakdown"), ("tickets", "payments"), ("closures", "closure_total"),
         ("closures", "closure_means")}),

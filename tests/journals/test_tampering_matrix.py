@@ -1,4 +1,4 @@
-"""The tampering matrix: 26 ways to alter a till's records, each named in the four places a finding must reach.
+"""The tampering matrix: 29 ways to alter a till's records, each named in the four places a finding must reach.
 
 For every kind, on a shop archived once clean: the evening archive (exit 5), `journals export` (exit 5),
 export-auditor's report (exit 5, the finding listed) and the package's own verify.py under the system python3
@@ -132,8 +132,16 @@ MATRIX: dict[str, tuple] = {
     # A blob where a till writes text (the checks stopped on it): read as the text it spells, as the export writes it.
     "signature replaced by a blob": (f"UPDATE tickets SET signature = X'01022a' WHERE id = {T.format('CAISSE-01', 44)}",
                                      ("tickets", "signature")),
+    # Bytes that are not UTF-8 in a text (a bit flipped on the till's disk) stopped the export and the checks: read
+    # with U+FFFD in their place, by Coffre and by the inspector's verify.py alike, their records do not verify.
+    "a ticket time that is not UTF-8": (f"UPDATE tickets SET timestamp = CAST(timestamp || X'ff' AS TEXT) "
+                                        f"WHERE id = {T.format('CAISSE-02', 14)}", ("tickets", "signature")),
+    "a product code that is not UTF-8": ("UPDATE products SET sku = CAST(X'33ff37' AS TEXT) WHERE id = "
+                                         "(SELECT product_id FROM ticket_lines WHERE id = 26)", ("tickets", "signature")),
+    "a JET label that is not UTF-8": ("UPDATE jet SET label = CAST(label || X'c3' AS TEXT) WHERE seq = 22",
+                                      ("jet", "signature")),
 }
-assert len(MATRIX) == 26
+assert len(MATRIX) == 29
 
 
 def _tamper(db: Path, how) -> None:
