@@ -4,6 +4,7 @@ JET's codes. Every sentence comes from the catalogue in the document's language,
 
 from __future__ import annotations
 
+import math
 from html import escape
 
 from pipeline.auditor.words import check_meaning, closure_kind, journal_name, record_text, shop_lines, ticket_type
@@ -20,6 +21,8 @@ th{background:#eee}td.l,th.l{text-align:left}.ok{color:#060}.ko{color:#a00;font-
 def euros(cents: int | None) -> str:
     if cents is None:
         return ""
+    if isinstance(cents, float) and not math.isfinite(cents):  # amounts past a real's range, summed
+        return str(cents)
     sign = "-" if cents < 0 else ""
     whole, part = divmod(abs(int(cents)), 100)
     return f"{sign}{whole:,}".replace(",", "\u202f") + f",{part:02d}\u00a0€"

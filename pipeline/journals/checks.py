@@ -78,16 +78,6 @@ def _verify(keys: list[TillKey], payload: str, sig: str | None) -> bool:
     return verify_any(keys, raw, data)
 
 
-def sig_text(value) -> str | None:
-    """A signature column's value as text, as the export writes it: a till signs in text, and a blob or a number
-    there (a damaged or edited database) is checked, linked and exported as the text it spells, not stopped on."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
-
-
 class Signatures:
     """Ed25519 checks spread over every core while the records are read, their findings said in the records' order.
 
@@ -230,13 +220,22 @@ def tail_deleted(j: Journal, name: str, cp: dict, now: dict | None) -> Finding |
 
 
 def chain_sql(j: Journal, where: str) -> str:
-    """payload, signature, previous_signature, number, order value, then the chain key, in chain order."""
-    key_cols = [quote_ident(k) for k in j.chain_key]
+    """payload, signature, previous_signature, number, order value, then the chain key, in chain order.
+
+    The signatures and the text fields of the key are read as the export writes them, as text (SQLite keeps any type
+    in any column: a blob there is the text of its bytes), so that Coffre and the inspector's verify.py, which reads
+    the export, name the same chains and say the same of each signature."""
+    key_cols = [_as_text(j, k) for k in j.chain_key]
     key_sql = ", ".join(key_cols) if key_cols else "''"
     num = quote_ident(j.numbering_field) if j.numbering_field else "NULL"
     order = quote_ident(j.chain_order) if j.chain_order else "NULL"
-    return (f"SELECT {payload_sql(j.payload)}, signature, previous_signature, {num}, {order}, {key_sql} "
-            f"FROM ({j.full_sql}) {where}")
+    return (f"SELECT {payload_sql(j.payload)}, CAST(signature AS TEXT), CAST(previous_signature AS TEXT), {num}, "
+            f"{order}, {key_sql} FROM ({j.full_sql}) {where}")
+
+
+def _as_text(j: Journal, field: str) -> str:
+    col = quote_ident(field)
+    return f"CAST({col} AS TEXT)" if j.types.get(field) == "string" else col
 
 
 def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | None, where: str, params: tuple,
@@ -261,7 +260,7 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
             walked += 1
             if not walked & (EVERY - 1):
                 tick(EVERY)
-            payload, sig, prev, number, order_value = row[0], sig_text(row[1]), sig_text(row[2]), row[3], row[4]
+            payload, sig, prev, number, order_value = row[0], row[1], row[2], row[3], row[4]
             key = tuple(row[5:]) if j.chain_key else ()
             name = "/".join(str(k) for k in key)
             if name != chain:

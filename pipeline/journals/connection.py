@@ -15,6 +15,10 @@ are garbled or forged would stop every check that adds them up. Statements that 
 run_summing or rows_summing, which run them again, on that rare error only, with coffre_exact_sum: sum() as SQLite
 defines it, in Python's exact integers, a total past 64 bits coming back as a real (which no recorded total
 equals, so the check says it).
+
+A text whose bytes are not UTF-8 (a bit flipped on the till's disk, an edit) is read with \\xHH for each byte that is
+not part of a character, in the rows (open_snapshot) and in the functions' arguments (function_args.py), rather
+than stop the statement that meets it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
+import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,14 +35,26 @@ from pipeline.fiscal_rules import digest
 
 DEFAULT_TIMEZONE = "Europe/Paris"
 
+# How a text given as bytes (function_args.py) is read: in the database's own encoding, each byte that is not part
+# of a valid character written \xHH, so that two texts that differ only there stay apart (U+FFFD would merge them).
+UNREADABLE = "backslashreplace"
+_CODECS = {"UTF-8": "utf-8", "UTF-16le": "utf-16-le", "UTF-16be": "utf-16-be"}
+
+
+def database_codec(conn: sqlite3.Connection) -> str:
+    """The codec of the texts' bytes in this database (a Windows till's file may be UTF-16)."""
+    return _CODECS.get(conn.execute("PRAGMA encoding").fetchone()[0], "utf-8")
+
 
 class _Digest:
+    codec = "utf-8"  # set per connection by add_functions
+
     def __init__(self):
         self.parts: list[tuple] = []
 
     def step(self, order, text) -> None:
-        if isinstance(text, bytes):  # as function_args.py hands it over: any bytes that are not UTF-8 as U+FFFD
-            text = text.decode("utf-8", "replace")
+        if isinstance(text, bytes):
+            text = text.decode(self.codec, UNREADABLE)
         self.parts.append((order, "" if text is None else str(text)))
 
     def finalize(self) -> str:
@@ -47,55 +64,73 @@ class _Digest:
 
 
 INT64 = 1 << 63
-_SUM_CALL = re.compile(r"\bsum\(", re.IGNORECASE)
+_SUM_CALL = re.compile(r"\bsum\s*\(", re.IGNORECASE)
 
 
 class _ExactSum:
-    """sum() as SQLite 3 computes it (NULL over no value; a real, summed in doubles in row order, once any value is
-    not an integer), except that the integers are added exactly, and a total past 64 bits comes back as a real."""
+    """sum() as SQLite computes it (NULL over no value; a real, the values added as doubles, once any value is not
+    an integer), except that the integers are added exactly, and a total past 64 bits comes back as a real. A value
+    that is not a number (a text, a blob) counts as SQLite's sum() of it alone says (_sqlite_sum). Reals are added
+    in row order, as SQLite before 3.43 does; later versions compensate rounding, so a real total may then differ in
+    its last bits. Also a window function, as sum() is (a custom mapping's `sum(x) OVER (...)`)."""
 
     def __init__(self):
         self.exact = 0  # the integers, added exactly
         self.real = 0.0  # every value as a double, as SQLite adds them for a real total
-        self.approx = False  # a value was not an integer: the total is `real`
+        self.approx = False  # a value was not an integer: the total is `real` from then on (in a window too, as SQLite)
         self.count = 0
 
-    def step(self, value) -> None:
+    def _take(self, value) -> tuple[int | float, bool] | None:
         if value is None:
-            return
-        self.count += 1
-        if isinstance(value, str):
-            value = _text_number(value)
-        elif isinstance(value, bytes):
-            value = float(_text_number(value.decode("latin-1")))  # a blob is never an integer to sum()
-        if isinstance(value, int):
-            self.exact += value
-            self.real += value
-        else:
-            self.real += value
-            self.approx = True
+            return None
+        if type(value) is int:
+            return value, False
+        if type(value) is float:
+            return value, True
+        return _sqlite_sum(value)
 
-    def finalize(self):
+    def step(self, value) -> None:
+        taken = self._take(value)
+        if taken is None:
+            return
+        number, approx = taken
+        self.count += 1
+        self.real += number
+        if approx:
+            self.approx = True
+        else:
+            self.exact += number
+
+    def inverse(self, value) -> None:
+        taken = self._take(value)
+        if taken is None:
+            return
+        number, approx = taken
+        self.count -= 1
+        self.real -= number
+        if not approx:
+            self.exact -= number
+
+    def value(self):
         if not self.count:
             return None
         if self.approx:
             return self.real
         return self.exact if -INT64 <= self.exact < INT64 else float(self.exact)
 
-
-_INTEGER_TEXT = re.compile(r"\s*[+-]?\d+\s*")
-_REAL_TEXT = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+    finalize = value
 
 
-def _text_number(text: str) -> int | float:
-    """What sum() makes of a text: the integer it spells (within 64 bits), else the real it spells, else 0.0."""
-    if _INTEGER_TEXT.fullmatch(text):
-        number = int(text)
-        if -INT64 <= number < INT64:
-            return number
-    if _REAL_TEXT.fullmatch(text):
-        return float(text)
-    return 0.0
+_READER = sqlite3.connect(":memory:", check_same_thread=False)
+_READER_LOCK = threading.Lock()
+
+
+def _sqlite_sum(value) -> tuple[int | float, bool]:
+    """What SQLite's sum() makes of a text or a blob alone: (the number, whether it is a real). Asked of SQLite itself,
+    whose reading of numbers in text no Python parser matches ('12abc' is 12.0, '1_000' 1.0, ' 12' the integer 12)."""
+    with _READER_LOCK:
+        number, kind = _READER.execute("SELECT sum(v), typeof(sum(v)) FROM (SELECT ? AS v)", (value,)).fetchone()
+    return (number, kind != "integer") if number is not None else (0.0, True)
 
 
 def _overflowed(err: sqlite3.OperationalError, sql: str) -> bool:
@@ -136,7 +171,8 @@ class LocalClock:
     per row: the local hour and offset are looked up once per UTC hour (zones change offset on the hour or half
     hour), and the rest is string slicing."""
 
-    def __init__(self, zone: str):
+    def __init__(self, zone: str, codec: str = "utf-8"):
+        self.codec = codec  # of a stamp given as bytes (function_args.py): the database's encoding
         try:
             self.zone = ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError) as err:
@@ -150,11 +186,11 @@ class LocalClock:
 
     def local(self, ts) -> str | None:
         """'YYYY-MM-DDTHH:MM:SS+HH:MM' in the zone, or the stamp as it is when it is not one. A stamp given as bytes
-        (function_args.py) is read as UTF-8, any bytes that are not as U+FFFD."""
+        (function_args.py) is read in the database's encoding, as the digests' texts are."""
         kind = type(ts)
         if (kind is bytes or kind is str) and ts == self.seen:
             return self.said
-        said = self._local(ts.decode("utf-8", "replace") if kind is bytes else ts)
+        said = self._local(ts.decode(self.codec, UNREADABLE) if kind is bytes else ts)
         if kind is bytes or kind is str:
             self.seen, self.said = ts, said
         return said
@@ -219,9 +255,10 @@ def _offset_text(off: timedelta) -> str:
 
 
 def add_functions(conn: sqlite3.Connection, zone: str = DEFAULT_TIMEZONE) -> sqlite3.Connection:
-    clock = LocalClock(zone)
-    conn.create_aggregate("coffre_digest", 2, _Digest)
-    conn.create_aggregate("coffre_exact_sum", 1, _ExactSum)
+    codec = database_codec(conn)
+    clock = LocalClock(zone, codec)
+    conn.create_aggregate("coffre_digest", 2, type("_Digest", (_Digest,), {"codec": codec}))
+    conn.create_window_function("coffre_exact_sum", 1, _ExactSum)
     # An aggregate over no row is NULL in SQL; a ticket without lines or payments signs the digest of nothing.
     conn.create_function("coffre_digest_of_nothing", 0, lambda: digest([]), deterministic=True)
     conn.create_function("coffre_local_time", 1, clock.local, deterministic=True)
@@ -231,10 +268,11 @@ def add_functions(conn: sqlite3.Connection, zone: str = DEFAULT_TIMEZONE) -> sql
 
 def open_snapshot(path: Path, zone: str = DEFAULT_TIMEZONE) -> sqlite3.Connection:
     conn = add_functions(sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True), zone)
-    # A text that is not UTF-8 (a bit flipped on the till's disk, an edit) is read with U+FFFD for the bytes that are
+    # A text that is not UTF-8 (a bit flipped on the till's disk, an edit) is read with \xHH for each byte that is
     # not, rather than stop the statement that meets it: its record's signature no longer matches, and is said.
+    # (SQLite gives a UTF-16 file's texts as UTF-8 here.)
     conn.text_factory = _READ_TEXT
     return conn
 
 
-_READ_TEXT = functools.partial(str, encoding="utf-8", errors="replace")
+_READ_TEXT = functools.partial(str, encoding="utf-8", errors=UNREADABLE)

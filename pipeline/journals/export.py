@@ -4,6 +4,7 @@ SQLite. The CSV is what a French spreadsheet opens by a double click: the BOM te
 
 from __future__ import annotations
 
+import codecs
 import json
 import sqlite3
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 from pipeline.journals.checks import CheckResult
 from pipeline.journals.lisezmoi import render as render_lisezmoi
 from pipeline.journals.mapping import Journal, Mapping, quote_ident
-from pipeline.journals.connection import open_snapshot
+from pipeline.journals.connection import UNREADABLE, open_snapshot
 
 FETCH = 2000  # rows per batch: their CSV and JSON text, joined and encoded, stay a few megabytes
 CSV_EOL = "\r\n"  # RFC 4180, what spreadsheet tools on Windows expect
@@ -113,8 +114,9 @@ def write_rows(conn: sqlite3.Connection, j: Journal, where: str, params: tuple, 
     """Writes the selected rows' CSV lines and JSON array elements (after `rows_before` earlier ones), as UTF-8 bytes.
 
     The lines are read as SQLite's bytes and checked as UTF-8 a batch at a time, rather than decoded one by one and
-    encoded again: a text that is not UTF-8 (a bit flipped on the till's disk) is written with U+FFFD for the bytes
-    that are not, as the checks read it (journals/connection.py), where decoding would stop the export."""
+    encoded again: a text that is not UTF-8 (a bit flipped on the till's disk) is written with \\xHH for each byte that
+    is not, as the checks read it (journals/connection.py), where decoding would stop the export; in the JSON, whose
+    strings give a backslash as \\\\, the same text."""
     n = 0
     sep = b",\n" if rows_before else b"\n"
     eol = CSV_EOL.encode()
@@ -122,8 +124,8 @@ def write_rows(conn: sqlite3.Connection, j: Journal, where: str, params: tuple, 
     conn.text_factory = bytes
     try:
         for rows in journal_rows(conn, j, where, params):
-            csv_write(_utf8(eol.join(r[0] for r in rows) + eol))
-            json_write(_utf8(sep + b",\n".join(r[1] for r in rows)))
+            csv_write(_utf8(eol.join(r[0] for r in rows) + eol, UNREADABLE))
+            json_write(_utf8(sep + b",\n".join(r[1] for r in rows), _IN_JSON))
             sep = b",\n"
             n += len(rows)
             if tick is not None:
@@ -133,12 +135,21 @@ def write_rows(conn: sqlite3.Connection, j: Journal, where: str, params: tuple, 
     return n
 
 
-def _utf8(data: bytes) -> bytes:
+def _utf8(data: bytes, errors: str) -> bytes:
     try:
         data.decode("utf-8")
         return data
     except UnicodeDecodeError:
-        return data.decode("utf-8", "replace").encode("utf-8")
+        return data.decode("utf-8", errors).encode("utf-8")
+
+
+def _unreadable_in_json(err: UnicodeDecodeError) -> tuple[str, int]:
+    """Each byte that is not UTF-8 as the JSON string characters that give the text \\xHH."""
+    return "".join(f"\\\\x{b:02x}" for b in err.object[err.start:err.end]), err.end
+
+
+_IN_JSON = "coffre-unreadable-in-json"
+codecs.register_error(_IN_JSON, _unreadable_in_json)
 
 
 def export_journal(conn: sqlite3.Connection, j: Journal, out_dir: Path, period: tuple[str, str] | None) -> int:

@@ -16,6 +16,13 @@ class Finding:
     record: dict  # what names the record: register, kind, number / seq
     message: str  # in the language of the process that made the finding (the check is the machine's name of it)
 
+    def __post_init__(self):
+        # SQLite keeps any type in any column: a blob that names a record (a register code, a closure's kind) is
+        # named by its text, as the export writes it, so that the finding can be written as JSON.
+        if any(isinstance(v, bytes) for v in self.record.values()):
+            self.record = {k: v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else v
+                           for k, v in self.record.items()}
+
     def to_json(self) -> dict:
         return {"journal": self.journal, "check": self.check, "record": self.record, "message": self.message,
                 "text": self.sentence()}

@@ -294,13 +294,23 @@ def _next_state(conn, mapping: Mapping, digest: str, tables: dict, checks: Check
                               (bounds[j.name],)).fetchone()[0]
         if beyond:
             raise NotTail(f"journal {j.name}'s {SOURCE_ID} is not its table's rowid")
-    return {
-        "mapping": digest,
-        "tables": tables,
-        "boundaries": bounds,
+    kept = {
         "chains": tail.chains if tail else chain_anchors(checks.checkpoint),
         "numbers": tail.numbers if tail else numbering_anchors(conn, mapping),
         "days": day_sums(conn, mapping),
-        "counts": counts,
-        "cache": {name: f.record() for name, f in files.items()},
     }
+    if _holds_bytes(kept):
+        # A blob where the till writes text (a register code): kept as text, it would no longer match its rows.
+        raise NotTail("a record names its register, its day or its number with bytes, not text")
+    return dict(kept, mapping=digest, tables=tables, boundaries=bounds, counts=counts,
+                cache={name: f.record() for name, f in files.items()})
+
+
+def _holds_bytes(value) -> bool:
+    if isinstance(value, bytes):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_bytes(k) or _holds_bytes(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_bytes(v) for v in value)
+    return False

@@ -109,8 +109,10 @@ def _day_sums(conn, mapping: Mapping, tj, pj, pc, periods: set[tuple[str, str]])
         before, after = _shift(lo, -1), _shift(hi, 2)
         # A period that is not two dates with days around them (a custom mapping's stamps, the last day there is) is
         # not narrowed on the stamps, only by business day, as the closures check finds its tickets.
-        stamps, params = ("t.timestamp >= ? AND t.timestamp < ? AND ", (before, after)) \
-            if before is not None and after is not None else ("", ())
+        # A stamp that is not text (a number, a blob: SQLite keeps any type in any column) sorts before or after every
+        # text: its ticket is taken too, as the closures check (which reads its day) takes it. Three index ranges.
+        stamps, params = ("(t.timestamp >= ? AND t.timestamp < ? OR t.timestamp < '' OR t.timestamp >= X'') AND ",
+                          (before, after)) if before is not None and after is not None else ("", ())
         sql = (f"SELECT t.register, t.business_day, p.means, sum(p.{amount}) FROM ({pj.unordered_sql}) p "
                f"JOIN ({tj.unordered_sql}) t ON t.register = p.{k1} AND t.number = p.{k2} "
                f"WHERE {stamps}t.business_day BETWEEN ? AND ? "

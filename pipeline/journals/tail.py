@@ -18,7 +18,7 @@ from pathlib import Path
 
 import blake3
 
-from pipeline.journals.checks import (CheckResult, Signatures, _record, bad_signature, sig_text,
+from pipeline.journals.checks import (CheckResult, Signatures, _record, bad_signature,
                                       broken_link, chain_sql, counted_types_sql, dangling_first, late_start,
                                       no_keys, numbers_missing, rate_pivot, report_payments, report_ticket_lines,
                                       ticket_line_columns, workers)
@@ -204,7 +204,7 @@ class Tail:
         sql = chain_sql(j, where)
         result.signatures_trusted_from_checkpoint += sum(a.get("count") or 0 for a in anchors.values())
         for row in conn.execute(sql, params):
-            payload, sig, prev, number, order_value = row[0], sig_text(row[1]), sig_text(row[2]), row[3], row[4]
+            payload, sig, prev, number, order_value = row[:5]
             key = tuple(row[5:]) if j.chain_key else ()
             a = anchors.get(_key_name(key))
             if not isinstance(order_value, int) or (a is not None and not isinstance(a.get("order"), int)):

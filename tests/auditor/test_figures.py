@@ -30,3 +30,10 @@ def test_a_day_whose_payments_and_sales_pass_64_bits_gets_its_figures_summed_pas
     assert kinds["sale"]["count"] == sales and kinds["sale"]["ttc"] == float(sales * BIG)
     means = {m["means"]: m for m in fig["means"] if m["day"] == day}
     assert means["card"]["amount"] == float(cards * BIG)
+
+
+def test_an_amount_past_a_reals_range_is_written_in_the_report_not_stopped_on():
+    from pipeline.auditor.report import euros
+
+    assert euros(float(3 * BIG)) == "138\u202f350\u202f580\u202f552\u202f821\u202f637,12\u00a0€"
+    assert euros(float("inf")) == "inf" and euros(float("-inf")) == "-inf"  # a till's 1e999, summed

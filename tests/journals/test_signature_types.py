@@ -50,3 +50,43 @@ def test_blobs_and_numbers_in_signature_columns_are_findings_where_their_text_is
         ("tickets", "chain_link", "CAISSE-02", 40),
         ("tickets", "signature", "CAISSE-02", 40),  # its previous signature is signed too
     }, sorted(found)
+
+
+def test_two_register_codes_that_differ_only_in_bytes_that_are_not_utf8_stay_two_chains(sample_db):
+    conn = sqlite3.connect(sample_db)
+    conn.execute("UPDATE registers SET code = CAST(X'4341495353452dff' AS TEXT) WHERE code = 'CAISSE-01'")
+    conn.execute("UPDATE registers SET code = CAST(X'4341495353452dfe' AS TEXT) WHERE code = 'CAISSE-02'")
+    conn.commit()
+    conn.close()
+    found = _findings(sample_db)
+    # Each ticket signs its register's code: every one is named, under its own register, and no link is broken
+    # (read as one chain, the two registers' tickets would break each other's links).
+    assert {(j, c) for j, c, _r, _n in found if j == "tickets"} == {("tickets", "signature")}
+    assert {r for j, _c, r, _n in found if j == "tickets"} == {"CAISSE-\\xff", "CAISSE-\\xfe"}
+
+
+def test_a_time_stored_as_a_blob_of_its_text_is_read_as_that_text_by_every_check(sample_db):
+    conn = sqlite3.connect(sample_db)
+    conn.execute("UPDATE tickets SET timestamp = CAST(timestamp AS BLOB) WHERE id IN (9, 10, 11)")
+    conn.commit()
+    conn.close()
+    assert _findings(sample_db) == set()  # as the export writes it, and the inspector's verify.py reads it
+
+
+def test_a_till_database_in_utf16_is_checked_as_in_utf8(sample_db, tmp_path):
+    """SQLite gives a UTF-16 file's texts to SQL functions as UTF-16 bytes (a Windows till's file may be one)."""
+    utf16 = tmp_path / "caisse16.db"
+    src, dst = sqlite3.connect(sample_db), sqlite3.connect(utf16)
+    dst.execute("PRAGMA encoding = 'UTF-16le'")
+    dst.executescript(";\n".join(src.iterdump()))
+    src.close()
+    assert dst.execute("PRAGMA encoding").fetchone()[0] == "UTF-16le"
+    conn = dst
+    conn.execute("UPDATE tickets SET total_ttc = total_ttc + 1 WHERE id = 42")
+    conn.commit()
+    conn.close()
+    conn = sqlite3.connect(sample_db)
+    conn.execute("UPDATE tickets SET total_ttc = total_ttc + 1 WHERE id = 42")
+    conn.commit()
+    conn.close()
+    assert _findings(utf16) == _findings(sample_db) != set()

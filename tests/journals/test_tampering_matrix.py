@@ -133,7 +133,7 @@ MATRIX: dict[str, tuple] = {
     "signature replaced by a blob": (f"UPDATE tickets SET signature = X'01022a' WHERE id = {T.format('CAISSE-01', 44)}",
                                      ("tickets", "signature")),
     # Bytes that are not UTF-8 in a text (a bit flipped on the till's disk) stopped the export and the checks: read
-    # with U+FFFD in their place, by Coffre and by the inspector's verify.py alike, their records do not verify.
+    # with \xHH in their place, by Coffre and by the inspector's verify.py alike, their records do not verify.
     "a ticket time that is not UTF-8": (f"UPDATE tickets SET timestamp = CAST(timestamp || X'ff' AS TEXT) "
                                         f"WHERE id = {T.format('CAISSE-02', 14)}", ("tickets", "signature")),
     "a product code that is not UTF-8": ("UPDATE products SET sku = CAST(X'33ff37' AS TEXT) WHERE id = "
