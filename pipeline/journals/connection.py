@@ -41,9 +41,10 @@ UNREADABLE = "backslashreplace"
 _CODECS = {"UTF-8": "utf-8", "UTF-16le": "utf-16-le", "UTF-16be": "utf-16-be"}
 
 
-def database_codec(conn: sqlite3.Connection) -> str:
-    """The codec of the texts' bytes in this database (a Windows till's file may be UTF-16)."""
-    return _CODECS.get(conn.execute("PRAGMA encoding").fetchone()[0], "utf-8")
+def database_encoding(conn: sqlite3.Connection) -> str:
+    """The encoding of the texts' bytes in this database, as SQLite names it (a Windows till's file may be UTF-16)."""
+    encoding = conn.execute("PRAGMA encoding").fetchone()[0]
+    return encoding if encoding in _CODECS else "UTF-8"
 
 
 class _Digest:
@@ -74,6 +75,8 @@ class _ExactSum:
     in row order, as SQLite before 3.43 does; later versions compensate rounding, so a real total may then differ in
     its last bits. Also a window function, as sum() is (a custom mapping's `sum(x) OVER (...)`)."""
 
+    encoding = "UTF-8"  # the till database's, set per connection by add_functions
+
     def __init__(self):
         self.exact = 0  # the integers, added exactly
         self.real = 0.0  # every value as a double, as SQLite adds them for a real total
@@ -87,7 +90,7 @@ class _ExactSum:
             return value, False
         if type(value) is float:
             return value, True
-        return _sqlite_sum(value)
+        return _sqlite_sum(value, self.encoding)
 
     def step(self, value) -> None:
         taken = self._take(value)
@@ -121,15 +124,24 @@ class _ExactSum:
     finalize = value
 
 
-_READER = sqlite3.connect(":memory:", check_same_thread=False)
+_READERS: dict[str, sqlite3.Connection] = {}  # encoding -> a private database of that encoding
 _READER_LOCK = threading.Lock()
 
 
-def _sqlite_sum(value) -> tuple[int | float, bool]:
+def _sqlite_sum(value, encoding: str) -> tuple[int | float, bool]:
     """What SQLite's sum() makes of a text or a blob alone: (the number, whether it is a real). Asked of SQLite itself,
-    whose reading of numbers in text no Python parser matches ('12abc' is 12.0, '1_000' 1.0, ' 12' the integer 12)."""
+    whose reading of numbers in text no Python parser matches ('12abc' is 12.0, '1_000' 1.0, ' 12' the integer 12),
+    in a database of the till's encoding (a blob's bytes are read as text in it)."""
     with _READER_LOCK:
-        number, kind = _READER.execute("SELECT sum(v), typeof(sum(v)) FROM (SELECT ? AS v)", (value,)).fetchone()
+        reader = _READERS.get(encoding)
+        if reader is None:
+            reader = _READERS[encoding] = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+            reader.execute(f"PRAGMA encoding = '{encoding}'")
+            reader.execute("CREATE TABLE v (x)")
+        # From a table: SQLite reads a bound blob's bytes as UTF-8 whatever the database's encoding, a stored one not.
+        reader.execute("DELETE FROM v")
+        reader.execute("INSERT INTO v VALUES (?)", (value,))
+        number, kind = reader.execute("SELECT sum(x), typeof(sum(x)) FROM v").fetchone()
     return (number, kind != "integer") if number is not None else (0.0, True)
 
 
@@ -255,10 +267,11 @@ def _offset_text(off: timedelta) -> str:
 
 
 def add_functions(conn: sqlite3.Connection, zone: str = DEFAULT_TIMEZONE) -> sqlite3.Connection:
-    codec = database_codec(conn)
+    encoding = database_encoding(conn)
+    codec = _CODECS[encoding]
     clock = LocalClock(zone, codec)
     conn.create_aggregate("coffre_digest", 2, type("_Digest", (_Digest,), {"codec": codec}))
-    conn.create_window_function("coffre_exact_sum", 1, _ExactSum)
+    conn.create_window_function("coffre_exact_sum", 1, type("_ExactSum", (_ExactSum,), {"encoding": encoding}))
     # An aggregate over no row is NULL in SQL; a ticket without lines or payments signs the digest of nothing.
     conn.create_function("coffre_digest_of_nothing", 0, lambda: digest([]), deterministic=True)
     conn.create_function("coffre_local_time", 1, clock.local, deterministic=True)

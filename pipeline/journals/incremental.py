@@ -31,7 +31,9 @@ from pipeline.i18n import _
 from pipeline.progress import NO_PROGRESS, RECORDS, Progress
 from pipeline.journals.connection import DEFAULT_TIMEZONE, open_snapshot
 
-EXPORT_VERSION = 2  # 2: CSV with a BOM and euros columns. Bump when the CSV/JSON text changes: kept frames of the older text are then not reused
+# Bump when the CSV/JSON text changes: kept frames of the older text are then not reused. 2: CSV with a BOM and euros
+# columns. 3: bytes that are not UTF-8 written \xHH (63d044e wrote U+FFFD, earlier versions stopped on them).
+EXPORT_VERSION = 3
 # The journals' frames are compressed once and then carried by every run. An evening's new frame is small, and
 # level 9 makes it about 14 % smaller than level 3 for milliseconds. A whole export (a first run's: 460 MB of
 # CSV and JSON for a year of two registers) stays at the run's level: level 9 would take 4.8 s of CPU more than

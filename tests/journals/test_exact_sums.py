@@ -76,3 +76,16 @@ def test_other_errors_are_not_taken_for_an_overflow(conn):
         list(rows_summing(conn, "SELECT sum(v) FROM nowhere"))
     with pytest.raises(sqlite3.OperationalError, match="no such table"):
         run_summing(conn, "CREATE TEMP TABLE x AS SELECT sum(v) FROM nowhere")
+
+
+@pytest.mark.parametrize("encoding", ["UTF-16le", "UTF-16be"])
+def test_a_utf16_databases_texts_and_blobs_are_summed_as_its_sum_reads_them(encoding):
+    conn = sqlite3.connect(":memory:")
+    conn.execute(f"PRAGMA encoding = '{encoding}'")  # a blob's bytes are read as text in the database's encoding
+    add_functions(conn)
+    conn.execute("CREATE TABLE t (g, v)")
+    twelve = "12".encode("utf-16-le" if encoding.endswith("le") else "utf-16-be")
+    conn.executemany("INSERT INTO t VALUES (?, ?)", [(1, b"7"), (1, 3), (2, twelve), (2, "5"), (3, "1e3"), (3, 2)])
+    sql = "SELECT g, {f}(v), typeof({f}(v)) FROM t GROUP BY g ORDER BY g"
+    assert conn.execute(sql.format(f="coffre_exact_sum")).fetchall() == conn.execute(sql.format(f="sum")).fetchall()
+    conn.close()
