@@ -4,7 +4,7 @@ duplicates, the JET's event codes."""
 
 from __future__ import annotations
 
-from pipeline.journals.connection import rows_summing
+from pipeline.journals.exact_sums import rows_summing
 from pipeline.journals.mapping import Mapping, quote_ident
 
 

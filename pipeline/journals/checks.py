@@ -18,7 +18,8 @@ from pathlib import Path
 import blake3
 
 from pipeline.i18n import _, ngettext
-from pipeline.journals.connection import open_snapshot, rows_summing, run_summing
+from pipeline.journals.connection import open_snapshot
+from pipeline.journals.exact_sums import rows_summing, run_summing
 from pipeline.journals.findings import CheckResult, Finding, clauses, closure_name, closures_of_kind
 from pipeline.journals.till_key import TillKey, verify_any
 from pipeline.journals.mapping import Journal, Mapping, counted_types_sql, payload_sql, quote_ident, tickets_journal

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 from pipeline.fiscal_rules import means_text, parse_means
 from pipeline.i18n import _
-from pipeline.journals.connection import rows_summing
+from pipeline.journals.exact_sums import rows_summing
 from pipeline.journals.findings import CheckResult, Finding, closure_name, closures_of_kind
 from pipeline.journals.mapping import Mapping, counted_types_sql, quote_ident
 

@@ -22,7 +22,7 @@ from pipeline.journals.checks import (CheckResult, Signatures, _record, bad_sign
                                       broken_link, chain_sql, counted_types_sql, dangling_first, late_start,
                                       no_keys, numbers_missing, rate_pivot, report_payments, report_ticket_lines,
                                       ticket_line_columns, workers)
-from pipeline.journals.connection import rows_summing, run_summing
+from pipeline.journals.exact_sums import rows_summing, run_summing
 from pipeline.journals.mapping import SOURCE_ID, Journal, Mapping, quote_ident, tickets_journal
 from pipeline.snapshot.pages import MalformedFile, NotRowidTable, SQLiteFile
 

@@ -7,7 +7,8 @@ import sqlite3
 
 import pytest
 
-from pipeline.journals.connection import add_functions, rows_summing, run_summing
+from pipeline.journals.connection import add_functions
+from pipeline.journals.exact_sums import rows_summing, run_summing
 
 BIG = 2 ** 62
 
