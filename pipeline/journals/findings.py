@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from pipeline.i18n import _
 
 MAX_FINDINGS_PER_CHECK = 200  # a wholly broken journal must not drown the report
+
+
+def _named(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
 
 
 @dataclass
@@ -18,10 +27,10 @@ class Finding:
 
     def __post_init__(self):
         # SQLite keeps any type in any column: a blob that names a record (a register code, a closure's kind) is
-        # named by its text, as the export writes it, so that the finding can be written as JSON.
-        if any(isinstance(v, bytes) for v in self.record.values()):
-            self.record = {k: v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else v
-                           for k, v in self.record.items()}
+        # named by its text, as the export writes it, and a real past its range (a number 1e999) by its name, so
+        # that the finding can be written as JSON (which has no Infinity).
+        if any(isinstance(v, bytes) or (isinstance(v, float) and not math.isfinite(v)) for v in self.record.values()):
+            self.record = {k: _named(v) for k, v in self.record.items()}
 
     def to_json(self) -> dict:
         return {"journal": self.journal, "check": self.check, "record": self.record, "message": self.message,

@@ -90,3 +90,18 @@ def test_a_till_database_in_utf16_is_checked_as_in_utf8(sample_db, tmp_path):
     conn.commit()
     conn.close()
     assert _findings(utf16) == _findings(sample_db) != set()
+
+
+def test_a_number_past_a_reals_range_names_its_record_in_json_that_has_no_infinity(sample_db):
+    import json
+
+    conn = sqlite3.connect(sample_db)
+    conn.execute("UPDATE tickets SET number = 1e999 WHERE id = ?", (_ticket(conn, "CAISSE-02", 30),))
+    conn.commit()
+    conn.close()
+    mapping = load_mapping("reference-pos", "Europe/Paris")
+    snap = open_snapshot(sample_db, mapping.timezone)
+    found = checks.check_journals(snap, mapping).findings
+    snap.close()
+    assert any(f.record.get("number") == "inf" for f in found)
+    json.dumps([f.to_json() for f in found], allow_nan=False)  # findings.json: JSON has no Infinity
