@@ -98,6 +98,10 @@ def _overflowed(err: sqlite3.OperationalError, sql: str) -> bool:
     return str(err) == "integer overflow" and _SUM_CALL.search(sql) is not None
 
 
+def _exact(sql: str) -> str:
+    return _SUM_CALL.sub("coffre_exact_sum(", sql)
+
+
 def run_summing(conn: sqlite3.Connection, sql: str, params=()) -> None:
     """Runs a statement that returns no row (CREATE ... AS SELECT, INSERT ... SELECT) and adds amounts up with sum(),
     again with exact sums if SQLite's overflow (such a statement changes nothing when it fails)."""
@@ -106,7 +110,7 @@ def run_summing(conn: sqlite3.Connection, sql: str, params=()) -> None:
     except sqlite3.OperationalError as err:
         if not _overflowed(err, sql):
             raise
-        conn.execute(_SUM_CALL.sub("coffre_exact_sum(", sql), params)
+        conn.execute(_exact(sql), params)
 
 
 def rows_summing(conn: sqlite3.Connection, sql: str, params=()):
@@ -122,6 +126,6 @@ def rows_summing(conn: sqlite3.Connection, sql: str, params=()):
     except sqlite3.OperationalError as err:
         if not _overflowed(err, sql):
             raise
-    for n, row in enumerate(conn.execute(_SUM_CALL.sub("coffre_exact_sum(", sql), params)):
+    for n, row in enumerate(conn.execute(_exact(sql), params)):
         if n >= given:
             yield row

@@ -6,13 +6,14 @@ import math
 from dataclasses import dataclass, field
 
 from pipeline.i18n import _
+from pipeline.journals.connection import UNREADABLE
 
 MAX_FINDINGS_PER_CHECK = 200  # a wholly broken journal must not drown the report
 
 
 def _named(value):
     if isinstance(value, bytes):
-        return value.decode("utf-8", "backslashreplace")
+        return value.decode("utf-8", UNREADABLE)  # as the rows are read (connection.py)
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value
