@@ -40,11 +40,38 @@ def _name(raw: bytes) -> str:
     return raw.replace(b"``", b"`").decode("utf-8", "replace")
 
 
+# Each escape replaced kind by kind, in C, rather than one Python call per escape: a Dolibarr blocked log's JSON holds
+# hundreds of \\" and \\\\u00e9 a row, and those calls took most of a Dolibarr mirror's filling (measured on the
+# 90-day sample's 145,575 rows: 3.6 of 5.2 s). An escaped backslash is read first, as MySQL reads them left to right:
+# between two of them every backslash starts an escape of its own, so the kinds cannot overlap.
+_KINDS = [(b"\\" + k, v) for k, v in _ESCAPES.items() if k not in (b"\\", b"%", b"_")]
+_KEPT = (b"\\%", b"\\_")
+
+
 def unescape(body: bytes) -> bytes:
     """A string literal's inside as the server reads it (\\% and \\_ keep their backslash, as in MySQL)."""
-    if b"\\" not in body and b"''" not in body:
-        return body
-    return _ESCAPE.sub(lambda m: b"'" if m.group(1) is None else _ESCAPES.get(m.group(1), m.group(1)), body)
+    if b"\\" not in body:
+        return body.replace(b"''", b"'") if b"''" in body else body
+    return b"\\".join(_unescape_between(part) for part in body.split(b"\\\\"))
+
+
+def _unescape_between(part: bytes) -> bytes:
+    """unescape() of a stretch that holds no escaped backslash."""
+    if b"''" in part:
+        return _ESCAPE.sub(_one, part)
+    if b"\\" not in part:
+        return part
+    out = part
+    for escaped, plain in _KINDS:
+        if escaped in out:
+            out = out.replace(escaped, plain)
+    if out.count(b"\\") == sum(out.count(k) for k in _KEPT):
+        return out
+    return _ESCAPE.sub(_one, part)  # an escape of no known kind (\\q reads q), or a backslash at the very end
+
+
+def _one(m: re.Match) -> bytes:
+    return b"'" if m.group(1) is None else _ESCAPES.get(m.group(1), m.group(1))
 
 
 def split_row(inside: bytes) -> list:
