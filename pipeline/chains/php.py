@@ -8,6 +8,7 @@ json_encoder.c), PHP 7.1 to 8.4 alike: standard library only, Python 3.6 syntax 
 """
 
 import json
+import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -41,6 +42,22 @@ def gcvt(value, precision, exponent_char):
     shortest round trip with the exponent threshold at 17 digits, as serialize_precision = -1 does."""
     if value != value or value in (float("inf"), float("-inf")):
         return "NAN" if value != value else ("INF" if value > 0 else "-INF")
+    key = (type(value), value, precision, exponent_char)  # an int 5 equals 5.0 as a key
+    if value:  # not 0.0, which equals -0.0 as a key
+        said = _PRINTED.get(key)
+        if said is None:
+            if len(_PRINTED) > 50000:
+                _PRINTED.clear()
+            said = _PRINTED[key] = _gcvt(value, precision, exponent_char)
+        return said
+    return _gcvt(value, precision, exponent_char)
+
+
+# A till prints the same prices and quantities again and again, and each costs a Decimal: printed once each.
+_PRINTED = {}
+
+
+def _gcvt(value, precision, exponent_char):
     negative, digits, decpt = _digits(value, precision)
     ndigit = 17 if precision <= 0 else precision
     out = "-" if negative else ""
@@ -94,7 +111,12 @@ def json_decode(text):
     def integer(s):
         n = int(s)
         return float(s) if n > INT_MAX or n < -INT_MAX - 1 else n
+    if _LONG_DIGITS.search(text) is None:  # no integer of 19 digits or more, so none beyond PHP_INT_MAX: no hook
+        return json.loads(text)
     return json.loads(text, parse_int=integer)
+
+
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
 
 
 _HEX = "0123456789abcdef"
@@ -129,6 +151,57 @@ def _json_string(s):
 def json_encode(value, force_object=False):
     """json_encode($value) with PHP's default flags (plus JSON_FORCE_OBJECT when asked): no spaces, floats with
     serialize_precision -1 and 'e' (1.0e+25, 10.0 prints 10), lists as arrays unless forced to objects."""
+    # Python's encoder, in C, prints all but floats as PHP does; each float goes in as a marker that no string of the
+    # value holds, its own text put in its place after. One call per string took most of a Dolibarr walk's time.
+    floats = []
+    plain = _plain(value, force_object, floats)
+    if plain is _SLOW:
+        return _encode(value, force_object)
+    text = json.dumps(plain, separators=(",", ":")).replace("/", "\\/")
+    return _MARKER.sub(lambda m: floats[int(m.group(1))], text) if floats else text
+
+
+_SLOW = object()
+_MARKER = re.compile(r'"\\u0000(\d+)\\u0000"')
+
+
+def _plain(value, force_object, floats):
+    """The value as json.dumps would print it the way json_encode does, floats as markers (their text in `floats`),
+    or _SLOW: a string with DEL (kept as it is by PHP) or NUL (the markers' own character), a key that is not a
+    string, a type json_encode refuses."""
+    kind = type(value)
+    if kind is str:
+        return _SLOW if "\x7f" in value or "\x00" in value else value
+    if value is None or kind is bool or kind is int:
+        return value
+    if kind is float:
+        floats.append(_encode(value))
+        return "\x00%d\x00" % (len(floats) - 1)
+    if kind is dict:
+        out = {}
+        for key, item in value.items():
+            if type(key) is not str or "\x7f" in key or "\x00" in key:
+                return _SLOW
+            kind = type(item)
+            if kind is str:  # the leaves, most of a value, without a call each
+                if "\x7f" in item or "\x00" in item:
+                    return _SLOW
+            elif not (kind is int or item is None or kind is bool):
+                item = _plain(item, force_object, floats)
+                if item is _SLOW:
+                    return _SLOW
+            out[key] = item
+        return out
+    if kind is list or kind is tuple:
+        items = [_plain(item, force_object, floats) for item in value]
+        if any(item is _SLOW for item in items):
+            return _SLOW
+        return {str(i): item for i, item in enumerate(items)} if force_object else items
+    return _SLOW
+
+
+def _encode(value, force_object=False):
+    """json_encode() one value at a time: floats, and what _plain leaves to it."""
     if value is None:
         return "null"
     if value is True:
@@ -145,10 +218,10 @@ def json_encode(value, force_object=False):
         return _json_string(value)
     if isinstance(value, (list, tuple)):
         if force_object:
-            return "{" + ",".join('"%d":%s' % (i, json_encode(v, force_object)) for i, v in enumerate(value)) + "}"
-        return "[" + ",".join(json_encode(v, force_object) for v in value) + "]"
+            return "{" + ",".join('"%d":%s' % (i, _encode(v, force_object)) for i, v in enumerate(value)) + "}"
+        return "[" + ",".join(_encode(v, force_object) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ",".join(_json_string(str(k)) + ":" + json_encode(v, force_object)
+        return "{" + ",".join(_json_string(str(k)) + ":" + _encode(v, force_object)
                               for k, v in value.items()) + "}"
     raise TypeError(type(value).__name__)
 
