@@ -28,15 +28,20 @@ def _unescape(m: re.Match) -> bytes:
 def parse_line(line: bytes) -> list[str | None]:
     if line.endswith(b"\n"):
         line = line[:-1]
-    row: list[str | None] = []
-    for field in line.split(b"\t"):
-        if field == b"\\N":
-            row.append(None)
-        elif b"\\" in field:
-            row.append(_ESCAPE.sub(_unescape, field).decode("utf-8"))
-        else:
-            row.append(field.decode("utf-8"))
-    return row
+    # The line decoded at once rather than field by field (the escapes are ASCII, and a tab is never part of a
+    # character): the mirror of a till reads every row of its tables at every run.
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:  # bytes that only escapes around them make whole (COPY TO writes none such)
+        return [None if f == b"\\N" else _ESCAPE.sub(_unescape, f).decode("utf-8") for f in line.split(b"\t")]
+    if "\\" not in text:
+        return text.split("\t")
+    return [None if f == "\\N" else f if "\\" not in f else _unescape_field(f) for f in text.split("\t")]
+
+
+def _unescape_field(field: str) -> str:
+    """An escaped field: escapes stand for bytes (\\xHH, \\ooo), which are decoded as UTF-8 once put in."""
+    return _ESCAPE.sub(_unescape, field.encode("utf-8")).decode("utf-8")
 
 
 def rows(stream: IO[bytes]) -> Iterator[list[str | None]]:
