@@ -42,8 +42,8 @@ def gcvt(value, precision, exponent_char):
     shortest round trip with the exponent threshold at 17 digits, as serialize_precision = -1 does."""
     if value != value or value in (float("inf"), float("-inf")):
         return "NAN" if value != value else ("INF" if value > 0 else "-INF")
-    key = (type(value), value, precision, exponent_char)  # an int 5 equals 5.0 as a key
-    if value:  # not 0.0, which equals -0.0 as a key
+    if type(value) is float and value and exponent_char in ("e", "E"):  # 0.0 equals -0.0 as a key
+        key = (value, precision, exponent_char)
         said = _PRINTED.get(key)
         if said is None:
             if len(_PRINTED) > 50000:
@@ -111,7 +111,8 @@ def json_decode(text):
     def integer(s):
         n = int(s)
         return float(s) if n > INT_MAX or n < -INT_MAX - 1 else n
-    if _LONG_DIGITS.search(text) is None:  # no integer of 19 digits or more, so none beyond PHP_INT_MAX: no hook
+    # No integer of 19 digits or more, so none beyond PHP_INT_MAX: no hook to call for every integer.
+    if type(text) is str and _LONG_DIGITS.search(text) is None:
         return json.loads(text)
     return json.loads(text, parse_int=integer)
 

@@ -51,7 +51,7 @@ _KEPT = (b"\\%", b"\\_")
 def unescape(body: bytes) -> bytes:
     """A string literal's inside as the server reads it (\\% and \\_ keep their backslash, as in MySQL)."""
     if b"\\" not in body:
-        return body.replace(b"''", b"'") if b"''" in body else body
+        return _ESCAPE.sub(_one, body) if b"''" in body else body
     return b"\\".join(_unescape_between(part) for part in body.split(b"\\\\"))
 
 
