@@ -1,4 +1,5 @@
-"""Runs a big export of the journals (a first run's, a busy evening's) in a process of its own, beside the checks.
+"""Runs a big export of the journals (a first run's, a busy evening's, an inspector's package's) in a process of its
+own, beside the checks.
 
 The export's SQL calls Python for every row (the shop's local time, a ticket's digests of its lines and payments):
 each call takes Python's lock, which the checks running beside it need as much. Threads then take turns on one core
@@ -6,6 +7,8 @@ while the other waits; a process has a lock of its own (measured on the 1-year s
 export stays in a thread: starting a process costs a tenth of a second.
 
 The process writes the frames into the files the run gave it and says what it wrote; the run hashes the files itself.
+For a package or `journals export`, it writes the plain CSV and JSON files into a folder of its own, moved into place
+once it is done.
 It stops when the run does: it is killed when the run gives up, and it ends itself when its parent is gone.
 """
 
@@ -15,6 +18,7 @@ import ctypes
 import os
 import pickle
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -65,21 +69,29 @@ class _Bridge:
         return self.show
 
 
-def _child(conn, parent: int, language: str, snapshot: str, mapping_name: str, timezone: str,
-           paths: dict[str, str], level: int, show: bool, bounds: dict | None, before: dict | None) -> None:
+def _child(conn, parent: int, language: str, job: dict) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's to handle; it then stops this process
     _die_with(parent)
     i18n.set_language(language)  # what it says (a progress label) is said in the run's language
     try:
-        from pipeline.journals.incremental import export_everything, export_new
         from pipeline.journals.mapping import load_mapping
 
-        files = {n: FrameFile(n, None, 0, 0, blake3.blake3(), Path(p)) for n, p in paths.items()}
-        mapping = load_mapping(mapping_name, timezone)
-        if bounds is None:
-            counts = export_everything(Path(snapshot), mapping, files, level, _Bridge(conn, parent, show))
+        mapping = load_mapping(job["mapping"], job["timezone"])
+        snapshot = Path(job["snapshot"])
+        if job["kind"] == "tables":
+            from pipeline.journals.export import export_tables
+
+            period = tuple(job["period"]) if job["period"] else None
+            conn.send(("result", export_tables(snapshot, mapping, Path(job["out"]), period), {}))
+            return
+        from pipeline.journals.incremental import export_everything, export_new
+
+        files = {n: FrameFile(n, None, 0, 0, blake3.blake3(), Path(p)) for n, p in job["paths"].items()}
+        if job["bounds"] is None:
+            counts = export_everything(snapshot, mapping, files, job["level"], _Bridge(conn, parent, job["show"]))
         else:
-            counts = export_new(Path(snapshot), mapping, files, bounds, before, level, _Bridge(conn, parent, False))
+            counts = export_new(snapshot, mapping, files, job["bounds"], job["before"], job["level"],
+                                _Bridge(conn, parent, False))
         conn.send(("result", counts, {n: (f.new_len, f.new_plain) for n, f in files.items()}))
     except BaseException as err:  # noqa: BLE001 - handed to the run, which says it as it would have in a thread
         try:
@@ -105,14 +117,51 @@ def export_apart(snapshot: Path, mapping_name: str, timezone: str, files: dict[s
                  ) -> dict[str, int]:
     """export_everything(...) in a child process, or with `bounds` export_new(...): `files` get their new frames as
     a thread would write them (after the frames kept from earlier runs, which the child never reads)."""
-    # A fresh interpreter running this module: a fork would copy the run's threads' locks mid-flight, and
-    # multiprocessing's spawn would run again whatever script started the run.
-    root = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
     # The child writes files of its own, moved to their places once it has said it is done: a child left behind by a
     # run killed with -9 then never writes into a later run's files (they are opened by name, once per frame).
     token = secrets.token_hex(8)
     private = {n: f.new_path.with_name(f"{f.new_path.name}.{token}") for n, f in files.items()}
+    job = {"kind": "frames", "snapshot": str(snapshot), "mapping": mapping_name, "timezone": timezone,
+           "paths": {n: str(p) for n, p in private.items()}, "level": level, "show": bool(progress),
+           "bounds": bounds, "before": before}
+    try:
+        counts, written = _in_child(job, progress)
+    except BaseException:
+        for path in private.values():
+            path.unlink(missing_ok=True)
+        raise
+    for name, (length, plain) in written.items():
+        f = files[name]
+        if private[name].exists():
+            os.replace(private[name], f.new_path)
+        f.new_len, f.new_plain = length, plain
+        _hash_into(f)
+    return counts
+
+
+def export_tables_apart(snapshot: Path, mapping_name: str, timezone: str, out_dir: Path,
+                        period: tuple[str, str] | None) -> dict[str, int]:
+    """export.export_tables(...) in a child process (an inspector's package, `journals export`): the checks beside it
+    call Python for every row too, and in a thread both would take turns at Python's lock."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    private = out_dir / f".coffre-export-{secrets.token_hex(8)}"
+    job = {"kind": "tables", "snapshot": str(snapshot), "mapping": mapping_name, "timezone": timezone,
+           "out": str(private), "period": list(period) if period else None}
+    try:
+        counts, _written = _in_child(job, NO_PROGRESS)
+        for path in sorted(private.iterdir()):
+            os.replace(path, out_dir / path.name)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+    return counts
+
+
+def _in_child(job: dict, progress: Progress) -> tuple[dict, dict]:
+    """Runs `job` in a fresh interpreter running this module; (counts, what it wrote) once it is done."""
+    # A fresh interpreter: a fork would copy the run's threads' locks mid-flight, and multiprocessing's spawn would
+    # run again whatever script started the run.
+    root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
     ours_fd, theirs = os.pipe()
     try:
         # A session of its own: the terminal's Ctrl-C is the run's to handle (it kills this child), and would
@@ -124,9 +173,7 @@ def export_apart(snapshot: Path, mapping_name: str, timezone: str, files: dict[s
     ours = Connection(ours_fd, writable=False)
     task = None
     try:
-        proc.stdin.write(pickle.dumps((os.getpid(), i18n.language(), str(snapshot), mapping_name, timezone,
-                                       {n: str(p) for n, p in private.items()}, level, bool(progress), bounds,
-                                       before)))
+        proc.stdin.write(pickle.dumps((os.getpid(), i18n.language(), job)))
         proc.stdin.close()
         while True:
             try:
@@ -145,24 +192,14 @@ def export_apart(snapshot: Path, mapping_name: str, timezone: str, files: dict[s
             elif msg[0] == "error":
                 raise msg[1]
             else:
-                counts, written = msg[1], msg[2]
-                break
+                return msg[1], msg[2]
     except BaseException:
         proc.kill()
-        for path in private.values():
-            path.unlink(missing_ok=True)
         raise
     finally:
         ours.close()
         proc.wait()
         interrupt.forget(proc)
-    for name, (length, plain) in written.items():
-        f = files[name]
-        if private[name].exists():
-            os.replace(private[name], f.new_path)
-        f.new_len, f.new_plain = length, plain
-        _hash_into(f)
-    return counts
 
 
 def _hash_into(f: FrameFile) -> None:

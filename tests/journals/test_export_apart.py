@@ -214,3 +214,41 @@ def test_the_export_process_dies_with_its_run():
         time.sleep(0.05)
     else:
         raise AssertionError(f"process {child} outlived its run")
+
+
+def test_a_package_or_journals_export_over_the_threshold_writes_the_files_a_thread_writes(sample_db, tmp_path,
+                                                                                         monkeypatch):
+    """export-auditor and `journals export` (journals_of_snapshot): the period's CSV and JSON files, the same bytes
+    from the process as from the thread, and nothing of the process's own folder left behind."""
+    from pipeline.journals.run import journals_of_snapshot
+
+    used = []
+    real = apart.export_tables_apart
+    monkeypatch.setattr(apart, "export_tables_apart", lambda *a, **k: used.append(1) or real(*a, **k))
+    period = ("2025-01-02", "2025-01-03")
+    outcomes = {}
+    for name, threshold in (("thread", 1 << 60), ("process", 0)):
+        monkeypatch.setattr(apart, "APART_FROM_BYTES", threshold)
+        outcomes[name] = journals_of_snapshot(sample_db, tmp_path / name, "reference-pos", None, period,
+                                              {"store_id": "boutique"})
+    assert used == [1]
+    a, b = outcomes["thread"], outcomes["process"]
+    assert a.counts == b.counts and 0 < a.counts["tickets"] < 300 and not b.checks.findings
+    assert sorted(p.name for p in (tmp_path / "process").iterdir()) == sorted(p.name for p in (tmp_path / "thread").iterdir())
+    for path in (tmp_path / "thread").iterdir():
+        if path.suffix in (".csv", ".json") and path.name != "export.json":
+            assert (tmp_path / "process" / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_a_package_export_that_fails_in_its_process_fails_as_in_a_thread_and_leaves_nothing(sample_db, tmp_path):
+    mapping = load_mapping()
+    with sqlite3.connect(sample_db) as conn:
+        conn.execute("ALTER TABLE payments RENAME COLUMN means TO way")
+    from pipeline.journals.export import export_tables
+
+    with pytest.raises(sqlite3.OperationalError) as in_thread:
+        export_tables(sample_db, mapping, tmp_path / "t", None)
+    with pytest.raises(sqlite3.OperationalError) as in_process:
+        apart.export_tables_apart(sample_db, "reference-pos", mapping.timezone, tmp_path / "p", None)
+    assert str(in_process.value) == str(in_thread.value)
+    assert list((tmp_path / "p").iterdir()) == []
