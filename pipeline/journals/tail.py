@@ -141,8 +141,7 @@ def left_out(conn, j: Journal, count: int, rows: int, after: int | None = None, 
         raise NotTail(f"journal {j.name}'s {SOURCE_ID} is not one row of {j.table} each")
     out = list(before or []) + [r[0] for r in conn.execute(
         f"SELECT {rowid} FROM {table} WHERE {rowid} NOT IN (SELECT {sid} FROM ({j.unordered_sql}) "
-        f"WHERE {sid} IS NOT NULL{'' if after is None else f' AND {sid} > :after'}){past} ORDER BY 1 "
-        f"LIMIT {MAX_LEFT_OUT + 1}", {"after": after})]
+        f"WHERE {sid} IS NOT NULL){past} ORDER BY 1 LIMIT {MAX_LEFT_OUT + 1}", {"after": after})]
     if len(out) != rows - count:
         raise NotTail(f"the rows of {j.table} left out of journal {j.name} do not add up")
     return out
