@@ -24,9 +24,8 @@ from pipeline.journals.means import check_means
 from pipeline.journals.records import check_records
 from pipeline.journals.run import mapping_fits
 from pipeline.journals.source_chains import check_source_chains
-from pipeline.journals.tail import (MAX_LEFT_OUT, SOURCE_ID, NotTail, Tail, chain_anchors, dangling_references,
-                                    day_sums, held_out, left_out, mapping_digest, new_rows_where, numbering_anchors,
-                                    page_evidence, tables_read)
+from pipeline.journals.tail import (SOURCE_ID, NotTail, Tail, chain_anchors, dangling_references, day_sums,
+                                    mapping_digest, new_rows_where, numbering_anchors, page_evidence, tables_read)
 from pipeline.pack.frames import Member, frame
 from pipeline.i18n import _
 from pipeline.progress import NO_PROGRESS, RECORDS, Progress
@@ -102,18 +101,11 @@ def _consistent(state: dict, mapping: Mapping) -> None:
     try:
         for j in mapping.journals.values():
             bound, count = state["boundaries"][j.name], state["counts"][j.name]
-            left = state.get("left_out", {}).get(j.name, [])
             if bound != state["tables"][j.table]["upto"] or not isinstance(count, int) or count < 0 \
-                    or count + len(left) != state["tables"][j.table]["rows"] or not _rowids(left, bound):
+                    or count != state["tables"][j.table]["rows"]:
                 raise NotTail(f"the kept state of journal {j.name} does not hold together")
-    except (KeyError, TypeError, AttributeError) as err:
+    except (KeyError, TypeError) as err:
         raise NotTail(f"the kept state is incomplete ({err})") from err
-
-
-def _rowids(left, bound: int) -> bool:
-    """The rows a journal left out, as the state keeps them: rowids in increasing order, up to its bound."""
-    return isinstance(left, list) and len(left) <= MAX_LEFT_OUT and all(type(r) is int for r in left) \
-        and all(a < b for a, b in zip(left, left[1:])) and (not left or left[-1] <= bound)
 
 
 def export_everything(snapshot: Path, mapping: Mapping, files: dict[str, FrameFile], level: int,
@@ -199,10 +191,6 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
                 _supports_tail(mapping)
                 _consistent(state, mapping)
                 tables = _tables_read(conn, mapping)
-                for j in mapping.journals.values():
-                    if state.get("left_out", {}).get(j.name):
-                        held_out(conn, j, state["boundaries"][j.name], state["counts"][j.name],
-                                 state["left_out"][j.name])
                 tail = Tail(mapping, state)
                 checks = CheckResult()
                 # The proof reads the whole file, the kept frames are read and hashed; the checks of the new
@@ -260,7 +248,7 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
                     _supports_tail(mapping)
                     evidence = page_evidence(snapshot, conn, _tables_read(conn, mapping), None)
                 new_state = _next_state(conn, mapping, digest, evidence, checks, tail, counts, files,
-                                        state if tail is not None else None)
+                                        state["tables"] if tail is not None else None)
             except NotTail as err:
                 new_state = {"none_because": str(err)}
         if tail is not None:
@@ -288,22 +276,17 @@ def _tables_read(conn, mapping: Mapping) -> set[str]:
 
 
 def _next_state(conn, mapping: Mapping, digest: str, tables: dict, checks: CheckResult, tail: Tail | None,
-                counts: dict, files: dict[str, FrameFile], previous: dict | None) -> dict:
-    """What the next run starts from, or NotTail when its rows could change without their pages changing.
-    `previous`: the state this run followed (only the rows past it are read again), or None."""
-    bounds, left = {}, {}
+                counts: dict, files: dict[str, FrameFile], previous_tables: dict | None) -> dict:
+    """What the next run starts from, or NotTail when its rows could change without their pages changing."""
+    bounds = {}
     for j in mapping.journals.values():
         if j.table not in tables:
             raise NotTail(f"journal {j.name} does not read its table {j.table}")
         bounds[j.name] = tables[j.table]["upto"]
-        # A row of the table that its journal leaves out (a join that finds nothing, an order not sealed yet) could
-        # come in later: named, for the next run to hold it out.
+        # A row of the table that its journal leaves out (a join that finds nothing) could come in later.
         if counts[j.name] != tables[j.table]["rows"]:
-            since = previous["boundaries"][j.name] if previous else None
-            left[j.name] = left_out(conn, j, counts[j.name], tables[j.table]["rows"], since,
-                                    previous.get("left_out", {}).get(j.name) if previous else None)
-    previous_tables = previous["tables"] if previous else None
-    after = {t: r["upto"] for t, r in previous_tables.items()} if previous_tables else None
+            raise NotTail(f"{tables[j.table]['rows'] - counts[j.name]} row(s) of {j.table} are not in journal {j.name}")
+    after = {t: r["upto"] for t, r in (previous_tables or {}).items()} if previous_tables else None
     dangling = dangling_references(conn, set(tables) - {"sqlite_schema"}, after)
     if dangling:
         raise NotTail(dangling)
@@ -321,7 +304,7 @@ def _next_state(conn, mapping: Mapping, digest: str, tables: dict, checks: Check
     if _holds_bytes(kept):
         # A blob where the till writes text (a register code): kept as text, it would no longer match its rows.
         raise NotTail("a record names its register, its day or its number with bytes, not text")
-    return dict(kept, mapping=digest, tables=tables, boundaries=bounds, counts=counts, left_out=left,
+    return dict(kept, mapping=digest, tables=tables, boundaries=bounds, counts=counts,
                 cache={name: f.record() for name, f in files.items()})
 
 

@@ -115,53 +115,6 @@ def dangling_references(conn, tables: set[str], after: dict[str, int] | None) ->
     return None
 
 
-# The rows of a journal's table that the journal leaves out (Odoo's orders not sealed yet: drafts, cancelled ones) are
-# kept by rowid for the next run to hold out still; past this many in one journal, every run checks everything.
-MAX_LEFT_OUT = 10_000
-
-
-def left_out(conn, j: Journal, count: int, rows: int, after: int | None = None, before: list | None = None
-             ) -> list[int]:
-    """The rowids of j.table that journal j leaves out, given its `count` records and the table's `rows`, in order.
-
-    The next run checks only the records past each journal's bound, with the rows up to it proven unchanged. A row
-    left out could still come in without any row up to the bound changing (a row it joins to, added later), and no run
-    would check it. So the rows left out are named, and held out at the next run (held_out). With `after` (the last
-    run's bound) and `before` (the rows left out then, held out since), only the rows past it are read. NotTail when
-    they cannot be named: a record whose source_id is not one row of the table, or too many rows left out."""
-    if rows - count > MAX_LEFT_OUT:
-        raise NotTail(f"{rows - count} row(s) of {j.table} are not in journal {j.name}")
-    rowid, table, sid = _rowid_name(conn, j.table), quote_ident(j.table), quote_ident(SOURCE_ID)
-    past = "" if after is None else f" AND {rowid} > :after"
-    n, distinct, in_table = conn.execute(
-        f"SELECT count(*), count(DISTINCT s), coalesce(sum(s IN (SELECT {rowid} FROM {table} WHERE 1{past})), 0) "
-        f"FROM (SELECT {sid} AS s FROM ({j.unordered_sql}) WHERE {'1' if after is None else f'{sid} > :after'})",
-        {"after": after}).fetchone()
-    if not n == distinct == in_table:
-        raise NotTail(f"journal {j.name}'s {SOURCE_ID} is not one row of {j.table} each")
-    out = list(before or []) + [r[0] for r in conn.execute(
-        f"SELECT {rowid} FROM {table} WHERE {rowid} NOT IN (SELECT {sid} FROM ({j.unordered_sql}) "
-        f"WHERE {sid} IS NOT NULL){past} ORDER BY 1 LIMIT {MAX_LEFT_OUT + 1}", {"after": after})]
-    if len(out) != rows - count:
-        raise NotTail(f"the rows of {j.table} left out of journal {j.name} do not add up")
-    return out
-
-
-def held_out(conn, j: Journal, bound: int, count: int, left: list[int]) -> None:
-    """NotTail unless journal j's records up to its bound are the `count` of the last run: one row of its table each,
-    none of them a row `left` out then. With the rows up to the bound proven unchanged, they are then the same rows."""
-    rowid, table, sid = _rowid_name(conn, j.table), quote_ident(j.table), quote_ident(SOURCE_ID)
-    n, distinct, in_table, back = conn.execute(
-        f"SELECT count(*), count(DISTINCT s), coalesce(sum(s IN (SELECT {rowid} FROM {table} WHERE {rowid} <= "
-        f":bound)), 0), coalesce(sum(s IN (SELECT value FROM json_each(:left))), 0) "
-        f"FROM (SELECT {sid} AS s FROM ({j.unordered_sql}) WHERE {sid} IS NULL OR {sid} <= :bound)",
-        {"bound": bound, "left": json.dumps(left)}).fetchone()
-    if back:
-        raise NotTail(f"a row of {j.table} left out of journal {j.name} at the last run is in it now")
-    if not n == distinct == in_table == count:
-        raise NotTail(f"journal {j.name}'s records up to the last run are not those of then")
-
-
 def chain_anchors(checkpoint: dict) -> dict:
     """From a full check's chain checkpoint: {journal: {chain: {sig, order, last, count}}}."""
     return {j: {name: {k: cp.get(k) for k in ("sig", "order", "last", "count")} for name, cp in chains.items()}
