@@ -25,7 +25,8 @@ from pipeline.journals.records import check_records
 from pipeline.journals.run import mapping_fits
 from pipeline.journals.source_chains import check_source_chains
 from pipeline.journals.tail import (SOURCE_ID, NotTail, Tail, chain_anchors, dangling_references, day_sums,
-                                    mapping_digest, new_rows_where, numbering_anchors, page_evidence, tables_read)
+                                    grown_tables_read, mapping_digest, new_rows_where, numbering_anchors,
+                                    page_evidence, tables_read)
 from pipeline.pack.frames import Member, frame
 from pipeline.i18n import _
 from pipeline.progress import NO_PROGRESS, RECORDS, Progress
@@ -191,6 +192,7 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
                 _supports_tail(mapping)
                 _consistent(state, mapping)
                 tables = _tables_read(conn, mapping)
+                grown_tables_read(conn, mapping, state["tables"])
                 tail = Tail(mapping, state)
                 checks = CheckResult()
                 # The proof reads the whole file, the kept frames are read and hashed; the checks of the new

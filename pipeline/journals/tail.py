@@ -95,6 +95,31 @@ def _rowid_name(conn, table: str) -> str:
     raise NotTail(f"table {table} hides its rowid behind columns of every rowid name")
 
 
+def grown_tables_read(conn, mapping: Mapping, recorded: dict) -> None:
+    """NotTail when a table that a journal reads besides its own has rows that were not there at the last run and
+    that its older records could read.
+
+    The pages prove the rows up to the last run unchanged, but an older record's exported text also reads other tables
+    (a register's code, a product's reference, a tax mapping): a row added there can change it with no older row
+    changing, and the journals kept from the last run would no longer be the database's. An older record reads such a
+    row only through a reference the database declares (a foreign key: dangling_references makes sure no row pointed
+    at a missing one) or as a line or payment of an older ticket (Tail.per_ticket_checks stops on it). Any other table
+    that grew makes the run check and export everything: a server's mirror declares no foreign key, so an Odoo or
+    Dolibarr till's evening does, unlike a SQLite till whose tables declare their references."""
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    parents = {fk[2].lower() for name in names for fk in conn.execute(f"PRAGMA foreign_key_list({quote_ident(name)})")}
+    children = {mapping.journals[spec["journal"]].table.lower() for spec in
+                (mapping.doc.get("line_checks"), mapping.doc.get("payment_checks")) if spec}
+    for j in mapping.journals.values():
+        for table in sorted(tables_read(conn, [j.full_sql])):
+            if table.lower() in parents | children | {j.table.lower()}:
+                continue
+            top = conn.execute(f"SELECT max({_rowid_name(conn, table)}) FROM {quote_ident(table)}").fetchone()[0]
+            if table not in recorded or top != recorded[table]["upto"]:
+                raise NotTail(f"table {table}, which journal {j.name} reads, has rows that were not there at the last "
+                              "run, which its older records could read")
+
+
 def dangling_references(conn, tables: set[str], after: dict[str, int] | None) -> str | None:
     """The first row (after each table's `after` rowid, or any row) whose declared foreign key points
     at no row. Such a row's journal text could change when the row it points at is added later: a run
@@ -301,8 +326,9 @@ class Tail:
 
     def _older_tickets_touched(self, conn, tj: Journal) -> None:
         """An older ticket that got a new line or payment: its exported row changes too (the digests its signature
-        covers), so the journals kept from the last run no longer hold: everything is checked and exported again."""
-        if tj.payload and conn.execute(f"SELECT 1 FROM coffre_affected_tickets WHERE {SOURCE_ID} <= ? LIMIT 1",
+        covers, or sums of its lines: Odoo's), so the journals kept from the last run no longer hold: everything is
+        checked and exported again."""
+        if conn.execute(f"SELECT 1 FROM coffre_affected_tickets WHERE {SOURCE_ID} <= ? LIMIT 1",
                                        (self.bounds[tj.name],)).fetchone():
             raise NotTail("lines or payments were added to tickets checked at an earlier run")
 
