@@ -60,6 +60,11 @@ class Till:
         assert again["journals"]["checked"] == "new records only", again["journals"]
         return again
 
+    def evening_checks_everything(self, because: str, name: str) -> None:
+        j = self.archive()["journals"]
+        assert j["checked"] == "all records" and because in j["all_records_because"], j
+        self.same_as_a_full_export(name)
+
     def same_as_a_full_export(self, name: str) -> None:
         run = sorted(p for p in (self.usb / "caisse").iterdir() if p.name[:1].isdigit())[-1]
         got = open_journals(run, self.identity, self.tmp / f"run-{name}")
@@ -83,11 +88,7 @@ def test_a_tax_mapping_added_in_the_back_office_makes_the_evening_check_everythi
     # Take-away: 10 % becomes 5.5 % too. The older take-away orders' lines read it: their VAT columns change.
     till.sql("INSERT INTO account_fiscal_position_tax (id, position_id, tax_src_id, tax_dest_id, company_id) "
              "VALUES (2, 1, 2, 3, 1)")
-    evening = till.archive()
-    j = evening["journals"]
-    assert j["checked"] == "all records", j
-    assert "account_fiscal_position_tax" in j["all_records_because"], j
-    till.same_as_a_full_export("tax")
+    till.evening_checks_everything("account_fiscal_position_tax", "tax")
 
 
 def test_a_line_added_to_an_older_order_makes_the_evening_check_everything(till):
@@ -95,8 +96,4 @@ def test_a_line_added_to_an_older_order_makes_the_evening_check_everything(till)
     till.sql("INSERT INTO pos_order_line (id, name, product_id, price_unit, qty, price_subtotal, price_subtotal_incl, "
              "discount, order_id, full_product_name, company_id) SELECT (SELECT max(id) + 1 FROM pos_order_line), 'L', "
              "product_id, 2.5, 1, 2.37, 2.5, 0, order_id, 'Baguette', company_id FROM pos_order_line ORDER BY id LIMIT 1")
-    evening = till.archive()
-    j = evening["journals"]
-    assert j["checked"] == "all records", j
-    assert "lines or payments were added to tickets checked at an earlier run" in j["all_records_because"], j
-    till.same_as_a_full_export("line")
+    till.evening_checks_everything("lines or payments were added to tickets checked at an earlier run", "line")
