@@ -134,3 +134,49 @@ def test_torn_or_damaged_kept_frames_never_reach_a_run(store, tmp_path):
     assert "kept" in summary["journals"]["all_records_because"]
     run = store.run_dirs(store.destinations[0])[-1]
     same_records_as_a_full_export(store, open_journals(run, store.identity, tmp_path / "b"), tmp_path / "two")
+
+
+def with_line_notes(store, table_sql: str) -> None:
+    """The till's mapping reads, besides the reference tables, a table of its own that no foreign key names: each
+    line's label from line_notes when a note is there."""
+    from importlib import resources
+
+    doc = json.loads(resources.files("pipeline.schemas").joinpath("sources", "reference-pos.json").read_text("utf-8"))
+    lines = doc["journals"]["ticket_lines"]
+    lines["sql"] = lines["sql"].replace("l.label AS label", "COALESCE(n.text, l.label) AS label").replace(
+        " LEFT JOIN products p", " LEFT JOIN line_notes n ON n.id = l.id LEFT JOIN products p")
+    (store.config.parent / "my-pos.json").write_text(json.dumps(doc), encoding="utf-8")
+    text = store.config.read_text(encoding="utf-8")
+    assert 'mapping = "reference-pos"' in text
+    store.config.write_text(text.replace('mapping = "reference-pos"', 'mapping = "my-pos.json"', 1), encoding="utf-8")
+    with sqlite3.connect(store.db) as conn:
+        conn.execute(table_sql)
+
+
+def test_a_table_read_besides_the_journals_own_that_grew_makes_the_evening_check_everything(store, tmp_path):
+    with_line_notes(store, "CREATE TABLE line_notes (id INTEGER PRIMARY KEY, text TEXT)")
+    archive_json(store)
+    quiet, _ = archive_json(store)
+    assert quiet["journals"]["checked"] == "new records only", quiet["journals"]  # empty, and still empty
+    sell(store.db, 2)
+    still, _ = archive_json(store)
+    assert still["journals"]["checked"] == "new records only", still["journals"]
+    # A note on an older line, which no older row records: its label in the journals changes.
+    with sqlite3.connect(store.db) as conn:
+        conn.execute("INSERT INTO line_notes VALUES (1, 'Baguette (note)')")
+    evening, _ = archive_json(store)
+    assert evening["journals"]["checked"] == "all records", evening["journals"]
+    assert "table line_notes, which journal ticket_lines reads" in evening["journals"]["all_records_because"]
+    run = store.run_dirs(store.destinations[0])[-1]
+    got = open_journals(run, store.identity, tmp_path / "x")
+    assert "Baguette (note)" in (got / "ticket_lines.csv").read_text(encoding="utf-8")
+
+
+def test_a_table_read_besides_the_journals_own_made_without_rowid_is_checked_whole_not_refused(store):
+    with_line_notes(store, "CREATE TABLE line_notes (id INTEGER PRIMARY KEY, text TEXT)")
+    archive_json(store)
+    with sqlite3.connect(store.db) as conn:
+        conn.execute("DROP TABLE line_notes")
+        conn.execute("CREATE TABLE line_notes (id INTEGER PRIMARY KEY, text TEXT) WITHOUT ROWID")
+    evening, _ = archive_json(store)
+    assert evening["journals"] is not None and evening["journals"]["checked"] == "all records", evening
