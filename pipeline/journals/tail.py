@@ -334,7 +334,7 @@ class Tail:
         covers, or sums of its lines: Odoo's), so the journals kept from the last run no longer hold: everything is
         checked and exported again."""
         if conn.execute(f"SELECT 1 FROM coffre_affected_tickets WHERE {SOURCE_ID} <= ? LIMIT 1",
-                                       (self.bounds[tj.name],)).fetchone():
+                        (self.bounds[tj.name],)).fetchone():
             raise NotTail("lines or payments were added to tickets checked at an earlier run")
 
     def per_ticket_checks(self, conn, result: CheckResult) -> None:
