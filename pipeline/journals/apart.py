@@ -179,8 +179,7 @@ def _in_child(job: dict, progress: Progress) -> tuple[dict, dict]:
             try:
                 msg = ours.recv()
             except EOFError:
-                raise RuntimeError(_("the process exporting the journals ended with exit code {code}").format(
-                    code=_ended(proc))) from None
+                raise ExportStopped(_stopped(_ended(proc))) from None
             if msg[0] == "tick":
                 task(msg[1])
             elif msg[0] == "task":
@@ -211,6 +210,17 @@ def _hash_into(f: FrameFile) -> None:
         except ShortFile:
             raise RuntimeError(_("{path} is shorter than the process exporting the journals said").format(
                 path=f.new_path)) from None
+
+
+class ExportStopped(RuntimeError):
+    """The export process ended before it said it was done: killed from outside (short of memory), or crashed."""
+
+
+def _stopped(code: int | None) -> str:
+    how = (_("killed by signal {number}").format(number=-code) if isinstance(code, int) and code < 0
+           else _("exit code {code}").format(code=code))
+    return _("the process exporting the journals stopped before the end ({how}), perhaps for lack of memory").format(
+        how=how)
 
 
 def _ended(proc) -> int | None:

@@ -8,6 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.errors import CannotRun
+from pipeline.i18n import _
 from pipeline.journals import apart
 from pipeline.journals.checks import CheckResult, check_journals
 from pipeline.journals.export import export_tables, write_reports
@@ -69,7 +71,11 @@ def journals_of_snapshot(snapshot: Path, out_dir: Path, mapping_name: str, check
             else:
                 exported = pool.submit(export_tables, snapshot, mapping, out_dir, period)
             checks = check_journals(conn, mapping, checkpoint, period, chain_secret=chain_secret)
-            counts = exported.result()
+            try:
+                counts = exported.result()
+            except apart.ExportStopped as err:  # the machine's doing, not a bug: one sentence, exit 3
+                raise CannotRun(_("The fiscal journals could not be exported: {error}; run the command again.").format(
+                    error=err)) from None
     finally:
         conn.close()
     write_reports(mapping, out_dir, counts, checks, period, context)

@@ -252,3 +252,46 @@ def test_a_package_export_that_fails_in_its_process_fails_as_in_a_thread_and_lea
         apart.export_tables_apart(sample_db, "reference-pos", mapping.timezone, tmp_path / "p", None)
     assert str(in_process.value) == str(in_thread.value)
     assert list((tmp_path / "p").iterdir()) == []
+
+
+def test_an_export_process_killed_from_outside_is_one_sentence_and_exit_3_not_an_internal_error(sample_db, tmp_path,
+                                                                                              monkeypatch):
+    """What the kernel does to a process when the machine runs short of memory: the package's export says it, in the
+    run's language, as the machine's doing; the folder of the process's own is gone."""
+    from pipeline import interrupt
+    from pipeline.errors import CannotRun
+    from pipeline.journals.run import journals_of_snapshot
+
+    real = interrupt.spawn
+
+    class KilledOnceAsked:
+        def __init__(self, proc):
+            self.proc, self.stdin = proc, proc.stdin
+
+        def write(self, data):
+            return self.stdin.write(data)
+
+        def close(self):
+            self.stdin.close()
+            self.proc.kill()  # its job is in the pipe: killed before it reads it, or while it works
+
+    def spawn(argv, **kwargs):
+        proc = real(argv, **kwargs)
+        proc.stdin = KilledOnceAsked(proc)
+        return proc
+
+    monkeypatch.setattr(interrupt, "spawn", spawn)
+    monkeypatch.setattr(apart, "APART_FROM_BYTES", 0)
+    before = i18n.language()
+    i18n.set_language("fr")
+    try:
+        with pytest.raises(CannotRun) as err:
+            journals_of_snapshot(sample_db, tmp_path / "p", "reference-pos", None, ("2025-01-02", "2025-01-03"),
+                                 {"store_id": "boutique"})
+    finally:
+        i18n.set_language(before)
+    assert err.value.exit_code == 3
+    assert str(err.value) == ("Les journaux fiscaux n'ont pas pu être exportés : le processus qui exporte les journaux "
+                              "s'est arrêté avant la fin (tué par le signal 9), peut-être faute de mémoire ; relancez "
+                              "la commande."), str(err.value)
+    assert [p.name for p in (tmp_path / "p").iterdir() if p.name.startswith(".coffre-export-")] == []
