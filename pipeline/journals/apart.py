@@ -173,8 +173,11 @@ def _in_child(job: dict, progress: Progress) -> tuple[dict, dict]:
     ours = Connection(ours_fd, writable=False)
     task = None
     try:
-        proc.stdin.write(pickle.dumps((os.getpid(), i18n.language(), job)))
-        proc.stdin.close()
+        try:
+            proc.stdin.write(pickle.dumps((os.getpid(), i18n.language(), job)))
+            proc.stdin.close()
+        except BrokenPipeError:  # gone before it read its job
+            raise ExportStopped(_stopped(_ended(proc))) from None
         while True:
             try:
                 msg = ours.recv()
@@ -217,10 +220,11 @@ class ExportStopped(RuntimeError):
 
 
 def _stopped(code: int | None) -> str:
-    how = (_("killed by signal {number}").format(number=-code) if isinstance(code, int) and code < 0
-           else _("exit code {code}").format(code=code))
-    return _("the process exporting the journals stopped before the end ({how}), perhaps for lack of memory").format(
-        how=how)
+    if isinstance(code, int) and code < 0:
+        return _("the process exporting the journals was killed by signal {number} before the end, perhaps for lack "
+                 "of memory").format(number=-code)
+    return _("the process exporting the journals stopped before the end (exit code {code})").format(
+        code="?" if code is None else code)
 
 
 def _ended(proc) -> int | None:

@@ -254,8 +254,9 @@ def test_a_package_export_that_fails_in_its_process_fails_as_in_a_thread_and_lea
     assert list((tmp_path / "p").iterdir()) == []
 
 
+@pytest.mark.parametrize("early", [False, True], ids=["while-it-works", "before-its-job"])
 def test_an_export_process_killed_from_outside_is_one_sentence_and_exit_3_not_an_internal_error(sample_db, tmp_path,
-                                                                                              monkeypatch):
+                                                                                              monkeypatch, early):
     """What the kernel does to a process when the machine runs short of memory: the package's export says it, in the
     run's language, as the machine's doing; the folder of the process's own is gone."""
     from pipeline import interrupt
@@ -277,7 +278,11 @@ def test_an_export_process_killed_from_outside_is_one_sentence_and_exit_3_not_an
 
     def spawn(argv, **kwargs):
         proc = real(argv, **kwargs)
-        proc.stdin = KilledOnceAsked(proc)
+        if early:  # gone before its job is written: the run meets a broken pipe
+            proc.kill()
+            proc.wait()
+        else:
+            proc.stdin = KilledOnceAsked(proc)
         return proc
 
     monkeypatch.setattr(interrupt, "spawn", spawn)
@@ -292,6 +297,6 @@ def test_an_export_process_killed_from_outside_is_one_sentence_and_exit_3_not_an
         i18n.set_language(before)
     assert err.value.exit_code == 3
     assert str(err.value) == ("Les journaux fiscaux n'ont pas pu être exportés : le processus qui exporte les journaux "
-                              "s'est arrêté avant la fin (tué par le signal 9), peut-être faute de mémoire ; relancez "
-                              "la commande."), str(err.value)
+                              "a été tué par le signal 9 avant la fin, peut-être faute de mémoire ; relancez la "
+                              "commande."), str(err.value)
     assert [p.name for p in (tmp_path / "p").iterdir() if p.name.startswith(".coffre-export-")] == []
