@@ -39,6 +39,11 @@ APART_FROM_ROWS = 20_000
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
+def worth_a_process(snapshot: Path) -> bool:
+    """Whether a whole export of this snapshot goes to a process of its own (a first run's, a package's)."""
+    return snapshot.stat().st_size >= APART_FROM_BYTES
+
+
 class _Bridge:
     """The child's progress: tasks and ticks sent to the parent when it shows them. Ticked at every batch of rows, it
     also ends an orphaned child (a run killed with -9 kills nothing)."""

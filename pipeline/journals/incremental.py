@@ -233,7 +233,7 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
         if tail is None:
             files = cache.fresh(_file_names(mapping))
             with ThreadPoolExecutor(1) as pool:
-                if snapshot.stat().st_size >= apart.APART_FROM_BYTES:
+                if apart.worth_a_process(snapshot):
                     exported = pool.submit(apart.export_apart, snapshot, mapping_name, timezone, files, level,
                                            progress)
                 else:

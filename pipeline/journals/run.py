@@ -66,7 +66,7 @@ def journals_of_snapshot(snapshot: Path, out_dir: Path, mapping_name: str, check
             return None
         conn.execute("PRAGMA temp_store=FILE")  # temp tables of the checks on disk: memory stays flat
         with ThreadPoolExecutor(1) as pool:
-            if snapshot.stat().st_size >= apart.APART_FROM_BYTES:
+            if apart.worth_a_process(snapshot):
                 exported = pool.submit(apart.export_tables_apart, snapshot, mapping_name, timezone, out_dir, period)
             else:
                 exported = pool.submit(export_tables, snapshot, mapping, out_dir, period)
