@@ -23,6 +23,7 @@ from pipeline.journals.checks import (CheckResult, Signatures, _record, bad_sign
                                       no_keys, numbers_missing, rate_pivot, report_payments, report_ticket_lines,
                                       ticket_line_columns, workers)
 from pipeline.journals.exact_sums import rows_summing, run_summing
+from pipeline.journals.key_lookups import keyed_only
 from pipeline.journals.mapping import SOURCE_ID, Journal, Mapping, quote_ident, tickets_journal
 from pipeline.snapshot.pages import MalformedFile, NotRowidTable, SQLiteFile
 
@@ -101,11 +102,13 @@ def grown_tables_read(conn, mapping: Mapping, recorded: dict) -> None:
 
     The pages prove the rows up to the last run unchanged, but an older record's exported text also reads other tables
     (a register's code, a product's reference, a tax mapping): a row added there can change it with no older row
-    changing, and the journals kept from the last run would no longer be the database's. An older record reads such a
-    row only through a reference the database declares (a foreign key: dangling_references makes sure no row pointed
-    at a missing one) or as a line or payment of an older ticket (Tail.per_ticket_checks stops on it). Any other table
-    that grew makes the run check and export everything: a server's mirror declares no foreign key, so an Odoo or
-    Dolibarr till's evening does, unlike a SQLite till whose tables declare their references."""
+    changing, and the journals kept from the last run would no longer be the database's. An older record cannot reach
+    a new row when the journal finds that table's rows only by following a reference the database declares, a
+    foreign key to the row's rowid (dangling_references makes sure no row pointed at a missing one; key_lookups reads
+    SQLite's program for the statement to tell), nor as a line or payment of an older ticket (Tail.per_ticket_checks
+    stops on it). Any other table that grew, or the same table joined another way (in reverse, on another column,
+    over a range), makes the run check and export everything: a server's mirror declares no foreign key, so an Odoo
+    or Dolibarr till's evening does, unlike a SQLite till whose tables declare their references."""
     try:
         names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         parents = {fk[2].lower() for name in names
@@ -114,11 +117,13 @@ def grown_tables_read(conn, mapping: Mapping, recorded: dict) -> None:
                     (mapping.doc.get("line_checks"), mapping.doc.get("payment_checks")) if spec}
         for j in mapping.journals.values():
             for table in sorted(tables_read(conn, [j.full_sql])):
-                if table.lower() in parents | children | {j.table.lower()}:
+                if table.lower() in children | {j.table.lower()}:
                     continue
                 top = conn.execute(f"SELECT max({_rowid_name(conn, table)}) FROM {quote_ident(table)}").fetchone()[0]
                 # The pages say 0 for an empty table, SQL says NULL.
-                if table not in recorded or (top or 0) != recorded[table]["upto"]:
+                if table in recorded and (top or 0) == recorded[table]["upto"]:
+                    continue
+                if table.lower() not in parents or not keyed_only(conn, j.full_sql, table):
                     raise NotTail(f"table {table}, which journal {j.name} reads, has rows that were not there at the "
                                   "last run, which its older records could read")
     except sqlite3.Error as err:  # a table with no rowid (WITHOUT ROWID): the proof would refuse it too

@@ -136,19 +136,26 @@ def test_torn_or_damaged_kept_frames_never_reach_a_run(store, tmp_path):
     same_records_as_a_full_export(store, open_journals(run, store.identity, tmp_path / "b"), tmp_path / "two")
 
 
-def with_line_notes(store, table_sql: str) -> None:
-    """The till's mapping reads, besides the reference tables, a table of its own that no foreign key names: each
-    line's label from line_notes when a note is there."""
+def with_lines_sql(store, *replaced: tuple[str, str]) -> None:
+    """The till's own mapping: the reference one, its lines' statement changed as `replaced` says."""
     from importlib import resources
 
     doc = json.loads(resources.files("pipeline.schemas").joinpath("sources", "reference-pos.json").read_text("utf-8"))
     lines = doc["journals"]["ticket_lines"]
-    lines["sql"] = lines["sql"].replace("l.label AS label", "COALESCE(n.text, l.label) AS label").replace(
-        " LEFT JOIN products p", " LEFT JOIN line_notes n ON n.id = l.id LEFT JOIN products p")
+    for old, new in replaced:
+        assert old in lines["sql"]
+        lines["sql"] = lines["sql"].replace(old, new)
     (store.config.parent / "my-pos.json").write_text(json.dumps(doc), encoding="utf-8")
     text = store.config.read_text(encoding="utf-8")
     assert 'mapping = "reference-pos"' in text
     store.config.write_text(text.replace('mapping = "reference-pos"', 'mapping = "my-pos.json"', 1), encoding="utf-8")
+
+
+def with_line_notes(store, table_sql: str) -> None:
+    """The till's mapping reads, besides the reference tables, a table of its own that no foreign key names: each
+    line's label from line_notes when a note is there."""
+    with_lines_sql(store, ("l.label AS label", "COALESCE(n.text, l.label) AS label"),
+                   (" LEFT JOIN products p", " LEFT JOIN line_notes n ON n.id = l.id LEFT JOIN products p"))
     with sqlite3.connect(store.db) as conn:
         conn.execute(table_sql)
 
@@ -180,3 +187,38 @@ def test_a_table_read_besides_the_journals_own_made_without_rowid_is_checked_who
         conn.execute("CREATE TABLE line_notes (id INTEGER PRIMARY KEY, text TEXT) WITHOUT ROWID")
     evening, _ = archive_json(store)
     assert evening["journals"] is not None and evening["journals"]["checked"] == "all records", evening
+
+
+def test_a_table_a_foreign_key_names_but_joined_another_way_makes_the_evening_check_everything(store, tmp_path):
+    # products is named by ticket_lines.product_id, but this mapping finds each line's sku by its label: a product
+    # added under an older line's label changes that line's text, though no older row changed.
+    with_lines_sql(store, ("p.sku AS sku", "(SELECT p2.sku FROM products p2 WHERE p2.label = l.label "
+                                           "ORDER BY p2.id DESC LIMIT 1) AS sku"))
+    archive_json(store)
+    sell(store.db, 2)
+    sales, _ = archive_json(store)
+    assert sales["journals"]["checked"] == "new records only", sales["journals"]  # products did not grow
+    with sqlite3.connect(store.db) as conn:
+        conn.execute("INSERT INTO products (sku, label, unit_price_cents, vat_rate_bp, category) "
+                     "SELECT '9999999999999', label, unit_price_cents, vat_rate_bp, category FROM products "
+                     "WHERE id = (SELECT product_id FROM ticket_lines ORDER BY id LIMIT 1)")
+    evening, _ = archive_json(store)
+    assert evening["journals"]["checked"] == "all records", evening["journals"]
+    assert "table products, which journal ticket_lines reads" in evening["journals"]["all_records_because"]
+    run = store.run_dirs(store.destinations[0])[-1]
+    got = open_journals(run, store.identity, tmp_path / "x")
+    assert "9999999999999" in (got / "ticket_lines.csv").read_text(encoding="utf-8")
+    same_records_as_a_full_export(store, got, tmp_path)
+
+
+def test_a_product_added_to_the_reference_mapping_keeps_the_evening_on_new_records(store, tmp_path):
+    archive_json(store)
+    with sqlite3.connect(store.db) as conn:
+        conn.execute("INSERT INTO products (sku, label, unit_price_cents, vat_rate_bp, category) "
+                     "SELECT '9999999999999', label, unit_price_cents, vat_rate_bp, category FROM products "
+                     "WHERE id = (SELECT product_id FROM ticket_lines ORDER BY id LIMIT 1)")
+    sell(store.db, 3)
+    evening, _ = archive_json(store)
+    assert evening["journals"]["checked"] == "new records only", evening["journals"]
+    run = store.run_dirs(store.destinations[0])[-1]
+    same_records_as_a_full_export(store, open_journals(run, store.identity, tmp_path / "x"), tmp_path)
