@@ -61,7 +61,7 @@ def _object_json(content):
     if text is None:
         return php.json_encode({}, force_object=True)  # (object) null is an empty stdClass
     try:
-        return php.json_encode(php.json_decode(text), force_object=True)
+        return php.json_reencode(text, force_object=True)
     except (TypeError, ValueError):
         raise ContentError("object_data")
 

@@ -232,3 +232,38 @@ def test_php_dates_are_jdate():
     assert php.timestamp("2024-01-15 10:30:00", True) == 1705314600
     assert php.timestamp("2024-01-15T10:30:00+01:00", False) == 1705311000
     assert php.timestamp(None, True) == php.timestamp("0000-00-00 00:00:00", True) == ""
+
+
+# json_reencode reads and prints in one pass what json_encode(json_decode(...)) does value by value: the texts where
+# the two could part (floats, PHP's constants, arrays forced to objects, a DEL or NUL, integers past PHP_INT_MAX,
+# slashes, characters beyond U+FFFF) print the same both ways.
+@pytest.mark.parametrize("text", [
+    '{"amount":35.7,"qty":1,"ref":"FA2501/0047","lines":[{"p":1.0},{"p":-0.0}],"e":[]}',
+    '{"a":1e17,"b":1e16,"c":0.1,"d":2.5e-7,"e":1E400,"f":-1e400,"g":NaN,"h":Infinity}',
+    '[1,2.0,"x",[3,[4.5]],{}]', '{"big":99999999999999999999,"edge":9223372036854775807}',
+    '{"del":"a\x7fb"}', '{"del":"a\\u007Fb","nul":"\\u0000"}', '{"k\\u0000":1.5}', '{"s":"\\\\u0000 is text"}',
+    '{"emoji":"😀 \\ud83d\\ude00 é \\u2028","slash":"\\/a/b"}', '"plain"', '12.0', 'null', '{"a":{"a":{"a":[[]]}}}',
+])
+@pytest.mark.parametrize("force", [True, False])
+def test_json_reencode_prints_what_decode_then_encode_prints(text, force):
+    assert php.json_reencode(text, force) == php.json_encode(php.json_decode(text), force)
+
+
+def test_json_reencode_refuses_what_json_decode_refuses():
+    for text in ("{not json", '{"a":1', ""):
+        with pytest.raises(ValueError):
+            php.json_reencode(text, True)
+
+
+@pytest.mark.parametrize("stamp", ["2024-02-29 23:59:59", "2024-02-30 00:00:00", "2024-13-01 00:00:00",
+                                   "2024-01-15 10:30:60", "0000-01-01 00:00:00", "2024-1-5 1:2:3", "2024-01-15 10:3a:00"])
+def test_php_dates_read_as_strptime_reads_them(stamp):
+    from datetime import datetime
+
+    try:
+        want = int((datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S") - datetime(1970, 1, 1)).total_seconds())
+    except ValueError:
+        with pytest.raises(ValueError):
+            php.timestamp(stamp, True)
+    else:
+        assert php.timestamp(stamp, True) == want
