@@ -37,6 +37,7 @@ from pipeline.manifest.blocks import LAYOUT, LIST_SUFFIX, render_list
 from pipeline.pack.blocks import BLOCK, BlockCache, pack_blocks
 from pipeline.pack.shared import SNAPSHOT_BLOCK, BlockNames, SharedBlocks, place_snapshot, place_stream
 from pipeline.pack.stream import cpu_count, pack_bytes
+from pipeline.journals.apart import ExportStopped
 from pipeline.journals.cache import FrameCache
 from pipeline.journals.incremental import journals_for_run
 from pipeline.journals.secret import chain_secret
@@ -610,10 +611,12 @@ def _journals_result(stage, mapping: str, result: "ArchiveResult", say):
         problem = _("the till database no longer fits the journal mapping {mapping} ({error}): did the till software "
                     "change?").format(mapping=repr(mapping), error=err)
     except Exception as err:  # noqa: BLE001 - the backup goes on; the message says what broke
+        # An export process killed from outside is said in words; anything else is a bug, named as Python names it.
+        error = str(err) if isinstance(err, ExportStopped) else f"{type(err).__name__}: {err}"
         msg = _("Warning: the fiscal journals could not be exported ({error}); the database itself is saved.").format(
-            error=f"{type(err).__name__}: {err}")
+            error=error)
         problem = _("the fiscal journals could not be exported ({error}); the database itself is saved").format(
-            error=f"{type(err).__name__}: {err}")
+            error=error)
     else:
         if outcome is None:
             msg = _("Note: this database does not match the configured journal mapping; no journals were exported.")

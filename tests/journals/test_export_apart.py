@@ -300,3 +300,37 @@ def test_an_export_process_killed_from_outside_is_one_sentence_and_exit_3_not_an
                               "a été tué par le signal 9 avant la fin, peut-être faute de mémoire ; relancez la "
                               "commande."), str(err.value)
     assert [p.name for p in (tmp_path / "p").iterdir() if p.name.startswith(".coffre-export-")] == []
+
+
+def test_an_archive_whose_export_process_was_killed_says_it_in_words_not_a_class_name():
+    from pipeline.archive import ArchiveResult, _journals_result
+
+    said = []
+    result = ArchiveResult(None, "boutique", [])
+
+    def stage():
+        raise apart.ExportStopped(apart._stopped(-9))
+
+    assert _journals_result(stage, "reference-pos", result, said.append) is None
+    assert said == result.warnings == [
+        "Warning: the fiscal journals could not be exported (the process exporting the journals was killed by signal 9 "
+        "before the end, perhaps for lack of memory); the database itself is saved."]
+    assert "ExportStopped" not in result.journals_problem and "signal 9" in result.journals_problem
+
+
+def test_a_journals_export_that_fails_leaves_no_half_folder_beside_its_own(store, tmp_path, monkeypatch):
+    from pipeline import config
+    from pipeline.errors import CannotRun
+    from pipeline.journals import command
+
+    def half_then_fails(snapshot, folder, *args, **kwargs):
+        folder.mkdir(parents=True)
+        (folder / "tickets.csv").write_text("half", encoding="utf-8")
+        raise CannotRun(apart._stopped(-9))
+
+    monkeypatch.setattr(command, "journals_of_snapshot", half_then_fails)
+    out = tmp_path / "export"
+    with pytest.raises(CannotRun):
+        command.export_journals(config.load(store.config), out, None)
+    assert not out.exists()
+    assert not out.with_name("export.coffre-partial").exists()
