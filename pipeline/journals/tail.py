@@ -107,8 +107,9 @@ def grown_tables_read(conn, mapping: Mapping, recorded: dict) -> None:
     foreign key to the row's rowid (dangling_references makes sure no row pointed at a missing one; key_lookups reads
     SQLite's program for the statement to tell), nor as a line or payment of an older ticket (Tail.per_ticket_checks
     stops on it). Any other table that grew, or the same table joined another way (in reverse, on another column,
-    over a range), makes the run check and export everything: a server's mirror declares no foreign key, so an Odoo
-    or Dolibarr till's evening does, unlike a SQLite till whose tables declare their references."""
+    over a range), makes the run check and export everything: an Odoo or Dolibarr till's evening does (their
+    mappings read tables that no key attaches to a ticket), unlike a till whose tables declare their references (a
+    SQLite file's own, a server's carried into its mirror)."""
     try:
         names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         parents = {fk[2].lower() for name in names

@@ -73,9 +73,17 @@ class MariadbSource:
             f"WHERE c.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE IN {TABLE_TYPES} "
             "ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION")
         version, columns = rows[0][0], rows[1:]
+        # Single-column foreign keys (a key over two columns has two rows under one name, and is left out).
+        references = self.spec.query(
+            "SELECT k.TABLE_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME "
+            "FROM information_schema.KEY_COLUMN_USAGE k WHERE k.TABLE_SCHEMA = DATABASE() "
+            "AND k.REFERENCED_TABLE_SCHEMA = DATABASE() AND k.REFERENCED_TABLE_NAME IS NOT NULL "
+            "AND (SELECT COUNT(*) FROM information_schema.KEY_COLUMN_USAGE o WHERE o.TABLE_SCHEMA = k.TABLE_SCHEMA "
+            "AND o.TABLE_NAME = k.TABLE_NAME AND o.CONSTRAINT_NAME = k.CONSTRAINT_NAME) = 1")
         facts = {"source_kind": self.kind, "snapshot_started_at": _iso(started), "server_version": version,
                  "database": self.spec.database, "dump_format": "mariadb-dump"}
-        snap = MariadbSnapshot(self.spec, Path(scratch), facts, schema_of(columns), wanted, started, self.stall)
+        snap = MariadbSnapshot(self.spec, Path(scratch), facts, schema_of(columns, references), wanted, started,
+                               self.stall)
         return snap
 
 
@@ -126,8 +134,8 @@ class MariadbSnapshot(Snapshot):
             chosen: set[str] = set()
             if wanted is not None:
                 mirror = Mirror(self._mirror_path)
-                for table, (cols, key) in schema.items():
-                    mirror.create(table, cols, key)
+                for table, (cols, key, refs) in schema.items():
+                    mirror.create(table, cols, key, refs)
                 chosen = mirror.wanted(wanted)
         except BaseException as err:  # take() raises it: no dump was started, nothing will be fed
             self._error = err

@@ -11,8 +11,9 @@ AFFINITY = {**dict.fromkeys(("tinyint", "smallint", "mediumint", "int", "integer
             **dict.fromkeys(("tinyblob", "blob", "mediumblob", "longblob", "binary", "varbinary"), BLOB)}
 
 
-def schema_of(columns: list[list[str]]) -> dict[str, tuple[list[Column], str | None]]:
-    """{table: (mirror columns, single integer primary key or None)} from information_schema's rows."""
+def schema_of(columns: list[list[str]], references: list[list[str]] = ()) -> dict[str, tuple]:
+    """{table: (mirror columns, single integer primary key or None, {column: (table, column)} of its foreign keys)}
+    from information_schema's rows."""
     tables: dict[str, tuple[list[Column], list[str]]] = {}
     for table, name, data_type, key in columns:
         cols, keys = tables.setdefault(table, ([], []))
@@ -23,7 +24,8 @@ def schema_of(columns: list[list[str]]) -> dict[str, tuple[list[Column], str | N
     out = {}
     for table, (cols, keys) in tables.items():
         key = keys[0] if len(keys) == 1 and any(c.name == keys[0] and c.affinity == INTEGER for c in cols) else None
-        out[table] = (cols, key)
+        refs = {col: (parent, to) for child, col, parent, to in references if child == table}
+        out[table] = (cols, key, refs)
     return out
 
 

@@ -40,18 +40,27 @@ class Mirror:
         self.conn.execute("PRAGMA synchronous=OFF")
         self.tables: dict[str, list[Column]] = {}
         self.keys: dict[str, str | None] = {}
+        self.references: dict[str, dict[str, tuple[str, str]]] = {}
 
-    def create(self, table: str, columns: list[Column], key: str | None) -> None:
-        """An empty table; `key` is the single-column primary key, if the server's table has one."""
+    def create(self, table: str, columns: list[Column], key: str | None,
+               references: dict[str, tuple[str, str]] | None = None) -> None:
+        """An empty table; `key` is the single-column primary key, if the server's table has one; `references`, the
+        single-column foreign keys the server declares ({column: (table, column)}). They are declared here too, as
+        a till's SQLite file declares its own: an evening then knows that an older record cannot reach a row added
+        to the table a key names (journals/tail.py), and checks only the new records."""
         defs = []
+        refs = references or {}
         for c in columns:
             if c.name == key and c.affinity == INTEGER:
                 defs.append(f"{quote(c.name)} INTEGER PRIMARY KEY")
             else:
                 defs.append(f"{quote(c.name)} {c.affinity}")
+            if c.name in refs:
+                defs[-1] += f" REFERENCES {quote(refs[c.name][0])} ({quote(refs[c.name][1])})"
         self.conn.execute(f"CREATE TABLE {quote(table)} ({', '.join(defs)})")
         self.tables[table] = columns
         self.keys[table] = key
+        self.references[table] = dict(refs)
         self._index_references(table)
 
     def wanted(self, pick: Callable[[sqlite3.Connection], set[str]] | None) -> set[str]:
@@ -59,11 +68,13 @@ class Mirror:
         there), all when pick is None. The file is then made again with those tables alone, in name order: a table
         the journals do not read, added to the server, changes nothing of it, so the evening's proof still holds."""
         names = set(self.tables) if pick is None else set(pick(self.conn)) & set(self.tables)
-        tables, keys = self.tables, self.keys
+        tables, keys, references = self.tables, self.keys, self.references
         self.conn.close()
         self.__init__(self.path)
         for name in sorted(names):
-            self.create(name, tables[name], keys[name])
+            # A key naming a table left out would name a table that is not there.
+            self.create(name, tables[name], keys[name],
+                        {c: to for c, to in references[name].items() if to[0] in names})
         return names
 
     def fill(self, table: str, rows: Iterable[list]) -> int:

@@ -128,7 +128,7 @@ class PostgresqlSnapshot(Snapshot):
         self.mirror = Mirror(self.scratch / "postgresql-mirror.sqlite")
         for t in self.tables:
             key = t.key[0] if len(t.key) == 1 else None
-            self.mirror.create(t.name, [mirror_column(name, kind) for name, kind in t.columns], key)
+            self.mirror.create(t.name, [mirror_column(name, kind) for name, kind in t.columns], key, t.references)
         names = self.mirror.wanted(wanted)
         self.chosen = [t for t in self.tables if t.name in names and t.columns]
 

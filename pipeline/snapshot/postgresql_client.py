@@ -187,7 +187,13 @@ TABLES_SQL = f"""SELECT coalesce(jsonb_agg(t ORDER BY t.s, t.n), '[]') FROM (
   (SELECT jsonb_agg(a.attname ORDER BY k.i) FROM pg_index x
      CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, i)
      JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
-    WHERE x.indrelid = c.oid AND x.indisprimary) AS pk
+    WHERE x.indrelid = c.oid AND x.indisprimary) AS pk,
+  (SELECT jsonb_agg(jsonb_build_array(a.attname, pn.nspname, pc.relname, pa.attname) ORDER BY k.conname)
+     FROM pg_constraint k
+     JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
+     JOIN pg_class pc ON pc.oid = k.confrelid JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+     JOIN pg_attribute pa ON pa.attrelid = k.confrelid AND pa.attnum = k.confkey[1]
+    WHERE k.conrelid = c.oid AND k.contype = 'f' AND cardinality(k.conkey) = 1) AS fk
  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind = 'r' AND {USER_SCHEMAS} AND {NOT_EXTENSION}) t;"""
 
@@ -206,6 +212,9 @@ class Table:
         self.schema, self.relname = doc["s"], doc["n"]
         self.columns: list[tuple[str, str]] = [tuple(c) for c in doc["cols"] or []]
         self.key: list[str] = doc["pk"] or []
+        # The single-column foreign keys it declares: {column: (table, column)}, the table named as Coffre names it.
+        self.references: dict[str, tuple[str, str]] = {
+            col: (table_name(schema, relname), to) for col, schema, relname, to in doc.get("fk") or []}
         self.name = table_name(self.schema, self.relname)
         self.qualified = quote_ident(self.schema) + "." + quote_ident(self.relname)
 

@@ -106,7 +106,8 @@ def test_a_server_till_is_archived_verified_drilled_and_restored_by_hand(till, t
     quiet = json.loads(res.out)
     assert quiet["journals"]["checked"] == "new records only", quiet["journals"]
     # The evening after a few sales checks everything: the lines' journal reads the tickets' table, which grew, and
-    # the mirror declares no foreign key that would prove no older line reads a new ticket.
+    # the sample's server schema declares no foreign key that would prove no older line reads a new ticket (the
+    # test below declares them).
     with ServerSales(till.server.client(till.database), dict(os.environ), till.kind, seed=1) as sales:
         for _ in range(7):
             sales.commit_ticket()
@@ -177,6 +178,52 @@ def test_a_server_till_is_archived_verified_drilled_and_restored_by_hand(till, t
         if "count(*)" in command.lower():
             counted = int(re.findall(r"(?m)^\s*(\d+)\s*$", done.stdout)[-1])  # psql's table, mariadb's column
     assert counted == tickets
+
+
+# The references the reference till declares in its own SQLite file (pipeline/sample/schema.sql): a till on a server
+# declares them too, as its own schema says.
+REFERENCES = [("tickets", "register_id", "registers"), ("tickets", "operator_id", "operators"),
+              ("tickets", "original_ticket_id", "tickets"), ("ticket_lines", "ticket_id", "tickets"),
+              ("ticket_lines", "product_id", "products"), ("payments", "ticket_id", "tickets"),
+              ("closures", "register_id", "registers"), ("jet", "register_id", "registers"),
+              ("jet", "operator_id", "operators"), ("duplicates", "register_id", "registers"),
+              ("duplicates", "ticket_id", "tickets"), ("duplicates", "operator_id", "operators")]
+
+
+def test_a_server_till_that_declares_its_references_has_evenings_of_new_records_only(till, tmp_path, other_disk):
+    res = run_coffre("sample-db", till.uri, "--days", "2", "--tickets-per-day", "30", env=till.env)
+    assert res.code == 0, res
+    for table, column, parent in REFERENCES:
+        sql = f"ALTER TABLE {table} ADD FOREIGN KEY ({column}) REFERENCES {parent} (id)"
+        if till.kind == "postgresql":
+            till.server.psql(sql, database=till.database)
+        else:
+            till.server.admin(sql, database=till.database)
+    config = _init(till, tmp_path, other_disk)
+    res = run_coffre("archive", "--config", config, "--json", env=till.env)
+    assert res.code == 0, res
+    assert json.loads(res.out)["journals"]["checked"] == "all records"
+    with ServerSales(till.server.client(till.database), dict(os.environ), till.kind, seed=1) as sales:
+        for _ in range(6):
+            sales.commit_ticket()
+    res = run_coffre("archive", "--config", config, "--json", env=till.env)
+    assert res.code == 0, res
+    evening = json.loads(res.out)
+    # The lines' and payments' journals read the tickets' table, which grew: the keys the mirror now declares say
+    # that no older line or payment can reach a new ticket.
+    assert evening["journals"]["checked"] == "new records only", evening["journals"]
+    assert evening["journals"]["records"]["tickets"] == 2 * 30 + 6 and not evening["findings"]
+    # What the evening carries is what a whole export of the live database gives.
+    got, want = tmp_path / "from-run", tmp_path / "live"
+    res = run_coffre("journals", "export", "--config", config, "--out", got, "--run", "latest", "--identity",
+                     tmp_path / "keys" / "identity.txt", env=till.env)
+    assert res.code == 0, res
+    res = run_coffre("journals", "export", "--config", config, "--out", want, env=till.env)
+    assert res.code == 0, res
+    for name in ("tickets", "ticket_lines", "payments", "closures"):
+        for ext in ("csv", "json"):
+            assert sorted((got / f"{name}.{ext}").read_text("utf-8").splitlines()) == \
+                sorted((want / f"{name}.{ext}").read_text("utf-8").splitlines()), f"{name}.{ext}"
 
 
 @pytest.mark.slow
