@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import blake3
+
 from pipeline import chains
 from pipeline.chains import TEMPLATE
 from pipeline.errors import UsageError
@@ -20,6 +22,11 @@ from pipeline.i18n import _
 from pipeline.journals.function_args import bytes_for_functions
 from pipeline.journals.unordered import without_order
 
+# The mapping's word that each record's exported text reads only its own row, rows its declared foreign keys name, and
+# its ticket's lines and payments: the digest of the mapping as it was vouched for (row_local_digest), so that an
+# edited copy no longer carries the word. Without it an evening checks only new records when no table a journal
+# reads has grown; Coffre cannot prove from SQL alone that a new row changes no older record's text.
+ROW_LOCAL = "row_local"
 JOURNALS = ("tickets", "ticket_lines", "payments", "closures", "jet", "duplicates", "source_chain")
 LINKS = ("sequence", "order")  # how a source chain's record finds the one it is linked to (pipeline/chains/walk.py)
 SOURCE_ID = "source_id"  # the canonical field that carries the journal's row id in its source table
@@ -75,6 +82,18 @@ class Mapping:
     @property
     def source_chains(self) -> list[Journal]:
         return [j for j in self.journals.values() if j.source_chain]
+
+    @property
+    def row_local(self) -> bool:
+        """Whether the mapping vouches, for its text as it is now, that a record reads only its own rows."""
+        return self.doc.get(ROW_LOCAL) == row_local_digest(self.doc)
+
+
+def row_local_digest(doc: dict) -> str:
+    """BLAKE3 of the mapping without its "row_local" word, however its file is laid out."""
+    text = json.dumps({k: v for k, v in doc.items() if k != ROW_LOCAL}, sort_keys=True, ensure_ascii=False,
+                      separators=(",", ":"))
+    return blake3.blake3(text.encode("utf-8")).hexdigest()
 
 
 def journal_schema(name: str) -> dict:

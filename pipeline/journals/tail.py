@@ -24,7 +24,8 @@ from pipeline.journals.checks import (CheckResult, Signatures, _record, bad_sign
                                       ticket_line_columns, workers)
 from pipeline.journals.exact_sums import rows_summing, run_summing
 from pipeline.journals.key_lookups import keyed_only
-from pipeline.journals.mapping import SOURCE_ID, Journal, Mapping, quote_ident, tickets_journal
+from pipeline.journals.mapping import (ROW_LOCAL, SOURCE_ID, Journal, Mapping, quote_ident, row_local_digest,
+                                      tickets_journal)
 from pipeline.snapshot.pages import MalformedFile, NotRowidTable, SQLiteFile
 
 STATE_VERSION = 1
@@ -97,19 +98,21 @@ def _rowid_name(conn, table: str) -> str:
 
 
 def grown_tables_read(conn, mapping: Mapping, recorded: dict) -> None:
-    """NotTail when a table that a journal reads besides its own has rows that were not there at the last run and
-    that its older records could read.
+    """NotTail when a table that a journal reads has rows that were not there at the last run and that its older
+    records could read.
 
-    The pages prove the rows up to the last run unchanged, but an older record's exported text also reads other tables
-    (a register's code, a product's reference, a tax mapping): a row added there can change it with no older row
-    changing, and the journals kept from the last run would no longer be the database's. An older record cannot reach
-    a new row when the journal finds that table's rows only by following a reference the database declares, a
-    foreign key to the row's rowid (dangling_references makes sure no row pointed at a missing one; key_lookups reads
-    SQLite's program for the statement to tell), nor as a line or payment of an older ticket (Tail.per_ticket_checks
-    stops on it). Any other table that grew, or the same table joined another way (in reverse, on another column,
-    over a range), makes the run check and export everything: an Odoo or Dolibarr till's evening does (their
-    mappings read tables that no key attaches to a ticket), unlike a till whose tables declare their references (a
-    SQLite file's own, a server's carried into its mirror)."""
+    The pages prove the rows up to the last run unchanged, but an older record's exported text may also read rows
+    added since: its own table's (a later refund that names the sale it undoes), another table's (a register's code,
+    a product's reference, a tax mapping). Which it reads, Coffre cannot tell from SQL alone, so it holds to what the
+    mapping vouches for ("row_local", mapping.py): a mapping that does not vouch gets an evening of new records only
+    when no table its journals read has grown. One that does is held to its word where Coffre can check it: a table
+    other than the journal's own and its tickets' lines and payments may grow only when the journal finds its rows by
+    following a reference the database declares, a foreign key to the row's rowid (dangling_references makes sure no
+    row pointed at a missing one; key_lookups reads SQLite's program for the statement to tell), and a line or
+    payment added to an older ticket stops the run (Tail.per_ticket_checks). Any other growth makes the run check and
+    export everything: an Odoo or Dolibarr till's evening after sales does, as their mappings read tables that no key
+    attaches to a ticket."""
+    vouched = mapping.row_local
     try:
         names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         parents = {fk[2].lower() for name in names
@@ -118,12 +121,17 @@ def grown_tables_read(conn, mapping: Mapping, recorded: dict) -> None:
                     (mapping.doc.get("line_checks"), mapping.doc.get("payment_checks")) if spec}
         for j in mapping.journals.values():
             for table in sorted(tables_read(conn, [j.full_sql])):
-                if table.lower() in children | {j.table.lower()}:
+                if vouched and table.lower() in children | {j.table.lower()}:
                     continue
                 top = conn.execute(f"SELECT max({_rowid_name(conn, table)}) FROM {quote_ident(table)}").fetchone()[0]
                 # The pages say 0 for an empty table, SQL says NULL.
                 if table in recorded and (top or 0) == recorded[table]["upto"]:
                     continue
+                if not vouched:
+                    raise NotTail(f"table {table}, which journal {j.name} reads, has rows that were not there at the "
+                                  f"last run, and the mapping does not vouch that a record reads only its own rows "
+                                  f"(\"{ROW_LOCAL}\": \"{row_local_digest(mapping.doc)}\" says it of this mapping "
+                                  "as it is)")
                 if table.lower() not in parents or not keyed_only(conn, j.full_sql, table):
                     raise NotTail(f"table {table}, which journal {j.name} reads, has rows that were not there at the "
                                   "last run, which its older records could read")

@@ -136,15 +136,20 @@ def test_torn_or_damaged_kept_frames_never_reach_a_run(store, tmp_path):
     same_records_as_a_full_export(store, open_journals(run, store.identity, tmp_path / "b"), tmp_path / "two")
 
 
-def with_lines_sql(store, *replaced: tuple[str, str]) -> None:
-    """The till's own mapping: the reference one, its lines' statement changed as `replaced` says."""
+def with_sql(store, journal: str, *replaced: tuple[str, str], vouched: bool = True) -> None:
+    """The till's own mapping: the reference one, a journal's statement changed as `replaced` says, and, when
+    `vouched`, its installer's word that a record still reads only its own rows ("row_local")."""
     from importlib import resources
 
+    from pipeline.journals.mapping import ROW_LOCAL, row_local_digest
+
     doc = json.loads(resources.files("pipeline.schemas").joinpath("sources", "reference-pos.json").read_text("utf-8"))
-    lines = doc["journals"]["ticket_lines"]
+    spec = doc["journals"][journal]
     for old, new in replaced:
-        assert old in lines["sql"]
-        lines["sql"] = lines["sql"].replace(old, new)
+        assert old in spec["sql"]
+        spec["sql"] = spec["sql"].replace(old, new)
+    if vouched:
+        doc[ROW_LOCAL] = row_local_digest(doc)
     (store.config.parent / "my-pos.json").write_text(json.dumps(doc), encoding="utf-8")
     text = store.config.read_text(encoding="utf-8")
     assert 'mapping = "reference-pos"' in text
@@ -154,8 +159,8 @@ def with_lines_sql(store, *replaced: tuple[str, str]) -> None:
 def with_line_notes(store, table_sql: str) -> None:
     """The till's mapping reads, besides the reference tables, a table of its own that no foreign key names: each
     line's label from line_notes when a note is there."""
-    with_lines_sql(store, ("l.label AS label", "COALESCE(n.text, l.label) AS label"),
-                   (" LEFT JOIN products p", " LEFT JOIN line_notes n ON n.id = l.id LEFT JOIN products p"))
+    with_sql(store, "ticket_lines", ("l.label AS label", "COALESCE(n.text, l.label) AS label"),
+             (" LEFT JOIN products p", " LEFT JOIN line_notes n ON n.id = l.id LEFT JOIN products p"))
     with sqlite3.connect(store.db) as conn:
         conn.execute(table_sql)
 
@@ -192,8 +197,8 @@ def test_a_table_read_besides_the_journals_own_made_without_rowid_is_checked_who
 def test_a_table_a_foreign_key_names_but_joined_another_way_makes_the_evening_check_everything(store, tmp_path):
     # products is named by ticket_lines.product_id, but this mapping finds each line's sku by its label: a product
     # added under an older line's label changes that line's text, though no older row changed.
-    with_lines_sql(store, ("p.sku AS sku", "(SELECT p2.sku FROM products p2 WHERE p2.label = l.label "
-                                           "ORDER BY p2.id DESC LIMIT 1) AS sku"))
+    with_sql(store, "ticket_lines", ("p.sku AS sku", "(SELECT p2.sku FROM products p2 WHERE p2.label = l.label "
+                                                     "ORDER BY p2.id DESC LIMIT 1) AS sku"))
     archive_json(store)
     sell(store.db, 2)
     sales, _ = archive_json(store)
@@ -222,3 +227,41 @@ def test_a_product_added_to_the_reference_mapping_keeps_the_evening_on_new_recor
     assert evening["journals"]["checked"] == "new records only", evening["journals"]
     run = store.run_dirs(store.destinations[0])[-1]
     same_records_as_a_full_export(store, open_journals(run, store.identity, tmp_path / "x"), tmp_path)
+
+
+def test_a_mapping_that_does_not_vouch_for_its_reads_checks_everything_once_a_table_it_reads_grew(store, tmp_path):
+    # These tickets say which ticket came next on their register: tonight's first sale changes the text of the last
+    # one archived, though no older row changed. Edited, the mapping no longer carries the reference one's word.
+    with_sql(store, "tickets", ("coffre_local_time(t.timestamp) AS local_time",
+                                "coffre_local_time(t.timestamp) || COALESCE(' (suivant : ' || nx.number || ')', '') "
+                                "AS local_time"),
+             (" LEFT JOIN tickets ot", " LEFT JOIN tickets nx ON nx.register_id = t.register_id "
+                                       "AND nx.number = t.number + 1 LEFT JOIN tickets ot"), vouched=False)
+    archive_json(store)
+    quiet, _ = archive_json(store)
+    assert quiet["journals"]["checked"] == "new records only", quiet["journals"]  # nothing grew: nothing to read
+    sell(store.db, 2)
+    evening, _ = archive_json(store)
+    assert evening["journals"]["checked"] == "all records", evening["journals"]
+    because = evening["journals"]["all_records_because"]
+    assert ", which journal tickets reads, has rows that were not there" in because, because
+    assert "does not vouch that a record reads only its own rows" in because, because
+    # The value an installer who has made sure of it would add, for this mapping as it is, and only for it.
+    from pipeline.journals.mapping import load_mapping, row_local_digest
+
+    mine = load_mapping(str(store.config.parent / "my-pos.json"))
+    assert f'"row_local": "{row_local_digest(mine.doc)}"' in because
+    assert row_local_digest(mine.doc) != load_mapping("reference-pos").doc["row_local"]
+    run = store.run_dirs(store.destinations[0])[-1]
+    same_records_as_a_full_export(store, open_journals(run, store.identity, tmp_path / "x"), tmp_path)
+
+
+def test_only_the_mapping_vouched_for_carries_the_word():
+    from importlib import resources
+
+    from pipeline.journals.mapping import ROW_LOCAL, load_mapping
+
+    assert load_mapping("reference-pos").row_local
+    assert not load_mapping("odoo-pos").row_local and not load_mapping("dolibarr-pos").row_local
+    doc = json.loads(resources.files("pipeline.schemas").joinpath("sources", "reference-pos.json").read_text("utf-8"))
+    assert ROW_LOCAL in doc
