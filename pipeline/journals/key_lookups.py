@@ -39,8 +39,9 @@ _P2_NOT_AN_ADDRESS = frozenset({
     "Add", "Subtract", "Multiply", "Divide", "Remainder", "Concat", "BitAnd", "BitOr", "ShiftLeft", "ShiftRight", "Not",
     "BitNot", "And", "Or", "IsTrue", "SorterData", "SorterInsert", "IdxInsert", "Insert", "AggStep", "AggStep1",
     "AggFinal", "AggValue", "AggInverse", "Sequence", "RowData", "Compare", "ColumnsUsed", "Noop", "DeferredSeek",
-    "Close", "NullRow", "Count", "RealAffinity", "Permutation", "CollSeq", "Explain", "Trace", "NewRowid",
-    "MemMax", "AddImm"})
+    "Close", "NullRow", "Count", "RealAffinity", "Permutation", "CollSeq", "Explain", "NewRowid", "MemMax", "AddImm",
+    "ZeroOrNull", "BeginSubrtn", "OffsetLimit", "TypeCheck", "Halt", "HaltIfNull", "Param", "ReleaseReg",
+    "Pagecount"})
 
 
 def keyed_only(conn: sqlite3.Connection, sql: str, table: str) -> bool:
@@ -58,12 +59,12 @@ def _keyed_only(conn, sql: str, table: str) -> bool:
     roots = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT rootpage, type, name FROM sqlite_master")}
     program = conn.execute(f"EXPLAIN {sql}").fetchall()
     opened: dict[int, set] = {}
-    for _addr, op, p1, p2, p3, *_ in program:
+    for _addr, op, p1, p2, p3, p4, *_ in program:
         if op in _OPENS:
-            opened.setdefault(p1, set()).add((p2, p3))
+            opened.setdefault(p1, set()).add((p2, p3, p4))
     ours = set()
     for cursor, where in opened.items():
-        on_it = [t for t in (_table_of(conn, roots, root, db) for root, db in where)
+        on_it = [t for t in (_table_of(conn, roots, root, db, p4) for root, db, p4 in where)
                  if t is not None and t[0].lower() == table.lower()]
         if not on_it:
             continue
@@ -104,8 +105,8 @@ def _seek_through_key(conn, program, addr: int, roots, opened, table: str, alias
     where = opened.get(src)
     if not where or len(where) != 1:
         return False
-    root, db = next(iter(where))
-    source = _table_of(conn, roots, root, db)
+    root, db, p4 = next(iter(where))
+    source = _table_of(conn, roots, root, db, p4)
     if source is None:
         return False
     name = _column_name(conn, source, column)
@@ -120,13 +121,15 @@ def _seek_through_key(conn, program, addr: int, roots, opened, table: str, alias
     return False
 
 
-def _table_of(conn, roots, root: int, db: int):
-    """(table, index or None) a cursor is opened on, or None when it is no table of the main database."""
+def _table_of(conn, roots, root: int, db: int, p4):
+    """(table, index or None) a cursor is opened on, or None when it is no table of the main database. A table
+    WITHOUT ROWID is an index b-tree (its P4 describes a key): its values' positions are not its columns', so it is
+    none either."""
     if db != 0 or root not in roots:
         return None
     kind, name = roots[root]
     if kind == "table":
-        return name, None
+        return (name, None) if not str(p4 or "").startswith("k(") else None
     if kind == "index":
         owner = conn.execute("SELECT tbl_name FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)).fetchone()
         return (owner[0], name) if owner else None
@@ -148,8 +151,11 @@ def _column_name(conn, source, column: int) -> str | None:
 
 
 def _rowid_alias(conn, table: str) -> str | None:
-    """The table's INTEGER PRIMARY KEY column: the one a rowid seek finds its row by."""
+    """The table's INTEGER PRIMARY KEY column: the one a rowid seek finds its row by. Declared DESC, or in a table
+    WITHOUT ROWID, it is a key of its own (an index SQLite makes for it), and the rowid is not it."""
     keys = [c for c in conn.execute(f"PRAGMA table_info({quote_ident(table)})") if c[5]]
     if len(keys) != 1 or (keys[0][2] or "").upper() != "INTEGER":
+        return None
+    if any(i[3] == "pk" for i in conn.execute(f"PRAGMA index_list({quote_ident(table)})")):
         return None
     return keys[0][1]

@@ -76,3 +76,22 @@ def test_a_table_without_an_integer_primary_key_is_never_keyed(conn):
 
 def test_a_statement_that_does_not_compile_is_not_keyed(conn):
     assert not keyed_only(conn, "SELECT nothing FROM nowhere", "registers")
+
+
+def test_a_key_declared_desc_is_no_rowid_and_is_never_keyed(conn):
+    # INTEGER PRIMARY KEY DESC is SQLite's exception: an index of its own, the rowid another number.
+    conn.executescript("CREATE TABLE desks (id INTEGER PRIMARY KEY DESC, name TEXT);"
+                       "CREATE TABLE moves (id INTEGER PRIMARY KEY, desk_id INTEGER REFERENCES desks(id));")
+    assert not keyed_only(conn, "SELECT m.id, d.name FROM moves m LEFT JOIN desks d ON d.rowid = m.desk_id", "desks")
+    conn.executescript("CREATE TABLE tills (id INTEGER PRIMARY KEY, name TEXT);"
+                       "CREATE TABLE sessions (id INTEGER PRIMARY KEY, till_id INTEGER REFERENCES tills(id));")
+    assert keyed_only(conn, "SELECT s.id, t.name FROM sessions s LEFT JOIN tills t ON t.rowid = s.till_id", "tills")
+
+
+def test_a_key_read_from_a_table_without_rowid_is_not_taken_for_its_declared_column(conn):
+    # Its values come in the order of its key first: the third value is not its third column.
+    conn.executescript("CREATE TABLE notes (label TEXT, other INTEGER, register_id INTEGER REFERENCES registers(id), "
+                       "code TEXT PRIMARY KEY) WITHOUT ROWID;")
+    for column in ("other", "register_id"):
+        sql = f"SELECT n.code, r.code FROM notes n LEFT JOIN registers r ON r.id = n.{column}"
+        assert not keyed_only(conn, sql, "registers"), column
