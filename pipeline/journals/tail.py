@@ -36,7 +36,11 @@ class NotTail(Exception):
 
 
 def mapping_digest(mapping: Mapping, export_version: int) -> str:
-    doc = json.dumps({"mapping": mapping.doc, "state": STATE_VERSION, "export": export_version}, sort_keys=True)
+    """What the kept journals' text was made with: the mapping, the shop's time zone (every local time and business
+    day is written in it), the state's and the export's versions. Any change: every record is checked and written
+    again."""
+    doc = json.dumps({"mapping": mapping.doc, "timezone": mapping.timezone, "state": STATE_VERSION,
+                      "export": export_version}, sort_keys=True)
     return blake3.blake3(doc.encode()).hexdigest()
 
 

@@ -265,3 +265,17 @@ def test_only_the_mapping_vouched_for_carries_the_word():
     assert not load_mapping("odoo-pos").row_local and not load_mapping("dolibarr-pos").row_local
     doc = json.loads(resources.files("pipeline.schemas").joinpath("sources", "reference-pos.json").read_text("utf-8"))
     assert ROW_LOCAL in doc
+
+
+def test_a_change_of_the_shops_time_zone_writes_every_record_again(store, tmp_path):
+    archive_json(store)
+    text = store.config.read_text(encoding="utf-8")
+    assert 'timezone = "Europe/Paris"' in text
+    store.config.write_text(text.replace('timezone = "Europe/Paris"', 'timezone = "America/New_York"'), "utf-8")
+    sell(store.db, 2)
+    evening, _ = archive_json(store)
+    assert evening["journals"]["checked"] == "all records", evening["journals"]
+    run = store.run_dirs(store.destinations[0])[-1]
+    got = open_journals(run, store.identity, tmp_path / "x")
+    assert "+01:00" not in (got / "tickets.csv").read_text(encoding="utf-8")  # New York's offsets only, in January
+    same_records_as_a_full_export(store, got, tmp_path)
