@@ -71,10 +71,17 @@ class Mirror:
         tables, keys, references = self.tables, self.keys, self.references
         self.conn.close()
         self.__init__(self.path)
+        def rowid_of(table: str) -> str | None:
+            key = keys.get(table)
+            return key if any(c.name == key and c.affinity == INTEGER for c in tables.get(table, [])) else None
+
         for name in sorted(names):
-            # A key naming a table left out would name a table that is not there.
+            # Only a key to a row's rowid, in a table the mirror holds: the only kind an evening can use
+            # (journals/key_lookups.py). A key to a text or UNIQUE column would be held to its rows by a scan of the
+            # parent for each row (dangling_references), and compared byte for byte where the server compares by
+            # its collation.
             self.create(name, tables[name], keys[name],
-                        {c: to for c, to in references[name].items() if to[0] in names})
+                        {c: to for c, to in references[name].items() if to[0] in names and rowid_of(to[0]) == to[1]})
         return names
 
     def fill(self, table: str, rows: Iterable[list]) -> int:
