@@ -12,11 +12,13 @@ flock the kernel releases, and an unsigned run is never counted.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from pipeline.errors import CANNOT_RUN
 from pipeline.i18n import _
@@ -32,6 +34,7 @@ def sentence() -> str:
 # Reentrant: the second signal's handler runs in the main thread, which may hold it already.
 _lock = threading.RLock()
 _children: set[subprocess.Popen] = set()
+_half_made: set[Path] = set()
 _stopping = threading.Event()
 _said = False
 
@@ -69,6 +72,7 @@ def end(code: int = CANNOT_RUN, flush: bool = True) -> None:
         first = not _said
         _said = True
     _kill_children()
+    _remove_half_made()
     said = sentence() if first else ""
     if first:
         for stream in (sys.stdout, sys.stderr) if flush else ():
@@ -81,6 +85,28 @@ def end(code: int = CANNOT_RUN, flush: bool = True) -> None:
         except OSError:
             pass
     os._exit(code)
+
+
+def half_made(folder: Path) -> None:
+    """A folder of the command's own output, not finished: removed should the command be ended before it finishes or
+    removes it itself (a worker thread can hold the command past the grace, and its finally blocks never run)."""
+    with _lock:
+        _half_made.add(Path(folder))
+
+
+def finished(folder: Path) -> None:
+    with _lock:
+        _half_made.discard(Path(folder))
+
+
+def _remove_half_made() -> None:
+    with _lock:
+        folders = list(_half_made)
+    for folder in folders:
+        for _try in range(3):  # a worker thread may still be adding a file to it
+            shutil.rmtree(folder, ignore_errors=True)
+            if not folder.exists():
+                break
 
 
 def spawn(argv: list[str], **popen_args) -> subprocess.Popen:

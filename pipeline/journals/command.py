@@ -7,6 +7,7 @@ import shutil
 from contextlib import ExitStack
 from pathlib import Path
 
+from pipeline import interrupt
 from pipeline.config import Config
 from pipeline.errors import UsageError
 from pipeline.i18n import _
@@ -60,12 +61,15 @@ def export_journals(cfg: Config, out_dir: Path, period: tuple[str, str] | None, 
         partial = out_dir.with_name(out_dir.name + ".coffre-partial")
         if partial.exists():
             shutil.rmtree(partial)
+        interrupt.half_made(partial)
         try:
             outcome = journals_of_snapshot(snapshot, partial, cfg.journals_mapping, None, period, context,
                                            cfg.journals_timezone, chain_secret(cfg.chain_secret_file))
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)  # half an export is nobody's: the next one starts afresh
             raise
+        finally:
+            interrupt.finished(partial)
         if outcome is None:
             raise UsageError(_("The database does not match the journal mapping {mapping!r}.").format(
                 mapping=cfg.journals_mapping))

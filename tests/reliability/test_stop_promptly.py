@@ -174,3 +174,39 @@ def test_archive_to_a_remote_that_never_answers_stops_and_frees_the_lock(shop, s
     assert len(signed - before) == 1, (before, signed)
     res = shop.coffre("verify", "--from", local)
     assert res.code == 0, res
+
+
+_HELD_BY_A_THREAD = """
+import sys, time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from pipeline import interrupt
+interrupt.install()
+half = Path(sys.argv[1])
+half.mkdir()
+(half / "tickets.csv").write_text("plain sales")
+interrupt.half_made(half)
+
+def still_writing():  # an export thread nothing can interrupt
+    while True:
+        time.sleep(0.02)
+        try:
+            (half / "ticket_lines.csv").write_text("more")
+        except OSError:
+            pass
+
+print("ready", flush=True)
+with ThreadPoolExecutor(1) as pool:
+    pool.submit(still_writing)
+"""
+
+
+def test_a_half_made_folder_is_removed_even_when_a_thread_holds_the_command_past_the_grace(tmp_path):
+    half = tmp_path / "journaux.coffre-partial"
+    proc = subprocess.Popen([sys.executable, "-c", _HELD_BY_A_THREAD, str(half)], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=STOP_WITHIN)
+    assert proc.returncode == 3, err
+    assert not half.exists(), sorted(p.name for p in half.iterdir())
