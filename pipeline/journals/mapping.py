@@ -22,10 +22,11 @@ from pipeline.i18n import _
 from pipeline.journals.function_args import bytes_for_functions
 from pipeline.journals.unordered import without_order
 
-# The mapping's word that each record's exported text reads only its own row, rows its declared foreign keys name, and
-# its ticket's lines and payments: the digest of the mapping as it was vouched for (row_local_digest), so that an
-# edited copy no longer carries the word. Without it an evening checks only new records when no table a journal
-# reads has grown; Coffre cannot prove from SQL alone that a new row changes no older record's text.
+# The mapping's word that each record's exported text reads only its own row and the rows its declared foreign keys
+# name (a ticket, also its own lines and payments, when line_checks and payment_checks say which they are): the digest
+# of the mapping as it was vouched for (row_local_digest), so that an edited copy no longer carries the word. Without
+# it an evening checks only new records when no table a journal reads has grown; Coffre cannot prove from SQL alone
+# that a new row changes no older record's text.
 ROW_LOCAL = "row_local"
 JOURNALS = ("tickets", "ticket_lines", "payments", "closures", "jet", "duplicates", "source_chain")
 LINKS = ("sequence", "order")  # how a source chain's record finds the one it is linked to (pipeline/chains/walk.py)

@@ -13,7 +13,10 @@ journals are checked again (journals/checks.py), as on a first run.
 from __future__ import annotations
 
 import json
+import os
+import re
 import sqlite3
+import time
 from pathlib import Path
 
 import blake3
@@ -37,11 +40,42 @@ class NotTail(Exception):
 
 def mapping_digest(mapping: Mapping, export_version: int) -> str:
     """What the kept journals' text was made with: the mapping, the shop's time zone (every local time and business
-    day is written in it), the state's and the export's versions. Any change: every record is checked and written
-    again."""
-    doc = json.dumps({"mapping": mapping.doc, "timezone": mapping.timezone, "state": STATE_VERSION,
-                      "export": export_version}, sort_keys=True)
+    day is written in it), what else the mapping's SQL reads besides the database, the state's and the export's
+    versions. Any change: every record is checked and written again."""
+    doc = json.dumps({"mapping": mapping.doc, "timezone": mapping.timezone, "outside": _outside(mapping.doc),
+                      "state": STATE_VERSION, "export": export_version}, sort_keys=True)
     return blake3.blake3(doc.encode()).hexdigest()
+
+
+# SQLite's own clock and zone: 'localtime' and 'utc' read the computer's time zone (TZ), not the shop's; 'now', the
+# CURRENT_ keywords and random() read the moment of the run.
+_COMPUTER_ZONE = re.compile(r"localtime|['\"]utc['\"]", re.IGNORECASE)
+_THE_MOMENT = re.compile(r"['\"]now['\"]|\bcurrent_(?:date|time|timestamp)\b|\brandom(?:blob)?\s*\(|\bjulianday\s*\(\s*\)",
+                         re.IGNORECASE)
+
+
+def _outside(doc) -> dict:
+    """What a mapping's text reads besides the database and the shop's zone: the computer's time zone, when its SQL
+    asks SQLite for 'localtime' or 'utc'; the moment of the run, when it asks for 'now' (each run then writes every
+    record again: such text is never the same twice)."""
+    texts = list(_strings(doc))
+    out = {}
+    if any(_COMPUTER_ZONE.search(t) for t in texts):
+        out["computer_zone"] = [list(time.tzname), time.timezone, time.altzone, os.environ.get("TZ")]
+    if any(_THE_MOMENT.search(t) for t in texts):
+        out["moment"] = time.time_ns()
+    return out
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
 
 
 def tables_read(conn: sqlite3.Connection, sqls: list[str]) -> set[str]:
@@ -110,10 +144,11 @@ def grown_tables_read(conn, mapping: Mapping, recorded: dict) -> None:
     a product's reference, a tax mapping). Which it reads, Coffre cannot tell from SQL alone, so it holds to what the
     mapping vouches for ("row_local", mapping.py): a mapping that does not vouch gets an evening of new records only
     when no table its journals read has grown. One that does is held to its word where Coffre can check it: a table
-    other than the journal's own and its tickets' lines and payments may grow only when the journal finds its rows by
-    following a reference the database declares, a foreign key to the row's rowid (dangling_references makes sure no
-    row pointed at a missing one; key_lookups reads SQLite's program for the statement to tell), and a line or
-    payment added to an older ticket stops the run (Tail.per_ticket_checks). Any other growth makes the run check and
+    other than the journal's own (and, for the tickets' journal, the lines and payments that line_checks and
+    payment_checks attach to a ticket) may grow only when the journal finds its rows by following a reference the
+    database declares, a foreign key to the row's rowid (dangling_references makes sure no row pointed at a missing
+    one; key_lookups reads SQLite's program for the statement to tell), and a line or payment added to an older
+    ticket stops the run (Tail.per_ticket_checks). Any other growth makes the run check and
     export everything: an Odoo or Dolibarr till's evening after sales does, as their mappings read tables that no key
     attaches to a ticket."""
     vouched = mapping.row_local
@@ -121,11 +156,15 @@ def grown_tables_read(conn, mapping: Mapping, recorded: dict) -> None:
         names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         parents = {fk[2].lower() for name in names
                    for fk in conn.execute(f"PRAGMA foreign_key_list({quote_ident(name)})")}
+        # The tables of the lines and payments that line_checks and payment_checks hold to their tickets: the
+        # tickets' journal may read them, and per_ticket_checks stops on a line or payment added to an older ticket.
         children = {mapping.journals[spec["journal"]].table.lower() for spec in
                     (mapping.doc.get("line_checks"), mapping.doc.get("payment_checks")) if spec}
+        tickets = tickets_journal(mapping)
         for j in mapping.journals.values():
+            attached = children if j.name == tickets else set()
             for table in sorted(tables_read(conn, [j.full_sql])):
-                if vouched and table.lower() in children | {j.table.lower()}:
+                if vouched and table.lower() in attached | {j.table.lower()}:
                     continue
                 top = conn.execute(f"SELECT max({_rowid_name(conn, table)}) FROM {quote_ident(table)}").fetchone()[0]
                 # The pages say 0 for an empty table, SQL says NULL.

@@ -136,9 +136,10 @@ def test_torn_or_damaged_kept_frames_never_reach_a_run(store, tmp_path):
     same_records_as_a_full_export(store, open_journals(run, store.identity, tmp_path / "b"), tmp_path / "two")
 
 
-def with_sql(store, journal: str, *replaced: tuple[str, str], vouched: bool = True) -> None:
-    """The till's own mapping: the reference one, a journal's statement changed as `replaced` says, and, when
-    `vouched`, its installer's word that a record still reads only its own rows ("row_local")."""
+def with_sql(store, journal: str, *replaced: tuple[str, str], vouched: bool = True, unsigned: bool = False) -> None:
+    """The till's own mapping: the reference one, a journal's statement changed as `replaced` says (its chain left
+    out when `unsigned`), and, when `vouched`, its installer's word that a record still reads only its own rows
+    ("row_local")."""
     from importlib import resources
 
     from pipeline.journals.mapping import ROW_LOCAL, row_local_digest
@@ -148,6 +149,8 @@ def with_sql(store, journal: str, *replaced: tuple[str, str], vouched: bool = Tr
     for old, new in replaced:
         assert old in spec["sql"]
         spec["sql"] = spec["sql"].replace(old, new)
+    if unsigned:
+        del spec["chain"]
     if vouched:
         doc[ROW_LOCAL] = row_local_digest(doc)
     (store.config.parent / "my-pos.json").write_text(json.dumps(doc), encoding="utf-8")
@@ -252,6 +255,8 @@ def test_a_mapping_that_does_not_vouch_for_its_reads_checks_everything_once_a_ta
     mine = load_mapping(str(store.config.parent / "my-pos.json"))
     assert f'"row_local": "{row_local_digest(mine.doc)}"' in because
     assert row_local_digest(mine.doc) != load_mapping("reference-pos").doc["row_local"]
+    res = run_coffre("journals", "export", "--config", store.config, "--out", tmp_path / "vendor", "--json")
+    assert res.code == 0 and json.loads(res.out)["row_local_digest"] == row_local_digest(mine.doc), res
     run = store.run_dirs(store.destinations[0])[-1]
     same_records_as_a_full_export(store, open_journals(run, store.identity, tmp_path / "x"), tmp_path)
 
@@ -279,3 +284,64 @@ def test_a_change_of_the_shops_time_zone_writes_every_record_again(store, tmp_pa
     got = open_journals(run, store.identity, tmp_path / "x")
     assert "+01:00" not in (got / "tickets.csv").read_text(encoding="utf-8")  # New York's offsets only, in January
     same_records_as_a_full_export(store, got, tmp_path)
+
+
+def test_a_mapping_that_reads_the_computers_time_zone_writes_every_record_again_when_it_changes(store, tmp_path):
+    # SQLite's 'localtime' is the computer's zone (TZ), not the shop's: a run from another session, or after the
+    # computer's zone was set, writes other times for the same tickets.
+    with_sql(store, "tickets", ("coffre_local_time(t.timestamp) AS local_time",
+                                "datetime(t.timestamp, 'localtime') AS local_time"))
+
+    def archive(zone):
+        res = run_coffre("archive", "--config", store.config, "--yes", "--json", env={"TZ": zone})
+        assert res.code == 0, res
+        return json.loads(res.out)["journals"]
+
+    archive("Europe/Paris")
+    assert archive("Europe/Paris")["checked"] == "new records only"
+    evening = archive("UTC")
+    assert evening["checked"] == "all records" and "the mapping or the export format changed" in \
+        evening["all_records_because"], evening
+    run = store.run_dirs(store.destinations[0])[-1]
+    got = open_journals(run, store.identity, tmp_path / "x")
+    full = tmp_path / "full"
+    assert run_coffre("journals", "export", "--config", store.config, "--out", full, env={"TZ": "UTC"}).code == 0
+    assert sorted((got / "tickets.csv").read_text("utf-8").splitlines()) == \
+        sorted((full / "tickets.csv").read_text("utf-8").splitlines())
+
+
+def test_lines_read_by_another_journal_than_the_tickets_one_are_not_a_tickets_own(store, tmp_path):
+    # The closures say how many items were sold in their period, from the lines of the tickets of those days: a sale
+    # back-dated into a closed day would change an older closure. Lines are a ticket's own, not a closure's, even
+    # in a mapping that vouches for its reads (wrongly, here).
+    with_sql(store, "closures", ("coffre_local_time(c.timestamp) AS local_time",
+                                 "coffre_local_time(c.timestamp) || ' articles : ' || (SELECT sum(l.quantity) FROM "
+                                 "ticket_lines l JOIN tickets x ON x.id = l.ticket_id WHERE coffre_day(x.timestamp) "
+                                 "BETWEEN c.period_start AND c.period_end) AS local_time"))
+    archive_json(store)
+    sell(store.db, 2)
+    evening, _ = archive_json(store)
+    assert evening["journals"]["checked"] == "all records", evening["journals"]
+    assert "table ticket_lines, which journal closures reads" in evening["journals"]["all_records_because"]
+
+
+def test_a_line_added_to_an_older_ticket_that_signs_nothing_makes_the_evening_check_everything(store, tmp_path):
+    # A till whose tickets carry no signature over their lines (Odoo's sums come from its lines): nothing but the
+    # line itself says that an older ticket changed.
+    with_sql(store, "tickets", unsigned=True)
+    archive_json(store)
+    with sqlite3.connect(store.db) as conn:
+        conn.execute("INSERT INTO ticket_lines (ticket_id, line_no, product_id, label, quantity, unit_price_cents, "
+                     "discount_cents, vat_rate_bp, line_total_ttc) SELECT ticket_id, 99, product_id, label, quantity, "
+                     "unit_price_cents, discount_cents, vat_rate_bp, line_total_ttc FROM ticket_lines ORDER BY id "
+                     "LIMIT 1")
+    sell(store.db, 2)
+    evening, _ = archive_json(store)
+    assert evening["journals"]["checked"] == "all records", evening["journals"]
+    assert "lines or payments were added to tickets checked at an earlier run" in \
+        evening["journals"]["all_records_because"]
+    # Checked again, the older ticket no longer adds up to its lines, nor its day to its closure: said.
+    assert {"ticket_lines", "closure_lines"} <= {f["check"] for f in evening["findings"]}, evening["findings"]
+    run = store.run_dirs(store.destinations[0])[-1]
+    lines = json.loads((open_journals(run, store.identity, tmp_path / "x") / "ticket_lines.json").read_text("utf-8"))
+    assert [line["line_no"] for line in lines].count(99) == 1
