@@ -88,8 +88,9 @@ def end(code: int = CANNOT_RUN, flush: bool = True) -> None:
 
 
 def half_made(folder: Path) -> None:
-    """A folder of the command's own output, not finished: removed should the command be ended before it finishes or
-    removes it itself (a worker thread can hold the command past the grace, and its finally blocks never run)."""
+    """A folder of the command's own, not finished (an export being made, a scratch folder): removed should the
+    command be ended before it finishes or removes it itself (a worker thread can hold the command past the grace,
+    and its finally blocks never run)."""
     with _lock:
         _half_made.add(Path(folder))
 

@@ -61,21 +61,21 @@ def export_journals(cfg: Config, out_dir: Path, period: tuple[str, str] | None, 
         partial = out_dir.with_name(out_dir.name + ".coffre-partial")
         if partial.exists():
             shutil.rmtree(partial)
-        interrupt.half_made(partial)
+        interrupt.half_made(partial)  # until it is DIR: a stop in between leaves no plain copy of the sales beside it
         try:
             outcome = journals_of_snapshot(snapshot, partial, cfg.journals_mapping, None, period, context,
                                            cfg.journals_timezone, chain_secret(cfg.chain_secret_file))
+            if outcome is None:
+                raise UsageError(_("The database does not match the journal mapping {mapping!r}.").format(
+                    mapping=cfg.journals_mapping))
+            if out_dir.exists():
+                out_dir.rmdir()
+            partial.rename(out_dir)
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)  # half an export is nobody's: the next one starts afresh
             raise
         finally:
             interrupt.finished(partial)
-        if outcome is None:
-            raise UsageError(_("The database does not match the journal mapping {mapping!r}.").format(
-                mapping=cfg.journals_mapping))
-        if out_dir.exists():
-            out_dir.rmdir()
-        partial.rename(out_dir)
         outcome.folder = out_dir
     ActivityLog(cfg.state_dir, cfg.store_id).append("journals-export", "ok", run_id=run_id,
                                                     period=list(period) if period else None,

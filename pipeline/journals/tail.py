@@ -13,10 +13,7 @@ journals are checked again (journals/checks.py), as on a first run.
 from __future__ import annotations
 
 import json
-import os
-import re
 import sqlite3
-import time
 from pathlib import Path
 
 import blake3
@@ -40,51 +37,39 @@ class NotTail(Exception):
 
 def mapping_digest(mapping: Mapping, export_version: int) -> str:
     """What the kept journals' text was made with: the mapping, the shop's time zone (every local time and business
-    day is written in it), what else the mapping's SQL reads besides the database, the state's and the export's
-    versions. Any change: every record is checked and written again."""
-    doc = json.dumps({"mapping": mapping.doc, "timezone": mapping.timezone, "outside": _outside(mapping.doc),
-                      "state": STATE_VERSION, "export": export_version}, sort_keys=True)
+    day is written in it), the state's and the export's versions. Any change: every record is checked and written
+    again."""
+    doc = json.dumps({"mapping": mapping.doc, "timezone": mapping.timezone, "state": STATE_VERSION,
+                      "export": export_version}, sort_keys=True)
     return blake3.blake3(doc.encode()).hexdigest()
 
 
-# SQLite's own clock and zone: 'localtime' and 'utc' read the computer's time zone (TZ), not the shop's; 'now', the
-# CURRENT_ keywords and random() read the moment of the run.
-_COMPUTER_ZONE = re.compile(r"localtime|['\"]utc['\"]", re.IGNORECASE)
-_THE_MOMENT = re.compile(r"['\"]now['\"]|\bcurrent_(?:date|time|timestamp)\b|\brandom(?:blob)?\s*\(|\bjulianday\s*\(\s*\)",
-                         re.IGNORECASE)
+# SQLite's functions that read something besides the database: the clock and the computer's time zone (its date and
+# time functions, whose default is 'now' and whose 'localtime' modifier reads TZ; either may be built as the statement
+# runs), chance, and the connection's own state.
+OUTSIDE = frozenset({"date", "time", "datetime", "julianday", "unixepoch", "strftime", "timediff", "current_date",
+                     "current_time", "current_timestamp", "random", "randomblob", "changes", "total_changes",
+                     "last_insert_rowid", "sqlite_version", "sqlite_source_id"})
 
 
-def _outside(doc) -> dict:
-    """What a mapping's text reads besides the database and the shop's zone: the computer's time zone, when its SQL
-    asks SQLite for 'localtime' or 'utc'; the moment of the run, when it asks for 'now' (each run then writes every
-    record again: such text is never the same twice)."""
-    texts = list(_strings(doc))
-    out = {}
-    if any(_COMPUTER_ZONE.search(t) for t in texts):
-        out["computer_zone"] = [list(time.tzname), time.timezone, time.altzone, os.environ.get("TZ")]
-    if any(_THE_MOMENT.search(t) for t in texts):
-        out["moment"] = time.time_ns()
-    return out
-
-
-def _strings(value):
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
+def functions_outside(conn: sqlite3.Connection, sqls: list[str]) -> set[str]:
+    """Those of OUTSIDE that the statements call, as SQLite itself resolves them (views included)."""
+    return {name.lower() for name in _resolved(conn, sqls, sqlite3.SQLITE_FUNCTION, 2)} & OUTSIDE
 
 
 def tables_read(conn: sqlite3.Connection, sqls: list[str]) -> set[str]:
     """Every table the given statements read, as SQLite itself resolves them (views and joins included)."""
+    return _resolved(conn, sqls, sqlite3.SQLITE_READ, 1) - {"sqlite_master", "sqlite_schema", "sqlite_temp_master"}
+
+
+def _resolved(conn: sqlite3.Connection, sqls: list[str], action: int, arg: int) -> set[str]:
+    """The names SQLite's authorizer is asked about for `action` (in its argument `arg`) while it compiles them."""
     seen: set[str] = set()
 
-    def auth(action, arg1, arg2, db, trigger):
-        if action == sqlite3.SQLITE_READ and arg1:
-            seen.add(arg1)
+    def auth(asked, arg1, arg2, db, trigger):
+        name = arg1 if arg == 1 else arg2
+        if asked == action and name:
+            seen.add(name)
         return sqlite3.SQLITE_OK
 
     conn.set_authorizer(auth)
@@ -93,7 +78,7 @@ def tables_read(conn: sqlite3.Connection, sqls: list[str]) -> set[str]:
             conn.execute(f"EXPLAIN {sql}").fetchall()
     finally:
         conn.set_authorizer(None)
-    return seen - {"sqlite_master", "sqlite_schema", "sqlite_temp_master"}
+    return seen
 
 
 def page_evidence(snapshot: Path, conn: sqlite3.Connection, tables: set[str], recorded: dict | None) -> dict:

@@ -15,6 +15,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from pipeline import interrupt
 
 YOUNG = 60  # seconds: a folder younger than this may be between its creation and its lock
 
@@ -26,11 +27,15 @@ def scratch_folder(kind: str, store_id: str, base: Path | None = None):
     sweep(base, prefix)
     folder = Path(tempfile.mkdtemp(prefix=prefix, dir=base))  # mode 0700
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    # A stop that ends the process past its grace runs no finally block: the folder, which may hold a plain copy of
+    # the till's database, is removed by that exit too.
+    interrupt.half_made(folder)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        interrupt.finished(folder)
         os.close(fd)
 
 

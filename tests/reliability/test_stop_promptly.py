@@ -213,3 +213,38 @@ def test_a_half_made_folder_is_removed_even_when_a_thread_holds_the_command_past
     _out, err = proc.communicate(timeout=STOP_WITHIN + 10)  # what is held here is the folder, not the time
     assert proc.returncode == 3, err
     assert not half.exists(), sorted(p.name for p in half.iterdir())
+
+
+_SCRATCH_HELD_BY_A_THREAD = """
+import sys, time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from pipeline import interrupt
+from pipeline.state.scratch import scratch_folder
+interrupt.install()
+
+def copying(folder):  # a plain copy of the till's database being written, in a thread nothing interrupts
+    (folder / "snapshot.sqlite").write_bytes(b"SQLite format 3" + bytes(1000))
+    print(folder, flush=True)
+    while True:
+        time.sleep(0.02)
+
+try:
+    with scratch_folder("journals", "boutique", Path(sys.argv[1])) as folder:
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(copying, folder).result()
+except KeyboardInterrupt:
+    interrupt.end()
+"""
+
+
+def test_a_scratch_folder_is_removed_even_when_a_thread_holds_the_command_past_the_grace(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", _SCRATCH_HELD_BY_A_THREAD, str(tmp_path)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    folder = Path(proc.stdout.readline().strip())
+    assert (folder / "snapshot.sqlite").exists()
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=STOP_WITHIN + 10)
+    assert proc.returncode == 3, err
+    assert not folder.exists() and list(tmp_path.iterdir()) == []
