@@ -16,7 +16,7 @@ from typing import Callable
 
 import blake3
 
-from pipeline import clock
+from pipeline import clock, interrupt
 from pipeline.config import Config
 from pipeline.destinations import Destination, open_destination, why_not_read
 from pipeline.attention import baseline, needs_a_person
@@ -200,10 +200,12 @@ def _scratch(cfg: Config):
     for stale in Path(cfg.scratch_dir or tempfile.gettempdir()).glob(prefix + "*"):
         shutil.rmtree(stale, ignore_errors=True)
     scratch = Path(tempfile.mkdtemp(prefix=prefix, dir=cfg.scratch_dir))
+    interrupt.half_made(scratch)  # a stop's hard exit runs no finally block: it removes the folder itself
     try:
         yield scratch
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        interrupt.finished(scratch)
 
 
 def _write(cfg: Config, plan: _Plan, source, scratch: Path, history: History, recipients: list, secret_key,

@@ -65,10 +65,10 @@ def export(config_path, out_dir, period, run_id, identity, passphrase_env, sourc
         from pipeline.journals.mapping import load_mapping, row_local_digest
 
         # The value a mapping's "row_local" word takes, for the mapping as it is (fixtures/vendor-till/README.md).
-        vouched = row_local_digest(load_mapping(cfg.journals_mapping, cfg.journals_timezone).doc)
+        word = row_local_digest(load_mapping(cfg.journals_mapping, cfg.journals_timezone).doc)
         click.echo(json.dumps({"out": str(outcome.folder), "records": outcome.counts, "checks": summary,
                                "findings": [f.to_json() for f in outcome.checks.findings],
-                               "row_local_digest": vouched}, indent=2, ensure_ascii=False))
+                               "row_local_digest": word}, indent=2, ensure_ascii=False))
     say(_("Journals written to {folder}: {records}.").format(
         folder=outcome.folder, records=describe_counts(outcome.counts)), "result")
     findings = outcome.checks.findings

@@ -25,8 +25,8 @@ from pipeline.journals.records import check_records
 from pipeline.journals.run import mapping_fits
 from pipeline.journals.source_chains import check_source_chains
 from pipeline.journals.tail import (SOURCE_ID, NotTail, Tail, chain_anchors, dangling_references, day_sums,
-                                    functions_outside, grown_tables_read, mapping_digest, new_rows_where,
-                                    numbering_anchors, page_evidence, tables_read)
+                                    grown_tables_read, mapping_digest, new_rows_where, numbering_anchors,
+                                    page_evidence, reads_outside, tables_read)
 from pipeline.pack.frames import Member, frame
 from pipeline.i18n import _
 from pipeline.progress import NO_PROGRESS, RECORDS, Progress
@@ -187,9 +187,10 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
             why = f"the last run cannot be followed: {state['none_because']}"
         elif state.get("mapping") != digest:
             why = "the mapping or the export format changed"
-        elif outside := functions_outside(conn, [j.full_sql for j in mapping.journals.values()]):
-            why = (f"the mapping's SQL calls {', '.join(sorted(outside))}, which read the clock, the computer's time "
-                   "zone, chance or the connection rather than the database: every run checks everything")
+        elif outside := reads_outside(conn, mapping):
+            why = (f"the mapping's SQL reads {', '.join(sorted(outside))}, which Coffre does not know to give the "
+                   "same text from the same rows (the clock, the computer's time zone, chance, the connection): every "
+                   "run checks everything")
         else:
             try:
                 _supports_tail(mapping)

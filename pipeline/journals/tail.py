@@ -44,32 +44,51 @@ def mapping_digest(mapping: Mapping, export_version: int) -> str:
     return blake3.blake3(doc.encode()).hexdigest()
 
 
-# SQLite's functions that read something besides the database: the clock and the computer's time zone (its date and
-# time functions, whose default is 'now' and whose 'localtime' modifier reads TZ; either may be built as the statement
-# runs), chance, and the connection's own state.
-OUTSIDE = frozenset({"date", "time", "datetime", "julianday", "unixepoch", "strftime", "timediff", "current_date",
-                     "current_time", "current_timestamp", "random", "randomblob", "changes", "total_changes",
-                     "last_insert_rowid", "sqlite_version", "sqlite_source_id"})
+# SQLite's own functions that give the same result from the same values (its core, aggregate, window, JSON and math
+# functions), and Coffre's (coffre_…, journals/connection.py). Any other reads something besides the database: the
+# clock and the computer's time zone (the date and time functions, whose default is 'now' and whose 'localtime'
+# modifier reads TZ, either possibly built as the statement runs), chance, the connection, the library or the file.
+SAME_FROM_SAME = frozenset("""
+abs char coalesce concat concat_ws format glob hex ifnull iif instr length like likelihood likely lower ltrim max min
+nullif octet_length printf quote replace round rtrim sign soundex substr substring trim typeof unhex unicode unlikely
+upper zeroblob avg count group_concat string_agg sum total row_number rank dense_rank percent_rank cume_dist ntile lag
+lead first_value last_value nth_value json jsonb json_array jsonb_array json_array_length json_error_position
+json_extract jsonb_extract -> ->> json_insert jsonb_insert json_object jsonb_object json_patch jsonb_patch json_pretty
+json_remove jsonb_remove json_replace jsonb_replace json_set jsonb_set json_type json_valid json_quote
+json_group_array jsonb_group_array json_group_object jsonb_group_object acos acosh asin asinh atan atan2 atanh ceil
+ceiling cos cosh degrees exp floor ln log log10 log2 mod pi pow power radians sin sinh sqrt tan tanh trunc
+""".split())
 
 
-def functions_outside(conn: sqlite3.Connection, sqls: list[str]) -> set[str]:
-    """Those of OUTSIDE that the statements call, as SQLite itself resolves them (views included)."""
-    return {name.lower() for name in _resolved(conn, sqls, sqlite3.SQLITE_FUNCTION, 2)} & OUTSIDE
+def reads_outside(conn: sqlite3.Connection, mapping: Mapping) -> set[str]:
+    """What the mapping's statements read besides the database's own tables, as SQLite itself resolves them (views
+    included): functions not known to give the same result from the same values, and the connection's temporary
+    tables (the checks make theirs on it)."""
+    sqls = [j.full_sql for j in mapping.journals.values()]
+    sqls += [f"SELECT {j.day} FROM ({j.full_sql})" for j in mapping.journals.values()]
+    sqls += [mapping.public_keys_sql] if mapping.public_keys_sql else []
+    out = set()
+    for action, arg1, arg2, db in _asked(conn, sqls):
+        if action == sqlite3.SQLITE_FUNCTION and arg2 and arg2.lower() not in SAME_FROM_SAME \
+                and not arg2.lower().startswith("coffre_"):
+            out.add(arg2.lower())
+        elif action == sqlite3.SQLITE_READ and arg1 and (db == "temp" or arg1.lower().startswith("sqlite_temp")):
+            out.add(f"temp.{arg1}")
+    return out
 
 
 def tables_read(conn: sqlite3.Connection, sqls: list[str]) -> set[str]:
     """Every table the given statements read, as SQLite itself resolves them (views and joins included)."""
-    return _resolved(conn, sqls, sqlite3.SQLITE_READ, 1) - {"sqlite_master", "sqlite_schema", "sqlite_temp_master"}
+    return {arg1 for action, arg1, _arg2, _db in _asked(conn, sqls) if action == sqlite3.SQLITE_READ and arg1} - \
+        {"sqlite_master", "sqlite_schema", "sqlite_temp_master"}
 
 
-def _resolved(conn: sqlite3.Connection, sqls: list[str], action: int, arg: int) -> set[str]:
-    """The names SQLite's authorizer is asked about for `action` (in its argument `arg`) while it compiles them."""
-    seen: set[str] = set()
+def _asked(conn: sqlite3.Connection, sqls: list[str]) -> set[tuple]:
+    """What SQLite's authorizer is asked while it compiles the statements: (action, arg1, arg2, database)."""
+    seen: set[tuple] = set()
 
-    def auth(asked, arg1, arg2, db, trigger):
-        name = arg1 if arg == 1 else arg2
-        if asked == action and name:
-            seen.add(name)
+    def auth(action, arg1, arg2, db, trigger):
+        seen.add((action, arg1, arg2, db))
         return sqlite3.SQLITE_OK
 
     conn.set_authorizer(auth)
@@ -133,9 +152,9 @@ def grown_tables_read(conn, mapping: Mapping, recorded: dict) -> None:
     payment_checks attach to a ticket) may grow only when the journal finds its rows by following a reference the
     database declares, a foreign key to the row's rowid (dangling_references makes sure no row pointed at a missing
     one; key_lookups reads SQLite's program for the statement to tell), and a line or payment added to an older
-    ticket stops the run (Tail.per_ticket_checks). Any other growth makes the run check and
-    export everything: an Odoo or Dolibarr till's evening after sales does, as their mappings read tables that no key
-    attaches to a ticket."""
+    ticket stops the run (Tail.per_ticket_checks). Any other growth makes the run check and export everything: an
+    Odoo or Dolibarr till's evening after sales does, as their mappings read tables that no key attaches to a
+    ticket."""
     vouched = mapping.row_local
     try:
         names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]

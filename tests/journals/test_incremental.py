@@ -138,10 +138,11 @@ def test_torn_or_damaged_kept_frames_never_reach_a_run(store, tmp_path):
     same_records_as_a_full_export(store, open_journals(run, store.identity, tmp_path / "b"), tmp_path / "two")
 
 
-def with_sql(store, journal: str, *replaced: tuple[str, str], vouched: bool = True, unsigned: bool = False) -> None:
+def with_sql(store, journal: str, *replaced: tuple[str, str], vouched: bool = True, unsigned: bool = False,
+             day: str | None = None) -> None:
     """The till's own mapping: the reference one, a journal's statement changed as `replaced` says (its chain left
-    out when `unsigned`), and, when `vouched`, its installer's word that a record still reads only its own rows
-    ("row_local")."""
+    out when `unsigned`, its business day's expression `day` when given), and, when `vouched`, its installer's word
+    that a record still reads only its own rows ("row_local")."""
     from importlib import resources
 
     from pipeline.journals.mapping import ROW_LOCAL, row_local_digest
@@ -153,6 +154,8 @@ def with_sql(store, journal: str, *replaced: tuple[str, str], vouched: bool = Tr
         spec["sql"] = spec["sql"].replace(old, new)
     if unsigned:
         del spec["chain"]
+    if day:
+        spec["day"] = day
     if vouched:
         doc[ROW_LOCAL] = row_local_digest(doc)
     (store.config.parent / "my-pos.json").write_text(json.dumps(doc), encoding="utf-8")
@@ -289,7 +292,9 @@ def test_a_change_of_the_shops_time_zone_writes_every_record_again(store, tmp_pa
 
 
 @pytest.mark.parametrize("expression", ["datetime(t.timestamp, 'local' || 'time')", "datetime()", "unixepoch()",
-                                        "strftime('%s')", "date('n' || 'ow')", "CURRENT_TIMESTAMP", "random()"])
+                                        "strftime('%s')", "date('n' || 'ow')", "CURRENT_TIMESTAMP", "random()",
+                                        "hex(fts3_tokenizer('simple'))", "sqlite_compileoption_get(0)",
+                                        "(SELECT count(*) FROM sqlite_temp_master)"])
 def test_a_mapping_that_reads_the_clock_or_the_computers_zone_checks_everything_at_every_run(store, tmp_path,
                                                                                          expression):
     # SQLite's date and time functions read the clock ('now', their default) and the computer's zone ('localtime':
@@ -306,7 +311,7 @@ def test_a_mapping_that_reads_the_clock_or_the_computers_zone_checks_everything_
     archive("Europe/Paris")
     again = archive("UTC")
     assert again["checked"] == "all records", again
-    assert "the mapping's SQL calls" in again["all_records_because"], again
+    assert "the mapping's SQL reads" in again["all_records_because"], again
 
 
 def test_lines_read_by_another_journal_than_the_tickets_one_are_not_a_tickets_own(store, tmp_path):
@@ -344,3 +349,12 @@ def test_a_line_added_to_an_older_ticket_that_signs_nothing_makes_the_evening_ch
     run = store.run_dirs(store.destinations[0])[-1]
     lines = json.loads((open_journals(run, store.identity, tmp_path / "x") / "ticket_lines.json").read_text("utf-8"))
     assert [line["line_no"] for line in lines].count(99) == 1
+
+
+def test_a_business_day_read_from_the_computers_zone_checks_everything_at_every_run(store):
+    with_sql(store, "tickets", day="date(timestamp, 'localtime')")
+    for zone in ("UTC", "Pacific/Kiritimati"):
+        res = run_coffre("archive", "--config", store.config, "--yes", "--json", env={"TZ": zone})
+        assert res.code in (0, 5), res
+    journals = json.loads(res.out)["journals"]
+    assert journals["checked"] == "all records" and "date" in journals["all_records_because"], journals

@@ -229,8 +229,15 @@ def copying(folder):  # a plain copy of the till's database being written, in a 
     while True:
         time.sleep(0.02)
 
+def scratch(kind, base):
+    if kind == "archive":  # the archive's own, beside the store's state
+        from types import SimpleNamespace
+        from pipeline.archive import _scratch
+        return _scratch(SimpleNamespace(state_dir=base / "state", store_id="boutique", scratch_dir=base))
+    return scratch_folder(kind, "boutique", base)
+
 try:
-    with scratch_folder("journals", "boutique", Path(sys.argv[1])) as folder:
+    with scratch(sys.argv[2], Path(sys.argv[1])) as folder:
         with ThreadPoolExecutor(1) as pool:
             pool.submit(copying, folder).result()
 except KeyboardInterrupt:
@@ -238,8 +245,9 @@ except KeyboardInterrupt:
 """
 
 
-def test_a_scratch_folder_is_removed_even_when_a_thread_holds_the_command_past_the_grace(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", _SCRATCH_HELD_BY_A_THREAD, str(tmp_path)], cwd=REPO,
+@pytest.mark.parametrize("kind", ["journals", "archive"])
+def test_a_scratch_folder_is_removed_even_when_a_thread_holds_the_command_past_the_grace(tmp_path, kind):
+    proc = subprocess.Popen([sys.executable, "-c", _SCRATCH_HELD_BY_A_THREAD, str(tmp_path), kind], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     folder = Path(proc.stdout.readline().strip())
