@@ -26,7 +26,7 @@ from pipeline.journals.run import mapping_fits
 from pipeline.journals.source_chains import check_source_chains
 from pipeline.journals.tail import (SOURCE_ID, NotTail, Tail, chain_anchors, dangling_references, day_sums,
                                     grown_tables_read, mapping_digest, new_rows_where, numbering_anchors,
-                                    page_evidence, reads_outside, tables_read)
+                                    page_evidence, plan_statistics, reads_outside, tables_read)
 from pipeline.pack.frames import Member, frame
 from pipeline.i18n import _
 from pipeline.progress import NO_PROGRESS, RECORDS, Progress
@@ -177,7 +177,7 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
         if not mapping_fits(conn, mapping.doc):
             return None
         conn.execute("PRAGMA temp_store=FILE")  # temp tables of the checks on disk: memory stays flat
-        digest = mapping_digest(mapping, EXPORT_VERSION)
+        digest = mapping_digest(mapping, EXPORT_VERSION, plan_statistics(conn))
         state = cache.load_state() if previous else None
         files, tail, why, evidence = None, None, None, None
         if not state:
@@ -186,7 +186,7 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
         elif state.get("none_because"):
             why = f"the last run cannot be followed: {state['none_because']}"
         elif state.get("mapping") != digest:
-            why = "the mapping or the export format changed"
+            why = "the mapping, the export format, the shop's time zone or the database's planner statistics changed"
         elif outside := reads_outside(conn, mapping):
             why = (f"the mapping's SQL reads {', '.join(sorted(outside))}, which Coffre does not know to give the "
                    "same text from the same rows (the clock, the computer's time zone, chance, the connection): every "
