@@ -184,11 +184,7 @@ def test_a_table_read_besides_the_journals_own_that_grew_makes_the_evening_check
     # A note on an older line, which no older row records: its label in the journals changes.
     with sqlite3.connect(store.db) as conn:
         conn.execute("INSERT INTO line_notes VALUES (1, 'Baguette (note)')")
-    evening, _ = archive_json(store)
-    assert evening["journals"]["checked"] == "all records", evening["journals"]
-    assert "table line_notes, which journal ticket_lines reads" in evening["journals"]["all_records_because"]
-    run = store.run_dirs(store.destinations[0])[-1]
-    got = open_journals(run, store.identity, tmp_path / "x")
+    got = everything_is_checked(store, tmp_path, "table line_notes, which journal ticket_lines reads")
     assert "Baguette (note)" in (got / "ticket_lines.csv").read_text(encoding="utf-8")
 
 
@@ -215,11 +211,7 @@ def test_a_table_a_foreign_key_names_but_joined_another_way_makes_the_evening_ch
         conn.execute("INSERT INTO products (sku, label, unit_price_cents, vat_rate_bp, category) "
                      "SELECT '9999999999999', label, unit_price_cents, vat_rate_bp, category FROM products "
                      "WHERE id = (SELECT product_id FROM ticket_lines ORDER BY id LIMIT 1)")
-    evening, _ = archive_json(store)
-    assert evening["journals"]["checked"] == "all records", evening["journals"]
-    assert "table products, which journal ticket_lines reads" in evening["journals"]["all_records_because"]
-    run = store.run_dirs(store.destinations[0])[-1]
-    got = open_journals(run, store.identity, tmp_path / "x")
+    got = everything_is_checked(store, tmp_path, "table products, which journal ticket_lines reads")
     assert "9999999999999" in (got / "ticket_lines.csv").read_text(encoding="utf-8")
     same_records_as_a_full_export(store, got, tmp_path)
 
@@ -373,6 +365,14 @@ def after_sales_everything_is_checked(store, because: str) -> None:
     evening, _ = archive_json(store)
     assert evening["journals"]["checked"] == "all records", evening["journals"]
     assert because in evening["journals"]["all_records_because"], evening["journals"]
+
+
+def everything_is_checked(store, tmp_path, because: str):
+    """An archive that checks all records, saying `because`: the folder of its journals, opened."""
+    evening, _ = archive_json(store)
+    assert evening["journals"]["checked"] == "all records", evening["journals"]
+    assert because in evening["journals"]["all_records_because"], evening["journals"]
+    return open_journals(store.run_dirs(store.destinations[0])[-1], store.identity, tmp_path / "x")
 
 
 def test_new_planner_statistics_write_every_record_again(store):

@@ -66,6 +66,16 @@ def _init(till: Till, tmp: Path, other_disk: Path) -> Path:
     return config
 
 
+def _archive_after_sales(till: Till, config: Path, tickets: int) -> dict:
+    """`tickets` sales on the server, then an archive: its --json summary."""
+    with ServerSales(till.server.client(till.database), dict(os.environ), till.kind, seed=1) as sales:
+        for _ in range(tickets):
+            sales.commit_ticket()
+    res = run_coffre("archive", "--config", config, "--json", env=till.env)
+    assert res.code == 0, res
+    return json.loads(res.out)
+
+
 def _journal_ends(folder: Path) -> dict[str, int]:
     """The last ticket number of each register in an exported tickets journal."""
     ends: dict[str, int] = {}
@@ -108,12 +118,7 @@ def test_a_server_till_is_archived_verified_drilled_and_restored_by_hand(till, t
     # The evening after a few sales checks everything: the lines' journal reads the tickets' table, which grew, and
     # the sample's server schema declares no foreign key that would prove no older line reads a new ticket (the
     # test below declares them).
-    with ServerSales(till.server.client(till.database), dict(os.environ), till.kind, seed=1) as sales:
-        for _ in range(7):
-            sales.commit_ticket()
-    res = run_coffre("archive", "--config", config, "--json", env=till.env)
-    assert res.code == 0, res
-    evening = json.loads(res.out)
+    evening = _archive_after_sales(till, config, 7)
     assert evening["journals"]["checked"] == "all records", evening["journals"]
     assert "has rows that were not there at the last run" in evening["journals"]["all_records_because"]
     assert evening["journals"]["records"]["tickets"] == tickets + 7 and not evening["findings"]
@@ -203,12 +208,7 @@ def test_a_server_till_that_declares_its_references_has_evenings_of_new_records_
     res = run_coffre("archive", "--config", config, "--json", env=till.env)
     assert res.code == 0, res
     assert json.loads(res.out)["journals"]["checked"] == "all records"
-    with ServerSales(till.server.client(till.database), dict(os.environ), till.kind, seed=1) as sales:
-        for _ in range(6):
-            sales.commit_ticket()
-    res = run_coffre("archive", "--config", config, "--json", env=till.env)
-    assert res.code == 0, res
-    evening = json.loads(res.out)
+    evening = _archive_after_sales(till, config, 6)
     # The lines' and payments' journals read the tickets' table, which grew: the keys the mirror now declares say
     # that no older line or payment can reach a new ticket.
     assert evening["journals"]["checked"] == "new records only", evening["journals"]
