@@ -11,6 +11,7 @@ flock the kernel releases, and an unsigned run is never counted.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -87,26 +88,30 @@ def end(code: int = CANNOT_RUN, flush: bool = True) -> None:
     os._exit(code)
 
 
-def half_made(folder: Path) -> None:
-    """A folder of the command's own, not finished (an export being made, a scratch folder): removed should the
-    command be ended before it finishes or removes it itself (a worker thread can hold the command past the grace,
-    and its finally blocks never run)."""
+def half_made(path: Path) -> None:
+    """A folder or file of the command's own, not finished (an export being made, a scratch folder, a package not yet
+    published): removed should the command be ended before it finishes or removes it itself (a worker thread can hold
+    the command past the grace, and its finally blocks never run)."""
     with _lock:
-        _half_made.add(Path(folder))
+        _half_made.add(Path(path))
 
 
-def finished(folder: Path) -> None:
+def finished(path: Path) -> None:
     with _lock:
-        _half_made.discard(Path(folder))
+        _half_made.discard(Path(path))
 
 
 def _remove_half_made() -> None:
     with _lock:
-        folders = list(_half_made)
-    for folder in folders:
+        paths = list(_half_made)
+    for path in paths:
+        if not path.is_dir() or path.is_symlink():
+            with contextlib.suppress(OSError):  # the exit goes on: what could not go is swept by the next command
+                path.unlink(missing_ok=True)
+            continue
         for _try in range(3):  # a worker thread may still be adding a file to it
-            shutil.rmtree(folder, ignore_errors=True)
-            if not folder.exists():
+            shutil.rmtree(path, ignore_errors=True)
+            if not path.exists():
                 break
 
 

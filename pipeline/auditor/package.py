@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pyzipper
 
-from pipeline import __version__
+from pipeline import __version__, interrupt
 from pipeline.auditor import letter, recipes
 from pipeline.auditor.figures import period_figures
 from pipeline.auditor.report import render as render_report
@@ -72,6 +72,7 @@ def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zi
         raise UsageError(_("The folder {path} does not exist.").format(path=out_zip.parent))
     secret = signing.load_secret(cfg.signing_secret_key_file)
     partial = out_zip.with_name(out_zip.name + ".coffre-partial")
+    halves = [partial] + [p.with_name(p.name + ".coffre-partial") for p in letters]
     with scratch_folder("auditor", cfg.store_id, cfg.scratch_dir) as scratch:
         try:
             # restore() deep-verifies as it reads (signature with the pinned key, no file missing or added,
@@ -95,15 +96,30 @@ def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zi
                 outcome, till = _fill_package(cfg, res, dest, runs, period, database, root, secret, say)
             files = sum(1 for p in root.rglob("*") if p.is_file())
             # The package is encrypted, but a copy of the shop's sales all the same: for its owner's eyes.
-            partial.unlink(missing_ok=True)  # an interrupted export's: made anew, so that its mode is ours
+            for p in halves:
+                p.unlink(missing_ok=True)  # an interrupted export's: made anew, so that its mode is ours
+                interrupt.half_made(p)
             os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
             _zip(root, partial, password)
+            _write_letters(cfg, period, out_zip.name, partial, till, halves[1:])
+            # The letters name the zip and its SHA-256: the letters are published first and the zip last, and
+            # letters without their zip are taken back, so that a stop never leaves one without the other (a
+            # rerun would refuse the file left).
+            for half, whole in zip(halves[1:], letters):
+                interrupt.half_made(whole)
+                os.replace(half, whole)
             os.replace(partial, out_zip)
-            _write_letters(cfg, period, out_zip, till, letters)
+            for whole in letters:
+                interrupt.finished(whole)
             packing.done()
         finally:
-            if partial.exists():
-                partial.unlink()
+            for p in halves:
+                p.unlink(missing_ok=True)
+                interrupt.finished(p)
+            if not out_zip.exists():  # the zip is published last: without it, letters of this run are taken back
+                for whole in letters:
+                    whole.unlink(missing_ok=True)
+                    interrupt.finished(whole)
     pkg = AuditorPackage(out_zip, res.destination, res.run_id, outcome.counts, len(outcome.checks.findings), files, runs)
     ActivityLog(cfg.state_dir, cfg.store_id).append("export-auditor", "ok", run_id=res.run_id, period=list(period),
                                                     destination=res.destination, findings=pkg.findings,
@@ -116,15 +132,17 @@ def letter_paths(out_zip: Path) -> tuple[Path, Path]:
             out_zip.with_name(f"{out_zip.stem}-lettre-de-transmission.html"))
 
 
-def _write_letters(cfg: Config, period, out_zip: Path, till: dict, paths: tuple[Path, Path]) -> None:
+def _write_letters(cfg: Config, period, zip_name: str, zip_path: Path, till: dict, paths: list[Path]) -> None:
+    """The cover letters (text, HTML) of the zip at zip_path, which is published as zip_name."""
     till_keys = [{"key_id": k.get("key_id") or "?", "fingerprint": _till_fingerprint(k.get("public_key_b64", ""))}
                  for k in till.get("keys", [])]
     ctx = {"shop": cfg.shop, "store_id": cfg.store_id, "period": period, "timezone": cfg.journals_timezone,
-           "zip_name": out_zip.name, "zip_size": out_zip.stat().st_size, "zip_sha256": _sha256_file(out_zip),
+           "zip_name": zip_name, "zip_size": zip_path.stat().st_size, "zip_sha256": _sha256_file(zip_path),
            "public_key": cfg.signing_public_key, "key_fingerprint": signing.fingerprint(cfg.signing_public_key),
            "till_keys": till_keys}
-    paths[0].write_text(letter.render_text(ctx), encoding="utf-8")
-    paths[1].write_text(letter.render_html(ctx), encoding="utf-8")
+    for path, text in zip(paths, (letter.render_text(ctx), letter.render_html(ctx))):
+        with open(path, "x", encoding="utf-8") as f:
+            f.write(text)
 
 
 def _till_fingerprint(b64: str) -> str | None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import os
 import sqlite3
 import subprocess
 import sys
@@ -146,3 +148,37 @@ def test_generated_password_is_shown_once_on_a_terminal_only(store, tmp_path):
     for p in list(state.rglob("*")) + list(store.config.parent.rglob("*")):
         if p.is_file():
             assert password.encode() not in p.read_bytes(), p
+
+
+# Ctrl-C once the zip is made, while its cover letters are written: the stop that used to leave a zip without letters.
+_STOPPED_AT_THE_LETTERS = """
+from pipeline.auditor import letter
+from pipeline.cli import main
+
+def stopped(ctx):
+    raise KeyboardInterrupt
+
+letter.render_html = stopped
+main()
+"""
+
+
+def test_a_stop_while_the_letters_are_written_leaves_no_part_of_the_package_and_a_rerun_makes_it(store, tmp_path):
+    assert run_coffre("archive", "--config", store.config, "--yes").code == 0
+    out = tmp_path / "controle" / "audit.zip"
+    out.parent.mkdir()
+    args = ["export-auditor", "--config", str(store.config), "--identity", str(store.identity), "--period",
+            "2025-01-01..2025-01-03", "--out", str(out), "--password-env", "AUDIT_PW"]
+    env = {**os.environ, "AUDIT_PW": PASSWORD}
+    stopped = subprocess.run([sys.executable, "-c", _STOPPED_AT_THE_LETTERS, *args], capture_output=True, text=True,
+                             env=env, timeout=300)
+    assert stopped.returncode == 3, stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    assert list(out.parent.iterdir()) == []  # neither the zip, nor a letter, nor a partial file
+    res = run_coffre(*args, env={"AUDIT_PW": PASSWORD})
+    assert res.code == 0, res
+    text_letter, html_letter = (out.parent / "audit-lettre-de-transmission.txt",
+                                out.parent / "audit-lettre-de-transmission.html")
+    assert sorted(p.name for p in out.parent.iterdir()) == sorted(["audit.zip", text_letter.name, html_letter.name])
+    sha = hashlib.sha256(out.read_bytes()).hexdigest()
+    assert sha in text_letter.read_text(encoding="utf-8") and sha in html_letter.read_text(encoding="utf-8")

@@ -186,6 +186,9 @@ half = Path(sys.argv[1])
 half.mkdir()
 (half / "tickets.csv").write_text("plain sales")
 interrupt.half_made(half)
+package = Path(sys.argv[2])  # a package not yet published: a file
+package.write_bytes(b"PK")
+interrupt.half_made(package)
 
 def still_writing():  # an export thread nothing can interrupt
     print("ready", flush=True)
@@ -204,15 +207,17 @@ except KeyboardInterrupt:
 """
 
 
-def test_a_half_made_folder_is_removed_even_when_a_thread_holds_the_command_past_the_grace(tmp_path):
-    half = tmp_path / "journaux.coffre-partial"
-    proc = subprocess.Popen([sys.executable, "-c", _HELD_BY_A_THREAD, str(half)], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+def test_a_half_made_folder_or_file_is_removed_even_when_a_thread_holds_the_command_past_the_grace(tmp_path):
+    half, package = tmp_path / "journaux.coffre-partial", tmp_path / "audit.zip.coffre-partial"
+    proc = subprocess.Popen([sys.executable, "-c", _HELD_BY_A_THREAD, str(half), str(package)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.stdout.readline().strip() == "ready"
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=STOP_WITHIN + 10)  # what is held here is the folder, not the time
     assert proc.returncode == 3, err
     assert not half.exists(), sorted(p.name for p in half.iterdir())
+    assert not package.exists()
 
 
 _SCRATCH_HELD_BY_A_THREAD = """
