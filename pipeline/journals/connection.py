@@ -21,9 +21,13 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import zoneinfo
 from datetime import datetime, timedelta, timezone
+from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import blake3
 
 from pipeline.fiscal_rules import digest
 from pipeline.journals.exact_sums import ExactSum
@@ -57,6 +61,21 @@ class _Digest:
         # Orders of one kind sort as they are; mixed kinds (a corrupt row) still sort, by type name first.
         self.parts.sort(key=lambda p: (type(p[0]).__name__, p[0]) if p[0] is not None else ("", 0))
         return digest([t for _, t in self.parts])
+
+
+def zone_rules(zone: str) -> str:
+    """The BLAKE3 of the rules ZoneInfo reads for `zone` (its TZif file, from the system's zoneinfo folders or else the
+    tzdata package, in ZoneInfo's own order), or "" when it finds none: new rules (a country changing its clocks, an
+    update of the system's tzdata) change local times already written."""
+    for base in zoneinfo.TZPATH:
+        path = Path(base) / zone
+        if path.is_file():
+            return blake3.blake3(path.read_bytes()).hexdigest()
+    package, _dot, name = f"tzdata.zoneinfo.{zone.replace('/', '.')}".rpartition(".")
+    try:
+        return blake3.blake3(resources.files(package).joinpath(name).read_bytes()).hexdigest()
+    except (ImportError, OSError, ValueError):
+        return ""
 
 
 class LocalClock:

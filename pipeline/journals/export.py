@@ -87,8 +87,19 @@ def csv_line_sql(j: Journal, printf: bool) -> str:
     return CELL_SEP.join(f"printf('{';'.join(['%s'] * len(g))}', {', '.join(g)})" for g in groups)
 
 
+def _json_typed(j: Journal, f: str) -> str:
+    if j.types[f] != "number":
+        return _typed(j, f)
+    # A quantity past a double's range (1e999 in the till's file) is an infinite REAL, which json_object writes Inf,
+    # not JSON: it is written 1e999, a JSON number every reader takes for infinity. The CSV keeps SQLite's Inf.
+    col = quote_ident(f)
+    return (f"(CASE WHEN {col} = CAST({col} AS INTEGER) THEN CAST({col} AS INTEGER) "
+            f"WHEN abs(CAST({col} AS REAL)) = 1e999 THEN json(CASE WHEN CAST({col} AS REAL) > 0 THEN '1e999' "
+            f"ELSE '-1e999' END) ELSE CAST({col} AS REAL) END)")
+
+
 def json_sql(j: Journal) -> str:
-    return "json_object(" + ", ".join(f"'{f}', {_typed(j, f)}" for f in j.fields) + ")"
+    return "json_object(" + ", ".join(f"'{f}', {_json_typed(j, f)}" for f in j.fields) + ")"
 
 
 def journal_rows(conn: sqlite3.Connection, j: Journal, where: str, params: tuple):

@@ -33,8 +33,9 @@ from pipeline.progress import NO_PROGRESS, RECORDS, Progress
 from pipeline.journals.connection import DEFAULT_TIMEZONE, open_snapshot
 
 # Bump when the CSV/JSON text changes: kept frames of the older text are then not reused. 2: CSV with a BOM and euros
-# columns. 3: bytes that are not UTF-8 written \xHH (63d044e wrote U+FFFD, earlier versions stopped on them).
-EXPORT_VERSION = 3
+# columns. 3: bytes that are not UTF-8 written \xHH (63d044e wrote U+FFFD, earlier versions stopped on them). 4: an
+# infinite quantity written 1e999 in the JSON, where SQLite's Inf is not JSON.
+EXPORT_VERSION = 4
 # The journals' frames are compressed once and then carried by every run. An evening's new frame is small, and
 # level 9 makes it about 14 % smaller than level 3 for milliseconds. A whole export (a first run's: 460 MB of
 # CSV and JSON for a year of two registers) stays at the run's level: level 9 would take 4.8 s of CPU more than
@@ -186,7 +187,8 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
         elif state.get("none_because"):
             why = f"the last run cannot be followed: {state['none_because']}"
         elif state.get("mapping") != digest:
-            why = "the mapping, the export format, the shop's time zone or the database's planner statistics changed"
+            why = ("the mapping, the export format, the shop's time zone or its rules, SQLite's version or the database's "
+                   "planner statistics changed")
         elif outside := reads_outside(conn, mapping):
             why = (f"the mapping's SQL reads {', '.join(sorted(outside))}, which Coffre does not know to give the "
                    "same text from the same rows (the clock, the computer's time zone, chance, the connection): every "

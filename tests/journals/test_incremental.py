@@ -4,12 +4,18 @@ change to an older record (or to the frames kept from earlier runs) makes the ru
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
+import zoneinfo
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from conftest import run_coffre
+
+from pipeline.journals.mapping import load_mapping
+from pipeline.journals.tail import mapping_digest
 
 from test_journals_in_runs import JOURNALS, _ticket, archive_json, open_journals
 
@@ -283,6 +289,30 @@ def test_a_change_of_the_shops_time_zone_writes_every_record_again(store, tmp_pa
     same_records_as_a_full_export(store, got, tmp_path)
 
 
+def test_new_rules_for_the_shops_time_zone_write_every_record_again(store, tmp_path):
+    # The system's tzdata updated, as when a country changes its clocks: Paris made to keep New York's time here.
+    zones = tmp_path / "zoneinfo"
+    (zones / "Europe").mkdir(parents=True)
+    system = Path(zoneinfo.TZPATH[0])
+    shutil.copyfile(system / "Europe" / "Paris", zones / "Europe" / "Paris")
+    env = {"PYTHONTZPATH": str(zones)}
+    first, _ = archive_json(store, env=env)
+    shutil.copyfile(system / "America" / "New_York", zones / "Europe" / "Paris")
+    sell(store.db, 2)
+    evening, _ = archive_json(store, env=env)
+    assert evening["journals"]["checked"] == "all records", evening["journals"]
+    assert "its rules" in evening["journals"]["all_records_because"]
+    got = open_journals(store.run_dirs(store.destinations[0])[-1], store.identity, tmp_path / "x")
+    assert "+01:00" not in (got / "tickets.csv").read_text(encoding="utf-8")  # New York's offsets only, in January
+
+
+def test_sqlites_version_is_part_of_what_the_kept_text_was_made_with(monkeypatch):
+    mapping = load_mapping("reference-pos", "Europe/Paris")
+    before = mapping_digest(mapping, 1)
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.51.0")  # a newer one writes an infinite REAL 9.0e+999
+    assert mapping_digest(mapping, 1) != before
+
+
 @pytest.mark.parametrize("expression", ["datetime(t.timestamp, 'local' || 'time')", "datetime()", "unixepoch()",
                                         "strftime('%s')", "date('n' || 'ow')", "CURRENT_TIMESTAMP", "random()",
                                         "hex(fts3_tokenizer('simple'))", "sqlite_compileoption_get(0)",
@@ -304,6 +334,18 @@ def test_a_mapping_that_reads_the_clock_or_the_computers_zone_checks_everything_
     again = archive("UTC")
     assert again["checked"] == "all records", again
     assert "the mapping's SQL reads" in again["all_records_because"], again
+
+
+@pytest.mark.parametrize("expression", ["(SELECT count(*) FROM json_each('[1, 2]'))",
+                                        "(SELECT count(*) FROM pragma_table_info('tickets'))"])
+def test_a_mapping_reading_a_table_valued_function_checks_everything_and_says_why(store, expression):
+    with_sql(store, "tickets", ("coffre_local_time(t.timestamp) AS local_time",
+                                f"coffre_local_time(t.timestamp) || ' ' || ({expression}) AS local_time"))
+    archive_json(store)
+    again, _ = archive_json(store)
+    assert again["journals"]["checked"] == "all records", again["journals"]
+    because = again["journals"]["all_records_because"]
+    assert "has no rows of its own in the database's file" in because and "is gone" not in because, because
 
 
 def test_lines_read_by_another_journal_than_the_tickets_one_are_not_a_tickets_own(store, tmp_path):

@@ -22,9 +22,9 @@ def open_journals(run_dir, identity, into):
     return into / "journals"
 
 
-def archive_json(store):
+def archive_json(store, env=None):
     """An archive run that saved every copy: exit 0, or 5 when it needs a person (a finding always does)."""
-    res = run_coffre("archive", "--config", store.config, "--yes", "--json")
+    res = run_coffre("archive", "--config", store.config, "--yes", "--json", env=env)
     assert res.code in (0, 5), res
     out = json.loads(res.out)
     assert res.code == (5 if out["attention"] else 0) and (res.code == 5 or not out["findings"]), res
