@@ -7,6 +7,12 @@ still hold the process (a `with ThreadPoolExecutor` waits for them, and so does 
 command has said it was interrupted it ends with os._exit, and a watchdog ends it GRACE seconds after the signal
 whatever the main thread is doing. A second signal ends it at once. Ending this way is safe: the store lock is an
 flock the kernel releases, and an unsigned run is never counted.
+
+Python runs a signal's handler only between two steps of Python code: while SQLite runs one statement (a supermarket's
+closures check, the integrity check of a large restore) the main thread is in C for seconds or minutes, and nothing
+would happen until it returns. So the signal's arrival is also read from a wake-up pipe by a thread of this module's:
+the first one starts the watchdog and interrupts every connection opened with `Interruptible` (its statement ends at
+once, with "interrupted"), the second ends the process.
 """
 
 from __future__ import annotations
@@ -15,10 +21,12 @@ import contextlib
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 
 from pipeline.errors import CANNOT_RUN
@@ -36,13 +44,41 @@ def sentence() -> str:
 _lock = threading.RLock()
 _children: set[subprocess.Popen] = set()
 _half_made: set[Path] = set()
+_connections: weakref.WeakSet = weakref.WeakSet()  # SQLite connections a stop interrupts
 _stopping = threading.Event()
 _said = False
+_handled = 0  # signals whose Python handler ran (in the main thread)
+_held = False  # hold(): a first signal waits for release()
+_wakeup: int | None = None  # the read end of the wake-up pipe, once install() made it
+STOPS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interruptible(sqlite3.Connection):
+    """A SQLite connection (sqlite3.connect(..., factory=Interruptible)) whose running statement a stop ends."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        with _lock:
+            _connections.add(self)
 
 
 def install() -> None:
+    """The handlers of SIGTERM and SIGINT, and (once, from the main thread) the wake-up pipe and its reader."""
+    global _wakeup
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    if _wakeup is not None:
+        return
+    read, write = os.pipe()
+    os.set_blocking(write, False)  # the C handler writes it: it must never wait
+    try:
+        signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+    except ValueError:  # not the main thread: the handlers alone
+        os.close(read)
+        os.close(write)
+        return
+    _wakeup = read
+    threading.Thread(target=_woken, args=(read,), name="coffre-signals", daemon=True).start()
 
 
 def requested() -> bool:
@@ -51,11 +87,68 @@ def requested() -> bool:
 
 
 def _on_signal(signum, frame) -> None:
-    if _stopping.is_set():
+    global _handled
+    _handled += 1
+    if _handled > 1:
         end()
-    _stopping.set()
-    threading.Thread(target=_watchdog, name="coffre-stop", daemon=True).start()
-    raise KeyboardInterrupt
+    _stop()
+    if not _held:
+        raise KeyboardInterrupt
+
+
+def hold() -> None:
+    """From here to release(), a first signal does not stop the main thread: what it finishes must not be cut in two
+    (a package published and its password not yet shown). The watchdog still ends the command GRACE seconds after
+    the signal, and a second signal at once."""
+    global _held
+    _held = True
+
+
+def holding() -> bool:
+    """Between hold() and release(): what the command says still goes out, a stop or not."""
+    return _held
+
+
+def release() -> None:
+    """The end of hold(): a stop that came meanwhile stops the command now."""
+    global _held
+    _held = False
+    if _stopping.is_set():
+        raise KeyboardInterrupt
+
+
+def _woken(fd: int) -> None:
+    """Signals as they arrive, whatever the main thread is doing (even inside one long C call)."""
+    seen = 0
+    while True:
+        try:
+            data = os.read(fd, 64)
+        except OSError:
+            return
+        if not data:
+            return
+        for signum in data:
+            if signum not in STOPS:
+                continue
+            seen += 1
+            if seen > 1:
+                end()
+            _stop()
+
+
+def _stop() -> None:
+    """The first signal's work, done once by whichever sees it first: the watchdog started, SQLite interrupted."""
+    with _lock:
+        first = not _stopping.is_set()
+        _stopping.set()
+        connections = list(_connections)
+    if first:
+        threading.Thread(target=_watchdog, name="coffre-stop", daemon=True).start()
+    for conn in connections:
+        try:
+            conn.interrupt()
+        except sqlite3.ProgrammingError:
+            pass  # closed meanwhile
 
 
 def _watchdog() -> None:

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import blake3
 
 from pipeline.fiscal_rules import digest
+from pipeline.interrupt import Interruptible
 from pipeline.journals.exact_sums import ExactSum
 
 DEFAULT_TIMEZONE = "Europe/Paris"
@@ -180,7 +181,8 @@ def add_functions(conn: sqlite3.Connection, zone: str = DEFAULT_TIMEZONE) -> sql
 
 
 def open_snapshot(path: Path, zone: str = DEFAULT_TIMEZONE) -> sqlite3.Connection:
-    conn = add_functions(sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True), zone)
+    conn = add_functions(sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True,
+                                         factory=Interruptible), zone)
     # A text that is not UTF-8 (a bit flipped on the till's disk, an edit) is read with \xHH for each byte that is
     # not, rather than stop the statement that meets it: its record's signature no longer matches, and is said.
     # (SQLite gives a UTF-16 file's texts as UTF-8 here.)

@@ -13,6 +13,8 @@ import sqlite3
 from pathlib import Path
 from typing import Callable, Iterable
 
+from pipeline.interrupt import Interruptible
+
 BATCH = 2000  # rows per executemany: memory stays flat whatever the table's size
 
 INTEGER, REAL, TEXT, BLOB, NUMERIC = "INTEGER", "REAL", "TEXT", "BLOB", "NUMERIC"
@@ -34,7 +36,7 @@ class Mirror:
         self.path = Path(path)
         self.path.unlink(missing_ok=True)
         # Made in the snapshot's thread, filled in the journals' one (never both at once).
-        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, factory=Interruptible)
         # Scratch: a crash leaves nothing worth keeping.
         self.conn.execute("PRAGMA journal_mode=OFF")
         self.conn.execute("PRAGMA synchronous=OFF")

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pipeline.errors import CannotRun
+from pipeline.interrupt import Interruptible
 from pipeline.i18n import _, in_language, ngettext
 from pipeline.progress import NO_PROGRESS, Progress
 from pipeline.snapshot import Snapshot
@@ -212,7 +213,7 @@ def _busy(code: int | None) -> bool:
 
 def inspect(path: Path) -> dict:
     """What a restore must find again: row counts per table, and SQLite's own check (read-only)."""
-    conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, factory=Interruptible)
     try:
         return _facts(conn)
     finally:
@@ -265,7 +266,7 @@ def check_restored(path: Path, snap_facts: dict, integrity: str = "none") -> lis
         raise ValueError(f"integrity must be one of {INTEGRITY}")
     problems = []
     try:
-        conn = sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True, factory=Interruptible)
     except sqlite3.Error as err:
         return [_("the restored database does not open ({reason})").format(reason=err)]
     try:
@@ -350,7 +351,7 @@ def restore_lines(language: str) -> list[str]:
 
 def drill(path: Path, snap_facts: dict, spec: str, scratch: Path) -> dict:
     """The restored file is itself the database: its rows counted as SQLite reads them ({table: rows})."""
-    conn = sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True, factory=Interruptible)
     try:
         return {table: rows for table, rows in _facts(conn)["row_counts"].items() if rows is not None}
     finally:

@@ -4,6 +4,7 @@ never answers: exit 3, one sentence, no rclone left running, the store lock free
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import signal
 import subprocess
@@ -261,3 +262,41 @@ def test_a_scratch_folder_is_removed_even_when_a_thread_holds_the_command_past_t
     _out, err = proc.communicate(timeout=STOP_WITHIN + 10)
     assert proc.returncode == 3, err
     assert not folder.exists() and list(tmp_path.iterdir()) == []
+
+
+# One statement that runs for a minute: a mapping's SQL on a supermarket's tables can, and Python handles no signal
+# while SQLite runs it.
+_FOR_A_MINUTE = ("t.number AS number", "t.number + 0 * (WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c "
+                                       "WHERE i < 600000000) SELECT count(*) FROM c) AS number")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_during_one_long_sqlite_statement_ends_the_command_at_once(tmp_path, sig):
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=52) as store:
+        doc = json.loads((REPO / "schemas" / "sources" / "reference-pos.json").read_text(encoding="utf-8"))
+        assert _FOR_A_MINUTE[0] in doc["journals"]["tickets"]["sql"]
+        doc["journals"]["tickets"]["sql"] = doc["journals"]["tickets"]["sql"].replace(*_FOR_A_MINUTE)
+        (store.config.parent / "slow-pos.json").write_text(json.dumps(doc), encoding="utf-8")
+        text = store.config.read_text(encoding="utf-8")
+        store.config.write_text(text.replace('mapping = "reference-pos"', 'mapping = "slow-pos.json"'), "utf-8")
+        out = tmp_path / "journaux"
+        proc = subprocess.Popen([sys.executable, "-m", "pipeline", "journals", "export", "--config",
+                                 str(store.config), "--out", str(out)], cwd=REPO, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            time.sleep(4)  # the snapshot taken, the statement running
+            assert proc.poll() is None, proc.communicate()
+            sent = time.monotonic()
+            proc.send_signal(sig)
+            _, err = proc.communicate(timeout=60)
+            seconds = time.monotonic() - sent
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    # Well before the watchdog's hard exit (5 s): the statement itself was ended, and the command unwound.
+    assert seconds < 2.5, f"ended {seconds:.1f} s after the signal"
+    assert proc.returncode == 3, err
+    said = [line for line in err.splitlines() if line.strip()]
+    assert said == ["coffre: interrupted; earlier runs are intact and an unfinished run is never counted."], err
+    assert not out.exists() and not list(tmp_path.glob("journaux*"))
