@@ -6,6 +6,8 @@ the command is in their language."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -24,7 +26,7 @@ from pipeline.auditor.report import render as render_report
 from pipeline.auditor.runs import runs_of_period
 from pipeline.config import Config
 from pipeline.destinations import open_destination
-from pipeline.errors import UsageError
+from pipeline.errors import CannotRun, UsageError
 from pipeline.i18n import _, in_language
 from pipeline.journals.mapping import load_mapping
 from pipeline.journals.lisezmoi import render as render_lisezmoi
@@ -65,14 +67,44 @@ def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zi
                   progress: Progress = NO_PROGRESS) -> AuditorPackage:
     out_zip = Path(out_zip).absolute()
     letters = letter_paths(out_zip)
+    if not out_zip.parent.is_dir():
+        raise UsageError(_("The folder {path} does not exist.").format(path=out_zip.parent))
+    with _folder_to_ourselves(out_zip.parent):
+        return _build(cfg, identities, period, out_zip, letters, password, run_id, specs, say, progress)
+
+
+@contextlib.contextmanager
+def _folder_to_ourselves(folder: Path):
+    """One export-auditor at a time into a folder (an flock on it): two at once would take each other's partial
+    files, and the zip published could open only with the other's password. Where the folder cannot be locked (a
+    network share), the export goes on without."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CannotRun(_("Another export-auditor is writing into {path}; wait for it to end, or write the "
+                              "package elsewhere.").format(path=folder)) from None
+        except OSError:
+            pass  # no locks on this file system
+        yield
+    finally:
+        os.close(fd)
+
+
+def _build(cfg: Config, identities: list, period: tuple[str, str], out_zip: Path, letters: tuple[Path, Path],
+           password: str, run_id: str | None, specs: list[str] | None, say, progress: Progress) -> AuditorPackage:
     for p in (out_zip, *letters):
         if p.exists():
             raise UsageError(_("{path} already exists; export-auditor never overwrites a file.").format(path=p))
-    if not out_zip.parent.is_dir():
-        raise UsageError(_("The folder {path} does not exist.").format(path=out_zip.parent))
     secret = signing.load_secret(cfg.signing_secret_key_file)
     partial = out_zip.with_name(out_zip.name + ".coffre-partial")
     halves = [partial] + [p.with_name(p.name + ".coffre-partial") for p in letters]
+    published: list[Path] = []
     with scratch_folder("auditor", cfg.store_id, cfg.scratch_dir) as scratch:
         try:
             # restore() deep-verifies as it reads (signature with the pinned key, no file missing or added,
@@ -97,29 +129,33 @@ def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zi
             files = sum(1 for p in root.rglob("*") if p.is_file())
             # The package is encrypted, but a copy of the shop's sales all the same: for its owner's eyes.
             for p in halves:
-                p.unlink(missing_ok=True)  # an interrupted export's: made anew, so that its mode is ours
+                p.unlink(missing_ok=True)  # an interrupted export's (the folder is ours): made anew, our mode
                 interrupt.half_made(p)
             os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
             _zip(root, partial, password)
             _write_letters(cfg, period, out_zip.name, partial, till, halves[1:])
             # The letters name the zip and its SHA-256: the letters are published first and the zip last, and
             # letters without their zip are taken back, so that a stop never leaves one without the other (a
-            # rerun would refuse the file left).
+            # rerun would refuse the file left). From the zip's publishing to the end of the command (its password
+            # shown), a stop waits: the package is whole, and only the password makes it of use.
             for half, whole in zip(halves[1:], letters):
+                published.append(whole)
                 interrupt.half_made(whole)
                 os.replace(half, whole)
+            interrupt.hold()
             os.replace(partial, out_zip)
             for whole in letters:
-                interrupt.finished(whole)
+                interrupt.finished(whole)  # a hard exit now leaves the whole package
             packing.done()
         finally:
+            whole_package = out_zip.exists() and not partial.exists()
             for p in halves:
                 p.unlink(missing_ok=True)
                 interrupt.finished(p)
-            if not out_zip.exists():  # the zip is published last: without it, letters of this run are taken back
-                for whole in letters:
+            for whole in published:
+                if not whole_package:
                     whole.unlink(missing_ok=True)
-                    interrupt.finished(whole)
+                interrupt.finished(whole)
     pkg = AuditorPackage(out_zip, res.destination, res.run_id, outcome.counts, len(outcome.checks.findings), files, runs)
     ActivityLog(cfg.state_dir, cfg.store_id).append("export-auditor", "ok", run_id=res.run_id, period=list(period),
                                                     destination=res.destination, findings=pkg.findings,
@@ -240,12 +276,22 @@ def _sums_and_signatures(root: Path, secret) -> None:
 
 
 def _zip(root: Path, path: Path, password: str) -> None:
-    with pyzipper.AESZipFile(path, "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES) as z:
+    z = pyzipper.AESZipFile(path, "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES)
+    try:
         z.setpassword(password.encode("utf-8"))
         z.setencryption(pyzipper.WZ_AES, nbits=256)
         for p in sorted(root.rglob("*")):
             if p.is_file():
                 z.write(p, f"{root.name}/{p.relative_to(root).as_posix()}")
+        z.close()
+    except BaseException:
+        # A write that failed (the disk full) leaves the archive unclosable: closing it again, here or when it is
+        # collected, would only hide the reason under "Can't close the ZIP file". Its file is closed as it is.
+        fp, z.fp = z.fp, None
+        if fp is not None:
+            with contextlib.suppress(OSError):
+                fp.close()
+        raise
     with open(path, "rb+") as f:
         os.fsync(f.fileno())
 

@@ -28,7 +28,7 @@ def say(message: str, level: str | None = None) -> None:
     `level`: error, warning, info (which matters under --scheduled), `result` (the command's final line: said even
     under -q) or `detail` (said only under -v). Messages without a level (what the stages say as they go) are left
     out under -q unless their words make them a warning or an error."""
-    if interrupt.requested():
+    if interrupt.requested() and not interrupt.holding():
         return  # what a stopping command meets (a copy failing as its upload is killed) is the stop, already said
     if level == "detail" and _verbosity < VERBOSE:
         return

@@ -9,6 +9,7 @@ import click
 
 from pipeline.cli.common import (Command, config_option, epilog, identity_option, identity_options, json_option, quiet,
                                  load_identity, run_option, say, verbosity_options)
+from pipeline import interrupt
 from pipeline.errors import CANNOT_RUN, CHECK_FAILED, NEEDS_PERSON, OK, USAGE, UsageError
 from pipeline.i18n import _, ngettext
 from pipeline.sample import describe_counts
@@ -91,4 +92,5 @@ def command(config_path, identity, passphrase_env, period, out_zip, password_env
         # Shown once, on the terminal only: never written to a file, a log or the report.
         click.echo("\n" + _("Package password (give it apart from the package; it will not be shown again):")
                    + f"\n\n    {secret}\n", err=True)
+    interrupt.release()  # held since the package was published: it is whole, and its password shown
     raise SystemExit(code)  # the package is written all the same

@@ -20,6 +20,7 @@ than stop the statement that meets it.
 from __future__ import annotations
 
 import functools
+import os
 import sqlite3
 import zoneinfo
 from datetime import datetime, timedelta, timezone
@@ -69,9 +70,13 @@ def zone_rules(zone: str) -> str:
     tzdata package, in ZoneInfo's own order), or "" when it finds none: new rules (a country changing its clocks, an
     update of the system's tzdata) change local times already written."""
     for base in zoneinfo.TZPATH:
-        path = Path(base) / zone
-        if path.is_file():
-            return blake3.blake3(path.read_bytes()).hexdigest()
+        path = os.path.join(base, zone)
+        if os.path.isfile(path):  # as ZoneInfo looks: a folder it may not search is passed over, never an error
+            try:
+                with open(path, "rb") as f:
+                    return blake3.blake3(f.read()).hexdigest()
+            except OSError:
+                return ""  # ZoneInfo cannot read it either: the clock already said so, or will
     package, _dot, name = f"tzdata.zoneinfo.{zone.replace('/', '.')}".rpartition(".")
     try:
         return blake3.blake3(resources.files(package).joinpath(name).read_bytes()).hexdigest()

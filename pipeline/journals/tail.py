@@ -101,9 +101,11 @@ def reads_outside(conn: sqlite3.Connection, mapping: Mapping) -> set[str]:
 
 
 def tables_read(conn: sqlite3.Connection, sqls: list[str]) -> set[str]:
-    """Every table the given statements read, as SQLite itself resolves them (views and joins included)."""
-    return {arg1 for action, arg1, _arg2, _db in _asked(conn, sqls) if action == sqlite3.SQLITE_READ and arg1} - \
-        {"sqlite_master", "sqlite_schema", "sqlite_temp_master"}
+    """Every table the given statements read, as SQLite itself resolves them (through views and joins). A view is not
+    one: SQLite names the tables it reads too, and what it computes is compiled, and held, with the statement."""
+    views = {r[0].lower() for r in conn.execute("SELECT name FROM main.sqlite_master WHERE type = 'view'")}
+    return {arg1 for action, arg1, _arg2, db in _asked(conn, sqls) if action == sqlite3.SQLITE_READ and arg1
+            and not (db == "main" and arg1.lower() in views)} - {"sqlite_master", "sqlite_schema", "sqlite_temp_master"}
 
 
 def _asked(conn: sqlite3.Connection, sqls: list[str]) -> set[tuple]:

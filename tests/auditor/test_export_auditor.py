@@ -150,35 +150,119 @@ def test_generated_password_is_shown_once_on_a_terminal_only(store, tmp_path):
             assert password.encode() not in p.read_bytes(), p
 
 
-# Ctrl-C once the zip is made, while its cover letters are written: the stop that used to leave a zip without letters.
-_STOPPED_AT_THE_LETTERS = """
+# The command with a Ctrl-C at a chosen point of the package's making: while the letters are written (the zip is
+# made), or just after one of the three files is published (a signal landing at that instant).
+_STOPPED_AT = """
+import os, signal, sys
 from pipeline.auditor import letter
 from pipeline.cli import main
 
-def stopped(ctx):
-    raise KeyboardInterrupt
-
-letter.render_html = stopped
+where = sys.argv.pop(1)
+if where == "letters":
+    def stopped(ctx):
+        raise KeyboardInterrupt
+    letter.render_html = stopped
+else:
+    real = os.replace
+    def replace(src, dst, *args, **kwargs):
+        real(src, dst, *args, **kwargs)
+        if str(dst).endswith(where):
+            os.kill(os.getpid(), signal.SIGINT)
+    os.replace = replace
 main()
 """
 
 
-def test_a_stop_while_the_letters_are_written_leaves_no_part_of_the_package_and_a_rerun_makes_it(store, tmp_path):
+def _args(store, out):
+    return ["export-auditor", "--config", str(store.config), "--identity", str(store.identity), "--period",
+            "2025-01-01..2025-01-03", "--out", str(out), "--password-env", "AUDIT_PW"]
+
+
+def _stopped_at(where, store, out):
+    return subprocess.run([sys.executable, "-c", _STOPPED_AT, where, *_args(store, out)], capture_output=True,
+                          text=True, env={**os.environ, "AUDIT_PW": PASSWORD}, timeout=300)
+
+
+def _whole_package(out) -> None:
+    folder = out.parent
+    text_letter, html_letter = (folder / f"{out.stem}-lettre-de-transmission.txt",
+                                folder / f"{out.stem}-lettre-de-transmission.html")
+    assert sorted(p.name for p in folder.iterdir()) == sorted([out.name, text_letter.name, html_letter.name])
+    sha = hashlib.sha256(out.read_bytes()).hexdigest()
+    assert sha in text_letter.read_text(encoding="utf-8") and sha in html_letter.read_text(encoding="utf-8")
+    assert out.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("where", ["letters", ".txt", ".html"])
+def test_a_stop_before_the_zip_is_published_leaves_no_part_of_the_package_and_a_rerun_makes_it(store, tmp_path,
+                                                                                                 where):
     assert run_coffre("archive", "--config", store.config, "--yes").code == 0
     out = tmp_path / "controle" / "audit.zip"
     out.parent.mkdir()
-    args = ["export-auditor", "--config", str(store.config), "--identity", str(store.identity), "--period",
-            "2025-01-01..2025-01-03", "--out", str(out), "--password-env", "AUDIT_PW"]
-    env = {**os.environ, "AUDIT_PW": PASSWORD}
-    stopped = subprocess.run([sys.executable, "-c", _STOPPED_AT_THE_LETTERS, *args], capture_output=True, text=True,
-                             env=env, timeout=300)
+    stopped = _stopped_at(where, store, out)
     assert stopped.returncode == 3, stopped.stderr
     assert "Traceback" not in stopped.stderr
     assert list(out.parent.iterdir()) == []  # neither the zip, nor a letter, nor a partial file
-    res = run_coffre(*args, env={"AUDIT_PW": PASSWORD})
+    res = run_coffre(*_args(store, out), env={"AUDIT_PW": PASSWORD})
     assert res.code == 0, res
-    text_letter, html_letter = (out.parent / "audit-lettre-de-transmission.txt",
-                                out.parent / "audit-lettre-de-transmission.html")
-    assert sorted(p.name for p in out.parent.iterdir()) == sorted(["audit.zip", text_letter.name, html_letter.name])
-    sha = hashlib.sha256(out.read_bytes()).hexdigest()
-    assert sha in text_letter.read_text(encoding="utf-8") and sha in html_letter.read_text(encoding="utf-8")
+    _whole_package(out)
+
+
+def test_a_stop_once_the_zip_is_published_leaves_the_whole_package(store, tmp_path):
+    # The package is whole: the stop is said, and nothing of it is taken back (its letters least of all).
+    assert run_coffre("archive", "--config", store.config, "--yes").code == 0
+    out = tmp_path / "controle" / "audit.zip"
+    out.parent.mkdir()
+    stopped = _stopped_at(".zip", store, out)
+    assert stopped.returncode == 3, stopped.stderr
+    assert "Package written" in stopped.stderr and "Traceback" not in stopped.stderr
+    _whole_package(out)
+    assert extract(out, tmp_path / "x", PASSWORD).returncode == 0
+
+
+_ZIP_SLOWLY = """
+import sys, time
+from pipeline.auditor import package
+from pipeline.cli import main
+
+zip_now = package._zip
+def slowly(root, path, password):
+    zip_now(root, path, password)
+    print("zipped", file=sys.stderr, flush=True)
+    time.sleep(4)
+package._zip = slowly
+main()
+"""
+
+
+def test_a_second_export_auditor_to_the_same_file_is_refused_while_the_first_writes(store, tmp_path):
+    assert run_coffre("archive", "--config", store.config, "--yes").code == 0
+    out = tmp_path / "controle" / "audit.zip"
+    out.parent.mkdir()
+    first = subprocess.Popen([sys.executable, "-c", _ZIP_SLOWLY, *_args(store, out)], stderr=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL, text=True, env={**os.environ, "AUDIT_PW": PASSWORD})
+    try:
+        assert first.stderr.readline().strip() == "zipped"
+        second = run_coffre(*_args(store, out), env={"AUDIT_PW": "a-second-password-1234"})
+        _, err = first.communicate(timeout=300)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert second.code == 3, second
+    assert "Another export-auditor is writing into" in second.err and "Traceback" not in second.err
+    assert first.returncode == 0, err
+    _whole_package(out)
+    assert extract(out, tmp_path / "x", PASSWORD).returncode == 0
+
+
+def test_a_full_disk_while_zipping_is_one_sentence_and_leaves_nothing(store, tmp_path):
+    from reliability.helpers import tmpfs
+
+    assert run_coffre("archive", "--config", store.config, "--yes").code == 0
+    with tmpfs(tmp_path / "small", "100k") as small:
+        res = run_coffre(*_args(store, small / "audit.zip"), env={"AUDIT_PW": PASSWORD})
+        assert res.code == 3, res
+        said = [line for line in res.err.splitlines() if line.startswith("coffre:")]
+        assert len(said) == 1 and "no space left" in said[0].lower(), res.err
+        assert "Traceback" not in res.err and "Exception ignored" not in res.err, res.err
+        assert list(small.iterdir()) == []
