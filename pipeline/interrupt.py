@@ -46,20 +46,53 @@ _children: set[subprocess.Popen] = set()
 _half_made: set[Path] = set()
 _connections: weakref.WeakSet = weakref.WeakSet()  # SQLite connections a stop interrupts
 _stopping = threading.Event()
-_said = False
+_ending = threading.Lock()  # held by the thread that ends the process
+_ender: int | None = None  # that thread
+ENDING = 2.0  # seconds a second thread ending the process waits for the first
 _handled = 0  # signals whose Python handler ran (in the main thread)
 _held = False  # hold(): a first signal waits for release()
 _wakeup: int | None = None  # the read end of the wake-up pipe, once install() made it
-STOPS = (signal.SIGINT, signal.SIGTERM)
+STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-class Interruptible(sqlite3.Connection):
-    """A SQLite connection (sqlite3.connect(..., factory=Interruptible)) whose running statement a stop ends."""
+def _refused_once_stopping() -> None:
+    # SQLite's interrupt ends the statements running when it comes, not the next one: a thread between two
+    # statements would run its next one to the end.
+    if _stopping.is_set() and not _held:
+        raise sqlite3.OperationalError("interrupted")
+
+
+class _Refusing:
+    """Statements refused once a stop was asked for, on a connection and on its cursors alike."""
+
+    def execute(self, *args, **kwargs):
+        _refused_once_stopping()
+        return super().execute(*args, **kwargs)
+
+    def executemany(self, *args, **kwargs):
+        _refused_once_stopping()
+        return super().executemany(*args, **kwargs)
+
+    def executescript(self, *args, **kwargs):
+        _refused_once_stopping()
+        return super().executescript(*args, **kwargs)
+
+
+class _Cursor(_Refusing, sqlite3.Cursor):
+    pass
+
+
+class Interruptible(_Refusing, sqlite3.Connection):
+    """A SQLite connection (sqlite3.connect(..., factory=Interruptible)) whose running statement a stop ends, and
+    which starts none once a stop was asked for."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         with _lock:
             _connections.add(self)
+
+    def cursor(self, factory=_Cursor):
+        return super().cursor(factory)
 
 
 def install() -> None:
@@ -67,6 +100,10 @@ def install() -> None:
     global _wakeup
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    # A terminal hung up (an ssh session dropped) stops the command as SIGTERM does, cleanup first: by default it
+    # would end it where it stands, plain files left. Started under nohup, it keeps ignoring it.
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, _on_signal)
     if _wakeup is not None:
         return
     read, write = os.pipe()
@@ -88,6 +125,8 @@ def requested() -> bool:
 
 def _on_signal(signum, frame) -> None:
     global _handled
+    if _ender is not None:
+        return  # the process is ending already
     _handled += 1
     if _handled > 1:
         end()
@@ -132,7 +171,7 @@ def _woken(fd: int) -> None:
                 continue
             seen += 1
             if seen > 1:
-                end()
+                end(flush=False)  # the main thread may hold a stream's lock: the sentence goes straight to fd 2
             _stop()
 
 
@@ -160,24 +199,26 @@ def _watchdog() -> None:
 
 
 def end(code: int = CANNOT_RUN, flush: bool = True) -> None:
-    """Says the interruption sentence (once), kills the child programs and ends the process now."""
-    global _said
-    with _lock:
-        first = not _said
-        _said = True
+    """Says the interruption sentence, kills the child programs and ends the process now. Of two threads ending it at
+    once (a second signal read by the wake-up thread while the main thread ends), the second waits for the first to
+    have said the sentence; should the first be stuck, the second ends the process itself after a moment."""
+    global _ender
+    if _ender == threading.get_ident():
+        return  # a signal's handler, run inside this thread's own end(): that end goes on
+    if not _ending.acquire(timeout=ENDING):
+        os._exit(code)
+    _ender = threading.get_ident()
     _kill_children()
     _remove_half_made()
-    said = sentence() if first else ""
-    if first:
-        for stream in (sys.stdout, sys.stderr) if flush else ():
-            try:
-                stream.flush()
-            except Exception:  # noqa: BLE001 - a closed or broken stream must not stop the exit
-                pass
+    for stream in (sys.stdout, sys.stderr) if flush else ():
         try:
-            os.write(2, (said + "\n").encode())
-        except OSError:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed or broken stream must not stop the exit
             pass
+    try:
+        os.write(2, (sentence() + "\n").encode())
+    except OSError:
+        pass
     os._exit(code)
 
 

@@ -64,13 +64,15 @@ class AuditorPackage:
 
 def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zip: Path, password: str,
                   run_id: str | None = None, specs: list[str] | None = None, say=lambda m: None,
-                  progress: Progress = NO_PROGRESS) -> AuditorPackage:
+                  progress: Progress = NO_PROGRESS, published=lambda: None) -> AuditorPackage:
+    """The package and its letters; `published()` is called as soon as they are (a generated password is shown
+    then, before anything else can fail or be stopped)."""
     out_zip = Path(out_zip).absolute()
     letters = letter_paths(out_zip)
     if not out_zip.parent.is_dir():
         raise UsageError(_("The folder {path} does not exist.").format(path=out_zip.parent))
     with _folder_to_ourselves(out_zip.parent):
-        return _build(cfg, identities, period, out_zip, letters, password, run_id, specs, say, progress)
+        return _build(cfg, identities, period, out_zip, letters, password, run_id, specs, say, progress, published)
 
 
 @contextlib.contextmanager
@@ -87,7 +89,7 @@ def _folder_to_ourselves(folder: Path):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise CannotRun(_("Another export-auditor is writing into {path}; wait for it to end, or write the "
+            raise CannotRun(_("Another Coffre command is writing into {path}; wait for it to end, or write the "
                               "package elsewhere.").format(path=folder)) from None
         except OSError:
             pass  # no locks on this file system
@@ -97,14 +99,15 @@ def _folder_to_ourselves(folder: Path):
 
 
 def _build(cfg: Config, identities: list, period: tuple[str, str], out_zip: Path, letters: tuple[Path, Path],
-           password: str, run_id: str | None, specs: list[str] | None, say, progress: Progress) -> AuditorPackage:
+           password: str, run_id: str | None, specs: list[str] | None, say, progress: Progress,
+           published) -> AuditorPackage:
     for p in (out_zip, *letters):
         if p.exists():
             raise UsageError(_("{path} already exists; export-auditor never overwrites a file.").format(path=p))
     secret = signing.load_secret(cfg.signing_secret_key_file)
     partial = out_zip.with_name(out_zip.name + ".coffre-partial")
     halves = [partial] + [p.with_name(p.name + ".coffre-partial") for p in letters]
-    published: list[Path] = []
+    ours: list[Path] = []  # the letters this run published
     with scratch_folder("auditor", cfg.store_id, cfg.scratch_dir) as scratch:
         try:
             # restore() deep-verifies as it reads (signature with the pinned key, no file missing or added,
@@ -139,7 +142,7 @@ def _build(cfg: Config, identities: list, period: tuple[str, str], out_zip: Path
             # rerun would refuse the file left). From the zip's publishing to the end of the command (its password
             # shown), a stop waits: the package is whole, and only the password makes it of use.
             for half, whole in zip(halves[1:], letters):
-                published.append(whole)
+                ours.append(whole)
                 interrupt.half_made(whole)
                 os.replace(half, whole)
             interrupt.hold()
@@ -147,12 +150,13 @@ def _build(cfg: Config, identities: list, period: tuple[str, str], out_zip: Path
             for whole in letters:
                 interrupt.finished(whole)  # a hard exit now leaves the whole package
             packing.done()
+            published()
         finally:
             whole_package = out_zip.exists() and not partial.exists()
             for p in halves:
                 p.unlink(missing_ok=True)
                 interrupt.finished(p)
-            for whole in published:
+            for whole in ours:
                 if not whole_package:
                     whole.unlink(missing_ok=True)
                 interrupt.finished(whole)
@@ -284,13 +288,15 @@ def _zip(root: Path, path: Path, password: str) -> None:
             if p.is_file():
                 z.write(p, f"{root.name}/{p.relative_to(root).as_posix()}")
         z.close()
-    except BaseException:
+    except BaseException as err:
         # A write that failed (the disk full) leaves the archive unclosable: closing it again, here or when it is
         # collected, would only hide the reason under "Can't close the ZIP file". Its file is closed as it is.
         fp, z.fp = z.fp, None
         if fp is not None:
             with contextlib.suppress(OSError):
                 fp.close()
+        if isinstance(err, OSError) and err.filename is None:
+            err.filename = str(path.parent)  # where it did not fit
         raise
     with open(path, "rb+") as f:
         os.fsync(f.fileno())

@@ -13,7 +13,7 @@ from pipeline import interrupt
 from pipeline.errors import CANNOT_RUN, CHECK_FAILED, NEEDS_PERSON, OK, USAGE, UsageError
 from pipeline.i18n import _, ngettext
 from pipeline.sample import describe_counts
-from pipeline.cli.progress import terminal_progress
+from pipeline.cli.progress import print_above, terminal_progress
 
 
 @click.command("export-auditor", cls=Command,
@@ -60,11 +60,23 @@ def command(config_path, identity, passphrase_env, period, out_zip, password_env
                                "(a generated password is only ever shown on a terminal)."))
         secret, generated = pw.generate(), True
     identities = load_identity(identity, passphrase_env)
+
+    def published() -> None:
+        if generated:
+            # Shown once, on the terminal only, as soon as the package is there: never written to a file, a log or
+            # the report.
+            shown = "\n" + _("Package password (give it apart from the package; it will not be shown again):") + \
+                f"\n\n    {secret}\n"
+            if not print_above(shown):  # the progress bars may still be drawn
+                click.echo(shown, err=True)
+
     with terminal_progress(as_json or quiet()) as progress:
         pkg = build_package(cfg, identities, span, Path(out_zip), secret, run_id, list(sources) or None, say=say,
-                            progress=progress)
+                            progress=progress, published=published)
     text_letter, html_letter = letter_paths(pkg.path)
     code = NEEDS_PERSON if pkg.findings or pkg.earlier_findings else OK
+    if interrupt.requested():
+        code = CANNOT_RUN  # stopped once the package was whole: said at the end, as the exit code
     if as_json:  # never the password: it is shown on the terminal only
         click.echo(json.dumps({"package": str(pkg.path), "run_id": pkg.run_id, "destination": pkg.destination,
                                "records": pkg.records, "findings": pkg.findings,
@@ -88,9 +100,5 @@ def command(config_path, identity, passphrase_env, period, out_zip, password_env
                      "ATTENTION: the runs of the period found {n} findings the evening each was made: see "
                      "rapport.html and run/runs.json.", pkg.earlier_findings).format(n=pkg.earlier_findings),
             "warning")
-    if generated:
-        # Shown once, on the terminal only: never written to a file, a log or the report.
-        click.echo("\n" + _("Package password (give it apart from the package; it will not be shown again):")
-                   + f"\n\n    {secret}\n", err=True)
     interrupt.release()  # held since the package was published: it is whole, and its password shown
     raise SystemExit(code)  # the package is written all the same

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import hashlib
+import json
 import os
 import sqlite3
 import subprocess
@@ -213,11 +215,34 @@ def test_a_stop_once_the_zip_is_published_leaves_the_whole_package(store, tmp_pa
     assert run_coffre("archive", "--config", store.config, "--yes").code == 0
     out = tmp_path / "controle" / "audit.zip"
     out.parent.mkdir()
-    stopped = _stopped_at(".zip", store, out)
+    stopped = subprocess.run([sys.executable, "-c", _STOPPED_AT, ".zip", *_args(store, out), "--json"],
+                             capture_output=True, text=True, env={**os.environ, "AUDIT_PW": PASSWORD}, timeout=300)
     assert stopped.returncode == 3, stopped.stderr
+    assert json.loads(stopped.stdout)["exit_code"] == 3  # what the process ends with
     assert "Package written" in stopped.stderr and "Traceback" not in stopped.stderr
     _whole_package(out)
     assert extract(out, tmp_path / "x", PASSWORD).returncode == 0
+
+
+def test_a_generated_password_is_shown_even_when_a_stop_comes_once_the_package_is_published(store, tmp_path):
+    # Once the package is published, what is left to do can wait: Coffre's log, under the record lock, which
+    # another Coffre command holds here. A stop then ends the command past its grace, and the password must have
+    # been shown before.
+    assert run_coffre("archive", "--config", store.config, "--yes").code == 0
+    out = tmp_path / "controle" / "audit.zip"
+    out.parent.mkdir()
+    (lock,) = store.config.parent.rglob(f"{store.store_id}.record.lock")
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        code, shown = run_in_terminal([sys.executable, "-c", _STOPPED_AT, ".zip", *_args(store, out)[:-2]], [])
+    finally:
+        os.close(fd)
+    assert code == 3, shown
+    lines = shown.splitlines()
+    password = lines[lines.index(next(l for l in lines if "Package password" in l)) + 2].strip()
+    _whole_package(out)
+    assert extract(out, tmp_path / "x", password).returncode == 0
 
 
 _ZIP_SLOWLY = """
@@ -249,7 +274,7 @@ def test_a_second_export_auditor_to_the_same_file_is_refused_while_the_first_wri
         if first.poll() is None:
             first.kill()
     assert second.code == 3, second
-    assert "Another export-auditor is writing into" in second.err and "Traceback" not in second.err
+    assert "Another Coffre command is writing into" in second.err and "Traceback" not in second.err
     assert first.returncode == 0, err
     _whole_package(out)
     assert extract(out, tmp_path / "x", PASSWORD).returncode == 0
@@ -263,6 +288,6 @@ def test_a_full_disk_while_zipping_is_one_sentence_and_leaves_nothing(store, tmp
         res = run_coffre(*_args(store, small / "audit.zip"), env={"AUDIT_PW": PASSWORD})
         assert res.code == 3, res
         said = [line for line in res.err.splitlines() if line.startswith("coffre:")]
-        assert len(said) == 1 and "no space left" in said[0].lower(), res.err
+        assert len(said) == 1 and "no space left" in said[0].lower() and str(small) in said[0], res.err
         assert "Traceback" not in res.err and "Exception ignored" not in res.err, res.err
         assert list(small.iterdir()) == []

@@ -270,33 +270,94 @@ _FOR_A_MINUTE = ("t.number AS number", "t.number + 0 * (WITH RECURSIVE c(i) AS (
                                        "WHERE i < 600000000) SELECT count(*) FROM c) AS number")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_stop_during_one_long_sqlite_statement_ends_the_command_at_once(tmp_path, sig):
-    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=52) as store:
+@pytest.fixture(scope="module")
+def slow_shop(tmp_path_factory):
+    """A shop whose tickets' statement runs for minutes."""
+    with two_copy_store(tmp_path_factory.mktemp("slow"), days=1, tickets_per_day=20, seed=52) as store:
         doc = json.loads((REPO / "schemas" / "sources" / "reference-pos.json").read_text(encoding="utf-8"))
         assert _FOR_A_MINUTE[0] in doc["journals"]["tickets"]["sql"]
         doc["journals"]["tickets"]["sql"] = doc["journals"]["tickets"]["sql"].replace(*_FOR_A_MINUTE)
         (store.config.parent / "slow-pos.json").write_text(json.dumps(doc), encoding="utf-8")
         text = store.config.read_text(encoding="utf-8")
         store.config.write_text(text.replace('mapping = "reference-pos"', 'mapping = "slow-pos.json"'), "utf-8")
-        out = tmp_path / "journaux"
-        proc = subprocess.Popen([sys.executable, "-m", "pipeline", "journals", "export", "--config",
-                                 str(store.config), "--out", str(out)], cwd=REPO, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
-        try:
-            time.sleep(4)  # the snapshot taken, the statement running
-            assert proc.poll() is None, proc.communicate()
-            sent = time.monotonic()
+        yield store
+
+
+def _stop_the_slow_export(store, out: Path, *signals) -> tuple[int, str, float]:
+    """journals export, stopped by `signals` (back to back) once its long statement runs: (code, stderr, seconds)."""
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "journals", "export", "--config", str(store.config),
+                             "--out", str(out)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        time.sleep(4)  # the snapshot taken, the statement running
+        assert proc.poll() is None, proc.communicate()
+        sent = time.monotonic()
+        for sig in signals:
             proc.send_signal(sig)
-            _, err = proc.communicate(timeout=60)
-            seconds = time.monotonic() - sent
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        _, err = proc.communicate(timeout=60)
+        return proc.returncode, err, time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+STOPPED = ["coffre: interrupted; earlier runs are intact and an unfinished run is never counted."]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=["SIGTERM", "SIGINT", "SIGHUP"])
+def test_a_stop_during_one_long_sqlite_statement_ends_the_command_at_once(slow_shop, tmp_path, sig):
+    out = tmp_path / "journaux"
+    code, err, seconds = _stop_the_slow_export(slow_shop, out, sig)
     # Well before the watchdog's hard exit (5 s): the statement itself was ended, and the command unwound.
     assert seconds < 2.5, f"ended {seconds:.1f} s after the signal"
+    assert code == 3, err
+    assert [line for line in err.splitlines() if line.strip()] == STOPPED, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_two_signals_back_to_back_end_the_command_with_its_one_sentence(slow_shop, tmp_path):
+    # The second is read by the signals' thread while the main thread ends on the first: one of them says it.
+    for attempt in range(4):
+        code, err, seconds = _stop_the_slow_export(slow_shop, tmp_path / f"journaux{attempt}", signal.SIGINT,
+                                                   signal.SIGTERM)
+        assert code == 3 and seconds < 2.5, (code, seconds, err)
+        assert [line for line in err.splitlines() if line.strip()] == STOPPED, err
+    assert list(tmp_path.iterdir()) == []
+
+
+# A worker thread between two statements when the stop comes: SQLite's interrupt ends only what runs, so its next
+# statement must be refused rather than run to its end (here a minute: the watchdog's hard exit would come first).
+_NEXT_STATEMENT_AFTER_THE_STOP = """
+import os, signal, sqlite3, sys, threading, time
+from concurrent.futures import ThreadPoolExecutor
+from pipeline import interrupt
+interrupt.install()
+LONG = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 600000000) SELECT count(*) FROM c"
+
+def worker():
+    conn = sqlite3.connect(":memory:", factory=interrupt.Interruptible)
+    conn.execute("SELECT 1").fetchall()
+    print("ready", flush=True)
+    time.sleep(1.0)  # Python work between two statements: the stop lands here
+    conn.execute(LONG).fetchall()
+
+try:
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(worker).result()
+except BaseException:
+    interrupt.end()
+"""
+
+
+def test_a_statement_started_once_a_stop_was_asked_for_is_refused(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", _NEXT_STATEMENT_AFTER_THE_STOP], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.3)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=90)
+    seconds = time.monotonic() - sent
     assert proc.returncode == 3, err
-    said = [line for line in err.splitlines() if line.strip()]
-    assert said == ["coffre: interrupted; earlier runs are intact and an unfinished run is never counted."], err
-    assert not out.exists() and not list(tmp_path.glob("journaux*"))
+    assert seconds < 2.5, f"ended {seconds:.1f} s after the signal"  # the watchdog's exit would be at 5 s
