@@ -1,4 +1,4 @@
-"""Stopping promptly on SIGTERM or Ctrl-C: cleanup first, child programs killed, then an exit nothing can hold.
+"""Stopping promptly on SIGTERM, Ctrl-C or a hang-up: cleanup first, child programs killed, an exit nothing holds.
 
 The first signal raises KeyboardInterrupt in the main thread, so that finally blocks run (the scratch copy of the
 database removed, the lock's note cleared, partial files removed), and kills every child program started through
@@ -12,7 +12,7 @@ Python runs a signal's handler only between two steps of Python code: while SQLi
 closures check, the integrity check of a large restore) the main thread is in C for seconds or minutes, and nothing
 would happen until it returns. So the signal's arrival is also read from a wake-up pipe by a thread of this module's:
 the first one starts the watchdog and interrupts every connection opened with `Interruptible` (its statement ends at
-once, with "interrupted"), the second ends the process.
+once, with "interrupted", and it starts no other), the second ends the process.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ _ender: int | None = None  # that thread
 ENDING = 2.0  # seconds a second thread ending the process waits for the first
 _handled = 0  # signals whose Python handler ran (in the main thread)
 _held = False  # hold(): a first signal waits for release()
+_firm = False  # hold(firm=True): every signal does
 _wakeup: int | None = None  # the read end of the wake-up pipe, once install() made it
 STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -96,7 +97,7 @@ class Interruptible(_Refusing, sqlite3.Connection):
 
 
 def install() -> None:
-    """The handlers of SIGTERM and SIGINT, and (once, from the main thread) the wake-up pipe and its reader."""
+    """The handlers of SIGTERM, SIGINT and SIGHUP, and (once, from the main thread) the wake-up pipe and its reader."""
     global _wakeup
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
@@ -128,19 +129,20 @@ def _on_signal(signum, frame) -> None:
     if _ender is not None:
         return  # the process is ending already
     _handled += 1
-    if _handled > 1:
+    if _handled > 1 and not _firm:
         end()
     _stop()
     if not _held:
         raise KeyboardInterrupt
 
 
-def hold() -> None:
+def hold(firm: bool = False) -> None:
     """From here to release(), a first signal does not stop the main thread: what it finishes must not be cut in two
     (a package published and its password not yet shown). The watchdog still ends the command GRACE seconds after
-    the signal, and a second signal at once."""
-    global _held
-    _held = True
+    the signal, and a second signal at once, unless the hold is `firm` (an instant: the renaming of a package and
+    the showing of its password); hold() again makes it an ordinary one."""
+    global _held, _firm
+    _held, _firm = True, firm
 
 
 def holding() -> bool:
@@ -150,8 +152,8 @@ def holding() -> bool:
 
 def release() -> None:
     """The end of hold(): a stop that came meanwhile stops the command now."""
-    global _held
-    _held = False
+    global _held, _firm
+    _held = _firm = False
     if _stopping.is_set():
         raise KeyboardInterrupt
 
@@ -170,7 +172,7 @@ def _woken(fd: int) -> None:
             if signum not in STOPS:
                 continue
             seen += 1
-            if seen > 1:
+            if seen > 1 and not _firm:
                 end(flush=False)  # the main thread may hold a stream's lock: the sentence goes straight to fd 2
             _stop()
 
@@ -183,6 +185,8 @@ def _stop() -> None:
         connections = list(_connections)
     if first:
         threading.Thread(target=_watchdog, name="coffre-stop", daemon=True).start()
+    if _held:
+        return  # what is being finished goes on (the watchdog still ends it past the grace)
     for conn in connections:
         try:
             conn.interrupt()

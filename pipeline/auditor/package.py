@@ -139,18 +139,19 @@ def _build(cfg: Config, identities: list, period: tuple[str, str], out_zip: Path
             _write_letters(cfg, period, out_zip.name, partial, till, halves[1:])
             # The letters name the zip and its SHA-256: the letters are published first and the zip last, and
             # letters without their zip are taken back, so that a stop never leaves one without the other (a
-            # rerun would refuse the file left). From the zip's publishing to the end of the command (its password
-            # shown), a stop waits: the package is whole, and only the password makes it of use.
+            # rerun would refuse the file left). From the zip's publishing to the end of the command a stop waits:
+            # the package is whole, and its password (shown by published(), before Coffre's log) makes it of use.
             for half, whole in zip(halves[1:], letters):
                 ours.append(whole)
                 interrupt.half_made(whole)
                 os.replace(half, whole)
-            interrupt.hold()
+            interrupt.hold(firm=True)  # not even a second signal between the zip's renaming and its password
             os.replace(partial, out_zip)
             for whole in letters:
                 interrupt.finished(whole)  # a hard exit now leaves the whole package
             packing.done()
             published()
+            interrupt.hold()
         finally:
             whole_package = out_zip.exists() and not partial.exists()
             for p in halves:

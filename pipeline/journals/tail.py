@@ -91,7 +91,7 @@ def reads_outside(conn: sqlite3.Connection, mapping: Mapping) -> set[str]:
     sqls += [f"SELECT {j.day} FROM ({j.full_sql})" for j in mapping.journals.values()]
     sqls += [mapping.public_keys_sql] if mapping.public_keys_sql else []
     out = set()
-    for action, arg1, arg2, db in _asked(conn, sqls):
+    for action, arg1, arg2, db, _source in _asked(conn, sqls):
         if action == sqlite3.SQLITE_FUNCTION and arg2 and arg2.lower() not in SAME_FROM_SAME \
                 and not arg2.lower().startswith("coffre_"):
             out.add(arg2.lower())
@@ -111,18 +111,25 @@ def reads(conn: sqlite3.Connection, sqls: list[str]) -> tuple[set[str], set[str]
     the schema's digest its definition)."""
     views = {r[0].lower() for r in conn.execute("SELECT name FROM main.sqlite_master WHERE type = 'view'")}
     tables, through = set(), set()
-    for action, arg1, _arg2, db in _asked(conn, sqls):
-        if action == sqlite3.SQLITE_READ and arg1:
+    for action, arg1, _arg2, db, source in _asked(conn, sqls):
+        if action != sqlite3.SQLITE_READ:
+            continue
+        # A view counted or tested (count(*), EXISTS) has none of its columns read: only the tables inside it are
+        # asked for, and the view is named as the one they are read for.
+        if source:
+            through.add(source)
+        if arg1:
             (through if db == "main" and arg1.lower() in views else tables).add(arg1)
     return tables - {"sqlite_master", "sqlite_schema", "sqlite_temp_master"}, through
 
 
 def _asked(conn: sqlite3.Connection, sqls: list[str]) -> set[tuple]:
-    """What SQLite's authorizer is asked while it compiles the statements: (action, arg1, arg2, database)."""
+    """What SQLite's authorizer is asked while it compiles the statements: (action, arg1, arg2, database, the view or
+    trigger it is asked for)."""
     seen: set[tuple] = set()
 
-    def auth(action, arg1, arg2, db, trigger):
-        seen.add((action, arg1, arg2, db))
+    def auth(action, arg1, arg2, db, source):
+        seen.add((action, arg1, arg2, db, source))
         return sqlite3.SQLITE_OK
 
     conn.set_authorizer(auth)

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline import interrupt
 from pipeline.config import Config
 from pipeline.destinations import why_not_read
 from pipeline.errors import CannotRun, CheckFailed, UsageError
@@ -254,6 +255,7 @@ def extract_journals(tar_path: Path, final: Path, required: set[str]) -> Path:
     """Extracts the journals tar into a partial folder beside `final`, returned for the caller to publish once
     everything is checked: held to FORMAT.md's members (unpack/journals_tar.py), plain files under journals/ only."""
     partial = final.with_name(TMP_PREFIX + final.name + ".d")
+    interrupt.half_made(partial)
     partial.mkdir(mode=0o700)
     try:
         with open(tar_path, "rb") as raw:
@@ -265,6 +267,7 @@ def extract_journals(tar_path: Path, final: Path, required: set[str]) -> Path:
         return partial
     except BaseException as err:
         shutil.rmtree(partial, ignore_errors=True)
+        interrupt.finished(partial)
         if isinstance(err, JournalsTarBad):
             raise _CopyBad(_("{reason}: this copy is damaged").format(reason=err))
         if isinstance(err, tarfile.TarError):
@@ -331,8 +334,11 @@ def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: 
             os.fsync(f.fileno())
         for src, final in ready:
             os.rename(src, final)
+            interrupt.finished(src)
         note.unlink()
         checks.task.done()
+        for tmp, _final in temps:
+            interrupt.finished(tmp)
         temps, ready = [], []
         return [final for _name, _f, final in plan if final is not None], facts
     finally:
@@ -341,9 +347,11 @@ def _unpack_run(dest, store_id: str, manifest: dict, identities: list, out_dir: 
                 tmp.unlink()
             except OSError:
                 pass
+            interrupt.finished(tmp)
         for src, _final in ready:  # an extracted journals folder, if publishing failed midway
             if src.is_dir():
                 shutil.rmtree(src, ignore_errors=True)
+            interrupt.finished(src)
 
 
 class _EarlySync:
@@ -394,6 +402,7 @@ class _EarlySync:
 
 def _open_temp(final: Path, temps: list):
     tmp = final.with_name(TMP_PREFIX + final.name)
+    interrupt.half_made(tmp)  # plain sales: gone even if a second signal ends the command before its cleanup
     out = _create_private(tmp)
     temps.append((tmp, final))
     return tmp, out

@@ -361,3 +361,44 @@ def test_a_statement_started_once_a_stop_was_asked_for_is_refused(tmp_path):
     seconds = time.monotonic() - sent
     assert proc.returncode == 3, err
     assert seconds < 2.5, f"ended {seconds:.1f} s after the signal"  # the watchdog's exit would be at 5 s
+
+
+# A restore's plain temporary file being written in a thread when two signals end the command at once: the hard exit
+# skips every finally block, and the file (the till's sales in clear) must go all the same.
+_RESTORE_TEMP_AT_A_HARD_EXIT = """
+import sys, time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from pipeline import interrupt
+from pipeline.restore.restore import _open_temp
+interrupt.install()
+
+def writing(folder):
+    tmp, out = _open_temp(folder / "snapshot.sqlite", [])
+    with out:
+        out.write(b"SQLite format 3" + bytes(4096))
+        out.flush()
+        print(tmp, flush=True)
+        while True:
+            time.sleep(0.02)
+
+try:
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(writing, Path(sys.argv[1])).result()
+except KeyboardInterrupt:
+    time.sleep(30)  # a cleanup that takes long: the second signal ends the command first
+"""
+
+
+def test_a_restores_plain_temporary_file_is_removed_when_a_second_signal_ends_the_command(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", _RESTORE_TEMP_AT_A_HARD_EXIT, str(tmp_path)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    tmp = Path(proc.stdout.readline().strip())
+    assert tmp.exists() and tmp.name.startswith(".coffre-partial-")
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=STOP_WITHIN + 10)
+    assert proc.returncode == 3, err
+    assert list(tmp_path.iterdir()) == []
