@@ -93,9 +93,8 @@ def _json_typed(j: Journal, f: str) -> str:
     # A quantity past a double's range (1e999 in the till's file) is an infinite REAL, which json_object writes Inf,
     # not JSON: it is written 1e999, a JSON number every reader takes for infinity. The CSV keeps SQLite's Inf.
     col = quote_ident(f)
-    return (f"(CASE WHEN {col} = CAST({col} AS INTEGER) THEN CAST({col} AS INTEGER) "
-            f"WHEN abs(CAST({col} AS REAL)) = 1e999 THEN json(CASE WHEN CAST({col} AS REAL) > 0 THEN '1e999' "
-            f"ELSE '-1e999' END) ELSE CAST({col} AS REAL) END)")
+    return (f"(CASE WHEN abs(CAST({col} AS REAL)) = 1e999 THEN json(CASE WHEN CAST({col} AS REAL) > 0 THEN '1e999' "
+            f"ELSE '-1e999' END) ELSE {_typed(j, f)} END)")
 
 
 def json_sql(j: Journal) -> str:
