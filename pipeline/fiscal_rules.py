@@ -7,6 +7,7 @@ here. A rule changed here changes for both.
 """
 
 import hashlib
+import re
 
 # check -> (English, French): what a finding of that check means, said once for the logs, the report, LISEZMOI
 # and verify.py.
@@ -112,6 +113,62 @@ def round_half_away(value):
 def line_total(quantity, unit_price, discount):
     """What a line's total must be: quantity x unit price, rounded as above, minus the discount."""
     return round_half_away(quantity * unit_price) - discount
+
+
+# Coffre's check of a line is SQLite's `CAST(round(quantity * unit_price) AS INTEGER) - discount` on the till's own
+# values; what follows gives the same result from the values' text, so that verify.py, which reads the CSV, names
+# the same lines even where a value is absurd (a quantity of 1e999, a text, the largest integers): SQLite turns an
+# integer product or difference past 64 bits into a real, a real into an integer by clamping it to 64 bits, and a
+# NaN into NULL (None here); its round() leaves alone a real past 2^52, which has no fraction.
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+_NUMBER_PREFIX = re.compile(r"[ \t\n\v\f\r]*([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))([eE][+-]?[0-9]+)?")
+
+
+def sqlite_number(text):
+    """The number SQLite's arithmetic reads in a text: its longest numeric prefix after spaces ('12abc' is 12, 'abc'
+    and '0x10' are 0, '1e999' is infinite): an integer when that prefix is one within 64 bits, else a real."""
+    m = _NUMBER_PREFIX.match(text)
+    if m is None:
+        return 0
+    mantissa, exponent = m.group(1), m.group(2)
+    if exponent is None and "." not in mantissa and INT64_MIN <= int(mantissa) <= INT64_MAX:
+        return int(mantissa)
+    return float(mantissa + (exponent or ""))
+
+
+def _sqlite_op(a, b, op):
+    if a is None or b is None:
+        return None
+    if isinstance(a, int) and isinstance(b, int):
+        exact = op(a, b)
+        if INT64_MIN <= exact <= INT64_MAX:
+            return exact
+    real = op(float(a), float(b))
+    return None if real != real else real
+
+
+def _sqlite_round(value):
+    r = float(value)
+    if -4503599627370496.0 <= r <= 4503599627370496.0:
+        r = float(int(r + (-0.5 if r < 0 else 0.5)))
+    return r
+
+
+def _sqlite_integer(r):
+    if r <= -9223372036854775808.0:
+        return INT64_MIN
+    if r >= 9223372036854775808.0:
+        return INT64_MAX
+    return int(r)
+
+
+def line_total_as_sqlite(quantity, unit_price, discount):
+    """line_total as Coffre's check computes it in SQLite (None where SQLite gives NULL), for any values: a quantity
+    an int or a float (sqlite_number reads one from a text), None for an absent one; a price and discount ints."""
+    product = _sqlite_op(quantity, unit_price, lambda a, b: a * b)
+    if product is None:
+        return None
+    return _sqlite_op(_sqlite_integer(_sqlite_round(product)), discount, lambda a, b: a - b)
 
 
 def digest(parts):

@@ -1430,14 +1430,14 @@ def check_records(ctx):
             ran += 1
             for line, row in j.rows():
                 rec = [(k, row[idx[k]]) for k in key]
-                q = _decimal(row[idx[cols[0]]])
                 u, d, t = _ints(ctx, j, row, [(f, idx[f]) for f in cols[1:]], rec, line)
-                if q is None or None in (u, d, t):
+                if None in (u, d, t):
                     continue
-                want = fiscal_rules.line_total(q, u, d)
+                want = fiscal_rules.line_total_as_sqlite(_quantity(row[idx[cols[0]]]), u, d)
                 if t != want:
                     ctx.report.add(j.name, "line_arithmetic", "total de ligne {}, mais quantité {} x prix unitaire {} - "
-                                   "remise {} donne {}.".format(t, row[idx[cols[0]]], u, d, want), rec, line, j.shown)
+                                   "remise {} donne {}.".format(t, _show(row[idx[cols[0]]] or None), u, d, _show(want)),
+                                   rec, line, j.shown)
     cc = R.get("closure_checks") if isinstance(R.get("closure_checks"), dict) else {}
     tj = ctx.pkg.journal(cc.get("tickets", "tickets"))
     tidx = tj.index(["register", "number"]) if tj is not None else None
@@ -1500,12 +1500,14 @@ def check_records(ctx):
     return ran
 
 
-def _decimal(text):
-    """A quantity: a whole or decimal number ('2', '-0.35'), or None."""
-    try:
-        return int(text) if _INT.match(text) else float(text) if re.match(r"-?[0-9]+\.[0-9]+\Z", text) else None
-    except ValueError:
+def _quantity(text):
+    """A quantity cell as Coffre's check reads the till's value: empty is absent (None), Inf the infinite real, any
+    other text the number SQLite's arithmetic reads in it (a real, an integer, or a text the till held: 'abc' is 0)."""
+    if text == "":
         return None
+    if text in ("Inf", "-Inf"):
+        return float(text)
+    return fiscal_rules.sqlite_number(text)
 
 
 def check_totals(ctx):

@@ -21,8 +21,18 @@ CSV_EOL = "\r\n"  # RFC 4180, what spreadsheet tools on Windows expect
 def _typed(j: Journal, f: str) -> str:
     col = quote_ident(f)
     if j.types[f] == "number":  # a weighed 0.35 kg stays 0.35, a whole 2 stays 2
-        return f"(CASE WHEN {col} = CAST({col} AS INTEGER) THEN CAST({col} AS INTEGER) ELSE CAST({col} AS REAL) END)"
+        # A text or a blob where the till keeps a number (a damaged or edited row) is written as the text it holds,
+        # which the checks read as SQLite does ('abc' is 0): read as a number here, it was written 0.0.
+        return (f"(CASE WHEN typeof({col}) IN ('text', 'blob') THEN CAST({col} AS TEXT) "
+                f"WHEN {col} = CAST({col} AS INTEGER) THEN CAST({col} AS INTEGER) ELSE CAST({col} AS REAL) END)")
     return f"CAST({col} AS INTEGER)" if j.types[f] == "integer" else f"CAST({col} AS TEXT)"
+
+
+def _quoted(typed: str, printf: bool) -> str:
+    """A text cell: always quoted, its quotes doubled; NULL empty."""
+    if printf:
+        return f"""CASE WHEN {typed} IS NULL THEN '' ELSE printf('"%w"', {typed}) END"""
+    return f"""COALESCE('"' || replace({typed}, '"', '""') || '"', '')"""
 
 
 BOM = "\ufeff"
@@ -61,7 +71,7 @@ def csv_sql(j: Journal) -> str:
     1-year sample: 0.6 s of the first run's export). printf stops a text at a NUL character, which || keeps: a row
     with one in a text cell is made with || instead, so that no byte of it is lost.
     """
-    texts = [_typed(j, f) for f in j.fields if j.types[f] not in ("integer", "number")]
+    texts = [_typed(j, f) for f in j.fields if j.types[f] != "integer"]
     if not texts:
         return csv_line_sql(j, printf=True)
     nul = " OR ".join(f"instr({t}, char(0))" for t in texts)
@@ -73,14 +83,15 @@ def csv_line_sql(j: Journal, printf: bool) -> str:
     cells = []
     for f in j.fields:
         typed = _typed(j, f)
-        if j.types[f] in ("integer", "number"):
+        if j.types[f] == "integer":
             cells.append(f"COALESCE({typed}, '')")
             if euro_field(j, f):
                 cells.append(_euros_sql(typed))
-        elif printf:
-            cells.append(f"""CASE WHEN {typed} IS NULL THEN '' ELSE printf('"%w"', {typed}) END""")
+        elif j.types[f] == "number":  # bare, unless the till holds a text there
+            cells.append(f"(CASE WHEN typeof({typed}) = 'text' THEN {_quoted(typed, printf)} ELSE COALESCE({typed}, '') "
+                         "END)")
         else:
-            cells.append(f"""COALESCE('"' || replace({typed}, '"', '""') || '"', '')""")
+            cells.append(_quoted(typed, printf))
     if not printf:
         return CELL_SEP.join(cells)
     groups = [cells[i:i + PRINTF_ARGS] for i in range(0, len(cells), PRINTF_ARGS)]
@@ -93,8 +104,8 @@ def _json_typed(j: Journal, f: str) -> str:
     # A quantity past a double's range (1e999 in the till's file) is an infinite REAL, which json_object writes Inf,
     # not JSON: it is written 1e999, a JSON number every reader takes for infinity. The CSV keeps SQLite's Inf.
     col = quote_ident(f)
-    return (f"(CASE WHEN abs(CAST({col} AS REAL)) = 1e999 THEN json(CASE WHEN CAST({col} AS REAL) > 0 THEN '1e999' "
-            f"ELSE '-1e999' END) ELSE {_typed(j, f)} END)")
+    return (f"(CASE WHEN typeof({col}) IN ('integer', 'real') AND abs(CAST({col} AS REAL)) = 1e999 THEN json(CASE WHEN "
+            f"CAST({col} AS REAL) > 0 THEN '1e999' ELSE '-1e999' END) ELSE {_typed(j, f)} END)")
 
 
 def json_sql(j: Journal) -> str:

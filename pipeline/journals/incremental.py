@@ -34,8 +34,9 @@ from pipeline.journals.connection import DEFAULT_TIMEZONE, open_snapshot
 
 # Bump when the CSV/JSON text changes: kept frames of the older text are then not reused. 2: CSV with a BOM and euros
 # columns. 3: bytes that are not UTF-8 written \xHH (63d044e wrote U+FFFD, earlier versions stopped on them). 4: an
-# infinite quantity written 1e999 in the JSON, where SQLite's Inf is not JSON.
-EXPORT_VERSION = 4
+# infinite quantity written 1e999 in the JSON, where SQLite's Inf is not JSON. 5: a text or blob quantity
+# written as its text (it was 0.0).
+EXPORT_VERSION = 5
 # The journals' frames are compressed once and then carried by every run. An evening's new frame is small, and
 # level 9 makes it about 14 % smaller than level 3 for milliseconds. A whole export (a first run's: 460 MB of
 # CSV and JSON for a year of two registers) stays at the run's level: level 9 would take 4.8 s of CPU more than

@@ -300,7 +300,9 @@ def _schema_texts(lang: str) -> dict[tuple[str, str], str]:
             "quantity": in_language(lang, "Quantity, decimal for an item weighed or measured (0.35 for 350 g at the "
                                           "price per kilo); negative for a refund or a cancellation. The total of the "
                                           "line is quantity × unit price, rounded to the nearest cent (half away from "
-                                          "zero), minus the discount."),
+                                          "zero), minus the discount. A text where the till keeps a number (a damaged "
+                                          "or edited line) is written as it is; the line's arithmetic reads it as "
+                                          "SQLite does (\"abc\" is 0)."),
             "unit_price_ttc_cents": in_language(lang, "Unit price including VAT, in cents."),
             "discount_ttc_cents": in_language(lang, "Discount including VAT on the line, in cents."),
             "vat_rate_bp": in_language(lang, "VAT rate in basis points (550 = 5.5 %, 1000 = 10 %, 2000 = 20 %)."),

@@ -126,8 +126,9 @@ def load_mapping(name_or_path: str = "reference-pos", timezone: str = "Europe/Pa
         types, nullable = {}, set()
         for fname, p in props.items():
             t = p.get("type")
-            if isinstance(t, list):
-                nullable.add(fname)
+            if isinstance(t, list):  # ["number", "string"]: a number, written as a text where the till holds one
+                if "null" in t:
+                    nullable.add(fname)
                 t = next(x for x in t if x != "null")
             types[fname] = t
         chain = spec.get("chain")

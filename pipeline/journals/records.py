@@ -17,8 +17,9 @@ from pipeline.journals.mapping import SOURCE_ID, Journal, Mapping, payload_sql, 
 
 Scope = Callable[[Journal], tuple[str, tuple]]  # a journal -> (WHERE clause, parameters) of the records checked
 
-# The rule is pipeline/fiscal_rules.line_total (verify.py uses it as it is); SQLite's round() rounds half away from
-# zero as it does.
+# The rule is pipeline/fiscal_rules.line_total; SQLite's round() rounds half away from zero as it does. verify.py
+# reads the export's text and computes it as SQLite does here (fiscal_rules.line_total_as_sqlite), so that a quantity
+# of 1e999, a text or a 64-bit overflow names the same lines there.
 
 
 def check_records(conn, mapping: Mapping, result: CheckResult, scope: Scope) -> None:
