@@ -78,7 +78,7 @@ def _line_arithmetic(conn, mapping: Mapping, spec: dict, result: CheckResult, sc
            f"{where or 'WHERE 1'} AND {t} IS NOT {expected}")
     for row in conn.execute(sql, params):
         rec = dict(zip(key, row[:len(key)]))
-        qty, unit, disc, total, want = row[len(key):]
+        qty, unit, disc, total, want = (_("empty") if v is None else v for v in row[len(key):])
         result.add(Finding(j.name, "line_arithmetic", rec,
                            _("line total {total}, but quantity {quantity} x unit price {unit_price} - discount "
                              "{discount} gives {expected}").format(total=total, quantity=qty, unit_price=unit,

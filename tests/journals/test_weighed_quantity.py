@@ -67,7 +67,7 @@ ODD_QUANTITIES = ["1e999", "-1e999", "1.7976931348623157e308", "-1.7976931348623
                   "-9223372036854775808", "''", "'1.5e1x'", "'a;b\"c'"]
 
 
-def _package_root(db, root, vs):
+def _package_root(db, root, vs, mapping_name="reference-pos"):
     """The journals Coffre exports of `db`, laid out as a package's verify.py reads them; returns Coffre's outcome."""
     import hashlib
     import shutil
@@ -78,13 +78,13 @@ def _package_root(db, root, vs):
     from pipeline.journals.mapping import load_mapping
     from pipeline.journals.run import journals_of_snapshot
 
-    mapping = load_mapping()
+    mapping = load_mapping(mapping_name)
     conn = add_functions(sqlite3.connect(db))
     try:
         keys = till_keys(conn, mapping)
     finally:
         conn.close()
-    outcome = journals_of_snapshot(db, root / "journals", "reference-pos", None, None, {})
+    outcome = journals_of_snapshot(db, root / "journals", mapping_name, None, None, {})
     (root / "keys").mkdir()
     (root / "keys" / "till-keys.json").write_text(json.dumps(keys), encoding="utf-8")
     (root / "recipes.json").write_text(json.dumps(recipes(mapping)), encoding="utf-8")
@@ -135,3 +135,25 @@ def test_odd_quantities_are_written_as_the_till_holds_them_and_verify_py_names_t
     texts = {ticket[lid] for lid in ids if stored[lid][0] in ("text", "blob")} - whole
     changed = {tuple(v for _, v in f[2]) for f in report.findings if f[1] == "lines_sha256"}
     assert texts and not texts & changed, (texts, changed)
+
+
+def test_an_absent_quantity_is_said_empty_and_named_alike_by_verify_py(sample_db, tmp_path, vs):
+    from pipeline.journals.mapping import load_mapping
+
+    doc = dict(load_mapping().doc)
+    doc.pop("row_local", None)
+    doc["journals"] = dict(doc["journals"])
+    lines = doc["journals"]["ticket_lines"] = dict(doc["journals"]["ticket_lines"])
+    assert "l.quantity AS quantity" in lines["sql"]
+    # A till whose quantity may be absent (a custom mapping reading a nullable column).
+    lines["sql"] = lines["sql"].replace("l.quantity AS quantity", "NULLIF(l.quantity, 3) AS quantity")
+    custom = tmp_path / "nullable.json"
+    custom.write_text(json.dumps(doc), encoding="utf-8")
+    outcome = _package_root(sample_db, tmp_path / "package", vs, str(custom))
+    found = [f for f in outcome.checks.findings if f.check == "line_arithmetic"]
+    assert found and all("quantity empty" in f.message and "None" not in f.message for f in found), found[:3]
+    report = vs.verify(str(tmp_path / "package"), say=lambda *a: None)
+    inspector = {tuple(v for _, v in record) for where, check, record, *_ in report.findings
+                 if check == "line_arithmetic"}
+    coffre = {(f.record["register"], str(f.record["ticket_number"]), str(f.record["line_no"])) for f in found}
+    assert inspector == coffre, (sorted(inspector - coffre)[:5], sorted(coffre - inspector)[:5])
