@@ -115,23 +115,31 @@ def line_total(quantity, unit_price, discount):
     return round_half_away(quantity * unit_price) - discount
 
 
-# Coffre's check of a line is SQLite's `CAST(round(quantity * unit_price) AS INTEGER) - discount` on the till's own
-# values; what follows gives the same result from the values' text, so that verify.py, which reads the CSV, names
-# the same lines even where a value is absurd (a quantity of 1e999, a text, the largest integers): SQLite turns an
-# integer product or difference past 64 bits into a real, a real into an integer by clamping it to 64 bits, and a
-# NaN into NULL (None here); its round() leaves alone a real past 2^52, which has no fraction.
+# Coffre's check of a line is SQLite's `CAST(round(quantity * unit_price) AS INTEGER) - discount`, the quantity read
+# back from the text the export writes with text_number (SQLite's own reading of a text as a number changed between
+# versions, and rounds the last bit otherwise on some texts); line_total_as_sqlite gives the same result from the
+# CSV, so that verify.py names the same lines even where a value is absurd (a quantity of 1e999, a text, the largest
+# integers): SQLite turns an integer product or difference past 64 bits into a real, a real into an integer by
+# clamping it to 64 bits, and a NaN into NULL (None here); its round() leaves alone a real past 2^52, which has no
+# fraction.
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 _NUMBER_PREFIX = re.compile(r"[ \t\n\v\f\r]*([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))([eE][+-]?[0-9]+)?")
 
 
-def sqlite_number(text):
-    """The number SQLite's arithmetic reads in a text: its longest numeric prefix after spaces ('12abc' is 12, 'abc'
-    and '0x10' are 0, '1e999' is infinite): an integer when that prefix is one within 64 bits, else a real."""
+def text_number(text):
+    """The number in a text, as SQLite's arithmetic finds it: its longest numeric prefix after spaces ('12abc' is 12,
+    'abc' and '0x10' are 0, '1e999' is infinite), an integer when that prefix is one within 64 bits, else the nearest
+    double to it; but Inf and -Inf, SQLite's own text of an infinite real (which it would read as 0), are infinite,
+    and an empty text is absent (None), as a CSV cell cannot tell it from NULL."""
+    if text is None or text == "":
+        return None
+    if text in ("Inf", "-Inf"):
+        return float(text)
     m = _NUMBER_PREFIX.match(text)
     if m is None:
         return 0
     mantissa, exponent = m.group(1), m.group(2)
-    if exponent is None and "." not in mantissa and INT64_MIN <= int(mantissa) <= INT64_MAX:
+    if exponent is None and "." not in mantissa and len(mantissa) < 30 and INT64_MIN <= int(mantissa) <= INT64_MAX:
         return int(mantissa)
     return float(mantissa + (exponent or ""))
 
@@ -164,7 +172,7 @@ def _sqlite_integer(r):
 
 def line_total_as_sqlite(quantity, unit_price, discount):
     """line_total as Coffre's check computes it in SQLite (None where SQLite gives NULL), for any values: a quantity
-    an int or a float (sqlite_number reads one from a text), None for an absent one; a price and discount ints."""
+    an int or a float (text_number reads one from a text), None for an absent one; a price and discount ints."""
     product = _sqlite_op(quantity, unit_price, lambda a, b: a * b)
     if product is None:
         return None

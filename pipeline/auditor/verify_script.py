@@ -1501,13 +1501,9 @@ def check_records(ctx):
 
 
 def _quantity(text):
-    """A quantity cell as Coffre's check reads the till's value: empty is absent (None), Inf the infinite real, any
-    other text the number SQLite's arithmetic reads in it (a real, an integer, or a text the till held: 'abc' is 0)."""
-    if text == "":
-        return None
-    if text in ("Inf", "-Inf"):
-        return float(text)
-    return fiscal_rules.sqlite_number(text)
+    """A quantity cell as Coffre's check reads it: empty is absent (None), any other text the number SQLite's
+    arithmetic finds in it (an integer, a real, Inf, a text the till held: 'abc' is 0)."""
+    return fiscal_rules.text_number(text)
 
 
 def check_totals(ctx):

@@ -12,6 +12,8 @@ is already the shop's local time.
 
 coffre_exact_sum(x) is sum() without its stop at 64 bits (journals/exact_sums.py).
 
+coffre_text_number(bytes) is the number a text holds, as fiscal_rules.text_number (and verify.py) reads it.
+
 A text whose bytes are not UTF-8 (a bit flipped on the till's disk, an edit) is read with \\xHH for each byte that is
 not part of a character, in the rows (open_snapshot) and in the functions' arguments (function_args.py), rather
 than stop the statement that meets it.
@@ -30,7 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import blake3
 
-from pipeline.fiscal_rules import digest
+from pipeline.fiscal_rules import digest, text_number
 from pipeline.interrupt import Interruptible
 from pipeline.journals.exact_sums import ExactSum
 
@@ -182,6 +184,9 @@ def add_functions(conn: sqlite3.Connection, zone: str = DEFAULT_TIMEZONE) -> sql
     conn.create_function("coffre_digest_of_nothing", 0, lambda: digest([]), deterministic=True)
     conn.create_function("coffre_local_time", 1, clock.local, deterministic=True)
     conn.create_function("coffre_day", 1, clock.day, deterministic=True)
+    # A decimal field read back from the text the export writes (journals/decimals.py), as verify.py reads it.
+    conn.create_function("coffre_text_number", 1, lambda raw: text_number(None if raw is None else bytes(raw).decode(
+        codec, UNREADABLE)), deterministic=True)
     return conn
 
 

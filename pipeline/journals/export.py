@@ -9,6 +9,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+from pipeline.journals import decimals
 from pipeline.journals.checks import CheckResult
 from pipeline.journals.lisezmoi import render as render_lisezmoi
 from pipeline.journals.mapping import Journal, Mapping, quote_ident
@@ -20,11 +21,8 @@ CSV_EOL = "\r\n"  # RFC 4180, what spreadsheet tools on Windows expect
 
 def _typed(j: Journal, f: str) -> str:
     col = quote_ident(f)
-    if j.types[f] == "number":  # a weighed 0.35 kg stays 0.35, a whole 2 stays 2
-        # A text or a blob where the till keeps a number (a damaged or edited row) is written as the text it holds,
-        # which the checks read as SQLite does ('abc' is 0): read as a number here, it was written 0.0.
-        return (f"(CASE WHEN typeof({col}) IN ('text', 'blob') THEN CAST({col} AS TEXT) "
-                f"WHEN {col} = CAST({col} AS INTEGER) THEN CAST({col} AS INTEGER) ELSE CAST({col} AS REAL) END)")
+    if j.types[f] == "number":  # a weighed 0.35 kg stays 0.35, a whole 2 stays 2, a text the till holds there a text
+        return decimals.written_sql(col)
     return f"CAST({col} AS INTEGER)" if j.types[f] == "integer" else f"CAST({col} AS TEXT)"
 
 
@@ -71,10 +69,13 @@ def csv_sql(j: Journal) -> str:
     1-year sample: 0.6 s of the first run's export). printf stops a text at a NUL character, which || keeps: a row
     with one in a text cell is made with || instead, so that no byte of it is lost.
     """
-    texts = [_typed(j, f) for f in j.fields if j.types[f] != "integer"]
+    texts = [f"instr({_typed(j, f)}, char(0))" for f in j.fields if j.types[f] == "string"]
+    # A decimal field holds text only where the till holds a text there (typeof, cheaper than the field's text).
+    texts += [f"({decimals.is_text_sql(quote_ident(f))} AND instr(CAST({quote_ident(f)} AS TEXT), char(0)))"
+              for f in j.fields if j.types[f] == "number"]
     if not texts:
         return csv_line_sql(j, printf=True)
-    nul = " OR ".join(f"instr({t}, char(0))" for t in texts)
+    nul = " OR ".join(texts)
     return f"CASE WHEN {nul} THEN {csv_line_sql(j, printf=False)} ELSE {csv_line_sql(j, printf=True)} END"
 
 
@@ -88,8 +89,9 @@ def csv_line_sql(j: Journal, printf: bool) -> str:
             if euro_field(j, f):
                 cells.append(_euros_sql(typed))
         elif j.types[f] == "number":  # bare, unless the till holds a text there
-            cells.append(f"(CASE WHEN typeof({typed}) = 'text' THEN {_quoted(typed, printf)} ELSE COALESCE({typed}, '') "
-                         "END)")
+            col = quote_ident(f)
+            cells.append(f"(CASE WHEN {decimals.is_text_sql(col)} THEN {_quoted(f'CAST({col} AS TEXT)', printf)} "
+                         f"ELSE COALESCE({typed}, '') END)")
         else:
             cells.append(_quoted(typed, printf))
     if not printf:
@@ -99,13 +101,7 @@ def csv_line_sql(j: Journal, printf: bool) -> str:
 
 
 def _json_typed(j: Journal, f: str) -> str:
-    if j.types[f] != "number":
-        return _typed(j, f)
-    # A quantity past a double's range (1e999 in the till's file) is an infinite REAL, which json_object writes Inf,
-    # not JSON: it is written 1e999, a JSON number every reader takes for infinity. The CSV keeps SQLite's Inf.
-    col = quote_ident(f)
-    return (f"(CASE WHEN typeof({col}) IN ('integer', 'real') AND abs(CAST({col} AS REAL)) = 1e999 THEN json(CASE WHEN "
-            f"CAST({col} AS REAL) > 0 THEN '1e999' ELSE '-1e999' END) ELSE {_typed(j, f)} END)")
+    return decimals.json_sql(quote_ident(f)) if j.types[f] == "number" else _typed(j, f)
 
 
 def json_sql(j: Journal) -> str:

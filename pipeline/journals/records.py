@@ -12,14 +12,16 @@ from __future__ import annotations
 from typing import Callable
 
 from pipeline.i18n import _, ngettext
+from pipeline.journals import decimals
 from pipeline.journals.findings import CheckResult, Finding, clauses
 from pipeline.journals.mapping import SOURCE_ID, Journal, Mapping, payload_sql, quote_ident, tickets_journal
 
 Scope = Callable[[Journal], tuple[str, tuple]]  # a journal -> (WHERE clause, parameters) of the records checked
 
-# The rule is pipeline/fiscal_rules.line_total; SQLite's round() rounds half away from zero as it does. verify.py
-# reads the export's text and computes it as SQLite does here (fiscal_rules.line_total_as_sqlite), so that a quantity
-# of 1e999, a text or a 64-bit overflow names the same lines there.
+# The rule is pipeline/fiscal_rules.line_total; SQLite's round() rounds half away from zero as it does. The quantity
+# is read through the text the export writes (journals/decimals.py), and verify.py computes from that text as SQLite
+# does here (fiscal_rules.line_total_as_sqlite): a quantity of 1e999, a text or a 64-bit overflow names the same
+# lines there.
 
 
 def check_records(conn, mapping: Mapping, result: CheckResult, scope: Scope) -> None:
@@ -71,6 +73,8 @@ def _breakdown(conn, j: Journal, spec: dict, rates: dict, result: CheckResult, s
 def _line_arithmetic(conn, mapping: Mapping, spec: dict, result: CheckResult, scope: Scope) -> None:
     j = mapping.journals[spec["journal"]]
     q, u, d, t = (quote_ident(spec[k]) for k in ("quantity", "unit_price", "discount", "total"))
+    if j.types.get(spec["quantity"]) == "number":
+        q = decimals.as_read_back_sql(q)  # as the export writes it, which verify.py reads
     expected = f"CAST(round({q} * {u}) AS INTEGER) - {d}"
     key = [k for k in ("register", "ticket_number", "line_no") if k in j.fields]
     where, params = scope(j)
