@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import shutil
 import sqlite3
-import tempfile
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import blake3
 
-from pipeline import clock, interrupt
+from pipeline import clock
 from pipeline.config import Config
 from pipeline.destinations import Destination, open_destination, why_not_read
 from pipeline.attention import baseline, needs_a_person
@@ -43,6 +40,7 @@ from pipeline.journals.incremental import journals_for_run
 from pipeline.journals.secret import chain_secret
 from pipeline.pack.frames import FrameTar, seal
 from pipeline.snapshot import open_source
+from pipeline.state.scratch import scratch_folder
 from pipeline.journals.run import tables_wanted
 from pipeline.state.activity_log import ActivityLog, check_against
 from pipeline.state.activity_log import head as log_head
@@ -189,23 +187,13 @@ def _prepare(cfg: Config, specs: list[str], source, history: History, allow_same
                  time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at)))
 
 
-@contextmanager
 def _scratch(cfg: Config):
-    """A private folder for the snapshot's plain copy, removed however the run ends."""
-    # Under the lock no other run of this store is alive: a scratch folder of its own left here is a killed
-    # run's (a plain copy of the till database). '@' cannot be in a store id, so no other store's matches;
-    # the state folder's digest keeps apart two stores that share an id on this machine (their locks do).
+    """A private folder for the snapshot's plain copy, removed however the run ends (state/scratch.py)."""
+    # Under the store's lock no other run of this store is alive: a folder of its own left here is a killed run's (a
+    # plain copy of the till database), removed now. '@' cannot be in a store id, so no other store's matches; the
+    # state folder's digest keeps apart two stores that share an id on this machine (their locks do).
     place = blake3.blake3(str(Path(cfg.state_dir).absolute()).encode()).hexdigest()[:12]
-    prefix = f"coffre-archive@{cfg.store_id}@{place}@"
-    for stale in Path(cfg.scratch_dir or tempfile.gettempdir()).glob(prefix + "*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    scratch = Path(tempfile.mkdtemp(prefix=prefix, dir=cfg.scratch_dir))
-    interrupt.half_made(scratch)  # a stop's hard exit runs no finally block: it removes the folder itself
-    try:
-        yield scratch
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-        interrupt.finished(scratch)
+    return scratch_folder("archive", f"{cfg.store_id}@{place}", cfg.scratch_dir, alone=True)
 
 
 def _write(cfg: Config, plan: _Plan, source, scratch: Path, history: History, recipients: list, secret_key,

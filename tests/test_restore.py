@@ -159,6 +159,30 @@ def test_restore_never_overwrites(archived, tmp_path):
     assert (out / "snapshot.sqlite").read_text() == "precious"
 
 
+def test_restore_into_a_folder_another_coffre_command_writes_into_is_one_sentence(archived, tmp_path):
+    import fcntl
+    import os
+
+    out = tmp_path / "controle"
+    out.mkdir()
+    (out / "audit.zip.coffre-partial").write_bytes(b"half a package")  # what export-auditor is writing there
+    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as export-auditor holds its folder (state/folder_lock.py)
+        res = run_coffre("restore", "--config", archived.config, "--identity", archived.identity, "--out", out)
+        fr = run_coffre("restore", "--config", archived.config, "--identity", archived.identity, "--out", out,
+                        env={"LANG": "fr_FR.UTF-8"})
+    finally:
+        os.close(fd)
+    assert res.code == 3, res
+    assert res.err.strip() == (f"coffre: Another Coffre command is writing into {out}; wait for it to end, or choose "
+                               "another folder."), res.err
+    assert fr.code == 3 and f"Une autre commande de Coffre écrit dans {out}" in fr.err, fr
+    assert sorted(p.name for p in out.iterdir()) == ["audit.zip.coffre-partial"]  # nothing taken, nothing written
+    res = run_coffre("restore", "--config", archived.config, "--identity", archived.identity, "--out", out)
+    assert res.code == 0, res  # the other command gone, its folder restores
+
+
 def test_restore_with_a_wrong_identity_is_one_sentence(archived, tmp_path):
     age_keygen = need_tool("age-keygen")
     other = tmp_path / "other.txt"

@@ -7,7 +7,6 @@ the command is in their language."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -26,9 +25,10 @@ from pipeline.auditor.report import render as render_report
 from pipeline.auditor.runs import runs_of_period
 from pipeline.config import Config
 from pipeline.destinations import open_destination
-from pipeline.errors import CannotRun, UsageError
+from pipeline.errors import UsageError
 from pipeline.i18n import _, in_language
 from pipeline.journals.mapping import load_mapping
+from pipeline.state.folder_lock import folder_to_ourselves
 from pipeline.journals.lisezmoi import render as render_lisezmoi
 from pipeline.journals.secret import chain_secret
 from pipeline.journals.run import journals_of_snapshot, tables_wanted
@@ -71,31 +71,11 @@ def build_package(cfg: Config, identities: list, period: tuple[str, str], out_zi
     letters = letter_paths(out_zip)
     if not out_zip.parent.is_dir():
         raise UsageError(_("The folder {path} does not exist.").format(path=out_zip.parent))
-    with _folder_to_ourselves(out_zip.parent):
+    # Two at once into a folder would take each other's partial files, and the zip published could open only with
+    # the other's password.
+    with folder_to_ourselves(out_zip.parent, _("Another Coffre command is writing into {path}; wait for it to end, or "
+                                               "write the package elsewhere.").format(path=out_zip.parent)):
         return _build(cfg, identities, period, out_zip, letters, password, run_id, specs, say, progress, published)
-
-
-@contextlib.contextmanager
-def _folder_to_ourselves(folder: Path):
-    """One export-auditor at a time into a folder (an flock on it): two at once would take each other's partial
-    files, and the zip published could open only with the other's password. Where the folder cannot be locked (a
-    network share), the export goes on without."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        yield
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise CannotRun(_("Another Coffre command is writing into {path}; wait for it to end, or write the "
-                              "package elsewhere.").format(path=folder)) from None
-        except OSError:
-            pass  # no locks on this file system
-        yield
-    finally:
-        os.close(fd)
 
 
 def _build(cfg: Config, identities: list, period: tuple[str, str], out_zip: Path, letters: tuple[Path, Path],

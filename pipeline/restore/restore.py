@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import shutil
@@ -30,6 +29,7 @@ from pipeline.unpack.journals_tar import open_stream as open_tar_stream
 from pipeline.unpack.journals_tar import members as journal_members
 from pipeline.unpack.stream import SourceReadError, UnpackError
 from pipeline.snapshot import KINDS, open_source, reader, reader_of
+from pipeline.state.folder_lock import folder_to_ourselves
 from pipeline.verify.copy import Problem, VerifyOptions, verify_run
 from pipeline.verify.deep import require_matching_identity
 from pipeline.restore.choose import lacking, newer_than_written, older_than_written, plan
@@ -186,20 +186,17 @@ def _restore_folder(out_dir: Path):
     what an interrupted restore left there (its partial files: never published, so never the user's)."""
     created = not out_dir.exists()
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise CannotRun(_("Another restore is writing into {path}; wait for it to finish or choose another "
-                            "folder.").format(path=out_dir))
-        _unpublish(out_dir)
-        for leftover in out_dir.glob(TMP_PREFIX + "*"):
-            if leftover.is_dir() and not leftover.is_symlink():
-                shutil.rmtree(leftover, ignore_errors=True)
-            else:
-                leftover.unlink(missing_ok=True)
-        yield
+        # export-auditor holds its folder the same way: "another Coffre command", whichever it is.
+        with folder_to_ourselves(out_dir, _("Another Coffre command is writing into {path}; wait for it to end, or "
+                                            "choose another folder.").format(path=out_dir)):
+            _unpublish(out_dir)
+            for leftover in out_dir.glob(TMP_PREFIX + "*"):
+                if leftover.is_dir() and not leftover.is_symlink():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
+            yield
     except BaseException:
         if created:
             try:
@@ -207,8 +204,6 @@ def _restore_folder(out_dir: Path):
             except OSError:
                 pass
         raise
-    finally:
-        os.close(fd)
 
 
 def _unpublish(out_dir: Path) -> None:

@@ -21,10 +21,12 @@ YOUNG = 60  # seconds: a folder younger than this may be between its creation an
 
 
 @contextmanager
-def scratch_folder(kind: str, store_id: str, base: Path | None = None):
+def scratch_folder(kind: str, store_id: str, base: Path | None = None, alone: bool = False):
+    """`alone`: the caller holds the store's lock, so that no live command has a folder of this prefix: every one
+    left is a dead one's, however young."""
     base = Path(base or tempfile.gettempdir())
     prefix = f"coffre-{kind}@{store_id}@"
-    sweep(base, prefix)
+    sweep(base, prefix, young=0 if alone else YOUNG)
     folder = Path(tempfile.mkdtemp(prefix=prefix, dir=base))  # mode 0700
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     # A stop that ends the process past its grace runs no finally block: the folder, which may hold a plain copy of
@@ -39,14 +41,14 @@ def scratch_folder(kind: str, store_id: str, base: Path | None = None):
         os.close(fd)
 
 
-def sweep(base: Path, prefix: str) -> None:
+def sweep(base: Path, prefix: str, young: float = YOUNG) -> None:
     """Removes the folders named `prefix…` under `base` whose process is gone (their flock is free)."""
     for p in base.glob(prefix + "*"):
         try:
             fd = os.open(p, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         except OSError:
             continue
-        if time.time() - os.fstat(fd).st_mtime < YOUNG:
+        if time.time() - os.fstat(fd).st_mtime < young:
             os.close(fd)  # perhaps made a moment ago and not locked yet: next time
             continue
         try:
