@@ -115,13 +115,12 @@ def line_total(quantity, unit_price, discount):
     return round_half_away(quantity * unit_price) - discount
 
 
-# Coffre's check of a line is SQLite's `CAST(round(quantity * unit_price) AS INTEGER) - discount`, the quantity read
-# back from the text the export writes with text_number (SQLite's own reading of a text as a number changed between
-# versions, and rounds the last bit otherwise on some texts); line_total_as_sqlite gives the same result from the
-# CSV, so that verify.py names the same lines even where a value is absurd (a quantity of 1e999, a text, the largest
-# integers): SQLite turns an integer product or difference past 64 bits into a real, a real into an integer by
-# clamping it to 64 bits, and a NaN into NULL (None here); its round() leaves alone a real past 2^52, which has no
-# fraction.
+# Coffre's check of a line is SQLite's `CAST(round(quantity * unit_price) AS INTEGER) - discount`, a quantity the
+# till holds as a text read with text_number (SQLite's own reading of a text changed between versions, and differs
+# from Python's in the last bit on some); line_total_as_sqlite gives the same result from the CSV, so that verify.py
+# names the same lines even where a value is absurd (a quantity of 1e999, a text, the largest integers): SQLite
+# turns an integer product or difference past 64 bits into a real, a real into an integer by clamping it to 64 bits,
+# and a NaN into NULL (None here); its round() leaves alone a real past 2^52, which has no fraction.
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 _NUMBER_PREFIX = re.compile(r"[ \t\n\v\f\r]*([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))([eE][+-]?[0-9]+)?")
 

@@ -65,6 +65,9 @@ def _rules_module():
 
 
 fiscal_rules = _rules_module()
+# A cell is as long as what the till held (a damaged quantity of 200,000 characters): the csv module's default limit
+# (131,072) would leave a whole journal unread. 2^31 - 1 is the most it takes where a C long is 32 bits (Windows).
+csv.field_size_limit(2**31 - 1)
 
 
 def _chains_module():

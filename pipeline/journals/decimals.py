@@ -1,9 +1,10 @@
-"""How a decimal field (a weighed quantity) is written in the journals' text, which its line's arithmetic reads back.
+"""How a decimal field (a weighed quantity) is written in the journals' text, and how a line's arithmetic reads it.
 
-The CSV holds one text per value, and the inspector's verify.py has only that text: Coffre's check of a line reads
-the quantity through the same text (fiscal_rules.text_number: the number SQLite's arithmetic finds in a text), so
-that both name the same lines whatever the till holds. SQLite's text of a real has 15 significant digits: a till's 0.4999999999999999 is written,
-and checked, as 0.5.
+The CSV holds one text per value, and the inspector's verify.py has only that text: where the till holds a text,
+Coffre's check of a line reads it as verify.py reads the cell (fiscal_rules.text_number: the number SQLite's
+arithmetic finds in a text), so that both name the same lines. A real is written with SQLite's 15 significant
+digits, the text a till signs; verify.py computes from those, Coffre from the till's double: for a real of 16 or 17
+digits (0.35 x 3 computed by a till is 1.0499999999999998, written 1.05) a line at half a cent can read otherwise.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def json_sql(col: str) -> str:
             f"WHEN {col} = CAST({col} AS INTEGER) THEN CAST({col} AS INTEGER) ELSE {col} END)")
 
 
-def as_read_back_sql(col: str) -> str:
-    """The value a line's arithmetic takes: the field's text read back as fiscal_rules.text_number reads it (SQLite's
-    own reading of a text differs between its versions in the last bit); an integer as it is, at no cost."""
-    return f"(CASE WHEN typeof({col}) = 'integer' THEN {col} ELSE coffre_text_number(CAST({written_sql(col)} AS BLOB)) END)"
+def as_checked_sql(col: str) -> str:
+    """The value a line's arithmetic takes: the till's number as it is (its total was computed from that double, not
+    from 15 digits of it); a text or blob read as fiscal_rules.text_number reads its CSV cell, as verify.py does
+    (SQLite's own reading of a text differs in the last bit between versions, and reads SQLite's text Inf as 0)."""
+    return f"(CASE WHEN {is_text_sql(col)} THEN coffre_text_number(CAST({col} AS BLOB)) ELSE {col} END)"

@@ -18,8 +18,8 @@ from pipeline.journals.mapping import SOURCE_ID, Journal, Mapping, payload_sql, 
 
 Scope = Callable[[Journal], tuple[str, tuple]]  # a journal -> (WHERE clause, parameters) of the records checked
 
-# The rule is pipeline/fiscal_rules.line_total; SQLite's round() rounds half away from zero as it does. The quantity
-# is read through the text the export writes (journals/decimals.py), and verify.py computes from that text as SQLite
+# The rule is pipeline/fiscal_rules.line_total; SQLite's round() rounds half away from zero as it does. A text the till
+# holds as a quantity is read as verify.py reads its CSV cell (journals/decimals.py), and verify.py computes as SQLite
 # does here (fiscal_rules.line_total_as_sqlite): a quantity of 1e999, a text or a 64-bit overflow names the same
 # lines there.
 
@@ -74,7 +74,7 @@ def _line_arithmetic(conn, mapping: Mapping, spec: dict, result: CheckResult, sc
     j = mapping.journals[spec["journal"]]
     q, u, d, t = (quote_ident(spec[k]) for k in ("quantity", "unit_price", "discount", "total"))
     if j.types.get(spec["quantity"]) == "number":
-        q = decimals.as_read_back_sql(q)  # as the export writes it, which verify.py reads
+        q = decimals.as_checked_sql(q)  # a text as verify.py reads its cell
     expected = f"CAST(round({q} * {u}) AS INTEGER) - {d}"
     key = [k for k in ("register", "ticket_number", "line_no") if k in j.fields]
     where, params = scope(j)
