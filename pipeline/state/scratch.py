@@ -26,14 +26,17 @@ def scratch_folder(kind: str, store_id: str, base: Path | None = None, alone: bo
     left is a dead one's, however young."""
     base = Path(base or tempfile.gettempdir())
     prefix = f"coffre-{kind}@{store_id}@"
-    sweep(base, prefix, young=0 if alone else YOUNG)
+    sweep(base, prefix, alone=alone)
     folder = Path(tempfile.mkdtemp(prefix=prefix, dir=base))  # mode 0700
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     # A stop that ends the process past its grace runs no finally block: the folder, which may hold a plain copy of
     # the till's database, is removed by that exit too.
     interrupt.half_made(folder)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass  # a file system without locks (a network share): no sweep can tell this folder dead, and none takes it
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -41,20 +44,21 @@ def scratch_folder(kind: str, store_id: str, base: Path | None = None, alone: bo
         os.close(fd)
 
 
-def sweep(base: Path, prefix: str, young: float = YOUNG) -> None:
-    """Removes the folders named `prefix…` under `base` whose process is gone (their flock is free)."""
+def sweep(base: Path, prefix: str, alone: bool = False) -> None:
+    """Removes the folders named `prefix…` under `base` whose process is gone (their flock is free); `alone`: all of
+    them (no live command can have one)."""
     for p in base.glob(prefix + "*"):
         try:
             fd = os.open(p, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         except OSError:
             continue
-        if time.time() - os.fstat(fd).st_mtime < young:
-            os.close(fd)  # perhaps made a moment ago and not locked yet: next time
-            continue
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            continue  # alive
+            if not alone:
+                if time.time() - os.fstat(fd).st_mtime < YOUNG:
+                    continue  # perhaps made a moment ago and not locked yet: next time
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # alive (BlockingIOError), or no locks here to tell: left alone
         finally:
             os.close(fd)
         shutil.rmtree(p, ignore_errors=True)
