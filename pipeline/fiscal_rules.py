@@ -101,23 +101,9 @@ def english(check):
     return CHECKS.get(check, (check, check))[0]
 
 
-def round_half_away(value):
-    """To a whole number of cents, the half away from zero (2.5 -> 3, -2.5 -> -3): the rounding of a line's
-    quantity x unit price when the quantity has decimals (a weighed 0.35 kg)."""
-    if isinstance(value, int):
-        return value
-    whole = int(abs(value) + 0.5)
-    return whole if value >= 0 else -whole
-
-
-def line_total(quantity, unit_price, discount):
-    """What a line's total must be: quantity x unit price, rounded as above, minus the discount."""
-    return round_half_away(quantity * unit_price) - discount
-
-
 # Coffre's check of a line is SQLite's `CAST(round(quantity * unit_price) AS INTEGER) - discount`, a quantity the
 # till holds as a text read with text_number (SQLite's own reading of a text changed between versions, and differs
-# from Python's in the last bit on some); line_total_as_sqlite gives the same result from the CSV, so that verify.py
+# from Python's in the last bit on some); line_total gives the same result from the CSV, so that verify.py
 # names the same lines even where a value is absurd (a quantity of 1e999, a text, the largest integers): SQLite
 # turns an integer product or difference past 64 bits into a real, a real into an integer by clamping it to 64 bits,
 # and a NaN into NULL (None here); its round() leaves alone a real past 2^52, which has no fraction.
@@ -169,9 +155,11 @@ def _sqlite_integer(r):
     return int(r)
 
 
-def line_total_as_sqlite(quantity, unit_price, discount):
-    """line_total as Coffre's check computes it in SQLite (None where SQLite gives NULL), for any values: a quantity
-    an int or a float (text_number reads one from a text), None for an absent one; a price and discount ints."""
+def line_total(quantity, unit_price, discount):
+    """What a line's total must be: quantity x unit price, rounded to the cent (the half away from zero: 2.5 -> 3,
+    -2.5 -> -3, for a weighed 0.35 kg), minus the discount; as Coffre's check computes it in SQLite (None where SQLite
+    gives NULL), for any values: a quantity an int or a float (text_number reads one from a text), None for an absent
+    one; a price and a discount ints."""
     product = _sqlite_op(quantity, unit_price, lambda a, b: a * b)
     if product is None:
         return None

@@ -1436,7 +1436,7 @@ def check_records(ctx):
                 u, d, t = _ints(ctx, j, row, [(f, idx[f]) for f in cols[1:]], rec, line)
                 if None in (u, d, t):
                     continue
-                want = fiscal_rules.line_total_as_sqlite(_quantity(row[idx[cols[0]]]), u, d)
+                want = fiscal_rules.line_total(_quantity(row[idx[cols[0]]]), u, d)
                 if t != want:
                     ctx.report.add(j.name, "line_arithmetic", "total de ligne {}, mais quantité {} x prix unitaire {} - "
                                    "remise {} donne {}.".format(t, _show(row[idx[cols[0]]] or None), u, d, _show(want)),

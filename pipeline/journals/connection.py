@@ -184,7 +184,7 @@ def add_functions(conn: sqlite3.Connection, zone: str = DEFAULT_TIMEZONE) -> sql
     conn.create_function("coffre_digest_of_nothing", 0, lambda: digest([]), deterministic=True)
     conn.create_function("coffre_local_time", 1, clock.local, deterministic=True)
     conn.create_function("coffre_day", 1, clock.day, deterministic=True)
-    # A decimal field read back from the text the export writes (journals/decimals.py), as verify.py reads it.
+    # A text the till holds where a decimal field is, read as verify.py reads its CSV cell (journals/decimals.py).
     conn.create_function("coffre_text_number", 1, lambda raw: text_number(None if raw is None else bytes(raw).decode(
         codec, UNREADABLE)), deterministic=True)
     return conn

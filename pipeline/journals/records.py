@@ -18,10 +18,8 @@ from pipeline.journals.mapping import SOURCE_ID, Journal, Mapping, payload_sql, 
 
 Scope = Callable[[Journal], tuple[str, tuple]]  # a journal -> (WHERE clause, parameters) of the records checked
 
-# The rule is pipeline/fiscal_rules.line_total; SQLite's round() rounds half away from zero as it does. A text the till
-# holds as a quantity is read as verify.py reads its CSV cell (journals/decimals.py), and verify.py computes as SQLite
-# does here (fiscal_rules.line_total_as_sqlite): a quantity of 1e999, a text or a 64-bit overflow names the same
-# lines there.
+# The rule is pipeline/fiscal_rules.line_total, which verify.py computes from the CSV as SQLite does here: a quantity of
+# 1e999, a text (read as verify.py reads its cell: journals/decimals.py) or a 64-bit overflow names the same lines.
 
 
 def check_records(conn, mapping: Mapping, result: CheckResult, scope: Scope) -> None:

@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 from conftest import run_coffre
 
-from pipeline.fiscal_rules import line_total, line_total_as_sqlite, text_number
+from pipeline.fiscal_rules import line_total, text_number
 
 
 def test_a_weighed_quantity_is_exported_as_it_is_and_its_line_checked(store, tmp_path):
@@ -117,7 +117,7 @@ def test_odd_quantities_are_written_as_the_till_holds_them_and_verify_py_names_t
         elif totals == "as read back":
             q, u, d = conn.execute("SELECT CAST(CAST(quantity AS TEXT) AS BLOB), unit_price_cents, discount_cents "
                                    "FROM ticket_lines WHERE id = ?", (lid,)).fetchone()
-            total = line_total_as_sqlite(text_number(q.decode("utf-8", "backslashreplace")), u, d)
+            total = line_total(text_number(q.decode("utf-8", "backslashreplace")), u, d)
             if total is not None:  # an empty text is read as absent, and its line has no total to give
                 conn.execute("UPDATE ticket_lines SET line_total_ttc = ? WHERE id = ?", (total, lid))
     stored = {lid: conn.execute("SELECT typeof(quantity), CAST(CAST(quantity AS TEXT) AS BLOB) FROM ticket_lines "
@@ -192,7 +192,7 @@ def test_weighed_quantities_as_a_scale_gives_them_are_checked_alike_by_coffre_an
         weight = round(rng.uniform(0.001, 40), rng.randint(1, 3)) * rng.choice((1, -1))
         unit = rng.choice((rng.randint(1, 99_999), rng.randint(1, 2**40)))
         # A total from the till's double, rounded the other way on one line in three: a finding on both sides.
-        total = line_total_as_sqlite(weight, unit, 0) + (1 if lid % 3 == 0 else 0)
+        total = line_total(weight, unit, 0) + (1 if lid % 3 == 0 else 0)
         conn.execute("UPDATE ticket_lines SET quantity = ?, unit_price_cents = ?, discount_cents = 0, "
                      "line_total_ttc = ? WHERE id = ?", (weight, unit, total, lid))
     conn.commit()
