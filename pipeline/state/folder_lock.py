@@ -1,7 +1,7 @@
 """One Coffre command at a time writing into a folder the user names (restore's --out, export-auditor's): an flock.
 
 The kernel drops the lock when the holder dies, so a killed command never keeps the folder from the next one. Where
-the folder's file system has no locks (some network shares), the command goes on without, as it did before.
+the folder's file system refuses locks, the command goes on without, as it did before.
 """
 
 from __future__ import annotations

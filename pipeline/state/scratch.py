@@ -18,6 +18,7 @@ from pathlib import Path
 from pipeline import interrupt
 
 YOUNG = 60  # seconds: a folder younger than this may be between its creation and its lock
+STALE_WITHOUT_LOCKS = 24 * 3600  # seconds: on a file system without locks, a folder this old is a dead command's
 
 
 @contextmanager
@@ -36,7 +37,7 @@ def scratch_folder(kind: str, store_id: str, base: Path | None = None, alone: bo
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
         except OSError:
-            pass  # a file system without locks (a network share): no sweep can tell this folder dead, and none takes it
+            pass  # a file system that refuses locks: a sweep takes this folder only when it is a day old
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -45,20 +46,24 @@ def scratch_folder(kind: str, store_id: str, base: Path | None = None, alone: bo
 
 
 def sweep(base: Path, prefix: str, alone: bool = False) -> None:
-    """Removes the folders named `prefix…` under `base` whose process is gone (their flock is free); `alone`: all of
-    them (no live command can have one)."""
+    """Removes the folders named `prefix…` under `base` whose process is gone (their flock is free). `alone`: the
+    caller's store lock says that none of this machine's commands can be making one now, so a young folder is not
+    spared, nor one on a file system without locks; one whose flock is held (another machine or container sharing
+    the state path and scratch folder, with a store lock of its own) still is."""
     for p in base.glob(prefix + "*"):
         try:
             fd = os.open(p, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         except OSError:
             continue
         try:
-            if not alone:
-                if time.time() - os.fstat(fd).st_mtime < YOUNG:
-                    continue  # perhaps made a moment ago and not locked yet: next time
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            continue  # alive (BlockingIOError), or no locks here to tell: left alone
+            if not alone and time.time() - os.fstat(fd).st_mtime < YOUNG:
+                continue  # perhaps made a moment ago and not locked yet: next time
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # alive
+        except OSError:  # no locks here to tell: a day old, no command of Coffre's is still at it
+            if not alone and time.time() - os.path.getmtime(p) < STALE_WITHOUT_LOCKS:
+                continue
         finally:
             os.close(fd)
         shutil.rmtree(p, ignore_errors=True)

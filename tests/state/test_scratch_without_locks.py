@@ -1,5 +1,5 @@
-"""Scratch folders on a file system without locks (a network share without a lock service: flock says ENOLCK): the
-command goes on, as it did before its folder was locked; under the store's lock a dead run's folder is still removed.
+"""Scratch folders on a file system without locks (flock says ENOLCK): the command goes on, as it did before its
+folder was locked; under the store's lock a dead run's folder is still removed, a live one never.
 
 The share is stood in for by a wrapper that makes flock fail with ENOLCK under one folder, as the kernel's NFS client
 does without lockd; everything else (the archive, the copies, the stock tools) is real."""
@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import tomllib
@@ -53,13 +54,20 @@ def test_an_archive_whose_scratch_folder_has_no_locks_goes_on_and_removes_a_dead
     second = _coffre_without_locks(share, "archive", "--config", store.config, "--yes")
     assert second.returncode == 0, second.stderr
     assert list(scratch.iterdir()) == [], list(scratch.iterdir())
-    # Another command's folder there is left alone: nothing on this share tells whether its command is alive.
-    other = scratch / "coffre-journals@boutique@abc"
-    other.mkdir()
-    os.utime(other, (0, 0))
+    # Another command's folders there: archive leaves them; that command's next run takes the one a day old (no lock
+    # tells whether its command is alive, a day does) and leaves the recent one.
+    old, recent = scratch / "coffre-journals@boutique@old", scratch / "coffre-journals@boutique@recent"
+    for folder in (old, recent):
+        folder.mkdir()
+        (folder / "tickets.csv").write_text("plain sales")
+    os.utime(old, (0, 0))
+    os.utime(recent, (time.time() - 3600,) * 2)
     third = _coffre_without_locks(share, "archive", "--config", store.config, "--yes")
     assert third.returncode == 0, third.stderr
-    assert other.exists()
+    assert old.exists() and recent.exists()
+    export = _coffre_without_locks(share, "journals", "export", "--config", store.config, "--out", tmp_path / "j")
+    assert export.returncode == 0, export.stderr
+    assert sorted(p.name for p in scratch.iterdir()) == [recent.name]
 
 
 def _archive_prefix(store, scratch: Path) -> str:
@@ -70,3 +78,27 @@ def _archive_prefix(store, scratch: Path) -> str:
     with _scratch(load(store.config)) as folder:
         assert folder.parent == scratch
         return folder.name[:folder.name.rindex("@") + 1]
+
+
+def test_an_archive_keeps_a_folder_of_its_prefix_whose_lock_is_held(store, tmp_path):
+    """Two archivers can share a store id, a state path and a scratch folder with store locks of their own (two
+    containers on one host): the store's lock does not make the other's live folder a dead one's."""
+    import fcntl
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    text = Path(store.config).read_text(encoding="utf-8")
+    Path(store.config).write_text(text.replace("[archive]\n", f"[archive]\nscratch_dir = \"{scratch}\"\n", 1),
+                                  encoding="utf-8")
+    live = scratch / (_archive_prefix(store, scratch) + "the-other-one")
+    live.mkdir()
+    (live / "snapshot.sqlite").write_bytes(b"the other archive's plain copy")
+    fd = os.open(live, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        res = subprocess.run([sys.executable, "-m", "pipeline", "archive", "--config", str(store.config), "--yes"],
+                             cwd=REPO, capture_output=True, text=True, timeout=300)
+    finally:
+        os.close(fd)
+    assert res.returncode == 0, res.stderr
+    assert (live / "snapshot.sqlite").read_bytes() == b"the other archive's plain copy"
