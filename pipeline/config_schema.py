@@ -113,7 +113,9 @@ KEYS: tuple[Key, ...] = (
                   "than wait forever on a server that stopped answering; at least source_lock_wait + 5."), 600,
         low=5, high=86400),
     Key("archive", "scratch_dir", "string",
-        lambda: _("A folder for the temporary copy of the database (default: the system's temporary folder)."), ""),
+        lambda: _("A folder for the temporary copy of the database (default: the system's temporary folder), on "
+                  "this machine's own disk: another machine sharing it could take a copy still in use for a dead "
+                  "one's."), ""),
     Key("journals", "enabled", "boolean", lambda: _("Check and export the fiscal journals at every run."), True),
     Key("journals", "mapping", "string",
         lambda: _("How the till software's tables are read: a mapping shipped with Coffre ({names}) or the path of a "
