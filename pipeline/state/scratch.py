@@ -62,7 +62,7 @@ def sweep(base: Path, prefix: str, alone: bool = False) -> None:
         except BlockingIOError:
             continue  # alive
         except OSError:  # no locks here to tell: a day old, no command of Coffre's is still at it
-            if not alone and time.time() - os.path.getmtime(p) < STALE_WITHOUT_LOCKS:
+            if not alone and time.time() - os.fstat(fd).st_mtime < STALE_WITHOUT_LOCKS:
                 continue
         finally:
             os.close(fd)
