@@ -61,12 +61,24 @@ def sweep(base: Path, prefix: str, alone: bool = False) -> None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             continue  # alive
-        except OSError:  # no locks here to tell: a day old, no command of Coffre's is still at it
-            if not alone and time.time() - os.fstat(fd).st_mtime < STALE_WITHOUT_LOCKS:
+        except OSError:  # no locks here to tell: untouched for a day, no command of Coffre's is still at it
+            if not alone and not _untouched_for_a_day(base, p):
                 continue
         finally:
             os.close(fd)
         shutil.rmtree(p, ignore_errors=True)
+
+
+def _untouched_for_a_day(base: Path, folder: Path) -> bool:
+    """Whether nothing in the folder (itself, or what it holds) changed for a day, by the clock of the file system
+    that holds it (a file server's clock may be a day off this machine's); False when that cannot be told."""
+    try:
+        with tempfile.TemporaryFile(dir=base) as probe:
+            now = os.fstat(probe.fileno()).st_mtime
+        newest = max([os.lstat(folder).st_mtime] + [e.stat(follow_symlinks=False).st_mtime for e in os.scandir(folder)])
+    except OSError:
+        return False
+    return now - newest >= STALE_WITHOUT_LOCKS
 
 
 @contextmanager

@@ -54,20 +54,23 @@ def test_an_archive_whose_scratch_folder_has_no_locks_goes_on_and_removes_a_dead
     second = _coffre_without_locks(share, "archive", "--config", store.config, "--yes")
     assert second.returncode == 0, second.stderr
     assert list(scratch.iterdir()) == [], list(scratch.iterdir())
-    # Another command's folders there: archive leaves them; that command's next run takes the one a day old (no lock
-    # tells whether its command is alive, a day does) and leaves the recent one.
-    old, recent = scratch / "coffre-journals@boutique@old", scratch / "coffre-journals@boutique@recent"
-    for folder in (old, recent):
+    # Another command's folders there: archive leaves them; that command's next run takes the one untouched for a day
+    # (no lock tells whether its command is alive, a day does), and leaves the recent one and the one whose folder
+    # looks old but whose file is being written (a file server's clock a day behind, or a folder made long ago).
+    old, recent, writing = (scratch / f"coffre-journals@boutique@{n}" for n in ("old", "recent", "writing"))
+    for folder in (old, recent, writing):
         folder.mkdir()
         (folder / "tickets.csv").write_text("plain sales")
+    os.utime(old / "tickets.csv", (0, 0))
     os.utime(old, (0, 0))
     os.utime(recent, (time.time() - 3600,) * 2)
+    os.utime(writing, (0, 0))
     third = _coffre_without_locks(share, "archive", "--config", store.config, "--yes")
     assert third.returncode == 0, third.stderr
     assert old.exists() and recent.exists()
     export = _coffre_without_locks(share, "journals", "export", "--config", store.config, "--out", tmp_path / "j")
     assert export.returncode == 0, export.stderr
-    assert sorted(p.name for p in scratch.iterdir()) == [recent.name]
+    assert sorted(p.name for p in scratch.iterdir()) == sorted([recent.name, writing.name])
 
 
 def _archive_prefix(store, scratch: Path) -> str:
