@@ -184,15 +184,11 @@ def _said(problem: Problem) -> str:
 def _restore_folder(out_dir: Path):
     """The restore's folder, created private (0700), locked against a second restore into it, and cleared of
     what an interrupted restore left there (its partial files: never published, so never the user's)."""
-    made = []  # the folders this restore creates, the restore's own last (private, as what goes in them)
-    missing = out_dir
-    while not missing.exists() and missing != missing.parent:
-        made.insert(0, missing)
-        missing = missing.parent
-    for folder in made:
-        folder.mkdir(mode=0o700, exist_ok=True)
+    created = not out_dir.exists()
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     # export-auditor holds its folder the same way: "another Coffre command", whichever it is. Refused, this restore
-    # leaves the folder alone, even one it made: the other command may be using it already.
+    # leaves the folder alone, even one it made: the other command may be using it already. (Its parents stay: another
+    # command may be making its own folder in them at this very moment.)
     with folder_to_ourselves(out_dir, _("Another Coffre command is writing into {path}; wait for it to end, or "
                                         "choose another folder.").format(path=out_dir)):
         try:
@@ -204,11 +200,11 @@ def _restore_folder(out_dir: Path):
                     leftover.unlink(missing_ok=True)
             yield
         except BaseException:
-            for folder in reversed(made):  # only while empty: a failed restore leaves no folder of its own behind
+            if created:
                 try:
-                    folder.rmdir()
+                    out_dir.rmdir()  # only if empty: a failed restore leaves no folder of its own behind
                 except OSError:
-                    break
+                    pass
             raise
 
 
