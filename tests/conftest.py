@@ -272,6 +272,38 @@ def vs():
     return module
 
 
+def verify_py_folder(db: Path, root: Path, vs, mapping_name: str = "reference-pos", context: dict | None = None):
+    """The journals Coffre exports of `db`, laid out under `root` as an auditor package's verify.py reads them (till
+    keys, recipes, verify.py and fiscal_rules.py beside, SHA256SUMS); returns Coffre's outcome (its checks)."""
+    import hashlib
+    import json
+    import shutil
+    import sqlite3
+
+    from pipeline.auditor.recipes import recipes, till_keys
+    from pipeline.journals.connection import add_functions
+    from pipeline.journals.mapping import load_mapping
+    from pipeline.journals.run import journals_of_snapshot
+
+    mapping = load_mapping(mapping_name)
+    conn = add_functions(sqlite3.connect(db))
+    try:
+        keys = till_keys(conn, mapping)
+    finally:
+        conn.close()
+    outcome = journals_of_snapshot(db, root / "journals", mapping_name, None, None, context or {})
+    (root / "keys").mkdir()
+    (root / "keys" / "till-keys.json").write_text(json.dumps(keys), encoding="utf-8")
+    (root / "recipes.json").write_text(json.dumps(recipes(mapping)), encoding="utf-8")
+    script = Path(vs.__file__)
+    shutil.copy(script, root / "verify.py")
+    shutil.copy(script.parent.parent / "fiscal_rules.py", root / "fiscal_rules.py")
+    sums = "".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(root).as_posix()}\n"
+                   for p in sorted(root.rglob("*")) if p.is_file())
+    (root / "SHA256SUMS").write_text(sums, encoding="utf-8")
+    return outcome
+
+
 def open_package(package: Path, into: Path, password: str) -> Path:
     """An auditor package extracted with the stock 7-Zip, as the inspector does; returns its one folder."""
     res = subprocess.run([need_tool("7z"), "x", "-y", f"-p{password}", f"-o{into}", str(package)], capture_output=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import need_tool, open_package, run_coffre
+from conftest import need_tool, open_package, run_coffre, verify_py_folder
 
 from pipeline.journals.checks import check_journals
 from pipeline.journals.connection import add_functions
@@ -233,13 +233,7 @@ def test_each_tampering_is_named_by_archive_export_report_and_verify_py(clean_st
 def test_no_false_finding_on_100_clean_seeds(tmp_path, vs):
     """100 clean shops (half of them Paris-time tills selling after midnight): no finding from Coffre's checks of the
     journals, nor from the inspector's verify.py on the journals Coffre exports (every signature, every rule)."""
-    import hashlib
-
-    from pipeline.auditor.recipes import recipes, till_keys
-    from pipeline.journals.run import journals_of_snapshot
-
     mapping = load_mapping()
-    script = Path(vs.__file__)
     for seed in range(1, 101):
         db = tmp_path / f"s{seed}.db"
         zone, night = ("Europe/Paris", seed % 4) if seed % 2 else (None, 0)
@@ -247,22 +241,13 @@ def test_no_false_finding_on_100_clean_seeds(tmp_path, vs):
         conn = add_functions(sqlite3.connect(db))
         try:
             result = check_journals(conn, mapping)
-            keys = till_keys(conn, mapping)
         finally:
             conn.close()
         assert result.findings == [], (seed, [f.sentence() for f in result.findings[:5]])
         assert result.signatures_verified > 0
         root = tmp_path / f"p{seed}"
-        outcome = journals_of_snapshot(db, root / "journals", "reference-pos", None, None, {"seed": seed})
+        outcome = verify_py_folder(db, root, vs, context={"seed": seed})
         assert outcome.checks.findings == []
-        (root / "keys").mkdir()
-        (root / "keys" / "till-keys.json").write_text(json.dumps(keys), encoding="utf-8")
-        (root / "recipes.json").write_text(json.dumps(recipes(mapping)), encoding="utf-8")
-        shutil.copy(script, root / "verify.py")
-        shutil.copy(script.parent.parent / "fiscal_rules.py", root / "fiscal_rules.py")
-        sums = "".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(root).as_posix()}\n"
-                       for p in sorted(root.rglob("*")) if p.is_file())
-        (root / "SHA256SUMS").write_text(sums, encoding="utf-8")
         report = vs.verify(str(root), say=lambda *a: None)
         assert report.total() == 0, (seed, [vs.Report.sentence(f) for f in report.findings[:5]])
         for suffix in ("", "-wal", "-shm"):

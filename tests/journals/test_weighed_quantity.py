@@ -8,7 +8,7 @@ import json
 import sqlite3
 
 import pytest
-from conftest import run_coffre
+from conftest import run_coffre, verify_py_folder
 
 from pipeline.fiscal_rules import line_total, text_number
 
@@ -72,36 +72,6 @@ ODD_QUANTITIES = ["1e999", "-1e999", "1.7976931348623157e308", "-1.7976931348623
                   "'1' || printf('%.*c', 200000, 'x')"]  # past the csv module's default cell limit
 
 
-def _package_root(db, root, vs, mapping_name="reference-pos"):
-    """The journals Coffre exports of `db`, laid out as a package's verify.py reads them; returns Coffre's outcome."""
-    import hashlib
-    import shutil
-    from pathlib import Path
-
-    from pipeline.auditor.recipes import recipes, till_keys
-    from pipeline.journals.connection import add_functions
-    from pipeline.journals.mapping import load_mapping
-    from pipeline.journals.run import journals_of_snapshot
-
-    mapping = load_mapping(mapping_name)
-    conn = add_functions(sqlite3.connect(db))
-    try:
-        keys = till_keys(conn, mapping)
-    finally:
-        conn.close()
-    outcome = journals_of_snapshot(db, root / "journals", mapping_name, None, None, {})
-    (root / "keys").mkdir()
-    (root / "keys" / "till-keys.json").write_text(json.dumps(keys), encoding="utf-8")
-    (root / "recipes.json").write_text(json.dumps(recipes(mapping)), encoding="utf-8")
-    script = Path(vs.__file__)
-    shutil.copy(script, root / "verify.py")
-    shutil.copy(script.parent.parent / "fiscal_rules.py", root / "fiscal_rules.py")
-    sums = "".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(root).as_posix()}\n"
-                   for p in sorted(root.rglob("*")) if p.is_file())
-    (root / "SHA256SUMS").write_text(sums, encoding="utf-8")
-    return outcome
-
-
 @pytest.mark.parametrize("totals", ["kept", "as SQLite computes them", "as read back"])
 def test_odd_quantities_are_written_as_the_till_holds_them_and_verify_py_names_the_same_lines(sample_db, tmp_path, vs,
                                                                                             totals):
@@ -125,7 +95,7 @@ def test_odd_quantities_are_written_as_the_till_holds_them_and_verify_py_names_t
     conn.commit()
     conn.close()
     root = tmp_path / "package"
-    outcome = _package_root(sample_db, root, vs)
+    outcome = verify_py_folder(sample_db, root, vs)
     out = root / "journals"
     text = (out / "ticket_lines.json").read_text(encoding="utf-8")
     lines = {r["source_id"]: r for r in json.loads(text, parse_constant=_no_constant)}
@@ -169,7 +139,7 @@ def test_an_absent_quantity_is_said_empty_and_named_alike_by_verify_py(sample_db
     lines["sql"] = lines["sql"].replace("l.quantity AS quantity", "NULLIF(l.quantity, 3) AS quantity")
     custom = tmp_path / "nullable.json"
     custom.write_text(json.dumps(doc), encoding="utf-8")
-    outcome = _package_root(sample_db, tmp_path / "package", vs, str(custom))
+    outcome = verify_py_folder(sample_db, tmp_path / "package", vs, str(custom))
     found = [f for f in outcome.checks.findings if f.check == "line_arithmetic"]
     assert found and all("quantity empty" in f.message and "None" not in f.message for f in found), found[:3]
     report = vs.verify(str(tmp_path / "package"), say=lambda *a: None)
@@ -197,7 +167,7 @@ def test_weighed_quantities_as_a_scale_gives_them_are_checked_alike_by_coffre_an
                      "line_total_ttc = ? WHERE id = ?", (weight, unit, total, lid))
     conn.commit()
     conn.close()
-    outcome = _package_root(sample_db, tmp_path / "package", vs)
+    outcome = verify_py_folder(sample_db, tmp_path / "package", vs)
     coffre = {(f.record["register"], str(f.record["ticket_number"]), str(f.record["line_no"]))
               for f in outcome.checks.findings if f.check == "line_arithmetic"}
     report = vs.verify(str(tmp_path / "package"), say=lambda *a: None)
