@@ -228,15 +228,17 @@ def _write(cfg: Config, plan: _Plan, source, scratch: Path, history: History, re
                                                                             cpu_count()))
                         made = {"size": BLOCK, "count": blocks.count, "compressed": blocks.compressed,
                                 "reused": blocks.reused}
+                        snap_extra = {}
                     else:
                         blocks = None
                         data_name = snap.name + LIST_SUFFIX
                         with run.placing():
-                            placed, plain_hash, plain_size, tally = place_snapshot(
+                            placed, plain_hash, plain_size, tally, contents = place_snapshot(
                                 f, shared, cfg.compression_level, tick, cpu_count())
                         write_list(run, data_name, "snapshot", placed)
                         made = {"size": SNAPSHOT_BLOCK, "count": tally.blocks, "written": tally.written,
                                 "shared": tally.blocks - tally.written}
+                        snap_extra = {"blocks_blake3": contents}
                     tick.done()
                 snap.finish()
                 snap_facts = dict(snap.facts, **inspected.result())
@@ -252,7 +254,7 @@ def _write(cfg: Config, plan: _Plan, source, scratch: Path, history: History, re
     try:
         facts = _facts(plan.run_id, cfg.store_id, dict(
             snap_facts, file=data_name, plain_name=snap.name, plain_blake3=plain_hash, plain_size=plain_size,
-            blocks=made),
+            blocks=made, **snap_extra),
             sealed, result)
         result.attention += needs_a_person(facts["snapshot"], baseline(history.runs), cfg.journals_enabled,
                                            sealed is not None, result.journals_problem, len(result.findings))
@@ -319,6 +321,8 @@ def _facts(run_id: str, store_id: str, snapshot: dict, sealed: "_SealedJournals 
                              "checked": "new records only" if outcome.incremental else "all records",
                              "checks": outcome.checks.summary(), "seconds": round(outcome.seconds, 3),
                              "findings": outcome.checks.named()}
+        if sealed.blocks_blake3 is not None:
+            facts["journals"]["blocks_blake3"] = sealed.blocks_blake3
         if outcome.last_yearly_closure:
             facts["journals"]["last_yearly_closure"] = outcome.last_yearly_closure
         if outcome.full_because:
@@ -499,6 +503,7 @@ class _SealedJournals:
     zst_blake3: str
     zst_size: int
     plain_size: int
+    blocks_blake3: str | None  # the blocks' contents root (format 2), FORMAT.md §11
     committed: bool = False  # kept for the next run
     discarded: bool = False
 
@@ -529,15 +534,16 @@ def _journals_sealed(cfg: Config, snapshot: Callable[[], Path], folder: Path, hi
         if shared is None:
             name = "journals.tar.zst.age"
             zst_hash, zst_size = run.data_file(name, "journals", lambda sink: seal(stream, sink, recipients))
+            contents = None
         else:
             name = "journals.tar" + LIST_SUFFIX
             with run.placing():
-                placed, zst_hash, zst_size, _tally = place_stream(stream.chunks(), shared, cpu_count())
+                placed, zst_hash, zst_size, _tally, contents = place_stream(stream.chunks(), shared, cpu_count())
             write_list(run, name, "journals", placed)
     except BaseException:
         outcome.discard()
         raise
-    return _SealedJournals(outcome, carried, name, zst_hash, zst_size, stream.plain_size)
+    return _SealedJournals(outcome, carried, name, zst_hash, zst_size, stream.plain_size, contents)
 
 
 def _discard_sealed(job: "Future | _SealedJournals | None") -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+import blake3
+
 from pipeline.i18n import _
 
 BLOCKS_DIR = "blocks"  # <store_id>/blocks/<ab>/<name>, shared by every run of the store on that copy
@@ -66,3 +68,20 @@ def parse_list(data: bytes, what: str) -> list[tuple[str, str]]:
 def is_block_list(entry: dict) -> bool:
     """Whether a manifest.json file entry is a block list (format 2) rather than one age file."""
     return entry.get("layout") == LAYOUT
+
+
+class ContentsRoot:
+    """facts.json's `blocks_blake3` of a data file (FORMAT.md §11): one BLAKE3 over each block's content (the snapshot's:
+    decompressed; the journals': decrypted) as its 32-byte BLAKE3 and its size in 8 bytes big-endian, in the list's
+    order. It vouches for every block's content on its own, so that a block many runs share is opened once."""
+
+    def __init__(self):
+        self._root = blake3.blake3(max_threads=1)
+        self.size = 0
+
+    def add(self, digest: bytes, size: int) -> None:
+        self._root.update(digest + size.to_bytes(8, "big"))
+        self.size += size
+
+    def hexdigest(self) -> str:
+        return self._root.hexdigest()

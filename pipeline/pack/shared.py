@@ -28,7 +28,7 @@ from pipeline.age.writer import AgeWriter, SharedHeader
 from pipeline.errors import CannotRun
 from pipeline.hashing import HashingReader
 from pipeline.i18n import _
-from pipeline.manifest.blocks import MAX_BLOCK
+from pipeline.manifest.blocks import MAX_BLOCK, ContentsRoot
 from pipeline.pack.blocks import compress_block
 from pipeline.pack.pieces import TOP
 
@@ -258,23 +258,34 @@ class SharedBlocks:
 
 
 def place_snapshot(src, shared: SharedBlocks, level: int, progress=None, workers: int = 2
-                   ) -> tuple[list[Placed], str, int, Tally]:
-    """The snapshot's 256 KiB stretches as blocks, in order; returns them, the plain BLAKE3 and size, the tally."""
+                   ) -> tuple[list[Placed], str, int, Tally, str]:
+    """The snapshot's 256 KiB stretches as blocks, in order; returns them, the plain BLAKE3 and size, the tally and the
+    blocks' contents root (each stretch a frame of its own, so that each block decompresses alone)."""
     plain = HashingReader(src, progress)
     tally = Tally()
     out: list[Placed] = []
+    root = ContentsRoot()
     header = shared.header
+
+    def one(name: str, block: bytes) -> tuple[bytes, Placed]:
+        return blake3.blake3(block).digest(), shared.place(name, lambda: encrypt(compress_block(block, level), header),
+                                                           tally)
+
+    def take(job) -> None:
+        future, size = job
+        digest, placed = future.result()
+        root.add(digest, size)
+        out.append(placed)
+
     with ThreadPoolExecutor(workers) as pool:
         pending: deque = deque()
         while block := plain.read(SNAPSHOT_BLOCK):
-            name = shared.names.plain(block)
-            pending.append(pool.submit(shared.place, name,
-                                       lambda b=block: encrypt(compress_block(b, level), header), tally))
-            while len(pending) > 2 * workers or (pending and pending[0].done()):
-                out.append(pending.popleft().result())
+            pending.append((pool.submit(one, shared.names.plain(block), block), len(block)))
+            while len(pending) > 2 * workers or (pending and pending[0][0].done()):
+                take(pending.popleft())
         while pending:
-            out.append(pending.popleft().result())
-    return out, plain.hash.hexdigest(), plain.size, tally
+            take(pending.popleft())
+    return out, plain.hash.hexdigest(), plain.size, tally, root.hexdigest()
 
 
 def stretches(chunks, most: int = TOP):
@@ -310,10 +321,11 @@ def stretches(chunks, most: int = TOP):
         yield b"".join(gathered)
 
 
-def place_stream(chunks, shared: SharedBlocks, workers: int = 2) -> tuple[list[Placed], str, int, Tally]:
-    """An already compressed stream (the journals' tar.zst) as blocks; returns them, its BLAKE3 and size, the tally."""
+def place_stream(chunks, shared: SharedBlocks, workers: int = 2) -> tuple[list[Placed], str, int, Tally, str]:
+    """An already compressed stream (the journals' tar.zst) as blocks; returns them, its BLAKE3 and size, the tally and
+    the blocks' contents root."""
     whole = blake3.blake3(max_threads=1)
-    size = 0
+    root = ContentsRoot()
     tally = Tally()
     out: list[Placed] = []
     header = shared.header
@@ -321,11 +333,11 @@ def place_stream(chunks, shared: SharedBlocks, workers: int = 2) -> tuple[list[P
         pending: deque = deque()
         for piece in stretches(chunks):
             whole.update(piece)
-            size += len(piece)
+            root.add(blake3.blake3(piece).digest(), len(piece))
             pending.append(pool.submit(shared.place, shared.names.zst(piece),
                                        lambda p=piece: encrypt(p, header), tally))
             while len(pending) > 2 * workers or (pending and pending[0].done()):
                 out.append(pending.popleft().result())
         while pending:
             out.append(pending.popleft().result())
-    return out, whole.hexdigest(), size, tally
+    return out, whole.hexdigest(), root.size, tally, root.hexdigest()

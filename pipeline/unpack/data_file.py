@@ -38,24 +38,41 @@ def authenticate(dest, store_id: str, run_id: str, entry: dict) -> None:
     block list's blocks each against the list."""
     if is_block_list(entry):
         for name, digest in block_list(dest, store_id, run_id, entry):
-            try:
-                with dest.open_block(store_id, name) as src:
-                    got, size = hash_stream(_Capped(src, MAX_BLOCK + 1))
-            except OSError as err:
-                raise _read_error(err, name)
-            if size > MAX_BLOCK or got != digest:
-                raise UnpackError(_("its block {name} is damaged: its BLAKE3 differs from the block list").format(
-                    name=name))
+            hash_block(dest, store_id, name, digest)
         return
     try:
         with dest.open_read(store_id, run_id, entry["name"]) as src:
             got, size = hash_stream(_Capped(src, entry["size"] + 1))
     except OSError as err:
-        raise _read_error(err)
+        raise read_error(err)
     if size > entry["size"]:
         raise UnpackError(_("it is longer than the {size} bytes manifest.json records").format(size=entry["size"]))
     if got != entry["blake3"]:
         raise UnpackError(_("its BLAKE3 differs from MANIFEST.b3"))
+
+
+def hash_block(dest, store_id: str, name: str, digest: str) -> int:
+    """A block's stored bytes held to the list's BLAKE3, nothing decrypted; returns how many were read."""
+    try:
+        with dest.open_block(store_id, name) as src:
+            got, size = hash_stream(_Capped(src, MAX_BLOCK + 1))
+    except OSError as err:
+        raise read_error(err, name)
+    if size > MAX_BLOCK or got != digest:
+        raise UnpackError(_("its block {name} is damaged: its BLAKE3 differs from the block list").format(name=name))
+    return size
+
+
+def read_block(dest, store_id: str, name: str, digest: str) -> bytes:
+    """A block's stored bytes, held to the list's BLAKE3 before age sees any of them (a block is 8 MiB at most)."""
+    try:
+        with dest.open_block(store_id, name) as src:
+            data = _read_all(src, MAX_BLOCK + 1, _size_of(src))
+    except OSError as err:
+        raise read_error(err, name)
+    if len(data) > MAX_BLOCK or blake3.blake3(data).hexdigest() != digest:
+        raise UnpackError(_("its block {name} is damaged: its BLAKE3 differs from the block list").format(name=name))
+    return data
 
 
 class _Capped:
@@ -88,7 +105,7 @@ def unpack_data_file(dest, store_id: str, run_id: str, entry: dict, identities: 
     try:
         src = dest.open_read(store_id, run_id, entry["name"])
     except OSError as err:
-        raise _read_error(err)
+        raise read_error(err)
     with src:  # an OSError from here on is `out` failing: unpack reports read errors as SourceReadError
         return unpack(src, identities, out, progress, decompress=decompress, hash_zst=hash_zst, limits=limits)
 
@@ -99,7 +116,7 @@ def block_list(dest, store_id: str, run_id: str, entry: dict) -> list[tuple[str,
         with dest.open_read(store_id, run_id, entry["name"]) as src:
             data = _read_all(src, entry["size"] + 1)
     except OSError as err:
-        raise _read_error(err)
+        raise read_error(err)
     if len(data) != entry["size"] or blake3.blake3(data).hexdigest() != entry["blake3"]:
         raise UnpackError(_("its BLAKE3 differs from MANIFEST.b3"))
     try:
@@ -126,16 +143,7 @@ class _BlockOpener:
         self.dest, self.store_id, self.block, self.digest = dest, store_id, block, digest
 
     def __call__(self):
-        """The block's bytes, held to the list's BLAKE3 before age sees any of them (a block is 8 MiB at most)."""
-        try:
-            with self.dest.open_block(self.store_id, self.block) as src:
-                data = _read_all(src, MAX_BLOCK + 1, _size_of(src))
-        except OSError as err:
-            raise _read_error(err, self.block)
-        if len(data) > MAX_BLOCK or blake3.blake3(data).hexdigest() != self.digest:
-            raise UnpackError(_("its block {name} is damaged: its BLAKE3 differs from the block list").format(
-                name=self.block))
-        return _Held(data)
+        return _Held(read_block(self.dest, self.store_id, self.block, self.digest))
 
 
 class _Held:
@@ -164,7 +172,7 @@ def _size_of(src) -> int | None:
         return None
 
 
-def _read_error(err: OSError, block: str | None = None) -> SourceReadError:
+def read_error(err: OSError, block: str | None = None) -> SourceReadError:
     """Every failure to read the copy, a missing file included, as one kind: the copy's problem, not ours."""
     out = SourceReadError(err.errno, err.strerror or str(err))
     out.said = why_not_read(err) if block is None else _("needs its block {name}, which {reason}").format(
