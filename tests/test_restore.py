@@ -183,6 +183,17 @@ def test_restore_into_a_folder_another_coffre_command_writes_into_is_one_sentenc
     assert res.code == 0, res  # the other command gone, its folder restores
 
 
+def test_restore_into_a_symlink_loop_is_one_sentence(archived, tmp_path):
+    """Path.resolve() raises RuntimeError on a loop (Python 3.11): it was an internal error."""
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    res = run_coffre("restore", "--config", archived.config, "--identity", archived.identity, "--out",
+                     tmp_path / "a" / "restored")
+    assert res.code == 3, res
+    assert res.err.strip().splitlines() == [
+        f"coffre: a system error stopped the command: too many levels of symbolic links ({tmp_path / 'a' / 'restored'})."]
+
+
 def test_restore_with_a_wrong_identity_is_one_sentence(archived, tmp_path):
     age_keygen = need_tool("age-keygen")
     other = tmp_path / "other.txt"

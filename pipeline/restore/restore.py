@@ -58,8 +58,10 @@ def refuse_live_folder(cfg: Config, out_dir: Path) -> None:
     live = getattr(source, "path", None)
     if live is None:
         return
-    live_dir = Path(live).resolve().parent
-    target = out_dir.resolve()
+    # realpath, not Path.resolve(): a symlink loop in --out is left as written (the folder's creation then says it
+    # in one sentence) instead of raising RuntimeError.
+    live_dir = Path(os.path.realpath(live)).parent
+    target = Path(os.path.realpath(out_dir))
     if target == live_dir:
         raise UsageError(_("Refusing to restore into {path}: it is the live database's folder ({live}); restore "
                            "into a new folder.").format(path=out_dir, live=live_dir))
