@@ -194,6 +194,21 @@ def test_restore_into_a_symlink_loop_is_one_sentence(archived, tmp_path):
         f"coffre: a system error stopped the command: too many levels of symbolic links ({tmp_path / 'a' / 'restored'})."]
 
 
+def test_restore_into_a_path_too_long_for_sqlite_says_so_and_blames_no_copy(archived, tmp_path):
+    """SQLite opens no database whose path passes 504 bytes: that was said to be every copy's damage."""
+    out = tmp_path.joinpath(*["d" * 200] * 3)
+    res = run_coffre("restore", "--config", archived.config, "--identity", archived.identity, "--out", out)
+    assert res.code == 3, res
+    lines = res.err.strip().splitlines()
+    assert lines[-1].startswith(f"coffre: SQLite cannot open the restored database in {out}: its path is "), res.err
+    assert lines[-1].endswith("restore into a folder with a shorter path."), res.err
+    assert "damaged" not in res.err, res.err
+    assert not out.exists()
+    res = run_coffre("restore", "--config", archived.config, "--identity", archived.identity, "--out", out,
+                     env={"LANG": "fr_FR.UTF-8"})
+    assert res.code == 3 and "restaurez dans un dossier au chemin plus court" in res.err, res
+
+
 def test_restore_with_a_wrong_identity_is_one_sentence(archived, tmp_path):
     age_keygen = need_tool("age-keygen")
     other = tmp_path / "other.txt"

@@ -252,6 +252,7 @@ def _iso(t: float) -> str:
 # The copies' side: what a decrypted or restored snapshot is held to, with no access to the live database.
 
 INTEGRITY = ("none", "quick", "full")
+PATH_ROOM = 504  # the longest database path SQLite opens (512 bytes, less its "-journal" suffix)
 
 
 def check_restored(path: Path, snap_facts: dict, integrity: str = "none") -> list[str]:
@@ -265,9 +266,19 @@ def check_restored(path: Path, snap_facts: dict, integrity: str = "none") -> lis
     if integrity not in INTEGRITY:
         raise ValueError(f"integrity must be one of {INTEGRITY}")
     problems = []
+    where = Path(path).absolute()
     try:
-        conn = sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True, factory=Interruptible)
+        conn = sqlite3.connect(f"{where.as_uri()}?mode=ro", uri=True, factory=Interruptible)
     except sqlite3.Error as err:
+        if getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_CANTOPEN:
+            # The file was just written here and held to its archive-time BLAKE3: SQLite refusing to open it is this
+            # machine's (a path past SQLite's 512 bytes, a folder it may not read), never the copy's damage.
+            if len(os.fsencode(str(where))) > PATH_ROOM:
+                raise CannotRun(_("SQLite cannot open the restored database in {folder}: its path is {n} bytes long, "
+                                  "more than SQLite takes; restore into a folder with a shorter path.").format(
+                    folder=where.parent, n=len(os.fsencode(str(where)))))
+            raise CannotRun(_("SQLite cannot open the restored database {path} ({reason}); the copy is not at "
+                              "fault.").format(path=where, reason=err))
         return [_("the restored database does not open ({reason})").format(reason=err)]
     try:
         if integrity != "none":
