@@ -656,6 +656,7 @@ class Bench:
         self.row("archive", "borg1", "borg create zstd,3, first (empty repo)")
         self.row("archive", "borg2", f"borg create zstd,3, second{after}")
         self.row("archive", "stock", "stock .backup|zstd -3 -T0|age (1 copy)")
+        self.row("verify", "coffre_deep_all", f"coffre verify --deep, all {k + 1} runs (2 copies, once)")
         self.measure_floor()
         # First backups once (a fresh store, empty repositories); then each repetition is an evening: one
         # day's sales, then every tool's backup of the same file, in an order that rotates.
@@ -709,6 +710,10 @@ class Bench:
         m = self.runner.run(f"coffre-archive-second-{rep}", [[Proc(self.coffre("archive", "--yes"))]])
         self.record("coffre2b", m, self.copies_size() - before)
         if last:
+            # Once, with every run in the store: a deep verify opens each block the runs share once, so that a store
+            # of many runs costs what its distinct blocks weigh (restic's check reads its packs once likewise).
+            self.record("coffre_deep_all", self.runner.run(f"coffre-verify-deep-all-{rep}", [[Proc(self.coffre(
+                "verify", "--deep", "--identity", str(self.identity)))]]))
             # Verify and restore work on a store holding the first run only, like restic's and borg's
             # repositories that hold the file's data once: the later runs are taken away, state and all.
             for r in self.coffre_runs(self.A) + self.coffre_runs(self.B):
