@@ -35,9 +35,28 @@ from pipeline.i18n import _
 GRACE = 5.0  # seconds between the first signal and the hard exit
 
 
+# What a stopped command may have left on the copies, by command: the sentence says only what is true of it.
+WRITES_RUNS = ("archive", "demo")
+REMOVES = ("prune", "repair")
+ONLY_READS = ("verify", "restore", "drill", "export-auditor", "journals", "list", "status")
+_command: str | None = None  # the command running (cli/common.py says it once click has resolved it)
+
+
+def running(command: str | None) -> None:
+    global _command
+    _command = command
+
+
 def sentence() -> str:
     """What is said when a command is stopped, in the person's language (chosen after this module is imported)."""
-    return _("coffre: interrupted; earlier runs are intact and an unfinished run is never counted.")
+    if _command in REMOVES:
+        return _("coffre: interrupted; every run left on the copies is intact, and running the command again "
+                 "finishes its work.")
+    if _command in ONLY_READS:
+        return _("coffre: interrupted; nothing was changed on the copies.")
+    if _command in WRITES_RUNS:
+        return _("coffre: interrupted; earlier runs are intact and an unfinished run is never counted.")
+    return _("coffre: interrupted.")
 
 
 # Reentrant: the second signal's handler runs in the main thread, which may hold it already.

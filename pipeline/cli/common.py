@@ -127,6 +127,12 @@ def epilog(examples: list[str], codes: list[int], meanings: dict[int, str] | Non
 class GuardedGroup(Group):
     """Turns every failure into one sentence and an exit code; never a traceback."""
 
+    def resolve_command(self, ctx, args):
+        name, command, rest = super().resolve_command(ctx, args)
+        if ctx.parent is None:  # `coffre journals export` is the journals command's
+            interrupt.running(command.name if command is not None else None)
+        return name, command, rest
+
     def main(self, *args, **kwargs):
         kwargs["standalone_mode"] = False
         try:

@@ -140,12 +140,17 @@ def stop_while_stalled(store, server, sig, *args) -> tuple[int, str, float]:
                 pass
 
 
-def assert_stopped(code: int, err: str, seconds: float, remote: str) -> None:
+# What a stopped command says depends on what it may have left on the copies (pipeline/interrupt.py).
+RUNS_INTACT = "coffre: interrupted; earlier runs are intact and an unfinished run is never counted."
+COPIES_UNCHANGED = "coffre: interrupted; nothing was changed on the copies."
+
+
+def assert_stopped(code: int, err: str, seconds: float, remote: str, sentence: str) -> None:
     assert seconds < STOP_WITHIN, f"ended {seconds:.1f} s after the signal"
     assert code == 3, err
     assert "Traceback" not in err, err
     said = [line for line in err.splitlines() if line.strip()]
-    assert said == ["coffre: interrupted; earlier runs are intact and an unfinished run is never counted."], err
+    assert said == [sentence], err
     deadline = time.monotonic() + 2
     while processes_naming(remote + ":") and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -156,7 +161,7 @@ def assert_stopped(code: int, err: str, seconds: float, remote: str) -> None:
 def test_verify_of_a_remote_that_never_answers_stops(shop, stall, sig):
     code, err, seconds = stop_while_stalled(shop, stall, sig, "verify", "--from", shop.destinations[0],
                                             "--from", f"rclone:{stall.remote}:x")
-    assert_stopped(code, err, seconds, stall.remote)
+    assert_stopped(code, err, seconds, stall.remote, COPIES_UNCHANGED)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -165,7 +170,7 @@ def test_archive_to_a_remote_that_never_answers_stops_and_frees_the_lock(shop, s
     before = {p.name for p in shop.run_dirs(local)}
     code, err, seconds = stop_while_stalled(shop, stall, sig, "archive", "--yes", "--to", local,
                                             "--to", f"rclone:{stall.remote}:listed")
-    assert_stopped(code, err, seconds, stall.remote)
+    assert_stopped(code, err, seconds, stall.remote, RUNS_INTACT)
     # The interrupted run is not a run: the next archive takes the lock and is the next complete run.
     res = shop.coffre("archive", "--yes", "--to", local)
     no_traceback(res)
@@ -175,6 +180,21 @@ def test_archive_to_a_remote_that_never_answers_stops_and_frees_the_lock(shop, s
     assert len(signed - before) == 1, (before, signed)
     res = shop.coffre("verify", "--from", local)
     assert res.code == 0, res
+
+
+def test_restore_from_a_remote_that_never_answers_stops_and_says_the_copies_are_unchanged(shop, stall, tmp_path):
+    out = tmp_path / "restored"
+    code, err, seconds = stop_while_stalled(shop, stall, signal.SIGTERM, "restore", *shop.identity_args(), "--out", out,
+                                            "--from", f"rclone:{stall.remote}:x", "--from", shop.destinations[0])
+    assert_stopped(code, err, seconds, stall.remote, COPIES_UNCHANGED)
+    assert not out.exists()
+
+
+def test_prune_of_a_remote_that_never_answers_stops_and_says_the_runs_left_are_intact(shop, stall):
+    code, err, seconds = stop_while_stalled(shop, stall, signal.SIGINT, "prune", "--from", f"rclone:{stall.remote}:x")
+    assert_stopped(code, err, seconds, stall.remote,
+                   "coffre: interrupted; every run left on the copies is intact, and running the command again "
+                   "finishes its work.")
 
 
 _HELD_BY_A_THREAD = """
@@ -302,7 +322,7 @@ def _stop_the_slow_export(store, out: Path, *signals) -> tuple[int, str, float]:
             proc.wait()
 
 
-STOPPED = ["coffre: interrupted; earlier runs are intact and an unfinished run is never counted."]
+STOPPED = [COPIES_UNCHANGED]  # journals export
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=["SIGTERM", "SIGINT", "SIGHUP"])
