@@ -276,10 +276,16 @@ class LocalDestination:
             with os.scandir(top) as folders:
                 subs = [e.name for e in folders if e.is_dir(follow_symlinks=False) and valid_name(e.name)]
             for sub in subs:
-                fd = _enter(top, sub, lambda kind: kind)
                 try:
-                    with os.scandir(fd) as entries:
-                        found = list(entries)
+                    fd = _enter(top, sub, lambda kind: kind)
+                except OSError:
+                    continue  # a folder that cannot be entered (its mode, a medium failing): its blocks go unlisted
+                try:
+                    try:
+                        with os.scandir(fd) as entries:
+                            found = list(entries)
+                    except OSError:
+                        continue  # (each caller then meets them one by one, and says why each cannot be read)
                     yield sub, found, fd
                 finally:
                     os.close(fd)

@@ -88,7 +88,15 @@ class BlockChecks:
     def _check_one(self, dest, store_id: str, name: str, digest: str, progress) -> str | None:
         size = self.listed.get(name)
         if size is None:
-            return _("is missing")
+            # Unlisted: missing, or in a folder the listing could not read, where opening it says why.
+            try:
+                with dest.open_block(store_id, name) as f:
+                    got, n = hash_stream(f, limit=MAX_BLOCK + 1)
+            except FileNotFoundError:
+                return _("is missing")
+            except OSError as err:
+                return why_not_read(err)
+            return self._held(got, n, digest, progress)
         if size < 0:
             return _("is not a regular file; not read")
         if size > MAX_BLOCK:
@@ -98,6 +106,9 @@ class BlockChecks:
                 got, n = hash_stream(f, limit=MAX_BLOCK + 1)
         except OSError as err:
             return why_not_read(err)
+        return self._held(got, n, digest, progress)
+
+    def _held(self, got: str, n: int, digest: str, progress) -> str | None:
         self.bytes_read += n
         if progress:
             progress(n)
