@@ -204,8 +204,8 @@ def _decompress(name: str, data: bytes, room: int) -> bytes:
     walk = FrameWalk()
     walk.feed(data)
     if walk.window > MAX_WINDOW:
-        raise UnpackError(_("its zstd stream asks for a window of {asked} MiB, more than the {most} MiB Coffre ever "
-                            "needs").format(asked=walk.window >> 20, most=MAX_WINDOW >> 20))
+        raise UnpackError(_("its block {name} asks for a zstd window of {asked} MiB, more than the {most} MiB Coffre "
+                            "ever needs").format(name=name, asked=walk.window >> 20, most=MAX_WINDOW >> 20))
     if not walk.complete:
         raise UnpackError(_("its block {name} is not whole zstd frames").format(name=name))
     dctx = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)

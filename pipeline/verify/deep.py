@@ -8,6 +8,7 @@ FORMAT.md §11) is opened block by block, each block once per verify whatever th
 
 from __future__ import annotations
 
+import re
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -88,6 +89,9 @@ class DeepChecker:
             results = [one(job) for job in jobs]
         stopped = set()
         for (name, _kind), (said, read, notes, stop) in zip(jobs, results):
+            if malformed_root(entries[name], facts):
+                notes = [_("facts.json's contents root (blocks_blake3) is not 64 lowercase hex digits: the file was "
+                           "decrypted whole")] + list(notes)
             rep.bytes_read += read
             for message in said:
                 problem(name, message)
@@ -150,10 +154,12 @@ class DeepChecker:
                                 "unpacked"))
         got = self.opened.open_list(dest, store_id, blocks, snapshot, size)
         read = entry["size"] + got.bytes_read
-        if got.root != part["blocks_blake3"] or got.size != size:
-            wrong = _("decrypts to a database whose BLAKE3 differs from the one recorded at archive time") if snapshot \
-                else _("decrypts to journals whose BLAKE3 differs from the one recorded at archive time")
-            return [wrong], read, [], False
+        if got.size != size:
+            return [_("its blocks hold {got} bytes, {size} were recorded at archive time").format(
+                got=got.size, size=size)], read, [], False
+        if got.root != part["blocks_blake3"]:
+            return [_("its blocks hold other contents than the ones recorded at archive time (the contents root, "
+                      "blocks_blake3, of facts.json)")], read, [], False
         if not snapshot:
             return [], read, [], False
         reader = reader_of(part)
@@ -180,11 +186,23 @@ class DeepChecker:
         return kind.check_stream(head.data, got.plain_size, snap), got.stored_size, [damaged] if damaged else [], False
 
 
+_ROOT = re.compile(r"[0-9a-f]{64}")
+
+
+def _root(entry: dict, facts: dict | None):
+    part = facts.get(entry["kind"]) if isinstance(facts, dict) else None
+    return part.get("blocks_blake3") if isinstance(part, dict) and is_block_list(entry) else None
+
+
 def by_blocks(entry: dict, facts: dict | None) -> bool:
     """Whether a data file is a block list whose facts vouch for each block's content (FORMAT.md §11)."""
-    part = facts.get(entry["kind"]) if isinstance(facts, dict) else None
-    root = part.get("blocks_blake3") if isinstance(part, dict) else None
-    return is_block_list(entry) and isinstance(root, str) and len(root) == 64
+    root = _root(entry, facts)
+    return isinstance(root, str) and bool(_ROOT.fullmatch(root))
+
+
+def malformed_root(entry: dict, facts: dict | None) -> bool:
+    """A contents root that is not one (not 64 lowercase hex digits): the file is then decrypted whole, and it is said."""
+    return _root(entry, facts) is not None and not by_blocks(entry, facts)
 
 
 class _Decrypted:

@@ -159,9 +159,41 @@ def test_a_contents_root_that_differs_from_the_blocks_is_found(store, kind):
     res = run_coffre("verify", "--config", store.config, "--deep", "--identity", store.identity, "--from",
                      store.destinations[0])
     assert res.code == 1, res
-    what = "a database" if kind == "snapshot" else "journals"
-    assert f"decrypts to {what} whose BLAKE3 differs" in res.out + res.err, res
+    assert "its blocks hold other contents than the ones recorded at archive time (the contents root" in res.err, res
     assert "Traceback" not in res.out + res.err
+
+
+@pytest.mark.parametrize("kind,size", [("snapshot", "plain_size"), ("journals", "zst_size")])
+def test_blocks_that_hold_fewer_bytes_than_the_facts_record_are_said_with_both_sizes(store, kind, size):
+    archived(store)
+    run = store.run_dirs(store.destinations[0])[0]
+    recorded = {}
+
+    def more(facts):
+        recorded["true"] = facts[kind][size]
+        facts[kind][size] += 4096
+
+    forge_facts(store, run, more)
+    res = run_coffre("verify", "--config", store.config, "--deep", "--identity", store.identity, "--from",
+                     store.destinations[0])
+    assert res.code == 1, res
+    assert f"its blocks hold {recorded['true']} bytes, {recorded['true'] + 4096} were recorded at archive time" \
+        in res.err, res
+
+
+def test_a_contents_root_that_is_not_one_is_said_and_the_file_decrypted_whole(store, decryptions):
+    archived(store)
+    first, second = (store.run_dirs(dest)[0] for dest in store.destinations)
+    forge_facts(store, first, lambda facts: facts["snapshot"].update(blocks_blake3=facts["snapshot"][
+        "blocks_blake3"].upper()))
+    for name in ("facts.json.zst.age", "manifest.json", "MANIFEST.b3", "MANIFEST.b3.minisig"):
+        (second / name).write_bytes((first / name).read_bytes())
+    outcome = deep_verify(store)
+    assert [r.ok for r in outcome.reports] == [True, True]
+    assert sum(n for (_copy, f), n in decryptions.items() if f == "snapshot.sqlite.blocks") == 1, decryptions
+    notes = [n for r in outcome.reports for run in r.runs for n in run.notes]
+    assert any(n.startswith("snapshot.sqlite.blocks: facts.json's contents root (blocks_blake3) is not 64 lowercase")
+               for n in notes), notes
 
 
 def test_a_run_whose_facts_record_no_contents_root_is_decrypted_whole_once(store, decryptions):
