@@ -117,7 +117,9 @@ def test_runs_sharing_blocks_have_each_block_decrypted_once_and_each_run_held_to
     assert len(runs) == 3
     lists = [listed_blocks(run) for run in runs]
     every = [b for one in lists for names in one.values() for b in names]
-    assert len(set(every)) < 0.6 * len(every)  # the runs share most of their blocks (43 of 81 here)
+    # The database did not change: the runs share its blocks (the journals' tar headers carry each run's time).
+    snapshots = [b for one in lists for b in one["snapshot.sqlite.blocks"]]
+    assert len(set(snapshots)) < len(snapshots) / 2
     outcome = deep_verify(store)
     assert [r.ok for r in outcome.reports] == [True, True]
     assert all(run.deep and run.data_read for r in outcome.reports for run in r.runs)
