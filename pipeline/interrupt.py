@@ -36,8 +36,7 @@ GRACE = 5.0  # seconds between the first signal and the hard exit
 
 
 # What a stopped command may have left on the copies, by command: the sentence says only what is true of it.
-WRITES_RUNS = ("archive", "demo")
-REMOVES = ("prune", "repair")
+WRITES_RUNS = ("archive",)
 ONLY_READS = ("verify", "restore", "drill", "export-auditor", "journals", "list", "status")
 _command: str | None = None  # the command running (cli/common.py says it once click has resolved it)
 
@@ -49,9 +48,11 @@ def running(command: str | None) -> None:
 
 def sentence() -> str:
     """What is said when a command is stopped, in the person's language (chosen after this module is imported)."""
-    if _command in REMOVES:
-        return _("coffre: interrupted; every run left on the copies is intact, and running the command again "
-                 "finishes its work.")
+    if _command == "prune":
+        return _("coffre: interrupted; the runs the rules keep are as they were, and the next prune finishes the "
+                 "removal.")
+    if _command == "repair":
+        return _("coffre: interrupted; no block was made worse, and running coffre repair again heals what is left.")
     if _command in ONLY_READS:
         return _("coffre: interrupted; nothing was changed on the copies.")
     if _command in WRITES_RUNS:

@@ -200,13 +200,35 @@ def test_restore_into_a_path_too_long_for_sqlite_says_so_and_blames_no_copy(arch
     res = run_coffre("restore", "--config", archived.config, "--identity", archived.identity, "--out", out)
     assert res.code == 3, res
     lines = res.err.strip().splitlines()
-    assert lines[-1].startswith(f"coffre: SQLite cannot open the restored database in {out}: its path is "), res.err
+    assert lines[-1].startswith(f"coffre: SQLite cannot open a database restored into {out}: that folder's path is "
+                                f"{len(str(out))} bytes long, and SQLite opens one only within 472;"), res.err
     assert lines[-1].endswith("restore into a folder with a shorter path."), res.err
     assert "damaged" not in res.err, res.err
     assert not out.exists()
     res = run_coffre("restore", "--config", archived.config, "--identity", archived.identity, "--out", out,
                      env={"LANG": "fr_FR.UTF-8"})
     assert res.code == 3 and "restaurez dans un dossier au chemin plus court" in res.err, res
+
+
+def test_a_drill_whose_scratch_folder_is_too_long_for_sqlite_stops_and_blames_no_copy(archived, tmp_path):
+    import tomllib
+
+    import tomli_w
+
+    scratch = tmp_path.joinpath(*["s" * 200] * 3)
+    scratch.mkdir(parents=True)
+    doc = tomllib.loads(archived.config.read_text())
+    doc.setdefault("archive", {})["scratch_dir"] = str(scratch)
+    archived.config.write_text(tomli_w.dumps(doc))
+    res = run_coffre("drill", "--config", archived.config, "--identity", archived.identity)
+    assert res.code == 3, res
+    assert res.err.strip().splitlines()[-1].endswith("set a shorter [archive] scratch_dir."), res.err
+    assert "FAIL" not in res.out + res.err, res
+    import json
+
+    record = json.loads((archived.config.parent / "coffre-state" / "boutique.history.json").read_text())
+    assert [c for c in record.get("checks", []) if c["kind"] == "drill"] == []  # nothing recorded against the copies
+    assert list(scratch.iterdir()) == []
 
 
 def test_restore_with_a_wrong_identity_is_one_sentence(archived, tmp_path):

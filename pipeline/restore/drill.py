@@ -16,6 +16,7 @@ from pipeline.i18n import _
 from pipeline.progress import NO_PROGRESS, Progress
 from pipeline.restore.restore import restore
 from pipeline.snapshot import reader_of
+from pipeline.snapshot.sqlite import PathTooLong
 from pipeline.state.history import History, RecordUnreadable
 from pipeline.state.scratch import scratch_folder
 from pipeline.system_errors import error_words
@@ -69,6 +70,10 @@ def drill(cfg: Config, identities: list, specs: list[str], run_id: str | None = 
                     spec, True, res.run_id, round(time.time() - started, 3),
                     sum(p.stat().st_size for p in res.files), len(counts), sum(counts.values()),
                     notes=res.warnings, row_counts=counts))
+            except PathTooLong as err:  # this machine's setting, not the copy's failing: nothing is recorded
+                raise CannotRun(_("The drill's scratch folder {folder} has a path of {n} bytes, too long for SQLite to "
+                                  "open the database restored there ({most} at most): set a shorter [archive] "
+                                  "scratch_dir.").format(folder=err.folder, n=err.length, most=err.most))
             except (CheckFailed, CannotRun) as err:
                 report.outcomes.append(DrillOutcome(spec, False, run_id, round(time.time() - started, 3),
                                                     problem=str(err)))

@@ -255,6 +255,17 @@ INTEGRITY = ("none", "quick", "full")
 PATH_ROOM = 504  # the longest database path SQLite opens (512 bytes, less its "-journal" suffix)
 
 
+class PathTooLong(CannotRun):
+    """A restored database in a folder whose path leaves SQLite no room to open it: the folder is this machine's."""
+
+    def __init__(self, folder: Path, most: int):
+        self.folder, self.most = folder, most
+        self.length = len(os.fsencode(str(folder)))
+        super().__init__(_("SQLite cannot open a database restored into {folder}: that folder's path is {n} bytes "
+                           "long, and SQLite opens one only within {most}; restore into a folder with a shorter "
+                           "path.").format(folder=folder, n=self.length, most=most))
+
+
 def check_restored(path: Path, snap_facts: dict, integrity: str = "none") -> list[str]:
     """Opens a restored SQLite snapshot read-only; returns the sentences of what does not match.
 
@@ -273,10 +284,9 @@ def check_restored(path: Path, snap_facts: dict, integrity: str = "none") -> lis
         if getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_CANTOPEN:
             # The file was just written here and held to its archive-time BLAKE3: SQLite refusing to open it is this
             # machine's (a path past SQLite's 512 bytes, a folder it may not read), never the copy's damage.
-            if len(os.fsencode(str(where))) > PATH_ROOM:
-                raise CannotRun(_("SQLite cannot open the restored database in {folder}: its path is {n} bytes long, "
-                                  "more than SQLite takes; restore into a folder with a shorter path.").format(
-                    folder=where.parent, n=len(os.fsencode(str(where)))))
+            real = Path(os.path.realpath(where))  # SQLite follows the links itself
+            if len(os.fsencode(str(real))) > PATH_ROOM:
+                raise PathTooLong(real.parent, PATH_ROOM - len(os.fsencode(real.name)) - 1)
             raise CannotRun(_("SQLite cannot open the restored database {path} ({reason}); the copy is not at "
                               "fault.").format(path=where, reason=err))
         return [_("the restored database does not open ({reason})").format(reason=err)]

@@ -193,8 +193,8 @@ def test_restore_from_a_remote_that_never_answers_stops_and_says_the_copies_are_
 def test_prune_of_a_remote_that_never_answers_stops_and_says_the_runs_left_are_intact(shop, stall):
     code, err, seconds = stop_while_stalled(shop, stall, signal.SIGINT, "prune", "--from", f"rclone:{stall.remote}:x")
     assert_stopped(code, err, seconds, stall.remote,
-                   "coffre: interrupted; every run left on the copies is intact, and running the command again "
-                   "finishes its work.")
+                   "coffre: interrupted; the runs the rules keep are as they were, and the next prune finishes the "
+                   "removal.")
 
 
 _HELD_BY_A_THREAD = """
