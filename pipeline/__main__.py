@@ -1,5 +1,5 @@
 """Lets `python -m pipeline` run the coffre command."""
 
-from pipeline.cli import main
+from pipeline.command import main
 
 main()

@@ -139,6 +139,13 @@ def install() -> None:
     threading.Thread(target=_woken, args=(read,), name="coffre-signals", daemon=True).start()
 
 
+def ignore_from_now() -> None:
+    """The command has ended and says its own code: stops that come while the interpreter finishes are ignored."""
+    for sig in STOPS:
+        with contextlib.suppress(ValueError, OSError):  # not the main thread: nothing to do
+            signal.signal(sig, signal.SIG_IGN)
+
+
 def requested() -> bool:
     """Whether a stop was asked for: what the main thread meets while unwinding is a consequence, not news."""
     return _stopping.is_set()

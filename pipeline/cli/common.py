@@ -148,6 +148,18 @@ class GuardedGroup(Group):
                 scheduled.finish(CANNOT_RUN)
                 interrupt.end()  # an error met while stopping follows from the stop: the stop is what is said
             code = _report(e)
+        except BaseException as e:  # a library's own (pyo3's PanicException), most often a stop landing inside it
+            if interrupt.requested():
+                scheduled.finish(CANNOT_RUN)
+                interrupt.end()
+            code = _report(RuntimeError(f"{type(e).__name__}: {e}"))
+        try:
+            # The work is done and its code known: a stop from here would only make the interpreter's last steps die
+            # by the signal (Python gives the default handlers back as it finishes), the code lost.
+            interrupt.ignore_from_now()
+        except KeyboardInterrupt:  # the instant before
+            scheduled.finish(CANNOT_RUN)
+            interrupt.end()
         sys.exit(scheduled.finish(code))
 
 
