@@ -82,6 +82,9 @@ class Destination(Protocol):
     def blocks(self, store_id: str) -> dict[str, int]:
         """Every block with its size (-1, or a key holding a `/`, for what is not a block where its name puts it)."""
 
+    # The `<ab>` folders the last blocks() could not read: the blocks in them are unlisted, not missing.
+    unlisted_block_folders: set[str]
+
     def open_block(self, store_id: str, name: str) -> BinaryIO:
         """One block; raises NotRegular for anything but a regular file reached without a link."""
 

@@ -29,6 +29,7 @@ class LocalDestination:
     def __init__(self, spec: str):
         self.spec = spec
         self.root = Path(spec).expanduser().absolute()
+        self.unlisted_block_folders: set[str] = set()
 
     def describe(self) -> str:
         return str(self.root)
@@ -256,6 +257,7 @@ class LocalDestination:
         """Every block of the store on this copy with its size (-1: not a regular file, or not where its name puts
         it); {} when there is none."""
         out: dict[str, int] = {}
+        self.unlisted_block_folders = set()
         for sub, entries, _fd in self._block_folders(store_id):
             for e in entries:
                 if e.name.startswith(TMP_PREFIX):
@@ -279,13 +281,17 @@ class LocalDestination:
                 try:
                     fd = _enter(top, sub, lambda kind: kind)
                 except OSError:
-                    continue  # a folder that cannot be entered (its mode, a medium failing): its blocks go unlisted
+                    # A folder that cannot be entered (its mode, a medium failing): its blocks go unlisted, and each
+                    # caller meets them one by one and says why each cannot be read.
+                    self.unlisted_block_folders.add(sub)
+                    continue
                 try:
                     try:
                         with os.scandir(fd) as entries:
                             found = list(entries)
                     except OSError:
-                        continue  # (each caller then meets them one by one, and says why each cannot be read)
+                        self.unlisted_block_folders.add(sub)
+                        continue
                     yield sub, found, fd
                 finally:
                     os.close(fd)

@@ -35,6 +35,7 @@ class RcloneDestination:
         if not sep or not remote or "\0" in rest:
             raise UsageError(_("The destination {spec} must be written rclone:REMOTE:PATH.").format(spec=repr(spec)))
         self.remote = f"{remote}:{path.rstrip('/')}"
+        self.unlisted_block_folders: set[str] = set()  # one listing of the whole tree: complete or an error
 
     def describe(self) -> str:
         return self.spec

@@ -9,7 +9,7 @@ from pipeline.destinations import why_not_read
 from pipeline.hashing import hash_stream
 from pipeline.i18n import _
 from pipeline.manifest import format as fmt
-from pipeline.manifest.blocks import LIST_SUFFIX, MAX_BLOCK, MAX_LIST, BlockListError, parse_list
+from pipeline.manifest.blocks import LIST_SUFFIX, MAX_BLOCK, MAX_LIST, BlockListError, block_folder, parse_list
 from pipeline.manifest.check import SignatureInvalid, verify as verify_signature
 
 CONTROL_LIMIT = 1 << 20
@@ -63,6 +63,7 @@ class BlockChecks:
     said once, with every run that needs it."""
 
     listed: dict[str, int] | None = None  # the copy's blocks and sizes, listed once
+    unlisted: set[str] | None = field(default_factory=set)  # folders the listing could not read (None: any)
     done: dict[str, str | None] = field(default_factory=dict)  # name -> None (intact) or what is wrong
     needed_by: dict[str, set[str]] = field(default_factory=dict)  # damaged block -> runs naming it
     bytes_read: int = 0
@@ -73,8 +74,9 @@ class BlockChecks:
         if self.listed is None:
             try:
                 self.listed = dest.blocks(store_id)
+                self.unlisted = set(getattr(dest, "unlisted_block_folders", ()))
             except OSError:
-                self.listed = {}
+                self.listed, self.unlisted = {}, None  # None: any folder
         bad = []
         for name, digest in blocks:
             key = f"{name}:{digest}"
@@ -88,7 +90,9 @@ class BlockChecks:
     def _check_one(self, dest, store_id: str, name: str, digest: str, progress) -> str | None:
         size = self.listed.get(name)
         if size is None:
-            # Unlisted: missing, or in a folder the listing could not read, where opening it says why.
+            if self.unlisted is not None and block_folder(name) not in self.unlisted:
+                return _("is missing")
+            # In a folder the listing could not read: opening it says why, or that it is missing.
             try:
                 with dest.open_block(store_id, name) as f:
                     got, n = hash_stream(f, limit=MAX_BLOCK + 1)

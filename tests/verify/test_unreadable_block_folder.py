@@ -45,3 +45,43 @@ def test_an_unreadable_block_folder_names_its_blocks_and_no_other(store, deep):
     assert "permission denied" in res.err, res.err
     res = run_coffre("verify", "--config", store.config, "--from", store.destinations[0])
     assert res.code == 0, res  # readable again, the copy is whole
+
+
+def test_a_missing_block_beside_an_unreadable_folder_is_still_said_missing_without_being_opened(store, monkeypatch):
+    """Only the blocks of a folder the listing could not read are opened one by one (a remote's listing is whole:
+    opening each missing block there would be a request each)."""
+    from pipeline import config as config_file
+    from pipeline.destinations.local import LocalDestination
+    from pipeline.verify.run import verify_destinations
+
+    res = run_coffre("archive", "--config", store.config, "--yes")
+    assert res.code == 0, res
+    blocks = store.destinations[0] / store.store_id / "blocks"
+    run = store.run_dirs(store.destinations[0])[0]
+    listed = sorted(line.rsplit("/", 1)[1] for line in (run / "snapshot.sqlite.blocks").read_text().splitlines())
+    gone = listed[-1]
+    (blocks / gone[:2] / gone).unlink()
+    opened = []
+    real_open = LocalDestination.open_block
+    real_folders = LocalDestination._block_folders
+
+    def open_block(self, store_id, name):
+        opened.append(name)
+        return real_open(self, store_id, name)
+
+    def folders(self, store_id):  # the first block's folder cannot be read
+        for sub, entries, fd in real_folders(self, store_id):
+            if sub == listed[0][:2] and sub != gone[:2]:
+                self.unlisted_block_folders.add(sub)
+                continue
+            yield sub, entries, fd
+
+    monkeypatch.setattr(LocalDestination, "open_block", open_block)
+    monkeypatch.setattr(LocalDestination, "_block_folders", folders)
+    cfg = config_file.load(store.config)
+    outcome = verify_destinations(cfg, [str(store.destinations[0])])
+    said = " ".join(p.sentence() for p in outcome.reports[0].problems)
+    assert f"{gone[:2]}/{gone}: is missing" in said, said
+    assert gone not in opened  # said missing from the listing
+    assert listed[0] in opened  # its folder unlisted: opened, and found intact
+    assert listed[0] not in said, said
