@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from pipeline.destinations import why_not_read
+from pipeline.destinations import NotRegular, why_not_read
 from pipeline.hashing import hash_stream
 from pipeline.i18n import _
 from pipeline.manifest import format as fmt
@@ -66,6 +66,7 @@ class BlockChecks:
     unlisted: set[str] | None = field(default_factory=set)  # folders the listing could not read (None: any)
     done: dict[str, str | None] = field(default_factory=dict)  # name -> None (intact) or what is wrong
     needed_by: dict[str, set[str]] = field(default_factory=dict)  # damaged block -> runs naming it
+    unreadable: set[str] = field(default_factory=set)  # blocks the copy would not give (permissions, a medium error)
     bytes_read: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -99,6 +100,7 @@ class BlockChecks:
             except FileNotFoundError:
                 return _("is missing")
             except OSError as err:
+                self.unreadable.add(name)
                 return why_not_read(err)
             return self._held(got, n, digest, progress)
         if size < 0:
@@ -109,6 +111,8 @@ class BlockChecks:
             with dest.open_block(store_id, name) as f:
                 got, n = hash_stream(f, limit=MAX_BLOCK + 1)
         except OSError as err:
+            if not isinstance(err, (FileNotFoundError, NotRegular)):
+                self.unreadable.add(name)
             return why_not_read(err)
         return self._held(got, n, digest, progress)
 
@@ -120,10 +124,11 @@ class BlockChecks:
             return _("is damaged: its BLAKE3 differs from the block lists")
         return None
 
-    def problems(self) -> list[tuple[str, str, list[str]]]:
-        """(block name, what is wrong, the runs that need it) for every damaged block met."""
+    def problems(self) -> list[tuple[str, str, list[str], bool]]:
+        """(block name, what is wrong, the runs that need it, whether it could not be read rather than being found
+        damaged or missing) for every such block met."""
         out = []
         for key, runs in sorted(self.needed_by.items()):
             name = key.partition(":")[0]
-            out.append((name, self.done[key], sorted(runs)))
+            out.append((name, self.done[key], sorted(runs), name in self.unreadable))
         return out

@@ -317,10 +317,15 @@ def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, 
         report.runs.append(rep)
         report.notes.extend(_("{run_id}: {note}").format(run_id=run_id, note=n) for n in rep.notes)
         by_id[run_id] = rep
-    for block, reason, runs in blocks.problems():
-        report.problems.append(Problem(report.destination, None, f"blocks/{block[:2]}/{block}", _(
-            "{reason}; the runs that need it: {runs} (coffre repair heals it from another copy that holds it "
-            "intact)").format(reason=reason, runs=", ".join(runs))))
+    for block, reason, runs, unreadable in blocks.problems():
+        if unreadable:  # the copy's medium or permissions, not the block's bytes: nothing to heal from elsewhere
+            said = _("{reason}; the runs that need it: {runs} (check the copy's medium and permissions, then verify "
+                     "again)")
+        else:
+            said = _("{reason}; the runs that need it: {runs} (coffre repair heals it from another copy that holds it "
+                     "intact)")
+        report.problems.append(Problem(report.destination, None, f"blocks/{block[:2]}/{block}",
+                                       said.format(reason=reason, runs=", ".join(runs))))
     report.runs.sort(key=lambda r: r.run_id)
     _check_chain(report, run_ids, by_id, history_runs, ident, only_run is None)
     return report

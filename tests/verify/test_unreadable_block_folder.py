@@ -43,6 +43,8 @@ def test_an_unreadable_block_folder_names_its_blocks_and_no_other(store, deep):
     named = {b for b in listed if b in res.err}
     assert named == inside, (named, inside, res.err)
     assert "permission denied" in res.err, res.err
+    if not deep:  # the advice is the medium's, not repair's (which cannot write there either)
+        assert "check the copy's medium and permissions" in res.err and "coffre repair heals" not in res.err, res.err
     res = run_coffre("verify", "--config", store.config, "--from", store.destinations[0])
     assert res.code == 0, res  # readable again, the copy is whole
 
