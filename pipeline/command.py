@@ -20,13 +20,13 @@ def main() -> None:
 
     from pipeline import interrupt
 
-    interrupt.install()
-    if early:
-        interrupt.end()
     try:
+        interrupt.install()
+        if early:
+            interrupt.end()
         from pipeline import cli
-    except BaseException:  # a stop during the imports (a library's own panic included)
-        if interrupt.requested():
+    except BaseException:  # a stop while the handlers are set up or the commands imported (a library's panic too)
+        if interrupt.requested() or early:
             interrupt.end()
         raise
     cli.main()

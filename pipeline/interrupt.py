@@ -140,7 +140,10 @@ def install() -> None:
 
 
 def ignore_from_now() -> None:
-    """The command has ended and says its own code: stops that come while the interpreter finishes are ignored."""
+    """The command has ended and said everything: stops that come while the interpreter finishes are ignored, unless
+    a thread of its own still runs (the interpreter would wait for it, and a stop must then still end the process)."""
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        return
     for sig in STOPS:
         with contextlib.suppress(ValueError, OSError):  # not the main thread: nothing to do
             signal.signal(sig, signal.SIG_IGN)

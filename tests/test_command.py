@@ -9,44 +9,49 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, run_coffre
 
-# Sends SIGINT to this process as a module starts being imported (`when`), then runs coffre's entry as `coffre list`.
-_DURING_IMPORT = """
-import importlib.abc, os, signal, sys
-signal.signal(signal.SIGINT, signal.SIG_DFL)  # as a terminal's Ctrl-C finds it
+# Each driver runs `coffre list --config CONFIG` (the last argument) through coffre's entry, with SIGINT as a
+# terminal's Ctrl-C finds it, and a hook that sends SIGINT to the process itself at one step.
+def driver(hook: str) -> str:
+    return ("import importlib.abc, os, signal, sys\n"
+            "signal.signal(signal.SIGINT, signal.SIG_DFL)\n"
+            "def stop():\n"
+            "    os.kill(os.getpid(), signal.SIGINT)\n"
+            f"{hook}\n"
+            "sys.argv = ['coffre', 'list', '--config', sys.argv[-1]]\n"
+            "from pipeline.command import main\n"
+            "main()\n")
+
+
+# As a module (argv[1]) starts being imported.
+_DURING_IMPORT = driver("""
 when = sys.argv[1]
-
 class Stop(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
         if name == when:
             sys.meta_path.remove(self)
-            os.kill(os.getpid(), signal.SIGINT)
+            stop()
         return None
+sys.meta_path.insert(0, Stop())""")
 
-sys.meta_path.insert(0, Stop())
-sys.argv = ["coffre", "list", "--config", sys.argv[2]]
-from pipeline.command import main
-main()
-"""
+# Once the command has finished and said everything (as the interpreter finishes).
+_AFTER_THE_END = driver("""
+from pipeline import interrupt
+real = interrupt.ignore_from_now
+def ignore_from_now():
+    real()
+    stop()
+interrupt.ignore_from_now = ignore_from_now""")
 
-# Sends SIGINT to this process once the command has finished and said everything (its held messages given out).
-_AFTER_THE_END = """
-import os, signal, sys
-signal.signal(signal.SIGINT, signal.SIG_DFL)
-from pipeline.cli import common
-real = common.scheduled.finish
-
-def finish(code):
-    code = real(code)
-    os.kill(os.getpid(), signal.SIGINT)
-    return code
-
-common.scheduled.finish = finish
-sys.argv = ["coffre", "list", "--config", sys.argv[1]]
-from pipeline.command import main
-main()
-"""
+# While the stop's own handlers are being set up (inside os.pipe).
+_DURING_INSTALL = driver("""
+real = os.pipe
+def pipe():
+    os.pipe = real
+    stop()
+    return real()
+os.pipe = pipe""")
 
 
 @pytest.fixture
@@ -62,6 +67,56 @@ def test_a_stop_while_the_program_starts_says_its_sentence(config, when):
     said = [line for line in res.stderr.splitlines() if line.strip()]
     assert len(said) == 1 and said[0].startswith("coffre: interrupted"), res.stderr
     assert "Traceback" not in res.stderr and "panicked" not in res.stderr
+
+
+def test_a_stop_while_its_handlers_are_set_up_says_its_sentence(config):
+    res = subprocess.run([sys.executable, "-c", _DURING_INSTALL, str(config)], cwd=REPO, capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 3, res
+    assert [line for line in res.stderr.splitlines() if line.strip()] == ["coffre: interrupted."], res.stderr
+
+
+def test_a_stop_while_a_scheduled_command_says_its_report_into_a_stuck_pipe_still_ends_it(store, tmp_path):
+    """--scheduled holds its report until the end: written into a pipe nobody reads, the write waits; a SIGTERM must
+    still end the command (stops are ignored only once everything is said)."""
+    import fcntl
+    import os
+    import shutil
+    import signal
+    import time
+
+    res = run_coffre("archive", "--config", store.config, "--yes")
+    assert res.code == 0, res
+    shutil.rmtree(store.destinations[1] / store.store_id / "blocks")  # a long report: every block missing
+    fifo = tmp_path / "log"
+    os.mkfifo(fifo)
+    keep = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # held open, never read
+    try:
+        fcntl.fcntl(keep, 1031, 4096)  # F_SETPIPE_SZ: the smallest pipe, which the report overfills
+        with open(fifo, "wb") as err:
+            proc = subprocess.Popen([sys.executable, "-m", "pipeline", "verify", "--config", str(store.config),
+                                     "--scheduled"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and b"pipe_write" not in _wchan(proc.pid):
+            time.sleep(0.05)
+        assert b"pipe_write" in _wchan(proc.pid), "the command never waited on the pipe"
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail("SIGTERM did not end a command stuck writing its report")
+        assert code == 3
+    finally:
+        os.close(keep)
+
+
+def _wchan(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/wchan", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
 
 
 def test_a_stop_once_the_command_has_finished_keeps_its_exit_code(config):

@@ -222,7 +222,11 @@ def test_a_drill_whose_scratch_folder_is_too_long_for_sqlite_stops_and_blames_no
     archived.config.write_text(tomli_w.dumps(doc))
     res = run_coffre("drill", "--config", archived.config, "--identity", archived.identity)
     assert res.code == 3, res
-    assert res.err.strip().splitlines()[-1].endswith("set a shorter [archive] scratch_dir."), res.err
+    said = res.err.strip().splitlines()[-1]
+    assert said.startswith(f"coffre: The drill's scratch folder {scratch} has a path of {len(str(scratch))} bytes,"), said
+    assert said.endswith("set a shorter [archive] scratch_dir."), said
+    most = int(said.rsplit("(", 1)[1].split(" ")[0])
+    assert 400 < most < len(str(scratch)), said  # the most the setting itself may have
     assert "FAIL" not in res.out + res.err, res
     import json
 

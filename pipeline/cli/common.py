@@ -154,13 +154,17 @@ class GuardedGroup(Group):
                 interrupt.end()
             code = _report(RuntimeError(f"{type(e).__name__}: {e}"))
         try:
-            # The work is done and its code known: a stop from here would only make the interpreter's last steps die
-            # by the signal (Python gives the default handlers back as it finishes), the code lost.
+            # The held-back messages and what is buffered go out first, stops still heard: a reader that never reads
+            # (a stuck log pipe) must leave the command killable.
+            code = scheduled.finish(code)
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            # The work is done, said, and its code known: a stop from here would only make the interpreter's last
+            # steps die by the signal (Python gives the default handlers back as it finishes), the code lost.
             interrupt.ignore_from_now()
-        except KeyboardInterrupt:  # the instant before
-            scheduled.finish(CANNOT_RUN)
+        except KeyboardInterrupt:  # a stop while saying it
             interrupt.end()
-        sys.exit(scheduled.finish(code))
+        sys.exit(code)
 
 
 def _report(e: Exception) -> int:

@@ -276,7 +276,11 @@ class LocalDestination:
             return
         try:
             with os.scandir(top) as folders:
-                subs = [e.name for e in folders if e.is_dir(follow_symlinks=False) and valid_name(e.name)]
+                named = [(e.name, e.is_dir(follow_symlinks=False)) for e in folders if valid_name(e.name)]
+            subs = [name for name, folder in named if folder]
+            # A block folder's name held by a link or a file: its blocks are not listed here (opening one says what
+            # stands in its place).
+            self.unlisted_block_folders.update(name for name, folder in named if not folder)
             for sub in subs:
                 try:
                     fd = _enter(top, sub, lambda kind: kind)

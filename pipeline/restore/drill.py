@@ -6,6 +6,8 @@ journals are decrypted and decompressed (streamed, never written) and held to th
 
 from __future__ import annotations
 
+import os
+
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,9 +73,13 @@ def drill(cfg: Config, identities: list, specs: list[str], run_id: str | None = 
                     sum(p.stat().st_size for p in res.files), len(counts), sum(counts.values()),
                     notes=res.warnings, row_counts=counts))
             except PathTooLong as err:  # this machine's setting, not the copy's failing: nothing is recorded
+                # What the drill adds below the setting's folder (its own folder, restored/) counts against SQLite's
+                # room: the sentence gives the most the setting itself may have.
+                base = Path(os.path.realpath(scratch or cfg.scratch_dir))
+                n = len(os.fsencode(str(base)))
                 raise CannotRun(_("The drill's scratch folder {folder} has a path of {n} bytes, too long for SQLite to "
-                                  "open the database restored there ({most} at most): set a shorter [archive] "
-                                  "scratch_dir.").format(folder=err.folder, n=err.length, most=err.most))
+                                  "open the database the drill restores inside it ({most} at most): set a shorter "
+                                  "[archive] scratch_dir.").format(folder=base, n=n, most=err.most - (err.length - n)))
             except (CheckFailed, CannotRun) as err:
                 report.outcomes.append(DrillOutcome(spec, False, run_id, round(time.time() - started, 3),
                                                     problem=str(err)))

@@ -7,7 +7,7 @@ import os
 
 import blake3
 
-from pipeline.destinations import why_not_read
+from pipeline.destinations import NotRegular, why_not_read
 from pipeline.hashing import hash_stream
 from pipeline.i18n import _
 from pipeline.unpack.check import FACTS_LIMIT
@@ -175,6 +175,10 @@ def _size_of(src) -> int | None:
 def read_error(err: OSError, block: str | None = None) -> SourceReadError:
     """Every failure to read the copy, a missing file included, as one kind: the copy's problem, not ours."""
     out = SourceReadError(err.errno, err.strerror or str(err))
-    out.said = why_not_read(err) if block is None else _("needs its block {name}, which {reason}").format(
-        name=block, reason=why_not_read(err))
+    if block is None:
+        out.said = why_not_read(err)
+    elif isinstance(err, NotRegular):  # "07 is a symbolic link, not a folder": a sentence of its own
+        out.said = _("needs its block {name}: {reason}").format(name=block, reason=err)
+    else:
+        out.said = _("needs its block {name}, which {reason}").format(name=block, reason=why_not_read(err))
     return out

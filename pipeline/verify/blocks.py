@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from pipeline.destinations import NotRegular, why_not_read
+from pipeline.destinations import why_not_read
 from pipeline.hashing import hash_stream
 from pipeline.i18n import _
 from pipeline.manifest import format as fmt
@@ -111,7 +111,7 @@ class BlockChecks:
             with dest.open_block(store_id, name) as f:
                 got, n = hash_stream(f, limit=MAX_BLOCK + 1)
         except OSError as err:
-            if not isinstance(err, (FileNotFoundError, NotRegular)):
+            if not isinstance(err, FileNotFoundError):
                 self.unreadable.add(name)
             return why_not_read(err)
         return self._held(got, n, digest, progress)

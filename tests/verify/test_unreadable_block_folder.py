@@ -87,3 +87,18 @@ def test_a_missing_block_beside_an_unreadable_folder_is_still_said_missing_witho
     assert gone not in opened  # said missing from the listing
     assert listed[0] in opened  # its folder unlisted: opened, and found intact
     assert listed[0] not in said, said
+
+
+def test_a_block_folder_replaced_by_a_link_is_named_not_called_missing(store, tmp_path):
+    res = run_coffre("archive", "--config", store.config, "--yes")
+    assert res.code == 0, res
+    blocks = store.destinations[0] / store.store_id / "blocks"
+    run = store.run_dirs(store.destinations[0])[0]
+    first = (run / "snapshot.sqlite.blocks").read_text().splitlines()[0].rsplit("/", 1)[1]
+    folder = blocks / first[:2]
+    folder.rename(blocks / "elsewhere")
+    folder.symlink_to(blocks / "elsewhere")
+    res = run_coffre("verify", "--config", store.config, "--from", store.destinations[0])
+    assert res.code == 1, res
+    assert f"{first}: {first[:2]} is a symbolic link, not a folder; not followed" in res.err, res.err
+    assert "is missing" not in res.err and "coffre repair heals" not in res.err, res.err
