@@ -232,10 +232,11 @@ def _watchdog() -> None:
     end(flush=False)
 
 
-def end(code: int = CANNOT_RUN, flush: bool = True) -> None:
+def end(code: int = CANNOT_RUN, flush: bool = True, say: bool = True) -> None:
     """Says the interruption sentence, kills the child programs and ends the process now. Of two threads ending it at
     once (a second signal read by the wake-up thread while the main thread ends), the second waits for the first to
-    have said the sentence; should the first be stuck, the second ends the process itself after a moment."""
+    have said the sentence; should the first be stuck, the second ends the process itself after a moment. `say`
+    False: the command had finished, and its own code and words stand."""
     global _ender
     if _ender == threading.get_ident():
         return  # a signal's handler, run inside this thread's own end(): that end goes on
@@ -250,7 +251,8 @@ def end(code: int = CANNOT_RUN, flush: bool = True) -> None:
         except Exception:  # noqa: BLE001 - a closed or broken stream must not stop the exit
             pass
     try:
-        os.write(2, (sentence() + "\n").encode())
+        if say:
+            os.write(2, (sentence() + "\n").encode())
     except OSError:
         pass
     os._exit(code)

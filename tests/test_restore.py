@@ -235,6 +235,18 @@ def test_a_drill_whose_scratch_folder_is_too_long_for_sqlite_stops_and_blames_no
     assert list(scratch.iterdir()) == []
 
 
+def test_a_drill_in_a_temporary_folder_too_long_for_sqlite_names_the_setting_to_make(archived, tmp_path):
+    """No scratch_dir: the drill works in the system's temporary folder (TMPDIR), which the sentence names."""
+    tmp = tmp_path.joinpath(*["t" * 200] * 3)
+    tmp.mkdir(parents=True)
+    res = run_coffre("drill", "--config", archived.config, "--identity", archived.identity, env={"TMPDIR": str(tmp)})
+    assert res.code == 3, res
+    said = res.err.strip().splitlines()[-1]
+    assert said.startswith(f"coffre: The drill's scratch folder {tmp}, the system's temporary folder, has a path of "
+                           f"{len(str(tmp))} bytes,"), said
+    assert said.endswith("set [archive] scratch_dir to a shorter folder."), said
+
+
 def test_restore_with_a_wrong_identity_is_one_sentence(archived, tmp_path):
     age_keygen = need_tool("age-keygen")
     other = tmp_path / "other.txt"

@@ -73,7 +73,10 @@ def cli() -> None:
 def main() -> None:
     # A service manager's SIGTERM goes the way of Ctrl-C: finally blocks run, the scratch copy of the database is
     # removed, the unfinished run stays unsigned, the exit code says it did not run, and the process ends promptly.
-    interrupt.install()
+    try:
+        interrupt.install()  # (pipeline/command.py has already, when it is the entry)
+    except KeyboardInterrupt:
+        interrupt.end()
     cli.main(prog_name="coffre", standalone_mode=True)
 
 

@@ -162,8 +162,10 @@ class GuardedGroup(Group):
             # The work is done, said, and its code known: a stop from here would only make the interpreter's last
             # steps die by the signal (Python gives the default handlers back as it finishes), the code lost.
             interrupt.ignore_from_now()
-        except KeyboardInterrupt:  # a stop while saying it
-            interrupt.end()
+        except KeyboardInterrupt:
+            # A stop while the finished command says its last words (into a reader that may never read): it ends now,
+            # with the command's own code (a signed run stays signed, a damaged copy stays "check failed").
+            interrupt.end(code if isinstance(code, int) else CANNOT_RUN, flush=False, say=False)
         sys.exit(code)
 
 

@@ -7,6 +7,7 @@ journals are decrypted and decompressed (streamed, never written) and held to th
 from __future__ import annotations
 
 import os
+import tempfile
 
 import time
 from dataclasses import dataclass, field
@@ -75,11 +76,18 @@ def drill(cfg: Config, identities: list, specs: list[str], run_id: str | None = 
             except PathTooLong as err:  # this machine's setting, not the copy's failing: nothing is recorded
                 # What the drill adds below the setting's folder (its own folder, restored/) counts against SQLite's
                 # room: the sentence gives the most the setting itself may have.
-                base = Path(os.path.realpath(scratch or cfg.scratch_dir))
+                setting = scratch or cfg.scratch_dir
+                base = Path(os.path.realpath(setting or tempfile.gettempdir()))
                 n = len(os.fsencode(str(base)))
+                most = err.most - (err.length - n)
+                if setting is None:
+                    raise CannotRun(_("The drill's scratch folder {folder}, the system's temporary folder, has a path "
+                                      "of {n} bytes, too long for SQLite to open the database the drill restores "
+                                      "inside it ({most} at most): set [archive] scratch_dir to a shorter folder.")
+                                    .format(folder=base, n=n, most=most))
                 raise CannotRun(_("The drill's scratch folder {folder} has a path of {n} bytes, too long for SQLite to "
                                   "open the database the drill restores inside it ({most} at most): set a shorter "
-                                  "[archive] scratch_dir.").format(folder=base, n=n, most=err.most - (err.length - n)))
+                                  "[archive] scratch_dir.").format(folder=base, n=n, most=most))
             except (CheckFailed, CannotRun) as err:
                 report.outcomes.append(DrillOutcome(spec, False, run_id, round(time.time() - started, 3),
                                                     problem=str(err)))
