@@ -46,6 +46,12 @@ def command(config_path, sources, dry_run, i_know, as_json) -> None:
 
 def print_prune(result) -> None:
     for c in result.copies:
+        if not c.ok and c.removed:  # the runs went (signed removal, run folders), their blocks did not
+            say(ngettext("{destination}: removed {removed} run, but not yet the blocks only it needed — {reason}",
+                         "{destination}: removed {removed} runs, but not yet the blocks only they needed — {reason}",
+                         len(c.removed)).format(destination=c.destination, removed=len(c.removed), reason=c.reason),
+                "error")
+            continue
         if not c.ok:
             say(_("{destination}: NOT PRUNED — {reason}").format(destination=c.destination, reason=c.reason), "error")
             continue
