@@ -94,29 +94,18 @@ class BlockChecks:
             if self.unlisted is not None and block_folder(name) not in self.unlisted:
                 return _("is missing")
             # In a folder the listing could not read: opening it says why, or that it is missing.
-            try:
-                with dest.open_block(store_id, name) as f:
-                    got, n = hash_stream(f, limit=MAX_BLOCK + 1)
-            except FileNotFoundError:
-                return _("is missing")
-            except OSError as err:
-                self.unreadable.add(name)
-                return why_not_read(err)
-            return self._held(got, n, digest, progress)
-        if size < 0:
+        elif size < 0:
             return _("is not a regular file; not read")
-        if size > MAX_BLOCK:
+        elif size > MAX_BLOCK:
             return _("is {size} bytes, larger than any block Coffre writes; not read").format(size=size)
         try:
             with dest.open_block(store_id, name) as f:
                 got, n = hash_stream(f, limit=MAX_BLOCK + 1)
+        except FileNotFoundError as err:
+            return _("is missing") if size is None else why_not_read(err)  # (listed: gone since the listing)
         except OSError as err:
-            if not isinstance(err, FileNotFoundError):
-                self.unreadable.add(name)
+            self.unreadable.add(name)
             return why_not_read(err)
-        return self._held(got, n, digest, progress)
-
-    def _held(self, got: str, n: int, digest: str, progress) -> str | None:
         self.bytes_read += n
         if progress:
             progress(n)
