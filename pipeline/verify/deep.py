@@ -162,9 +162,7 @@ class DeepChecker:
                       "blocks_blake3, of facts.json)")], read, [], False
         if not snapshot:
             return [], read, [], False
-        reader = reader_of(part)
-        damaged = reader.damaged_at_archive_time(part)
-        return reader.check_stream(got.head, got.size, part), read, [damaged] if damaged else [], False
+        return _as_its_kind(part, got.head, got.size, read)
 
     def _unpack(self, dest, store_id, run_id, entry, out, facts, decompress=True, hash_zst=True):
         return unpack_data_file(dest, store_id, run_id, entry, self.identities, out, facts, decompress, hash_zst)
@@ -181,9 +179,14 @@ class DeepChecker:
         if snap.get("plain_blake3") != got.plain_blake3:
             return ([_("decrypts to a database whose BLAKE3 differs from the one recorded at archive time")],
                     got.stored_size, [], False)
-        kind = reader_of(snap)
-        damaged = kind.damaged_at_archive_time(snap)
-        return kind.check_stream(head.data, got.plain_size, snap), got.stored_size, [damaged] if damaged else [], False
+        return _as_its_kind(snap, head.data, got.plain_size, got.stored_size)
+
+
+def _as_its_kind(snap: dict, head: bytes, size: int, read: int):
+    """A decrypted snapshot's first bytes and size held to what its kind writes; (problems, bytes read, notes, stopped)."""
+    kind = reader_of(snap)
+    damaged = kind.damaged_at_archive_time(snap)
+    return kind.check_stream(head, size, snap), read, [damaged] if damaged else [], False
 
 
 _ROOT = re.compile(r"[0-9a-f]{64}")
