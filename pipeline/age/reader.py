@@ -113,6 +113,60 @@ def _open(head: bytes, mac: bytes, identities: list[bytes], stanzas) -> bytes:
     return file_key
 
 
+class _Front:
+    """An age file held in memory, read by _Input a little at a time: only the header is parsed from it."""
+
+    def __init__(self, view: memoryview):
+        self.view, self.at = view, 0
+
+    def read(self, n: int) -> bytes:
+        data = bytes(self.view[self.at:self.at + min(n, 4096)])
+        self.at += len(data)
+        return data
+
+
+def decrypt_bytes(data, identities: list[bytes]) -> bytearray:
+    """The plaintext of an age file held in memory (a block: 8 MiB at most), decrypted chunk by chunk straight into
+    one buffer. The same checks, in the same order and with the same words, as decrypt(); no partial plaintext is
+    ever returned. A block read whole was copied in and out of a stream reader's buffers once per chunk: measured on
+    a supermarket's 627 MB of blocks, 0.54 s against 0.2 s for the ChaCha20 alone."""
+    view = memoryview(data)
+    inp = _Input(_Front(view))
+    stanzas, head, mac = _parse_header(inp)
+    file_key = _opened(head, mac, identities, stanzas)
+    start = inp.consumed
+    if len(view) - start < NONCE:
+        raise AgeError(_("the file ends before its payload"))
+    aead = ChaCha20Poly1305(hkdf(file_key, bytes(view[start:start + NONCE]), b"payload"))
+    body = view[start + NONCE:]
+    full = max(0, -(-len(body) // SEALED) - 1)  # chunks before the last, each SEALED bytes
+    out = bytearray(full * CHUNK + max(0, len(body) - full * SEALED - TAG))
+    into = memoryview(out)
+    at = written = counter = 0
+    try:
+        while True:
+            left = len(body) - at
+            last = left <= SEALED
+            size = left if last else SEALED
+            if size < TAG or (last and size == TAG and counter):
+                raise AgeError(_("the payload is truncated"))
+            try:
+                aead.decrypt_into(payload_nonce(counter, last), body[at:at + size], None,
+                                  into[written:written + size - TAG])
+            except InvalidTag:
+                raise AgeError(_("chunk {number} of the payload does not authenticate: damaged, truncated or "
+                                 "forged").format(number=counter)) from None
+            at += size
+            written += size - TAG
+            counter += 1
+            if last:
+                return out
+    finally:
+        into.release()
+        body.release()
+        view.release()
+
+
 def decrypt(src, sink, identities: list[bytes]) -> None:
     """Reads the age file `src` to its end and writes the plaintext to `sink`, chunk by chunk.
 

@@ -30,7 +30,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from pipeline.age import CHUNK, NONCE, TAG, AgeError, NoIdentity, hkdf, payload_nonce
-from pipeline.age.reader import decrypt
+from pipeline.age.reader import decrypt, decrypt_bytes
 from pipeline.keys.age_identity import identity_secret
 
 TESTDATA = REPO / "fixtures" / "vectors" / "cctv-age" / "testdata"
@@ -196,6 +196,22 @@ def test_x25519_vector(name):
     assert (again[0], again[2]) == (verdict, released)
 
 
+@pytest.mark.parametrize("name", BY_KIND["x25519"])
+def test_x25519_vector_held_in_memory(name):
+    """decrypt_bytes (a block read whole, as verify --deep opens them) gives the stream reader's verdict in the same
+    words, the same plaintext on success, and nothing at all on a failure, even one after good chunks."""
+    vec = load(name)
+    verdict, err, released = run_reader(io.BytesIO(vec.age), vec.x25519_secrets)
+    try:
+        got = decrypt_bytes(vec.age, vec.x25519_secrets)
+    except AgeError as mine:
+        assert verdict != "success", f"{name}: refused in memory ({mine}), read as a stream"
+        assert type(mine) is type(err) and str(mine) == str(err)
+        return
+    assert verdict == "success", f"{name}: opened in memory, refused as a stream ({err})"
+    assert bytes(got) == released and hashlib.sha256(got).hexdigest() == vec.one("payload")
+
+
 REASONS = {
     "armor": "ASCII armor: Coffre reads and writes binary age only",
     "scrypt": "scrypt (passphrase) stanzas: Coffre's archives are encrypted to X25519 recipients only",
@@ -213,3 +229,5 @@ def test_unsupported_vector_is_refused_cleanly(name):
     with pytest.raises(AgeError):
         decrypt(io.BytesIO(vec.age), out, vec.x25519_secrets)
     assert out.getvalue() == b""
+    with pytest.raises(AgeError):
+        decrypt_bytes(vec.age, vec.x25519_secrets)

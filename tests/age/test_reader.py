@@ -14,7 +14,7 @@ from pyrage import x25519 as pyrage_x25519
 
 from pipeline.age import CHUNK, AgeError, NoIdentity, b64, hkdf, payload_nonce
 from pipeline.age import x25519
-from pipeline.age.reader import MAX_HEADER, decrypt
+from pipeline.age.reader import MAX_HEADER, decrypt, decrypt_bytes
 from pipeline.age.writer import AgeWriter, header
 from pipeline.keys.age_identity import identity_secret, parse_recipient
 
@@ -39,12 +39,21 @@ def stock_encrypt(data: bytes, recipients: list[str]) -> bytes:
 
 
 def open_age(sealed: bytes, secrets: list[bytes], read_size: int | None = None) -> bytes:
+    """The stream reader's plaintext; decrypt_bytes (a block held in memory) must give the same, or refuse in the
+    same words."""
     src = io.BytesIO(sealed)
     if read_size:  # a source that hands out short reads, like a pipe
         raw = src
         src = type("Short", (), {"read": lambda self, n=-1: raw.read(min(n, read_size))})()
     out = io.BytesIO()
-    decrypt(src, out, secrets)
+    try:
+        decrypt(src, out, secrets)
+    except AgeError as err:
+        with pytest.raises(type(err)) as in_memory:
+            decrypt_bytes(sealed, secrets)
+        assert type(in_memory.value) is type(err) and str(in_memory.value) == str(err)
+        raise
+    assert bytes(decrypt_bytes(sealed, secrets)) == out.getvalue()
     return out.getvalue()
 
 
