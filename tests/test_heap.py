@@ -11,6 +11,7 @@ import pytest
 # deep verify opens them: the minor page faults it costs.
 PROBE = """
 import contextlib, io, os, resource, sys
+from pipeline import heap
 how, folder = sys.argv[1:]
 if how == "keep":
     assert heap.keep_buffers()
