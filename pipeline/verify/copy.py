@@ -8,7 +8,7 @@ from typing import Callable
 from pipeline.destinations import NotRegular, not_a_file, why_not_read
 from pipeline.destinations.medium import MEDIUM_FILE
 from pipeline.hashing import hash_stream
-from pipeline.i18n import _
+from pipeline.i18n import _, ngettext
 from pipeline.progress import CountedReader
 from pipeline.manifest import format as fmt
 from pipeline.manifest.check import SignatureInvalid, verify as verify_signature
@@ -317,18 +317,56 @@ def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, 
         report.runs.append(rep)
         report.notes.extend(_("{run_id}: {note}").format(run_id=run_id, note=n) for n in rep.notes)
         by_id[run_id] = rep
-    for block, reason, runs, unreadable in blocks.problems():
-        if unreadable:  # the copy's medium or permissions, not the block's bytes: nothing to heal from elsewhere
-            said = _("{reason}; the runs that need it: {runs} (check the copy's medium and permissions, then verify "
-                     "again)")
-        else:
-            said = _("{reason}; the runs that need it: {runs} (coffre repair heals it from another copy that holds it "
-                     "intact)")
-        report.problems.append(Problem(report.destination, None, f"blocks/{block[:2]}/{block}",
-                                       said.format(reason=reason, runs=", ".join(runs))))
+    _block_problems(report, blocks.problems())
     report.runs.sort(key=lambda r: r.run_id)
     _check_chain(report, run_ids, by_id, history_runs, ident, only_run is None)
     return report
+
+
+# Blocks the copy would not give for one same reason, said in one line from this many: an unreadable blocks/ folder (or
+# a failing medium) otherwise made one line per block, hundreds of thousands for a supermarket's six years.
+GROUP_FROM = 4
+RUNS_NAMED = 10  # a grouped line names its runs up to this many, else how many and the first and last
+
+
+def _block_problems(report: CopyReport, problems) -> None:
+    """BlockChecks.problems() as the copy's problems: a damaged or missing block named with every run that needs it,
+    and blocks that could not be read grouped by their reason."""
+    unreadable: dict[str, list[tuple[str, list[str]]]] = {}
+    for block, reason, runs, cannot_read in problems:
+        if cannot_read:  # the copy's medium or permissions, not the block's bytes: nothing to heal from elsewhere
+            unreadable.setdefault(reason, []).append((block, runs))
+            continue
+        said = _("{reason}; the runs that need it: {runs} (coffre repair heals it from another copy that holds it "
+                 "intact)")
+        report.problems.append(Problem(report.destination, None, _block_path(block),
+                                       said.format(reason=reason, runs=", ".join(runs))))
+    for reason, blocks in unreadable.items():
+        if len(blocks) < GROUP_FROM:
+            for block, runs in blocks:
+                said = _("{reason}; the runs that need it: {runs} (check the copy's medium and permissions, then "
+                         "verify again)")
+                report.problems.append(Problem(report.destination, None, _block_path(block),
+                                               said.format(reason=reason, runs=", ".join(runs))))
+            continue
+        runs = sorted({r for _block, needed in blocks for r in needed})
+        if len(runs) <= RUNS_NAMED:
+            named = ", ".join(runs)
+        else:
+            named = ngettext("{count} run, from {first} to {last}", "{count} runs, from {first} to {last}",
+                             len(runs)).format(count=len(runs), first=runs[0], last=runs[-1])
+        said = ngettext("{count} block was not checked, for this reason: {reason}; {first} and {second} among them; "
+                        "the runs that need them: {runs} (check the copy's medium and permissions, then verify again)",
+                        "{count} blocks were not checked, each for the same reason: {reason}; {first} and {second} "
+                        "among them; the runs that need them: {runs} (check the copy's medium and permissions, then "
+                        "verify again)", len(blocks))
+        report.problems.append(Problem(report.destination, None, "blocks/", said.format(
+            count=len(blocks), reason=reason, first=_block_path(blocks[0][0]), second=_block_path(blocks[1][0]),
+            runs=named)))
+
+
+def _block_path(block: str) -> str:
+    return f"blocks/{block[:2]}/{block}"
 
 
 def _follow(report: CopyReport, follower: str, prev: dict, present: set[str], by_id: dict, recorded: dict,

@@ -102,3 +102,34 @@ def test_a_block_folder_replaced_by_a_link_is_named_not_called_missing(store, tm
     assert res.code == 1, res
     assert f"{first}: {first[:2]} is a symbolic link, not a folder; not followed" in res.err, res.err
     assert "is missing" not in res.err and "coffre repair heals" not in res.err, res.err
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_an_unreadable_blocks_folder_is_one_line_not_one_per_block(store, language, monkeypatch):
+    """The whole blocks/ folder unreadable: one sentence with how many blocks, two of them and the runs, where there was
+    one line per block (hundreds of thousands for a supermarket's years)."""
+    monkeypatch.setenv("LANGUAGE", language)
+    for _ in range(2):
+        res = run_coffre("archive", "--config", store.config, "--yes")
+        assert res.code == 0, res
+    runs = store.run_dirs(store.destinations[0])
+    listed = {line.rsplit("/", 1)[1] for run in runs for name in ("snapshot.sqlite.blocks", "journals.tar.blocks")
+              for line in (run / name).read_text().splitlines()}
+    assert len(listed) >= 4
+    blocks = store.destinations[0] / store.store_id / "blocks"
+    blocks.chmod(0)
+    try:
+        res = as_the_owner_without_override("verify", "--config", store.config, "--from", store.destinations[0])
+    finally:
+        blocks.chmod(0o755)
+    assert res.code == 1, res
+    lines = [line for line in res.err.splitlines() if "blocks/" in line]
+    assert len(lines) == 1, res.err
+    if language == "en":
+        assert f"{len(listed)} blocks were not checked, each for the same reason: cannot be read (permission denied)" \
+            in lines[0], lines[0]
+        assert "check the copy's medium and permissions" in lines[0]
+    else:
+        assert f"{len(listed)} blocs n'ont pas été vérifiés, chacun pour la même raison" in lines[0], lines[0]
+    assert sum(b in lines[0] for b in listed) == 2, lines[0]
+    assert all(run.name in lines[0] for run in runs), lines[0]
