@@ -194,6 +194,26 @@ def test_restore_into_a_symlink_loop_is_one_sentence(archived, tmp_path):
         f"coffre: a system error stopped the command: too many levels of symbolic links ({tmp_path / 'a' / 'restored'})."]
 
 
+@pytest.mark.parametrize("points_to", ["itself", "nothing"])
+def test_restore_into_a_link_that_leads_to_no_folder_says_so(archived, tmp_path, points_to):
+    """--out a symbolic link that loops or dangles was "a system error ...: it already exists" (one to a file is
+    refused by the option itself, as a file is)."""
+    here = tmp_path / "here"
+    here.mkdir()
+    out = here / "out"
+    target = {"itself": out, "nothing": here / "gone"}[points_to]
+    out.symlink_to(target)
+    for language, said in (("en", f"coffre: {out} is a symbolic link that leads to no folder (it points to {target}): "
+                                  "give a folder to restore into."),
+                           ("fr", f"coffre : {out} est un lien symbolique qui ne mène à aucun dossier (il pointe vers "
+                                  f"{target}) : indiquez un dossier où restaurer.")):
+        res = run_coffre("restore", "--config", archived.config, "--identity", archived.identity, "--out", out,
+                         env={"LANGUAGE": language})
+        assert res.code == 2, res
+        assert res.err.strip().splitlines() == [said], res.err
+    assert out.is_symlink() and [p.name for p in here.iterdir()] == ["out"]  # nothing made, nothing followed
+
+
 def test_restore_into_a_path_too_long_for_sqlite_says_so_and_blames_no_copy(archived, tmp_path):
     """SQLite opens no database whose path passes 504 bytes: that was said to be every copy's damage."""
     out = tmp_path.joinpath(*["d" * 200] * 3)
