@@ -82,7 +82,7 @@ def _build(cfg: Config, identities: list, period: tuple[str, str], out_zip: Path
            password: str, run_id: str | None, specs: list[str] | None, say, progress: Progress,
            published) -> AuditorPackage:
     for p in (out_zip, *letters):
-        if p.exists():
+        if p.exists() or p.is_symlink():  # a link that leads nowhere too: it would be replaced by the package
             raise UsageError(_("{path} already exists; export-auditor never overwrites a file.").format(path=p))
     secret = signing.load_secret(cfg.signing_secret_key_file)
     partial = out_zip.with_name(out_zip.name + ".coffre-partial")

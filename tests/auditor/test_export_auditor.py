@@ -296,3 +296,18 @@ def test_a_full_disk_while_zipping_is_one_sentence_and_leaves_nothing(store, tmp
         assert len(said) == 1 and "no space left" in said[0].lower() and str(small) in said[0], res.err
         assert "Traceback" not in res.err and "Exception ignored" not in res.err, res.err
         assert list(small.iterdir()) == []
+
+
+@pytest.mark.parametrize("points_to", ["itself", "nothing"])
+def test_out_a_link_that_leads_nowhere_is_refused_not_replaced(store, tmp_path, points_to):
+    """--out "must not exist": a link that loops or dangles was replaced by the package (os.replace over it)."""
+    assert run_coffre("archive", "--config", store.config, "--yes").code == 0
+    here = tmp_path / "here"
+    here.mkdir()
+    out = here / "audit.zip"
+    out.symlink_to(out if points_to == "itself" else here / "gone.zip")
+    target = os.readlink(out)
+    res = run_coffre(*_args(store, out), env={"AUDIT_PW": PASSWORD})
+    assert res.code == 2, res
+    assert res.err.strip().splitlines() == [f"coffre: {out} already exists; export-auditor never overwrites a file."]
+    assert out.is_symlink() and os.readlink(out) == target and [p.name for p in here.iterdir()] == [out.name]
