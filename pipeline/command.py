@@ -5,8 +5,6 @@ from __future__ import annotations
 import importlib
 import signal
 
-from pipeline import heap
-
 
 def main() -> None:
     # Importing what says the stop (the message catalogue, click) and the commands takes a tenth of a second or more:
@@ -19,7 +17,6 @@ def main() -> None:
     # loaded now, while a stop is only noted (8 ms; every command that reads a copy needs them anyway).
     for name in ("blake3", "pyrage", "cryptography.hazmat.bindings._rust"):
         importlib.import_module(name)
-    heap.keep_buffers()
 
     from pipeline import interrupt
 

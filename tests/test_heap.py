@@ -10,16 +10,14 @@ import pytest
 # Blocks of the sizes a copy holds (a few hundred bytes to 1 MiB) read and decrypted whole, round after round, as a
 # deep verify opens them: the minor page faults it costs.
 PROBE = """
-import contextlib, io, os, resource, sys
+import io, os, resource, sys
 from pipeline import heap
 how, folder = sys.argv[1:]
 if how == "keep":
     assert heap.keep_buffers()
-if how == "command":
-    sys.argv[1:] = ["--version"]
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
-        from pipeline import command
-        command.main()
+if how == "deep verify":
+    from pipeline.unpack.block_contents import OpenedBlocks
+    OpenedBlocks([])
 from pyrage import x25519
 from pipeline.age.reader import decrypt_bytes
 from pipeline.age.writer import AgeWriter
@@ -57,6 +55,16 @@ def test_block_buffers_are_reused_not_faulted_in_each_time(tmp_path):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's")
-def test_the_coffre_command_sets_it(tmp_path):
-    """`coffre` itself (pipeline.command.main, here asked for its version) leaves the allocator so set."""
-    assert _faults("command", tmp_path / "command") < _faults("plain", tmp_path / "plain") / 10
+def test_a_deep_verify_sets_it(tmp_path):
+    """The blocks' opener (unpack/block_contents.py) asks for it: only the deep verify, whose buffers it measured."""
+    assert _faults("deep verify", tmp_path / "deep") < _faults("plain", tmp_path / "plain") / 10
+
+
+@pytest.mark.parametrize("platform", ["win32", "linux"])
+def test_without_mallopt_nothing_changes(monkeypatch, platform):
+    """Not Linux, or no C library to ask (Windows: ctypes.CDLL(None) raises TypeError): False, and the verify goes
+    on."""
+    from pipeline import heap
+    monkeypatch.setattr(heap.sys, "platform", platform)
+    monkeypatch.setattr(heap.ctypes, "CDLL", lambda name: (_ for _ in ()).throw(TypeError("not a library")))
+    assert heap.keep_buffers() is False

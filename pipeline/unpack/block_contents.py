@@ -20,6 +20,7 @@ import zstandard
 
 from pipeline.age import AgeError, NoIdentity
 from pipeline.age.reader import decrypt_bytes
+from pipeline import heap
 from pipeline.i18n import _
 from pipeline.keys.age_identity import identity_secret
 from pipeline.manifest.blocks import ContentsRoot
@@ -53,6 +54,7 @@ class OpenedBlocks:
     """What each block opened in one verify holds, and on which copies its stored bytes were read (thread-safe)."""
 
     def __init__(self, identities: list):
+        heap.keep_buffers()  # each block's buffers reused, not mapped and faulted in afresh
         self.secrets = [identity_secret(i) for i in identities]
         self._lock = threading.Lock()
         # Packed small, since a six-year supermarket's store holds some 100,000 distinct blocks: a block's key is its

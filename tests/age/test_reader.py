@@ -204,3 +204,26 @@ def test_a_remembered_header_still_refuses_a_changed_mac_another_identity_and_a_
     with pytest.raises(AgeError):
         open_age(bytes(damaged), [secret])
     assert open_age(second, [keys[1][0], secret]) == b"b" * 7000
+
+
+@pytest.mark.parametrize("cut", ["the header", "the nonce", "a chunk", "nothing"])
+def test_decrypt_bytes_lets_go_of_the_callers_buffer_however_it_ends(keys, cut):
+    """The caller's bytearray can be resized afterwards: no view of it outlives the call, failed or not."""
+    sealed = stock_encrypt(os.urandom(CHUNK + 10), [keys[0][1]])
+    start = _payload_start(sealed)
+    data = bytearray({"the header": sealed[:20], "the nonce": sealed[:start - 5], "a chunk": sealed[:start + 100],
+                      "nothing": sealed}[cut])
+    try:
+        decrypt_bytes(data, [keys[0][0]])
+    except AgeError:
+        assert cut != "nothing"
+        data.extend(b"more")  # while the error is handled (its traceback alive): BufferError if a view were held
+    data.clear()
+
+
+def test_decrypt_bytes_reads_any_buffer_as_its_bytes(keys):
+    sealed = stock_encrypt(b"coffre" * 1000, [keys[0][1]])
+    import array
+    words = array.array("B", sealed)
+    assert bytes(decrypt_bytes(memoryview(words), [keys[0][0]])) == b"coffre" * 1000
+    assert bytes(decrypt_bytes(memoryview(sealed)[0:], [keys[0][0]])) == b"coffre" * 1000
