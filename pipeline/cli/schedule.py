@@ -12,6 +12,7 @@ from pipeline.cli.common import Command, config_option, epilog, json_option, say
 from pipeline.errors import CANNOT_RUN, OK, USAGE, UsageError
 from pipeline import i18n
 from pipeline.i18n import _
+from pipeline.out_folder import refuse_link_to_nowhere
 
 
 def _at(ctx, param, value):
@@ -79,6 +80,7 @@ def command(at, config_path, out_dir, install, user_units, verify_weekly, cron, 
             list_command=f"systemctl {flag}list-timers 'coffre-*'",
             journal_command=f"journalctl {flag}-u coffre-archive-{cfg.store_id}.service"), "result")
     elif out_dir:
+        refuse_link_to_nowhere(Path(out_dir).absolute())
         written = systemd.write(files, Path(out_dir))
         if as_json:
             click.echo(json.dumps(dict(summary, written=[str(p) for p in written]), indent=2))

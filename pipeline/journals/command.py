@@ -13,6 +13,7 @@ from pipeline.errors import UsageError
 from pipeline.i18n import _
 from pipeline.journals.secret import chain_secret
 from pipeline.journals.run import JournalsOutcome, journals_of_snapshot, tables_wanted
+from pipeline.out_folder import refuse_link_to_nowhere
 from pipeline.restore.restore import refuse_live_folder, restore
 from pipeline.snapshot import journals_of_copy, journals_only, open_source, reader_of
 from pipeline.state.activity_log import ActivityLog
@@ -34,6 +35,7 @@ def parse_period(text: str | None) -> tuple[str, str] | None:
 def export_journals(cfg: Config, out_dir: Path, period: tuple[str, str] | None, run_id: str | None = None,
                     identities: list | None = None, specs: list[str] | None = None, say=lambda m: None) -> JournalsOutcome:
     out_dir = Path(out_dir).absolute()
+    refuse_link_to_nowhere(out_dir)
     refuse_live_folder(cfg, out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise UsageError(_("{folder} is not empty; the export goes into a new or empty folder.").format(folder=out_dir))

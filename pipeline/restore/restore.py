@@ -19,6 +19,7 @@ from pipeline import interrupt
 from pipeline.config import Config
 from pipeline.destinations import why_not_read
 from pipeline.errors import CannotRun, CheckFailed, UsageError
+from pipeline.out_folder import refuse_link_to_nowhere
 from pipeline.i18n import _
 from pipeline.manifest.format import plain_name
 from pipeline.progress import NO_PROGRESS, NO_TASK, Progress, Task
@@ -186,9 +187,7 @@ def _said(problem: Problem) -> str:
 def _restore_folder(out_dir: Path):
     """The restore's folder, created private (0700), locked against a second restore into it, and cleared of
     what an interrupted restore left there (its partial files: never published, so never the user's)."""
-    if out_dir.is_symlink() and not out_dir.is_dir():  # mkdir would say "already exists" of it
-        raise UsageError(_("{path} is a symbolic link that leads to no folder (it points to {target}): give a folder "
-                           "to restore into.").format(path=out_dir, target=os.readlink(out_dir)))
+    refuse_link_to_nowhere(out_dir)
     created = not out_dir.exists()
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     # export-auditor holds its folder the same way: "another Coffre command", whichever it is. Refused, this restore

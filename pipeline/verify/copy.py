@@ -332,24 +332,25 @@ RUNS_NAMED = 10  # a grouped line names its runs up to this many, else how many 
 def _block_problems(report: CopyReport, problems) -> None:
     """BlockChecks.problems() as the copy's problems: a damaged or missing block named with every run that needs it,
     and blocks that could not be read grouped by their reason."""
-    unreadable: dict[str, list[tuple[str, list[str]]]] = {}
+    unreadable: dict[str, list[tuple[str, str, list[str]]]] = {}
     for block, reason, runs, cannot_read in problems:
         if cannot_read:  # the copy's medium or permissions, not the block's bytes: nothing to heal from elsewhere
-            unreadable.setdefault(reason, []).append((block, runs))
+            # A remote's error names the block it was reading: the same reason all the same.
+            unreadable.setdefault(reason.replace(block, "\0"), []).append((block, reason, runs))
             continue
         said = _("{reason}; the runs that need it: {runs} (coffre repair heals it from another copy that holds it "
                  "intact)")
         report.problems.append(Problem(report.destination, None, _block_path(block),
                                        said.format(reason=reason, runs=", ".join(runs))))
-    for reason, blocks in unreadable.items():
+    for blocks in unreadable.values():
         if len(blocks) < GROUP_FROM:
-            for block, runs in blocks:
+            for block, reason, runs in blocks:
                 said = _("{reason}; the runs that need it: {runs} (check the copy's medium and permissions, then "
                          "verify again)")
                 report.problems.append(Problem(report.destination, None, _block_path(block),
                                                said.format(reason=reason, runs=", ".join(runs))))
             continue
-        runs = sorted({r for _block, needed in blocks for r in needed})
+        runs = sorted({r for _block, _reason, needed in blocks for r in needed})
         if len(runs) <= RUNS_NAMED:
             named = ", ".join(runs)
         else:
@@ -361,7 +362,7 @@ def _block_problems(report: CopyReport, problems) -> None:
                         "among them; the runs that need them: {runs} (check the copy's medium and permissions, then "
                         "verify again)", len(blocks))
         report.problems.append(Problem(report.destination, None, "blocks/", said.format(
-            count=len(blocks), reason=reason, first=_block_path(blocks[0][0]), second=_block_path(blocks[1][0]),
+            count=len(blocks), reason=blocks[0][1], first=_block_path(blocks[0][0]), second=_block_path(blocks[1][0]),
             runs=named)))
 
 

@@ -133,3 +133,23 @@ def test_an_unreadable_blocks_folder_is_one_line_not_one_per_block(store, langua
         assert f"{len(listed)} blocs n'ont pas été vérifiés, chacun pour la même raison" in lines[0], lines[0]
     assert sum(b in lines[0] for b in listed) == 2, lines[0]
     assert all(run.name in lines[0] for run in runs), lines[0]
+
+
+def test_a_remotes_reasons_that_name_their_block_are_still_one_line():
+    """rclone's error names the block it was reading ("reading `<name>` failed: ... permission denied"): the reasons
+    differ only there, and are one reason all the same; damaged blocks stay one line each."""
+    from pipeline.verify.copy import CopyReport, _block_problems
+
+    names = [f"{n:02x}" + "ab" * 31 for n in range(6)]
+    problems = [(name, f"cannot be read (reading `{name}` failed: failed to find object: permission denied)",
+                 ["20261201T200000Z-aaaaaa", "20261202T200000Z-bbbbbb"], True) for name in names]
+    problems.append(("ff" + "cd" * 31, "is damaged: its BLAKE3 differs from the block lists", ["20261202T200000Z-bbbbbb"],
+                     False))
+    report = CopyReport("rclone:offsite:caisse")
+    _block_problems(report, problems)
+    lines = [p.sentence() for p in report.problems]
+    assert len(lines) == 2, lines
+    grouped = [line for line in lines if "were not checked" in line]
+    assert len(grouped) == 1 and grouped[0].startswith("rclone:offsite:caisse / blocks/: 6 blocks"), lines
+    assert f"reading `{names[0]}` failed" in grouped[0] and "20261201T200000Z-aaaaaa" in grouped[0]
+    assert any("is damaged" in line and "coffre repair heals" in line for line in lines), lines
