@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import blake3
 
 from pipeline.config import Config
-from pipeline.destinations import open_destination
+from pipeline.destinations import open_destination, why_not_read
 from pipeline.errors import CANNOT_RUN, CHECK_FAILED, OK, CoffreError
 from pipeline.i18n import _
 from pipeline.manifest.blocks import MAX_BLOCK
@@ -34,6 +34,7 @@ class CopyRepair:
     # block -> (the copy that holds it intact, why it could not be written here): unhealed, but not for want of a copy
     unwritten: dict[str, tuple[str, str]] = field(default_factory=dict)
     unchecked: list[str] = field(default_factory=list)  # signed runs whose block lists do not check
+    unreadable: dict[str, str] = field(default_factory=dict)  # block -> why this copy would not give it (not damage)
 
 
 @dataclass
@@ -51,17 +52,28 @@ class RepairResult:
                 "copies": [{"destination": c.destination, "reachable": c.reachable, "reason": c.reason,
                             "blocks_checked": c.checked, "healed": c.healed, "unhealed": c.unhealed,
                             "unwritten": {b: {"intact_on": o, "reason": r} for b, (o, r) in c.unwritten.items()},
+                            "unreadable": c.unreadable,
                             "runs_unchecked": c.unchecked}
                            for c in self.copies]}
 
 
 def _read(dest, store_id: str, name: str) -> bytes | None:
+    return _read_or_why(dest, store_id, name)[0]
+
+
+def _read_or_why(dest, store_id: str, name: str) -> tuple[bytes | None, str | None]:
+    """A block's bytes (None: missing or too large), or why the copy would not give them (its medium, its
+    permissions: not the block's damage)."""
     try:
         with dest.open_block(store_id, name) as f:
             data = f.read(MAX_BLOCK + 1)
-    except (OSError, ValueError):
-        return None
-    return data if len(data) <= MAX_BLOCK else None
+    except FileNotFoundError:
+        return None, None
+    except OSError as err:
+        return None, why_not_read(err)
+    except ValueError:
+        return None, None
+    return (data if len(data) <= MAX_BLOCK else None), None
 
 
 def repair(cfg: Config, specs: list[str], say=print) -> RepairResult:
@@ -94,11 +106,14 @@ def repair(cfg: Config, specs: list[str], say=print) -> RepairResult:
         intact: dict[str, set[tuple[str, str]]] = {}
         for spec, dest in dests.items():
             good = intact[spec] = set()
+            one = next(c for c in result.copies if c.destination == spec)
             for name, digest in needs[spec]:
-                data = _read(dest, cfg.store_id, name)
+                data, why = _read_or_why(dest, cfg.store_id, name)
+                if why is not None:
+                    one.unreadable[name] = why
                 if data is not None and blake3.blake3(data).hexdigest() == digest:
                     good.add((name, digest))
-            next(c for c in result.copies if c.destination == spec).checked = len(needs[spec])
+            one.checked = len(needs[spec])
         for spec, dest in dests.items():
             one = next(c for c in result.copies if c.destination == spec)
             writer = dest.start_blocks(cfg.store_id)
@@ -126,6 +141,7 @@ def repair(cfg: Config, specs: list[str], say=print) -> RepairResult:
                     break
                 if healed:
                     one.healed.append(name)
+                    one.unreadable.pop(name, None)
                     say(_("{destination}: block {block} healed from {other}.").format(
                         destination=dest.describe(), block=name, other=dests[other].describe()))
                 else:

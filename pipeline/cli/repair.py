@@ -8,7 +8,7 @@ import click
 
 from pipeline.cli.common import Command, config_option, epilog, json_option, say, verbosity_options
 from pipeline.errors import CANNOT_RUN, CHECK_FAILED, OK, USAGE
-from pipeline.i18n import _
+from pipeline.i18n import _, ngettext
 
 
 @click.command("repair", cls=Command,
@@ -43,7 +43,22 @@ def command(config_path, sources, as_json) -> None:
                 say(_("{destination}: run {run_id} holds a signature, but its block lists do not check (coffre verify "
                       "says why): its blocks cannot be told, nor healed.").format(destination=c.destination,
                                                                                    run_id=run_id), "error")
+            said_apart = _unreadable_lines(c)
             for block, runs in sorted(c.unhealed.items()):
+                if block in said_apart:
+                    continue
+                if block in c.unreadable:  # the copy's medium or permissions: not damage
+                    if block in c.unwritten:
+                        other, reason = c.unwritten[block]
+                        said = _("{destination}: block {block} {why}; {other} holds it intact, but {reason}. The runs "
+                                 "that need it: {runs} (check the copy's medium and permissions).")
+                    else:
+                        other = reason = ""
+                        said = _("{destination}: block {block} {why}, and no other copy holds it intact; the runs that "
+                                 "need it: {runs} (check the copy's medium and permissions).")
+                    say(said.format(destination=c.destination, block=block, why=c.unreadable[block], other=other,
+                                    reason=reason, runs=", ".join(runs)), "error")
+                    continue
                 if block in c.unwritten:
                     other, reason = c.unwritten[block]
                     say(_("{destination}: block {block} is damaged; {other} holds it intact, but {reason}. The runs "
@@ -54,3 +69,32 @@ def command(config_path, sources, as_json) -> None:
                       "need it: {runs}.").format(destination=c.destination, block=block, runs=", ".join(runs)),
                     "error")
     raise SystemExit(result.exit_code)
+
+
+GROUP_FROM = 4  # blocks this copy would not give for one same reason, said in one line from this many
+
+
+def _unreadable_lines(c) -> set[str]:
+    """Says in one line each group of GROUP_FROM or more unhealed blocks the copy would not give for one same reason
+    (an unreadable blocks/ folder: one line, not one per block); returns the blocks so said."""
+    from pipeline.verify.copy import runs_named
+
+    groups: dict[str, list[str]] = {}
+    for block in sorted(c.unhealed):
+        if block in c.unreadable:
+            groups.setdefault(c.unreadable[block].replace(block, "\0"), []).append(block)
+    said = set()
+    for blocks in groups.values():
+        if len(blocks) < GROUP_FROM:
+            continue
+        runs = {r for b in blocks for r in c.unhealed[b]}
+        say(ngettext("{destination}: {count} block could not be read, for this reason: {why}; {first} and {second} "
+                     "among them; the runs that need them: {runs} (check the copy's medium and permissions, then run "
+                     "coffre repair again).",
+                     "{destination}: {count} blocks could not be read, each for the same reason: {why}; {first} and "
+                     "{second} among them; the runs that need them: {runs} (check the copy's medium and permissions, "
+                     "then run coffre repair again).", len(blocks)).format(
+            destination=c.destination, count=len(blocks), why=c.unreadable[blocks[0]], first=blocks[0],
+            second=blocks[1], runs=runs_named(runs)), "error")
+        said.update(blocks)
+    return said

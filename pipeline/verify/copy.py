@@ -350,12 +350,7 @@ def _block_problems(report: CopyReport, problems) -> None:
                 report.problems.append(Problem(report.destination, None, _block_path(block),
                                                said.format(reason=reason, runs=", ".join(runs))))
             continue
-        runs = sorted({r for _block, _reason, needed in blocks for r in needed})
-        if len(runs) <= RUNS_NAMED:
-            named = ", ".join(runs)
-        else:
-            named = ngettext("{count} run, from {first} to {last}", "{count} runs, from {first} to {last}",
-                             len(runs)).format(count=len(runs), first=runs[0], last=runs[-1])
+        named = runs_named({r for _block, _reason, needed in blocks for r in needed})
         said = ngettext("{count} block was not checked, for this reason: {reason}; {first} and {second} among them; "
                         "the runs that need them: {runs} (check the copy's medium and permissions, then verify again)",
                         "{count} blocks were not checked, each for the same reason: {reason}; {first} and {second} "
@@ -364,6 +359,15 @@ def _block_problems(report: CopyReport, problems) -> None:
         report.problems.append(Problem(report.destination, None, "blocks/", said.format(
             count=len(blocks), reason=blocks[0][1], first=_block_path(blocks[0][0]), second=_block_path(blocks[1][0]),
             runs=named)))
+
+
+def runs_named(runs) -> str:
+    """The runs a grouped line names: all of them up to RUNS_NAMED, else how many and the first and last."""
+    runs = sorted(runs)
+    if len(runs) <= RUNS_NAMED:
+        return ", ".join(runs)
+    return ngettext("{count} run, from {first} to {last}", "{count} runs, from {first} to {last}",
+                    len(runs)).format(count=len(runs), first=runs[0], last=runs[-1])
 
 
 def _block_path(block: str) -> str:

@@ -506,3 +506,46 @@ def test_a_deep_verify_names_every_damaged_block_not_only_the_first(larger_store
     assert res.code == 1, res
     for name in hit:
         assert any(name in line and "damaged" in line for line in res.err.splitlines()), (name, res.err)
+
+
+def _without_override(*args):
+    """coffre run so that modes bind it: root keeps its ownership, not its right to read or write anything."""
+    argv = [sys.executable, "-m", "pipeline", *map(str, args)]
+    if os.geteuid() == 0:
+        argv = [need_tool("setpriv"), "--bounding-set=-dac_override,-dac_read_search",
+                "--inh-caps=-dac_override,-dac_read_search", *argv]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_repair_says_blocks_a_copy_would_not_give_as_unreadable_not_damaged_in_one_line(store, language,
+                                                                                      monkeypatch):
+    """An unreadable blocks folder on one copy: not "damaged" block after block (one line each, hundreds of thousands
+    for a supermarket), but one line with how many, the reason and the runs; a single unreadable block file in a
+    writable folder is healed from the other copy."""
+    monkeypatch.setenv("LANGUAGE", language)
+    archive(store)
+    a, b = store.destinations
+    names = sorted({n for run in store.run_dirs(a) for n in listed(run)})
+    one = blocks_dir(store, a) / names[0][:2] / names[0]
+    one.chmod(0)
+    res = _without_override("repair", "--config", store.config)
+    assert res.returncode == 0 and names[0] in res.stderr, res.stderr
+    assert coffre(store, "verify", "--from", a).code == 0  # healed: written anew in its folder, from the other copy
+    top = blocks_dir(store, a)
+    top.chmod(0)
+    try:
+        res = _without_override("repair", "--config", store.config, "--from", a, "--from", b)
+    finally:
+        top.chmod(0o755)
+    assert res.returncode == 1, res.stderr
+    lines = [line for line in res.stderr.splitlines() if names[0] in line or names[1] in line]
+    assert len(lines) == 1, res.stderr
+    if language == "en":
+        assert f"{len(names)} blocks could not be read, each for the same reason: cannot be read (permission denied)" \
+            in lines[0], lines[0]
+        assert "damaged" not in res.stderr
+    else:
+        assert f"{len(names)} blocs n'ont pas pu être lus, chacun pour la même raison" in lines[0], lines[0]
+        assert "abîmé" not in res.stderr
+    assert store.run_dirs(a)[0].name in lines[0]
