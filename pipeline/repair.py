@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import blake3
 
 from pipeline.config import Config
-from pipeline.destinations import open_destination, why_not_read
+from pipeline.destinations import NotRegular, open_destination, why_not_read
 from pipeline.errors import CANNOT_RUN, CHECK_FAILED, OK, CoffreError
 from pipeline.i18n import _
 from pipeline.manifest.blocks import MAX_BLOCK
@@ -67,8 +67,8 @@ def _read_or_why(dest, store_id: str, name: str) -> tuple[bytes | None, str | No
     try:
         with dest.open_block(store_id, name) as f:
             data = f.read(MAX_BLOCK + 1)
-    except FileNotFoundError:
-        return None, None
+    except (FileNotFoundError, NotRegular, IsADirectoryError):
+        return None, None  # missing, or something else in its place: written over if it can be (or said why not)
     except OSError as err:
         return None, why_not_read(err)
     except ValueError:

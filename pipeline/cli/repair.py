@@ -47,17 +47,30 @@ def command(config_path, sources, as_json) -> None:
             for block, runs in sorted(c.unhealed.items()):
                 if block in said_apart:
                     continue
+                # Copies that would not give it either: whether they hold it intact is not known.
+                unknown = ", ".join(o.destination for o in result.copies if o is not c and block in o.unreadable)
                 if block in c.unreadable:  # the copy's medium or permissions: not damage
                     if block in c.unwritten:
                         other, reason = c.unwritten[block]
                         said = _("{destination}: block {block} {why}; {other} holds it intact, but {reason}. The runs "
                                  "that need it: {runs} (check the copy's medium and permissions).")
+                    elif unknown:
+                        other, reason = unknown, ""
+                        said = _("{destination}: block {block} {why}, and {other} could not give it either; the runs "
+                                 "that need it: {runs} (check the copies' media and permissions, then run coffre "
+                                 "repair again).")
                     else:
                         other = reason = ""
                         said = _("{destination}: block {block} {why}, and no other copy holds it intact; the runs that "
                                  "need it: {runs} (check the copy's medium and permissions).")
                     say(said.format(destination=c.destination, block=block, why=c.unreadable[block], other=other,
                                     reason=reason, runs=", ".join(runs)), "error")
+                    continue
+                if block not in c.unwritten and unknown:
+                    say(_("{destination}: block {block} is damaged, and {other} could not give it: whether a copy holds "
+                          "it intact is not known; the runs that need it: {runs} (once {other} can be read, run coffre "
+                          "repair again).").format(destination=c.destination, block=block, other=unknown,
+                                                   runs=", ".join(runs)), "error")
                     continue
                 if block in c.unwritten:
                     other, reason = c.unwritten[block]
@@ -77,12 +90,12 @@ GROUP_FROM = 4  # blocks this copy would not give for one same reason, said in o
 def _unreadable_lines(c) -> set[str]:
     """Says in one line each group of GROUP_FROM or more unhealed blocks the copy would not give for one same reason
     (an unreadable blocks/ folder: one line, not one per block); returns the blocks so said."""
-    from pipeline.verify.copy import runs_named
+    from pipeline.verify.copy import runs_named, same_reason
 
     groups: dict[str, list[str]] = {}
     for block in sorted(c.unhealed):
         if block in c.unreadable:
-            groups.setdefault(c.unreadable[block].replace(block, "\0"), []).append(block)
+            groups.setdefault(same_reason(c.unreadable[block], block), []).append(block)
     said = set()
     for blocks in groups.values():
         if len(blocks) < GROUP_FROM:

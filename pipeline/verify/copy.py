@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -335,8 +336,7 @@ def _block_problems(report: CopyReport, problems) -> None:
     unreadable: dict[str, list[tuple[str, str, list[str]]]] = {}
     for block, reason, runs, cannot_read in problems:
         if cannot_read:  # the copy's medium or permissions, not the block's bytes: nothing to heal from elsewhere
-            # A remote's error names the block it was reading: the same reason all the same.
-            unreadable.setdefault(reason.replace(block, "\0"), []).append((block, reason, runs))
+            unreadable.setdefault(same_reason(reason, block), []).append((block, reason, runs))
             continue
         said = _("{reason}; the runs that need it: {runs} (coffre repair heals it from another copy that holds it "
                  "intact)")
@@ -359,6 +359,12 @@ def _block_problems(report: CopyReport, problems) -> None:
         report.problems.append(Problem(report.destination, None, "blocks/", said.format(
             count=len(blocks), reason=blocks[0][1], first=_block_path(blocks[0][0]), second=_block_path(blocks[1][0]),
             runs=named)))
+
+
+def same_reason(reason: str, block: str) -> str:
+    """What makes two blocks' reasons one: a remote's error names the block it was reading, or how many of its bytes
+    were missing."""
+    return re.sub(r"[0-9]+", "#", reason.replace(block, "\0"))
 
 
 def runs_named(runs) -> str:

@@ -549,3 +549,41 @@ def test_repair_says_blocks_a_copy_would_not_give_as_unreadable_not_damaged_in_o
         assert f"{len(names)} blocs n'ont pas pu être lus, chacun pour la même raison" in lines[0], lines[0]
         assert "abîmé" not in res.stderr
     assert store.run_dirs(a)[0].name in lines[0]
+
+
+def test_repair_does_not_say_no_copy_holds_a_block_that_another_copy_would_not_give(store):
+    """A block one copy would not give is not known to be lost: said so, on that copy's side and the other's."""
+    archive(store)
+    a, b = store.destinations
+    name = listed(store.run_dirs(a)[0])[0]
+    on_a, on_b = (blocks_dir(store, d) / name[:2] / name for d in (a, b))
+    on_a.chmod(0)
+    on_b.chmod(0)
+    res = _without_override("repair", "--config", store.config, "--from", a, "--from", b)
+    assert res.returncode == 1, res.stderr
+    assert f"block {name} cannot be read (permission denied), and {b} could not give it either" in res.stderr
+    assert f"block {name} cannot be read (permission denied), and {a} could not give it either" in res.stderr
+    assert "no other copy holds it intact" not in res.stderr, res.stderr
+    on_b.chmod(0o644)
+    damage(store, b, name)
+    res = _without_override("repair", "--config", store.config, "--from", a, "--from", b)
+    assert res.returncode == 1, res.stderr
+    assert f"block {name} is damaged, and {a} could not give it: whether a copy holds it intact is not known" \
+        in res.stderr, res.stderr  # (on A's side, "no other copy holds it intact" is true now: B's is damaged)
+    on_a.chmod(0o644)
+    assert coffre(store, "repair").code == 0  # readable again: B healed from A
+
+
+def test_repair_still_names_a_folder_in_a_blocks_place_among_many(store):
+    """Things standing in blocks' places are not the medium's refusal: each keeps its own advice, never grouped."""
+    archive(store)
+    a, _b = store.destinations
+    names = listed(store.run_dirs(a)[0])[:4]
+    for name in names:
+        place = blocks_dir(store, a) / name[:2] / name
+        place.unlink()
+        place.mkdir()
+    res = coffre(store, "repair")
+    assert res.code == 1, res
+    assert res.err.count("a folder stands in its place, which Coffre does not remove: move it away") == 4, res.err
+    assert "could not be read" not in res.err, res.err

@@ -153,3 +153,14 @@ def test_a_remotes_reasons_that_name_their_block_are_still_one_line():
     assert len(grouped) == 1 and grouped[0].startswith("rclone:offsite:caisse / blocks/: 6 blocks"), lines
     assert f"reading `{names[0]}` failed" in grouped[0] and "20261201T200000Z-aaaaaa" in grouped[0]
     assert any("is damaged" in line and "coffre repair heals" in line for line in lines), lines
+
+
+def test_a_remotes_reasons_that_differ_only_by_a_count_are_one_line():
+    """rclone's daemon says how many bytes a transfer missed: one reason all the same."""
+    from pipeline.verify.copy import CopyReport, _block_problems
+
+    problems = [(f"{n:02x}" + "ef" * 31, f"cannot be read (the transfer through the rclone daemon failed ({1000 + n * 77} "
+                 "bytes missing))", ["20261201T200000Z-aaaaaa"], True) for n in range(5)]
+    report = CopyReport("rclone:offsite:caisse")
+    _block_problems(report, problems)
+    assert len(report.problems) == 1 and "5 blocks were not checked" in report.problems[0].message, report.problems
