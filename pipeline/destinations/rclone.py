@@ -474,7 +474,10 @@ class _PipeReader:
         code = self.proc.wait()
         err = _read_log(self.log)
         if code != 0:
-            if "not found" in err or "doesn't exist" in err:
+            # The error is rclone's last line: an earlier one may be a notice ('Config file "…" not found - using
+            # defaults', whenever there is no configuration file), which says nothing of the object.
+            last = _last_line(err)
+            if "not found" in last or "doesn't exist" in last:
                 raise FileNotFoundError(2, _("{name} not found").format(name=self.name))
             raise OSError(_("reading {name} failed: {error}").format(name=self.name, error=_last_line(err)))
 

@@ -337,3 +337,23 @@ def test_a_block_read_cut_by_the_daemons_death_goes_on_through_the_next(local_re
     assert b"".join(got) == data
     assert len(opened) == 2, opened  # opened once, and once again through the daemon started anew
     assert dest._daemon() is not first and dest._daemon().running()
+
+
+@pytest.mark.parametrize("last, missing", [("ERROR : caisse/blocks/ab/abcd: Failed to cat: object not found", True),
+                                            ("ERROR : caisse/blocks/ab/abcd: Failed to cat: permission denied", False)])
+def test_a_program_reading_a_block_is_missing_only_when_its_error_says_so(last, missing):
+    """`rclone cat` notes 'Config file ... not found - using defaults' first whenever there is no configuration file:
+    a block it then cannot read (permission denied) is not a missing one."""
+    from pipeline.destinations.rclone import _PipeReader
+
+    script = ("echo 'NOTICE: Config file \"/root/.config/rclone/rclone.conf\" not found - using defaults' >&2; "
+              f"echo '{last}' >&2; exit 1")
+    reader = _PipeReader(["sh", "-c", script], "abcd")
+    try:
+        with pytest.raises(OSError) as err:
+            reader.read(1 << 20)
+    finally:
+        reader.close()
+    assert isinstance(err.value, FileNotFoundError) is missing, err.value
+    if not missing:
+        assert "permission denied" in str(err.value)
