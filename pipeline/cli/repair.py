@@ -9,6 +9,7 @@ import click
 from pipeline.cli.common import Command, config_option, epilog, json_option, say, verbosity_options
 from pipeline.errors import CANNOT_RUN, CHECK_FAILED, OK, USAGE
 from pipeline.i18n import _, ngettext
+from pipeline.unreadable_blocks import by_reason, runs_named
 
 
 @click.command("repair", cls=Command,
@@ -84,23 +85,11 @@ def command(config_path, sources, as_json) -> None:
     raise SystemExit(result.exit_code)
 
 
-GROUP_FROM = 4  # blocks this copy would not give for one same reason, said in one line from this many
-
-
 def _unreadable_lines(c) -> set[str]:
-    """Says in one line each group of GROUP_FROM or more unhealed blocks the copy would not give for one same reason
-    (an unreadable blocks/ folder: one line, not one per block); returns the blocks so said."""
-    from pipeline.verify.copy import runs_named, same_reason
-
-    groups: dict[str, list[str]] = {}
-    for block in sorted(c.unhealed):
-        if block in c.unreadable:
-            groups.setdefault(same_reason(c.unreadable[block], block), []).append(block)
-    said = set()
-    for blocks in groups.values():
-        if len(blocks) < GROUP_FROM:
-            continue
-        runs = {r for b in blocks for r in c.unhealed[b]}
+    """Says in one line each group of unhealed blocks the copy would not give for one same reason (an unreadable
+    blocks/ folder: one line, not one per block); returns the blocks so said."""
+    many, _few = by_reason({block: c.unreadable[block] for block in c.unhealed if block in c.unreadable})
+    for blocks in many:
         say(ngettext("{destination}: {count} block could not be read, for this reason: {why}; {first} and {second} "
                      "among them; the runs that need them: {runs} (check the copy's medium and permissions, then run "
                      "coffre repair again).",
@@ -108,6 +97,5 @@ def _unreadable_lines(c) -> set[str]:
                      "{second} among them; the runs that need them: {runs} (check the copy's medium and permissions, "
                      "then run coffre repair again).", len(blocks)).format(
             destination=c.destination, count=len(blocks), why=c.unreadable[blocks[0]], first=blocks[0],
-            second=blocks[1], runs=runs_named(runs)), "error")
-        said.update(blocks)
-    return said
+            second=blocks[1], runs=runs_named({r for b in blocks for r in c.unhealed[b]})), "error")
+    return {b for blocks in many for b in blocks}

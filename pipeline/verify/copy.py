@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -18,6 +17,7 @@ from pipeline.retention.removal import read_removals
 from pipeline.verify.blocks import BlockChecks
 from pipeline.verify.identity import CopyIdentity, identify
 from pipeline.system_errors import error_words
+from pipeline.unreadable_blocks import block_path, by_reason, runs_named
 
 LATEST = "latest"  # accepted wherever a run is named: the newest one
 CONTROL_LIMIT = 1 << 20  # far above any control file Coffre writes (a few kB): a larger one is not read
@@ -324,60 +324,33 @@ def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, 
     return report
 
 
-# Blocks the copy would not give for one same reason, said in one line from this many: an unreadable blocks/ folder (or
-# a failing medium) otherwise made one line per block, hundreds of thousands for a supermarket's six years.
-GROUP_FROM = 4
-RUNS_NAMED = 10  # a grouped line names its runs up to this many, else how many and the first and last
-
-
 def _block_problems(report: CopyReport, problems) -> None:
     """BlockChecks.problems() as the copy's problems: a damaged or missing block named with every run that needs it,
-    and blocks that could not be read grouped by their reason."""
-    unreadable: dict[str, list[tuple[str, str, list[str]]]] = {}
+    and blocks that could not be read grouped by their reason (unreadable_blocks.py)."""
+    unreadable: dict[str, tuple[str, list[str]]] = {}  # block -> (why, the runs that need it)
     for block, reason, runs, cannot_read in problems:
         if cannot_read:  # the copy's medium or permissions, not the block's bytes: nothing to heal from elsewhere
-            unreadable.setdefault(same_reason(reason, block), []).append((block, reason, runs))
+            unreadable[block] = (reason, runs)
             continue
         said = _("{reason}; the runs that need it: {runs} (coffre repair heals it from another copy that holds it "
                  "intact)")
-        report.problems.append(Problem(report.destination, None, _block_path(block),
+        report.problems.append(Problem(report.destination, None, block_path(block),
                                        said.format(reason=reason, runs=", ".join(runs))))
-    for blocks in unreadable.values():
-        if len(blocks) < GROUP_FROM:
-            for block, reason, runs in blocks:
-                said = _("{reason}; the runs that need it: {runs} (check the copy's medium and permissions, then "
-                         "verify again)")
-                report.problems.append(Problem(report.destination, None, _block_path(block),
-                                               said.format(reason=reason, runs=", ".join(runs))))
-            continue
-        named = runs_named({r for _block, _reason, needed in blocks for r in needed})
+    many, few = by_reason({block: why for block, (why, _runs) in unreadable.items()})
+    for block in few:
+        reason, runs = unreadable[block]
+        said = _("{reason}; the runs that need it: {runs} (check the copy's medium and permissions, then verify again)")
+        report.problems.append(Problem(report.destination, None, block_path(block),
+                                       said.format(reason=reason, runs=", ".join(runs))))
+    for blocks in many:
         said = ngettext("{count} block was not checked, for this reason: {reason}; {first} and {second} among them; "
                         "the runs that need them: {runs} (check the copy's medium and permissions, then verify again)",
                         "{count} blocks were not checked, each for the same reason: {reason}; {first} and {second} "
                         "among them; the runs that need them: {runs} (check the copy's medium and permissions, then "
                         "verify again)", len(blocks))
         report.problems.append(Problem(report.destination, None, "blocks/", said.format(
-            count=len(blocks), reason=blocks[0][1], first=_block_path(blocks[0][0]), second=_block_path(blocks[1][0]),
-            runs=named)))
-
-
-def same_reason(reason: str, block: str) -> str:
-    """What makes two blocks' reasons one: a remote's error names the block it was reading, or how many of its bytes
-    were missing."""
-    return re.sub(r"[0-9]+", "#", reason.replace(block, "\0"))
-
-
-def runs_named(runs) -> str:
-    """The runs a grouped line names: all of them up to RUNS_NAMED, else how many and the first and last."""
-    runs = sorted(runs)
-    if len(runs) <= RUNS_NAMED:
-        return ", ".join(runs)
-    return ngettext("{count} run, from {first} to {last}", "{count} runs, from {first} to {last}",
-                    len(runs)).format(count=len(runs), first=runs[0], last=runs[-1])
-
-
-def _block_path(block: str) -> str:
-    return f"blocks/{block[:2]}/{block}"
+            count=len(blocks), reason=unreadable[blocks[0]][0], first=block_path(blocks[0]),
+            second=block_path(blocks[1]), runs=runs_named({r for b in blocks for r in unreadable[b][1]}))))
 
 
 def _follow(report: CopyReport, follower: str, prev: dict, present: set[str], by_id: dict, recorded: dict,
