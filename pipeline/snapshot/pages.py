@@ -5,8 +5,11 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+from array import array
+from collections import deque
+from itertools import repeat
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import Iterator, NamedTuple, Sequence
 
 import blake3
 
@@ -31,6 +34,9 @@ SHED_BYTES = 32 << 20  # mapped bytes read before the map lets go of its pages (
 
 _u16 = struct.Struct(">H").unpack_from
 _u32 = struct.Struct(">I").unpack_from
+# Page numbers are below 2**32 (SQLite's limit). A supermarket's six years are millions of pages: a list of Python ints
+# and a set of them took some 70 bytes a page, where an array takes 4 and a byte map 1 (memory stays flat).
+PAGES = "I" if array("I").itemsize >= 4 else "L"
 
 
 class Leaf(NamedTuple):
@@ -84,7 +90,7 @@ class SQLiteFile:
             self.close()
             raise
         # The file never changes, so what has been worked out once is kept.
-        self._leaf_lists: dict[int, list[int]] = {}
+        self._leaf_lists: dict[int, array] = {}
         self._schema_rows: list[tuple[str, str, int]] | None = None
         self._columns: dict[int, bytes] = {}
         self._asked: dict[int, int] = {}
@@ -164,7 +170,7 @@ class SQLiteFile:
     def accounted_for(self) -> bool:
         """True when every page is a b-tree, freelist, pointer-map or lock-byte page: no overflow page."""
         with _Slips(self):
-            seen: set[int] = set()
+            seen = bytearray(self.page_count + 1)  # 1 at each page some structure claims
             for root in sorted({1, *(root for _, _, root in self._schema() if root)}):
                 kind = self._page_type(self._checked(root, "a root page"))
                 if kind in (TABLE_INTERIOR, TABLE_LEAF):
@@ -174,7 +180,7 @@ class SQLiteFile:
                 else:
                     raise self._bad(f"the root page {root} has the page type {kind:#04x}")
             self._claim(list(self._other_pages()), seen, "a freelist, pointer-map or lock-byte page")
-            return len(seen) == self.page_count
+            return seen.count(1) == self.page_count
 
     def max_rowid(self, root: int) -> int:
         """The highest rowid of the table (0 when empty), from its last leaf: no column can shadow it here."""
@@ -221,7 +227,7 @@ class SQLiteFile:
 
     # --- b-tree walking ---
 
-    def _table_leaf_pages(self, root: int) -> list[int]:
+    def _table_leaf_pages(self, root: int) -> array:
         with _Slips(self):
             kind = self._page_type(self._checked(root, "a root page"))
             if kind in (INDEX_INTERIOR, INDEX_LEAF):
@@ -230,23 +236,23 @@ class SQLiteFile:
             if kind not in (TABLE_INTERIOR, TABLE_LEAF):
                 raise self._bad(f"the root page {root} has the page type {kind:#04x}, not a table b-tree's")
             if root not in self._leaf_lists:
-                self._leaf_lists[root] = self._walk(root, TABLE_INTERIOR, TABLE_LEAF, set())
+                self._leaf_lists[root] = self._walk(root, TABLE_INTERIOR, TABLE_LEAF, bytearray(self.page_count + 1))
             return self._leaf_lists[root]
 
-    def _walk(self, root: int, interior: int, leaf: int, seen: set[int]) -> list[int]:
-        """The tree's leaf pages in key order, adding every page of the tree to `seen`.
+    def _walk(self, root: int, interior: int, leaf: int, seen: bytearray) -> array:
+        """The tree's leaf pages in key order, marking every page of the tree in `seen`.
 
-        The children of an interior page are checked all at once with C-level set, map and bytes
+        The children of an interior page are checked all at once with C-level map and bytes
         operations: a big table has tens of thousands of leaves, and a Python step for each would
         be most of the time spent here.
         """
         self._claim([self._checked(root, "a root page")], seen, f"the root of the b-tree at page {root}")
         kind = self._page_type(root)
         if kind == leaf:
-            return [root]
+            return array(PAGES, [root])
         if kind != interior:
             raise self._bad(f"the root page {root} has the page type {kind:#04x}")
-        leaves: list[int] = []
+        leaves = array(PAGES)
         leaf_depth = 0
         stack = [(root, 0)]
         while stack:
@@ -318,7 +324,7 @@ class SQLiteFile:
 
     # --- reading pages and cells ---
 
-    def _describe_leaves(self, root: int, leaf_pages: list[int]) -> Iterator[Leaf]:
+    def _describe_leaves(self, root: int, leaf_pages: Sequence[int]) -> Iterator[Leaf]:
         previous = None
         for page in leaf_pages:
             ncells = self._cell_count(page)
@@ -330,7 +336,7 @@ class SQLiteFile:
             previous = last
             yield Leaf(page, first, last, ncells)
 
-    def _first_leaf_reaching(self, leaf_pages: list[int], upto: int) -> int:
+    def _first_leaf_reaching(self, leaf_pages: Sequence[int], upto: int) -> int:
         """Index of the first leaf whose last rowid is >= upto, or of the last leaf if none is."""
         lo, hi = 0, len(leaf_pages) - 1
         while lo < hi:
@@ -341,7 +347,7 @@ class SQLiteFile:
                 lo = mid + 1
         return lo
 
-    def _hash_raw_pages(self, hasher, pages: list[int]) -> None:
+    def _hash_raw_pages(self, hasher, pages: Sequence[int]) -> None:
         """Feeds whole pages in order; how they are grouped into update calls does not change the digest."""
         fd, page_size = self._file.fileno(), self.page_size
         batch: list = []
@@ -450,7 +456,7 @@ class SQLiteFile:
     def _page_type(self, page: int) -> int:
         return self._mm[self._page_start(page)[1]]
 
-    def _byte_of_each(self, pages: list[int], offset: int) -> bytes:
+    def _byte_of_each(self, pages: Sequence[int], offset: int) -> bytes:
         """The byte at `offset` of each page.
 
         Once many pages have been asked about, that byte of every page in the file is taken in one
@@ -537,13 +543,14 @@ class SQLiteFile:
             raise self._bad(f"{role} is given as page {page}, which cannot hold data")
         return page
 
-    def _claim(self, pages: list[int], seen: set[int], role: str) -> None:
-        fresh = set(pages)
-        if len(fresh) != len(pages) or not seen.isdisjoint(fresh):
-            once = set(seen)
-            twice = next(p for p in pages if p in once or once.add(p))
+    def _claim(self, pages: list[int], seen: bytearray, role: str) -> None:
+        """Marks `pages` (each already checked to be in the file) in `seen`; a page marked before, or twice among them,
+        makes the file malformed."""
+        if any(map(seen.__getitem__, pages)) or len(set(pages)) != len(pages):
+            once: set[int] = set()
+            twice = next(p for p in pages if seen[p] or p in once or once.add(p))
             raise self._bad(f"page {twice} is used twice, once as {role}")
-        seen |= fresh
+        deque(map(seen.__setitem__, pages, repeat(1)), maxlen=0)
 
     def _bad(self, why: str) -> MalformedFile:
         return MalformedFile(f"The SQLite file {self.path} is malformed: {why}.")

@@ -585,3 +585,29 @@ def test_reading_a_big_snapshot_does_not_count_it_as_memory(tmp_path):
     grown_kb, rows = map(int, out.split())
     assert rows == 240_000
     assert grown_kb < 60_000, f"peak memory grew by {grown_kb} kB reading a {big.stat().st_size} byte file"
+
+
+def _walk_peak(path: Path) -> tuple[int, int]:
+    """(pages, the most memory Python traced while the file's pages were accounted for and a table hashed)."""
+    import tracemalloc
+    with SQLiteFile(path) as f:
+        tracemalloc.start()
+        try:
+            assert f.accounted_for()
+            assert f.rows_digest(f.table_roots()["t"], 1 << 62).rows > 0
+            return f.page_count, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+
+def test_walking_a_file_holds_a_few_bytes_a_page_not_a_python_object(tmp_path, monkeypatch):
+    """A supermarket's six years are millions of pages: what the walk keeps of each page (the pages claimed, a table's
+    leaves) is a byte or a few, not a Python int in a set or a list (some 70 bytes a page before, measured). The
+    reads' buffers are the same whatever the file (made small here, so that they do not make the peak): the growth
+    from a file to one twice its size is what is held."""
+    monkeypatch.setattr(pages, "READ_BYTES", 64 << 10)
+    small, small_peak = _walk_peak(build(tmp_path / "small.db", rows=120_000, page_size=512, gap=None))
+    large, large_peak = _walk_peak(build(tmp_path / "large.db", rows=240_000, page_size=512, gap=None))
+    assert large - small > 20_000
+    per_page = (large_peak - small_peak) / (large - small)
+    assert per_page < 16, f"{per_page:.1f} bytes a page ({small_peak} bytes for {small} pages, {large_peak} for {large})"
