@@ -13,7 +13,7 @@ from typing import Callable
 
 import blake3
 
-from pipeline import clock
+from pipeline import clock, heap
 from pipeline.config import Config
 from pipeline.destinations import Destination, open_destination, why_not_read
 from pipeline.attention import baseline, needs_a_person
@@ -103,6 +103,7 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
                 say=print, progress: Progress = NO_PROGRESS) -> ArchiveResult:
     """One archive run. `say` gets one-line messages; `progress` is told how far each long stage has gone."""
     started = time.time()
+    heap.one_arena()  # before the run's threads start: each would otherwise keep an arena of its own
     if not destination_specs:
         raise UsageError(_("No destination: give --to DEST or configure destinations in the config file."))
     source = open_source(cfg.source, cfg.source_lock_wait, cfg.source_stall_timeout)

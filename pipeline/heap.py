@@ -1,4 +1,4 @@
-"""Tells the C allocator to keep the buffers of blocks for reuse rather than map and unmap each one (a deep verify)."""
+"""Tells the C allocator how to hold memory: the blocks' buffers kept for reuse (a deep verify), one arena (an archive)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 # glibc's mallopt parameters (malloc.h).
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
 # A deep verify opens each block whole: a buffer of its stored bytes, one of its plaintext, one of its content (most of
 # 256 KiB to 1 MiB, of many sizes). Left to its own rules, glibc went on mapping such buffers on their own and
 # unmapping them once freed, or giving the freed top of its heap back, so each block cost fresh zeroed pages: a deep
@@ -19,13 +20,33 @@ MMAP_FROM = 4 << 20
 KEEP_FREE = 4 << 20  # the free memory an arena keeps at its top before giving it back
 
 
-def keep_buffers() -> bool:
-    """True once set; False where the C library has no mallopt (not Linux's glibc): nothing changes there."""
+def _mallopt():
+    """glibc's mallopt, or None where the C library has none (not Linux's glibc)."""
     if not sys.platform.startswith("linux"):
-        return False  # (on Windows, CDLL(None) is not even a library)
+        return None  # (on Windows, CDLL(None) is not even a library)
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError, TypeError):
-        return False
+        return None
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_FROM)) and bool(mallopt(M_TRIM_THRESHOLD, KEEP_FREE))
+    return mallopt
+
+
+def keep_buffers() -> bool:
+    """True once set; False where the C library has no mallopt: nothing changes there."""
+    mallopt = _mallopt()
+    return mallopt is not None and bool(mallopt(M_MMAP_THRESHOLD, MMAP_FROM)) and bool(
+        mallopt(M_TRIM_THRESHOLD, KEEP_FREE))
+
+
+def one_arena() -> bool:
+    """Every thread's memory from one arena; True once set, False where the C library has no mallopt.
+
+    glibc gives a thread that finds the arenas busy one of its own, up to eight per core, and each keeps what its
+    thread freed for that thread alone. An archive runs a dozen threads at once (the snapshot placed, its pages
+    proved, the kept journals read, the checks, the signature workers, each copy's writer): one arena held a
+    supermarket's evening at 85 MB against 92 to 100 MB, a 1-year sample's at 68 to 73 MB against 74 to 78, and its
+    first run at 79 against 89 MB, in the same time (the first run 16.1 to 16.7 s against 16.3 to 16.4 s): the
+    threads' own work is in C libraries that release Python's lock and take few allocations each."""
+    mallopt = _mallopt()
+    return mallopt is not None and bool(mallopt(M_ARENA_MAX, 1))

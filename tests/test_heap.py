@@ -68,3 +68,47 @@ def test_without_mallopt_nothing_changes(monkeypatch, platform):
     monkeypatch.setattr(heap.sys, "platform", platform)
     monkeypatch.setattr(heap.ctypes, "CDLL", lambda name: (_ for _ in ()).throw(TypeError("not a library")))
     assert heap.keep_buffers() is False
+    assert heap.one_arena() is False
+
+
+# Six threads alive at once, each taking memory from the C allocator (objects over Python's small-object limit), then
+# glibc's own account of its arenas (malloc_stats writes one "Arena N:" paragraph each to stderr).
+ARENAS = """
+import ctypes, sys, threading
+from pipeline import heap
+if sys.argv[1] == "one":
+    assert heap.one_arena()
+if sys.argv[1] == "archive":
+    from pipeline import archive
+    try:
+        archive.run_archive(None, [])
+    except Exception:
+        pass  # refused at once (no destination): what it set before is what is looked at
+together = threading.Barrier(6)
+def work():
+    together.wait()
+    held = [bytes(2000) for _ in range(200)]
+    together.wait()
+threads = [threading.Thread(target=work) for _ in range(6)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+ctypes.CDLL(None).malloc_stats()
+"""
+
+
+def _arenas(how: str) -> int:
+    out = subprocess.run([sys.executable, "-c", ARENAS, how], capture_output=True, text=True, check=True)
+    return sum(1 for line in out.stderr.splitlines() if line.startswith("Arena "))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's")
+def test_one_arena_for_every_thread():
+    assert _arenas("plain") >= 4  # measured: 7, an arena for each thread but the first
+    assert _arenas("one") == 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's")
+def test_an_archive_asks_for_one_arena_before_anything():
+    assert _arenas("archive") == 1
