@@ -1,10 +1,12 @@
-"""Runs a big export of the journals (a first run's, a busy evening's, an inspector's package's) in a process of its
-own, beside the checks.
+"""Runs a whole export of the journals (a first run's, an inspector's package's) in a process of its own, beside the
+checks.
 
 The export's SQL calls Python for every row (the shop's local time, a ticket's digests of its lines and payments):
 each call takes Python's lock, which the checks running beside it need as much. Threads then take turns on one core
 while the other waits; a process has a lock of its own (measured on the 1-year sample: see bench/README.md). A small
-export stays in a thread: starting a process costs a tenth of a second.
+export stays in a thread: starting a process costs a tenth of a second. An evening's new records, however many,
+are exported in the run's own process after their checks (journals/incremental.py): beside them, a process of its own
+held 55 MB more on a supermarket's evening.
 
 The process writes the frames into the files the run gave it and says what it wrote; the run hashes the files itself.
 For a package or `journals export`, it writes the plain CSV and JSON files into a folder of its own, moved into place
@@ -32,10 +34,8 @@ from pipeline.i18n import _
 from pipeline.journals.cache import FrameFile, ShortFile, prefix
 from pipeline.progress import NO_PROGRESS, Progress
 
-# The snapshot's size from which a first export goes to a process of its own (the 1-year sample is 74 MB), and the
-# new records from which an evening's does (a supermarket's day: 140,000 tickets, lines and payments).
+# The snapshot's size from which a whole export goes to a process of its own (the 1-year sample is 74 MB).
 APART_FROM_BYTES = 16 << 20
-APART_FROM_ROWS = 20_000
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -89,14 +89,10 @@ def _child(conn, parent: int, language: str, job: dict) -> None:
             period = tuple(job["period"]) if job["period"] else None
             conn.send(("result", export_tables(snapshot, mapping, Path(job["out"]), period), {}))
             return
-        from pipeline.journals.incremental import export_everything, export_new
+        from pipeline.journals.incremental import export_everything
 
         files = {n: FrameFile(n, None, 0, 0, blake3.blake3(), Path(p)) for n, p in job["paths"].items()}
-        if job["bounds"] is None:
-            counts = export_everything(snapshot, mapping, files, job["level"], _Bridge(conn, parent, job["show"]))
-        else:
-            counts = export_new(snapshot, mapping, files, job["bounds"], job["before"], job["level"],
-                                _Bridge(conn, parent, False))
+        counts = export_everything(snapshot, mapping, files, job["level"], _Bridge(conn, parent, job["show"]))
         conn.send(("result", counts, {n: (f.new_len, f.new_plain) for n, f in files.items()}))
     except BaseException as err:  # noqa: BLE001 - handed to the run, which says it as it would have in a thread
         try:
@@ -118,17 +114,14 @@ def _die_with(parent: int) -> None:
 
 
 def export_apart(snapshot: Path, mapping_name: str, timezone: str, files: dict[str, FrameFile], level: int,
-                 progress: Progress = NO_PROGRESS, bounds: dict | None = None, before: dict | None = None
-                 ) -> dict[str, int]:
-    """export_everything(...) in a child process, or with `bounds` export_new(...): `files` get their new frames as
-    a thread would write them (after the frames kept from earlier runs, which the child never reads)."""
+                 progress: Progress = NO_PROGRESS) -> dict[str, int]:
+    """export_everything(...) in a child process: `files` get their frames as a thread would write them."""
     # The child writes files of its own, moved to their places once it has said it is done: a child left behind by a
     # run killed with -9 then never writes into a later run's files (they are opened by name, once per frame).
     token = secrets.token_hex(8)
     private = {n: f.new_path.with_name(f"{f.new_path.name}.{token}") for n, f in files.items()}
     job = {"kind": "frames", "snapshot": str(snapshot), "mapping": mapping_name, "timezone": timezone,
-           "paths": {n: str(p) for n, p in private.items()}, "level": level, "show": bool(progress),
-           "bounds": bounds, "before": before}
+           "paths": {n: str(p) for n, p in private.items()}, "level": level, "show": bool(progress)}
     try:
         counts, written = _in_child(job, progress)
     except BaseException:
@@ -210,7 +203,7 @@ def _in_child(job: dict, progress: Progress) -> tuple[dict, dict]:
 
 
 def _hash_into(f: FrameFile) -> None:
-    """The frames the child wrote, hashed here after the kept ones: the run records only bytes it has read itself."""
+    """The frames the child wrote, hashed here: the run records only bytes it has read itself."""
     with open(f.new_path, "rb") as src:
         try:
             for data in prefix(src, f.new_len):

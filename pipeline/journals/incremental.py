@@ -25,7 +25,7 @@ from pipeline.journals.records import check_records
 from pipeline.journals.run import mapping_fits
 from pipeline.journals.source_chains import check_source_chains
 from pipeline.journals.tail import (SOURCE_ID, NotTail, Tail, chain_anchors, dangling_references, day_sums,
-                                    grown_tables_read, mapping_digest, new_rows_where, numbering_anchors,
+                                    grown_tables_read, mapping_digest, numbering_anchors,
                                     page_evidence, plan_statistics, reads_outside, tables_read)
 from pipeline.pack.frames import Member, frame
 from pipeline.i18n import _
@@ -41,8 +41,10 @@ EXPORT_VERSION = 5
 # level 9 makes it about 14 % smaller than level 3 for milliseconds. A whole export (a first run's: 460 MB of
 # CSV and JSON for a year of two registers) stays at the run's level: level 9 would take 4.8 s of CPU more than
 # level 3 to make it 14 % smaller, a third of the first run's time spent on a saving made once (measured on
-# the 1-year sample: 73.7 MB at level 3 in 1.0 s, 63.7 MB at level 9 in 4.8 s).
+# the 1-year sample: 73.7 MB at level 3 in 1.0 s, 63.7 MB at level 9 in 4.8 s). So does a busy evening's (a
+# supermarket's 30,000 tickets, 140,000 records): at level 9 its export took about a second more.
 FRAME_LEVEL = 9
+FRAME_LEVEL_UP_TO = 20_000  # new records, about: an evening with more is exported at the run's level
 
 
 @dataclass
@@ -133,37 +135,15 @@ def export_everything(snapshot: Path, mapping: Mapping, files: dict[str, FrameFi
         conn.close()
 
 
-def export_new(snapshot: Path, mapping: Mapping, files: dict[str, FrameFile], bounds: dict[str, int], before: dict,
-               level: int, tick=None) -> dict[str, int]:
-    """The records past `bounds` (each journal's last source id at the last run) appended to `files` as one more
-    frame each, on a connection of its own; returns the journals' counts (`before` plus the new records)."""
-    conn = open_snapshot(snapshot, mapping.timezone)
-    try:
-        return _export_tail(conn, mapping, lambda j: new_rows_where(bounds[j.name]), files, before, level, tick)
-    finally:
-        conn.close()
-
-
-def _export_new_apart(snapshot: Path, mapping_name: str, mapping: Mapping, tail: Tail, kept, before: dict,
-                      level: int) -> dict[str, int] | None:
-    """A busy evening's new records exported in a process of its own while the checks run; None when the kept
-    files cannot be followed (said by the run). What it writes counts only if the checks and the proof hold."""
-    files = kept.result()
-    if not _usable(files, mapping):
-        return None
-    return apart.export_apart(snapshot, mapping_name, mapping.timezone, files, level, bounds=dict(tail.bounds),
-                              before=before)
-
-
-def _export_tail(conn, mapping: Mapping, where_of, files: dict[str, FrameFile], before: dict, level: int,
-                 tick=None) -> dict:
+def _export_tail(conn, mapping: Mapping, where_of, files: dict[str, FrameFile], before: dict, level: int) -> dict:
+    """The records `where_of` selects appended to `files` as one more frame each; the journals' counts (`before` plus
+    the new records)."""
     counts = {}
-    level = max(level, FRAME_LEVEL)
     c1, c2 = compressor(level), compressor(level)  # reused by every frame (two are open at once)
     for j in mapping.journals.values():
         where, params = where_of(j)
         with files[f"{j.name}.csv"].frame(level, c1) as cw, files[f"{j.name}.json"].frame(level, c2) as jw:
-            counts[j.name] = before[j.name] + write_rows(conn, j, where, params, cw, jw, before[j.name], tick)
+            counts[j.name] = before[j.name] + write_rows(conn, j, where, params, cw, jw, before[j.name])
     return counts
 
 
@@ -204,14 +184,12 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
                 checks = CheckResult()
                 # The proof reads the whole file, the kept frames are read and hashed; the checks of the new
                 # records need neither, so all three run at once. Nothing of the checks counts unless both hold.
-                with ThreadPoolExecutor(3) as pool:
+                # The new records' export comes after, in this process, even on a supermarket's evening: a process
+                # of its own beside the checks saved it a second or two, but held 55 MB more (another interpreter,
+                # its imports, its SQLite and zstd), 140 MB in all against 85 MB.
+                with ThreadPoolExecutor(2) as pool:
                     proof = pool.submit(page_evidence, snapshot, conn, tables, state["tables"])
                     kept = pool.submit(cache.resume, state.get("cache"))
-                    # Many new records (a supermarket's day): their export needs neither the checks nor the proof,
-                    # and goes to a process of its own beside them.
-                    exported = pool.submit(_export_new_apart, snapshot, mapping_name, mapping, tail, kept,
-                                           state["counts"], level) \
-                        if tail.how_many_new(conn) >= apart.APART_FROM_ROWS else None
                     try:
                         tail.check(conn, load_public_keys(conn, mapping), checks)
                         check_closures(conn, mapping, checks, "", (), True, None, tail=tail)
@@ -231,8 +209,8 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
                     raise NotTail("the journals kept from the last run do not match their record")
                 if failed is not None:
                     raise failed
-                counts = exported.result() if exported is not None else \
-                    _export_tail(conn, mapping, tail.where, files, state["counts"], level)
+                frame_level = max(level, FRAME_LEVEL) if tail.how_many_new(conn) <= FRAME_LEVEL_UP_TO else level
+                counts = _export_tail(conn, mapping, tail.where, files, state["counts"], frame_level)
             except NotTail as err:
                 why = str(err)
                 cache.discard(files, fresh=False)

@@ -136,61 +136,34 @@ def after_a_first_run_and_a_day(sample_db, tmp_path, monkeypatch, stores) -> dic
     return previous
 
 
-def test_a_busy_evening_exports_its_new_records_in_a_process_with_the_same_journals(sample_db, tmp_path,
-                                                                                    monkeypatch):
-    """Two stores follow the same till: one evening each, one exporting in a thread, one in a process."""
+def test_a_busy_evening_exports_its_new_records_in_the_runs_own_process_at_the_runs_level(sample_db, tmp_path,
+                                                                                         monkeypatch):
+    """Two stores follow the same till: one evening each, one with few new records (its frames at level 9), one with
+    many (at the run's level, 3); neither starts a process, and both carry the same journals."""
+    import zstandard
+
+    from pipeline.journals import incremental
+
     used = []
-    real = apart.export_apart
-    monkeypatch.setattr(apart, "export_apart", lambda *a, **k: used.append(k.get("bounds") is not None)
-                        or real(*a, **k))
-    firsts = after_a_first_run_and_a_day(sample_db, tmp_path, monkeypatch, ("thread", "process"))
+    monkeypatch.setattr(apart, "export_apart", lambda *a, **k: used.append(1))
+    firsts = after_a_first_run_and_a_day(sample_db, tmp_path, monkeypatch, ("few", "many"))
     evenings = {}
-    for name, rows in (("thread", 1 << 60), ("process", 0)):
-        monkeypatch.setattr(apart, "APART_FROM_ROWS", rows)
+    for name, up_to in (("few", 1 << 60), ("many", 0)):
+        monkeypatch.setattr(incremental, "FRAME_LEVEL_UP_TO", up_to)
         evenings[name] = run_journals(sample_db, tmp_path, name, "evening", firsts[name])
-    assert used == [True]
-    a, b = evenings["thread"], evenings["process"]
+    assert used == []
+    a, b = evenings["few"], evenings["many"]
     assert a.incremental and b.incremental and not b.checks.findings
     assert a.counts == b.counts and a.checks.signatures_verified == b.checks.signatures_verified == 30
+    smaller = 0
     for name, f in a.files.items():
         g = b.files[name]
-        assert g.record() == f.record(), name  # kept frames and tonight's, hashed alike
-        assert g.new_len == f.new_len and (not f.new_len or g.new_path.read_bytes() == f.new_path.read_bytes()), name
-    assert b.files["tickets.csv"].new_len > 0 and b.files["ticket_lines.json"].new_len > 0
-
-
-def test_a_stray_writer_on_the_journals_files_cannot_spoil_a_later_runs_export(sample_db, tmp_path, monkeypatch):
-    """What an export process left behind by a run killed with -9 would do: append to the files a later run uses.
-    The process writes files of its own, and the run keeps only the bytes it wrote and hashed."""
-    import threading
-
-    stores = after_a_first_run_and_a_day(sample_db, tmp_path, monkeypatch, ("clean", "stray"))
-    monkeypatch.setattr(apart, "APART_FROM_ROWS", 0)
-    clean = run_journals(sample_db, tmp_path, "clean", "evening", stores["clean"])
-    clean.commit()
-    cache_dir = tmp_path / "stray" / "boutique.journals"
-    stop = threading.Event()
-
-    def stray():
-        while not stop.is_set():
-            for name in clean.files:
-                with open(cache_dir / f"{name}.zst.new", "ab") as f:
-                    f.write(b"STRAY")
-
-    thread = threading.Thread(target=stray)
-    thread.start()
-    try:
-        spoiled = run_journals(sample_db, tmp_path, "stray", "evening", stores["stray"])
-        spoiled.commit()
-    finally:
-        stop.set()
-        thread.join()
-    assert spoiled.incremental and spoiled.counts == clean.counts
-    for name, f in clean.files.items():
-        assert spoiled.files[name].record() == f.record(), name
-        kept = (cache_dir / f"{name}.zst").read_bytes()
-        assert kept == (tmp_path / "clean" / "boutique.journals" / f"{name}.zst").read_bytes(), name
-        assert b"STRAY" not in kept
+        assert g.new_plain == f.new_plain and g.kept == f.kept, name
+        if f.new_len:
+            plain = [zstandard.ZstdDecompressor().decompressobj().decompress(x.new_path.read_bytes()) for x in (f, g)]
+            assert plain[0] == plain[1] and len(plain[0]) == f.new_plain, name
+            smaller += f.new_len < g.new_len
+    assert smaller >= 4  # level 9 makes the larger frames smaller than level 3 does
 
 
 def test_the_export_process_dies_with_its_run():
