@@ -87,10 +87,12 @@ class Signatures:
     side by side, and beside the SQL that reads the next records. Records are queued with what to say of them (a broken link,
     or a bad signature once verified); every BATCH verifications the batch goes to the workers, in one slice per
     worker, and the batch before it, verified meanwhile, is said in order: the findings read as a one-by-one walk
-    would say them. Memory: two batches of payloads.
+    would say them. Memory: two batches of payloads, with what to say of each (some 700 bytes a record): 4096 a
+    batch held 5 MB more through a supermarket's evening (30,000 signatures) than a quiet one's, and 1024 is as fast
+    (the 1-year first run: 15.9-16.5 s either way, its slices 30 ms of work each).
     """
 
-    BATCH = 4096
+    BATCH = 1024
 
     def __init__(self, keys, result: CheckResult, pool: ThreadPoolExecutor | None, workers: int = 1):
         self.keys, self.result, self.pool, self.workers = keys, result, pool, workers
