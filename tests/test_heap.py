@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -99,7 +100,8 @@ ctypes.CDLL(None).malloc_stats()
 
 
 def _arenas(how: str) -> int:
-    out = subprocess.run([sys.executable, "-c", ARENAS, how], capture_output=True, text=True, check=True)
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}  # some machines set it for every program
+    out = subprocess.run([sys.executable, "-c", ARENAS, how], capture_output=True, text=True, check=True, env=env)
     return sum(1 for line in out.stderr.splitlines() if line.startswith("Arena "))
 
 
