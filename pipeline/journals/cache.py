@@ -157,7 +157,7 @@ class FrameCache:
         """The kept files, each checked against its record; None when one is missing, short or different, or the
         records do not hold together (an edited or damaged state: the run then exports everything)."""
         files = {}
-        for leftover in self.dir.glob("*.zst.new.*"):  # left by an earlier version, whose evening export had a process
+        for leftover in self.dir.glob("*.zst.new.*"):  # an earlier version's evening export process
             leftover.unlink(missing_ok=True)
         if not isinstance(index, dict):
             return None
