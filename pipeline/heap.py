@@ -1,4 +1,4 @@
-"""Tells the C allocator how to hold memory: the blocks' buffers kept for reuse (a deep verify), one arena (an archive)."""
+"""Tells the C allocator how to hold memory: block buffers kept for reuse (a deep verify), one arena (an archive)."""
 
 from __future__ import annotations
 

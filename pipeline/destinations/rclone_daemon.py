@@ -222,9 +222,9 @@ class RcloneDaemon:
             raise
         conn.close()
         if response.status == 404 and response.getheader("Accept-Ranges") and not data.lstrip().startswith(b"{"):
-            # rclone found the object (it announced its length) and then could not open it (a file of the local
-            # backend whose mode bars rclone's user, a failing medium): not missing, whatever the status says. A
-            # missing object's 404 carries rclone's error as JSON.
+            # rclone found the object (it announced its length, then sent at most "Not Found" of it) and could not
+            # open it (a file of the local backend whose mode bars rclone's user, a failing medium): not missing,
+            # whatever the status says. A missing object's 404 carries rclone's error as JSON.
             raise OSError(_("rclone found it but could not open it"))
         _answer(response.status, data)
         raise OSError(f"HTTP {response.status}")

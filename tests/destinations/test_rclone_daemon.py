@@ -363,11 +363,14 @@ UNOPENABLE = """
 import os, sys
 from pipeline.destinations.rclone import RcloneDestination
 from pipeline.destinations import rclone_daemon
-remote, block, gone = sys.argv[1:]
+remote, block, big, gone = sys.argv[1:]
 dest = RcloneDestination(f"rclone:coffrelocal:{remote}")
-dest.start_blocks("s1").put(block, b"a block")
-os.chmod(os.path.join(remote, "s1", "blocks", block[:2], block), 0)
-for name in (block, gone):
+writer = dest.start_blocks("s1")
+writer.put(block, b"a block")
+writer.put(big, bytes(1000))
+for name in (block, big):
+    os.chmod(os.path.join(remote, "s1", "blocks", name[:2], name), 0)
+for name in (block, big, gone):
     try:
         with dest.open_block("s1", name) as f:
             print("read", f.read())
@@ -380,19 +383,20 @@ rclone_daemon.stop_all()
 
 def test_a_block_the_daemon_finds_but_cannot_open_is_unreadable_not_missing(tmp_path):
     """rclone's answer for an object it lists but cannot open (here a file whose mode bars rclone's user) is a 404
-    that announces the object's length: the block cannot be read, and is not missing (repair would write it again
-    where it cannot, and verify would give repair's advice)."""
+    that announces the object's length, with no body (7 bytes) or "Not Found" and a connection cut before that
+    length (1000 bytes): the block cannot be read, and is not missing (verify would give repair's advice)."""
     need_tool("rclone")
     (tmp_path / "remote").mkdir()
     (tmp_path / "tmp").mkdir()
     env = dict(os.environ, TMPDIR=str(tmp_path / "tmp"), RCLONE_CONFIG_COFFRELOCAL_TYPE="local")
-    argv = [sys.executable, "-c", UNOPENABLE, str(tmp_path / "remote"), BLOCK_A, BLOCK_B]
+    argv = [sys.executable, "-c", UNOPENABLE, str(tmp_path / "remote"), BLOCK_A, "ef" + "2" * 62, BLOCK_B]
     if os.geteuid() == 0:  # root keeps its ownership, not its right to read anything
         argv = [need_tool("setpriv"), "--bounding-set=-dac_override,-dac_read_search",
                 "--inh-caps=-dac_override,-dac_read_search", *argv]
     out = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0].startswith("OSError ") and lines[0].endswith("rclone found it but could not open it"), lines
-    assert lines[1].startswith("FileNotFoundError"), lines
-    assert lines[2] == "daemon True", lines  # read through the daemon, not `rclone cat`
+    for line in lines[:2]:
+        assert line.startswith("OSError ") and line.endswith("rclone found it but could not open it"), lines
+    assert lines[2].startswith("FileNotFoundError"), lines
+    assert lines[3] == "daemon True", lines  # read through the daemon, not `rclone cat`

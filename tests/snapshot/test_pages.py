@@ -610,4 +610,5 @@ def test_walking_a_file_holds_a_few_bytes_a_page_not_a_python_object(tmp_path, m
     large, large_peak = _walk_peak(build(tmp_path / "large.db", rows=240_000, page_size=512, gap=None))
     assert large - small > 20_000
     per_page = (large_peak - small_peak) / (large - small)
-    assert per_page < 16, f"{per_page:.1f} bytes a page ({small_peak} bytes for {small} pages, {large_peak} for {large})"
+    assert per_page < 16, (f"{per_page:.1f} bytes a page ({small_peak} bytes for {small} pages, "
+                           f"{large_peak} for {large})")
