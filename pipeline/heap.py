@@ -42,8 +42,8 @@ def keep_buffers() -> bool:
 def one_arena() -> bool:
     """Every thread's memory from one arena; True once set, False where the C library has no mallopt.
 
-    glibc gives a thread that finds the arenas busy one of its own, up to eight per core, and each keeps what its
-    thread freed for that thread alone. An archive runs a dozen threads at once (the snapshot placed, its pages
+    glibc gives each new thread that allocates an arena of its own (or one a finished thread left), up to eight per
+    core, and each arena keeps what its threads freed for them alone. An archive runs a dozen threads at once (the snapshot placed, its pages
     proved, the kept journals read, the checks, the signature workers, each copy's writer): one arena held a
     supermarket's evening at 85 MB against 92 to 100 MB, a 1-year sample's at 68 to 73 MB against 74 to 78, and its
     first run at 79 against 89 MB, in the same time (the first run 16.1 to 16.7 s against 16.3 to 16.4 s): the
