@@ -67,12 +67,10 @@ def _read_or_why(dest, store_id: str, name: str) -> tuple[bytes | None, str | No
     try:
         with dest.open_block(store_id, name) as f:
             data = f.read(MAX_BLOCK + 1)
-    except (FileNotFoundError, NotRegular, IsADirectoryError):
+    except (FileNotFoundError, NotRegular, IsADirectoryError, ValueError):
         return None, None  # missing, or something else in its place: written over if it can be (or said why not)
     except OSError as err:
         return None, why_not_read(err)
-    except ValueError:
-        return None, None
     return (data if len(data) <= MAX_BLOCK else None), None
 
 

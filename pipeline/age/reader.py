@@ -113,6 +113,21 @@ def _open(head: bytes, mac: bytes, identities: list[bytes], stanzas) -> bytes:
     return file_key
 
 
+def _chunk_size(left: int, counter: int) -> tuple[int, bool]:
+    """(the sealed size of chunk `counter`, whether it is the last) when `left` payload bytes remain from it (or, for
+    a stream, one more than a chunk's); AgeError when what is left cannot be a chunk."""
+    last = left <= SEALED
+    size = left if last else SEALED
+    if size < TAG or (last and size == TAG and counter):
+        raise AgeError(_("the payload is truncated"))
+    return size, last
+
+
+def _forged(counter: int) -> AgeError:
+    return AgeError(_("chunk {number} of the payload does not authenticate: damaged, truncated or forged").format(
+        number=counter))
+
+
 class _Front:
     """An age file held in memory, read by _Input a little at a time: only the header is parsed from it."""
 
@@ -146,17 +161,12 @@ def decrypt_bytes(data, identities: list[bytes]) -> bytearray:
         into = memoryview(out)
         at = written = counter = 0
         while True:
-            left = len(body) - at
-            last = left <= SEALED
-            size = left if last else SEALED
-            if size < TAG or (last and size == TAG and counter):
-                raise AgeError(_("the payload is truncated"))
+            size, last = _chunk_size(len(body) - at, counter)
             try:
                 aead.decrypt_into(payload_nonce(counter, last), body[at:at + size], None,
                                   into[written:written + size - TAG])
             except InvalidTag:
-                raise AgeError(_("chunk {number} of the payload does not authenticate: damaged, truncated or "
-                                 "forged").format(number=counter)) from None
+                raise _forged(counter) from None
             at += size
             written += size - TAG
             counter += 1
@@ -185,17 +195,12 @@ def decrypt(src, sink, identities: list[bytes]) -> None:
     counter = 0
     while True:
         inp.fill(SEALED + 1)  # one byte more than a chunk tells whether this chunk is the last
-        last = len(inp.buf) <= SEALED
-        size = len(inp.buf) if last else SEALED
-        if size < TAG or (last and size == TAG and counter):
-            raise AgeError(_("the payload is truncated"))
+        size, last = _chunk_size(len(inp.buf), counter)
         view = memoryview(inp.buf)
         try:
             plain = aead.decrypt(payload_nonce(counter, last), view[:size], None)
         except InvalidTag:
-            raise AgeError(_("chunk {number} of the payload does not authenticate: damaged, truncated or "
-                             "forged").format(number=counter)) \
-                from None
+            raise _forged(counter) from None
         finally:
             view.release()
         del inp.buf[:size]

@@ -479,7 +479,7 @@ class _PipeReader:
             last = _last_line(err)
             if "not found" in last or "doesn't exist" in last:
                 raise FileNotFoundError(2, _("{name} not found").format(name=self.name))
-            raise OSError(_("reading {name} failed: {error}").format(name=self.name, error=_last_line(err)))
+            raise OSError(_("reading {name} failed: {error}").format(name=self.name, error=last))
 
     def close(self) -> None:
         if self.proc.poll() is None:
