@@ -30,7 +30,8 @@ from pipeline.keys.age_identity import parse_recipient
 from pipeline.manifest import format as fmt
 from pipeline.manifest.sign import sign
 from pipeline.manifest.write import FILE_KINDS, control_files
-from pipeline.manifest.blocks import LAYOUT, LIST_SUFFIX, render_list
+from pipeline.manifest.block_table import BlockTable
+from pipeline.manifest.blocks import LAYOUT, LIST_SUFFIX, list_chunks
 from pipeline.pack.blocks import BLOCK, BlockCache, pack_blocks
 from pipeline.pack.shared import SNAPSHOT_BLOCK, BlockNames, SharedBlocks, place_snapshot, place_stream
 from pipeline.pack.stream import cpu_count, pack_bytes
@@ -49,7 +50,7 @@ from pipeline.state.lock import StoreLock
 from pipeline.state.record_lock import record_lock
 from pipeline.state.sentences import english
 from pipeline.verify.identity import twins
-from pipeline.verify.blocks import signed_lists
+from pipeline.verify.blocks import vouched_blocks
 from pipeline.verify.unrecorded import find_unrecorded
 from pipeline.system_errors import error_words
 
@@ -285,9 +286,9 @@ def _shared_blocks(cfg: Config, plan: _Plan, run: RunTransaction, recipients: li
             listed[spec] = dest.blocks(cfg.store_id)
             newest = max(dest.signed_runs(cfg.store_id), default=None)
         except OSError:
-            listed[spec], newest = {}, None
-        lists = signed_lists(dest, cfg.store_id, newest, cfg.signing_public_key) if newest else None
-        known[spec] = {name: digest for blocks in (lists or {}).values() for name, digest in blocks}
+            listed[spec], newest = BlockTable(), None
+        vouched = vouched_blocks(dest, cfg.store_id, newest, cfg.signing_public_key) if newest else None
+        known[spec] = BlockTable(digests=True) if vouched is None else vouched
     day = _dt.date(int(plan.run_id[:4]), int(plan.run_id[4:6]), int(plan.run_id[6:8])).toordinal()
     live = set(run.live_specs())  # in the config's order, the copies on this machine first
     on_this_machine = sorted((spec for spec in plan.dests if spec in live),
@@ -305,8 +306,11 @@ def _is_remote(dest: Destination) -> bool:
 
 def write_list(run: RunTransaction, name: str, kind: str, placed: list) -> None:
     """A data file's block list, written to every copy as the run's own file (read back, listed in MANIFEST.b3)."""
-    data = render_list([(p.name, p.digest) for p in placed])
-    run.data_file(name, kind, lambda sink: sink.write(data),
+    def produce(sink) -> None:
+        for chunk in list_chunks((p.name, p.digest) for p in placed):
+            sink.write(chunk)
+
+    run.data_file(name, kind, produce,
                   extra={"layout": LAYOUT, "blocks": len(placed), "stored": sum(p.size for p in placed)})
 
 

@@ -15,6 +15,7 @@ following a symbolic link below the destination's root, and refuse the rest with
 from __future__ import annotations
 
 import errno
+from collections.abc import Mapping
 from typing import BinaryIO, Protocol
 
 from pipeline.errors import UsageError
@@ -79,8 +80,9 @@ class Destination(Protocol):
         """Removes one of them (a removal record a newer one supersedes); nothing there is no error."""
 
     # Format 2: the blocks the store's runs share, `<store>/blocks/<ab>/<name>` (docs/FORMAT.md §11).
-    def blocks(self, store_id: str) -> dict[str, int]:
-        """Every block with its size (-1, or a key holding a `/`, for what is not a block where its name puts it)."""
+    def blocks(self, store_id: str) -> Mapping[str, int]:
+        """Every block with its size (-1, or a key holding a `/`, for what is not a block where its name puts it), as
+        a BlockTable (pipeline/manifest/block_table.py): a copy may hold hundreds of thousands."""
 
     # The `<ab>` folders the last blocks() could not read: the blocks in them are unlisted, not missing.
     unlisted_block_folders: set[str]

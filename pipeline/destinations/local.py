@@ -11,6 +11,7 @@ from pipeline.destinations import NotRegular, not_a_file
 from pipeline.durable import fsync_dir, fsync_fd
 from pipeline.errors import CannotRun
 from pipeline.i18n import _
+from pipeline.manifest.block_table import BlockTable
 from pipeline.manifest.blocks import BLOCKS_DIR, block_folder, valid_block_name
 from pipeline.manifest.format import RUN_ID, SIGNATURE, valid_name
 
@@ -253,19 +254,20 @@ class LocalDestination:
         fsync_dir(self.root)
         return True
 
-    def blocks(self, store_id: str) -> dict[str, int]:
+    def blocks(self, store_id: str) -> BlockTable:
         """Every block of the store on this copy with its size (-1: not a regular file, or not where its name puts
         it); {} when there is none."""
-        out: dict[str, int] = {}
         self.unlisted_block_folders = set()
+        return BlockTable(self._listed_blocks(store_id))
+
+    def _listed_blocks(self, store_id: str):
         for sub, entries, _fd in self._block_folders(store_id):
             for e in entries:
                 if e.name.startswith(TMP_PREFIX):
                     continue
                 good = valid_block_name(e.name) and block_folder(e.name) == sub
-                out[e.name if good else f"{sub}/{e.name}"] = \
-                    e.stat(follow_symlinks=False).st_size if good and e.is_file(follow_symlinks=False) else -1
-        return out
+                yield (e.name if good else f"{sub}/{e.name}",
+                       e.stat(follow_symlinks=False).st_size if good and e.is_file(follow_symlinks=False) else -1)
 
     def _block_folders(self, store_id: str):
         """(name, entries, descriptor) of each real folder of `<store>/blocks/` (none: no block store), following no

@@ -12,6 +12,7 @@ from pipeline import interrupt
 from pipeline.destinations import rclone_daemon
 from pipeline.errors import CannotRun, UsageError
 from pipeline.i18n import _
+from pipeline.manifest.block_table import BlockTable
 from pipeline.manifest.blocks import BLOCKS_DIR, MAX_BLOCK, block_folder, valid_block_name
 from pipeline.manifest.format import RUN_ID, SIGNATURE, valid_name
 
@@ -226,24 +227,16 @@ class RcloneDestination:
         self._run("moveto", tmp, self._path(name), check_msg=_("cannot publish"))
         return True
 
-    def blocks(self, store_id: str) -> dict[str, int]:
+    def blocks(self, store_id: str) -> BlockTable:
         """Every block of the store on this remote with its size, in one listing (-1: not where its name puts it)."""
         try:
             out = self._run("lsf", "-R", "--files-only", "--format", "sp", "--separator", ";",
                             self._path(store_id, BLOCKS_DIR), check_msg=_("cannot list"))
         except OSError as err:
             if "not found" in str(err):
-                return {}
+                return BlockTable()
             raise
-        found = {}
-        for line in out.splitlines():
-            size, _sep, path = line.partition(";")
-            sub, _slash, name = path.rpartition("/")
-            if name.startswith(TMP_PREFIX):
-                continue
-            good = valid_block_name(name) and sub == block_folder(name)
-            found[name if good else path] = int(size) if good and size.isdigit() else -1
-        return found
+        return BlockTable(_listed_blocks(out))
 
     def open_block(self, store_id: str, name: str):
         if not valid_block_name(name):
@@ -504,3 +497,14 @@ def _read_log(log) -> str:
 def _last_line(text: str) -> str:
     lines = [l.strip() for l in text.strip().splitlines() if l.strip()]
     return (lines[-1] if lines else _("no message"))[:300]
+
+
+def _listed_blocks(listing: str):
+    """(name, size) of each line of `rclone lsf --format sp` (-1: not where its name puts it)."""
+    for line in listing.splitlines():
+        size, _sep, path = line.partition(";")
+        sub, _slash, name = path.rpartition("/")
+        if name.startswith(TMP_PREFIX):
+            continue
+        good = valid_block_name(name) and sub == block_folder(name)
+        yield name if good else path, int(size) if good and size.isdigit() else -1

@@ -19,7 +19,7 @@ LAYOUT = "blocks"  # manifest.json's `layout` of such a data file
 MAX_BLOCK = 8 << 20  # stored bytes of one block at most: Coffre writes about 1 MiB of zstd in each
 MAX_LIST = 64 << 20  # a list of half a million blocks: far past a supermarket's six years
 _NAME = re.compile(r"^[0-9a-f]{64}$")
-_LINE = re.compile(r"^([0-9a-f]{64})  \.\./blocks/([0-9a-f]{2})/([0-9a-f]{64})$")
+_LINE_BYTES = re.compile(rb"([0-9a-f]{64})  \.\./blocks/([0-9a-f]{2})/([0-9a-f]{64})\n")
 
 
 class BlockListError(ValueError):
@@ -39,30 +39,48 @@ def block_path(name: str) -> str:
     return f"../{BLOCKS_DIR}/{block_folder(name)}/{name}"
 
 
-def render_list(blocks: list[tuple[str, str]]) -> bytes:
+def render_list(blocks) -> bytes:
     """[(name, BLAKE3 of its stored bytes)] in the data file's order."""
+    return b"".join(list_chunks(blocks))
+
+
+def list_chunks(blocks, per: int = 4096):
+    """render_list's bytes a few thousand lines at a time: a supermarket's list is 19 MB, which its text, its bytes and
+    their join would hold three times over."""
+    lines = []
     for name, digest in blocks:
         if not valid_block_name(name) or not _NAME.match(digest):
             raise ValueError(f"refusing to list block {name!r}")
-    return "".join(f"{digest}  {block_path(name)}\n" for name, digest in blocks).encode("ascii")
+        lines.append(f"{digest}  {block_path(name)}\n")
+        if len(lines) == per:
+            yield "".join(lines).encode("ascii")
+            lines = []
+    if lines:
+        yield "".join(lines).encode("ascii")
 
 
 def parse_list(data: bytes, what: str) -> list[tuple[str, str]]:
     """[(name, stored BLAKE3)]; any odd line (another path, a folder that is not the name's) refuses the whole list."""
-    try:
-        text = data.decode("ascii")
-    except UnicodeDecodeError:
+    return [(name.decode("ascii"), digest.decode("ascii")) for name, digest in list_lines(data, what)]
+
+
+def list_lines(data: bytes, what: str):
+    """(name, stored BLAKE3) of each line as ASCII bytes, one at a time: a supermarket's list of 130,000 blocks is
+    19 MB, which split into lines and tuples of texts would hold five times over. The caller takes nothing from it
+    until it has read the last one: a BlockListError may come at any line."""
+    if not data.isascii():
         raise BlockListError(_("{file} holds bytes that are not plain ASCII").format(file=what))
-    if not text.endswith("\n"):
+    if not data.endswith(b"\n"):
         raise BlockListError(_("{file} is truncated (no final newline)").format(file=what))
-    out = []
-    for n, line in enumerate(text[:-1].split("\n"), 1):
-        m = _LINE.match(line)
-        if not m or m.group(2) != block_folder(m.group(3)):
+    at, n = 0, 0
+    while at < len(data):
+        n += 1
+        m = _LINE_BYTES.match(data, at)
+        if not m or m.group(2) != m.group(3)[:2]:
             raise BlockListError(_("{file} line {line} is not '<BLAKE3 hex>  ../blocks/<ab>/<block name>'").format(
                 file=what, line=n))
-        out.append((m.group(3), m.group(1)))
-    return out
+        yield m.group(3), m.group(1)
+        at = m.end()
 
 
 def is_block_list(entry: dict) -> bool:

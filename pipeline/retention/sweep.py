@@ -37,7 +37,7 @@ def sweep(dest, store_id: str, pinned_key: str, say=None) -> Swept:
                             "block is removed while what it needs cannot be told").format(run_id=run_id)
             return out
         marked |= names
-    for name, size in sorted(present.items()):
+    for name, size in present.items():  # the blocks in the order of their names (a BlockTable), then odd entries
         if name in marked or "/" in name or size < 0:
             out.kept += name in marked
             continue  # what is not a block of Coffre's is left for verify to say

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pipeline.destinations import why_not_read
 from pipeline.hashing import hash_stream
 from pipeline.i18n import _
 from pipeline.manifest import format as fmt
-from pipeline.manifest.blocks import LIST_SUFFIX, MAX_BLOCK, MAX_LIST, BlockListError, block_folder, parse_list
+from pipeline.manifest.block_table import BlockTable
+from pipeline.manifest.blocks import (LIST_SUFFIX, MAX_BLOCK, MAX_LIST, BlockListError, block_folder, list_lines,
+                                      parse_list)
 from pipeline.manifest.check import SignatureInvalid, verify as verify_signature
 
 CONTROL_LIMIT = 1 << 20
@@ -18,6 +21,27 @@ CONTROL_LIMIT = 1 << 20
 def signed_lists(dest, store_id: str, run_id: str, pinned_key: str) -> dict[str, list[tuple[str, str]]] | None:
     """{list name: [(block, stored BLAKE3)]} of one run, each list held to the run's signed MANIFEST.b3; None when the
     run's signature or a list does not check (the run then vouches for no block)."""
+    raw = _signed_list_bytes(dest, store_id, run_id, pinned_key)
+    try:
+        return None if raw is None else {name: parse_list(data, name) for name, data in raw.items()}
+    except BlockListError:
+        return None
+
+
+def vouched_blocks(dest, store_id: str, run_id: str, pinned_key: str) -> BlockTable | None:
+    """{block: stored BLAKE3} of every list of one run, as signed_lists vouches for them, in 72 bytes a block."""
+    raw = _signed_list_bytes(dest, store_id, run_id, pinned_key)
+    if raw is None:
+        return None
+    try:
+        return BlockTable.of_list_lines(line for name, data in raw.items() for line in list_lines(data, name))
+    except BlockListError:
+        return None
+
+
+def _signed_list_bytes(dest, store_id: str, run_id: str, pinned_key: str) -> dict[str, bytes] | None:
+    """{list name: its bytes} of one run, each held to the run's signed MANIFEST.b3; None when the run's signature
+    or a list does not check."""
     try:
         with dest.open_read(store_id, run_id, fmt.MANIFEST_B3) as f:
             b3 = f.read(CONTROL_LIMIT + 1)
@@ -35,20 +59,18 @@ def signed_lists(dest, store_id: str, run_id: str, pinned_key: str) -> dict[str,
         try:
             with dest.open_read(store_id, run_id, name) as f:
                 data = f.read(MAX_LIST + 1)
-            if len(data) > MAX_LIST or _b3(data) != digest:
-                return None
-            out[name] = parse_list(data, name)
-        except (OSError, BlockListError):
+        except OSError:
             return None
+        if len(data) > MAX_LIST or _b3(data) != digest:
+            return None
+        out[name] = data
     return out
 
 
 def named_blocks(dest, store_id: str, run_id: str, pinned_key: str) -> set[str] | None:
     """Every block a run names, or None when that cannot be told (see signed_lists)."""
-    lists = signed_lists(dest, store_id, run_id, pinned_key)
-    if lists is None:
-        return None
-    return {name for blocks in lists.values() for name, _digest in blocks}
+    table = vouched_blocks(dest, store_id, run_id, pinned_key)
+    return None if table is None else set(table)
 
 
 def _b3(data: bytes) -> str:
@@ -64,13 +86,16 @@ class BlockChecks:
 
     listed: dict[str, int] | None = None  # the copy's blocks and sizes, listed once
     unlisted: set[str] | None = field(default_factory=set)  # folders the listing could not read (None: any)
-    done: dict[str, str | None] = field(default_factory=dict)  # name -> None (intact) or what is wrong
+    # Each block read intact, with the stored BLAKE3 it was held to, 72 bytes a block (a dict of "name:digest" keys
+    # took 220): a copy may hold hundreds of thousands.
+    intact: BlockTable = field(default_factory=lambda: BlockTable(digests=True))
+    done: dict[str, str] = field(default_factory=dict)  # "name:digest" -> what is wrong with it
     needed_by: dict[str, set[str]] = field(default_factory=dict)  # damaged block -> runs naming it
     unreadable: set[str] = field(default_factory=set)  # blocks the copy would not give (permissions, a medium error)
     bytes_read: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def check(self, dest, store_id: str, run_id: str, blocks: list[tuple[str, str]], progress=None) -> list[str]:
+    def check(self, dest, store_id: str, run_id: str, blocks: Iterable[tuple[str, str]], progress=None) -> list[str]:
         """The damaged blocks among `blocks` (a run's list); each block is read only the first time it is asked."""
         if self.listed is None:
             try:
@@ -80,12 +105,17 @@ class BlockChecks:
                 self.listed, self.unlisted = {}, None  # None: any folder
         bad = []
         for name, digest in blocks:
+            if self.intact.get(name) == digest:
+                continue
             key = f"{name}:{digest}"
             if key not in self.done:
-                self.done[key] = self._check_one(dest, store_id, name, digest, progress)
-            if self.done[key] is not None:
-                self.needed_by.setdefault(key, set()).add(run_id)
-                bad.append(key)
+                why = self._check_one(dest, store_id, name, digest, progress)
+                if why is None:
+                    self.intact[name] = digest
+                    continue
+                self.done[key] = why
+            self.needed_by.setdefault(key, set()).add(run_id)
+            bad.append(key)
         return bad
 
     def _check_one(self, dest, store_id: str, name: str, digest: str, progress) -> str | None:
