@@ -13,6 +13,7 @@ Once that dict holds half as many as the buffers, or FOLD_FROM, the names added 
 from __future__ import annotations
 
 import binascii
+import threading
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, MutableMapping
@@ -60,13 +61,16 @@ class BlockTable(MutableMapping):
             else:
                 vals.append(packed)
         self._firsts, self._names, self._vals = firsts, names, vals
+        # Every call holds it: SharedBlocks places blocks from several threads, and a _fold replaces the buffers.
+        self._lock = threading.RLock()
+        self._generation = 0  # counts the times the buffers were replaced
         self._settle()
         self._more = {}  # names that are not a block's, tonight's, and packed ones changed: see the docstring
         self._shadowed = 0  # packed names with an entry in _more (a new value, or _GONE)
         self._gone = 0  # entries of _more that are _GONE
         self._fold_at = max(FOLD_FROM, len(self._firsts) // 2)  # _more's size from which new names are packed in
         for name, value in odd.items():
-            self[name] = value  # a packed name given again with a value that does not pack shadows it
+            self._set(name, value)  # a packed name given again with a value that does not pack shadows it
 
     @classmethod
     def of_list_lines(cls, lines: Iterable[tuple[bytes, bytes]]) -> "BlockTable":
@@ -77,6 +81,7 @@ class BlockTable(MutableMapping):
         """Sorts the packed names by their first 8 bytes and keeps the last of a name given twice. Names that share
         their first 8 bytes (one pair in 2^32 at four billion blocks) sit side by side in input order, and a lookup
         looks at each."""
+        self._generation += 1
         firsts, n = self._firsts, len(self._firsts)
         if any(firsts[i] > firsts[i + 1] for i in range(n - 1)):
             order = sorted(range(n), key=firsts.__getitem__)  # stable: a name's later value stays later
@@ -137,6 +142,10 @@ class BlockTable(MutableMapping):
         return value
 
     def get(self, name, default=None):
+        with self._lock:
+            return self._get(name, default)
+
+    def _get(self, name, default):
         if name in self._more:
             value = self._more[name]
             return default if value is _GONE else value
@@ -146,11 +155,14 @@ class BlockTable(MutableMapping):
         return self._vals[i * NAME_BYTES:(i + 1) * NAME_BYTES].hex() if self.digests else self._vals[i]
 
     def __contains__(self, name) -> bool:
-        if name in self._more:
-            return self._more[name] is not _GONE
-        return self._find(name) >= 0
+        with self._lock:
+            return self._get(name, _GONE) is not _GONE
 
     def __setitem__(self, name, value) -> None:
+        with self._lock:
+            self._set(name, value)
+
+    def _set(self, name, value) -> None:
         i = self._find(name)
         packed = self._pack(value) if i >= 0 else None
         self._forget(name, i >= 0)
@@ -194,7 +206,11 @@ class BlockTable(MutableMapping):
         self._fold_at = len(self._more) + max(FOLD_FROM, len(self._firsts) // 2)
 
     def __delitem__(self, name) -> None:
-        if name not in self:
+        with self._lock:
+            self._delete(name)
+
+    def _delete(self, name) -> None:
+        if self._get(name, _GONE) is _GONE:
             raise KeyError(name)
         packed = self._find(name) >= 0
         self._forget(name, packed)
@@ -212,17 +228,27 @@ class BlockTable(MutableMapping):
                 self._shadowed -= 1
 
     def __len__(self) -> int:
-        return len(self._firsts) - self._shadowed + len(self._more) - self._gone
+        with self._lock:
+            return len(self._firsts) - self._shadowed + len(self._more) - self._gone
 
     def __iter__(self) -> Iterator:
-        """The packed names in the order of their bytes, then the others in the order they came."""
-        for i in range(len(self._firsts)):
-            name = self._names[i * NAME_BYTES:(i + 1) * NAME_BYTES].hex()
-            if name not in self._more:
+        """The packed names in the order of their bytes, then the others in the order they came. As a dict's, an
+        iteration stops with RuntimeError if names are packed in or leave meanwhile (another thread's _fold)."""
+        generation = self._generation
+        i = 0
+        while True:
+            with self._lock:
+                if self._generation != generation:
+                    raise RuntimeError("BlockTable changed during iteration")
+                if i >= len(self._firsts):
+                    more = [name for name, value in self._more.items() if value is not _GONE]
+                    break
+                name = self._names[i * NAME_BYTES:(i + 1) * NAME_BYTES].hex()
+                shown = name not in self._more
+            if shown:
                 yield name
-        for name, value in list(self._more.items()):
-            if value is not _GONE:
-                yield name
+            i += 1
+        yield from more
 
     def __repr__(self) -> str:
         return f"BlockTable({dict(self.items())!r}, digests={self.digests})"

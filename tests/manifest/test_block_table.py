@@ -171,12 +171,12 @@ def test_a_copy_listing_is_a_table_that_names_odd_entries_as_before(tmp_path):
                                     f"{good[0][:2]}/stray": -1, f"{good[1][:2]}/{misplaced}": -1}
 
 
-def test_a_copy_of_twenty_thousand_blocks_is_listed_in_under_sixty_bytes_a_block(tmp_path):
+def test_a_copy_of_eight_thousand_blocks_is_listed_in_under_sixty_bytes_a_block(tmp_path):
     """The listing an evening holds for each copy, through the real folder walk (it took 169 bytes a block as a dict
     of hex names, measured on the large lab store)."""
     from pipeline.destinations import open_destination
 
-    n = 20_000
+    n = 8_000
     top = tmp_path / "copy" / "boutique" / "blocks"
     for name in names(n, seed=9):
         folder = top / name[:2]
@@ -194,3 +194,40 @@ def test_a_copy_of_twenty_thousand_blocks_is_listed_in_under_sixty_bytes_a_block
     assert len(listed) == n
     assert (after - before) / n < 60, (after - before) / n
     assert (peak - before) / n < 200, (peak - before) / n  # while it is sorted: still about what the dict kept
+
+
+def test_threads_adding_names_never_make_a_name_already_there_go_missing(monkeypatch):
+    """SharedBlocks places blocks from several threads: while some add names (and the table packs them in, replacing
+    its buffers), a lookup of a name already there must always find it with its value."""
+    import threading
+
+    monkeypatch.setattr(block_table, "FOLD_FROM", 16)
+    there = names(2000, seed=21)
+    table = BlockTable(((n, i) for i, n in enumerate(there)))
+    adders = [names(3000, seed=30 + k) for k in range(2)]
+    misses: list = []
+    done = threading.Event()
+
+    def add(pool):
+        for i, name in enumerate(pool):
+            table[name] = -i - 1
+
+    def look():
+        rnd = random.Random(1)
+        while not done.is_set():
+            i = rnd.randrange(len(there))
+            if table.get(there[i]) != i:
+                misses.append(there[i])
+
+    readers = [threading.Thread(target=look) for _ in range(2)]
+    writers = [threading.Thread(target=add, args=(pool,)) for pool in adders]
+    for t in readers + writers:
+        t.start()
+    for t in writers:
+        t.join()
+    done.set()
+    for t in readers:
+        t.join()
+    assert not misses, len(misses)
+    assert len(table) == 2000 + 6000
+    assert all(table[name] == -i - 1 for pool in adders for i, name in enumerate(pool))
