@@ -31,7 +31,7 @@ from pipeline.manifest import format as fmt
 from pipeline.manifest.sign import sign
 from pipeline.manifest.write import FILE_KINDS, control_files
 from pipeline.manifest.block_table import BlockTable
-from pipeline.manifest.blocks import LAYOUT, LIST_SUFFIX, list_chunks
+from pipeline.manifest.blocks import LAYOUT, LIST_SUFFIX, list_chunks, refuse_odd
 from pipeline.pack.blocks import BLOCK, BlockCache, pack_blocks
 from pipeline.pack.shared import SNAPSHOT_BLOCK, BlockNames, SharedBlocks, place_snapshot, place_stream
 from pipeline.pack.stream import cpu_count, pack_bytes
@@ -306,6 +306,8 @@ def _is_remote(dest: Destination) -> bool:
 
 def write_list(run: RunTransaction, name: str, kind: str, placed: list) -> None:
     """A data file's block list, written to every copy as the run's own file (read back, listed in MANIFEST.b3)."""
+    refuse_odd((p.name, p.digest) for p in placed)
+
     def produce(sink) -> None:
         for chunk in list_chunks((p.name, p.digest) for p in placed):
             sink.write(chunk)

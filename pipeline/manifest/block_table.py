@@ -25,7 +25,7 @@ FOLD_FROM = 4096  # names added from which they are packed in with the others
 
 def _raw(name) -> bytes | None:
     """A block name's 32 bytes, or None when `name` is not 64 lowercase hex characters (kept as it is)."""
-    if type(name) is not str or len(name) != 2 * NAME_BYTES:
+    if not isinstance(name, str) or len(name) != 2 * NAME_BYTES:
         return None
     try:
         raw = bytes.fromhex(name)
@@ -39,12 +39,12 @@ class BlockTable(MutableMapping):
     its last value, as a dict would. A value that does not pack (a size past 64 bits, a digest that is not lowercase hex)
     is kept too, beside."""
 
-    def __init__(self, items: Iterable = (), digests: bool = False):
+    def __init__(self, items: Iterable = (), digests: bool = False, *, _list_lines: bool = False):
         self.digests = digests
         names, vals, firsts = bytearray(), (bytearray() if digests else array("q")), array("Q")
         odd: dict = {}
         for name, value in items:
-            if type(name) is bytes:  # (name, digest) as a block list's line gives them (of_list_lines)
+            if _list_lines:  # (name, digest) as a block list's line gives them: lowercase hex, as bytes
                 raw, packed = binascii.unhexlify(name), binascii.unhexlify(value)
             else:
                 raw = _raw(name)
@@ -75,7 +75,7 @@ class BlockTable(MutableMapping):
     @classmethod
     def of_list_lines(cls, lines: Iterable[tuple[bytes, bytes]]) -> "BlockTable":
         """{name: stored BLAKE3} from block lists' lines (manifest/blocks.py list_lines: lowercase hex, checked)."""
-        return cls(lines, digests=True)
+        return cls(lines, digests=True, _list_lines=True)
 
     def _settle(self) -> None:
         """Sorts the packed names by their first 8 bytes and keeps the last of a name given twice. Names that share
@@ -226,6 +226,14 @@ class BlockTable(MutableMapping):
                 self._gone -= 1
             if packed:
                 self._shadowed -= 1
+
+    def clear(self) -> None:
+        with self._lock:
+            self._firsts, self._names = array("Q"), bytearray()
+            self._vals = bytearray() if self.digests else array("q")
+            self._more.clear()
+            self._shadowed = self._gone = 0
+            self._generation += 1
 
     def __len__(self) -> int:
         with self._lock:

@@ -44,9 +44,18 @@ def render_list(blocks) -> bytes:
     return b"".join(list_chunks(blocks))
 
 
+def refuse_odd(blocks) -> None:
+    """Raises ValueError at the first (name, digest) that is not a block's: called before a list is written, so that
+    nothing of a list that would be refused is."""
+    for name, digest in blocks:
+        if not valid_block_name(name) or not _NAME.match(digest):
+            raise ValueError(f"refusing to list block {name!r}")
+
+
 def list_chunks(blocks, per: int = 4096):
     """render_list's bytes a few thousand lines at a time: a supermarket's list is 19 MB, which its text, its bytes and
-    their join would hold three times over."""
+    their join would hold three times over. It checks each line as it goes: refuse_odd first, to refuse before any
+    byte is written."""
     lines = []
     for name, digest in blocks:
         if not valid_block_name(name) or not _NAME.match(digest):

@@ -231,3 +231,34 @@ def test_threads_adding_names_never_make_a_name_already_there_go_missing(monkeyp
     assert not misses, len(misses)
     assert len(table) == 2000 + 6000
     assert all(table[name] == -i - 1 for pool in adders for i, name in enumerate(pool))
+
+
+def test_keys_a_dict_would_take_as_they_are_are_taken_so():
+    """A str subclass equal to a name is that name; bytes, ints and None are keys of their own; clear() empties."""
+    class Name(str):
+        pass
+
+    name = names(1, seed=40)[0]
+    table, model = BlockTable([(name, 5)]), {name: 5}
+    for t in (table, model):
+        t[Name(name)] = 6
+        t[bytes.fromhex(name)] = 7
+        t[name.encode()] = 8
+        t[None] = 9
+    assert dict(table.items()) == model and len(table) == len(model) == 4
+    del table[Name(name)]
+    del model[Name(name)]
+    assert dict(table.items()) == model and len(table) == 3
+    table.clear()
+    assert len(table) == 0 and list(table) == [] and name not in table
+    table[name] = 1
+    assert dict(table.items()) == {name: 1}
+
+
+def test_a_list_with_an_odd_entry_is_refused_before_a_byte_of_it_is_written():
+    from pipeline.manifest.blocks import list_chunks, refuse_odd
+
+    blocks = list(zip(names(5000, seed=41), names(5000, seed=42))) + [("not-a-block", "a" * 64)]
+    with pytest.raises(ValueError):
+        refuse_odd(iter(blocks))
+    assert b"".join(list_chunks(blocks[:-1])) == render_list(blocks[:-1])
