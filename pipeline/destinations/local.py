@@ -256,7 +256,7 @@ class LocalDestination:
 
     def blocks(self, store_id: str) -> BlockTable:
         """Every block of the store on this copy with its size (-1: not a regular file, or not where its name puts
-        it); {} when there is none."""
+        it), as a BlockTable; an empty one when there is none."""
         self.unlisted_block_folders = set()
         return BlockTable(self._listed_blocks(store_id))
 

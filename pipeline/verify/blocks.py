@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from pipeline.destinations import why_not_read
@@ -84,7 +84,7 @@ class BlockChecks:
     """One copy's blocks, each read and hashed at most once however many runs name it; what is wrong with a block is
     said once, with every run that needs it."""
 
-    listed: dict[str, int] | None = None  # the copy's blocks and sizes, listed once
+    listed: Mapping[str, int] | None = None  # the copy's blocks and sizes, listed once (a BlockTable)
     unlisted: set[str] | None = field(default_factory=set)  # folders the listing could not read (None: any)
     # Each block read intact, with the stored BLAKE3 it was held to: 72 bytes a block once packed in, under 100 with
     # those still beside (a dict of "name:digest" keys took 220). A copy may hold hundreds of thousands.
