@@ -16,7 +16,7 @@ import binascii
 import threading
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import ItemsView, Iterable, Iterator, MutableMapping, ValuesView
 
 NAME_BYTES = 32
 _GONE = object()
@@ -61,7 +61,8 @@ class BlockTable(MutableMapping):
             else:
                 vals.append(packed)
         self._firsts, self._names, self._vals = firsts, names, vals
-        # Every call holds it: SharedBlocks places blocks from several threads, and a _fold replaces the buffers.
+        # Every method holds it (an iteration, at each step): SharedBlocks places blocks from several threads, and a
+        # _fold replaces the buffers.
         self._lock = threading.RLock()
         self._generation = 0  # counts the times the buffers were replaced
         self._settle()
@@ -233,6 +234,7 @@ class BlockTable(MutableMapping):
             self._vals = bytearray() if self.digests else array("q")
             self._more.clear()
             self._shadowed = self._gone = 0
+            self._fold_at = FOLD_FROM
             self._generation += 1
 
     def __len__(self) -> int:
@@ -240,8 +242,18 @@ class BlockTable(MutableMapping):
             return len(self._firsts) - self._shadowed + len(self._more) - self._gone
 
     def __iter__(self) -> Iterator:
-        """The packed names in the order of their bytes, then the others in the order they came. As a dict's, an
-        iteration stops with RuntimeError if names are packed in or leave meanwhile (another thread's _fold)."""
+        return (name for name, _value in self._pairs())
+
+    def items(self) -> ItemsView:
+        return _Items(self)
+
+    def values(self) -> ValuesView:
+        return _Values(self)
+
+    def _pairs(self) -> Iterator:
+        """(name, value): the packed names in the order of their bytes, then the others in the order they came, each
+        read under the lock. As a dict's, it gives each name once whatever values change meanwhile, and stops with
+        RuntimeError if names are packed in or leave (another thread's _fold)."""
         generation = self._generation
         i = 0
         while True:
@@ -249,14 +261,38 @@ class BlockTable(MutableMapping):
                 if self._generation != generation:
                     raise RuntimeError("BlockTable changed during iteration")
                 if i >= len(self._firsts):
-                    more = [name for name, value in self._more.items() if value is not _GONE]
+                    # Names beside the buffers that are not packed ones (a packed name's new value was given above).
+                    more = [(name, value) for name, value in self._more.items()
+                            if value is not _GONE and self._find(name) < 0]
                     break
                 name = self._names[i * NAME_BYTES:(i + 1) * NAME_BYTES].hex()
-                shown = name not in self._more
-            if shown:
-                yield name
+                value = self._get(name, _GONE)
+            if value is not _GONE:
+                yield name, value
             i += 1
         yield from more
+
+    # MutableMapping's own, made of several calls: each under the lock, as one step, as a dict's are.
+    def pop(self, name, *default):
+        with self._lock:
+            return super().pop(name, *default)
+
+    def popitem(self):
+        with self._lock:
+            return super().popitem()
+
+    def setdefault(self, name, default=None):
+        with self._lock:
+            return super().setdefault(name, default)
+
+    def update(self, *args, **kwargs) -> None:
+        with self._lock:
+            super().update(*args, **kwargs)
+
+    def __eq__(self, other) -> bool:
+        with self._lock:
+            return super().__eq__(other)
+
 
     def __repr__(self) -> str:
         return f"BlockTable({dict(self.items())!r}, digests={self.digests})"
@@ -268,3 +304,13 @@ def _reordered(packed: bytearray, order: list[int], width: int) -> bytearray:
     for j, i in enumerate(order):
         out[j * width:(j + 1) * width] = packed[i * width:(i + 1) * width]
     return out
+
+
+class _Items(ItemsView):
+    def __iter__(self):
+        return self._mapping._pairs()
+
+
+class _Values(ValuesView):
+    def __iter__(self):
+        return (value for _name, value in self._mapping._pairs())

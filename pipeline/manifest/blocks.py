@@ -18,7 +18,7 @@ LIST_SUFFIX = ".blocks"
 LAYOUT = "blocks"  # manifest.json's `layout` of such a data file
 MAX_BLOCK = 8 << 20  # stored bytes of one block at most: Coffre writes about 1 MiB of zstd in each
 MAX_LIST = 64 << 20  # a list of half a million blocks: far past a supermarket's six years
-_NAME = re.compile(r"^[0-9a-f]{64}$")
+_NAME = re.compile(r"^[0-9a-f]{64}\Z")  # \Z, not $: "$" would take a name followed by a newline
 _LINE_BYTES = re.compile(rb"([0-9a-f]{64})  \.\./blocks/([0-9a-f]{2})/([0-9a-f]{64})\n")
 
 

@@ -262,3 +262,100 @@ def test_a_list_with_an_odd_entry_is_refused_before_a_byte_of_it_is_written():
     with pytest.raises(ValueError):
         refuse_odd(iter(blocks))
     assert b"".join(list_chunks(blocks[:-1])) == render_list(blocks[:-1])
+
+
+def test_an_iteration_gives_each_name_once_whatever_values_change_meanwhile():
+    """As a dict's: values may change during an iteration, to values that pack or not, and each name comes once."""
+    a, b, c = sorted(names(3, seed=50))
+    table = BlockTable([(a, 1), (b, 2), (c, 3)])
+    seen = []
+    for name in table:
+        seen.append(name)
+        if name == a:
+            table[a] = 1 << 70  # does not pack: kept beside
+            table[c] = 1 << 71
+    assert seen == [a, b, c] and dict(table.items()) == {a: 1 << 70, b: 2, c: 1 << 71}
+    seen = [name for name, _value in table.items() if not table.__setitem__(a, 4)]
+    assert sorted(seen) == [a, b, c] and table[a] == 4
+
+
+def test_pop_setdefault_and_items_are_one_step_each_beside_threads_that_delete(monkeypatch):
+    """A pop with a default never raises, and items() never gives a KeyError, while other threads delete the same
+    names (MutableMapping's own pop and items are several calls, which another thread could come between)."""
+    import sys
+    import threading
+
+    monkeypatch.setattr(block_table, "FOLD_FROM", 64)
+    pool = names(4000, seed=51)
+    table = BlockTable((n, i) for i, n in enumerate(pool))
+    errors: list = []
+
+    def popper():
+        try:
+            for name in pool:
+                table.pop(name, None)
+                table.setdefault(name, 1)
+                table.pop(name, None)
+        except Exception as err:  # noqa: BLE001 - what the test counts
+            errors.append(repr(err))
+
+    def walker():
+        try:
+            for _ in range(20):
+                try:
+                    for _name, _value in table.items():
+                        pass
+                except RuntimeError:
+                    pass  # the buffers were replaced meanwhile, as a dict says it changed size
+        except Exception as err:  # noqa: BLE001 - what the test counts
+            errors.append(repr(err))
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        threads = [threading.Thread(target=popper) for _ in range(2)] + [threading.Thread(target=walker)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert not errors, errors[:3]
+    assert len(table) == 0
+
+
+def test_a_cleared_table_packs_in_the_names_added_after():
+    table = BlockTable((n, 1) for n in names(4 * block_table.FOLD_FROM, seed=52))
+    table.clear()
+    for name in names(2 * block_table.FOLD_FROM, seed=53):
+        table[name] = 2
+    assert len(table._more) <= block_table.FOLD_FROM and len(table) == 2 * block_table.FOLD_FROM
+
+
+def test_a_name_or_digest_with_a_newline_after_it_is_refused():
+    from pipeline.manifest.blocks import refuse_odd, valid_block_name
+
+    assert not valid_block_name("a" * 64 + "\n")
+    for pair in (("a" * 64 + "\n", "b" * 64), ("a" * 64, "b" * 64 + "\n")):
+        with pytest.raises(ValueError):
+            refuse_odd([pair])
+        with pytest.raises(ValueError):
+            render_list([pair])
+
+
+def test_archive_refuses_a_list_before_asking_the_copies_to_write_it():
+    from pipeline.archive import write_list
+    from pipeline.pack.shared import Placed
+
+    class Run:
+        asked = 0
+
+        def data_file(self, *args, **kwargs):
+            Run.asked += 1
+
+    good = [Placed(n, d, 10, True) for n, d in zip(names(10, seed=54), names(10, seed=55))]
+    with pytest.raises(ValueError):
+        write_list(Run(), "snapshot.sqlite.blocks", "snapshot", good + [Placed("not-a-block", "a" * 64, 1, True)])
+    assert Run.asked == 0
+    write_list(Run(), "snapshot.sqlite.blocks", "snapshot", good)
+    assert Run.asked == 1
