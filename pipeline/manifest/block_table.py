@@ -92,6 +92,11 @@ class BlockTable(MutableMapping):
             return
         keep = [i for j, i in enumerate(order)
                 if j + 1 == n or firsts[order[j + 1]] != firsts[i] or not self._same_later(order, j)]
+        self._keep(keep)
+
+    def _keep(self, keep: list[int]) -> None:
+        """The buffers rebuilt with the entries at `keep`, in that order."""
+        firsts = self._firsts
         self._firsts = array("Q", (firsts[i] for i in keep))
         self._names = _reordered(self._names, keep, NAME_BYTES)
         self._vals = _reordered(self._vals, keep, NAME_BYTES) if self.digests else array("q", (self._vals[i]
@@ -183,11 +188,7 @@ class BlockTable(MutableMapping):
         adds them all. The packed ones stay sorted, so the sort only places the new ones (Timsort merges runs)."""
         gone = {self._find(name): name for name, value in self._more.items() if value is _GONE}
         if gone:  # deleted packed names leave for good
-            keep = [i for i in range(len(self._firsts)) if i not in gone]
-            self._firsts = array("Q", (self._firsts[i] for i in keep))
-            self._names = _reordered(self._names, keep, NAME_BYTES)
-            self._vals = _reordered(self._vals, keep, NAME_BYTES) if self.digests else array("q", (self._vals[i]
-                                                                                                    for i in keep))
+            self._keep([i for i in range(len(self._firsts)) if i not in gone])
             for name in gone.values():
                 del self._more[name]
             self._shadowed -= len(gone)

@@ -48,8 +48,12 @@ def refuse_odd(blocks) -> None:
     """Raises ValueError at the first (name, digest) that is not a block's: called before a list is written, so that
     nothing of a list that would be refused is."""
     for name, digest in blocks:
-        if not valid_block_name(name) or not _NAME.match(digest):
-            raise ValueError(f"refusing to list block {name!r}")
+        _refuse_odd_line(name, digest)
+
+
+def _refuse_odd_line(name: str, digest: str) -> None:
+    if not valid_block_name(name) or not _NAME.match(digest):
+        raise ValueError(f"refusing to list block {name!r}")
 
 
 def list_chunks(blocks, per: int = 4096):
@@ -58,8 +62,7 @@ def list_chunks(blocks, per: int = 4096):
     byte is written."""
     lines = []
     for name, digest in blocks:
-        if not valid_block_name(name) or not _NAME.match(digest):
-            raise ValueError(f"refusing to list block {name!r}")
+        _refuse_odd_line(name, digest)
         lines.append(f"{digest}  {block_path(name)}\n")
         if len(lines) == per:
             yield "".join(lines).encode("ascii")
