@@ -16,7 +16,7 @@ from pipeline.i18n import _
 
 MEDIUM_FILE = "coffre-medium.json"
 LIMIT = 4096  # the file is a few lines; more is not ours and is not read
-_ID = re.compile(r"^[0-9a-f]{32}$")
+_ID = re.compile(r"^[0-9a-f]{32}\Z")
 NOTE = ("Coffre knows this medium by this file: keep it, do not copy it to another medium. "
         "Coffre identifie ce support par ce fichier : ne le supprimez pas, ne le copiez pas sur un autre support.")
 

@@ -19,7 +19,7 @@ from pipeline.snapshot import journals_of_copy, journals_only, open_source, read
 from pipeline.state.activity_log import ActivityLog
 from pipeline.state.scratch import private_files, scratch_folder
 
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
 
 
 def parse_period(text: str | None) -> tuple[str, str] | None:

@@ -21,9 +21,10 @@ DATA_KINDS = ("snapshot", "facts", "journals")
 CONTROL_FILES = (MANIFEST_JSON, MANIFEST_B3, SIGNATURE, RESTORE_TXT)
 
 # A run's files sit flat in its folder; a name is a plain file name, nothing a path could escape with.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
+# \Z, not $: "$" also matches before a last newline, so "<run id>\n" would pass for a run id.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+_HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
+RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}\Z")
 
 
 def trusted_comment(store_id: str, run_id: str) -> str:

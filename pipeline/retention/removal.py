@@ -25,8 +25,8 @@ FORMAT_NAME = "coffre-removal"
 FORMAT_VERSION = 1
 LIMIT = 16 << 20  # bytes: far above any record (about 300 bytes per run removed; six years of evenings: 700 kB)
 MAX_RECORDS = 20000  # far above six years of evening prunes; a copy holding more is not read further
-_ACT = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_ACT = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}\Z")
+_HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 def trusted_comment(store_id: str, act_id: str) -> str:

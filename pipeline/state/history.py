@@ -51,7 +51,7 @@ def _is(value, kind, inner=None) -> bool:
     return inner is None or all(isinstance(v, inner) for v in items)
 
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 def _run_problem(r) -> str | None:

@@ -145,3 +145,16 @@ def test_an_id_file_copied_from_the_other_copy_does_not_hide_a_deleted_run(tmp_p
         assert res.code == 5 and "same medium id" in res.out, res
         res = store.coffre("verify")
         assert res.code == 1 and lone in res.err, res
+
+
+def test_a_run_folder_renamed_with_a_newline_after_its_id_is_not_taken_for_the_run(tmp_path):
+    """"$" in a pattern also matches before a last newline: "<run id>\\n" once passed for a run folder."""
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=4) as store:
+        a = store.destinations[0]
+        archive_ok(store)
+        victim = archive_ok(store)["run_id"]
+        folder = a / store.store_id / victim
+        folder.rename(folder.with_name(victim + "\n"))
+        deleted_run_is_named(store, a, victim)
+        listed = store.coffre("verify", "--from", a, "--json")
+        assert json.dumps(victim + "\n")[1:-1] not in listed.out, listed

@@ -28,6 +28,19 @@ def test_b3_refuses_malformed_lists(data):
         fmt.parse_b3(data)
 
 
+def test_names_digests_and_run_ids_followed_by_a_newline_are_refused():
+    """"$" also matches before a last newline; each of these patterns must take the whole text and no more."""
+    assert fmt.valid_name("manifest.json") and not fmt.valid_name("manifest.json\n")
+    assert fmt.RUN_ID.match("20261128T120000Z-abcdef") and not fmt.RUN_ID.match("20261128T120000Z-abcdef\n")
+    with pytest.raises(fmt.ManifestError):
+        fmt.parse_b3(f"{H}\n  a\n".encode())
+    with pytest.raises(fmt.ManifestError):
+        fmt.parse_manifest(_manifest(run_id="20261128T120000Z-abcdef\n"))
+    with pytest.raises(fmt.ManifestError):
+        fmt.parse_manifest(_manifest(files=[{"name": "snapshot.sqlite.zst.age", "kind": "snapshot", "size": 1,
+                                             "blake3": H + "\n"}]))
+
+
 def _manifest(**over):
     doc = {"format": "coffre-run", "format_version": 1, "run_id": "20261128T120000Z-abcdef", "store_id": "s",
            "created_at": "2026-11-28T12:00:00Z", "tool": {"name": "coffre", "version": "0"}, "previous_run": None,
