@@ -29,7 +29,8 @@ from pipeline.cli.progress import terminal_progress
 @identity_option(_("The age identity file, for --deep."), required=False)
 @identity_options
 @click.option("--read-data-subset", "subset", metavar="n/m",
-              help=_("Read the data of only the n-th of m fixed slices of the runs."))
+              help=_("Read only the n-th of m fixed slices of the data: of the shared blocks by name, of the runs "
+                     "written whole by run; m verifies, n = 1 to m, read everything once."))
 @click.option("--max-duration", type=click.FloatRange(min=0), metavar="SECONDS",
               help=_("Read data for at most this long, least recently checked runs first; the rest next time."))
 @json_option(_("Print a machine-readable report on standard output."))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from pipeline.destinations import why_not_read
@@ -95,8 +95,11 @@ class BlockChecks:
     bytes_read: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def check(self, dest, store_id: str, run_id: str, blocks: Iterable[tuple[str, str]], progress=None) -> list[str]:
-        """The damaged blocks among `blocks` (a run's list); each block is read only the first time it is asked."""
+    def check(self, dest, store_id: str, run_id: str, blocks: Iterable[tuple[str, str]], progress=None,
+              read: Callable[[str], bool] | None = None) -> list[str]:
+        """The damaged blocks among `blocks` (a run's list); each block is read only the first time it is asked.
+        `read`: which blocks to read this time (verify --read-data-subset); the others are only looked for in the
+        copy's listing, which tells a missing block, or one that is not a file or too large, without reading it."""
         if self.listed is None:
             try:
                 self.listed = dest.blocks(store_id)
@@ -109,25 +112,37 @@ class BlockChecks:
                 continue
             key = f"{name}:{digest}"
             if key not in self.done:
-                why = self._check_one(dest, store_id, name, digest, progress)
-                if why is None:
-                    self.intact[name] = digest
-                    continue
+                if read is not None and not read(name):
+                    why = self._as_listed(name)[0]
+                    if why is None:
+                        continue  # looked up again for the next run that names it: one lookup, no memory
+                else:
+                    why = self._check_one(dest, store_id, name, digest, progress)
+                    if why is None:
+                        self.intact[name] = digest
+                        continue
                 self.done[key] = why
             self.needed_by.setdefault(key, set()).add(run_id)
             bad.append(key)
         return bad
 
-    def _check_one(self, dest, store_id: str, name: str, digest: str, progress) -> str | None:
+    def _as_listed(self, name: str) -> tuple[str | None, int | None]:
+        """(what the listing alone shows is wrong with a block, or None; its listed size)."""
         size = self.listed.get(name)
         if size is None:
             if self.unlisted is not None and block_folder(name) not in self.unlisted:
-                return _("is missing")
-            # In a folder the listing could not read: opening it says why, or that it is missing.
+                return _("is missing"), None
+            # In a folder the listing could not read: only opening it says why, or that it is missing.
         elif size < 0:
-            return _("is not a regular file; not read")
+            return _("is not a regular file; not read"), size
         elif size > MAX_BLOCK:
-            return _("is {size} bytes, larger than any block Coffre writes; not read").format(size=size)
+            return _("is {size} bytes, larger than any block Coffre writes; not read").format(size=size), size
+        return None, size
+
+    def _check_one(self, dest, store_id: str, name: str, digest: str, progress) -> str | None:
+        why, size = self._as_listed(name)
+        if why is not None:
+            return why
         try:
             with dest.open_block(store_id, name) as f:
                 got, n = hash_stream(f, limit=MAX_BLOCK + 1)

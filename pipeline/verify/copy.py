@@ -68,6 +68,12 @@ class CopyReport:
 class VerifyOptions:
     pinned_key: str
     read_data: Callable[[str], bool] = lambda run_id: True  # whether to read this run's data files now
+    # Which shared blocks (format 2) to read now, whatever the run naming them (verify --read-data-subset); None: the
+    # blocks of the runs whose data is read. Not for deep, which opens a run's blocks together, to its contents root.
+    read_block: Callable[[str], bool] | None = None
+    # The verify command's: the block lists of a run whose data is not read are still read, and every block they
+    # name looked for in the copy's listing. Restore and the other commands that check a run's signature only, off.
+    look_for_blocks: bool = False
     deep: Callable | None = None  # deep(dest, run_report, listed, problem) reads data files itself
     progress: Callable[[int], None] | None = None  # told of the bytes read (a progress task, pipeline/progress.py)
 
@@ -189,10 +195,18 @@ def verify_run(dest, store_id: str, run_id: str, opts: VerifyOptions, problems: 
             hash_file(name, CONTROL_LIMIT)
     if not rep.manifest:
         return rep  # problems already said
+    todo = [n for n in data_files if n not in unread]
+    lists = [n for n in todo if is_block_list(data_files[n])]
     if not opts.read_data(run_id):
+        # Its data is not read this time, but its block lists are (they are small), and every block they name is
+        # looked for in the copy's listing: a block deleted from a copy shows at once, however rarely it is read.
+        read = opts.read_block if opts.deep is None and opts.read_block is not None else _NOTHING
+        for name in lists if opts.look_for_blocks else ():
+            if hash_file(name, data_files[name]["size"]):
+                _check_blocks(dest, store_id, rep, name, blocks or BlockChecks(), problem, blocks is None,
+                              opts.progress, read)
         return rep
     rep.data_read = True
-    todo = [n for n in data_files if n not in unread]
     if opts.deep is not None:
         rep.deep = True
         stopped = opts.deep(dest, store_id, rep, {n: listed.get(n) for n in todo}, problem) or ()
@@ -206,14 +220,21 @@ def verify_run(dest, store_id: str, run_id: str, opts: VerifyOptions, problems: 
         alone = blocks is None
         checks = BlockChecks() if alone else blocks
         for name in todo:
-            if hash_file(name, data_files[name]["size"]) and is_block_list(data_files[name]):
-                _check_blocks(dest, store_id, rep, name, checks, problem, alone, opts.progress)
+            if hash_file(name, data_files[name]["size"]) and name in lists:
+                _check_blocks(dest, store_id, rep, name, checks, problem, alone, opts.progress, opts.read_block)
+        if lists and opts.read_block is not None:
+            rep.data_read = False  # a slice of its blocks only
     return rep
 
 
+def _NOTHING(_name: str) -> bool:
+    return False
+
+
 def _check_blocks(dest, store_id: str, rep: RunReport, name: str, checks: BlockChecks, problem, alone: bool,
-                  progress) -> None:
-    """A block list's blocks (format 2), each read once per verify whatever the runs that share it."""
+                  progress, read: Callable[[str], bool] | None = None) -> None:
+    """A block list's blocks (format 2), each read once per verify whatever the runs that share it; `read`: which
+    of them to read, the others being looked for in the copy's listing only (BlockChecks.check)."""
     try:
         with dest.open_read(store_id, rep.run_id, name) as f:
             data = f.read(MAX_LIST + 1)
@@ -228,7 +249,7 @@ def _check_blocks(dest, store_id: str, rep: RunReport, name: str, checks: BlockC
     before = checks.bytes_read
     # Its lines one at a time: a supermarket's list of 130,000 blocks, held as a list of tuples of texts, is 38 MB.
     blocks = ((block.decode("ascii"), digest.decode("ascii")) for block, digest in list_lines(data, name))
-    bad = checks.check(dest, store_id, rep.run_id, blocks, progress)
+    bad = checks.check(dest, store_id, rep.run_id, blocks, progress, read)
     rep.bytes_read += checks.bytes_read - before
     if bad:
         rep.ok = False

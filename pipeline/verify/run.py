@@ -25,12 +25,21 @@ from pipeline.system_errors import error_words
 class DataSelection:
     """Which runs have their data files read this time (metadata is always checked for all)."""
 
-    subset: tuple[int, int] | None = None  # (n, m): the n-th of m fixed slices of the runs
+    # (n, m): the n-th of m fixed slices of the data: of the shared blocks (format 2) by their names, of the runs
+    # written whole (format 1) by their ids. A run's blocks are spread over every slice, so that m verifies read each
+    # block once; slicing runs instead read every slice nearly all of a store's blocks, which its runs share.
+    subset: tuple[int, int] | None = None
     max_seconds: float | None = None  # budget: least recently read runs first (one at least), stop when spent
+
+    def read_block(self, name: str) -> bool:
+        """Whether a shared block is in this verify's slice (only asked with a subset)."""
+        n, m = self.subset
+        return int(name[:8], 16) % m + 1 == n  # names are keyed hashes: evenly spread
 
     def describe(self) -> str:
         if self.subset:
-            return _("data of slice {n}/{m} of the runs").format(n=self.subset[0], m=self.subset[1])
+            return _("data of slice {n}/{m}: the blocks and the runs written whole that fall in it").format(
+                n=self.subset[0], m=self.subset[1])
         if self.max_seconds is not None:
             return _("data of the least recently checked runs, for {seconds} s").format(seconds=f"{self.max_seconds:g}")
         return _("data of every run")
@@ -95,7 +104,8 @@ def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None
         # --deep decrypts without telling the bytes: its bar shows the time only, not a total it would never reach.
         task = progress.task(_("Verifying copy {destination}").format(destination=dest.describe()),
                              None if deep else written or None)
-        opts = VerifyOptions(pinned_key=cfg.signing_public_key, read_data=read_data, deep=deep, progress=task or None)
+        opts = VerifyOptions(pinned_key=cfg.signing_public_key, read_data=read_data, deep=deep, progress=task or None,
+                             read_block=selection.read_block if selection.subset else None, look_for_blocks=True)
         try:
             return verify_copy(dest, cfg.store_id, opts, run_id, history.doc, same_medium.get(spec))
         finally:
