@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -187,6 +189,12 @@ class RcloneDestination:
                     and "doesn't exist" not in str(err):
                 raise
 
+    def _is_folder(self, path: str) -> bool:
+        try:
+            return json.loads(self._run("lsjson", "--stat", path, check_msg=_("cannot list")) or "{}").get("IsDir") is True
+        except (OSError, ValueError, AttributeError):
+            return False
+
     def put_store_file(self, store_id: str, folder: str, name: str, data: bytes) -> None:
         if not valid_name(name) or not valid_name(folder):
             raise ValueError(f"refusing to write {folder}/{name}")
@@ -228,9 +236,12 @@ class RcloneDestination:
         return True
 
     def blocks(self, store_id: str) -> BlockTable:
-        """Every block of the store on this remote with its size, in one listing (-1: not where its name puts it)."""
+        """Every block of the store on this remote with its size, in one listing (-1: not a file, or not where its name
+        puts it)."""
         try:
-            out = self._run("lsf", "-R", "--files-only", "--format", "sp", "--separator", ";",
+            # Folders too: one in a block's place is not the block (-1, as a local copy lists it). Left out, it read as
+            # a missing block, which every evening then failed to write, and repair to heal, the copy failing each time.
+            out = self._run("lsf", "-R", "--format", "sp", "--separator", ";",
                             self._path(store_id, BLOCKS_DIR), check_msg=_("cannot list"))
         except OSError as err:
             if "not found" in str(err):
@@ -360,8 +371,21 @@ class RcloneBlockWriter:
                 self.dest._delete(self.dest._path(*folder, name))
             except OSError:
                 pass  # absent (WebDAV answers 405 for that), or not removable: repair reads back what is there
-        self.dest._run("moveto", tmp, self.dest._path(*folder, name), check_msg=_("cannot publish"))
+        try:
+            self.dest._run("moveto", tmp, self.dest._path(*folder, name), check_msg=_("cannot publish"))
+        except OSError as err:
+            raise self._not_published("/".join(folder), name, err) from None
 
+    def _not_published(self, folder: str, name: str, err: OSError) -> OSError:
+        """A block uploaded but not moved into its place: its upload is removed (a repair tried again must not leave
+        one more each time), and a folder standing in the place is said as such (repair asks for it to be moved)."""
+        try:
+            self.dest._delete(self.dest._path(folder, f"{TMP_PREFIX}{name}"))
+        except OSError:
+            pass
+        if self.dest._is_folder(self.dest._path(folder, name)):
+            return OSError(errno.EISDIR, _("a folder stands in its place"))
+        return err
 
     def _put_through(self, daemon, folder: str, name: str, data: bytes, replace: bool) -> None:
         fs, tmp = self.dest.remote, f"{TMP_PREFIX}{name}"
@@ -381,7 +405,7 @@ class RcloneBlockWriter:
             # A move whose answer was lost is sent again, and then finds nothing to move: the block in place, of
             # its size, with its upload gone, is that move done (the run reads every block back all the same).
             if not (daemon.running() and _moved(daemon, fs, folder, tmp, name, len(data))):
-                raise OSError(f"{_('cannot publish')}: {err}") from None
+                raise self._not_published(folder, name, OSError(f"{_('cannot publish')}: {err}")) from None
 
 
 def _moved(daemon, fs: str, folder: str, tmp: str, name: str, size: int) -> bool:
@@ -499,12 +523,24 @@ def _last_line(text: str) -> str:
     return (lines[-1] if lines else _("no message"))[:300]
 
 
+_FOLDER_IN_PLACE = re.compile(r"^[^;\n]*;([^/\n]*/([^/\n]+))/$", re.M)  # "-1;ab/NAME/": a folder inside a block folder
+
+
 def _listed_blocks(listing: str):
-    """(name, size) of each line of `rclone lsf --format sp` (-1: not where its name puts it)."""
+    """(name, size) of each line of `rclone lsf -R --format sp` (-1: not a file, or not where its name puts it)."""
+    # Folders in blocks' places, first: few, and an object store may hold a block and a "folder" of the same name (an
+    # object named NAME/x beside NAME), where the block is what counts.
+    folders = {m[1] for m in _FOLDER_IN_PLACE.finditer(listing) if not m[2].startswith(TMP_PREFIX)}
     for line in listing.splitlines():
         size, _sep, path = line.partition(";")
+        if path.endswith("/"):
+            continue
         sub, _slash, name = path.rpartition("/")
         if name.startswith(TMP_PREFIX):
             continue
+        folders.discard(path)
         good = valid_block_name(name) and sub == block_folder(name)
         yield name if good else path, int(size) if good and size.isdigit() else -1
+    for path in sorted(folders):
+        sub, _slash, name = path.rpartition("/")
+        yield name if valid_block_name(name) and sub == block_folder(name) else path, -1

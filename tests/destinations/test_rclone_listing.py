@@ -1,0 +1,71 @@
+"""An rclone copy's listing of its blocks says what stands in a block's place as a local copy's does: a folder there is
+not the block (verify names it, repair leaves it), and the evenings go on writing that copy."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import need_tool, run_coffre
+from pipeline.destinations.rclone import _listed_blocks
+from store.test_shared_blocks import archive, blocks_dir, coffre, listed, sell
+
+A, B = "ab" + "0" * 62, "cd" + "1" * 62
+
+
+def test_a_listing_names_a_folder_in_a_blocks_place_and_a_block_beside_a_folder_of_its_name_is_the_block():
+    lines = ["-1;ab/", "-1;cd/", f"5;ab/{A}", f"-1;ab/{A}/", f"2;ab/{A}/x", f"-1;cd/{B}/", f"-1;cd/{B}/in/",
+             f"3;cd/{B}/in/z", "-1;cd/.tmp-x/", "7;cd/.tmp-y", "-1;cd/junk/"]
+    got = dict(_listed_blocks("\n".join(lines) + "\n"))
+    assert got[A] == 5  # an object store may hold NAME and NAME/x: the block is NAME
+    assert got[B] == -1  # a folder where the block should be
+    assert got["cd/junk"] == -1 and "cd" not in got and "ab" not in got
+    assert not [k for k in got if ".tmp-" in k]
+
+
+@pytest.fixture
+def rclone_local(store, monkeypatch):
+    """Copy A written through rclone's own local backend (no server between: what rclone lists is what is there)."""
+    need_tool("rclone")
+    monkeypatch.setenv("RCLONE_CONFIG_RLOCAL_TYPE", "local")
+    a, b = store.destinations
+    text = store.config.read_text()
+    assert text.count(f'"{a}"') == 1, text
+    store.config.write_text(text.replace(f'"{a}"', f'"rclone:rlocal:{a}"'))
+    return store
+
+
+def test_a_folder_in_a_blocks_place_on_an_rclone_copy_is_named_left_and_written_around(rclone_local):
+    store = rclone_local
+    a, b = store.destinations
+    remote = f"rclone:rlocal:{a}"
+    archive(store)
+    name = listed(store.run_dirs(a)[0])[0]
+    place = blocks_dir(store, a) / name[:2] / name
+    place.unlink()
+    place.mkdir()
+    (place / "photo.jpg").write_bytes(b"someone's file")
+
+    res = coffre(store, "verify", "--from", remote, "--json")
+    assert res.code == 1, res
+    (problem,) = json.loads(res.out)["copies"][0]["problems"]
+    assert name in problem["file"] and "not a regular file" in problem["message"], problem
+
+    res = coffre(store, "repair", "--json")
+    assert res.code == 1, res
+    copy_a = next(c for c in json.loads(res.out)["copies"] if c["destination"] == remote)
+    assert copy_a["healed"] == [] and list(copy_a["unhealed"]) == [name], copy_a
+    assert copy_a["unwritten"][name]["intact_on"] == str(b) and "folder" in copy_a["unwritten"][name]["reason"], copy_a
+    assert (place / "photo.jpg").read_bytes() == b"someone's file"  # nothing of it was removed
+    assert not list(place.parent.glob(".tmp-*"))
+
+    # The evening still writes that copy: the content goes there under another name.
+    sell(store, 5)
+    run = archive(store)
+    assert all(c["ok"] for c in run["copies"]), run
+    newest = store.run_dirs(a)[-1]
+    assert name not in listed(newest)
+    res = run_coffre("verify", "--config", store.config, "--from", remote, "--run", newest.name)
+    assert res.code == 0, res
+    assert "Traceback" not in res.err
