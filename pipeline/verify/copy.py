@@ -71,9 +71,13 @@ class VerifyOptions:
     # Which shared blocks (format 2) to read now, whatever the run naming them (verify --read-data-subset); None: the
     # blocks of the runs whose data is read. Not for deep, which opens a run's blocks together, to its contents root.
     read_block: Callable[[str], bool] | None = None
-    # The verify command's: the block lists of a run whose data is not read are still read, and every block they
-    # name looked for in the copy's listing. Restore and the other commands that check a run's signature only, off.
-    look_for_blocks: bool = False
+    # The verify command's: whether the block lists of a run whose data is not read are read all the same, and every
+    # block they name looked for in the copy's listing. Restore and the other commands that check a run's signature
+    # only: never.
+    look_for_blocks: Callable[[str], bool] = lambda run_id: False
+    # Runs verified before the others, when which runs' data is read is known beforehand (a subset): a block found
+    # damaged by a run that reads it is then named with the runs that only looked it up too.
+    read_first: Callable[[str], bool] | None = None
     deep: Callable | None = None  # deep(dest, run_report, listed, problem) reads data files itself
     progress: Callable[[int], None] | None = None  # told of the bytes read (a progress task, pipeline/progress.py)
 
@@ -198,10 +202,10 @@ def verify_run(dest, store_id: str, run_id: str, opts: VerifyOptions, problems: 
     todo = [n for n in data_files if n not in unread]
     lists = [n for n in todo if is_block_list(data_files[n])]
     if not opts.read_data(run_id):
-        # Its data is not read this time, but its block lists are (they are small), and every block they name is
-        # looked for in the copy's listing: a block deleted from a copy shows at once, however rarely it is read.
+        # Its data is not read this time, but (a subset) its block lists are, and every block they name is looked
+        # for in the copy's listing: a block deleted from a copy shows in every slice, whichever reads it.
         read = opts.read_block if opts.deep is None and opts.read_block is not None else _NOTHING
-        for name in lists if opts.look_for_blocks else ():
+        for name in lists if opts.look_for_blocks(run_id) else ():
             if hash_file(name, data_files[name]["size"]):
                 _check_blocks(dest, store_id, rep, name, blocks or BlockChecks(), problem, blocks is None,
                               opts.progress, read)
@@ -323,7 +327,9 @@ def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, 
     last_read = ((record.get("data_checks") or {}).get(ident.key) or {})
     by_id = {}
     blocks = BlockChecks()
-    for run_id in [only_run] if only_run else sorted(run_ids, key=lambda r: ((last_read.get(r) or {}).get("at", ""), r)):
+    first = opts.read_first or (lambda r: True)
+    order = sorted(run_ids, key=lambda r: (not first(r), (last_read.get(r) or {}).get("at", ""), r))
+    for run_id in [only_run] if only_run else order:
         rep = verify_run(dest, store_id, run_id, opts, report.problems, blocks)
         if not rep.complete:
             if run_id in ident.signed_removals or any(r["run_id"] == run_id and ident.removed_here(r)

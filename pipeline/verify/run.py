@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -47,9 +48,13 @@ class DataSelection:
 
 def parse_subset(text: str) -> tuple[int, int]:
     n, sep, m = text.partition("/")
-    if not sep or not n.isdigit() or not m.isdigit() or not 1 <= int(n) <= int(m):
+    # ASCII digits: str.isdigit() also takes "²", which int() then refuses.
+    if not sep or not _DIGITS.fullmatch(n) or not _DIGITS.fullmatch(m) or not 1 <= int(n) <= int(m):
         raise UsageError(_("--read-data-subset takes n/m with 1 <= n <= m, not {given}.").format(given=repr(text)))
     return int(n), int(m)
+
+
+_DIGITS = re.compile(r"[0-9]{1,9}")
 
 
 def _slice_of(run_id: str, m: int) -> int:
@@ -104,8 +109,13 @@ def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None
         # --deep decrypts without telling the bytes: its bar shows the time only, not a total it would never reach.
         task = progress.task(_("Verifying copy {destination}").format(destination=dest.describe()),
                              None if deep else written or None)
+        # A subset reads every run's block lists, since a block is read in its slice whichever run names it; a time
+        # budget does not (a supermarket's list takes a second to look up, and there may be hundreds of runs).
+        subset = selection.subset is not None
+        sliced = subset and selection.subset[1] > 1  # 1/1 is every block, every run read whole
         opts = VerifyOptions(pinned_key=cfg.signing_public_key, read_data=read_data, deep=deep, progress=task or None,
-                             read_block=selection.read_block if selection.subset else None, look_for_blocks=True)
+                             read_block=selection.read_block if sliced else None,
+                             look_for_blocks=lambda rid: subset, read_first=read_data if subset else None)
         try:
             return verify_copy(dest, cfg.store_id, opts, run_id, history.doc, same_medium.get(spec))
         finally:

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from pipeline.verify.run import _slice_of
 from store.test_shared_blocks import archive, blocks_dir, coffre, damage, listed, sell
 
 M = 3
@@ -73,22 +74,37 @@ def test_a_damaged_block_is_found_by_its_own_slice_only_and_a_deleted_one_by_eve
             assert "damaged" in said and all(r.name in said for r in runs), said  # with every run that needs it
 
 
-def test_a_deleted_block_shows_even_in_runs_whose_data_is_not_read_this_time(three_evenings):
-    """--max-duration 0 reads one run's data; the others' lists are still read and their blocks looked for."""
+def test_deep_slices_by_run_and_still_names_every_run_that_needs_a_damaged_or_deleted_block(three_evenings):
+    """--deep decrypts the runs of its slice; the others' lists are looked up in the copy. A block found damaged by a
+    decrypted run is named with every run that needs it, whatever order the runs come in."""
     store = three_evenings
     b = store.destinations[1]
     runs = store.run_dirs(b)
+    shared = sorted(set(listed(runs[0])) & set(listed(runs[1])) & set(listed(runs[2])))
     only_old = sorted(set(listed(runs[0])) - set(listed(runs[1])) - set(listed(runs[2])))
     assert only_old, "the first evening's snapshot has blocks the later ones changed"
-    code, first = verify_json(store, "--max-duration", "0")
-    assert code == 0, first
-    read_first = [r["run_id"] for c in first["copies"] for r in c["runs"] if r["data_read"]]
-    assert read_first == [runs[0].name]  # least recently read first: the oldest, on a fresh record
+    damage(store, b, shared[0])
     (blocks_dir(store, b) / only_old[0][:2] / only_old[0]).unlink()
-    code, report = verify_json(store, "--max-duration", "0")  # reads another run's data: not runs[0]'s
-    assert [r["run_id"] for c in report["copies"] for r in c["runs"] if r["data_read"]] != read_first
-    said = [p for c in report["copies"] for p in c["problems"]]
-    assert code == 1 and any(only_old[0] in str(p["file"]) and runs[0].name in p["message"] for p in said), said
-    # Deep, sliced by run, does the same for the runs it does not decrypt.
-    res = coffre(store, "verify", "--from", b, "--deep", "--identity", store.identity, "--read-data-subset", "2/2")
-    assert res.code == 1 and only_old[0] in res.err and "Traceback" not in res.err, res
+    # Slices of the runs that each decrypt some of them and not all.
+    m = next(m for m in range(2, 20) if len({_slice_of(r.name, m) for r in runs}) > 1)
+    for n in sorted({_slice_of(r.name, m) for r in runs}):
+        verify_json(store)  # every run read now: the next verify takes them oldest first, decrypted or not
+        code, report = verify_json(store, "--deep", "--identity", str(store.identity), "--read-data-subset", f"{n}/{m}")
+        decrypted = {r["run_id"] for c in report["copies"] for r in c["runs"] if r["data_read"]}
+        assert code == 1 and decrypted == {r.name for r in runs if _slice_of(r.name, m) == n}, report
+        lines = {p["file"]: p["message"] for c in report["copies"] for p in c["problems"] if p["run"] is None}
+        gone = lines[f"blocks/{only_old[0][:2]}/{only_old[0]}"]
+        assert "is missing" in gone and runs[0].name in gone, lines  # whether runs[0] was decrypted or not
+        hit = lines.get(f"blocks/{shared[0][:2]}/{shared[0]}")
+        assert hit is not None and "damaged" in hit and all(r.name in hit for r in runs), lines
+
+
+def test_a_subset_of_one_slice_reads_everything_and_says_so(three_evenings):
+    code, report = verify_json(three_evenings, "--read-data-subset", "1/1")
+    assert code == 0 and all(r["data_read"] for c in report["copies"] for r in c["runs"]), report
+
+
+@pytest.mark.parametrize("given", ["²/3", "1/³", "٣/3", " 1/3", "1/3\n", "0/3", "4/3", "1/0", "1/", "/3", "a/b"])
+def test_a_subset_not_written_n_over_m_in_digits_is_a_usage_error(three_evenings, given):
+    res = coffre(three_evenings, "verify", "--read-data-subset", given)
+    assert res.code == 2 and "--read-data-subset" in res.err and "Traceback" not in res.err, res
