@@ -39,7 +39,7 @@ class DataSelection:
 
     def describe(self) -> str:
         if self.subset:
-            return _("data of slice {n}/{m}: the blocks and the runs written whole that fall in it").format(
+            return _("data of slice {n}/{m} (the blocks, and the runs written whole, that fall in it)").format(
                 n=self.subset[0], m=self.subset[1])
         if self.max_seconds is not None:
             return _("data of the least recently checked runs, for {seconds} s").format(seconds=f"{self.max_seconds:g}")
