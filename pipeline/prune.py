@@ -163,9 +163,8 @@ def _stopped(one: CopyPrune, say):
         yield
     except (CoffreError, OSError, MediumFileInvalid) as err:
         one.ok = False
-        one.reason = str(err) if not isinstance(err, OSError) else \
-            _("{destination}: {reason}").format(destination=one.destination,
-                                                reason=error_words(err))
+        # The copy is named by every sentence that gives the reason (here, prune's summary, status).
+        one.reason = error_words(err) if isinstance(err, OSError) else str(err)
         say(_("Prune of {destination} stopped: {reason}").format(destination=one.destination, reason=one.reason))
 
 
