@@ -96,5 +96,5 @@ def _print_human(reports, deep: bool, selection) -> None:
         for n in r.notes:
             say(_("  note: {note}").format(note=n))
     if selection.subset or selection.max_seconds is not None:
-        say(_("This time: {selection}; signatures, lists and chain of every run.").format(
+        say(_("This time: {selection}; the signature, list of files (MANIFEST.b3) and chain of every run.").format(
             selection=selection.describe()))

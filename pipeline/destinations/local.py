@@ -335,10 +335,11 @@ class LocalDestination:
         _durably(folder, lambda fd: os.unlink(name, dir_fd=fd), FileNotFoundError)
 
     def remove_block_leftovers(self, store_id: str) -> None:
-        """What a killed run or prune left being written among the blocks (`.tmp-` files)."""
+        """What a killed run or prune left being written among the blocks (`.tmp-` files). A folder of such a name is
+        not Coffre's (it writes none): left, rather than stopping every prune of the copy on it."""
         for _sub, entries, fd in self._block_folders(store_id):
             for e in entries:
-                if e.name.startswith(TMP_PREFIX):
+                if e.name.startswith(TMP_PREFIX) and not e.is_dir(follow_symlinks=False):
                     os.unlink(e.name, dir_fd=fd)
 
     def start_run(self, store_id: str, run_id: str) -> "LocalRunWriter":

@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 
 from pipeline import interrupt
-from pipeline.destinations import rclone_daemon
+from pipeline.destinations import not_a_file, rclone_daemon
 from pipeline.errors import CannotRun, UsageError
 from pipeline.i18n import _
 from pipeline.manifest.block_table import BlockTable
@@ -264,9 +264,23 @@ class RcloneDestination:
                 raise FileNotFoundError(2, _("{name} not found").format(name=name)) from None
             except OSError as err:
                 if not daemon.gone():  # the remote's own failure; a daemon that died is started again, once
+                    self._refuse_folder(store_id, name)
                     raise OSError(_("reading {name} failed: {error}").format(name=name, error=err)) from None
-        return None, _PipeReader([self._rclone(), *self.flags, "cat", "--count", str(MAX_BLOCK + 1),
-                            self._path(store_id, BLOCKS_DIR, block_folder(name), name)], name)
+        # `rclone cat` of a folder would give the files in it as the block: only a file of that name is given (a
+        # filter), and nothing given (a block never is empty) is then told apart, missing or a folder.
+        folder = self._path(store_id, BLOCKS_DIR, block_folder(name))
+        return None, _PipeReader([self._rclone(), *self.flags, "cat", "--max-depth", "1", "--include", f"/{name}",
+                                  "--count", str(MAX_BLOCK + 1), folder], name,
+                                 on_empty=lambda: self._missing_or_folder(store_id, name))
+
+    def _refuse_folder(self, store_id: str, name: str) -> None:
+        """A folder in a block's place is said as a local copy says it, not as a failing medium."""
+        if self._is_folder(self._path(store_id, BLOCKS_DIR, block_folder(name), name)):
+            raise not_a_file(_("a folder"))
+
+    def _missing_or_folder(self, store_id: str, name: str) -> None:
+        self._refuse_folder(store_id, name)
+        raise FileNotFoundError(2, _("{name} not found").format(name=name))
 
     def start_blocks(self, store_id: str) -> "RcloneBlockWriter":
         return RcloneBlockWriter(self, store_id)
@@ -472,8 +486,9 @@ class _ResumingReader:
 class _PipeReader:
     """`rclone cat` as a readable file; a failed transfer raises OSError instead of looking like a short file."""
 
-    def __init__(self, argv: list[str], name: str):
-        self.name = name
+    def __init__(self, argv: list[str], name: str, on_empty=None):
+        """`on_empty`: called (to raise) when rclone ends without error having given nothing."""
+        self.name, self.on_empty, self.given = name, on_empty, 0
         self.log = tempfile.TemporaryFile()
         try:
             self.proc = interrupt.spawn(argv, stdout=subprocess.PIPE, stderr=self.log)
@@ -485,6 +500,9 @@ class _PipeReader:
         data = self.proc.stdout.read(n)
         if not data or (n > 0 and len(data) < n):  # a buffered pipe read is short only at the end
             self._check()
+            if not data and not self.given and self.on_empty is not None:
+                self.on_empty()
+        self.given += len(data)
         return data
 
     def _check(self) -> None:
@@ -523,7 +541,8 @@ def _last_line(text: str) -> str:
     return (lines[-1] if lines else _("no message"))[:300]
 
 
-_FOLDER_IN_PLACE = re.compile(r"^[^;\n]*;([^/\n]*/([^/\n]+))/$", re.M)  # "-1;ab/NAME/": a folder inside a block folder
+# Possessive: a file's line (most of them) fails at its end without going back over its 64-letter name.
+_FOLDER_IN_PLACE = re.compile(r"^[^;\n]*+;([^/\n]*+/([^/\n]++))/$", re.M)  # "-1;ab/NAME/": a folder inside a block folder
 
 
 def _listed_blocks(listing: str):

@@ -44,3 +44,14 @@ def test_a_link_in_place_of_a_blocks_subfolder_is_still_refused(copy, tmp_path):
     os.symlink(elsewhere, blocks / "ab")
     with pytest.raises(NotRegular):
         dest.open_block("s1", A)
+
+
+def test_a_folder_named_like_a_leftover_is_left_and_a_leftover_file_removed(copy):
+    """Coffre writes no .tmp- folder: one among the blocks is someone's, and must not stop every prune of the copy."""
+    dest, blocks = copy
+    (blocks / "ab" / ".tmp-photos").mkdir()
+    (blocks / "ab" / ".tmp-photos" / "photo.jpg").write_bytes(b"someone's file")
+    (blocks / "ab" / f".tmp-{A}").write_bytes(b"half a block")
+    dest.remove_block_leftovers("s1")
+    assert (blocks / "ab" / ".tmp-photos" / "photo.jpg").read_bytes() == b"someone's file"
+    assert not (blocks / "ab" / f".tmp-{A}").exists()

@@ -24,15 +24,21 @@ def test_a_listing_names_a_folder_in_a_blocks_place_and_a_block_beside_a_folder_
     assert not [k for k in got if ".tmp-" in k]
 
 
-@pytest.fixture
-def rclone_local(store, monkeypatch):
-    """Copy A written through rclone's own local backend (no server between: what rclone lists is what is there)."""
+@pytest.fixture(params=["daemon", "a program per block"])
+def rclone_local(store, monkeypatch, request):
+    """Copy A written through rclone's own local backend (no server between: what rclone lists is what is there),
+    through the rclone daemon, or without it (a path with "]" in it, which the daemon's URLs cannot name)."""
     need_tool("rclone")
     monkeypatch.setenv("RCLONE_CONFIG_RLOCAL_TYPE", "local")
     a, b = store.destinations
+    if request.param != "daemon":
+        moved = a.with_name("usb]A")
+        a.rename(moved)
+        store.destinations[0] = a = moved
     text = store.config.read_text()
-    assert text.count(f'"{a}"') == 1, text
-    store.config.write_text(text.replace(f'"{a}"', f'"rclone:rlocal:{a}"'))
+    old = str(store.destinations[0].with_name("usb-A"))
+    assert text.count(f'"{old}"') == 1, text
+    store.config.write_text(text.replace(f'"{old}"', f'"rclone:rlocal:{a}"'))
     return store
 
 
@@ -51,11 +57,15 @@ def test_a_folder_in_a_blocks_place_on_an_rclone_copy_is_named_left_and_written_
     assert res.code == 1, res
     (problem,) = json.loads(res.out)["copies"][0]["problems"]
     assert name in problem["file"] and "not a regular file" in problem["message"], problem
+    # --deep opens the block itself: a folder, said as a local copy says it, never the folder's files read as it.
+    res = coffre(store, "verify", "--from", remote, "--deep", "--identity", store.identity, "--json")
+    said = " ".join(p["message"] for p in json.loads(res.out)["copies"][0]["problems"])
+    assert res.code == 1 and "is a folder, not a regular file" in said and "BLAKE3" not in said, res
 
     res = coffre(store, "repair", "--json")
     assert res.code == 1, res
     copy_a = next(c for c in json.loads(res.out)["copies"] if c["destination"] == remote)
-    assert copy_a["healed"] == [] and list(copy_a["unhealed"]) == [name], copy_a
+    assert copy_a["healed"] == [] and list(copy_a["unhealed"]) == [name] and copy_a["unreadable"] == {}, copy_a
     assert copy_a["unwritten"][name]["intact_on"] == str(b) and "folder" in copy_a["unwritten"][name]["reason"], copy_a
     assert (place / "photo.jpg").read_bytes() == b"someone's file"  # nothing of it was removed
     assert not list(place.parent.glob(".tmp-*"))
