@@ -191,9 +191,21 @@ class RcloneDestination:
 
     def _is_folder(self, path: str) -> bool:
         try:
-            return json.loads(self._run("lsjson", "--stat", path, check_msg=_("cannot list")) or "{}").get("IsDir") is True
-        except (OSError, ValueError, AttributeError):
+            return (self._stat(path) or {}).get("IsDir") is True
+        except OSError:
             return False
+
+    def _stat(self, path: str) -> dict | None:
+        """rclone's description of one entry, or None when there is none; OSError when the remote would not say."""
+        try:
+            found = json.loads(self._run("lsjson", "--stat", path, check_msg=_("cannot list")) or "null")
+        except ValueError:
+            raise OSError(_("rclone's answer cannot be read")) from None
+        except OSError as err:
+            if isinstance(err, FileNotFoundError) or "not found" in str(err):  # rclone's exit 3 or 4, or its words
+                return None
+            raise
+        return found if isinstance(found, dict) else None
 
     def put_store_file(self, store_id: str, folder: str, name: str, data: bytes) -> None:
         if not valid_name(name) or not valid_name(folder):
@@ -279,8 +291,13 @@ class RcloneDestination:
             raise not_a_file(_("a folder"))
 
     def _missing_or_folder(self, store_id: str, name: str) -> None:
-        self._refuse_folder(store_id, name)
-        raise FileNotFoundError(2, _("{name} not found").format(name=name))
+        """Nothing was given for a block: a folder in its place, nothing there, or an empty file (then read as the
+        empty block it is, which its BLAKE3 will say is damaged)."""
+        found = self._stat(self._path(store_id, BLOCKS_DIR, block_folder(name), name))
+        if found is None:
+            raise FileNotFoundError(2, _("{name} not found").format(name=name))
+        if found.get("IsDir") is True:
+            raise not_a_file(_("a folder"))
 
     def start_blocks(self, store_id: str) -> "RcloneBlockWriter":
         return RcloneBlockWriter(self, store_id)

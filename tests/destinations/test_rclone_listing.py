@@ -79,3 +79,17 @@ def test_a_folder_in_a_blocks_place_on_an_rclone_copy_is_named_left_and_written_
     res = run_coffre("verify", "--config", store.config, "--from", remote, "--run", newest.name)
     assert res.code == 0, res
     assert "Traceback" not in res.err
+
+
+def test_an_empty_file_in_a_blocks_place_is_a_damaged_block_through_either_path(rclone_local):
+    """A block is never empty: nothing read is told apart, and an empty file is what it is, not a missing block."""
+    store = rclone_local
+    a, _b = store.destinations
+    remote = f"rclone:rlocal:{a}"
+    archive(store)
+    name = listed(store.run_dirs(a)[0])[0]
+    (blocks_dir(store, a) / name[:2] / name).write_bytes(b"")
+    for deep in ((), ("--deep", "--identity", store.identity)):
+        res = coffre(store, "verify", "--from", remote, *deep, "--json")
+        said = [p for p in json.loads(res.out)["copies"][0]["problems"] if name in (p["file"] or "")]
+        assert res.code == 1 and said and all("damaged" in p["message"] for p in said), (deep, res)
