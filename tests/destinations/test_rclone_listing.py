@@ -42,13 +42,18 @@ def rclone_local(store, monkeypatch, request):
     return store
 
 
+def archived_on_the_remote(store):
+    """(the remote's spelling, the first block of its first run, that block's place), after one archive."""
+    a = store.destinations[0]
+    archive(store)
+    name = listed(store.run_dirs(a)[0])[0]
+    return f"rclone:rlocal:{a}", name, blocks_dir(store, a) / name[:2] / name
+
+
 def test_a_folder_in_a_blocks_place_on_an_rclone_copy_is_named_left_and_written_around(rclone_local):
     store = rclone_local
     a, b = store.destinations
-    remote = f"rclone:rlocal:{a}"
-    archive(store)
-    name = listed(store.run_dirs(a)[0])[0]
-    place = blocks_dir(store, a) / name[:2] / name
+    remote, name, place = archived_on_the_remote(store)
     place.unlink()
     place.mkdir()
     (place / "photo.jpg").write_bytes(b"someone's file")
@@ -84,11 +89,8 @@ def test_a_folder_in_a_blocks_place_on_an_rclone_copy_is_named_left_and_written_
 def test_an_empty_file_in_a_blocks_place_is_a_damaged_block_through_either_path(rclone_local):
     """A block is never empty: nothing read is told apart, and an empty file is what it is, not a missing block."""
     store = rclone_local
-    a, _b = store.destinations
-    remote = f"rclone:rlocal:{a}"
-    archive(store)
-    name = listed(store.run_dirs(a)[0])[0]
-    (blocks_dir(store, a) / name[:2] / name).write_bytes(b"")
+    remote, name, place = archived_on_the_remote(store)
+    place.write_bytes(b"")
     for deep in ((), ("--deep", "--identity", store.identity)):
         res = coffre(store, "verify", "--from", remote, *deep, "--json")
         said = [p for p in json.loads(res.out)["copies"][0]["problems"] if name in (p["file"] or "")]
