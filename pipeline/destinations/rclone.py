@@ -276,7 +276,8 @@ class RcloneDestination:
                 raise FileNotFoundError(2, _("{name} not found").format(name=name)) from None
             except OSError as err:
                 if not daemon.gone():  # the remote's own failure; a daemon that died is started again, once
-                    self._refuse_folder(store_id, name)
+                    if "directory" in str(err):  # rclone: "is a directory not a file"; asked only then (a program)
+                        self._refuse_folder(store_id, name)
                     raise OSError(_("reading {name} failed: {error}").format(name=name, error=err)) from None
         # `rclone cat` of a folder would give the files in it as the block: only a file of that name is given (a
         # filter), and nothing given (a block never is empty) is then told apart, missing or a folder.

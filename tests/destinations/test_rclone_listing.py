@@ -4,6 +4,7 @@ not the block (verify names it, repair leaves it), and the evenings go on writin
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -95,3 +96,27 @@ def test_an_empty_file_in_a_blocks_place_is_a_damaged_block_through_either_path(
         res = coffre(store, "verify", "--from", remote, *deep, "--json")
         said = [p for p in json.loads(res.out)["copies"][0]["problems"] if name in (p["file"] or "")]
         assert res.code == 1 and said and all("damaged" in p["message"] for p in said), (deep, res)
+
+
+def test_a_block_the_remote_will_not_give_is_said_unreadable_without_a_program_more_per_block(rclone_local, tmp_path,
+                                                                                             monkeypatch):
+    """Only rclone's "is a directory" sends Coffre to look whether a folder stands there: a copy whose blocks cannot
+    be read (a medium failing, their modes) must not cost one rclone program more per block."""
+    from verify.test_unreadable_block_folder import as_the_owner_without_override
+
+    store = rclone_local
+    remote, name, place = archived_on_the_remote(store)
+    calls = tmp_path / "rclone-calls"
+    wrapper = tmp_path / "bin" / "rclone"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> "{calls}"\nexec "{need_tool("rclone")}" "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
+    place.chmod(0)
+    try:
+        res = as_the_owner_without_override("verify", "--config", store.config, "--from", remote, "--json")
+    finally:
+        place.chmod(0o600)
+    (problem,) = json.loads(res.out)["copies"][0]["problems"]
+    assert res.code == 1 and name in problem["file"] and "cannot be read" in problem["message"], res
+    assert calls.exists() and "lsjson" not in calls.read_text(), calls.read_text()
