@@ -279,12 +279,13 @@ class RcloneDestination:
                     if "directory" in str(err):  # rclone: "is a directory not a file"; asked only then (a program)
                         self._refuse_folder(store_id, name)
                     raise OSError(_("reading {name} failed: {error}").format(name=name, error=err)) from None
-        # `rclone cat` of a folder would give the files in it as the block: only a file of that name is given (a
-        # filter), and nothing given (a block never is empty) is then told apart, missing or a folder.
+        # `rclone cat` of a folder would give the files in it as the block. Named in --files-from with --no-traverse,
+        # the block is looked up as one object (no listing of its folder): a folder there is "a directory", and
+        # nothing given (a block never is empty) is then told apart, missing or an empty file.
         folder = self._path(store_id, BLOCKS_DIR, block_folder(name))
-        return None, _PipeReader([self._rclone(), *self.flags, "cat", "--max-depth", "1", "--include", f"/{name}",
+        return None, _PipeReader([self._rclone(), *self.flags, "cat", "--files-from-raw", "-", "--no-traverse",
                                   "--count", str(MAX_BLOCK + 1), folder], name,
-                                 on_empty=lambda: self._missing_or_folder(store_id, name))
+                                 on_empty=lambda: self._missing_or_folder(store_id, name), names=name)
 
     def _refuse_folder(self, store_id: str, name: str) -> None:
         """A folder in a block's place is said as a local copy says it, not as a failing medium."""
@@ -292,8 +293,8 @@ class RcloneDestination:
             raise not_a_file(_("a folder"))
 
     def _missing_or_folder(self, store_id: str, name: str) -> None:
-        """Nothing was given for a block: a folder in its place, nothing there, or an empty file (then read as the
-        empty block it is, which its BLAKE3 will say is damaged)."""
+        """Nothing was given for a block: nothing there, an empty file (then read as the empty block it is, which its
+        BLAKE3 will say is damaged), or a folder (should rclone give nothing for one)."""
         found = self._stat(self._path(store_id, BLOCKS_DIR, block_folder(name), name))
         if found is None:
             raise FileNotFoundError(2, _("{name} not found").format(name=name))
@@ -504,15 +505,24 @@ class _ResumingReader:
 class _PipeReader:
     """`rclone cat` as a readable file; a failed transfer raises OSError instead of looking like a short file."""
 
-    def __init__(self, argv: list[str], name: str, on_empty=None):
-        """`on_empty`: called (to raise) when rclone ends without error having given nothing."""
+    def __init__(self, argv: list[str], name: str, on_empty=None, names: str | None = None):
+        """`on_empty`: called (to raise) when rclone ends without error having given nothing; `names`: the object
+        named on standard input (--files-from-raw -)."""
         self.name, self.on_empty, self.given = name, on_empty, 0
         self.log = tempfile.TemporaryFile()
         try:
-            self.proc = interrupt.spawn(argv, stdout=subprocess.PIPE, stderr=self.log)
+            self.proc = interrupt.spawn(argv, stdout=subprocess.PIPE, stderr=self.log,
+                                        stdin=None if names is None else subprocess.PIPE)
         except BaseException:
             self.log.close()
             raise
+        if names is not None:
+            try:
+                self.proc.stdin.write(f"{names}\n".encode())  # 65 bytes: never more than the pipe holds
+            except OSError:
+                pass  # rclone gone already: its exit says why
+            finally:
+                self.proc.stdin.close()
 
     def read(self, n: int = -1) -> bytes:
         data = self.proc.stdout.read(n)
@@ -532,6 +542,8 @@ class _PipeReader:
             last = _last_line(err)
             if "not found" in last or "doesn't exist" in last:
                 raise FileNotFoundError(2, _("{name} not found").format(name=self.name))
+            if "is a directory" in last:  # rclone's "is a directory not a file", as a local copy says it
+                raise not_a_file(_("a folder"))
             raise OSError(_("reading {name} failed: {error}").format(name=self.name, error=last))
 
     def close(self) -> None:
