@@ -198,7 +198,8 @@ class RcloneDestination:
     def _stat(self, path: str) -> dict | None:
         """rclone's description of one entry, or None when there is none; OSError when the remote would not say."""
         try:
-            found = json.loads(self._run("lsjson", "--stat", path, check_msg=_("cannot list")) or "null")
+            # --links: a symbolic link is nothing here (the local backend would follow it), as listings have it.
+            found = json.loads(self._run("lsjson", "--stat", "--links", path, check_msg=_("cannot list")) or "null")
         except ValueError:
             raise OSError(_("rclone's answer cannot be read")) from None
         except OSError as err:
@@ -276,14 +277,15 @@ class RcloneDestination:
                 raise FileNotFoundError(2, _("{name} not found").format(name=name)) from None
             except OSError as err:
                 if not daemon.gone():  # the remote's own failure; a daemon that died is started again, once
-                    if "directory" in str(err):  # rclone: "is a directory not a file"; asked only then (a program)
+                    if "is a directory" in str(err):  # rclone: "is a directory not a file"; asked only then (a program)
                         self._refuse_folder(store_id, name)
                     raise OSError(_("reading {name} failed: {error}").format(name=name, error=err)) from None
         # `rclone cat` of a folder would give the files in it as the block. Named in --files-from with --no-traverse,
         # the block is looked up as one object (no listing of its folder): a folder there is "a directory", and
-        # nothing given (a block never is empty) is then told apart, missing or an empty file.
+        # nothing given (a block never is empty) is then told apart, missing or an empty file. --links: a symbolic
+        # link in its place is not followed (out of the copy), but missing, as the listing has it.
         folder = self._path(store_id, BLOCKS_DIR, block_folder(name))
-        return None, _PipeReader([self._rclone(), *self.flags, "cat", "--files-from-raw", "-", "--no-traverse",
+        return None, _PipeReader([self._rclone(), *self.flags, "cat", "--links", "--files-from-raw", "-", "--no-traverse",
                                   "--count", str(MAX_BLOCK + 1), folder], name,
                                  on_empty=lambda: self._missing_or_folder(store_id, name), names=name)
 
@@ -517,12 +519,11 @@ class _PipeReader:
             self.log.close()
             raise
         if names is not None:
-            try:
-                self.proc.stdin.write(f"{names}\n".encode())  # 65 bytes: never more than the pipe holds
-            except OSError:
-                pass  # rclone gone already: its exit says why
-            finally:
-                self.proc.stdin.close()
+            for step in (lambda: self.proc.stdin.write(f"{names}\n".encode()), self.proc.stdin.close):
+                try:
+                    step()
+                except OSError:
+                    pass  # rclone gone already (a broken pipe, at the flush): its exit says why
 
     def read(self, n: int = -1) -> bytes:
         data = self.proc.stdout.read(n)

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from conftest import need_tool, run_coffre
-from pipeline.destinations.rclone import _listed_blocks
+from pipeline.destinations.rclone import _listed_blocks, _PipeReader
 from store.test_shared_blocks import archive, blocks_dir, coffre, listed, sell
 
 A, B = "ab" + "0" * 62, "cd" + "1" * 62
@@ -23,6 +23,17 @@ def test_a_listing_names_a_folder_in_a_blocks_place_and_a_block_beside_a_folder_
     assert got[B] == -1  # a folder where the block should be
     assert got["cd/junk"] == -1 and "cd" not in got and "ab" not in got
     assert not [k for k in got if ".tmp-" in k]
+
+
+def test_a_reader_whose_program_ends_before_reading_its_name_says_what_the_program_said():
+    """The name goes to the program's standard input; a program that ended first (a broken pipe at the flush) is
+    judged by its exit, never by a BrokenPipeError out of the reader."""
+    for _ in range(200):
+        reader = _PipeReader(["true"], "a" * 64, names="a" * 64)
+        try:
+            assert reader.read() == b""
+        finally:
+            reader.close()
 
 
 @pytest.fixture(params=["daemon", "a program per block"])
@@ -102,7 +113,7 @@ def test_a_block_the_remote_will_not_give_is_said_unreadable_without_a_program_m
                                                                                              monkeypatch):
     """Only rclone's "is a directory" sends Coffre to look whether a folder stands there: a copy whose blocks cannot
     be read (a medium failing, their modes) must not cost one rclone program more per block."""
-    from verify.test_unreadable_block_folder import as_the_owner_without_override
+    from store.test_shared_blocks import _without_override
 
     store = rclone_local
     remote, name, place = archived_on_the_remote(store)
@@ -114,9 +125,27 @@ def test_a_block_the_remote_will_not_give_is_said_unreadable_without_a_program_m
     monkeypatch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
     place.chmod(0)
     try:
-        res = as_the_owner_without_override("verify", "--config", store.config, "--from", remote, "--json")
+        res = _without_override("verify", "--config", store.config, "--from", remote, "--json")
     finally:
         place.chmod(0o600)
-    (problem,) = json.loads(res.out)["copies"][0]["problems"]
-    assert res.code == 1 and name in problem["file"] and "cannot be read" in problem["message"], res
+    (problem,) = json.loads(res.stdout)["copies"][0]["problems"]
+    assert res.returncode == 1 and name in problem["file"] and "cannot be read" in problem["message"], res
     assert calls.exists() and "lsjson" not in calls.read_text(), calls.read_text()
+
+
+def test_a_link_in_a_blocks_place_is_never_followed_out_of_the_copy_and_repair_puts_the_block_back(rclone_local,
+                                                                                                     tmp_path):
+    """A link to a true copy of the block, outside the copy: what the copy holds is not the block (deep verify must
+    not call it intact), nothing outside is read as it or touched, and repair puts the block itself there."""
+    store = rclone_local
+    remote, name, place = archived_on_the_remote(store)
+    outside = tmp_path / "outside-the-copy"
+    outside.write_bytes(place.read_bytes())
+    place.unlink()
+    place.symlink_to(outside)
+    res = coffre(store, "verify", "--from", remote, "--deep", "--identity", store.identity)
+    assert res.code == 1 and name in res.err and "Traceback" not in res.err, res
+    res = coffre(store, "repair")
+    assert res.code == 0 and name in res.err, res
+    assert not place.is_symlink() and place.read_bytes() == outside.read_bytes()
+    assert coffre(store, "verify", "--from", remote, "--deep", "--identity", store.identity).code == 0
