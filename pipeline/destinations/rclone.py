@@ -56,7 +56,9 @@ class RcloneDestination:
         if _no_daemon or "]" in self.remote:  # the daemon's URLs name the remote in [brackets]: not this one
             return None
         try:
-            return rclone_daemon.daemon_for(self._rclone(), self.flags)
+            # --links: a symbolic link in a block's place is not followed out of the copy (the local backend would):
+            # it is not the block (missing), and a block written there replaces the link, not its target.
+            return rclone_daemon.daemon_for(self._rclone(), [*self.flags, "--links"])
         except OSError:
             _no_daemon.append(True)
             return None
@@ -179,10 +181,10 @@ class RcloneDestination:
             raise ValueError(f"refusing to remove {folder}/{name}")
         self._delete(self._path(store_id, folder, name))
 
-    def _delete(self, path: str) -> None:
+    def _delete(self, path: str, *flags: str) -> None:
         """Deletes one object; one already gone is no error."""
         try:
-            self._run("deletefile", path, check_msg=_("cannot remove"))
+            self._run("deletefile", *flags, path, check_msg=_("cannot remove"))
         except OSError as err:
             # rclone says an absent object "not found", or (deletefile on some remotes) "doesn't exist".
             if not isinstance(err, FileNotFoundError) and "not found" not in str(err) \
@@ -403,11 +405,13 @@ class RcloneBlockWriter:
                 name=name, error=_last_line(err.decode("utf-8", "replace"))))
         if replace:  # a remote may refuse, or botch, a move over an object: the damaged block goes first
             try:
-                self.dest._delete(self.dest._path(*folder, name))
+                self.dest._delete(self.dest._path(*folder, name), "--links")
             except OSError:
                 pass  # absent (WebDAV answers 405 for that), or not removable: repair reads back what is there
         try:
-            self.dest._run("moveto", tmp, self.dest._path(*folder, name), check_msg=_("cannot publish"))
+            # --links: onto a link in its place, the block replaces the link; without, rclone compared the link's
+            # target with the block and could keep the link (a target of the block's bytes and of its size).
+            self.dest._run("moveto", "--links", tmp, self.dest._path(*folder, name), check_msg=_("cannot publish"))
         except OSError as err:
             raise self._not_published("/".join(folder), name, err) from None
 

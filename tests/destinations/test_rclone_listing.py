@@ -149,3 +149,30 @@ def test_a_link_in_a_blocks_place_is_never_followed_out_of_the_copy_and_repair_p
     assert res.code == 0 and name in res.err, res
     assert not place.is_symlink() and place.read_bytes() == outside.read_bytes()
     assert coffre(store, "verify", "--from", remote, "--deep", "--identity", store.identity).code == 0
+
+
+def test_a_link_as_long_as_the_block_to_a_true_copy_of_it_is_neither_taken_for_it_nor_kept_by_repair(rclone_local,
+                                                                                                       tmp_path):
+    """rclone compares a link by its own size (its path's length) and its time: a link padded to the block's size, of
+    the same time, to a true copy outside, once passed for the block, and a repair kept it (and touched its target)."""
+    store = rclone_local
+    remote, _name, _place = archived_on_the_remote(store)
+    a = store.destinations[0]
+    blocks = blocks_dir(store, a)
+    name = min(listed(store.run_dirs(a)[0]), key=lambda n: (blocks / n[:2] / n).stat().st_size)
+    place = blocks / name[:2] / name
+    size = place.stat().st_size
+    outside = tmp_path / "o"
+    outside.write_bytes(place.read_bytes())
+    os.utime(outside, (1_600_000_000, 1_600_000_000))
+    target = str(outside.parent) + "/" * (size - len(str(outside)) + 1) + outside.name
+    assert len(target) == size < 4096, (len(target), size)
+    place.unlink()
+    place.symlink_to(target)
+    os.utime(place, (1_600_000_000, 1_600_000_000), follow_symlinks=False)
+    res = coffre(store, "verify", "--from", remote, "--deep", "--identity", store.identity)
+    assert res.code == 1 and name in res.err, res
+    res = coffre(store, "repair")
+    assert res.code == 0 and name in res.err, res
+    assert not place.is_symlink() and place.read_bytes() == outside.read_bytes()
+    assert outside.stat().st_mtime == 1_600_000_000  # the target outside the copy, untouched
