@@ -12,13 +12,13 @@ import re
 import blake3
 
 from pipeline.i18n import _
+from pipeline.manifest.format import HEX64
 
 BLOCKS_DIR = "blocks"  # <store_id>/blocks/<ab>/<name>, shared by every run of the store on that copy
 LIST_SUFFIX = ".blocks"
 LAYOUT = "blocks"  # manifest.json's `layout` of such a data file
 MAX_BLOCK = 8 << 20  # stored bytes of one block at most: Coffre writes about 1 MiB of zstd in each
 MAX_LIST = 64 << 20  # a list of half a million blocks: far past a supermarket's six years
-_NAME = re.compile(r"^[0-9a-f]{64}\Z")  # \Z, not $: "$" would take a name followed by a newline
 _LINE_BYTES = re.compile(rb"([0-9a-f]{64})  \.\./blocks/([0-9a-f]{2})/([0-9a-f]{64})\n")
 
 
@@ -27,7 +27,7 @@ class BlockListError(ValueError):
 
 
 def valid_block_name(name: str) -> bool:
-    return bool(_NAME.match(name))
+    return bool(HEX64.match(name))
 
 
 def block_folder(name: str) -> str:
@@ -52,7 +52,7 @@ def refuse_odd(blocks) -> None:
 
 
 def _refuse_odd_line(name: str, digest: str) -> None:
-    if not valid_block_name(name) or not _NAME.match(digest):
+    if not valid_block_name(name) or not HEX64.match(digest):
         raise ValueError(f"refusing to list block {name!r}")
 
 

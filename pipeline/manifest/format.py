@@ -23,7 +23,7 @@ CONTROL_FILES = (MANIFEST_JSON, MANIFEST_B3, SIGNATURE, RESTORE_TXT)
 # A run's files sit flat in its folder; a name is a plain file name, nothing a path could escape with.
 # \Z, not $: "$" also matches before a last newline, so "<run id>\n" would pass for a run id.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
-_HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
+HEX64 = re.compile(r"^[0-9a-f]{64}\Z")  # a BLAKE3, a block's name: every reader of Coffre's records
 RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}\Z")
 
 
@@ -51,7 +51,7 @@ def plain_name(name: str) -> str:
 def render_b3(entries: list[tuple[str, str]]) -> bytes:
     """`b3sum` output format: '<64 hex>  <name>' per line, so `b3sum --check` reads it."""
     for name, digest in entries:
-        if not valid_name(name) or not _HEX64.match(digest):
+        if not valid_name(name) or not HEX64.match(digest):
             raise ValueError(f"refusing to list {name!r}")
     return "".join(f"{digest}  {name}\n" for name, digest in entries).encode()
 
@@ -69,7 +69,7 @@ def parse_b3(data: bytes) -> dict[str, str]:
     out: dict[str, str] = {}
     for n, line in enumerate(text[:-1].split("\n"), 1):
         digest, sep, name = line.partition("  ")
-        if not sep or not _HEX64.match(digest):
+        if not sep or not HEX64.match(digest):
             raise ManifestError(_("MANIFEST.b3 line {line} is not '<BLAKE3 hex>  <name>'.").format(line=n))
         if not valid_name(name):
             raise ManifestError(_("MANIFEST.b3 line {line} names {name}, which is not a plain file name of the run.").format(
@@ -110,7 +110,7 @@ def parse_manifest(data: bytes) -> dict:
     prev = doc.get("previous_run")
     if prev is not None:
         if not isinstance(prev, dict) or not isinstance(prev.get("run_id"), str) or not RUN_ID.match(prev["run_id"]) \
-                or not isinstance(prev.get("manifest_blake3"), str) or not _HEX64.match(prev["manifest_blake3"]):
+                or not isinstance(prev.get("manifest_blake3"), str) or not HEX64.match(prev["manifest_blake3"]):
             raise ManifestError(_("manifest.json has a malformed previous_run."))
     files = _expect(doc, "files", list)
     if not files:
@@ -126,7 +126,7 @@ def parse_manifest(data: bytes) -> dict:
             raise ManifestError(_("manifest.json gives {name} a malformed kind.").format(name=f["name"]))
         if isinstance(f.get("size"), bool) or not isinstance(f.get("size"), int) or f["size"] < 0:
             raise ManifestError(_("manifest.json gives {name} a malformed size.").format(name=f["name"]))
-        if not isinstance(f.get("blake3"), str) or not _HEX64.match(f["blake3"]):
+        if not isinstance(f.get("blake3"), str) or not HEX64.match(f["blake3"]):
             raise ManifestError(_("manifest.json gives {name} a malformed BLAKE3.").format(name=f["name"]))
         if "layout" in f and (version < FORMAT_VERSION_BLOCKS or f["layout"] != "blocks"
                               or not f["name"].endswith(".blocks") or f["kind"] == "facts"):

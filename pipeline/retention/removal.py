@@ -11,7 +11,6 @@ USB key cannot make a deleted run look pruned, and a run deleted by hand is stil
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 
 from pipeline.i18n import _
@@ -25,8 +24,6 @@ FORMAT_NAME = "coffre-removal"
 FORMAT_VERSION = 1
 LIMIT = 16 << 20  # bytes: far above any record (about 300 bytes per run removed; six years of evenings: 700 kB)
 MAX_RECORDS = 20000  # far above six years of evening prunes; a copy holding more is not read further
-_ACT = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}\Z")
-_HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 def trusted_comment(store_id: str, act_id: str) -> str:
@@ -117,14 +114,15 @@ def _problem(data: bytes, store_id: str, act_id: str, medium: str | None) -> str
         return _("it is not valid JSON")
     if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME or doc.get("format_version") != FORMAT_VERSION:
         return _("it is not a removal record of a format this version reads")
-    if doc.get("store_id") != store_id or doc.get("act_id") != act_id or not _ACT.match(act_id):
+    # An act id has a run id's shape.
+    if doc.get("store_id") != store_id or doc.get("act_id") != act_id or not fmt.RUN_ID.match(act_id):
         return _("it names another store or act than its file")
     if medium and doc.get("medium") and doc["medium"] != medium:
         return _("it removed runs from another medium ({medium}), not this copy").format(medium=doc["medium"])
     runs = doc.get("runs")
     if not isinstance(runs, list) or not all(
             isinstance(r, dict) and isinstance(r.get("run_id"), str) and fmt.RUN_ID.match(r["run_id"])
-            and isinstance(r.get("manifest_blake3"), str) and _HEX64.match(r["manifest_blake3"])
+            and isinstance(r.get("manifest_blake3"), str) and fmt.HEX64.match(r["manifest_blake3"])
             and _link_ok(r.get("previous_run")) for r in runs):
         return _("its list of runs is malformed")
     return None
@@ -134,4 +132,4 @@ def _link_ok(link) -> bool:
     """A removed run's previous run on the same copy, or None for the first run the copy received."""
     return link is None or (isinstance(link, dict) and isinstance(link.get("run_id"), str)
                             and bool(fmt.RUN_ID.match(link["run_id"])) and isinstance(link.get("manifest_blake3"), str)
-                            and bool(_HEX64.match(link["manifest_blake3"])))
+                            and bool(fmt.HEX64.match(link["manifest_blake3"])))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import re
 import stat
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 from pipeline.durable import fsync_dir
 from pipeline.errors import CannotRun
 from pipeline.i18n import _
-from pipeline.manifest.format import RUN_ID
+from pipeline.manifest.format import HEX64, RUN_ID
 from pipeline.state.record_lock import record_lock
 from pipeline.system_errors import error_words
 
@@ -51,15 +50,12 @@ def _is(value, kind, inner=None) -> bool:
     return inner is None or all(isinstance(v, inner) for v in items)
 
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
-
-
 def _run_problem(r) -> str | None:
     if not isinstance(r, dict) or not isinstance(r.get("run_id"), str) or not RUN_ID.match(r["run_id"]):
         return _("a run's id is malformed")
     if not _is(r.get("written"), list, str) or not _is(r.get("media"), dict, str) or not _is(r.get("failed"), dict, str):
         return _("run {run_id}'s list of copies is malformed").format(run_id=r["run_id"])
-    if r.get("written") and not (isinstance(r.get("manifest_blake3"), str) and _HEX64.match(r["manifest_blake3"])):
+    if r.get("written") and not (isinstance(r.get("manifest_blake3"), str) and HEX64.match(r["manifest_blake3"])):
         return _("run {run_id}'s manifest hash is malformed").format(run_id=r["run_id"])
     if not (r.get("previous") is None or (isinstance(r["previous"], str) and RUN_ID.match(r["previous"]))):
         return _("run {run_id}'s previous run is malformed").format(run_id=r["run_id"])

@@ -204,7 +204,7 @@ def verify_run(dest, store_id: str, run_id: str, opts: VerifyOptions, problems: 
     if not opts.read_data(run_id):
         # Its data is not read this time, but (a subset) its block lists are, and every block they name is looked
         # for in the copy's listing: a block deleted from a copy shows in every slice, whichever reads it.
-        read = opts.read_block if opts.deep is None and opts.read_block is not None else _NOTHING
+        read = opts.read_block if opts.deep is None and opts.read_block is not None else _no_block
         for name in lists if opts.look_for_blocks(run_id) else ():
             if hash_file(name, data_files[name]["size"]):
                 _check_blocks(dest, store_id, rep, name, blocks or BlockChecks(), problem, blocks is None,
@@ -231,7 +231,7 @@ def verify_run(dest, store_id: str, run_id: str, opts: VerifyOptions, problems: 
     return rep
 
 
-def _NOTHING(_name: str) -> bool:
+def _no_block(_name: str) -> bool:
     return False
 
 
