@@ -119,6 +119,16 @@ def run_coffre(*args, env=None, input=None, cwd=None, timeout=300) -> Result:
     return Result(proc)
 
 
+def without_override(*args, timeout=300) -> Result:
+    """`coffre` run so that modes bind it: root keeps its ownership, not its right to read or write anything (a folder
+    at mode 000 is then unreadable to it, as to a shopkeeper's account)."""
+    argv = [sys.executable, "-m", "pipeline", *map(str, args)]
+    if os.geteuid() == 0:
+        argv = [need_tool("setpriv"), "--bounding-set=-dac_override,-dac_read_search",
+                "--inh-caps=-dac_override,-dac_read_search", *argv]
+    return Result(subprocess.run(argv, capture_output=True, text=True, cwd=REPO, timeout=timeout))
+
+
 @pytest.fixture(scope="session")
 def sample_db_template(tmp_path_factory) -> Path:
     """A small sample shop, built once per session; tests copy it."""

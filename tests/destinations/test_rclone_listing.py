@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from conftest import need_tool, run_coffre
+from conftest import need_tool, run_coffre, without_override
 from pipeline.destinations.rclone import _listed_blocks, _PipeReader
 from store.test_shared_blocks import archive, blocks_dir, coffre, listed, sell
 
@@ -113,7 +113,6 @@ def test_a_block_the_remote_will_not_give_is_said_unreadable_without_a_program_m
                                                                                              monkeypatch):
     """Only rclone's "is a directory" sends Coffre to look whether a folder stands there: a copy whose blocks cannot
     be read (a medium failing, their modes) must not cost one rclone program more per block."""
-    from store.test_shared_blocks import _without_override
 
     store = rclone_local
     remote, name, place = archived_on_the_remote(store)
@@ -125,11 +124,11 @@ def test_a_block_the_remote_will_not_give_is_said_unreadable_without_a_program_m
     monkeypatch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
     place.chmod(0)
     try:
-        res = _without_override("verify", "--config", store.config, "--from", remote, "--json")
+        res = without_override("verify", "--config", store.config, "--from", remote, "--json")
     finally:
         place.chmod(0o600)
-    (problem,) = json.loads(res.stdout)["copies"][0]["problems"]
-    assert res.returncode == 1 and name in problem["file"] and "cannot be read" in problem["message"], res
+    (problem,) = json.loads(res.out)["copies"][0]["problems"]
+    assert res.code == 1 and name in problem["file"] and "cannot be read" in problem["message"], res
     assert calls.exists() and "lsjson" not in calls.read_text(), calls.read_text()
 
 

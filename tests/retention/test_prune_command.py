@@ -14,7 +14,7 @@ from pipeline.destinations.local import LocalDestination
 from pipeline.manifest import format as fmt
 from pipeline.prune import prune
 from pipeline.state.history import History
-from tests.conftest import run_coffre
+from tests.conftest import run_coffre, without_override
 
 RULES = "\n[retention]\nkeep_last = 1\nkeep_daily = 1\nkeep_weekly = 0\nkeep_monthly = 0\n"
 
@@ -251,17 +251,16 @@ def test_a_copy_away_during_rebuild_record_is_not_accused_when_it_comes_back(thr
 def test_a_copy_that_refuses_the_prune_is_named_once_in_each_sentence(three_runs):
     """A key whose store folder cannot be written (its mode, a medium turned read-only): the sentences name the copy
     once, and say why, rather than "X: NOT PRUNED — X: …"."""
-    from store.test_shared_blocks import _without_override
 
     store, runs = three_runs
     a, b = store.destinations
     (b / store.store_id).chmod(0o500)
     try:
-        res = _without_override("prune", "--config", store.config)
+        res = without_override("prune", "--config", store.config)
     finally:
         (b / store.store_id).chmod(0o700)
-    assert res.returncode == 4, res
-    said = [line for line in res.stderr.splitlines() if str(b) in line]
+    assert res.code == 4, res
+    said = [line for line in res.err.splitlines() if str(b) in line]
     assert said and all(line.count(str(b)) == 1 for line in said), said
     assert any("NOT PRUNED" in line and "ermission" in line for line in said), said
     assert runs_of(store, b) == runs and runs_of(store, a) == runs[2:]

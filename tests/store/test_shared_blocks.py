@@ -16,7 +16,7 @@ from pathlib import Path
 import blake3
 import pytest
 
-from conftest import need_tool, run_coffre, stock_plain
+from conftest import need_tool, run_coffre, stock_plain, without_override
 from pipeline.manifest.blocks import BlockListError, parse_list
 
 
@@ -508,13 +508,6 @@ def test_a_deep_verify_names_every_damaged_block_not_only_the_first(larger_store
         assert any(name in line and "damaged" in line for line in res.err.splitlines()), (name, res.err)
 
 
-def _without_override(*args):
-    """coffre run so that modes bind it: root keeps its ownership, not its right to read or write anything."""
-    argv = [sys.executable, "-m", "pipeline", *map(str, args)]
-    if os.geteuid() == 0:
-        argv = [need_tool("setpriv"), "--bounding-set=-dac_override,-dac_read_search",
-                "--inh-caps=-dac_override,-dac_read_search", *argv]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.parametrize("language", ["en", "fr"])
@@ -529,25 +522,25 @@ def test_repair_says_blocks_a_copy_would_not_give_as_unreadable_not_damaged_in_o
     names = sorted({n for run in store.run_dirs(a) for n in listed(run)})
     one = blocks_dir(store, a) / names[0][:2] / names[0]
     one.chmod(0)
-    res = _without_override("repair", "--config", store.config)
-    assert res.returncode == 0 and names[0] in res.stderr, res.stderr
+    res = without_override("repair", "--config", store.config)
+    assert res.code == 0 and names[0] in res.err, res.err
     assert coffre(store, "verify", "--from", a).code == 0  # healed: written anew in its folder, from the other copy
     top = blocks_dir(store, a)
     top.chmod(0)
     try:
-        res = _without_override("repair", "--config", store.config, "--from", a, "--from", b)
+        res = without_override("repair", "--config", store.config, "--from", a, "--from", b)
     finally:
         top.chmod(0o755)
-    assert res.returncode == 1, res.stderr
-    lines = [line for line in res.stderr.splitlines() if names[0] in line or names[1] in line]
-    assert len(lines) == 1, res.stderr
+    assert res.code == 1, res.err
+    lines = [line for line in res.err.splitlines() if names[0] in line or names[1] in line]
+    assert len(lines) == 1, res.err
     if language == "en":
         assert f"{len(names)} blocks could not be read, each for the same reason: cannot be read (permission denied)" \
             in lines[0], lines[0]
-        assert "damaged" not in res.stderr
+        assert "damaged" not in res.err
     else:
         assert f"{len(names)} blocs n'ont pas pu être lus, chacun pour la même raison" in lines[0], lines[0]
-        assert "abîmé" not in res.stderr
+        assert "abîmé" not in res.err
     assert store.run_dirs(a)[0].name in lines[0]
 
 
@@ -559,17 +552,17 @@ def test_repair_does_not_say_no_copy_holds_a_block_that_another_copy_would_not_g
     on_a, on_b = (blocks_dir(store, d) / name[:2] / name for d in (a, b))
     on_a.chmod(0)
     on_b.chmod(0)
-    res = _without_override("repair", "--config", store.config, "--from", a, "--from", b)
-    assert res.returncode == 1, res.stderr
-    assert f"block {name} cannot be read (permission denied), and {b} could not give it either" in res.stderr
-    assert f"block {name} cannot be read (permission denied), and {a} could not give it either" in res.stderr
-    assert "no other copy holds it intact" not in res.stderr, res.stderr
+    res = without_override("repair", "--config", store.config, "--from", a, "--from", b)
+    assert res.code == 1, res.err
+    assert f"block {name} cannot be read (permission denied), and {b} could not give it either" in res.err
+    assert f"block {name} cannot be read (permission denied), and {a} could not give it either" in res.err
+    assert "no other copy holds it intact" not in res.err, res.err
     on_b.chmod(0o644)
     damage(store, b, name)
-    res = _without_override("repair", "--config", store.config, "--from", a, "--from", b)
-    assert res.returncode == 1, res.stderr
+    res = without_override("repair", "--config", store.config, "--from", a, "--from", b)
+    assert res.code == 1, res.err
     assert f"block {name} is damaged, and {a} could not give it: whether a copy holds it intact is not known" \
-        in res.stderr, res.stderr  # (on A's side, "no other copy holds it intact" is true now: B's is damaged)
+        in res.err, res.err  # (on A's side, "no other copy holds it intact" is true now: B's is damaged)
     on_a.chmod(0o644)
     assert coffre(store, "repair").code == 0  # readable again: B healed from A
 

@@ -3,23 +3,10 @@ unreadable, with the reason; the other blocks of the copy are read and found int
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 
 import pytest
 
-from conftest import REPO, Result, need_tool, run_coffre
-
-
-def as_the_owner_without_override(*args) -> Result:
-    """coffre run so that a folder's mode binds it: root keeps its ownership, not its right to read anything."""
-    argv = [sys.executable, "-m", "pipeline", *map(str, args)]
-    if os.geteuid() == 0:
-        setpriv = need_tool("setpriv")
-        argv = [setpriv, "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-dac_override,-dac_read_search",
-                *argv]
-    return Result(subprocess.run(argv, capture_output=True, text=True, cwd=REPO, timeout=300))
+from conftest import run_coffre, without_override
 
 
 @pytest.mark.parametrize("deep", [False, True], ids=["verify", "verify-deep"])
@@ -34,7 +21,7 @@ def test_an_unreadable_block_folder_names_its_blocks_and_no_other(store, deep):
     inside = {b for b in listed if b[:2] == folder.name}
     folder.chmod(0)
     try:
-        res = as_the_owner_without_override("verify", "--config", store.config, "--from", store.destinations[0],
+        res = without_override("verify", "--config", store.config, "--from", store.destinations[0],
                                             *(["--deep", "--identity", store.identity] if deep else []))
     finally:
         folder.chmod(0o755)
@@ -119,7 +106,7 @@ def test_an_unreadable_blocks_folder_is_one_line_not_one_per_block(store, langua
     blocks = store.destinations[0] / store.store_id / "blocks"
     blocks.chmod(0)
     try:
-        res = as_the_owner_without_override("verify", "--config", store.config, "--from", store.destinations[0])
+        res = without_override("verify", "--config", store.config, "--from", store.destinations[0])
     finally:
         blocks.chmod(0o755)
     assert res.code == 1, res
