@@ -24,7 +24,7 @@ from pipeline.destinations.presence import absent_reason
 from pipeline.copy_policy import policy_gaps
 from pipeline.i18n import _
 from pipeline.progress import NO_PROGRESS, Progress
-from pipeline.errors import CANNOT_RUN, NEEDS_PERSON, OK, PARTIAL, CannotRun, CoffreError, UsageError
+from pipeline.errors import CANNOT_RUN, NEEDS_PERSON, OK, PARTIAL, CannotRun, CoffreError, CopyAbsent, UsageError
 from pipeline.keys import signing
 from pipeline.keys.age_identity import parse_recipient
 from pipeline.manifest import format as fmt
@@ -436,10 +436,11 @@ def _ready_destinations(cfg: Config, specs: list[str], source, history: History,
                 # A store folder that cannot be listed (or is a link) takes no copy.
                 listed[spec] = (d.runs(cfg.store_id), d.signed_runs(cfg.store_id))
             except (OSError, MediumFileInvalid) as err:
-                why = _("The destination {destination} cannot be prepared: {reason}.").format(
-                    destination=d.describe(), reason=why_not_read(err) if isinstance(err, OSError) else err)
+                reason = why_not_read(err) if isinstance(err, OSError) else err
+                why = CopyAbsent(_("The destination {destination} cannot be prepared: {reason}.").format(
+                    destination=d.describe(), reason=reason), _("cannot be prepared: {reason}").format(reason=reason))
         if why is not None:
-            copy.ok, copy.reason = False, why
+            copy.ok, copy.reason, copy.words = False, str(why), error_words(why)
             say(_("Skipping: {reason}").format(reason=why))
             continue
         dests[spec] = d

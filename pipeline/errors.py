@@ -27,5 +27,15 @@ class CannotRun(CoffreError):
     exit_code = CANNOT_RUN
 
 
+class CopyAbsent(CannotRun):
+    """A copy out of reach (its medium unplugged, its remote missing): `str(err)` is the sentence said on its own, which
+    names the copy; `words`, what follows the copy's name on a line that already gives it ("/media/usb: missing …"),
+    rather than "/media/usb: The destination /media/usb is missing …"."""
+
+    def __init__(self, sentence: str, words: str):
+        super().__init__(sentence)
+        self.words = words
+
+
 class CheckFailed(CoffreError):
     exit_code = CHECK_FAILED

@@ -20,7 +20,7 @@ from pipeline.config import Config
 from pipeline.destinations import open_destination
 from pipeline.destinations.medium import MediumFileInvalid, read_medium
 from pipeline.destinations.presence import unmounted_reason
-from pipeline.errors import CANNOT_RUN, OK, PARTIAL, CannotRun, CoffreError, UsageError
+from pipeline.errors import CANNOT_RUN, OK, PARTIAL, CoffreError, UsageError
 from pipeline.i18n import _, ngettext
 from pipeline.keys import signing
 from pipeline.retention import removal
@@ -164,7 +164,7 @@ def _stopped(one: CopyPrune, say):
     except (CoffreError, OSError, MediumFileInvalid) as err:
         one.ok = False
         # The copy is named by every sentence that gives the reason (here, prune's summary, status).
-        one.reason = error_words(err) if isinstance(err, OSError) else str(err)
+        one.reason = error_words(err)
         say(_("Prune of {destination} stopped: {reason}").format(destination=one.destination, reason=one.reason))
 
 
@@ -177,7 +177,7 @@ def _plan_copy(cfg: Config, spec: str, history: History, runs: list[dict], reaso
     where = dest.normalised()
     unmounted = unmounted_reason(dest, (history.doc.get("destinations") or {}).get(where))
     if unmounted:
-        raise CannotRun(unmounted)
+        raise unmounted
     medium = read_medium(dest)
     seen = set(((history.doc.get("destinations") or {}).get(where) or {}).get("media_seen") or [])
     ident = CopyIdentity(medium, where, {medium} if medium else seen)

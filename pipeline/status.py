@@ -12,6 +12,7 @@ from pipeline.copy_policy import policy_gaps
 from pipeline.destinations import open_destination
 from pipeline.destinations.presence import unmounted_reason
 from pipeline.errors import CoffreError
+from pipeline.system_errors import error_words
 from pipeline.i18n import _, ngettext
 from pipeline.units import number, short_size
 from pipeline.state.history import History
@@ -127,12 +128,12 @@ def _copy_status(cfg: Config, spec: str, h: History, now: float, look: bool) -> 
             dest.check_ready()
             why = unmounted_reason(dest, place)
             if why:
-                raise CoffreError(why)
+                raise why
             entry["present"] = True
             seen.append(now)
             entry["free_bytes"] = dest.free_space()
         except (CoffreError, OSError) as err:
-            entry["present"], entry["absent_because"] = False, str(err)
+            entry["present"], entry["absent_because"] = False, error_words(err)
     last_seen = max((s for s in seen if s is not None), default=None)
     entry["days_since_present"] = None if last_seen is None else max(0, int((now - last_seen) // 86400))
     entry.update(_room(written[-GROWTH_RUNS:], written, copy, entry["free_bytes"], freed))

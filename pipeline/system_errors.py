@@ -53,7 +53,11 @@ _WORDS = {
 
 
 def error_words(err: BaseException) -> str:
-    """The words for `err` to put in a sentence: the catalogue's for a system error, else its own."""
+    """The words for `err` to put in a sentence: the catalogue's for a system error, a copy's own words for an absent
+    copy (errors.CopyAbsent: the sentence names the copy already), else its own."""
+    words = getattr(err, "words", None)
+    if isinstance(words, str):
+        return words
     code = getattr(err, "errno", None)
     text = getattr(err, "strerror", None)
     if isinstance(code, int) and (text is None or text == os.strerror(code)):

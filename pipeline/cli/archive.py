@@ -104,7 +104,8 @@ def _print_human(result) -> None:
         if c.ok:
             say(_("  OK     {destination}").format(destination=c.destination))
         else:
-            say(_("  FAILED {destination} — {reason}").format(destination=c.destination, reason=c.reason), "warning")
+            say(_("  FAILED {destination} — {reason}").format(destination=c.destination, reason=c.words or c.reason),
+                "warning")
     if result.journals:
         j = result.journals
         verified = j["checks"]["signatures_verified"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pipeline.destinations import NotRegular, not_a_file
 from pipeline.durable import fsync_dir, fsync_fd
-from pipeline.errors import CannotRun
+from pipeline.errors import CopyAbsent
 from pipeline.i18n import _
 from pipeline.manifest.block_table import BlockTable
 from pipeline.manifest.blocks import BLOCKS_DIR, block_folder, valid_block_name
@@ -39,10 +39,12 @@ class LocalDestination:
         # The root must already exist: creating it would write "the USB key" onto the till's own disk
         # when the key is not plugged in.
         if not self.root.is_dir():
-            raise CannotRun(_("The destination {destination} is missing: is the USB key or disk plugged in and "
-                              "mounted?").format(destination=self.root))
+            raise CopyAbsent(_("The destination {destination} is missing: is the USB key or disk plugged in and "
+                               "mounted?").format(destination=self.root),
+                             _("missing (is the USB key or disk plugged in and mounted?)"))
         if not os.access(self.root, os.W_OK | os.X_OK):
-            raise CannotRun(_("The destination {destination} is not writable.").format(destination=self.root))
+            raise CopyAbsent(_("The destination {destination} is not writable.").format(destination=self.root),
+                             _("not writable"))
 
     def free_space(self) -> int | None:
         """Bytes a run may still take on the medium (what the file system gives a user that is not root)."""

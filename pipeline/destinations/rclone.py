@@ -12,7 +12,7 @@ import tempfile
 
 from pipeline import interrupt
 from pipeline.destinations import not_a_file, rclone_daemon
-from pipeline.errors import CannotRun, UsageError
+from pipeline.errors import CopyAbsent, UsageError
 from pipeline.i18n import _
 from pipeline.manifest.block_table import BlockTable
 from pipeline.manifest.blocks import BLOCKS_DIR, MAX_BLOCK, block_folder, valid_block_name
@@ -46,8 +46,8 @@ class RcloneDestination:
     def _rclone(self) -> str:
         exe = shutil.which("rclone")
         if not exe:
-            raise CannotRun(_("The destination {destination} needs the rclone program, which is not installed.").format(
-                destination=self.spec))
+            raise CopyAbsent(_("The destination {destination} needs the rclone program, which is not installed.").format(
+                destination=self.spec), _("needs the rclone program, which is not installed"))
         return exe
 
     def _daemon(self) -> "rclone_daemon.RcloneDaemon | None":
@@ -91,12 +91,15 @@ class RcloneDestination:
         try:
             self._run("lsf", "--max-depth", "1", self.remote, check_msg=_("not reachable"))
         except FileNotFoundError:
-            raise CannotRun(_("The destination {destination} does not exist on the remote: create it with "
-                              "`rclone mkdir {remote}`.").format(destination=self.spec,
-                                                                 remote=shlex.quote(self.remote)))
+            raise CopyAbsent(_("The destination {destination} does not exist on the remote: create it with "
+                               "`rclone mkdir {remote}`.").format(destination=self.spec,
+                                                                  remote=shlex.quote(self.remote)),
+                             _("does not exist on the remote (create it with `rclone mkdir {remote}`)").format(
+                                 remote=shlex.quote(self.remote)))
         except OSError as err:
-            raise CannotRun(_("The destination {destination} cannot be reached ({error}).").format(destination=self.spec,
-                                                                                             error=err))
+            raise CopyAbsent(_("The destination {destination} cannot be reached ({error}).").format(destination=self.spec,
+                                                                                              error=err),
+                             _("cannot be reached ({error})").format(error=err))
 
     def device(self) -> int | None:
         return None

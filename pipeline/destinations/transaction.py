@@ -25,7 +25,8 @@ from pipeline.system_errors import error_words
 class CopyOutcome:
     destination: str
     ok: bool = True
-    reason: str = ""
+    reason: str = ""  # a sentence said on its own
+    words: str = ""  # the same after the copy's name, where that differs (an absent copy: errors.CopyAbsent)
 
 
 
@@ -79,8 +80,8 @@ class RunTransaction:
             copy = self.copies[spec]
             if not copy.ok:
                 return
-            copy.ok, copy.reason = False, _("{destination}: {reason}").format(destination=self.dests[spec].describe(),
-                                                                                reason=reason)
+            copy.ok, copy.words = False, reason
+            copy.reason = _("{destination}: {reason}").format(destination=self.dests[spec].describe(), reason=reason)
             self.say(_("Copy failed: {reason}").format(reason=copy.reason))
             self._dropped.append((spec, self.writers.pop(spec, None)))
             if not self._streams:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from pipeline.destinations import open_destination
 from pipeline.destinations.presence import unmounted_reason
-from pipeline.errors import CannotRun, CoffreError
+from pipeline.errors import CoffreError
 from pipeline.i18n import _
 from pipeline.state.history import History, RecordUnreadable
 from pipeline.verify.identity import CopyIdentity, identify
@@ -69,7 +69,7 @@ def plan(cfg, specs: list[str]) -> Plan:
             # An unplugged key whose mount point remains is out of reach, not a copy whose runs were deleted.
             unmounted = unmounted_reason(dest, places.get(dest.normalised()))
             if unmounted:
-                raise CannotRun(unmounted)
+                raise unmounted
             signed = dest.signed_runs(cfg.store_id)
         except (CoffreError, OSError) as err:
             p.skipped.append(_("{where}: {reason}").format(where=dest.describe(), reason=error_words(err)))

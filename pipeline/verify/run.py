@@ -86,10 +86,10 @@ def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None
             # An unplugged key whose mount point remains is a missing copy, not one whose every run was deleted.
             unmounted = unmounted_reason(dest, (history.doc.get("destinations") or {}).get(dest.normalised()))
             if unmounted:
-                raise CannotRun(unmounted)
+                raise unmounted
         except CoffreError as err:  # a missing copy is a failed copy, not a crash
             rep = CopyReport(dest.describe(), spec, missing=True)
-            rep.problems.append(Problem(dest.describe(), None, None, str(err)))
+            rep.problems.append(Problem(dest.describe(), None, None, error_words(err)))
             return rep
         reads = [0]
 
