@@ -241,10 +241,28 @@ def _as_text(j: Journal, field: str) -> str:
     return f"CAST({col} AS TEXT)" if j.types.get(field) == "string" else col
 
 
+CHAIN_START = bytes(32)  # what a chain's running digest starts from, before its first record
+
+
+def chain_record(payload: str, sig: str | None) -> bytes:
+    """A signed record as the checkpoints' digests take it."""
+    return payload.encode("utf-8") + b"\x1f" + (sig or "").encode() + b"\n"
+
+
+def chained(before: bytes, record: bytes) -> bytes:
+    """A chain's running digest after one more record: BLAKE3(the digest before it, the record). An evening extends it
+    from the last run's value with the records it checks (tail.py); a whole BLAKE3 over the records could not be."""
+    return blake3.blake3(before + record).digest()
+
+
 def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | None, where: str, params: tuple,
                 full_period: bool, tick: Task = NO_TASK, pool: tuple[ThreadPoolExecutor | None, int] = (None, 1)
                 ) -> dict:
-    """Verifies one signed journal; returns its new checkpoint {chain: {count, digest, last}}."""
+    """Verifies one signed journal; returns its new checkpoint {chain: {count, digest, chained, last, sig, order}}.
+
+    `digest` is the BLAKE3 of the chain's records; `chained`, their running digest (chained()), which an evening run
+    extends with the records it checks: a checkpoint an evening wrote holds `chained` alone, and a record checked by an
+    evening, changed or gone since, is said as one a full check verified."""
     sql = chain_sql(j, where)
     checkpoint = checkpoint or {}
     new_cp: dict = {}
@@ -257,6 +275,7 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
         prev_sig = None
         index = 0
         h = None
+        c = CHAIN_START
         cp = None
         walked = 0
         for row in conn.execute(sql, params):
@@ -268,16 +287,18 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
             name = "/".join(str(k) for k in key)
             if name != chain:
                 if chain is not None and only is None:
-                    new_cp[chain] = {"count": index, "digest": h.hexdigest(), "last": last_number,
+                    new_cp[chain] = {"count": index, "digest": h.hexdigest(), "chained": c.hex(), "last": last_number,
                                      "sig": prev_sig, "order": last_order}
-                chain, prev_sig, index, h = name, None, 0, blake3.blake3()
+                chain, prev_sig, index, h, c = name, None, 0, blake3.blake3(), CHAIN_START
                 key_of[name] = key
                 cp = None if only is not None else checkpoint.get(name)
             if only is not None and name not in only:
                 continue
             index += 1
             last_number, last_order = number, order_value
-            h.update(payload.encode("utf-8") + b"\x1f" + (sig or "").encode() + b"\n")
+            record = chain_record(payload, sig)
+            h.update(record)
+            c = chained(c, record)
             if prev_sig is not None and prev != prev_sig:
                 broken.add(name)
                 signatures.say(broken_link(j, _record(j, key, number)))
@@ -288,7 +309,8 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
             if trusted:
                 result.signatures_trusted_from_checkpoint += 1
                 trusted_in[name] = trusted_in.get(name, 0) + 1
-                if index == cp["count"] and h.hexdigest() != cp["digest"]:
+                if index == cp["count"] and (c.hex() != cp["chained"] if "chained" in cp
+                                             else h.hexdigest() != cp.get("digest")):
                     redo.add(name)  # an already verified record changed: verify this chain again, fully
             else:
                 result.signatures_verified += 1
@@ -296,7 +318,7 @@ def check_chain(conn, j: Journal, keys, result: CheckResult, checkpoint: dict | 
             prev_sig = sig
         signatures.flush()
         if chain is not None and only is None:
-            new_cp[chain] = {"count": index, "digest": h.hexdigest(), "last": last_number,
+            new_cp[chain] = {"count": index, "digest": h.hexdigest(), "chained": c.hex(), "last": last_number,
                              "sig": prev_sig, "order": last_order}
         tick(walked & (EVERY - 1))
 
@@ -430,7 +452,7 @@ def check_closures(conn, mapping: Mapping, result: CheckResult, where: str, para
                f"FROM coffre_closures WHERE kind = ?) WHERE (prev_p IS NOT NULL AND {p} - prev_p IS NOT {t}) "
                f"OR (first AND ? AND {p} IS NOT {t})")
         for reg, kind, number, got, prev_p, total, first in conn.execute(sql, (daily, 1 if full_period else 0)):
-            expected = total if prev_p is None else prev_p + total
+            expected = total if prev_p is None else _plus(prev_p, total)
             result.add(Finding(cj.name, "grand_total", {"register": reg, "kind": kind, "number": number},
                                _("{closure}: {perpetual} is {got}, but the previous grand total plus this period's "
                                  "{period_total} gives {expected}").format(
@@ -446,6 +468,15 @@ def check_closures(conn, mapping: Mapping, result: CheckResult, where: str, para
                                    _("{closure}: {perpetual} is {got}, but the last daily closure of its period "
                                      "says {last}").format(closure=closure_name(kind), perpetual=perpetual, got=got,
                                                            last=last_p)))
+
+
+def _plus(a, b):
+    """a + b where both are numbers; else the sum as written ("x + 1250"): a grand total the till stored as text is
+    said, not a stop of the checks."""
+    numbers = (int, float)
+    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) and not isinstance(b, bool):
+        return a + b
+    return f"{a} + {b}"
 
 
 def _day_tables_full(conn, mapping: Mapping) -> None:

@@ -24,8 +24,8 @@ from pipeline.journals.means import check_means
 from pipeline.journals.records import check_records
 from pipeline.journals.run import mapping_fits
 from pipeline.journals.source_chains import check_source_chains
-from pipeline.journals.tail import (SOURCE_ID, NotTail, Tail, chain_anchors, dangling_references, day_sums,
-                                    grown_tables_read, mapping_digest, numbering_anchors,
+from pipeline.journals.tail import (SOURCE_ID, NotTail, Tail, chain_anchors, chain_checkpoint, dangling_references,
+                                    day_sums, grown_tables_read, mapping_digest, numbering_anchors,
                                     page_evidence, plan_statistics, reads_outside, tables_read)
 from pipeline.pack.frames import Member, frame
 from pipeline.i18n import _
@@ -194,7 +194,7 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
                         tail.check(conn, load_public_keys(conn, mapping), checks)
                         check_closures(conn, mapping, checks, "", (), True, None, tail=tail)
                         check_records(conn, mapping, checks, tail.where)
-                        check_means(conn, mapping, checks, tail.where)
+                        check_means(conn, mapping, checks, tail.means_scope(conn))
                         # A till's own chain is walked whole: a hash per record costs little beside the SQL that
                         # gathers what it hashes, and its records need the one before them.
                         tail.chains.update(check_source_chains(conn, mapping, checks, chain_secret,
@@ -239,7 +239,11 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
             except NotTail as err:
                 new_state = {"none_because": str(err)}
         if tail is not None:
+            # Each signed chain's count and running digest take in tonight's records: a full check later holds them
+            # to what was verified tonight, as it holds the records a full check verified.
             checks.checkpoint = dict((previous or {}).get("chains") or {},
+                                     **{j.name: chain_checkpoint(tail.chains.get(j.name, {}))
+                                        for j in mapping.journals.values() if j.payload and j.chain_key is not None},
                                      **{j.name: tail.chains.get(j.name, {}) for j in mapping.source_chains})
         yearly = last_yearly_closure(conn, mapping)
     finally:

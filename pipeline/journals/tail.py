@@ -18,8 +18,9 @@ from pathlib import Path
 
 import blake3
 
-from pipeline.journals.checks import (CheckResult, Signatures, _record, bad_signature,
-                                      broken_link, chain_sql, counted_types_sql, dangling_first, late_start,
+from pipeline.journals.checks import (CHAIN_START, CheckResult, Signatures, _record, bad_signature,
+                                      broken_link, chain_record, chain_sql, chained, counted_types_sql, dangling_first,
+                                      late_start,
                                       no_keys, numbers_missing, rate_pivot, report_payments, report_ticket_lines,
                                       ticket_line_columns, workers)
 from pipeline.journals.connection import zone_rules
@@ -27,9 +28,10 @@ from pipeline.journals.exact_sums import rows_summing, run_summing
 from pipeline.journals.key_lookups import keyed_only
 from pipeline.journals.mapping import (ROW_LOCAL, SOURCE_ID, Journal, Mapping, quote_ident, row_local_digest,
                                       tickets_journal)
+from pipeline.manifest.format import HEX64
 from pipeline.snapshot.pages import MalformedFile, NotRowidTable, SQLiteFile
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: each chain's anchor holds its running digest (checks.chained), which evenings extend
 
 
 class NotTail(Exception):
@@ -263,10 +265,19 @@ def dangling_references(conn, tables: set[str], after: dict[str, int] | None) ->
     return None
 
 
+ANCHOR = ("sig", "order", "last", "count", "chained")
+
+
 def chain_anchors(checkpoint: dict) -> dict:
-    """From a full check's chain checkpoint: {journal: {chain: {sig, order, last, count}}}."""
-    return {j: {name: {k: cp.get(k) for k in ("sig", "order", "last", "count")} for name, cp in chains.items()}
-            for j, chains in checkpoint.items()}
+    """From a full check's chain checkpoint: {journal: {chain: {sig, order, last, count, chained}}}."""
+    return {j: {name: {k: cp.get(k) for k in ANCHOR} for name, cp in chains.items()} for j, chains in checkpoint.items()}
+
+
+def chain_checkpoint(anchors: dict) -> dict:
+    """The chain checkpoint an evening leaves for the next full check (checks.check_chain): each chain's count and
+    running digest, which take in the records the evening checked."""
+    return {name: {"count": a.get("count") or 0, "chained": a["chained"], "last": a.get("last"), "sig": a.get("sig"),
+                   "order": a.get("order")} for name, a in anchors.items()}
 
 
 def numbering_anchors(conn, mapping: Mapping) -> dict:
@@ -310,6 +321,10 @@ class Tail:
         self.state = state
         self.bounds: dict[str, int] = state["boundaries"]
         self.chains = {j: {n: dict(a) for n, a in c.items()} for j, c in state["chains"].items()}
+        signed = {j.name for j in mapping.journals.values() if j.payload and j.chain_key is not None}
+        if any(not (isinstance(a.get("chained"), str) and HEX64.match(a["chained"]))
+               for j in signed for a in self.chains.get(j, {}).values()):
+            raise NotTail("the kept state holds no running digest of a chain (written by an older Coffre)")
         self.numbers = {j: dict(n) for j, n in state["numbers"].items()}
 
     def where(self, j: Journal) -> tuple[str, tuple]:
@@ -363,12 +378,13 @@ class Tail:
             if a is None:
                 if prev not in ("", None):
                     signatures.say(dangling_first(j, rec))
-                a = anchors[_key_name(key)] = {"count": 0}
+                a = anchors[_key_name(key)] = {"count": 0, "chained": CHAIN_START.hex()}
             elif prev != a.get("sig"):
                 signatures.say(broken_link(j, rec))
             result.signatures_verified += 1
             signatures.verify(payload, sig, lambda rec=rec: bad_signature(j, rec))
-            a.update(sig=sig, order=order_value, last=number, count=(a.get("count") or 0) + 1)
+            a.update(sig=sig, order=order_value, last=number, count=(a.get("count") or 0) + 1,
+                     chained=chained(bytes.fromhex(a["chained"]), chain_record(payload, sig)).hex())
         signatures.flush()
 
     def _numbering(self, conn, j: Journal, result: CheckResult) -> None:
@@ -432,6 +448,28 @@ class Tail:
         run_summing(conn, "CREATE TEMP TABLE coffre_line_days AS SELECT register, day, "
                     + ", ".join(f"sum({r}) AS {r}" for r in rates) + " FROM coffre_line_days_in GROUP BY 1, 2")
         conn.execute("CREATE INDEX temp.coffre_line_days_i ON coffre_line_days (register, day)")
+
+    def means_scope(self, conn):
+        """The scope of the closures' payment means tonight (means.check_means): the new closures, and the older ones
+        whose period takes in a new ticket's business day or a new closure's start (a roll-up over a new Z). Their
+        totals are summed again whole by check_closures; their means, against payments that now include the new
+        tickets', must be too."""
+        tickets = self.mapping.journals.get(tickets_journal(self.mapping))
+        conn.execute("DROP TABLE IF EXISTS temp.coffre_means_days")
+        conn.execute("CREATE TEMP TABLE coffre_means_days (means_register, means_day)")
+        if tickets is not None:
+            if not conn.execute("SELECT 1 FROM sqlite_temp_master WHERE name = 'coffre_tail_tickets'").fetchone():
+                self.rows_into(conn, "coffre_tail_tickets", tickets, *self.where(tickets))
+            conn.execute(f"INSERT INTO coffre_means_days SELECT DISTINCT register, {tickets.day} FROM coffre_tail_tickets")
+
+        def scope(j: Journal) -> tuple[str, tuple]:
+            where, params = self.where(j)
+            conn.execute(f"INSERT INTO coffre_means_days SELECT DISTINCT register, period_start FROM ({j.sql}) {where}",
+                         params)
+            return (f"{where} OR EXISTS (SELECT 1 FROM temp.coffre_means_days WHERE means_register = register AND "
+                    "means_day BETWEEN period_start AND period_end)", params)
+
+        return scope
 
     def new_rows(self, conn) -> None:
         """coffre_tail_tickets (the new tickets) and, with line checks, coffre_tail_lines (the new lines per ticket

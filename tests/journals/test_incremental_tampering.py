@@ -361,6 +361,13 @@ def _new_texts_not_utf8(conn, shop):
     conn.execute("UPDATE jet SET label = CAST(X'80' || label AS TEXT) WHERE seq = (SELECT max(seq) FROM jet)")
 
 
+def _new_ticket_on_a_closed_day(conn, shop):
+    """Found by review: an older Z whose day gets a new ticket was summed again for its totals, not for its means."""
+    day = conn.execute("SELECT period_start FROM closures c JOIN registers r ON r.id = c.register_id WHERE "
+                       "r.code = 'CAISSE-02' AND c.kind = 'daily' ORDER BY c.number LIMIT 1").fetchone()[0]
+    ticket(conn, "CAISSE-02", ts=f"{day}T12:00:00Z")
+
+
 APPENDS = {
     "sales on both registers, a refund, a training ticket": (_sales_refund_and_training, set()),
     "a second till key, a new register and product": (_second_key_new_register_and_product, set()),
@@ -382,6 +389,8 @@ APPENDS = {
     "a new ticket whose signature is a blob": (_new_ticket_signed_by_a_blob,
                                                {("tickets", "signature"), ("tickets", "chain_link")}),
     "texts that are not UTF-8 in new records": (_new_texts_not_utf8, {("tickets", "signature"), ("jet", "signature")}),
+    "a new ticket on a day a Z already closed": (_new_ticket_on_a_closed_day, {
+        ("closures", "closure_total"), ("closures", "closure_lines"), ("closures", "closure_means")}),
     "amounts that add up past 64 bits": (_amounts_past_64_bits, {
         ("tickets", "signature"), ("tickets", "breakdown"), ("tickets", "payments"), ("closures", "closure_total"),
         ("closures", "closure_means")}),
@@ -505,6 +514,68 @@ def test_a_change_to_checked_rows_makes_the_run_check_everything(store, tmp_path
     assert because in summary["journals"]["all_records_because"], summary["journals"]
 
 
+def _evening_tickets_replaced(conn, shop):
+    """The tickets the evening checked go, and as many others, signed by the till's key, take their numbers."""
+    rid = register_id(conn, "CAISSE-01")
+    for (tid,) in conn.execute("SELECT id FROM tickets WHERE register_id = ? ORDER BY number DESC LIMIT 3",
+                               (rid,)).fetchall():
+        for table in ("ticket_lines", "payments"):
+            conn.execute(f"DELETE FROM {table} WHERE ticket_id = ?", (tid,))
+        conn.execute("DELETE FROM tickets WHERE id = ?", (tid,))
+    for _ in range(3):
+        ticket(conn, "CAISSE-01", products=((2, 3),))
+
+
+def _evening_tickets_deleted(conn, shop):
+    rid = register_id(conn, "CAISSE-01")
+    conn.execute("DELETE FROM tickets WHERE id IN (SELECT id FROM tickets WHERE register_id = ? ORDER BY number DESC "
+                 "LIMIT 2)", (rid,))
+
+
+EVENING_CHECKED = {"replaced": (_evening_tickets_replaced, "chain_changed"),
+                   "deleted": (_evening_tickets_deleted, "tail_deleted")}
+
+
+@pytest.mark.parametrize("name", list(EVENING_CHECKED))
+def test_records_an_evening_checked_are_held_to_it_when_a_later_run_checks_everything(store, tmp_path, name):
+    """Found by review: the chains' checkpoint moved on at full checks only. Records an evening verified, deleted or
+    replaced since by others signed with the till's key, then passed a full check as never seen (exit 0)."""
+    change, said = EVENING_CHECKED[name]
+    shop = Shop(store, tmp_path)
+    assert shop.archive()["findings"] == []
+    shop.change(lambda conn, shop: [ticket(conn, "CAISSE-01") for _ in range(4)])
+    evening = shop.archive()
+    assert evening["journals"]["checked"] == "new records only" and evening["findings"] == [], evening
+    shop.change(change)
+    summary = shop.archive()
+    assert summary["journals"]["checked"] == "all records", summary["journals"]
+    found = [f for f in summary["findings"] if f["journal"] == "tickets" and f["check"] == said]
+    assert found and all(f["record"].get("register") == "CAISSE-01" for f in found), summary["findings"]
+    as_full_check(shop, summary, incremental=False)
+
+
+def test_a_checkpoint_an_older_coffre_wrote_is_still_held_to_its_whole_digest(store, tmp_path):
+    """History written before the running digests: its chains' `digest` (a BLAKE3 of their records) still holds the
+    records it covers; untouched, nothing is said."""
+    shop = Shop(store, tmp_path)
+    assert shop.archive()["findings"] == []
+    history = store.config.parent / f"{store.config.stem}-state" / f"{store.store_id}.history.json"
+    doc = json.loads(history.read_text(encoding="utf-8"))
+    chains = doc["journal_checkpoint"]["chains"]
+    assert all("digest" in cp and "chained" in cp for c in chains.values() for cp in c.values()), chains
+    for c in chains.values():
+        for cp in c.values():
+            cp.pop("chained")
+    history.write_text(json.dumps(doc), encoding="utf-8")
+    (cache_dir(store) / "state.json").unlink()  # the next run checks everything, against that checkpoint
+    assert shop.archive()["findings"] == []
+    history.write_text(json.dumps(doc), encoding="utf-8")
+    (cache_dir(store) / "state.json").unlink()
+    shop.change(lambda conn, shop: conn.execute("UPDATE operators SET code = 'OP09' WHERE code = 'OP01'"))
+    summary = shop.archive()
+    assert ("tickets", "chain_changed") in kinds(keys(summary["findings"])), summary["findings"]
+
+
 # --- what Coffre keeps beside its config: damaged, or a run killed half way -----------------------------
 
 
@@ -612,6 +683,9 @@ KEPT = {
     "a kept frames file gone": (_delete_kept_frames, False, "kept"),
     "two kept frames files swapped": (_swap_kept_frames, False, "kept"),
     "state.json unreadable": (_state_not_json, False, "no checkpoint"),
+    # A state an older Coffre wrote holds no running digest of its chains: the evening could not extend them.
+    "the chains' running digests gone": (_edited_state(lambda s: [a.pop("chained") for c in s["chains"].values()
+                                                                  for a in c.values()]), False, "running digest"),
     "a digest in state.json changed": (_state_digest_changed, False, "operators"),
     "the history save lost": (_history_save_lost, True, None),
     "the frames' commit cut short": (_commit_cut_short, True, None),
