@@ -102,7 +102,7 @@ def prune(cfg: Config, specs: list[str], dry_run: bool = False, i_know: bool = F
         if dry_run:
             return result
         marked: dict[str, list[str]] = {}  # run_id -> the copies (record keys) it goes from
-        for one, (_dest, key, go, _unfinished) in work:
+        for one, (_dest, key, go, _unfinished, _unsigned) in work:
             for r in go if one.ok else []:
                 marked.setdefault(r["run_id"], []).append(key)
         if marked:
@@ -111,7 +111,7 @@ def prune(cfg: Config, specs: list[str], dry_run: bool = False, i_know: bool = F
                     for key in marked.get(r["run_id"], []):
                         r.setdefault("removed", {})[key] = act_id
         log = ActivityLog(cfg.state_dir, cfg.store_id)
-        for one, (dest, _key, go, unfinished) in work:
+        for one, (dest, _key, go, unfinished, unsigned) in work:
             if not one.ok:
                 continue
             with _stopped(one, say):
@@ -124,7 +124,7 @@ def prune(cfg: Config, specs: list[str], dry_run: bool = False, i_know: bool = F
                     for file in (name, name + ".minisig"):
                         dest.remove_store_file(cfg.store_id, removal.FOLDER, file)
                 # Every prune sweeps (format 2), whatever it removed: what a killed sweep or archive left goes too.
-                swept = sweep(dest, cfg.store_id, cfg.signing_public_key)
+                swept = sweep(dest, cfg.store_id, cfg.signing_public_key, unsigned=unsigned)
                 if swept.stopped:
                     # Nothing of the removed runs' data went: the copy is not pruned, and a person must hear it.
                     one.ok, one.reason, one.freed = False, swept.stopped, 0
@@ -142,7 +142,7 @@ def prune(cfg: Config, specs: list[str], dry_run: bool = False, i_know: bool = F
             # What each act gave back on each copy (format 2 frees the blocks no run names, not what the removed runs
             # wrote): status measures a copy's size and growth by it.
             freed = doc.setdefault("freed", {})
-            for one, (_dest, key, _go, _unfinished) in work:
+            for one, (_dest, key, _go, _unfinished, _unsigned) in work:
                 if one.removed and key:
                     mine = freed.get(key) if isinstance(freed.get(key), dict) else {"since": act_id, "total": 0,
                                                                                       "recent": []}
@@ -171,7 +171,7 @@ def _stopped(one: CopyPrune, say):
 def _plan_copy(cfg: Config, spec: str, history: History, runs: list[dict], reasons: dict, one: CopyPrune,
                act_id: str, at: float, secret_key, dry_run: bool):
     """What goes from this copy, its removal record written there first; (destination, copy key, runs to remove,
-    runs a removal cut short left)."""
+    runs a removal cut short left, runs written there whole that hold no signature now)."""
     open_destination(spec, glance=True).check_ready()  # a remote that does not answer is absent in seconds
     dest = open_destination(spec)
     where = dest.normalised()
@@ -194,6 +194,9 @@ def _plan_copy(cfg: Config, spec: str, history: History, runs: list[dict], reaso
           and not ident.removed_here(r)]
     # A removal cut short (the key pulled out): the runs already given up here are removed now.
     unfinished = [r for r in runs if ident.removed_here(r) and r["run_id"] in present]
+    # A run written here whole whose signature is gone since (deleted, a failing medium) is damaged, not interrupted.
+    unsigned = [r["run_id"] for r in runs if ident.written_here(r) and not ident.removed_here(r)
+                and r["run_id"] in present and r["run_id"] not in signed]
     one.kept = [r["run_id"] for r in here if r not in go and r not in unfinished]
     unknown = sorted(signed - {r["run_id"] for r in runs})
     if unknown:
@@ -217,7 +220,7 @@ def _plan_copy(cfg: Config, spec: str, history: History, runs: list[dict], reaso
                             removal.signed(secret_key, cfg.store_id, act_id, record))
         dest.put_store_file(cfg.store_id, removal.FOLDER, f"{act_id}.json", record)
         one.superseded = earlier.valid
-    return dest, ident.key, go, unfinished
+    return dest, ident.key, go, unfinished, unsigned
 
 
 def _before_here(run: dict, runs: list[dict], ident: CopyIdentity) -> dict | None:

@@ -31,6 +31,7 @@ class LocalDestination:
         self.spec = spec
         self.root = Path(spec).expanduser().absolute()
         self.unlisted_block_folders: set[str] = set()
+        self.medium_device: int | None = None  # the root's device once found ready: a run writes on that one only
 
     def describe(self) -> str:
         return str(self.root)
@@ -45,6 +46,21 @@ class LocalDestination:
         if not os.access(self.root, os.W_OK | os.X_OK):
             raise CopyAbsent(_("The destination {destination} is not writable.").format(destination=self.root),
                              _("not writable"))
+        self.medium_device = os.stat(self.root).st_dev
+
+    def _store_folder(self, store_id: str) -> None:
+        """The store's folder, made if need be, in the destination found ready: never the destination itself again (a
+        key pulled out during the run, its folder renamed, would otherwise be made anew on the till's own disk), and
+        never once another file system stands at its path (the key's mount point left behind, empty)."""
+        try:
+            device = os.stat(self.root).st_dev
+        except FileNotFoundError:
+            raise FileNotFoundError(errno.ENOENT, _("the destination is gone since the run started (the USB key or "
+                                                    "disk pulled out?)")) from None
+        if self.medium_device is not None and device != self.medium_device:
+            raise FileNotFoundError(errno.ENOENT, _("the disk or USB key the run started writing to is no longer "
+                                                    "mounted there"))
+        self.store_dir(store_id).mkdir(exist_ok=True)
 
     def free_space(self) -> int | None:
         """Bytes a run may still take on the medium (what the file system gives a user that is not root)."""
@@ -310,7 +326,7 @@ class LocalDestination:
         if not valid_block_name(name):
             raise ValueError(f"refusing block {name!r}")
         if create:
-            self.store_dir(store_id).mkdir(parents=True, exist_ok=True)
+            self._store_folder(store_id)
             _durably(self._open_store(store_id), lambda fd: os.mkdir(BLOCKS_DIR, dir_fd=fd), FileExistsError)
             _durably(self._open_sub(store_id, BLOCKS_DIR), lambda fd: os.mkdir(block_folder(name), dir_fd=fd),
                      FileExistsError)
@@ -345,7 +361,7 @@ class LocalDestination:
                     os.unlink(e.name, dir_fd=fd)
 
     def start_run(self, store_id: str, run_id: str) -> "LocalRunWriter":
-        self.store_dir(store_id).mkdir(parents=True, exist_ok=True)
+        self._store_folder(store_id)
         store = self._open_store(store_id)  # never a run written through a linked store folder, elsewhere
         try:
             os.mkdir(run_id, dir_fd=store)

@@ -2,7 +2,8 @@
 
 Mark: every block named by the block lists of every signed run folder of the copy. Sweep: every other block goes.
 Killed at any point, the copy still verifies: only blocks no run names are ever removed, and a run whose lists
-cannot be read (a bad signature, a damaged list) stops the sweep, since what it names cannot be told. Runs cut short
+cannot be read (a bad signature, a damaged list), or whose signature is gone while this machine's record says it was
+written there whole, stops the sweep, since what it names cannot be told. Runs cut short
 by a prune (no signature) and interrupted archives are not runs: their blocks go too. The store lock keeps an
 archive from writing blocks while they are counted.
 """
@@ -23,11 +24,17 @@ class Swept:
     stopped: str | None = None  # why nothing was swept
 
 
-def sweep(dest, store_id: str, pinned_key: str, say=None) -> Swept:
+def sweep(dest, store_id: str, pinned_key: str, say=None, unsigned: list[str] = ()) -> Swept:
+    """`unsigned`: run folders of the copy that this machine's record says were written there whole, and that hold no
+    signature now. Such a run is damaged, not interrupted: what it needs cannot be told, and nothing is swept."""
     out = Swept()
     present = dest.blocks(store_id)
     dest.remove_block_leftovers(store_id)
     if not present:
+        return out
+    if unsigned:
+        out.stopped = _("run {run_id} was written whole to this copy, but its signature is gone: no block is removed "
+                        "while what it needs cannot be told (verify names it)").format(run_id=min(unsigned))
         return out
     marked: set[str] = set()
     for run_id in sorted(dest.signed_runs(store_id)):

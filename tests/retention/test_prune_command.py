@@ -264,3 +264,26 @@ def test_a_copy_that_refuses_the_prune_is_named_once_in_each_sentence(three_runs
     assert said and all(line.count(str(b)) == 1 for line in said), said
     assert any("NOT PRUNED" in line and "ermission" in line for line in said), said
     assert runs_of(store, b) == runs and runs_of(store, a) == runs[2:]
+
+
+def test_a_run_written_whole_whose_signature_is_gone_stops_the_sweep_and_loses_no_block(three_runs):
+    """Found by review: a signature deleted from a copy made its run look interrupted, and the sweep removed every block
+    only it named (the run could not be restored from that copy any more), while prune said all went well."""
+    store, runs = three_runs
+    a, b = store.destinations
+    newest = b / store.store_id / runs[2]
+    listed = {line.rsplit("/", 1)[1] for name in ("snapshot.sqlite.blocks", "journals.tar.blocks")
+              for line in (newest / name).read_text().splitlines()}
+    signature = newest / fmt.SIGNATURE
+    kept = signature.read_bytes()
+    signature.unlink()
+    res = coffre(store, "prune", "--json")
+    assert res.code == 4, res
+    out = {c["destination"]: c for c in json.loads(res.out)["copies"]}
+    assert out[str(a)]["ok"] and out[str(a)]["removed"] == runs[:2], out
+    assert not out[str(b)]["ok"] and runs[2] in out[str(b)]["reason"], out
+    assert "signature is gone" in out[str(b)]["reason"], out
+    blocks = b / store.store_id / "blocks"
+    assert all((blocks / name[:2] / name).is_file() for name in listed), "a block of the unsigned run was swept"
+    signature.write_bytes(kept)  # the signature put back: the run is whole again on that copy
+    assert coffre(store, "verify", "--from", b).code == 0
