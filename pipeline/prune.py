@@ -194,9 +194,15 @@ def _plan_copy(cfg: Config, spec: str, history: History, runs: list[dict], reaso
           and not ident.removed_here(r)]
     # A removal cut short (the key pulled out): the runs already given up here are removed now.
     unfinished = [r for r in runs if ident.removed_here(r) and r["run_id"] in present]
-    # A run written here whole whose signature is gone since (deleted, a failing medium) is damaged, not interrupted.
-    unsigned = [r["run_id"] for r in runs if ident.written_here(r) and not ident.removed_here(r)
-                and r["run_id"] in present and r["run_id"] not in signed]
+    # A run written here whole whose signature is gone since (deleted, a failing medium) is damaged, not interrupted:
+    # what it needs cannot be told, and the sweep stops on it. One the rules no longer keep, older than the newest run
+    # held here, goes as any other would (named in the signed removal record first), and then needs no block.
+    damaged = [r for r in runs if ident.written_here(r) and not ident.removed_here(r) and r["run_id"] in present
+               and r["run_id"] not in signed]
+    newest = here[-1]["run_id"] if here else None
+    go += [r for r in damaged if not reasons.get(r["run_id"]) and newest is not None and r["run_id"] < newest]
+    go.sort(key=lambda r: r["run_id"])
+    unsigned = [r["run_id"] for r in damaged if r not in go]
     one.kept = [r["run_id"] for r in here if r not in go and r not in unfinished]
     unknown = sorted(signed - {r["run_id"] for r in runs})
     if unknown:

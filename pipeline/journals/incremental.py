@@ -242,7 +242,9 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
             # Each signed chain's count and running digest take in tonight's records: a full check later holds them
             # to what was verified tonight, as it holds the records a full check verified.
             checks.checkpoint = dict((previous or {}).get("chains") or {},
-                                     **{j.name: chain_checkpoint(tail.chains.get(j.name, {}))
+                                     **{j.name: chain_checkpoint(tail.chains.get(j.name, {}),
+                                                                 tail.broken.get(j.name, set()),
+                                                                 ((previous or {}).get("chains") or {}).get(j.name) or {})
                                         for j in mapping.journals.values() if j.payload and j.chain_key is not None},
                                      **{j.name: tail.chains.get(j.name, {}) for j in mapping.source_chains})
         yearly = last_yearly_closure(conn, mapping)

@@ -273,11 +273,15 @@ def chain_anchors(checkpoint: dict) -> dict:
     return {j: {name: {k: cp.get(k) for k in ANCHOR} for name, cp in chains.items()} for j, chains in checkpoint.items()}
 
 
-def chain_checkpoint(anchors: dict) -> dict:
+def chain_checkpoint(anchors: dict, broken: set[str], before: dict) -> dict:
     """The chain checkpoint an evening leaves for the next full check (checks.check_chain): each chain's count and
-    running digest, which take in the records the evening checked."""
-    return {name: {"count": a.get("count") or 0, "chained": a["chained"], "last": a.get("last"), "sig": a.get("sig"),
-                   "order": a.get("order")} for name, a in anchors.items()}
+    running digest, which take in the records the evening checked. A chain the evening found broken keeps the
+    checkpoint it had (`before`), which stops short of the record that does not hold: the next full check verifies it,
+    and says it, again."""
+    out = {name: {"count": a.get("count") or 0, "chained": a["chained"], "last": a.get("last"), "sig": a.get("sig"),
+                  "order": a.get("order")} for name, a in anchors.items() if name not in broken}
+    out.update({name: before[name] for name in broken if name in before})
+    return out
 
 
 def numbering_anchors(conn, mapping: Mapping) -> dict:
@@ -321,6 +325,9 @@ class Tail:
         self.state = state
         self.bounds: dict[str, int] = state["boundaries"]
         self.chains = {j: {n: dict(a) for n, a in c.items()} for j, c in state["chains"].items()}
+        # Per journal, the chains tonight found a record of that does not hold (a bad signature, a broken link): no
+        # checkpoint takes them past it (chain_checkpoint), as a full check takes no broken chain.
+        self.broken: dict[str, set[str]] = {}
         signed = {j.name for j in mapping.journals.values() if j.payload and j.chain_key is not None}
         if any(not (isinstance(a.get("chained"), str) and HEX64.match(a["chained"]))
                for j in signed for a in self.chains.get(j, {}).values()):
@@ -363,6 +370,7 @@ class Tail:
 
     def _chain(self, conn, j: Journal, signatures: Signatures, result: CheckResult) -> None:
         anchors = self.chains.setdefault(j.name, {})
+        broken = self.broken.setdefault(j.name, set())
         where, params = self.where(j)
         sql = chain_sql(j, where)
         result.signatures_trusted_from_checkpoint += sum(a.get("count") or 0 for a in anchors.values())
@@ -375,14 +383,17 @@ class Tail:
             if a is not None and order_value <= a["order"]:
                 raise NotTail(f"a {j.name} record was added before records already checked")
             rec = _record(j, key, number)
+            name = _key_name(key)
             if a is None:
                 if prev not in ("", None):
+                    broken.add(name)
                     signatures.say(dangling_first(j, rec))
-                a = anchors[_key_name(key)] = {"count": 0, "chained": CHAIN_START.hex()}
+                a = anchors[name] = {"count": 0, "chained": CHAIN_START.hex()}
             elif prev != a.get("sig"):
+                broken.add(name)
                 signatures.say(broken_link(j, rec))
             result.signatures_verified += 1
-            signatures.verify(payload, sig, lambda rec=rec: bad_signature(j, rec))
+            signatures.verify(payload, sig, lambda rec=rec, name=name: broken.add(name) or bad_signature(j, rec))
             a.update(sig=sig, order=order_value, last=number, count=(a.get("count") or 0) + 1,
                      chained=chained(bytes.fromhex(a["chained"]), chain_record(payload, sig)).hex())
         signatures.flush()

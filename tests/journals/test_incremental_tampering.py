@@ -554,6 +554,33 @@ def test_records_an_evening_checked_are_held_to_it_when_a_later_run_checks_every
     as_full_check(shop, summary, incremental=False)
 
 
+def _new_ticket_altered(conn, shop):
+    ticket(conn, "CAISSE-02")
+    tid = ticket(conn, "CAISSE-02")
+    ticket(conn, "CAISSE-02")
+    conn.execute("UPDATE tickets SET operator_id = 2 WHERE id = ?", (tid,))  # after signing: its signature fails
+
+
+def _new_ticket_unlinked(conn, shop):
+    ticket(conn, "CAISSE-02")
+    ticket(conn, "CAISSE-02", prev="not the last signature")
+    ticket(conn, "CAISSE-02")
+
+
+@pytest.mark.parametrize("change, said", [(_new_ticket_altered, "signature"), (_new_ticket_unlinked, "chain_link")],
+                         ids=["altered", "unlinked"])
+def test_a_record_an_evening_found_bad_is_said_again_by_every_run_after(store, tmp_path, change, said):
+    """Found by review of the running digests: an evening moved its chain's checkpoint past a record whose signature
+    failed, and the full check after it trusted that record: said once, never again."""
+    shop = Shop(store, tmp_path)
+    assert shop.archive()["findings"] == []
+    shop.change(change)
+    for n in range(3):
+        summary = shop.archive()
+        got = [f for f in summary["findings"] if f["journal"] == "tickets" and f["check"] == said]
+        assert got and got[0]["record"]["register"] == "CAISSE-02", (n, summary["journals"], summary["findings"])
+
+
 def test_a_checkpoint_an_older_coffre_wrote_is_still_held_to_its_whole_digest(store, tmp_path):
     """History written before the running digests: its chains' `digest` (a BLAKE3 of their records) still holds the
     records it covers; untouched, nothing is said."""

@@ -287,3 +287,17 @@ def test_a_run_written_whole_whose_signature_is_gone_stops_the_sweep_and_loses_n
     assert all((blocks / name[:2] / name).is_file() for name in listed), "a block of the unsigned run was swept"
     signature.write_bytes(kept)  # the signature put back: the run is whole again on that copy
     assert coffre(store, "verify", "--from", b).code == 0
+
+
+def test_a_run_whose_signature_is_gone_that_the_rules_let_go_is_removed_and_the_copy_pruned(three_runs):
+    """Found by review: the sweep stopped on such a run at every prune, for ever, though retention was removing it
+    anyway. It now goes as the others do, named in the signed removal record, and the sweep runs."""
+    store, runs = three_runs
+    a, b = store.destinations
+    (b / store.store_id / runs[0] / fmt.SIGNATURE).unlink()
+    res = coffre(store, "prune", "--json")
+    assert res.code == 0, res
+    out = {c["destination"]: c for c in json.loads(res.out)["copies"]}
+    assert out[str(b)]["ok"] and out[str(b)]["removed"] == runs[:2] and out[str(b)]["blocks_removed"] > 0, out
+    assert runs_of(store, b) == runs[2:] == runs_of(store, a)
+    assert coffre(store, "verify").code == 0
