@@ -69,6 +69,13 @@ def store_status(cfg: Config, now: float | None = None, look: bool = True) -> di
                             ("last_deep_verify", _("the last deep verify of {destination} failed ({at})")),
                             ("last_drill", _("the last drill of {destination} failed ({at})"))):
             if e[key] and not e[key]["ok"]:
+                if e[key].get("part_passed_since"):
+                    failed = {"last_verify": _(
+                        "the verify of {destination} failed ({at}), and no verify that read the whole copy has passed "
+                        "since (those of one run, a slice or within a time limit do not clear it)"),
+                        "last_deep_verify": _(
+                        "the deep verify of {destination} failed ({at}), and no deep verify that read the whole copy "
+                        "has passed since (those of one run, a slice or within a time limit do not clear it)")}[key]
                 problems.append(failed.format(destination=spec, at=e[key]["at"]))
         if not e["last_drill"]:
             problems.append(_("{destination} has never passed a restore drill").format(destination=spec))
@@ -110,14 +117,27 @@ def _copy_status(cfg: Config, spec: str, h: History, now: float, look: bool) -> 
     entry["bytes_held"] = sum(r.get("bytes") or 0 for r in written) - total if total is not None \
         else sum(r.get("bytes") or 0 for r in held)
     seen = [_stamp(entry["last_written_at"])]
+    settled: set[str] = set()  # the kinds whose verdict is known: a failure, or a pass that reads the whole copy
     for c in reversed(h.doc.get("checks") or []):
         key = {"verify": "last_verify", "verify-deep": "last_deep_verify", "drill": "last_drill"}.get(c.get("kind"))
         for one in c.get("copies", []):
             if copy.judged_in(one):
                 if not one.get("missing") and (one.get("ok") or one.get("runs")):
                     seen.append(_stamp(c["at"]))
-                if key and not entry[key]:
-                    entry[key] = {"at": c["at"], "ok": one.get("ok"), "run_id": one.get("run_id")}
+                if key and key not in settled:
+                    verdict = {"at": c["at"], "ok": one.get("ok"), "run_id": one.get("run_id")}
+                    # A verify that passed without reading the whole copy (one run, a slice, a time budget) does not
+                    # clear an older failure: what that one found damaged may be what this one did not read. A
+                    # failure, a whole verify and a drill settle it (a record older than `whole` counts as whole).
+                    if not one.get("ok"):
+                        if entry[key]:  # passes of part of the copy since: said, but they do not clear it
+                            verdict["part_passed_since"] = entry[key]["at"]
+                        entry[key] = verdict
+                        settled.add(key)
+                    else:
+                        entry[key] = entry[key] or verdict  # the newest pass is the one shown
+                        if key == "last_drill" or one.get("whole", True):
+                            settled.add(key)
                 break
     read = h.data_checks(copy.key)
     entry["runs_never_read_back_by_verify"] = sum(1 for r in held if r["run_id"] not in read)

@@ -134,7 +134,10 @@ def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None
     # store (a nightly verify of three copies of six years of evenings: past the record's 256 MB, which then stops
     # every command). Which runs' data was read, and when, is in data_checks, one entry per run and copy.
     check = {"kind": "verify-deep" if deep else "verify", "at": now,
+             # `whole`: every run of the copy read whole. Only such a verify clears a failed one in status: a verify
+             # of one run, of a slice or within a time budget did not read what the failed one found damaged.
              "copies": [{"destination": r.spec, "medium": r.key, "ok": r.ok, "missing": r.missing,
+                         "whole": run_id is None and all(x.data_read for x in r.runs),
                          "runs": len(r.runs), "data_read": sum(1 for x in r.runs if x.data_read),
                          "problems": [p.sentence() for p in r.problems]} for r in reports]}
     try:
