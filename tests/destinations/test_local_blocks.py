@@ -16,6 +16,7 @@ A, B = "ab" + "0" * 62, "cd" + "1" * 62
 
 @pytest.fixture
 def copy(tmp_path):
+    (tmp_path / "key").mkdir()  # a destination exists before anything is written to it (local.py never makes it)
     dest = LocalDestination(str(tmp_path / "key"))
     writer = dest.start_blocks("s1")
     writer.put(A, b"block a")
