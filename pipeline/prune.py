@@ -25,7 +25,7 @@ from pipeline.i18n import _, ngettext
 from pipeline.keys import signing
 from pipeline.retention import removal
 from pipeline.retention.policy import LEGAL_YEARS, plan_at
-from pipeline.retention.sweep import sweep
+from pipeline.retention.sweep import sweep, unsigned_stop
 from pipeline.state.activity_log import ActivityLog
 from pipeline.state.history import History
 from pipeline.state.lock import StoreLock
@@ -100,6 +100,10 @@ def prune(cfg: Config, specs: list[str], dry_run: bool = False, i_know: bool = F
                 work.append((one, _plan_copy(cfg, spec, history, runs, reasons, one, act_id, at, secret_key,
                                              dry_run)))
         if dry_run:
+            # What the prune would meet: a run whose signature is gone stops its copy's sweep (exit 4), said now.
+            for one, (dest, _key, _go, _unfinished, unsigned) in work:
+                if one.ok and unsigned and dest.blocks(cfg.store_id):
+                    one.ok, one.reason = False, unsigned_stop(unsigned)
             return result
         marked: dict[str, list[str]] = {}  # run_id -> the copies (record keys) it goes from
         for one, (_dest, key, go, _unfinished, _unsigned) in work:

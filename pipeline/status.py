@@ -129,7 +129,9 @@ def _copy_status(cfg: Config, spec: str, h: History, now: float, look: bool) -> 
                     # A verify that passed without reading the whole copy (one run, a slice, a time budget) does not
                     # clear an older failure: what that one found damaged may be what this one did not read. A
                     # failure, a whole verify and a drill settle it (a record older than `whole` counts as whole).
-                    if not one.get("ok"):
+                    if not one.get("ok") and entry[key] and one.get("missing"):
+                        settled.add(key)  # the copy was only out of reach: nothing found damaged for a pass to miss
+                    elif not one.get("ok"):
                         if entry[key]:  # passes of part of the copy since: said, but they do not clear it
                             verdict["part_passed_since"] = entry[key]["at"]
                         entry[key] = verdict

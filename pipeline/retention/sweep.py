@@ -24,6 +24,12 @@ class Swept:
     stopped: str | None = None  # why nothing was swept
 
 
+def unsigned_stop(unsigned: list[str]) -> str:
+    """Why a copy holding a run written whole there, whose signature is gone, is swept of nothing."""
+    return _("run {run_id} was written whole to this copy, but its signature is gone: no block is removed while what "
+             "it needs cannot be told (verify names it)").format(run_id=min(unsigned))
+
+
 def sweep(dest, store_id: str, pinned_key: str, say=None, unsigned: list[str] = ()) -> Swept:
     """`unsigned`: run folders of the copy that this machine's record says were written there whole, and that hold no
     signature now. Such a run is damaged, not interrupted: what it needs cannot be told, and nothing is swept."""
@@ -33,8 +39,7 @@ def sweep(dest, store_id: str, pinned_key: str, say=None, unsigned: list[str] = 
     if not present:
         return out
     if unsigned:
-        out.stopped = _("run {run_id} was written whole to this copy, but its signature is gone: no block is removed "
-                        "while what it needs cannot be told (verify names it)").format(run_id=min(unsigned))
+        out.stopped = unsigned_stop(unsigned)
         return out
     marked: set[str] = set()
     for run_id in sorted(dest.signed_runs(store_id)):

@@ -277,6 +277,9 @@ def test_a_run_written_whole_whose_signature_is_gone_stops_the_sweep_and_loses_n
     signature = newest / fmt.SIGNATURE
     kept = signature.read_bytes()
     signature.unlink()
+    dry = coffre(store, "prune", "--dry-run", "--json")  # says what the prune will meet, with its exit code
+    assert dry.code == 4, dry
+    assert [c["ok"] for c in json.loads(dry.out)["copies"]] == [True, False], dry
     res = coffre(store, "prune", "--json")
     assert res.code == 4, res
     out = {c["destination"]: c for c in json.loads(res.out)["copies"]}

@@ -58,3 +58,19 @@ def test_a_verify_of_part_of_a_copy_never_clears_a_failed_verify_of_it(store):
     st = _status(store)
     entry = next(e for e in st["destinations"] if e["destination"] == str(a))
     assert entry["last_verify"]["ok"] is True and not [p for p in st["problems"] if "verify" in p], st
+
+
+def test_a_copy_only_out_of_reach_at_its_last_verify_is_cleared_by_a_verify_of_part_of_it(store):
+    """A verify that found the copy missing (its key unplugged) found nothing damaged: a pass of any part of it after
+    the key is back clears it."""
+    assert run_coffre("archive", "--config", store.config, "--yes").code == 0
+    a, _b = store.destinations
+    a.rename(a.with_name("usb-A-unplugged"))
+    assert run_coffre("verify", "--config", store.config, "--from", a).code == 1
+    a.with_name("usb-A-unplugged").rename(a)
+    entry = next(e for e in _status(store)["destinations"] if e["destination"] == str(a))
+    assert entry["last_verify"]["ok"] is False, entry
+    assert run_coffre("verify", "--config", store.config, "--from", a, "--run", "latest").code == 0
+    st = _status(store)
+    entry = next(e for e in st["destinations"] if e["destination"] == str(a))
+    assert entry["last_verify"]["ok"] is True and not [p for p in st["problems"] if "verify" in p], st
