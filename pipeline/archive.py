@@ -32,6 +32,7 @@ from pipeline.manifest.sign import sign
 from pipeline.manifest.write import FILE_KINDS, control_files
 from pipeline.manifest.block_table import BlockTable
 from pipeline.manifest.blocks import LAYOUT, LIST_SUFFIX, list_chunks, refuse_odd
+from pipeline.unreadable_blocks import block_path
 from pipeline.pack.blocks import BLOCK, BlockCache, pack_blocks
 from pipeline.pack.shared import SNAPSHOT_BLOCK, BlockNames, SharedBlocks, place_snapshot, place_stream
 from pipeline.pack.stream import cpu_count, pack_bytes
@@ -270,11 +271,30 @@ def _write(cfg: Config, plan: _Plan, source, scratch: Path, history: History, re
                 secret_key, b3, fmt.trusted_comment(cfg.store_id, plan.run_id)), shared.sure if shared else None)
         finally:
             result.held_blocks_read = shared.held_read if shared is not None else None
+            if shared is not None:
+                _damaged_held(shared, result)
     except BaseException:
         _discard_sealed_value(sealed)
         raise
     result.files = sorted(run.files, key=lambda f: FILE_KINDS.index(f["kind"]))
     return _Written(run, control, hashes, blocks, run.block_bytes), sealed
+
+
+def _damaged_held(shared: SharedBlocks, result: "ArchiveResult") -> None:
+    """Blocks an earlier run left on a copy that tonight found damaged or unreadable there: tonight's run went round
+    them, but the runs that name them do not restore from that copy until repaired; a person must hear it."""
+    # Two messages, not a plural form: the record keeps the sentence in English, and status finds it back in the
+    # reader's language from the catalogue's plain messages (state/sentences.py).
+    for spec, names in sorted(shared.damaged_held.items()):
+        first = block_path(min(names))
+        if len(names) == 1:
+            said = _("on {copy}, block {name}, which earlier runs need, is damaged or cannot be read: they do not "
+                     "restore from that copy until coffre repair heals it from another copy (then run coffre verify)")
+        else:
+            said = _("on {copy}, {count} blocks that earlier runs need are damaged or cannot be read ({name} among "
+                     "them): those runs do not restore from that copy until coffre repair heals them from another copy "
+                     "(then run coffre verify)")
+        result.attention.append(said.format(copy=spec, name=first, count=len(names)))
 
 
 def _shared_blocks(cfg: Config, plan: _Plan, run: RunTransaction, recipients: list, secret_key) -> SharedBlocks:

@@ -120,6 +120,9 @@ class SharedBlocks:
         self.day, self.reread_days = day, reread_days
         self.first = list(first)  # the copies to read every held block from, in order (those on this machine first)
         self.held_read = 0  # held blocks read and hashed tonight (read_tonight)
+        # spec -> the held blocks tonight found damaged or unreadable there: tonight's run goes round them, but the
+        # earlier runs that name them cannot be restored from that copy until `coffre repair` heals them.
+        self.damaged_held: dict[str, set[str]] = {}
         # name -> the copies where tonight read or wrote (and read back) its bytes, as the bits of an int (_bit): a set
         # of them took 230 bytes a block, a small int takes none of its own.
         self.checked: dict[str, int] = {}
@@ -260,9 +263,12 @@ class SharedBlocks:
     def _read(self, spec: str, name: str, vouched: str) -> bytes | None:
         """A held block's bytes, if they are those its list gives."""
         held = self.run.read_block(spec, name)
+        good = held is not None and blake3.blake3(held).hexdigest() == vouched
         with self._lock:
             self.held_read += 1
-        return held if held is not None and blake3.blake3(held).hexdigest() == vouched else None
+            if not good:
+                self.damaged_held.setdefault(spec, set()).add(name)
+        return held if good else None
 
     def _listed(self, specs, name: str, size: int) -> None:
         with self._lock:

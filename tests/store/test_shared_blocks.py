@@ -24,9 +24,9 @@ def coffre(store, command, *args):
     return run_coffre(command, "--config", store.config, *args)
 
 
-def archive(store, *args) -> dict:
+def archive(store, *args, code: int = 0) -> dict:
     res = coffre(store, "archive", "--yes", "--json", *args)
-    assert res.code == 0, res
+    assert res.code == code, res
     return json.loads(res.out)
 
 
@@ -373,7 +373,13 @@ def test_a_held_block_damaged_on_every_copy_is_written_again_under_another_name_
     for dest in store.destinations:
         damage(store, dest, name)
     sell(store, 5)
-    out = archive(store)
+    # Saved, but a person must hear that the earlier runs needing the block do not restore from either copy.
+    out = archive(store, code=5)
+    assert [c["ok"] for c in out["copies"]] == [True, True], out
+    # The copy read in full every evening found it (the other was not asked once the name was given up).
+    (said,) = out["attention"]
+    assert said.startswith(f"on {store.destinations[0]}, block blocks/{name[:2]}/{name}, ") and "coffre repair" in said, \
+        said
     tonight = next(r for r in store.run_dirs(store.destinations[0]) if r.name == out["run_id"])
     assert name not in listed(tonight), "a block held damaged is not named again"
     res = coffre(store, "restore", "--identity", store.identity, "--out", tmp_path / "tonight", "--run", tonight.name)
@@ -399,12 +405,17 @@ def test_a_held_block_damaged_on_the_second_copy_is_written_again_on_its_evening
     sell(store, 5)
     for name in steady:
         damage(store, b, name)
-    out = archive(store)
+    out = archive(store, code=5)
     tonight = next(r for r in store.run_dirs(a) if r.name == out["run_id"])
     named = set(listed(tonight))
     found = [n for n in steady if read_on(n, out["run_id"], 2)]
     missed = [n for n in steady if not read_on(n, out["run_id"], 2) and n in named]
     assert found and missed, (len(found), len(missed))
+    # What tonight read and found damaged on B is said, once, for B alone: the blocks it did not read are verify's.
+    (said,) = out["attention"]
+    count = int(said.split(", ")[1].split()[0])
+    assert said.startswith(f"on {b}, ") and 1 < count <= len(found) and str(a) not in said, said
+    assert any(n in said for n in found) and not any(n in said for n in missed), said
     assert not named & set(found), "a held block read tonight and found damaged is not named again"
     assert (b / store.store_id / tonight.name / "snapshot.sqlite.blocks").read_bytes() == \
         (tonight / "snapshot.sqlite.blocks").read_bytes()
