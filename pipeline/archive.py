@@ -285,7 +285,23 @@ def _damaged_held(shared: SharedBlocks, result: "ArchiveResult") -> None:
     them, but the runs that name them do not restore from that copy until repaired; a person must hear it."""
     # Two messages, not a plural form: the record keeps the sentence in English, and status finds it back in the
     # reader's language from the catalogue's plain messages (state/sentences.py).
-    for spec, names in sorted(shared.damaged_held.items()):
+    damaged = shared.damaged_held
+    # Damaged (or gone) on every copy that held it: no copy can heal it, and the runs that need it restore from none.
+    lost = {n for names in damaged.values() for n in names
+            if all(n in damaged.get(s, ()) for s in shared.listed if n in shared.listed[s])}
+    if lost:
+        first = block_path(min(lost))
+        if len(lost) == 1:
+            said = _("block {name}, which earlier runs need, is damaged, gone or unreadable on every copy that held it: "
+                     "those runs no longer restore from any copy (coffre verify names them)")
+        else:
+            said = _("{count} blocks that earlier runs need are damaged, gone or unreadable on every copy that held "
+                     "them ({name} among them): those runs no longer restore from any copy (coffre verify names them)")
+        result.attention.append(said.format(name=first, count=len(lost)))
+    for spec, names in sorted(damaged.items()):
+        names = names - lost
+        if not names:
+            continue
         first = block_path(min(names))
         if len(names) == 1:
             said = _("on {copy}, block {name}, which earlier runs need, is damaged or cannot be read: they do not "

@@ -177,12 +177,20 @@ class SharedBlocks:
         # One copy reads every held block every evening, so that tonight's run restores from it at least: a block
         # damaged on every copy is written again tonight, not named. The others read it on its evening only.
         always = next((s for s in self._order() if s in holders), None)
+        if not holders:
+            # Gone from every copy whose newest run names it: what is written tonight under the name is not the bytes
+            # that run's lists give, and the runs that need them restore from no copy; a person must hear it.
+            self._damaged([s for s in live if name in self.known.get(s, {})], name)
         for spec in holders:
             # Only bytes a signed list of the copy vouches for (its newest run's, or tonight's) are named again: a
             # block no such list names (an older run's, a killed run's) may be damaged unseen, and is not trusted.
             vouched = self.known.get(spec, {}).get(name)
             size = self.listed[spec][name]
-            if vouched is None or not 0 < size <= MAX_BLOCK:
+            if vouched is None:
+                return None
+            if not 0 < size <= MAX_BLOCK:  # empty, too big, or not a file (a folder in its place): damaged there
+                self._damaged([spec], name)
+                self._look_at_the_others(holders, spec, name)
                 return None
             if reading or spec == always:
                 # Read and hashed before the run names it (as format 1 read back the whole run): one that differs
@@ -190,6 +198,7 @@ class SharedBlocks:
                 # of the name, written whole tonight.
                 data = self._read(spec, name, vouched)
                 if data is None:
+                    self._look_at_the_others(holders, spec, name)
                     return None
                 size = len(data)
                 self._checked(name, [spec])
@@ -219,6 +228,24 @@ class SharedBlocks:
         for spec in live:
             self.known.setdefault(spec, {})[name] = digest
         return Placed(name, digest, len(data), written=True)
+
+    def _look_at_the_others(self, holders: list[str], bad: str, name: str) -> None:
+        """A held block found damaged on one copy: read on the others too, whatever their evening, so that what is said
+        names every copy it is damaged on (and whether any holds it intact, for coffre repair)."""
+        for spec in holders:
+            if spec == bad:
+                continue
+            vouched = self.known.get(spec, {}).get(name)
+            size = self.listed[spec][name]
+            if vouched is None or not 0 < size <= MAX_BLOCK:
+                self._damaged([spec], name)
+            else:
+                self._read(spec, name, vouched)  # a damaged one is recorded there
+
+    def _damaged(self, specs, name: str) -> None:
+        with self._lock:
+            for spec in specs:
+                self.damaged_held.setdefault(spec, set()).add(name)
 
     def _checked(self, name: str, specs) -> None:
         with self._lock:
@@ -266,8 +293,8 @@ class SharedBlocks:
         good = held is not None and blake3.blake3(held).hexdigest() == vouched
         with self._lock:
             self.held_read += 1
-            if not good:
-                self.damaged_held.setdefault(spec, set()).add(name)
+        if not good:
+            self._damaged([spec], name)
         return held if good else None
 
     def _listed(self, specs, name: str, size: int) -> None:

@@ -376,10 +376,9 @@ def test_a_held_block_damaged_on_every_copy_is_written_again_under_another_name_
     # Saved, but a person must hear that the earlier runs needing the block do not restore from either copy.
     out = archive(store, code=5)
     assert [c["ok"] for c in out["copies"]] == [True, True], out
-    # The copy read in full every evening found it (the other was not asked once the name was given up).
+    # Found on the copy read in full every evening, then looked for on the other: no copy can heal it.
     (said,) = out["attention"]
-    assert said.startswith(f"on {store.destinations[0]}, block blocks/{name[:2]}/{name}, ") and "coffre repair" in said, \
-        said
+    assert said.startswith(f"block blocks/{name[:2]}/{name}, ") and "on every copy that held it" in said, said
     tonight = next(r for r in store.run_dirs(store.destinations[0]) if r.name == out["run_id"])
     assert name not in listed(tonight), "a block held damaged is not named again"
     res = coffre(store, "restore", "--identity", store.identity, "--out", tmp_path / "tonight", "--run", tonight.name)
@@ -591,3 +590,29 @@ def test_repair_still_names_a_folder_in_a_blocks_place_among_many(store):
     assert res.code == 1, res
     assert res.err.count("a folder stands in its place, which Coffre does not remove: move it away") == 4, res.err
     assert "could not be read" not in res.err, res.err
+
+
+@pytest.mark.parametrize("how", ["emptied", "a folder in its place", "gone from both copies"])
+def test_a_held_block_emptied_replaced_or_gone_is_said_by_the_evening_that_meets_it(larger_store, how):
+    """Found by review: an empty block, a folder in its place (sizes a listing gives as 0 and -1), or a block gone from
+    every copy was gone round in silence (exit 0), while the runs that need it no longer restored from there."""
+    store = larger_store
+    archive(store)
+    sell(store, 5)
+    archive(store)
+    name = steady_blocks(store)[0]
+    a, b = store.destinations
+    for dest in ([a] if how != "gone from both copies" else [a, b]):
+        path = blocks_dir(store, dest) / name[:2] / name
+        path.unlink()
+        if how == "emptied":
+            path.write_bytes(b"")
+        elif how == "a folder in its place":
+            path.mkdir()
+    sell(store, 5)
+    out = archive(store, code=5)
+    (said,) = out["attention"]
+    if how == "gone from both copies":
+        assert said.startswith(f"block blocks/{name[:2]}/{name}, ") and "on every copy that held it" in said, said
+    else:
+        assert said.startswith(f"on {a}, block blocks/{name[:2]}/{name}, ") and "coffre repair" in said, said
