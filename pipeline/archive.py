@@ -283,34 +283,30 @@ def _write(cfg: Config, plan: _Plan, source, scratch: Path, history: History, re
 def _damaged_held(shared: SharedBlocks, result: "ArchiveResult") -> None:
     """Blocks an earlier run left on a copy that tonight found damaged or unreadable there: tonight's run went round
     them, but the runs that name them do not restore from that copy until repaired; a person must hear it."""
-    # Two messages, not a plural form: the record keeps the sentence in English, and status finds it back in the
-    # reader's language from the catalogue's plain messages (state/sentences.py).
     damaged = shared.damaged_held
     # Damaged (or gone) on every copy that held it: no copy can heal it, and the runs that need it restore from none.
     lost = {n for names in damaged.values() for n in names
             if all(n in damaged.get(s, ()) for s in shared.listed if n in shared.listed[s])}
     if lost:
-        first = block_path(min(lost))
-        if len(lost) == 1:
-            said = _("block {name}, which earlier runs need, is damaged, gone or unreadable on every copy that held it: "
-                     "those runs no longer restore from any copy (coffre verify names them)")
-        else:
-            said = _("{count} blocks that earlier runs need are damaged, gone or unreadable on every copy that held "
-                     "them ({name} among them): those runs no longer restore from any copy (coffre verify names them)")
-        result.attention.append(said.format(name=first, count=len(lost)))
+        result.attention.append(_one_or_many(lost, _(
+            "block {name}, which earlier runs need, is damaged, gone or unreadable on every copy that held it: those "
+            "runs no longer restore from any copy (coffre verify names them)"), _(
+            "{count} blocks that earlier runs need are damaged, gone or unreadable on every copy that held them ({name} "
+            "among them): those runs no longer restore from any copy (coffre verify names them)")))
     for spec, names in sorted(damaged.items()):
-        names = names - lost
-        if not names:
-            continue
-        first = block_path(min(names))
-        if len(names) == 1:
-            said = _("on {copy}, block {name}, which earlier runs need, is damaged or cannot be read: they do not "
-                     "restore from that copy until coffre repair heals it from another copy (then run coffre verify)")
-        else:
-            said = _("on {copy}, {count} blocks that earlier runs need are damaged or cannot be read ({name} among "
-                     "them): those runs do not restore from that copy until coffre repair heals them from another copy "
-                     "(then run coffre verify)")
-        result.attention.append(said.format(copy=spec, name=first, count=len(names)))
+        if names - lost:
+            result.attention.append(_one_or_many(names - lost, _(
+                "on {copy}, block {name}, which earlier runs need, is damaged or cannot be read: they do not restore "
+                "from that copy until coffre repair heals it from another copy (then run coffre verify)"), _(
+                "on {copy}, {count} blocks that earlier runs need are damaged or cannot be read ({name} among them): "
+                "those runs do not restore from that copy until coffre repair heals them from another copy (then run "
+                "coffre verify)"), copy=spec))
+
+
+def _one_or_many(names: set[str], one: str, many: str, **values) -> str:
+    """Two messages, not a plural form: the record keeps the sentence in English, and status finds it back in the
+    reader's language from the catalogue's plain messages only (state/sentences.py)."""
+    return (one if len(names) == 1 else many).format(name=block_path(min(names)), count=len(names), **values)
 
 
 def _shared_blocks(cfg: Config, plan: _Plan, run: RunTransaction, recipients: list, secret_key) -> SharedBlocks:
