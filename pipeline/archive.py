@@ -284,9 +284,11 @@ def _damaged_held(shared: SharedBlocks, result: "ArchiveResult") -> None:
     """Blocks an earlier run left on a copy that tonight found damaged or unreadable there: tonight's run went round
     them, but the runs that name them do not restore from that copy until repaired; a person must hear it."""
     damaged = shared.damaged_held
-    # Damaged (or gone) on every copy that held it: no copy can heal it, and the runs that need it restore from none.
+    # Damaged (or gone) on every copy that held it, every copy of the store being here tonight: no copy can heal it,
+    # and the runs that need it restore from none. A copy not here may still hold it: then each copy is said alone.
+    everyone = {c.destination for c in result.copies} <= set(shared.listed)
     lost = {n for names in damaged.values() for n in names
-            if all(n in damaged.get(s, ()) for s in shared.listed if n in shared.listed[s])}
+            if everyone and all(n in damaged.get(s, ()) for s in shared.damaged_holders.get(n) or ())}
     if lost:
         result.attention.append(_one_or_many(lost, _(
             "block {name}, which earlier runs need, is damaged, gone or unreadable on every copy that held it: those "

@@ -123,6 +123,7 @@ class SharedBlocks:
         # spec -> the held blocks tonight found damaged or unreadable there: tonight's run goes round them, but the
         # earlier runs that name them cannot be restored from that copy until `coffre repair` heals them.
         self.damaged_held: dict[str, set[str]] = {}
+        self.damaged_holders: dict[str, set[str]] = {}  # name -> the copies that held it when it was found damaged
         # name -> the copies where tonight read or wrote (and read back) its bytes, as the bits of an int (_bit): a set
         # of them took 230 bytes a block, a small int takes none of its own.
         self.checked: dict[str, int] = {}
@@ -178,9 +179,13 @@ class SharedBlocks:
         # damaged on every copy is written again tonight, not named. The others read it on its evening only.
         always = next((s for s in self._order() if s in holders), None)
         if not holders:
-            # Gone from every copy whose newest run names it: what is written tonight under the name is not the bytes
-            # that run's lists give, and the runs that need them restore from no copy; a person must hear it.
-            self._damaged([s for s in live if name in self.known.get(s, {})], name)
+            gone = [s for s in live if name in self.known.get(s, {})]
+            if gone:
+                # Gone from every copy here whose newest run names it: the runs that need it restore from none of
+                # them (a person must hear it), and the name is not used for other bytes, since a copy not here
+                # tonight may still hold the old ones, which repair would then put back under tonight's run.
+                self._damaged(gone, name, gone)
+                return None
         for spec in holders:
             # Only bytes a signed list of the copy vouches for (its newest run's, or tonight's) are named again: a
             # block no such list names (an older run's, a killed run's) may be damaged unseen, and is not trusted.
@@ -189,7 +194,7 @@ class SharedBlocks:
             if vouched is None:
                 return None
             if not 0 < size <= MAX_BLOCK:  # empty, too big, or not a file (a folder in its place): damaged there
-                self._damaged([spec], name)
+                self._damaged([spec], name, holders)
                 self._look_at_the_others(holders, spec, name)
                 return None
             if reading or spec == always:
@@ -238,14 +243,15 @@ class SharedBlocks:
             vouched = self.known.get(spec, {}).get(name)
             size = self.listed[spec][name]
             if vouched is None or not 0 < size <= MAX_BLOCK:
-                self._damaged([spec], name)
+                self._damaged([spec], name, holders)
             else:
                 self._read(spec, name, vouched)  # a damaged one is recorded there
 
-    def _damaged(self, specs, name: str) -> None:
+    def _damaged(self, specs, name: str, holders) -> None:
         with self._lock:
             for spec in specs:
                 self.damaged_held.setdefault(spec, set()).add(name)
+            self.damaged_holders.setdefault(name, set()).update(holders)
 
     def _checked(self, name: str, specs) -> None:
         with self._lock:
@@ -294,7 +300,9 @@ class SharedBlocks:
         with self._lock:
             self.held_read += 1
         if not good:
-            self._damaged([spec], name)
+            with self._lock:
+                holders = [s for s, names in self.listed.items() if name in names]
+            self._damaged([spec], name, holders)
         return held if good else None
 
     def _listed(self, specs, name: str, size: int) -> None:

@@ -616,3 +616,33 @@ def test_a_held_block_emptied_replaced_or_gone_is_said_by_the_evening_that_meets
         assert said.startswith(f"block blocks/{name[:2]}/{name}, ") and "on every copy that held it" in said, said
     else:
         assert said.startswith(f"on {a}, block blocks/{name[:2]}/{name}, ") and "coffre repair" in said, said
+
+
+@pytest.mark.parametrize("how", ["damaged", "gone"])
+def test_a_held_block_bad_on_the_only_copy_here_is_not_called_lost_while_another_copy_is_away(larger_store, tmp_path,
+                                                                                            how):
+    """Found by review: with the other copy unplugged, a block damaged or gone on the copy here was said lost to every
+    copy; and, gone, its name was written anew with other bytes, which repair from the returning copy then put back
+    under tonight's run, damaging it. The copy away may hold it: it is said of this copy alone, the name is left."""
+    store = larger_store
+    archive(store)
+    sell(store, 5)
+    archive(store)
+    name = steady_blocks(store)[0]
+    a, b = store.destinations
+    path = blocks_dir(store, a) / name[:2] / name
+    if how == "damaged":
+        damage(store, a, name)
+    else:
+        path.unlink()
+    b.rename(b.with_name("disk-B-away"))
+    sell(store, 5)
+    out = archive(store, code=4)
+    said = [x for x in out["attention"] if name in x]
+    assert len(said) == 1 and said[0].startswith(f"on {a}, block ") and "every copy" not in said[0], out["attention"]
+    tonight = next(r for r in store.run_dirs(a) if r.name == out["run_id"])
+    assert name not in listed(tonight), "the name was used for other bytes"
+    b.with_name("disk-B-away").rename(b)
+    res = coffre(store, "repair")
+    assert res.code == 0, res
+    assert coffre(store, "verify", "--from", a).code == 0
