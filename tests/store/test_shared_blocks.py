@@ -597,10 +597,7 @@ def test_a_held_block_emptied_replaced_or_gone_is_said_by_the_evening_that_meets
     """Found by review: an empty block, a folder in its place (sizes a listing gives as 0 and -1), or a block gone from
     every copy was gone round in silence (exit 0), while the runs that need it no longer restored from there."""
     store = larger_store
-    archive(store)
-    sell(store, 5)
-    archive(store)
-    name = steady_blocks(store)[0]
+    name = _a_steady_block_after_two_evenings(store)
     a, b = store.destinations
     for dest in ([a] if how != "gone from both copies" else [a, b]):
         path = blocks_dir(store, dest) / name[:2] / name
@@ -625,10 +622,7 @@ def test_a_held_block_bad_on_the_only_copy_here_is_not_called_lost_while_another
     copy; and, gone, its name was written anew with other bytes, which repair from the returning copy then put back
     under tonight's run, damaging it. The copy away may hold it: it is said of this copy alone, the name is left."""
     store = larger_store
-    archive(store)
-    sell(store, 5)
-    archive(store)
-    name = steady_blocks(store)[0]
+    name = _a_steady_block_after_two_evenings(store)
     a, b = store.destinations
     path = blocks_dir(store, a) / name[:2] / name
     if how == "damaged":
@@ -646,3 +640,11 @@ def test_a_held_block_bad_on_the_only_copy_here_is_not_called_lost_while_another
     res = coffre(store, "repair")
     assert res.code == 0, res
     assert coffre(store, "verify", "--from", a).code == 0
+
+
+def _a_steady_block_after_two_evenings(store) -> str:
+    """Two runs with sales between: a block both name, which the next evening names again."""
+    archive(store)
+    sell(store, 5)
+    archive(store)
+    return steady_blocks(store)[0]
