@@ -372,7 +372,7 @@ def test_a_held_block_damaged_on_every_copy_is_written_again_under_another_name_
     name = steady_blocks(store)[0]
     for dest in store.destinations:
         damage(store, dest, name)
-    sell(store, 5)
+    # No sale tonight: one may change the very stretch the block holds (an index's pages), and tonight would not meet it.
     # Saved, but a person must hear that the earlier runs needing the block do not restore from either copy.
     out = archive(store, code=5)
     assert [c["ok"] for c in out["copies"]] == [True, True], out
@@ -606,8 +606,7 @@ def test_a_held_block_emptied_replaced_or_gone_is_said_by_the_evening_that_meets
             path.write_bytes(b"")
         elif how == "a folder in its place":
             path.mkdir()
-    sell(store, 5)
-    out = archive(store, code=5)
+    out = archive(store, code=5)  # no sale tonight: every block of the last run is met again
     (said,) = out["attention"]
     if how == "gone from both copies":
         assert said.startswith(f"block blocks/{name[:2]}/{name}, ") and "on every copy that held it" in said, said
@@ -630,8 +629,7 @@ def test_a_held_block_bad_on_the_only_copy_here_is_not_called_lost_while_another
     else:
         path.unlink()
     b.rename(b.with_name("disk-B-away"))
-    sell(store, 5)
-    out = archive(store, code=4)
+    out = archive(store, code=4)  # no sale tonight: every block of the last run is met again
     said = [x for x in out["attention"] if name in x]
     assert len(said) == 1 and said[0].startswith(f"on {a}, block ") and "every copy" not in said[0], out["attention"]
     tonight = next(r for r in store.run_dirs(a) if r.name == out["run_id"])
