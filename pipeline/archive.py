@@ -46,7 +46,7 @@ from pipeline.state.scratch import scratch_folder
 from pipeline.journals.run import tables_wanted
 from pipeline.state.activity_log import ActivityLog, check_against
 from pipeline.state.activity_log import head as log_head
-from pipeline.state.history import History
+from pipeline.state.history import History, append_check
 from pipeline.state.lock import StoreLock
 from pipeline.state.record_lock import record_lock
 from pipeline.state.sentences import english
@@ -74,6 +74,9 @@ class ArchiveResult:
     foreign_database: bool = False  # the database does not match the journal mapping: not the till's, it seems
     pruned: dict | None = None  # what the prune after the run removed ([retention] after_archive)
     held_blocks_read: int | None = None  # format 2: blocks the copies held already, read again tonight
+    # format 2: {copy: what tonight said of the blocks earlier runs need that it found damaged there}, recorded so that
+    # status says it until a verify that reads the whole copy passes (the evenings after go round those blocks).
+    held_damaged: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -290,19 +293,25 @@ def _damaged_held(shared: SharedBlocks, result: "ArchiveResult") -> None:
     lost = {n for names in damaged.values() for n in names
             if everyone and all(n in damaged.get(s, ()) for s in shared.damaged_holders.get(n) or ())}
     if lost:
-        result.attention.append(_one_or_many(lost, _(
+        said = _one_or_many(lost, _(
             "block {name}, which earlier runs need, is damaged, gone or unreadable on every copy that held it: those "
             "runs no longer restore from any copy (coffre verify names them)"), _(
             "{count} blocks that earlier runs need are damaged, gone or unreadable on every copy that held them ({name} "
-            "among them): those runs no longer restore from any copy (coffre verify names them)")))
+            "among them): those runs no longer restore from any copy (coffre verify names them)"))
+        result.attention.append(said)
+        for spec, names in damaged.items():
+            if names & lost:
+                result.held_damaged.setdefault(spec, []).append(said)
     for spec, names in sorted(damaged.items()):
         if names - lost:
-            result.attention.append(_one_or_many(names - lost, _(
+            said = _one_or_many(names - lost, _(
                 "on {copy}, block {name}, which earlier runs need, is damaged or cannot be read: they do not restore "
                 "from that copy until coffre repair heals it from another copy (then run coffre verify)"), _(
                 "on {copy}, {count} blocks that earlier runs need are damaged or cannot be read ({name} among them): "
                 "those runs do not restore from that copy until coffre repair heals them from another copy (then run "
-                "coffre verify)"), copy=spec))
+                "coffre verify)"), copy=spec)
+            result.attention.append(said)
+            result.held_damaged.setdefault(spec, []).append(said)
 
 
 def _one_or_many(names: set[str], one: str, many: str, **values) -> str:
@@ -525,6 +534,12 @@ def _record_run(history: History, entry: dict, written: list[str], copies: dict,
             raise CannotRun(_("Run {run_id} is already in the record {path}.").format(run_id=record["run_id"],
                                                                                       path=history.path))
         doc["runs"] += adopted + [record]
+        if result.held_damaged:
+            # Kept with the verifies' verdicts: status says it until a verify that reads the whole copy passes.
+            append_check(doc, {
+                "kind": "archive", "at": entry["created_at"], "run_id": entry["run_id"],
+                "copies": [{"destination": spec, "medium": media.get(spec) or None, "ok": False, "whole": False,
+                            "problems": [english(s) for s in said]} for spec, said in result.held_damaged.items()]})
         doc["started"] = [r for r in doc.get("started") or [] if r > record["run_id"]]  # done, or dead and swept
         doc["last_destinations"] = specs
         known = doc.setdefault("destinations", {})

@@ -77,6 +77,13 @@ def store_status(cfg: Config, now: float | None = None, look: bool = True) -> di
                         "the deep verify of {destination} failed ({at}), and no deep verify that read the whole copy "
                         "has passed since (those of one run, a slice or within a time limit do not clear it)")}[key]
                 problems.append(failed.format(destination=spec, at=e[key]["at"]))
+        held = e["held_blocks_damaged"]
+        if held and held["run_id"] != (last or {}).get("run_id"):  # the last run's own are said with it, above
+            for sentence in held["problems"]:
+                said = _("the run {run_id} ({at}) needs a person: {sentence}; this stands until a verify that reads the "
+                         "whole copy passes").format(run_id=held["run_id"], at=held["at"], sentence=shown(sentence))
+                if said not in problems:  # a block lost to every copy is said once, not once per copy
+                    problems.append(said)
         if not e["last_drill"]:
             problems.append(_("{destination} has never passed a restore drill").format(destination=spec))
         left = e["evenings_left"]
@@ -118,10 +125,21 @@ def _copy_status(cfg: Config, spec: str, h: History, now: float, look: bool) -> 
         else sum(r.get("bytes") or 0 for r in held)
     seen = [_stamp(entry["last_written_at"])]
     settled: set[str] = set()  # the kinds whose verdict is known: a failure, or a pass that reads the whole copy
+    entry["held_blocks_damaged"] = None
+    whole_since = False  # a verify that read the whole copy came after: it says the damage itself, or that it is gone
     for c in reversed(h.doc.get("checks") or []):
         key = {"verify": "last_verify", "verify-deep": "last_deep_verify", "drill": "last_drill"}.get(c.get("kind"))
         for one in c.get("copies", []):
+            if copy.judged_in(one) and c.get("kind") == "archive":
+                # Blocks earlier runs need that an evening found damaged here: the evenings after go round them and
+                # never read them again, so it stands until a whole verify.
+                if not whole_since and not entry["held_blocks_damaged"] and not one.get("ok"):
+                    entry["held_blocks_damaged"] = {"at": c["at"], "run_id": c.get("run_id"),
+                                                    "problems": list(one.get("problems") or [])}
+                break
             if copy.judged_in(one):
+                if key in ("last_verify", "last_deep_verify") and one.get("whole", True) and not one.get("missing"):
+                    whole_since = True
                 if not one.get("missing") and (one.get("ok") or one.get("runs")):
                     seen.append(_stamp(c["at"]))
                 if key and key not in settled:

@@ -148,6 +148,11 @@ def load_record(path: Path, config_path: Path | None = None) -> dict:
     return doc
 
 
+def append_check(doc: dict, record: dict) -> None:
+    """Adds a verdict on copies to the record being updated: a verify's, a drill's, or what an archive found."""
+    doc["checks"] = ((doc.get("checks") or []) + [record])[-KEEP_CHECKS:]
+
+
 class History:
     def __init__(self, state_dir: Path, store_id: str, config_path: Path | None = None):
         self.state_dir, self.store_id, self.config_path = Path(state_dir), store_id, config_path
@@ -188,9 +193,7 @@ class History:
     def add_check(self, record: dict, data_checks: dict[str, dict[str, dict]] | None = None) -> None:
         """Adds a verify or drill verdict, and when each run's data was read ({copy key: {run_id: record}})."""
         with self.update() as doc:
-            checks = doc.setdefault("checks", [])
-            checks.append(record)
-            doc["checks"] = checks[-KEEP_CHECKS:]
+            append_check(doc, record)
             for one in (x for c in doc["checks"] for x in c.get("copies") or []):
                 for key in ("runs", "data_read"):  # an older verify's run ids: how many, as a verify now keeps them
                     if isinstance(one.get(key), list):

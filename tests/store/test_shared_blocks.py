@@ -646,3 +646,32 @@ def _a_steady_block_after_two_evenings(store) -> str:
     sell(store, 5)
     archive(store)
     return steady_blocks(store)[0]
+
+
+def test_a_damaged_held_block_is_said_by_status_until_a_verify_of_the_whole_copy_passes(larger_store):
+    """Found by review: the evening that met a damaged held block said it (exit 5), but the evenings after go round it
+    and never read it again, and status said only the last run's words: one quiet evening later, "All good" while the
+    earlier runs still did not restore from that copy. It stands until a verify that reads the whole copy passes."""
+    store = larger_store
+    name = _a_steady_block_after_two_evenings(store)
+    a, _b = store.destinations
+    damage(store, a, name)
+    found = archive(store, code=5)["run_id"]  # no sale tonight: every block of the last run is met again
+    sell(store, 5)
+    archive(store)  # the evening after goes round the block, and says nothing of it
+
+    def standing(lang: str = "en") -> list[str]:
+        res = run_coffre("status", "--config", store.config, "--json", "--no-look", env={"COFFRE_LANG": lang})
+        return [p for p in json.loads(res.out)["problems"] if name in p]
+
+    (said,) = standing()
+    assert said.startswith(f"the run {found} (") and f"on {a}, block blocks/{name[:2]}/{name}, " in said, said
+    assert "until a verify that reads the whole copy passes" in said
+    (dit,) = standing("fr")
+    assert f"sur {a}, le bloc blocks/{name[:2]}/{name}" in dit and "abîmé" in dit, dit
+    assert coffre(store, "verify", "--run", "latest").code == 0  # tonight's run, which does not need the block
+    assert standing(), "a verify of one run cleared it"
+    assert coffre(store, "repair").code == 0
+    assert standing(), "said until a verify shows the repair holds"
+    assert coffre(store, "verify").code == 0
+    assert not standing()
