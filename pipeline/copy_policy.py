@@ -20,7 +20,12 @@ def policy_gaps(cfg: Config, runs: list[dict]) -> tuple[list[str], list[str]]:
     configured = {normalised(s) or s: s for s in cfg.destinations}
     offsite = [s for s in cfg.destinations if cfg.role(s) == "off-site"]
     standing = []
-    if len(configured) < MIN_COPIES:
+    if len(configured) < MIN_COPIES and len(set(cfg.destinations)) > len(configured):
+        # Two names of one folder (a symbolic link, another spelling of its path): written once, one copy.
+        standing.append(_("the destinations {destinations} are one folder, named twice (a link, or another spelling "
+                          "of its path): one copy, where the rule is at least {min} copies").format(
+            destinations=", ".join(cfg.destinations), min=MIN_COPIES))
+    elif len(configured) < MIN_COPIES:
         standing.append((_("only one destination is configured: the rule is at least {min} copies") if configured
                          else _("no destination is configured: the rule is at least {min} copies")).format(
             min=MIN_COPIES))

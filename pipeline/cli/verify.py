@@ -60,7 +60,10 @@ def command(config_path, sources, run_id, all_runs, deep, identity, passphrase_e
             {"destination": r.spec, "ok": r.ok, "missing": r.missing,
              "runs": [{"run_id": x.run_id, "ok": x.ok, "data_read": x.data_read, "bytes_read": x.bytes_read} for x in r.runs],
              "problems": [{"run": p.run_id, "file": p.file, "message": p.message} for p in r.problems],
-             "notes": r.notes} for r in reports]}
+             "notes": r.notes} for r in reports], "same_destination": outcome.same_as}
+        for second, first in outcome.same_as.items():
+            say(_("Note: {destination} is the same destination as {other}: one copy, checked once.").format(
+                destination=second, other=first), "warning")
         if as_json:
             click.echo(json.dumps(alert.summary, indent=2))
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import blake3
 
@@ -66,6 +66,7 @@ class VerifyOutcome:
     reports: list[CopyReport]
     recorded: bool = True  # False: the verdict could not be written to the record (a read-only state folder)
     not_recorded_because: str = ""
+    same_as: dict[str, str] = field(default_factory=dict)  # a destination named twice: {the second name: the first}
 
 
 def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None, identities: list | None = None,
@@ -76,7 +77,16 @@ def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None
     history = History.of(cfg)
     started = time.monotonic()
     deep = DeepChecker(identities, side_by_side=len(specs) == 1) if identities else None
-    dests = {spec: open_destination(spec) for spec in specs}
+    dests, places, same_as = {}, {}, {}
+    for spec in specs:
+        dest = open_destination(spec)
+        # One folder named twice (a trailing slash, a symlink) is one copy: checked once, never counted twice.
+        if dest.normalised() in places:
+            same_as[spec] = places[dest.normalised()]
+            continue
+        places[dest.normalised()] = spec
+        dests[spec] = dest
+    specs = list(dests)
     same_medium = twins(dests)
 
     def one_copy(spec: str) -> CopyReport:
@@ -146,5 +156,5 @@ def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None
         raise
     except (OSError, CannotRun) as err:
         # Whoever may read the copies may check them: a state folder they cannot write costs only the record.
-        return VerifyOutcome(reports, False, error_words(err))
-    return VerifyOutcome(reports)
+        return VerifyOutcome(reports, False, error_words(err), same_as)
+    return VerifyOutcome(reports, same_as=same_as)
