@@ -65,7 +65,8 @@ def describe(st: dict) -> list[str]:
             days = d["days_since_present"]
             seen = (_("never seen") if days is None else _("last seen today") if days == 0
                     else ngettext("last seen {n} day ago", "last seen {n} days ago", days).format(n=days))
-            lines.append(_("    not there now ({seen}): {reason}").format(seen=seen, reason=d["absent_because"]))
+            # The reason is already words about the copy ("missing (is the USB key …)"): said once, then when seen.
+            lines.append(_("    now: {reason}; {seen}").format(seen=seen, reason=d["absent_because"]))
         written = d["last_run_written"] or _("none")
         if d["last_written_at"]:
             written = f"{written} ({d['last_written_at']})"

@@ -111,7 +111,9 @@ def test_status_says_per_copy_role_room_runs_held_last_verify_and_drill_and_the_
         assert e["days_since_present"] == 0 and e["free_bytes"] is None and e["runs_held"] == 2, e
         assert entries(st)[str(b)]["present"] is True
         res = store.coffre("status")
-        assert res.code == 0 and f"not there now (last seen today): {e['absent_because']}" in res.out, res
+        assert res.code == 0 and f"    now: {e['absent_because']}; last seen today\n" in res.out, res
+        res = store.coffre("status", env={"COFFRE_LANG": "fr"})
+        assert "    maintenant : absente (la clé USB" in res.out and "absent maintenant" not in res.out, res.out
 
 
 def test_destinations_in_table_form_give_each_copy_its_role_and_a_wrong_role_is_one_sentence_exit_2(tmp_path, shop_db):
