@@ -74,6 +74,7 @@ class ArchiveResult:
     foreign_database: bool = False  # the database does not match the journal mapping: not the till's, it seems
     pruned: dict | None = None  # what the prune after the run removed ([retention] after_archive)
     held_blocks_read: int | None = None  # format 2: blocks the copies held already, read again tonight
+    first_run: bool = False  # no run before this one in the record: every record is checked, as it must be
     # format 2: {copy: what tonight said of the blocks earlier runs need that it found damaged there}, recorded so that
     # status says it until a verify that reads the whole copy passes (the evenings after go round those blocks).
     held_damaged: dict[str, list[str]] = field(default_factory=dict)
@@ -118,6 +119,7 @@ def run_archive(cfg: Config, destination_specs: list[str], allow_same_disk: bool
         history = History.of(cfg)
         result = ArchiveResult(None, cfg.store_id, [])
         plan = _prepare(cfg, destination_specs, source, history, allow_same_disk or cfg.allow_same_disk, result, say)
+        result.first_run = plan.previous is None
         with _scratch(cfg) as scratch:
             sealed = None
             try:

@@ -115,6 +115,10 @@ def _print_human(result) -> None:
                      "({unchanged} unchanged since the last check).", verified).format(
             records=number(sum(j["records"].values())), journals=len(j["records"]), verified=number(verified),
             unchanged=number(j["checks"]["signatures_unchanged_since_last_check"])))
+        because = j.get("all_records_because")
+        if because and not result.first_run:
+            # An evening that checks everything takes the time of a first run: the person hears why.
+            say(_("  Every record was checked, not only the new ones: {reason}.").format(reason=because))
         if j["checks"].get("seals_checked"):
             say(ngettext("  The till's own chain: {n} seal recomputed by its recipe.",
                          "  The till's own chain: {n} seals recomputed by its recipe.",

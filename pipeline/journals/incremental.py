@@ -94,11 +94,11 @@ def _usable(kept: dict[str, FrameFile] | None, mapping: Mapping) -> bool:
 def _supports_tail(mapping: Mapping) -> None:
     for j in mapping.journals.values():
         if SOURCE_ID not in j.fields:
-            raise NotTail(f"journal {j.name} has no {SOURCE_ID}")
+            raise NotTail(_("journal {journal} has no {field}").format(journal=j.name, field=SOURCE_ID))
     for spec in ("line_checks", "payment_checks"):
         jn = (mapping.doc.get(spec) or {}).get("journal")
         if jn and "ticket_source_id" not in mapping.journals[jn].fields:
-            raise NotTail(f"journal {jn} has no ticket_source_id")
+            raise NotTail(_("journal {journal} has no {field}").format(journal=jn, field="ticket_source_id"))
 
 
 def _consistent(state: dict, mapping: Mapping) -> None:
@@ -108,9 +108,9 @@ def _consistent(state: dict, mapping: Mapping) -> None:
             bound, count = state["boundaries"][j.name], state["counts"][j.name]
             if bound != state["tables"][j.table]["upto"] or not isinstance(count, int) or count < 0 \
                     or count != state["tables"][j.table]["rows"]:
-                raise NotTail(f"the kept state of journal {j.name} does not hold together")
+                raise NotTail(_("the kept state of journal {journal} does not hold together").format(journal=j.name))
     except (KeyError, TypeError) as err:
-        raise NotTail(f"the kept state is incomplete ({err})") from err
+        raise NotTail(_("the kept state is incomplete ({error})").format(error=err)) from err
 
 
 def export_everything(snapshot: Path, mapping: Mapping, files: dict[str, FrameFile], level: int,
@@ -163,17 +163,17 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
         state = cache.load_state() if previous else None
         files, tail, why, evidence = None, None, None, None
         if not state:
-            why = "the kept state is not sealed by this store's signing key (edited or damaged)" if cache.refused \
-                else "no checkpoint from the last run"
+            why = _("the kept state is not sealed by this store's signing key (edited or damaged)") if cache.refused \
+                else _("no checkpoint from the last run")
         elif state.get("none_because"):
-            why = f"the last run cannot be followed: {state['none_because']}"
+            why = _("the last run cannot be followed: {reason}").format(reason=state['none_because'])
         elif state.get("mapping") != digest:
-            why = ("the mapping, the export format, the shop's time zone or its rules, SQLite's version or the database's "
-                   "planner statistics changed")
+            why = _("the mapping, the export format, the shop's time zone or its rules, SQLite's version or the database's "
+                    "planner statistics changed")
         elif outside := reads_outside(conn, mapping):
-            why = (f"the mapping's SQL reads {', '.join(sorted(outside))}, which Coffre does not know to give the "
-                   "same text from the same rows (the clock, the computer's time zone, chance, the connection): every "
-                   "run checks everything")
+            why = _("the mapping's SQL reads {functions}, which Coffre does not know to give the same text from the same "
+                    "rows (the clock, the computer's time zone, chance, the connection): every run checks everything"
+                    ).format(functions=", ".join(sorted(outside)))
         else:
             try:
                 _supports_tail(mapping)
@@ -206,7 +206,7 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
                     # The proof's NotTail comes first: checks run on rows it would have refused prove nothing.
                     evidence = proof.result()
                 if not _usable(files, mapping):
-                    raise NotTail("the journals kept from the last run do not match their record")
+                    raise NotTail(_("the journals kept from the last run do not match their record"))
                 if failed is not None:
                     raise failed
                 frame_level = max(level, FRAME_LEVEL) if tail.how_many_new(conn) <= FRAME_LEVEL_UP_TO else level
@@ -228,7 +228,7 @@ def journals_for_run(snapshot: Path, folder: Path, mapping_name: str, previous: 
                 counts = exported.result()
         checks.till_keys = till_key_rows(conn, mapping)
         keys_since(checks, (previous or {}).get("till_keys"))
-        new_state = {"none_because": "its checks had findings, which every run must report again"}
+        new_state = {"none_because": _("its checks had findings, which every run must report again")}
         if not checks.findings:
             try:
                 if evidence is None:
@@ -274,11 +274,12 @@ def _next_state(conn, mapping: Mapping, digest: str, tables: dict, checks: Check
     bounds = {}
     for j in mapping.journals.values():
         if j.table not in tables:
-            raise NotTail(f"journal {j.name} does not read its table {j.table}")
+            raise NotTail(_("journal {journal} does not read its table {table}").format(journal=j.name, table=j.table))
         bounds[j.name] = tables[j.table]["upto"]
         # A row of the table that its journal leaves out (a join that finds nothing) could come in later.
         if counts[j.name] != tables[j.table]["rows"]:
-            raise NotTail(f"{tables[j.table]['rows'] - counts[j.name]} row(s) of {j.table} are not in journal {j.name}")
+            raise NotTail(_("{count} row(s) of {table} are not in journal {journal}").format(
+                count=tables[j.table]['rows'] - counts[j.name], table=j.table, journal=j.name))
     after = {t: r["upto"] for t, r in (previous_tables or {}).items()} if previous_tables else None
     dangling = dangling_references(conn, set(tables) - {"sqlite_schema"}, after)
     if dangling:
@@ -288,7 +289,7 @@ def _next_state(conn, mapping: Mapping, digest: str, tables: dict, checks: Check
         beyond = conn.execute(f"SELECT count(*) FROM ({j.unordered_sql}) WHERE {quote_ident(SOURCE_ID)} > ?",
                               (bounds[j.name],)).fetchone()[0]
         if beyond:
-            raise NotTail(f"journal {j.name}'s {SOURCE_ID} is not its table's rowid")
+            raise NotTail(_("journal {journal}'s {field} is not its table's rowid").format(journal=j.name, field=SOURCE_ID))
     kept = {
         "chains": tail.chains if tail else chain_anchors(checks.checkpoint),
         "numbers": tail.numbers if tail else numbering_anchors(conn, mapping),
@@ -296,7 +297,7 @@ def _next_state(conn, mapping: Mapping, digest: str, tables: dict, checks: Check
     }
     if _holds_bytes(kept):
         # A blob where the till writes text (a register code): kept as text, it would no longer match its rows.
-        raise NotTail("a record names its register, its day or its number with bytes, not text")
+        raise NotTail(_("a record names its register, its day or its number with bytes, not text"))
     return dict(kept, mapping=digest, tables=tables, boundaries=bounds, counts=counts,
                 cache={name: f.record() for name, f in files.items()})
 

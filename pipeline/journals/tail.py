@@ -24,6 +24,7 @@ from pipeline.journals.checks import (CHAIN_START, CheckResult, Signatures, _rec
                                       no_keys, numbers_missing, rate_pivot, report_payments, report_ticket_lines,
                                       ticket_line_columns, workers)
 from pipeline.journals.connection import zone_rules
+from pipeline.i18n import _
 from pipeline.journals.exact_sums import rows_summing, run_summing
 from pipeline.journals.key_lookups import keyed_only
 from pipeline.journals.mapping import (ROW_LOCAL, SOURCE_ID, Journal, Mapping, quote_ident, row_local_digest,
@@ -153,25 +154,26 @@ def page_evidence(snapshot: Path, conn: sqlite3.Connection, tables: set[str], re
     try:
         with SQLiteFile(snapshot) as f:
             if not f.accounted_for():
-                raise NotTail("the database holds overflow pages")
+                raise NotTail(_("the database holds overflow pages"))
             roots = f.table_roots()
             for name in sorted((set(tables) | set(recorded or {})) - {"sqlite_schema"}):
                 if name not in roots and name in tables:
                     # A virtual table (full-text search) or a table-valued function (json_each, pragma_…)
-                    raise NotTail(f"the journals read {name}, which has no rows of its own in the database's file: "
-                                  "nothing proves what it gives unchanged, so every run checks everything")
+                    raise NotTail(_("the journals read {name}, which has no rows of its own in the database's file: "
+                                    "nothing proves what it gives unchanged, so every run checks everything").format(
+                        name=name))
                 if name not in roots:
-                    raise NotTail(f"table {name} is gone")
+                    raise NotTail(_("table {name} is gone").format(name=name))
                 now = f.max_rowid(roots[name])
                 rec = (recorded or {}).get(name)
                 digests = f.rows_digests(roots[name], [now] + ([rec["upto"]] if rec else []))
                 if rec and (digests[1].hexdigest != rec["digest"] or digests[1].rows != rec["rows"]):
-                    raise NotTail(f"rows of table {name} checked at the last run have changed")
+                    raise NotTail(_("rows of table {name} checked at the last run have changed").format(name=name))
                 out[name] = {"upto": now, "rows": digests[0].rows, "digest": digests[0].hexdigest}
             schema = f.rows_digest(1, 1 << 62)
             rec = (recorded or {}).get("sqlite_schema")
             if rec and (schema.hexdigest != rec["digest"] or schema.rows != rec["rows"]):
-                raise NotTail("the database's schema changed")
+                raise NotTail(_("the database's schema changed"))
             out["sqlite_schema"] = {"upto": None, "rows": schema.rows, "digest": schema.hexdigest}
     except (NotRowidTable, MalformedFile, sqlite3.Error, OSError, KeyError, TypeError) as err:
         raise NotTail(str(err)) from err
@@ -183,7 +185,7 @@ def _rowid_name(conn, table: str) -> str:
     for name in ("rowid", "_rowid_", "oid"):
         if name not in columns:
             return name
-    raise NotTail(f"table {table} hides its rowid behind columns of every rowid name")
+    raise NotTail(_("table {table} hides its rowid behind columns of every rowid name").format(table=table))
 
 
 def grown_tables_read(conn, mapping: Mapping, recorded: dict) -> None:
@@ -226,21 +228,24 @@ def grown_tables_read(conn, mapping: Mapping, recorded: dict) -> None:
                 if table in recorded and (top or 0) == recorded[table]["upto"]:
                     continue
                 if windows:
-                    raise NotTail(f"table {table}, which journal {j.name} reads, has rows that were not there at the "
-                                  f"last run, and journal {windows[0]} computes a window function: its records read "
-                                  "other records' rows, whatever the mapping vouches")
+                    raise NotTail(_("table {table}, which journal {journal} reads, has rows that were not there at the "
+                                    "last run, and journal {other} computes a window function: its records read "
+                                    "other records' rows, whatever the mapping vouches").format(
+                        table=table, journal=j.name, other=windows[0]))
                 if vouched and views:
-                    raise NotTail(f"table {table}, which journal {j.name} reads, has rows that were not there at the "
-                                  f"last run, and the journal reads the view {sorted(views)[0]}, whose SQL the "
-                                  "mapping's word that a record reads only its own rows does not cover")
+                    raise NotTail(_("table {table}, which journal {journal} reads, has rows that were not there at the "
+                                    "last run, and the journal reads the view {view}, whose SQL the mapping's word "
+                                    "that a record reads only its own rows does not cover").format(
+                        table=table, journal=j.name, view=sorted(views)[0]))
                 if not vouched:
-                    raise NotTail(f"table {table}, which journal {j.name} reads, has rows that were not there at the "
-                                  f"last run, and the mapping does not vouch that a record reads only its own rows "
-                                  f"(\"{ROW_LOCAL}\": \"{row_local_digest(mapping.doc)}\" says it of this mapping "
-                                  "as it is)")
+                    raise NotTail(_("table {table}, which journal {journal} reads, has rows that were not there at the "
+                                    "last run, and the mapping does not vouch that a record reads only its own rows "
+                                    "(\"{key}\": \"{digest}\" says it of this mapping as it is)").format(
+                        table=table, journal=j.name, key=ROW_LOCAL, digest=row_local_digest(mapping.doc)))
                 if table.lower() not in parents or not keyed_only(conn, j.full_sql, table):
-                    raise NotTail(f"table {table}, which journal {j.name} reads, has rows that were not there at the "
-                                  "last run, which its older records could read")
+                    raise NotTail(_("table {table}, which journal {journal} reads, has rows that were not there at the "
+                                    "last run, which its older records could read").format(table=table,
+                                                                                          journal=j.name))
     except sqlite3.Error as err:  # a table with no rowid (WITHOUT ROWID): the proof would refuse it too
         raise NotTail(str(err)) from err
 
@@ -255,13 +260,15 @@ def dangling_references(conn, tables: set[str], after: dict[str, int] | None) ->
         for fk in conn.execute(f"PRAGMA foreign_key_list({quote_ident(table)})").fetchall():
             parent, col, to = fk[2], fk[3], fk[4]
             if to is None:
-                return f"{table}.{col} references {parent} without naming a column"
+                return _("{table}.{column} references {parent} without naming a column").format(table=table, column=col,
+                                                                                           parent=parent)
             sql = (f"SELECT {rowid} FROM {quote_ident(table)} t WHERE t.{quote_ident(col)} IS NOT NULL "
                    f"AND NOT EXISTS (SELECT 1 FROM {quote_ident(parent)} p WHERE p.{quote_ident(to)} = t.{quote_ident(col)})")
             row = conn.execute(sql + (f" AND t.{rowid} > ?" if low is not None else "") + " LIMIT 1",
                                (low,) if low is not None else ()).fetchone()
             if row is not None:
-                return f"row {row[0]} of {table} points at no {parent} row ({col})"
+                return _("row {row} of {table} points at no {parent} row ({column})").format(row=row[0], table=table,
+                                                                                        parent=parent, column=col)
     return None
 
 
@@ -331,7 +338,7 @@ class Tail:
         signed = {j.name for j in mapping.journals.values() if j.payload and j.chain_key is not None}
         if any(not (isinstance(a.get("chained"), str) and HEX64.match(a["chained"]))
                for j in signed for a in self.chains.get(j, {}).values()):
-            raise NotTail("the kept state holds no running digest of a chain (written by an older Coffre)")
+            raise NotTail(_("the kept state holds no running digest of a chain (written by an older Coffre)"))
         self.numbers = {j: dict(n) for j, n in state["numbers"].items()}
 
     def where(self, j: Journal) -> tuple[str, tuple]:
@@ -379,9 +386,9 @@ class Tail:
             key = tuple(row[5:]) if j.chain_key else ()
             a = anchors.get(_key_name(key))
             if not isinstance(order_value, int) or (a is not None and not isinstance(a.get("order"), int)):
-                raise NotTail(f"a {j.name} record has an order value that is not a whole number")
+                raise NotTail(_("a {journal} record has an order value that is not a whole number").format(journal=j.name))
             if a is not None and order_value <= a["order"]:
-                raise NotTail(f"a {j.name} record was added before records already checked")
+                raise NotTail(_("a {journal} record was added before records already checked").format(journal=j.name))
             rec = _record(j, key, number)
             name = _key_name(key)
             if a is None:
@@ -407,7 +414,7 @@ class Tail:
         for row in conn.execute(f"SELECT {', '.join(keys + [n])} FROM ({j.sql}) {where} ORDER BY {order}", params):
             key, number = tuple(row[:-1]), row[-1]
             if not isinstance(number, int):
-                raise NotTail(f"a {j.name} number is not a whole number")
+                raise NotTail(_("a {journal} number is not a whole number").format(journal=j.name))
             name = _key_name(key)
             prev = last.get(name)
             rec = dict(zip(j.numbering_key, key))
@@ -415,7 +422,7 @@ class Tail:
                 if number != 1:
                     result.add(late_start(j, rec, number))
             elif number <= prev:
-                raise NotTail(f"a {j.name} number was used again or out of order")
+                raise NotTail(_("a {journal} number was used again or out of order").format(journal=j.name))
             elif number - prev != 1:
                 result.add(numbers_missing(j, rec, prev, number))
             last[name] = number
@@ -502,7 +509,7 @@ class Tail:
         checked and exported again."""
         if conn.execute(f"SELECT 1 FROM coffre_affected_tickets WHERE {SOURCE_ID} <= ? LIMIT 1",
                         (self.bounds[tj.name],)).fetchone():
-            raise NotTail("lines or payments were added to tickets checked at an earlier run")
+            raise NotTail(_("lines or payments were added to tickets checked at an earlier run"))
 
     def per_ticket_checks(self, conn, result: CheckResult) -> None:
         """Each new ticket, and each older one that got new lines or payments, against its lines and payments."""

@@ -461,3 +461,22 @@ def test_new_planner_statistics_write_every_record_again(store):
     assert "planner statistics" in evening["journals"]["all_records_because"]
     again, _ = archive_json(store)
     assert again["journals"]["checked"] == "new records only", again["journals"]
+
+
+def test_an_evening_that_checks_everything_says_why_in_the_persons_language(store):
+    """Found by review: only --json said why an evening checked every record (and took a first run's time)."""
+    said = "Every record was checked, not only the new ones"
+    first = run_coffre("archive", "--config", store.config, "--yes")
+    assert first.code == 0 and said not in first.err, first  # a first run checks everything: nothing to explain
+    sell(store.db, 2)
+    evening = run_coffre("archive", "--config", store.config, "--yes")
+    assert evening.code == 0 and said not in evening.err, evening
+    kept = cache_dir(store) / "tickets.csv.zst"
+    data = bytearray(kept.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    kept.write_bytes(bytes(data))
+    sell(store.db, 2)
+    res = run_coffre("archive", "--config", store.config, "--yes", env={"COFFRE_LANG": "fr"})
+    assert res.code == 0, res
+    assert ("Tous les enregistrements ont été vérifiés, pas seulement les nouveaux : les journaux conservés de la "
+            "dernière sauvegarde ne correspondent pas à leur relevé.") in res.err, res.err
