@@ -17,13 +17,24 @@ def policy_gaps(cfg: Config, runs: list[dict]) -> tuple[list[str], list[str]]:
     itself cannot meet: a standing warning). Each a sentence naming the destination and for how many evenings."""
     last = next((r for r in reversed(runs) if r.get("written") is not None), None)
     zone = ZoneInfo(cfg.journals_timezone)
-    configured = {normalised(s) or s: s for s in cfg.destinations}
-    offsite = [s for s in cfg.destinations if cfg.role(s) == "off-site"]
+    names: dict[str, list[str]] = {}  # each place, by every name the config gives it (a link, another spelling)
+    for s in cfg.destinations:
+        names.setdefault(normalised(s) or s, []).append(s)
+    configured = {where: specs[0] for where, specs in names.items()}
     standing = []
-    if len(configured) < MIN_COPIES and len(set(cfg.destinations)) > len(configured):
-        # Two names of one folder (a symbolic link, another spelling of its path): written once, one copy.
-        standing.append(_("the destinations {destinations} are one folder, named twice (a link, or another spelling "
-                          "of its path): one copy, where the rule is at least {min} copies").format(
+    # A place is off-site only when each of its names says so: a link marked off-site to the shop's own folder
+    # is no copy elsewhere.
+    offsite = [specs[0] for specs in names.values() if all(cfg.role(s) == "off-site" for s in specs)]
+    for specs in names.values():
+        marked = [s for s in specs if cfg.role(s) == "off-site"]
+        if marked and len(marked) < len(specs):
+            standing.append(_("{destination} is marked off-site, but it is the folder {other} names, which is not: "
+                              "one folder is in one place").format(
+                destination=marked[0], other=next(s for s in specs if s not in marked)))
+    if len(configured) < MIN_COPIES and len(cfg.destinations) > len(configured):
+        # Names of one folder (a symbolic link, another spelling of its path): written once, one copy.
+        standing.append(_("the destinations {destinations} are one folder under several names (a link, or another "
+                          "spelling of its path): one copy, where the rule is at least {min} copies").format(
             destinations=", ".join(cfg.destinations), min=MIN_COPIES))
     elif len(configured) < MIN_COPIES:
         standing.append((_("only one destination is configured: the rule is at least {min} copies") if configured

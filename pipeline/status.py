@@ -77,11 +77,12 @@ def store_status(cfg: Config, now: float | None = None, look: bool = True) -> di
                         "the deep verify of {destination} failed ({at}), and no deep verify that read the whole copy "
                         "has passed since (those of one run, a slice or within a time limit do not clear it)")}[key]
                 problems.append(failed.format(destination=spec, at=e[key]["at"]))
-        held = e["held_blocks_damaged"]
-        if held and held["run_id"] != (last or {}).get("run_id"):  # the last run's own are said with it, above
+        for held in e["held_blocks_damaged"]:
+            if held["run_id"] == (last or {}).get("run_id"):
+                continue  # the last run's own are said with it, above
             for sentence in held["problems"]:
-                said = _("the run {run_id} ({at}) needs a person: {sentence}; this stands until a verify that reads the "
-                         "whole copy passes").format(run_id=held["run_id"], at=held["at"], sentence=shown(sentence))
+                said = _("the run {run_id} ({at}) needs a person: {sentence}; said until a verify reads the whole "
+                         "copy").format(run_id=held["run_id"], at=held["at"], sentence=shown(sentence))
                 if said not in problems:  # a block lost to every copy is said once, not once per copy
                     problems.append(said)
         if not e["last_drill"]:
@@ -125,7 +126,7 @@ def _copy_status(cfg: Config, spec: str, h: History, now: float, look: bool) -> 
         else sum(r.get("bytes") or 0 for r in held)
     seen = [_stamp(entry["last_written_at"])]
     settled: set[str] = set()  # the kinds whose verdict is known: a failure, or a pass that reads the whole copy
-    entry["held_blocks_damaged"] = None
+    entry["held_blocks_damaged"] = []  # newest first
     whole_since = False  # a verify that read the whole copy came after: it says the damage itself, or that it is gone
     for c in reversed(h.doc.get("checks") or []):
         key = {"verify": "last_verify", "verify-deep": "last_deep_verify", "drill": "last_drill"}.get(c.get("kind"))
@@ -133,9 +134,9 @@ def _copy_status(cfg: Config, spec: str, h: History, now: float, look: bool) -> 
             if copy.judged_in(one) and c.get("kind") == "archive":
                 # Blocks earlier runs need that an evening found damaged here: the evenings after go round them and
                 # never read them again, so it stands until a whole verify.
-                if not whole_since and not entry["held_blocks_damaged"] and not one.get("ok"):
-                    entry["held_blocks_damaged"] = {"at": c["at"], "run_id": c.get("run_id"),
-                                                    "problems": list(one.get("problems") or [])}
+                if not whole_since and not one.get("ok"):  # each evening's, as each names its own blocks
+                    entry["held_blocks_damaged"].append({"at": c["at"], "run_id": c.get("run_id"),
+                                                         "problems": list(one.get("problems") or [])})
                 break
             if copy.judged_in(one):
                 if key in ("last_verify", "last_deep_verify") and one.get("whole", True) and not one.get("missing"):

@@ -69,7 +69,7 @@ def _run_problem(r) -> str | None:
 
 def _check_copy_ok(copy) -> bool:
     return isinstance(copy, dict) and _is(copy.get("destination"), str) and _is(copy.get("medium"), str) \
-        and _is(copy.get("run_id"), str) and _is(copy.get("ok"), bool)
+        and _is(copy.get("run_id"), str) and _is(copy.get("ok"), bool) and _is(copy.get("problems"), list, str)
 
 
 def _problem(doc) -> str | None:
@@ -95,7 +95,7 @@ def _problem(doc) -> str | None:
     if not all(isinstance(v, dict) and all(isinstance(c, dict) and isinstance(c.get("at"), str) for c in v.values())
                for v in (doc.get("data_checks") or {}).values()):
         return _("its `data_checks` is malformed")
-    if not all(isinstance(c.get("at"), str) and isinstance(c.get("kind"), str)
+    if not all(isinstance(c.get("at"), str) and isinstance(c.get("kind"), str) and _is(c.get("run_id"), str)
                and isinstance(c.get("copies"), list) and all(_check_copy_ok(x) for x in c["copies"])
                for c in doc.get("checks") or []):
         return _("its `checks` is malformed")

@@ -118,6 +118,17 @@ def test_two_runs_that_follow_the_same_run_are_a_fork(tmp_path):
         assert any("forks" in s and first in s for s in json.loads(res.out)["attention"]), res.out
 
 
+def _archive_check(**fields) -> dict:
+    """What an evening keeps of the damaged blocks it met on a copy, one of its fields of another shape."""
+    check = {"kind": "archive", "at": "2026-01-01T00:00:00Z", "run_id": "20260101T000000Z-abcdef",
+             "copies": [{"destination": "/x", "ok": False, "whole": False, "problems": ["on /x, block …"]}]}
+    if "run_id" in fields:
+        check["run_id"] = fields["run_id"]
+    else:
+        check["copies"][0].update(fields)
+    return check
+
+
 def _record_path(store):
     return store.state_dir / f"{store.store_id}.history.json"
 
@@ -132,9 +143,13 @@ def _record_path(store):
     ("archive", lambda d: d["runs"][-1].update(manifest_blake3=None)),
     ("archive", lambda d: d["destinations"].update({k: 3 for k in d["destinations"]})),
     ("verify", lambda d: d.update(data_checks={"x": {"r": {"at": 1}}})),
+    ("status", lambda d: d.update(checks=[_archive_check(problems=5)])),
+    ("status", lambda d: d.update(checks=[_archive_check(problems=[123, None])])),
+    ("status", lambda d: d.update(checks=[_archive_check(run_id=5)])),
 ], ids=["a check not an object", "a date not a string", "failed not a map", "log_carried not a map",
         "row counts not a map", "previous not a run id", "manifest hash missing", "a place not a map",
-        "a read date not a string"])
+        "a read date not a string", "a check's problems not a list", "a check's problems not sentences",
+        "a check's run id not a string"])
 def test_a_record_with_a_malformed_entry_gets_the_way_out_too(tmp_path, command, edit):
     """Found by review: JSON of the right outer shape with one entry of another shape ended in an internal error
     (or, for a run's manifest hash, in a signed manifest its own readers refuse), and rebuild-record then said there

@@ -38,9 +38,24 @@ def test_two_destinations_that_are_one_folder_are_called_one_copy_by_the_copy_po
     store.config.write_text(text.replace(f'"{b}"', f'"{link}"'))
     res = run_coffre("archive", "--config", store.config, "--yes")
     assert res.code == 0, res
-    said = f"the destinations {a}, {link} are one folder, named twice"
+    said = f"the destinations {a}, {link} are one folder under several names"
     assert said in res.err and "only one destination is configured" not in res.err, res.err
     res = run_coffre("status", "--config", store.config, "--json")
     assert any(said in w for w in json.loads(res.out)["warnings"]), res.out
     res = run_coffre("status", "--config", store.config, env={"COFFRE_LANG": "fr"})
-    assert f"les destinations {a}, {link} sont un seul dossier, nommé deux fois" in res.out, res.out
+    assert f"les destinations {a}, {link} sont un seul dossier sous plusieurs noms" in res.out, res.out
+
+
+def test_a_link_marked_off_site_to_an_on_site_folder_is_no_off_site_copy(store):
+    """Found by review: with a link to the shop's USB key marked off-site, the copy policy held its off-site rule met."""
+    a, b = store.destinations
+    link = a.with_name("usb-A-again")
+    link.symlink_to(a)
+    text = store.config.read_text()
+    store.config.write_text(text.replace(f'"{b}"', f'"{b}", {{ to = "{link}", role = "off-site" }}'))
+    res = run_coffre("archive", "--config", store.config, "--yes")
+    assert res.code == 0, res
+    assert f"{link} is marked off-site, but it is the folder {a} names, which is not" in res.err, res.err
+    assert "no destination is marked off-site" in res.err, res.err
+    warnings = json.loads(run_coffre("status", "--config", store.config, "--json", "--no-look").out)["warnings"]
+    assert any("no destination is marked off-site" in w for w in warnings), warnings
