@@ -35,6 +35,7 @@ class CopyRepair:
     unwritten: dict[str, tuple[str, str]] = field(default_factory=dict)
     unchecked: list[str] = field(default_factory=list)  # signed runs whose block lists do not check
     unreadable: dict[str, str] = field(default_factory=dict)  # block -> why this copy would not give it (not damage)
+    no_room: set[str] = field(default_factory=set)  # blocks intact elsewhere that the copy, full, could not take
 
 
 @dataclass
@@ -45,14 +46,17 @@ class RepairResult:
     def exit_code(self) -> int:
         if not any(c.reachable for c in self.copies):
             return CANNOT_RUN
-        return CHECK_FAILED if any(c.unhealed or c.unchecked or not c.reachable for c in self.copies) else OK
+        if any(set(c.unhealed) - c.no_room or c.unchecked or not c.reachable for c in self.copies):
+            return CHECK_FAILED
+        # Every block left is intact on another copy and only wanted room: the destination is full (DESIGN: exit 3).
+        return CANNOT_RUN if any(c.unhealed for c in self.copies) else OK
 
     def to_json(self) -> dict:
         return {"exit_code": self.exit_code,
                 "copies": [{"destination": c.destination, "reachable": c.reachable, "reason": c.reason,
                             "blocks_checked": c.checked, "healed": c.healed, "unhealed": c.unhealed,
                             "unwritten": {b: {"intact_on": o, "reason": r} for b, (o, r) in c.unwritten.items()},
-                            "unreadable": c.unreadable,
+                            "unreadable": c.unreadable, "no_room": sorted(c.no_room),
                             "runs_unchecked": c.unchecked}
                            for c in self.copies]}
 
@@ -132,6 +136,8 @@ def repair(cfg: Config, specs: list[str], say=print) -> RepairResult:
                         back = _read(dest, cfg.store_id, name)
                     except OSError as err:
                         back, failed = None, (dests[other].describe(), _write_failure(err))
+                        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                            one.no_room.add(name)
                     healed = back is not None and blake3.blake3(back).hexdigest() == digest
                     if not healed and failed is None:
                         failed = (dests[other].describe(), _("it does not read back as written (is the medium "

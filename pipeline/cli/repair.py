@@ -82,6 +82,14 @@ def command(config_path, sources, as_json) -> None:
                 say(_("{destination}: block {block} is damaged and no other copy holds it intact; the runs that "
                       "need it: {runs}.").format(destination=c.destination, block=block, runs=", ".join(runs)),
                     "error")
+            if c.no_room:
+                say(ngettext("{destination} is full: {count} block that another copy holds intact could not be "
+                             "written there. Make room on it (coffre prune, or a larger medium), then run coffre "
+                             "repair again.",
+                             "{destination} is full: {count} blocks that another copy holds intact could not be "
+                             "written there. Make room on it (coffre prune, or a larger medium), then run coffre "
+                             "repair again.", len(c.no_room)).format(destination=c.destination, count=len(c.no_room)),
+                    "error")
     raise SystemExit(result.exit_code)
 
 
