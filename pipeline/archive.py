@@ -441,7 +441,9 @@ def _prune_after(cfg: Config, written: list[str], result: ArchiveResult, say) ->
     except CoffreError as err:
         pruned, why = None, str(err)
     else:
-        why = "; ".join(c.reason for c in pruned.copies if not c.ok)
+        # Each copy named: a prune's reasons may speak of "this copy", and several copies are pruned at once.
+        why = "; ".join(_("{destination}: {reason}").format(destination=c.destination, reason=c.reason)
+                        for c in pruned.copies if not c.ok)
     if pruned is not None:
         result.pruned = pruned.to_json()
     if why:

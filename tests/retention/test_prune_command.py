@@ -304,3 +304,17 @@ def test_a_run_whose_signature_is_gone_that_the_rules_let_go_is_removed_and_the_
     assert out[str(b)]["ok"] and out[str(b)]["removed"] == runs[:2] and out[str(b)]["blocks_removed"] > 0, out
     assert runs_of(store, b) == runs[2:] == runs_of(store, a)
     assert coffre(store, "verify").code == 0
+
+
+def test_the_prune_after_an_archive_names_the_copy_it_could_not_prune(store):
+    """Found by review: the archive's warning gave the prune's reason alone, which may speak of "this copy"."""
+    with store.config.open("a") as f:
+        f.write(RULES + "after_archive = true\n")
+    archive(store)
+    a, b = store.destinations
+    (b / store.store_id / "removals").write_bytes(b"not a folder")  # no removal record can be written on B
+    res = run_coffre("archive", "--config", store.config, "--yes", "--json")
+    assert res.code == 0, res
+    (warning,) = [w for w in json.loads(res.out)["warnings"] if "prune after the run" in w]
+    assert f"did not complete: {b}: " in warning and str(a) not in warning, warning
+    assert runs_of(store, a) == runs_of(store, b)[-1:]
