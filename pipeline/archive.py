@@ -288,10 +288,14 @@ def _write(cfg: Config, plan: _Plan, source, scratch: Path, history: History, re
 def _damaged_held(shared: SharedBlocks, result: "ArchiveResult") -> None:
     """Blocks an earlier run left on a copy that tonight found damaged or unreadable there: tonight's run went round
     them, but the runs that name them do not restore from that copy until repaired; a person must hear it."""
-    damaged = shared.damaged_held
-    # Damaged (or gone) on every copy that held it, every copy of the store being here tonight: no copy can heal it,
-    # and the runs that need it restore from none. A copy not here may still hold it: then each copy is said alone.
-    everyone = {c.destination for c in result.copies} <= set(shared.listed)
+    # A copy that failed during the run (gone out of reach, its medium failing) has its failure said: the blocks it
+    # could no longer give are not known damaged, and are not said so.
+    live = set(shared.run.live_specs())
+    damaged = {spec: names for spec, names in shared.damaged_held.items() if spec in live}
+    # Damaged (or gone) on every copy that held it, every copy of the store being here and written tonight: no copy
+    # can heal it, and the runs that need it restore from none. A copy not here may still hold it: then each copy is
+    # said alone.
+    everyone = {c.destination for c in result.copies} <= set(shared.listed) & live
     lost = {n for names in damaged.values() for n in names
             if everyone and all(n in damaged.get(s, ()) for s in shared.damaged_holders.get(n) or ())}
     if lost:

@@ -685,3 +685,50 @@ def test_a_damaged_held_block_is_said_by_status_until_a_verify_of_the_whole_copy
     assert standing(), "said until a verify shows the repair holds"
     assert coffre(store, "verify").code == 0
     assert not standing()
+
+
+def test_a_copy_that_goes_away_during_the_run_does_not_make_a_damaged_block_lost_to_every_copy(larger_store,
+                                                                                                monkeypatch):
+    """Found by review: copy B went out of reach during the run while A met a damaged held block; B, which could
+    no longer give it, was counted as damaged too, and the block said lost to every copy (and B's runs said not to
+    restore from it), while B holds it intact. B's failure is said; A's block is said of A alone."""
+    import errno
+
+    from pipeline import config
+    from pipeline.archive import run_archive
+    from pipeline.destinations import local
+
+    store = larger_store
+    name = _a_steady_block_after_two_evenings(store)
+    a, b = store.destinations
+    damage(store, a, name)
+
+    def gone(dest):
+        return str(dest).startswith(str(b))
+
+    opened, open_block, put = local.LocalRunWriter.open, local.LocalDestination.open_block, local.LocalBlockWriter.put
+
+    def write(self, file_name):
+        if gone(self.folder):
+            raise OSError(errno.EIO, "Input/output error")
+        return opened(self, file_name)
+
+    def read_block(self, store_id, block):
+        if gone(self.root):
+            raise OSError(errno.EIO, "Input/output error")
+        return open_block(self, store_id, block)
+
+    def put_block(self, block, data, replace=False):
+        if gone(self.dest.root):
+            raise OSError(errno.EIO, "Input/output error")
+        return put(self, block, data, replace)
+
+    monkeypatch.setattr(local.LocalRunWriter, "open", write)
+    monkeypatch.setattr(local.LocalDestination, "open_block", read_block)
+    monkeypatch.setattr(local.LocalBlockWriter, "put", put_block)
+    result = run_archive(config.load(store.config), [str(a), str(b)], say=lambda m: None)
+    assert [c.ok for c in result.copies] == [True, False], result.to_json()
+    said = [x for x in result.attention if name in x]
+    assert said and all(x.startswith(f"on {a}, block ") for x in said), result.attention
+    assert not any("every copy" in x for x in result.attention), result.attention
+    assert list(result.held_damaged) == [str(a)], result.held_damaged
