@@ -174,6 +174,7 @@ class SharedBlocks:
         live = self.run.live_specs()
         holders = [s for s in live if name in self.listed.get(s, {})]
         digests, data = set(), None
+        seen: dict[str, tuple[str, int, bool]] = {}  # copy -> (the digest its list vouches, size, read and held to it)
         reading = read_tonight(name, self.day, self.reread_days)
         # One copy reads every held block every evening, so that tonight's run restores from it at least: a block
         # damaged on every copy is written again tonight, not named. The others read it on its evening only.
@@ -207,8 +208,11 @@ class SharedBlocks:
                     return None
                 size = len(data)
                 self._checked(name, [spec])
+                seen[spec] = (vouched, size, True)
+            seen.setdefault(spec, (vouched, size, False))
             digests.add((vouched, size))
         if len(digests) > 1:
+            self._size_differs(seen, name, holders)
             return None
         if digests:
             digest, size = digests.pop()
@@ -233,6 +237,19 @@ class SharedBlocks:
         for spec in live:
             self.known.setdefault(spec, {})[name] = digest
         return Placed(name, digest, len(data), written=True)
+
+    def _size_differs(self, seen: dict[str, tuple[str, int, bool]], name: str, holders: list[str]) -> None:
+        """Copies whose lists vouch for the same bytes, one read tonight and found to be them: a copy that lists the
+        block at another size (truncated, or grown) is damaged there, as an emptied one is; the content goes under the
+        next variant of the name, and the runs that need the block are said not to restore from that copy."""
+        sizes = {size for vouched, size, read in seen.values() if read}
+        if len(sizes) != 1:
+            return  # none read tonight (the lists alone disagree), or read twice and the bytes differ: not told here
+        (good,) = sizes
+        digest = next(vouched for vouched, size, read in seen.values() if read)
+        bad = [spec for spec, (vouched, size, _read) in seen.items() if vouched == digest and size != good]
+        if bad:
+            self._damaged(bad, name, holders)
 
     def _look_at_the_others(self, holders: list[str], bad: str, name: str) -> None:
         """A held block found damaged on one copy: read on the others too, whatever their evening, so that what is said

@@ -592,15 +592,22 @@ def test_repair_still_names_a_folder_in_a_blocks_place_among_many(store):
     assert "could not be read" not in res.err, res.err
 
 
-@pytest.mark.parametrize("how", ["emptied", "a folder in its place", "gone from both copies"])
+@pytest.mark.parametrize("how", ["emptied", "a folder in its place", "gone from both copies",
+                                 "truncated on the copy not read tonight"])
 def test_a_held_block_emptied_replaced_or_gone_is_said_by_the_evening_that_meets_it(larger_store, how):
-    """Found by review: an empty block, a folder in its place (sizes a listing gives as 0 and -1), or a block gone from
-    every copy was gone round in silence (exit 0), while the runs that need it no longer restored from there."""
+    """Found by review: an empty block, a folder in its place (sizes a listing gives as 0 and -1), a block gone from
+    every copy, or one truncated on a copy whose evening to read its held blocks it is not (its listed size differs
+    from the bytes read on the other) was gone round in silence (exit 0), while the runs that need it no longer
+    restored from there."""
     store = larger_store
     name = _a_steady_block_after_two_evenings(store)
     a, b = store.destinations
-    for dest in ([a] if how != "gone from both copies" else [a, b]):
+    hit = {"gone from both copies": [a, b], "truncated on the copy not read tonight": [b]}.get(how, [a])
+    for dest in hit:
         path = blocks_dir(store, dest) / name[:2] / name
+        if how.startswith("truncated"):
+            os.truncate(path, 1000)
+            continue
         path.unlink()
         if how == "emptied":
             path.write_bytes(b"")
@@ -611,7 +618,7 @@ def test_a_held_block_emptied_replaced_or_gone_is_said_by_the_evening_that_meets
     if how == "gone from both copies":
         assert said.startswith(f"block blocks/{name[:2]}/{name}, ") and "on every copy that held it" in said, said
     else:
-        assert said.startswith(f"on {a}, block blocks/{name[:2]}/{name}, ") and "coffre repair" in said, said
+        assert said.startswith(f"on {hit[0]}, block blocks/{name[:2]}/{name}, ") and "coffre repair" in said, said
 
 
 @pytest.mark.parametrize("how", ["damaged", "gone"])
