@@ -52,7 +52,7 @@ from pipeline.state.record_lock import record_lock
 from pipeline.state.sentences import english
 from pipeline.verify.identity import twins
 from pipeline.verify.blocks import vouched_blocks
-from pipeline.verify.unrecorded import find_unrecorded
+from pipeline.verify.unrecorded import find_placed, find_unrecorded
 from pipeline.system_errors import error_words
 
 JOURNALS_STATE_CONTEXT = "coffre 2026-12-06 journals state seal"
@@ -142,6 +142,7 @@ class _Plan:
     copies: dict[str, CopyOutcome]
     media: dict[str, str]
     adopted: list[dict]  # runs signed on a copy that this machine's record missed, recorded with this one
+    placed: dict[str, list[str]]  # runs the record says failed on copies where they are signed whole after all
     previous: dict | None
     run_id: str
     created_at: str
@@ -178,6 +179,12 @@ def _prepare(cfg: Config, specs: list[str], source, history: History, allow_same
         say(_("Note: run {run_id} is signed on {copies} but was not in this machine's record (an archive "
               "interrupted before it could record it, or another machine archiving this store): it is recorded now, "
               "and this run follows it.").format(run_id=r["run_id"], copies=", ".join(r["written"])))
+    placed = find_placed(dests, {s: signed for s, (_, signed) in listed.items()}, cfg.store_id,
+                         cfg.signing_public_key, history.runs)
+    for run_id, specs_there in placed.items():
+        say(_("Note: run {run_id} was said not written to {copies}, but it is signed and whole there (its signature "
+              "was published as the medium or the network went): it is counted there now.").format(
+            run_id=run_id, copies=", ".join(specs_there)))
     at = clock.now()
     run_id = clock.new_run_id(at, max([r["run_id"] for r in history.runs[-1:] + unrecorded.adopted] or [""]))
     with history.update() as doc:  # so that, killed, this run's folders are known to be this machine's
@@ -190,7 +197,7 @@ def _prepare(cfg: Config, specs: list[str], source, history: History, allow_same
         except OSError as err:
             say(_("Note: what interrupted runs left on {destination} could not be removed ({error}); it is never "
                   "counted, and the next run tries again.").format(destination=d.describe(), error=err))
-    return _Plan(dests, {c.destination: c for c in result.copies}, media, unrecorded.adopted,
+    return _Plan(dests, {c.destination: c for c in result.copies}, media, unrecorded.adopted, placed,
                  unrecorded.adopted[-1] if unrecorded.adopted else history.last_run(), run_id,
                  time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at)))
 
@@ -413,7 +420,8 @@ def _commit(cfg: Config, plan: _Plan, written: _Written, sealed: "_SealedJournal
     entry = {"run_id": plan.run_id, "created_at": plan.created_at,
              "previous": plan.previous["run_id"] if plan.previous else None,
              "manifest_blake3": written.hashes[fmt.MANIFEST_JSON], "bytes": size}
-    _record_run(history, entry, done, copies, plan.media, plan.dests, specs, result, also, plan.adopted)
+    _record_run(history, entry, done, copies, plan.media, plan.dests, specs, result, also, plan.adopted,
+                plan.placed)
     log = ActivityLog(cfg.state_dir, cfg.store_id)
     for r in plan.adopted:
         log.append("archive-recorded-later", "ok", run_id=r["run_id"], written=r["written"])
@@ -517,7 +525,7 @@ def _name_new_media(dests: dict[str, Destination], written: list[str], media: di
 
 def _record_run(history: History, entry: dict, written: list[str], copies: dict, media: dict[str, str],
                 dests: dict[str, Destination], specs: list[str], result: "ArchiveResult", also: dict,
-                adopted: list[dict]) -> None:
+                adopted: list[dict], placed: dict[str, list[str]]) -> None:
     """The run, where it went (by medium and by spelling), and what it must be compared with next time."""
     places = {}
     for spec in written:
@@ -541,6 +549,13 @@ def _record_run(history: History, entry: dict, written: list[str], copies: dict,
         if any(r.get("run_id") == record["run_id"] for r in doc["runs"]):
             raise CannotRun(_("Run {run_id} is already in the record {path}.").format(run_id=record["run_id"],
                                                                                       path=history.path))
+        for r in doc["runs"]:
+            for spec in placed.get(r["run_id"], ()):
+                # Signed there after all: held to that copy as to those it was written to. What the run said of it
+                # (`failed`) stays, as said; verify/identity.py does not take the run for one copied there by hand.
+                r["written"] = (r.get("written") or []) + [spec]
+                if media.get(spec):
+                    r["media"] = dict(r.get("media") or {}, **{media[spec]: spec})
         doc["runs"] += adopted + [record]
         if result.held_damaged:
             # Kept with the verifies' verdicts: status says it until a verify that reads the whole copy passes.
