@@ -74,6 +74,10 @@ class ArchiveResult:
     foreign_database: bool = False  # the database does not match the journal mapping: not the till's, it seems
     pruned: dict | None = None  # what the prune after the run removed ([retention] after_archive)
     held_blocks_read: int | None = None  # format 2: blocks the copies held already, read again tonight
+    # format 2: {copy: blocks tonight's run names there that it held already and did not read tonight ([archive]
+    # reread_days)}: the run's own new bytes are read back, these were last read on their own evening
+    held_not_read: dict[str, int] = field(default_factory=dict)
+    reread_days: int | None = None
     first_run: bool = False  # no run before this one in the record: every record is checked, as it must be
     # format 2: {copy: what tonight said of the blocks earlier runs need that it found damaged there}, recorded so that
     # status says it until a verify that reads the whole copy passes (the evenings after go round those blocks).
@@ -102,6 +106,7 @@ class ArchiveResult:
             "findings": self.findings,
             "pruned": self.pruned,
             "held_blocks_read": self.held_blocks_read,
+            "held_blocks_not_read_tonight": self.held_not_read,
         }
 
 
@@ -283,6 +288,8 @@ def _write(cfg: Config, plan: _Plan, source, scratch: Path, history: History, re
                 secret_key, b3, fmt.trusted_comment(cfg.store_id, plan.run_id)), shared.sure if shared else None)
         finally:
             result.held_blocks_read = shared.held_read if shared is not None else None
+            if shared is not None:
+                result.held_not_read, result.reread_days = shared.unread(), cfg.reread_days
             if shared is not None:
                 _damaged_held(shared, result)
     except BaseException:

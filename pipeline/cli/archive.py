@@ -136,7 +136,12 @@ def _print_human(result) -> None:
     if snap.get("quick_check") not in (None, "ok"):
         say(_("  WARNING: the source database fails SQLite's quick_check: {result}").format(
             result=snap["quick_check"]), "warning")
-    if result.exit_code == 0:
+    if result.exit_code == 0 and result.held_not_read:
+        # Not "every copy checked": what a copy held already is read again on its own evening only (reread_days).
+        say(_("Every copy was written and read back. The blocks that {copies} held already were read again only "
+              "where due (each every {days} days); coffre verify reads them all.").format(
+            copies=", ".join(result.held_not_read), days=result.reread_days), "result")
+    elif result.exit_code == 0:
         say(_("Every copy was written, read back and checked."), "result")
     elif result.exit_code == 4:
         say(_("Only some copies were written (exit 4): fix the failed destination and run again."), "result")

@@ -301,6 +301,16 @@ class SharedBlocks:
                 self.run.fail_copy(spec, _("its block {name} cannot be read, or differs from what its lists say (run "
                                            "coffre verify, then coffre repair)").format(name=name))
 
+    def unread(self) -> dict[str, int]:
+        """{copy still written: how many blocks tonight's run names there that were not read there tonight} (held
+        blocks trusted until their reread evening), for the copies that have any."""
+        out: dict[str, int] = {}
+        for spec in self.run.live_specs():
+            n = sum(1 for name in self.named if not self._was_checked(name, spec))
+            if n:
+                out[spec] = n
+        return out
+
     def sure(self) -> set[str]:
         """The copies still written that were seen tonight to hold every block the run names (one at least: confirm)."""
         self.confirm()

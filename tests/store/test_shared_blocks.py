@@ -739,3 +739,25 @@ def test_a_copy_that_goes_away_during_the_run_does_not_make_a_damaged_block_lost
     assert said and all(x.startswith(f"on {a}, block ") for x in said), result.attention
     assert not any("every copy" in x for x in result.attention), result.attention
     assert list(result.held_damaged) == [str(a)], result.held_damaged
+
+
+def test_an_evening_says_which_copies_held_blocks_it_did_not_read_again_rather_than_every_copy_checked(larger_store):
+    """Found by review: with a copy's held blocks read again on their own evening only (reread_days), an evening said
+    "Every copy was written, read back and checked" while a bit flipped in a block of the second copy went unread, and
+    tonight's run on it did not restore."""
+    store = larger_store
+    archive(store)
+    sell(store, 5)
+    a, b = store.destinations
+    res = coffre(store, "archive", "--yes")
+    assert res.code == 0, res
+    assert "Every copy was written, read back and checked." not in res.err, res.err
+    assert f"Every copy was written and read back. The blocks that {b} held already were read again only where due " \
+           "(each every 30 days); coffre verify reads them all." in res.err, res.err
+    sell(store, 5)
+    out = archive(store)
+    assert list(out["held_blocks_not_read_tonight"]) == [str(b)] and out["held_blocks_not_read_tonight"][str(b)] > 0
+    set_reread_days(store, 1)  # every held block read on every copy, every evening: every copy checked
+    sell(store, 5)
+    res = coffre(store, "archive", "--yes")
+    assert res.code == 0 and "Every copy was written, read back and checked." in res.err, res.err
