@@ -303,13 +303,15 @@ def _damaged_held(shared: SharedBlocks, result: "ArchiveResult") -> None:
     """Blocks an earlier run left on a copy that tonight found damaged or unreadable there: tonight's run went round
     them, but the runs that name them do not restore from that copy until repaired; a person must hear it."""
     # A copy that failed during the run (gone out of reach, its medium failing) has its failure said: the blocks it
-    # could no longer give are not known damaged, and are not said so.
+    # could no longer give are not known damaged, and are not said so; those it gave and that were not the bytes
+    # its lists say, or that its listing showed emptied or gone, are.
     live = set(shared.run.live_specs())
-    damaged = {spec: names for spec, names in shared.damaged_held.items() if spec in live}
-    # Damaged (or gone) on every copy that held it, every copy of the store being here and written tonight: no copy
-    # can heal it, and the runs that need it restore from none. A copy not here may still hold it: then each copy is
-    # said alone.
-    everyone = {c.destination for c in result.copies} <= set(shared.listed) & live
+    damaged = {spec: names if spec in live else names & shared.damaged_seen.get(spec, set())
+               for spec, names in shared.damaged_held.items()}
+    damaged = {spec: names for spec, names in damaged.items() if names}
+    # Damaged (or gone) on every copy that held it, every copy of the store being here tonight: no copy can heal it,
+    # and the runs that need it restore from none. A copy not here may still hold it: then each copy is said alone.
+    everyone = {c.destination for c in result.copies} <= set(shared.listed)
     lost = {n for names in damaged.values() for n in names
             if everyone and all(n in damaged.get(s, ()) for s in shared.damaged_holders.get(n) or ())}
     if lost:
@@ -543,6 +545,7 @@ def _record_run(history: History, entry: dict, written: list[str], copies: dict,
     record = dict(entry,
                   written=written, media={media[s]: s for s in written if media[s]},
                   failed={s: english(c.reason) for s, c in copies.items() if not c.ok},
+                  unsure=[s for s, c in copies.items() if not c.ok and c.maybe_signed],
                   row_counts=(result.facts.get("snapshot") or {}).get("row_counts") or {},
                   attention=[english(a) for a in result.attention],
                   findings=dict(((result.journals or {}).get("checks") or {}).get("by_check") or {}))

@@ -20,7 +20,7 @@ from pipeline.manifest.blocks import MAX_BLOCK
 from pipeline.state.activity_log import ActivityLog
 from pipeline.state.lock import StoreLock
 from pipeline.verify.blocks import signed_lists
-from pipeline.system_errors import error_words
+from pipeline.system_errors import error_words, out_of_room
 
 
 @dataclass
@@ -136,7 +136,7 @@ def repair(cfg: Config, specs: list[str], say=print) -> RepairResult:
                         back = _read(dest, cfg.store_id, name)
                     except OSError as err:
                         back, failed = None, (dests[other].describe(), _write_failure(err))
-                        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                        if out_of_room(err):
                             one.no_room.add(name)
                     healed = back is not None and blake3.blake3(back).hexdigest() == digest
                     if not healed and failed is None:

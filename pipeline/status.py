@@ -46,7 +46,17 @@ def store_status(cfg: Config, now: float | None = None, look: bool = True) -> di
         if last.get("failed"):
             problems.append(_("the last run {run_id} missed: {copies}").format(run_id=last["run_id"],
                                                                                copies=", ".join(last["failed"])))
+        # The last run's words on damaged blocks of a copy that a whole verify has read since are settled: that
+        # verify said the damage itself, or found it healed.
+        kept = [c for c in h.doc.get("checks") or [] if c.get("kind") == "archive" and c.get("run_id") == last["run_id"]]
+        configured = {_normalised(spec) for spec in cfg.destinations}
+        kept_said = {p for c in kept for one in c.get("copies") or [] if _normalised(one.get("destination")) in configured
+                     for p in one.get("problems") or []}
+        standing = {p for e in per_dest for held in e["held_blocks_damaged"] if held["run_id"] == last["run_id"]
+                    for p in held["problems"]}
         for sentence in last.get("attention") or []:  # stored in English: said in the reader's language
+            if sentence in kept_said and sentence not in standing:
+                continue
             problems.append(_("the last run {run_id} needs a person: {sentence}").format(run_id=last["run_id"],
                                                                                          sentence=shown(sentence)))
         at = _stamp(last.get("created_at"))

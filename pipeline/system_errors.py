@@ -52,6 +52,20 @@ _WORDS = {
 }
 
 
+# What remotes say when they are full, where rclone passes their words on without an errno: its local backend
+# ("file too big for remaining disk space"), WebDAV (507 Insufficient Storage), S3 and Drive ("QuotaExceeded",
+# "storageQuotaExceeded").
+_FULL_WORDS = ("no space left", "remaining disk space", "insufficient storage", "quota")
+
+
+def out_of_room(err: BaseException) -> bool:
+    """Whether `err` says the medium is full (or its quota used up), locally or on a remote."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(err).lower()
+    return any(words in text for words in _FULL_WORDS)
+
+
 def error_words(err: BaseException) -> str:
     """The words for `err` to put in a sentence: the catalogue's for a system error, a copy's own words for an absent
     copy (errors.CopyAbsent: the sentence names the copy already), else its own."""

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from pipeline import i18n
-from pipeline.system_errors import error_words
+from pipeline.system_errors import error_words, out_of_room
 
 
 @pytest.fixture
@@ -45,3 +45,17 @@ def test_a_text_coffre_wrote_itself_is_kept_and_an_unlisted_error_keeps_its_name
     said = error_words(OSError(errno.EDOM, os.strerror(errno.EDOM)))
     assert said.startswith("erreur système EDOM : ") and os.strerror(errno.EDOM) in said
     assert error_words(ValueError("not an OSError")) == "not an OSError"
+
+
+@pytest.mark.parametrize("err, full", [
+    (OSError(errno.ENOSPC, "No space left on device"), True),
+    (OSError(errno.EDQUOT, "Disk quota exceeded"), True),
+    # rclone passes a remote's words on without an errno (its local backend, as a review met it on a full tmpfs)
+    (OSError("writing blocks/ab/x failed: preallocate: file too big for remaining disk space"), True),
+    (OSError("writing x failed: 507 Insufficient Storage"), True),
+    (OSError("googleapi: Error 403: The user's Drive storage quota has been exceeded., storageQuotaExceeded"), True),
+    (OSError(errno.EIO, "Input/output error"), False),
+    (OSError("writing x failed: 405 Method Not Allowed"), False),
+])
+def test_a_full_medium_is_told_from_other_failures_local_or_remote(err, full):
+    assert out_of_room(err) is full

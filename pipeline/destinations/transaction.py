@@ -27,6 +27,9 @@ class CopyOutcome:
     ok: bool = True
     reason: str = ""  # a sentence said on its own
     words: str = ""  # the same after the copy's name, where that differs (an absent copy: errors.CopyAbsent)
+    # Failed while the signature was being published there: it may have landed (a medium or a network that goes
+    # as the rename is made), and the run be whole there after all (verify/unrecorded.py find_placed).
+    maybe_signed: bool = False
 
 
 
@@ -51,6 +54,7 @@ class RunTransaction:
         # The snapshot and the journals are written at once, from two threads: the writers and copies they
         # share change under this lock (a copy failing in one is dropped for both).
         self._lock = threading.RLock()
+        self._signing = False  # the signature is being published: a copy failed now may hold it all the same
         # A copy that fails while the other stream still has a file open on it is only dropped from the
         # writers at once; its files are closed and its folder removed once no stream is writing.
         self._streams = 0
@@ -81,6 +85,7 @@ class RunTransaction:
             if not copy.ok:
                 return
             copy.ok, copy.words = False, reason
+            copy.maybe_signed = self._signing
             copy.reason = _("{destination}: {reason}").format(destination=self.dests[spec].describe(), reason=reason)
             self.say(_("Copy failed: {reason}").format(reason=copy.reason))
             self._dropped.append((spec, self.writers.pop(spec, None)))
@@ -315,6 +320,7 @@ class RunTransaction:
         self.read_back(expected=dict(written))
         signature = sign(control[-1][1])
         signed: set[str] = set()
+        self._signing = True
         # Format 2: `sure()` gives the copies seen tonight to hold every block the run names (making sure of one at
         # least, or failing them). They are signed first; only once one of them is signed and read back are the
         # others signed, so that a run is never signed only where no copy was seen to restore.

@@ -124,6 +124,10 @@ class SharedBlocks:
         # earlier runs that name them cannot be restored from that copy until `coffre repair` heals them.
         self.damaged_held: dict[str, set[str]] = {}
         self.damaged_holders: dict[str, set[str]] = {}  # name -> the copies that held it when it was found damaged
+        # Of damaged_held, what was seen damaged (bytes read that differ from the lists, a size the listing gives that
+        # cannot be the block's, a block gone from the listing), not only unreadable: said even of a copy that failed
+        # later in the run, whose unreadable blocks may be its medium going, not damage.
+        self.damaged_seen: dict[str, set[str]] = {}
         # name -> the copies where tonight read or wrote (and read back) its bytes, as the bits of an int (_bit): a set
         # of them took 230 bytes a block, a small int takes none of its own.
         self.checked: dict[str, int] = {}
@@ -185,7 +189,7 @@ class SharedBlocks:
                 # Gone from every copy here whose newest run names it: the runs that need it restore from none of
                 # them (a person must hear it), and the name is not used for other bytes, since a copy not here
                 # tonight may still hold the old ones, which repair would then put back under tonight's run.
-                self._damaged(gone, name, gone)
+                self._damaged(gone, name, gone, seen=True)
                 return None
         for spec in holders:
             # Only bytes a signed list of the copy vouches for (its newest run's, or tonight's) are named again: a
@@ -195,7 +199,7 @@ class SharedBlocks:
             if vouched is None:
                 return None
             if not 0 < size <= MAX_BLOCK:  # empty, too big, or not a file (a folder in its place): damaged there
-                self._damaged([spec], name, holders)
+                self._damaged([spec], name, holders, seen=True)
                 self._look_at_the_others(holders, spec, name)
                 return None
             if reading or spec == always:
@@ -249,7 +253,7 @@ class SharedBlocks:
         digest = next(vouched for vouched, size, read in seen.values() if read)
         bad = [spec for spec, (vouched, size, _read) in seen.items() if vouched == digest and size != good]
         if bad:
-            self._damaged(bad, name, holders)
+            self._damaged(bad, name, holders, seen=True)
 
     def _look_at_the_others(self, holders: list[str], bad: str, name: str) -> None:
         """A held block found damaged on one copy: read on the others too, whatever their evening, so that what is said
@@ -260,14 +264,16 @@ class SharedBlocks:
             vouched = self.known.get(spec, {}).get(name)
             size = self.listed[spec][name]
             if vouched is None or not 0 < size <= MAX_BLOCK:
-                self._damaged([spec], name, holders)
+                self._damaged([spec], name, holders, seen=not 0 < size <= MAX_BLOCK)
             else:
                 self._read(spec, name, vouched)  # a damaged one is recorded there
 
-    def _damaged(self, specs, name: str, holders) -> None:
+    def _damaged(self, specs, name: str, holders, seen: bool = False) -> None:
         with self._lock:
             for spec in specs:
                 self.damaged_held.setdefault(spec, set()).add(name)
+                if seen:
+                    self.damaged_seen.setdefault(spec, set()).add(name)
             self.damaged_holders.setdefault(name, set()).update(holders)
 
     def _checked(self, name: str, specs) -> None:
@@ -329,7 +335,7 @@ class SharedBlocks:
         if not good:
             with self._lock:
                 holders = [s for s, names in self.listed.items() if name in names]
-            self._damaged([spec], name, holders)
+            self._damaged([spec], name, holders, seen=held is not None)
         return held if good else None
 
     def _listed(self, specs, name: str, size: int) -> None:

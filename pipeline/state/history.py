@@ -53,7 +53,8 @@ def _is(value, kind, inner=None) -> bool:
 def _run_problem(r) -> str | None:
     if not isinstance(r, dict) or not isinstance(r.get("run_id"), str) or not RUN_ID.match(r["run_id"]):
         return _("a run's id is malformed")
-    if not _is(r.get("written"), list, str) or not _is(r.get("media"), dict, str) or not _is(r.get("failed"), dict, str):
+    if not _is(r.get("written"), list, str) or not _is(r.get("media"), dict, str) or not _is(r.get("failed"), dict, str) \
+            or not _is(r.get("unsure"), list, str):
         return _("run {run_id}'s list of copies is malformed").format(run_id=r["run_id"])
     if r.get("written") and not (isinstance(r.get("manifest_blake3"), str) and HEX64.match(r["manifest_blake3"])):
         return _("run {run_id}'s manifest hash is malformed").format(run_id=r["run_id"])

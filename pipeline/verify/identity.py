@@ -89,10 +89,8 @@ def identify(dest, present: set[str], record: dict, twins_of: list[str] | None =
     # Runs found here that the record says went to other media only: this copy is one of those media.
     # A record rebuilt from the copies knows only the copies it could read then: a run it lists for others may be on
     # this copy too (it was unplugged that day), and says nothing of this copy's id file.
-    # A run whose copy here the archive said failed may still have been signed here as the medium or the network
-    # went: it is this machine's run (the next archive counts it here, verify/unrecorded.py), not one copied by hand.
     foreign = [r for r in runs if r["run_id"] in present and isinstance(r.get("media"), dict) and r["media"]
-               and ident.medium not in r["media"] and not r.get("rebuilt") and not _failed_here(r, ident.where)]
+               and ident.medium not in r["media"] and not r.get("rebuilt")]
     elsewhere = set().union(*(set(r["media"]) for r in foreign)) if foreign else set()
     if foreign:
         example = foreign[-1]["run_id"]
@@ -125,11 +123,6 @@ def identify(dest, present: set[str], record: dict, twins_of: list[str] | None =
                                     "first.)").format(file=MEDIUM_FILE))
         ident.media.add(last_here)
     return ident
-
-
-def _failed_here(run: dict, where: str | None) -> bool:
-    failed = run.get("failed")
-    return isinstance(failed, dict) and where is not None and any(normalised(s) == where for s in failed)
 
 
 @lru_cache(maxsize=256)

@@ -4,9 +4,10 @@ An archive killed after its signature reached a copy but before the record was s
 does not know. The next run takes it as its parent (and records it), so that the chain of runs stays one line.
 A signed run that does not follow the record's last run is a fork: said, never adopted.
 
-A run the record says failed on a copy can still be signed there: its signature was published as the medium or the
-network went, and the archive could not hear it. Found whole there, with the manifest the record holds, that copy is
-counted as holding it (find_placed).
+A run the record says failed on a copy as its signature was being published there (`unsure`) can still be signed
+there: the medium or the network went as the signature was moved into place, and the archive could not hear it.
+Found whole there (every byte read and held to its lists), with the manifest the record holds, that copy is counted
+as holding it (find_placed). Until then, verify takes it for a run copied there by hand.
 """
 
 from __future__ import annotations
@@ -91,22 +92,23 @@ def _followed(runs: list[dict]) -> dict:
 
 def find_placed(dests: dict, signed: dict[str, set[str]], store_id: str, pinned_key: str,
                 runs: list[dict]) -> dict[str, list[str]]:
-    """{run id: the copies the record says it failed on, where it is signed, with the manifest the record holds}."""
+    """{run id: the copies it failed on as its signature was published, where it is signed and whole, with the
+    manifest the record holds}."""
     from pipeline.verify.identity import normalised
 
     placed: dict[str, list[str]] = {}
     for r in runs:
-        failed = r.get("failed")
-        if not isinstance(failed, dict) or not failed or not r.get("manifest_blake3"):
+        unsure = r.get("unsure")
+        if not isinstance(unsure, list) or not unsure or not r.get("manifest_blake3"):
             continue
-        failed_at = {normalised(s) for s in failed}
+        failed_at = {normalised(s) for s in unsure}
         written_at = {normalised(s) for s in r.get("written") or []}
         for spec, dest in dests.items():
             where = dest.normalised()
             if r["run_id"] not in signed.get(spec, ()) or where not in failed_at or where in written_at:
                 continue
             problems: list = []
-            rep = verify_run(dest, store_id, r["run_id"], VerifyOptions(pinned_key, read_data=lambda _r: False),
+            rep = verify_run(dest, store_id, r["run_id"], VerifyOptions(pinned_key, read_data=lambda _r: True),
                              problems)
             if rep.authentic and not problems and rep.manifest_blake3 == r["manifest_blake3"]:
                 placed.setdefault(r["run_id"], []).append(spec)
