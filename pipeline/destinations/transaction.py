@@ -320,21 +320,28 @@ class RunTransaction:
         self.read_back(expected=dict(written))
         signature = sign(control[-1][1])
         signed: set[str] = set()
-        self._signing = True
         # Format 2: `sure()` gives the copies seen tonight to hold every block the run names (making sure of one at
         # least, or failing them). They are signed first; only once one of them is signed and read back are the
         # others signed, so that a run is never signed only where no copy was seen to restore.
         while sure is not None and not signed & set(self._live()):
             first = sure() - signed
-            written[signed_name] = self.small_file(signed_name, signature, first)
-            self.read_back(expected={signed_name: written[signed_name]}, only=first)
+            written[signed_name] = self._sign(signed_name, signature, first)
             signed |= first
         rest = set(self._live()) - signed
         if rest or not signed:
-            written[signed_name] = self.small_file(signed_name, signature, rest)
-            self.read_back(expected={signed_name: written[signed_name]}, only=rest)
+            written[signed_name] = self._sign(signed_name, signature, rest)
         _close_workers(self._flushers, self._checkers)
         return written
+
+    def _sign(self, name: str, signature: bytes, only: set[str]) -> str:
+        """The signature written to `only` and read back; a copy failed meanwhile may hold it all the same."""
+        self._signing = True
+        try:
+            digest = self.small_file(name, signature, only)
+            self.read_back(expected={name: digest}, only=only)
+        finally:
+            self._signing = False
+        return digest
 
 
 def _close_workers(*workers: PerDestination) -> None:
