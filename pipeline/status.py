@@ -141,35 +141,36 @@ def _copy_status(cfg: Config, spec: str, h: History, now: float, look: bool) -> 
     for c in reversed(h.doc.get("checks") or []):
         key = {"verify": "last_verify", "verify-deep": "last_deep_verify", "drill": "last_drill"}.get(c.get("kind"))
         for one in c.get("copies", []):
-            if copy.judged_in(one) and c.get("kind") == "archive":
+            if not copy.judged_in(one):
+                continue
+            if c.get("kind") == "archive":
                 # Blocks earlier runs need that an evening found damaged here: the evenings after go round them and
                 # never read them again, so it stands until a whole verify.
                 if not whole_since and not one.get("ok"):  # each evening's, as each names its own blocks
                     entry["held_blocks_damaged"].append({"at": c["at"], "run_id": c.get("run_id"),
                                                          "problems": list(one.get("problems") or [])})
                 break
-            if copy.judged_in(one):
-                if key in ("last_verify", "last_deep_verify") and one.get("whole", True) and not one.get("missing"):
-                    whole_since = True
-                if not one.get("missing") and (one.get("ok") or one.get("runs")):
-                    seen.append(_stamp(c["at"]))
-                if key and key not in settled:
-                    verdict = {"at": c["at"], "ok": one.get("ok"), "run_id": one.get("run_id")}
-                    # A verify that passed without reading the whole copy (one run, a slice, a time budget) does not
-                    # clear an older failure: what that one found damaged may be what this one did not read. A
-                    # failure, a whole verify and a drill settle it (a record older than `whole` counts as whole).
-                    if not one.get("ok") and entry[key] and one.get("missing"):
-                        settled.add(key)  # the copy was only out of reach: nothing found damaged for a pass to miss
-                    elif not one.get("ok"):
-                        if entry[key]:  # passes of part of the copy since: said, but they do not clear it
-                            verdict["part_passed_since"] = entry[key]["at"]
-                        entry[key] = verdict
+            if key in ("last_verify", "last_deep_verify") and one.get("whole", True) and not one.get("missing"):
+                whole_since = True
+            if not one.get("missing") and (one.get("ok") or one.get("runs")):
+                seen.append(_stamp(c["at"]))
+            if key and key not in settled:
+                verdict = {"at": c["at"], "ok": one.get("ok"), "run_id": one.get("run_id")}
+                # A verify that passed without reading the whole copy (one run, a slice, a time budget) does not
+                # clear an older failure: what that one found damaged may be what this one did not read. A
+                # failure, a whole verify and a drill settle it (a record older than `whole` counts as whole).
+                if not one.get("ok") and entry[key] and one.get("missing"):
+                    settled.add(key)  # the copy was only out of reach: nothing found damaged for a pass to miss
+                elif not one.get("ok"):
+                    if entry[key]:  # passes of part of the copy since: said, but they do not clear it
+                        verdict["part_passed_since"] = entry[key]["at"]
+                    entry[key] = verdict
+                    settled.add(key)
+                else:
+                    entry[key] = entry[key] or verdict  # the newest pass is the one shown
+                    if key == "last_drill" or one.get("whole", True):
                         settled.add(key)
-                    else:
-                        entry[key] = entry[key] or verdict  # the newest pass is the one shown
-                        if key == "last_drill" or one.get("whole", True):
-                            settled.add(key)
-                break
+            break
     read = h.data_checks(copy.key)
     entry["runs_never_read_back_by_verify"] = sum(1 for r in held if r["run_id"] not in read)
     entry.update(present=None, absent_because=None, free_bytes=None)
