@@ -28,7 +28,8 @@ class RunWriter(Protocol):
         """A writable file for `name`, under a temporary name until commit."""
 
     def commit(self, name: str) -> None:
-        """Flushes `name` to stable storage and publishes it under its real name."""
+        """Flushes `name` to stable storage and publishes it under its real name. Raises NotPublished when it
+        failed before the publishing step (the name certainly not given), any OSError otherwise."""
 
     def discard(self) -> None:
         """Removes what this writer left unpublished (after a failure)."""
@@ -116,6 +117,12 @@ class NotRegular(OSError):
 
     def __str__(self) -> str:
         return self.strerror
+
+
+class NotPublished(OSError):
+    """A file whose writing failed before it was published under its name: it is certainly not there (a failure
+    as it is published may have given the name all the same: a rename on a medium going away, a remote move whose
+    answer was lost)."""
 
 
 def not_a_file(kind: str) -> NotRegular:

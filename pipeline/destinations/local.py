@@ -7,7 +7,7 @@ import os
 import stat
 from pathlib import Path
 
-from pipeline.destinations import NotRegular, not_a_file
+from pipeline.destinations import NotPublished, NotRegular, not_a_file
 from pipeline.durable import fsync_dir, fsync_fd
 from pipeline.errors import CopyAbsent
 from pipeline.i18n import _
@@ -386,11 +386,14 @@ class LocalRunWriter:
     def commit(self, name: str) -> None:
         f = self.open_files.pop(name)
         try:
-            os.fsync(f.fileno())
-            # Drop the cached pages so the read-back check reads the medium, not memory.
-            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            f.close()
+            try:
+                os.fsync(f.fileno())
+                # Drop the cached pages so the read-back check reads the medium, not memory.
+                os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                f.close()
+        except OSError as err:
+            raise NotPublished(err.errno, err.strerror) from err
         os.rename(self.folder / (TMP_PREFIX + name), self.folder / name)
         fsync_dir(self.folder)
 

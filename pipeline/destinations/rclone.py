@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 
 from pipeline import interrupt
-from pipeline.destinations import not_a_file, rclone_daemon
+from pipeline.destinations import NotPublished, not_a_file, rclone_daemon
 from pipeline.errors import CopyAbsent, UsageError
 from pipeline.i18n import _
 from pipeline.manifest.block_table import BlockTable
@@ -367,7 +367,7 @@ class RcloneRunWriter:
         err = _read_log(log)
         log.close()
         if code != 0:
-            raise OSError(_("upload failed: {error}").format(error=_last_line(err)))
+            raise NotPublished(_("upload failed: {error}").format(error=_last_line(err)))
         self.dest._run("moveto", self._tmp(name), self.dest._path(self.store_id, self.run_id, name),
                        check_msg=_("cannot publish"))
 

@@ -10,7 +10,7 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from pipeline.destinations import Destination, RunWriter
+from pipeline.destinations import Destination, NotPublished, RunWriter
 from pipeline.destinations.parallel import PerDestination
 from pipeline.errors import CannotRun
 from pipeline.i18n import _
@@ -54,7 +54,7 @@ class RunTransaction:
         # The snapshot and the journals are written at once, from two threads: the writers and copies they
         # share change under this lock (a copy failing in one is dropped for both).
         self._lock = threading.RLock()
-        self._signing = False  # the signature is being published: a copy failed now may hold it all the same
+        self._signing = False  # the signature is being written: a copy failed as it is published may hold it
         # A copy that fails while the other stream still has a file open on it is only dropped from the
         # writers at once; its files are closed and its folder removed once no stream is writing.
         self._streams = 0
@@ -79,13 +79,15 @@ class RunTransaction:
         """Tonight's run is not signed on this copy (CannotRun when no copy is left)."""
         self._fail(spec, reason)
 
-    def _fail(self, spec: str, reason: str) -> None:
+    def _fail(self, spec: str, reason: str, as_published: bool = False) -> None:
+        """`as_published`: the copy failed as a file was published there or read back (not before): the signature's,
+        while it is published, may be there all the same."""
         with self._lock:
             copy = self.copies[spec]
             if not copy.ok:
                 return
             copy.ok, copy.words = False, reason
-            copy.maybe_signed = self._signing
+            copy.maybe_signed = self._signing and as_published
             copy.reason = _("{destination}: {reason}").format(destination=self.dests[spec].describe(), reason=reason)
             self.say(_("Copy failed: {reason}").format(reason=copy.reason))
             self._dropped.append((spec, self.writers.pop(spec, None)))
@@ -151,7 +153,8 @@ class RunTransaction:
         for spec, err in errors.items():
             if not isinstance(err, OSError):
                 raise err
-            self._fail(spec, _("writing {name} failed ({error})").format(name=name, error=error_words(err)))
+            self._fail(spec, _("writing {name} failed ({error})").format(name=name, error=error_words(err)),
+                       as_published=not isinstance(err, NotPublished))
 
     def data_file(self, name: str, kind: str, produce, extra: dict | None = None):
         with self._stream():
@@ -284,7 +287,7 @@ class RunTransaction:
             for name in expected:
                 reason = self._checks.pop((spec, name))[1].result()
                 if reason:
-                    self._fail(spec, reason)
+                    self._fail(spec, reason, as_published=True)
                     break
         for task in shown:
             task.done()
@@ -334,7 +337,8 @@ class RunTransaction:
         return written
 
     def _sign(self, name: str, signature: bytes, only: set[str]) -> str:
-        """The signature written to `only` and read back; a copy failed meanwhile may hold it all the same."""
+        """The signature written to `only` and read back; a copy failed as it was published there, or read back,
+        may hold it all the same (one failed before, as its temporary file was made or sent, does not)."""
         self._signing = True
         try:
             digest = self.small_file(name, signature, only)

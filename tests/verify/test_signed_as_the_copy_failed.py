@@ -6,6 +6,8 @@ from __future__ import annotations
 import errno
 import json
 
+import pytest
+
 from conftest import run_coffre
 
 
@@ -59,6 +61,74 @@ def test_a_run_copied_by_hand_onto_a_copy_that_was_away_that_evening_is_never_co
     run_id = json.loads(res.out)["run_id"]
     away.rename(b)
     shutil.copytree(a / store.store_id / run_id, b / store.store_id / run_id)
+    res = run_coffre("archive", "--config", store.config, "--yes")
+    assert "was said not written" not in res.err, res.err
+    res = run_coffre("verify", "--config", store.config, "--from", b)
+    assert res.code == 1 and "copied here by hand" in res.err, res
+
+
+class _FsyncFailsFor:
+    """The `os` the local writer sees, whose fsync fails for one file (a medium that goes as it is flushed)."""
+
+    def __init__(self, real, path_part: str, folder: str):
+        self._real, self._part, self._folder = real, path_part, folder
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def fsync(self, fd):
+        path = self._real.readlink(f"/proc/self/fd/{fd}")
+        if self._part in path and path.startswith(self._folder):
+            raise OSError(errno.EIO, "Input/output error")
+        return self._real.fsync(fd)
+
+
+@pytest.mark.parametrize("when", ["its temporary file cannot be made", "its temporary file cannot be flushed",
+                                  "the copy is failed just before it is signed"])
+def test_a_copy_that_failed_before_the_signature_was_published_there_never_counts_a_run_copied_there_by_hand(
+        store, monkeypatch, when):
+    """Found by review (helper 11): a copy that failed while the signature's temporary file was made, sent or
+    flushed, or in the check of its blocks just before, was marked as maybe holding the signature; a run copied
+    there by hand was then counted as the one the archive wrote. Only a failure as the file is published (a rename,
+    a remote move) or read back leaves that doubt."""
+    import os
+    import shutil
+
+    from pipeline import config
+    from pipeline.archive import run_archive
+    from pipeline.destinations import local
+    from pipeline.pack import shared
+    from pipeline.state.history import History
+
+    assert run_coffre("archive", "--config", store.config, "--yes").code == 0
+    a, b = store.destinations
+    signature = "MANIFEST.b3.minisig"
+    if when == "its temporary file cannot be made":
+        open_file = local.LocalRunWriter.open
+
+        def no_room_for_the_signature(self, name):
+            if name == signature and str(self.folder).startswith(str(b)):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return open_file(self, name)
+
+        monkeypatch.setattr(local.LocalRunWriter, "open", no_room_for_the_signature)
+    elif when == "its temporary file cannot be flushed":
+        monkeypatch.setattr(local, "os", _FsyncFailsFor(os, signature, str(b)))
+    else:
+        confirm = shared.SharedBlocks.confirm
+
+        def b_fails(self):
+            confirm(self)
+            self.run.fail_copy(str(b), "its block x cannot be read")
+
+        monkeypatch.setattr(shared.SharedBlocks, "confirm", b_fails)
+    result = run_archive(config.load(store.config), [str(a), str(b)], say=lambda m: None)
+    monkeypatch.undo()
+    assert result.exit_code == 4 and [c.ok for c in result.copies] == [True, False], result.to_json()
+    record = History.of(config.load(store.config)).runs[-1]
+    assert record["run_id"] == result.run_id and record["unsure"] == [], record
+    assert not (b / store.store_id / result.run_id).exists()
+    shutil.copytree(a / store.store_id / result.run_id, b / store.store_id / result.run_id)
     res = run_coffre("archive", "--config", store.config, "--yes")
     assert "was said not written" not in res.err, res.err
     res = run_coffre("verify", "--config", store.config, "--from", b)
