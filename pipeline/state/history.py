@@ -150,8 +150,29 @@ def load_record(path: Path, config_path: Path | None = None) -> dict:
 
 
 def append_check(doc: dict, record: dict) -> None:
-    """Adds a verdict on copies to the record being updated: a verify's, a drill's, or what an archive found."""
-    doc["checks"] = ((doc.get("checks") or []) + [record])[-KEEP_CHECKS:]
+    """Adds a verdict on copies to the record being updated: a verify's, a drill's, or what an archive found.
+
+    The last KEEP_CHECKS are kept, and before them what an archive said of a copy's damaged blocks until a verify
+    reads that whole copy: status says it till then, and a nightly verify of one run would push it out of the last
+    thousand in under three years."""
+    checks = (doc.get("checks") or []) + [record]
+    cut = len(checks) - KEEP_CHECKS
+    if cut > 0:
+        standing = [c for i, c in enumerate(checks[:cut]) if c.get("kind") == "archive" and _stands(c, checks[i + 1:])]
+        checks = standing[-KEEP_CHECKS:] + checks[cut:]
+    doc["checks"] = checks
+
+
+def _stands(said: dict, later: list) -> bool:
+    """Some copy an archive's check names has had no verify since that read it whole (a verify that found it out
+    of reach read nothing). Matched by medium id, else by the destination as written: a copy named otherwise since
+    keeps it, which says too much rather than too little."""
+    def settled(copy: dict) -> bool:
+        return any(isinstance(one, dict) and one.get("whole", True) and not one.get("missing") and (
+            (copy.get("medium") and one.get("medium") == copy.get("medium"))
+            or one.get("destination") == copy.get("destination"))
+            for c in later if c.get("kind") in ("verify", "verify-deep") for one in c.get("copies") or [])
+    return any(not settled(copy) for copy in said.get("copies") or [] if isinstance(copy, dict))
 
 
 class History:

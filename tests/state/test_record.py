@@ -192,3 +192,50 @@ def test_a_record_that_is_not_a_plain_file_is_unreadable_not_absent(tmp_path, ki
         (aside,) = store.state_dir.glob(f"{store.store_id}.history.json.unreadable-*")
         assert not aside.is_file() or aside.is_symlink()  # kept aside as it was
         assert store.coffre("verify").code == 0
+
+
+def test_what_an_archive_said_of_damaged_blocks_outlives_the_last_thousand_checks_until_a_whole_verify(tmp_path):
+    """Found by review: what an evening said of a copy's damaged blocks rode among the last 1000 verdicts, so a
+    nightly verify of one run pushed it out after under three years, and status fell silent on runs that do not
+    restore from that copy. It stays until a verify reads that whole copy, and goes then."""
+    from pipeline.state.history import KEEP_CHECKS, History, append_check
+
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=3) as store:
+        first = archive_ok(store)["run_id"]
+        archive_ok(store)
+        a, b = (str(d) for d in store.destinations)
+        sentence = "on " + a + ", block blocks/ab/abc is damaged: invented for this test"
+        record = History(store.state_dir, store.store_id)
+
+        def partial_verifies(doc: dict, n: int) -> None:
+            for i in range(n):
+                append_check(doc, {"kind": "verify", "at": "2026-12-07T20:00:00Z", "run_id": None, "copies": [
+                    {"destination": d, "medium": None, "ok": True, "whole": False} for d in (a, b)]})
+
+        def said() -> list[str]:
+            res = store.coffre("status", "--json", "--no-look")
+            return [p for p in json.loads(res.out)["problems"] if "invented for this test" in p]
+
+        with record.update() as doc:
+            append_check(doc, {"kind": "archive", "at": "2026-12-07T19:00:00Z", "run_id": first, "copies": [
+                {"destination": a, "medium": None, "ok": False, "whole": False, "problems": [sentence]}]})
+            partial_verifies(doc, KEEP_CHECKS + 5)
+        assert len(history_of(store)["checks"]) == KEEP_CHECKS + 1  # the window, and the archive's words before it
+        (line,) = said()
+        assert line.startswith(f"the run {first} (") and line.endswith("said until a verify reads the whole copy")
+        with record.update() as doc:  # B read whole does not settle what was said of A
+            append_check(doc, {"kind": "verify", "at": "2026-12-07T21:00:00Z", "run_id": None, "copies": [
+                {"destination": b, "medium": None, "ok": True, "whole": True}]})
+            partial_verifies(doc, KEEP_CHECKS)
+        assert said()
+        with record.update() as doc:  # A out of reach: nothing read, nothing settled
+            append_check(doc, {"kind": "verify", "at": "2026-12-07T21:00:00Z", "run_id": None, "copies": [
+                {"destination": a, "medium": None, "ok": False, "missing": True}]})
+            partial_verifies(doc, KEEP_CHECKS)
+        assert said()
+        with record.update() as doc:
+            append_check(doc, {"kind": "verify", "at": "2026-12-07T22:00:00Z", "run_id": None, "copies": [
+                {"destination": a, "medium": None, "ok": True, "whole": True}]})
+            partial_verifies(doc, KEEP_CHECKS)
+        assert not said()
+        assert len(history_of(store)["checks"]) == KEEP_CHECKS
