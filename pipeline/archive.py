@@ -15,10 +15,12 @@ import blake3
 
 from pipeline import clock, heap
 from pipeline.config import Config
-from pipeline.destinations import Destination, open_destination, why_not_read
+from pipeline.destinations import Destination, why_not_read
 from pipeline.attention import baseline, needs_a_person
 from pipeline.destinations.leftovers import remove_leftovers
-from pipeline.destinations.medium import MediumFileInvalid, ensure_medium, read_medium
+from pipeline.destinations.medium import MEDIUM_FILE, MediumFileInvalid, ensure_medium, read_medium
+from pipeline.destinations.medium import render as render_medium
+from pipeline.destinations.places import one_per_place
 from pipeline.destinations.transaction import CopyOutcome, RunTransaction
 from pipeline.destinations.presence import absent_reason
 from pipeline.copy_policy import policy_gaps
@@ -481,16 +483,12 @@ def _ready_destinations(cfg: Config, specs: list[str], source, history: History,
     dests: dict[str, Destination] = {}
     media: dict[str, str] = {}
     listed: dict[str, tuple[list[str], set[str]]] = {}
-    places: dict[str, str] = {}  # normalised spelling -> the spec that names it first
-    for spec in specs:
-        d = open_destination(spec)
+    distinct, same_as = one_per_place(specs)
+    for spec, other in same_as.items():
+        say(_("Note: {destination} is the same destination as {other}: one copy, written once.").format(
+            destination=spec, other=other))
+    for spec, d in distinct.items():
         where = d.normalised()
-        if where in places:
-            # One folder named twice (a trailing slash, a symlink): one copy, written once, not two racing writers.
-            say(_("Note: {destination} is the same destination as {other}: one copy, written once.").format(
-                destination=spec, other=places[where]))
-            continue
-        places[where] = spec
         copy = CopyOutcome(spec)
         result.copies.append(copy)
         why, warning = absent_reason(d, source, known.get(where), allow_same_disk)
@@ -512,7 +510,45 @@ def _ready_destinations(cfg: Config, specs: list[str], source, history: History,
             say(_("Skipping: {reason}").format(reason=why))
             continue
         dests[spec] = d
+    for spec in [s for s in dests if not media[s]]:
+        _write_back_medium(dests[spec], spec, listed[spec][1], history, media, result, say)
     return dests, media, listed
+
+
+def _write_back_medium(d: Destination, spec: str, signed: set[str], history: History, media: dict[str, str],
+                       result: "ArchiveResult", say) -> None:
+    """A copy whose id file is gone but that holds runs the record wrote to one medium gets that id back.
+
+    A new id would leave it held to those runs all the same (verify/identity.py), and said to be a medium that
+    runs were copied to by hand at every verify after, with no way out. The id written back holds it to every run
+    of that medium: a run deleted with the file still shows."""
+    held = [r for r in history.runs if r["run_id"] in signed and isinstance(r.get("media"), dict) and r["media"]
+            and not r.get("rebuilt")]
+    if not held:
+        return
+    # The medium every run it holds went to, among those seen at this place (two keys taking turns at one mount
+    # point each hold runs of their own and of the other copies).
+    ids = set.intersection(*(set(r["media"]) for r in held))
+    seen = ((history.doc.get("destinations") or {}).get(d.normalised()) or {}).get("media_seen")
+    if seen:
+        ids &= set(seen)
+    ids -= {m for other, m in media.items() if other != spec}  # another copy's id: a twin is never made here
+    if len(ids) != 1:
+        return
+    (medium,) = ids
+    try:
+        if not d.create_root_file(MEDIUM_FILE, render_medium(medium)):
+            return  # one appeared meanwhile: read as it is, by verify
+    except OSError as err:
+        warning = _("Warning: {file} is missing on {destination}, and it could not be written back ({error}): "
+                    "verify will say so.").format(file=MEDIUM_FILE, destination=d.describe(), error=error_words(err))
+    else:
+        media[spec] = medium
+        warning = _("Warning: {file} was missing on {destination}, which holds runs this machine wrote to that medium "
+                    "(such as {example}): it is written back, and the copy is held to every run of that medium."
+                    ).format(file=MEDIUM_FILE, destination=d.describe(), example=held[-1]["run_id"])
+    result.warnings.append(warning)
+    say(warning)
 
 
 def _name_new_media(dests: dict[str, Destination], written: list[str], media: dict[str, str],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from pipeline.config import Config
+from pipeline.destinations.places import one_per_place
 from pipeline.i18n import _, ngettext
 from pipeline.retention.policy import local_date
 from pipeline.verify.identity import normalised
@@ -17,14 +18,14 @@ def policy_gaps(cfg: Config, runs: list[dict]) -> tuple[list[str], list[str]]:
     itself cannot meet: a standing warning). Each a sentence naming the destination and for how many evenings."""
     last = next((r for r in reversed(runs) if r.get("written") is not None), None)
     zone = ZoneInfo(cfg.journals_timezone)
-    names: dict[str, list[str]] = {}  # each place, by every name the config gives it (a link, another spelling)
-    for s in cfg.destinations:
-        names.setdefault(normalised(s) or s, []).append(s)
-    configured = {where: specs[0] for where, specs in names.items()}
+    distinct, same_as = one_per_place(cfg.destinations)
+    # Each place, by every name the config gives it (a link, another spelling).
+    names = {first: [first] + [s for s, f in same_as.items() if f == first] for first in distinct}
+    configured = {d.normalised(): first for first, d in distinct.items()}
     standing = []
     # A place is off-site only when each of its names says so: a link marked off-site to the shop's own folder
     # is no copy elsewhere.
-    offsite = [specs[0] for specs in names.values() if all(cfg.role(s) == "off-site" for s in specs)]
+    offsite = [first for first, specs in names.items() if all(cfg.role(s) == "off-site" for s in specs)]
     for specs in names.values():
         marked = [s for s in specs if cfg.role(s) == "off-site"]
         if marked and len(marked) < len(specs):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import blake3
 
 from pipeline.config import Config
-from pipeline.destinations import open_destination
+from pipeline.destinations.places import one_per_place
 from pipeline.destinations.presence import unmounted_reason
 from pipeline.errors import CannotRun, CoffreError, UsageError
 from pipeline.i18n import _
@@ -76,17 +76,9 @@ def verify_destinations(cfg: Config, specs: list[str], run_id: str | None = None
     selection = selection or DataSelection()
     history = History.of(cfg)
     started = time.monotonic()
-    deep = DeepChecker(identities, side_by_side=len(specs) == 1) if identities else None
-    dests, places, same_as = {}, {}, {}
-    for spec in specs:
-        dest = open_destination(spec)
-        # One folder named twice (a trailing slash, a symlink) is one copy: checked once, never counted twice.
-        if dest.normalised() in places:
-            same_as[spec] = places[dest.normalised()]
-            continue
-        places[dest.normalised()] = spec
-        dests[spec] = dest
+    dests, same_as = one_per_place(specs)
     specs = list(dests)
+    deep = DeepChecker(identities, side_by_side=len(specs) == 1) if identities else None
     same_medium = twins(dests)
 
     def one_copy(spec: str) -> CopyReport:

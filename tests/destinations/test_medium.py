@@ -158,3 +158,47 @@ def test_a_run_folder_renamed_with_a_newline_after_its_id_is_not_taken_for_the_r
         deleted_run_is_named(store, a, victim)
         listed = store.coffre("verify", "--from", a, "--json")
         assert json.dumps(victim + "\n")[1:-1] not in listed.out, listed
+
+
+def test_an_id_file_deleted_from_a_copy_is_written_back_by_the_next_archive_and_a_deleted_run_still_shows(tmp_path):
+    """Found by review: the next archive gave the copy a new id in silence, after which every verify said its runs
+    were "copied here by hand" (exit 1), with no way out. It writes the medium's own id back, says so, and the copy
+    is held to every run of that medium."""
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=4) as store:
+        a, b = store.destinations
+        archive_ok(store)
+        lone = archive_ok(store, "--to", a)["run_id"]  # a run on the key alone: the key's id is not the disk's
+        saved = json.loads((a / "coffre-medium.json").read_text())["coffre_medium"]
+        (a / "coffre-medium.json").unlink()
+        res = store.coffre("archive", "--yes", "--json")
+        assert res.code == 0, res
+        (warning,) = [w for w in json.loads(res.out)["warnings"] if "coffre-medium.json" in w]
+        assert warning.startswith(f"Warning: coffre-medium.json was missing on {a}, which holds runs") and lone in warning
+        assert json.loads((a / "coffre-medium.json").read_text())["coffre_medium"] == saved
+        assert json.loads((b / "coffre-medium.json").read_text())["coffre_medium"] != saved
+        res = store.coffre("verify")
+        assert res.code == 0, res
+        # Deleted with a run: the run is still named once the id is back.
+        shutil.rmtree(a / store.store_id / lone)
+        (a / "coffre-medium.json").unlink()
+        res = store.coffre("archive", "--yes", "--json", env={"COFFRE_LANG": "fr"})
+        assert res.code == 0 and "coffre-medium.json" in res.out, res
+        res = store.coffre("verify", "--from", a)
+        assert res.code == 1 and f"{lone}: is missing from this copy" in res.err, res
+
+
+def test_an_id_file_is_not_written_back_where_the_runs_held_went_to_several_media(tmp_path):
+    """Runs copied by hand from the disk onto a key that lost its id: which medium it is cannot be told from them,
+    and the disk's id would make it the disk's twin. Nothing is guessed: verify says it."""
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=4) as store:
+        a, b = store.destinations
+        archive_ok(store)
+        on_b = archive_ok(store, "--to", b)["run_id"]
+        shutil.copytree(b / store.store_id / on_b, a / store.store_id / on_b)
+        disk = json.loads((b / "coffre-medium.json").read_text())["coffre_medium"]
+        (a / "coffre-medium.json").unlink()
+        res = store.coffre("archive", "--yes", "--json")
+        assert "was missing" not in res.out, res
+        assert json.loads((a / "coffre-medium.json").read_text())["coffre_medium"] != disk
+        res = store.coffre("verify", "--from", a)
+        assert res.code == 1 and on_b in res.err, res
