@@ -52,7 +52,7 @@ from pipeline.state.history import History, append_check
 from pipeline.state.lock import StoreLock
 from pipeline.state.record_lock import record_lock
 from pipeline.state.sentences import english
-from pipeline.verify.identity import twins
+from pipeline.verify.identity import twins, unsure_at
 from pipeline.verify.blocks import vouched_blocks
 from pipeline.verify.unrecorded import find_placed, find_unrecorded
 from pipeline.system_errors import error_words
@@ -188,10 +188,6 @@ def _prepare(cfg: Config, specs: list[str], source, history: History, allow_same
               "and this run follows it.").format(run_id=r["run_id"], copies=", ".join(r["written"])))
     placed = find_placed(dests, {s: signed for s, (_, signed) in listed.items()}, cfg.store_id,
                          cfg.signing_public_key, history.runs)
-    for run_id, specs_there in placed.items():
-        say(_("Note: run {run_id} was said not written to {copies}, but it is signed and whole there (its signature "
-              "was published as the medium or the network went): it is counted there now.").format(
-            run_id=run_id, copies=", ".join(specs_there)))
     at = clock.now()
     run_id = clock.new_run_id(at, max([r["run_id"] for r in history.runs[-1:] + unrecorded.adopted] or [""]))
     with history.update() as doc:  # so that, killed, this run's folders are known to be this machine's
@@ -433,6 +429,10 @@ def _commit(cfg: Config, plan: _Plan, written: _Written, sealed: "_SealedJournal
              "manifest_blake3": written.hashes[fmt.MANIFEST_JSON], "bytes": size}
     _record_run(history, entry, done, copies, plan.media, plan.dests, specs, result, also, plan.adopted,
                 plan.placed)
+    for run_id, specs_there in plan.placed.items():  # said once counted: tonight's run may yet fail whole
+        say(_("Note: run {run_id} was said not written to {copies}, but it is signed and whole there (its signature "
+              "was published as the medium or the network went): it is counted there now.").format(
+            run_id=run_id, copies=", ".join(specs_there)))
     log = ActivityLog(cfg.state_dir, cfg.store_id)
     for r in plan.adopted:
         log.append("archive-recorded-later", "ok", run_id=r["run_id"], written=r["written"])
@@ -522,14 +522,15 @@ def _write_back_medium(d: Destination, spec: str, signed: set[str], history: His
     A new id would leave it held to those runs all the same (verify/identity.py), and said to be a medium that
     runs were copied to by hand at every verify after, with no way out. The id written back holds it to every run
     of that medium: a run deleted with the file still shows."""
+    where = d.normalised()
     held = [r for r in history.runs if r["run_id"] in signed and isinstance(r.get("media"), dict) and r["media"]
-            and not r.get("rebuilt")]
+            and not r.get("rebuilt") and not unsure_at(r, where)]
     if not held:
         return
     # The medium every run it holds went to, among those seen at this place (two keys taking turns at one mount
     # point each hold runs of their own and of the other copies).
     ids = set.intersection(*(set(r["media"]) for r in held))
-    seen = ((history.doc.get("destinations") or {}).get(d.normalised()) or {}).get("media_seen")
+    seen = ((history.doc.get("destinations") or {}).get(where) or {}).get("media_seen")
     if seen:
         ids &= set(seen)
     ids -= {m for other, m in media.items() if other != spec}  # another copy's id: a twin is never made here

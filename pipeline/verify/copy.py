@@ -314,6 +314,7 @@ def verify_copy(dest, store_id: str, opts: VerifyOptions, only_run: str | None, 
     ident = identify(dest, signed, record, twins_of)
     report.key = ident.key
     report.problems += [Problem(report.destination, None, MEDIUM_FILE, p) for p in ident.problems]
+    report.notes += ident.notes
     removals = read_removals(dest, store_id, opts.pinned_key, ident.medium)
     ident.signed_removals = removals.runs
     report.problems += [Problem(report.destination, None, None, p) for p in removals.problems]

@@ -27,6 +27,7 @@ class CopyIdentity:
     # The runs the copy's own signed removal records name (retention/removal.py):
     # {run_id: {manifest_blake3, previous_run}}
     signed_removals: dict[str, dict] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # worth saying, not a problem of this copy
 
     @property
     def key(self) -> str:
@@ -86,11 +87,19 @@ def identify(dest, present: set[str], record: dict, twins_of: list[str] | None =
     if ident.medium:
         ident.media.add(ident.medium)
     runs = record.get("runs") or []
+    # A run whose signature may have landed here as this copy failed: the next archive reads it whole here and
+    # counts it (unrecorded.find_placed); till then it is neither a run copied here by hand nor a sign of which
+    # medium this is.
+    pending = {r["run_id"] for r in runs if r["run_id"] in present and unsure_at(r, ident.where)
+               and ident.medium not in (r.get("media") or {})}
+    ident.notes += [_("run {run_id} is signed here, though the archive that wrote it said this copy failed as the "
+                      "signature was published: the next archive reads it whole here and counts it").format(
+        run_id=run_id) for run_id in sorted(pending)]
     # Runs found here that the record says went to other media only: this copy is one of those media.
     # A record rebuilt from the copies knows only the copies it could read then: a run it lists for others may be on
     # this copy too (it was unplugged that day), and says nothing of this copy's id file.
     foreign = [r for r in runs if r["run_id"] in present and isinstance(r.get("media"), dict) and r["media"]
-               and ident.medium not in r["media"] and not r.get("rebuilt")]
+               and ident.medium not in r["media"] and not r.get("rebuilt") and r["run_id"] not in pending]
     elsewhere = set().union(*(set(r["media"]) for r in foreign)) if foreign else set()
     if foreign:
         example = foreign[-1]["run_id"]
@@ -123,6 +132,12 @@ def identify(dest, present: set[str], record: dict, twins_of: list[str] | None =
                                     "first.)").format(file=MEDIUM_FILE))
         ident.media.add(last_here)
     return ident
+
+
+def unsure_at(run: dict, where: str) -> bool:
+    """The record says the run failed on the copy at `where` (normalised) as its signature was published there."""
+    unsure = run.get("unsure")
+    return isinstance(unsure, list) and where in {normalised(s) for s in unsure}
 
 
 @lru_cache(maxsize=256)

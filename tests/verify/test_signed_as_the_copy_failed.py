@@ -1,5 +1,6 @@
 """A run whose signature reached a copy as that copy failed: the archive said the copy failed, yet the run is there,
-signed and whole. It is this machine's run, never "copied here by hand"; the next archive counts it on that copy."""
+signed and whole. It is this machine's run, never "copied here by hand": verify says so, and the next archive reads it
+whole there and counts it on that copy."""
 
 from __future__ import annotations
 
@@ -35,6 +36,13 @@ def test_a_run_signed_on_a_copy_as_it_failed_is_not_taken_for_a_copied_one_and_i
     monkeypatch.undo()
     assert result.exit_code == 4 and [c.ok for c in result.copies] == [True, False], result.to_json()
     assert (b / store.store_id / result.run_id / "MANIFEST.b3.minisig").is_file()
+    # Till the next archive, verify says what it is: not a run copied by hand, nor a sign that the copy is another
+    # medium (which held it to the other copy's runs, and said those deleted).
+    res = run_coffre("verify", "--config", store.config, "--from", b, "--json")
+    assert res.code == 0, res
+    (copy,) = json.loads(res.out)["copies"]
+    assert any(n.startswith(f"run {result.run_id} is signed here, though the archive that wrote it said this copy "
+                            "failed") for n in copy["notes"]), copy
 
     res = run_coffre("archive", "--config", store.config, "--yes")
     assert res.code == 0, res
