@@ -11,8 +11,11 @@ from pipeline.errors import CoffreError
 from pipeline.i18n import _
 from pipeline.retention.policy import plan_at
 from pipeline.state.history import History
-from pipeline.verify.identity import CopyIdentity, normalised
+from pipeline.verify.identity import CopyIdentity, normalised, unsure_at
 from pipeline.system_errors import error_words
+
+# A run the record says failed on this copy as its signature was published, found signed here.
+PENDING = "signed here as the copy failed: the next archive reads it whole and counts it"
 
 
 def list_runs(cfg: Config, specs: list[str], look: bool = True) -> list[dict]:
@@ -52,7 +55,14 @@ def list_runs(cfg: Config, specs: list[str], look: bool = True) -> list[dict]:
                 "findings": sum((r.get("findings") or {}).values()), "state": state,
                 "verified": check.get("at") if check.get("ok") else None, "drilled": drilled.get(r["run_id"]),
                 "kept_because": kept.get(r["run_id"]) or []})
+        by_id = {r["run_id"]: r for r in h.runs}
         for rid in sorted((present or set()) - recorded):
+            r = by_id.get(rid) or {}
+            if r and unsure_at(r, where):  # its signature landed as the copy failed (verify/unrecorded.py)
+                entry["runs"].append({"run_id": rid, "created_at": r.get("created_at"), "bytes": r.get("bytes"),
+                                      "findings": sum((r.get("findings") or {}).values()), "state": PENDING,
+                                      "verified": None, "drilled": None, "kept_because": kept.get(rid) or []})
+                continue
             entry["runs"].append({"run_id": rid, "created_at": None, "bytes": None, "findings": None,
                                   "state": "not in this machine's record", "verified": None, "drilled": None,
                                   "kept_because": []})
@@ -65,7 +75,8 @@ def state_text(state: str) -> str:
     them)."""
     return {"held": _("held"), "removed by retention": _("removed by retention"),
             "MISSING from the copy": _("MISSING from the copy"),
-            "not in this machine's record": _("not in this machine's record")}.get(state, state)
+            "not in this machine's record": _("not in this machine's record"),
+            PENDING: _("signed here as the copy failed: the next archive reads it whole and counts it")}.get(state, state)
 
 
 def _drilled(h: History, copy: CopyIdentity) -> dict[str, str]:

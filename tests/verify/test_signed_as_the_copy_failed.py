@@ -43,6 +43,10 @@ def test_a_run_signed_on_a_copy_as_it_failed_is_not_taken_for_a_copied_one_and_i
     (copy,) = json.loads(res.out)["copies"]
     assert any(n.startswith(f"run {result.run_id} is signed here, though the archive that wrote it said this copy "
                             "failed") for n in copy["notes"]), copy
+    listed = json.loads(run_coffre("list", "--config", store.config, "--json").out)["copies"]
+    (on_b,) = [c for c in listed if c["destination"] == str(b)]
+    (run,) = [r for r in on_b["runs"] if r["run_id"] == result.run_id]
+    assert run["state"] == "signed here as the copy failed: the next archive reads it whole and counts it", run
 
     res = run_coffre("archive", "--config", store.config, "--yes")
     assert res.code == 0, res
