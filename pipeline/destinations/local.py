@@ -46,7 +46,13 @@ class LocalDestination:
         if not os.access(self.root, os.W_OK | os.X_OK):
             raise CopyAbsent(_("The destination {destination} is not writable.").format(destination=self.root),
                              _("not writable"))
-        self.medium_device = os.stat(self.root).st_dev
+        device = os.stat(self.root).st_dev
+        if self.medium_device is not None and device != self.medium_device:
+            # Asked again later in a command (the sweep): the medium it began with is what must still be there.
+            raise CopyAbsent(_("The destination {destination} is no longer the disk or USB key the command began "
+                               "with.").format(destination=self.root),
+                             _("no longer the disk or USB key the command began with"))
+        self.medium_device = device
 
     def _store_folder(self, store_id: str) -> None:
         """The store's folder, made if need be, in the destination found ready: never the destination itself again (a

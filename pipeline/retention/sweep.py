@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipeline.errors import CoffreError
 from pipeline.i18n import _
+from pipeline.system_errors import error_words
 from pipeline.verify.blocks import named_blocks
 
 
@@ -45,8 +47,9 @@ def sweep(dest, store_id: str, pinned_key: str, say=None, unsigned: list[str] = 
     for run_id in sorted(dest.signed_runs(store_id)):
         names = named_blocks(dest, store_id, run_id, pinned_key)
         if names is None:
-            out.stopped = _("run {run_id} holds a signature, but its block lists cannot be read and checked: no "
-                            "block is removed while what it needs cannot be told").format(run_id=run_id)
+            out.stopped = _gone(dest) or _(
+                "run {run_id} holds a signature, but its block lists cannot be read and checked: no block is removed "
+                "while what it needs cannot be told").format(run_id=run_id)
             return out
         marked |= names
     for name, size in present.items():  # the blocks in the order of their names (a BlockTable), then odd entries
@@ -57,3 +60,14 @@ def sweep(dest, store_id: str, pinned_key: str, say=None, unsigned: list[str] = 
         out.blocks += 1
         out.bytes += size
     return out
+
+
+def _gone(dest) -> str | None:
+    """Why the copy itself is out of reach now, if it is: a medium or a remote that went during the sweep is said as
+    such, not as a run whose lists do not check."""
+    try:
+        dest.check_ready()
+    except (CoffreError, OSError) as err:
+        return _("the copy went out of reach as its runs' block lists were read ({reason}): no block is removed").format(
+            reason=error_words(err))
+    return None

@@ -318,3 +318,32 @@ def test_the_prune_after_an_archive_names_the_copy_it_could_not_prune(store):
     (warning,) = [w for w in json.loads(res.out)["warnings"] if "prune after the run" in w]
     assert f"did not complete: {b}: " in warning and str(a) not in warning, warning
     assert runs_of(store, a) == runs_of(store, b)[-1:]
+
+
+def test_a_copy_that_goes_away_during_the_sweep_is_said_gone_not_a_run_whose_lists_do_not_check(three_runs,
+                                                                                                monkeypatch):
+    """Found by fault injection (helper 8, B5): a remote or a key that went as the sweep read the runs' block lists
+    was said to hold 'a signature, but its block lists cannot be read and checked', a damaged run, where it was only
+    gone. No block goes, and the copy is whole once back."""
+    from pipeline.retention import sweep
+
+    store, runs = three_runs
+    a = store.destinations[0]
+    away = a.with_name(a.name + "-pulled-out")
+    original = sweep.named_blocks
+
+    def pulled_out_then_read(dest, store_id, run_id, pinned_key):
+        if a.exists():
+            a.rename(away)
+        return original(dest, store_id, run_id, pinned_key)
+
+    monkeypatch.setattr(sweep, "named_blocks", pulled_out_then_read)
+    result = prune(config.load(store.config), [str(a)], say=lambda m: None)
+    monkeypatch.undo()
+    (copy,) = result.copies
+    assert not copy.ok and "went out of reach as its runs' block lists were read (missing" in copy.reason, copy.reason
+    assert "cannot be read and checked" not in copy.reason
+    away.rename(a)
+    assert runs_of(store, a) == runs[2:]
+    res = coffre(store, "verify", "--from", a)
+    assert res.code == 0, res
