@@ -57,6 +57,17 @@ def figures(request):
     return record
 
 
+def pytest_collection_modifyitems(config, items):
+    """The files that hold a slow scenario go first, then the others by how many tests they hold. Workers take whole
+    files in this order (scripts/test: --dist loadfile --no-loadscope-reorder): a minute-long file of one test,
+    taken last, left the other core idle till it ended."""
+    files: dict = {}
+    for item in items:
+        files.setdefault(item.path, []).append(item)
+    slow = {path for path, its in files.items() if any(i.get_closest_marker("slow") for i in its)}
+    items[:] = [i for path in sorted(files, key=lambda p: (p not in slow, -len(files[p]))) for i in files[path]]
+
+
 def pytest_runtest_logreport(report):
     if report.when == "teardown":
         FIGURES.extend(value for name, value in report.user_properties if name == "figure")

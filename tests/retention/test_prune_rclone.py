@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 import destinations.test_rclone as served_remote
 from conftest import need_tool, run_coffre
 
@@ -15,6 +17,7 @@ REMOTE = "rclone:coffretest:backups"
 RULES = "\n[retention]\nkeep_last = 1\nkeep_daily = 1\nkeep_weekly = 0\nkeep_monthly = 0\n"
 
 
+@pytest.mark.slow
 def test_prune_on_an_rclone_remote_writes_its_removal_record_there_and_verify_tells_pruned_from_purged(
         sample_db, tmp_path, other_disk, webdav):
     rclone = need_tool("rclone")
