@@ -517,24 +517,22 @@ def _ready_destinations(cfg: Config, specs: list[str], source, history: History,
 
 def _write_back_medium(d: Destination, spec: str, signed: set[str], history: History, media: dict[str, str],
                        result: "ArchiveResult", say) -> None:
-    """A copy whose id file is gone but that holds runs the record wrote to one medium gets that id back.
+    """A copy whose id file is gone, and whose recorded runs tell which medium it is, gets that id back.
 
     A new id would leave it held to those runs all the same (verify/identity.py), and said to be a medium that
     runs were copied to by hand at every verify after, with no way out. The id written back holds it to every run
-    of that medium: a run deleted with the file still shows."""
+    of that medium: a run deleted with the file still shows. Only what the runs prove is written: the medium every
+    run it holds went to, the others among them being copies read tonight under their own ids. Where the place it
+    stands at would be the only clue (another disk may stand there), nothing is written and verify says it."""
     where = d.normalised()
     held = [r for r in history.runs if r["run_id"] in signed and isinstance(r.get("media"), dict) and r["media"]
             and not r.get("rebuilt") and not unsure_at(r, where)]
     if not held:
         return
-    # The medium every run it holds went to, among those seen at this place (two keys taking turns at one mount
-    # point each hold runs of their own and of the other copies).
     ids = set.intersection(*(set(r["media"]) for r in held))
+    ids -= {m for other, m in media.items() if other != spec}  # media seen elsewhere tonight: not this one
     seen = ((history.doc.get("destinations") or {}).get(where) or {}).get("media_seen")
-    if seen:
-        ids &= set(seen)
-    ids -= {m for other, m in media.items() if other != spec}  # another copy's id: a twin is never made here
-    if len(ids) != 1:
+    if len(ids) != 1 or (seen and not ids & set(seen)):
         return
     (medium,) = ids
     try:

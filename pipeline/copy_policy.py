@@ -5,10 +5,9 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from pipeline.config import Config
-from pipeline.destinations.places import one_per_place
+from pipeline.destinations.places import names_per_place, normalised
 from pipeline.i18n import _, ngettext
 from pipeline.retention.policy import local_date
-from pipeline.verify.identity import normalised
 
 MIN_COPIES = 2
 
@@ -18,10 +17,8 @@ def policy_gaps(cfg: Config, runs: list[dict]) -> tuple[list[str], list[str]]:
     itself cannot meet: a standing warning). Each a sentence naming the destination and for how many evenings."""
     last = next((r for r in reversed(runs) if r.get("written") is not None), None)
     zone = ZoneInfo(cfg.journals_timezone)
-    distinct, same_as = one_per_place(cfg.destinations)
-    # Each place, by every name the config gives it (a link, another spelling).
-    names = {first: [first] + [s for s, f in same_as.items() if f == first] for first in distinct}
-    configured = {d.normalised(): first for first, d in distinct.items()}
+    names = names_per_place(cfg.destinations)  # each place, by every name the config gives it (a link, a spelling)
+    configured = {normalised(first) or first: first for first in names}
     standing = []
     # A place is off-site only when each of its names says so: a link marked off-site to the shop's own folder
     # is no copy elsewhere.

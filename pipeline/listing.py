@@ -11,7 +11,8 @@ from pipeline.errors import CoffreError
 from pipeline.i18n import _
 from pipeline.retention.policy import plan_at
 from pipeline.state.history import History
-from pipeline.verify.identity import CopyIdentity, normalised, unsure_at
+from pipeline.destinations.places import normalised
+from pipeline.verify.identity import CopyIdentity, unsure_at
 from pipeline.system_errors import error_words
 
 # A run the record says failed on this copy as its signature was published, found signed here.

@@ -30,7 +30,8 @@ from pipeline.state.activity_log import ActivityLog
 from pipeline.state.history import History
 from pipeline.state.lock import StoreLock
 from pipeline.state.sentences import english
-from pipeline.verify.identity import CopyIdentity, normalised
+from pipeline.destinations.places import normalised
+from pipeline.verify.identity import CopyIdentity
 from pipeline.system_errors import error_words
 
 

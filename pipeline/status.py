@@ -17,7 +17,8 @@ from pipeline.i18n import _, ngettext
 from pipeline.units import number, short_size
 from pipeline.state.history import History
 from pipeline.state.sentences import shown
-from pipeline.verify.identity import CopyIdentity, normalised as _normalised
+from pipeline.destinations.places import normalised as _normalised
+from pipeline.verify.identity import CopyIdentity
 
 GROWTH_RUNS = 10  # the growth of a copy is measured over its last this many runs
 MAX_AGE_HOURS = 36

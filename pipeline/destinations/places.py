@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 from pipeline.destinations import Destination, open_destination
+from pipeline.errors import CoffreError
 
 
 def one_per_place(specs: Iterable[str]) -> tuple[dict[str, Destination], dict[str, str]]:
@@ -24,3 +26,23 @@ def one_per_place(specs: Iterable[str]) -> tuple[dict[str, Destination], dict[st
         first[where] = spec
         dests[spec] = dest
     return dests, same_as
+
+
+def names_per_place(specs: Iterable[str]) -> dict[str, list[str]]:
+    """{the first name of each place: every name of it, in the order given}; a name that is no destination (a
+    configuration not yet checked) is a place of its own."""
+    places: dict[str, list[str]] = {}
+    for spec in specs:
+        places.setdefault(normalised(spec) or spec, []).append(spec)
+    return {names[0]: names for names in places.values()}
+
+
+@lru_cache(maxsize=256)
+def normalised(spec) -> str | None:
+    """A destination's normalised spelling; None for what is not a destination."""
+    if not isinstance(spec, str):
+        return None
+    try:
+        return open_destination(spec).normalised()
+    except (CoffreError, OSError, ValueError):
+        return None

@@ -14,6 +14,7 @@ import stat
 from contextlib import contextmanager
 from pathlib import Path
 
+from pipeline.destinations.places import normalised
 from pipeline.durable import fsync_dir
 from pipeline.errors import CannotRun
 from pipeline.i18n import _
@@ -165,12 +166,13 @@ def append_check(doc: dict, record: dict) -> None:
 
 def _stands(said: dict, later: list) -> bool:
     """Some copy an archive's check names has had no verify since that read it whole (a verify that found it out
-    of reach read nothing). Matched by medium id, else by the destination as written: a copy named otherwise since
-    keeps it, which says too much rather than too little."""
+    of reach read nothing). Matched as status matches them (verify/identity.py judged_in): by medium id, else by the
+    folder the destination names, however spelt."""
     def settled(copy: dict) -> bool:
+        where = normalised(copy.get("destination"))
         return any(isinstance(one, dict) and one.get("whole", True) and not one.get("missing") and (
             (copy.get("medium") and one.get("medium") == copy.get("medium"))
-            or one.get("destination") == copy.get("destination"))
+            or (where and normalised(one.get("destination")) == where))
             for c in later if c.get("kind") in ("verify", "verify-deep") for one in c.get("copies") or [])
     return any(not settled(copy) for copy in said.get("copies") or [] if isinstance(copy, dict))
 

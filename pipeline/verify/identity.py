@@ -9,11 +9,9 @@ swapping that small file must not be a way to hide a deleted run.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 
-from pipeline.destinations import open_destination
 from pipeline.destinations.medium import MEDIUM_FILE, MediumFileInvalid, read_medium
-from pipeline.errors import CoffreError
+from pipeline.destinations.places import normalised
 from pipeline.i18n import _, ngettext
 from pipeline.system_errors import error_words
 
@@ -140,12 +138,3 @@ def unsure_at(run: dict, where: str) -> bool:
     return isinstance(unsure, list) and where in {normalised(s) for s in unsure}
 
 
-@lru_cache(maxsize=256)
-def normalised(spec) -> str | None:
-    """A destination's normalised spelling; None for what is not a destination."""
-    if not isinstance(spec, str):
-        return None
-    try:
-        return open_destination(spec).normalised()
-    except (CoffreError, OSError, ValueError):
-        return None

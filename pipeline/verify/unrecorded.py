@@ -94,7 +94,7 @@ def find_placed(dests: dict, signed: dict[str, set[str]], store_id: str, pinned_
                 runs: list[dict]) -> dict[str, list[str]]:
     """{run id: the copies it failed on as its signature was published, where it is signed and whole, with the
     manifest the record holds}."""
-    from pipeline.verify.identity import normalised
+    from pipeline.destinations.places import normalised
 
     placed: dict[str, list[str]] = {}
     for r in runs:

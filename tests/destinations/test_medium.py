@@ -202,3 +202,24 @@ def test_an_id_file_is_not_written_back_where_the_runs_held_went_to_several_medi
         assert json.loads((a / "coffre-medium.json").read_text())["coffre_medium"] != disk
         res = store.coffre("verify", "--from", a)
         assert res.code == 1 and on_b in res.err, res
+
+
+def test_another_disk_at_the_place_of_a_copy_never_gets_that_copys_id_written_onto_it(tmp_path):
+    """Found by review (helper 12): the disk, its id file and a run of its own deleted, put where the key stands,
+    got the key's id written back (the runs it held went to both; the place chose the key), and verify of that place
+    passed with the disk's run gone unsaid. Only the runs, and the other copies read tonight, may tell the id."""
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=4) as store:
+        a, b = store.destinations
+        archive_ok(store)
+        own = archive_ok(store, "--to", b)["run_id"]
+        archive_ok(store)
+        key = json.loads((a / "coffre-medium.json").read_text())["coffre_medium"]
+        (b / "coffre-medium.json").unlink()
+        shutil.rmtree(b / store.store_id / own)
+        a.rename(a.with_name("usb-A-away"))
+        b.rename(a)
+        res = store.coffre("archive", "--yes", "--json", "--to", a)
+        assert "was missing" not in res.out, res
+        assert json.loads((a / "coffre-medium.json").read_text())["coffre_medium"] != key
+        res = store.coffre("verify", "--from", a)
+        assert res.code == 1 and own in res.err, res

@@ -180,6 +180,20 @@ def test_an_rclone_copy_is_off_site_unless_the_config_says_otherwise_and_meets_t
         assert (e["role"], e["present"], e["runs_held"]) == ("off-site", True, 1), e
 
 
+def test_a_destination_misspelt_in_the_config_is_a_copy_that_missed_the_last_run_not_a_status_that_stops(
+        tmp_path, shop_db):
+    """Found by review (helper 12): the copy policy's grouping of one folder's names opened every destination, and
+    status stopped on "rclone:nas" (no path) with a usage error, where it had said that copy missed the last run."""
+    with two_copies(tmp_path, shop_db) as store:
+        a, _b = store.destinations
+        assert store.coffre("archive", "--yes").code == 0
+        store.edit_config(lambda doc: doc.__setitem__("destinations", [str(a), "rclone:nas"]))
+        res = store.coffre("status", "--json", "--no-look")
+        assert res.code == 1, res
+        said = json.loads(res.out)["problems"]
+        assert any("rclone:nas did not get the last run" in p for p in said), said
+
+
 # --- list -----------------------------------------------------------------------------------------------------------
 
 def test_list_shows_each_copys_runs_then_a_run_deleted_by_hand_then_what_retention_removed(tmp_path, shop_db):
