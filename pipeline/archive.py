@@ -596,8 +596,9 @@ def _record_run(history: History, entry: dict, written: list[str], copies: dict,
                                                                                       path=history.path))
         for r in doc["runs"]:
             for spec in placed.get(r["run_id"], ()):
-                # Signed there after all: held to that copy as to those it was written to. What the run said of it
-                # (`failed`) stays, as said; verify/identity.py does not take the run for one copied there by hand.
+                # Signed there after all: held to that copy as to those it was written to (its medium among the
+                # run's media, so verify/identity.py takes it for a run of that medium). What the run said of it
+                # (`failed`, `unsure`) stays, as said.
                 r["written"] = (r.get("written") or []) + [spec]
                 if media.get(spec):
                     r["media"] = dict(r.get("media") or {}, **{media[spec]: spec})

@@ -89,7 +89,8 @@ def identify(dest, present: set[str], record: dict, twins_of: list[str] | None =
     # counts it (unrecorded.find_placed); till then it is neither a run copied here by hand nor a sign of which
     # medium this is.
     pending = {r["run_id"] for r in runs if r["run_id"] in present and unsure_at(r, ident.where)
-               and ident.medium not in (r.get("media") or {})}
+               and ident.medium not in (r.get("media") or {})
+               and ident.where not in {normalised(s) for s in r.get("written") or [] if isinstance(s, str)}}
     ident.notes += [_("run {run_id} is signed here, though the archive that wrote it said this copy failed as the "
                       "signature was published: the next archive reads it whole here and counts it").format(
         run_id=run_id) for run_id in sorted(pending)]
