@@ -523,7 +523,8 @@ def _write_back_medium(d: Destination, spec: str, signed: set[str], history: His
     runs were copied to by hand at every verify after, with no way out. The id written back holds it to every run
     of that medium: a run deleted with the file still shows. Only what the runs prove is written: the medium every
     run it holds went to, the others among them being copies read tonight under their own ids. Where the place it
-    stands at would be the only clue (another disk may stand there), nothing is written and verify says it."""
+    stands at would be the only clue (another disk may stand there), nothing is written and verify says it. The
+    other copies' id files can be forged as this one can: the archive then needs a person (exit 5)."""
     where = d.normalised()
     held = [r for r in history.runs if r["run_id"] in signed and isinstance(r.get("media"), dict) and r["media"]
             and not r.get("rebuilt") and not unsure_at(r, where)]
@@ -543,9 +544,13 @@ def _write_back_medium(d: Destination, spec: str, signed: set[str], history: His
                     "verify will say so.").format(file=MEDIUM_FILE, destination=d.describe(), error=error_words(err))
     else:
         media[spec] = medium
-        warning = _("Warning: {file} was missing on {destination}, which holds runs this machine wrote to that medium "
-                    "(such as {example}): it is written back, and the copy is held to every run of that medium."
-                    ).format(file=MEDIUM_FILE, destination=d.describe(), example=held[-1]["run_id"])
+        # A person hears it: the file went (a tidy-up, or a hand hiding something), and an id file can be copied from
+        # one medium to another, which no rule here can tell from the truth; a verify of every copy together can.
+        result.attention.append(_("{file} was missing on {destination}: the id of the medium its runs were written to "
+                                  "(such as {example}) is written back; run `coffre verify` of every copy together "
+                                  "to make sure no run is missing from any").format(
+            file=MEDIUM_FILE, destination=d.describe(), example=held[-1]["run_id"]))
+        return
     result.warnings.append(warning)
     say(warning)
 

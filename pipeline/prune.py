@@ -179,6 +179,7 @@ def _plan_copy(cfg: Config, spec: str, history: History, runs: list[dict], reaso
     runs a removal cut short left, runs written there whole that hold no signature now)."""
     open_destination(spec, glance=True).check_ready()  # a remote that does not answer is absent in seconds
     dest = open_destination(spec)
+    dest.check_ready()  # the medium this prune works on, held to it to the end (the sweep asks again)
     where = dest.normalised()
     unmounted = unmounted_reason(dest, (history.doc.get("destinations") or {}).get(where))
     if unmounted:

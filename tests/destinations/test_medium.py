@@ -171,9 +171,11 @@ def test_an_id_file_deleted_from_a_copy_is_written_back_by_the_next_archive_and_
         saved = json.loads((a / "coffre-medium.json").read_text())["coffre_medium"]
         (a / "coffre-medium.json").unlink()
         res = store.coffre("archive", "--yes", "--json")
-        assert res.code == 0, res
-        (warning,) = [w for w in json.loads(res.out)["warnings"] if "coffre-medium.json" in w]
-        assert warning.startswith(f"Warning: coffre-medium.json was missing on {a}, which holds runs") and lone in warning
+        assert res.code == 5, res  # a person hears it: an id file can be copied from another medium as well
+        (said,) = [w for w in json.loads(res.out)["attention"] if "coffre-medium.json" in w]
+        assert said.startswith(f"coffre-medium.json was missing on {a}: the id of the medium its runs") and lone in said
+        status = json.loads(store.coffre("status", "--json", "--no-look").out)
+        assert any("coffre-medium.json was missing" in p for p in status["problems"]), status["problems"]
         assert json.loads((a / "coffre-medium.json").read_text())["coffre_medium"] == saved
         assert json.loads((b / "coffre-medium.json").read_text())["coffre_medium"] != saved
         res = store.coffre("verify")
@@ -182,7 +184,7 @@ def test_an_id_file_deleted_from_a_copy_is_written_back_by_the_next_archive_and_
         shutil.rmtree(a / store.store_id / lone)
         (a / "coffre-medium.json").unlink()
         res = store.coffre("archive", "--yes", "--json", env={"COFFRE_LANG": "fr"})
-        assert res.code == 0 and "coffre-medium.json" in res.out, res
+        assert res.code == 5 and "coffre-medium.json manquait sur" in res.out, res
         res = store.coffre("verify", "--from", a)
         assert res.code == 1 and f"{lone}: is missing from this copy" in res.err, res
 

@@ -320,29 +320,43 @@ def test_the_prune_after_an_archive_names_the_copy_it_could_not_prune(store):
     assert runs_of(store, a) == runs_of(store, b)[-1:]
 
 
+@pytest.mark.parametrize("how", ["pulled out", "another disk mounted in its place"])
 def test_a_copy_that_goes_away_during_the_sweep_is_said_gone_not_a_run_whose_lists_do_not_check(three_runs,
-                                                                                                monkeypatch):
+                                                                                                monkeypatch, tmp_path,
+                                                                                                how):
     """Found by fault injection (helper 8, B5): a remote or a key that went as the sweep read the runs' block lists
     was said to hold 'a signature, but its block lists cannot be read and checked', a damaged run, where it was only
-    gone. No block goes, and the copy is whole once back."""
+    gone. No block goes, and the copy is whole once back. Another disk at its mount point is not the copy the prune
+    began with (helper 13: the prune's medium was not held to the end)."""
+    import os
+
     from pipeline.retention import sweep
 
     store, runs = three_runs
     a = store.destinations[0]
     away = a.with_name(a.name + "-pulled-out")
+    other = tmp_path / "another-disk"
+    other.mkdir()
+    assert os.stat(other).st_dev != os.stat(a).st_dev  # the stores of these tests are on another device
     original = sweep.named_blocks
 
-    def pulled_out_then_read(dest, store_id, run_id, pinned_key):
-        if a.exists():
+    def gone_then_read(dest, store_id, run_id, pinned_key):
+        if a.exists() and not a.is_symlink():
             a.rename(away)
+            if how != "pulled out":
+                a.symlink_to(other)  # a mount point now showing another file system
         return original(dest, store_id, run_id, pinned_key)
 
-    monkeypatch.setattr(sweep, "named_blocks", pulled_out_then_read)
+    monkeypatch.setattr(sweep, "named_blocks", gone_then_read)
     result = prune(config.load(store.config), [str(a)], say=lambda m: None)
     monkeypatch.undo()
     (copy,) = result.copies
-    assert not copy.ok and "went out of reach as its runs' block lists were read (missing" in copy.reason, copy.reason
+    said = {"pulled out": "(missing", "another disk mounted in its place": "(no longer the disk or USB key the command "
+                                                                           "began with)"}[how]
+    assert not copy.ok and f"went out of reach as its runs' block lists were read {said}" in copy.reason, copy.reason
     assert "cannot be read and checked" not in copy.reason
+    if a.is_symlink():
+        a.unlink()
     away.rename(a)
     assert runs_of(store, a) == runs[2:]
     res = coffre(store, "verify", "--from", a)

@@ -145,3 +145,20 @@ def test_a_copy_that_failed_before_the_signature_was_published_there_never_count
     assert "was said not written" not in res.err, res.err
     res = run_coffre("verify", "--config", store.config, "--from", b)
     assert res.code == 1 and "copied here by hand" in res.err, res
+
+
+def test_a_run_already_counted_on_a_copy_by_its_name_is_not_said_pending_there(tmp_path):
+    """A copy whose id file could not be written when its run was counted there is listed in the run's `written`
+    only: it must not be said, at every verify after, to be counted by "the next archive"."""
+    from pipeline.destinations.local import LocalDestination
+    from pipeline.verify.identity import identify
+
+    copy = tmp_path / "disk-B"
+    copy.mkdir()
+    run = {"run_id": "20261207T190000Z-abcdef", "written": ["/elsewhere/usb-A"], "media": {"a" * 32: "/elsewhere/usb-A"},
+           "unsure": [str(copy)], "manifest_blake3": "0" * 64}
+    pending = identify(LocalDestination(str(copy)), {run["run_id"]}, {"runs": [run]})
+    assert [n for n in pending.notes if run["run_id"] in n], pending
+    counted = dict(run, written=run["written"] + [f"{copy}/"])  # counted there, under another spelling
+    assert not [n for n in identify(LocalDestination(str(copy)), {run["run_id"]}, {"runs": [counted]}).notes
+                if run["run_id"] in n]
