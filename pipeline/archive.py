@@ -150,6 +150,7 @@ class _Plan:
     media: dict[str, str]
     adopted: list[dict]  # runs signed on a copy that this machine's record missed, recorded with this one
     placed: dict[str, list[str]]  # runs the record says failed on copies where they are signed whole after all
+    lost: dict[str, tuple[str, str]]  # copies whose id file is gone: (the id their runs show, a run of it)
     previous: dict | None
     run_id: str
     created_at: str
@@ -167,7 +168,7 @@ class _Written:
 def _prepare(cfg: Config, specs: list[str], source, history: History, allow_same_disk: bool,
              result: ArchiveResult, say) -> _Plan:
     """The copies that can take tonight's run, what the record missed, the run id; what killed runs left, swept."""
-    dests, media, listed = _ready_destinations(cfg, specs, source, history, allow_same_disk, result, say)
+    dests, media, listed, lost = _ready_destinations(cfg, specs, source, history, allow_same_disk, result, say)
     if not dests:
         raise CannotRun(_("No destination can be written: {reasons}").format(
             reasons=" ".join(c.reason for c in result.copies)))
@@ -200,7 +201,7 @@ def _prepare(cfg: Config, specs: list[str], source, history: History, allow_same
         except OSError as err:
             say(_("Note: what interrupted runs left on {destination} could not be removed ({error}); it is never "
                   "counted, and the next run tries again.").format(destination=d.describe(), error=err))
-    return _Plan(dests, {c.destination: c for c in result.copies}, media, unrecorded.adopted, placed,
+    return _Plan(dests, {c.destination: c for c in result.copies}, media, unrecorded.adopted, placed, lost,
                  unrecorded.adopted[-1] if unrecorded.adopted else history.last_run(), run_id,
                  time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at)))
 
@@ -420,7 +421,7 @@ def _commit(cfg: Config, plan: _Plan, written: _Written, sealed: "_SealedJournal
                 # Keyed by the mapping as the config names it (a vendor's file by its path), as the next run reads it.
                 "journal_checkpoint": {"mapping": cfg.journals_mapping, "run_id": plan.run_id,
                                        "chains": outcome.checks.checkpoint, "till_keys": outcome.checks.till_keys}}
-    _name_new_media(plan.dests, done, plan.media, result, say)
+    _name_new_media(plan.dests, done, plan.media, plan.lost, result, say)
     # What one copy of this run takes on its medium (the signature: a few hundred bytes, not counted).
     size = sum(f["size"] for f in written.run.files if f.get("layout") != LAYOUT) + written.written_bytes \
         + sum(len(data) for _, data in written.control)
@@ -476,9 +477,9 @@ def _prune_after(cfg: Config, written: list[str], result: ArchiveResult, say) ->
 
 
 def _ready_destinations(cfg: Config, specs: list[str], source, history: History, allow_same_disk: bool,
-                        result: "ArchiveResult", say) -> tuple[dict[str, Destination], dict[str, str], dict]:
+                        result: "ArchiveResult", say) -> tuple[dict[str, Destination], dict[str, str], dict, dict]:
     """The destinations that can take a copy tonight, each with its medium id and its run folders (all, signed);
-    the others are failed copies."""
+    the others are failed copies. Last, the copies whose id file is gone, with the id their runs show."""
     known = history.doc.get("destinations") or {}
     dests: dict[str, Destination] = {}
     media: dict[str, str] = {}
@@ -510,64 +511,72 @@ def _ready_destinations(cfg: Config, specs: list[str], source, history: History,
             say(_("Skipping: {reason}").format(reason=why))
             continue
         dests[spec] = d
-    for spec in [s for s in dests if not media[s]]:
-        _write_back_medium(dests[spec], spec, listed[spec][1], history, media, result, say)
-    return dests, media, listed
+    lost = {spec: found for spec in dests if not media[spec]
+            for found in [_lost_medium(dests[spec], spec, listed[spec][1], history, media)] if found}
+    return dests, media, listed, lost
 
 
-def _write_back_medium(d: Destination, spec: str, signed: set[str], history: History, media: dict[str, str],
-                       result: "ArchiveResult", say) -> None:
-    """A copy whose id file is gone, and whose recorded runs tell which medium it is, gets that id back.
+def _lost_medium(d: Destination, spec: str, signed: set[str], history: History,
+                 media: dict[str, str]) -> tuple[str, str] | None:
+    """(the id, a run of it) for a copy whose id file is gone, when its recorded runs tell which medium it is.
 
     A new id would leave it held to those runs all the same (verify/identity.py), and said to be a medium that
-    runs were copied to by hand at every verify after, with no way out. The id written back holds it to every run
-    of that medium: a run deleted with the file still shows. Only what the runs prove is written: the medium every
-    run it holds went to, the others among them being copies read tonight under their own ids. Where the place it
-    stands at would be the only clue (another disk may stand there), nothing is written and verify says it. The
-    other copies' id files can be forged as this one can: the archive then needs a person (exit 5)."""
+    runs were copied to by hand at every verify after, with no way out. The id written back (once tonight's run is
+    signed there, _name_new_media) holds it to every run of that medium: a run deleted with the file still shows.
+    Only what the runs show is taken: the medium every run it holds went to, the others among them being copies
+    read tonight under their own ids. Where the place it stands at would be the only clue (another disk may stand
+    there), nothing is written and verify says it. The other copies' id files can be forged as this one can: the
+    write-back needs a person (exit 5)."""
     where = d.normalised()
     held = [r for r in history.runs if r["run_id"] in signed and isinstance(r.get("media"), dict) and r["media"]
             and not r.get("rebuilt") and not unsure_at(r, where)]
     if not held:
-        return
+        return None
     ids = set.intersection(*(set(r["media"]) for r in held))
     ids -= {m for other, m in media.items() if other != spec}  # media seen elsewhere tonight: not this one
     seen = ((history.doc.get("destinations") or {}).get(where) or {}).get("media_seen")
     if len(ids) != 1 or (seen and not ids & set(seen)):
-        return
-    (medium,) = ids
-    try:
-        if not d.create_root_file(MEDIUM_FILE, render_medium(medium)):
-            return  # one appeared meanwhile: read as it is, by verify
-    except OSError as err:
-        warning = _("Warning: {file} is missing on {destination}, and it could not be written back ({error}): "
-                    "verify will say so.").format(file=MEDIUM_FILE, destination=d.describe(), error=error_words(err))
-    else:
-        media[spec] = medium
-        # A person hears it: the file went (a tidy-up, or a hand hiding something), and an id file can be copied from
-        # one medium to another, which no rule here can tell from the truth; a verify of every copy together can.
-        result.attention.append(_("{file} was missing on {destination}: the id of the medium its runs were written to "
-                                  "(such as {example}) is written back; run `coffre verify` of every copy together "
-                                  "to make sure no run is missing from any").format(
-            file=MEDIUM_FILE, destination=d.describe(), example=held[-1]["run_id"]))
-        return
-    result.warnings.append(warning)
-    say(warning)
+        return None
+    return next(iter(ids)), held[-1]["run_id"]
 
 
 def _name_new_media(dests: dict[str, Destination], written: list[str], media: dict[str, str],
-                    result: "ArchiveResult", say) -> None:
+                    lost: dict[str, tuple[str, str]], result: "ArchiveResult", say) -> None:
     """Writes the id file of every medium that got its first run tonight (not before: a copy that failed leaves
-    nothing behind)."""
+    nothing behind), and gives a copy whose id file is gone the id its runs show (_lost_medium): said, as a finding,
+    with the run that records it."""
     for spec in written:
         if media[spec]:
             continue
+        d = dests[spec]
+        if spec in lost:
+            medium, example = lost[spec]
+            try:
+                if d.create_root_file(MEDIUM_FILE, render_medium(medium)):
+                    media[spec] = medium
+                    # A person hears it: the file went (a tidy-up, or a hand hiding something), and an id file can be
+                    # copied from one medium to another, which no rule here can tell from the truth; a verify of
+                    # every copy together can.
+                    result.attention.append(_(
+                        "{file} was missing on {destination}: the id of the medium its runs were written to (such as "
+                        "{example}) is written back; run `coffre verify` of every copy together to make sure no run "
+                        "is missing from any").format(file=MEDIUM_FILE, destination=d.describe(), example=example))
+                else:
+                    media[spec] = read_medium(d) or ""  # one appeared meanwhile: that one is the medium's
+                continue
+            except (OSError, MediumFileInvalid) as err:
+                warning = _("Warning: {file} is missing on {destination}, and it could not be written back ({error}): "
+                            "verify will say so.").format(file=MEDIUM_FILE, destination=d.describe(),
+                                                          error=error_words(err))
+                result.warnings.append(warning)
+                say(warning)
+                continue
         try:
-            media[spec] = ensure_medium(dests[spec])
+            media[spec] = ensure_medium(d)
         except (OSError, MediumFileInvalid) as err:
             warning = _("Warning: the run was written to {destination}, but its medium could not be given an id "
                         "({error}): the next run tries again.").format(
-                destination=dests[spec].describe(), error=error_words(err))
+                destination=d.describe(), error=error_words(err))
             result.warnings.append(warning)
             say(warning)
 

@@ -225,3 +225,30 @@ def test_another_disk_at_the_place_of_a_copy_never_gets_that_copys_id_written_on
         assert json.loads((a / "coffre-medium.json").read_text())["coffre_medium"] != key
         res = store.coffre("verify", "--from", a)
         assert res.code == 1 and own in res.err, res
+
+
+def test_an_id_file_is_written_back_only_with_a_run_that_records_the_finding(tmp_path, monkeypatch):
+    """Found by review (helper 14): the id went back while the copies were being prepared, and the finding was said
+    with the run; a run that then failed or was killed left the file back and the finding heard by no one. It is
+    written once tonight's run is signed there, just before the record that keeps the finding."""
+    from pipeline import archive as archive_module
+    from pipeline import config
+    from pipeline.errors import CannotRun
+
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=4) as store:
+        a, b = store.destinations
+        archive_ok(store)
+        archive_ok(store, "--to", a)
+        (a / "coffre-medium.json").unlink()
+
+        def the_source_fails(*args, **kwargs):
+            raise CannotRun("the till's database cannot be read (invented for this test)")
+
+        monkeypatch.setattr(archive_module, "_write", the_source_fails)
+        with pytest.raises(CannotRun):
+            archive_module.run_archive(config.load(store.config), [str(a), str(b)], say=lambda m: None)
+        monkeypatch.undo()
+        assert not (a / "coffre-medium.json").exists()
+        res = store.coffre("archive", "--yes", "--json")
+        assert res.code == 5 and "coffre-medium.json was missing on" in res.out, res
+        assert (a / "coffre-medium.json").exists()
