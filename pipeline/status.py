@@ -15,7 +15,7 @@ from pipeline.errors import CoffreError
 from pipeline.system_errors import error_words
 from pipeline.i18n import _, ngettext
 from pipeline.units import number, short_size
-from pipeline.state.history import History
+from pipeline.state.history import History, reads_whole
 from pipeline.state.sentences import shown
 from pipeline.destinations.places import normalised as _normalised
 from pipeline.verify.identity import CopyIdentity
@@ -151,7 +151,7 @@ def _copy_status(cfg: Config, spec: str, h: History, now: float, look: bool) -> 
                     entry["held_blocks_damaged"].append({"at": c["at"], "run_id": c.get("run_id"),
                                                          "problems": list(one.get("problems") or [])})
                 break
-            if key in ("last_verify", "last_deep_verify") and one.get("whole", True) and not one.get("missing"):
+            if reads_whole(c.get("kind"), one):
                 whole_since = True
             if not one.get("missing") and (one.get("ok") or one.get("runs")):
                 seen.append(_stamp(c["at"]))

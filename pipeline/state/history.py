@@ -164,16 +164,23 @@ def append_check(doc: dict, record: dict) -> None:
     doc["checks"] = checks
 
 
+def reads_whole(kind, one: dict) -> bool:
+    """A verify's verdict on one copy that read that whole copy (a record older than `whole` counts as whole): it says
+    any damage there itself, so what an evening said before is settled. One that found the copy out of reach read
+    nothing."""
+    return kind in ("verify", "verify-deep") and one.get("whole", True) and not one.get("missing")
+
+
 def _stands(said: dict, later: list) -> bool:
     """Some copy an archive's check names has had no verify since that read it whole (a verify that found it out
     of reach read nothing). Matched as status matches them (verify/identity.py judged_in): by medium id, else by the
     folder the destination names, however spelt."""
     def settled(copy: dict) -> bool:
         where = normalised(copy.get("destination"))
-        return any(isinstance(one, dict) and one.get("whole", True) and not one.get("missing") and (
+        return any(isinstance(one, dict) and reads_whole(c.get("kind"), one) and (
             (copy.get("medium") and one.get("medium") == copy.get("medium"))
             or (where and normalised(one.get("destination")) == where))
-            for c in later if c.get("kind") in ("verify", "verify-deep") for one in c.get("copies") or [])
+            for c in later for one in c.get("copies") or [])
     return any(not settled(copy) for copy in said.get("copies") or [] if isinstance(copy, dict))
 
 

@@ -88,9 +88,8 @@ def identify(dest, present: set[str], record: dict, twins_of: list[str] | None =
     # A run whose signature may have landed here as this copy failed: the next archive reads it whole here and
     # counts it (unrecorded.find_placed); till then it is neither a run copied here by hand nor a sign of which
     # medium this is.
-    pending = {r["run_id"] for r in runs if r["run_id"] in present and unsure_at(r, ident.where)
-               and ident.medium not in (r.get("media") or {})
-               and ident.where not in {normalised(s) for s in r.get("written") or [] if isinstance(s, str)}}
+    pending = {r["run_id"] for r in runs if r["run_id"] in present and pending_at(r, ident.where)
+               and ident.medium not in (r.get("media") or {})}
     ident.notes += [_("run {run_id} is signed here, though the archive that wrote it said this copy failed as the "
                       "signature was published: the next archive reads it whole here and counts it").format(
         run_id=run_id) for run_id in sorted(pending)]
@@ -137,5 +136,11 @@ def unsure_at(run: dict, where: str) -> bool:
     """The record says the run failed on the copy at `where` (normalised) as its signature was published there."""
     unsure = run.get("unsure")
     return isinstance(unsure, list) and where in {normalised(s) for s in unsure}
+
+
+def pending_at(run: dict, where: str) -> bool:
+    """unsure_at, and not counted there since (unrecorded.find_placed adds the copy to the run's `written`)."""
+    return unsure_at(run, where) and where not in {normalised(s) for s in run.get("written") or []
+                                                   if isinstance(s, str)}
 
 

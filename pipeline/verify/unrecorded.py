@@ -94,18 +94,14 @@ def find_placed(dests: dict, signed: dict[str, set[str]], store_id: str, pinned_
                 runs: list[dict]) -> dict[str, list[str]]:
     """{run id: the copies it failed on as its signature was published, where it is signed and whole, with the
     manifest the record holds}."""
-    from pipeline.destinations.places import normalised
+    from pipeline.verify.identity import pending_at
 
     placed: dict[str, list[str]] = {}
     for r in runs:
-        unsure = r.get("unsure")
-        if not isinstance(unsure, list) or not unsure or not r.get("manifest_blake3"):
+        if not r.get("unsure") or not r.get("manifest_blake3"):
             continue
-        failed_at = {normalised(s) for s in unsure}
-        written_at = {normalised(s) for s in r.get("written") or []}
         for spec, dest in dests.items():
-            where = dest.normalised()
-            if r["run_id"] not in signed.get(spec, ()) or where not in failed_at or where in written_at:
+            if r["run_id"] not in signed.get(spec, ()) or not pending_at(r, dest.normalised()):
                 continue
             problems: list = []
             rep = verify_run(dest, store_id, r["run_id"], VerifyOptions(pinned_key, read_data=lambda _r: True),
