@@ -15,7 +15,7 @@ from pipeline.errors import CoffreError
 from pipeline.system_errors import error_words
 from pipeline.i18n import _, ngettext
 from pipeline.units import number, short_size
-from pipeline.state.history import History, reads_whole
+from pipeline.state.history import History, settled
 from pipeline.state.sentences import shown
 from pipeline.destinations.places import normalised as _normalised
 from pipeline.verify.identity import CopyIdentity
@@ -136,41 +136,40 @@ def _copy_status(cfg: Config, spec: str, h: History, now: float, look: bool) -> 
     entry["bytes_held"] = sum(r.get("bytes") or 0 for r in written) - total if total is not None \
         else sum(r.get("bytes") or 0 for r in held)
     seen = [_stamp(entry["last_written_at"])]
-    settled: set[str] = set()  # the kinds whose verdict is known: a failure, or a pass that reads the whole copy
+    decided: set[str] = set()  # the kinds whose verdict is known: a failure, or a pass that reads the whole copy
     entry["held_blocks_damaged"] = []  # newest first
-    whole_since = False  # a verify that read the whole copy came after: it says the damage itself, or that it is gone
-    for c in reversed(h.doc.get("checks") or []):
+    checks = h.doc.get("checks") or []
+    for i in range(len(checks) - 1, -1, -1):
+        c = checks[i]
         key = {"verify": "last_verify", "verify-deep": "last_deep_verify", "drill": "last_drill"}.get(c.get("kind"))
         for one in c.get("copies", []):
             if not copy.judged_in(one):
                 continue
             if c.get("kind") == "archive":
                 # Blocks earlier runs need that an evening found damaged here: the evenings after go round them and
-                # never read them again, so it stands until a whole verify.
-                if not whole_since and not one.get("ok"):  # each evening's, as each names its own blocks
+                # never read them again, so it stands until a whole verify of that medium (state/history.settled).
+                if not one.get("ok") and not settled(one, checks[i + 1:], h.runs):  # each evening's: its own blocks
                     entry["held_blocks_damaged"].append({"at": c["at"], "run_id": c.get("run_id"),
                                                          "problems": list(one.get("problems") or [])})
                 break
-            if reads_whole(c.get("kind"), one):
-                whole_since = True
             if not one.get("missing") and (one.get("ok") or one.get("runs")):
                 seen.append(_stamp(c["at"]))
-            if key and key not in settled:
+            if key and key not in decided:
                 verdict = {"at": c["at"], "ok": one.get("ok"), "run_id": one.get("run_id")}
                 # A verify that passed without reading the whole copy (one run, a slice, a time budget) does not
                 # clear an older failure: what that one found damaged may be what this one did not read. A
                 # failure, a whole verify and a drill settle it (a record older than `whole` counts as whole).
                 if not one.get("ok") and entry[key] and one.get("missing"):
-                    settled.add(key)  # the copy was only out of reach: nothing found damaged for a pass to miss
+                    decided.add(key)  # the copy was only out of reach: nothing found damaged for a pass to miss
                 elif not one.get("ok"):
                     if entry[key]:  # passes of part of the copy since: said, but they do not clear it
                         verdict["part_passed_since"] = entry[key]["at"]
                     entry[key] = verdict
-                    settled.add(key)
+                    decided.add(key)
                 else:
                     entry[key] = entry[key] or verdict  # the newest pass is the one shown
                     if key == "last_drill" or one.get("whole", True):
-                        settled.add(key)
+                        decided.add(key)
             break
     read = h.data_checks(copy.key)
     entry["runs_never_read_back_by_verify"] = sum(1 for r in held if r["run_id"] not in read)

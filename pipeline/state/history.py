@@ -159,7 +159,9 @@ def append_check(doc: dict, record: dict) -> None:
     checks = (doc.get("checks") or []) + [record]
     cut = len(checks) - KEEP_CHECKS
     if cut > 0:
-        standing = [c for i, c in enumerate(checks[:cut]) if c.get("kind") == "archive" and _stands(c, checks[i + 1:])]
+        runs = doc.get("runs") or []
+        standing = [c for i, c in enumerate(checks[:cut]) if c.get("kind") == "archive" and _stands(c, checks[i + 1:],
+                                                                                                   runs)]
         checks = standing[-KEEP_CHECKS:] + checks[cut:]
     doc["checks"] = checks
 
@@ -171,17 +173,45 @@ def reads_whole(kind, one: dict) -> bool:
     return kind in ("verify", "verify-deep") and one.get("whole", True) and not one.get("missing")
 
 
-def _stands(said: dict, later: list) -> bool:
-    """Some copy an archive's check names has had no verify since that read it whole (a verify that found it out
-    of reach read nothing). Matched as status matches them (verify/identity.py judged_in): by medium id, else by the
-    folder the destination names, however spelt."""
-    def settled(copy: dict) -> bool:
-        where = normalised(copy.get("destination"))
-        return any(isinstance(one, dict) and reads_whole(c.get("kind"), one) and (
-            (copy.get("medium") and one.get("medium") == copy.get("medium"))
-            or (where and normalised(one.get("destination")) == where))
-            for c in later for one in c.get("copies") or [])
-    return any(not settled(copy) for copy in said.get("copies") or [] if isinstance(copy, dict))
+def settled(said: dict, later: list, runs: list) -> bool:
+    """What an evening said of one copy's damaged blocks (`said`: that copy's entry in the archive's check) is settled
+    by a later verify that read that whole medium, found by its id (without one, by the folder however spelt).
+
+    Two USB keys that take turns at one mount point are two media: a verify of the one plugged in says nothing of the
+    other, whose words stand. A whole verify of another medium at that place settles them too while the medium they
+    are about is not seen again after it (a key replaced, thrown away): seen again, by a run written to it or a check
+    that reached it, they stand until a verify reads it whole."""
+    medium = said.get("medium")
+    where = normalised(said.get("destination"))
+    by_place = None  # the index in `later` of the latest whole verify of another medium at that place
+    for i, c in enumerate(later):
+        for one in c.get("copies") or []:
+            if not isinstance(one, dict) or not reads_whole(c.get("kind"), one):
+                continue
+            if medium and one.get("medium") == medium:
+                return True
+            if where and normalised(one.get("destination")) == where:
+                if not medium:
+                    return True
+                by_place = i
+    return by_place is not None and not _seen_since(medium, later[by_place:], runs)
+
+
+def _seen_since(medium: str, later: list, runs: list) -> bool:
+    """A check from later[0] on reached the medium, or a run was written to it since later[0] began (in the same second
+    counts: stamps are to the second, and a doubt keeps what was said)."""
+    at = str(later[0].get("at") or "")
+    if any(isinstance(one, dict) and one.get("medium") == medium and not one.get("missing")
+           for c in later for one in c.get("copies") or []):
+        return True
+    return any(isinstance(r, dict) and isinstance(r.get("media"), dict) and medium in r["media"]
+               and str(r.get("created_at") or "") >= at for r in runs)
+
+
+def _stands(said: dict, later: list, runs: list) -> bool:
+    """Some copy an archive's check names is not settled yet; judged as status judges it, on the same checks and
+    runs, so that a check dropped here is one status no longer shows."""
+    return any(not settled(copy, later, runs) for copy in said.get("copies") or [] if isinstance(copy, dict))
 
 
 class History:

@@ -239,3 +239,47 @@ def test_what_an_archive_said_of_damaged_blocks_outlives_the_last_thousand_check
             partial_verifies(doc, KEEP_CHECKS)
         assert not said()
         assert len(history_of(store)["checks"]) == KEEP_CHECKS
+
+
+def test_what_an_evening_said_of_one_key_stands_through_whole_verifies_of_another_key_at_its_mount_point(tmp_path):
+    """Two keys taking turns at one mount point are two media: a whole verify of the one plugged in settles what was
+    said of the other only while that other is not seen again (a key replaced). The record keeps the words as long as
+    status says them, and drops them once settled, so they never come back."""
+    from pipeline.state.history import KEEP_CHECKS, History, append_check
+
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=3) as store:
+        first = archive_ok(store)["run_id"]
+        archive_ok(store)
+        a = str(store.destinations[0])
+        sentence = "on " + a + ", block blocks/ab/abc is damaged: invented for this test"
+        record = History(store.state_dir, store.store_id)
+        at = iter(f"2026-12-07T{h:02d}:00:00Z" for h in range(19, 24))
+
+        def verify(medium: str, whole: bool, n: int = 1, missing: bool = False):
+            return [{"kind": "verify", "at": next(at) if whole or missing else "2026-12-07T18:00:00Z", "run_id": None,
+                     "copies": [{"destination": a, "medium": medium, "ok": not missing, "whole": whole,
+                                 "missing": missing}]} for _ in range(n)]
+
+        def add(*checks) -> None:
+            with record.update() as doc:
+                for c in checks:
+                    append_check(doc, c)
+
+        def said() -> list[str]:
+            res = store.coffre("status", "--json", "--no-look")
+            return [p for p in json.loads(res.out)["problems"] if "invented for this test" in p]
+
+        add({"kind": "archive", "at": next(at), "run_id": first, "copies": [
+            {"destination": a, "medium": "key-1", "ok": False, "whole": False, "problems": [sentence]}]})
+        assert said()
+        add(*verify("key-2", True))
+        assert not said(), "key 1 not seen since key 2 was read whole there: replaced"
+        add(*verify("key-1", False, missing=True))  # out of reach: not seen
+        assert not said()
+        add(*verify("key-1", False))  # key 1 is back: read in part
+        assert said()
+        add(*verify("key-2", False, KEEP_CHECKS + 5))  # the whole verify of key 2 leaves the window
+        assert said() and len(history_of(store)["checks"]) == KEEP_CHECKS + 1
+        add(*verify("key-1", True), *verify("key-2", False, KEEP_CHECKS))
+        assert not said() and len(history_of(store)["checks"]) == KEEP_CHECKS
+

@@ -713,6 +713,49 @@ def test_a_damaged_held_block_is_said_by_status_until_a_verify_of_the_whole_copy
     assert not [p for p in json.loads(res.out)["problems"] if third in p], res.out
 
 
+def test_two_keys_taking_turns_at_one_mount_point_each_keep_what_an_evening_said_of_their_damaged_blocks(larger_store):
+    """Left by the last note (helper 13, by reading): a whole verify of the key plugged in tonight settled, in status,
+    what an evening had said of the other key's damaged blocks at the same mount point, so the key at home was never
+    named again. Each medium keeps its own until a verify reads it whole. A key replaced for good is settled by its
+    successor's whole verify while it is not seen again (so a key away in turn is not named until it is back)."""
+    store = larger_store
+    name = _a_steady_block_after_two_evenings(store)
+    a, _b = store.destinations
+    damage(store, a, name)
+    found = archive(store, code=5)["run_id"]
+
+    def standing() -> list[str]:
+        res = run_coffre("status", "--config", store.config, "--json", "--no-look")
+        return [p for p in json.loads(res.out)["problems"] if name in p]
+
+    assert standing()
+    key_1, key_2 = a.with_name("usb-A-key-1"), a.with_name("usb-A-key-2")
+    a.rename(key_1)  # key 1 taken home, key 2 plugged in at the same mount point
+    a.mkdir()
+    sell(store, 5)
+    archive(store)
+    assert coffre(store, "verify").code == 0  # key 2 (and B) read whole
+    assert not standing(), "key 1 not seen since: replaced, and its successor read whole"
+    a.rename(key_2)  # next turn: key 1 back
+    key_1.rename(a)
+    res = coffre(store, "verify", "--run", found, "--from", str(a))  # reaches key 1, reads one run of it
+    assert res.code == 0, res
+    (said,) = standing()
+    assert said.startswith(f"the run {found} (") and said.endswith("said until a verify reads the whole copy"), said
+    a.rename(key_1)  # key 2's turn: an evening, then a whole verify of key 2, while key 1 is away
+    key_2.rename(a)
+    sell(store, 5)
+    archive(store)
+    assert coffre(store, "verify").code == 0
+    a.rename(key_2)  # key 1 back: the first evening that writes to it says it again
+    key_1.rename(a)
+    sell(store, 5)
+    archive(store)
+    assert standing(), "key 2 read whole settled what was said of key 1, which is still in use"
+    assert coffre(store, "repair").code == 0 and coffre(store, "verify").code == 0
+    assert not standing()
+
+
 def test_a_copy_that_goes_away_during_the_run_does_not_make_a_damaged_block_lost_to_every_copy(larger_store,
                                                                                                 monkeypatch):
     """Found by review: copy B went out of reach during the run while A met a damaged held block; B, which could
