@@ -52,7 +52,7 @@ from pipeline.state.history import History, append_check
 from pipeline.state.lock import StoreLock
 from pipeline.state.record_lock import record_lock
 from pipeline.state.sentences import english
-from pipeline.verify.identity import twins, unsure_at
+from pipeline.verify.identity import twins, unnamed_at, unsure_at
 from pipeline.verify.blocks import vouched_blocks
 from pipeline.verify.unrecorded import find_placed, find_unrecorded
 from pipeline.system_errors import error_words
@@ -150,6 +150,7 @@ class _Plan:
     media: dict[str, str]
     adopted: list[dict]  # runs signed on a copy that this machine's record missed, recorded with this one
     placed: dict[str, list[str]]  # runs the record says failed on copies where they are signed whole after all
+    unnamed: dict[str, set[str]]  # per copy, the runs signed there that were written to it before it had an id
     lost: dict[str, tuple[str, str]]  # copies whose id file is gone: (the id their runs show, a run of it)
     previous: dict | None
     run_id: str
@@ -201,7 +202,9 @@ def _prepare(cfg: Config, specs: list[str], source, history: History, allow_same
         except OSError as err:
             say(_("Note: what interrupted runs left on {destination} could not be removed ({error}); it is never "
                   "counted, and the next run tries again.").format(destination=d.describe(), error=err))
-    return _Plan(dests, {c.destination: c for c in result.copies}, media, unrecorded.adopted, placed, lost,
+    unnamed = {spec: {r["run_id"] for r in history.runs if r["run_id"] in listed[spec][1]
+                      and unnamed_at(r, d.normalised())} for spec, d in dests.items()}
+    return _Plan(dests, {c.destination: c for c in result.copies}, media, unrecorded.adopted, placed, unnamed, lost,
                  unrecorded.adopted[-1] if unrecorded.adopted else history.last_run(), run_id,
                  time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at)))
 
@@ -429,7 +432,7 @@ def _commit(cfg: Config, plan: _Plan, written: _Written, sealed: "_SealedJournal
              "previous": plan.previous["run_id"] if plan.previous else None,
              "manifest_blake3": written.hashes[fmt.MANIFEST_JSON], "bytes": size}
     _record_run(history, entry, done, copies, plan.media, plan.dests, specs, result, also, plan.adopted,
-                plan.placed)
+                plan.placed, plan.unnamed)
     for run_id, specs_there in plan.placed.items():  # said once counted: tonight's run may yet fail whole
         say(_("Note: run {run_id} was said not written to {copies}, but it is signed and whole there (its signature "
               "was published as the medium or the network went): it is counted there now.").format(
@@ -529,7 +532,7 @@ def _lost_medium(d: Destination, spec: str, signed: set[str], history: History,
     write-back needs a person (exit 5)."""
     where = d.normalised()
     held = [r for r in history.runs if r["run_id"] in signed and isinstance(r.get("media"), dict) and r["media"]
-            and not r.get("rebuilt") and not unsure_at(r, where)]
+            and not r.get("rebuilt") and not unsure_at(r, where) and not unnamed_at(r, where)]
     if not held:
         return None
     ids = set.intersection(*(set(r["media"]) for r in held))
@@ -583,7 +586,7 @@ def _name_new_media(dests: dict[str, Destination], written: list[str], media: di
 
 def _record_run(history: History, entry: dict, written: list[str], copies: dict, media: dict[str, str],
                 dests: dict[str, Destination], specs: list[str], result: "ArchiveResult", also: dict,
-                adopted: list[dict], placed: dict[str, list[str]]) -> None:
+                adopted: list[dict], placed: dict[str, list[str]], unnamed: dict[str, set[str]]) -> None:
     """The run, where it went (by medium and by spelling), and what it must be compared with next time."""
     places = {}
     for spec in written:
@@ -616,6 +619,11 @@ def _record_run(history: History, entry: dict, written: list[str], copies: dict,
                 r["written"] = (r.get("written") or []) + [spec]
                 if media.get(spec):
                     r["media"] = dict(r.get("media") or {}, **{media[spec]: spec})
+            for spec in written:
+                # Written there before the copy had an id, and signed there tonight: a run of the medium it has now.
+                if r["run_id"] in unnamed.get(spec, ()) and media.get(spec) and isinstance(r.get("media"), dict) \
+                        and unnamed_at(r, dests[spec].normalised()):
+                    r["media"] = dict(r["media"], **{media[spec]: spec})
         doc["runs"] += adopted + [record]
         if result.held_damaged:
             # Kept with the verifies' verdicts: status says it until a verify that reads the whole copy passes.

@@ -35,7 +35,10 @@ class CopyIdentity:
     def written_here(self, run: dict) -> bool:
         media = run.get("media")
         if isinstance(media, dict):
-            return bool(self.media & set(media))
+            # A run written here before this copy had an id is its own once the next archive has read it here
+            # (archive.py binds it to the id it then gets); till then it is matched by place, as a run recorded
+            # before media had ids.
+            return bool(self.media & set(media)) or unnamed_at(run, self.where)
         return any(normalised(spec) == self.where for spec in run.get("written") or [] if isinstance(spec, str))
 
     def judged_in(self, entry: dict) -> bool:
@@ -97,7 +100,8 @@ def identify(dest, present: set[str], record: dict, twins_of: list[str] | None =
     # A record rebuilt from the copies knows only the copies it could read then: a run it lists for others may be on
     # this copy too (it was unplugged that day), and says nothing of this copy's id file.
     foreign = [r for r in runs if r["run_id"] in present and isinstance(r.get("media"), dict) and r["media"]
-               and ident.medium not in r["media"] and not r.get("rebuilt") and r["run_id"] not in pending]
+               and ident.medium not in r["media"] and not r.get("rebuilt") and r["run_id"] not in pending
+               and not unnamed_at(r, ident.where)]
     elsewhere = set().union(*(set(r["media"]) for r in foreign)) if foreign else set()
     if foreign:
         example = foreign[-1]["run_id"]
@@ -144,3 +148,11 @@ def pending_at(run: dict, where: str) -> bool:
                                                    if isinstance(s, str)}
 
 
+def unnamed_at(run: dict, where: str) -> bool:
+    """The run was written to the copy at `where` (normalised) while that copy had no id (its id file could not be
+    written that evening): it is recorded there by place alone, and says nothing of which medium the copy is."""
+    media = run.get("media")
+    if not isinstance(media, dict):
+        return False
+    return where in {normalised(s) for s in run.get("written") or [] if isinstance(s, str)} \
+        and where not in {normalised(s) for s in media.values() if isinstance(s, str)}

@@ -252,3 +252,44 @@ def test_an_id_file_is_written_back_only_with_a_run_that_records_the_finding(tmp
         res = store.coffre("archive", "--yes", "--json")
         assert res.code == 5 and "coffre-medium.json was missing on" in res.out, res
         assert (a / "coffre-medium.json").exists()
+
+
+def test_a_run_written_before_its_copy_could_be_given_an_id_is_held_to_that_copy_once_it_has_one(tmp_path, monkeypatch):
+    """Left by the last note (helper 13, by reading): the id file could not be written the evening a copy got its first
+    run, so that run was recorded without the copy's medium; the next evening gave the copy an id, after which every
+    verify said the run was "copied here by hand" (exit 1). Such a run is the copy's, matched by its place as runs
+    recorded before media had ids are, and a deletion of it still shows."""
+    import errno
+
+    from pipeline import archive as archive_module
+    from pipeline import config
+    from pipeline.destinations.places import normalised
+
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=4) as store:
+        a, b = store.destinations
+        real = archive_module.ensure_medium
+
+        def no_id_on_a(dest):
+            if dest.normalised() == normalised(str(a)):
+                raise OSError(errno.EROFS, "Read-only file system")
+            return real(dest)
+
+        monkeypatch.setattr(archive_module, "ensure_medium", no_id_on_a)
+        said = []
+        first = archive_module.run_archive(config.load(store.config), [str(a), str(b)], say=said.append).run_id
+        monkeypatch.undo()
+        assert not (a / "coffre-medium.json").exists() and any("could not be given an id" in s for s in said), said
+        res = store.coffre("verify", "--from", str(a))  # before it has one: neither deleted nor another medium's
+        assert res.code == 0 and "deleted" not in res.err and "by hand" not in res.err, res
+        archive_ok(store, "--to", str(a))  # B away: the run's other medium is not this copy's
+        assert (a / "coffre-medium.json").read_text() != (b / "coffre-medium.json").read_text()
+        record = json.loads((store.state_dir / f"{store.store_id}.history.json").read_text())
+        media = next(r["media"] for r in record["runs"] if r["run_id"] == first)
+        assert json.loads((a / "coffre-medium.json").read_text())["coffre_medium"] in media, media  # bound to it now
+        res = store.coffre("verify")
+        assert res.code == 0 and "by hand" not in res.err, res
+        res = store.coffre("list", "--from", str(a))
+        assert first in res.out and "not in this machine's record" not in res.out, res
+        shutil.rmtree(a / store.store_id / first)
+        res = store.coffre("verify", "--from", str(a))
+        assert res.code == 1 and first in res.err, res
