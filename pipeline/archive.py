@@ -24,7 +24,7 @@ from pipeline.destinations.places import one_per_place
 from pipeline.destinations.transaction import CopyOutcome, RunTransaction
 from pipeline.destinations.presence import absent_reason
 from pipeline.copy_policy import policy_gaps
-from pipeline.i18n import _
+from pipeline.i18n import _, ngettext
 from pipeline.progress import NO_PROGRESS, Progress
 from pipeline.errors import CANNOT_RUN, NEEDS_PERSON, OK, PARTIAL, CannotRun, CoffreError, CopyAbsent, UsageError
 from pipeline.keys import signing
@@ -52,7 +52,7 @@ from pipeline.state.history import History, append_check
 from pipeline.state.lock import StoreLock
 from pipeline.state.record_lock import record_lock
 from pipeline.state.sentences import english
-from pipeline.verify.identity import twins, unnamed_at, unsure_at
+from pipeline.verify.identity import CopyIdentity, twins, unnamed_at, unsure_at
 from pipeline.verify.blocks import vouched_blocks
 from pipeline.verify.unrecorded import find_placed, find_unrecorded
 from pipeline.system_errors import error_words
@@ -152,6 +152,7 @@ class _Plan:
     placed: dict[str, list[str]]  # runs the record says failed on copies where they are signed whole after all
     unnamed: dict[str, set[str]]  # per copy, the runs signed there that were written to it before it had an id
     lost: dict[str, tuple[str, str]]  # copies whose id file is gone: (the id their runs show, a run of it)
+    before: dict[str, tuple[int, str]]  # copies without an id where another medium held runs: (how many, the newest)
     previous: dict | None
     run_id: str
     created_at: str
@@ -169,7 +170,8 @@ class _Written:
 def _prepare(cfg: Config, specs: list[str], source, history: History, allow_same_disk: bool,
              result: ArchiveResult, say) -> _Plan:
     """The copies that can take tonight's run, what the record missed, the run id; what killed runs left, swept."""
-    dests, media, listed, lost = _ready_destinations(cfg, specs, source, history, allow_same_disk, result, say)
+    dests, media, listed, lost, before = _ready_destinations(cfg, specs, source, history, allow_same_disk, result,
+                                                             say)
     if not dests:
         raise CannotRun(_("No destination can be written: {reasons}").format(
             reasons=" ".join(c.reason for c in result.copies)))
@@ -205,7 +207,7 @@ def _prepare(cfg: Config, specs: list[str], source, history: History, allow_same
     unnamed = {spec: {r["run_id"] for r in history.runs if r["run_id"] in listed[spec][1]
                       and unnamed_at(r, d.normalised())} for spec, d in dests.items()}
     return _Plan(dests, {c.destination: c for c in result.copies}, media, unrecorded.adopted, placed, unnamed, lost,
-                 unrecorded.adopted[-1] if unrecorded.adopted else history.last_run(), run_id,
+                 before, unrecorded.adopted[-1] if unrecorded.adopted else history.last_run(), run_id,
                  time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at)))
 
 
@@ -424,7 +426,7 @@ def _commit(cfg: Config, plan: _Plan, written: _Written, sealed: "_SealedJournal
                 # Keyed by the mapping as the config names it (a vendor's file by its path), as the next run reads it.
                 "journal_checkpoint": {"mapping": cfg.journals_mapping, "run_id": plan.run_id,
                                        "chains": outcome.checks.checkpoint, "till_keys": outcome.checks.till_keys}}
-    _name_new_media(plan.dests, done, plan.media, plan.lost, result, say)
+    _name_new_media(plan.dests, done, plan.media, plan.lost, plan.before, result, say)
     # What one copy of this run takes on its medium (the signature: a few hundred bytes, not counted).
     size = sum(f["size"] for f in written.run.files if f.get("layout") != LAYOUT) + written.written_bytes \
         + sum(len(data) for _, data in written.control)
@@ -480,9 +482,11 @@ def _prune_after(cfg: Config, written: list[str], result: ArchiveResult, say) ->
 
 
 def _ready_destinations(cfg: Config, specs: list[str], source, history: History, allow_same_disk: bool,
-                        result: "ArchiveResult", say) -> tuple[dict[str, Destination], dict[str, str], dict, dict]:
+                        result: "ArchiveResult", say) -> tuple[dict[str, Destination], dict[str, str], dict, dict,
+                                                               dict]:
     """The destinations that can take a copy tonight, each with its medium id and its run folders (all, signed);
-    the others are failed copies. Last, the copies whose id file is gone, with the id their runs show."""
+    the others are failed copies. Last, the copies whose id file is gone, with the id their runs show, and those
+    without an id at a place where another medium held runs (_medium_before)."""
     known = history.doc.get("destinations") or {}
     dests: dict[str, Destination] = {}
     media: dict[str, str] = {}
@@ -516,7 +520,22 @@ def _ready_destinations(cfg: Config, specs: list[str], source, history: History,
         dests[spec] = d
     lost = {spec: found for spec in dests if not media[spec]
             for found in [_lost_medium(dests[spec], spec, listed[spec][1], history, media)] if found}
-    return dests, media, listed, lost
+    before = {spec: found for spec in dests if not media[spec] and spec not in lost
+              for found in [_medium_before(dests[spec], listed[spec][1], history)] if found}
+    return dests, media, listed, lost, before
+
+
+def _medium_before(d: Destination, signed: set[str], history: History) -> tuple[int, str] | None:
+    """(how many, the newest) of the runs the medium last seen at this place holds, by the record, that this copy
+    without an id does not: a new key put in its place, or that medium emptied and its id file deleted, which nothing
+    on it tells apart. The copy gets an id of its own with tonight's run, and a person hears which runs it lacks."""
+    where = d.normalised()
+    old = ((history.doc.get("destinations") or {}).get(where) or {}).get("medium")
+    if not old:
+        return None
+    was = CopyIdentity(old, where, {old})
+    held = [r for r in history.runs if was.written_here(r) and not was.removed_here(r) and r["run_id"] not in signed]
+    return (len(held), held[-1]["run_id"]) if held else None
 
 
 def _lost_medium(d: Destination, spec: str, signed: set[str], history: History,
@@ -544,7 +563,8 @@ def _lost_medium(d: Destination, spec: str, signed: set[str], history: History,
 
 
 def _name_new_media(dests: dict[str, Destination], written: list[str], media: dict[str, str],
-                    lost: dict[str, tuple[str, str]], result: "ArchiveResult", say) -> None:
+                    lost: dict[str, tuple[str, str]], before: dict[str, tuple[int, str]], result: "ArchiveResult",
+                    say) -> None:
     """Writes the id file of every medium that got its first run tonight (not before: a copy that failed leaves
     nothing behind), and gives a copy whose id file is gone the id its runs show (_lost_medium): said, as a finding,
     with the run that records it."""
@@ -576,6 +596,18 @@ def _name_new_media(dests: dict[str, Destination], written: list[str], media: di
                 continue
         try:
             media[spec] = ensure_medium(d)
+            if spec in before:
+                count, example = before[spec]
+                warning = ngettext(
+                    "Warning: {destination} is a medium this machine had not written to: it now has an id of its own. "
+                    "{count} run written to the medium that was there before (such as {example}) is not on it: if "
+                    "that medium was emptied rather than put away, that run is on the other copies only.",
+                    "Warning: {destination} is a medium this machine had not written to: it now has an id of its own. "
+                    "{count} runs written to the medium that was there before (such as {example}) are not on it: if "
+                    "that medium was emptied rather than put away, those runs are on the other copies only.",
+                    count).format(destination=d.describe(), count=count, example=example)
+                result.warnings.append(warning)
+                say(warning)
         except (OSError, MediumFileInvalid) as err:
             warning = _("Warning: the run was written to {destination}, but its medium could not be given an id "
                         "({error}): the next run tries again.").format(

@@ -293,3 +293,30 @@ def test_a_run_written_before_its_copy_could_be_given_an_id_is_held_to_that_copy
         shutil.rmtree(a / store.store_id / first)
         res = store.coffre("verify", "--from", str(a))
         assert res.code == 1 and first in res.err, res
+
+
+def test_a_copy_emptied_with_its_id_file_gets_an_id_of_its_own_and_the_runs_it_lacks_are_said(tmp_path):
+    """Left by the last note (helper 12): a copy emptied of every run, its id file deleted, was taken for a new key in
+    silence, and no verify after said its runs were gone. Nothing on it tells it from a new key put in its place, so it
+    still gets an id of its own, and the archive says how many runs of the medium there before it lacks, once; a new
+    key taking its first turn at a mount point hears the same."""
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=4) as store:
+        a, b = store.destinations
+        runs = [archive_ok(store)["run_id"] for _ in range(2)]
+        shutil.rmtree(a / store.store_id)
+        (a / "coffre-medium.json").unlink()
+        res = store.coffre("archive", "--yes", "--json", env={"COFFRE_LANG": "en"})
+        assert res.code == 0, res
+        (said,) = [w for w in json.loads(res.out)["warnings"] if "had not written to" in w]
+        assert f"{a} is a medium" in said and "2 runs written to the medium that was there before" in said, said
+        assert runs[-1] in said, said
+        assert not [w for w in archive_ok(store)["warnings"] if "had not written to" in w]  # said once
+        assert store.coffre("verify").code == 0
+        key2 = a.with_name("key-2")
+        os.rename(a, a.with_name("key-1"))
+        key2.mkdir()
+        os.rename(key2, a)
+        res = store.coffre("archive", "--yes", "--json", env={"COFFRE_LANG": "fr"})
+        assert res.code == 0, res
+        (dit,) = [w for w in json.loads(res.out)["warnings"] if str(a) in w and "coffre-medium" not in w]
+        assert dit.startswith("Avertissement") and "2 sauvegardes écrites" in dit, dit
