@@ -92,8 +92,8 @@ def store_status(cfg: Config, now: float | None = None, look: bool = True) -> di
             if held["run_id"] == (last or {}).get("run_id"):
                 continue  # the last run's own are said with it, above
             for sentence in held["problems"]:
-                said = _("the run {run_id} ({at}) needs a person: {sentence}; said until a verify reads the whole "
-                         "copy").format(run_id=held["run_id"], at=held["at"], sentence=shown(sentence))
+                said = _("the run {run_id} ({at}) needs a person: {sentence}; said until a verify that reads the "
+                         "whole copy passes").format(run_id=held["run_id"], at=held["at"], sentence=shown(sentence))
                 if said not in problems:  # a block lost to every copy is said once, not once per copy
                     problems.append(said)
         if not e["last_drill"]:

@@ -71,7 +71,8 @@ def _run_problem(r) -> str | None:
 
 def _check_copy_ok(copy) -> bool:
     return isinstance(copy, dict) and _is(copy.get("destination"), str) and _is(copy.get("medium"), str) \
-        and _is(copy.get("run_id"), str) and _is(copy.get("ok"), bool) and _is(copy.get("problems"), list, str)
+        and _is(copy.get("run_id"), str) and _is(copy.get("ok"), bool) and _is(copy.get("problems"), list, str) \
+        and _is(copy.get("replaced_since"), str)
 
 
 def _problem(doc) -> str | None:
@@ -154,64 +155,78 @@ def append_check(doc: dict, record: dict) -> None:
     """Adds a verdict on copies to the record being updated: a verify's, a drill's, or what an archive found.
 
     The last KEEP_CHECKS are kept, and before them what an archive said of a copy's damaged blocks until a verify
-    reads that whole copy: status says it till then, and a nightly verify of one run would push it out of the last
-    thousand in under three years."""
+    reads that whole copy and finds it sound: status says it till then, and a nightly verify of one run would push
+    it out of the last thousand in under three years."""
     checks = (doc.get("checks") or []) + [record]
     cut = len(checks) - KEEP_CHECKS
     if cut > 0:
         runs = doc.get("runs") or []
-        standing = [c for i, c in enumerate(checks[:cut]) if c.get("kind") == "archive" and _stands(c, checks[i + 1:],
-                                                                                                   runs)]
+        standing = []
+        for i, c in enumerate(checks[:cut]):
+            copies = [one for one in c.get("copies") or [] if isinstance(one, dict)]
+            if c.get("kind") != "archive" or all(settled(one, checks[i + 1:], runs, for_good=True) for one in copies):
+                continue
+            # Kept: a whole verify of another medium at its place, about to leave the window, still settles it
+            # while that medium is not seen again; noted on it, so that status does not say it again meanwhile.
+            for one in copies:
+                _, since = _read_since(one, checks[i + 1:])
+                if since is not None and not _seen_since(one["medium"], since, checks[i + 1:], runs):
+                    one["replaced_since"] = since
+                else:
+                    one.pop("replaced_since", None)
+            standing.append(c)
         checks = standing[-KEEP_CHECKS:] + checks[cut:]
     doc["checks"] = checks
 
 
-def reads_whole(kind, one: dict) -> bool:
-    """A verify's verdict on one copy that read that whole copy (a record older than `whole` counts as whole): it says
-    any damage there itself, so what an evening said before is settled. One that found the copy out of reach read
-    nothing."""
+def _reads_whole(kind, one: dict) -> bool:
+    """A verify's verdict on one copy that read that whole copy (a record older than `whole` counts as whole). One that
+    found the copy out of reach read nothing."""
     return kind in ("verify", "verify-deep") and one.get("whole", True) and not one.get("missing")
 
 
-def settled(said: dict, later: list, runs: list) -> bool:
+def settled(said: dict, later: list, runs: list, for_good: bool = False) -> bool:
     """What an evening said of one copy's damaged blocks (`said`: that copy's entry in the archive's check) is settled
-    by a later verify that read that whole medium, found by its id (without one, by the folder however spelt).
+    by a later verify that read that whole medium and found it sound, the medium found by its id (without one, by the
+    folder however spelt). A failed one does not: status says its failure by place, which a pass of another medium
+    there would clear.
 
     Two USB keys that take turns at one mount point are two media: a verify of the one plugged in says nothing of the
-    other, whose words stand. A whole verify of another medium at that place settles them too while the medium they
-    are about is not seen again after it (a key replaced, thrown away): seen again, by a run written to it or a check
-    that reached it, they stand until a verify reads it whole."""
+    other, whose words stand. Such a verify of another medium at that place settles them too, not `for_good`, while
+    the medium they are about is not seen again after it (a key replaced, thrown away): seen again, by a run written
+    to it or a check that reached it, they stand until a verify reads it whole."""
+    own, since = _read_since(said, later)
+    return own or (not for_good and since is not None and not _seen_since(said["medium"], since, later, runs))
+
+
+def _read_since(said: dict, later: list) -> tuple[bool, str | None]:
+    """(a later verify read that copy's medium whole and found it sound; when the latest such verify of another
+    medium at its place was, or the one noted on it when the checks that held it were dropped)."""
     medium = said.get("medium")
     where = normalised(said.get("destination"))
-    by_place = None  # the index in `later` of the latest whole verify of another medium at that place
-    for i, c in enumerate(later):
+    noted = said.get("replaced_since")
+    since = noted if medium and isinstance(noted, str) else None
+    for c in later:
         for one in c.get("copies") or []:
-            if not isinstance(one, dict) or not reads_whole(c.get("kind"), one):
+            if not isinstance(one, dict) or not one.get("ok") or not _reads_whole(c.get("kind"), one):
                 continue
             if medium and one.get("medium") == medium:
-                return True
+                return True, None
             if where and normalised(one.get("destination")) == where:
                 if not medium:
-                    return True
-                by_place = i
-    return by_place is not None and not _seen_since(medium, later[by_place:], runs)
+                    return True, None
+                since = max(since or "", str(c.get("at") or ""))
+    return False, since
 
 
-def _seen_since(medium: str, later: list, runs: list) -> bool:
-    """A check from later[0] on reached the medium, or a run was written to it since later[0] began (in the same second
-    counts: stamps are to the second, and a doubt keeps what was said)."""
-    at = str(later[0].get("at") or "")
+def _seen_since(medium: str, at: str, later: list, runs: list) -> bool:
+    """A check that reached the medium, or a run written to it, from `at` on (in the same second counts: stamps are
+    to the second, and a doubt keeps what was said)."""
     if any(isinstance(one, dict) and one.get("medium") == medium and not one.get("missing")
-           for c in later for one in c.get("copies") or []):
+           and str(c.get("at") or "") >= at for c in later for one in c.get("copies") or []):
         return True
     return any(isinstance(r, dict) and isinstance(r.get("media"), dict) and medium in r["media"]
                and str(r.get("created_at") or "") >= at for r in runs)
-
-
-def _stands(said: dict, later: list, runs: list) -> bool:
-    """Some copy an archive's check names is not settled yet; judged as status judges it, on the same checks and
-    runs, so that a check dropped here is one status no longer shows."""
-    return any(not settled(copy, later, runs) for copy in said.get("copies") or [] if isinstance(copy, dict))
 
 
 class History:

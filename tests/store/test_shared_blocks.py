@@ -684,7 +684,7 @@ def test_a_damaged_held_block_is_said_by_status_until_a_verify_of_the_whole_copy
 
     (said,) = standing()
     assert said.startswith(f"the run {found} (") and f"on {a}, block blocks/{name[:2]}/{name}, " in said, said
-    assert said.endswith("said until a verify reads the whole copy"), said
+    assert said.endswith("said until a verify that reads the whole copy passes"), said
     (dit,) = standing("fr")
     assert f"sur {a}, le bloc blocks/{name[:2]}/{name}" in dit and "abîmé" in dit, dit
     # Another evening meets another damaged block: each is said, the newer not in place of the older.
@@ -729,6 +729,10 @@ def test_two_keys_taking_turns_at_one_mount_point_each_keep_what_an_evening_said
         return [p for p in json.loads(res.out)["problems"] if name in p]
 
     assert standing()
+    # Read whole, key 1 fails: that does not settle what the evening said (found by review: status says a failed
+    # verify by place, and key 2's pass there would clear it).
+    assert coffre(store, "verify").code == 1
+    assert standing()
     key_1, key_2 = a.with_name("usb-A-key-1"), a.with_name("usb-A-key-2")
     a.rename(key_1)  # key 1 taken home, key 2 plugged in at the same mount point
     a.mkdir()
@@ -741,7 +745,7 @@ def test_two_keys_taking_turns_at_one_mount_point_each_keep_what_an_evening_said
     res = coffre(store, "verify", "--run", found, "--from", str(a))  # reaches key 1, reads one run of it
     assert res.code == 0, res
     (said,) = standing()
-    assert said.startswith(f"the run {found} (") and said.endswith("said until a verify reads the whole copy"), said
+    assert said.startswith(f"the run {found} (") and said.endswith("said until a verify that reads the whole copy passes"), said
     a.rename(key_1)  # key 2's turn: an evening, then a whole verify of key 2, while key 1 is away
     key_2.rename(a)
     sell(store, 5)
