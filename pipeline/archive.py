@@ -18,7 +18,7 @@ from pipeline.config import Config
 from pipeline.destinations import Destination, why_not_read
 from pipeline.attention import baseline, needs_a_person
 from pipeline.destinations.leftovers import remove_leftovers
-from pipeline.destinations.medium import MEDIUM_FILE, MediumFileInvalid, ensure_medium, read_medium
+from pipeline.destinations.medium import MEDIUM_FILE, MediumFileInvalid, new_medium_id, read_medium
 from pipeline.destinations.medium import render as render_medium
 from pipeline.destinations.places import one_per_place
 from pipeline.destinations.transaction import CopyOutcome, RunTransaction
@@ -151,7 +151,8 @@ class _Plan:
     adopted: list[dict]  # runs signed on a copy that this machine's record missed, recorded with this one
     placed: dict[str, list[str]]  # runs the record says failed on copies where they are signed whole after all
     unnamed: dict[str, set[str]]  # per copy, the runs signed there that were written to it before it had an id
-    lost: dict[str, tuple[str, str]]  # copies whose id file is gone: (the id their runs show, a run of it)
+    lost: dict[str, tuple[str, str, bool]]  # copies without their id file: (the id their runs show, a run of it,
+    # whether it was never written there)
     before: dict[str, tuple[int, str]]  # copies without an id where another medium held runs: (how many, the newest)
     previous: dict | None
     run_id: str
@@ -426,7 +427,7 @@ def _commit(cfg: Config, plan: _Plan, written: _Written, sealed: "_SealedJournal
                 # Keyed by the mapping as the config names it (a vendor's file by its path), as the next run reads it.
                 "journal_checkpoint": {"mapping": cfg.journals_mapping, "run_id": plan.run_id,
                                        "chains": outcome.checks.checkpoint, "till_keys": outcome.checks.till_keys}}
-    _name_new_media(plan.dests, done, plan.media, plan.lost, plan.before, result, say)
+    unwritten = _name_new_media(plan.dests, done, plan.media, plan.lost, plan.before, result, say)
     # What one copy of this run takes on its medium (the signature: a few hundred bytes, not counted).
     size = sum(f["size"] for f in written.run.files if f.get("layout") != LAYOUT) + written.written_bytes \
         + sum(len(data) for _, data in written.control)
@@ -434,7 +435,7 @@ def _commit(cfg: Config, plan: _Plan, written: _Written, sealed: "_SealedJournal
              "previous": plan.previous["run_id"] if plan.previous else None,
              "manifest_blake3": written.hashes[fmt.MANIFEST_JSON], "bytes": size}
     _record_run(history, entry, done, copies, plan.media, plan.dests, specs, result, also, plan.adopted,
-                plan.placed, plan.unnamed)
+                plan.placed, plan.unnamed, unwritten)
     for run_id, specs_there in plan.placed.items():  # said once counted: tonight's run may yet fail whole
         say(_("Note: run {run_id} was said not written to {copies}, but it is signed and whole there (its signature "
               "was published as the medium or the network went): it is counted there now.").format(
@@ -539,8 +540,9 @@ def _medium_before(d: Destination, signed: set[str], history: History) -> tuple[
 
 
 def _lost_medium(d: Destination, spec: str, signed: set[str], history: History,
-                 media: dict[str, str]) -> tuple[str, str] | None:
-    """(the id, a run of it) for a copy whose id file is gone, when its recorded runs tell which medium it is.
+                 media: dict[str, str]) -> tuple[str, str, bool] | None:
+    """(the id, a run of it, whether that id was never written there) for a copy whose id file is gone or was never
+    written, when its recorded runs tell which medium it is.
 
     A new id would leave it held to those runs all the same (verify/identity.py), and said to be a medium that
     runs were copied to by hand at every verify after, with no way out. The id written back (once tonight's run is
@@ -555,28 +557,51 @@ def _lost_medium(d: Destination, spec: str, signed: set[str], history: History,
     if not held:
         return None
     ids = set.intersection(*(set(r["media"]) for r in held))
+    place = (history.doc.get("destinations") or {}).get(where) or {}
+    pending = ids & set(place.get("media_unwritten") or [])
+    if len(pending) == 1:
+        # Its id could not be written when it got its first run here (_name_new_media): the runs it holds went to
+        # that id, which is its own, not one that went missing.
+        return next(iter(pending)), held[-1]["run_id"], True
     ids -= {m for other, m in media.items() if other != spec}  # media seen elsewhere tonight: not this one
-    seen = ((history.doc.get("destinations") or {}).get(where) or {}).get("media_seen")
+    seen = place.get("media_seen")
     if len(ids) != 1 or (seen and not ids & set(seen)):
         return None
-    return next(iter(ids)), held[-1]["run_id"]
+    return next(iter(ids)), held[-1]["run_id"], False
 
 
 def _name_new_media(dests: dict[str, Destination], written: list[str], media: dict[str, str],
-                    lost: dict[str, tuple[str, str]], before: dict[str, tuple[int, str]], result: "ArchiveResult",
-                    say) -> None:
+                    lost: dict[str, tuple[str, str, bool]], before: dict[str, tuple[int, str]], result: "ArchiveResult",
+                    say) -> set[str]:
     """Writes the id file of every medium that got its first run tonight (not before: a copy that failed leaves
     nothing behind), and gives a copy whose id file is gone the id its runs show (_lost_medium): said, as a finding,
-    with the run that records it."""
+    with the run that records it. Returns the copies whose id file could not be written: tonight's run is recorded
+    under the id they were to get all the same, which the next archive writes there when it finds that run."""
+    unwritten = set()
     for spec in written:
         if media[spec]:
             continue
         d = dests[spec]
-        if spec in lost:
-            medium, example = lost[spec]
-            try:
-                if d.create_root_file(MEDIUM_FILE, render_medium(medium)):
-                    media[spec] = medium
+        if spec in before:
+            count, example = before[spec]
+            warning = ngettext(
+                "Warning: {destination} has no {file} and is taken for a new medium, with an id of its own. {count} "
+                "run written to the medium last seen there (such as {example}) is not on it: if that medium was "
+                "emptied rather than put away, that run is on the other copies only.",
+                "Warning: {destination} has no {file} and is taken for a new medium, with an id of its own. {count} "
+                "runs written to the medium last seen there (such as {example}) are not on it: if that medium was "
+                "emptied rather than put away, those runs are on the other copies only.",
+                count).format(destination=d.describe(), file=MEDIUM_FILE, count=count, example=example)
+            result.warnings.append(warning)
+            say(warning)
+        medium, example, pending = lost.get(spec) or (new_medium_id(), None, False)
+        try:
+            if d.create_root_file(MEDIUM_FILE, render_medium(medium)):
+                media[spec] = medium
+                if pending:
+                    say(_("Note: the id of {destination}, which could not be written with its first run, is written "
+                          "now.").format(destination=d.describe()))
+                elif example:
                     # A person hears it: the file went (a tidy-up, or a hand hiding something), and an id file can be
                     # copied from one medium to another, which no rule here can tell from the truth; a verify of
                     # every copy together can.
@@ -584,41 +609,34 @@ def _name_new_media(dests: dict[str, Destination], written: list[str], media: di
                         "{file} was missing on {destination}: the id of the medium its runs were written to (such as "
                         "{example}) is written back; run `coffre verify` of every copy together to make sure no run "
                         "is missing from any").format(file=MEDIUM_FILE, destination=d.describe(), example=example))
-                else:
-                    media[spec] = read_medium(d) or ""  # one appeared meanwhile: that one is the medium's
                 continue
-            except (OSError, MediumFileInvalid) as err:
+            media[spec] = read_medium(d) or ""  # another run wrote one meanwhile: that one is the medium's
+            if media[spec]:
+                continue
+            raise OSError(_("{file} cannot be written").format(file=MEDIUM_FILE))
+        except (OSError, MediumFileInvalid) as err:
+            # Tonight's run went to this medium all the same: recorded under the id it was to get, so that it is held
+            # to its runs, and another key put in its place is not; the next archive that finds those runs there
+            # writes that id (_lost_medium).
+            media[spec] = medium
+            if example and not pending:  # the finding waits for the write-back that makes it
                 warning = _("Warning: {file} is missing on {destination}, and it could not be written back ({error}): "
                             "verify will say so.").format(file=MEDIUM_FILE, destination=d.describe(),
                                                           error=error_words(err))
-                result.warnings.append(warning)
-                say(warning)
-                continue
-        try:
-            media[spec] = ensure_medium(d)
-            if spec in before:
-                count, example = before[spec]
-                warning = ngettext(
-                    "Warning: {destination} is a medium this machine had not written to: it now has an id of its own. "
-                    "{count} run written to the medium that was there before (such as {example}) is not on it: if "
-                    "that medium was emptied rather than put away, that run is on the other copies only.",
-                    "Warning: {destination} is a medium this machine had not written to: it now has an id of its own. "
-                    "{count} runs written to the medium that was there before (such as {example}) are not on it: if "
-                    "that medium was emptied rather than put away, those runs are on the other copies only.",
-                    count).format(destination=d.describe(), count=count, example=example)
-                result.warnings.append(warning)
-                say(warning)
-        except (OSError, MediumFileInvalid) as err:
-            warning = _("Warning: the run was written to {destination}, but its medium could not be given an id "
-                        "({error}): the next run tries again.").format(
-                destination=d.describe(), error=error_words(err))
+            else:
+                unwritten.add(spec)
+                warning = _("Warning: the run was written to {destination}, but its medium could not be given an id "
+                            "({error}): the next run tries again.").format(
+                    destination=d.describe(), error=error_words(err))
             result.warnings.append(warning)
             say(warning)
+    return unwritten
 
 
 def _record_run(history: History, entry: dict, written: list[str], copies: dict, media: dict[str, str],
                 dests: dict[str, Destination], specs: list[str], result: "ArchiveResult", also: dict,
-                adopted: list[dict], placed: dict[str, list[str]], unnamed: dict[str, set[str]]) -> None:
+                adopted: list[dict], placed: dict[str, list[str]], unnamed: dict[str, set[str]],
+                unwritten: set[str]) -> None:
     """The run, where it went (by medium and by spelling), and what it must be compared with next time."""
     places = {}
     for spec in written:
@@ -626,6 +644,8 @@ def _record_run(history: History, entry: dict, written: list[str], copies: dict,
         mount_point = getattr(d, "mount_point", None)
         places[d.normalised()] = {"spec": spec, "medium": media[spec] or None, "last_run": entry["run_id"],
                                   "mount_point": mount_point() if mount_point else None}
+        if spec in unwritten:
+            places[d.normalised()]["unwritten"] = True
     record = dict(entry,
                   written=written, media={media[s]: s for s in written if media[s]},
                   failed={s: english(c.reason) for s, c in copies.items() if not c.ok},
@@ -671,7 +691,14 @@ def _record_run(history: History, entry: dict, written: list[str], copies: dict,
             # to the runs written here (verify/identity.py).
             before = known.get(where) or {}
             seen = set(before.get("media_seen") or []) | {m for m in (before.get("medium"), place["medium"]) if m}
-            known[where] = dict(place, media_seen=sorted(seen))
+            # The ids recorded here whose file could not be written yet: the one the copy was to get is written there
+            # by the next archive that finds its runs on it (_lost_medium), even after other keys took turns here.
+            pending = set(before.get("media_unwritten") or [])
+            if place.pop("unwritten", False):
+                pending.add(place["medium"])
+            else:
+                pending.discard(place["medium"])
+            known[where] = dict(place, media_seen=sorted(seen), media_unwritten=sorted(pending))
         doc.update(also)
 
 

@@ -51,15 +51,3 @@ def read_medium(dest) -> str | None:
     """The medium id at the destination's root; None when there is none. Raises MediumFileInvalid, OSError."""
     data = dest.read_root_file(MEDIUM_FILE, LIMIT)
     return None if data is None else parse(data)
-
-
-def ensure_medium(dest) -> str:
-    """The medium id, written first if the medium has none (never over an existing file)."""
-    medium = read_medium(dest)
-    if medium is None:
-        medium = new_medium_id()
-        if not dest.create_root_file(MEDIUM_FILE, render(medium)):
-            medium = read_medium(dest)  # another run wrote one meanwhile: that one is the medium's
-            if medium is None:
-                raise OSError(_("{file} cannot be written").format(file=MEDIUM_FILE))
-    return medium

@@ -103,7 +103,8 @@ def _problem(doc) -> str | None:
                for c in doc.get("checks") or []):
         return _("its `checks` is malformed")
     if not all(all(_is(d.get(k), str) for k in ("spec", "medium", "mount_point", "last_run"))
-               and _is(d.get("media_seen"), list, str) for d in (doc.get("destinations") or {}).values()):
+               and _is(d.get("media_seen"), list, str) and _is(d.get("media_unwritten"), list, str)
+               for d in (doc.get("destinations") or {}).values()):
         return _("its `destinations` is malformed")
     if not all(isinstance(c, dict) and isinstance(c.get("at"), str) and isinstance(c.get("ok"), bool)
                and _is(c.get("problem"), str) for c in (doc.get("last_prune") or {}).values()):

@@ -35,10 +35,7 @@ class CopyIdentity:
     def written_here(self, run: dict) -> bool:
         media = run.get("media")
         if isinstance(media, dict):
-            # A run written here before this copy had an id is its own once the next archive has read it here
-            # (archive.py binds it to the id it then gets); till then it is matched by place, as a run recorded
-            # before media had ids.
-            return bool(self.media & set(media)) or unnamed_at(run, self.where)
+            return bool(self.media & set(media))
         return any(normalised(spec) == self.where for spec in run.get("written") or [] if isinstance(spec, str))
 
     def judged_in(self, entry: dict) -> bool:
@@ -85,9 +82,18 @@ def identify(dest, present: set[str], record: dict, twins_of: list[str] | None =
             reason=err))
     except OSError as err:
         ident.problems.append(_("{file} cannot be read ({reason})").format(file=MEDIUM_FILE, reason=error_words(err)))
+    runs = record.get("runs") or []
+    place = (record.get("destinations") or {}).get(ident.where) or {}
+    unwritten = {m for m in place.get("media_unwritten") or [] if any(
+        r["run_id"] in present and m in (r.get("media") or {}) for r in runs)} if ident.medium is None else set()
+    if len(unwritten) == 1 and not ident.problems:
+        # Its id could not be written with its first run, which was recorded under the id it was to get: the runs
+        # of that id it holds show it is that medium (the next archive writes the file).
+        ident.medium = next(iter(unwritten))
+        ident.notes.append(_("{file} could not be written here with the first run: the next archive writes it").format(
+            file=MEDIUM_FILE))
     if ident.medium:
         ident.media.add(ident.medium)
-    runs = record.get("runs") or []
     # A run whose signature may have landed here as this copy failed: the next archive reads it whole here and
     # counts it (unrecorded.find_placed); till then it is neither a run copied here by hand nor a sign of which
     # medium this is.
@@ -117,7 +123,6 @@ def identify(dest, present: set[str], record: dict, twins_of: list[str] | None =
                 "(such as {example}): the file was replaced, or runs were copied here by hand",
                 len(foreign)).format(file=MEDIUM_FILE, count=len(foreign), example=example))
         ident.media |= elsewhere
-    place = (record.get("destinations") or {}).get(ident.where) or {}
     last_here = place.get("medium")
     if twins_of:
         ident.problems.append(_("this copy carries the same {file} as {others}: one medium reached two ways, or an "
@@ -149,8 +154,9 @@ def pending_at(run: dict, where: str) -> bool:
 
 
 def unnamed_at(run: dict, where: str) -> bool:
-    """The run was written to the copy at `where` (normalised) while that copy had no id (its id file could not be
-    written that evening): it is recorded there by place alone, and says nothing of which medium the copy is."""
+    """The run was written to the copy at `where` (normalised) and recorded there by place alone: an archive older
+    than the id recorded for a copy whose id file could not be written. It says nothing of which medium the copy is;
+    the next archive that finds it signed there binds it to the copy's id."""
     media = run.get("media")
     if not isinstance(media, dict):
         return False
