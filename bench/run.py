@@ -871,13 +871,16 @@ class Bench:
 
     def profile(self) -> str:
         """`coffre archive` under cProfile in every thread (bench/profile_threads.py): a first run into a
-        fresh store, then a second run into the same store. Top entries of each."""
+        fresh store, then, after a day's sales (--sales), a second run into the same store, as the timed evenings
+        are. Top entries of each."""
         import io
         import pstats
         self.reset_coffre()
         helper = Path(__file__).resolve().parent / "profile_threads.py"
         out = []
         for which in ("first", "second"):
+            if which == "second":
+                self.sell()
             prefix = self.work / f"archive-{self.shape.label}-{which}"
             cmd = [self.tools["python"], "-P", str(helper), str(prefix),
                    *self.coffre("archive", "--yes")[len(self.coffre_argv):]]

@@ -98,7 +98,9 @@ def _orphans(conn, j: Journal, ticket_key: list[str], tickets: Journal, result: 
                  f"FROM ({j.unordered_sql}) {where}", params)
     # The tickets they name, looked up by source id between bound values: SQLite takes a bound range into the
     # journal's query as a rowid range, where a subquery would make it read (and convert) every ticket.
-    lo, hi = conn.execute("SELECT min(src), max(src) FROM coffre_orphan_rows").fetchone()
+    lo, hi, rows = conn.execute("SELECT min(src), max(src), count(*) FROM coffre_orphan_rows").fetchone()
+    if not rows:
+        return  # an evening without a sale: no ticket to read (a supermarket's six years: seconds)
     near = (f"WHERE {SOURCE_ID} BETWEEN ? AND ?", (lo, hi)) if src != "NULL" and lo is not None else ("", ())
     conn.execute("DROP TABLE IF EXISTS temp.coffre_orphan_tickets")
     conn.execute(f"CREATE TEMP TABLE coffre_orphan_tickets AS SELECT register, number FROM ({tickets.unordered_sql}) {near[0]}",
