@@ -158,7 +158,8 @@ def unnamed_at(run: dict, where: str) -> bool:
     than the id recorded for a copy whose id file could not be written. It says nothing of which medium the copy is;
     the next archive that finds it signed there binds it to the copy's id."""
     media = run.get("media")
-    if not isinstance(media, dict):
-        return False
-    return where in {normalised(s) for s in run.get("written") or [] if isinstance(s, str)} \
+    written = run.get("written") or []
+    if not isinstance(media, dict) or len(media) >= len(written):
+        return False  # a medium for every copy written (as archive records it): no spelling to work out
+    return where in {normalised(s) for s in written if isinstance(s, str)} \
         and where not in {normalised(s) for s in media.values() if isinstance(s, str)}
