@@ -62,8 +62,10 @@ class Destination(Protocol):
 
     def start_run(self, store_id: str, run_id: str) -> RunWriter: ...
 
-    def remove_run(self, store_id: str, run_id: str) -> None:
-        """Removes a run folder that never got its signature (an interrupted run); never a signed one."""
+    def remove_run(self, store_id: str, run_id: str, patient: bool = True) -> None:
+        """Removes a run folder that never got its signature (an interrupted run); never a signed one. Not `patient`:
+        best effort for a copy that just failed, given up in seconds on a remote that does not answer (the next
+        archive removes what is left)."""
 
     def remove_signed_run(self, store_id: str, run_id: str) -> None:
         """Removes a whole run, signature first (retention only, once its signed removal record is written)."""

@@ -143,7 +143,7 @@ class LocalDestination:
             raise ValueError(f"refusing to read {name!r}")
         return _open_regular(self._open_run(store_id, run_id), name)
 
-    def remove_run(self, store_id: str, run_id: str) -> None:
+    def remove_run(self, store_id: str, run_id: str, patient: bool = True) -> None:
         """Removes a run folder that never got its signature; a signed run is never removed here."""
         if not RUN_ID.match(run_id):
             return

@@ -151,7 +151,12 @@ class RcloneDestination:
             raise ValueError(f"refusing to read {name!r}")
         return _PipeReader([self._rclone(), *self.flags, "cat", self._path(store_id, run_id, name)], name)
 
-    def remove_run(self, store_id: str, run_id: str) -> None:
+    def remove_run(self, store_id: str, run_id: str, patient: bool = True) -> None:
+        if not patient and self.flags is not GLANCE_FLAGS:
+            # A remote that stopped answering takes rclone minutes a request to give up (its timeout, three times):
+            # the run that failed there goes on, and the next archive removes what is left.
+            RcloneDestination(self.spec, glance=True).remove_run(store_id, run_id)
+            return
         if not RUN_ID.match(run_id) or SIGNATURE in self.files(store_id, run_id):
             return
         self._run("purge", self._path(store_id, run_id), check_msg=_("cannot remove"))

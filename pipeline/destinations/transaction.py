@@ -358,6 +358,6 @@ def _remove_unsigned_run(dest: Destination, store_id: str, run_id: str) -> None:
     remove = getattr(dest, "remove_run", None)
     if remove:
         try:
-            remove(store_id, run_id)
+            remove(store_id, run_id, patient=False)
         except OSError:
             pass

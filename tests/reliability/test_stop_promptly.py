@@ -228,6 +228,29 @@ except KeyboardInterrupt:
 """
 
 
+def test_what_a_copy_that_failed_on_a_remote_that_never_answers_left_is_given_up_in_seconds(stall):
+    """Measured (bench-like, /tmp/b4): an archive whose remote accepted connections and stopped answering gave up on it
+    after 925 s, of which 180 s went to removing the failed copy's unsigned run folder, one rclone timeout of 60 s
+    three times. That removal is best effort (the next archive removes what is left): rclone's glance timeouts now."""
+    from pipeline.destinations.rclone import RcloneDestination
+
+    dest = RcloneDestination(f"rclone:{stall.remote}:x")
+    ended, errors = threading.Event(), []
+
+    def remove():
+        try:
+            dest.remove_run("boutique", "20261208T050636Z-fe3bf1", patient=False)
+        except OSError as err:
+            errors.append(err)
+        ended.set()
+
+    started = time.monotonic()
+    threading.Thread(target=remove, daemon=True).start()
+    assert ended.wait(45), "the removal of a failed copy's run still waits on the remote after 45 s"
+    assert errors and stall.stalled.is_set(), errors  # it did ask the remote, which never answered
+    assert time.monotonic() - started >= 5
+
+
 def test_a_half_made_folder_or_file_is_removed_even_when_a_thread_holds_the_command_past_the_grace(tmp_path):
     half, package = tmp_path / "journaux.coffre-partial", tmp_path / "audit.zip.coffre-partial"
     proc = subprocess.Popen([sys.executable, "-c", _HELD_BY_A_THREAD, str(half), str(package)], cwd=REPO,
