@@ -164,18 +164,24 @@ def append_check(doc: dict, record: dict) -> None:
         runs = doc.get("runs") or []
         standing = []
         for i, c in enumerate(checks[:cut]):
-            copies = [one for one in c.get("copies") or [] if isinstance(one, dict)]
-            if c.get("kind") != "archive" or all(settled(one, checks[i + 1:], runs, for_good=True) for one in copies):
+            if c.get("kind") != "archive":
                 continue
-            # Kept: a whole verify of another medium at its place, about to leave the window, still settles it
-            # while that medium is not seen again; noted on it, so that status does not say it again meanwhile.
+            later = checks[i + 1:]
+            # Kept with the copies it names that no verify of their own settled: one that did would be said again
+            # once that verify left the window.
+            copies = [one for one in c.get("copies") or [] if isinstance(one, dict)
+                      and not settled(one, later, runs, for_good=True)]
+            if not copies:
+                continue
+            # A whole verify of another medium at its place, about to leave the window, still settles it while that
+            # medium is not seen again: noted on it, so that status does not say it again meanwhile.
             for one in copies:
-                _, since = _read_since(one, checks[i + 1:])
-                if since is not None and not _seen_since(one["medium"], since, checks[i + 1:], runs):
+                _, since, start = _read_since(one, later)
+                if since is not None and not _seen_since(one["medium"], since, later[start:], runs):
                     one["replaced_since"] = since
                 else:
                     one.pop("replaced_since", None)
-            standing.append(c)
+            standing.append(dict(c, copies=copies))
         checks = standing[-KEEP_CHECKS:] + checks[cut:]
     doc["checks"] = checks
 
@@ -196,35 +202,36 @@ def settled(said: dict, later: list, runs: list, for_good: bool = False) -> bool
     other, whose words stand. Such a verify of another medium at that place settles them too, not `for_good`, while
     the medium they are about is not seen again after it (a key replaced, thrown away): seen again, by a run written
     to it or a check that reached it, they stand until a verify reads it whole."""
-    own, since = _read_since(said, later)
-    return own or (not for_good and since is not None and not _seen_since(said["medium"], since, later, runs))
+    own, since, start = _read_since(said, later)
+    return own or (not for_good and since is not None and not _seen_since(said["medium"], since, later[start:], runs))
 
 
-def _read_since(said: dict, later: list) -> tuple[bool, str | None]:
+def _read_since(said: dict, later: list) -> tuple[bool, str | None, int]:
     """(a later verify read that copy's medium whole and found it sound; when the latest such verify of another
-    medium at its place was, or the one noted on it when the checks that held it were dropped)."""
+    medium at its place was, or the one noted on it when the checks that held it were dropped; where that verify is
+    in `later`, 0 for a noted one, which came before them all)."""
     medium = said.get("medium")
     where = normalised(said.get("destination"))
     noted = said.get("replaced_since")
-    since = noted if medium and isinstance(noted, str) else None
-    for c in later:
+    since, start = (noted, 0) if medium and isinstance(noted, str) else (None, 0)
+    for i, c in enumerate(later):
         for one in c.get("copies") or []:
             if not isinstance(one, dict) or not one.get("ok") or not _reads_whole(c.get("kind"), one):
                 continue
             if medium and one.get("medium") == medium:
-                return True, None
+                return True, None, 0
             if where and normalised(one.get("destination")) == where:
                 if not medium:
-                    return True, None
-                since = max(since or "", str(c.get("at") or ""))
-    return False, since
+                    return True, None, 0
+                since, start = str(c.get("at") or ""), i
+    return False, since, start
 
 
-def _seen_since(medium: str, at: str, later: list, runs: list) -> bool:
-    """A check that reached the medium, or a run written to it, from `at` on (in the same second counts: stamps are
-    to the second, and a doubt keeps what was said)."""
+def _seen_since(medium: str, at: str, checks: list, runs: list) -> bool:
+    """A check that reached the medium (`checks`: from the verify that settles, by their order in the record), or a
+    run written to it from `at` on (runs are not dropped: the same second counts, and a doubt keeps what was said)."""
     if any(isinstance(one, dict) and one.get("medium") == medium and not one.get("missing")
-           and str(c.get("at") or "") >= at for c in later for one in c.get("copies") or []):
+           for c in checks for one in c.get("copies") or []):
         return True
     return any(isinstance(r, dict) and isinstance(r.get("media"), dict) and medium in r["media"]
                and str(r.get("created_at") or "") >= at for r in runs)

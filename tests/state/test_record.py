@@ -295,3 +295,35 @@ def test_what_an_evening_said_of_one_key_stands_through_whole_verifies_of_anothe
         add(*verify("key-1", True), *verify("key-2", False, KEEP_CHECKS))
         assert not said() and len(history_of(store)["checks"]) == KEEP_CHECKS
 
+
+
+def test_words_on_one_copy_settled_by_its_own_verify_stay_settled_while_the_check_is_kept_for_another(tmp_path):
+    """Found by review (helper 117): an evening's check naming two copies was kept past the window whole, for the one
+    still unsettled, and the other's words, settled by its own whole verify, came back once that verify left the
+    window."""
+    from pipeline.state.history import KEEP_CHECKS, History, append_check
+
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=3) as store:
+        first = archive_ok(store)["run_id"]
+        archive_ok(store)
+        a, b = (str(d) for d in store.destinations)
+        record = History(store.state_dir, store.store_id)
+        stamps = iter(f"2026-12-07T{n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}Z" for n in range(3600, 86400))
+
+        def said() -> set[str]:
+            res = store.coffre("status", "--json", "--no-look")
+            return {d for p in json.loads(res.out)["problems"] for d in ("copy-A", "copy-B") if f"{d} invented" in p}
+
+        with record.update() as doc:
+            append_check(doc, {"kind": "archive", "at": next(stamps), "run_id": first, "copies": [
+                {"destination": d, "medium": f"id-{d[-1]}", "ok": False, "whole": False,
+                 "problems": [f"block blocks/ab/abc of {name} invented for this test"]}
+                for d, name in ((a, "copy-A"), (b, "copy-B"))]})
+            append_check(doc, {"kind": "verify", "at": next(stamps), "run_id": None, "copies": [
+                {"destination": a, "medium": f"id-{a[-1]}", "ok": True, "whole": True}]})
+        assert said() == {"copy-B"}
+        with record.update() as doc:
+            for _ in range(KEEP_CHECKS + 5):
+                append_check(doc, {"kind": "verify", "at": next(stamps), "run_id": None, "copies": [
+                    {"destination": b, "medium": f"id-{b[-1]}", "ok": True, "whole": False}]})
+        assert said() == {"copy-B"}, "copy A's words came back with the check kept for B's"
