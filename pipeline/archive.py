@@ -521,6 +521,11 @@ def _ready_destinations(cfg: Config, specs: list[str], source, history: History,
         dests[spec] = d
     lost = {spec: found for spec in dests if not media[spec]
             for found in [_lost_medium(dests[spec], spec, listed[spec][1], history, media)] if found}
+    for spec in dests:
+        if not media[spec] and spec not in lost:
+            waiting = _waiting_medium(dests[spec], listed[spec][1], history)
+            if waiting:
+                lost[spec] = (waiting, "", True)
     before = {spec: found for spec in dests if not media[spec] and spec not in lost
               for found in [_medium_before(dests[spec], listed[spec][1], history)] if found}
     return dests, media, listed, lost, before
@@ -557,17 +562,25 @@ def _lost_medium(d: Destination, spec: str, signed: set[str], history: History,
     if not held:
         return None
     ids = set.intersection(*(set(r["media"]) for r in held))
-    place = (history.doc.get("destinations") or {}).get(where) or {}
-    pending = ids & set(place.get("media_unwritten") or [])
-    if len(pending) == 1:
-        # Its id could not be written when it got its first run here (_name_new_media): the runs it holds went to
-        # that id, which is its own, not one that went missing.
-        return next(iter(pending)), held[-1]["run_id"], True
     ids -= {m for other, m in media.items() if other != spec}  # media seen elsewhere tonight: not this one
+    place = (history.doc.get("destinations") or {}).get(where) or {}
     seen = place.get("media_seen")
     if len(ids) != 1 or (seen and not ids & set(seen)):
         return None
-    return next(iter(ids)), held[-1]["run_id"], False
+    # An id that could not be written when the copy got its first run here (_name_new_media) is its own, not one
+    # that went missing: no finding.
+    return next(iter(ids)), held[-1]["run_id"], bool(ids & set(place.get("media_unwritten") or []))
+
+
+def _waiting_medium(d: Destination, signed: set[str], history: History) -> str | None:
+    """The id this copy without one was to get, when the runs it holds went to it but cannot yet tell it from
+    another copy's medium (_lost_medium found no single one: that copy is not read tonight). Tonight's run goes
+    to it too, still unwritten: a new id would leave the copy's runs another medium's, 'copied here by hand'."""
+    where = d.normalised()
+    pending = set(((history.doc.get("destinations") or {}).get(where) or {}).get("media_unwritten") or [])
+    found = {m for r in history.runs if r["run_id"] in signed and isinstance(r.get("media"), dict)
+             for m in r["media"] if m in pending}
+    return next(iter(found)) if len(found) == 1 else None
 
 
 def _name_new_media(dests: dict[str, Destination], written: list[str], media: dict[str, str],
@@ -595,6 +608,13 @@ def _name_new_media(dests: dict[str, Destination], written: list[str], media: di
             result.warnings.append(warning)
             say(warning)
         medium, example, pending = lost.get(spec) or (new_medium_id(), None, False)
+        if pending and not example:  # _waiting_medium: not written till the runs tell it from another copy's
+            media[spec] = medium
+            unwritten.add(spec)
+            say(_("Note: the id that {destination} was to get with its first run is not written yet: the runs it "
+                  "holds do not tell it from the medium of a copy not reached tonight.").format(
+                destination=d.describe()))
+            continue
         try:
             if d.create_root_file(MEDIUM_FILE, render_medium(medium)):
                 media[spec] = medium

@@ -84,14 +84,14 @@ def identify(dest, present: set[str], record: dict, twins_of: list[str] | None =
         ident.problems.append(_("{file} cannot be read ({reason})").format(file=MEDIUM_FILE, reason=error_words(err)))
     runs = record.get("runs") or []
     place = (record.get("destinations") or {}).get(ident.where) or {}
-    unwritten = {m for m in place.get("media_unwritten") or [] if any(
-        r["run_id"] in present and m in (r.get("media") or {}) for r in runs)} if ident.medium is None else set()
-    if len(unwritten) == 1 and not ident.problems:
-        # Its id could not be written with its first run, which was recorded under the id it was to get: the runs
-        # of that id it holds show it is that medium (the next archive writes the file).
-        ident.medium = next(iter(unwritten))
+    # The ids recorded here whose file could not be written: a run of one is no sign that this copy is another
+    # medium. Which medium it is waits for the archive that writes the id, as the runs alone may not tell it.
+    unwritten = set(place.get("media_unwritten") or []) if ident.medium is None else set()
+    held_unwritten = {m for r in runs if r["run_id"] in present for m in unwritten & set(r.get("media") or {})}
+    if held_unwritten:
         ident.notes.append(_("{file} could not be written here with the first run: the next archive writes it").format(
             file=MEDIUM_FILE))
+        ident.media |= held_unwritten  # held to those runs meanwhile: a run deleted from it still shows
     if ident.medium:
         ident.media.add(ident.medium)
     # A run whose signature may have landed here as this copy failed: the next archive reads it whole here and
@@ -107,7 +107,7 @@ def identify(dest, present: set[str], record: dict, twins_of: list[str] | None =
     # this copy too (it was unplugged that day), and says nothing of this copy's id file.
     foreign = [r for r in runs if r["run_id"] in present and isinstance(r.get("media"), dict) and r["media"]
                and ident.medium not in r["media"] and not r.get("rebuilt") and r["run_id"] not in pending
-               and not unnamed_at(r, ident.where)]
+               and not unnamed_at(r, ident.where) and not unwritten & set(r["media"])]
     elsewhere = set().union(*(set(r["media"]) for r in foreign)) if foreign else set()
     if foreign:
         example = foreign[-1]["run_id"]
@@ -131,7 +131,7 @@ def identify(dest, present: set[str], record: dict, twins_of: list[str] | None =
         # Held also to the runs written to every medium seen at this place: a copied id file must not hide a run
         # deleted from this one.
         ident.media |= set(place.get("media_seen") or []) | ({last_here} if last_here else set())
-    if not foreign and ident.medium is None and last_here and any(
+    if not foreign and ident.medium is None and last_here and not held_unwritten and any(
             isinstance(r.get("media"), dict) and last_here in r["media"] for r in runs):
         if not ident.problems:
             ident.problems.append(_("{file} is missing and this copy holds none of the runs this machine wrote "

@@ -296,7 +296,11 @@ def test_a_run_written_before_its_copy_could_be_given_an_id_is_held_to_that_copy
         assert not (a / "coffre-medium.json").exists() and any("could not be given an id" in s for s in said), said
         res = store.coffre("verify")  # before it has its file: neither deleted nor another medium's
         assert res.code == 0 and "deleted" not in res.err and "by hand" not in res.err, res
-        res = store.coffre("archive", "--yes", "--json", "--to", str(a))  # B away: B's id is not a candidate
+        res = store.coffre("archive", "--yes", "--json", "--to", str(a))  # B away: its runs cannot tell A from B
+        assert res.code == 0 and "is not written yet" in res.err, res
+        assert not (a / "coffre-medium.json").exists()
+        assert store.coffre("verify").code == 0
+        res = store.coffre("archive", "--yes", "--json")
         assert res.code == 0 and "is written now" in res.err, res
         record = json.loads((store.state_dir / f"{store.store_id}.history.json").read_text())
         media = next(r["media"] for r in record["runs"] if r["run_id"] == first)
@@ -330,7 +334,7 @@ def test_a_new_key_in_place_of_one_that_could_not_be_given_an_id_is_not_blamed_f
         assert store.coffre("verify").code == 0
         os.rename(a, a.with_name("key-C"))
         os.rename(key_a, a)
-        res = store.coffre("archive", "--yes", "--json", "--to", str(a))
+        res = store.coffre("archive", "--yes", "--json")
         assert res.code == 0 and "is written now" in res.err, res
         assert store.coffre("verify", "--from", str(a)).code == 0
 
@@ -377,3 +381,48 @@ def test_a_copy_emptied_with_its_id_file_gets_an_id_of_its_own_and_the_runs_it_l
         assert res.code == 0, res
         (dit,) = [w for w in json.loads(res.out)["warnings"] if "nouveau support" in w]
         assert dit.startswith("Avertissement") and "2 sauvegardes écrites" in dit, dit
+
+
+def test_another_disk_at_the_place_of_a_copy_whose_id_is_still_to_be_written_is_not_given_that_id(tmp_path,
+                                                                                                     monkeypatch):
+    """Found by review (helper 117): the id a key was to get, still unwritten, was written onto disk B put at the key's
+    mount point (its id file and a run of its own deleted), since B holds the runs that went to both: the id was
+    taken from the place, not from the runs alone. It waits now until the runs tell the copies apart."""
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=4) as store:
+        a, b = store.destinations
+        for evening in range(2):
+            _no_id_file_on(monkeypatch, a)
+            _archive_here(store)
+            monkeypatch.undo()
+            if not evening:
+                own = archive_ok(store, "--to", b)["run_id"]
+        (b / "coffre-medium.json").unlink()
+        shutil.rmtree(b / store.store_id / own)
+        a.rename(a.with_name("usb-A-away"))
+        b.rename(a)
+        res = store.coffre("archive", "--yes", "--json", "--to", str(a))
+        assert res.code == 0 and "is not written yet" in res.err, res
+        assert not (a / "coffre-medium.json").exists()
+        assert store.coffre("verify").code != 0  # disk B is not at its place
+
+
+def test_prune_keeps_the_newest_run_verified_intact_on_a_copy_whose_id_is_still_to_be_written(tmp_path, monkeypatch):
+    """Found by review (helper 117): verify filed what it read on such a copy under the id it was to get, prune looked
+    it up under the copy's folder, and the newest run verified intact there was pruned from it."""
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=4) as store:
+        a, b = store.destinations
+        _no_id_file_on(monkeypatch, a)
+        _archive_here(store)
+        monkeypatch.undo()
+        assert store.coffre("verify").code == 0
+        _no_id_file_on(monkeypatch, a)
+        _archive_here(store)
+        _archive_here(store)
+        monkeypatch.undo()
+        with store.config.open("a") as f:
+            f.write("\n[retention]\nkeep_last = 1\nkeep_daily = 1\nkeep_weekly = 0\nkeep_monthly = 0\n")
+        res = store.coffre("prune", "--json")
+        assert res.code == 0, res
+        (on_a, on_b) = json.loads(res.out)["copies"]
+        assert on_a["kept"] == on_b["kept"], (on_a, on_b)
+        assert store.coffre("verify").code == 0
