@@ -519,13 +519,16 @@ def _ready_destinations(cfg: Config, specs: list[str], source, history: History,
             say(_("Skipping: {reason}").format(reason=why))
             continue
         dests[spec] = d
+    # The ids that copies here tonight without one were to get, as the runs each holds show: each is that copy's,
+    # not a candidate for another (two copies whose id files both failed one evening).
+    awaited = {spec: _awaited(dests[spec], listed[spec][1], history) for spec in dests if not media[spec]}
     lost = {spec: found for spec in dests if not media[spec]
-            for found in [_lost_medium(dests[spec], spec, listed[spec][1], history, media)] if found}
-    for spec in dests:
-        if not media[spec] and spec not in lost:
-            waiting = _waiting_medium(dests[spec], listed[spec][1], history)
-            if waiting:
-                lost[spec] = (waiting, "", True)
+            for found in [_lost_medium(dests[spec], spec, listed[spec][1], history, media, awaited)] if found}
+    for spec, ids in awaited.items():
+        if spec not in lost and len(ids) == 1:
+            # The runs it holds went to that id but cannot yet tell it from another copy's medium: tonight's run goes
+            # to it too, still unwritten. A new id would leave the copy's runs another medium's, "copied here by hand".
+            lost[spec] = (next(iter(ids)), "", True)
     before = {spec: found for spec in dests if not media[spec] and spec not in lost
               for found in [_medium_before(dests[spec], listed[spec][1], history)] if found}
     return dests, media, listed, lost, before
@@ -544,8 +547,8 @@ def _medium_before(d: Destination, signed: set[str], history: History) -> tuple[
     return (len(held), held[-1]["run_id"]) if held else None
 
 
-def _lost_medium(d: Destination, spec: str, signed: set[str], history: History,
-                 media: dict[str, str]) -> tuple[str, str, bool] | None:
+def _lost_medium(d: Destination, spec: str, signed: set[str], history: History, media: dict[str, str],
+                 awaited: dict[str, set[str]]) -> tuple[str, str, bool] | None:
     """(the id, a run of it, whether that id was never written there) for a copy whose id file is gone or was never
     written, when its recorded runs tell which medium it is.
 
@@ -563,6 +566,7 @@ def _lost_medium(d: Destination, spec: str, signed: set[str], history: History,
         return None
     ids = set.intersection(*(set(r["media"]) for r in held))
     ids -= {m for other, m in media.items() if other != spec}  # media seen elsewhere tonight: not this one
+    ids -= {m for other, theirs in awaited.items() if other != spec for m in theirs}
     place = (history.doc.get("destinations") or {}).get(where) or {}
     seen = place.get("media_seen")
     if len(ids) != 1 or (seen and not ids & set(seen)):
@@ -572,15 +576,14 @@ def _lost_medium(d: Destination, spec: str, signed: set[str], history: History,
     return next(iter(ids)), held[-1]["run_id"], bool(ids & set(place.get("media_unwritten") or []))
 
 
-def _waiting_medium(d: Destination, signed: set[str], history: History) -> str | None:
-    """The id this copy without one was to get, when the runs it holds went to it but cannot yet tell it from
-    another copy's medium (_lost_medium found no single one: that copy is not read tonight). Tonight's run goes
-    to it too, still unwritten: a new id would leave the copy's runs another medium's, 'copied here by hand'."""
-    where = d.normalised()
-    pending = set(((history.doc.get("destinations") or {}).get(where) or {}).get("media_unwritten") or [])
-    found = {m for r in history.runs if r["run_id"] in signed and isinstance(r.get("media"), dict)
-             for m in r["media"] if m in pending}
-    return next(iter(found)) if len(found) == 1 else None
+def _awaited(d: Destination, signed: set[str], history: History) -> set[str]:
+    """The ids recorded at this copy's place whose file could not be written there (_name_new_media) that the runs
+    it holds went to."""
+    pending = set(((history.doc.get("destinations") or {}).get(d.normalised()) or {}).get("media_unwritten") or [])
+    if not pending:
+        return set()
+    return {m for r in history.runs if r["run_id"] in signed and isinstance(r.get("media"), dict)
+            for m in r["media"] if m in pending}
 
 
 def _name_new_media(dests: dict[str, Destination], written: list[str], media: dict[str, str],
@@ -608,7 +611,7 @@ def _name_new_media(dests: dict[str, Destination], written: list[str], media: di
             result.warnings.append(warning)
             say(warning)
         medium, example, pending = lost.get(spec) or (new_medium_id(), None, False)
-        if pending and not example:  # _waiting_medium: not written till the runs tell it from another copy's
+        if pending and not example:  # awaited (_ready_destinations): unwritten till the runs tell it apart
             media[spec] = medium
             unwritten.add(spec)
             say(_("Note: the id that {destination} was to get with its first run is not written yet: the runs it "

@@ -151,7 +151,7 @@ def _copy_status(cfg: Config, spec: str, h: History, now: float, look: bool) -> 
                 if not one.get("ok") and not settled(one, checks[i + 1:], h.runs):  # each evening's: its own blocks
                     entry["held_blocks_damaged"].append({"at": c["at"], "run_id": c.get("run_id"),
                                                          "problems": list(one.get("problems") or [])})
-                break
+                continue  # each copy it names that is this one (by folder or by medium): a key moved here too
             if not one.get("missing") and (one.get("ok") or one.get("runs")):
                 seen.append(_stamp(c["at"]))
             if key and key not in decided:

@@ -177,7 +177,7 @@ def append_check(doc: dict, record: dict) -> None:
             # medium is not seen again: noted on it, so that status does not say it again meanwhile.
             for one in copies:
                 _, since, start = _read_since(one, later)
-                if since is not None and not _seen_since(one["medium"], since, later[start:], runs):
+                if since is not None and not _seen_since(one["medium"], since, later, start, runs):
                     one["replaced_since"] = since
                 else:
                     one.pop("replaced_since", None)
@@ -203,17 +203,17 @@ def settled(said: dict, later: list, runs: list, for_good: bool = False) -> bool
     the medium they are about is not seen again after it (a key replaced, thrown away): seen again, by a run written
     to it or a check that reached it, they stand until a verify reads it whole."""
     own, since, start = _read_since(said, later)
-    return own or (not for_good and since is not None and not _seen_since(said["medium"], since, later[start:], runs))
+    return own or (not for_good and since is not None and not _seen_since(said["medium"], since, later, start, runs))
 
 
-def _read_since(said: dict, later: list) -> tuple[bool, str | None, int]:
+def _read_since(said: dict, later: list) -> tuple[bool, str | None, int | None]:
     """(a later verify read that copy's medium whole and found it sound; when the latest such verify of another
     medium at its place was, or the one noted on it when the checks that held it were dropped; where that verify is
-    in `later`, 0 for a noted one, which came before them all)."""
+    in `later`, None for a noted one)."""
     medium = said.get("medium")
     where = normalised(said.get("destination"))
     noted = said.get("replaced_since")
-    since, start = (noted, 0) if medium and isinstance(noted, str) else (None, 0)
+    since, start = (noted, None) if medium and isinstance(noted, str) else (None, None)
     for i, c in enumerate(later):
         for one in c.get("copies") or []:
             if not isinstance(one, dict) or not one.get("ok") or not _reads_whole(c.get("kind"), one):
@@ -227,9 +227,11 @@ def _read_since(said: dict, later: list) -> tuple[bool, str | None, int]:
     return False, since, start
 
 
-def _seen_since(medium: str, at: str, checks: list, runs: list) -> bool:
-    """A check that reached the medium (`checks`: from the verify that settles, by their order in the record), or a
-    run written to it from `at` on (runs are not dropped: the same second counts, and a doubt keeps what was said)."""
+def _seen_since(medium: str, at: str, later: list, start: int | None, runs: list) -> bool:
+    """A check that reached the medium after the verify that settles (at `start` in `later`: by their order in the
+    record; for one noted and dropped, by time), or a run written to it from `at` on (runs are not dropped: the same
+    second counts, and a doubt keeps what was said)."""
+    checks = later[start:] if start is not None else [c for c in later if str(c.get("at") or "") > at]
     if any(isinstance(one, dict) and one.get("medium") == medium and not one.get("missing")
            for c in checks for one in c.get("copies") or []):
         return True

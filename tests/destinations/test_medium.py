@@ -254,8 +254,8 @@ def test_an_id_file_is_written_back_only_with_a_run_that_records_the_finding(tmp
         assert (a / "coffre-medium.json").exists()
 
 
-def _no_id_file_on(monkeypatch, folder):
-    """The id file cannot be written at the root of `folder` (a key whose root is read-only), in this process."""
+def _no_id_file_on(monkeypatch, *folders):
+    """The id file cannot be written at the root of `folders` (keys whose root is read-only), in this process."""
     import errno
 
     from pipeline.destinations.local import LocalDestination
@@ -264,7 +264,7 @@ def _no_id_file_on(monkeypatch, folder):
     real = LocalDestination.create_root_file
 
     def refused(self, name, data):
-        if self.normalised() == normalised(str(folder)):
+        if self.normalised() in {normalised(str(f)) for f in folders}:
             raise OSError(errno.EROFS, "Read-only file system")
         return real(self, name, data)
 
@@ -426,3 +426,20 @@ def test_prune_keeps_the_newest_run_verified_intact_on_a_copy_whose_id_is_still_
         (on_a, on_b) = json.loads(res.out)["copies"]
         assert on_a["kept"] == on_b["kept"], (on_a, on_b)
         assert store.coffre("verify").code == 0
+
+
+def test_two_copies_whose_id_files_both_failed_one_evening_get_them_the_next(tmp_path, monkeypatch):
+    """Found by review (helper 118): each copy's runs went to both ids still to be written, each copy was taken as
+    possibly the other, and neither id was ever written ("not written yet" every evening, though both were reached)."""
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=4) as store:
+        a, b = store.destinations
+        _no_id_file_on(monkeypatch, a, b)
+        _archive_here(store)
+        monkeypatch.undo()
+        res = store.coffre("archive", "--yes", "--json")
+        assert res.code == 0 and res.err.count("is written now") == 2 and "not written yet" not in res.err, res
+        assert (a / "coffre-medium.json").read_text() != (b / "coffre-medium.json").read_text()
+        record = json.loads((store.state_dir / f"{store.store_id}.history.json").read_text())
+        assert not any(p.get("media_unwritten") for p in record["destinations"].values()), record["destinations"]
+        assert store.coffre("verify").code == 0
+

@@ -327,3 +327,58 @@ def test_words_on_one_copy_settled_by_its_own_verify_stay_settled_while_the_chec
                 append_check(doc, {"kind": "verify", "at": next(stamps), "run_id": None, "copies": [
                     {"destination": b, "medium": f"id-{b[-1]}", "ok": True, "whole": False}]})
         assert said() == {"copy-B"}, "copy A's words came back with the check kept for B's"
+
+
+def test_two_kept_checks_of_one_key_stay_settled_by_the_other_key_after_its_verify_leaves_the_window(tmp_path):
+    """Found by review (helper 118): with two checks of key 1 kept past the window, the later counted as key 1 seen
+    after the whole verify of key 2 that settled both (it came before it), and the first came back in status."""
+    from pipeline.state.history import KEEP_CHECKS, History, append_check
+
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=3) as store:
+        first = archive_ok(store)["run_id"]
+        archive_ok(store)
+        a = str(store.destinations[0])
+        record = History(store.state_dir, store.store_id)
+        stamps = iter(f"2026-12-07T{n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}Z" for n in range(3600, 86400))
+
+        def said() -> list[str]:
+            res = store.coffre("status", "--json", "--no-look")
+            return [p for p in json.loads(res.out)["problems"] if "invented for this test" in p]
+
+        with record.update() as doc:
+            for n in (1, 2):
+                append_check(doc, {"kind": "archive", "at": next(stamps), "run_id": first, "copies": [
+                    {"destination": a, "medium": "key-1", "ok": False, "whole": False,
+                     "problems": [f"block blocks/ab/abc{n} invented for this test"]}]})
+            append_check(doc, {"kind": "verify", "at": next(stamps), "run_id": None, "copies": [
+                {"destination": a, "medium": "key-2", "ok": True, "whole": True}]})
+        assert not said()
+        with record.update() as doc:
+            for _ in range(KEEP_CHECKS + 2):
+                append_check(doc, {"kind": "verify", "at": next(stamps), "run_id": None, "copies": [
+                    {"destination": a, "medium": "key-2", "ok": True, "whole": False}]})
+        assert not said() and len(history_of(store)["checks"]) == KEEP_CHECKS + 2
+
+
+def test_status_of_a_folder_says_what_an_evening_found_on_its_medium_elsewhere_beside_a_settled_copy(tmp_path):
+    """Found by review (helper 118): status read one copy of an evening's check per folder, the first that was this
+    one (by folder or by medium): a settled copy at this folder hid what the same evening found on this folder's
+    medium at another place, until the record's trimming dropped the settled one."""
+    from pipeline.state.history import History, append_check
+
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=3) as store:
+        first = archive_ok(store)["run_id"]
+        archive_ok(store)
+        a = str(store.destinations[0])
+        here = history_of(store)["destinations"][a]["medium"]
+        record = History(store.state_dir, store.store_id)
+        with record.update() as doc:
+            append_check(doc, {"kind": "archive", "at": "2026-12-07T19:00:00Z", "run_id": first, "copies": [
+                {"destination": a, "medium": "key-3", "ok": False, "whole": False, "problems": ["settled there"]},
+                {"destination": str(tmp_path / "elsewhere"), "medium": here, "ok": False, "whole": False,
+                 "problems": ["block blocks/ab/abc invented for this test"]}]})
+            append_check(doc, {"kind": "verify", "at": "2026-12-07T20:00:00Z", "run_id": None, "copies": [
+                {"destination": a, "medium": "key-3", "ok": True, "whole": True}]})
+        res = store.coffre("status", "--json", "--no-look")
+        assert [p for p in json.loads(res.out)["problems"] if "invented for this test" in p], res.out
+
