@@ -522,8 +522,9 @@ def _ready_destinations(cfg: Config, specs: list[str], source, history: History,
     # The ids that copies here tonight without one were to get, as the runs each holds show: each is that copy's,
     # not a candidate for another (two copies whose id files both failed one evening).
     awaited = {spec: _awaited(dests[spec], listed[spec][1], history) for spec in dests if not media[spec]}
+    confirmed = {spec: _confirmed(dests[spec], listed[spec][1], history, ids) for spec, ids in awaited.items()}
     lost = {spec: found for spec in dests if not media[spec]
-            for found in [_lost_medium(dests[spec], spec, listed[spec][1], history, media, awaited)] if found}
+            for found in [_lost_medium(dests[spec], spec, listed[spec][1], history, media, confirmed)] if found}
     for spec, ids in awaited.items():
         if spec not in lost and len(ids) == 1:
             # The runs it holds went to that id but cannot yet tell it from another copy's medium: tonight's run goes
@@ -560,13 +561,12 @@ def _lost_medium(d: Destination, spec: str, signed: set[str], history: History, 
     there), nothing is written and verify says it. The other copies' id files can be forged as this one can: the
     write-back needs a person (exit 5)."""
     where = d.normalised()
-    held = [r for r in history.runs if r["run_id"] in signed and isinstance(r.get("media"), dict) and r["media"]
-            and not r.get("rebuilt") and not unsure_at(r, where) and not unnamed_at(r, where)]
+    held = _held(d, signed, history)
     if not held:
         return None
     ids = set.intersection(*(set(r["media"]) for r in held))
     ids -= {m for other, m in media.items() if other != spec}  # media seen elsewhere tonight: not this one
-    ids -= {m for other, theirs in awaited.items() if other != spec for m in theirs}
+    ids -= {m for other, theirs in awaited.items() if other != spec and len(theirs) == 1 for m in theirs}
     place = (history.doc.get("destinations") or {}).get(where) or {}
     seen = place.get("media_seen")
     if len(ids) != 1 or (seen and not ids & set(seen)):
@@ -574,6 +574,13 @@ def _lost_medium(d: Destination, spec: str, signed: set[str], history: History, 
     # An id that could not be written when the copy got its first run here (_name_new_media) is its own, not one
     # that went missing: no finding.
     return next(iter(ids)), held[-1]["run_id"], bool(ids & set(place.get("media_unwritten") or []))
+
+
+def _held(d: Destination, signed: set[str], history: History) -> list[dict]:
+    """The recorded runs this copy holds that say which medium it is (not rebuilt, not unsure or unnamed there)."""
+    where = d.normalised()
+    return [r for r in history.runs if r["run_id"] in signed and isinstance(r.get("media"), dict) and r["media"]
+            and not r.get("rebuilt") and not unsure_at(r, where) and not unnamed_at(r, where)]
 
 
 def _awaited(d: Destination, signed: set[str], history: History) -> set[str]:
@@ -584,6 +591,13 @@ def _awaited(d: Destination, signed: set[str], history: History) -> set[str]:
         return set()
     return {m for r in history.runs if r["run_id"] in signed and isinstance(r.get("media"), dict)
             for m in r["media"] if m in pending}
+
+
+def _confirmed(d: Destination, signed: set[str], history: History, awaited: set[str]) -> set[str]:
+    """Of the ids this copy awaits, those every run it holds went to: its place and its runs agree. Only such an id
+    is ruled out for the other copies (a disk moved to another copy's place holds runs its place's id never had)."""
+    held = _held(d, signed, history)
+    return awaited & set.intersection(*(set(r["media"]) for r in held)) if held and awaited else set()
 
 
 def _name_new_media(dests: dict[str, Destination], written: list[str], media: dict[str, str],

@@ -443,3 +443,36 @@ def test_two_copies_whose_id_files_both_failed_one_evening_get_them_the_next(tmp
         assert not any(p.get("media_unwritten") for p in record["destinations"].values()), record["destinations"]
         assert store.coffre("verify").code == 0
 
+
+
+def test_disks_swapped_between_two_folders_whose_ids_are_still_to_be_written_get_none_of_them(tmp_path, monkeypatch):
+    """Found by review (helper 119): an id another copy awaits was ruled out as a candidate on the word of that copy's
+    place alone; with the two disks swapped between the folders, disk B got A's id. Such an id is ruled out only where
+    every run the disk there holds went to it; swapped back, each disk gets its own."""
+    def medium_of(folder):
+        f = folder / "coffre-medium.json"
+        return json.loads(f.read_text())["coffre_medium"] if f.exists() else None
+
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=4) as store:
+        a, b = store.destinations
+        _no_id_file_on(monkeypatch, a, b)
+        _archive_here(store)
+        monkeypatch.undo()
+        res = store.coffre("archive", "--yes", "--json", "--to", str(a))  # B away: A's id waits
+        assert res.code == 0 and "not written yet" in res.err, res
+        record = json.loads((store.state_dir / f"{store.store_id}.history.json").read_text())
+        id_a = next(iter(next(r["media"] for r in record["runs"] if r["run_id"] == json.loads(res.out)["run_id"])))
+
+        def swap():
+            a.rename(a.with_name("swapping"))
+            b.rename(a)
+            a.with_name("swapping").rename(b)
+
+        swap()
+        assert store.coffre("archive", "--yes", "--json").code == 0
+        assert medium_of(a) is None and medium_of(b) is None  # neither told apart: nothing written
+        swap()
+        res = store.coffre("archive", "--yes", "--json")
+        assert res.code == 0 and res.err.count("is written now") == 2, res
+        assert medium_of(a) == id_a and medium_of(b) not in (None, id_a)
+        assert store.coffre("verify").code == 0
