@@ -526,7 +526,8 @@ def _ready_destinations(cfg: Config, specs: list[str], source, history: History,
     lost = {spec: found for spec in dests if not media[spec]
             for found in [_lost_medium(dests[spec], spec, listed[spec][1], history, media, confirmed)] if found}
     for spec, ids in awaited.items():
-        if spec not in lost and len(ids) == 1:
+        if spec not in lost and len(ids) == 1 and _holds_every_run(dests[spec], next(iter(ids)), listed[spec][1],
+                                                                   history):
             # The runs it holds went to that id but cannot yet tell it from another copy's medium: tonight's run goes
             # to it too, still unwritten. A new id would leave the copy's runs another medium's, "copied here by hand".
             lost[spec] = (next(iter(ids)), "", True)
@@ -568,6 +569,7 @@ def _lost_medium(d: Destination, spec: str, signed: set[str], history: History, 
     ids -= {m for other, m in media.items() if other != spec}  # media seen elsewhere tonight: not this one
     ids -= {m for other, theirs in awaited.items() if other != spec and len(theirs) == 1 for m in theirs}
     place = (history.doc.get("destinations") or {}).get(where) or {}
+    ids -= {m for m in ids & set(place.get("media_unwritten") or []) if not _holds_every_run(d, m, signed, history)}
     seen = place.get("media_seen")
     if len(ids) != 1 or (seen and not ids & set(seen)):
         return None
@@ -591,6 +593,13 @@ def _awaited(d: Destination, signed: set[str], history: History) -> set[str]:
         return set()
     return {m for r in history.runs if r["run_id"] in signed and isinstance(r.get("media"), dict)
             for m in r["media"] if m in pending}
+
+
+def _holds_every_run(d: Destination, medium: str, signed: set[str], history: History) -> bool:
+    """The copy holds every run recorded under an id that was never written (none removed by retention since): a
+    disk that lacks one of them is not known to be that medium, whatever else its runs share with it."""
+    was = CopyIdentity(medium, d.normalised(), {medium})
+    return all(r["run_id"] in signed for r in history.runs if was.written_here(r) and not was.removed_here(r))
 
 
 def _confirmed(d: Destination, signed: set[str], history: History, awaited: set[str]) -> set[str]:

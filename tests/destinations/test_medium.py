@@ -448,7 +448,7 @@ def test_two_copies_whose_id_files_both_failed_one_evening_get_them_the_next(tmp
 def test_disks_swapped_between_two_folders_whose_ids_are_still_to_be_written_get_none_of_them(tmp_path, monkeypatch):
     """Found by review (helper 119): an id another copy awaits was ruled out as a candidate on the word of that copy's
     place alone; with the two disks swapped between the folders, disk B got A's id. Such an id is ruled out only where
-    every run the disk there holds went to it; swapped back, each disk gets its own."""
+    every run the disk there holds went to it, and taken only by a disk that holds every run recorded under it."""
     def medium_of(folder):
         f = folder / "coffre-medium.json"
         return json.loads(f.read_text())["coffre_medium"] if f.exists() else None
@@ -470,9 +470,32 @@ def test_disks_swapped_between_two_folders_whose_ids_are_still_to_be_written_get
 
         swap()
         assert store.coffre("archive", "--yes", "--json").code == 0
-        assert medium_of(a) is None and medium_of(b) is None  # neither told apart: nothing written
+        assert medium_of(a) != id_a  # disk B, which lacks A's own run
         swap()
         res = store.coffre("archive", "--yes", "--json")
-        assert res.code == 0 and res.err.count("is written now") == 2, res
-        assert medium_of(a) == id_a and medium_of(b) not in (None, id_a)
-        assert store.coffre("verify").code == 0
+        assert res.code == 0, res
+        assert medium_of(b) != id_a and (medium_of(a) in (None, id_a))  # no disk carries the other's id
+
+
+def test_a_disk_swapped_in_that_lacks_a_run_of_the_id_awaited_there_never_gets_that_id(tmp_path, monkeypatch):
+    """Found by review (helper 120): after both ids failed and a run went to A alone, disk B swapped to A's folder
+    waited on A's id (its one run went to it too), had tonight's run recorded under it, and got it written the
+    evening after, though it lacks A's own run. An id never written is now taken only by a disk that holds every run
+    recorded under it."""
+    with two_copy_store(tmp_path, days=1, tickets_per_day=20, seed=4) as store:
+        a, b = store.destinations
+        _no_id_file_on(monkeypatch, a, b)
+        _archive_here(store)
+        monkeypatch.undo()
+        res = store.coffre("archive", "--yes", "--json", "--to", str(a))
+        assert res.code == 0, res
+        record = json.loads((store.state_dir / f"{store.store_id}.history.json").read_text())
+        (id_a,) = next(r["media"] for r in record["runs"] if r["run_id"] == json.loads(res.out)["run_id"])
+        a.rename(a.with_name("swapping"))
+        b.rename(a)
+        a.with_name("swapping").rename(b)
+        for _ in range(2):
+            res = store.coffre("archive", "--yes", "--json", "--to", str(a))
+            assert res.code == 0, res
+        on_a = a / "coffre-medium.json"
+        assert not on_a.exists() or json.loads(on_a.read_text())["coffre_medium"] != id_a
