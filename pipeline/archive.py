@@ -526,10 +526,11 @@ def _ready_destinations(cfg: Config, specs: list[str], source, history: History,
     lost = {spec: found for spec in dests if not media[spec]
             for found in [_lost_medium(dests[spec], spec, listed[spec][1], history, media, confirmed)] if found}
     for spec, ids in awaited.items():
-        if spec not in lost and len(ids) == 1 and _holds_every_run(dests[spec], next(iter(ids)), listed[spec][1],
-                                                                   history):
+        if spec not in lost and len(ids) == 1 and not _runs_lacking(dests[spec], next(iter(ids)), listed[spec][1],
+                                                                    history):
             # The runs it holds went to that id but cannot yet tell it from another copy's medium: tonight's run goes
             # to it too, still unwritten. A new id would leave the copy's runs another medium's, "copied here by hand".
+            # Only a copy holding every run of an id never written is known to be that medium (_runs_lacking).
             lost[spec] = (next(iter(ids)), "", True)
     before = {spec: found for spec in dests if not media[spec] and spec not in lost
               for found in [_medium_before(dests[spec], listed[spec][1], history)] if found}
@@ -540,13 +541,15 @@ def _medium_before(d: Destination, signed: set[str], history: History) -> tuple[
     """(how many, the newest) of the runs the medium last seen at this place holds, by the record, that this copy
     without an id does not: a new key put in its place, or that medium emptied and its id file deleted, which nothing
     on it tells apart. The copy gets an id of its own with tonight's run, and a person hears which runs it lacks."""
-    where = d.normalised()
-    old = ((history.doc.get("destinations") or {}).get(where) or {}).get("medium")
-    if not old:
-        return None
-    was = CopyIdentity(old, where, {old})
-    held = [r for r in history.runs if was.written_here(r) and not was.removed_here(r) and r["run_id"] not in signed]
-    return (len(held), held[-1]["run_id"]) if held else None
+    old = ((history.doc.get("destinations") or {}).get(d.normalised()) or {}).get("medium")
+    lacks = _runs_lacking(d, old, signed, history) if old else []
+    return (len(lacks), lacks[-1]["run_id"]) if lacks else None
+
+
+def _runs_lacking(d: Destination, medium: str, signed: set[str], history: History) -> list[dict]:
+    """The runs recorded as written to `medium` (and not removed from it by retention) that this copy does not hold."""
+    was = CopyIdentity(medium, d.normalised(), {medium})
+    return [r for r in history.runs if was.written_here(r) and not was.removed_here(r) and r["run_id"] not in signed]
 
 
 def _lost_medium(d: Destination, spec: str, signed: set[str], history: History, media: dict[str, str],
@@ -569,13 +572,16 @@ def _lost_medium(d: Destination, spec: str, signed: set[str], history: History, 
     ids -= {m for other, m in media.items() if other != spec}  # media seen elsewhere tonight: not this one
     ids -= {m for other, theirs in awaited.items() if other != spec and len(theirs) == 1 for m in theirs}
     place = (history.doc.get("destinations") or {}).get(where) or {}
-    ids -= {m for m in ids & set(place.get("media_unwritten") or []) if not _holds_every_run(d, m, signed, history)}
+    unwritten = set(place.get("media_unwritten") or [])
+    # An id never written is this copy's only if it holds every run recorded under it: a disk lacking one of them
+    # is not known to be that medium, whatever else its runs share with it.
+    ids -= {m for m in ids & unwritten if _runs_lacking(d, m, signed, history)}
     seen = place.get("media_seen")
     if len(ids) != 1 or (seen and not ids & set(seen)):
         return None
     # An id that could not be written when the copy got its first run here (_name_new_media) is its own, not one
     # that went missing: no finding.
-    return next(iter(ids)), held[-1]["run_id"], bool(ids & set(place.get("media_unwritten") or []))
+    return next(iter(ids)), held[-1]["run_id"], bool(ids & unwritten)
 
 
 def _held(d: Destination, signed: set[str], history: History) -> list[dict]:
@@ -593,13 +599,6 @@ def _awaited(d: Destination, signed: set[str], history: History) -> set[str]:
         return set()
     return {m for r in history.runs if r["run_id"] in signed and isinstance(r.get("media"), dict)
             for m in r["media"] if m in pending}
-
-
-def _holds_every_run(d: Destination, medium: str, signed: set[str], history: History) -> bool:
-    """The copy holds every run recorded under an id that was never written (none removed by retention since): a
-    disk that lacks one of them is not known to be that medium, whatever else its runs share with it."""
-    was = CopyIdentity(medium, d.normalised(), {medium})
-    return all(r["run_id"] in signed for r in history.runs if was.written_here(r) and not was.removed_here(r))
 
 
 def _confirmed(d: Destination, signed: set[str], history: History, awaited: set[str]) -> set[str]:
